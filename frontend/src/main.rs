@@ -1,2 +1,105 @@
-//! placeholder
-fn main() {}
+//! `pybase`: a BuildKit frontend for Python services, and its CLI.
+//!
+//! The frontend image runs `pybase frontend`; people and CI run the other
+//! subcommands (see `pybase --help`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "pybase",
+    version,
+    about = "Build Python service images from one YAML spec, with BuildKit"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run as a BuildKit gateway frontend over stdin/stdout (the frontend image's entry point)
+    #[command(hide = true)]
+    Frontend,
+    /// Check a spec and the lock files of its services, without BuildKit
+    Check {
+        /// The spec file
+        file: PathBuf,
+        /// The build context (default: the spec's directory)
+        #[arg(long)]
+        context: Option<PathBuf>,
+    },
+    /// Print the LLB and image config of a target as JSON
+    Llb {
+        /// The spec file
+        file: PathBuf,
+        /// The target (required when the spec has several services)
+        #[arg(long)]
+        target: Option<String>,
+        /// The build context (default: the spec's directory)
+        #[arg(long)]
+        context: Option<PathBuf>,
+        /// The platform, e.g. linux/arm64
+        #[arg(long, default_value = "linux/amd64")]
+        platform: String,
+        /// Assemble with MergeOp, as on a BuildKit with the containerd image store
+        #[arg(long)]
+        mergeop: bool,
+    },
+    /// List the targets of a spec
+    Targets {
+        /// The spec file
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Frontend => run_frontend(),
+        Command::Check { file, context } => pybase::cli::check(&file, context.as_deref()),
+        Command::Llb {
+            file,
+            target,
+            context,
+            platform,
+            mergeop,
+        } => pybase::cli::llb(
+            &file,
+            target.as_deref(),
+            context.as_deref(),
+            &platform,
+            mergeop,
+        ),
+        Command::Targets { file } => pybase::cli::targets(&file),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Serve one build over stdio, then exit at once: tokio's blocking stdin read
+/// cannot be cancelled, so dropping the runtime would hang the build.
+fn run_frontend() -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let outcome = runtime.block_on(async {
+        let mut bridge = pybase::gateway::connect_stdio().await?;
+        pybase::gateway::run(&mut bridge, &pybase::options::Options::from_env()).await
+    });
+    match outcome {
+        Ok(()) => std::process::exit(0),
+        Err(error) => {
+            eprintln!("pybase frontend: {error:#}");
+            std::process::exit(1)
+        }
+    }
+}

@@ -1,1 +1,24 @@
-//! placeholder
+//! pybase's core: from a spec to a BuildKit LLB definition, with no I/O.
+//!
+//! Data flows in one direction:
+//!
+//! - [`spec`] parses `pybase.yaml` into a validated [`spec::Spec`], every
+//!   error a [`diagnostic::Diagnostic`] with file, line and column;
+//! - [`plan`] picks the target and lays out its stages (system, builder,
+//!   venv, code), emitting LLB through the [`llb`] builder and the image
+//!   config through [`image`];
+//! - [`llb::marshal`] encodes the graph into a `Definition` whose bytes
+//!   depend only on the inputs; [`describe`] turns it back into readable JSON.
+//!
+//! The crate never touches files, the network or BuildKit: the `pybase`
+//! binary reads inputs (through the gateway or from disk) and hands them in.
+//! That is what makes every part of it testable with plain unit tests.
+
+pub mod describe;
+pub mod diagnostic;
+pub mod image;
+pub mod llb;
+pub mod plan;
+pub mod project;
+pub mod spec;
+pub mod tools;

@@ -1,0 +1,163 @@
+//! The CLI: the frontend's checks and LLB, from files on disk.
+//!
+//! Errors about input are printed as diagnostics with the offending line;
+//! data (JSON, target lists) goes to stdout, everything else to stderr.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use llb_gen::diagnostic::Diagnostics;
+use llb_gen::plan::{self, BaseImage, BuildInputs};
+use llb_gen::spec::{Service, Spec};
+use serde_json::json;
+
+use crate::options::parse_platform;
+
+/// `pybase check FILE`: the spec and every service's project files.
+pub fn check(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (spec, text) = match load_spec(file)? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let context = context_dir(file, context);
+    let mut failed = false;
+    for service in spec.services.values() {
+        if let Err(problems) = check_project(&spec, service, &context)? {
+            report(&problems, &spec, &text, &context);
+            failed = true;
+        }
+    }
+    if failed {
+        return Ok(ExitCode::FAILURE);
+    }
+    eprintln!(
+        "{}: ok ({} service{})",
+        file.display(),
+        spec.services.len(),
+        if spec.services.len() == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pybase targets FILE`: one target a line, with its description.
+pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
+    let (spec, _) = match load_spec(file)? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let targets = plan::targets(&spec);
+    let width = targets.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+    for (name, description) in targets {
+        println!("{name:width$}  {description}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `pybase llb FILE`: the target's LLB (decoded) and image config as JSON.
+/// The base image is not resolved: its config is taken as empty.
+pub fn llb(
+    file: &Path,
+    target: Option<&str>,
+    context: Option<&Path>,
+    platform: &str,
+    mergeop: bool,
+) -> anyhow::Result<ExitCode> {
+    let (spec, text) = match load_spec(file)? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let context = context_dir(file, context);
+    let target = match plan::select_target(&spec, target) {
+        Ok(target) => target,
+        Err(problem) => {
+            report(&problem.into(), &spec, &text, &context);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if let Err(problems) = check_project(&spec, target.service, &context)? {
+        report(&problems, &spec, &text, &context);
+        return Ok(ExitCode::FAILURE);
+    }
+    let platform = parse_platform(platform)?;
+    let spec_file = spec.file.clone();
+    let build = plan::build(
+        &target,
+        &BuildInputs {
+            session_id: "pybase-cli",
+            base: BaseImage {
+                reference: target.service.from.normalized.clone(),
+                digest: None,
+                config: json!({"os": platform.os, "architecture": platform.architecture, "config": {}}),
+            },
+            platform,
+            caps: None,
+            assume_mergeop: mergeop,
+            spec_file: &spec_file,
+            spec_text: Some(text.as_bytes()),
+            labels: Vec::new(),
+        },
+    )?;
+    let out = json!({
+        "target": target.name(),
+        "mergeop": build.uses_merge,
+        "config": build.config,
+        "llb": llb_gen::describe::describe(&build.definition)?,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read and parse the spec; on bad input, print the diagnostics and give the
+/// exit code instead.
+fn load_spec(file: &Path) -> anyhow::Result<Result<(Spec, String), ExitCode>> {
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let name = file.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    match llb_gen::spec::parse(&name, &bytes) {
+        Ok(spec) => Ok(Ok((spec, String::from_utf8_lossy(&bytes).into_owned()))),
+        Err(problems) => {
+            eprint!("{}", problems.render(std::str::from_utf8(&bytes).ok()));
+            Ok(Err(ExitCode::FAILURE))
+        }
+    }
+}
+
+fn context_dir(file: &Path, context: Option<&Path>) -> PathBuf {
+    context.map(Path::to_path_buf).unwrap_or_else(|| {
+        file.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    })
+}
+
+fn check_project(
+    spec: &Spec,
+    service: &Service,
+    context: &Path,
+) -> anyhow::Result<Result<(), Diagnostics>> {
+    let [pyproject, lock] = plan::lock_inputs(service);
+    let read = |path: &str| -> anyhow::Result<Option<Vec<u8>>> {
+        match std::fs::read(context.join(path)) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", context.join(path).display())),
+        }
+    };
+    let (pyproject, lock) = (read(&pyproject)?, read(&lock)?);
+    Ok(llb_gen::project::check(spec, service, pyproject.as_deref(), lock.as_deref()).map(|_| ()))
+}
+
+/// Print diagnostics, each against the text of the file it points into.
+fn report(problems: &Diagnostics, spec: &Spec, spec_text: &str, context: &Path) {
+    for problem in &problems.0 {
+        let text = if problem.file == spec.file {
+            Some(spec_text.to_owned())
+        } else {
+            std::fs::read_to_string(context.join(&problem.file)).ok()
+        };
+        eprint!("{}", problem.render(text.as_deref()));
+    }
+}

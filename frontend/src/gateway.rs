@@ -1,0 +1,454 @@
+//! The BuildKit gateway frontend: one build, over the LLBBridge gRPC API.
+//!
+//! BuildKit starts the frontend image with stdin/stdout as one HTTP/2 gRPC
+//! connection on which the frontend is the client ([`connect_stdio`]). A build
+//! ([`run`]) is: `Ping` (the server's caps and platform), read the spec from
+//! the `dockerfile` local, parse it, read the target service's
+//! `pyproject.toml` and `uv.lock` from the build context (only those two
+//! files: include patterns), resolve the base image (a `--build-context`
+//! replacement first, as the Dockerfile frontend does), plan the LLB with
+//! `llb-gen`, `Solve` it and `Return` the result with its image config,
+//! exactly once. Bad input is returned as an error with a BuildKit source
+//! excerpt, so buildx prints the offending spec or lock line.
+//!
+//! stderr goes to the daemon's log only, so nothing is printed for the user
+//! here: what the user must see travels in the `Return` error.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, anyhow};
+use base64::Engine;
+use bollard_buildkit_proto::google::protobuf::Any;
+use bollard_buildkit_proto::google::rpc::Status;
+use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
+    self as gw, llb_bridge_client::LlbBridgeClient,
+};
+use bollard_buildkit_proto::pb;
+use llb_gen::diagnostic::{Diagnostic, Diagnostics};
+use llb_gen::llb::marshal::ServerCaps;
+use llb_gen::llb::{self, LocalOptions, Platform, State};
+use llb_gen::plan::{self, BaseImage, BuildInputs};
+use llb_gen::spec::{ImageName, Service};
+use serde_json::json;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::options::{Options, docker_image_context};
+
+/// A client of BuildKit's LLBBridge.
+pub type Bridge = LlbBridgeClient<Channel>;
+
+/// The largest message we accept from BuildKit (the default is 4 MiB).
+const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// Connect to BuildKit through this process's stdin and stdout.
+pub async fn connect_stdio() -> anyhow::Result<Bridge> {
+    let stdio = Arc::new(Mutex::new(Some(tokio::io::join(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+    ))));
+    let channel = Endpoint::from_static("http://buildkit.stdio")
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let stdio = Arc::clone(&stdio);
+            async move {
+                let stream = stdio
+                    .lock()
+                    .map_err(|_| std::io::Error::other("stdio lock poisoned"))?
+                    .take()
+                    .ok_or_else(|| std::io::Error::other("stdio is already connected"))?;
+                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+            }
+        }))
+        .await
+        .context("connecting to BuildKit over stdio")?;
+    Ok(bridge(channel))
+}
+
+/// A bridge client over `channel`, with our message limit.
+pub fn bridge(channel: Channel) -> Bridge {
+    LlbBridgeClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES)
+}
+
+/// Why a build failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The user's input is wrong: reported at its file, line and column,
+    /// with the file attached so buildx shows the excerpt.
+    Input {
+        /// What is wrong.
+        diagnostics: Diagnostics,
+        /// The files the diagnostics may point into: name and content.
+        files: Vec<(String, Vec<u8>)>,
+    },
+    /// Anything else (BuildKit refused a request, an unsupported setup).
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self::Other(error)
+    }
+}
+
+impl Failure {
+    fn input(diagnostics: impl Into<Diagnostics>, files: &[(&str, &[u8])]) -> Self {
+        Self::Input {
+            diagnostics: diagnostics.into(),
+            files: files
+                .iter()
+                .map(|(name, data)| ((*name).to_owned(), data.to_vec()))
+                .collect(),
+        }
+    }
+
+    /// The `google.rpc.Status` BuildKit expects in `Return`.
+    pub fn to_status(&self) -> Status {
+        match self {
+            Failure::Input { diagnostics, files } => Status {
+                code: tonic::Code::InvalidArgument as i32,
+                message: diagnostics.to_string(),
+                details: diagnostics
+                    .first()
+                    .and_then(|first| source_detail(first, files))
+                    .into_iter()
+                    .collect(),
+            },
+            Failure::Other(error) => Status {
+                code: tonic::Code::Unknown as i32,
+                message: format!("{error:#}"),
+                details: Vec::new(),
+            },
+        }
+    }
+}
+
+/// BuildKit's `errdefs.Source` detail: the file and the range to excerpt.
+fn source_detail(diagnostic: &Diagnostic, files: &[(String, Vec<u8>)]) -> Option<Any> {
+    let position = diagnostic.position?;
+    let (name, data) = files.iter().find(|(name, _)| *name == diagnostic.file)?;
+    let language = if name.ends_with(".toml") || name.ends_with(".lock") {
+        "toml"
+    } else {
+        "yaml"
+    };
+    let at = json!({"line": position.line, "character": position.column});
+    let detail = json!({
+        "info": {
+            "filename": name,
+            "data": base64::engine::general_purpose::STANDARD.encode(data),
+            "language": language,
+        },
+        "ranges": [{"start": at, "end": at}],
+    });
+    Some(Any {
+        type_url: "github.com/moby/buildkit/errdefs.Source+json".to_owned(),
+        value: serde_json::to_vec(&detail).ok()?,
+    })
+}
+
+/// Run one build and return its outcome to BuildKit.
+pub async fn run(bridge: &mut Bridge, options: &Options) -> anyhow::Result<()> {
+    let request = match build(bridge, options).await {
+        Ok(result) => gw::ReturnRequest {
+            result: Some(result),
+            error: None,
+        },
+        Err(failure) => {
+            let status = failure.to_status();
+            eprintln!("pybase: build failed: {}", status.message);
+            gw::ReturnRequest {
+                result: None,
+                error: Some(status),
+            }
+        }
+    };
+    bridge
+        .r#return(request)
+        .await
+        .context("returning the result to BuildKit")?;
+    Ok(())
+}
+
+async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Failure> {
+    let pong = bridge
+        .ping(gw::PingRequest {})
+        .await
+        .map_err(|s| anyhow!("BuildKit did not answer Ping: {}", s.message()))?
+        .into_inner();
+    let caps: ServerCaps = pong
+        .llb_caps
+        .iter()
+        .map(|cap| {
+            let state = if cap.enabled {
+                Ok(())
+            } else {
+                Err(cap.disabled_reason_msg.clone())
+            };
+            (cap.id.clone(), state)
+        })
+        .collect();
+    let session = options.session_id.as_str();
+
+    // The spec.
+    let filename = options.filename();
+    let spec_source = State::local(
+        options.spec_local(),
+        &LocalOptions {
+            session_id: session.to_owned(),
+            follow_paths: vec![filename.to_owned()],
+            shared_key_hint: filename.to_owned(),
+            ..Default::default()
+        },
+        format!("[pybase] load spec {filename}"),
+    );
+    let spec_ref = solve(bridge, &spec_source, &caps).await?;
+    let spec_bytes = read_file(bridge, &spec_ref, filename)
+        .await?
+        .ok_or_else(|| anyhow!("the spec file `{filename}` was not found (is `-f` right?)"))?;
+    let spec = llb_gen::spec::parse(filename, &spec_bytes)
+        .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
+    if let Some(request) = options.request_id() {
+        return Err(anyhow!(
+            "pybase does not answer the `{request}` subrequest yet; run `pybase targets {filename}` to list targets"
+        )
+        .into());
+    }
+    let target = plan::select_target(&spec, options.target())
+        .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
+    let service = target.service;
+
+    // The project's lock inputs, and only those.
+    let lock_ref = solve(bridge, &plan::lock_source(service, session), &caps).await?;
+    let [pyproject_path, lock_path] = plan::lock_inputs(service);
+    let pyproject = read_file(bridge, &lock_ref, &pyproject_path).await?;
+    let lock = read_file(bridge, &lock_ref, &lock_path).await?;
+    llb_gen::project::check(&spec, service, pyproject.as_deref(), lock.as_deref()).map_err(
+        |d| {
+            let mut files: Vec<(&str, &[u8])> = vec![(filename, &spec_bytes)];
+            if let Some(p) = &pyproject {
+                files.push((&pyproject_path, p));
+            }
+            if let Some(l) = &lock {
+                files.push((&lock_path, l));
+            }
+            Failure::input(d, &files)
+        },
+    )?;
+
+    let platform = match options.platform()? {
+        Some(platform) => platform,
+        None => worker_platform(&pong),
+    };
+    let base = resolve_base(bridge, options, service, &platform)
+        .await
+        .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
+
+    let mut build = plan::build(
+        &target,
+        &BuildInputs {
+            session_id: session,
+            platform,
+            base,
+            caps: Some(&caps),
+            assume_mergeop: false,
+            spec_file: filename,
+            spec_text: Some(&spec_bytes),
+            labels: options.labels(),
+        },
+    )
+    .map_err(anyhow::Error::from)?;
+    if options.no_cache() {
+        llb::marshal::ignore_cache(&mut build.definition);
+    }
+    let id = solve_definition(bridge, build.definition, options).await?;
+    let config = serde_json::to_vec(&build.config).context("encoding the image config")?;
+    Ok(gw::Result {
+        metadata: HashMap::from([("containerimage.config".to_owned(), config)]),
+        result: Some(gw::result::Result::Ref(gw::Ref { id, def: None })),
+        ..Default::default()
+    })
+}
+
+/// The first platform of the first worker, or linux/amd64.
+fn worker_platform(pong: &gw::PongResponse) -> Platform {
+    pong.workers
+        .first()
+        .and_then(|w| w.platforms.first())
+        .map(|p| Platform {
+            os: p.os.clone(),
+            architecture: p.architecture.clone(),
+            variant: p.variant.clone(),
+        })
+        .unwrap_or_else(|| Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: String::new(),
+        })
+}
+
+/// Resolve the service's base image: a `--build-context` that replaces it
+/// (looked up as written, in short and in full form), else the name itself.
+async fn resolve_base(
+    bridge: &mut Bridge,
+    options: &Options,
+    service: &Service,
+    platform: &Platform,
+) -> Result<BaseImage, Diagnostic> {
+    let from = &service.from;
+    let located = |message: String, hint: String| {
+        Diagnostic::at(&spec_file(options), service.from_at, message).with_hint(hint)
+    };
+    let replacement = [&from.as_written, &from.familiar, &from.normalized]
+        .into_iter()
+        .find_map(|name| options.named_context(name));
+    let name = match replacement {
+        None => from.clone(),
+        Some(value) => docker_image_context(value)
+            .map_err(|e| {
+                located(
+                    format!("{e:#}"),
+                    "use `--build-context NAME=docker-image://REFERENCE`".into(),
+                )
+            })
+            .and_then(|reference| {
+                ImageName::parse(reference).map_err(|e| {
+                    located(
+                        format!(
+                            "the build context for `{}` names an invalid image `{reference}`: {e}",
+                            from.as_written
+                        ),
+                        "use `--build-context NAME=docker-image://REFERENCE`".into(),
+                    )
+                })
+            })?,
+    };
+    let response = bridge
+        .resolve_image_config(gw::ResolveImageConfigRequest {
+            r#ref: name.normalized.clone(),
+            platform: Some(pb::Platform {
+                os: platform.os.clone(),
+                architecture: platform.architecture.clone(),
+                variant: platform.variant.clone(),
+                ..Default::default()
+            }),
+            resolve_mode: options.image_resolve_mode().to_owned(),
+            log_name: format!("[{}] resolve base image {}", service.name, name.normalized),
+            ..Default::default()
+        })
+        .await
+        .map_err(|status| {
+            located(
+                format!("cannot resolve the base image `{}`: {}", name.normalized, status.message()),
+                format!(
+                    "check the name; to use another image under this name, pass `--build-context {}=docker-image://OTHER`",
+                    from.as_written
+                ),
+            )
+        })?
+        .into_inner();
+    let config = serde_json::from_slice(&response.config).map_err(|e| {
+        located(
+            format!(
+                "the base image `{}` has an unreadable config: {e}",
+                name.normalized
+            ),
+            "is it a container image?".into(),
+        )
+    })?;
+    let resolved = if response.r#ref.is_empty() {
+        name.normalized
+    } else {
+        response.r#ref
+    };
+    let digest = (!response.digest.is_empty()).then_some(response.digest);
+    let reference = match &digest {
+        Some(digest) if !resolved.contains('@') => format!("{resolved}@{digest}"),
+        _ => resolved,
+    };
+    Ok(BaseImage {
+        reference,
+        digest,
+        config,
+    })
+}
+
+fn spec_file(options: &Options) -> String {
+    options.filename().to_owned()
+}
+
+/// Solve a state and return the ref of its result.
+async fn solve(bridge: &mut Bridge, state: &State, caps: &ServerCaps) -> Result<String, Failure> {
+    let definition = llb::marshal(state, Some(caps), None).map_err(anyhow::Error::from)?;
+    solve_definition(bridge, definition, &Options::default()).await
+}
+
+async fn solve_definition(
+    bridge: &mut Bridge,
+    definition: pb::Definition,
+    options: &Options,
+) -> Result<String, Failure> {
+    let response = bridge
+        .solve(gw::SolveRequest {
+            definition: Some(definition),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            cache_imports: cache_imports(options)?,
+            ..Default::default()
+        })
+        .await
+        .map_err(|s| anyhow!("BuildKit refused the build: {}", s.message()))?
+        .into_inner();
+    let id = match response.result.and_then(|r| r.result) {
+        Some(gw::result::Result::Ref(r)) => r.id,
+        Some(gw::result::Result::RefDeprecated(id)) => id,
+        _ => response.r#ref,
+    };
+    Ok(id)
+}
+
+/// `--cache-from` entries, passed on to BuildKit.
+fn cache_imports(options: &Options) -> anyhow::Result<Vec<gw::CacheOptionsEntry>> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        #[serde(rename = "Type")]
+        kind: String,
+        #[serde(rename = "Attrs", default)]
+        attrs: HashMap<String, String>,
+    }
+    let Some(raw) = options.raw.get("cache-imports").filter(|r| !r.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let entries: Vec<Entry> =
+        serde_json::from_str(raw).context("reading the cache-imports option (--cache-from)")?;
+    Ok(entries
+        .into_iter()
+        .map(|e| gw::CacheOptionsEntry {
+            r#type: e.kind,
+            attrs: e.attrs,
+        })
+        .collect())
+}
+
+/// Read a file of a solved ref; `None` when it does not exist.
+async fn read_file(
+    bridge: &mut Bridge,
+    reference: &str,
+    path: &str,
+) -> Result<Option<Vec<u8>>, Failure> {
+    match bridge
+        .read_file(gw::ReadFileRequest {
+            r#ref: reference.to_owned(),
+            file_path: path.to_owned(),
+            ..Default::default()
+        })
+        .await
+    {
+        Ok(response) => Ok(Some(response.into_inner().data)),
+        Err(status) if status.message().contains("no such file or directory") => Ok(None),
+        Err(status) => Err(anyhow!(
+            "cannot read `{path}` from the build context: {}",
+            status.message()
+        )
+        .into()),
+    }
+}

@@ -1,0 +1,11 @@
+//! The `pybase` binary's library: the BuildKit gateway frontend and the CLI.
+//!
+//! [`gateway`] runs a build inside BuildKit (the frontend image's entry
+//! point); [`cli`] gives people and CI the same checks and LLB without
+//! BuildKit; [`options`] types BuildKit's frontend options. All decisions
+//! about what to build live in the `llb-gen` crate; this crate only does I/O
+//! (gRPC, files) around it.
+
+pub mod cli;
+pub mod gateway;
+pub mod options;

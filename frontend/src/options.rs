@@ -1,0 +1,202 @@
+//! The options BuildKit hands a gateway frontend, typed.
+//!
+//! BuildKit passes each `--build-arg`, `--label`, `--target`,
+//! `--build-context` and friends as an environment variable
+//! `BUILDKIT_FRONTEND_OPT_<n>=key=value` (`n` arbitrary). [`Options::from_env`]
+//! collects them; [`Options::from_pairs`] is the same from any list, for tests.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, bail};
+use llb_gen::llb::Platform;
+
+/// What a build was asked to do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Every raw option, by key.
+    pub raw: BTreeMap<String, String>,
+    /// The session that serves the locals (`BUILDKIT_SESSION_ID`).
+    pub session_id: String,
+}
+
+impl Options {
+    /// Read the options from this process's environment.
+    pub fn from_env() -> Self {
+        let mut pairs = Vec::new();
+        let mut session_id = String::new();
+        for (key, value) in std::env::vars() {
+            if key.starts_with("BUILDKIT_FRONTEND_OPT_") {
+                pairs.push(value);
+            } else if key == "BUILDKIT_SESSION_ID" {
+                session_id = value;
+            }
+        }
+        Self::from_pairs(pairs, session_id)
+    }
+
+    /// Options from `key=value` strings.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = String>, session_id: String) -> Self {
+        let raw = pairs
+            .into_iter()
+            .map(|pair| match pair.split_once('=') {
+                Some((key, value)) => (key.to_owned(), value.to_owned()),
+                None => (pair, String::new()),
+            })
+            .collect();
+        Self { raw, session_id }
+    }
+
+    /// The spec's file name in the `dockerfile` local.
+    pub fn filename(&self) -> &str {
+        self.raw
+            .get("filename")
+            .map(String::as_str)
+            .filter(|f| !f.is_empty())
+            .unwrap_or("pybase.yaml")
+    }
+
+    /// The local that holds the spec (`dockerfilekey`, default `dockerfile`).
+    pub fn spec_local(&self) -> &str {
+        self.raw
+            .get("dockerfilekey")
+            .map(String::as_str)
+            .filter(|f| !f.is_empty())
+            .unwrap_or("dockerfile")
+    }
+
+    /// `--target`, if given.
+    pub fn target(&self) -> Option<&str> {
+        self.raw
+            .get("target")
+            .map(String::as_str)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// A subrequest (`--call`/`--print`), if this is one.
+    pub fn request_id(&self) -> Option<&str> {
+        self.raw
+            .get("requestid")
+            .map(String::as_str)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// `--label` values, sorted.
+    pub fn labels(&self) -> Vec<(String, String)> {
+        self.prefixed("label:")
+    }
+
+    /// `--build-context NAME=VALUE` values, by name.
+    pub fn named_context(&self, name: &str) -> Option<&str> {
+        self.raw.get(&format!("context:{name}")).map(String::as_str)
+    }
+
+    /// `image-resolve-mode` (`default`, `pull` or `local`).
+    pub fn image_resolve_mode(&self) -> &str {
+        self.raw
+            .get("image-resolve-mode")
+            .map(String::as_str)
+            .filter(|m| !m.is_empty())
+            .unwrap_or("default")
+    }
+
+    /// `--no-cache` without a filter.
+    pub fn no_cache(&self) -> bool {
+        self.raw.get("no-cache").is_some_and(String::is_empty)
+    }
+
+    /// `--platform`, when given: exactly one platform (multi-platform builds
+    /// are not supported yet, and saying so beats building one of them).
+    pub fn platform(&self) -> anyhow::Result<Option<Platform>> {
+        let Some(value) = self.raw.get("platform").filter(|v| !v.is_empty()) else {
+            return Ok(None);
+        };
+        let platforms: Vec<&str> = value.split(',').map(str::trim).collect();
+        if platforms.len() > 1 {
+            bail!(
+                "pybase builds one platform at a time for now; --platform asked for {value}: build each platform separately"
+            );
+        }
+        parse_platform(platforms[0]).map(Some)
+    }
+
+    fn prefixed(&self, prefix: &str) -> Vec<(String, String)> {
+        self.raw
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|k| (k.to_owned(), v.clone())))
+            .collect()
+    }
+}
+
+/// `os/arch[/variant]`, with common aliases folded (`x86_64` → `amd64`).
+pub fn parse_platform(text: &str) -> anyhow::Result<Platform> {
+    let mut parts = text.split('/');
+    let os = parts.next().filter(|p| !p.is_empty());
+    let arch = parts.next().filter(|p| !p.is_empty());
+    let variant = parts.next().unwrap_or_default();
+    let (Some(os), Some(arch), None) = (os, arch, parts.next()) else {
+        bail!("invalid platform `{text}`: expected `os/arch[/variant]`, e.g. `linux/amd64`");
+    };
+    let architecture = match arch {
+        "x86_64" | "x86-64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    Ok(Platform {
+        os: os.to_owned(),
+        architecture: architecture.to_owned(),
+        variant: variant.to_owned(),
+    })
+}
+
+/// The image reference a `--build-context NAME=docker-image://REF` names.
+pub fn docker_image_context(value: &str) -> anyhow::Result<&str> {
+    value
+        .strip_prefix("docker-image://")
+        .filter(|r| !r.is_empty())
+        .with_context(|| {
+            format!(
+                "the build context `{value}` replaces a base image, so it must be `docker-image://REFERENCE`"
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(pairs: &[&str]) -> Options {
+        Options::from_pairs(pairs.iter().map(|p| (*p).to_owned()), "s".into())
+    }
+
+    #[test]
+    fn reads_what_buildx_sends() {
+        let o = options(&[
+            "filename=pybase.yaml",
+            "target=api",
+            "label:a=b=c",
+            "context:python:3.12-slim=docker-image://local/py:3",
+            "no-cache=",
+            "platform=linux/arm64",
+        ]);
+        assert_eq!(o.filename(), "pybase.yaml");
+        assert_eq!(o.target(), Some("api"));
+        assert_eq!(o.labels(), vec![("a".to_owned(), "b=c".to_owned())]);
+        assert_eq!(
+            o.named_context("python:3.12-slim"),
+            Some("docker-image://local/py:3")
+        );
+        assert!(o.no_cache());
+        assert_eq!(
+            o.platform().expect("valid").map(|p| p.to_spec_string()),
+            Some("linux/arm64".to_owned())
+        );
+    }
+
+    #[test]
+    fn several_platforms_are_refused() {
+        let err = options(&["platform=linux/amd64,linux/arm64"])
+            .platform()
+            .expect_err("two platforms");
+        assert!(err.to_string().contains("one platform at a time"), "{err}");
+    }
+}

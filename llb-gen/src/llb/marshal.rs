@@ -1,0 +1,277 @@
+//! Turn a [`State`] graph into a BuildKit `Definition`, deterministically.
+//!
+//! The walk is depth first, inputs before the op that uses them. Each op is
+//! encoded with prost (fields in tag order, maps sorted: `pb` uses
+//! `BTreeMap`), its digest is `sha256:` + hex of those bytes, and an op whose
+//! bytes were already emitted is emitted once. The definition ends with the
+//! terminal op that names the result. Same graph, same bytes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use bollard_buildkit_proto::pb;
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use super::{Node, Output, State};
+
+/// Why a graph could not be marshalled.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MarshalError {
+    /// The result is the empty filesystem: there is nothing to build.
+    #[error("the build result is empty (scratch): there is nothing to build")]
+    EmptyResult,
+    /// An op needs an LLB capability the BuildKit server does not have.
+    #[error(
+        "this build needs the BuildKit capability `{cap}`, which this BuildKit does not offer{reason}; upgrade BuildKit (Docker Engine) to a version that has it"
+    )]
+    MissingCap {
+        /// The capability id, e.g. `exec.mount.cache.sharing`.
+        cap: String,
+        /// The server's reason, formatted as `: …`, or empty.
+        reason: String,
+    },
+}
+
+/// What the server can do: LLB cap ids mapped to whether they are enabled,
+/// with the reason when not.
+pub type ServerCaps = BTreeMap<String, Result<(), String>>;
+
+/// Encode the graph that produces `result` into a `Definition`.
+///
+/// When `caps` is given, every cap an op needs must be enabled there.
+/// When `source` (the spec file) is given, it becomes the definition's source
+/// map, and every op with a line points at it, so BuildKit reports a failing
+/// step at its line.
+pub fn marshal(
+    result: &State,
+    caps: Option<&ServerCaps>,
+    source: Option<pb::SourceInfo>,
+) -> Result<pb::Definition, MarshalError> {
+    let Some(output) = &result.output else {
+        return Err(MarshalError::EmptyResult);
+    };
+    let mut walk = Walk::default();
+    let digest = walk.visit(&output.node, caps)?;
+    let terminal = pb::Op {
+        inputs: vec![pb::Input {
+            digest,
+            index: output.index,
+        }],
+        ..Default::default()
+    };
+    walk.push(terminal.encode_to_vec(), BTreeSet::new(), BTreeMap::new());
+    let source = source.map(|info| pb::Source {
+        infos: vec![info],
+        locations: walk
+            .lines
+            .into_iter()
+            .map(|(digest, line)| {
+                let at = |character| pb::Position {
+                    line: i32::try_from(line).unwrap_or(i32::MAX),
+                    character,
+                };
+                let location = pb::Location {
+                    source_index: 0,
+                    ranges: vec![pb::Range {
+                        start: Some(at(0)),
+                        end: Some(at(0)),
+                    }],
+                };
+                (
+                    digest,
+                    pb::Locations {
+                        locations: vec![location],
+                    },
+                )
+            })
+            .collect(),
+    });
+    Ok(pb::Definition {
+        def: walk.def,
+        metadata: walk.metadata,
+        source,
+    })
+}
+
+/// The digest BuildKit computes for encoded op bytes.
+pub fn digest_of(bytes: &[u8]) -> String {
+    let hash = Sha256::digest(bytes);
+    let mut out = String::with_capacity(7 + 64);
+    out.push_str("sha256:");
+    for byte in hash.iter() {
+        out.push_str(&format!("{byte:02x}"));
+    }
+    out
+}
+
+/// Mark every op of `definition` to be rebuilt, not taken from the cache
+/// (`--no-cache`).
+pub fn ignore_cache(definition: &mut pb::Definition) {
+    for bytes in &definition.def {
+        definition
+            .metadata
+            .entry(digest_of(bytes))
+            .or_default()
+            .ignore_cache = true;
+    }
+}
+
+#[derive(Default)]
+struct Walk {
+    /// Node identity (address) to digest, so shared nodes are encoded once.
+    seen: HashMap<*const Node, String>,
+    /// Digests already in `def`: distinct nodes with equal bytes are one op.
+    emitted: HashSet<String>,
+    def: Vec<Vec<u8>>,
+    metadata: BTreeMap<String, pb::OpMetadata>,
+    /// Source line of each op that has one.
+    lines: BTreeMap<String, u32>,
+}
+
+impl Walk {
+    fn visit(
+        &mut self,
+        node: &std::sync::Arc<Node>,
+        caps: Option<&ServerCaps>,
+    ) -> Result<String, MarshalError> {
+        let key = std::sync::Arc::as_ptr(node);
+        if let Some(digest) = self.seen.get(&key) {
+            return Ok(digest.clone());
+        }
+        if let Some(caps) = caps {
+            for cap in &node.caps {
+                match caps.get(*cap) {
+                    Some(Ok(())) => {}
+                    Some(Err(reason)) => {
+                        return Err(MarshalError::MissingCap {
+                            cap: (*cap).to_owned(),
+                            reason: if reason.is_empty() {
+                                String::new()
+                            } else {
+                                format!(": {reason}")
+                            },
+                        });
+                    }
+                    None => {
+                        return Err(MarshalError::MissingCap {
+                            cap: (*cap).to_owned(),
+                            reason: String::new(),
+                        });
+                    }
+                }
+            }
+        }
+        let mut inputs = Vec::with_capacity(node.inputs.len());
+        for Output { node: input, index } in &node.inputs {
+            let digest = self.visit(input, caps)?;
+            inputs.push(pb::Input {
+                digest,
+                index: *index,
+            });
+        }
+        let mut op = node.op.clone();
+        op.inputs = inputs;
+        let digest = self.push(
+            op.encode_to_vec(),
+            node.caps.clone(),
+            node.description.clone(),
+        );
+        if let Some(line) = node.line {
+            self.lines.entry(digest.clone()).or_insert(line);
+        }
+        self.seen.insert(key, digest.clone());
+        Ok(digest)
+    }
+
+    fn push(
+        &mut self,
+        bytes: Vec<u8>,
+        caps: BTreeSet<&'static str>,
+        description: BTreeMap<String, String>,
+    ) -> String {
+        let digest = digest_of(&bytes);
+        if !caps.is_empty() || !description.is_empty() {
+            let entry = self.metadata.entry(digest.clone()).or_default();
+            entry
+                .caps
+                .extend(caps.into_iter().map(|c| (c.to_owned(), true)));
+            // The first name given to identical ops wins, so the result does
+            // not depend on how often an op is shared.
+            for (key, value) in description {
+                entry.description.entry(key).or_insert(value);
+            }
+        }
+        if self.emitted.insert(digest.clone()) {
+            self.def.push(bytes);
+        }
+        digest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llb::{Exec, Platform};
+
+    fn linux_amd64() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_same_graph_gives_the_same_bytes() {
+        let build = || {
+            let base = State::image("docker.io/library/python:3.12", &linux_amd64(), "base");
+            let run = base.run(Exec::argv(&["true"]), &linux_amd64());
+            marshal(&run.root(), None, None).expect("marshal")
+        };
+        assert_eq!(build(), build());
+        let def = build();
+        // image, exec, terminal
+        assert_eq!(def.def.len(), 3);
+        let terminal = pb::Op::decode(def.def[2].as_slice()).expect("decode");
+        assert!(terminal.op.is_none());
+        assert_eq!(terminal.inputs.len(), 1);
+    }
+
+    #[test]
+    fn identical_ops_are_emitted_once() {
+        let a = State::image("docker.io/library/python:3.12", &linux_amd64(), "a");
+        let b = State::image("docker.io/library/python:3.12", &linux_amd64(), "b");
+        let merged = State::merge(&[&a, &b], "both");
+        let def = marshal(&merged, None, None).expect("marshal");
+        assert_eq!(def.def.len(), 3, "one image op, the merge, the terminal");
+    }
+
+    #[test]
+    fn a_missing_cap_is_an_error_naming_it() {
+        let a = State::image("docker.io/library/python:3.12", &linux_amd64(), "a");
+        let run = a.run(Exec::argv(&["true"]), &linux_amd64());
+        let b = State::image("docker.io/library/alpine:3", &linux_amd64(), "b");
+        let merged = State::merge(&[&run.root(), &b], "both");
+        let mut caps: ServerCaps = ["source.image", "exec.meta.base", "exec.mount.bind"]
+            .into_iter()
+            .map(|c| (c.to_owned(), Ok(())))
+            .collect();
+        caps.insert("mergeop".into(), Err("only enabled with containerd".into()));
+        let err = marshal(&merged, Some(&caps), None).expect_err("mergeop is disabled");
+        assert_eq!(
+            err,
+            MarshalError::MissingCap {
+                cap: "mergeop".into(),
+                reason: ": only enabled with containerd".into()
+            }
+        );
+    }
+
+    #[test]
+    fn scratch_is_not_a_result() {
+        assert_eq!(
+            marshal(&State::scratch(), None, None),
+            Err(MarshalError::EmptyResult)
+        );
+    }
+}

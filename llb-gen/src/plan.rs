@@ -1,0 +1,613 @@
+//! From a validated spec and a target to the build: stages, LLB and config.
+//!
+//! A service image is four stages, each its own cache key, ordered so that a
+//! change invalidates only what depends on it:
+//!
+//! 1. **system**: the base image plus the runtime OS packages, the non-root
+//!    user and the working directory (one exec, one layer). apt's cache and
+//!    lists are cache mounts, so neither reaches the layer.
+//! 2. **builder** (never exported): *system* plus the build packages.
+//! 3. **venv**: `uv sync --locked` in the builder, seeing only `pyproject.toml`
+//!    and `uv.lock` (a local source with include patterns), writing the venv
+//!    into an output mount: the venv alone, without the builder around it.
+//! 4. **code**: the project installed into a throw-away copy of the venv
+//!    without dependencies; the files it adds are copied to an output mount.
+//!    Only a code change reruns it.
+//!
+//! The image is *system* + venv + code; the `<service>-base` target stops
+//! before the code. When the server offers MergeOp the three are stacked with
+//! it (each keeps its exact layers); otherwise they are copied on top of each
+//! other, which gives the same files and the same layer boundaries.
+//!
+//! uv is a checksummed HTTP download unpacked in a side stage and mounted
+//! read-only where it runs. The CA bundle secret (`ca-bundle`) is mounted only
+//! in the steps that download Python packages.
+
+use serde_json::Value;
+
+use bollard_buildkit_proto::pb;
+
+use crate::diagnostic::{Diagnostic, did_you_mean};
+use crate::image::{self, ConfigChanges};
+use crate::llb::marshal::{ServerCaps, digest_of};
+use crate::llb::{
+    self, CacheSharing, Copy, Exec, LocalOptions, MarshalError, Mount, Network, Platform, State,
+};
+use crate::spec::{BASE_TARGET_SUFFIX, Service, Spec};
+use crate::tools;
+
+/// Where the venv lives in images.
+pub const VENV_DIR: &str = "/opt/venv";
+/// The working directory of images.
+pub const APP_DIR: &str = "/app";
+/// The non-root user images run as.
+pub const APP_USER: &str = "app";
+/// Its uid and gid.
+pub const APP_UID: u32 = 1000;
+/// The build secret id of a CA bundle for TLS-intercepting proxies.
+pub const CA_BUNDLE_SECRET: &str = "ca-bundle";
+/// The BuildKit local that holds the build context.
+pub const CONTEXT_LOCAL: &str = "context";
+/// The lock file pybase installs from.
+pub const LOCK_FILE: &str = "uv.lock";
+/// The project file that goes with it.
+pub const PYPROJECT_FILE: &str = "pyproject.toml";
+
+const CA_BUNDLE_PATH: &str = "/run/secrets/ca-bundle";
+const UV_DIR: &str = "/pybase/uv";
+const WHEEL_DIR: &str = "/pybase/wheel";
+const LOCK_DIR: &str = "/pybase/lock";
+const SRC_DIR: &str = "/pybase/src";
+const OUT_DIR: &str = "/pybase/out";
+const UV_CACHE_DIR: &str = "/pybase/cache/uv";
+const UV_CACHE_ID: &str = "pybase-uv-cache";
+
+/// Which image of a service a target builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetKind {
+    /// The service image: system, venv and code.
+    Image,
+    /// The service's base image: system and venv, no project code.
+    Base,
+}
+
+/// A resolved `--target`.
+#[derive(Clone, Copy, Debug)]
+pub struct Target<'a> {
+    /// The service it builds.
+    pub service: &'a Service,
+    /// Which image of it.
+    pub kind: TargetKind,
+}
+
+impl Target<'_> {
+    /// The target's name, as `--target` takes it.
+    pub fn name(&self) -> String {
+        match self.kind {
+            TargetKind::Image => self.service.name.clone(),
+            TargetKind::Base => format!("{}{BASE_TARGET_SUFFIX}", self.service.name),
+        }
+    }
+}
+
+/// Every target of the spec with a one-line description, in order.
+pub fn targets(spec: &Spec) -> Vec<(String, String)> {
+    spec.services
+        .values()
+        .flat_map(|service| {
+            [
+                (
+                    service.name.clone(),
+                    format!("service image ({} + venv + code)", service.from.as_written),
+                ),
+                (
+                    format!("{}{BASE_TARGET_SUFFIX}", service.name),
+                    format!(
+                        "base image of `{}` ({} + venv, no project code)",
+                        service.name, service.from.as_written
+                    ),
+                ),
+            ]
+        })
+        .collect()
+}
+
+/// Resolve the requested target; without one, the spec must have exactly one
+/// service.
+pub fn select_target<'a>(
+    spec: &'a Spec,
+    requested: Option<&str>,
+) -> Result<Target<'a>, Diagnostic> {
+    let names: Vec<String> = targets(spec).into_iter().map(|(name, _)| name).collect();
+    let Some(requested) = requested.filter(|t| !t.is_empty()) else {
+        let mut services = spec.services.values();
+        return match (services.next(), services.next()) {
+            (Some(service), None) => Ok(Target {
+                service,
+                kind: TargetKind::Image,
+            }),
+            _ => Err(Diagnostic::at(
+                &spec.file,
+                None,
+                format!(
+                    "the spec has several services: choose one with --target (targets: {})",
+                    names.join(", ")
+                ),
+            )
+            .with_hint(format!(
+                "e.g. `docker buildx build --target {} ...`",
+                names.first().map(String::as_str).unwrap_or("NAME")
+            ))),
+        };
+    };
+    if let Some(service) = spec.services.get(requested) {
+        return Ok(Target {
+            service,
+            kind: TargetKind::Image,
+        });
+    }
+    if let Some(service) = requested
+        .strip_suffix(BASE_TARGET_SUFFIX)
+        .and_then(|name| spec.services.get(name))
+    {
+        return Ok(Target {
+            service,
+            kind: TargetKind::Base,
+        });
+    }
+    let diagnostic = Diagnostic::at(
+        &spec.file,
+        None,
+        format!(
+            "unknown target `{requested}` (targets: {})",
+            names.join(", ")
+        ),
+    );
+    Err(
+        match did_you_mean(requested, names.iter().map(String::as_str)) {
+            Some(close) => diagnostic.with_hint(format!("did you mean `{close}`?")),
+            None => diagnostic,
+        },
+    )
+}
+
+/// The context paths of the service's `pyproject.toml` and `uv.lock`.
+pub fn lock_inputs(service: &Service) -> [String; 2] {
+    [
+        service.project_path(PYPROJECT_FILE),
+        service.project_path(LOCK_FILE),
+    ]
+}
+
+/// The build-context source holding only the service's lock inputs. The
+/// frontend reads the files through it, and the venv stage mounts it, so
+/// only a change to these two files reruns the venv.
+pub fn lock_source(service: &Service, session_id: &str) -> State {
+    let include = lock_inputs(service).to_vec();
+    State::local(
+        CONTEXT_LOCAL,
+        &LocalOptions {
+            session_id: session_id.to_owned(),
+            shared_key_hint: format!("pybase-lock:{}", service.project),
+            include_patterns: include,
+            ..Default::default()
+        },
+        format!(
+            "[{}] load {} and {}",
+            service.name, PYPROJECT_FILE, LOCK_FILE
+        ),
+    )
+}
+
+/// The build-context source holding the project's code: the project
+/// directory without what never belongs in an image (VCS data, venvs,
+/// bytecode) and without the spec itself.
+fn code_source(service: &Service, session_id: &str, spec_file: &str) -> State {
+    let mut exclude: Vec<String> = [".git", ".venv", "**/__pycache__", "**/*.pyc"]
+        .iter()
+        .map(|p| service.project_path(p))
+        .collect();
+    let spec_name = spec_file.rsplit('/').next().unwrap_or(spec_file);
+    exclude.push(service.project_path(spec_name));
+    State::local(
+        CONTEXT_LOCAL,
+        &LocalOptions {
+            session_id: session_id.to_owned(),
+            shared_key_hint: format!("pybase-code:{}", service.project),
+            include_patterns: if service.project.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!("{}/", service.project)]
+            },
+            exclude_patterns: exclude,
+            ..Default::default()
+        },
+        format!("[{}] load project code", service.name),
+    )
+}
+
+/// The base image, as resolved by the frontend.
+#[derive(Clone, Debug)]
+pub struct BaseImage {
+    /// What to pull: `docker.io/library/x:t@sha256:…`, or without a digest
+    /// when the image exists only in the local store.
+    pub reference: String,
+    /// Its digest, when known.
+    pub digest: Option<String>,
+    /// Its config JSON (OCI image config with Docker's extensions).
+    pub config: Value,
+}
+
+/// Everything besides the spec that decides the build.
+#[derive(Clone, Debug)]
+pub struct BuildInputs<'a> {
+    /// `BUILDKIT_SESSION_ID`, for the build-context sources.
+    pub session_id: &'a str,
+    /// The target platform.
+    pub platform: Platform,
+    /// The service's resolved base image.
+    pub base: BaseImage,
+    /// The server's LLB caps, every op is checked against; `None` checks
+    /// nothing (printing LLB without a server).
+    pub caps: Option<&'a ServerCaps>,
+    /// Without `caps`, whether to assume MergeOp is available.
+    pub assume_mergeop: bool,
+    /// The spec file name (left out of the code) and its text (for the
+    /// source map that lets buildx point failing steps at the spec).
+    pub spec_file: &'a str,
+    /// The spec's text, when a source map should be attached.
+    pub spec_text: Option<&'a [u8]>,
+    /// Extra image labels (`--label`).
+    pub labels: Vec<(String, String)>,
+}
+
+/// A build: the LLB and the config of the image it produces.
+#[derive(Clone, Debug)]
+pub struct Build {
+    /// The LLB definition.
+    pub definition: pb::Definition,
+    /// The image config JSON.
+    pub config: Value,
+    /// Whether the image was assembled with MergeOp.
+    pub uses_merge: bool,
+}
+
+/// Why a build could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// No pinned uv for the platform.
+    #[error("pybase has no pinned uv for platform {0}; supported: linux/amd64, linux/arm64")]
+    UnsupportedPlatform(String),
+    /// The LLB could not be emitted (a missing BuildKit capability).
+    #[error(transparent)]
+    Marshal(#[from] MarshalError),
+}
+
+/// Plan the target and emit its LLB and image config.
+pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, PlanError> {
+    let service = target.service;
+    let platform = &inputs.platform;
+    let name = &service.name;
+    let line = service.at.map(|p| p.line);
+    let uv = tools::uv_wheel(platform)
+        .ok_or_else(|| PlanError::UnsupportedPlatform(platform.to_spec_string()))?;
+    let uses_merge = match inputs.caps {
+        Some(caps) => matches!(caps.get("mergeop"), Some(Ok(()))),
+        None => inputs.assume_mergeop,
+    };
+
+    let base_env = image::base_env(&inputs.base.config);
+    let base = State::image(
+        &inputs.base.reference,
+        platform,
+        format!("[{name}] base image {}", service.from.as_written),
+    );
+
+    // The apt caches belong to one base image: lists of another release
+    // must never be mixed in.
+    let apt_key = short_hash(&inputs.base.reference);
+    let apt_mounts = |exec: Exec| {
+        exec.mount(Mount::cache(
+            "/var/cache/apt",
+            &format!("pybase-apt-cache-{apt_key}"),
+            CacheSharing::Locked,
+        ))
+        .mount(Mount::cache(
+            "/var/lib/apt/lists",
+            &format!("pybase-apt-lists-{apt_key}"),
+            CacheSharing::Locked,
+        ))
+    };
+    let mut apt_env = base_env.clone();
+    image::set_env(&mut apt_env, "DEBIAN_FRONTEND", "noninteractive");
+
+    // 1. system
+    let system_exec = Exec::argv(&shell(
+        SYSTEM_SCRIPT,
+        "pybase-system",
+        &service.runtime_packages,
+    ))
+    .env(apt_env.clone())
+    .named(if service.runtime_packages.is_empty() {
+        format!("[{name}] system: user {APP_USER} ({APP_UID}), {APP_DIR}")
+    } else {
+        format!(
+            "[{name}] system: {} + user {APP_USER} ({APP_UID})",
+            service.runtime_packages.join(" ")
+        )
+    })
+    .at(line);
+    let system = base.run(apt_mounts(system_exec), platform).root();
+
+    // 2. builder
+    let builder = if service.build_packages.is_empty() {
+        system.clone()
+    } else {
+        let exec = Exec::argv(&shell(
+            BUILD_SCRIPT,
+            "pybase-build",
+            &service.build_packages,
+        ))
+        .env(apt_env)
+        .named(format!(
+            "[{name}] builder: {}",
+            service.build_packages.join(" ")
+        ))
+        .at(line);
+        system.run(apt_mounts(exec), platform).root()
+    };
+
+    // uv, unpacked from its verified wheel, for the builder only.
+    let wheel = State::http(
+        uv.url,
+        uv.sha256,
+        "uv.whl",
+        format!(
+            "[pybase] uv {} (sha256 {})",
+            tools::UV_VERSION,
+            &uv.sha256[..12]
+        ),
+    );
+    let uv_tool = base
+        .run(
+            Exec::argv(&shell(
+                UV_UNPACK_SCRIPT,
+                "pybase-uv",
+                &[tools::uv_path_in_wheel()],
+            ))
+            .env(base_env.clone())
+            .network(Network::None)
+            .mount(Mount::readonly(WHEEL_DIR, &wheel))
+            .mount(Mount::output(UV_DIR, &State::scratch()))
+            .named(format!("[pybase] unpack uv {}", tools::UV_VERSION)),
+            platform,
+        )
+        .output(UV_DIR)
+        .unwrap_or_default();
+
+    let mut uv_env = base_env.clone();
+    for (key, value) in [
+        ("UV_CACHE_DIR", UV_CACHE_DIR),
+        ("UV_PROJECT_ENVIRONMENT", VENV_DIR),
+        ("UV_PYTHON_DOWNLOADS", "never"),
+        ("UV_PYTHON_PREFERENCE", "only-system"),
+        ("UV_LINK_MODE", "copy"),
+        ("UV_COMPILE_BYTECODE", "1"),
+        ("UV_NO_PROGRESS", "1"),
+    ] {
+        image::set_env(&mut uv_env, key, value);
+    }
+    let with_uv = |exec: Exec| {
+        exec.mount(Mount::readonly(UV_DIR, &uv_tool))
+            .mount(Mount::cache(
+                UV_CACHE_DIR,
+                UV_CACHE_ID,
+                CacheSharing::Shared,
+            ))
+            .mount(Mount::secret(CA_BUNDLE_PATH, CA_BUNDLE_SECRET, true))
+    };
+    let project_mount = |mount: Mount| {
+        if service.project.is_empty() {
+            mount
+        } else {
+            mount.selector(&service.project)
+        }
+    };
+
+    // 3. venv
+    let lock = lock_source(service, inputs.session_id);
+    let venv_exec = Exec::argv(&shell(VENV_SCRIPT, "pybase-venv", &[]))
+        .env(uv_env.clone())
+        .cwd(LOCK_DIR)
+        .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
+        .mount(Mount::output(VENV_DIR, &State::scratch()))
+        .named(format!(
+            "[{name}] venv: uv sync --locked from {}",
+            service.project_path(LOCK_FILE)
+        ))
+        .at(line);
+    let venv = builder
+        .run(with_uv(venv_exec), platform)
+        .output(VENV_DIR)
+        .unwrap_or_default();
+
+    // 4. code
+    let code_exec = Exec::argv(&shell(CODE_SCRIPT, "pybase-code", &[]))
+        .env(uv_env)
+        .mount(project_mount(Mount::scratchpad(
+            SRC_DIR,
+            &code_source(service, inputs.session_id, inputs.spec_file),
+        )))
+        .mount(Mount::scratchpad(VENV_DIR, &venv))
+        .mount(Mount::output(OUT_DIR, &State::scratch()))
+        .named(format!(
+            "[{name}] code: install the project without dependencies"
+        ))
+        .at(line);
+    let code = builder
+        .run(with_uv(code_exec), platform)
+        .output(OUT_DIR)
+        .unwrap_or_default();
+
+    // Assembly.
+    let venv_copy =
+        Copy::dir_contents("/", VENV_DIR).named(format!("[{name}] image: add the venv"));
+    let code_copy = Copy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
+    let result = if uses_merge {
+        let venv_layer = State::scratch().copy(&venv, venv_copy);
+        let with_venv = State::merge(
+            &[&system, &venv_layer],
+            format!("[{name}] image: system + venv"),
+        );
+        match target.kind {
+            TargetKind::Base => with_venv,
+            TargetKind::Image => {
+                let code_layer = State::scratch().copy(&code, code_copy);
+                State::merge(
+                    &[&with_venv, &code_layer],
+                    format!("[{name}] image: + code"),
+                )
+            }
+        }
+    } else {
+        let with_venv = system.copy(&venv, venv_copy);
+        match target.kind {
+            TargetKind::Base => with_venv,
+            TargetKind::Image => with_venv.copy(&code, code_copy),
+        }
+    };
+
+    let source = inputs.spec_text.map(|text| pb::SourceInfo {
+        filename: inputs.spec_file.to_owned(),
+        data: text.to_vec(),
+        language: "yaml".to_owned(),
+        definition: None,
+    });
+    let definition = llb::marshal(&result, inputs.caps, source)?;
+    let config = image::compose(&inputs.base.config, &config_changes(target, inputs));
+    Ok(Build {
+        definition,
+        config,
+        uses_merge,
+    })
+}
+
+fn config_changes(target: &Target<'_>, inputs: &BuildInputs<'_>) -> ConfigChanges {
+    let service = target.service;
+    let mut labels = vec![
+        ("org.opencontainers.image.title".to_owned(), target.name()),
+        (
+            "org.opencontainers.image.base.name".to_owned(),
+            service.from.normalized.clone(),
+        ),
+    ];
+    if let Some(digest) = &inputs.base.digest {
+        labels.push((
+            "org.opencontainers.image.base.digest".to_owned(),
+            digest.clone(),
+        ));
+    }
+    labels.extend(inputs.labels.iter().cloned());
+    let mut history = vec![
+        (
+            format!(
+                "pybase: system packages [{}] and user {APP_USER} ({APP_UID})",
+                service.runtime_packages.join(" ")
+            ),
+            false,
+        ),
+        (
+            format!(
+                "pybase: venv {VENV_DIR} from {}",
+                service.project_path(LOCK_FILE)
+            ),
+            false,
+        ),
+    ];
+    if target.kind == TargetKind::Image {
+        history.push((format!("pybase: project code of `{}`", service.name), false));
+    }
+    ConfigChanges {
+        env: vec![
+            ("VIRTUAL_ENV".to_owned(), VENV_DIR.to_owned()),
+            ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
+            ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
+        ],
+        path_prefix: format!("{VENV_DIR}/bin"),
+        working_dir: APP_DIR.to_owned(),
+        user: format!("{APP_UID}:{APP_UID}"),
+        cmd: match target.kind {
+            TargetKind::Image => service.command.clone(),
+            TargetKind::Base => None,
+        },
+        labels,
+        history,
+    }
+}
+
+/// `sh -c SCRIPT NAME ARGS...`: arguments reach the script as `"$@"`, never
+/// spliced into the script text.
+fn shell(script: &str, name: &str, args: &[String]) -> Vec<String> {
+    ["/bin/sh", "-c", script, name]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(args.iter().cloned())
+        .collect()
+}
+
+fn short_hash(text: &str) -> String {
+    digest_of(text.as_bytes())
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect()
+}
+
+/// Runtime packages, the user and the working directory; logs apt writes
+/// are removed so the layer holds only what the image needs.
+const SYSTEM_SCRIPT: &str = r#"set -eu
+if [ "$#" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "$@"
+fi
+getent group 1000 >/dev/null || groupadd --gid 1000 app
+getent passwd 1000 >/dev/null || useradd --uid 1000 --gid 1000 --no-create-home --home-dir /app --shell /usr/sbin/nologin app
+mkdir -p /app
+rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old
+"#;
+
+/// Build packages, in the builder only.
+const BUILD_SCRIPT: &str = r#"set -eu
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "$@"
+"#;
+
+/// Unpack the uv binary (`$1`, its path in the wheel) with the base image's
+/// own Python: the wheel is a zip, and the base has no unzip.
+const UV_UNPACK_SCRIPT: &str = r#"set -eu
+py=$(command -v python3 || command -v python)
+"$py" - "$1" <<'PY'
+import os, sys, zipfile
+with zipfile.ZipFile("/pybase/wheel/uv.whl") as wheel, open("/pybase/uv/uv", "wb") as out:
+    out.write(wheel.read(sys.argv[1]))
+os.chmod("/pybase/uv/uv", 0o755)
+PY
+"#;
+
+/// The venv from the lock alone: `--locked` fails when the lock no longer
+/// matches pyproject.toml, rather than building something else.
+const VENV_SCRIPT: &str = r#"set -eu
+if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable
+"#;
+
+/// Install the project into a scratch copy of the venv, then keep only the
+/// files the install added or changed (the package, its dist-info, its
+/// entry-point scripts and their bytecode).
+const CODE_SCRIPT: &str = r#"set -eu
+if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+stamp=$(mktemp)
+/pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps /pybase/src
+cd /
+find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
+"#;

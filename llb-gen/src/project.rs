@@ -1,0 +1,184 @@
+//! Checks of a service's Python project files before anything builds.
+//!
+//! The caller reads `pyproject.toml` and `uv.lock` (through the gateway or
+//! from disk) and hands in their bytes, or `None` when a file is missing.
+//! A missing file is reported at the spec's `project` key; a file that is not
+//! valid TOML, at the offending line of that file. Whether the lock matches
+//! `pyproject.toml` is left to `uv sync --locked` in the venv stage, which
+//! fails the build with uv's own explanation.
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Position};
+use crate::plan::{LOCK_FILE, PYPROJECT_FILE};
+use crate::spec::{Service, Spec};
+
+/// What the checks learned about the project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectInfo {
+    /// `[project].name`.
+    pub name: String,
+    /// Number of packages in the lock (the project itself included).
+    pub locked_packages: usize,
+}
+
+/// Check the service's project files.
+pub fn check(
+    spec: &Spec,
+    service: &Service,
+    pyproject: Option<&[u8]>,
+    lock: Option<&[u8]>,
+) -> Result<ProjectInfo, Diagnostics> {
+    let directory = if service.project.is_empty() {
+        ".".to_owned()
+    } else {
+        service.project.clone()
+    };
+    let missing = |file: &str, hint: String| {
+        Diagnostic::at(
+            &spec.file,
+            service.project_at,
+            format!(
+                "`{}` not found in the build context (service `{}`, project `{directory}`)",
+                service.project_path(file),
+                service.name
+            ),
+        )
+        .with_hint(hint)
+    };
+    let mut problems = Vec::new();
+    let pyproject = match pyproject {
+        None => {
+            problems.push(missing(
+                PYPROJECT_FILE,
+                "`project` must name the directory that holds pyproject.toml, relative to the build context".into(),
+            ));
+            None
+        }
+        Some(bytes) => parse_toml(&service.project_path(PYPROJECT_FILE), bytes)
+            .map_err(|d| problems.push(d))
+            .ok(),
+    };
+    let lock = match lock {
+        None => {
+            problems.push(missing(
+                LOCK_FILE,
+                format!("create it with `uv lock` in `{directory}`, and check that .dockerignore does not exclude it"),
+            ));
+            None
+        }
+        Some(bytes) => parse_toml(&service.project_path(LOCK_FILE), bytes)
+            .map_err(|d| problems.push(d))
+            .ok(),
+    };
+    let name = pyproject.as_ref().and_then(|p| {
+        p.get("project")
+            .and_then(|t| t.get("name"))
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned)
+    });
+    if pyproject.is_some() && name.is_none() {
+        problems.push(
+            Diagnostic::at(
+                &service.project_path(PYPROJECT_FILE),
+                None,
+                "no `[project]` table with a `name`",
+            )
+            .with_hint("pybase installs PEP 621 projects: add `[project]` with `name`, `version` and `dependencies`"),
+        );
+    }
+    let locked_packages = lock
+        .as_ref()
+        .and_then(|l| l.get("package"))
+        .and_then(toml::Value::as_array)
+        .map_or(0, Vec::len);
+    if lock.is_some() && locked_packages == 0 {
+        problems.push(
+            Diagnostic::at(
+                &service.project_path(LOCK_FILE),
+                None,
+                "the lock lists no packages",
+            )
+            .with_hint(format!(
+                "is it a uv lock file? recreate it with `uv lock` in `{directory}`"
+            )),
+        );
+    }
+    match (problems.is_empty(), name) {
+        (true, Some(name)) => Ok(ProjectInfo {
+            name,
+            locked_packages,
+        }),
+        _ => Err(Diagnostics(problems)),
+    }
+}
+
+fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Diagnostic::at(file, None, "the file is not valid UTF-8"))?;
+    toml::from_str::<toml::Table>(text).map_err(|error| {
+        let position = error.span().map(|span| position_of(text, span.start));
+        Diagnostic::at(
+            file,
+            position,
+            format!("not valid TOML: {}", error.message().trim_end()),
+        )
+    })
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+fn position_of(text: &str, offset: usize) -> Position {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Position {
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        column: u32::try_from(column).unwrap_or(u32::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> Spec {
+        crate::spec::parse(
+            "pybase.yaml",
+            b"version: 1\nservices:\n  api:\n    from: python:3.12-slim\n    project: app\n",
+        )
+        .expect("valid spec")
+    }
+
+    fn check_text(pyproject: Option<&str>, lock: Option<&str>) -> String {
+        let spec = spec();
+        let service = &spec.services["api"];
+        match check(
+            &spec,
+            service,
+            pyproject.map(str::as_bytes),
+            lock.map(str::as_bytes),
+        ) {
+            Ok(info) => format!("ok: {info:?}"),
+            Err(problems) => problems.to_string(),
+        }
+    }
+
+    const PYPROJECT: &str = "[project]\nname = \"api\"\nversion = \"1\"\n";
+    const LOCK: &str = "version = 1\n[[package]]\nname = \"api\"\n";
+
+    #[test]
+    fn a_missing_lock_is_reported_at_the_project_key() {
+        insta::assert_snapshot!(check_text(Some(PYPROJECT), None), @"pybase.yaml:5:14: `app/uv.lock` not found in the build context (service `api`, project `app`) (hint: create it with `uv lock` in `app`, and check that .dockerignore does not exclude it)");
+    }
+
+    #[test]
+    fn a_corrupt_lock_is_reported_at_its_line() {
+        insta::assert_snapshot!(check_text(Some(PYPROJECT), Some("version = 1\n[[package]\nname = 1\n")), @"app/uv.lock:2:11: not valid TOML: unclosed array table, expected `]`");
+    }
+
+    #[test]
+    fn good_files_pass() {
+        assert_eq!(
+            check_text(Some(PYPROJECT), Some(LOCK)),
+            "ok: ProjectInfo { name: \"api\", locked_packages: 1 }"
+        );
+    }
+}
