@@ -250,7 +250,25 @@ fn explain_yaml_error(message: &str) -> (String, Option<String>) {
             .unwrap_or_default();
         return (format!("the key `{key}` is given twice"), None);
     }
-    (message.to_owned(), None)
+    let friendlier = match message {
+        "expected sequence start" => Some((
+            "expected a list",
+            "write a list as `[a, b]` or as `- a` lines",
+        )),
+        "expected string scalar" => Some((
+            "expected a string",
+            "quote the value if it looks like a list, a map or a number",
+        )),
+        "unexpected end of input" => Some((
+            "the spec is empty",
+            "start from `version: 1` and a `services:` map",
+        )),
+        _ => None,
+    };
+    match friendlier {
+        Some((message, hint)) => (message.to_owned(), Some(hint.to_owned())),
+        None => (message.to_owned(), None),
+    }
 }
 
 fn validate(file: &str, raw: RawSpec) -> Result<Spec, Diagnostics> {

@@ -1,1 +1,287 @@
-//! Tests of spec parsing and validation.
+//! Tests of spec parsing and validation: each bad input with the report a
+//! user sees (file:line:col, the line, a caret, the hint), as a snapshot.
+
+use super::*;
+
+/// Parse `yaml` and render the result: `ok` with the services, or every
+/// diagnostic as the CLI prints it.
+fn check(yaml: &str) -> String {
+    match parse("pybase.yaml", yaml.as_bytes()) {
+        Ok(spec) => format!(
+            "ok: {}",
+            spec.services.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+        Err(problems) => problems.render(Some(yaml)),
+    }
+}
+
+const GOOD: &str = "\
+# syntax=localhost:5000/pybase-frontend:dev
+version: 1
+services:
+  inventory:
+    from: python:3.12-slim
+    project: ./svc/
+    system:
+      runtime: [libpq5]
+      build: [gcc, libpq-dev]
+    command: [inventory]
+";
+
+#[test]
+fn the_v1_example_parses_into_the_model() {
+    let spec = parse("pybase.yaml", GOOD.as_bytes()).expect("valid");
+    let service = &spec.services["inventory"];
+    assert_eq!(
+        service.from.normalized,
+        "docker.io/library/python:3.12-slim"
+    );
+    assert_eq!(service.from.familiar, "python:3.12-slim");
+    assert_eq!(service.project, "svc");
+    assert_eq!(service.runtime_packages, ["libpq5"]);
+    assert_eq!(service.build_packages, ["gcc", "libpq-dev"]);
+    assert_eq!(
+        service.command.as_deref(),
+        Some(&["inventory".to_owned()][..])
+    );
+    assert_eq!(service.at, Some(Position { line: 4, column: 3 }));
+    assert_eq!(
+        service.from_at,
+        Some(Position {
+            line: 5,
+            column: 11
+        })
+    );
+}
+
+#[test]
+fn project_defaults_to_the_context_root() {
+    let spec = parse(
+        "pybase.yaml",
+        b"version: 1\nservices:\n  a:\n    from: python:3.12\n",
+    )
+    .expect("valid");
+    assert_eq!(spec.services["a"].project, "");
+    assert_eq!(spec.services["a"].project_path("uv.lock"), "uv.lock");
+}
+
+#[test]
+fn unknown_key_suggests_the_close_one() {
+    insta::assert_snapshot!(check("version: 1\nservices:\n  a:\n    from: python:3.12\n    comand: [x]\n"), @r"
+    error: pybase.yaml:5:5: unknown key `comand`
+      |
+    5 |     comand: [x]
+      |     ^
+    hint: did you mean `command`?
+    ");
+}
+
+#[test]
+fn unknown_key_far_from_any_lists_the_keys() {
+    insta::assert_snapshot!(check("version: 1\nservices:\n  a:\n    from: python:3.12\n    system:\n      extra: [x]\n"), @r"
+    error: pybase.yaml:6:7: unknown key `extra`
+      |
+    6 |       extra: [x]
+      |       ^
+    hint: the keys allowed here are: runtime, build
+    ");
+}
+
+#[test]
+fn wrong_type() {
+    insta::assert_snapshot!(check("version: 1\nservices:\n  a:\n    from: python:3.12\n    system:\n      runtime: libpq5\n"), @"
+    error: pybase.yaml:6:16: expected a list
+      |
+    6 |       runtime: libpq5
+      |                ^
+    hint: write a list as `[a, b]` or as `- a` lines
+    ");
+}
+
+#[test]
+fn yaml_syntax_error() {
+    insta::assert_snapshot!(check("version: 1\nservices:\n  a:\n    from: [python\n"), @"
+    error: pybase.yaml:4:11: expected a string
+      |
+    4 |     from: [python
+      |           ^
+    hint: quote the value if it looks like a list, a map or a number
+    ");
+}
+
+#[test]
+fn duplicate_key() {
+    insta::assert_snapshot!(check("version: 1\nservices:\n  a:\n    from: x\n  a:\n    from: y\n"), @"
+    error: pybase.yaml:5:3: the key `a` is given twice
+      |
+    5 |   a:
+      |   ^
+    ");
+}
+
+#[test]
+fn missing_from() {
+    insta::assert_snapshot!(check("version: 1\nservices:\n  a:\n    project: app\n"), @"
+    error: pybase.yaml:4:5: missing field `from`
+      |
+    4 |     project: app
+      |     ^
+    ");
+}
+
+#[test]
+fn bad_version() {
+    insta::assert_snapshot!(check("version: 2\nservices:\n  a:\n    from: python:3.12\n"), @"
+    error: pybase.yaml:1:10: unsupported spec version 2
+      |
+    1 | version: 2
+      |          ^
+    hint: this pybase reads `version: 1`
+    ");
+}
+
+#[test]
+fn no_services() {
+    insta::assert_snapshot!(check("version: 1\nservices: {}\n"), @"
+    error: pybase.yaml:1:10: the spec defines no services
+      |
+    1 | version: 1
+      |          ^
+    hint: add a service under `services:`
+    ");
+}
+
+#[test]
+fn every_semantic_problem_is_reported() {
+    insta::assert_snapshot!(check("\
+version: 1
+services:
+  Bad_Name:
+    from: python:3.12
+  api-base:
+    from: python:3.12
+  web:
+    from: 'Python:3.12'
+    project: ../outside
+    system:
+      runtime: [libpq5, 'libpq5', 'rm -rf /']
+    command: []
+"), @r#"
+    error: pybase.yaml:3:3: invalid service name `Bad_Name`
+      |
+    3 |   Bad_Name:
+      |   ^
+    hint: use lowercase letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit
+
+    error: pybase.yaml:5:3: the service name `api-base` ends in `-base`
+      |
+    5 |   api-base:
+      |   ^
+    hint: `-base` is reserved: `api-base` is the target of service `api` without its code
+
+    error: pybase.yaml:8:11: invalid image reference `Python:3.12`: invalid reference format
+      |
+    8 |     from: 'Python:3.12'
+      |           ^
+    hint: write an image as `name[:tag][@sha256:digest]`, e.g. `python:3.12-slim`
+
+    error: pybase.yaml:9:14: invalid project directory `../outside`: it may not leave the build context (`..`)
+      |
+    9 |     project: ../outside
+      |              ^
+
+    error: pybase.yaml:11:25: the package `libpq5` is listed twice in `system.runtime`
+       |
+    11 |       runtime: [libpq5, 'libpq5', 'rm -rf /']
+       |                         ^
+
+    error: pybase.yaml:11:35: invalid package name `rm -rf /` in `system.runtime`
+       |
+    11 |       runtime: [libpq5, 'libpq5', 'rm -rf /']
+       |                                   ^
+    hint: a package is `name`, `name=version` or `name:arch`, e.g. `libpq5`
+
+    error: pybase.yaml:12:14: `command` must be a non-empty list of non-empty strings
+       |
+    12 |     command: []
+       |              ^
+    hint: e.g. `command: [inventory, --port, "8000"]`
+    "#);
+}
+
+#[test]
+fn empty_input() {
+    insta::assert_snapshot!(check(""), @"
+    error: pybase.yaml:1:1: the spec is empty
+    hint: start from `version: 1` and a `services:` map
+    ");
+}
+
+#[test]
+fn not_utf8() {
+    let bytes = b"version: 1\nservices:\n  a:\n    from: \xff\n";
+    let problems = parse("pybase.yaml", bytes).expect_err("not UTF-8");
+    insta::assert_snapshot!(problems.to_string(), @"pybase.yaml:4:11: the spec is not valid UTF-8 (hint: save the file as UTF-8)");
+}
+
+#[test]
+fn oversized_input_is_refused_before_parsing() {
+    let big = format!("version: 1\n# {}\n", "x".repeat(MAX_SPEC_BYTES));
+    let problems = parse("pybase.yaml", big.as_bytes()).expect_err("too big");
+    assert!(
+        problems.to_string().contains("at most 1048576 bytes"),
+        "{problems}"
+    );
+}
+
+#[test]
+fn alias_bombs_stop_with_a_positioned_error() {
+    // Ten levels of nine aliases each would expand to 9^10 strings; the only
+    // lists the schema takes hold strings, so expansion stops at the first
+    // nested alias, with an error pointing at it.
+    let mut yaml = String::from("version: 1\nservices:\n");
+    yaml.push_str("  s0:\n    from: python:3.12\n    command: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..10 {
+        let aliases = vec![format!("*a{}", level - 1); 9].join(", ");
+        yaml.push_str(&format!(
+            "  s{level}:\n    from: python:3.12\n    command: &a{level} [{aliases}]\n"
+        ));
+    }
+    let problems = parse("pybase.yaml", yaml.as_bytes()).expect_err("bomb");
+    let first = problems.first().expect("one problem");
+    assert_eq!(first.position.map(|p| p.line), Some(8), "{problems}");
+}
+
+#[test]
+fn image_references_normalize_like_docker() {
+    let cases = [
+        (
+            "python:3.12-slim",
+            "docker.io/library/python:3.12-slim",
+            "python:3.12-slim",
+        ),
+        ("python", "docker.io/library/python:latest", "python:latest"),
+        (
+            "localhost:5000/team/py:1",
+            "localhost:5000/team/py:1",
+            "localhost:5000/team/py:1",
+        ),
+        (
+            "ghcr.io/org/base-python",
+            "ghcr.io/org/base-python:latest",
+            "ghcr.io/org/base-python:latest",
+        ),
+        (
+            "pybase-test/python:3.11",
+            "docker.io/pybase-test/python:3.11",
+            "pybase-test/python:3.11",
+        ),
+    ];
+    for (written, normalized, familiar) in cases {
+        let name = ImageName::parse(written).expect(written);
+        assert_eq!(
+            (name.normalized.as_str(), name.familiar.as_str()),
+            (normalized, familiar)
+        );
+    }
+}

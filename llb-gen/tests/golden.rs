@@ -1,0 +1,154 @@
+//! Golden snapshots of the LLB emitted for the fixture service, decoded to
+//! JSON (`testdata/golden/`), and the determinism they rely on.
+
+use llb_gen::llb::Platform;
+use llb_gen::llb::marshal::ServerCaps;
+use llb_gen::plan::{self, BaseImage, Build, BuildInputs};
+use prost::Message;
+use serde_json::json;
+
+const SPEC: &str = include_str!("../../testdata/projects/inventory/pybase.yaml");
+
+fn amd64() -> Platform {
+    Platform {
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        variant: String::new(),
+    }
+}
+
+/// Every cap the plan may use, enabled; MergeOp as given.
+fn caps(mergeop: bool) -> ServerCaps {
+    let mut caps: ServerCaps = [
+        "source.image",
+        "source.local",
+        "source.local.sessionid",
+        "source.local.includepatterns",
+        "source.local.excludepatterns",
+        "source.local.followpaths",
+        "source.local.sharedkeyhint",
+        "source.http",
+        "source.http.checksum",
+        "exec.meta.base",
+        "exec.meta.network",
+        "exec.mount.bind",
+        "exec.mount.selector",
+        "exec.mount.cache",
+        "exec.mount.cache.sharing",
+        "exec.mount.secret",
+        "file.base",
+    ]
+    .into_iter()
+    .map(|c| (c.to_owned(), Ok(())))
+    .collect();
+    caps.insert(
+        "mergeop".into(),
+        if mergeop {
+            Ok(())
+        } else {
+            Err("only enabled with containerd image store backend".into())
+        },
+    );
+    caps
+}
+
+fn build(target: &str, mergeop: bool) -> Build {
+    let spec =
+        llb_gen::spec::parse("pybase.yaml", SPEC.as_bytes()).expect("the fixture spec is valid");
+    let target = plan::select_target(&spec, Some(target)).expect("known target");
+    let caps = caps(mergeop);
+    plan::build(
+        &target,
+        &BuildInputs {
+            session_id: "session-1",
+            platform: amd64(),
+            base: BaseImage {
+                reference: "docker.io/library/python:3.12-slim@sha256:0000000000000000000000000000000000000000000000000000000000000001".into(),
+                digest: Some("sha256:0000000000000000000000000000000000000000000000000000000000000001".into()),
+                config: json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], "Cmd": ["python3"]}}),
+            },
+            caps: Some(&caps),
+            assume_mergeop: false,
+            spec_file: "pybase.yaml",
+            spec_text: Some(SPEC.as_bytes()),
+            labels: vec![("team".into(), "inventory".into())],
+        },
+    )
+    .expect("the fixture builds")
+}
+
+fn golden(name: &str, build: &Build) {
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    insta::with_settings!({snapshot_path => "../../testdata/golden", prepend_module_to_snapshot => false}, {
+        insta::assert_json_snapshot!(name, json!({"config": build.config, "llb": described}));
+    });
+}
+
+#[test]
+fn service_image_with_copies() {
+    let build = build("inventory", false);
+    assert!(!build.uses_merge);
+    golden("inventory-copy", &build);
+}
+
+#[test]
+fn service_image_with_mergeop() {
+    let build = build("inventory", true);
+    assert!(build.uses_merge);
+    golden("inventory-mergeop", &build);
+}
+
+#[test]
+fn base_target_has_no_code_stage() {
+    let build = build("inventory-base", false);
+    let described = llb_gen::describe::describe(&build.definition)
+        .expect("decodable")
+        .to_string();
+    assert!(described.contains("uv sync --locked"));
+    assert!(
+        !described.contains("uv pip install"),
+        "the base target must not install the project"
+    );
+    assert!(
+        build.config["config"].get("Cmd") == Some(&json!(["python3"])),
+        "the base keeps the base image's command"
+    );
+}
+
+#[test]
+fn same_inputs_give_the_same_bytes() {
+    for mergeop in [false, true] {
+        let a = build("inventory", mergeop).definition.encode_to_vec();
+        let b = build("inventory", mergeop).definition.encode_to_vec();
+        assert_eq!(a, b);
+    }
+}
+
+#[test]
+fn a_code_change_touches_no_stage_but_the_code() {
+    // The venv stage's inputs (builder, lock source, uv) do not depend on the
+    // code source: the only op mounting the whole project is the code stage.
+    let build = build("inventory", false);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let code_source = ops
+        .iter()
+        .position(|op| op["op"]["attrs"]["local.sharedkeyhint"] == json!("pybase-code:"))
+        .expect("a code source");
+    let users: Vec<&str> = ops
+        .iter()
+        .filter(|op| {
+            op["inputs"].as_array().is_some_and(|i| {
+                i.iter().any(|i| {
+                    i.as_str()
+                        .is_some_and(|s| s.starts_with(&format!("#{code_source}[")))
+                })
+            })
+        })
+        .filter_map(|op| op["name"].as_str())
+        .collect();
+    assert_eq!(
+        users,
+        ["[inventory] code: install the project without dependencies"]
+    );
+}
