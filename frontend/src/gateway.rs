@@ -43,25 +43,38 @@ const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// Connect to BuildKit through this process's stdin and stdout.
 pub async fn connect_stdio() -> anyhow::Result<Bridge> {
-    let stdio = Arc::new(Mutex::new(Some(tokio::io::join(
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-    ))));
-    let channel = Endpoint::from_static("http://buildkit.stdio")
+    let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
+    Ok(bridge(
+        channel_over(stdio)
+            .await
+            .context("connecting to BuildKit over stdio")?,
+    ))
+}
+
+/// An HTTP/2 gRPC channel over one already-open byte stream (stdio in the
+/// frontend image, an in-memory pipe in tests). The stream can be handed
+/// out once: a reconnect attempt fails instead of talking to nothing.
+pub async fn channel_over<IO>(io: IO) -> anyhow::Result<Channel>
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    let slot = Arc::new(Mutex::new(Some(io)));
+    let channel = Endpoint::from_static("http://buildkit.gateway")
         .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let stdio = Arc::clone(&stdio);
+            let slot = Arc::clone(&slot);
             async move {
-                let stream = stdio
+                let stream = slot
                     .lock()
-                    .map_err(|_| std::io::Error::other("stdio lock poisoned"))?
+                    .map_err(|_| std::io::Error::other("connection slot poisoned"))?
                     .take()
-                    .ok_or_else(|| std::io::Error::other("stdio is already connected"))?;
+                    .ok_or_else(|| {
+                        std::io::Error::other("the gateway connection was already used")
+                    })?;
                 Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
             }
         }))
-        .await
-        .context("connecting to BuildKit over stdio")?;
-    Ok(bridge(channel))
+        .await?;
+    Ok(channel)
 }
 
 /// A bridge client over `channel`, with our message limit.

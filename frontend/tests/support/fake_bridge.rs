@@ -78,10 +78,9 @@ use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
 };
 use bollard_buildkit_proto::moby::buildkit::v1::types::WorkerRecord;
 use bollard_buildkit_proto::pb;
-use hyper_util::rt::TokioIo;
 use prost::Message;
 use sha2::{Digest, Sha256};
-use tonic::transport::{Channel, Endpoint, Server, Uri};
+use tonic::transport::{Channel, Server};
 use tonic::{Request, Response, Status};
 
 /// `os.FileMode` of a regular file as fsutil reports it: permission bits only, no type bits.
@@ -106,6 +105,7 @@ const DEFAULT_LLB_CAPS: &[(&str, bool)] = &[
     ("source.image", true),
     ("source.local", true),
     ("source.local.includepatterns", true),
+    ("source.local.excludepatterns", true),
     ("source.local.followpaths", true),
     ("source.local.sharedkeyhint", true),
     ("source.local.sessionid", true),
@@ -304,25 +304,8 @@ impl FakeBridge {
             }
         });
 
-        // The connector hands out the one client end; a reconnect attempt gets a clear error.
-        let slot = Arc::new(Mutex::new(Some(client_io)));
-        let channel = Endpoint::from_static("http://fake.bridge")
-            .connect_with_connector(tower::service_fn(move |_: Uri| {
-                let slot = Arc::clone(&slot);
-                async move {
-                    let io = slot
-                        .lock()
-                        .map_err(|_| std::io::Error::other("fake bridge: connector lock poisoned"))?
-                        .take()
-                        .ok_or_else(|| {
-                            std::io::Error::other(
-                                "fake bridge: the in-memory connection is gone (it can be \
-                                 handed out once, and tonic tried to reconnect)",
-                            )
-                        })?;
-                    Ok::<_, std::io::Error>(TokioIo::new(io))
-                }
-            }))
+        // The frontend's own connector, so the tests exercise it too.
+        let channel = pybase::gateway::channel_over(client_io)
             .await
             .expect("connecting to the in-memory fake bridge");
         (channel, FakeHandle { state })

@@ -1,0 +1,315 @@
+//! The frontend's gateway client against an in-process fake LLBBridge: what
+//! it reads, what it resolves, what it solves and what it returns.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
+use bollard_buildkit_proto::pb;
+use pybase::options::Options;
+use serde_json::{Value, json};
+use support::fake_bridge::{FakeBridge, FakeHandle};
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../testdata/projects/inventory"
+);
+
+fn fixture_file(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURE}/{name}")).expect("fixture file")
+}
+
+fn files(entries: &[(&str, Vec<u8>)]) -> BTreeMap<String, Vec<u8>> {
+    entries
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// A fake with the fixture project as the build context.
+fn fake_with_spec(spec: &[u8]) -> FakeBridge {
+    FakeBridge::new()
+        .with_local("dockerfile", files(&[("pybase.yaml", spec.to_vec())]))
+        .with_local(
+            "context",
+            files(&[
+                ("pybase.yaml", spec.to_vec()),
+                ("pyproject.toml", fixture_file("pyproject.toml")),
+                ("uv.lock", fixture_file("uv.lock")),
+                ("src/inventory/__init__.py", fixture_file("src/inventory/__init__.py")),
+                ("src/inventory/cli.py", fixture_file("src/inventory/cli.py")),
+                (".git/HEAD", b"ref: refs/heads/main\n".to_vec()),
+            ]),
+        )
+        .with_image(
+            "docker.io/library/python:3.12-slim",
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+            json!({"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+                   "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], "Cmd": ["python3"]}}),
+        )
+}
+
+fn options(pairs: &[&str]) -> Options {
+    Options::from_pairs(
+        pairs.iter().map(|p| (*p).to_owned()),
+        "session-1".to_owned(),
+    )
+}
+
+async fn run(fake: FakeBridge, options: &Options) -> FakeHandle {
+    let (mut client, handle) = fake.spawn().await;
+    pybase::gateway::run(&mut client, options)
+        .await
+        .expect("the Return reached the bridge");
+    handle
+}
+
+fn returned_config(handle: &FakeHandle) -> Value {
+    let returned = handle.returned().expect("a Return");
+    assert!(
+        returned.error.is_none(),
+        "unexpected error: {:?}",
+        returned.error
+    );
+    let result = returned.result.expect("a result");
+    assert!(
+        matches!(result.result, Some(gw::result::Result::Ref(_))),
+        "the result is one ref"
+    );
+    serde_json::from_slice(&result.metadata["containerimage.config"]).expect("config JSON")
+}
+
+fn returned_error(handle: &FakeHandle) -> bollard_buildkit_proto::google::rpc::Status {
+    let returned = handle.returned().expect("a Return");
+    assert!(returned.result.is_none());
+    returned.error.expect("an error")
+}
+
+/// The definition of the build (the last solve).
+fn build_definition(handle: &FakeHandle) -> pb::Definition {
+    handle
+        .solves()
+        .last()
+        .and_then(|s| s.definition.clone())
+        .expect("the build was solved")
+}
+
+#[tokio::test]
+async fn builds_the_service_from_the_spec_and_returns_its_config() {
+    let spec = fixture_file("pybase.yaml");
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "label:team=stock"]),
+    )
+    .await;
+
+    let config = returned_config(&handle);
+    assert_eq!(config["config"]["User"], json!("1000:1000"));
+    assert_eq!(config["config"]["WorkingDir"], json!("/app"));
+    assert_eq!(config["config"]["Cmd"], json!(["inventory"]));
+    assert_eq!(
+        config["config"]["Env"][0],
+        json!("PATH=/opt/venv/bin:/usr/local/bin:/usr/bin:/bin")
+    );
+    assert_eq!(config["config"]["Labels"]["team"], json!("stock"));
+    assert_eq!(
+        config["config"]["Labels"]["org.opencontainers.image.base.digest"],
+        json!("sha256:1111111111111111111111111111111111111111111111111111111111111111")
+    );
+    assert!(config.get("created").is_none());
+
+    // It read the spec and the two lock inputs, nothing else.
+    let mut read: Vec<String> = handle
+        .read_files()
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect();
+    read.sort();
+    assert_eq!(read, ["pybase.yaml", "pyproject.toml", "uv.lock"]);
+    // And the context it solved to read them exposed only those two files.
+    let lock_view = handle
+        .read_files()
+        .into_iter()
+        .find(|(_, path)| path == "uv.lock")
+        .and_then(|(id, _)| handle.view_files(&id))
+        .expect("a view of the context");
+    assert_eq!(lock_view, ["pyproject.toml", "uv.lock"]);
+
+    // The base image is pinned by the digest BuildKit resolved.
+    let definition = build_definition(&handle);
+    let sources: Vec<String> = FakeHandle::definition_ops(&definition)
+        .into_iter()
+        .filter_map(|(_, op)| match op.op {
+            Some(pb::op::Op::Source(source)) => Some(source.identifier),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        sources.contains(&"docker-image://docker.io/library/python:3.12-slim@sha256:1111111111111111111111111111111111111111111111111111111111111111".to_owned()),
+        "{sources:?}"
+    );
+    // Failing steps point at the spec: the source map carries it.
+    let source = definition.source.expect("a source map");
+    assert_eq!(source.infos[0].filename, "pybase.yaml");
+    assert!(!source.locations.is_empty());
+    // MergeOp is disabled on the fake (classic store), so none is used.
+    assert!(
+        FakeHandle::definition_ops(&build_definition(&handle))
+            .iter()
+            .all(|(_, op)| !matches!(op.op, Some(pb::op::Op::Merge(_))))
+    );
+}
+
+#[tokio::test]
+async fn uses_mergeop_when_the_server_enables_it() {
+    let spec = fixture_file("pybase.yaml");
+    let fake = fake_with_spec(&spec).with_llb_caps(&[("mergeop", true)]);
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    returned_config(&handle);
+    assert!(
+        FakeHandle::definition_ops(&build_definition(&handle))
+            .iter()
+            .any(|(_, op)| matches!(op.op, Some(pb::op::Op::Merge(_))))
+    );
+}
+
+#[tokio::test]
+async fn a_named_context_replaces_the_base_image() {
+    let spec = fixture_file("pybase.yaml");
+    let fake = fake_with_spec(&spec).with_image(
+        "docker.io/pybase-test/python:3.11",
+        "",
+        json!({"architecture": "amd64", "os": "linux", "config": {"Env": null}}),
+    );
+    let handle = run(
+        fake,
+        &options(&[
+            "filename=pybase.yaml",
+            "context:python:3.12-slim=docker-image://pybase-test/python:3.11",
+        ]),
+    )
+    .await;
+    let config = returned_config(&handle);
+    // A base without Env still gets a PATH.
+    assert_eq!(
+        config["config"]["Env"][0],
+        json!("PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    );
+    let resolved: Vec<String> = handle
+        .image_resolves()
+        .into_iter()
+        .map(|r| r.r#ref)
+        .collect();
+    assert_eq!(resolved, ["docker.io/pybase-test/python:3.11"]);
+}
+
+#[tokio::test]
+async fn a_spec_error_returns_invalid_argument_with_the_spec_excerpt() {
+    let spec = String::from_utf8(fixture_file("pybase.yaml"))
+        .expect("utf-8")
+        .replace("command:", "comand:");
+    let handle = run(
+        fake_with_spec(spec.as_bytes()),
+        &options(&["filename=pybase.yaml"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert_eq!(
+        error.message,
+        "pybase.yaml:10:5: unknown key `comand` (hint: did you mean `command`?)"
+    );
+    let detail = error.details.first().expect("a source detail");
+    assert_eq!(
+        detail.type_url,
+        "github.com/moby/buildkit/errdefs.Source+json"
+    );
+    let detail: Value = serde_json::from_slice(&detail.value).expect("JSON detail");
+    assert_eq!(detail["info"]["filename"], json!("pybase.yaml"));
+    assert_eq!(detail["ranges"][0]["start"]["line"], json!(10));
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(detail["info"]["data"].as_str().expect("data"))
+        .expect("base64");
+    assert_eq!(data, spec.as_bytes());
+    // Nothing was built.
+    assert_eq!(handle.solves().len(), 1, "only the spec was loaded");
+}
+
+#[tokio::test]
+async fn a_missing_lock_is_an_error_at_the_project_key() {
+    let spec = fixture_file("pybase.yaml");
+    let fake = FakeBridge::new()
+        .with_local("dockerfile", files(&[("pybase.yaml", spec.clone())]))
+        .with_local(
+            "context",
+            files(&[("pyproject.toml", fixture_file("pyproject.toml"))]),
+        );
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert!(
+        error
+            .message
+            .starts_with("pybase.yaml:6:14: `uv.lock` not found in the build context"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn several_services_need_a_target_and_unknown_targets_are_named() {
+    let spec = b"version: 1\nservices:\n  api:\n    from: python:3.12-slim\n  worker:\n    from: python:3.12-slim\n";
+    let handle = run(fake_with_spec(spec), &options(&["filename=pybase.yaml"])).await;
+    let error = returned_error(&handle);
+    assert_eq!(
+        error.message,
+        "pybase.yaml: the spec has several services: choose one with --target (targets: api, api-base, worker, worker-base) (hint: e.g. `docker buildx build --target api ...`)"
+    );
+
+    let handle = run(
+        fake_with_spec(spec),
+        &options(&["filename=pybase.yaml", "target=wroker"]),
+    )
+    .await;
+    assert!(
+        returned_error(&handle)
+            .message
+            .contains("unknown target `wroker`")
+    );
+}
+
+#[tokio::test]
+async fn an_unresolvable_base_image_is_reported_at_from() {
+    let spec = b"version: 1\nservices:\n  api:\n    from: nope/missing:1\n";
+    let fake = fake_with_spec(spec).with_local(
+        "context",
+        files(&[
+            ("pyproject.toml", fixture_file("pyproject.toml")),
+            ("uv.lock", fixture_file("uv.lock")),
+        ]),
+    );
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    let error = returned_error(&handle);
+    assert!(
+        error.message.starts_with(
+            "pybase.yaml:4:11: cannot resolve the base image `docker.io/nope/missing:1`"
+        ),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn a_missing_cap_fails_with_its_name() {
+    let spec = fixture_file("pybase.yaml");
+    let fake = fake_with_spec(&spec).without_llb_caps(&["exec.mount.cache.sharing"]);
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    let error = returned_error(&handle);
+    assert!(
+        error.message.contains("`exec.mount.cache.sharing`"),
+        "{}",
+        error.message
+    );
+}
