@@ -1,2 +1,63 @@
-//! placeholder
-fn main() {}
+//! `cargo xtask`: pybase's developer tasks, one subcommand each.
+//!
+//! - `up` provisions what the end-to-end tests need on a Debian 12 machine (Docker Engine with
+//!   BuildKit, a loopback registry, the test base image, the frontend image); see [`up`].
+//! - `demo` builds the example service with the frontend and runs it; see [`demo`].
+//! - `test` runs `up`, then formatting, lints and every test; see [`test`].
+//!
+//! Progress goes to stderr, so a CI log reads top to bottom; `up`'s closing summary goes to
+//! stdout. Any failure ends the process with a non-zero exit code.
+
+mod cmd;
+mod demo;
+mod test;
+mod up;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// Developer tasks for pybase.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Provision (idempotently) Docker Engine with BuildKit, the loopback registry on
+    /// 127.0.0.1:5000, the test base image and the frontend image built from this tree.
+    Up,
+    /// Run `up`, then build the example service with the frontend and run it.
+    Demo,
+    /// Run `up`, then `cargo fmt --check`, clippy and every test, end-to-end ones included.
+    Test,
+    // A `bench` task comes later.
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.task) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The chain, without the backtrace that RUST_BACKTRACE would add to `{:?}`.
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  Caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(task: Task) -> Result<()> {
+    let root = cmd::repo_root()?;
+    match task {
+        Task::Up => up::run(&root),
+        Task::Demo => demo::run(&root),
+        Task::Test => test::run(&root),
+    }
+}

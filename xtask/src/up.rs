@@ -1,0 +1,74 @@
+//! `cargo xtask up`: provisions everything the end-to-end tests need, idempotently.
+//!
+//! The shell-heavy steps (Docker Engine, registry, base image, image build and push, summary)
+//! live in `xtask/provision.sh`, called once per step; this module sequences them and builds the
+//! static frontend binary with cargo. See the script's header for what goes where on the machine.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::cmd;
+
+/// The provisioning script, relative to the repository root.
+const PROVISION_SCRIPT: &str = "xtask/provision.sh";
+/// The frontend image's Dockerfile (its `prebuilt` target), relative to the repository root.
+const FRONTEND_DOCKERFILE: &str = "Dockerfile.frontend";
+/// The package holding the frontend binary, and the binary's name.
+const FRONTEND_PACKAGE: &str = "pybase";
+/// The only Rust target installed here; with crt-static it gives a static binary for scratch.
+const TARGET_TRIPLE: &str = "x86_64-unknown-linux-gnu";
+
+/// Provisions the engine, the registry, the base image and the frontend image, then prints a
+/// summary on stdout.
+pub fn run(root: &Path) -> Result<()> {
+    cmd::step("up: Docker Engine and BuildKit", || {
+        provision(root, &["engine"])
+    })?;
+    cmd::step("up: loopback registry", || provision(root, &["registry"]))?;
+    cmd::step("up: test base image", || provision(root, &["base-image"]))?;
+    cmd::step("up: frontend image", || frontend_image(root))?;
+    cmd::step("up: summary", || provision(root, &["summary"]))
+}
+
+/// Builds the frontend statically, then the `prebuilt` image from it, tagged and pushed.
+fn frontend_image(root: &Path) -> Result<()> {
+    cmd::run(
+        cmd::cargo()
+            .current_dir(root)
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .args(["build", "--release", "--target", TARGET_TRIPLE])
+            .args(["--package", FRONTEND_PACKAGE]),
+    )?;
+    let binary = target_dir(root)
+        .join(TARGET_TRIPLE)
+        .join("release")
+        .join(FRONTEND_PACKAGE);
+    let dockerfile = root.join(FRONTEND_DOCKERFILE);
+    provision(
+        root,
+        &[
+            "frontend-image".as_ref(),
+            binary.as_os_str(),
+            dockerfile.as_os_str(),
+        ],
+    )
+}
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, else `target/` in the workspace.
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"))
+}
+
+/// Runs one step of the provisioning script.
+fn provision<S: AsRef<std::ffi::OsStr>>(root: &Path, args: &[S]) -> Result<()> {
+    cmd::run(
+        Command::new("bash")
+            .arg(root.join(PROVISION_SCRIPT))
+            .args(args)
+            .current_dir(root),
+    )
+}
