@@ -24,8 +24,11 @@ static DOCKER: Mutex<()> = Mutex::new(());
 
 /// Whether to run; panics when the tests must run but cannot.
 fn e2e_enabled() -> bool {
-    let required = std::env::var("CI").is_ok_and(|v| v == "true") || std::env::var("PYBASE_E2E").is_ok_and(|v| v == "1");
-    let daemon = Command::new("docker").args(["info", "--format", "{{.ServerVersion}}"]).output();
+    let required = std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("PYBASE_E2E").is_ok_and(|v| v == "1");
+    let daemon = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
     let reachable = daemon.as_ref().is_ok_and(|o| o.status.success());
     if !reachable {
         assert!(
@@ -33,11 +36,19 @@ fn e2e_enabled() -> bool {
             "end-to-end tests must run (CI=true or PYBASE_E2E=1) but no Docker daemon answers: run `cargo xtask up` first ({:?})",
             daemon.map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
         );
-        eprintln!("skipping end-to-end test: no Docker daemon (run `cargo xtask up`, or set PYBASE_E2E=1 to require it)");
+        eprintln!(
+            "skipping end-to-end test: no Docker daemon (run `cargo xtask up`, or set PYBASE_E2E=1 to require it)"
+        );
         return false;
     }
-    let has_base = Command::new("docker").args(["image", "inspect", BASE_IMAGE]).output().is_ok_and(|o| o.status.success());
-    assert!(has_base, "the test base image {BASE_IMAGE} is missing: run `cargo xtask up`");
+    let has_base = Command::new("docker")
+        .args(["image", "inspect", BASE_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_base,
+        "the test base image {BASE_IMAGE} is missing: run `cargo xtask up`"
+    );
     true
 }
 
@@ -48,7 +59,11 @@ fn repo_root() -> PathBuf {
 /// A fresh copy of a fixture project.
 fn fixture(name: &str) -> PathBuf {
     let source = repo_root().join("testdata/projects").join(name);
-    let target = std::env::temp_dir().join(format!("pybase-e2e-{name}-{}-{}", std::process::id(), unique()));
+    let target = std::env::temp_dir().join(format!(
+        "pybase-e2e-{name}-{}-{}",
+        std::process::id(),
+        unique()
+    ));
     copy_dir(&source, &target);
     target
 }
@@ -78,7 +93,9 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn run(command: &mut Command) -> Output {
-    command.output().unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
 }
 
 fn stdout(output: &Output) -> String {
@@ -93,10 +110,21 @@ fn stderr(output: &Output) -> String {
 fn build(dir: &Path, target: Option<&str>, tag: &str) -> (Output, f64) {
     let mut command = Command::new("docker");
     command
-        .args(["buildx", "build", "--progress", "plain", "--load", "-t", tag])
+        .args([
+            "buildx",
+            "build",
+            "--progress",
+            "plain",
+            "--load",
+            "-t",
+            tag,
+        ])
         .arg("-f")
         .arg(dir.join("pybase.yaml"))
-        .args(["--build-context", &format!("python:3.12-slim=docker-image://{BASE_IMAGE}")])
+        .args([
+            "--build-context",
+            &format!("python:3.12-slim=docker-image://{BASE_IMAGE}"),
+        ])
         .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")]);
     if let Some(target) = target {
         command.args(["--target", target]);
@@ -109,7 +137,11 @@ fn build(dir: &Path, target: Option<&str>, tag: &str) -> (Output, f64) {
 
 fn build_ok(dir: &Path, target: Option<&str>, tag: &str) -> f64 {
     let (output, seconds) = build(dir, target, tag);
-    assert!(output.status.success(), "build of {tag} failed:\n{}", stderr(&output));
+    assert!(
+        output.status.success(),
+        "build of {tag} failed:\n{}",
+        stderr(&output)
+    );
     seconds
 }
 
@@ -125,7 +157,11 @@ fn docker_run(image: &str, entrypoint: Option<&str>, args: &[&str]) -> Output {
 
 fn inspect(image: &str, format: &str) -> String {
     let output = run(Command::new("docker").args(["image", "inspect", "--format", format, image]));
-    assert!(output.status.success(), "inspect {image}: {}", stderr(&output));
+    assert!(
+        output.status.success(),
+        "inspect {image}: {}",
+        stderr(&output)
+    );
     stdout(&output)
 }
 
@@ -133,20 +169,46 @@ fn layers(image: &str) -> Vec<String> {
     serde_json::from_str(&inspect(image, "{{json .RootFS.Layers}}")).expect("layer list")
 }
 
-/// The entries and byte size of the layer with `diff_id` of `image`, read
-/// from `docker save` (uncompressed layers, named by their digest).
-fn layer_contents(image: &str, diff_id: &str) -> (Vec<String>, u64) {
+/// The entries and the uncompressed byte size of layer `index` of `image`,
+/// read from `docker save`. Its `manifest.json` lists the layer blobs in
+/// `RootFS.Layers` order; with the containerd image store they are gzipped
+/// and named by their compressed digest, so they are found through it.
+fn layer_contents(image: &str, index: usize) -> (Vec<String>, u64) {
     let dir = std::env::temp_dir().join(format!("pybase-e2e-save-{}", unique()));
     std::fs::create_dir_all(&dir).expect("save dir");
     let tar = dir.join("image.tar");
-    let saved = run(Command::new("docker").arg("save").arg("-o").arg(&tar).arg(image));
+    let saved = run(Command::new("docker")
+        .arg("save")
+        .arg("-o")
+        .arg(&tar)
+        .arg(image));
     assert!(saved.status.success(), "docker save: {}", stderr(&saved));
-    let blob = format!("blobs/sha256/{}", diff_id.trim_start_matches("sha256:"));
-    let extracted = run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&dir).arg(&blob));
-    assert!(extracted.status.success(), "layer {diff_id} not found in the saved image: {}", stderr(&extracted));
-    let layer = dir.join(&blob);
-    let size = std::fs::metadata(&layer).map(|m| m.len()).expect("layer size");
+    let unpacked = run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&dir));
+    assert!(
+        unpacked.status.success(),
+        "unpacking the saved image: {}",
+        stderr(&unpacked)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("manifest.json")).expect("manifest.json in the saved image"),
+    )
+    .expect("manifest JSON");
+    let blob = manifest[0]["Layers"][index]
+        .as_str()
+        .unwrap_or_else(|| panic!("no layer {index} in {manifest}"));
+    let layer = dir.join(blob);
+    // `gzip -dcf` passes an uncompressed layer through unchanged.
+    let size = run(Command::new("sh")
+        .arg("-c")
+        .arg("gzip -dcf \"$0\" | wc -c")
+        .arg(&layer));
+    let size = stdout(&size).parse().expect("layer size");
     let listing = run(Command::new("tar").arg("-tf").arg(&layer));
+    assert!(
+        listing.status.success(),
+        "listing layer {index}: {}",
+        stderr(&listing)
+    );
     let entries = stdout(&listing).lines().map(str::to_owned).collect();
     let _ = std::fs::remove_dir_all(&dir);
     (entries, size)
@@ -165,7 +227,11 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
 
     // It runs, with the locked packages, the venv first on PATH.
     let output = docker_run(first, None, &[]);
-    assert!(output.status.success(), "the service failed: {}", stderr(&output));
+    assert!(
+        output.status.success(),
+        "the service failed: {}",
+        stderr(&output)
+    );
     let text = stdout(&output);
     assert!(text.contains("inventory 0.1.0 ready"), "{text}");
     assert!(text.contains("psycopg2 2.9.10"), "{text}");
@@ -185,7 +251,10 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     let probe = docker_run(
         first,
         Some("/bin/sh"),
-        &["-c", "for p in /usr/bin/gcc /usr/bin/cc /usr/include/postgresql /run/secrets/ca-bundle /pybase /root/.cache/uv; do [ -e $p ] && echo present:$p; done; ls /var/lib/apt/lists | grep -v -x -e lock -e partial -e auxfiles | sed 's/^/list:/'; true"],
+        &[
+            "-c",
+            "for p in /usr/bin/gcc /usr/bin/cc /usr/include/postgresql /run/secrets/ca-bundle /pybase /root/.cache/uv; do [ -e $p ] && echo present:$p; done; ls /var/lib/apt/lists | grep -v -x -e lock -e partial -e auxfiles | sed 's/^/list:/'; true",
+        ],
     );
     assert_eq!(stdout(&probe), "", "the image holds build-only files");
     let dev = docker_run(first, Some("python"), &["-c", "import iniconfig"]);
@@ -201,27 +270,56 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
 
     let before = layers(first);
     let after = layers(second);
-    assert_eq!(before.len(), after.len(), "a code change must not add or drop layers");
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "a code change must not add or drop layers"
+    );
     let last = after.len() - 1;
-    assert_eq!(before[..last], after[..last], "a code change changed a layer below the code layer");
+    assert_eq!(
+        before[..last],
+        after[..last],
+        "a code change changed a layer below the code layer"
+    );
     assert_ne!(before[last], after[last], "the code layer did not change");
 
     // The code layer holds the project, not the venv.
-    let (entries, code_bytes) = layer_contents(second, &after[last]);
-    assert!(entries.iter().any(|e| e.ends_with("site-packages/inventory/cli.py")), "{entries:?}");
-    assert!(entries.iter().any(|e| e == "opt/venv/bin/inventory"), "{entries:?}");
-    assert!(!entries.iter().any(|e| e.contains("psycopg2")), "dependencies leaked into the code layer: {entries:?}");
-    let (_, venv_bytes) = layer_contents(second, &after[last - 1]);
+    let (entries, code_bytes) = layer_contents(second, last);
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.ends_with("site-packages/inventory/cli.py")),
+        "{entries:?}"
+    );
+    assert!(
+        entries.iter().any(|e| e == "opt/venv/bin/inventory"),
+        "{entries:?}"
+    );
+    assert!(
+        !entries.iter().any(|e| e.contains("psycopg2")),
+        "dependencies leaked into the code layer: {entries:?}"
+    );
+    let (_, venv_bytes) = layer_contents(second, last - 1);
     let source_bytes: u64 = ["__init__.py", "cli.py"]
         .iter()
-        .map(|f| std::fs::metadata(dir.join("src/inventory").join(f)).map(|m| m.len()).unwrap_or(0))
+        .map(|f| {
+            std::fs::metadata(dir.join("src/inventory").join(f))
+                .map(|m| m.len())
+                .unwrap_or(0)
+        })
         .sum();
     eprintln!(
         "measured: cold build {cold:.1}s, code-change rebuild {rebuild:.1}s, code layer {code_bytes} B ({} entries) for {source_bytes} B of source, venv layer {venv_bytes} B",
         entries.len()
     );
-    assert!(code_bytes < 128 * 1024, "the code layer is {code_bytes} bytes: more than the code");
-    assert!(venv_bytes > 10 * code_bytes, "the venv layer ({venv_bytes} B) should dwarf the code layer ({code_bytes} B)");
+    assert!(
+        code_bytes < 128 * 1024,
+        "the code layer is {code_bytes} bytes: more than the code"
+    );
+    assert!(
+        venv_bytes > 10 * code_bytes,
+        "the venv layer ({venv_bytes} B) should dwarf the code layer ({code_bytes} B)"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -236,12 +334,27 @@ fn the_base_target_is_the_image_without_the_code() {
     build_ok(&dir, Some("inventory"), "pybase-e2e/inventory:base-check");
     let base = layers("pybase-e2e/inventory-base:1");
     let image = layers("pybase-e2e/inventory:base-check");
-    assert_eq!(base[..], image[..base.len()], "the service image must start with its base image's exact layers");
+    assert_eq!(
+        base[..],
+        image[..base.len()],
+        "the service image must start with its base image's exact layers"
+    );
     assert_eq!(image.len(), base.len() + 1);
-    let deps = docker_run("pybase-e2e/inventory-base:1", Some("python"), &["-c", "import psycopg2, six"]);
+    let deps = docker_run(
+        "pybase-e2e/inventory-base:1",
+        Some("python"),
+        &["-c", "import psycopg2, six"],
+    );
     assert!(deps.status.success(), "{}", stderr(&deps));
-    let code = docker_run("pybase-e2e/inventory-base:1", Some("python"), &["-c", "import inventory"]);
-    assert!(!code.status.success(), "the base image holds the project code");
+    let code = docker_run(
+        "pybase-e2e/inventory-base:1",
+        Some("python"),
+        &["-c", "import inventory"],
+    );
+    assert!(
+        !code.status.success(),
+        "the base image holds the project code"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -260,7 +373,10 @@ fn bad_input_stops_the_build_with_file_line_and_column() {
     let (output, _) = build(&dir, Some("inventory"), "pybase-e2e/bad:1");
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("pybase.yaml:10:5: unknown key `comand`"), "{err}");
+    assert!(
+        err.contains("pybase.yaml:10:5: unknown key `comand`"),
+        "{err}"
+    );
     assert!(err.contains("did you mean `command`?"), "{err}");
 
     // An unknown target.
@@ -268,14 +384,20 @@ fn bad_input_stops_the_build_with_file_line_and_column() {
     let (output, _) = build(&dir, Some("inventroy"), "pybase-e2e/bad:2");
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("unknown target `inventroy`") && err.contains("did you mean `inventory`?"), "{err}");
+    assert!(
+        err.contains("unknown target `inventroy`") && err.contains("did you mean `inventory`?"),
+        "{err}"
+    );
 
     // A missing lock.
     std::fs::remove_file(dir.join("uv.lock")).expect("remove lock");
     let (output, _) = build(&dir, Some("inventory"), "pybase-e2e/bad:3");
     assert!(!output.status.success());
     let err = stderr(&output);
-    assert!(err.contains("pybase.yaml:6:14: `uv.lock` not found in the build context"), "{err}");
+    assert!(
+        err.contains("pybase.yaml:6:14: `uv.lock` not found in the build context"),
+        "{err}"
+    );
     assert!(err.contains("uv lock"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
