@@ -8,7 +8,8 @@
 //! files: include patterns), resolve the base image (a `--build-context`
 //! replacement first, as the Dockerfile frontend does), plan the LLB with
 //! `llb-gen`, `Solve` it and `Return` the result with its image config,
-//! exactly once. Bad input is returned as an error with a BuildKit source
+//! exactly once. A subrequest (`--call targets`) is answered right after the
+//! spec is parsed, building nothing. Bad input is returned as an error with a BuildKit source
 //! excerpt, so buildx prints the offending spec or lock line.
 //!
 //! stderr goes to the daemon's log only, so nothing is printed for the user
@@ -34,6 +35,7 @@ use serde_json::json;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::options::{Options, docker_image_context};
+use crate::subrequests;
 
 /// A client of BuildKit's LLBBridge.
 pub type Bridge = LlbBridgeClient<Channel>;
@@ -93,6 +95,8 @@ pub enum Failure {
         /// The files the diagnostics may point into: name and content.
         files: Vec<(String, Vec<u8>)>,
     },
+    /// A `--call` pybase does not answer.
+    UnsupportedSubrequest(String),
     /// Anything else (BuildKit refused a request, an unsupported setup).
     Other(anyhow::Error),
 }
@@ -123,6 +127,22 @@ impl Failure {
                 details: diagnostics
                     .first()
                     .and_then(|first| source_detail(first, files))
+                    .into_iter()
+                    .collect(),
+            },
+            Failure::UnsupportedSubrequest(name) => Status {
+                code: tonic::Code::Unimplemented as i32,
+                message: format!(
+                    "pybase does not answer the subrequest `{name}` (it answers: {}, {})",
+                    subrequests::DESCRIBE,
+                    subrequests::TARGETS
+                ),
+                details: serde_json::to_vec(&json!({ "name": name }))
+                    .ok()
+                    .map(|value| Any {
+                        type_url: "github.com/moby/buildkit/errdefs.Subrequest+json".to_owned(),
+                        value,
+                    })
                     .into_iter()
                     .collect(),
             },
@@ -221,10 +241,13 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let spec = llb_gen::spec::parse(filename, &spec_bytes)
         .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
     if let Some(request) = options.request_id() {
-        return Err(anyhow!(
-            "pybase does not answer the `{request}` subrequest yet; run `pybase targets {filename}` to list targets"
-        )
-        .into());
+        return match subrequests::answer(request, &spec) {
+            Some(metadata) => Ok(gw::Result {
+                metadata,
+                ..Default::default()
+            }),
+            None => Err(Failure::UnsupportedSubrequest(request.to_owned())),
+        };
     }
     let target = plan::select_target(&spec, options.target())
         .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;

@@ -401,3 +401,20 @@ fn bad_input_stops_the_build_with_file_line_and_column() {
     assert!(err.contains("uv lock"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn call_targets_lists_the_services_and_their_bases() {
+    if !e2e_enabled() {
+        return;
+    }
+    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = repo_root().join("testdata/projects/inventory");
+    let output = run(Command::new("docker")
+        .args(["buildx", "build", "--call", "targets", "-f"])
+        .arg(dir.join("pybase.yaml"))
+        .arg(&dir));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listing = stdout(&output);
+    assert!(listing.contains("inventory (default)"), "{listing}");
+    assert!(listing.contains("inventory-base"), "{listing}");
+}

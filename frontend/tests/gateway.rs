@@ -313,3 +313,42 @@ async fn a_missing_cap_fails_with_its_name() {
         error.message
     );
 }
+
+#[tokio::test]
+async fn answers_the_targets_subrequest_without_building() {
+    let spec = fixture_file("pybase.yaml");
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "requestid=frontend.targets"]),
+    )
+    .await;
+    let returned = handle.returned().expect("a Return");
+    let result = returned.result.expect("a result");
+    assert!(result.result.is_none(), "a subrequest returns no ref");
+    let targets: Value = serde_json::from_slice(&result.metadata["result.json"]).expect("JSON");
+    assert_eq!(targets["targets"][0]["name"], json!("inventory"));
+    assert_eq!(targets["targets"][0]["default"], json!(true));
+    assert_eq!(targets["targets"][1]["name"], json!("inventory-base"));
+    assert_eq!(handle.solves().len(), 1, "only the spec was loaded");
+}
+
+#[tokio::test]
+async fn an_unknown_subrequest_is_unimplemented_with_its_name() {
+    let spec = fixture_file("pybase.yaml");
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "requestid=frontend.outline"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::Unimplemented as i32);
+    let detail = error.details.first().expect("a subrequest detail");
+    assert_eq!(
+        detail.type_url,
+        "github.com/moby/buildkit/errdefs.Subrequest+json"
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&detail.value).expect("JSON"),
+        json!({"name": "frontend.outline"})
+    );
+}
