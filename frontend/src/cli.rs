@@ -96,6 +96,9 @@ pub fn llb(
             spec_file: &spec_file,
             spec_text: Some(text.as_bytes()),
             labels: Vec::new(),
+            ignored: std::fs::read_to_string(context.join(plan::DOCKERIGNORE_FILE))
+                .map(|text| plan::dockerignore_patterns(&text))
+                .unwrap_or_default(),
         },
     )?;
     let out = json!({

@@ -3,9 +3,9 @@
 //! BuildKit starts the frontend image with stdin/stdout as one HTTP/2 gRPC
 //! connection on which the frontend is the client ([`connect_stdio`]). A build
 //! ([`run`]) is: `Ping` (the server's caps and platform), read the spec from
-//! the `dockerfile` local, parse it, read the target service's
-//! `pyproject.toml` and `uv.lock` from the build context (only those two
-//! files: include patterns), resolve the base image (a `--build-context`
+//! the `dockerfile` local, parse it, read the context's `.dockerignore` and
+//! the target service's `pyproject.toml` and `uv.lock` (only those files:
+//! include patterns), resolve the base image (a `--build-context`
 //! replacement first, as the Dockerfile frontend does), plan the LLB with
 //! `llb-gen`, `Solve` it and `Return` the result with its image config,
 //! exactly once. A subrequest (`--call targets`) is answered right after the
@@ -253,8 +253,20 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
     let service = target.service;
 
+    // `.dockerignore` first: it applies to every other read of the context.
+    let ignore_ref = solve(bridge, &plan::dockerignore_source(session), &caps).await?;
+    let ignored = read_file(bridge, &ignore_ref, plan::DOCKERIGNORE_FILE)
+        .await?
+        .map(|bytes| plan::dockerignore_patterns(&String::from_utf8_lossy(&bytes)))
+        .unwrap_or_default();
+
     // The project's lock inputs, and only those.
-    let lock_ref = solve(bridge, &plan::lock_source(service, session), &caps).await?;
+    let lock_ref = solve(
+        bridge,
+        &plan::lock_source(service, session, &ignored),
+        &caps,
+    )
+    .await?;
     let [pyproject_path, lock_path] = plan::lock_inputs(service);
     let pyproject = read_file(bridge, &lock_ref, &pyproject_path).await?;
     let lock = read_file(bridge, &lock_ref, &lock_path).await?;
@@ -290,6 +302,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             spec_file: filename,
             spec_text: Some(&spec_bytes),
             labels: options.labels(),
+            ignored,
         },
     )
     .map_err(anyhow::Error::from)?;

@@ -221,6 +221,11 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     }
     let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
     let dir = fixture("inventory");
+    // hatchling ships every file of the package: one the context ignores,
+    // one it does not.
+    std::fs::write(dir.join(".dockerignore"), "**/*.secret\n").expect("write .dockerignore");
+    std::fs::write(dir.join("src/inventory/notes.secret"), "TOKEN=do-not-ship\n").expect("write secret");
+    std::fs::write(dir.join("src/inventory/data.txt"), "shipped\n").expect("write data");
 
     let first = "pybase-e2e/inventory:first";
     let cold = build_ok(&dir, Some("inventory"), first);
@@ -298,6 +303,14 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     assert!(
         !entries.iter().any(|e| e.contains("psycopg2")),
         "dependencies leaked into the code layer: {entries:?}"
+    );
+    assert!(
+        entries.iter().any(|e| e.ends_with("inventory/data.txt")),
+        "{entries:?}"
+    );
+    assert!(
+        !entries.iter().any(|e| e.ends_with(".secret")),
+        "a file .dockerignore excludes reached the image: {entries:?}"
     );
     let (_, venv_bytes) = layer_contents(second, last - 1);
     let source_bytes: u64 = ["__init__.py", "cli.py"]

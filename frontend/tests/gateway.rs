@@ -120,14 +120,18 @@ async fn builds_the_service_from_the_spec_and_returns_its_config() {
     );
     assert!(config.get("created").is_none());
 
-    // It read the spec and the two lock inputs, nothing else.
+    // It read the spec, .dockerignore (absent here) and the two lock
+    // inputs, nothing else.
     let mut read: Vec<String> = handle
         .read_files()
         .into_iter()
         .map(|(_, path)| path)
         .collect();
     read.sort();
-    assert_eq!(read, ["pybase.yaml", "pyproject.toml", "uv.lock"]);
+    assert_eq!(
+        read,
+        [".dockerignore", "pybase.yaml", "pyproject.toml", "uv.lock"]
+    );
     // And the context it solved to read them exposed only those two files.
     let lock_view = handle
         .read_files()
@@ -351,4 +355,56 @@ async fn an_unknown_subrequest_is_unimplemented_with_its_name() {
         serde_json::from_slice::<Value>(&detail.value).expect("JSON"),
         json!({"name": "frontend.outline"})
     );
+}
+
+#[tokio::test]
+async fn dockerignore_patterns_apply_to_every_context_source() {
+    let spec = fixture_file("pybase.yaml");
+    let fake = fake_with_spec(&spec).with_local(
+        "context",
+        files(&[
+            (
+                ".dockerignore",
+                b"# secrets stay home\n.env\n/data/\n".to_vec(),
+            ),
+            (".env", b"TOKEN=secret\n".to_vec()),
+            ("pyproject.toml", fixture_file("pyproject.toml")),
+            ("uv.lock", fixture_file("uv.lock")),
+            (
+                "src/inventory/__init__.py",
+                fixture_file("src/inventory/__init__.py"),
+            ),
+            ("src/inventory/cli.py", fixture_file("src/inventory/cli.py")),
+        ]),
+    );
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    returned_config(&handle);
+    let excludes: Vec<(String, Vec<String>)> =
+        FakeHandle::definition_ops(&build_definition(&handle))
+            .into_iter()
+            .filter_map(|(_, op)| match op.op {
+                Some(pb::op::Op::Source(source)) if source.identifier == "local://context" => {
+                    Some((
+                        source
+                            .attrs
+                            .get("local.sharedkeyhint")
+                            .cloned()
+                            .unwrap_or_default(),
+                        source
+                            .attrs
+                            .get("local.excludepatterns")
+                            .map(|p| serde_json::from_str(p).expect("JSON list"))
+                            .unwrap_or_default(),
+                    ))
+                }
+                _ => None,
+            })
+            .collect();
+    assert_eq!(excludes.len(), 2, "the lock and code sources: {excludes:?}");
+    for (source, patterns) in &excludes {
+        assert!(
+            patterns.contains(&".env".to_owned()) && patterns.contains(&"data/".to_owned()),
+            "{source} does not honour .dockerignore: {patterns:?}"
+        );
+    }
 }

@@ -52,6 +52,8 @@ pub const CONTEXT_LOCAL: &str = "context";
 pub const LOCK_FILE: &str = "uv.lock";
 /// The project file that goes with it.
 pub const PYPROJECT_FILE: &str = "pyproject.toml";
+/// Paths of the build context that are never sent, as for `docker build`.
+pub const DOCKERIGNORE_FILE: &str = ".dockerignore";
 
 const CA_BUNDLE_PATH: &str = "/run/secrets/ca-bundle";
 const UV_DIR: &str = "/pybase/uv";
@@ -179,10 +181,43 @@ pub fn lock_inputs(service: &Service) -> [String; 2] {
     ]
 }
 
+/// The build-context source holding only `.dockerignore`, read before
+/// anything else so its patterns apply to every other context source. It is
+/// a source of its own so that editing it never touches the venv's inputs.
+pub fn dockerignore_source(session_id: &str) -> State {
+    State::local(
+        CONTEXT_LOCAL,
+        &LocalOptions {
+            session_id: session_id.to_owned(),
+            shared_key_hint: "pybase-dockerignore".to_owned(),
+            include_patterns: vec![DOCKERIGNORE_FILE.to_owned()],
+            ..Default::default()
+        },
+        format!("[pybase] load {DOCKERIGNORE_FILE}"),
+    )
+}
+
+/// The patterns of a `.dockerignore` file, as BuildKit's
+/// `local.excludepatterns` takes them: one a line, comments and blank lines
+/// dropped, a leading `/` removed (patterns are relative to the context
+/// root either way), `!` exceptions kept.
+pub fn dockerignore_patterns(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| match line.strip_prefix('!') {
+            Some(rest) => format!("!{}", rest.trim_start_matches('/')),
+            None => line.trim_start_matches('/').to_owned(),
+        })
+        .filter(|pattern| !pattern.is_empty() && pattern != "!")
+        .collect()
+}
+
 /// The build-context source holding only the service's lock inputs. The
 /// frontend reads the files through it, and the venv stage mounts it, so
-/// only a change to these two files reruns the venv.
-pub fn lock_source(service: &Service, session_id: &str) -> State {
+/// only a change to these two files reruns the venv. `ignored` are the
+/// `.dockerignore` patterns.
+pub fn lock_source(service: &Service, session_id: &str, ignored: &[String]) -> State {
     let include = lock_inputs(service).to_vec();
     State::local(
         CONTEXT_LOCAL,
@@ -190,6 +225,7 @@ pub fn lock_source(service: &Service, session_id: &str) -> State {
             session_id: session_id.to_owned(),
             shared_key_hint: format!("pybase-lock:{}", service.project),
             include_patterns: include,
+            exclude_patterns: ignored.to_vec(),
             ..Default::default()
         },
         format!(
@@ -201,14 +237,16 @@ pub fn lock_source(service: &Service, session_id: &str) -> State {
 
 /// The build-context source holding the project's code: the project
 /// directory without what never belongs in an image (VCS data, venvs,
-/// bytecode) and without the spec itself.
-fn code_source(service: &Service, session_id: &str, spec_file: &str) -> State {
+/// bytecode), without the spec itself and without what `.dockerignore`
+/// excludes (`ignored`).
+fn code_source(service: &Service, session_id: &str, spec_file: &str, ignored: &[String]) -> State {
     let mut exclude: Vec<String> = [".git", ".venv", "**/__pycache__", "**/*.pyc"]
         .iter()
         .map(|p| service.project_path(p))
         .collect();
     let spec_name = spec_file.rsplit('/').next().unwrap_or(spec_file);
     exclude.push(service.project_path(spec_name));
+    exclude.extend(ignored.iter().cloned());
     State::local(
         CONTEXT_LOCAL,
         &LocalOptions {
@@ -259,6 +297,8 @@ pub struct BuildInputs<'a> {
     pub spec_text: Option<&'a [u8]>,
     /// Extra image labels (`--label`).
     pub labels: Vec<(String, String)>,
+    /// The `.dockerignore` patterns of the build context.
+    pub ignored: Vec<String>,
 }
 
 /// A build: the LLB and the config of the image it produces.
@@ -415,7 +455,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     };
 
     // 3. venv
-    let lock = lock_source(service, inputs.session_id);
+    let lock = lock_source(service, inputs.session_id, &inputs.ignored);
     let venv_exec = Exec::argv(&shell(VENV_SCRIPT, "pybase-venv", &[]))
         .env(uv_env.clone())
         .cwd(LOCK_DIR)
@@ -436,7 +476,12 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         .env(uv_env)
         .mount(project_mount(Mount::scratchpad(
             SRC_DIR,
-            &code_source(service, inputs.session_id, inputs.spec_file),
+            &code_source(
+                service,
+                inputs.session_id,
+                inputs.spec_file,
+                &inputs.ignored,
+            ),
         )))
         .mount(Mount::scratchpad(VENV_DIR, &venv))
         .mount(Mount::output(OUT_DIR, &State::scratch()))
@@ -611,3 +656,17 @@ stamp=$(mktemp)
 cd /
 find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerignore_patterns_are_read_like_docker_reads_them() {
+        let text = "# comment\n\n/.env\n  data/  \n*.log\n!keep.log\n!/src/x\n/\n!\n";
+        assert_eq!(
+            dockerignore_patterns(text),
+            [".env", "data/", "*.log", "!keep.log", "!src/x"]
+        );
+    }
+}

@@ -72,6 +72,7 @@ fn build(target: &str, mergeop: bool) -> Build {
             spec_file: "pybase.yaml",
             spec_text: Some(SPEC.as_bytes()),
             labels: vec![("team".into(), "inventory".into())],
+            ignored: Vec::new(),
         },
     )
     .expect("the fixture builds")
