@@ -54,6 +54,15 @@ pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `pybase schema`: the spec's JSON Schema.
+pub fn schema() -> anyhow::Result<ExitCode> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&llb_gen::spec::json_schema())?
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `pybase llb FILE`: the target's LLB (decoded) and image config as JSON.
 /// The base image is not resolved: its config is taken as empty.
 pub fn llb(

@@ -54,6 +54,8 @@ enum Command {
         /// The spec file
         file: PathBuf,
     },
+    /// Print the spec's JSON Schema (for editors and validators)
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
             mergeop,
         ),
         Command::Targets { file } => pybase::cli::targets(&file),
+        Command::Schema => pybase::cli::schema(),
     };
     match outcome {
         Ok(code) => code,

@@ -224,7 +224,11 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     // hatchling ships every file of the package: one the context ignores,
     // one it does not.
     std::fs::write(dir.join(".dockerignore"), "**/*.secret\n").expect("write .dockerignore");
-    std::fs::write(dir.join("src/inventory/notes.secret"), "TOKEN=do-not-ship\n").expect("write secret");
+    std::fs::write(
+        dir.join("src/inventory/notes.secret"),
+        "TOKEN=do-not-ship\n",
+    )
+    .expect("write secret");
     std::fs::write(dir.join("src/inventory/data.txt"), "shipped\n").expect("write data");
 
     let first = "pybase-e2e/inventory:first";

@@ -24,6 +24,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_saphyr::{MessageFormatter, Spanned};
 
@@ -118,33 +119,69 @@ impl ImageName {
 }
 
 // --- The file as written -------------------------------------------------
+//
+// These structs are the spec's schema: `json_schema` derives the published
+// JSON Schema from them (their doc comments become its descriptions), so a
+// key added here is documented for editors with no further step.
 
-#[derive(Debug, Deserialize)]
+/// A pybase spec: Python service images built by BuildKit from one file.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(title = "pybase spec")]
 struct RawSpec {
+    /// The spec format version. Always `1`.
+    #[schemars(with = "u32", range(min = 1, max = 1))]
     version: Spanned<u32>,
+    /// The services, by name. Each name is a `--target`, and `NAME-base` is
+    /// the same image without the project's code.
+    #[schemars(with = "BTreeMap<String, RawService>")]
     services: BTreeMap<Key, RawService>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One service image: a base image, OS packages, a venv installed from the
+/// project's lock file, and the project's code.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Service")]
 struct RawService {
+    /// The runtime base image: any image with CPython, e.g. `python:3.12-slim`.
+    #[schemars(with = "String")]
     from: Spanned<String>,
+    /// The directory holding `pyproject.toml` and `uv.lock`, relative to the
+    /// build context. Defaults to the context root.
     #[serde(default)]
+    #[schemars(with = "Option<String>")]
     project: Option<Spanned<String>>,
+    /// OS packages of the image and of the builder.
     #[serde(default)]
     system: RawSystem,
+    /// The image's command (its `Cmd`), as a list of arguments.
     #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
     command: Option<Spanned<Vec<String>>>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// OS packages, by the base image's package manager (apt).
+#[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "System")]
 struct RawSystem {
+    /// Packages installed in the image, e.g. `libpq5`.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     runtime: Vec<Spanned<String>>,
+    /// Packages installed only in the builder (compilers, `-dev` headers);
+    /// they never reach the image.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     build: Vec<Spanned<String>>,
+}
+
+/// The JSON Schema of the spec, for editors (yaml-language-server) and
+/// validators. Generated from the types the parser reads, so it cannot drift
+/// from what `parse` accepts.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(RawSpec)).unwrap_or_default()
 }
 
 /// A map key that remembers where it was written.
