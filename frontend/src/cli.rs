@@ -101,7 +101,7 @@ pub fn llb(
             },
             platform,
             caps: None,
-            assume_mergeop: mergeop,
+            prefer_mergeop: mergeop,
             spec_file: &spec_file,
             spec_text: Some(text.as_bytes()),
             labels: Vec::new(),

@@ -298,7 +298,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             platform,
             base,
             caps: Some(&caps),
-            assume_mergeop: false,
+            prefer_mergeop: options.prefer_mergeop()?,
             spec_file: filename,
             spec_text: Some(&spec_bytes),
             labels: options.labels(),

@@ -104,6 +104,23 @@ impl Options {
         self.raw.get("no-cache").is_some_and(String::is_empty)
     }
 
+    /// A `--build-arg`, when given.
+    pub fn build_arg(&self, name: &str) -> Option<&str> {
+        self.raw
+            .get(&format!("build-arg:{name}"))
+            .map(String::as_str)
+    }
+
+    /// Whether MergeOp may assemble the image (`--build-arg
+    /// PYBASE_MERGEOP=false` turns it off; BuildKit must offer it either way).
+    pub fn prefer_mergeop(&self) -> anyhow::Result<bool> {
+        match self.build_arg("PYBASE_MERGEOP") {
+            None | Some("") | Some("true" | "1") => Ok(true),
+            Some("false" | "0") => Ok(false),
+            Some(other) => bail!("--build-arg PYBASE_MERGEOP={other}: expected `true` or `false`"),
+        }
+    }
+
     /// `--platform`, when given: exactly one platform (multi-platform builds
     /// are not supported yet, and saying so beats building one of them).
     pub fn platform(&self) -> anyhow::Result<Option<Platform>> {
@@ -177,7 +194,9 @@ mod tests {
             "context:python:3.12-slim=docker-image://local/py:3",
             "no-cache=",
             "platform=linux/arm64",
+            "build-arg:PYBASE_MERGEOP=false",
         ]);
+        assert!(!o.prefer_mergeop().expect("valid"));
         assert_eq!(o.filename(), "pybase.yaml");
         assert_eq!(o.target(), Some("api"));
         assert_eq!(o.labels(), vec![("a".to_owned(), "b=c".to_owned())]);

@@ -108,6 +108,11 @@ fn stderr(output: &Output) -> String {
 
 /// `docker buildx build` of `target` from the project in `dir`, loaded as `tag`.
 fn build(dir: &Path, target: Option<&str>, tag: &str) -> (Output, f64) {
+    build_with(dir, target, tag, &[])
+}
+
+/// [`build`] with extra arguments for buildx.
+fn build_with(dir: &Path, target: Option<&str>, tag: &str, extra: &[&str]) -> (Output, f64) {
     let mut command = Command::new("docker");
     command
         .args([
@@ -129,7 +134,7 @@ fn build(dir: &Path, target: Option<&str>, tag: &str) -> (Output, f64) {
     if let Some(target) = target {
         command.args(["--target", target]);
     }
-    command.arg(dir);
+    command.args(extra).arg(dir);
     let started = Instant::now();
     let output = run(&mut command);
     (output, started.elapsed().as_secs_f64())
@@ -434,4 +439,52 @@ fn call_targets_lists_the_services_and_their_bases() {
     let listing = stdout(&output);
     assert!(listing.contains("inventory (default)"), "{listing}");
     assert!(listing.contains("inventory-base"), "{listing}");
+}
+
+#[test]
+fn without_mergeop_the_same_image_is_assembled_by_copies() {
+    if !e2e_enabled() {
+        return;
+    }
+    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = fixture("inventory");
+    let (merged, _) = build(&dir, Some("inventory"), "pybase-e2e/inventory:merged");
+    assert!(merged.status.success(), "{}", stderr(&merged));
+    let (copied, _) = build_with(
+        &dir,
+        Some("inventory"),
+        "pybase-e2e/inventory:copied",
+        &["--build-arg", "PYBASE_MERGEOP=false"],
+    );
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    // The progress names the assembly that ran.
+    let containerd_store = stdout(&run(Command::new("docker").args([
+        "info",
+        "--format",
+        "{{json .DriverStatus}}",
+    ])))
+    .contains("io.containerd.snapshotter.v1");
+    assert_eq!(
+        stderr(&merged).contains("image: + code"),
+        containerd_store,
+        "MergeOp is used exactly when the daemon offers it"
+    );
+    assert!(
+        !stderr(&copied).contains("image: + code"),
+        "MergeOp was used although turned off"
+    );
+
+    let output = docker_run("pybase-e2e/inventory:copied", None, &[]);
+    assert!(
+        stdout(&output).contains("inventory 0.1.0 ready"),
+        "{}",
+        stderr(&output)
+    );
+    let merged_layers = layers("pybase-e2e/inventory:merged");
+    let copied_layers = layers("pybase-e2e/inventory:copied");
+    assert_eq!(merged_layers.len(), copied_layers.len());
+    // Up to the system layer both are the same op, so the same layers.
+    let system = merged_layers.len() - 3;
+    assert_eq!(merged_layers[..=system], copied_layers[..=system]);
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -288,8 +288,10 @@ pub struct BuildInputs<'a> {
     /// The server's LLB caps, every op is checked against; `None` checks
     /// nothing (printing LLB without a server).
     pub caps: Option<&'a ServerCaps>,
-    /// Without `caps`, whether to assume MergeOp is available.
-    pub assume_mergeop: bool,
+    /// Whether to assemble the image with MergeOp when the server offers
+    /// it (without `caps`: whether to assume it does). Off, layers are
+    /// copied on top of each other: the same files, different layer digests.
+    pub prefer_mergeop: bool,
     /// The spec file name (left out of the code) and its text (for the
     /// source map that lets buildx point failing steps at the spec).
     pub spec_file: &'a str,
@@ -331,10 +333,10 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     let line = service.at.map(|p| p.line);
     let uv = tools::uv_wheel(platform)
         .ok_or_else(|| PlanError::UnsupportedPlatform(platform.to_spec_string()))?;
-    let uses_merge = match inputs.caps {
-        Some(caps) => matches!(caps.get("mergeop"), Some(Ok(()))),
-        None => inputs.assume_mergeop,
-    };
+    let uses_merge = inputs.prefer_mergeop
+        && inputs
+            .caps
+            .is_none_or(|caps| matches!(caps.get("mergeop"), Some(Ok(()))));
 
     let base_env = image::base_env(&inputs.base.config);
     let base = State::image(

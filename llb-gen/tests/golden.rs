@@ -68,7 +68,7 @@ fn build(target: &str, mergeop: bool) -> Build {
                 config: json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], "Cmd": ["python3"]}}),
             },
             caps: Some(&caps),
-            assume_mergeop: false,
+            prefer_mergeop: true,
             spec_file: "pybase.yaml",
             spec_text: Some(SPEC.as_bytes()),
             labels: vec![("team".into(), "inventory".into())],
