@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use llb_gen::diagnostic::Diagnostics;
-use llb_gen::plan::{self, BaseImage, BuildInputs};
+use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
+use llb_gen::project::ProjectInfo;
 use llb_gen::spec::{Service, Spec};
 use serde_json::json;
 
@@ -84,10 +85,13 @@ pub fn llb(
             return Ok(ExitCode::FAILURE);
         }
     };
-    if let Err(problems) = check_project(&spec, target.service, &context)? {
-        report(&problems, &spec, &text, &context);
-        return Ok(ExitCode::FAILURE);
-    }
+    let project = match check_project(&spec, target.service, &context)? {
+        Ok(project) => project,
+        Err(problems) => {
+            report(&problems, &spec, &text, &context);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let platform = parse_platform(platform)?;
     let spec_file = spec.file.clone();
     let build = plan::build(
@@ -108,6 +112,10 @@ pub fn llb(
             ignored: std::fs::read_to_string(context.join(plan::DOCKERIGNORE_FILE))
                 .map(|text| plan::dockerignore_patterns(&text))
                 .unwrap_or_default(),
+            provenance: Provenance {
+                version: project.version,
+                ..Provenance::default()
+            },
         },
     )?;
     let out = json!({
@@ -149,7 +157,7 @@ fn check_project(
     spec: &Spec,
     service: &Service,
     context: &Path,
-) -> anyhow::Result<Result<(), Diagnostics>> {
+) -> anyhow::Result<Result<ProjectInfo, Diagnostics>> {
     let [pyproject, lock] = plan::lock_inputs(service);
     let read = |path: &str| -> anyhow::Result<Option<Vec<u8>>> {
         match std::fs::read(context.join(path)) {
@@ -159,7 +167,12 @@ fn check_project(
         }
     };
     let (pyproject, lock) = (read(&pyproject)?, read(&lock)?);
-    Ok(llb_gen::project::check(spec, service, pyproject.as_deref(), lock.as_deref()).map(|_| ()))
+    Ok(llb_gen::project::check(
+        spec,
+        service,
+        pyproject.as_deref(),
+        lock.as_deref(),
+    ))
 }
 
 /// Print diagnostics, each against the text of the file it points into.

@@ -29,7 +29,7 @@ use bollard_buildkit_proto::pb;
 use llb_gen::diagnostic::{Diagnostic, Diagnostics};
 use llb_gen::llb::marshal::ServerCaps;
 use llb_gen::llb::{self, LocalOptions, Platform, State};
-use llb_gen::plan::{self, BaseImage, BuildInputs};
+use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
 use llb_gen::spec::{ImageName, Service};
 use serde_json::json;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -181,6 +181,12 @@ fn source_detail(diagnostic: &Diagnostic, files: &[(String, Vec<u8>)]) -> Option
 
 /// Run one build and return its outcome to BuildKit.
 pub async fn run(bridge: &mut Bridge, options: &Options) -> anyhow::Result<()> {
+    // Keys only: build-arg values may be credentials. This reaches the
+    // daemon's log, never the user.
+    eprintln!(
+        "pybase: options: {}",
+        options.raw.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
     let request = match build(bridge, options).await {
         Ok(result) => gw::ReturnRequest {
             result: Some(result),
@@ -270,8 +276,8 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let [pyproject_path, lock_path] = plan::lock_inputs(service);
     let pyproject = read_file(bridge, &lock_ref, &pyproject_path).await?;
     let lock = read_file(bridge, &lock_ref, &lock_path).await?;
-    llb_gen::project::check(&spec, service, pyproject.as_deref(), lock.as_deref()).map_err(
-        |d| {
+    let project = llb_gen::project::check(&spec, service, pyproject.as_deref(), lock.as_deref())
+        .map_err(|d| {
             let mut files: Vec<(&str, &[u8])> = vec![(filename, &spec_bytes)];
             if let Some(p) = &pyproject {
                 files.push((&pyproject_path, p));
@@ -280,8 +286,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
                 files.push((&lock_path, l));
             }
             Failure::input(d, &files)
-        },
-    )?;
+        })?;
 
     let platform = match options.platform()? {
         Some(platform) => platform,
@@ -303,6 +308,12 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             spec_text: Some(&spec_bytes),
             labels: options.labels(),
             ignored,
+            provenance: Provenance {
+                version: project.version,
+                revision: options.raw.get("vcs:revision").cloned(),
+                source: options.raw.get("vcs:source").cloned(),
+                source_date_epoch: options.source_date_epoch()?,
+            },
         },
     )
     .map_err(anyhow::Error::from)?;

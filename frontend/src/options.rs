@@ -121,6 +121,22 @@ impl Options {
         }
     }
 
+    /// `SOURCE_DATE_EPOCH` (buildx passes the variable as a build arg): the
+    /// build's date in seconds since 1970, for reproducible images.
+    pub fn source_date_epoch(&self) -> anyhow::Result<Option<i64>> {
+        match self
+            .build_arg("SOURCE_DATE_EPOCH")
+            .filter(|v| !v.is_empty())
+        {
+            None => Ok(None),
+            Some(value) => value.parse().map(Some).map_err(|_| {
+                anyhow::anyhow!(
+                    "SOURCE_DATE_EPOCH={value}: expected a number of seconds since 1970"
+                )
+            }),
+        }
+    }
+
     /// `--platform`, when given: exactly one platform (multi-platform builds
     /// are not supported yet, and saying so beats building one of them).
     pub fn platform(&self) -> anyhow::Result<Option<Platform>> {

@@ -488,3 +488,94 @@ fn without_mergeop_the_same_image_is_assembled_by_copies() {
     assert_eq!(merged_layers[..=system], copied_layers[..=system]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_image_config_comes_from_the_spec() {
+    if !e2e_enabled() {
+        return;
+    }
+    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = fixture("inventory");
+    let spec_path = dir.join("pybase.yaml");
+    let mut spec = std::fs::read_to_string(&spec_path).expect("spec");
+    spec.push_str(
+        "    env: {TZ: UTC, LOG_LEVEL: debug}
+    workdir: /srv/inventory
+    ports: [8000]
+    healthcheck:
+      test: [python, -c, 'import inventory']
+      interval: 30s
+      timeout: 5s
+      start-period: 10s
+      retries: 3
+    stop-signal: SIGINT
+    labels: {team: stock}
+",
+    );
+    std::fs::write(&spec_path, spec).expect("write spec");
+    let image = "pybase-e2e/inventory:config";
+    let mut command = Command::new("docker");
+    command
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args([
+            "buildx",
+            "build",
+            "--progress",
+            "plain",
+            "--load",
+            "-t",
+            image,
+            "--label",
+            "extra=1",
+        ])
+        .arg("-f")
+        .arg(&spec_path)
+        .args([
+            "--build-context",
+            &format!("python:3.12-slim=docker-image://{BASE_IMAGE}"),
+        ])
+        .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")])
+        .arg(&dir);
+    let output = run(&mut command);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let env = inspect(image, "{{json .Config.Env}}");
+    assert!(
+        env.contains(r#""TZ=UTC""#) && env.contains(r#""LOG_LEVEL=debug""#),
+        "{env}"
+    );
+    assert_eq!(inspect(image, "{{.Config.WorkingDir}}"), "/srv/inventory");
+    assert_eq!(
+        inspect(image, "{{json .Config.ExposedPorts}}"),
+        r#"{"8000/tcp":{}}"#
+    );
+    assert_eq!(
+        inspect(image, "{{json .Config.Healthcheck}}"),
+        r#"{"Test":["CMD","python","-c","import inventory"],"Interval":30000000000,"Timeout":5000000000,"StartPeriod":10000000000,"Retries":3}"#
+    );
+    assert_eq!(inspect(image, "{{.Config.StopSignal}}"), "SIGINT");
+    let labels: serde_json::Value =
+        serde_json::from_str(&inspect(image, "{{json .Config.Labels}}")).expect("labels");
+    assert_eq!(labels["team"], "stock");
+    assert_eq!(labels["extra"], "1");
+    assert_eq!(labels["org.opencontainers.image.version"], "0.1.0");
+    assert_eq!(
+        labels["org.opencontainers.image.created"],
+        "2023-11-14T22:13:20Z"
+    );
+    assert_eq!(labels["org.opencontainers.image.title"], "inventory");
+    // The working directory exists, and the app does not own it.
+    let pwd = docker_run(
+        image,
+        Some("/bin/sh"),
+        &["-c", "pwd; stat -c %u /srv/inventory"],
+    );
+    assert_eq!(stdout(&pwd), "/srv/inventory\n0");
+    // The health check's command works in the image.
+    assert!(
+        docker_run(image, Some("python"), &["-c", "import inventory"])
+            .status
+            .success()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -24,6 +24,15 @@ pub struct ConfigChanges {
     pub user: String,
     /// Replaces `Cmd` when set.
     pub cmd: Option<Vec<String>>,
+    /// Replaces `Entrypoint` when set; without `cmd`, it also clears `Cmd`
+    /// (a Dockerfile's ENTRYPOINT does the same).
+    pub entrypoint: Option<Vec<String>>,
+    /// Ports to expose, as `8000/tcp`.
+    pub exposed_ports: Vec<String>,
+    /// The `Healthcheck` object, when set.
+    pub healthcheck: Option<Value>,
+    /// `StopSignal`, when set.
+    pub stop_signal: Option<String>,
     /// Labels to add (replacing same-named ones).
     pub labels: Vec<(String, String)>,
     /// One history entry per layer pybase adds: `(created_by, empty_layer)`.
@@ -96,8 +105,33 @@ pub fn compose(base_config: &Value, changes: &ConfigChanges) -> Value {
         config.insert("Env".into(), json!(env));
         config.insert("WorkingDir".into(), json!(changes.working_dir));
         config.insert("User".into(), json!(changes.user));
+        if let Some(entrypoint) = &changes.entrypoint {
+            config.insert("Entrypoint".into(), json!(entrypoint));
+            if changes.cmd.is_none() {
+                config.remove("Cmd");
+            }
+        }
         if let Some(cmd) = &changes.cmd {
             config.insert("Cmd".into(), json!(cmd));
+        }
+        if !changes.exposed_ports.is_empty() {
+            let ports = config
+                .entry("ExposedPorts")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !ports.is_object() {
+                *ports = Value::Object(Map::new());
+            }
+            if let Value::Object(ports) = ports {
+                for port in &changes.exposed_ports {
+                    ports.insert(port.clone(), json!({}));
+                }
+            }
+        }
+        if let Some(healthcheck) = &changes.healthcheck {
+            config.insert("Healthcheck".into(), healthcheck.clone());
+        }
+        if let Some(signal) = &changes.stop_signal {
+            config.insert("StopSignal".into(), json!(signal));
         }
         let labels = config
             .entry("Labels")
@@ -141,6 +175,10 @@ mod tests {
             working_dir: "/app".into(),
             user: "1000:1000".into(),
             cmd: Some(vec!["inventory".into()]),
+            entrypoint: None,
+            exposed_ports: Vec::new(),
+            healthcheck: None,
+            stop_signal: None,
             labels: vec![("org.opencontainers.image.title".into(), "inventory".into())],
             history: vec![("venv".into(), false)],
         }
@@ -161,6 +199,24 @@ mod tests {
         assert_eq!(image["config"]["User"], json!("1000:1000"));
         assert_eq!(image["config"]["Cmd"], json!(["inventory"]));
         assert_eq!(image["history"][0]["created_by"], json!("venv"));
+    }
+
+    #[test]
+    fn an_entrypoint_without_a_command_clears_the_base_command() {
+        let base = json!({"config": {"Cmd": ["python3"], "ExposedPorts": {"80/tcp": {}}}});
+        let mut c = changes();
+        c.cmd = None;
+        c.entrypoint = Some(vec!["tini".into(), "--".into()]);
+        c.exposed_ports = vec!["8000/tcp".into()];
+        c.stop_signal = Some("SIGINT".into());
+        let image = compose(&base, &c);
+        assert_eq!(image["config"]["Entrypoint"], json!(["tini", "--"]));
+        assert!(image["config"].get("Cmd").is_none());
+        assert_eq!(
+            image["config"]["ExposedPorts"],
+            json!({"80/tcp": {}, "8000/tcp": {}})
+        );
+        assert_eq!(image["config"]["StopSignal"], json!("SIGINT"));
     }
 
     #[test]

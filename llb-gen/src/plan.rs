@@ -38,8 +38,6 @@ use crate::tools;
 
 /// Where the venv lives in images.
 pub const VENV_DIR: &str = "/opt/venv";
-/// The working directory of images.
-pub const APP_DIR: &str = "/app";
 /// The non-root user images run as.
 pub const APP_USER: &str = "app";
 /// Its uid and gid.
@@ -301,6 +299,21 @@ pub struct BuildInputs<'a> {
     pub labels: Vec<(String, String)>,
     /// The `.dockerignore` patterns of the build context.
     pub ignored: Vec<String>,
+    /// Where the image comes from, for its OCI labels.
+    pub provenance: Provenance,
+}
+
+/// Facts about the build's origin that become OCI labels.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// The project's version (`[project].version`).
+    pub version: Option<String>,
+    /// The source revision (buildx's `vcs:revision`: the git commit).
+    pub revision: Option<String>,
+    /// The source repository (buildx's `vcs:source`).
+    pub source: Option<String>,
+    /// `SOURCE_DATE_EPOCH`: the build's date, in seconds since 1970.
+    pub source_date_epoch: Option<i64>,
 }
 
 /// A build: the LLB and the config of the image it produces.
@@ -364,14 +377,19 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     image::set_env(&mut apt_env, "DEBIAN_FRONTEND", "noninteractive");
 
     // 1. system
+    let mut system_env = apt_env.clone();
+    image::set_env(&mut system_env, "PYBASE_WORKDIR", &service.workdir);
     let system_exec = Exec::argv(&shell(
         SYSTEM_SCRIPT,
         "pybase-system",
         &service.runtime_packages,
     ))
-    .env(apt_env.clone())
+    .env(system_env)
     .named(if service.runtime_packages.is_empty() {
-        format!("[{name}] system: user {APP_USER} ({APP_UID}), {APP_DIR}")
+        format!(
+            "[{name}] system: user {APP_USER} ({APP_UID}), {}",
+            service.workdir
+        )
     } else {
         format!(
             "[{name}] system: {} + user {APP_USER} ({APP_UID})",
@@ -541,19 +559,32 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
 
 fn config_changes(target: &Target<'_>, inputs: &BuildInputs<'_>) -> ConfigChanges {
     let service = target.service;
+    let provenance = &inputs.provenance;
+    let oci = |key: &str| format!("org.opencontainers.image.{key}");
+    // Ours first, then the spec's, then `--label`: later ones win.
     let mut labels = vec![
-        ("org.opencontainers.image.title".to_owned(), target.name()),
+        (oci("title"), target.name()),
+        (oci("base.name"), service.from.normalized.clone()),
+    ];
+    let optional = [
+        ("base.digest", inputs.base.digest.clone()),
+        ("version", provenance.version.clone()),
+        ("revision", provenance.revision.clone()),
+        ("source", provenance.source.clone()),
         (
-            "org.opencontainers.image.base.name".to_owned(),
-            service.from.normalized.clone(),
+            "created",
+            provenance
+                .source_date_epoch
+                .and_then(|epoch| jiff::Timestamp::from_second(epoch).ok())
+                .map(|t| t.to_string()),
         ),
     ];
-    if let Some(digest) = &inputs.base.digest {
-        labels.push((
-            "org.opencontainers.image.base.digest".to_owned(),
-            digest.clone(),
-        ));
-    }
+    labels.extend(
+        optional
+            .into_iter()
+            .filter_map(|(key, value)| value.map(|v| (oci(key), v))),
+    );
+    labels.extend(service.labels.iter().cloned());
     labels.extend(inputs.labels.iter().cloned());
     let mut history = vec![
         (
@@ -574,19 +605,44 @@ fn config_changes(target: &Target<'_>, inputs: &BuildInputs<'_>) -> ConfigChange
     if target.kind == TargetKind::Image {
         history.push((format!("pybase: project code of `{}`", service.name), false));
     }
+    let mut env = vec![
+        ("VIRTUAL_ENV".to_owned(), VENV_DIR.to_owned()),
+        ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
+        ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
+    ];
+    env.extend(service.env.iter().cloned());
+    let is_image = target.kind == TargetKind::Image;
     ConfigChanges {
-        env: vec![
-            ("VIRTUAL_ENV".to_owned(), VENV_DIR.to_owned()),
-            ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
-            ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
-        ],
+        env,
         path_prefix: format!("{VENV_DIR}/bin"),
-        working_dir: APP_DIR.to_owned(),
+        working_dir: service.workdir.clone(),
         user: format!("{APP_UID}:{APP_UID}"),
-        cmd: match target.kind {
-            TargetKind::Image => service.command.clone(),
-            TargetKind::Base => None,
-        },
+        // The base target is the service without its code: it keeps the
+        // base image's command, which does not need the project.
+        cmd: service.command.clone().filter(|_| is_image),
+        entrypoint: service.entrypoint.clone().filter(|_| is_image),
+        exposed_ports: service.ports.clone(),
+        healthcheck: service
+            .healthcheck
+            .as_ref()
+            .filter(|_| is_image)
+            .map(|check| {
+                let mut value = serde_json::json!({ "Test": check.test });
+                for (key, nanos) in [
+                    ("Interval", check.interval),
+                    ("Timeout", check.timeout),
+                    ("StartPeriod", check.start_period),
+                ] {
+                    if let Some(nanos) = nanos {
+                        value[key] = serde_json::json!(nanos);
+                    }
+                }
+                if let Some(retries) = check.retries {
+                    value["Retries"] = serde_json::json!(retries);
+                }
+                value
+            }),
+        stop_signal: service.stop_signal.clone(),
         labels,
         history,
     }
@@ -618,8 +674,8 @@ if [ "$#" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "$@"
 fi
 getent group 1000 >/dev/null || groupadd --gid 1000 app
-getent passwd 1000 >/dev/null || useradd --uid 1000 --gid 1000 --no-create-home --home-dir /app --shell /usr/sbin/nologin app
-mkdir -p /app
+getent passwd 1000 >/dev/null || useradd --uid 1000 --gid 1000 --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin app
+mkdir -p "$PYBASE_WORKDIR"
 rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old
 "#;
 

@@ -16,6 +16,8 @@ use crate::spec::{Service, Spec};
 pub struct ProjectInfo {
     /// `[project].name`.
     pub name: String,
+    /// `[project].version`, when it is static (not `dynamic`).
+    pub version: Option<String>,
     /// Number of packages in the lock (the project itself included).
     pub locked_packages: usize,
 }
@@ -69,12 +71,16 @@ pub fn check(
             .map_err(|d| problems.push(d))
             .ok(),
     };
-    let name = pyproject.as_ref().and_then(|p| {
-        p.get("project")
-            .and_then(|t| t.get("name"))
-            .and_then(toml::Value::as_str)
-            .map(str::to_owned)
-    });
+    let project_key = |key: &str| {
+        pyproject.as_ref().and_then(|p| {
+            p.get("project")
+                .and_then(|t| t.get(key))
+                .and_then(toml::Value::as_str)
+                .map(str::to_owned)
+        })
+    };
+    let name = project_key("name");
+    let version = project_key("version");
     if pyproject.is_some() && name.is_none() {
         problems.push(
             Diagnostic::at(
@@ -105,6 +111,7 @@ pub fn check(
     match (problems.is_empty(), name) {
         (true, Some(name)) => Ok(ProjectInfo {
             name,
+            version,
             locked_packages,
         }),
         _ => Err(Diagnostics(problems)),
@@ -178,7 +185,7 @@ mod tests {
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", locked_packages: 1 }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1 }"
         );
     }
 }

@@ -72,7 +72,42 @@ pub struct Service {
     pub build_packages: Vec<String>,
     /// The image's command, if the spec sets one.
     pub command: Option<Vec<String>>,
+    /// The image's entrypoint, if the spec sets one.
+    pub entrypoint: Option<Vec<String>>,
+    /// Environment variables, sorted by name.
+    pub env: Vec<(String, String)>,
+    /// The working directory (absolute, normalized).
+    pub workdir: String,
+    /// Exposed ports, as `8000/tcp`.
+    pub ports: Vec<String>,
+    /// The health check, if any.
+    pub healthcheck: Option<Healthcheck>,
+    /// The signal that stops the container.
+    pub stop_signal: Option<String>,
+    /// Image labels, sorted by name.
+    pub labels: Vec<(String, String)>,
 }
+
+/// A container health check, in the image config's terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Healthcheck {
+    /// `["CMD", args...]`, `["CMD-SHELL", command]` or `["NONE"]`.
+    pub test: Vec<String>,
+    /// Time between checks, in nanoseconds.
+    pub interval: Option<i64>,
+    /// Time a check may take, in nanoseconds.
+    pub timeout: Option<i64>,
+    /// Grace period after start, in nanoseconds.
+    pub start_period: Option<i64>,
+    /// Failures in a row before the container is unhealthy.
+    pub retries: Option<u32>,
+}
+
+/// The working directory when the spec sets none.
+pub const DEFAULT_WORKDIR: &str = "/app";
+
+/// Environment variables pybase owns: the venv's location.
+const RESERVED_ENV: &[&str] = &["PATH", "VIRTUAL_ENV"];
 
 impl Service {
     /// `project/name`, or `name` for the context root.
@@ -159,6 +194,110 @@ struct RawService {
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
     command: Option<Spanned<Vec<String>>>,
+    /// The image's entrypoint, as a list of arguments. Setting it without
+    /// `command` clears the base image's command, as in a Dockerfile.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    entrypoint: Option<Spanned<Vec<String>>>,
+    /// Environment variables of the image (`PATH` and `VIRTUAL_ENV` belong
+    /// to pybase: the venv comes first on `PATH`).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    env: BTreeMap<Key, Spanned<String>>,
+    /// The working directory, an absolute path. Default `/app`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    workdir: Option<Spanned<String>>,
+    /// Ports the service listens on: `8000`, `8000/tcp` or `53/udp`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    ports: Vec<Spanned<String>>,
+    /// How the container checks its own health.
+    #[serde(default)]
+    healthcheck: Option<RawHealthcheck>,
+    /// The signal that stops the container, e.g. `SIGINT`.
+    #[serde(default, rename = "stop-signal")]
+    #[schemars(with = "Option<String>")]
+    stop_signal: Option<Spanned<String>>,
+    /// Image labels.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    labels: BTreeMap<Key, Spanned<String>>,
+}
+
+/// A health check, as Docker runs it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Healthcheck")]
+struct RawHealthcheck {
+    /// The check: a list of arguments (run directly), a string (run by the
+    /// image's shell), or a list starting with `CMD`, `CMD-SHELL` or `NONE`.
+    #[schemars(with = "CommandLine")]
+    test: Spanned<CommandLine>,
+    /// Time between checks, e.g. `30s`, `1m30s`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    interval: Option<Spanned<String>>,
+    /// Time one check may take, e.g. `10s`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    timeout: Option<Spanned<String>>,
+    /// Grace period after start during which failures do not count, e.g. `40s`.
+    #[serde(default, rename = "start-period")]
+    #[schemars(with = "Option<String>")]
+    start_period: Option<Spanned<String>>,
+    /// Failures in a row before the container is unhealthy.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    retries: Option<Spanned<u32>>,
+}
+
+/// A command given as a string (for a shell) or as a list of arguments.
+#[derive(Debug)]
+enum CommandLine {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for CommandLine {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = CommandLine;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a command: a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<CommandLine, E> {
+                Ok(CommandLine::Shell(value.to_owned()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CommandLine, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(arg) = seq.next_element::<String>()? {
+                    argv.push(arg);
+                }
+                Ok(CommandLine::Argv(argv))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl JsonSchema for CommandLine {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CommandLine".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A string (run by the image's shell) or a list of arguments.",
+            "anyOf": [
+                {"type": "string"},
+                {"type": "array", "items": {"type": "string"}}
+            ]
+        })
+    }
 }
 
 /// OS packages, by the base image's package manager (apt).
@@ -417,6 +556,114 @@ fn validate_service(
         );
     }
 
+    let entrypoint = raw.entrypoint.as_ref().map(|e| e.value.clone());
+    if let Some(entrypoint) = &raw.entrypoint
+        && (entrypoint.value.is_empty() || entrypoint.value.iter().any(String::is_empty))
+    {
+        problems.push(Diagnostic::at(
+            file,
+            pos(entrypoint),
+            "`entrypoint` must be a non-empty list of non-empty strings",
+        ));
+    }
+
+    let mut env = Vec::new();
+    for (Key(name), value) in &raw.env {
+        if RESERVED_ENV.contains(&name.value.as_str()) {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(name),
+                    format!("`env` may not set `{}`", name.value),
+                )
+                .with_hint(format!(
+                    "pybase sets it: the venv ({}) comes first on PATH",
+                    crate::plan::VENV_DIR
+                )),
+            );
+        } else if !is_env_name(&name.value) {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(name),
+                    format!("invalid environment variable name `{}`", name.value),
+                )
+                .with_hint("use letters, digits and `_`, not starting with a digit"),
+            );
+        } else {
+            env.push((name.value.clone(), value.value.clone()));
+        }
+    }
+
+    let workdir = match &raw.workdir {
+        None => Some(DEFAULT_WORKDIR.to_owned()),
+        Some(dir) => match normalize_absolute(&dir.value) {
+            Ok(dir) => Some(dir),
+            Err(reason) => {
+                problems.push(Diagnostic::at(
+                    file,
+                    pos(dir),
+                    format!("invalid `workdir` `{}`: {reason}", dir.value),
+                ));
+                None
+            }
+        },
+    };
+
+    let mut ports = Vec::new();
+    for port in &raw.ports {
+        match normalize_port(&port.value) {
+            Ok(port) => ports.push(port),
+            Err(reason) => problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(port),
+                    format!("invalid port `{}`: {reason}", port.value),
+                )
+                .with_hint("write a port as `8000`, `8000/tcp` or `53/udp`"),
+            ),
+        }
+    }
+
+    let healthcheck = raw
+        .healthcheck
+        .as_ref()
+        .and_then(|check| validate_healthcheck(file, check, problems));
+
+    let stop_signal = raw.stop_signal.as_ref().and_then(|signal| {
+        let text = signal.value.as_str();
+        let valid = !text.is_empty()
+            && (text.bytes().all(|b| b.is_ascii_digit())
+                || text.bytes().all(|b| {
+                    b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+' || b == b'-'
+                }));
+        if valid {
+            Some(text.to_owned())
+        } else {
+            problems.push(
+                Diagnostic::at(file, pos(signal), format!("invalid `stop-signal` `{text}`"))
+                    .with_hint("name a signal, e.g. `SIGINT`, or give its number"),
+            );
+            None
+        }
+    });
+
+    let mut labels = Vec::new();
+    for (Key(name), value) in &raw.labels {
+        if name.value.is_empty() || name.value.chars().any(char::is_whitespace) {
+            problems.push(Diagnostic::at(
+                file,
+                pos(name),
+                format!(
+                    "invalid label name `{}`: it may not be empty or contain spaces",
+                    name.value
+                ),
+            ));
+        } else {
+            labels.push((name.value.clone(), value.value.clone()));
+        }
+    }
+
     if problems.len() > before {
         return None;
     }
@@ -430,7 +677,142 @@ fn validate_service(
         runtime_packages,
         build_packages,
         command,
+        entrypoint,
+        env,
+        workdir: workdir?,
+        ports,
+        healthcheck,
+        stop_signal,
+        labels,
     })
+}
+
+fn validate_healthcheck(
+    file: &str,
+    raw: &RawHealthcheck,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Healthcheck> {
+    let before = problems.len();
+    let test = match &raw.test.value {
+        CommandLine::Shell(command) if !command.trim().is_empty() => {
+            vec!["CMD-SHELL".to_owned(), command.clone()]
+        }
+        CommandLine::Argv(argv)
+            if !argv.is_empty() && matches!(argv[0].as_str(), "CMD" | "CMD-SHELL" | "NONE") =>
+        {
+            argv.clone()
+        }
+        CommandLine::Argv(argv) if !argv.is_empty() && argv.iter().all(|a| !a.is_empty()) => {
+            std::iter::once("CMD".to_owned())
+                .chain(argv.iter().cloned())
+                .collect()
+        }
+        _ => {
+            problems.push(
+                Diagnostic::at(file, pos(&raw.test), "the health check's `test` is empty")
+                    .with_hint("e.g. `test: [wget, --spider, -q, http://localhost:8000/health]`"),
+            );
+            Vec::new()
+        }
+    };
+    let mut duration = |key: &str, value: &Option<Spanned<String>>| {
+        value.as_ref().and_then(|v| match parse_duration(&v.value) {
+            Ok(nanos) => Some(nanos),
+            Err(reason) => {
+                problems.push(
+                    Diagnostic::at(
+                        file,
+                        pos(v),
+                        format!("invalid duration `{}` for `{key}`: {reason}", v.value),
+                    )
+                    .with_hint("write a duration as `30s`, `1m30s`, `500ms` or `1h`"),
+                );
+                None
+            }
+        })
+    };
+    let interval = duration("interval", &raw.interval);
+    let timeout = duration("timeout", &raw.timeout);
+    let start_period = duration("start-period", &raw.start_period);
+    (problems.len() == before).then(|| Healthcheck {
+        test,
+        interval,
+        timeout,
+        start_period,
+        retries: raw.retries.as_ref().map(|r| r.value),
+    })
+}
+
+/// A Go-style duration (`1h`, `1m30s`, `500ms`, `2.5s`) in nanoseconds,
+/// at least 1ms (Docker's minimum for health checks).
+fn parse_duration(text: &str) -> Result<i64, String> {
+    const UNITS: &[(&str, f64)] = &[
+        ("ns", 1.0),
+        ("us", 1e3),
+        ("µs", 1e3),
+        ("ms", 1e6),
+        ("s", 1e9),
+        ("m", 60e9),
+        ("h", 3600e9),
+    ];
+    if text.is_empty() {
+        return Err("it is empty".into());
+    }
+    let mut rest = text;
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_len]
+            .parse()
+            .map_err(|_| "expected a number before each unit".to_owned())?;
+        rest = &rest[number_len..];
+        let (unit, scale) = UNITS
+            .iter()
+            .filter(|(unit, _)| rest.starts_with(unit))
+            .max_by_key(|(unit, _)| unit.len())
+            .ok_or_else(|| "expected a unit: h, m, s, ms, us or ns".to_owned())?;
+        rest = &rest[unit.len()..];
+        total += number * scale;
+    }
+    if !(1e6..=i64::MAX as f64).contains(&total) {
+        return Err("it must be at least 1ms".into());
+    }
+    Ok(total as i64)
+}
+
+/// `8000` → `8000/tcp`; `53/udp` stays.
+fn normalize_port(text: &str) -> Result<String, String> {
+    let (number, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
+    let number: u16 = number
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| "the port number must be 1 to 65535".to_owned())?;
+    match protocol {
+        "tcp" | "udp" | "sctp" => Ok(format!("{number}/{protocol}")),
+        other => Err(format!("unknown protocol `{other}` (tcp, udp or sctp)")),
+    }
+}
+
+/// An absolute directory, normalized.
+fn normalize_absolute(path: &str) -> Result<String, String> {
+    let Some(relative) = path.strip_prefix('/') else {
+        return Err("it must be an absolute path".into());
+    };
+    if relative.split('/').any(|part| part == "..") {
+        return Err("it may not contain `..`".into());
+    }
+    normalize_project(relative).map(|p| format!("/{p}"))
+}
+
+fn is_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Target names: what buildx and bake accept as names, lowercase.

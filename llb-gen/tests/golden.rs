@@ -3,7 +3,7 @@
 
 use llb_gen::llb::Platform;
 use llb_gen::llb::marshal::ServerCaps;
-use llb_gen::plan::{self, BaseImage, Build, BuildInputs};
+use llb_gen::plan::{self, BaseImage, Build, BuildInputs, Provenance};
 use prost::Message;
 use serde_json::json;
 
@@ -73,6 +73,12 @@ fn build(target: &str, mergeop: bool) -> Build {
             spec_text: Some(SPEC.as_bytes()),
             labels: vec![("team".into(), "inventory".into())],
             ignored: Vec::new(),
+            provenance: Provenance {
+                version: Some("0.1.0".into()),
+                revision: Some("0123456789abcdef0123456789abcdef01234567".into()),
+                source: Some("https://example.com/team/inventory.git".into()),
+                source_date_epoch: Some(1_700_000_000),
+            },
         },
     )
     .expect("the fixture builds")

@@ -285,3 +285,142 @@ fn image_references_normalize_like_docker() {
         );
     }
 }
+
+#[test]
+fn image_config_keys_reach_the_model() {
+    let yaml = "\
+version: 1
+services:
+  api:
+    from: python:3.12-slim
+    entrypoint: [tini, --]
+    env: {TZ: UTC, LOG_LEVEL: info}
+    workdir: /srv/./api/
+    ports: [8000, 9090/udp]
+    healthcheck:
+      test: wget -q --spider http://localhost:8000/health || exit 1
+      interval: 1m30s
+      timeout: 500ms
+      start-period: 40s
+      retries: 3
+    stop-signal: SIGINT
+    labels: {team: stock}
+  worker:
+    from: python:3.12-slim
+    healthcheck:
+      test: [python, -c, 'import worker']
+";
+    let spec = parse("pybase.yaml", yaml.as_bytes()).expect("valid");
+    let api = &spec.services["api"];
+    assert_eq!(api.entrypoint.as_deref(), Some(&["tini".to_owned(), "--".to_owned()][..]));
+    assert_eq!(api.env, [("LOG_LEVEL".to_owned(), "info".to_owned()), ("TZ".to_owned(), "UTC".to_owned())]);
+    assert_eq!(api.workdir, "/srv/api");
+    assert_eq!(api.ports, ["8000/tcp", "9090/udp"]);
+    assert_eq!(api.stop_signal.as_deref(), Some("SIGINT"));
+    assert_eq!(api.labels, [("team".to_owned(), "stock".to_owned())]);
+    let check = api.healthcheck.as_ref().expect("a health check");
+    assert_eq!(check.test, ["CMD-SHELL", "wget -q --spider http://localhost:8000/health || exit 1"]);
+    assert_eq!(check.interval, Some(90_000_000_000));
+    assert_eq!(check.timeout, Some(500_000_000));
+    assert_eq!(check.start_period, Some(40_000_000_000));
+    assert_eq!(check.retries, Some(3));
+    let worker = &spec.services["worker"];
+    assert_eq!(worker.workdir, DEFAULT_WORKDIR);
+    assert_eq!(
+        worker.healthcheck.as_ref().map(|c| c.test.clone()),
+        Some(vec!["CMD".to_owned(), "python".to_owned(), "-c".to_owned(), "import worker".to_owned()])
+    );
+}
+
+#[test]
+fn every_image_config_problem_is_reported() {
+    insta::assert_snapshot!(check("\
+version: 1
+services:
+  api:
+    from: python:3.12-slim
+    entrypoint: []
+    env: {PATH: /bin, 9LIVES: x, OK_1: fine}
+    workdir: srv/api
+    ports: [0, 8000/http, 70000]
+    healthcheck:
+      test: []
+      interval: 30
+      timeout: 0s
+    stop-signal: 'kill -9'
+"), @"
+    error: pybase.yaml:5:17: `entrypoint` must be a non-empty list of non-empty strings
+      |
+    5 |     entrypoint: []
+      |                 ^
+
+    error: pybase.yaml:6:23: invalid environment variable name `9LIVES`
+      |
+    6 |     env: {PATH: /bin, 9LIVES: x, OK_1: fine}
+      |                       ^
+    hint: use letters, digits and `_`, not starting with a digit
+
+    error: pybase.yaml:6:11: `env` may not set `PATH`
+      |
+    6 |     env: {PATH: /bin, 9LIVES: x, OK_1: fine}
+      |           ^
+    hint: pybase sets it: the venv (/opt/venv) comes first on PATH
+
+    error: pybase.yaml:7:14: invalid `workdir` `srv/api`: it must be an absolute path
+      |
+    7 |     workdir: srv/api
+      |              ^
+
+    error: pybase.yaml:8:13: invalid port `0`: the port number must be 1 to 65535
+      |
+    8 |     ports: [0, 8000/http, 70000]
+      |             ^
+    hint: write a port as `8000`, `8000/tcp` or `53/udp`
+
+    error: pybase.yaml:8:16: invalid port `8000/http`: unknown protocol `http` (tcp, udp or sctp)
+      |
+    8 |     ports: [0, 8000/http, 70000]
+      |                ^
+    hint: write a port as `8000`, `8000/tcp` or `53/udp`
+
+    error: pybase.yaml:8:27: invalid port `70000`: the port number must be 1 to 65535
+      |
+    8 |     ports: [0, 8000/http, 70000]
+      |                           ^
+    hint: write a port as `8000`, `8000/tcp` or `53/udp`
+
+    error: pybase.yaml:10:13: the health check's `test` is empty
+       |
+    10 |       test: []
+       |             ^
+    hint: e.g. `test: [wget, --spider, -q, http://localhost:8000/health]`
+
+    error: pybase.yaml:11:17: invalid duration `30` for `interval`: expected a unit: h, m, s, ms, us or ns
+       |
+    11 |       interval: 30
+       |                 ^
+    hint: write a duration as `30s`, `1m30s`, `500ms` or `1h`
+
+    error: pybase.yaml:12:16: invalid duration `0s` for `timeout`: it must be at least 1ms
+       |
+    12 |       timeout: 0s
+       |                ^
+    hint: write a duration as `30s`, `1m30s`, `500ms` or `1h`
+
+    error: pybase.yaml:13:18: invalid `stop-signal` `kill -9`
+       |
+    13 |     stop-signal: 'kill -9'
+       |                  ^
+    hint: name a signal, e.g. `SIGINT`, or give its number
+    ");
+}
+
+#[test]
+fn a_workdir_may_not_climb() {
+    insta::assert_snapshot!(check("version: 1\nservices:\n  a:\n    from: python:3\n    workdir: /srv/../etc\n"), @"
+    error: pybase.yaml:5:14: invalid `workdir` `/srv/../etc`: it may not contain `..`
+      |
+    5 |     workdir: /srv/../etc
+      |              ^
+    ");
+}
