@@ -514,29 +514,18 @@ fn the_image_config_comes_from_the_spec() {
     );
     std::fs::write(&spec_path, spec).expect("write spec");
     let image = "pybase-e2e/inventory:config";
-    let mut command = Command::new("docker");
-    command
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .args([
-            "buildx",
-            "build",
-            "--progress",
-            "plain",
-            "--load",
-            "-t",
-            image,
+    // buildx passes the SOURCE_DATE_EPOCH variable as this build arg.
+    let (output, _) = build_with(
+        &dir,
+        None,
+        image,
+        &[
             "--label",
             "extra=1",
-        ])
-        .arg("-f")
-        .arg(&spec_path)
-        .args([
-            "--build-context",
-            &format!("python:3.12-slim=docker-image://{BASE_IMAGE}"),
-        ])
-        .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")])
-        .arg(&dir);
-    let output = run(&mut command);
+            "--build-arg",
+            "SOURCE_DATE_EPOCH=1700000000",
+        ],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
 
     let env = inspect(image, "{{json .Config.Env}}");
