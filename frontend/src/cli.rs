@@ -55,6 +55,24 @@ pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `pybase bake FILE`: a bake file for every target. Paths in it are as
+/// given (the context defaults to the spec's directory), so run bake from
+/// where `pybase bake` ran.
+pub fn bake(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let (spec, _) = match load_spec(file)? {
+        Ok(loaded) => loaded,
+        Err(code) => return Ok(code),
+    };
+    let context = context_dir(file, context);
+    let bake = llb_gen::bake::bake_file(
+        &spec,
+        &file.display().to_string(),
+        &context.display().to_string(),
+    );
+    println!("{}", serde_json::to_string_pretty(&bake)?);
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `pybase schema`: the spec's JSON Schema.
 pub fn schema() -> anyhow::Result<ExitCode> {
     println!(

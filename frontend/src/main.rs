@@ -56,6 +56,14 @@ enum Command {
     },
     /// Print the spec's JSON Schema (for editors and validators)
     Schema,
+    /// Print a `docker buildx bake` file (JSON) with a target per service and base image
+    Bake {
+        /// The spec file
+        file: PathBuf,
+        /// The build context as bake should see it (default: the spec's directory)
+        #[arg(long)]
+        context: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -78,6 +86,7 @@ fn main() -> ExitCode {
         ),
         Command::Targets { file } => pybase::cli::targets(&file),
         Command::Schema => pybase::cli::schema(),
+        Command::Bake { file, context } => pybase::cli::bake(&file, context.as_deref()),
     };
     match outcome {
         Ok(code) => code,

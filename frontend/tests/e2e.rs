@@ -675,3 +675,63 @@ fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
     let _ = std::fs::remove_file(&bundle);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn bake_builds_every_target_from_pybase_bake() {
+    if !e2e_enabled() {
+        return;
+    }
+    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = repo_root().join("testdata/projects/inventory");
+    let generated = run(Command::new(env!("CARGO_BIN_EXE_pybase"))
+        .current_dir(&dir)
+        .args(["bake", "pybase.yaml"]));
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let bake_file = std::env::temp_dir().join(format!("pybase-e2e-bake-{}.json", unique()));
+    std::fs::write(&bake_file, &generated.stdout).expect("write bake file");
+
+    let printed = run(Command::new("docker")
+        .current_dir(&dir)
+        .env("REGISTRY", "localhost:5000/e2e/")
+        .env("TAG", "baked")
+        .args(["buildx", "bake", "--print", "-f"])
+        .arg(&bake_file));
+    assert!(printed.status.success(), "{}", stderr(&printed));
+    let printed: serde_json::Value =
+        serde_json::from_slice(&printed.stdout).expect("bake --print JSON");
+    assert_eq!(
+        printed["group"]["default"]["targets"],
+        serde_json::json!(["inventory"])
+    );
+    assert_eq!(
+        printed["target"]["inventory"]["tags"],
+        serde_json::json!(["localhost:5000/e2e/inventory:baked"])
+    );
+
+    let built = run(Command::new("docker")
+        .current_dir(&dir)
+        .env("REGISTRY", "pybase-e2e/")
+        .env("TAG", "baked")
+        .args(["buildx", "bake", "--progress", "plain", "-f"])
+        .arg(&bake_file)
+        .args(["--set", &format!("*.secrets=id=ca-bundle,src={CA_BUNDLE}")])
+        .args([
+            "--set",
+            &format!("*.contexts.python:3.12-slim=docker-image://{BASE_IMAGE}"),
+        ])
+        .args([
+            "--set",
+            "*.output=type=docker",
+            "inventory",
+            "inventory-base",
+        ]));
+    assert!(built.status.success(), "{}", stderr(&built));
+    let base = layers("pybase-e2e/inventory-base:baked");
+    let image = layers("pybase-e2e/inventory:baked");
+    assert_eq!(
+        base[..],
+        image[..base.len()],
+        "one bake session: the service starts with its base's layers"
+    );
+    let _ = std::fs::remove_file(&bake_file);
+}

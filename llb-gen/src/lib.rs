@@ -7,6 +7,7 @@
 //! - [`plan`] picks the target and lays out its stages (system, builder,
 //!   venv, code), emitting LLB through the [`llb`] builder and the image
 //!   config through [`image`];
+//! - [`bake`] writes a `docker buildx bake` file for every target;
 //! - [`llb::marshal`] encodes the graph into a `Definition` whose bytes
 //!   depend only on the inputs; [`describe`] turns it back into readable JSON.
 //!
@@ -14,6 +15,7 @@
 //! binary reads inputs (through the gateway or from disk) and hands them in.
 //! That is what makes every part of it testable with plain unit tests.
 
+pub mod bake;
 pub mod describe;
 pub mod diagnostic;
 pub mod image;
