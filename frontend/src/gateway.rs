@@ -320,7 +320,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     if options.no_cache() {
         llb::marshal::ignore_cache(&mut build.definition);
     }
-    let id = solve_definition(bridge, build.definition, options).await?;
+    let id = solve_definition(bridge, build.definition, cache_imports(options)?).await?;
     let config = serde_json::to_vec(&build.config).context("encoding the image config")?;
     Ok(gw::Result {
         metadata: HashMap::from([("containerimage.config".to_owned(), config)]),
@@ -439,20 +439,21 @@ fn spec_file(options: &Options) -> String {
 /// Solve a state and return the ref of its result.
 async fn solve(bridge: &mut Bridge, state: &State, caps: &ServerCaps) -> Result<String, Failure> {
     let definition = llb::marshal(state, Some(caps), None).map_err(anyhow::Error::from)?;
-    solve_definition(bridge, definition, &Options::default()).await
+    solve_definition(bridge, definition, Vec::new()).await
 }
 
+/// Solve `definition`, importing `cache_imports` (`--cache-from`).
 async fn solve_definition(
     bridge: &mut Bridge,
     definition: pb::Definition,
-    options: &Options,
+    cache_imports: Vec<gw::CacheOptionsEntry>,
 ) -> Result<String, Failure> {
     let response = bridge
         .solve(gw::SolveRequest {
             definition: Some(definition),
             allow_result_return: true,
             allow_result_array_ref: true,
-            cache_imports: cache_imports(options)?,
+            cache_imports,
             ..Default::default()
         })
         .await

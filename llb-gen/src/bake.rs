@@ -52,14 +52,20 @@ mod tests {
         )
         .expect("valid");
         let bake = bake_file(&spec, "pybase.yaml", ".");
-        assert_eq!(bake["group"]["default"]["targets"], json!(["api", "worker"]));
+        assert_eq!(
+            bake["group"]["default"]["targets"],
+            json!(["api", "worker"])
+        );
         let targets = bake["target"].as_object().expect("targets");
         assert_eq!(
             targets.keys().collect::<Vec<_>>(),
             ["api", "api-base", "worker", "worker-base"]
         );
         assert_eq!(bake["target"]["api-base"]["target"], json!("api-base"));
-        assert_eq!(bake["target"]["api"]["tags"], json!(["${REGISTRY}api:${TAG}"]));
+        assert_eq!(
+            bake["target"]["api"]["tags"],
+            json!(["${REGISTRY}api:${TAG}"])
+        );
         assert_eq!(bake["target"]["api"]["dockerfile"], json!("pybase.yaml"));
     }
 }

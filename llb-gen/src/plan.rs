@@ -379,6 +379,8 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     // 1. system
     let mut system_env = apt_env.clone();
     image::set_env(&mut system_env, "PYBASE_WORKDIR", &service.workdir);
+    image::set_env(&mut system_env, "PYBASE_USER", APP_USER);
+    image::set_env(&mut system_env, "PYBASE_UID", &APP_UID.to_string());
     let system_exec = Exec::argv(&shell(
         SYSTEM_SCRIPT,
         "pybase-system",
@@ -666,15 +668,16 @@ fn short_hash(text: &str) -> String {
         .collect()
 }
 
-/// Runtime packages, the user and the working directory; logs apt writes
+/// Runtime packages, the user (`$PYBASE_USER`, uid and gid `$PYBASE_UID`,
+/// unless the base has that uid) and the working directory; logs apt writes
 /// are removed so the layer holds only what the image needs.
 const SYSTEM_SCRIPT: &str = r#"set -eu
 if [ "$#" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "$@"
 fi
-getent group 1000 >/dev/null || groupadd --gid 1000 app
-getent passwd 1000 >/dev/null || useradd --uid 1000 --gid 1000 --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin app
+getent group "$PYBASE_UID" >/dev/null || groupadd --gid "$PYBASE_UID" "$PYBASE_USER"
+getent passwd "$PYBASE_UID" >/dev/null || useradd --uid "$PYBASE_UID" --gid "$PYBASE_UID" --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin "$PYBASE_USER"
 mkdir -p "$PYBASE_WORKDIR"
 rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old
 "#;

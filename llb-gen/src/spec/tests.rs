@@ -312,14 +312,29 @@ services:
 ";
     let spec = parse("pybase.yaml", yaml.as_bytes()).expect("valid");
     let api = &spec.services["api"];
-    assert_eq!(api.entrypoint.as_deref(), Some(&["tini".to_owned(), "--".to_owned()][..]));
-    assert_eq!(api.env, [("LOG_LEVEL".to_owned(), "info".to_owned()), ("TZ".to_owned(), "UTC".to_owned())]);
+    assert_eq!(
+        api.entrypoint.as_deref(),
+        Some(&["tini".to_owned(), "--".to_owned()][..])
+    );
+    assert_eq!(
+        api.env,
+        [
+            ("LOG_LEVEL".to_owned(), "info".to_owned()),
+            ("TZ".to_owned(), "UTC".to_owned())
+        ]
+    );
     assert_eq!(api.workdir, "/srv/api");
     assert_eq!(api.ports, ["8000/tcp", "9090/udp"]);
     assert_eq!(api.stop_signal.as_deref(), Some("SIGINT"));
     assert_eq!(api.labels, [("team".to_owned(), "stock".to_owned())]);
     let check = api.healthcheck.as_ref().expect("a health check");
-    assert_eq!(check.test, ["CMD-SHELL", "wget -q --spider http://localhost:8000/health || exit 1"]);
+    assert_eq!(
+        check.test,
+        [
+            "CMD-SHELL",
+            "wget -q --spider http://localhost:8000/health || exit 1"
+        ]
+    );
     assert_eq!(check.interval, Some(90_000_000_000));
     assert_eq!(check.timeout, Some(500_000_000));
     assert_eq!(check.start_period, Some(40_000_000_000));
@@ -328,7 +343,12 @@ services:
     assert_eq!(worker.workdir, DEFAULT_WORKDIR);
     assert_eq!(
         worker.healthcheck.as_ref().map(|c| c.test.clone()),
-        Some(vec!["CMD".to_owned(), "python".to_owned(), "-c".to_owned(), "import worker".to_owned()])
+        Some(vec![
+            "CMD".to_owned(),
+            "python".to_owned(),
+            "-c".to_owned(),
+            "import worker".to_owned()
+        ])
     );
 }
 
