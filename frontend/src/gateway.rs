@@ -356,7 +356,7 @@ async fn resolve_base(
 ) -> Result<BaseImage, Diagnostic> {
     let from = &service.from;
     let located = |message: String, hint: String| {
-        Diagnostic::at(&spec_file(options), service.from_at, message).with_hint(hint)
+        Diagnostic::at(options.filename(), service.from_at, message).with_hint(hint)
     };
     let replacement = [&from.as_written, &from.familiar, &from.normalized]
         .into_iter()
@@ -430,10 +430,6 @@ async fn resolve_base(
         digest,
         config,
     })
-}
-
-fn spec_file(options: &Options) -> String {
-    options.filename().to_owned()
 }
 
 /// Solve a state and return the ref of its result.
