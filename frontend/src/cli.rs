@@ -130,6 +130,7 @@ pub fn llb(
             ignored: std::fs::read_to_string(context.join(plan::DOCKERIGNORE_FILE))
                 .map(|text| plan::dockerignore_patterns(&text))
                 .unwrap_or_default(),
+            venv_packages: project.venv_packages,
             provenance: Provenance {
                 version: project.version,
                 ..Provenance::default()

@@ -308,6 +308,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             spec_text: Some(&spec_bytes),
             labels: options.labels(),
             ignored,
+            venv_packages: project.venv_packages,
             provenance: Provenance {
                 version: project.version,
                 revision: options.raw.get("vcs:revision").cloned(),

@@ -301,6 +301,8 @@ pub struct BuildInputs<'a> {
     pub ignored: Vec<String>,
     /// Where the image comes from, for its OCI labels.
     pub provenance: Provenance,
+    /// How many packages the venv gets (for the step's name), when known.
+    pub venv_packages: Option<usize>,
 }
 
 /// Facts about the build's origin that become OCI labels.
@@ -483,10 +485,20 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         .cwd(LOCK_DIR)
         .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
         .mount(Mount::output(VENV_DIR, &State::scratch()))
-        .named(format!(
-            "[{name}] venv: uv sync --locked from {}",
-            service.project_path(LOCK_FILE)
-        ))
+        .named(match inputs.venv_packages {
+            Some(1) => format!(
+                "[{name}] venv: 1 package from {}",
+                service.project_path(LOCK_FILE)
+            ),
+            Some(count) => format!(
+                "[{name}] venv: {count} packages from {}",
+                service.project_path(LOCK_FILE)
+            ),
+            None => format!(
+                "[{name}] venv: uv sync --locked from {}",
+                service.project_path(LOCK_FILE)
+            ),
+        })
         .at(line);
     let venv = builder
         .run(with_uv(venv_exec), platform)

@@ -20,6 +20,12 @@ pub struct ProjectInfo {
     pub version: Option<String>,
     /// Number of packages in the lock (the project itself included).
     pub locked_packages: usize,
+    /// Number of packages the venv gets: the project's dependencies in the
+    /// lock, followed transitively (with the extras they ask for), without
+    /// dependency groups and without the project. Markers are not
+    /// evaluated, so platform-specific packages count. `None` when the lock
+    /// has no package named like the project.
+    pub venv_packages: Option<usize>,
 }
 
 /// Check the service's project files.
@@ -110,12 +116,88 @@ pub fn check(
     }
     match (problems.is_empty(), name) {
         (true, Some(name)) => Ok(ProjectInfo {
+            venv_packages: lock.as_ref().and_then(|l| venv_packages(l, &name)),
             name,
             version,
             locked_packages,
         }),
         _ => Err(Diagnostics(problems)),
     }
+}
+
+/// See [`ProjectInfo::venv_packages`].
+fn venv_packages(lock: &toml::Table, project: &str) -> Option<usize> {
+    let packages = lock.get("package")?.as_array()?;
+    let by_name: std::collections::BTreeMap<String, &toml::Value> = packages
+        .iter()
+        .filter_map(|p| Some((normalize_name(p.get("name")?.as_str()?), p)))
+        .collect();
+    // Edges of a package: its dependencies, and those of the extras a
+    // dependency on it asks for.
+    let edges = |package: &toml::Value, extras: &[String]| -> Vec<(String, Vec<String>)> {
+        let mut lists = vec![package.get("dependencies")];
+        for extra in extras {
+            lists.push(
+                package
+                    .get("optional-dependencies")
+                    .and_then(|o| o.get(extra.as_str())),
+            );
+        }
+        lists
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_array)
+            .flatten()
+            .filter_map(|dep| {
+                let name = normalize_name(dep.get("name")?.as_str()?);
+                let extras = dep
+                    .get("extra")
+                    .and_then(toml::Value::as_array)
+                    .map(|e| {
+                        e.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some((name, extras))
+            })
+            .collect()
+    };
+    let root = normalize_name(project);
+    let mut seen = std::collections::BTreeSet::from([(root.clone(), Vec::new())]);
+    let mut queue = vec![(root.clone(), Vec::<String>::new())];
+    while let Some((name, extras)) = queue.pop() {
+        let Some(package) = by_name.get(&name) else {
+            continue;
+        };
+        for next in edges(package, &extras) {
+            if seen.insert(next.clone()) {
+                queue.push(next);
+            }
+        }
+    }
+    by_name.contains_key(&root).then(|| {
+        seen.iter()
+            .map(|(name, _)| name)
+            .filter(|name| **name != root && by_name.contains_key(*name))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    })
+}
+
+/// PEP 503 name normalization: lowercase, runs of `-_.` become `-`.
+fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if matches!(c, '-' | '_' | '.') {
+            if !out.ends_with('-') {
+                out.push('-');
+            }
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    out
 }
 
 fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
@@ -182,10 +264,43 @@ mod tests {
     }
 
     #[test]
+    fn the_venv_counts_runtime_dependencies_with_extras_but_not_groups() {
+        let lock = r#"
+version = 1
+[[package]]
+name = "api"
+dependencies = [{ name = "Web_Kit", extra = ["fast"] }, { name = "six" }]
+[package.dev-dependencies]
+dev = [{ name = "pytest" }]
+[[package]]
+name = "web-kit"
+dependencies = [{ name = "six" }]
+[package.optional-dependencies]
+fast = [{ name = "uvloop" }]
+slow = [{ name = "nothing-else" }]
+[[package]]
+name = "six"
+[[package]]
+name = "uvloop"
+[[package]]
+name = "pytest"
+[[package]]
+name = "nothing-else"
+"#;
+        let table: toml::Table = toml::from_str(lock).expect("TOML");
+        assert_eq!(
+            venv_packages(&table, "api"),
+            Some(3),
+            "web-kit, six, uvloop"
+        );
+        assert_eq!(venv_packages(&table, "other"), None);
+    }
+
+    #[test]
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1 }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0) }"
         );
     }
 }

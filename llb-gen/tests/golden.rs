@@ -79,6 +79,7 @@ fn build(target: &str, mergeop: bool) -> Build {
                 source: Some("https://example.com/team/inventory.git".into()),
                 source_date_epoch: Some(1_700_000_000),
             },
+            venv_packages: Some(2),
         },
     )
     .expect("the fixture builds")
