@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 const BASE_IMAGE: &str = "pybase-test/python:3.11";
@@ -21,6 +21,12 @@ const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 /// One build at a time.
 static DOCKER: Mutex<()> = Mutex::new(());
+
+/// The right to use Docker for one test, or `None` when end-to-end tests
+/// are skipped here (see [`e2e_enabled`]).
+fn e2e_session() -> Option<MutexGuard<'static, ()>> {
+    e2e_enabled().then(|| DOCKER.lock().unwrap_or_else(|p| p.into_inner()))
+}
 
 /// Whether to run; panics when the tests must run but cannot.
 fn e2e_enabled() -> bool {
@@ -233,10 +239,9 @@ fn layer_contents(image: &str, indices: &[usize]) -> Vec<(Vec<String>, u64)> {
 
 #[test]
 fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
-    if !e2e_enabled() {
+    let Some(_docker) = e2e_session() else {
         return;
-    }
-    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    };
     let dir = fixture("inventory");
     // hatchling ships every file of the package: one the context ignores,
     // one it does not.
@@ -360,10 +365,9 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
 
 #[test]
 fn the_base_target_is_the_image_without_the_code() {
-    if !e2e_enabled() {
+    let Some(_docker) = e2e_session() else {
         return;
-    }
-    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    };
     let dir = fixture("inventory");
     build_ok(&dir, Some("inventory-base"), "pybase-e2e/inventory-base:1");
     build_ok(&dir, Some("inventory"), "pybase-e2e/inventory:base-check");
@@ -395,10 +399,9 @@ fn the_base_target_is_the_image_without_the_code() {
 
 #[test]
 fn bad_input_stops_the_build_with_file_line_and_column() {
-    if !e2e_enabled() {
+    let Some(_docker) = e2e_session() else {
         return;
-    }
-    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    };
     let dir = fixture("inventory");
     let spec_path = dir.join("pybase.yaml");
     let spec = std::fs::read_to_string(&spec_path).expect("spec");
@@ -439,10 +442,9 @@ fn bad_input_stops_the_build_with_file_line_and_column() {
 
 #[test]
 fn call_targets_lists_the_services_and_their_bases() {
-    if !e2e_enabled() {
+    let Some(_docker) = e2e_session() else {
         return;
-    }
-    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    };
     let dir = repo_root().join("testdata/projects/inventory");
     let output = run(Command::new("docker")
         .args(["buildx", "build", "--call", "targets", "-f"])
@@ -456,10 +458,9 @@ fn call_targets_lists_the_services_and_their_bases() {
 
 #[test]
 fn without_mergeop_the_same_image_is_assembled_by_copies() {
-    if !e2e_enabled() {
+    let Some(_docker) = e2e_session() else {
         return;
-    }
-    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    };
     let dir = fixture("inventory");
     let (merged, _) = build(&dir, Some("inventory"), "pybase-e2e/inventory:merged");
     assert!(merged.status.success(), "{}", stderr(&merged));
@@ -515,10 +516,9 @@ fn without_mergeop_the_same_image_is_assembled_by_copies() {
 
 #[test]
 fn the_image_config_comes_from_the_spec() {
-    if !e2e_enabled() {
+    let Some(_docker) = e2e_session() else {
         return;
-    }
-    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    };
     let dir = fixture("inventory");
     let spec_path = dir.join("pybase.yaml");
     let mut spec = std::fs::read_to_string(&spec_path).expect("spec");
@@ -595,10 +595,9 @@ fn the_image_config_comes_from_the_spec() {
 
 #[test]
 fn a_stale_lock_fails_the_build_with_the_fix() {
-    if !e2e_enabled() {
+    let Some(_docker) = e2e_session() else {
         return;
-    }
-    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    };
     let dir = fixture("inventory");
     let pyproject = dir.join("pyproject.toml");
     let text = std::fs::read_to_string(&pyproject).expect("pyproject");
@@ -624,10 +623,9 @@ fn a_stale_lock_fails_the_build_with_the_fix() {
 
 #[test]
 fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
-    if !e2e_enabled() {
+    let Some(_docker) = e2e_session() else {
         return;
-    }
-    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    };
     let dir = fixture("inventory");
     // A working bundle (PyPI is reached through it) carrying a marker line.
     let marker = format!("pybase-secret-marker-{}", unique());
@@ -678,10 +676,9 @@ fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
 
 #[test]
 fn bake_builds_every_target_from_pybase_bake() {
-    if !e2e_enabled() {
+    let Some(_docker) = e2e_session() else {
         return;
-    }
-    let _guard = DOCKER.lock().unwrap_or_else(|p| p.into_inner());
+    };
     let dir = repo_root().join("testdata/projects/inventory");
     let generated = run(Command::new(env!("CARGO_BIN_EXE_pybase"))
         .current_dir(&dir)
