@@ -31,7 +31,7 @@ use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::image::{self, ConfigChanges};
 use crate::llb::marshal::{ServerCaps, digest_of};
 use crate::llb::{
-    self, CacheSharing, Copy, Exec, LocalOptions, MarshalError, Mount, Network, Platform, State,
+    self, CacheSharing, Exec, FileCopy, LocalOptions, MarshalError, Mount, Network, Platform, State,
 };
 use crate::spec::{BASE_TARGET_SUFFIX, Service, Spec};
 use crate::tools;
@@ -530,8 +530,8 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
 
     // Assembly.
     let venv_copy =
-        Copy::dir_contents("/", VENV_DIR).named(format!("[{name}] image: add the venv"));
-    let code_copy = Copy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
+        FileCopy::dir_contents("/", VENV_DIR).named(format!("[{name}] image: add the venv"));
+    let code_copy = FileCopy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
     let result = if uses_merge {
         let venv_layer = State::scratch().copy(&venv, venv_copy);
         let with_venv = State::merge(

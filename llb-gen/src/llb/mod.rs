@@ -275,14 +275,14 @@ impl Exec {
 
 /// Options of [`State::copy`].
 #[derive(Clone, Debug)]
-pub struct Copy {
+pub struct FileCopy {
     src: String,
     dest: String,
     contents_only: bool,
     name: Option<String>,
 }
 
-impl Copy {
+impl FileCopy {
     /// Copy the *contents* of directory `src` into directory `dest` (created
     /// with its parents when missing), keeping modes and owners.
     pub fn dir_contents(src: &str, dest: &str) -> Self {
@@ -566,7 +566,7 @@ impl State {
     }
 
     /// Copy from `from` onto this filesystem (a one-action `FileOp`).
-    pub fn copy(&self, from: &State, copy: Copy) -> State {
+    pub fn copy(&self, from: &State, copy: FileCopy) -> State {
         let mut inputs = Vec::new();
         let input = input_index(&mut inputs, self);
         let secondary_input = input_index(&mut inputs, from);
