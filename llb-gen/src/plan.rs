@@ -338,6 +338,10 @@ pub enum PlanError {
     /// The LLB could not be emitted (a missing BuildKit capability).
     #[error(transparent)]
     Marshal(#[from] MarshalError),
+    /// A step lost the output mount the plan reads: a bug in pybase, reported
+    /// instead of building an image without that content.
+    #[error("internal error: a build step has no output at {0}; please report this")]
+    MissingOutput(&'static str),
 }
 
 /// Plan the target and emit its LLB and image config.
@@ -447,7 +451,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             platform,
         )
         .output(UV_DIR)
-        .unwrap_or_default();
+        .ok_or(PlanError::MissingOutput(UV_DIR))?;
 
     let mut uv_env = base_env.clone();
     for (key, value) in [
@@ -485,25 +489,20 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         .cwd(LOCK_DIR)
         .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
         .mount(Mount::output(VENV_DIR, &State::scratch()))
-        .named(match inputs.venv_packages {
-            Some(1) => format!(
-                "[{name}] venv: 1 package from {}",
-                service.project_path(LOCK_FILE)
-            ),
-            Some(count) => format!(
-                "[{name}] venv: {count} packages from {}",
-                service.project_path(LOCK_FILE)
-            ),
-            None => format!(
-                "[{name}] venv: uv sync --locked from {}",
-                service.project_path(LOCK_FILE)
-            ),
-        })
+        .named(format!(
+            "[{name}] venv: {} from {}",
+            match inputs.venv_packages {
+                Some(1) => "1 package".to_owned(),
+                Some(count) => format!("{count} packages"),
+                None => "uv sync --locked".to_owned(),
+            },
+            service.project_path(LOCK_FILE)
+        ))
         .at(line);
     let venv = builder
         .run(with_uv(venv_exec), platform)
         .output(VENV_DIR)
-        .unwrap_or_default();
+        .ok_or(PlanError::MissingOutput(VENV_DIR))?;
 
     // 4. code
     let code_exec = Exec::argv(&shell(CODE_SCRIPT, "pybase-code", &[]))
@@ -526,7 +525,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     let code = builder
         .run(with_uv(code_exec), platform)
         .output(OUT_DIR)
-        .unwrap_or_default();
+        .ok_or(PlanError::MissingOutput(OUT_DIR))?;
 
     // Assembly.
     let venv_copy =
