@@ -601,13 +601,31 @@ fn a_stale_lock_fails_the_build_with_the_fix() {
     let dir = fixture("inventory");
     let pyproject = dir.join("pyproject.toml");
     let text = std::fs::read_to_string(&pyproject).expect("pyproject");
-    // A dependency added without re-locking.
+
+    // A dependency added without re-locking: the frontend stops before
+    // building, at the line in pyproject.toml.
     std::fs::write(
         &pyproject,
         text.replace("\"six==1.17.0\",", "\"six==1.17.0\",\n    \"idna==3.10\","),
     )
     .expect("write pyproject");
     let (output, _) = build(&dir, Some("inventory"), "pybase-e2e/stale:1");
+    assert!(!output.status.success(), "a stale lock built an image");
+    let err = stderr(&output);
+    assert!(
+        err.contains("pyproject.toml:10:6: `idna` is a dependency in pyproject.toml but uv.lock does not lock it"),
+        "{err}"
+    );
+    assert!(
+        err.contains("run `uv lock`"),
+        "the error does not say how to fix it: {err}"
+    );
+
+    // A changed version, which only uv can judge: `uv sync --locked` fails
+    // the venv step, and buildx ties the failure to the spec's line.
+    std::fs::write(&pyproject, text.replace("six==1.17.0", "six==1.16.0"))
+        .expect("write pyproject");
+    let (output, _) = build(&dir, Some("inventory"), "pybase-e2e/stale:2");
     assert!(!output.status.success(), "a stale lock built an image");
     let err = stderr(&output);
     assert!(

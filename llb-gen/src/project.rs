@@ -35,6 +35,7 @@ pub fn check(
     pyproject: Option<&[u8]>,
     lock: Option<&[u8]>,
 ) -> Result<ProjectInfo, Diagnostics> {
+    let pyproject_text = pyproject;
     let directory = if service.project.is_empty() {
         ".".to_owned()
     } else {
@@ -114,6 +115,21 @@ pub fn check(
             )),
         );
     }
+    if let (Some(pyproject_table), Some(lock_table), Some(name), Some(text)) = (
+        &pyproject,
+        &lock,
+        &name,
+        pyproject_text.and_then(|b| std::str::from_utf8(b).ok()),
+    ) {
+        problems.extend(stale_dependencies(
+            &service.project_path(PYPROJECT_FILE),
+            text,
+            pyproject_table,
+            lock_table,
+            name,
+            &directory,
+        ));
+    }
     match (problems.is_empty(), name) {
         (true, Some(name)) => Ok(ProjectInfo {
             venv_packages: lock.as_ref().and_then(|l| venv_packages(l, &name)),
@@ -123,6 +139,116 @@ pub fn check(
         }),
         _ => Err(Diagnostics(problems)),
     }
+}
+
+/// A lock that no longer matches `pyproject.toml`: a dependency added to
+/// `[project]` (or its optional dependencies) but not locked, or locked but
+/// no longer declared. Only *names* are compared, against the lock's record
+/// of the project's `requires-dist`, so uv's own spelling of specifiers and
+/// markers can never cause a false alarm; a changed version specifier is
+/// left to `uv sync --locked`, which fails the build with uv's explanation.
+/// Dynamic dependencies are not checked.
+fn stale_dependencies(
+    file: &str,
+    text: &str,
+    pyproject: &toml::Table,
+    lock: &toml::Table,
+    project: &str,
+    directory: &str,
+) -> Vec<Diagnostic> {
+    let Some(table) = pyproject.get("project") else {
+        return Vec::new();
+    };
+    let dynamic = table
+        .get("dynamic")
+        .and_then(toml::Value::as_array)
+        .is_some_and(|d| {
+            d.iter()
+                .any(|v| matches!(v.as_str(), Some("dependencies" | "optional-dependencies")))
+        });
+    let root = normalize_name(project);
+    let locked: Option<std::collections::BTreeSet<String>> = lock
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .and_then(|packages| {
+            packages.iter().find(|p| {
+                p.get("name")
+                    .and_then(toml::Value::as_str)
+                    .is_some_and(|n| normalize_name(n) == root)
+            })
+        })
+        .and_then(|package| package.get("metadata")?.get("requires-dist")?.as_array())
+        .map(|requires| {
+            requires
+                .iter()
+                .filter_map(|r| r.get("name")?.as_str().map(normalize_name))
+                .collect()
+        });
+    let Some(locked) = locked.filter(|_| !dynamic) else {
+        return Vec::new();
+    };
+    // Every requirement string of `[project]`, with its name.
+    let mut declared: Vec<(&str, String)> = Vec::new();
+    let mut lists = vec![table.get("dependencies")];
+    if let Some(optional) = table
+        .get("optional-dependencies")
+        .and_then(toml::Value::as_table)
+    {
+        lists.extend(optional.values().map(Some));
+    }
+    for requirement in lists
+        .into_iter()
+        .flatten()
+        .filter_map(toml::Value::as_array)
+        .flatten()
+        .filter_map(toml::Value::as_str)
+    {
+        declared.push((requirement, normalize_name(requirement_name(requirement))));
+    }
+    let hint = format!("run `uv lock` in `{directory}` and commit the new uv.lock");
+    let mut problems = Vec::new();
+    for (requirement, name) in &declared {
+        if !locked.contains(name) && *name != root {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    find(text, requirement),
+                    format!("`{name}` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date"),
+                )
+                .with_hint(hint.clone()),
+            );
+        }
+    }
+    let declared_names: std::collections::BTreeSet<&String> =
+        declared.iter().map(|(_, n)| n).collect();
+    for name in locked
+        .iter()
+        .filter(|n| !declared_names.contains(n) && **n != root)
+    {
+        problems.push(
+            Diagnostic::at(
+                file,
+                find(text, "dependencies"),
+                format!("uv.lock locks `{name}`, which pyproject.toml no longer declares: the lock is out of date"),
+            )
+            .with_hint(hint.clone()),
+        );
+    }
+    problems
+}
+
+/// The distribution name a PEP 508 requirement starts with.
+fn requirement_name(requirement: &str) -> &str {
+    let requirement = requirement.trim_start();
+    let end = requirement
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+        .unwrap_or(requirement.len());
+    &requirement[..end]
+}
+
+/// The position of the first occurrence of `needle` in `text`.
+fn find(text: &str, needle: &str) -> Option<Position> {
+    text.find(needle).map(|offset| position_of(text, offset))
 }
 
 /// See [`ProjectInfo::venv_packages`].
@@ -294,6 +420,41 @@ name = "nothing-else"
             "web-kit, six, uvloop"
         );
         assert_eq!(venv_packages(&table, "other"), None);
+    }
+
+    const LOCK_WITH_METADATA: &str = r#"
+version = 1
+[[package]]
+name = "api"
+dependencies = [{ name = "six" }, { name = "idna" }]
+[package.metadata]
+requires-dist = [{ name = "idna", marker = "extra == 'net'" }, { name = "six", specifier = ">=1.16" }]
+[[package]]
+name = "six"
+[[package]]
+name = "idna"
+"#;
+
+    #[test]
+    fn a_lock_that_matches_pyproject_passes_whatever_the_spelling() {
+        let pyproject = "[project]\nname = \"API\"\nversion = \"1\"\ndependencies = [\"Six >= 1.16 ; python_version >= '3'\"]\n[project.optional-dependencies]\nnet = [\"IDNA\"]\n";
+        assert!(check_text(Some(pyproject), Some(LOCK_WITH_METADATA)).starts_with("ok:"));
+    }
+
+    #[test]
+    fn an_added_or_removed_dependency_makes_the_lock_stale() {
+        let pyproject = "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [\n  \"six>=1.16\",\n  \"requests==2.32.3\",\n]\n";
+        insta::assert_snapshot!(check_text(Some(pyproject), Some(LOCK_WITH_METADATA)), @"
+        app/pyproject.toml:6:4: `requests` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
+        app/pyproject.toml:4:1: uv.lock locks `idna`, which pyproject.toml no longer declares: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
+        ");
+    }
+
+    #[test]
+    fn dynamic_dependencies_are_not_checked() {
+        let pyproject =
+            "[project]\nname = \"api\"\nversion = \"1\"\ndynamic = [\"dependencies\"]\n";
+        assert!(check_text(Some(pyproject), Some(LOCK_WITH_METADATA)).starts_with("ok:"));
     }
 
     #[test]
