@@ -7,36 +7,49 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use llb_gen::diagnostic::Diagnostics;
+use llb_gen::diagnostic::{Diagnostic, Diagnostics};
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
-use llb_gen::project::ProjectInfo;
-use llb_gen::spec::{Service, Spec};
+use llb_gen::project::{ProjectFiles, ProjectInfo};
+use llb_gen::spec::Spec;
 use serde_json::json;
 
 use crate::options::parse_platform;
 
-/// `pybase check FILE`: the spec and every service's project files.
+/// `pybase check FILE`: the spec, and the project files of every tier and
+/// service with the packages they stack.
 pub fn check(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (spec, text) = match load_spec(file)? {
         Ok(loaded) => loaded,
         Err(code) => return Ok(code),
     };
     let context = context_dir(file, context);
-    let mut failed = false;
-    for service in spec.services.values() {
-        if let Err(problems) = check_project(&spec, service, &context)? {
-            report(&problems, &spec, &text, &context);
-            failed = true;
+    let mut problems: Vec<Diagnostic> = Vec::new();
+    for (name, _) in plan::targets(&spec) {
+        let Ok(target) = plan::select_target(&spec, Some(&name)) else {
+            continue;
+        };
+        if let Err(found) = check_projects(&spec, &target, &context)? {
+            for problem in found.0 {
+                if !problems.contains(&problem) {
+                    problems.push(problem);
+                }
+            }
         }
     }
-    if failed {
+    if !problems.is_empty() {
+        report(&Diagnostics(problems), &spec, &text, &context);
         return Ok(ExitCode::FAILURE);
     }
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     eprintln!(
-        "{}: ok ({} service{})",
+        "{}: ok ({}{})",
         file.display(),
-        spec.services.len(),
-        if spec.services.len() == 1 { "" } else { "s" }
+        if spec.tiers.is_empty() {
+            String::new()
+        } else {
+            format!("{}, ", count(spec.tiers.len(), "tier"))
+        },
+        count(spec.services.len(), "service"),
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -103,8 +116,8 @@ pub fn llb(
             return Ok(ExitCode::FAILURE);
         }
     };
-    let project = match check_project(&spec, target.service, &context)? {
-        Ok(project) => project,
+    let (stack, infos) = match check_projects(&spec, &target, &context)? {
+        Ok(checked) => checked,
         Err(problems) => {
             report(&problems, &spec, &text, &context);
             return Ok(ExitCode::FAILURE);
@@ -112,12 +125,16 @@ pub fn llb(
     };
     let platform = parse_platform(platform)?;
     let spec_file = spec.file.clone();
+    let base_reference = target
+        .base_image()
+        .map(|(image, _)| image.normalized.clone())
+        .context("the target has no base image")?;
     let build = plan::build(
         &target,
         &BuildInputs {
             session_id: "pybase-cli",
             base: BaseImage {
-                reference: target.service.from.normalized.clone(),
+                reference: base_reference,
                 digest: None,
                 config: json!({"os": platform.os, "architecture": platform.architecture, "config": {}}),
             },
@@ -130,9 +147,9 @@ pub fn llb(
             ignored: std::fs::read_to_string(context.join(plan::DOCKERIGNORE_FILE))
                 .map(|text| plan::dockerignore_patterns(&text))
                 .unwrap_or_default(),
-            venv_packages: project.venv_packages,
+            projects: plan::project_facts(&stack, &infos),
             provenance: Provenance {
-                version: project.version,
+                version: plan::target_version(&target, &infos),
                 ..Provenance::default()
             },
         },
@@ -172,12 +189,16 @@ fn context_dir(file: &Path, context: Option<&Path>) -> PathBuf {
     })
 }
 
-fn check_project(
+/// The project files a target stacks, root first, and what their checks
+/// learned of each.
+type CheckedStack<'a> = (Vec<ProjectFiles<'a>>, Vec<ProjectInfo>);
+
+/// Read the project files of every project `target` stacks and check them.
+fn check_projects<'a>(
     spec: &Spec,
-    service: &Service,
+    target: &plan::Target<'a>,
     context: &Path,
-) -> anyhow::Result<Result<ProjectInfo, Diagnostics>> {
-    let [pyproject, lock] = plan::lock_inputs(service);
+) -> anyhow::Result<Result<CheckedStack<'a>, Diagnostics>> {
     let read = |path: &str| -> anyhow::Result<Option<Vec<u8>>> {
         match std::fs::read(context.join(path)) {
             Ok(bytes) => Ok(Some(bytes)),
@@ -185,13 +206,16 @@ fn check_project(
             Err(e) => Err(e).with_context(|| format!("reading {}", context.join(path).display())),
         }
     };
-    let (pyproject, lock) = (read(&pyproject)?, read(&lock)?);
-    Ok(llb_gen::project::check(
-        spec,
-        service,
-        pyproject.as_deref(),
-        lock.as_deref(),
-    ))
+    let mut stack = Vec::new();
+    for project in target.projects() {
+        let [pyproject, lock] = plan::lock_inputs(&project);
+        stack.push(ProjectFiles {
+            project,
+            pyproject: read(&pyproject)?,
+            lock: read(&lock)?,
+        });
+    }
+    Ok(llb_gen::project::check_stack(&spec.file, &stack).map(|infos| (stack, infos)))
 }
 
 /// Print diagnostics, each against the text of the file it points into.

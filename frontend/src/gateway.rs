@@ -26,11 +26,12 @@ use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
     self as gw, llb_bridge_client::LlbBridgeClient,
 };
 use bollard_buildkit_proto::pb;
-use llb_gen::diagnostic::{Diagnostic, Diagnostics};
+use llb_gen::diagnostic::{Diagnostic, Diagnostics, Position};
 use llb_gen::llb::marshal::ServerCaps;
 use llb_gen::llb::{self, LocalOptions, Platform, State};
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
-use llb_gen::spec::{ImageName, Service};
+use llb_gen::project::ProjectFiles;
+use llb_gen::spec::ImageName;
 use serde_json::json;
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -257,7 +258,6 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     }
     let target = plan::select_target(&spec, options.target())
         .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
-    let service = target.service;
 
     // `.dockerignore` first: it applies to every other read of the context.
     let ignore_ref = solve(bridge, &plan::dockerignore_source(session), &caps).await?;
@@ -266,33 +266,47 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         .map(|bytes| plan::dockerignore_patterns(&String::from_utf8_lossy(&bytes)))
         .unwrap_or_default();
 
-    // The project's lock inputs, and only those.
-    let lock_ref = solve(
-        bridge,
-        &plan::lock_source(service, session, &ignored),
-        &caps,
-    )
-    .await?;
-    let [pyproject_path, lock_path] = plan::lock_inputs(service);
-    let pyproject = read_file(bridge, &lock_ref, &pyproject_path).await?;
-    let lock = read_file(bridge, &lock_ref, &lock_path).await?;
-    let project = llb_gen::project::check(&spec, service, pyproject.as_deref(), lock.as_deref())
-        .map_err(|d| {
-            let mut files: Vec<(&str, &[u8])> = vec![(filename, &spec_bytes)];
-            if let Some(p) = &pyproject {
-                files.push((&pyproject_path, p));
+    // The lock inputs of every project the image stacks, and only those.
+    let mut stack = Vec::new();
+    for project in target.projects() {
+        let lock_ref = solve(
+            bridge,
+            &plan::lock_source(&project, session, &ignored),
+            &caps,
+        )
+        .await?;
+        let [pyproject_path, lock_path] = plan::lock_inputs(&project);
+        stack.push(ProjectFiles {
+            project,
+            pyproject: read_file(bridge, &lock_ref, &pyproject_path).await?,
+            lock: read_file(bridge, &lock_ref, &lock_path).await?,
+        });
+    }
+    let infos = llb_gen::project::check_stack(filename, &stack).map_err(|d| {
+        let mut named: Vec<(String, &[u8])> = vec![(filename.to_owned(), &spec_bytes)];
+        for files in &stack {
+            let [pyproject_path, lock_path] = plan::lock_inputs(&files.project);
+            if let Some(p) = &files.pyproject {
+                named.push((pyproject_path, p));
             }
-            if let Some(l) = &lock {
-                files.push((&lock_path, l));
+            if let Some(l) = &files.lock {
+                named.push((lock_path, l));
             }
-            Failure::input(d, &files)
-        })?;
+        }
+        let borrowed: Vec<(&str, &[u8])> = named.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+        Failure::input(d, &borrowed)
+    })?;
+    let projects = plan::project_facts(&stack, &infos);
+    let version = plan::target_version(&target, &infos);
 
     let platform = match options.platform()? {
         Some(platform) => platform,
         None => worker_platform(&pong),
     };
-    let base = resolve_base(bridge, options, service, &platform)
+    let (from, from_at) = target
+        .base_image()
+        .ok_or_else(|| anyhow!("internal error: the target has no base image"))?;
+    let base = resolve_base(bridge, options, &target.name(), from, from_at, &platform)
         .await
         .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
 
@@ -308,9 +322,9 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             spec_text: Some(&spec_bytes),
             labels: options.labels(),
             ignored,
-            venv_packages: project.venv_packages,
+            projects,
             provenance: Provenance {
-                version: project.version,
+                version,
                 revision: options.raw.get("vcs:revision").cloned(),
                 source: options.raw.get("vcs:source").cloned(),
                 source_date_epoch: options.source_date_epoch()?,
@@ -352,12 +366,13 @@ fn worker_platform(pong: &gw::PongResponse) -> Platform {
 async fn resolve_base(
     bridge: &mut Bridge,
     options: &Options,
-    service: &Service,
+    target_name: &str,
+    from: &ImageName,
+    from_at: Option<Position>,
     platform: &Platform,
 ) -> Result<BaseImage, Diagnostic> {
-    let from = &service.from;
     let located = |message: String, hint: String| {
-        Diagnostic::at(options.filename(), service.from_at, message).with_hint(hint)
+        Diagnostic::at(options.filename(), from_at, message).with_hint(hint)
     };
     let replacement = [&from.as_written, &from.familiar, &from.normalized]
         .into_iter()
@@ -393,7 +408,7 @@ async fn resolve_base(
                 ..Default::default()
             }),
             resolve_mode: options.image_resolve_mode().to_owned(),
-            log_name: format!("[{}] resolve base image {}", service.name, name.normalized),
+            log_name: format!("[{target_name}] resolve base image {}", name.normalized),
             ..Default::default()
         })
         .await

@@ -750,3 +750,164 @@ fn bake_builds_every_target_from_pybase_bake() {
     );
     let _ = std::fs::remove_file(&bake_file);
 }
+
+/// `pybase bake` of the `tiered` fixture (two tiers, two services), built
+/// by `docker buildx bake` in one session with the base image mapped onto
+/// the test image and the CA bundle secret; images are `pybase-e2e/NAME:TAG`.
+/// Returns bake's output.
+fn bake_tiered(dir: &Path, tag: &str, targets: &[&str]) -> Output {
+    let generated = run(Command::new(env!("CARGO_BIN_EXE_pybase"))
+        .current_dir(dir)
+        .args(["bake", "pybase.yaml"]));
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let bake_file = dir.join("bake.json");
+    std::fs::write(&bake_file, &generated.stdout).expect("write bake file");
+    let built = run(Command::new("docker")
+        .current_dir(dir)
+        .env("REGISTRY", "pybase-e2e/")
+        .env("TAG", tag)
+        .args(["buildx", "bake", "--progress", "plain", "-f"])
+        .arg(&bake_file)
+        .args(["--set", &format!("*.secrets=id=ca-bundle,src={CA_BUNDLE}")])
+        .args([
+            "--set",
+            &format!("*.contexts.python:3.12-slim=docker-image://{BASE_IMAGE}"),
+        ])
+        .args(["--set", "*.output=type=docker"])
+        .args(targets));
+    assert!(built.status.success(), "{}", stderr(&built));
+    built
+}
+
+#[test]
+fn services_start_with_their_tiers_exact_layers_and_add_only_what_the_tier_lacks() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("tiered");
+    let tag = format!("t{}", unique());
+    let image = |name: &str| format!("pybase-e2e/{name}:{tag}");
+    // A lock no earlier build saw, so python-base's venv step runs now: a
+    // second run would write new file times, hence other layer digests, so
+    // equal layers below prove it ran once for all four images.
+    let base_lock = dir.join("tiers/base/uv.lock");
+    let mut text = std::fs::read_to_string(&base_lock).expect("python-base lock");
+    text.push_str(&format!("# e2e run {tag}\n"));
+    std::fs::write(&base_lock, text).expect("write lock");
+    bake_tiered(&dir, &tag, &["default", "tiers"]);
+
+    let base = layers(&image("python-base"));
+    let web = layers(&image("python-web"));
+    let orders = layers(&image("orders"));
+    let billing = layers(&image("billing"));
+    assert_eq!(
+        web[..base.len()],
+        base[..],
+        "python-web starts with python-base"
+    );
+    assert_eq!(
+        orders[..web.len()],
+        web[..],
+        "orders starts with python-web"
+    );
+    assert_eq!(
+        billing[..base.len()],
+        base[..],
+        "billing starts with python-base"
+    );
+    assert_eq!(
+        orders.len(),
+        web.len() + 2,
+        "orders adds its venv delta and its code"
+    );
+
+    // The images run, with the tiers' packages and their own.
+    let ran = docker_run(&image("orders"), None, &[]);
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert_eq!(
+        stdout(&ran),
+        "orders: six 1.17.0, packaging 24.2, idna 3.10, attrs 24.3.0"
+    );
+    let ran = docker_run(&image("billing"), None, &[]);
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert_eq!(
+        stdout(&ran),
+        "billing: six 1.17.0, packaging 24.2, iniconfig 2.0.0"
+    );
+
+    // python-web's venv layer holds idna alone: six, which python-base
+    // already has at the same version, is not installed again.
+    let [(web_venv, _)] = layer_contents(&image("python-web"), &[web.len() - 1])
+        .try_into()
+        .expect("one layer");
+    assert!(
+        web_venv.iter().any(|e| e.contains("site-packages/idna/")),
+        "{web_venv:?}"
+    );
+    assert!(
+        !web_venv
+            .iter()
+            .any(|e| e.contains("site-packages/six") || e.contains("site-packages/packaging")),
+        "python-base's packages were installed again: {web_venv:?}"
+    );
+    // The service's own delta: attrs, nothing of the tiers.
+    let [(orders_venv, _)] = layer_contents(&image("orders"), &[web.len()])
+        .try_into()
+        .expect("one layer");
+    assert!(
+        orders_venv
+            .iter()
+            .any(|e| e.contains("site-packages/attrs/")),
+        "{orders_venv:?}"
+    );
+    assert!(
+        !orders_venv
+            .iter()
+            .any(|e| e.contains("site-packages/idna") || e.contains("site-packages/six")),
+        "{orders_venv:?}"
+    );
+
+    // Tier images carry the digest of their inputs; services do not.
+    let label = "{{index .Config.Labels \"dev.pybase.tier.inputs-digest\"}}";
+    let base_inputs = inspect(&image("python-base"), label);
+    let web_inputs = inspect(&image("python-web"), label);
+    assert!(base_inputs.starts_with("sha256:"), "{base_inputs}");
+    assert!(web_inputs.starts_with("sha256:"), "{web_inputs}");
+    assert_ne!(base_inputs, web_inputs);
+    assert_eq!(inspect(&image("orders"), label), "");
+    assert_eq!(inspect(&image("orders"), "{{.Config.User}}"), "1000:1000");
+    assert!(
+        inspect(&image("orders"), "{{json .Config.Env}}").contains("\"TZ=UTC\""),
+        "the tier's env reaches the service"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_service_pinning_a_tier_package_at_another_version_stops_the_build() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("tiered");
+    let lock = dir.join("services/orders/uv.lock");
+    let text = std::fs::read_to_string(&lock).expect("orders lock");
+    let pinned = "name = \"six\"\nversion = \"1.17.0\"";
+    assert!(text.contains(pinned), "the fixture pins six 1.17.0");
+    std::fs::write(
+        &lock,
+        text.replace(pinned, "name = \"six\"\nversion = \"1.16.0\""),
+    )
+    .expect("write lock");
+    let (output, _) = build(&dir, Some("orders"), "pybase-e2e/conflict:latest");
+    assert!(
+        !output.status.success(),
+        "a conflicting lock must not build"
+    );
+    let log = stderr(&output);
+    assert!(
+        log.contains("services/orders/uv.lock:")
+            && log.contains("`six` is locked at 1.16.0 here but at 1.17.0 in tiers/"),
+        "{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

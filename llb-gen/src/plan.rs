@@ -23,17 +23,22 @@
 //! read-only where it runs. The CA bundle secret (`ca-bundle`) is mounted only
 //! in the steps that download Python packages.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use bollard_buildkit_proto::pb;
 
+use crate::diagnostic::Position;
 use crate::diagnostic::{Diagnostic, did_you_mean};
 use crate::image::{self, ConfigChanges};
 use crate::llb::marshal::{ServerCaps, digest_of};
 use crate::llb::{
     self, CacheSharing, Exec, FileCopy, LocalOptions, MarshalError, Mount, Network, Platform, State,
 };
-use crate::spec::{BASE_TARGET_SUFFIX, Service, Spec};
+use crate::spec::{
+    BASE_TARGET_SUFFIX, DEFAULT_WORKDIR, ImageName, ProjectDir, Service, Spec, Tier, TierBase, User,
+};
 use crate::tools;
 
 /// Where the venv lives in images.
@@ -62,54 +67,121 @@ const OUT_DIR: &str = "/pybase/out";
 const UV_CACHE_DIR: &str = "/pybase/cache/uv";
 const UV_CACHE_ID: &str = "pybase-uv-cache";
 
-/// Which image of a service a target builds.
+/// What a target builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TargetKind {
-    /// The service image: system, venv and code.
+    /// A service image: its tier (if any), system, venv and code.
     Image,
-    /// The service's base image: system and venv, no project code.
+    /// A service's base image: the same without the project code.
     Base,
+    /// A tier's image.
+    Tier,
 }
 
 /// A resolved `--target`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Target<'a> {
-    /// The service it builds.
-    pub service: &'a Service,
-    /// Which image of it.
+    /// What it builds.
     pub kind: TargetKind,
+    /// The tiers the image stands on, root first; for a tier target, the
+    /// tier itself comes last.
+    pub tiers: Vec<&'a Tier>,
+    /// The service, for service targets.
+    pub service: Option<&'a Service>,
 }
 
-impl Target<'_> {
+impl<'a> Target<'a> {
+    fn of_service(spec: &'a Spec, service: &'a Service, kind: TargetKind) -> Self {
+        Self {
+            kind,
+            tiers: service
+                .tier
+                .as_deref()
+                .map(|t| spec.tier_chain(t))
+                .unwrap_or_default(),
+            service: Some(service),
+        }
+    }
+
+    fn of_tier(spec: &'a Spec, tier: &'a Tier) -> Self {
+        Self {
+            kind: TargetKind::Tier,
+            tiers: spec.tier_chain(&tier.name),
+            service: None,
+        }
+    }
+
     /// The target's name, as `--target` takes it.
     pub fn name(&self) -> String {
-        match self.kind {
-            TargetKind::Image => self.service.name.clone(),
-            TargetKind::Base => format!("{}{BASE_TARGET_SUFFIX}", self.service.name),
+        match (self.kind, self.service, self.tiers.last()) {
+            (TargetKind::Base, Some(service), _) => {
+                format!("{}{BASE_TARGET_SUFFIX}", service.name)
+            }
+            (_, Some(service), _) => service.name.clone(),
+            (_, None, Some(tier)) => tier.name.clone(),
+            (_, None, None) => String::new(),
         }
+    }
+
+    /// The image the target ultimately starts from, and where the spec
+    /// names it.
+    pub fn base_image(&self) -> Option<(&'a ImageName, Option<Position>)> {
+        match (self.service, self.tiers.first()) {
+            (Some(service), _) => Some((&service.from, service.from_at)),
+            (None, Some(root)) => Some((&root.root_image, root.root_image_at)),
+            (None, None) => None,
+        }
+    }
+
+    /// The projects whose venvs the image gets, root first: its tiers'
+    /// then the service's.
+    pub fn projects(&self) -> Vec<ProjectDir<'a>> {
+        self.tiers
+            .iter()
+            .filter_map(|tier| tier.project_dir())
+            .chain(self.service.map(Service::project_dir))
+            .collect()
     }
 }
 
-/// Every target of the spec with a one-line description, in order.
+/// Every target of the spec with a one-line description: tiers, then
+/// services and their bases.
 pub fn targets(spec: &Spec) -> Vec<(String, String)> {
-    spec.services
-        .values()
-        .flat_map(|service| {
-            [
-                (
-                    service.name.clone(),
-                    format!("service image ({} + venv + code)", service.from.as_written),
+    let tiers = spec.tiers.values().map(|tier| {
+        let from = match &tier.from {
+            TierBase::Image(image) => image.as_written.clone(),
+            TierBase::Tier(parent) => format!("tier {parent}"),
+        };
+        let venv = if tier.project.is_some() {
+            " + venv"
+        } else {
+            ""
+        };
+        (
+            tier.name.clone(),
+            format!("tier image ({from} + system{venv})"),
+        )
+    });
+    let services = spec.services.values().flat_map(|service| {
+        let from = match &service.tier {
+            Some(tier) => format!("tier {tier}"),
+            None => service.from.as_written.clone(),
+        };
+        [
+            (
+                service.name.clone(),
+                format!("service image ({from} + venv + code)"),
+            ),
+            (
+                format!("{}{BASE_TARGET_SUFFIX}", service.name),
+                format!(
+                    "base image of `{}` ({from} + venv, no project code)",
+                    service.name
                 ),
-                (
-                    format!("{}{BASE_TARGET_SUFFIX}", service.name),
-                    format!(
-                        "base image of `{}` ({} + venv, no project code)",
-                        service.name, service.from.as_written
-                    ),
-                ),
-            ]
-        })
-        .collect()
+            ),
+        ]
+    });
+    tiers.chain(services).collect()
 }
 
 /// Resolve the requested target; without one, the spec must have exactly one
@@ -122,15 +194,17 @@ pub fn select_target<'a>(
     let Some(requested) = requested.filter(|t| !t.is_empty()) else {
         let mut services = spec.services.values();
         return match (services.next(), services.next()) {
-            (Some(service), None) => Ok(Target {
-                service,
-                kind: TargetKind::Image,
-            }),
+            (Some(service), None) => Ok(Target::of_service(spec, service, TargetKind::Image)),
             _ => Err(Diagnostic::at(
                 &spec.file,
                 None,
                 format!(
-                    "the spec has several services: choose one with --target (targets: {})",
+                    "the spec has {}: choose one with --target (targets: {})",
+                    if spec.services.is_empty() {
+                        "no services"
+                    } else {
+                        "several services"
+                    },
                     names.join(", ")
                 ),
             )
@@ -141,19 +215,16 @@ pub fn select_target<'a>(
         };
     };
     if let Some(service) = spec.services.get(requested) {
-        return Ok(Target {
-            service,
-            kind: TargetKind::Image,
-        });
+        return Ok(Target::of_service(spec, service, TargetKind::Image));
+    }
+    if let Some(tier) = spec.tiers.get(requested) {
+        return Ok(Target::of_tier(spec, tier));
     }
     if let Some(service) = requested
         .strip_suffix(BASE_TARGET_SUFFIX)
         .and_then(|name| spec.services.get(name))
     {
-        return Ok(Target {
-            service,
-            kind: TargetKind::Base,
-        });
+        return Ok(Target::of_service(spec, service, TargetKind::Base));
     }
     let diagnostic = Diagnostic::at(
         &spec.file,
@@ -171,12 +242,9 @@ pub fn select_target<'a>(
     )
 }
 
-/// The context paths of the service's `pyproject.toml` and `uv.lock`.
-pub fn lock_inputs(service: &Service) -> [String; 2] {
-    [
-        service.project_path(PYPROJECT_FILE),
-        service.project_path(LOCK_FILE),
-    ]
+/// The context paths of a project's `pyproject.toml` and `uv.lock`.
+pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 2] {
+    [project.path(PYPROJECT_FILE), project.path(LOCK_FILE)]
 }
 
 /// The build-context source holding only `.dockerignore`, read before
@@ -211,24 +279,24 @@ pub fn dockerignore_patterns(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The build-context source holding only the service's lock inputs. The
+/// The build-context source holding only a project's lock inputs. The
 /// frontend reads the files through it, and the venv stage mounts it, so
 /// only a change to these two files reruns the venv. `ignored` are the
 /// `.dockerignore` patterns.
-pub fn lock_source(service: &Service, session_id: &str, ignored: &[String]) -> State {
-    let include = lock_inputs(service).to_vec();
+pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String]) -> State {
+    let include = lock_inputs(project).to_vec();
     State::local(
         CONTEXT_LOCAL,
         &LocalOptions {
             session_id: session_id.to_owned(),
-            shared_key_hint: format!("pybase-lock:{}", service.project),
+            shared_key_hint: format!("pybase-lock:{}", project.dir),
             include_patterns: include,
             exclude_patterns: ignored.to_vec(),
             ..Default::default()
         },
         format!(
             "[{}] load {} and {}",
-            service.name, PYPROJECT_FILE, LOCK_FILE
+            project.owner, PYPROJECT_FILE, LOCK_FILE
         ),
     )
 }
@@ -301,8 +369,74 @@ pub struct BuildInputs<'a> {
     pub ignored: Vec<String>,
     /// Where the image comes from, for its OCI labels.
     pub provenance: Provenance,
-    /// How many packages the venv gets (for the step's name), when known.
+    /// What the frontend learned of each project's files, by project
+    /// directory (as in the spec, normalized).
+    pub projects: BTreeMap<String, ProjectFacts>,
+}
+
+/// The facts of each project of a stack, by directory, from its files and
+/// what [`check_stack`](crate::project::check_stack) learned of them.
+pub fn project_facts(
+    stack: &[crate::project::ProjectFiles<'_>],
+    infos: &[crate::project::ProjectInfo],
+) -> BTreeMap<String, ProjectFacts> {
+    stack
+        .iter()
+        .zip(infos)
+        .map(|(files, info)| {
+            (
+                files.project.dir.to_owned(),
+                ProjectFacts::of(
+                    info,
+                    files.pyproject.as_deref().unwrap_or_default(),
+                    files.lock.as_deref().unwrap_or_default(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The version the target's image carries: its own project's (the
+/// service's, or the tier's when it has a project), from the stack's
+/// infos (root first, as [`Target::projects`] orders them).
+pub fn target_version(
+    target: &Target<'_>,
+    infos: &[crate::project::ProjectInfo],
+) -> Option<String> {
+    let own = match target.kind {
+        TargetKind::Tier => target
+            .tiers
+            .last()
+            .and_then(|t| t.project.as_ref())
+            .is_some(),
+        TargetKind::Image | TargetKind::Base => target.service.is_some(),
+    };
+    own.then(|| infos.last().and_then(|i| i.version.clone()))
+        .flatten()
+}
+
+/// What the frontend learned of a project's files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProjectFacts {
+    /// How many packages its venv gets (for the step's name), when known.
     pub venv_packages: Option<usize>,
+    /// The digest of its `pyproject.toml` and `uv.lock` (for a tier's
+    /// inputs label), when read.
+    pub files_digest: Option<String>,
+}
+
+impl ProjectFacts {
+    /// The facts of a project whose files are `pyproject` and `lock`.
+    pub fn of(info: &crate::project::ProjectInfo, pyproject: &[u8], lock: &[u8]) -> Self {
+        let mut both = Vec::with_capacity(pyproject.len() + lock.len() + 1);
+        both.extend_from_slice(pyproject);
+        both.push(0);
+        both.extend_from_slice(lock);
+        Self {
+            venv_packages: info.venv_packages,
+            files_digest: Some(digest_of(&both)),
+        }
+    }
 }
 
 /// Facts about the build's origin that become OCI labels.
@@ -338,6 +472,9 @@ pub enum PlanError {
     /// The LLB could not be emitted (a missing BuildKit capability).
     #[error(transparent)]
     Marshal(#[from] MarshalError),
+    /// The target names nothing to build (no tiers and no service).
+    #[error("internal error: the target has no image to start from; please report this")]
+    EmptyTarget,
     /// A step lost the output mount the plan reads: a bug in pybase, reported
     /// instead of building an image without that content.
     #[error("internal error: a build step has no output at {0}; please report this")]
@@ -346,22 +483,23 @@ pub enum PlanError {
 
 /// Plan the target and emit its LLB and image config.
 pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, PlanError> {
-    let service = target.service;
     let platform = &inputs.platform;
-    let name = &service.name;
-    let line = service.at.map(|p| p.line);
     let uv = tools::uv_wheel(platform)
         .ok_or_else(|| PlanError::UnsupportedPlatform(platform.to_spec_string()))?;
     let uses_merge = inputs.prefer_mergeop
         && inputs
             .caps
             .is_none_or(|caps| matches!(caps.get("mergeop"), Some(Ok(()))));
+    let (from, _) = target.base_image().ok_or(PlanError::EmptyTarget)?;
 
     let base_env = image::base_env(&inputs.base.config);
+    let first_name = levels(target)
+        .first()
+        .map_or_else(String::new, |l| l.name.to_owned());
     let base = State::image(
         &inputs.base.reference,
         platform,
-        format!("[{name}] base image {}", service.from.as_written),
+        format!("[{first_name}] base image {}", from.as_written),
     );
 
     // The apt caches belong to one base image: lists of another release
@@ -382,50 +520,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     let mut apt_env = base_env.clone();
     image::set_env(&mut apt_env, "DEBIAN_FRONTEND", "noninteractive");
 
-    // 1. system
-    let mut system_env = apt_env.clone();
-    image::set_env(&mut system_env, "PYBASE_WORKDIR", &service.workdir);
-    image::set_env(&mut system_env, "PYBASE_USER", APP_USER);
-    image::set_env(&mut system_env, "PYBASE_UID", &APP_UID.to_string());
-    let system_exec = Exec::argv(&shell(
-        SYSTEM_SCRIPT,
-        "pybase-system",
-        &service.runtime_packages,
-    ))
-    .env(system_env)
-    .named(if service.runtime_packages.is_empty() {
-        format!(
-            "[{name}] system: user {APP_USER} ({APP_UID}), {}",
-            service.workdir
-        )
-    } else {
-        format!(
-            "[{name}] system: {} + user {APP_USER} ({APP_UID})",
-            service.runtime_packages.join(" ")
-        )
-    })
-    .at(line);
-    let system = base.run(apt_mounts(system_exec), platform).root();
-
-    // 2. builder
-    let builder = if service.build_packages.is_empty() {
-        system.clone()
-    } else {
-        let exec = Exec::argv(&shell(
-            BUILD_SCRIPT,
-            "pybase-build",
-            &service.build_packages,
-        ))
-        .env(apt_env)
-        .named(format!(
-            "[{name}] builder: {}",
-            service.build_packages.join(" ")
-        ))
-        .at(line);
-        system.run(apt_mounts(exec), platform).root()
-    };
-
-    // uv, unpacked from its verified wheel, for the builder only.
+    // uv, unpacked from its verified wheel, for the builders only.
     let wheel = State::http(
         uv.url,
         uv.sha256,
@@ -474,85 +569,210 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             ))
             .mount(Mount::secret(CA_BUNDLE_PATH, CA_BUNDLE_SECRET, true))
     };
-    let project_mount = |mount: Mount| {
-        if service.project.is_empty() {
-            mount
+
+    // One level per tier of the chain, then the service: each adds its
+    // system packages, then its venv (whole for the first level with a
+    // project, else what the levels below lack), on top of the one below.
+    let mut image_state = base.clone();
+    let mut below: Option<(User, &str)> = None;
+    let mut build_packages: Vec<String> = Vec::new();
+    let mut has_venv = false;
+    let mut history = Vec::new();
+    let mut code_base = None;
+    for level in levels(target) {
+        let name = level.name;
+        let line = level.line;
+        let user = level
+            .user
+            .cloned()
+            .or_else(|| below.as_ref().map(|(user, _)| user.clone()))
+            .unwrap_or_default();
+        let needs_system = match &below {
+            None => true,
+            Some((below_user, below_workdir)) => {
+                !level.runtime.is_empty() || *below_user != user || *below_workdir != level.workdir
+            }
+        };
+
+        // 1. system
+        let system = if needs_system {
+            let mut system_env = apt_env.clone();
+            image::set_env(&mut system_env, "PYBASE_WORKDIR", level.workdir);
+            image::set_env(&mut system_env, "PYBASE_USER", &user.name);
+            image::set_env(&mut system_env, "PYBASE_UID", &user.uid.to_string());
+            image::set_env(&mut system_env, "PYBASE_GID", &user.gid.to_string());
+            let exec = Exec::argv(&shell(SYSTEM_SCRIPT, "pybase-system", level.runtime))
+                .env(system_env)
+                .named(if level.runtime.is_empty() {
+                    format!(
+                        "[{name}] system: user {} ({}), {}",
+                        user.name, user.uid, level.workdir
+                    )
+                } else {
+                    format!(
+                        "[{name}] system: {} + user {} ({})",
+                        level.runtime.join(" "),
+                        user.name,
+                        user.uid
+                    )
+                })
+                .at(line);
+            history.push(format!(
+                "pybase: [{name}] system packages [{}] and user {} ({})",
+                level.runtime.join(" "),
+                user.name,
+                user.uid
+            ));
+            image_state.run(apt_mounts(exec), platform).root()
         } else {
-            mount.selector(&service.project)
-        }
-    };
-
-    // 3. venv
-    let lock = lock_source(service, inputs.session_id, &inputs.ignored);
-    let venv_exec = Exec::argv(&shell(VENV_SCRIPT, "pybase-venv", &[]))
-        .env(uv_env.clone())
-        .cwd(LOCK_DIR)
-        .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
-        .mount(Mount::output(VENV_DIR, &State::scratch()))
-        .named(format!(
-            "[{name}] venv: {} from {}",
-            match inputs.venv_packages {
-                Some(1) => "1 package".to_owned(),
-                Some(count) => format!("{count} packages"),
-                None => "uv sync --locked".to_owned(),
-            },
-            service.project_path(LOCK_FILE)
-        ))
-        .at(line);
-    let venv = builder
-        .run(with_uv(venv_exec), platform)
-        .output(VENV_DIR)
-        .ok_or(PlanError::MissingOutput(VENV_DIR))?;
-
-    // 4. code
-    let code_exec = Exec::argv(&shell(CODE_SCRIPT, "pybase-code", &[]))
-        .env(uv_env)
-        .mount(project_mount(Mount::scratchpad(
-            SRC_DIR,
-            &code_source(
-                service,
-                inputs.session_id,
-                inputs.spec_file,
-                &inputs.ignored,
-            ),
-        )))
-        .mount(Mount::scratchpad(VENV_DIR, &venv))
-        .mount(Mount::output(OUT_DIR, &State::scratch()))
-        .named(format!(
-            "[{name}] code: install the project without dependencies"
-        ))
-        .at(line);
-    let code = builder
-        .run(with_uv(code_exec), platform)
-        .output(OUT_DIR)
-        .ok_or(PlanError::MissingOutput(OUT_DIR))?;
-
-    // Assembly.
-    let venv_copy =
-        FileCopy::dir_contents("/", VENV_DIR).named(format!("[{name}] image: add the venv"));
-    let code_copy = FileCopy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
-    let result = if uses_merge {
-        let venv_layer = State::scratch().copy(&venv, venv_copy);
-        let with_venv = State::merge(
-            &[&system, &venv_layer],
-            format!("[{name}] image: system + venv"),
-        );
-        match target.kind {
-            TargetKind::Base => with_venv,
-            TargetKind::Image => {
-                let code_layer = State::scratch().copy(&code, code_copy);
-                State::merge(
-                    &[&with_venv, &code_layer],
-                    format!("[{name}] image: + code"),
-                )
+            image_state.clone()
+        };
+        for package in level.build {
+            if !build_packages.contains(package) {
+                build_packages.push(package.clone());
             }
         }
-    } else {
-        let with_venv = system.copy(&venv, venv_copy);
-        match target.kind {
-            TargetKind::Base => with_venv,
-            TargetKind::Image => with_venv.copy(&code, code_copy),
+        below = Some((user, level.workdir));
+
+        let Some(project) = level.project else {
+            image_state = system;
+            continue;
+        };
+
+        // 2. builder
+        let builder = if build_packages.is_empty() {
+            system.clone()
+        } else {
+            let exec = Exec::argv(&shell(BUILD_SCRIPT, "pybase-build", &build_packages))
+                .env(apt_env.clone())
+                .named(format!("[{name}] builder: {}", build_packages.join(" ")))
+                .at(line);
+            system.run(apt_mounts(exec), platform).root()
+        };
+
+        // 3. venv: the whole venv into an output mount, or, on a venv
+        // below, the files the sync adds to it.
+        let project_mount = |mount: Mount| {
+            if project.dir.is_empty() {
+                mount
+            } else {
+                mount.selector(project.dir)
+            }
+        };
+        let facts = inputs.projects.get(project.dir);
+        let packages = match facts.and_then(|f| f.venv_packages) {
+            Some(1) => "1 package".to_owned(),
+            Some(count) => format!("{count} packages"),
+            None => "uv sync --locked".to_owned(),
+        };
+        let lock = lock_source(&project, inputs.session_id, &inputs.ignored);
+        let (venv, venv_copy, full_venv) = if has_venv {
+            let exec = Exec::argv(&shell(DELTA_SCRIPT, "pybase-venv-delta", &[]))
+                .env(uv_env.clone())
+                .cwd(LOCK_DIR)
+                .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
+                .mount(Mount::output(OUT_DIR, &State::scratch()))
+                .named(format!(
+                    "[{name}] venv: {packages} from {}, adding what the tier lacks",
+                    project.path(LOCK_FILE)
+                ))
+                .at(line);
+            let delta = builder
+                .run(with_uv(exec), platform)
+                .output(OUT_DIR)
+                .ok_or(PlanError::MissingOutput(OUT_DIR))?;
+            let full = builder.copy(
+                &delta,
+                FileCopy::dir_contents("/", "/").named(format!("[{name}] builder: + venv")),
+            );
+            (delta, FileCopy::dir_contents("/", "/"), Some(full))
+        } else {
+            let exec = Exec::argv(&shell(VENV_SCRIPT, "pybase-venv", &[]))
+                .env(uv_env.clone())
+                .cwd(LOCK_DIR)
+                .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
+                .mount(Mount::output(VENV_DIR, &State::scratch()))
+                .named(format!(
+                    "[{name}] venv: {packages} from {}",
+                    project.path(LOCK_FILE)
+                ))
+                .at(line);
+            let venv = builder
+                .run(with_uv(exec), platform)
+                .output(VENV_DIR)
+                .ok_or(PlanError::MissingOutput(VENV_DIR))?;
+            (venv, FileCopy::dir_contents("/", VENV_DIR), None)
+        };
+        has_venv = true;
+        history.push(format!(
+            "pybase: [{name}] venv {VENV_DIR} from {}",
+            project.path(LOCK_FILE)
+        ));
+        let venv_copy = venv_copy.named(format!("[{name}] image: add the venv"));
+        image_state = if uses_merge {
+            let venv_layer = State::scratch().copy(&venv, venv_copy);
+            State::merge(
+                &[&system, &venv_layer],
+                format!("[{name}] image: system + venv"),
+            )
+        } else {
+            system.copy(&venv, venv_copy)
+        };
+        code_base = Some((builder, venv, full_venv));
+    }
+
+    // 4. code, for a service image.
+    let result = match (target.kind, target.service, code_base) {
+        (TargetKind::Image, Some(service), Some((builder, venv, full_venv))) => {
+            let name = &service.name;
+            let code_exec = Exec::argv(&shell(CODE_SCRIPT, "pybase-code", &[]))
+                .env(uv_env)
+                .mount({
+                    let mount = Mount::scratchpad(
+                        SRC_DIR,
+                        &code_source(
+                            service,
+                            inputs.session_id,
+                            inputs.spec_file,
+                            &inputs.ignored,
+                        ),
+                    );
+                    if service.project.is_empty() {
+                        mount
+                    } else {
+                        mount.selector(&service.project)
+                    }
+                })
+                .named(format!(
+                    "[{name}] code: install the project without dependencies"
+                ))
+                .at(service.at.map(|p| p.line));
+            let code_exec = match &full_venv {
+                // On a tier, the venv is the builder's own plus the delta.
+                Some(_) => code_exec,
+                None => code_exec.mount(Mount::scratchpad(VENV_DIR, &venv)),
+            }
+            .mount(Mount::output(OUT_DIR, &State::scratch()));
+            let code = full_venv
+                .as_ref()
+                .unwrap_or(&builder)
+                .run(with_uv(code_exec), platform)
+                .output(OUT_DIR)
+                .ok_or(PlanError::MissingOutput(OUT_DIR))?;
+            history.push(format!("pybase: project code of `{name}`"));
+            let code_copy =
+                FileCopy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
+            if uses_merge {
+                let code_layer = State::scratch().copy(&code, code_copy);
+                State::merge(
+                    &[&image_state, &code_layer],
+                    format!("[{name}] image: + code"),
+                )
+            } else {
+                image_state.copy(&code, code_copy)
+            }
         }
+        _ => image_state,
     };
 
     let source = inputs.spec_text.map(|text| pb::SourceInfo {
@@ -562,7 +782,11 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         definition: None,
     });
     let definition = llb::marshal(&result, inputs.caps, source)?;
-    let config = image::compose(&inputs.base.config, &config_changes(target, inputs));
+    let user = below.map(|(user, _)| user).unwrap_or_default();
+    let config = image::compose(
+        &inputs.base.config,
+        &config_changes(target, inputs, &user, history),
+    );
     Ok(Build {
         definition,
         config,
@@ -570,15 +794,85 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     })
 }
 
-fn config_changes(target: &Target<'_>, inputs: &BuildInputs<'_>) -> ConfigChanges {
+/// One tier or the service, as the build stacks them.
+struct Level<'a> {
+    name: &'a str,
+    line: Option<u32>,
+    runtime: &'a [String],
+    build: &'a [String],
+    project: Option<ProjectDir<'a>>,
+    user: Option<&'a User>,
+    workdir: &'a str,
+}
+
+fn levels<'a>(target: &Target<'a>) -> Vec<Level<'a>> {
+    let tiers = target.tiers.iter().map(|tier| Level {
+        name: &tier.name,
+        line: tier.at.map(|p| p.line),
+        runtime: &tier.runtime_packages,
+        build: &tier.build_packages,
+        project: tier.project_dir(),
+        user: tier.user.as_ref(),
+        workdir: DEFAULT_WORKDIR,
+    });
+    let service = target.service.map(|service| Level {
+        name: &service.name,
+        line: service.at.map(|p| p.line),
+        runtime: &service.runtime_packages,
+        build: &service.build_packages,
+        project: Some(service.project_dir()),
+        user: service.user.as_ref(),
+        workdir: &service.workdir,
+    });
+    tiers.chain(service).collect()
+}
+
+/// The label that carries the digest of a tier image's inputs.
+pub const TIER_INPUTS_LABEL: &str = "dev.pybase.tier.inputs-digest";
+
+/// The digest of what decides a tier image: the base image (with its
+/// digest when known), and each level's packages, environment, user and
+/// lock inputs. `None` when a project's files were not read.
+fn tier_inputs_digest(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Option<String> {
+    let mut levels_json = Vec::new();
+    for tier in &target.tiers {
+        let lock = match tier.project_dir() {
+            Some(project) => Some(inputs.projects.get(project.dir)?.files_digest.clone()?),
+            None => None,
+        };
+        levels_json.push(serde_json::json!({
+            "tier": tier.name,
+            "runtime": tier.runtime_packages,
+            "build": tier.build_packages,
+            "env": tier.env,
+            "user": tier.user.as_ref().map(|u| (&u.name, u.uid, u.gid)),
+            "lock": lock,
+        }));
+    }
+    let canonical = serde_json::json!({
+        "base": inputs.base.reference,
+        "base_digest": inputs.base.digest,
+        "levels": levels_json,
+        "uv": tools::UV_VERSION,
+    });
+    Some(digest_of(canonical.to_string().as_bytes()))
+}
+
+fn config_changes(
+    target: &Target<'_>,
+    inputs: &BuildInputs<'_>,
+    user: &User,
+    history: Vec<String>,
+) -> ConfigChanges {
     let service = target.service;
     let provenance = &inputs.provenance;
     let oci = |key: &str| format!("org.opencontainers.image.{key}");
+    let base_name = target
+        .base_image()
+        .map(|(image, _)| image.normalized.clone())
+        .unwrap_or_default();
     // Ours first, then the spec's, then `--label`: later ones win.
-    let mut labels = vec![
-        (oci("title"), target.name()),
-        (oci("base.name"), service.from.normalized.clone()),
-    ];
+    let mut labels = vec![(oci("title"), target.name()), (oci("base.name"), base_name)];
     let optional = [
         ("base.digest", inputs.base.digest.clone()),
         ("version", provenance.version.clone()),
@@ -597,67 +891,57 @@ fn config_changes(target: &Target<'_>, inputs: &BuildInputs<'_>) -> ConfigChange
             .into_iter()
             .filter_map(|(key, value)| value.map(|v| (oci(key), v))),
     );
-    labels.extend(service.labels.iter().cloned());
-    labels.extend(inputs.labels.iter().cloned());
-    let mut history = vec![
-        (
-            format!(
-                "pybase: system packages [{}] and user {APP_USER} ({APP_UID})",
-                service.runtime_packages.join(" ")
-            ),
-            false,
-        ),
-        (
-            format!(
-                "pybase: venv {VENV_DIR} from {}",
-                service.project_path(LOCK_FILE)
-            ),
-            false,
-        ),
-    ];
-    if target.kind == TargetKind::Image {
-        history.push((format!("pybase: project code of `{}`", service.name), false));
+    if target.kind == TargetKind::Tier
+        && let Some(digest) = tier_inputs_digest(target, inputs)
+    {
+        labels.push((TIER_INPUTS_LABEL.to_owned(), digest));
     }
+    if let Some(service) = service {
+        labels.extend(service.labels.iter().cloned());
+    }
+    labels.extend(inputs.labels.iter().cloned());
     let mut env = vec![
         ("VIRTUAL_ENV".to_owned(), VENV_DIR.to_owned()),
         ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
         ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
     ];
-    env.extend(service.env.iter().cloned());
-    let is_image = target.kind == TargetKind::Image;
+    for tier in &target.tiers {
+        env.extend(tier.env.iter().cloned());
+    }
+    if let Some(service) = service {
+        env.extend(service.env.iter().cloned());
+    }
+    // Only the service image itself gets the service's command and health
+    // check: its base target keeps the base image's, which do not need the
+    // project.
+    let image = service.filter(|_| target.kind == TargetKind::Image);
     ConfigChanges {
         env,
         path_prefix: format!("{VENV_DIR}/bin"),
-        working_dir: service.workdir.clone(),
-        user: format!("{APP_UID}:{APP_UID}"),
-        // The base target is the service without its code: it keeps the
-        // base image's command, which does not need the project.
-        cmd: service.command.clone().filter(|_| is_image),
-        entrypoint: service.entrypoint.clone().filter(|_| is_image),
-        exposed_ports: service.ports.clone(),
-        healthcheck: service
-            .healthcheck
-            .as_ref()
-            .filter(|_| is_image)
-            .map(|check| {
-                let mut value = serde_json::json!({ "Test": check.test });
-                for (key, nanos) in [
-                    ("Interval", check.interval),
-                    ("Timeout", check.timeout),
-                    ("StartPeriod", check.start_period),
-                ] {
-                    if let Some(nanos) = nanos {
-                        value[key] = serde_json::json!(nanos);
-                    }
+        working_dir: service.map_or(DEFAULT_WORKDIR, |s| &s.workdir).to_owned(),
+        user: format!("{}:{}", user.uid, user.gid),
+        cmd: image.and_then(|s| s.command.clone()),
+        entrypoint: image.and_then(|s| s.entrypoint.clone()),
+        exposed_ports: service.map(|s| s.ports.clone()).unwrap_or_default(),
+        healthcheck: image.and_then(|s| s.healthcheck.as_ref()).map(|check| {
+            let mut value = serde_json::json!({ "Test": check.test });
+            for (key, nanos) in [
+                ("Interval", check.interval),
+                ("Timeout", check.timeout),
+                ("StartPeriod", check.start_period),
+            ] {
+                if let Some(nanos) = nanos {
+                    value[key] = serde_json::json!(nanos);
                 }
-                if let Some(retries) = check.retries {
-                    value["Retries"] = serde_json::json!(retries);
-                }
-                value
-            }),
-        stop_signal: service.stop_signal.clone(),
+            }
+            if let Some(retries) = check.retries {
+                value["Retries"] = serde_json::json!(retries);
+            }
+            value
+        }),
+        stop_signal: service.and_then(|s| s.stop_signal.clone()),
         labels,
-        history,
+        history: history.into_iter().map(|h| (h, false)).collect(),
     }
 }
 
@@ -687,8 +971,8 @@ if [ "$#" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "$@"
 fi
-getent group "$PYBASE_UID" >/dev/null || groupadd --gid "$PYBASE_UID" "$PYBASE_USER"
-getent passwd "$PYBASE_UID" >/dev/null || useradd --uid "$PYBASE_UID" --gid "$PYBASE_UID" --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin "$PYBASE_USER"
+getent group "$PYBASE_GID" >/dev/null || groupadd --gid "$PYBASE_GID" "$PYBASE_USER"
+getent passwd "$PYBASE_UID" >/dev/null || useradd --uid "$PYBASE_UID" --gid "$PYBASE_GID" --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin "$PYBASE_USER"
 mkdir -p "$PYBASE_WORKDIR"
 rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old
 "#;
@@ -716,6 +1000,18 @@ PY
 const VENV_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable
+"#;
+
+/// A venv on top of a tier's: sync the lock into the venv the builder
+/// already has (`--inexact` keeps the tier's packages; those locked at the
+/// same version are not installed again), then keep only the files the
+/// sync added or changed.
+const DELTA_SCRIPT: &str = r#"set -eu
+if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+stamp=$(mktemp)
+/pybase/uv/uv sync --locked --inexact --no-default-groups --no-install-project --no-editable
+cd /
+find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
 "#;
 
 /// Install the project into a scratch copy of the venv, then keep only the

@@ -1,4 +1,5 @@
-//! Checks of a service's Python project files before anything builds.
+//! Checks of a service's or a tier's Python project files before anything
+//! builds, and of the packages a tier and what stands on it both lock.
 //!
 //! The caller reads `pyproject.toml` and `uv.lock` (through the gateway or
 //! from disk) and hands in their bytes, or `None` when a file is missing.
@@ -7,9 +8,11 @@
 //! `pyproject.toml` is left to `uv sync --locked` in the venv stage, which
 //! fails the build with uv's own explanation.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::plan::{LOCK_FILE, PYPROJECT_FILE};
-use crate::spec::{Service, Spec};
+use crate::spec::ProjectDir;
 
 /// What the checks learned about the project.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,29 +29,39 @@ pub struct ProjectInfo {
     /// evaluated, so platform-specific packages count. `None` when the lock
     /// has no package named like the project.
     pub venv_packages: Option<usize>,
+    /// The packages the venv gets (as counted above) by normalized name:
+    /// their locked versions and where the lock names them.
+    pub packages: BTreeMap<String, LockedPackage>,
 }
 
-/// Check the service's project files.
+/// A package as a lock pins it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockedPackage {
+    /// The locked versions (several when the lock forks by marker).
+    pub versions: BTreeSet<String>,
+    /// Where the lock's `name = "…"` line is.
+    pub at: Option<Position>,
+}
+
+/// Check a project's files; `spec_file` is the spec that names `project`.
 pub fn check(
-    spec: &Spec,
-    service: &Service,
+    spec_file: &str,
+    project: &ProjectDir<'_>,
     pyproject: Option<&[u8]>,
     lock: Option<&[u8]>,
 ) -> Result<ProjectInfo, Diagnostics> {
     let pyproject_text = pyproject;
-    let directory = if service.project.is_empty() {
-        ".".to_owned()
-    } else {
-        service.project.clone()
-    };
+    let lock_text = lock.and_then(|b| std::str::from_utf8(b).ok());
+    let directory = project.display().to_owned();
     let missing = |file: &str, hint: String| {
         Diagnostic::at(
-            &spec.file,
-            service.project_at,
+            spec_file,
+            project.at,
             format!(
-                "`{}` not found in the build context (service `{}`, project `{directory}`)",
-                service.project_path(file),
-                service.name
+                "`{}` not found in the build context ({} `{}`, project `{directory}`)",
+                project.path(file),
+                project.owner_kind,
+                project.owner
             ),
         )
         .with_hint(hint)
@@ -62,7 +75,7 @@ pub fn check(
             ));
             None
         }
-        Some(bytes) => parse_toml(&service.project_path(PYPROJECT_FILE), bytes)
+        Some(bytes) => parse_toml(&project.path(PYPROJECT_FILE), bytes)
             .map_err(|d| problems.push(d))
             .ok(),
     };
@@ -74,7 +87,7 @@ pub fn check(
             ));
             None
         }
-        Some(bytes) => parse_toml(&service.project_path(LOCK_FILE), bytes)
+        Some(bytes) => parse_toml(&project.path(LOCK_FILE), bytes)
             .map_err(|d| problems.push(d))
             .ok(),
     };
@@ -91,7 +104,7 @@ pub fn check(
     if pyproject.is_some() && name.is_none() {
         problems.push(
             Diagnostic::at(
-                &service.project_path(PYPROJECT_FILE),
+                &project.path(PYPROJECT_FILE),
                 None,
                 "no `[project]` table with a `name`",
             )
@@ -105,14 +118,9 @@ pub fn check(
         .map_or(0, Vec::len);
     if lock.is_some() && locked_packages == 0 {
         problems.push(
-            Diagnostic::at(
-                &service.project_path(LOCK_FILE),
-                None,
-                "the lock lists no packages",
-            )
-            .with_hint(format!(
-                "is it a uv lock file? recreate it with `uv lock` in `{directory}`"
-            )),
+            Diagnostic::at(&project.path(LOCK_FILE), None, "the lock lists no packages").with_hint(
+                format!("is it a uv lock file? recreate it with `uv lock` in `{directory}`"),
+            ),
         );
     }
     if let (Some(pyproject_table), Some(lock_table), Some(name), Some(text)) = (
@@ -122,7 +130,7 @@ pub fn check(
         pyproject_text.and_then(|b| std::str::from_utf8(b).ok()),
     ) {
         problems.extend(stale_dependencies(
-            &service.project_path(PYPROJECT_FILE),
+            &project.path(PYPROJECT_FILE),
             text,
             pyproject_table,
             lock_table,
@@ -130,14 +138,175 @@ pub fn check(
             &directory,
         ));
     }
-    match (problems.is_empty(), name) {
-        (true, Some(name)) => Ok(ProjectInfo {
-            venv_packages: lock.as_ref().and_then(|l| venv_packages(l, &name)),
-            name,
-            version,
-            locked_packages,
-        }),
+    match (problems.is_empty(), name, lock) {
+        (true, Some(name), Some(lock)) => {
+            let names = venv_package_names(&lock, &name);
+            Ok(ProjectInfo {
+                venv_packages: names.as_ref().map(BTreeSet::len),
+                packages: names
+                    .map(|names| pinned_versions(&lock, lock_text.unwrap_or_default(), &names))
+                    .unwrap_or_default(),
+                name,
+                version,
+                locked_packages,
+            })
+        }
         _ => Err(Diagnostics(problems)),
+    }
+}
+
+/// The locked versions of `names`, and where the lock names each.
+fn pinned_versions(
+    lock: &toml::Table,
+    text: &str,
+    names: &BTreeSet<String>,
+) -> BTreeMap<String, LockedPackage> {
+    let mut pinned: BTreeMap<String, LockedPackage> = BTreeMap::new();
+    for package in lock
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(raw_name) = package.get("name").and_then(toml::Value::as_str) else {
+            continue;
+        };
+        let name = normalize_name(raw_name);
+        if !names.contains(&name) {
+            continue;
+        }
+        let version = package
+            .get("version")
+            .and_then(toml::Value::as_str)
+            .unwrap_or("(no version)")
+            .to_owned();
+        pinned
+            .entry(name)
+            .or_insert_with(|| LockedPackage {
+                versions: BTreeSet::new(),
+                at: find_line(text, &format!("name = \"{raw_name}\"")),
+            })
+            .versions
+            .insert(version);
+    }
+    pinned
+}
+
+/// A project's files as read from the build context (`None`: missing).
+#[derive(Clone, Debug)]
+pub struct ProjectFiles<'a> {
+    /// The project.
+    pub project: ProjectDir<'a>,
+    /// Its `pyproject.toml`.
+    pub pyproject: Option<Vec<u8>>,
+    /// Its `uv.lock`.
+    pub lock: Option<Vec<u8>>,
+}
+
+/// Check the projects an image stacks, root first (a target's
+/// [`projects`](crate::plan::Target::projects)): each one's files, then that
+/// none pins a package at another version than one below it.
+pub fn check_stack(
+    spec_file: &str,
+    stack: &[ProjectFiles<'_>],
+) -> Result<Vec<ProjectInfo>, Diagnostics> {
+    let mut problems = Vec::new();
+    let mut infos = Vec::new();
+    for files in stack {
+        match check(
+            spec_file,
+            &files.project,
+            files.pyproject.as_deref(),
+            files.lock.as_deref(),
+        ) {
+            Ok(info) => infos.push(info),
+            Err(Diagnostics(found)) => problems.extend(found),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems));
+    }
+    for (index, (files, info)) in stack.iter().zip(&infos).enumerate().skip(1) {
+        let lower: Vec<Layered<'_>> = stack
+            .iter()
+            .zip(&infos)
+            .take(index)
+            .map(|(f, i)| Layered {
+                project: f.project,
+                info: i,
+            })
+            .collect();
+        if let Err(Diagnostics(found)) = check_conflicts(
+            &lower,
+            &Layered {
+                project: files.project,
+                info,
+            },
+        ) {
+            problems.extend(found);
+        }
+    }
+    if problems.is_empty() {
+        Ok(infos)
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+/// A project whose venv is installed on top of lower ones (a tier's, or a
+/// service's on its tier), with what its lock pins.
+#[derive(Clone, Copy, Debug)]
+pub struct Layered<'a> {
+    /// The project.
+    pub project: ProjectDir<'a>,
+    /// What its checks learned.
+    pub info: &'a ProjectInfo,
+}
+
+/// Packages that `upper` locks at another version than a project below it
+/// (`lower`, root first): each is an error, since installing it would
+/// replace the tier's copy in a layer above, leaving both in the image.
+/// The same version is no conflict: it is not installed again.
+pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(), Diagnostics> {
+    let mut problems = Vec::new();
+    for (name, pinned) in &upper.info.packages {
+        for below in lower {
+            let Some(theirs) = below.info.packages.get(name) else {
+                continue;
+            };
+            if theirs.versions != pinned.versions {
+                let list = |v: &BTreeSet<String>| v.iter().cloned().collect::<Vec<_>>().join(", ");
+                problems.push(
+                    Diagnostic::at(
+                        &upper.project.path(LOCK_FILE),
+                        pinned.at,
+                        format!(
+                            "`{name}` is locked at {} here but at {} in {} of the {} `{}`, which {} `{}` builds on",
+                            list(&pinned.versions),
+                            list(&theirs.versions),
+                            below.project.path(LOCK_FILE),
+                            below.project.owner_kind,
+                            below.project.owner,
+                            upper.project.owner_kind,
+                            upper.project.owner,
+                        ),
+                    )
+                    .with_hint(format!(
+                        "a {} must not override its tier's packages: pin `{name}` to {} in {} (or drop it and use the tier's), then run `uv lock` in `{}`",
+                        upper.project.owner_kind,
+                        list(&theirs.versions),
+                        upper.project.path(PYPROJECT_FILE),
+                        upper.project.display(),
+                    )),
+                );
+            }
+            break;
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics(problems))
     }
 }
 
@@ -251,8 +420,9 @@ fn find(text: &str, needle: &str) -> Option<Position> {
     text.find(needle).map(|offset| position_of(text, offset))
 }
 
-/// See [`ProjectInfo::venv_packages`].
-fn venv_packages(lock: &toml::Table, project: &str) -> Option<usize> {
+/// The normalized names of the packages the venv gets; see
+/// [`ProjectInfo::venv_packages`].
+fn venv_package_names(lock: &toml::Table, project: &str) -> Option<BTreeSet<String>> {
     let packages = lock.get("package")?.as_array()?;
     let by_name: std::collections::BTreeMap<String, &toml::Value> = packages
         .iter()
@@ -303,11 +473,10 @@ fn venv_packages(lock: &toml::Table, project: &str) -> Option<usize> {
         }
     }
     by_name.contains_key(&root).then(|| {
-        seen.iter()
+        seen.into_iter()
             .map(|(name, _)| name)
-            .filter(|name| **name != root && by_name.contains_key(*name))
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
+            .filter(|name| *name != root && by_name.contains_key(name))
+            .collect()
     })
 }
 
@@ -339,6 +508,18 @@ fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
     })
 }
 
+/// The position of the first line that starts with `needle`.
+fn find_line(text: &str, needle: &str) -> Option<Position> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with(needle) {
+            return Some(position_of(text, offset));
+        }
+        offset += line.len();
+    }
+    None
+}
+
 /// The 1-based line and column of byte `offset` in `text`.
 fn position_of(text: &str, offset: usize) -> Position {
     let before = &text[..offset.min(text.len())];
@@ -354,7 +535,7 @@ fn position_of(text: &str, offset: usize) -> Position {
 mod tests {
     use super::*;
 
-    fn spec() -> Spec {
+    fn spec() -> crate::spec::Spec {
         crate::spec::parse(
             "pybase.yaml",
             b"version: 1\nservices:\n  api:\n    from: python:3.12-slim\n    project: app\n",
@@ -366,8 +547,8 @@ mod tests {
         let spec = spec();
         let service = &spec.services["api"];
         match check(
-            &spec,
-            service,
+            &spec.file,
+            &service.project_dir(),
             pyproject.map(str::as_bytes),
             lock.map(str::as_bytes),
         ) {
@@ -415,11 +596,11 @@ name = "nothing-else"
 "#;
         let table: toml::Table = toml::from_str(lock).expect("TOML");
         assert_eq!(
-            venv_packages(&table, "api"),
+            venv_package_names(&table, "api").map(|n| n.len()),
             Some(3),
             "web-kit, six, uvloop"
         );
-        assert_eq!(venv_packages(&table, "other"), None);
+        assert_eq!(venv_package_names(&table, "other"), None);
     }
 
     const LOCK_WITH_METADATA: &str = r#"
@@ -461,7 +642,72 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0) }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {} }"
         );
+    }
+
+    fn info(project: &ProjectDir<'_>, name: &str, deps: &[(&str, &str)]) -> ProjectInfo {
+        let mut lock = format!(
+            "version = 1\n[[package]]\nname = \"{name}\"\nversion = \"1\"\ndependencies = [{}]\n",
+            deps.iter()
+                .map(|(n, _)| format!("{{ name = \"{n}\" }}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for (dep, version) in deps {
+            lock.push_str(&format!(
+                "[[package]]\nname = \"{dep}\"\nversion = \"{version}\"\n"
+            ));
+        }
+        let pyproject = format!("[project]\nname = \"{name}\"\nversion = \"1\"\n");
+        check(
+            "pybase.yaml",
+            project,
+            Some(pyproject.as_bytes()),
+            Some(lock.as_bytes()),
+        )
+        .expect("valid project")
+    }
+
+    #[test]
+    fn a_service_pinning_a_tier_package_at_another_version_conflicts() {
+        let tier = ProjectDir {
+            owner: "python-web",
+            owner_kind: "tier",
+            dir: "tiers/web",
+            at: None,
+        };
+        let service = ProjectDir {
+            owner: "api",
+            owner_kind: "service",
+            dir: "services/api",
+            at: None,
+        };
+        let tier_info = info(&tier, "web", &[("fastapi", "0.118.0"), ("six", "1.16.0")]);
+        let same = info(&service, "api", &[("six", "1.16.0"), ("idna", "3.10")]);
+        let other = info(&service, "api", &[("six", "1.17.0"), ("idna", "3.10")]);
+        let lower = [Layered {
+            project: tier,
+            info: &tier_info,
+        }];
+        assert!(
+            check_conflicts(
+                &lower,
+                &Layered {
+                    project: service,
+                    info: &same
+                }
+            )
+            .is_ok()
+        );
+        let error = check_conflicts(
+            &lower,
+            &Layered {
+                project: service,
+                info: &other,
+            },
+        )
+        .expect_err("six differs");
+        insta::assert_snapshot!(error.to_string(), @"services/api/uv.lock:7:1: `six` is locked at 1.17.0 here but at 1.16.0 in tiers/web/uv.lock of the tier `python-web`, which service `api` builds on (hint: a service must not override its tier's packages: pin `six` to 1.16.0 in services/api/pyproject.toml (or drop it and use the tier's), then run `uv lock` in `services/api`)");
     }
 }

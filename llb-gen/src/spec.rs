@@ -21,6 +21,11 @@
 //!       build: [gcc, libpq-dev]  # OS packages only in the builder
 //!     command: [inventory]
 //! ```
+//!
+//! Tiers are shared base images: a tier starts `from` an image or another
+//! tier and adds OS packages, a locked venv and environment; a service names
+//! its `tier` and adds its own packages, the part of its venv the tier lacks,
+//! and its code. `from` names a tier when a tier has that name.
 
 use std::collections::BTreeMap;
 
@@ -45,8 +50,139 @@ pub const BASE_TARGET_SUFFIX: &str = "-base";
 pub struct Spec {
     /// The file name, as errors should name it.
     pub file: String,
+    /// Tiers (shared base images) by name.
+    pub tiers: BTreeMap<String, Tier>,
     /// Services by name.
     pub services: BTreeMap<String, Service>,
+}
+
+impl Spec {
+    /// The tiers an image on `tier` stands on, root first, `tier` last.
+    /// Validation guarantees the chain ends at an image; an unknown name
+    /// gives an empty chain.
+    pub fn tier_chain(&self, tier: &str) -> Vec<&Tier> {
+        let mut chain = Vec::new();
+        let mut next = self.tiers.get(tier);
+        while let Some(current) = next {
+            if chain.len() > self.tiers.len() {
+                break; // a cycle; validation refuses those
+            }
+            chain.push(current);
+            next = match &current.from {
+                TierBase::Tier(parent) => self.tiers.get(parent),
+                TierBase::Image(_) => None,
+            };
+        }
+        chain.reverse();
+        chain
+    }
+}
+
+/// A tier: a shared base image other tiers and services start from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tier {
+    /// The tier name (also its `--target`).
+    pub name: String,
+    /// Where the tier's key is.
+    pub at: Option<Position>,
+    /// What it starts from.
+    pub from: TierBase,
+    /// Where `from` is.
+    pub from_at: Option<Position>,
+    /// The image at the root of its chain of tiers.
+    pub root_image: ImageName,
+    /// Where the root image is named.
+    pub root_image_at: Option<Position>,
+    /// The directory whose `pyproject.toml` and `uv.lock` list the tier's
+    /// Python packages (normalized as a service's `project`), if any.
+    pub project: Option<String>,
+    /// Where `project` is.
+    pub project_at: Option<Position>,
+    /// OS packages installed in the image.
+    pub runtime_packages: Vec<String>,
+    /// OS packages installed only in the builder.
+    pub build_packages: Vec<String>,
+    /// Environment variables, sorted by name.
+    pub env: Vec<(String, String)>,
+    /// The user images on this tier run as, when it sets one.
+    pub user: Option<User>,
+}
+
+impl Tier {
+    /// The tier's project directory, if it has one.
+    pub fn project_dir(&self) -> Option<ProjectDir<'_>> {
+        self.project.as_deref().map(|dir| ProjectDir {
+            owner: &self.name,
+            owner_kind: "tier",
+            dir,
+            at: self.project_at,
+        })
+    }
+}
+
+/// What a tier starts from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TierBase {
+    /// A base image.
+    Image(ImageName),
+    /// Another tier, by name.
+    Tier(String),
+}
+
+/// The user an image runs as.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    /// The user name.
+    pub name: String,
+    /// Its uid.
+    pub uid: u32,
+    /// Its primary group's gid.
+    pub gid: u32,
+}
+
+/// The user images run as when the spec names none: `app`, 1000:1000.
+pub const DEFAULT_USER_NAME: &str = "app";
+/// Its uid and gid.
+pub const DEFAULT_UID: u32 = 1000;
+
+impl Default for User {
+    fn default() -> Self {
+        Self {
+            name: DEFAULT_USER_NAME.to_owned(),
+            uid: DEFAULT_UID,
+            gid: DEFAULT_UID,
+        }
+    }
+}
+
+/// A project directory and who owns it, for reading and checking its files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProjectDir<'a> {
+    /// The service or tier it belongs to.
+    pub owner: &'a str,
+    /// `service` or `tier`, for messages.
+    pub owner_kind: &'static str,
+    /// The directory, relative to the build context, normalized (empty for
+    /// the context root).
+    pub dir: &'a str,
+    /// Where the spec names it (or its owner, when it was left out).
+    pub at: Option<Position>,
+}
+
+impl ProjectDir<'_> {
+    /// `dir/name`, or `name` for the context root.
+    pub fn path(&self, name: &str) -> String {
+        if self.dir.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}/{name}", self.dir)
+        }
+    }
+
+    /// The directory as a user would write it (`.` for the context root).
+    pub fn display(&self) -> &str {
+        if self.dir.is_empty() { "." } else { self.dir }
+    }
 }
 
 /// One service: an image made of a base image, OS packages, a locked venv and
@@ -57,10 +193,18 @@ pub struct Service {
     pub name: String,
     /// Where the service's key is.
     pub at: Option<Position>,
-    /// The runtime base image.
+    /// The runtime base image: the service's `from`, or the image at the
+    /// root of its tier's chain.
     pub from: ImageName,
-    /// Where `from` is.
+    /// Where that image is named.
     pub from_at: Option<Position>,
+    /// The tier the service stands on, if any.
+    pub tier: Option<String>,
+    /// Where `tier` is.
+    pub tier_at: Option<Position>,
+    /// The user the image runs as, when the service sets one (else its
+    /// tier's, else the default).
+    pub user: Option<User>,
     /// The project directory, relative to the build context, normalized:
     /// no `.` segments, no trailing slash, empty for the context root.
     pub project: String,
@@ -112,10 +256,16 @@ const RESERVED_ENV: &[&str] = &["PATH", "VIRTUAL_ENV"];
 impl Service {
     /// `project/name`, or `name` for the context root.
     pub fn project_path(&self, name: &str) -> String {
-        if self.project.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{}/{name}", self.project)
+        self.project_dir().path(name)
+    }
+
+    /// The service's project directory.
+    pub fn project_dir(&self) -> ProjectDir<'_> {
+        ProjectDir {
+            owner: &self.name,
+            owner_kind: "service",
+            dir: &self.project,
+            at: self.project_at,
         }
     }
 }
@@ -167,10 +317,64 @@ struct RawSpec {
     /// The spec format version. Always `1`.
     #[schemars(with = "u32", range(min = 1, max = 1))]
     version: Spanned<u32>,
+    /// Shared base images, by name. Each name is a `--target`; services and
+    /// other tiers start from a tier by naming it.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, RawTier>")]
+    tiers: BTreeMap<Key, RawTier>,
     /// The services, by name. Each name is a `--target`, and `NAME-base` is
     /// the same image without the project's code.
+    #[serde(default)]
     #[schemars(with = "BTreeMap<String, RawService>")]
     services: BTreeMap<Key, RawService>,
+}
+
+/// A tier: a shared base image with OS packages, a locked venv and
+/// environment, that services and other tiers build on.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Tier")]
+struct RawTier {
+    /// What the tier starts from: another tier (by name) or an image with
+    /// CPython, e.g. `python:3.12-slim`.
+    #[schemars(with = "String")]
+    from: Spanned<String>,
+    /// A directory holding `pyproject.toml` and `uv.lock`, relative to the
+    /// build context: the tier's venv gets the project's locked
+    /// dependencies (not the project itself). Without it the tier has no
+    /// Python packages of its own.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    project: Option<Spanned<String>>,
+    /// OS packages of the image and of the builder.
+    #[serde(default)]
+    system: RawSystem,
+    /// Environment variables of the image and of everything built on it.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    env: BTreeMap<Key, Spanned<String>>,
+    /// The non-root user images on this tier run as.
+    #[serde(default)]
+    user: Option<RawUser>,
+}
+
+/// The user an image runs as. Default: `app`, uid and gid 1000.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "User")]
+struct RawUser {
+    /// The user name. Default `app`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    name: Option<Spanned<String>>,
+    /// The uid. Default 1000.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    uid: Option<Spanned<u32>>,
+    /// The gid of the user's group. Default: the uid.
+    #[serde(default)]
+    #[schemars(with = "Option<u32>")]
+    gid: Option<Spanned<u32>>,
 }
 
 /// One service image: a base image, OS packages, a venv installed from the
@@ -179,9 +383,20 @@ struct RawSpec {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "Service")]
 struct RawService {
-    /// The runtime base image: any image with CPython, e.g. `python:3.12-slim`.
-    #[schemars(with = "String")]
-    from: Spanned<String>,
+    /// The runtime base image: any image with CPython, e.g.
+    /// `python:3.12-slim`. Leave it out when the service names a `tier`.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    from: Option<Spanned<String>>,
+    /// The tier the service builds on: its image starts with the tier's
+    /// exact layers, and its venv adds only what the tier lacks.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    tier: Option<Spanned<String>>,
+    /// The non-root user the image runs as (default: the tier's, else
+    /// `app`, 1000).
+    #[serde(default)]
+    user: Option<RawUser>,
     /// The directory holding `pyproject.toml` and `uv.lock`, relative to the
     /// build context. Defaults to the context root.
     #[serde(default)]
@@ -459,21 +674,33 @@ fn validate(file: &str, raw: RawSpec) -> Result<Spec, Diagnostics> {
             .with_hint(format!("this pybase reads `version: {SPEC_VERSION}`")),
         );
     }
-    if raw.services.is_empty() {
+    if raw.services.is_empty() && raw.tiers.is_empty() {
         problems.push(
             Diagnostic::at(file, pos(&raw.version), "the spec defines no services")
                 .with_hint("add a service under `services:`"),
         );
     }
+    let roots = tier_roots(file, &raw.tiers, &mut problems);
+    let mut tiers = BTreeMap::new();
+    for (Key(name), tier) in &raw.tiers {
+        let root = roots.get(name.value.as_str()).copied().flatten();
+        if let Some(tier) = validate_tier(file, name, tier, &raw.tiers, root, &mut problems) {
+            tiers.insert(name.value.clone(), tier);
+        }
+    }
     let mut services = BTreeMap::new();
     for (Key(name), service) in raw.services {
-        if let Some(service) = validate_service(file, &name, service, &mut problems) {
+        if let Some(service) =
+            validate_service(file, &name, service, &raw.tiers, &tiers, &mut problems)
+        {
             services.insert(name.value, service);
         }
     }
+    check_target_names(file, &raw.tiers, &services, &mut problems);
     if problems.is_empty() {
         Ok(Spec {
             file: file.to_owned(),
+            tiers,
             services,
         })
     } else {
@@ -481,10 +708,281 @@ fn validate(file: &str, raw: RawSpec) -> Result<Spec, Diagnostics> {
     }
 }
 
+/// For each tier, the `from` at the root of its chain (the image it
+/// ultimately starts from), or `None` when the chain is a cycle, which is
+/// reported once, at the `from` of the cycle's first tier by name.
+fn tier_roots<'a>(
+    file: &str,
+    tiers: &'a BTreeMap<Key, RawTier>,
+    problems: &mut Vec<Diagnostic>,
+) -> BTreeMap<&'a str, Option<&'a Spanned<String>>> {
+    let by_name: BTreeMap<&str, &RawTier> = tiers
+        .iter()
+        .map(|(Key(k), t)| (k.value.as_str(), t))
+        .collect();
+    let mut roots = BTreeMap::new();
+    let mut reported_cycles = Vec::new();
+    for &name in by_name.keys() {
+        let mut path = vec![name];
+        let mut current = name;
+        let root = loop {
+            let Some(tier) = by_name.get(current) else {
+                break None;
+            };
+            let from = tier.from.value.as_str();
+            if !by_name.contains_key(from) {
+                break Some(&tier.from);
+            }
+            if let Some(start) = path.iter().position(|n| *n == from) {
+                let mut cycle: Vec<&str> = path[start..].to_vec();
+                let mut members = cycle.clone();
+                members.sort_unstable();
+                if !reported_cycles.contains(&members) {
+                    let first = members[0];
+                    let turn = cycle.iter().position(|n| *n == first).unwrap_or(0);
+                    cycle.rotate_left(turn);
+                    cycle.push(first);
+                    problems.push(
+                        Diagnostic::at(
+                            file,
+                            by_name.get(first).and_then(|t| pos(&t.from)),
+                            format!(
+                                "the tiers form a cycle: {}",
+                                cycle
+                                    .iter()
+                                    .map(|n| format!("`{n}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(" -> ")
+                            ),
+                        )
+                        .with_hint(
+                            "a chain of tiers must end at an image, e.g. `from: python:3.12-slim`",
+                        ),
+                    );
+                    reported_cycles.push(members);
+                }
+                break None;
+            }
+            path.push(from);
+            current = from;
+        };
+        roots.insert(name, root);
+    }
+    roots
+}
+
+fn validate_tier(
+    file: &str,
+    name: &Spanned<String>,
+    raw: &RawTier,
+    raw_tiers: &BTreeMap<Key, RawTier>,
+    root: Option<&Spanned<String>>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Tier> {
+    let before = problems.len();
+    if !is_target_name(&name.value) {
+        problems.push(
+            Diagnostic::at(file, pos(name), format!("invalid tier name `{}`", name.value))
+                .with_hint("use lowercase letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit"),
+        );
+    }
+    let parent_is_tier = raw_tiers.keys().any(|Key(k)| k.value == raw.from.value);
+    let from = if parent_is_tier {
+        Some(TierBase::Tier(raw.from.value.clone()))
+    } else {
+        image_reference(file, &raw.from, raw_tiers, problems).map(TierBase::Image)
+    };
+    // The root image was checked where it is written; a tier below an
+    // invalid one or in a cycle reports nothing more.
+    let root_image = root.and_then(|r| ImageName::parse(&r.value).ok());
+    let project = raw
+        .project
+        .as_ref()
+        .and_then(|p| validate_project_dir(file, p, problems));
+    let runtime_packages = validate_packages(file, "system.runtime", &raw.system.runtime, problems);
+    let build_packages = validate_packages(file, "system.build", &raw.system.build, problems);
+    let env = validate_env(file, &raw.env, problems);
+    let user = raw
+        .user
+        .as_ref()
+        .and_then(|u| validate_user(file, u, problems));
+    if problems.len() > before || (raw.user.is_some() && user.is_none()) {
+        return None;
+    }
+    Some(Tier {
+        name: name.value.clone(),
+        at: pos(name),
+        from: from?,
+        from_at: pos(&raw.from),
+        root_image: root_image?,
+        root_image_at: root.and_then(pos),
+        project,
+        project_at: raw.project.as_ref().and_then(pos),
+        runtime_packages,
+        build_packages,
+        env,
+        user,
+    })
+}
+
+/// An image named in `from`, with a did-you-mean when it looks like a
+/// misspelled tier.
+fn image_reference(
+    file: &str,
+    from: &Spanned<String>,
+    raw_tiers: &BTreeMap<Key, RawTier>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<ImageName> {
+    let text = from.value.as_str();
+    let bare = !text.contains([':', '/', '@']);
+    if bare && let Some(close) = did_you_mean(text, raw_tiers.keys().map(|Key(k)| k.value.as_str()))
+    {
+        problems.push(
+            Diagnostic::at(
+                file,
+                pos(from),
+                format!("`{text}` is neither a tier nor an image with a tag"),
+            )
+            .with_hint(format!("did you mean the tier `{close}`?")),
+        );
+        return None;
+    }
+    match ImageName::parse(text) {
+        Ok(image) => Some(image),
+        Err(reason) => {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(from),
+                    format!("invalid image reference `{text}`: {reason}"),
+                )
+                .with_hint(
+                    "write an image as `name[:tag][@sha256:digest]`, e.g. `python:3.12-slim`",
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Every tier, service and `<service>-base` is a `--target`: two may not
+/// share a name.
+fn check_target_names(
+    file: &str,
+    raw_tiers: &BTreeMap<Key, RawTier>,
+    services: &BTreeMap<String, Service>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    for Key(name) in raw_tiers.keys() {
+        let clash = if services.contains_key(&name.value) {
+            Some(format!("the service `{}`", name.value))
+        } else {
+            name.value
+                .strip_suffix(BASE_TARGET_SUFFIX)
+                .filter(|s| services.contains_key(*s))
+                .map(|s| format!("the base target of service `{s}`"))
+        };
+        if let Some(clash) = clash {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(name),
+                    format!("the tier `{}` has the same name as {clash}", name.value),
+                )
+                .with_hint("every tier and service is a `--target`: give them distinct names"),
+            );
+        }
+    }
+}
+
+fn validate_project_dir(
+    file: &str,
+    project: &Spanned<String>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match normalize_project(&project.value) {
+        Ok(dir) => Some(dir),
+        Err(reason) => {
+            problems.push(Diagnostic::at(
+                file,
+                pos(project),
+                format!("invalid project directory `{}`: {reason}", project.value),
+            ));
+            None
+        }
+    }
+}
+
+fn validate_env(
+    file: &str,
+    raw: &BTreeMap<Key, Spanned<String>>,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    for (Key(name), value) in raw {
+        if RESERVED_ENV.contains(&name.value.as_str()) {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(name),
+                    format!("`env` may not set `{}`", name.value),
+                )
+                .with_hint(format!(
+                    "pybase sets it: the venv ({}) comes first on PATH",
+                    crate::plan::VENV_DIR
+                )),
+            );
+        } else if !is_env_name(&name.value) {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(name),
+                    format!("invalid environment variable name `{}`", name.value),
+                )
+                .with_hint("use letters, digits and `_`, not starting with a digit"),
+            );
+        } else {
+            env.push((name.value.clone(), value.value.clone()));
+        }
+    }
+    env
+}
+
+fn validate_user(file: &str, raw: &RawUser, problems: &mut Vec<Diagnostic>) -> Option<User> {
+    let name = match &raw.name {
+        None => DEFAULT_USER_NAME.to_owned(),
+        Some(name) => {
+            let text = name.value.as_str();
+            let valid = !text.is_empty()
+                && text.len() <= 32
+                && text
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+                && text.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-')
+                });
+            if !valid {
+                problems.push(
+                    Diagnostic::at(file, pos(name), format!("invalid user name `{text}`"))
+                        .with_hint("use up to 32 lowercase letters, digits, `_` and `-`, starting with a letter or `_`"),
+                );
+                return None;
+            }
+            text.to_owned()
+        }
+    };
+    let uid = raw.uid.as_ref().map_or(DEFAULT_UID, |u| u.value);
+    let gid = raw.gid.as_ref().map_or(uid, |g| g.value);
+    Some(User { name, uid, gid })
+}
+
 fn validate_service(
     file: &str,
     name: &Spanned<String>,
     raw: RawService,
+    raw_tiers: &BTreeMap<Key, RawTier>,
+    tiers: &BTreeMap<String, Tier>,
     problems: &mut Vec<Diagnostic>,
 ) -> Option<Service> {
     let before = problems.len();
@@ -500,44 +998,95 @@ fn validate_service(
         );
     }
 
-    let from = match ImageName::parse(&raw.from.value) {
-        Ok(from) => Some(from),
-        Err(reason) => {
+    // The base image: `from`, or the root of the tier's chain.
+    let tier = match &raw.tier {
+        None => None,
+        Some(tier) => match tiers.get(&tier.value) {
+            Some(found) => Some(found),
+            None if raw_tiers.keys().any(|Key(k)| k.value == tier.value) => None, // reported there
+            None => {
+                let diagnostic =
+                    Diagnostic::at(file, pos(tier), format!("unknown tier `{}`", tier.value));
+                let names = raw_tiers.keys().map(|Key(k)| k.value.as_str());
+                problems.push(match did_you_mean(&tier.value, names) {
+                    Some(close) => diagnostic.with_hint(format!("did you mean `{close}`?")),
+                    None if raw_tiers.is_empty() => diagnostic
+                        .with_hint("define it under `tiers:`, or name an image with `from`"),
+                    None => diagnostic.with_hint(format!(
+                        "the tiers are: {}",
+                        raw_tiers
+                            .keys()
+                            .map(|Key(k)| k.value.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                });
+                None
+            }
+        },
+    };
+    let from = match (&raw.from, &raw.tier, tier) {
+        (None, None, _) => {
             problems.push(
                 Diagnostic::at(
                     file,
-                    pos(&raw.from),
-                    format!("invalid image reference `{}`: {reason}", raw.from.value),
+                    pos(name),
+                    format!("the service `{}` has no base image", name.value),
                 )
-                .with_hint(
-                    "write an image as `name[:tag][@sha256:digest]`, e.g. `python:3.12-slim`",
-                ),
+                .with_hint("give it `from: IMAGE` (e.g. `python:3.12-slim`) or `tier: NAME`"),
             );
             None
         }
+        (Some(from), None, _) => {
+            if raw_tiers.keys().any(|Key(k)| k.value == from.value) {
+                problems.push(
+                    Diagnostic::at(file, pos(from), format!("`{}` is a tier", from.value))
+                        .with_hint(format!(
+                            "a service names its tier with `tier: {}`",
+                            from.value
+                        )),
+                );
+                None
+            } else {
+                image_reference(file, from, raw_tiers, problems).map(|image| (image, pos(from)))
+            }
+        }
+        (from, Some(_), Some(tier)) => {
+            let root = (tier.root_image.clone(), tier.root_image_at);
+            match from {
+                Some(from)
+                    if ImageName::parse(&from.value).map(|i| i.normalized).as_ref()
+                        != Ok(&tier.root_image.normalized) =>
+                {
+                    problems.push(
+                        Diagnostic::at(
+                            file,
+                            pos(from),
+                            format!(
+                                "`from: {}` differs from the image the tier `{}` starts from ({})",
+                                from.value, tier.name, tier.root_image.as_written
+                            ),
+                        )
+                        .with_hint(
+                            "a service on a tier takes its base image from the tier: remove `from`",
+                        ),
+                    );
+                    None
+                }
+                _ => Some(root),
+            }
+        }
+        (_, Some(_), None) => None,
     };
 
     let (project, project_at) = match &raw.project {
-        Some(project) => (normalize_project(&project.value), pos(project)),
-        None => (Ok(String::new()), pos(name)),
+        Some(project) => (validate_project_dir(file, project, problems), pos(project)),
+        None => (Some(String::new()), pos(name)),
     };
-    let project = match project {
-        Ok(p) => Some(p),
-        Err(reason) => {
-            problems.push(Diagnostic::at(
-                file,
-                project_at,
-                format!(
-                    "invalid project directory `{}`: {reason}",
-                    raw.project
-                        .as_ref()
-                        .map(|p| p.value.as_str())
-                        .unwrap_or(".")
-                ),
-            ));
-            None
-        }
-    };
+    let user = raw
+        .user
+        .as_ref()
+        .and_then(|u| validate_user(file, u, problems));
 
     let runtime_packages = validate_packages(file, "system.runtime", &raw.system.runtime, problems);
     let build_packages = validate_packages(file, "system.build", &raw.system.build, problems);
@@ -567,33 +1116,7 @@ fn validate_service(
         ));
     }
 
-    let mut env = Vec::new();
-    for (Key(name), value) in &raw.env {
-        if RESERVED_ENV.contains(&name.value.as_str()) {
-            problems.push(
-                Diagnostic::at(
-                    file,
-                    pos(name),
-                    format!("`env` may not set `{}`", name.value),
-                )
-                .with_hint(format!(
-                    "pybase sets it: the venv ({}) comes first on PATH",
-                    crate::plan::VENV_DIR
-                )),
-            );
-        } else if !is_env_name(&name.value) {
-            problems.push(
-                Diagnostic::at(
-                    file,
-                    pos(name),
-                    format!("invalid environment variable name `{}`", name.value),
-                )
-                .with_hint("use letters, digits and `_`, not starting with a digit"),
-            );
-        } else {
-            env.push((name.value.clone(), value.value.clone()));
-        }
-    }
+    let env = validate_env(file, &raw.env, problems);
 
     let workdir = match &raw.workdir {
         None => Some(DEFAULT_WORKDIR.to_owned()),
@@ -667,11 +1190,15 @@ fn validate_service(
     if problems.len() > before {
         return None;
     }
+    let (from, from_at) = from?;
     Some(Service {
         name: name.value.clone(),
         at: pos(name),
-        from: from?,
-        from_at: pos(&raw.from),
+        from,
+        from_at,
+        tier: tier.map(|t| t.name.clone()),
+        tier_at: raw.tier.as_ref().and_then(pos),
+        user,
         project: project?,
         project_at,
         runtime_packages,

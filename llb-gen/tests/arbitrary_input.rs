@@ -10,6 +10,7 @@
 use llb_gen::diagnostic::Diagnostics;
 use llb_gen::llb::Platform;
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
+use llb_gen::project::ProjectFiles;
 use proptest::prelude::*;
 use prost::Message;
 
@@ -45,13 +46,16 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
         problems.to_string()
     })?;
     let target = plan::select_target(&spec, None).map_err(|d| d.to_string())?;
-    let project = llb_gen::project::check(
-        &spec,
-        target.service,
-        Some(&fixture("pyproject.toml")),
-        Some(&fixture("uv.lock")),
-    )
-    .map_err(|d| d.to_string())?;
+    let stack: Vec<ProjectFiles<'_>> = target
+        .projects()
+        .into_iter()
+        .map(|project| ProjectFiles {
+            project,
+            pyproject: Some(fixture("pyproject.toml")),
+            lock: Some(fixture("uv.lock")),
+        })
+        .collect();
+    let infos = llb_gen::project::check_stack(&spec.file, &stack).map_err(|d| d.to_string())?;
     let build = plan::build(
         &target,
         &BuildInputs {
@@ -62,7 +66,10 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
                 variant: String::new(),
             },
             base: BaseImage {
-                reference: target.service.from.normalized.clone(),
+                reference: target
+                    .base_image()
+                    .map(|(image, _)| image.normalized.clone())
+                    .unwrap_or_default(),
                 digest: None,
                 config: serde_json::json!({"config": {}}),
             },
@@ -73,10 +80,10 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
             labels: Vec::new(),
             ignored: Vec::new(),
             provenance: Provenance {
-                version: project.version,
+                version: plan::target_version(&target, &infos),
                 ..Provenance::default()
             },
-            venv_packages: project.venv_packages,
+            projects: plan::project_facts(&stack, &infos),
         },
     )
     .map_err(|e| e.to_string())?;

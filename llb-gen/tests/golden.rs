@@ -1,13 +1,15 @@
-//! Golden snapshots of the LLB emitted for the fixture service, decoded to
-//! JSON (`testdata/golden/`), and the determinism they rely on.
+//! Golden snapshots of the LLB emitted for the fixture services (one alone,
+//! and two on a chain of tiers), decoded to JSON (`testdata/golden/`), and
+//! the determinism and sharing they rely on.
 
 use llb_gen::llb::Platform;
 use llb_gen::llb::marshal::ServerCaps;
-use llb_gen::plan::{self, BaseImage, Build, BuildInputs, Provenance};
+use llb_gen::plan::{self, BaseImage, Build, BuildInputs, ProjectFacts, Provenance};
 use prost::Message;
 use serde_json::json;
 
 const SPEC: &str = include_str!("../../testdata/projects/inventory/pybase.yaml");
+const TIERED_SPEC: &str = include_str!("../../testdata/projects/tiered/pybase.yaml");
 
 fn amd64() -> Platform {
     Platform {
@@ -53,8 +55,12 @@ fn caps(mergeop: bool) -> ServerCaps {
 }
 
 fn build(target: &str, mergeop: bool) -> Build {
-    let spec =
-        llb_gen::spec::parse("pybase.yaml", SPEC.as_bytes()).expect("the fixture spec is valid");
+    build_from(SPEC, target, mergeop)
+}
+
+fn build_from(spec_text: &str, target: &str, mergeop: bool) -> Build {
+    let spec = llb_gen::spec::parse("pybase.yaml", spec_text.as_bytes())
+        .expect("the fixture spec is valid");
     let target = plan::select_target(&spec, Some(target)).expect("known target");
     let caps = caps(mergeop);
     plan::build(
@@ -70,7 +76,7 @@ fn build(target: &str, mergeop: bool) -> Build {
             caps: Some(&caps),
             prefer_mergeop: true,
             spec_file: "pybase.yaml",
-            spec_text: Some(SPEC.as_bytes()),
+            spec_text: Some(spec_text.as_bytes()),
             labels: vec![("team".into(), "inventory".into())],
             ignored: Vec::new(),
             provenance: Provenance {
@@ -79,7 +85,19 @@ fn build(target: &str, mergeop: bool) -> Build {
                 source: Some("https://example.com/team/inventory.git".into()),
                 source_date_epoch: Some(1_700_000_000),
             },
-            venv_packages: Some(2),
+            projects: target
+                .projects()
+                .iter()
+                .map(|p| {
+                    (
+                        p.dir.to_owned(),
+                        ProjectFacts {
+                            venv_packages: Some(2),
+                            files_digest: None,
+                        },
+                    )
+                })
+                .collect(),
         },
     )
     .expect("the fixture builds")
@@ -159,4 +177,52 @@ fn a_code_change_touches_no_stage_but_the_code() {
         users,
         ["[inventory] code: install the project without dependencies"]
     );
+}
+
+#[test]
+fn a_service_on_a_chain_of_tiers() {
+    let build = build_from(TIERED_SPEC, "orders", true);
+    golden("tiered-orders-mergeop", &build);
+}
+
+/// The digests of every op of a build.
+fn op_digests(build: &Build) -> std::collections::BTreeSet<String> {
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    described["ops"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .filter_map(|op| op["digest"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_tier_is_the_same_ops_in_every_image_on_it() {
+    // BuildKit solves an op once per session whatever the number of builds
+    // that ask for it: a tier's ops must be byte-identical in its own
+    // target and in every service on it.
+    for mergeop in [false, true] {
+        let base = op_digests(&build_from(TIERED_SPEC, "python-base", mergeop));
+        let web = op_digests(&build_from(TIERED_SPEC, "python-web", mergeop));
+        let orders = op_digests(&build_from(TIERED_SPEC, "orders", mergeop));
+        let billing = op_digests(&build_from(TIERED_SPEC, "billing", mergeop));
+        // The last op is the definition's terminal, which names the target.
+        let without_terminal = |ops: &std::collections::BTreeSet<String>, build: Build| {
+            let terminal = build
+                .definition
+                .def
+                .last()
+                .map(|bytes| llb_gen::llb::marshal::digest_of(bytes));
+            ops.iter()
+                .filter(|d| Some(*d) != terminal.as_ref())
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        let base = without_terminal(&base, build_from(TIERED_SPEC, "python-base", mergeop));
+        let web = without_terminal(&web, build_from(TIERED_SPEC, "python-web", mergeop));
+        assert!(base.len() > 5, "python-base has its own ops: {base:?}");
+        assert!(base.is_subset(&web), "python-web contains python-base");
+        assert!(web.is_subset(&orders), "orders contains python-web");
+        assert!(base.is_subset(&billing), "billing contains python-base");
+    }
 }

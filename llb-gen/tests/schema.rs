@@ -27,10 +27,14 @@ fn the_schema_is_as_strict_as_the_parser() {
     let schema = llb_gen::spec::json_schema();
     // Unknown keys are errors for the parser, so for editors too.
     assert_eq!(schema["additionalProperties"], json!(false));
-    assert_eq!(schema["required"], json!(["version", "services"]));
+    assert_eq!(schema["required"], json!(["version"]));
     let service = &schema["$defs"]["Service"];
     assert_eq!(service["additionalProperties"], json!(false));
-    assert_eq!(service["required"], json!(["from"]));
+    // A service names `from` or `tier`: the parser says which is missing.
+    assert_eq!(service.get("required"), None);
+    let tier = &schema["$defs"]["Tier"];
+    assert_eq!(tier["additionalProperties"], json!(false));
+    assert_eq!(tier["required"], json!(["from"]));
     assert!(
         service["properties"]["from"]["description"]
             .as_str()

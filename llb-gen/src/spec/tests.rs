@@ -122,10 +122,11 @@ fn duplicate_key() {
 #[test]
 fn missing_from() {
     insta::assert_snapshot!(check("version: 1\nservices:\n  a:\n    project: app\n"), @"
-    error: pybase.yaml:4:5: missing field `from`
+    error: pybase.yaml:3:3: the service `a` has no base image
       |
-    4 |     project: app
-      |     ^
+    3 |   a:
+      |   ^
+    hint: give it `from: IMAGE` (e.g. `python:3.12-slim`) or `tier: NAME`
     ");
 }
 
@@ -443,4 +444,99 @@ fn a_workdir_may_not_climb() {
     5 |     workdir: /srv/../etc
       |              ^
     ");
+}
+
+#[test]
+fn a_cycle_of_tiers_is_reported_once_at_its_first_tier() {
+    insta::assert_snapshot!(check("version: 1\ntiers:\n  a:\n    from: b\n  b:\n    from: c\n  c:\n    from: a\nservices:\n  s:\n    tier: a\n"), @"
+    error: pybase.yaml:4:11: the tiers form a cycle: `a` -> `b` -> `c` -> `a`
+      |
+    4 |     from: b
+      |           ^
+    hint: a chain of tiers must end at an image, e.g. `from: python:3.12-slim`
+    ");
+}
+
+#[test]
+fn misspelled_tiers_get_a_did_you_mean() {
+    insta::assert_snapshot!(check("version: 1\ntiers:\n  python-base:\n    from: python:3.12-slim\nservices:\n  s:\n    tier: python-bse\n  t:\n    from: python-bse\n  u:\n    from: python-base\n"), @"
+    error: pybase.yaml:7:11: unknown tier `python-bse`
+      |
+    7 |     tier: python-bse
+      |           ^
+    hint: did you mean `python-base`?
+
+    error: pybase.yaml:9:11: `python-bse` is neither a tier nor an image with a tag
+      |
+    9 |     from: python-bse
+      |           ^
+    hint: did you mean the tier `python-base`?
+
+    error: pybase.yaml:11:11: `python-base` is a tier
+       |
+    11 |     from: python-base
+       |           ^
+    hint: a service names its tier with `tier: python-base`
+    ");
+}
+
+#[test]
+fn a_service_on_a_tier_keeps_the_tiers_image_and_targets_have_distinct_names() {
+    insta::assert_snapshot!(check("version: 1\ntiers:\n  web:\n    from: python:3.12-slim\nservices:\n  web:\n    tier: web\n  api:\n    tier: web\n    from: python:3.11-slim\n    user: {name: Bad User}\n"), @"
+    error: pybase.yaml:10:11: `from: python:3.11-slim` differs from the image the tier `web` starts from (python:3.12-slim)
+       |
+    10 |     from: python:3.11-slim
+       |           ^
+    hint: a service on a tier takes its base image from the tier: remove `from`
+
+    error: pybase.yaml:11:18: invalid user name `Bad User`
+       |
+    11 |     user: {name: Bad User}
+       |                  ^
+    hint: use up to 32 lowercase letters, digits, `_` and `-`, starting with a letter or `_`
+
+    error: pybase.yaml:3:3: the tier `web` has the same name as the service `web`
+      |
+    3 |   web:
+      |   ^
+    hint: every tier and service is a `--target`: give them distinct names
+    ");
+}
+
+#[test]
+fn a_chain_of_tiers_resolves_to_its_root_image() {
+    let spec = parse(
+        "pybase.yaml",
+        b"version: 1\ntiers:\n  base:\n    from: python:3.12-slim\n    project: tiers/base/\n    user: {name: appuser, uid: 1001}\n    env: {TZ: UTC}\n  web:\n    from: base\nservices:\n  api:\n    tier: web\n    from: python:3.12-slim\n",
+    )
+    .expect("valid");
+    let chain: Vec<&str> = spec
+        .tier_chain("web")
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(chain, ["base", "web"]);
+    let base = &spec.tiers["base"];
+    assert_eq!(base.project.as_deref(), Some("tiers/base"));
+    assert_eq!(
+        base.user,
+        Some(User {
+            name: "appuser".into(),
+            uid: 1001,
+            gid: 1001
+        })
+    );
+    assert_eq!(spec.tiers["web"].from, TierBase::Tier("base".into()));
+    assert_eq!(
+        spec.tiers["web"].root_image.normalized,
+        "docker.io/library/python:3.12-slim"
+    );
+    let api = &spec.services["api"];
+    assert_eq!(api.tier.as_deref(), Some("web"));
+    assert_eq!(api.from.familiar, "python:3.12-slim");
+    assert_eq!(
+        api.from_at.map(|p| p.line),
+        Some(4),
+        "the root tier's `from`"
+    );
 }

@@ -1,0 +1,1 @@
+"""A fixture service on a pybase tier."""
