@@ -441,7 +441,7 @@ fn bad_input_stops_the_build_with_file_line_and_column() {
 }
 
 #[test]
-fn call_targets_lists_the_services_and_their_bases() {
+fn call_targets_lists_the_tiers_services_and_their_bases() {
     let Some(_docker) = e2e_session() else {
         return;
     };
@@ -454,6 +454,23 @@ fn call_targets_lists_the_services_and_their_bases() {
     let listing = stdout(&output);
     assert!(listing.contains("inventory (default)"), "{listing}");
     assert!(listing.contains("inventory-base"), "{listing}");
+
+    // Tiers are targets too, each with what it builds on.
+    let dir = repo_root().join("testdata/projects/tiered");
+    let output = run(Command::new("docker")
+        .args(["buildx", "build", "--call", "targets", "-f"])
+        .arg(dir.join("pybase.yaml"))
+        .arg(&dir));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let listing = stdout(&output);
+    for line in [
+        "python-base",
+        "tier image (python:3.12-slim + system + venv)",
+        "tier image (tier python-base + system + venv)",
+        "service image (tier python-web + venv + code)",
+    ] {
+        assert!(listing.contains(line), "{line:?} missing from:\n{listing}");
+    }
 }
 
 #[test]
@@ -751,11 +768,10 @@ fn bake_builds_every_target_from_pybase_bake() {
     let _ = std::fs::remove_file(&bake_file);
 }
 
-/// `pybase bake` of the `tiered` fixture (two tiers, two services), built
-/// by `docker buildx bake` in one session with the base image mapped onto
-/// the test image and the CA bundle secret; images are `pybase-e2e/NAME:TAG`.
-/// Returns bake's output.
-fn bake_tiered(dir: &Path, tag: &str, targets: &[&str]) -> Output {
+/// `pybase bake` of the spec in `dir`, built by `docker buildx bake` in one
+/// session with the base images mapped onto the test image and the CA
+/// bundle secret; images are `pybase-e2e/NAME:TAG`. Returns bake's output.
+fn bake_spec(dir: &Path, tag: &str, targets: &[&str]) -> Output {
     let generated = run(Command::new(env!("CARGO_BIN_EXE_pybase"))
         .current_dir(dir)
         .args(["bake", "pybase.yaml"]));
@@ -772,6 +788,10 @@ fn bake_tiered(dir: &Path, tag: &str, targets: &[&str]) -> Output {
         .args([
             "--set",
             &format!("*.contexts.python:3.12-slim=docker-image://{BASE_IMAGE}"),
+        ])
+        .args([
+            "--set",
+            &format!("*.contexts.python:3.11-slim=docker-image://{BASE_IMAGE}"),
         ])
         .args(["--set", "*.output=type=docker"])
         .args(targets));
@@ -794,7 +814,7 @@ fn services_start_with_their_tiers_exact_layers_and_add_only_what_the_tier_lacks
     let mut text = std::fs::read_to_string(&base_lock).expect("python-base lock");
     text.push_str(&format!("# e2e run {tag}\n"));
     std::fs::write(&base_lock, text).expect("write lock");
-    bake_tiered(&dir, &tag, &["default", "tiers"]);
+    bake_spec(&dir, &tag, &["default", "tiers"]);
 
     let base = layers(&image("python-base"));
     let web = layers(&image("python-web"));
@@ -910,4 +930,216 @@ fn a_service_pinning_a_tier_package_at_another_version_stops_the_build() {
         "{log}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Builds the seed spec `testdata/seeds/NAME` (every tier and service in
+/// one bake session), then checks what every seed must show: each tier
+/// starts with its parent tier's exact layers and each service with its
+/// tier's; every service runs and prints the versions of `expected`; no
+/// image holds a compiler. Returns the image name of a target.
+fn build_seed(name: &str, expected: &[(&str, &str)]) -> impl Fn(&str) -> String {
+    let source = repo_root().join("testdata/seeds").join(name);
+    let dir = std::env::temp_dir().join(format!("pybase-e2e-seed-{name}-{}", unique()));
+    copy_dir(&source, &dir);
+    let tag = format!("{name}-{}", unique());
+    bake_spec(&dir, &tag, &["default", "tiers"]);
+    let image = move |target: &str| format!("pybase-e2e/{target}:{tag}");
+
+    let text = std::fs::read(dir.join("pybase.yaml")).expect("seed spec");
+    let spec = llb_gen::spec::parse("pybase.yaml", &text).expect("the seed spec is valid");
+    let starts_with = |upper: &str, lower: &str| {
+        let (upper_layers, lower_layers) = (layers(&image(upper)), layers(&image(lower)));
+        assert!(
+            upper_layers.len() > lower_layers.len()
+                && upper_layers[..lower_layers.len()] == lower_layers[..],
+            "{name}: `{upper}` does not start with the layers of `{lower}`"
+        );
+    };
+    for tier in spec.tiers.values() {
+        if let llb_gen::spec::TierBase::Tier(parent) = &tier.from {
+            starts_with(&tier.name, parent);
+        }
+    }
+    for service in spec.services.values() {
+        let tier = service
+            .tier
+            .as_deref()
+            .expect("seed services stand on tiers");
+        starts_with(&service.name, tier);
+    }
+    assert_eq!(
+        expected.len(),
+        spec.services.len(),
+        "{name}: one expectation per service"
+    );
+    for (service, versions) in expected {
+        let ran = docker_run(&image(service), None, &[]);
+        assert!(ran.status.success(), "{name}/{service}: {}", stderr(&ran));
+        assert_eq!(stdout(&ran), format!("{service}: {versions}"), "{name}");
+    }
+    for target in spec.tiers.keys().chain(spec.services.keys()) {
+        let probe = docker_run(
+            &image(target),
+            Some("/bin/sh"),
+            &[
+                "-c",
+                "for tool in gcc cc g++ make; do command -v $tool; done; true",
+            ],
+        );
+        assert_eq!(stdout(&probe), "", "{name}: `{target}` holds build tools");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    image
+}
+
+#[test]
+fn seed_000_one_ai_base_with_runtime_libraries_and_arcuser() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let image = build_seed(
+        "000-python-ai",
+        &[
+            ("sherlock-brain", "psycopg2 2.9.10, structlog 24.4.0"),
+            ("scarlett-voice", "pyyaml 6.0.2"),
+        ],
+    );
+    let user = docker_run(&image("sherlock-brain"), Some("id"), &["-un"]);
+    assert_eq!(stdout(&user), "arcuser");
+    let wget = docker_run(
+        &image("scarlett-voice"),
+        Some("/bin/sh"),
+        &["-c", "command -v wget && command -v curl"],
+    );
+    assert_eq!(
+        stdout(&wget),
+        "/usr/bin/wget\n/usr/bin/curl",
+        "the tier's runtime tools"
+    );
+    assert!(
+        inspect(&image("sherlock-brain"), "{{json .Config.Healthcheck}}").contains("--spider"),
+        "the seed's health check"
+    );
+}
+
+#[test]
+fn seed_001_every_dependency_in_the_base_and_the_app_layer_is_the_code() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let image = build_seed(
+        "001-deps-in-base",
+        &[(
+            "production-control",
+            "jinja2 3.1.6, markupsafe 3.0.4, python-dateutil 2.9.0.post0",
+        )],
+    );
+    let base = layers(&image("production-base"));
+    let app = layers(&image("production-control"));
+    assert_eq!(
+        app.len(),
+        base.len() + 1,
+        "the app adds one layer: its code"
+    );
+    let [(code, bytes)] = layer_contents(&image("production-control"), &[base.len()])
+        .try_into()
+        .expect("one layer");
+    assert!(
+        code.iter()
+            .all(|e| !e.contains("jinja2") && !e.contains("dateutil")),
+        "dependencies in the app layer: {code:?}"
+    );
+    assert!(bytes < 64 * 1024, "the app layer is {bytes} bytes");
+}
+
+#[test]
+fn seed_002_web_and_ml_tiers_on_one_base_without_duplicates() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let image = build_seed(
+        "002-web-and-ml",
+        &[
+            ("discord", "httpx 0.28.1, pydantic 2.10.6, pynacl 1.5.0"),
+            (
+                "stt",
+                "numpy 2.2.6, python-multipart 0.0.20, scipy 1.15.3, structlog 24.4.0",
+            ),
+        ],
+    );
+    let ml = layers(&image("python-ml"));
+    let [(stt_venv, _)] = layer_contents(&image("stt"), &[ml.len()])
+        .try_into()
+        .expect("one layer");
+    assert!(
+        stt_venv
+            .iter()
+            .any(|e| e.contains("site-packages/multipart")),
+        "{stt_venv:?}"
+    );
+    assert!(
+        !stt_venv
+            .iter()
+            .any(|e| e.contains("site-packages/numpy") || e.contains("site-packages/scipy")),
+        "the ML tier's packages were installed again"
+    );
+}
+
+#[test]
+fn seed_003_a_chain_of_three_tiers_with_env_defaults() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let image = build_seed(
+        "003-kafka-fastapi",
+        &[
+            (
+                "api",
+                "fastapi 0.115.12, kafka-python 2.0.2, orjson 3.10.15, python-multipart 0.0.20",
+            ),
+            (
+                "ingest",
+                "kafka-python 2.0.2, orjson 3.10.15, tenacity 9.0.0",
+            ),
+        ],
+    );
+    let env = inspect(&image("api"), "{{json .Config.Env}}");
+    for var in [
+        "TZ=UTC",
+        "LOOM_KAFKA_BOOTSTRAP_SERVERS=localhost:9092",
+        "LOOM_LOG_LEVEL=INFO",
+    ] {
+        assert!(env.contains(var), "{var} missing from {env}");
+    }
+    let user = docker_run(&image("ingest"), Some("id"), &["-un"]);
+    assert_eq!(stdout(&user), "appuser");
+}
+
+#[test]
+fn seed_004_cpu_ml_gpu_with_a_native_library_compiled_in_the_builder() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let image = build_seed(
+        "004-cpu-ml-gpu",
+        &[
+            ("ai", "msgpack 1.1.0, numpy 2.2.6, six 1.17.0"),
+            ("api", "idna 3.10, msgpack 1.1.0"),
+            ("training", "numpy 2.2.6, packaging 24.2, scipy 1.15.3"),
+        ],
+    );
+    // Built from its sdist here, not a manylinux wheel from PyPI.
+    let wheel = docker_run(
+        &image("cpu"),
+        Some("/bin/sh"),
+        &[
+            "-c",
+            "grep ^Tag: /opt/venv/lib/python3*/site-packages/msgpack-*.dist-info/WHEEL",
+        ],
+    );
+    let tag = stdout(&wheel);
+    assert!(
+        tag.starts_with("Tag: cp3") && tag.contains("-linux_") && !tag.contains("manylinux"),
+        "msgpack was not compiled here: {tag}"
+    );
 }

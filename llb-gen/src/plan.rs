@@ -579,6 +579,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     let mut has_venv = false;
     let mut history = Vec::new();
     let mut code_base = None;
+    let mut installed: Vec<&str> = Vec::new();
     for level in levels(target) {
         let name = level.name;
         let line = level.line;
@@ -638,6 +639,10 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             image_state = system;
             continue;
         };
+        // A service whose project is its tier's (seed 001: every
+        // dependency in the base) finds its venv complete below.
+        let installed_below = installed.contains(&project.dir);
+        installed.push(project.dir);
 
         // 2. builder
         let builder = if build_packages.is_empty() {
@@ -649,6 +654,11 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .at(line);
             system.run(apt_mounts(exec), platform).root()
         };
+        if installed_below {
+            image_state = system;
+            code_base = Some((builder, None));
+            continue;
+        }
 
         // 3. venv: the whole venv into an output mount, or, on a venv
         // below, the files the sync adds to it.
@@ -666,7 +676,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             None => "uv sync --locked".to_owned(),
         };
         let lock = lock_source(&project, inputs.session_id, &inputs.ignored);
-        let (venv, venv_copy, full_venv) = if has_venv {
+        let (venv, venv_copy, code_on) = if has_venv {
             let exec = Exec::argv(&shell(DELTA_SCRIPT, "pybase-venv-delta", &[]))
                 .env(uv_env.clone())
                 .cwd(LOCK_DIR)
@@ -685,7 +695,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 &delta,
                 FileCopy::dir_contents("/", "/").named(format!("[{name}] builder: + venv")),
             );
-            (delta, FileCopy::dir_contents("/", "/"), Some(full))
+            (delta, FileCopy::dir_contents("/", "/"), (full, None))
         } else {
             let exec = Exec::argv(&shell(VENV_SCRIPT, "pybase-venv", &[]))
                 .env(uv_env.clone())
@@ -701,7 +711,12 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .run(with_uv(exec), platform)
                 .output(VENV_DIR)
                 .ok_or(PlanError::MissingOutput(VENV_DIR))?;
-            (venv, FileCopy::dir_contents("/", VENV_DIR), None)
+            let venv_mount = Some(venv.clone());
+            (
+                venv,
+                FileCopy::dir_contents("/", VENV_DIR),
+                (builder, venv_mount),
+            )
         };
         has_venv = true;
         history.push(format!(
@@ -718,12 +733,12 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         } else {
             system.copy(&venv, venv_copy)
         };
-        code_base = Some((builder, venv, full_venv));
+        code_base = Some(code_on);
     }
 
     // 4. code, for a service image.
     let result = match (target.kind, target.service, code_base) {
-        (TargetKind::Image, Some(service), Some((builder, venv, full_venv))) => {
+        (TargetKind::Image, Some(service), Some((code_on, venv_mount))) => {
             let name = &service.name;
             let code_exec = Exec::argv(&shell(CODE_SCRIPT, "pybase-code", &[]))
                 .env(uv_env)
@@ -747,15 +762,13 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                     "[{name}] code: install the project without dependencies"
                 ))
                 .at(service.at.map(|p| p.line));
-            let code_exec = match &full_venv {
-                // On a tier, the venv is the builder's own plus the delta.
-                Some(_) => code_exec,
-                None => code_exec.mount(Mount::scratchpad(VENV_DIR, &venv)),
+            // On a tier, the venv is in the builder's own filesystem.
+            let code_exec = match &venv_mount {
+                Some(venv) => code_exec.mount(Mount::scratchpad(VENV_DIR, venv)),
+                None => code_exec,
             }
             .mount(Mount::output(OUT_DIR, &State::scratch()));
-            let code = full_venv
-                .as_ref()
-                .unwrap_or(&builder)
+            let code = code_on
                 .run(with_uv(code_exec), platform)
                 .output(OUT_DIR)
                 .ok_or(PlanError::MissingOutput(OUT_DIR))?;
