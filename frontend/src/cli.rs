@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use llb_gen::diagnostic::Diagnostics;
+use llb_gen::diagnostic::{Diagnostic, Diagnostics};
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
 use llb_gen::project::ProjectInfo;
 use llb_gen::spec::{Service, Spec};
@@ -15,37 +15,71 @@ use serde_json::json;
 
 use crate::options::parse_platform;
 
+/// What `pybase check` found: every problem, and the report a user reads.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// The problems with the spec and the project files (errors).
+    pub errors: Vec<Diagnostic>,
+    /// Every diagnostic rendered against the file it points into, as
+    /// `pybase check` prints it on stderr.
+    pub text: String,
+}
+
+/// Input that a command refused: the problems and their rendered report.
+#[derive(Debug)]
+pub struct Refused {
+    /// The problems (never empty).
+    pub errors: Vec<Diagnostic>,
+    /// The report, as the command prints it on stderr.
+    pub text: String,
+}
+
 /// `pybase check FILE`: the spec and every service's project files.
 pub fn check(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let (spec, text) = match load_spec(file)? {
-        Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
-    };
-    let context = context_dir(file, context);
-    let mut failed = false;
-    for service in spec.services.values() {
-        if let Err(problems) = check_project(&spec, service, &context)? {
-            report(&problems, &spec, &text, &context);
-            failed = true;
-        }
-    }
-    if failed {
+    let report = check_report(file, context)?;
+    eprint!("{}", report.text);
+    if !report.errors.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
-    eprintln!(
-        "{}: ok ({} service{})",
-        file.display(),
-        spec.services.len(),
-        if spec.services.len() == 1 { "" } else { "s" }
-    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// The checks of `pybase check FILE`, with the report as text instead of
+/// printed (for tests and tools).
+pub fn check_report(file: &Path, context: Option<&Path>) -> anyhow::Result<CheckReport> {
+    let (spec, text) = match load_spec(file)? {
+        Ok(loaded) => loaded,
+        Err(refused) => {
+            return Ok(CheckReport {
+                errors: refused.errors,
+                text: refused.text,
+            });
+        }
+    };
+    let context = context_dir(file, context);
+    let mut errors = Vec::new();
+    for service in spec.services.values() {
+        if let Err(problems) = check_project(&spec, service, &context)? {
+            errors.extend(problems.0);
+        }
+    }
+    let mut out = render_report(&Diagnostics(errors.clone()), &spec, &text, &context);
+    if errors.is_empty() {
+        out.push_str(&format!(
+            "{}: ok ({} service{})\n",
+            file.display(),
+            spec.services.len(),
+            if spec.services.len() == 1 { "" } else { "s" }
+        ));
+    }
+    Ok(CheckReport { errors, text: out })
 }
 
 /// `pybase targets FILE`: one target a line, with its description.
 pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
     let (spec, _) = match load_spec(file)? {
         Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
+        Err(refused) => return Ok(print_refused(&refused)),
     };
     let targets = plan::targets(&spec);
     let width = targets.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
@@ -61,7 +95,7 @@ pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
 pub fn bake(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (spec, _) = match load_spec(file)? {
         Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
+        Err(refused) => return Ok(print_refused(&refused)),
     };
     let context = context_dir(file, context);
     let bake = llb_gen::bake::bake_file(
@@ -82,33 +116,58 @@ pub fn schema() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// What `pybase llb` is asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct LlbRequest<'a> {
+    /// The spec file.
+    pub file: &'a Path,
+    /// `--target`, when given.
+    pub target: Option<&'a str>,
+    /// `--context`, when given (default: the spec's directory).
+    pub context: Option<&'a Path>,
+    /// `--platform`, e.g. `linux/amd64`.
+    pub platform: &'a str,
+    /// `--mergeop`: assemble with MergeOp.
+    pub mergeop: bool,
+}
+
 /// `pybase llb FILE`: the target's LLB (decoded) and image config as JSON.
 /// The base image is not resolved: its config is taken as empty.
-pub fn llb(
-    file: &Path,
-    target: Option<&str>,
-    context: Option<&Path>,
-    platform: &str,
-    mergeop: bool,
-) -> anyhow::Result<ExitCode> {
+pub fn llb(request: &LlbRequest<'_>) -> anyhow::Result<ExitCode> {
+    match llb_json(request)? {
+        Ok(out) => {
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(refused) => Ok(print_refused(&refused)),
+    }
+}
+
+/// What `pybase llb` prints, or the input problems it reports instead.
+pub fn llb_json(request: &LlbRequest<'_>) -> anyhow::Result<Result<serde_json::Value, Refused>> {
+    let LlbRequest {
+        file,
+        target,
+        context,
+        platform,
+        mergeop,
+    } = *request;
     let (spec, text) = match load_spec(file)? {
         Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
+        Err(refused) => return Ok(Err(refused)),
     };
     let context = context_dir(file, context);
+    let refuse = |problems: Diagnostics| Refused {
+        text: render_report(&problems, &spec, &text, &context),
+        errors: problems.0,
+    };
     let target = match plan::select_target(&spec, target) {
         Ok(target) => target,
-        Err(problem) => {
-            report(&problem.into(), &spec, &text, &context);
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(problem) => return Ok(Err(refuse(problem.into()))),
     };
     let project = match check_project(&spec, target.service, &context)? {
         Ok(project) => project,
-        Err(problems) => {
-            report(&problems, &spec, &text, &context);
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(problems) => return Ok(Err(refuse(problems))),
     };
     let platform = parse_platform(platform)?;
     let spec_file = spec.file.clone();
@@ -143,13 +202,11 @@ pub fn llb(
         "config": build.config,
         "llb": llb_gen::describe::describe(&build.definition)?,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(ExitCode::SUCCESS)
+    Ok(Ok(out))
 }
 
-/// Read and parse the spec; on bad input, print the diagnostics and give the
-/// exit code instead.
-fn load_spec(file: &Path) -> anyhow::Result<Result<(Spec, String), ExitCode>> {
+/// Read and parse the spec; on bad input, the problems instead.
+fn load_spec(file: &Path) -> anyhow::Result<Result<(Spec, String), Refused>> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let name = file.file_name().map_or_else(
         || file.display().to_string(),
@@ -157,11 +214,19 @@ fn load_spec(file: &Path) -> anyhow::Result<Result<(Spec, String), ExitCode>> {
     );
     match llb_gen::spec::parse(&name, &bytes) {
         Ok(spec) => Ok(Ok((spec, String::from_utf8_lossy(&bytes).into_owned()))),
-        Err(problems) => {
-            eprint!("{}", problems.render(std::str::from_utf8(&bytes).ok()));
-            Ok(Err(ExitCode::FAILURE))
-        }
+        Err(problems) => Ok(Err(Refused {
+            // Lossy: a byte that is not UTF-8 becomes one character, so the
+            // columns before it stay right.
+            text: problems.render(Some(&String::from_utf8_lossy(&bytes))),
+            errors: problems.0,
+        })),
     }
+}
+
+/// Print the report of refused input; the exit code that goes with it.
+fn print_refused(refused: &Refused) -> ExitCode {
+    eprint!("{}", refused.text);
+    ExitCode::FAILURE
 }
 
 fn context_dir(file: &Path, context: Option<&Path>) -> PathBuf {
@@ -194,14 +259,21 @@ fn check_project(
     ))
 }
 
-/// Print diagnostics, each against the text of the file it points into.
-fn report(problems: &Diagnostics, spec: &Spec, spec_text: &str, context: &Path) {
-    for problem in &problems.0 {
-        let text = if problem.file == spec.file {
-            Some(spec_text.to_owned())
-        } else {
-            std::fs::read_to_string(context.join(&problem.file)).ok()
-        };
-        eprint!("{}", problem.render(text.as_deref()));
-    }
+/// Diagnostics rendered each against the text of the file it points into.
+fn render_report(problems: &Diagnostics, spec: &Spec, spec_text: &str, context: &Path) -> String {
+    let rendered: Vec<String> = problems
+        .0
+        .iter()
+        .map(|problem| {
+            let text = if problem.file == spec.file {
+                Some(spec_text.to_owned())
+            } else {
+                std::fs::read(context.join(&problem.file))
+                    .ok()
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            };
+            problem.render(text.as_deref())
+        })
+        .collect();
+    rendered.join("\n")
 }
