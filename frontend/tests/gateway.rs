@@ -269,7 +269,7 @@ async fn several_services_need_a_target_and_unknown_targets_are_named() {
     let error = returned_error(&handle);
     assert_eq!(
         error.message,
-        "pybase.yaml: the spec has several services: choose one with --target (targets: api, api-base, worker, worker-base) (hint: e.g. `docker buildx build --target api ...`)"
+        "pybase.yaml:3:3: the spec has several services: choose one with --target (targets: api, api-base, worker, worker-base) (hint: e.g. `docker buildx build --target api ...`)"
     );
 
     let handle = run(

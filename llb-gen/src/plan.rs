@@ -128,7 +128,7 @@ pub fn select_target<'a>(
             }),
             _ => Err(Diagnostic::at(
                 &spec.file,
-                None,
+                spec.services.values().next().and_then(|s| s.at),
                 format!(
                     "the spec has several services: choose one with --target (targets: {})",
                     names.join(", ")
@@ -157,7 +157,7 @@ pub fn select_target<'a>(
     }
     let diagnostic = Diagnostic::at(
         &spec.file,
-        None,
+        spec.services.values().next().and_then(|s| s.at),
         format!(
             "unknown target `{requested}` (targets: {})",
             names.join(", ")

@@ -122,10 +122,11 @@ fn duplicate_key() {
 #[test]
 fn missing_from() {
     insta::assert_snapshot!(check("version: 1\nservices:\n  a:\n    project: app\n"), @"
-    error: pybase.yaml:4:5: missing field `from`
+    error: pybase.yaml:4:5: the required key `from` is missing
       |
     4 |     project: app
       |     ^
+    hint: every service needs its base image, e.g. `from: python:3.12-slim`; if the key is there, check its indentation
     ");
 }
 
@@ -179,7 +180,7 @@ services:
       |   ^
     hint: `-base` is reserved: `api-base` is the target of service `api` without its code
 
-    error: pybase.yaml:8:11: invalid image reference `Python:3.12`: invalid reference format
+    error: pybase.yaml:8:11: invalid image reference `Python:3.12`: the repository name must be lowercase
       |
     8 |     from: 'Python:3.12'
       |           ^
