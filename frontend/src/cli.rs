@@ -83,10 +83,11 @@ pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
     };
     let targets = plan::targets(&spec);
     let width = targets.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    for (name, description) in targets {
-        println!("{name:width$}  {description}");
-    }
-    Ok(ExitCode::SUCCESS)
+    let lines: String = targets
+        .iter()
+        .map(|(name, description)| format!("{name:width$}  {description}\n"))
+        .collect();
+    print_data(&lines)
 }
 
 /// `pybase bake FILE`: a bake file for every target. Paths in it are as
@@ -103,17 +104,15 @@ pub fn bake(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
         &file.display().to_string(),
         &context.display().to_string(),
     );
-    println!("{}", serde_json::to_string_pretty(&bake)?);
-    Ok(ExitCode::SUCCESS)
+    print_data(&format!("{}\n", serde_json::to_string_pretty(&bake)?))
 }
 
 /// `pybase schema`: the spec's JSON Schema.
 pub fn schema() -> anyhow::Result<ExitCode> {
-    println!(
-        "{}",
+    print_data(&format!(
+        "{}\n",
         serde_json::to_string_pretty(&llb_gen::spec::json_schema())?
-    );
-    Ok(ExitCode::SUCCESS)
+    ))
 }
 
 /// What `pybase llb` is asked for.
@@ -135,10 +134,7 @@ pub struct LlbRequest<'a> {
 /// The base image is not resolved: its config is taken as empty.
 pub fn llb(request: &LlbRequest<'_>) -> anyhow::Result<ExitCode> {
     match llb_json(request)? {
-        Ok(out) => {
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(out) => print_data(&format!("{}\n", serde_json::to_string_pretty(&out)?)),
         Err(refused) => Ok(print_refused(&refused)),
     }
 }
@@ -220,6 +216,20 @@ fn load_spec(file: &Path) -> anyhow::Result<Result<(Spec, String), Refused>> {
             text: problems.render(Some(&String::from_utf8_lossy(&bytes))),
             errors: problems.0,
         })),
+    }
+}
+
+/// Write data to stdout. A reader that stops early (`pybase llb … | head`)
+/// is not an error, and never a panic as `println!` would make it.
+fn print_data(text: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 
