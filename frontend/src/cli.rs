@@ -75,6 +75,81 @@ pub fn check_report(file: &Path, context: Option<&Path>) -> anyhow::Result<Check
     Ok(CheckReport { errors, text: out })
 }
 
+/// What `pybase init` is asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct InitRequest<'a> {
+    /// The project directory, holding `pyproject.toml`.
+    pub dir: &'a Path,
+    /// The frontend image of the `# syntax=` line.
+    pub frontend: &'a str,
+    /// Overwrite an existing spec.
+    pub force: bool,
+}
+
+/// `pybase init [DIR]`: write a starting `DIR/pybase.yaml`, then check it
+/// as `pybase check` does (a project without `uv.lock` fails that check,
+/// saying how to make one).
+pub fn init(request: &InitRequest<'_>) -> anyhow::Result<ExitCode> {
+    let (path, starter) = write_starter_spec(request)?;
+    eprintln!("wrote {} (service `{}`)", path.display(), starter.service);
+    let report = check_report(&path, None)?;
+    eprint!("{}", report.text);
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Write the starting spec of `pybase init`: its path and what it holds.
+/// An existing spec is kept unless `force` is set.
+pub fn write_starter_spec(
+    request: &InitRequest<'_>,
+) -> anyhow::Result<(PathBuf, llb_gen::init::Starter)> {
+    let read = |name: &str| -> anyhow::Result<Option<String>> {
+        let path = request.dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    };
+    let pyproject_path = request.dir.join(plan::PYPROJECT_FILE);
+    let Some(pyproject) = read(plan::PYPROJECT_FILE)? else {
+        anyhow::bail!(
+            "{} not found: `pybase init` starts from an existing Python project (`uv init` makes one)",
+            pyproject_path.display()
+        );
+    };
+    let lock = read(plan::LOCK_FILE)?;
+    let starter = llb_gen::init::starter_spec(
+        &llb_gen::init::ProjectFiles {
+            pyproject_file: &pyproject_path.display().to_string(),
+            pyproject: &pyproject,
+            lock: lock.as_deref(),
+        },
+        request.frontend,
+    )?;
+    let spec_path = request.dir.join(llb_gen::init::SPEC_FILE);
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true);
+    if request.force {
+        file.create(true).truncate(true);
+    } else {
+        file.create_new(true);
+    }
+    let mut file = match file.open(&spec_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+            "{} already exists: pass --force to overwrite it",
+            spec_path.display()
+        ),
+        other => other.with_context(|| format!("creating {}", spec_path.display()))?,
+    };
+    std::io::Write::write_all(&mut file, starter.text.as_bytes())
+        .with_context(|| format!("writing {}", spec_path.display()))?;
+    Ok((spec_path, starter))
+}
+
 /// `pybase targets FILE`: one target a line, with its description.
 pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
     let (spec, _) = match load_spec(file)? {

@@ -24,6 +24,18 @@ enum Command {
     /// Run as a BuildKit gateway frontend over stdin/stdout (the frontend image's entry point)
     #[command(hide = true)]
     Frontend,
+    /// Write a starting pybase.yaml for an existing project, from its pyproject.toml and uv.lock
+    Init {
+        /// The project directory, holding pyproject.toml
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The frontend image named by the spec's `# syntax=` line
+        #[arg(long, value_name = "IMAGE", default_value = llb_gen::init::DEFAULT_FRONTEND_IMAGE)]
+        frontend: String,
+        /// Overwrite an existing pybase.yaml
+        #[arg(long)]
+        force: bool,
+    },
     /// Check a spec and the lock files of its services, without BuildKit
     Check {
         /// The spec file
@@ -70,6 +82,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Frontend => run_frontend(),
+        Command::Init {
+            dir,
+            frontend,
+            force,
+        } => pybase::cli::init(&pybase::cli::InitRequest {
+            dir: &dir,
+            frontend: &frontend,
+            force,
+        }),
         Command::Check { file, context } => pybase::cli::check(&file, context.as_deref()),
         Command::Llb {
             file,
