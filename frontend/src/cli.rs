@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use llb_gen::diagnostic::{Diagnostic, Diagnostics};
+use llb_gen::lint::Warning;
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
 use llb_gen::project::ProjectInfo;
 use llb_gen::spec::{Service, Spec};
@@ -20,8 +21,10 @@ use crate::options::parse_platform;
 pub struct CheckReport {
     /// The problems with the spec and the project files (errors).
     pub errors: Vec<Diagnostic>,
-    /// Every diagnostic rendered against the file it points into, as
-    /// `pybase check` prints it on stderr.
+    /// What the lint rules found in a valid spec (see [`llb_gen::lint`]).
+    pub warnings: Vec<Warning>,
+    /// Every error, then every warning, rendered against the file it points
+    /// into, as `pybase check` prints it on stderr.
     pub text: String,
 }
 
@@ -34,11 +37,12 @@ pub struct Refused {
     pub text: String,
 }
 
-/// `pybase check FILE`: the spec and every service's project files.
-pub fn check(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
+/// `pybase check FILE`: the spec and every service's project files, then
+/// the lint rules. Fails on an error, or with `strict` on a warning too.
+pub fn check(file: &Path, context: Option<&Path>, strict: bool) -> anyhow::Result<ExitCode> {
     let report = check_report(file, context)?;
     eprint!("{}", report.text);
-    if !report.errors.is_empty() {
+    if !report.errors.is_empty() || (strict && !report.warnings.is_empty()) {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -52,6 +56,7 @@ pub fn check_report(file: &Path, context: Option<&Path>) -> anyhow::Result<Check
         Err(refused) => {
             return Ok(CheckReport {
                 errors: refused.errors,
+                warnings: Vec::new(),
                 text: refused.text,
             });
         }
@@ -63,16 +68,39 @@ pub fn check_report(file: &Path, context: Option<&Path>) -> anyhow::Result<Check
             errors.extend(problems.0);
         }
     }
-    let mut out = render_report(&Diagnostics(errors.clone()), &spec, &text, &context);
-    if errors.is_empty() {
-        out.push_str(&format!(
-            "{}: ok ({} service{})\n",
-            file.display(),
-            spec.services.len(),
-            if spec.services.len() == 1 { "" } else { "s" }
+    let warnings = llb_gen::lint::lint(&spec, &text);
+    let mut reports = Vec::new();
+    if !errors.is_empty() {
+        reports.push(render_report(
+            &Diagnostics(errors.clone()),
+            &spec,
+            &text,
+            &context,
         ));
     }
-    Ok(CheckReport { errors, text: out })
+    reports.extend(warnings.iter().map(|w| w.render(Some(&text))));
+    let mut out = reports.join("\n");
+    if errors.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        out.push_str(&format!(
+            "{}: ok ({}{})\n",
+            file.display(),
+            plural(spec.services.len(), "service"),
+            if warnings.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", plural(warnings.len(), "warning"))
+            }
+        ));
+    }
+    Ok(CheckReport {
+        errors,
+        warnings,
+        text: out,
+    })
 }
 
 /// What `pybase init` is asked for.

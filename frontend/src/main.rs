@@ -36,13 +36,16 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Check a spec and the lock files of its services, without BuildKit
+    /// Check a spec and the lock files of its services, then lint the spec, without BuildKit
     Check {
         /// The spec file
         file: PathBuf,
         /// The build context (default: the spec's directory)
         #[arg(long)]
         context: Option<PathBuf>,
+        /// Fail on lint warnings too, not only on errors
+        #[arg(long)]
+        strict: bool,
     },
     /// Print the LLB and image config of a target as JSON
     Llb {
@@ -91,7 +94,11 @@ fn main() -> ExitCode {
             frontend: &frontend,
             force,
         }),
-        Command::Check { file, context } => pybase::cli::check(&file, context.as_deref()),
+        Command::Check {
+            file,
+            context,
+            strict,
+        } => pybase::cli::check(&file, context.as_deref(), strict),
         Command::Llb {
             file,
             target,

@@ -88,7 +88,13 @@ impl Diagnostic {
     /// The full report: `error: file:line:col: message`, the source line with
     /// a caret under the column (when `source` is the file's text), the hint.
     pub fn render(&self, source: Option<&str>) -> String {
-        let mut out = format!("error: {}: {}\n", self.location(), self.message);
+        self.render_as("error", source)
+    }
+
+    /// [`Diagnostic::render`] with another label than `error` (e.g.
+    /// `warning[Rule]`).
+    pub fn render_as(&self, label: &str, source: Option<&str>) -> String {
+        let mut out = format!("{label}: {}: {}\n", self.location(), self.message);
         if let (Some(position), Some(text)) = (self.position, source)
             && let Some(line) = (position.line as usize)
                 .checked_sub(1)

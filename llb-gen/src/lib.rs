@@ -9,6 +9,7 @@
 //!   config through [`image`];
 //! - [`bake`] writes a `docker buildx bake` file for every target;
 //! - [`init`] writes a starting spec from a project's `pyproject.toml`;
+//! - [`lint`] finds what a valid spec builds, but probably not as meant;
 //! - [`llb::marshal`] encodes the graph into a `Definition` whose bytes
 //!   depend only on the inputs; [`describe`] turns it back into readable JSON.
 //!
@@ -21,6 +22,7 @@ pub mod describe;
 pub mod diagnostic;
 pub mod image;
 pub mod init;
+pub mod lint;
 pub mod llb;
 pub mod plan;
 pub mod project;
