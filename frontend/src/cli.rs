@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use llb_gen::diagnostic::{Diagnostic, Diagnostics};
+use llb_gen::lint::Warning;
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
 use llb_gen::project::{ProjectFiles, ProjectInfo};
 use llb_gen::spec::Spec;
@@ -15,57 +16,193 @@ use serde_json::json;
 
 use crate::options::parse_platform;
 
-/// `pybase check FILE`: the spec, and the project files of every tier and
-/// service with the packages they stack.
-pub fn check(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
+/// What `pybase check` found: every problem, and the report a user reads.
+#[derive(Debug)]
+pub struct CheckReport {
+    /// The problems with the spec and the project files (errors).
+    pub errors: Vec<Diagnostic>,
+    /// What the lint rules found in a valid spec (see [`llb_gen::lint`]).
+    pub warnings: Vec<Warning>,
+    /// Every error, then every warning, rendered against the file it points
+    /// into, as `pybase check` prints it on stderr.
+    pub text: String,
+}
+
+/// Input that a command refused: the problems and their rendered report.
+#[derive(Debug)]
+pub struct Refused {
+    /// The problems (never empty).
+    pub errors: Vec<Diagnostic>,
+    /// The report, as the command prints it on stderr.
+    pub text: String,
+}
+
+/// `pybase check FILE`: the spec, the project files of every tier and
+/// service with the packages they stack, then the lint rules. Fails on an error, or with `strict` on a warning too.
+pub fn check(file: &Path, context: Option<&Path>, strict: bool) -> anyhow::Result<ExitCode> {
+    let report = check_report(file, context)?;
+    eprint!("{}", report.text);
+    if !report.errors.is_empty() || (strict && !report.warnings.is_empty()) {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The checks of `pybase check FILE`, with the report as text instead of
+/// printed (for tests and tools).
+pub fn check_report(file: &Path, context: Option<&Path>) -> anyhow::Result<CheckReport> {
     let (spec, text) = match load_spec(file)? {
         Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
+        Err(refused) => {
+            return Ok(CheckReport {
+                errors: refused.errors,
+                warnings: Vec::new(),
+                text: refused.text,
+            });
+        }
     };
     let context = context_dir(file, context);
-    let mut problems: Vec<Diagnostic> = Vec::new();
+    let mut errors: Vec<Diagnostic> = Vec::new();
     for (name, _) in plan::targets(&spec) {
         let Ok(target) = plan::select_target(&spec, Some(&name)) else {
             continue;
         };
-        if let Err(found) = check_projects(&spec, &target, &context)? {
-            for problem in found.0 {
-                if !problems.contains(&problem) {
-                    problems.push(problem);
+        if let Err(problems) = check_projects(&spec, &target, &context)? {
+            for problem in problems.0 {
+                if !errors.contains(&problem) {
+                    errors.push(problem);
                 }
             }
         }
     }
-    if !problems.is_empty() {
-        report(&Diagnostics(problems), &spec, &text, &context);
-        return Ok(ExitCode::FAILURE);
+    let warnings = llb_gen::lint::lint(&spec, &text);
+    let mut reports = Vec::new();
+    if !errors.is_empty() {
+        reports.push(render_report(
+            &Diagnostics(errors.clone()),
+            &spec,
+            &text,
+            &context,
+        ));
     }
-    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    eprintln!(
-        "{}: ok ({}{})",
-        file.display(),
-        if spec.tiers.is_empty() {
-            String::new()
-        } else {
-            format!("{}, ", count(spec.tiers.len(), "tier"))
+    reports.extend(warnings.iter().map(|w| w.render(Some(&text))));
+    let mut out = reports.join("\n");
+    if errors.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        out.push_str(&format!(
+            "{}: ok ({}{}{})\n",
+            file.display(),
+            if spec.tiers.is_empty() {
+                String::new()
+            } else {
+                format!("{}, ", plural(spec.tiers.len(), "tier"))
+            },
+            plural(spec.services.len(), "service"),
+            if warnings.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", plural(warnings.len(), "warning"))
+            }
+        ));
+    }
+    Ok(CheckReport {
+        errors,
+        warnings,
+        text: out,
+    })
+}
+
+/// What `pybase init` is asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct InitRequest<'a> {
+    /// The project directory, holding `pyproject.toml`.
+    pub dir: &'a Path,
+    /// The frontend image of the `# syntax=` line.
+    pub frontend: &'a str,
+    /// Overwrite an existing spec.
+    pub force: bool,
+}
+
+/// `pybase init [DIR]`: write a starting `DIR/pybase.yaml`, then check it
+/// as `pybase check` does (a project without `uv.lock` fails that check,
+/// saying how to make one).
+pub fn init(request: &InitRequest<'_>) -> anyhow::Result<ExitCode> {
+    let (path, starter) = write_starter_spec(request)?;
+    eprintln!("wrote {} (service `{}`)", path.display(), starter.service);
+    let report = check_report(&path, None)?;
+    eprint!("{}", report.text);
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Write the starting spec of `pybase init`: its path and what it holds.
+/// An existing spec is kept unless `force` is set.
+pub fn write_starter_spec(
+    request: &InitRequest<'_>,
+) -> anyhow::Result<(PathBuf, llb_gen::init::Starter)> {
+    let read = |name: &str| -> anyhow::Result<Option<String>> {
+        let path = request.dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    };
+    let pyproject_path = request.dir.join(plan::PYPROJECT_FILE);
+    let Some(pyproject) = read(plan::PYPROJECT_FILE)? else {
+        anyhow::bail!(
+            "{} not found: `pybase init` starts from an existing Python project (`uv init` makes one)",
+            pyproject_path.display()
+        );
+    };
+    let lock = read(plan::LOCK_FILE)?;
+    let starter = llb_gen::init::starter_spec(
+        &llb_gen::init::ProjectFiles {
+            pyproject_file: &pyproject_path.display().to_string(),
+            pyproject: &pyproject,
+            lock: lock.as_deref(),
         },
-        count(spec.services.len(), "service"),
-    );
-    Ok(ExitCode::SUCCESS)
+        request.frontend,
+    )?;
+    let spec_path = request.dir.join(llb_gen::init::SPEC_FILE);
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true);
+    if request.force {
+        file.create(true).truncate(true);
+    } else {
+        file.create_new(true);
+    }
+    let mut file = match file.open(&spec_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => anyhow::bail!(
+            "{} already exists: pass --force to overwrite it",
+            spec_path.display()
+        ),
+        other => other.with_context(|| format!("creating {}", spec_path.display()))?,
+    };
+    std::io::Write::write_all(&mut file, starter.text.as_bytes())
+        .with_context(|| format!("writing {}", spec_path.display()))?;
+    Ok((spec_path, starter))
 }
 
 /// `pybase targets FILE`: one target a line, with its description.
 pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
     let (spec, _) = match load_spec(file)? {
         Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
+        Err(refused) => return Ok(print_refused(&refused)),
     };
     let targets = plan::targets(&spec);
     let width = targets.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
-    for (name, description) in targets {
-        println!("{name:width$}  {description}");
-    }
-    Ok(ExitCode::SUCCESS)
+    let lines: String = targets
+        .iter()
+        .map(|(name, description)| format!("{name:width$}  {description}\n"))
+        .collect();
+    print_data(&lines)
 }
 
 /// `pybase bake FILE`: a bake file for every target. Paths in it are as
@@ -74,7 +211,7 @@ pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
 pub fn bake(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
     let (spec, _) = match load_spec(file)? {
         Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
+        Err(refused) => return Ok(print_refused(&refused)),
     };
     let context = context_dir(file, context);
     let bake = llb_gen::bake::bake_file(
@@ -82,46 +219,66 @@ pub fn bake(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
         &file.display().to_string(),
         &context.display().to_string(),
     );
-    println!("{}", serde_json::to_string_pretty(&bake)?);
-    Ok(ExitCode::SUCCESS)
+    print_data(&format!("{}\n", serde_json::to_string_pretty(&bake)?))
 }
 
 /// `pybase schema`: the spec's JSON Schema.
 pub fn schema() -> anyhow::Result<ExitCode> {
-    println!(
-        "{}",
+    print_data(&format!(
+        "{}\n",
         serde_json::to_string_pretty(&llb_gen::spec::json_schema())?
-    );
-    Ok(ExitCode::SUCCESS)
+    ))
+}
+
+/// What `pybase llb` is asked for.
+#[derive(Clone, Copy, Debug)]
+pub struct LlbRequest<'a> {
+    /// The spec file.
+    pub file: &'a Path,
+    /// `--target`, when given.
+    pub target: Option<&'a str>,
+    /// `--context`, when given (default: the spec's directory).
+    pub context: Option<&'a Path>,
+    /// `--platform`, e.g. `linux/amd64`.
+    pub platform: &'a str,
+    /// `--mergeop`: assemble with MergeOp.
+    pub mergeop: bool,
 }
 
 /// `pybase llb FILE`: the target's LLB (decoded) and image config as JSON.
 /// The base image is not resolved: its config is taken as empty.
-pub fn llb(
-    file: &Path,
-    target: Option<&str>,
-    context: Option<&Path>,
-    platform: &str,
-    mergeop: bool,
-) -> anyhow::Result<ExitCode> {
+pub fn llb(request: &LlbRequest<'_>) -> anyhow::Result<ExitCode> {
+    match llb_json(request)? {
+        Ok(out) => print_data(&format!("{}\n", serde_json::to_string_pretty(&out)?)),
+        Err(refused) => Ok(print_refused(&refused)),
+    }
+}
+
+/// What `pybase llb` prints, or the input problems it reports instead.
+pub fn llb_json(request: &LlbRequest<'_>) -> anyhow::Result<Result<serde_json::Value, Refused>> {
+    let LlbRequest {
+        file,
+        target,
+        context,
+        platform,
+        mergeop,
+    } = *request;
     let (spec, text) = match load_spec(file)? {
         Ok(loaded) => loaded,
-        Err(code) => return Ok(code),
+        Err(refused) => return Ok(Err(refused)),
     };
     let context = context_dir(file, context);
+    let refuse = |problems: Diagnostics| Refused {
+        text: render_report(&problems, &spec, &text, &context),
+        errors: problems.0,
+    };
     let target = match plan::select_target(&spec, target) {
         Ok(target) => target,
-        Err(problem) => {
-            report(&problem.into(), &spec, &text, &context);
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(problem) => return Ok(Err(refuse(problem.into()))),
     };
     let (stack, infos) = match check_projects(&spec, &target, &context)? {
         Ok(checked) => checked,
-        Err(problems) => {
-            report(&problems, &spec, &text, &context);
-            return Ok(ExitCode::FAILURE);
-        }
+        Err(problems) => return Ok(Err(refuse(problems))),
     };
     let platform = parse_platform(platform)?;
     let spec_file = spec.file.clone();
@@ -160,13 +317,11 @@ pub fn llb(
         "config": build.config,
         "llb": llb_gen::describe::describe(&build.definition)?,
     });
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(ExitCode::SUCCESS)
+    Ok(Ok(out))
 }
 
-/// Read and parse the spec; on bad input, print the diagnostics and give the
-/// exit code instead.
-fn load_spec(file: &Path) -> anyhow::Result<Result<(Spec, String), ExitCode>> {
+/// Read and parse the spec; on bad input, the problems instead.
+fn load_spec(file: &Path) -> anyhow::Result<Result<(Spec, String), Refused>> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let name = file.file_name().map_or_else(
         || file.display().to_string(),
@@ -174,11 +329,33 @@ fn load_spec(file: &Path) -> anyhow::Result<Result<(Spec, String), ExitCode>> {
     );
     match llb_gen::spec::parse(&name, &bytes) {
         Ok(spec) => Ok(Ok((spec, String::from_utf8_lossy(&bytes).into_owned()))),
-        Err(problems) => {
-            eprint!("{}", problems.render(std::str::from_utf8(&bytes).ok()));
-            Ok(Err(ExitCode::FAILURE))
-        }
+        Err(problems) => Ok(Err(Refused {
+            // Lossy: a byte that is not UTF-8 becomes one character, so the
+            // columns before it stay right.
+            text: problems.render(Some(&String::from_utf8_lossy(&bytes))),
+            errors: problems.0,
+        })),
     }
+}
+
+/// Write data to stdout. A reader that stops early (`pybase llb … | head`)
+/// is not an error, and never a panic as `println!` would make it.
+fn print_data(text: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout"),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Print the report of refused input; the exit code that goes with it.
+fn print_refused(refused: &Refused) -> ExitCode {
+    eprint!("{}", refused.text);
+    ExitCode::FAILURE
 }
 
 fn context_dir(file: &Path, context: Option<&Path>) -> PathBuf {
@@ -218,14 +395,21 @@ fn check_projects<'a>(
     Ok(llb_gen::project::check_stack(&spec.file, &stack).map(|infos| (stack, infos)))
 }
 
-/// Print diagnostics, each against the text of the file it points into.
-fn report(problems: &Diagnostics, spec: &Spec, spec_text: &str, context: &Path) {
-    for problem in &problems.0 {
-        let text = if problem.file == spec.file {
-            Some(spec_text.to_owned())
-        } else {
-            std::fs::read_to_string(context.join(&problem.file)).ok()
-        };
-        eprint!("{}", problem.render(text.as_deref()));
-    }
+/// Diagnostics rendered each against the text of the file it points into.
+fn render_report(problems: &Diagnostics, spec: &Spec, spec_text: &str, context: &Path) -> String {
+    let rendered: Vec<String> = problems
+        .0
+        .iter()
+        .map(|problem| {
+            let text = if problem.file == spec.file {
+                Some(spec_text.to_owned())
+            } else {
+                std::fs::read(context.join(&problem.file))
+                    .ok()
+                    .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            };
+            problem.render(text.as_deref())
+        })
+        .collect();
+    rendered.join("\n")
 }

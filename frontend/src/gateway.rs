@@ -8,9 +8,10 @@
 //! include patterns), resolve the base image (a `--build-context`
 //! replacement first, as the Dockerfile frontend does), plan the LLB with
 //! `llb-gen`, `Solve` it and `Return` the result with its image config,
-//! exactly once. A subrequest (`--call targets`) is answered right after the
-//! spec is parsed, building nothing. Bad input is returned as an error with a BuildKit source
-//! excerpt, so buildx prints the offending spec or lock line.
+//! exactly once. A subrequest (`--call targets`, `outline`, `check`) is
+//! answered right after the spec is parsed, building nothing. Bad input is
+//! returned as an error with a BuildKit source excerpt, so buildx prints the
+//! offending spec or lock line.
 //!
 //! stderr goes to the daemon's log only, so nothing is printed for the user
 //! here: what the user must see travels in the `Return` error.
@@ -134,9 +135,8 @@ impl Failure {
             Failure::UnsupportedSubrequest(name) => Status {
                 code: tonic::Code::Unimplemented as i32,
                 message: format!(
-                    "pybase does not answer the subrequest `{name}` (it answers: {}, {})",
-                    subrequests::DESCRIBE,
-                    subrequests::TARGETS
+                    "pybase does not answer the subrequest `{name}` (it answers: {})",
+                    subrequests::answered_names().join(", ")
                 ),
                 details: serde_json::to_vec(&json!({ "name": name }))
                     .ok()
@@ -165,14 +165,13 @@ fn source_detail(diagnostic: &Diagnostic, files: &[(String, Vec<u8>)]) -> Option
     } else {
         "yaml"
     };
-    let at = json!({"line": position.line, "character": position.column});
     let detail = json!({
         "info": {
             "filename": name,
             "data": base64::engine::general_purpose::STANDARD.encode(data),
             "language": language,
         },
-        "ranges": [{"start": at, "end": at}],
+        "ranges": [subrequests::source_range(position)],
     });
     Some(Any {
         type_url: "github.com/moby/buildkit/errdefs.Source+json".to_owned(),
@@ -248,11 +247,12 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let spec = llb_gen::spec::parse(filename, &spec_bytes)
         .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
     if let Some(request) = options.request_id() {
-        return match subrequests::answer(request, &spec) {
-            Some(metadata) => Ok(gw::Result {
+        return match subrequests::answer(request, &spec, &spec_bytes, options) {
+            Some(Ok(metadata)) => Ok(gw::Result {
                 metadata,
                 ..Default::default()
             }),
+            Some(Err(problem)) => Err(Failure::input(problem, &[(filename, &spec_bytes)])),
             None => Err(Failure::UnsupportedSubrequest(request.to_owned())),
         };
     }

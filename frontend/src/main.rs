@@ -24,13 +24,28 @@ enum Command {
     /// Run as a BuildKit gateway frontend over stdin/stdout (the frontend image's entry point)
     #[command(hide = true)]
     Frontend,
-    /// Check a spec and the lock files of its services, without BuildKit
+    /// Write a starting pybase.yaml for an existing project, from its pyproject.toml and uv.lock
+    Init {
+        /// The project directory, holding pyproject.toml
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The frontend image named by the spec's `# syntax=` line
+        #[arg(long, value_name = "IMAGE", default_value = llb_gen::init::DEFAULT_FRONTEND_IMAGE)]
+        frontend: String,
+        /// Overwrite an existing pybase.yaml
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check a spec and the lock files of its services, then lint the spec, without BuildKit
     Check {
         /// The spec file
         file: PathBuf,
         /// The build context (default: the spec's directory)
         #[arg(long)]
         context: Option<PathBuf>,
+        /// Fail on lint warnings too, not only on errors
+        #[arg(long)]
+        strict: bool,
     },
     /// Print the LLB and image config of a target as JSON
     Llb {
@@ -70,20 +85,33 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Frontend => run_frontend(),
-        Command::Check { file, context } => pybase::cli::check(&file, context.as_deref()),
+        Command::Init {
+            dir,
+            frontend,
+            force,
+        } => pybase::cli::init(&pybase::cli::InitRequest {
+            dir: &dir,
+            frontend: &frontend,
+            force,
+        }),
+        Command::Check {
+            file,
+            context,
+            strict,
+        } => pybase::cli::check(&file, context.as_deref(), strict),
         Command::Llb {
             file,
             target,
             context,
             platform,
             mergeop,
-        } => pybase::cli::llb(
-            &file,
-            target.as_deref(),
-            context.as_deref(),
-            &platform,
+        } => pybase::cli::llb(&pybase::cli::LlbRequest {
+            file: &file,
+            target: target.as_deref(),
+            context: context.as_deref(),
+            platform: &platform,
             mergeop,
-        ),
+        }),
         Command::Targets { file } => pybase::cli::targets(&file),
         Command::Schema => pybase::cli::schema(),
         Command::Bake { file, context } => pybase::cli::bake(&file, context.as_deref()),

@@ -10,6 +10,26 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail};
 use llb_gen::llb::Platform;
 
+/// `--build-arg PYBASE_MERGEOP=false` assembles the image without MergeOp.
+pub const MERGEOP_ARG: &str = "PYBASE_MERGEOP";
+/// `SOURCE_DATE_EPOCH`, which buildx passes as a build arg.
+pub const SOURCE_DATE_EPOCH_ARG: &str = "SOURCE_DATE_EPOCH";
+
+/// Every build arg pybase reads: name, default value, description (what
+/// `--call outline` lists).
+pub const BUILD_ARGS: &[(&str, &str, &str)] = &[
+    (
+        MERGEOP_ARG,
+        "true",
+        "assemble the image with MergeOp when BuildKit offers it (`false`: copy the layers)",
+    ),
+    (
+        SOURCE_DATE_EPOCH_ARG,
+        "",
+        "the build's date in seconds since 1970: the image's `created` and its label",
+    ),
+];
+
 /// What a build was asked to do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
@@ -114,7 +134,7 @@ impl Options {
     /// Whether MergeOp may assemble the image (`--build-arg
     /// PYBASE_MERGEOP=false` turns it off; BuildKit must offer it either way).
     pub fn prefer_mergeop(&self) -> anyhow::Result<bool> {
-        match self.build_arg("PYBASE_MERGEOP") {
+        match self.build_arg(MERGEOP_ARG) {
             None | Some("") | Some("true" | "1") => Ok(true),
             Some("false" | "0") => Ok(false),
             Some(other) => bail!("--build-arg PYBASE_MERGEOP={other}: expected `true` or `false`"),
@@ -125,7 +145,7 @@ impl Options {
     /// build's date in seconds since 1970, for reproducible images.
     pub fn source_date_epoch(&self) -> anyhow::Result<Option<i64>> {
         match self
-            .build_arg("SOURCE_DATE_EPOCH")
+            .build_arg(SOURCE_DATE_EPOCH_ARG)
             .filter(|v| !v.is_empty())
         {
             None => Ok(None),

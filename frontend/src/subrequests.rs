@@ -2,90 +2,313 @@
 //!
 //! A subrequest builds nothing: the frontend returns metadata instead of a
 //! ref, `result.json` (which buildx formats) and optionally `result.txt`
-//! (which buildx prints as is), plus the answer's `version`. pybase answers
-//! `frontend.subrequests.describe` (the list of what it answers) and
-//! `frontend.targets` (the spec's targets with a description each).
+//! (which buildx prints as is when the answer's `version` is newer than it
+//! knows), plus that `version`. pybase answers, with the JSON shapes of
+//! BuildKit's `frontend/subrequests` packages:
+//!
+//! - `frontend.subrequests.describe`: the list of what it answers;
+//! - `frontend.targets` (`--call targets`): the spec's targets;
+//! - `frontend.outline` (`--call outline`): what the chosen target reads
+//!   besides the spec, its build args (with their current values) and
+//!   secrets;
+//! - `frontend.lint` (`--call check`; buildx renames `check` to `lint`): the
+//!   [`llb_gen::lint`] warnings as BuildKit lint results, with
+//!   `result.statuscode` 1 when there is one, which buildx makes its exit
+//!   code.
 
 use std::collections::HashMap;
 
+use base64::Engine;
+use llb_gen::diagnostic::{Diagnostic, Position};
+use llb_gen::lint::{self, Warning};
 use llb_gen::plan;
 use llb_gen::spec::Spec;
-use serde_json::json;
+use serde_json::{Value, json};
+
+use crate::options::{BUILD_ARGS, Options};
 
 /// `--call subrequests.describe`.
 pub const DESCRIBE: &str = "frontend.subrequests.describe";
 /// `--call targets`.
 pub const TARGETS: &str = "frontend.targets";
+/// `--call outline`.
+pub const OUTLINE: &str = "frontend.outline";
+/// `--call check` (buildx asks for `lint`).
+pub const LINT: &str = "frontend.lint";
 const VERSION: &str = "1.0.0";
 
-/// The subrequests pybase answers: `(name, description, metadata keys)`.
-const ANSWERED: &[(&str, &str, &[&str])] = &[
-    (
-        DESCRIBE,
-        "List available subrequest types",
-        &["result.json", "result.txt"],
-    ),
-    (
-        TARGETS,
-        "List all targets current build supports",
-        &["result.json"],
-    ),
+/// A subrequest pybase answers, as `subrequests.describe` lists it.
+struct Answered {
+    name: &'static str,
+    description: &'static str,
+    /// Options it reads: name and description.
+    opts: &'static [(&'static str, &'static str)],
+    metadata: &'static [&'static str],
+}
+
+/// The subrequests pybase answers.
+const ANSWERED: &[Answered] = &[
+    Answered {
+        name: DESCRIBE,
+        description: "List available subrequest types",
+        opts: &[],
+        metadata: &["result.json", "result.txt"],
+    },
+    Answered {
+        name: TARGETS,
+        description: "List all targets current build supports",
+        opts: &[],
+        metadata: &["result.json"],
+    },
+    Answered {
+        name: OUTLINE,
+        description: "List all parameters current build target supports",
+        opts: &[("target", "Target build stage")],
+        metadata: &["result.json", "result.txt"],
+    },
+    Answered {
+        name: LINT,
+        description: "Lint a pybase spec",
+        opts: &[],
+        metadata: &["result.json", "result.txt", "result.statuscode"],
+    },
 ];
 
-/// The answer to `request` about `spec`, as result metadata, or `None` when
-/// pybase does not answer that request.
-pub fn answer(request: &str, spec: &Spec) -> Option<HashMap<String, Vec<u8>>> {
-    let (json, text) = match request {
-        DESCRIBE => {
-            let list: Vec<_> = ANSWERED
-                .iter()
-                .map(|(name, description, metadata)| {
-                    json!({
-                        "name": name,
-                        "version": VERSION,
-                        "type": "rpc",
-                        "description": description,
-                        "metadata": metadata.iter().map(|m| json!({"name": m})).collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            let mut text = String::from("NAME                  VERSION DESCRIPTION\n");
-            for (name, description, _) in ANSWERED {
-                let short = name.trim_start_matches("frontend.");
-                text.push_str(&format!("{short:<21} {VERSION:<7} {description}\n"));
-            }
-            (json!(list), Some(text))
-        }
-        TARGETS => {
-            let default = (spec.services.len() == 1)
-                .then(|| spec.services.keys().next().cloned())
-                .flatten();
-            let targets: Vec<_> = plan::targets(spec)
-                .into_iter()
-                .map(|(name, description)| {
-                    let is_default = default.as_deref() == Some(name.as_str());
-                    let mut target = json!({"name": name, "description": description});
-                    if is_default {
-                        target["default"] = json!(true);
-                    }
-                    target
-                })
-                .collect();
-            (json!({ "targets": targets }), None)
-        }
+/// The names of the subrequests pybase answers, for error messages.
+pub fn answered_names() -> Vec<&'static str> {
+    ANSWERED.iter().map(|a| a.name).collect()
+}
+
+/// What a subrequest returns: `result.json`, and `result.txt` and
+/// `result.statuscode` when it has them.
+struct Reply {
+    json: Value,
+    text: Option<String>,
+    status: Option<u8>,
+}
+
+/// The answer to `request` about `spec` (whose bytes are `spec_bytes`), as
+/// result metadata; `None` when pybase does not answer that request, an
+/// error when the request names a target the spec does not have.
+pub fn answer(
+    request: &str,
+    spec: &Spec,
+    spec_bytes: &[u8],
+    options: &Options,
+) -> Option<Result<HashMap<String, Vec<u8>>, Diagnostic>> {
+    let reply = match request {
+        DESCRIBE => describe(),
+        TARGETS => targets(spec),
+        OUTLINE => match outline(spec, options) {
+            Ok(reply) => reply,
+            Err(problem) => return Some(Err(problem)),
+        },
+        LINT => check(spec, spec_bytes),
         _ => return None,
     };
     let mut metadata = HashMap::from([
         (
             "result.json".to_owned(),
-            serde_json::to_vec_pretty(&json).unwrap_or_default(),
+            serde_json::to_vec_pretty(&reply.json).unwrap_or_default(),
         ),
         ("version".to_owned(), VERSION.as_bytes().to_vec()),
     ]);
-    if let Some(text) = text {
+    if let Some(text) = reply.text {
         metadata.insert("result.txt".to_owned(), text.into_bytes());
     }
-    Some(metadata)
+    if let Some(status) = reply.status {
+        metadata.insert(
+            "result.statuscode".to_owned(),
+            status.to_string().into_bytes(),
+        );
+    }
+    Some(Ok(metadata))
+}
+
+fn describe() -> Reply {
+    let named =
+        |(name, description): &(&str, &str)| json!({"name": name, "description": description});
+    let list: Vec<Value> = ANSWERED
+        .iter()
+        .map(|answered| {
+            json!({
+                "name": answered.name,
+                "version": VERSION,
+                "type": "rpc",
+                "description": answered.description,
+                "opts": answered.opts.iter().map(named).collect::<Vec<_>>(),
+                "metadata": answered.metadata.iter().map(|m| json!({"name": m})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let rows: Vec<[String; 3]> = ANSWERED
+        .iter()
+        .map(|a| {
+            [
+                a.name.trim_start_matches("frontend.").to_owned(),
+                VERSION.to_owned(),
+                a.description.to_owned(),
+            ]
+        })
+        .collect();
+    Reply {
+        json: json!(list),
+        text: Some(table(["NAME", "VERSION", "DESCRIPTION"], &rows)),
+        status: None,
+    }
+}
+
+fn targets(spec: &Spec) -> Reply {
+    let default = (spec.services.len() == 1)
+        .then(|| spec.services.keys().next().cloned())
+        .flatten();
+    let targets: Vec<Value> = plan::targets(spec)
+        .into_iter()
+        .map(|(name, description)| {
+            let is_default = default.as_deref() == Some(name.as_str());
+            let mut target = json!({"name": name, "description": description});
+            if is_default {
+                target["default"] = json!(true);
+            }
+            target
+        })
+        .collect();
+    Reply {
+        json: json!({ "targets": targets }),
+        text: None,
+        status: None,
+    }
+}
+
+/// The build args the target reads (with the value this build gives them)
+/// and the secrets it may mount.
+fn outline(spec: &Spec, options: &Options) -> Result<Reply, Diagnostic> {
+    let target = plan::select_target(spec, options.target())?;
+    let name = target.name();
+    let description = plan::targets(spec)
+        .into_iter()
+        .find(|(target, _)| *target == name)
+        .map(|(_, description)| description)
+        .unwrap_or_default();
+    let args: Vec<(&str, &str, &str)> = BUILD_ARGS
+        .iter()
+        .map(|(arg, default, about)| (*arg, options.build_arg(arg).unwrap_or(default), *about))
+        .collect();
+    let args_json: Vec<Value> = args
+        .iter()
+        .map(|(arg, value, about)| {
+            let mut entry = json!({"name": arg, "description": about});
+            if !value.is_empty() {
+                entry["value"] = json!(value);
+            }
+            entry
+        })
+        .collect();
+    let mut text = format!("TARGET:      {name}\nDESCRIPTION: {description}\n\n");
+    let rows: Vec<[String; 3]> = args
+        .iter()
+        .map(|(arg, value, about)| [(*arg).to_owned(), (*value).to_owned(), (*about).to_owned()])
+        .collect();
+    text.push_str(&table(["BUILD ARG", "VALUE", "DESCRIPTION"], &rows));
+    text.push('\n');
+    text.push_str(&table(
+        ["SECRET", "REQUIRED"],
+        &[[plan::CA_BUNDLE_SECRET.to_owned(), String::new()]],
+    ));
+    Ok(Reply {
+        json: json!({
+            "name": name,
+            "description": description,
+            "args": args_json,
+            // Optional (`required` false, left out as BuildKit does).
+            "secrets": [{"name": plan::CA_BUNDLE_SECRET}],
+        }),
+        text: Some(text),
+        status: None,
+    })
+}
+
+/// The lint warnings as BuildKit's `LintResults`: every warning located in
+/// the spec, the spec as the one source.
+fn check(spec: &Spec, spec_bytes: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(spec_bytes);
+    let warnings = lint::lint(spec, &text);
+    let warnings_json: Vec<Value> = warnings.iter().map(warning_json).collect();
+    let report = if warnings.is_empty() {
+        "no warnings\n".to_owned()
+    } else {
+        warnings
+            .iter()
+            .map(|w| w.render(Some(&text)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    Reply {
+        json: json!({
+            "warnings": warnings_json,
+            "sources": [{
+                "filename": spec.file,
+                "language": "yaml",
+                "data": base64::engine::general_purpose::STANDARD.encode(spec_bytes),
+            }],
+        }),
+        text: Some(report),
+        status: Some(u8::from(!warnings.is_empty())),
+    }
+}
+
+fn warning_json(warning: &Warning) -> Value {
+    let problem = &warning.diagnostic;
+    let detail = match &problem.hint {
+        Some(hint) => format!("{} (hint: {hint})", problem.message),
+        None => problem.message.clone(),
+    };
+    // Source 0 is the spec; -1 (no source) for a warning without a position.
+    let location = match problem.position {
+        Some(position) => json!({"sourceIndex": 0, "ranges": [source_range(position)]}),
+        None => json!({"sourceIndex": -1}),
+    };
+    json!({
+        "ruleName": warning.rule,
+        "description": warning.description,
+        "detail": detail,
+        "location": location,
+    })
+}
+
+/// A BuildKit `pb.Range` (JSON) covering one position.
+pub fn source_range(position: Position) -> Value {
+    let at = json!({"line": position.line, "character": position.column});
+    json!({"start": at, "end": at})
+}
+
+/// Rows under a header, in columns.
+fn table<const N: usize>(header: [&str; N], rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| {
+            rows.iter()
+                .map(|row| row[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == N {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<width$}   ", width = widths[i]));
+            }
+        }
+        out.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -96,16 +319,28 @@ mod tests {
         llb_gen::spec::parse("pybase.yaml", yaml.as_bytes()).expect("valid spec")
     }
 
-    fn result_json(request: &str, spec: &Spec) -> serde_json::Value {
-        let metadata = answer(request, spec).expect("answered");
+    fn options(pairs: &[&str]) -> Options {
+        Options::from_pairs(pairs.iter().map(|p| (*p).to_owned()), "s".into())
+    }
+
+    fn metadata(request: &str, yaml: &str, pairs: &[&str]) -> HashMap<String, Vec<u8>> {
+        answer(request, &spec(yaml), yaml.as_bytes(), &options(pairs))
+            .expect("answered")
+            .expect("no error")
+    }
+
+    fn result_json(request: &str, yaml: &str, pairs: &[&str]) -> Value {
+        let metadata = metadata(request, yaml, pairs);
         assert_eq!(metadata["version"], b"1.0.0");
         serde_json::from_slice(&metadata["result.json"]).expect("JSON")
     }
 
+    const ONE: &str =
+        "version: 1\nservices:\n  api:\n    from: python:3.12-slim\n    command: [api]\n";
+
     #[test]
     fn targets_lists_services_and_their_bases_with_the_only_service_as_default() {
-        let spec = spec("version: 1\nservices:\n  api:\n    from: python:3.12-slim\n");
-        insta::assert_json_snapshot!(result_json(TARGETS, &spec), @r#"
+        insta::assert_json_snapshot!(result_json(TARGETS, ONE, &[]), @r#"
         {
           "targets": [
             {
@@ -124,9 +359,8 @@ mod tests {
 
     #[test]
     fn several_services_have_no_default() {
-        let spec =
-            spec("version: 1\nservices:\n  a:\n    from: python:3\n  b:\n    from: python:3\n");
-        let targets = result_json(TARGETS, &spec);
+        let yaml = "version: 1\nservices:\n  a:\n    from: python:3\n  b:\n    from: python:3\n";
+        let targets = result_json(TARGETS, yaml, &[]);
         assert!(
             targets["targets"]
                 .as_array()
@@ -136,15 +370,149 @@ mod tests {
 
     #[test]
     fn describe_lists_what_pybase_answers() {
-        let spec = spec("version: 1\nservices:\n  a:\n    from: python:3\n");
-        let list = result_json(DESCRIBE, &spec);
+        let list = result_json(DESCRIBE, ONE, &[]);
         let names: Vec<&str> = list
             .as_array()
             .expect("list")
             .iter()
             .filter_map(|r| r["name"].as_str())
             .collect();
-        assert_eq!(names, [DESCRIBE, TARGETS]);
-        assert!(answer("frontend.outline", &spec).is_none());
+        assert_eq!(names, [DESCRIBE, TARGETS, OUTLINE, LINT]);
+        assert_eq!(list[2]["opts"][0]["name"], json!("target"));
+        let text =
+            String::from_utf8(metadata(DESCRIBE, ONE, &[])["result.txt"].clone()).expect("text");
+        insta::assert_snapshot!(text, @r"
+        NAME                   VERSION   DESCRIPTION
+        subrequests.describe   1.0.0     List available subrequest types
+        targets                1.0.0     List all targets current build supports
+        outline                1.0.0     List all parameters current build target supports
+        lint                   1.0.0     Lint a pybase spec
+        ");
+        assert!(
+            answer(
+                "frontend.dump-llb",
+                &spec(ONE),
+                ONE.as_bytes(),
+                &options(&[])
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn outline_lists_the_build_args_with_this_builds_values_and_the_secret() {
+        let pairs = ["target=api-base", "build-arg:SOURCE_DATE_EPOCH=1700000000"];
+        insta::assert_json_snapshot!(result_json(OUTLINE, ONE, &pairs), @r#"
+        {
+          "args": [
+            {
+              "description": "assemble the image with MergeOp when BuildKit offers it (`false`: copy the layers)",
+              "name": "PYBASE_MERGEOP",
+              "value": "true"
+            },
+            {
+              "description": "the build's date in seconds since 1970: the image's `created` and its label",
+              "name": "SOURCE_DATE_EPOCH",
+              "value": "1700000000"
+            }
+          ],
+          "description": "base image of `api` (python:3.12-slim + venv, no project code)",
+          "name": "api-base",
+          "secrets": [
+            {
+              "name": "ca-bundle"
+            }
+          ]
+        }
+        "#);
+        let text =
+            String::from_utf8(metadata(OUTLINE, ONE, &pairs)["result.txt"].clone()).expect("text");
+        insta::assert_snapshot!(text, @r"
+        TARGET:      api-base
+        DESCRIPTION: base image of `api` (python:3.12-slim + venv, no project code)
+
+        BUILD ARG           VALUE        DESCRIPTION
+        PYBASE_MERGEOP      true         assemble the image with MergeOp when BuildKit offers it (`false`: copy the layers)
+        SOURCE_DATE_EPOCH   1700000000   the build's date in seconds since 1970: the image's `created` and its label
+
+        SECRET      REQUIRED
+        ca-bundle
+        ");
+    }
+
+    #[test]
+    fn outline_of_an_unknown_target_is_an_error_at_the_spec() {
+        let problem = answer(
+            OUTLINE,
+            &spec(ONE),
+            ONE.as_bytes(),
+            &options(&["target=nope"]),
+        )
+        .expect("answered")
+        .expect_err("unknown target");
+        assert!(problem.message.starts_with("unknown target `nope`"));
+        assert!(problem.position.is_some());
+    }
+
+    #[test]
+    fn check_reports_lint_warnings_with_a_failing_status() {
+        let yaml = "version: 1\nservices:\n  api:\n    from: python\n";
+        let metadata = metadata(LINT, yaml, &[]);
+        assert_eq!(metadata["result.statuscode"], b"1");
+        let results: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+        insta::assert_json_snapshot!(results["warnings"], @r#"
+        [
+          {
+            "description": "The base image should name a version: a tag other than `latest`, or a digest",
+            "detail": "the base image `python` of service `api` has no tag (so `latest`): it changes without notice (hint: name a version, e.g. `python:3.12-slim`, or pin a digest (`@sha256:…`))",
+            "location": {
+              "ranges": [
+                {
+                  "end": {
+                    "character": 11,
+                    "line": 4
+                  },
+                  "start": {
+                    "character": 11,
+                    "line": 4
+                  }
+                }
+              ],
+              "sourceIndex": 0
+            },
+            "ruleName": "BaseImageNotPinned"
+          },
+          {
+            "description": "A service without `command` or `entrypoint` runs its base image's command",
+            "detail": "service `api` sets neither `command` nor `entrypoint`: its image runs the command of `python` (hint: e.g. `command: [your-script]` (a `[project.scripts]` entry is on the venv's PATH))",
+            "location": {
+              "ranges": [
+                {
+                  "end": {
+                    "character": 3,
+                    "line": 3
+                  },
+                  "start": {
+                    "character": 3,
+                    "line": 3
+                  }
+                }
+              ],
+              "sourceIndex": 0
+            },
+            "ruleName": "ServiceWithoutCommand"
+          }
+        ]
+        "#);
+        assert_eq!(results["sources"][0]["filename"], json!("pybase.yaml"));
+        assert_eq!(results["sources"][0]["language"], json!("yaml"));
+    }
+
+    #[test]
+    fn check_of_a_clean_spec_passes() {
+        let metadata = metadata(LINT, ONE, &[]);
+        assert_eq!(metadata["result.statuscode"], b"0");
+        let results: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+        assert_eq!(results["warnings"], json!([]));
     }
 }

@@ -269,7 +269,7 @@ async fn several_services_need_a_target_and_unknown_targets_are_named() {
     let error = returned_error(&handle);
     assert_eq!(
         error.message,
-        "pybase.yaml: the spec has several services: choose one with --target (targets: api, api-base, worker, worker-base) (hint: e.g. `docker buildx build --target api ...`)"
+        "pybase.yaml:3:3: the spec has several services: choose one with --target (targets: api, api-base, worker, worker-base) (hint: e.g. `docker buildx build --target api ...`)"
     );
 
     let handle = run(
@@ -318,18 +318,34 @@ async fn a_missing_cap_fails_with_its_name() {
     );
 }
 
-#[tokio::test]
-async fn answers_the_targets_subrequest_without_building() {
-    let spec = fixture_file("pybase.yaml");
-    let handle = run(
-        fake_with_spec(&spec),
-        &options(&["filename=pybase.yaml", "requestid=frontend.targets"]),
-    )
-    .await;
+/// Ask for the subrequest `request` (with more options `extra`) about
+/// `spec`, with the fixture project as the context.
+async fn call(spec: &[u8], request: &str, extra: &[&str]) -> FakeHandle {
+    let mut pairs = vec![
+        "filename=pybase.yaml".to_owned(),
+        format!("requestid={request}"),
+    ];
+    pairs.extend(extra.iter().map(|p| (*p).to_owned()));
+    let options = Options::from_pairs(pairs, "session-1".to_owned());
+    run(fake_with_spec(spec), &options).await
+}
+
+/// The metadata a subrequest returned (it must return no ref and build
+/// nothing).
+fn subrequest_metadata(handle: &FakeHandle) -> std::collections::HashMap<String, Vec<u8>> {
     let returned = handle.returned().expect("a Return");
+    assert!(returned.error.is_none(), "{:?}", returned.error);
     let result = returned.result.expect("a result");
     assert!(result.result.is_none(), "a subrequest returns no ref");
-    let targets: Value = serde_json::from_slice(&result.metadata["result.json"]).expect("JSON");
+    assert_eq!(handle.solves().len(), 1, "only the spec was loaded");
+    result.metadata
+}
+
+#[tokio::test]
+async fn answers_the_targets_subrequest_without_building() {
+    let handle = call(&fixture_file("pybase.yaml"), "frontend.targets", &[]).await;
+    let metadata = subrequest_metadata(&handle);
+    let targets: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
     assert_eq!(targets["targets"][0]["name"], json!("inventory"));
     assert_eq!(targets["targets"][0]["default"], json!(true));
     assert_eq!(targets["targets"][1]["name"], json!("inventory-base"));
@@ -337,13 +353,90 @@ async fn answers_the_targets_subrequest_without_building() {
 }
 
 #[tokio::test]
-async fn an_unknown_subrequest_is_unimplemented_with_its_name() {
-    let spec = fixture_file("pybase.yaml");
-    let handle = run(
-        fake_with_spec(&spec),
-        &options(&["filename=pybase.yaml", "requestid=frontend.outline"]),
+async fn answers_the_outline_subrequest_for_the_target() {
+    let handle = call(
+        &fixture_file("pybase.yaml"),
+        "frontend.outline",
+        &["target=inventory-base", "build-arg:PYBASE_MERGEOP=false"],
     )
     .await;
+    let metadata = subrequest_metadata(&handle);
+    let outline: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    assert_eq!(outline["name"], json!("inventory-base"));
+    let args: Vec<(&str, &str)> = outline["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or_default(),
+                a["value"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        args,
+        [("PYBASE_MERGEOP", "false"), ("SOURCE_DATE_EPOCH", "")]
+    );
+    assert_eq!(outline["secrets"], json!([{"name": "ca-bundle"}]));
+    assert!(metadata.contains_key("result.txt"));
+}
+
+#[tokio::test]
+async fn the_outline_of_an_unknown_target_is_an_input_error() {
+    let handle = call(
+        &fixture_file("pybase.yaml"),
+        "frontend.outline",
+        &["target=nope"],
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert!(
+        error.message.contains("unknown target `nope`"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn answers_the_check_subrequest_with_lint_results_and_a_status() {
+    // The fixture is clean: no warnings, status 0.
+    let spec = fixture_file("pybase.yaml");
+    let handle = call(&spec, "frontend.lint", &[]).await;
+    let metadata = subrequest_metadata(&handle);
+    assert_eq!(metadata["result.statuscode"], b"0");
+    let results: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    assert_eq!(results["warnings"], json!([]));
+
+    // Without a command: one warning at the service, status 1 (buildx
+    // exits with it).
+    let spec = String::from_utf8(spec)
+        .expect("utf-8")
+        .replace("    command: [inventory]\n", "");
+    let handle = call(spec.as_bytes(), "frontend.lint", &[]).await;
+    let metadata = subrequest_metadata(&handle);
+    assert_eq!(metadata["result.statuscode"], b"1");
+    let results: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    assert_eq!(
+        results["warnings"][0]["ruleName"],
+        json!("ServiceWithoutCommand")
+    );
+    assert_eq!(
+        results["warnings"][0]["location"],
+        json!({"sourceIndex": 0, "ranges": [{"start": {"line": 4, "character": 3}, "end": {"line": 4, "character": 3}}]})
+    );
+    let source = &results["sources"][0];
+    assert_eq!(source["filename"], json!("pybase.yaml"));
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(source["data"].as_str().expect("data"))
+        .expect("base64");
+    assert_eq!(data, spec.as_bytes());
+}
+
+#[tokio::test]
+async fn an_unknown_subrequest_is_unimplemented_with_its_name() {
+    let handle = call(&fixture_file("pybase.yaml"), "frontend.dump-llb", &[]).await;
     let error = returned_error(&handle);
     assert_eq!(error.code, tonic::Code::Unimplemented as i32);
     let detail = error.details.first().expect("a subrequest detail");
@@ -353,7 +446,7 @@ async fn an_unknown_subrequest_is_unimplemented_with_its_name() {
     );
     assert_eq!(
         serde_json::from_slice::<Value>(&detail.value).expect("JSON"),
-        json!({"name": "frontend.outline"})
+        json!({"name": "frontend.dump-llb"})
     );
 }
 

@@ -17,6 +17,25 @@ pub struct Position {
 }
 
 impl Position {
+    /// The start of a file: where problems with the file as a whole are
+    /// reported (its size, its emptiness).
+    pub const START: Self = Self { line: 1, column: 1 };
+
+    /// Where the first byte that is not UTF-8 is in `bytes` (`error` is what
+    /// `std::str::from_utf8(bytes)` said).
+    pub fn of_invalid_utf8(bytes: &[u8], error: &std::str::Utf8Error) -> Self {
+        let valid = bytes
+            .get(..error.valid_up_to())
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_default();
+        let line = valid.matches('\n').count() + 1;
+        let column = valid.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        Self {
+            line: u32::try_from(line).unwrap_or(u32::MAX),
+            column: u32::try_from(column).unwrap_or(u32::MAX),
+        }
+    }
+
     /// A position from serde-saphyr's location, if it is known.
     pub fn from_location(location: serde_saphyr::Location) -> Option<Self> {
         let line = u32::try_from(location.line()).ok()?;
@@ -69,15 +88,25 @@ impl Diagnostic {
     /// The full report: `error: file:line:col: message`, the source line with
     /// a caret under the column (when `source` is the file's text), the hint.
     pub fn render(&self, source: Option<&str>) -> String {
-        let mut out = format!("error: {}: {}\n", self.location(), self.message);
+        self.render_as("error", source)
+    }
+
+    /// [`Diagnostic::render`] with another label than `error` (e.g.
+    /// `warning[Rule]`).
+    pub fn render_as(&self, label: &str, source: Option<&str>) -> String {
+        let mut out = format!("{label}: {}: {}\n", self.location(), self.message);
         if let (Some(position), Some(text)) = (self.position, source)
-            && let Some(line) = text.lines().nth(position.line as usize - 1)
+            && let Some(line) = (position.line as usize)
+                .checked_sub(1)
+                .and_then(|index| text.lines().nth(index))
         {
+            // A byte-order mark is not part of the first line's columns.
+            let line = line.strip_prefix('\u{feff}').unwrap_or(line);
             let number = position.line.to_string();
             let gutter = " ".repeat(number.len());
             let caret_pad: String = line
                 .chars()
-                .take(position.column as usize - 1)
+                .take((position.column as usize).saturating_sub(1))
                 .map(|c| if c == '\t' { '\t' } else { ' ' })
                 .collect();
             out.push_str(&format!(

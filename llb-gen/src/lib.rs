@@ -8,6 +8,8 @@
 //!   venv, code), emitting LLB through the [`llb`] builder and the image
 //!   config through [`image`];
 //! - [`bake`] writes a `docker buildx bake` file for every target;
+//! - [`init`] writes a starting spec from a project's `pyproject.toml`;
+//! - [`lint`] finds what a valid spec builds, but probably not as meant;
 //! - [`llb::marshal`] encodes the graph into a `Definition` whose bytes
 //!   depend only on the inputs; [`describe`] turns it back into readable JSON.
 //!
@@ -19,6 +21,8 @@ pub mod bake;
 pub mod describe;
 pub mod diagnostic;
 pub mod image;
+pub mod init;
+pub mod lint;
 pub mod llb;
 pub mod plan;
 pub mod project;

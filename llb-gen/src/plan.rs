@@ -197,7 +197,7 @@ pub fn select_target<'a>(
             (Some(service), None) => Ok(Target::of_service(spec, service, TargetKind::Image)),
             _ => Err(Diagnostic::at(
                 &spec.file,
-                None,
+                spec.services.values().next().and_then(|s| s.at),
                 format!(
                     "the spec has {}: choose one with --target (targets: {})",
                     if spec.services.is_empty() {
@@ -228,7 +228,7 @@ pub fn select_target<'a>(
     }
     let diagnostic = Diagnostic::at(
         &spec.file,
-        None,
+        spec.services.values().next().and_then(|s| s.at),
         format!(
             "unknown target `{requested}` (targets: {})",
             names.join(", ")

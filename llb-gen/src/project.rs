@@ -52,6 +52,7 @@ pub fn check(
 ) -> Result<ProjectInfo, Diagnostics> {
     let pyproject_text = pyproject;
     let lock_text = lock.and_then(|b| std::str::from_utf8(b).ok());
+    let lock_bytes = lock;
     let directory = project.display().to_owned();
     let missing = |file: &str, hint: String| {
         Diagnostic::at(
@@ -105,7 +106,7 @@ pub fn check(
         problems.push(
             Diagnostic::at(
                 &project.path(PYPROJECT_FILE),
-                None,
+                Some(key_or_start(pyproject_text, "project")),
                 "no `[project]` table with a `name`",
             )
             .with_hint("pybase installs PEP 621 projects: add `[project]` with `name`, `version` and `dependencies`"),
@@ -118,9 +119,14 @@ pub fn check(
         .map_or(0, Vec::len);
     if lock.is_some() && locked_packages == 0 {
         problems.push(
-            Diagnostic::at(&project.path(LOCK_FILE), None, "the lock lists no packages").with_hint(
-                format!("is it a uv lock file? recreate it with `uv lock` in `{directory}`"),
-            ),
+            Diagnostic::at(
+                &project.path(LOCK_FILE),
+                Some(key_or_start(lock_bytes, "package")),
+                "the lock lists no packages (no `[[package]]` tables)",
+            )
+            .with_hint(format!(
+                "is it a uv lock file? recreate it with `uv lock` in `{directory}`"
+            )),
         );
     }
     if let (Some(pyproject_table), Some(lock_table), Some(name), Some(text)) = (
@@ -397,7 +403,7 @@ fn stale_dependencies(
         problems.push(
             Diagnostic::at(
                 file,
-                find(text, "dependencies"),
+                find_key(text, "dependencies").or_else(|| find_key(text, "project")),
                 format!("uv.lock locks `{name}`, which pyproject.toml no longer declares: the lock is out of date"),
             )
             .with_hint(hint.clone()),
@@ -418,6 +424,40 @@ fn requirement_name(requirement: &str) -> &str {
 /// The position of the first occurrence of `needle` in `text`.
 fn find(text: &str, needle: &str) -> Option<Position> {
     text.find(needle).map(|offset| position_of(text, offset))
+}
+
+/// The position of the TOML key or table header `key` (`key =`, `[key]`,
+/// `[[key]]`) where it starts a line; text inside strings and comments is
+/// not a key.
+fn find_key(text: &str, key: &str) -> Option<Position> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let header = trimmed.trim_start_matches('[');
+        let is_header = header.len() < trimmed.len();
+        let found = header.strip_prefix(key).is_some_and(|rest| {
+            let rest = rest.trim_start();
+            if is_header {
+                rest.starts_with(']')
+            } else {
+                rest.starts_with('=')
+            }
+        });
+        if found {
+            return Some(position_of(text, offset + line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// Where a problem with `key` of a file is reported: at the key, or at the
+/// start of the file when the key is absent (or the file is not text).
+fn key_or_start(bytes: Option<&[u8]>, key: &str) -> Position {
+    bytes
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|text| find_key(text, key))
+        .unwrap_or(Position::START)
 }
 
 /// The normalized names of the packages the venv gets; see
@@ -496,15 +536,29 @@ fn normalize_name(name: &str) -> String {
 }
 
 fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| Diagnostic::at(file, None, "the file is not valid UTF-8"))?;
-    toml::from_str::<toml::Table>(text).map_err(|error| {
-        let position = error.span().map(|span| position_of(text, span.start));
+    let text = std::str::from_utf8(bytes).map_err(|e| {
         Diagnostic::at(
             file,
-            position,
-            format!("not valid TOML: {}", error.message().trim_end()),
+            Some(Position::of_invalid_utf8(bytes, &e)),
+            "the file is not valid UTF-8",
         )
+        .with_hint("save it as UTF-8 (TOML files are UTF-8)")
+    })?;
+    toml::from_str::<toml::Table>(text).map_err(|error| {
+        let position = Some(
+            error
+                .span()
+                .map_or(Position::START, |span| position_of(text, span.start)),
+        );
+        let message = error.message().trim_end();
+        let diagnostic = Diagnostic::at(file, position, format!("not valid TOML: {message}"));
+        if file.ends_with(LOCK_FILE) {
+            diagnostic.with_hint("uv writes this file: recreate it with `uv lock`")
+        } else if message.contains("expected `inf`") || message.contains("invalid string") {
+            diagnostic.with_hint("TOML strings are quoted, e.g. `name = \"inventory\"`")
+        } else {
+            diagnostic
+        }
     })
 }
 
@@ -567,7 +621,7 @@ mod tests {
 
     #[test]
     fn a_corrupt_lock_is_reported_at_its_line() {
-        insta::assert_snapshot!(check_text(Some(PYPROJECT), Some("version = 1\n[[package]\nname = 1\n")), @"app/uv.lock:2:11: not valid TOML: unclosed array table, expected `]`");
+        insta::assert_snapshot!(check_text(Some(PYPROJECT), Some("version = 1\n[[package]\nname = 1\n")), @"app/uv.lock:2:11: not valid TOML: unclosed array table, expected `]` (hint: uv writes this file: recreate it with `uv lock`)");
     }
 
     #[test]

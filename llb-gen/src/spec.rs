@@ -287,8 +287,9 @@ impl ImageName {
         if text.trim() != text || text.is_empty() {
             return Err("an image reference may not be empty or have surrounding spaces".into());
         }
-        let reference: oci_spec::distribution::Reference =
-            text.parse().map_err(|e| format!("{e}"))?;
+        let reference: oci_spec::distribution::Reference = text
+            .parse()
+            .map_err(|e| messages::image_reference_problem(text, &format!("{e}")))?;
         let normalized = reference.whole();
         let familiar = normalized
             .strip_prefix("docker.io/library/")
@@ -571,7 +572,7 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Spec, Diagnostics> {
     if bytes.len() > MAX_SPEC_BYTES {
         return Err(Diagnostic::at(
             file,
-            None,
+            Some(Position::START),
             format!(
                 "the spec is {} bytes; pybase reads specs of at most {MAX_SPEC_BYTES} bytes",
                 bytes.len()
@@ -580,15 +581,9 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Spec, Diagnostics> {
         .into());
     }
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        let before = &bytes[..e.valid_up_to()];
-        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-        let column = before.iter().rev().take_while(|b| **b != b'\n').count() + 1;
         Diagnostic::at(
             file,
-            Some(Position {
-                line: u32::try_from(line).unwrap_or(u32::MAX),
-                column: u32::try_from(column).unwrap_or(u32::MAX),
-            }),
+            Some(Position::of_invalid_utf8(bytes, &e)),
             "the spec is not valid UTF-8",
         )
         .with_hint("save the file as UTF-8")
@@ -601,6 +596,7 @@ fn read_yaml(file: &str, text: &str) -> Result<RawSpec, Diagnostic> {
     let mut options = serde_saphyr::Options::default();
     options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
     options.strict_booleans = true;
+    options.reject_unsupported_tags = true;
     serde_saphyr::from_str_with_options::<RawSpec>(text, options).map_err(|error| {
         let message = serde_saphyr::DefaultMessageFormatter
             .format_message(error.without_snippet())
@@ -617,6 +613,9 @@ fn read_yaml(file: &str, text: &str) -> Result<RawSpec, Diagnostic> {
 
 /// Make serde's wording friendlier and add a did-you-mean for unknown keys.
 fn explain_yaml_error(message: &str) -> (String, Option<String>) {
+    if let Some(explained) = messages::explain_yaml(message) {
+        return explained;
+    }
     if let Some(rest) = message.strip_prefix("unknown field `")
         && let Some((field, expected)) = rest.split_once('`')
     {
@@ -1435,6 +1434,8 @@ fn is_package_name(text: &str) -> bool {
     });
     name_ok && arch_ok && version_ok
 }
+
+mod messages;
 
 #[cfg(test)]
 mod tests;

@@ -180,7 +180,7 @@ services:
       |   ^
     hint: `-base` is reserved: `api-base` is the target of service `api` without its code
 
-    error: pybase.yaml:8:11: invalid image reference `Python:3.12`: invalid reference format
+    error: pybase.yaml:8:11: invalid image reference `Python:3.12`: the repository name must be lowercase
       |
     8 |     from: 'Python:3.12'
       |           ^

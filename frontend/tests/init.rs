@@ -1,0 +1,109 @@
+//! `pybase init` on copies of the fixture project: the spec it writes passes
+//! `pybase check`, an existing spec is kept unless forced, and a project it
+//! cannot start from is refused with the file named.
+
+use std::path::{Path, PathBuf};
+
+use llb_gen::init::DEFAULT_FRONTEND_IMAGE;
+use pybase::cli::{InitRequest, check_report, write_starter_spec};
+
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../testdata/projects/inventory"
+);
+
+/// A fresh scratch directory for one test.
+fn scratch(test: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("init")
+        .join(test);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).expect("clean scratch directory");
+    }
+    std::fs::create_dir_all(&dir).expect("scratch directory");
+    dir
+}
+
+/// A copy of the fixture project without its spec.
+fn copy_of_inventory(test: &str) -> PathBuf {
+    let dir = scratch(test);
+    for file in [
+        "pyproject.toml",
+        "uv.lock",
+        "src/inventory/__init__.py",
+        "src/inventory/cli.py",
+    ] {
+        let to = dir.join(file);
+        std::fs::create_dir_all(to.parent().expect("a parent")).expect("directory");
+        std::fs::copy(Path::new(FIXTURE).join(file), to).expect("copy");
+    }
+    dir
+}
+
+fn request(dir: &Path, force: bool) -> InitRequest<'_> {
+    InitRequest {
+        dir,
+        frontend: DEFAULT_FRONTEND_IMAGE,
+        force,
+    }
+}
+
+#[test]
+fn the_spec_init_writes_for_the_fixture_passes_check() {
+    let dir = copy_of_inventory("passes_check");
+    let (path, starter) = write_starter_spec(&request(&dir, false)).expect("written");
+    assert_eq!(path, dir.join("pybase.yaml"));
+    assert_eq!(starter.service, "inventory");
+    let text = std::fs::read_to_string(&path).expect("the spec");
+    assert!(text.starts_with(&format!(
+        "# syntax={DEFAULT_FRONTEND_IMAGE}\n# yaml-language-server: $schema="
+    )));
+    assert!(text.contains("from: python:3.11-slim"), "{text}");
+    assert!(text.contains("command: [inventory]"), "{text}");
+    let report = check_report(&path, None).expect("checked");
+    assert!(report.errors.is_empty(), "{}", report.text);
+}
+
+#[test]
+fn an_existing_spec_is_kept_unless_forced() {
+    let dir = copy_of_inventory("existing_spec");
+    std::fs::write(dir.join("pybase.yaml"), "# mine\n").expect("a spec");
+    let error = write_starter_spec(&request(&dir, false)).expect_err("refused");
+    assert!(
+        error
+            .to_string()
+            .ends_with("pybase.yaml already exists: pass --force to overwrite it"),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("pybase.yaml")).expect("kept"),
+        "# mine\n"
+    );
+    write_starter_spec(&request(&dir, true)).expect("overwritten");
+    let report = check_report(&dir.join("pybase.yaml"), None).expect("checked");
+    assert!(report.errors.is_empty(), "{}", report.text);
+}
+
+#[test]
+fn a_project_init_cannot_start_from_is_refused_naming_the_file() {
+    let dir = scratch("no_pyproject");
+    let error = write_starter_spec(&request(&dir, false)).expect_err("refused");
+    let pyproject = dir.join("pyproject.toml");
+    assert!(
+        error
+            .to_string()
+            .starts_with(&format!("{} not found", pyproject.display())),
+        "{error}"
+    );
+
+    std::fs::write(&pyproject, "[tool.poetry]\nname = \"legacy\"\n").expect("pyproject");
+    let error = write_starter_spec(&request(&dir, false)).expect_err("refused");
+    assert!(
+        error.to_string().starts_with(&format!(
+            "{} has no `[project]` table with a `name`",
+            pyproject.display()
+        )),
+        "{error}"
+    );
+    assert!(!dir.join("pybase.yaml").exists(), "nothing was written");
+}

@@ -1,0 +1,446 @@
+//! A starting spec for an existing project (`pybase init`).
+//!
+//! [`starter_spec`] reads a project's `pyproject.toml` (and its `uv.lock`,
+//! when there is one) and writes the text of a `pybase.yaml` that passes
+//! `pybase check`: the `# syntax=` line, the schema modeline, `version: 1`
+//! and one service named after the project, whose base image is the
+//! `python:X.Y-slim` of the lowest Python that `requires-python` allows and
+//! whose command is the project's first script. What the project files
+//! cannot tell (OS packages) is left empty, with comments saying what goes
+//! there; packages that `uv.lock` has no Linux wheel for are named, since
+//! building them is what usually needs those packages.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::spec::{BASE_TARGET_SUFFIX, ImageName};
+
+/// The file `pybase init` writes in the project directory.
+pub const SPEC_FILE: &str = "pybase.yaml";
+
+/// The frontend image the `# syntax=` line names unless told otherwise (the
+/// one `cargo xtask up` publishes).
+pub const DEFAULT_FRONTEND_IMAGE: &str = "localhost:5000/pybase-frontend:dev";
+
+/// Where editors find the spec's JSON Schema (`specs/reference.md`).
+pub const SCHEMA_URL: &str = "https://example.invalid/pybase/pybase.schema.json";
+
+/// The Python of the base image when neither `pyproject.toml` nor `uv.lock`
+/// says which Pythons the project supports.
+pub const DEFAULT_PYTHON: (u32, u32) = (3, 12);
+
+/// The service name when the project's name has nothing usable in it.
+const FALLBACK_SERVICE_NAME: &str = "app";
+
+/// Why no starting spec could be written.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InitError {
+    /// `pyproject.toml` is not TOML.
+    #[error("{file} is not valid TOML: {message}")]
+    NotToml {
+        /// The file, as the user names it.
+        file: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// `pyproject.toml` has no `[project]` table with a string `name`.
+    #[error(
+        "{file} has no `[project]` table with a `name`: pybase builds PEP 621 projects (`uv init` makes one)"
+    )]
+    NoProjectName {
+        /// The file, as the user names it.
+        file: String,
+    },
+    /// The `--frontend` image is not an image reference.
+    #[error("the frontend image `{image}` is not an image reference: {reason}")]
+    BadFrontendImage {
+        /// As given.
+        image: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+/// The project files `pybase init` reads, with the names errors give them.
+#[derive(Clone, Copy, Debug)]
+pub struct ProjectFiles<'a> {
+    /// `pyproject.toml`'s name, e.g. `app/pyproject.toml`.
+    pub pyproject_file: &'a str,
+    /// Its text.
+    pub pyproject: &'a str,
+    /// `uv.lock`'s text, when the project has one.
+    pub lock: Option<&'a str>,
+}
+
+/// A starting spec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Starter {
+    /// The name of its one service.
+    pub service: String,
+    /// The spec's text.
+    pub text: String,
+}
+
+/// `[project]`, as far as `pybase init` reads it.
+#[derive(Deserialize)]
+struct PyprojectWire {
+    project: Option<ProjectWire>,
+}
+
+#[derive(Deserialize)]
+struct ProjectWire {
+    name: Option<toml::Value>,
+    #[serde(rename = "requires-python")]
+    requires_python: Option<toml::Value>,
+    #[serde(default)]
+    scripts: BTreeMap<toml::Spanned<String>, toml::Value>,
+}
+
+/// `uv.lock`, as far as `pybase init` reads it.
+#[derive(Deserialize)]
+struct LockWire {
+    #[serde(rename = "requires-python")]
+    requires_python: Option<toml::Value>,
+    #[serde(default)]
+    package: Vec<toml::Value>,
+}
+
+/// The starting spec for the project in `files`, whose `# syntax=` line
+/// names `frontend_image`.
+pub fn starter_spec(files: &ProjectFiles<'_>, frontend_image: &str) -> Result<Starter, InitError> {
+    ImageName::parse(frontend_image).map_err(|reason| InitError::BadFrontendImage {
+        image: frontend_image.to_owned(),
+        reason,
+    })?;
+    let pyproject: PyprojectWire =
+        toml::from_str(files.pyproject).map_err(|e| InitError::NotToml {
+            file: files.pyproject_file.to_owned(),
+            message: e.message().trim_end().to_owned(),
+        })?;
+    let project = pyproject.project;
+    let name = project
+        .as_ref()
+        .and_then(|p| p.name.as_ref())
+        .and_then(toml::Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| InitError::NoProjectName {
+            file: files.pyproject_file.to_owned(),
+        })?;
+    // A lock that does not read is left to `pybase check` to report.
+    let lock: Option<LockWire> = files.lock.and_then(|text| toml::from_str(text).ok());
+
+    let requires_python = project
+        .as_ref()
+        .and_then(|p| p.requires_python.as_ref())
+        .or_else(|| lock.as_ref().and_then(|l| l.requires_python.as_ref()))
+        .and_then(toml::Value::as_str);
+    let python = requires_python.and_then(lowest_python);
+    let script = project.as_ref().and_then(|p| {
+        p.scripts
+            .keys()
+            .min_by_key(|key| key.span().start)
+            .map(|key| key.get_ref().clone())
+    });
+    let built_from_source = lock
+        .as_ref()
+        .map(|l| packages_without_linux_wheels(&l.package))
+        .unwrap_or_default();
+
+    let service = service_name(name);
+    let text = render(&Rendered {
+        frontend_image,
+        service: &service,
+        python,
+        script: script.as_deref(),
+        built_from_source: &built_from_source,
+    });
+    Ok(Starter { service, text })
+}
+
+/// What goes into the text of the spec.
+struct Rendered<'a> {
+    frontend_image: &'a str,
+    service: &'a str,
+    python: Option<(u32, u32)>,
+    script: Option<&'a str>,
+    built_from_source: &'a [String],
+}
+
+fn render(spec: &Rendered<'_>) -> String {
+    let (major, minor) = spec.python.unwrap_or(DEFAULT_PYTHON);
+    let python_note = if spec.python.is_some() {
+        "the lowest Python requires-python allows"
+    } else {
+        "requires-python is not set: pybase's default Python"
+    };
+    let mut out = format!(
+        "# syntax={frontend}\n\
+         # yaml-language-server: $schema={SCHEMA_URL}\n\
+         # Written by `pybase init`; the keys are described in pybase's specs/reference.md.\n\
+         version: 1\n\
+         services:\n\
+         \x20 {service}:\n\
+         \x20   from: python:{major}.{minor}-slim    # {python_note}\n\
+         \x20   project: .\n\
+         \x20   system:\n\
+         \x20     runtime: []   # OS packages the image needs at run time, e.g. libpq5\n\
+         \x20     build: []     # OS packages only for building wheels, e.g. gcc, libpq-dev\n",
+        frontend = spec.frontend_image,
+        service = spec.service,
+    );
+    if !spec.built_from_source.is_empty() {
+        out.push_str(&format!(
+            "    # uv.lock has no Linux wheel for {}: it is built from source, which may\n\
+             \x20   # need a compiler and headers in `build` and their libraries in `runtime`.\n",
+            spec.built_from_source.join(", ")
+        ));
+    }
+    match spec.script {
+        Some(script) => out.push_str(&format!(
+            "    command: [{}]    # the first of [project.scripts]\n",
+            yaml_string(script)
+        )),
+        None => out.push_str(
+            "    # command: [python, -m, your_package]   # the image's command ([project.scripts] has none)\n",
+        ),
+    }
+    out
+}
+
+/// A project name as a service name: lowercase, runs of other characters
+/// as one `-`, starting and ending with a letter or digit, never ending in
+/// the reserved `-base`.
+pub fn service_name(project: &str) -> String {
+    let mut name = String::new();
+    for c in project.chars() {
+        let c = c.to_ascii_lowercase();
+        let kept = c.is_ascii_lowercase()
+            || c.is_ascii_digit()
+            || (matches!(c, '.' | '_') && !name.is_empty());
+        if kept {
+            name.push(c);
+        } else if !name.is_empty() && !name.ends_with('-') {
+            name.push('-');
+        }
+    }
+    let mut name: String = name.chars().take(100).collect();
+    while name.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
+        name.pop();
+    }
+    if name.is_empty() {
+        return FALLBACK_SERVICE_NAME.to_owned();
+    }
+    if name.ends_with(BASE_TARGET_SUFFIX) {
+        name.push_str("-service");
+    }
+    name
+}
+
+/// The lowest `(major, minor)` a PEP 440 `requires-python` allows, when it
+/// has a lower bound (`>=3.11`, `~=3.11`, `==3.11.*`, `>3.10`), Python 3 only.
+pub fn lowest_python(requires_python: &str) -> Option<(u32, u32)> {
+    requires_python
+        .split(',')
+        .filter_map(|clause| {
+            let clause = clause.trim();
+            let version = ["===", "==", "~=", ">="]
+                .iter()
+                .find_map(|op| clause.strip_prefix(op))
+                .or_else(|| clause.strip_prefix('>').filter(|v| !v.starts_with('=')))?;
+            let mut parts = version.trim().split('.');
+            let major: u32 = parts.next()?.parse().ok()?;
+            let minor: u32 = parts.next()?.trim_end_matches(".*").parse().ok()?;
+            (major == 3).then_some((major, minor))
+        })
+        .max()
+}
+
+/// Locked packages (not the project's own) that have no wheel for Linux:
+/// uv builds them from their source distribution.
+fn packages_without_linux_wheels(packages: &[toml::Value]) -> Vec<String> {
+    let linux_wheel = |url: &str| {
+        let file = url.rsplit('/').next().unwrap_or(url);
+        file.ends_with("-none-any.whl") || file.contains("linux")
+    };
+    packages
+        .iter()
+        .filter(|package| {
+            let from_registry = package
+                .get("source")
+                .and_then(|s| s.get("registry"))
+                .is_some();
+            let has_linux_wheel = package
+                .get("wheels")
+                .and_then(toml::Value::as_array)
+                .is_some_and(|wheels| {
+                    wheels
+                        .iter()
+                        .filter_map(|w| w.get("url").and_then(toml::Value::as_str))
+                        .any(linux_wheel)
+                });
+            from_registry && !has_linux_wheel
+        })
+        .filter_map(|package| package.get("name")?.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `text` as a YAML flow scalar: plain when that reads back as the same
+/// string, else double-quoted (JSON's quoting is YAML's).
+fn yaml_string(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/'))
+        && text.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && !matches!(
+            text.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
+        );
+    if plain {
+        text.to_owned()
+    } else {
+        serde_json::to_string(text).unwrap_or_else(|_| format!("\"{text}\""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn starter(pyproject: &str, lock: Option<&str>) -> Result<Starter, InitError> {
+        starter_spec(
+            &ProjectFiles {
+                pyproject_file: "pyproject.toml",
+                pyproject,
+                lock,
+            },
+            DEFAULT_FRONTEND_IMAGE,
+        )
+    }
+
+    #[test]
+    fn the_base_image_is_the_lowest_python_allowed() {
+        for (requires, lowest) in [
+            (">=3.11", Some((3, 11))),
+            (">=3.9, <4, >=3.10.2", Some((3, 10))),
+            ("~=3.13", Some((3, 13))),
+            ("==3.12.*", Some((3, 12))),
+            (">3.10", Some((3, 10))),
+            ("<3.13", None),
+            (">=3", None),
+            (">=2.7", None),
+            ("garbage", None),
+        ] {
+            assert_eq!(lowest_python(requires), lowest, "{requires}");
+        }
+    }
+
+    #[test]
+    fn project_names_become_valid_service_names() {
+        for (project, service) in [
+            ("inventory", "inventory"),
+            ("My_Project.Name", "my_project.name"),
+            ("--Odd  name!!", "odd-name"),
+            ("data-base", "data-base-service"),
+            ("日本", "app"),
+        ] {
+            assert_eq!(service_name(project), service, "{project}");
+        }
+        assert_eq!(service_name(&"x".repeat(300)).len(), 100);
+    }
+
+    #[test]
+    fn a_project_without_scripts_or_python_bounds_gets_defaults_and_hints() {
+        let spec = starter("[project]\nname = \"Web API\"\n", None).expect("a spec");
+        assert_eq!(spec.service, "web-api");
+        insta::assert_snapshot!(spec.text, @r"
+        # syntax=localhost:5000/pybase-frontend:dev
+        # yaml-language-server: $schema=https://example.invalid/pybase/pybase.schema.json
+        # Written by `pybase init`; the keys are described in pybase's specs/reference.md.
+        version: 1
+        services:
+          web-api:
+            from: python:3.12-slim    # requires-python is not set: pybase's default Python
+            project: .
+            system:
+              runtime: []   # OS packages the image needs at run time, e.g. libpq5
+              build: []     # OS packages only for building wheels, e.g. gcc, libpq-dev
+            # command: [python, -m, your_package]   # the image's command ([project.scripts] has none)
+        ");
+        crate::spec::parse("pybase.yaml", spec.text.as_bytes()).expect("a valid spec");
+    }
+
+    #[test]
+    fn the_first_script_in_the_file_is_the_command_and_the_lock_names_sdists() {
+        let pyproject = "[project]\nname = \"api\"\n[project.scripts]\nzz-serve = \"api:main\"\naa-admin = \"api:admin\"\n";
+        let lock = r#"
+version = 1
+requires-python = ">=3.13"
+[[package]]
+name = "api"
+source = { editable = "." }
+[[package]]
+name = "psycopg2"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://files/psycopg2-2.9.10-cp312-cp312-win_amd64.whl" }]
+[[package]]
+name = "six"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
+"#;
+        let spec = starter(pyproject, Some(lock)).expect("a spec");
+        assert!(
+            spec.text.contains("from: python:3.13-slim"),
+            "{}",
+            spec.text
+        );
+        assert!(spec.text.contains("command: [zz-serve]"), "{}", spec.text);
+        assert!(
+            spec.text
+                .contains("# uv.lock has no Linux wheel for psycopg2:"),
+            "{}",
+            spec.text
+        );
+        crate::spec::parse("pybase.yaml", spec.text.as_bytes()).expect("a valid spec");
+    }
+
+    #[test]
+    fn odd_script_names_are_quoted() {
+        for (text, yaml) in [
+            ("serve", "serve"),
+            ("yes", "\"yes\""),
+            ("a: b", "\"a: b\""),
+            ("1st", "\"1st\""),
+        ] {
+            assert_eq!(yaml_string(text), yaml, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_pyproject_without_a_name_or_not_toml_is_refused_naming_the_file() {
+        assert_eq!(
+            starter("[tool.poetry]\nname = \"x\"\n", None),
+            Err(InitError::NoProjectName {
+                file: "pyproject.toml".into()
+            })
+        );
+        let error = starter("[project\n", None).expect_err("not TOML");
+        assert!(
+            error
+                .to_string()
+                .starts_with("pyproject.toml is not valid TOML"),
+            "{error}"
+        );
+        let error = starter_spec(
+            &ProjectFiles {
+                pyproject_file: "pyproject.toml",
+                pyproject: "[project]\nname = \"x\"\n",
+                lock: None,
+            },
+            "Bad Image",
+        )
+        .expect_err("bad image");
+        assert!(matches!(error, InitError::BadFrontendImage { .. }));
+    }
+}
