@@ -226,3 +226,22 @@ fn a_tier_is_the_same_ops_in_every_image_on_it() {
         assert!(base.is_subset(&billing), "billing contains python-base");
     }
 }
+
+#[test]
+fn every_cap_the_plan_uses_names_the_buildkit_release_that_has_it() {
+    for (spec, target) in [(SPEC, "inventory"), (TIERED_SPEC, "orders")] {
+        for mergeop in [false, true] {
+            let build = build_from(spec, target, mergeop);
+            let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+            for op in described["ops"].as_array().expect("ops") {
+                for cap in op["caps"].as_array().into_iter().flatten() {
+                    let cap = cap.as_str().expect("a cap id");
+                    assert!(
+                        llb_gen::llb::marshal::introduced_in(cap).is_some(),
+                        "`{cap}` has no release in introduced_in: a missing cap's error could not name the BuildKit version"
+                    );
+                }
+            }
+        }
+    }
+}

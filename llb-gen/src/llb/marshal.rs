@@ -22,7 +22,8 @@ pub enum MarshalError {
     EmptyResult,
     /// An op needs an LLB capability the BuildKit server does not have.
     #[error(
-        "this build needs the BuildKit capability `{cap}`, which this BuildKit does not offer{reason}; upgrade BuildKit (Docker Engine) to a version that has it"
+        "this build needs the BuildKit capability `{cap}`, which this BuildKit does not offer{reason}; {}",
+        upgrade_advice(cap)
     )]
     MissingCap {
         /// The capability id, e.g. `exec.mount.cache.sharing`.
@@ -30,6 +31,47 @@ pub enum MarshalError {
         /// The server's reason, formatted as `: …`, or empty.
         reason: String,
     },
+}
+
+/// The first BuildKit release whose LLB offers `cap`, for the caps pybase
+/// uses (read off the history of BuildKit's `solver/pb/caps.go`: where
+/// each cap id first appears, and the first `v0.N.0` tag holding it).
+pub fn introduced_in(cap: &str) -> Option<&'static str> {
+    match cap {
+        "mergeop" | "diffop" => Some("v0.10.0"),
+        "file.base" => Some("v0.5.0"),
+        "source.image"
+        | "source.image.resolvemode"
+        | "source.local"
+        | "source.local.includepatterns"
+        | "source.local.excludepatterns"
+        | "source.local.followpaths"
+        | "source.local.sharedkeyhint"
+        | "source.local.sessionid"
+        | "source.http"
+        | "source.http.checksum"
+        | "exec.meta.base"
+        | "exec.meta.network"
+        | "exec.mount.bind"
+        | "exec.mount.selector"
+        | "exec.mount.cache"
+        | "exec.mount.cache.sharing"
+        | "exec.mount.secret"
+        | "exec.mount.tmpfs"
+        | "meta.description"
+        | "constraints"
+        | "platform" => Some("v0.3.0"),
+        _ => None,
+    }
+}
+
+fn upgrade_advice(cap: &str) -> String {
+    match introduced_in(cap) {
+        Some(version) => format!(
+            "BuildKit {version} introduced it: upgrade BuildKit (or the Docker Engine that embeds it) to {version} or newer, or check the builder's configuration"
+        ),
+        None => "upgrade BuildKit (Docker Engine) to a version that has it".to_owned(),
+    }
 }
 
 /// What the server can do: LLB cap ids mapped to whether they are enabled,
@@ -264,6 +306,10 @@ mod tests {
                 cap: "mergeop".into(),
                 reason: ": only enabled with containerd".into()
             }
+        );
+        assert_eq!(
+            err.to_string(),
+            "this build needs the BuildKit capability `mergeop`, which this BuildKit does not offer: only enabled with containerd; BuildKit v0.10.0 introduced it: upgrade BuildKit (or the Docker Engine that embeds it) to v0.10.0 or newer, or check the builder's configuration"
         );
     }
 
