@@ -4,10 +4,13 @@
 //!   BuildKit, a loopback registry, the test base image, the frontend image); see [`up`].
 //! - `demo` builds the example service with the frontend and runs it; see [`demo`].
 //! - `test` runs `up`, then formatting, lints and every test; see [`test`].
+//! - `bench` runs `up`, then measures pybase against peer Dockerfiles and a
+//!   tier against a service alone, printing tables; see [`bench`].
 //!
 //! Progress goes to stderr, so a CI log reads top to bottom; `up`'s closing summary goes to
 //! stdout. Any failure ends the process with a non-zero exit code.
 
+mod bench;
 mod cmd;
 mod demo;
 mod test;
@@ -35,7 +38,13 @@ enum Task {
     Demo,
     /// Run `up`, then `cargo fmt --check`, clippy and every test, end-to-end ones included.
     Test,
-    // A `bench` task comes later.
+    /// Run `up`, then benchmark pybase against two peer Dockerfiles and a tier
+    /// against a service alone; prints Markdown tables. Prunes the build cache.
+    Bench {
+        /// How many times to run each tool's sequence of builds.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,5 +68,6 @@ fn run(task: Task) -> Result<()> {
         Task::Up => up::run(&root),
         Task::Demo => demo::run(&root),
         Task::Test => test::run(&root),
+        Task::Bench { reps } => bench::run(&root, reps),
     }
 }
