@@ -63,19 +63,28 @@ pub fn check_report(file: &Path, context: Option<&Path>) -> anyhow::Result<Check
     };
     let context = context_dir(file, context);
     let mut errors: Vec<Diagnostic> = Vec::new();
+    let mut warnings = llb_gen::lint::lint(&spec, &text);
     for (name, _) in plan::targets(&spec) {
         let Ok(target) = plan::select_target(&spec, Some(&name)) else {
             continue;
         };
-        if let Err(problems) = check_projects(&spec, &target, &context)? {
-            for problem in problems.0 {
-                if !errors.contains(&problem) {
-                    errors.push(problem);
+        match check_projects(&spec, &target, &context)? {
+            Ok((stack, infos)) => {
+                for warning in llb_gen::lint::lint_stack(&stack, &infos) {
+                    if !warnings.contains(&warning) {
+                        warnings.push(warning);
+                    }
+                }
+            }
+            Err(problems) => {
+                for problem in problems.0 {
+                    if !errors.contains(&problem) {
+                        errors.push(problem);
+                    }
                 }
             }
         }
     }
-    let warnings = llb_gen::lint::lint(&spec, &text);
     let mut reports = Vec::new();
     if !errors.is_empty() {
         reports.push(render_report(
@@ -85,7 +94,16 @@ pub fn check_report(file: &Path, context: Option<&Path>) -> anyhow::Result<Check
             &context,
         ));
     }
-    reports.extend(warnings.iter().map(|w| w.render(Some(&text))));
+    reports.extend(warnings.iter().map(|w| {
+        let source = if w.diagnostic.file == spec.file {
+            Some(text.clone())
+        } else {
+            std::fs::read(context.join(&w.diagnostic.file))
+                .ok()
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        };
+        w.render(source.as_deref())
+    }));
     let mut out = reports.join("\n");
     if errors.is_empty() {
         if !out.is_empty() {

@@ -247,7 +247,12 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let spec = llb_gen::spec::parse(filename, &spec_bytes)
         .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
     if let Some(request) = options.request_id() {
-        return match subrequests::answer(request, &spec, &spec_bytes, options) {
+        let project_warnings = if request == subrequests::LINT {
+            lint_projects(bridge, &spec, session, &caps).await?
+        } else {
+            Vec::new()
+        };
+        return match subrequests::answer(request, &spec, &spec_bytes, options, &project_warnings) {
             Some(Ok(metadata)) => Ok(gw::Result {
                 metadata,
                 ..Default::default()
@@ -342,6 +347,72 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         result: Some(gw::result::Result::Ref(gw::Ref { id, def: None })),
         ..Default::default()
     })
+}
+
+/// A project's `pyproject.toml` and `uv.lock`, as read (`None`: missing).
+type LockInputs = (Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// For `--call check`: the lint warnings about the project files of every
+/// target, each with the file it points into. Projects whose files do not
+/// pass their checks give no warnings here: a build reports those as
+/// errors.
+async fn lint_projects(
+    bridge: &mut Bridge,
+    spec: &llb_gen::spec::Spec,
+    session: &str,
+    caps: &ServerCaps,
+) -> Result<Vec<subrequests::FileWarning>, Failure> {
+    let ignore_ref = solve(bridge, &plan::dockerignore_source(session), caps).await?;
+    let ignored = read_file(bridge, &ignore_ref, plan::DOCKERIGNORE_FILE)
+        .await?
+        .map(|bytes| plan::dockerignore_patterns(&String::from_utf8_lossy(&bytes)))
+        .unwrap_or_default();
+    // Each project's files, read once whatever the number of targets.
+    let mut read: HashMap<String, LockInputs> = HashMap::new();
+    let mut warnings: Vec<subrequests::FileWarning> = Vec::new();
+    for (name, _) in plan::targets(spec) {
+        let Ok(target) = plan::select_target(spec, Some(&name)) else {
+            continue;
+        };
+        let mut stack = Vec::new();
+        for project in target.projects() {
+            if !read.contains_key(project.dir) {
+                let lock_ref = solve(
+                    bridge,
+                    &plan::lock_source(&project, session, &ignored),
+                    caps,
+                )
+                .await?;
+                let [pyproject_path, lock_path] = plan::lock_inputs(&project);
+                let files = (
+                    read_file(bridge, &lock_ref, &pyproject_path).await?,
+                    read_file(bridge, &lock_ref, &lock_path).await?,
+                );
+                read.insert(project.dir.to_owned(), files);
+            }
+            let (pyproject, lock) = read.get(project.dir).cloned().unwrap_or_default();
+            stack.push(ProjectFiles {
+                project,
+                pyproject,
+                lock,
+            });
+        }
+        let Ok(infos) = llb_gen::project::check_stack(&spec.file, &stack) else {
+            continue;
+        };
+        for warning in llb_gen::lint::lint_stack(&stack, &infos) {
+            if warnings.iter().any(|w| w.warning == warning) {
+                continue;
+            }
+            let source = stack
+                .iter()
+                .find(|f| f.project.path(plan::PYPROJECT_FILE) == warning.diagnostic.file)
+                .and_then(|f| f.pyproject.clone())
+                .unwrap_or_default();
+            warnings.push(subrequests::FileWarning { warning, source });
+        }
+    }
+    Ok(warnings)
 }
 
 /// The first platform of the first worker, or linux/amd64.

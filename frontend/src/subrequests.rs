@@ -90,11 +90,14 @@ struct Reply {
 /// The answer to `request` about `spec` (whose bytes are `spec_bytes`), as
 /// result metadata; `None` when pybase does not answer that request, an
 /// error when the request names a target the spec does not have.
+/// `project_warnings` are the lint warnings about project files, which
+/// only [`LINT`] reports.
 pub fn answer(
     request: &str,
     spec: &Spec,
     spec_bytes: &[u8],
     options: &Options,
+    project_warnings: &[FileWarning],
 ) -> Option<Result<HashMap<String, Vec<u8>>, Diagnostic>> {
     let reply = match request {
         DESCRIBE => describe(),
@@ -103,7 +106,7 @@ pub fn answer(
             Ok(reply) => reply,
             Err(problem) => return Some(Err(problem)),
         },
-        LINT => check(spec, spec_bytes),
+        LINT => check(spec, spec_bytes, project_warnings),
         _ => return None,
     };
     let mut metadata = HashMap::from([
@@ -228,44 +231,77 @@ fn outline(spec: &Spec, options: &Options) -> Result<Reply, Diagnostic> {
     })
 }
 
-/// The lint warnings as BuildKit's `LintResults`: every warning located in
-/// the spec, the spec as the one source.
-fn check(spec: &Spec, spec_bytes: &[u8]) -> Reply {
+/// A warning about a project file, with that file's bytes (the spec's
+/// warnings come from the spec alone; these need the project files, which
+/// the gateway reads for `--call check`).
+#[derive(Clone, Debug)]
+pub struct FileWarning {
+    /// The warning; its diagnostic names the file.
+    pub warning: Warning,
+    /// The file's bytes, sent along as a lint source.
+    pub source: Vec<u8>,
+}
+
+/// The lint warnings as BuildKit's `LintResults`: the spec's, then those
+/// about project files; the spec is source 0, each project file that a
+/// warning points into one more source.
+fn check(spec: &Spec, spec_bytes: &[u8], project_warnings: &[FileWarning]) -> Reply {
     let text = String::from_utf8_lossy(spec_bytes);
-    let warnings = lint::lint(spec, &text);
-    let warnings_json: Vec<Value> = warnings.iter().map(warning_json).collect();
-    let report = if warnings.is_empty() {
+    let spec_warnings = lint::lint(spec, &text);
+    let mut sources = vec![json!({
+        "filename": spec.file,
+        "language": "yaml",
+        "data": base64::engine::general_purpose::STANDARD.encode(spec_bytes),
+    })];
+    let mut source_names = vec![spec.file.clone()];
+    let mut warnings_json: Vec<Value> = spec_warnings.iter().map(|w| warning_json(w, 0)).collect();
+    let mut reports: Vec<String> = spec_warnings
+        .iter()
+        .map(|w| w.render(Some(&text)))
+        .collect();
+    for FileWarning { warning, source } in project_warnings {
+        let file = &warning.diagnostic.file;
+        let index = match source_names.iter().position(|n| n == file) {
+            Some(index) => index,
+            None => {
+                source_names.push(file.clone());
+                sources.push(json!({
+                    "filename": file,
+                    "language": "toml",
+                    "data": base64::engine::general_purpose::STANDARD.encode(source),
+                }));
+                source_names.len() - 1
+            }
+        };
+        warnings_json.push(warning_json(warning, index));
+        reports.push(warning.render(Some(&String::from_utf8_lossy(source))));
+    }
+    let report = if reports.is_empty() {
         "no warnings\n".to_owned()
     } else {
-        warnings
-            .iter()
-            .map(|w| w.render(Some(&text)))
-            .collect::<Vec<_>>()
-            .join("\n")
+        reports.join("\n")
     };
     Reply {
         json: json!({
             "warnings": warnings_json,
-            "sources": [{
-                "filename": spec.file,
-                "language": "yaml",
-                "data": base64::engine::general_purpose::STANDARD.encode(spec_bytes),
-            }],
+            "sources": sources,
         }),
         text: Some(report),
-        status: Some(u8::from(!warnings.is_empty())),
+        status: Some(u8::from(!warnings_json.is_empty())),
     }
 }
 
-fn warning_json(warning: &Warning) -> Value {
+fn warning_json(warning: &Warning, source_index: usize) -> Value {
     let problem = &warning.diagnostic;
     let detail = match &problem.hint {
         Some(hint) => format!("{} (hint: {hint})", problem.message),
         None => problem.message.clone(),
     };
-    // Source 0 is the spec; -1 (no source) for a warning without a position.
+    // -1 (no source) for a warning without a position.
     let location = match problem.position {
-        Some(position) => json!({"sourceIndex": 0, "ranges": [source_range(position)]}),
+        Some(position) => {
+            json!({"sourceIndex": source_index, "ranges": [source_range(position)]})
+        }
         None => json!({"sourceIndex": -1}),
     };
     json!({
@@ -324,7 +360,7 @@ mod tests {
     }
 
     fn metadata(request: &str, yaml: &str, pairs: &[&str]) -> HashMap<String, Vec<u8>> {
-        answer(request, &spec(yaml), yaml.as_bytes(), &options(pairs))
+        answer(request, &spec(yaml), yaml.as_bytes(), &options(pairs), &[])
             .expect("answered")
             .expect("no error")
     }
@@ -393,7 +429,8 @@ mod tests {
                 "frontend.dump-llb",
                 &spec(ONE),
                 ONE.as_bytes(),
-                &options(&[])
+                &options(&[]),
+                &[]
             )
             .is_none()
         );
@@ -447,6 +484,7 @@ mod tests {
             &spec(ONE),
             ONE.as_bytes(),
             &options(&["target=nope"]),
+            &[],
         )
         .expect("answered")
         .expect_err("unknown target");

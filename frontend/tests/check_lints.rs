@@ -66,3 +66,42 @@ fn the_fixture_spec_has_no_warnings() {
         report.text
     );
 }
+
+#[test]
+fn packages_declared_again_above_their_tier_are_pointed_at_in_pyproject() {
+    let spec = Path::new(FIXTURE).join("../tiered/pybase.yaml");
+    let report = pybase::cli::check_report(&spec, None).expect("checked");
+    assert!(report.errors.is_empty(), "{}", report.text);
+    let found: Vec<(&str, String)> = report
+        .warnings
+        .iter()
+        .map(|w| (w.rule, w.diagnostic.location()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "PackageInTierAndService",
+                "tiers/web/pyproject.toml:8:6".to_owned()
+            ),
+            (
+                "PackageInTierAndService",
+                "services/billing/pyproject.toml:7:6".to_owned()
+            ),
+            (
+                "PackageInTierAndService",
+                "services/orders/pyproject.toml:7:6".to_owned()
+            ),
+            (
+                "PackageInTierAndService",
+                "services/orders/pyproject.toml:8:6".to_owned()
+            ),
+        ]
+    );
+    // Rendered against the pyproject.toml it points into.
+    assert!(
+        report.text.contains("8 |     \"idna==3.10\","),
+        "{}",
+        report.text
+    );
+}

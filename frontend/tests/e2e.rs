@@ -463,6 +463,20 @@ fn call_targets_lists_the_tiers_services_and_their_bases() {
         .arg(&dir));
     assert!(output.status.success(), "{}", stderr(&output));
     let listing = stdout(&output);
+    // --call check: the lint warnings, pyproject.toml lines included, and
+    // a failing exit status because there are some.
+    let checked = run(Command::new("docker")
+        .args(["buildx", "build", "--call", "check", "-f"])
+        .arg(dir.join("pybase.yaml"))
+        .arg(&dir));
+    assert!(!checked.status.success(), "warnings fail --call check");
+    let report = format!("{}{}", stdout(&checked), stderr(&checked));
+    assert!(
+        report.contains("PackageInTierAndService")
+            && report.contains("services/orders/pyproject.toml"),
+        "{report}"
+    );
+
     for line in [
         "python-base",
         "tier image (python:3.12-slim + system + venv)",

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::pb;
+use prost::Message;
 use pybase::options::Options;
 use serde_json::{Value, json};
 use support::fake_bridge::{FakeBridge, FakeHandle};
@@ -331,13 +332,27 @@ async fn call(spec: &[u8], request: &str, extra: &[&str]) -> FakeHandle {
 }
 
 /// The metadata a subrequest returned (it must return no ref and build
-/// nothing).
+/// nothing: every solve only loads files, and all but `--call check` load
+/// the spec alone).
 fn subrequest_metadata(handle: &FakeHandle) -> std::collections::HashMap<String, Vec<u8>> {
     let returned = handle.returned().expect("a Return");
     assert!(returned.error.is_none(), "{:?}", returned.error);
     let result = returned.result.expect("a result");
     assert!(result.result.is_none(), "a subrequest returns no ref");
-    assert_eq!(handle.solves().len(), 1, "only the spec was loaded");
+    let solves = handle.solves();
+    for solve in &solves {
+        let definition = solve.definition.as_ref().expect("a definition");
+        for bytes in &definition.def {
+            let op = pb::Op::decode(bytes.as_slice()).expect("an op");
+            assert!(
+                matches!(op.op, Some(pb::op::Op::Source(_)) | None),
+                "a subrequest ran an op that builds: {op:?}"
+            );
+        }
+    }
+    if !result.metadata.contains_key("result.statuscode") {
+        assert_eq!(solves.len(), 1, "only the spec was loaded");
+    }
     result.metadata
 }
 
@@ -432,6 +447,61 @@ async fn answers_the_check_subrequest_with_lint_results_and_a_status() {
         .decode(source["data"].as_str().expect("data"))
         .expect("base64");
     assert_eq!(data, spec.as_bytes());
+}
+
+#[tokio::test]
+async fn the_check_subrequest_reads_the_projects_for_their_lints() {
+    // A tier on the fixture project, whose `dev` group a tier never
+    // installs (a warning in pyproject.toml, source 1), and a service
+    // whose project (a copy of it in `svc/`) declares psycopg2 and six
+    // again: two warnings in svc/pyproject.toml, source 2.
+    let spec = b"version: 1\ntiers:\n  base:\n    from: python:3.12-slim\n    project: .\nservices:\n  api:\n    tier: base\n    project: svc\n    command: [inventory]\n";
+    let fake = FakeBridge::new()
+        .with_local("dockerfile", files(&[("pybase.yaml", spec.to_vec())]))
+        .with_local(
+            "context",
+            files(&[
+                ("pyproject.toml", fixture_file("pyproject.toml")),
+                ("uv.lock", fixture_file("uv.lock")),
+                ("svc/pyproject.toml", fixture_file("pyproject.toml")),
+                ("svc/uv.lock", fixture_file("uv.lock")),
+            ]),
+        );
+    let options = Options::from_pairs(
+        ["filename=pybase.yaml", "requestid=frontend.lint"].map(str::to_owned),
+        "session-1".to_owned(),
+    );
+    let handle = run(fake, &options).await;
+    let metadata = subrequest_metadata(&handle);
+    assert_eq!(metadata["result.statuscode"], b"1");
+    let results: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    let rules: Vec<&str> = results["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .map(|w| w["ruleName"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            "DevGroupInTier",
+            "PackageInTierAndService",
+            "PackageInTierAndService"
+        ]
+    );
+    assert_eq!(results["warnings"][0]["location"]["sourceIndex"], json!(1));
+    assert_eq!(results["sources"][1]["filename"], json!("pyproject.toml"));
+    assert_eq!(results["warnings"][1]["location"]["sourceIndex"], json!(2));
+    assert_eq!(results["warnings"][2]["location"]["sourceIndex"], json!(2));
+    assert_eq!(
+        results["sources"][2]["filename"],
+        json!("svc/pyproject.toml")
+    );
+    let text = String::from_utf8_lossy(&metadata["result.txt"]);
+    assert!(
+        text.contains("svc/pyproject.toml:8:6: `psycopg2` is already in the tier `base`"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -24,6 +24,18 @@
 //!
 //! - [`RUNS_AS_ROOT`]: a tier or service whose `user` is root (uid 0 or the
 //!   name `root`): pybase's images run as a non-root user unless told so.
+//!
+//! Two rules read the project files a target stacks ([`lint_stack`], after
+//! [`check_stack`](crate::project::check_stack) passed):
+//!
+//! - [`PACKAGE_IN_TIER_AND_SERVICE`]: a service (or a tier on a tier)
+//!   declares a dependency that a tier below already installs at the same
+//!   version: it is not installed twice, but the declaration duplicates the
+//!   tier's (the seeds' "services must not duplicate base packages").
+//! - [`DEV_GROUP_IN_TIER`]: a tier's project declares dependency groups
+//!   (such as `dev`): a tier installs only `[project].dependencies`, so the
+//!   groups are not in its image, and dev tools put there instead would
+//!   reach every service.
 
 use std::collections::BTreeMap;
 
@@ -41,6 +53,10 @@ pub const PACKAGE_IN_BOTH_LISTS: &str = "PackageInBothLists";
 pub const SERVICE_WITHOUT_COMMAND: &str = "ServiceWithoutCommand";
 /// Rule: an image that runs as root.
 pub const RUNS_AS_ROOT: &str = "RunsAsRoot";
+/// Rule: a dependency declared again above the tier that installs it.
+pub const PACKAGE_IN_TIER_AND_SERVICE: &str = "PackageInTierAndService";
+/// Rule: dependency groups in a tier's project.
+pub const DEV_GROUP_IN_TIER: &str = "DevGroupInTier";
 
 /// Every rule: its name and what it is about.
 pub const RULES: &[(&str, &str)] = &[
@@ -57,7 +73,108 @@ pub const RULES: &[(&str, &str)] = &[
         "A service without `command` or `entrypoint` runs its base image's command",
     ),
     (RUNS_AS_ROOT, "An image should run as a non-root user"),
+    (
+        PACKAGE_IN_TIER_AND_SERVICE,
+        "A package a tier installs should not be declared again by what builds on the tier",
+    ),
+    (
+        DEV_GROUP_IN_TIER,
+        "A tier installs no dependency groups: dev tools do not belong in a tier",
+    ),
 ];
+
+/// The warnings of the rules that read project files, for a stack of
+/// projects (root first) that passed [`check_stack`](crate::project::check_stack)
+/// with `infos`.
+pub fn lint_stack(
+    stack: &[crate::project::ProjectFiles<'_>],
+    infos: &[crate::project::ProjectInfo],
+) -> Vec<Warning> {
+    use crate::project::{find, normalize_name, requirement_name};
+    let mut warnings = Vec::new();
+    for (index, (files, info)) in stack.iter().zip(infos).enumerate() {
+        let project = &files.project;
+        let file = project.path(crate::plan::PYPROJECT_FILE);
+        let Some(text) = files
+            .pyproject
+            .as_deref()
+            .and_then(|b| std::str::from_utf8(b).ok())
+        else {
+            continue;
+        };
+        let Ok(pyproject) = toml::from_str::<toml::Table>(text) else {
+            continue;
+        };
+        if project.owner_kind == "tier"
+            && let Some(groups) = pyproject
+                .get("dependency-groups")
+                .and_then(toml::Value::as_table)
+                .filter(|g| !g.is_empty())
+        {
+            let names: Vec<&str> = groups.keys().map(String::as_str).collect();
+            warnings.push(Warning::new(
+                DEV_GROUP_IN_TIER,
+                Diagnostic::at(
+                    &file,
+                    find(text, "[dependency-groups]"),
+                    format!(
+                        "the project of tier `{}` declares dependency groups ({}): a tier installs only `[project].dependencies`, so they are not in its image",
+                        project.owner,
+                        names.join(", ")
+                    ),
+                )
+                .with_hint("keep dev tools out of tiers (they would reach every service); move what every image needs into `[project].dependencies`"),
+            ));
+        }
+        let declared = pyproject
+            .get("project")
+            .and_then(|p| p.get("dependencies"))
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_str);
+        for requirement in declared {
+            let name = normalize_name(requirement_name(requirement));
+            let Some(mine) = info.packages.get(&name) else {
+                continue;
+            };
+            let below = stack[..index]
+                .iter()
+                .zip(infos)
+                .filter(|(lower, _)| lower.project.dir != project.dir)
+                .find(|(_, lower)| {
+                    lower
+                        .packages
+                        .get(&name)
+                        .is_some_and(|theirs| theirs.versions == mine.versions)
+                });
+            if let Some((lower, _)) = below {
+                warnings.push(Warning::new(
+                    PACKAGE_IN_TIER_AND_SERVICE,
+                    Diagnostic::at(
+                        &file,
+                        find(text, requirement),
+                        format!(
+                            "`{name}` is already in the {} `{}` ({}), which the {} `{}` builds on",
+                            lower.project.owner_kind,
+                            lower.project.owner,
+                            lower.project.path(crate::plan::LOCK_FILE),
+                            project.owner_kind,
+                            project.owner,
+                        ),
+                    )
+                    .with_hint(format!(
+                        "drop it from {file} and run `uv lock` in `{}`: the package comes with the {} `{}`",
+                        project.display(),
+                        lower.project.owner_kind,
+                        lower.project.owner
+                    )),
+                ));
+            }
+        }
+    }
+    warnings
+}
 
 /// One finding of a lint rule.
 #[derive(Clone, Debug, PartialEq, Eq)]

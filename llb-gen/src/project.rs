@@ -413,7 +413,7 @@ fn stale_dependencies(
 }
 
 /// The distribution name a PEP 508 requirement starts with.
-fn requirement_name(requirement: &str) -> &str {
+pub(crate) fn requirement_name(requirement: &str) -> &str {
     let requirement = requirement.trim_start();
     let end = requirement
         .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
@@ -422,7 +422,7 @@ fn requirement_name(requirement: &str) -> &str {
 }
 
 /// The position of the first occurrence of `needle` in `text`.
-fn find(text: &str, needle: &str) -> Option<Position> {
+pub(crate) fn find(text: &str, needle: &str) -> Option<Position> {
     text.find(needle).map(|offset| position_of(text, offset))
 }
 
@@ -521,7 +521,7 @@ fn venv_package_names(lock: &toml::Table, project: &str) -> Option<BTreeSet<Stri
 }
 
 /// PEP 503 name normalization: lowercase, runs of `-_.` become `-`.
-fn normalize_name(name: &str) -> String {
+pub(crate) fn normalize_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         if matches!(c, '-' | '_' | '.') {
