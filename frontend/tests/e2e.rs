@@ -1157,3 +1157,36 @@ fn seed_004_cpu_ml_gpu_with_a_native_library_compiled_in_the_builder() {
         "msgpack was not compiled here: {tag}"
     );
 }
+
+#[test]
+fn the_frontend_image_is_one_small_static_layer_run_as_nobody_with_its_labels() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let image = "pybase-frontend:dev";
+    // FROM scratch: one layer, the binary.
+    assert_eq!(layers(image).len(), 1, "only the binary's layer");
+    let [(entries, bytes)] = layer_contents(image, &[0]).try_into().expect("one layer");
+    assert_eq!(entries, ["pybase"], "nothing but the static binary");
+    assert!(bytes < 10_000_000, "the frontend image is {bytes} bytes");
+    assert_eq!(inspect(image, "{{.Config.User}}"), "65534:65534");
+    assert_eq!(
+        inspect(image, "{{json .Config.Entrypoint}}"),
+        r#"["/pybase","frontend"]"#
+    );
+    assert_eq!(
+        inspect(
+            image,
+            "{{index .Config.Labels \"moby.buildkit.frontend.network.none\"}}"
+        ),
+        "true"
+    );
+    let caps = inspect(
+        image,
+        "{{index .Config.Labels \"moby.buildkit.frontend.caps\"}}",
+    );
+    assert!(
+        caps.contains("moby.buildkit.frontend.subrequests"),
+        "{caps}"
+    );
+}
