@@ -59,6 +59,17 @@ fn build(target: &str, mergeop: bool) -> Build {
 }
 
 fn build_from(spec_text: &str, target: &str, mergeop: bool) -> Build {
+    build_with_files(spec_text, target, mergeop, &|_| None)
+}
+
+/// [`build_from`], with `files_digest(project dir)` as each project's
+/// digest of its pyproject.toml and uv.lock.
+fn build_with_files(
+    spec_text: &str,
+    target: &str,
+    mergeop: bool,
+    files_digest: &dyn Fn(&str) -> Option<String>,
+) -> Build {
     let spec = llb_gen::spec::parse("pybase.yaml", spec_text.as_bytes())
         .expect("the fixture spec is valid");
     let target = plan::select_target(&spec, Some(target)).expect("known target");
@@ -93,7 +104,7 @@ fn build_from(spec_text: &str, target: &str, mergeop: bool) -> Build {
                         p.dir.to_owned(),
                         ProjectFacts {
                             venv_packages: Some(2),
-                            files_digest: None,
+                            files_digest: files_digest(p.dir),
                         },
                     )
                 })
@@ -244,4 +255,45 @@ fn every_cap_the_plan_uses_names_the_buildkit_release_that_has_it() {
             }
         }
     }
+}
+
+#[test]
+fn a_tier_image_is_labelled_with_the_digest_of_its_inputs() {
+    let label = |target: &str, base_lock: &str| {
+        let build = build_with_files(TIERED_SPEC, target, true, &|dir| {
+            Some(if dir == "tiers/base" {
+                base_lock.to_owned()
+            } else {
+                format!("sha256:{dir}")
+            })
+        });
+        build.config["config"]["Labels"]["dev.pybase.tier.inputs-digest"].clone()
+    };
+    let base = label("python-base", "sha256:lock-1");
+    assert!(
+        base.as_str().is_some_and(|d| d.starts_with("sha256:")),
+        "{base}"
+    );
+    assert_eq!(
+        base,
+        label("python-base", "sha256:lock-1"),
+        "same inputs, same digest"
+    );
+    assert_ne!(
+        base,
+        label("python-base", "sha256:lock-2"),
+        "a lock change shows"
+    );
+    let web = label("python-web", "sha256:lock-1");
+    assert_ne!(base, web);
+    assert_ne!(
+        web,
+        label("python-web", "sha256:lock-2"),
+        "a tier below changed"
+    );
+    assert_eq!(
+        label("orders", "sha256:lock-1"),
+        serde_json::Value::Null,
+        "services carry none"
+    );
 }
