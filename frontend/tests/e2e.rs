@@ -1190,3 +1190,67 @@ fn the_frontend_image_is_one_small_static_layer_run_as_nobody_with_its_labels() 
         "{caps}"
     );
 }
+
+#[test]
+fn two_builds_from_clean_caches_with_source_date_epoch_give_the_same_digest() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("inventory");
+    let mut digests = Vec::new();
+    for round in 0..2 {
+        // Clean caches: no cache mount survives (uv's built wheels, apt's
+        // downloads) and no step result is reused.
+        let pruned = run(Command::new("docker").args([
+            "buildx",
+            "prune",
+            "-f",
+            "--filter",
+            "type=exec.cachemount",
+        ]));
+        assert!(pruned.status.success(), "{}", stderr(&pruned));
+        let oci = dir.join(format!("image-{round}.tar"));
+        let mut command = Command::new("docker");
+        command
+            .args(["buildx", "build", "--progress", "plain", "--no-cache", "-f"])
+            .arg(dir.join("pybase.yaml"))
+            .args([
+                "--build-context",
+                &format!("python:3.12-slim=docker-image://{BASE_IMAGE}"),
+            ])
+            .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")])
+            .args(["--build-arg", "SOURCE_DATE_EPOCH=1700000000"])
+            .arg("--output")
+            .arg(format!(
+                "type=oci,dest={},rewrite-timestamp=true",
+                oci.display()
+            ))
+            .arg(&dir);
+        let output = run(&mut command);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let unpacked = dir.join(format!("image-{round}"));
+        std::fs::create_dir_all(&unpacked).expect("unpack dir");
+        let untar = run(Command::new("tar")
+            .arg("-xf")
+            .arg(&oci)
+            .arg("-C")
+            .arg(&unpacked));
+        assert!(untar.status.success(), "{}", stderr(&untar));
+        let index: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(unpacked.join("index.json")).expect("index.json"),
+        )
+        .expect("index JSON");
+        assert_eq!(
+            index["manifests"][0]["annotations"]["org.opencontainers.image.created"],
+            serde_json::json!("2023-11-14T22:13:20Z")
+        );
+        digests.push(index["manifests"][0]["digest"].clone());
+    }
+    assert!(
+        digests[0]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
+    assert_eq!(digests[0], digests[1], "the same inputs gave two images");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -66,6 +66,9 @@ const SRC_DIR: &str = "/pybase/src";
 const OUT_DIR: &str = "/pybase/out";
 const UV_CACHE_DIR: &str = "/pybase/cache/uv";
 const UV_CACHE_ID: &str = "pybase-uv-cache";
+/// `SOURCE_DATE_EPOCH` in the steps that install Python packages: 1980-01-01,
+/// the earliest time a wheel (a zip) can record.
+const PYC_EPOCH: &str = "315532800";
 
 /// What a target builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -557,6 +560,14 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         ("UV_LINK_MODE", "copy"),
         ("UV_COMPILE_BYTECODE", "1"),
         ("UV_NO_PROGRESS", "1"),
+        // Set, Python compiles hash-based .pyc files: the same bytes in
+        // every build, and still valid when an exporter rewrites file times
+        // (`rewrite-timestamp`). A constant, so it never reruns a step.
+        ("SOURCE_DATE_EPOCH", PYC_EPOCH),
+        // sdists compile in a temporary directory of a random name; without
+        // debug information it leaves no trace in the binaries they build.
+        ("CFLAGS", "-g0"),
+        ("CXXFLAGS", "-g0"),
     ] {
         image::set_env(&mut uv_env, key, value);
     }
@@ -987,7 +998,7 @@ fi
 getent group "$PYBASE_GID" >/dev/null || groupadd --gid "$PYBASE_GID" "$PYBASE_USER"
 getent passwd "$PYBASE_UID" >/dev/null || useradd --uid "$PYBASE_UID" --gid "$PYBASE_GID" --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin "$PYBASE_USER"
 mkdir -p "$PYBASE_WORKDIR"
-rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old
+rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache
 "#;
 
 /// Build packages, in the builder only.
@@ -1018,11 +1029,14 @@ exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-e
 /// A venv on top of a tier's: sync the lock into the venv the builder
 /// already has (`--inexact` keeps the tier's packages; those locked at the
 /// same version are not installed again), then keep only the files the
-/// sync added or changed.
+/// sync added or changed. Bytecode is compiled for the new files alone:
+/// uv would recompile the whole venv, rewriting the tier's hash-based .pyc
+/// files (the same bytes, new files) into this layer.
 const DELTA_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 stamp=$(mktemp)
-/pybase/uv/uv sync --locked --inexact --no-default-groups --no-install-project --no-editable
+UV_COMPILE_BYTECODE=0 /pybase/uv/uv sync --locked --inexact --no-default-groups --no-install-project --no-editable
+find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
 cd /
 find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
 "#;
@@ -1035,6 +1049,13 @@ if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bund
 stamp=$(mktemp)
 /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps /pybase/src
 cd /
+# uv's record of when it saw the source tree: not part of the package, and
+# different in every build.
+for cache in opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json; do
+  [ -e "$cache" ] || continue
+  rm -f "$cache"
+  sed -i '/\/uv_cache\.json,/d' "${cache%/uv_cache.json}/RECORD"
+done
 find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
 "#;
 
