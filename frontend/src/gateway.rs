@@ -330,9 +330,10 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             projects,
             provenance: Provenance {
                 version,
-                revision: options.raw.get("vcs:revision").cloned(),
-                source: options.raw.get("vcs:source").cloned(),
+                revision: options.revision(),
+                source: options.source(),
                 source_date_epoch: options.source_date_epoch()?,
+                build_date: options.build_date()?,
             },
         },
     )

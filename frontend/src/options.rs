@@ -28,7 +28,29 @@ pub const BUILD_ARGS: &[(&str, &str, &str)] = &[
         "",
         "the build's date in seconds since 1970: the image's `created` and its label",
     ),
+    (
+        BUILD_DATE_ARG,
+        "",
+        "the build's date (RFC 3339) for the `org.opencontainers.image.created` label",
+    ),
+    (
+        VCS_REF_ARG,
+        "",
+        "the source revision for `org.opencontainers.image.revision` (default: buildx's git information)",
+    ),
+    (
+        VCS_URL_ARG,
+        "",
+        "the source repository for `org.opencontainers.image.source` (default: buildx's git information)",
+    ),
 ];
+
+/// The seeds' build arg for the build's date (RFC 3339).
+pub const BUILD_DATE_ARG: &str = "BUILD_DATE";
+/// The seeds' build arg for the source revision.
+pub const VCS_REF_ARG: &str = "VCS_REF";
+/// The source repository, as label-schema's build args name it.
+pub const VCS_URL_ARG: &str = "VCS_URL";
 
 /// What a build was asked to do.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -157,6 +179,34 @@ impl Options {
         }
     }
 
+    /// The source revision: `--build-arg VCS_REF`, else buildx's
+    /// `vcs:revision` (the context's git commit).
+    pub fn revision(&self) -> Option<String> {
+        self.build_arg(VCS_REF_ARG)
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.raw.get("vcs:revision").map(String::as_str))
+            .map(str::to_owned)
+    }
+
+    /// The source repository: `--build-arg VCS_URL`, else buildx's
+    /// `vcs:source`.
+    pub fn source(&self) -> Option<String> {
+        self.build_arg(VCS_URL_ARG)
+            .filter(|v| !v.is_empty())
+            .or_else(|| self.raw.get("vcs:source").map(String::as_str))
+            .map(str::to_owned)
+    }
+
+    /// `--build-arg BUILD_DATE`, checked and normalized to UTC.
+    pub fn build_date(&self) -> anyhow::Result<Option<String>> {
+        match self.build_arg(BUILD_DATE_ARG).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(value) => llb_gen::plan::parse_build_date(value)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("--build-arg BUILD_DATE={value}: {e}")),
+        }
+    }
+
     /// `--platform`, when given: exactly one platform (multi-platform builds
     /// are not supported yet, and saying so beats building one of them).
     pub fn platform(&self) -> anyhow::Result<Option<Platform>> {
@@ -219,6 +269,38 @@ mod tests {
 
     fn options(pairs: &[&str]) -> Options {
         Options::from_pairs(pairs.iter().map(|p| (*p).to_owned()), "s".into())
+    }
+
+    #[test]
+    fn the_seeds_build_args_name_the_revision_source_and_date() {
+        let buildx = options(&[
+            "vcs:revision=0123abcd",
+            "vcs:source=https://example.com/a.git",
+        ]);
+        assert_eq!(buildx.revision().as_deref(), Some("0123abcd"));
+        assert_eq!(
+            buildx.source().as_deref(),
+            Some("https://example.com/a.git")
+        );
+        assert_eq!(buildx.build_date().expect("valid"), None);
+        let args = options(&[
+            "vcs:revision=0123abcd",
+            "build-arg:VCS_REF=feedbeef",
+            "build-arg:VCS_URL=https://example.com/b.git",
+            "build-arg:BUILD_DATE=2024-01-31T13:00:00+01:00",
+        ]);
+        assert_eq!(args.revision().as_deref(), Some("feedbeef"));
+        assert_eq!(args.source().as_deref(), Some("https://example.com/b.git"));
+        assert_eq!(
+            args.build_date().expect("valid").as_deref(),
+            Some("2024-01-31T12:00:00Z")
+        );
+        let bad = options(&["build-arg:BUILD_DATE=yesterday"]);
+        let error = bad.build_date().expect_err("not a date").to_string();
+        assert!(
+            error.starts_with("--build-arg BUILD_DATE=yesterday: expected an RFC 3339 date"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -451,6 +451,18 @@ mod tests {
               "description": "the build's date in seconds since 1970: the image's `created` and its label",
               "name": "SOURCE_DATE_EPOCH",
               "value": "1700000000"
+            },
+            {
+              "description": "the build's date (RFC 3339) for the `org.opencontainers.image.created` label",
+              "name": "BUILD_DATE"
+            },
+            {
+              "description": "the source revision for `org.opencontainers.image.revision` (default: buildx's git information)",
+              "name": "VCS_REF"
+            },
+            {
+              "description": "the source repository for `org.opencontainers.image.source` (default: buildx's git information)",
+              "name": "VCS_URL"
             }
           ],
           "description": "base image of `api` (python:3.12-slim + venv, no project code)",
@@ -471,6 +483,9 @@ mod tests {
         BUILD ARG           VALUE        DESCRIPTION
         PYBASE_MERGEOP      true         assemble the image with MergeOp when BuildKit offers it (`false`: copy the layers)
         SOURCE_DATE_EPOCH   1700000000   the build's date in seconds since 1970: the image's `created` and its label
+        BUILD_DATE                       the build's date (RFC 3339) for the `org.opencontainers.image.created` label
+        VCS_REF                          the source revision for `org.opencontainers.image.revision` (default: buildx's git information)
+        VCS_URL                          the source repository for `org.opencontainers.image.source` (default: buildx's git information)
 
         SECRET      REQUIRED
         ca-bundle

@@ -579,6 +579,11 @@ fn the_image_config_comes_from_the_spec() {
             "extra=1",
             "--build-arg",
             "SOURCE_DATE_EPOCH=1700000000",
+            // The seeds' build args for the OCI labels.
+            "--build-arg",
+            "VCS_REF=feedbeef",
+            "--build-arg",
+            "VCS_URL=https://example.com/stock.git",
         ],
     );
     assert!(output.status.success(), "{}", stderr(&output));
@@ -608,6 +613,27 @@ fn the_image_config_comes_from_the_spec() {
         "2023-11-14T22:13:20Z"
     );
     assert_eq!(labels["org.opencontainers.image.title"], "inventory");
+    assert_eq!(labels["org.opencontainers.image.revision"], "feedbeef");
+    assert_eq!(
+        labels["org.opencontainers.image.source"],
+        "https://example.com/stock.git"
+    );
+    // BUILD_DATE, when given, is the creation label.
+    let dated = "pybase-e2e/inventory:dated";
+    let (output, _) = build_with(
+        &dir,
+        None,
+        dated,
+        &["--build-arg", "BUILD_DATE=2024-01-31T13:00:00+01:00"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        inspect(
+            dated,
+            "{{index .Config.Labels \"org.opencontainers.image.created\"}}"
+        ),
+        "2024-01-31T12:00:00Z"
+    );
     // The working directory exists, and the app does not own it.
     let pwd = docker_run(
         image,

@@ -391,7 +391,13 @@ async fn answers_the_outline_subrequest_for_the_target() {
         .collect();
     assert_eq!(
         args,
-        [("PYBASE_MERGEOP", "false"), ("SOURCE_DATE_EPOCH", "")]
+        [
+            ("PYBASE_MERGEOP", "false"),
+            ("SOURCE_DATE_EPOCH", ""),
+            ("BUILD_DATE", ""),
+            ("VCS_REF", ""),
+            ("VCS_URL", "")
+        ]
     );
     assert_eq!(outline["secrets"], json!([{"name": "ca-bundle"}]));
     assert!(metadata.contains_key("result.txt"));

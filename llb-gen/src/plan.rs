@@ -453,6 +453,18 @@ pub struct Provenance {
     pub source: Option<String>,
     /// `SOURCE_DATE_EPOCH`: the build's date, in seconds since 1970.
     pub source_date_epoch: Option<i64>,
+    /// The build's date as the seeds' `BUILD_DATE` build arg gives it
+    /// (RFC 3339, checked by [`parse_build_date`]); it wins over
+    /// `source_date_epoch` for the `created` label.
+    pub build_date: Option<String>,
+}
+
+/// A `BUILD_DATE` as the `created` label takes it: an RFC 3339 timestamp
+/// (`2024-01-31T12:00:00Z`, any offset), normalized to UTC.
+pub fn parse_build_date(text: &str) -> Result<String, String> {
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.to_string())
+        .map_err(|e| format!("expected an RFC 3339 date such as 2024-01-31T12:00:00Z ({e})"))
 }
 
 /// A build: the LLB and the config of the image it produces.
@@ -904,10 +916,12 @@ fn config_changes(
         ("source", provenance.source.clone()),
         (
             "created",
-            provenance
-                .source_date_epoch
-                .and_then(|epoch| jiff::Timestamp::from_second(epoch).ok())
-                .map(|t| t.to_string()),
+            provenance.build_date.clone().or_else(|| {
+                provenance
+                    .source_date_epoch
+                    .and_then(|epoch| jiff::Timestamp::from_second(epoch).ok())
+                    .map(|t| t.to_string())
+            }),
         ),
     ];
     labels.extend(

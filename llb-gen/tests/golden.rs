@@ -95,6 +95,7 @@ fn build_with_files(
                 revision: Some("0123456789abcdef0123456789abcdef01234567".into()),
                 source: Some("https://example.com/team/inventory.git".into()),
                 source_date_epoch: Some(1_700_000_000),
+                build_date: None,
             },
             projects: target
                 .projects()
