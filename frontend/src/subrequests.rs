@@ -216,7 +216,10 @@ fn outline(spec: &Spec, options: &Options) -> Result<Reply, Diagnostic> {
     text.push('\n');
     text.push_str(&table(
         ["SECRET", "REQUIRED"],
-        &[[plan::CA_BUNDLE_SECRET.to_owned(), String::new()]],
+        &[
+            [plan::CA_BUNDLE_SECRET.to_owned(), String::new()],
+            [plan::NETRC_SECRET.to_owned(), String::new()],
+        ],
     ));
     Ok(Reply {
         json: json!({
@@ -224,7 +227,7 @@ fn outline(spec: &Spec, options: &Options) -> Result<Reply, Diagnostic> {
             "description": description,
             "args": args_json,
             // Optional (`required` false, left out as BuildKit does).
-            "secrets": [{"name": plan::CA_BUNDLE_SECRET}],
+            "secrets": [{"name": plan::CA_BUNDLE_SECRET}, {"name": plan::NETRC_SECRET}],
         }),
         text: Some(text),
         status: None,
@@ -470,6 +473,9 @@ mod tests {
           "secrets": [
             {
               "name": "ca-bundle"
+            },
+            {
+              "name": "netrc"
             }
           ]
         }
@@ -489,6 +495,7 @@ mod tests {
 
         SECRET      REQUIRED
         ca-bundle
+        netrc
         ");
     }
 

@@ -718,7 +718,14 @@ fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
     let output = run(&mut command);
     assert!(output.status.success(), "{}", stderr(&output));
 
-    // Every layer (decompressed) and the config, searched for the marker.
+    assert_no_blob_holds(image, &marker);
+    let _ = std::fs::remove_file(&bundle);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Searches every blob of `image` (each layer decompressed, the config,
+/// the manifest) for `marker`, and fails if one holds it.
+fn assert_no_blob_holds(image: &str, marker: &str) {
     let save_dir = std::env::temp_dir().join(format!("pybase-e2e-secret-{}", unique()));
     std::fs::create_dir_all(&save_dir).expect("save dir");
     let saved = run(Command::new("docker")
@@ -735,7 +742,7 @@ fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
     assert!(unpacked.status.success());
     let search = run(Command::new("sh").arg("-c").arg(
         "found=0; for blob in \"$0\"/blobs/sha256/*; do if gzip -dcf \"$blob\" | grep -aqF \"$1\"; then echo \"$blob\"; found=1; fi; done; ls \"$0\"/blobs/sha256 | wc -l",
-    ).arg(&save_dir).arg(&marker));
+    ).arg(&save_dir).arg(marker));
     let lines = stdout(&search);
     let (hits, count) = lines.rsplit_once('\n').unwrap_or(("", lines.as_str()));
     assert_eq!(hits, "", "the secret's marker is in these blobs");
@@ -743,10 +750,8 @@ fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
         count.trim().parse::<u32>().is_ok_and(|n| n >= 4),
         "too few blobs searched: {lines}"
     );
-    assert!(!inspect(image, "{{json .Config}}").contains(&marker));
+    assert!(!inspect(image, "{{json .Config}}").contains(marker));
     let _ = std::fs::remove_dir_all(&save_dir);
-    let _ = std::fs::remove_file(&bundle);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1278,5 +1283,139 @@ fn two_builds_from_clean_caches_with_source_date_epoch_give_the_same_digest() {
             .is_some_and(|d| d.starts_with("sha256:"))
     );
     assert_eq!(digests[0], digests[1], "the same inputs gave two images");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The package index of the `private-index` fixture: a PEP 503 simple
+/// index serving its one wheel to requests with basic auth `user:password`
+/// (401 otherwise), on port 18080 of every interface, so that build
+/// containers reach it through the Docker bridge. Runs until the test
+/// process ends.
+fn serve_private_index(user: &str, password: &str) {
+    use base64::Engine;
+    use std::io::{BufRead, BufReader, Write};
+    const WHEEL: &str = "pybase_private_demo-1.0.0-py3-none-any.whl";
+    let wheel = std::fs::read(
+        repo_root()
+            .join("testdata/projects/private-index/index")
+            .join(WHEEL),
+    )
+    .expect("the fixture wheel");
+    let digest = {
+        let output = run(Command::new("sha256sum").arg(
+            repo_root()
+                .join("testdata/projects/private-index/index")
+                .join(WHEEL),
+        ));
+        stdout(&output)
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    );
+    let listener = std::net::TcpListener::bind("0.0.0.0:18080").expect("port 18080 is free");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut request = String::new();
+            if reader.read_line(&mut request).is_err() {
+                continue;
+            }
+            let mut authorized = false;
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("authorization")
+                {
+                    authorized = value.trim() == expected;
+                }
+                line.clear();
+            }
+            let mut parts = request.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let (status, content_type, body): (&str, &str, Vec<u8>) = if !authorized {
+                (
+                    "401 Unauthorized",
+                    "text/plain",
+                    b"credentials required\n".to_vec(),
+                )
+            } else if path.trim_end_matches('/') == "/simple/pybase-private-demo" {
+                let page = format!(
+                    "<html><body><a href=\"/files/{WHEEL}#sha256={digest}\">{WHEEL}</a></body></html>"
+                );
+                ("200 OK", "text/html", page.into_bytes())
+            } else if path == format!("/files/{WHEEL}") {
+                ("200 OK", "application/octet-stream", wheel.clone())
+            } else {
+                ("404 Not Found", "text/plain", b"not found\n".to_vec())
+            };
+            let mut stream = &stream;
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nWWW-Authenticate: Basic realm=\"pybase\"\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            if method != "HEAD" {
+                let _ = stream.write_all(&body);
+            }
+        }
+    });
+}
+
+#[test]
+fn a_private_index_is_reached_with_the_netrc_secret_which_no_layer_keeps() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    // The fixture's lock names the index at the default bridge's gateway.
+    let gateway = run(Command::new("docker").args([
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{(index .IPAM.Config 0).Gateway}}",
+    ]));
+    assert_eq!(
+        stdout(&gateway),
+        "172.17.0.1",
+        "the private-index fixture expects Docker's default bridge"
+    );
+    let password = format!("pybase-netrc-marker-{}", unique());
+    serve_private_index("pybase", &password);
+    let dir = fixture("private-index");
+
+    // Without credentials the venv step fails. (`--no-cache` in both
+    // builds: secrets are not part of BuildKit's cache keys, so a venv
+    // cached by an earlier build with credentials would be reused.)
+    let image = "pybase-e2e/private-app:latest";
+    let (output, _) = build_with(&dir, None, image, &["--no-cache"]);
+    assert!(!output.status.success(), "the index requires credentials");
+    assert!(stderr(&output).contains("401"), "{}", stderr(&output));
+
+    let netrc = dir.join("..").join(format!("netrc-{}", unique()));
+    std::fs::write(
+        &netrc,
+        format!("machine 172.17.0.1\nlogin pybase\npassword {password}\n"),
+    )
+    .expect("write netrc");
+    let (output, _) = build_with(
+        &dir,
+        None,
+        image,
+        &[
+            "--no-cache",
+            "--secret",
+            &format!("id=netrc,src={}", netrc.display()),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ran = docker_run(image, None, &[]);
+    assert_eq!(stdout(&ran), "private-app: from the private index");
+    assert_no_blob_holds(image, &password);
+    let _ = std::fs::remove_file(&netrc);
     let _ = std::fs::remove_dir_all(&dir);
 }

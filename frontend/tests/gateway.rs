@@ -399,7 +399,10 @@ async fn answers_the_outline_subrequest_for_the_target() {
             ("VCS_URL", "")
         ]
     );
-    assert_eq!(outline["secrets"], json!([{"name": "ca-bundle"}]));
+    assert_eq!(
+        outline["secrets"],
+        json!([{"name": "ca-bundle"}, {"name": "netrc"}])
+    );
     assert!(metadata.contains_key("result.txt"));
 }
 

@@ -20,7 +20,8 @@
 //! other, which gives the same files and the same layer boundaries.
 //!
 //! uv is a checksummed HTTP download unpacked in a side stage and mounted
-//! read-only where it runs. The CA bundle secret (`ca-bundle`) is mounted only
+//! read-only where it runs. The CA bundle secret (`ca-bundle`) and the netrc
+//! secret of private indexes (`netrc`) are mounted only
 //! in the steps that download Python packages.
 
 use std::collections::BTreeMap;
@@ -49,6 +50,9 @@ pub const APP_USER: &str = "app";
 pub const APP_UID: u32 = 1000;
 /// The build secret id of a CA bundle for TLS-intercepting proxies.
 pub const CA_BUNDLE_SECRET: &str = "ca-bundle";
+/// The build secret id of a netrc file with the credentials of private
+/// package indexes (`machine HOST login USER password TOKEN`).
+pub const NETRC_SECRET: &str = "netrc";
 /// The BuildKit local that holds the build context.
 pub const CONTEXT_LOCAL: &str = "context";
 /// The lock file pybase installs from.
@@ -59,6 +63,7 @@ pub const PYPROJECT_FILE: &str = "pyproject.toml";
 pub const DOCKERIGNORE_FILE: &str = ".dockerignore";
 
 const CA_BUNDLE_PATH: &str = "/run/secrets/ca-bundle";
+const NETRC_PATH: &str = "/run/secrets/netrc";
 const UV_DIR: &str = "/pybase/uv";
 const WHEEL_DIR: &str = "/pybase/wheel";
 const LOCK_DIR: &str = "/pybase/lock";
@@ -591,6 +596,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 CacheSharing::Shared,
             ))
             .mount(Mount::secret(CA_BUNDLE_PATH, CA_BUNDLE_SECRET, true))
+            .mount(Mount::secret(NETRC_PATH, NETRC_SECRET, true))
     };
 
     // One level per tier of the chain, then the service: each adds its
@@ -1037,6 +1043,7 @@ PY
 /// matches pyproject.toml, rather than building something else.
 const VENV_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable
 "#;
 
@@ -1048,6 +1055,7 @@ exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-e
 /// files (the same bytes, new files) into this layer.
 const DELTA_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 stamp=$(mktemp)
 UV_COMPILE_BYTECODE=0 /pybase/uv/uv sync --locked --inexact --no-default-groups --no-install-project --no-editable
 find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
@@ -1060,6 +1068,7 @@ find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -
 /// entry-point scripts and their bytecode).
 const CODE_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 stamp=$(mktemp)
 /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps /pybase/src
 cd /

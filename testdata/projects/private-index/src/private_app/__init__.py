@@ -1,0 +1,1 @@
+"""A fixture service whose dependency comes from a private index."""
