@@ -386,12 +386,12 @@ struct RawUser {
 struct RawService {
     /// The runtime base image: any image with CPython, e.g.
     /// `python:3.12-slim`. Leave it out when the service names a `tier`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<String>")]
     from: Option<Spanned<String>>,
     /// The tier the service builds on: its image starts with the tier's
     /// exact layers, and its venv adds only what the tier lacks.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<String>")]
     tier: Option<Spanned<String>>,
     /// The non-root user the image runs as (default: the tier's, else
@@ -537,6 +537,14 @@ struct RawSystem {
 /// from what `parse` accepts.
 pub fn json_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(RawSpec)).unwrap_or_default()
+}
+
+/// An optional key that, when written, must have a value: `from:` with
+/// nothing after it is an error at the key, not a missing key.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Spanned<String>>, D::Error> {
+    Spanned::<String>::deserialize(deserializer).map(Some)
 }
 
 /// A map key that remembers where it was written.
