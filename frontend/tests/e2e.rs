@@ -723,6 +723,31 @@ fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Asserts that layer `index` of `image` holds the site-packages entries
+/// starting with each of `holds` and none starting with `lacks` (packages a
+/// layer below already has, which must not be installed again).
+fn assert_layer_packages(image: &str, index: usize, holds: &[&str], lacks: &[&str]) {
+    let [(entries, _)] = layer_contents(image, &[index])
+        .try_into()
+        .expect("one layer");
+    let has = |package: &str| {
+        let prefix = format!("site-packages/{package}");
+        entries.iter().any(|e| e.contains(&prefix))
+    };
+    for package in holds {
+        assert!(
+            has(package),
+            "{image}: layer {index} lacks `{package}`: {entries:?}"
+        );
+    }
+    for package in lacks {
+        assert!(
+            !has(package),
+            "{image}: layer {index} holds `{package}`, which a layer below already has: {entries:?}"
+        );
+    }
+}
+
 /// Searches every blob of `image` (each layer decompressed, the config,
 /// the manifest) for `marker`, and fails if one holds it.
 fn assert_no_blob_holds(image: &str, marker: &str) {
@@ -901,36 +926,15 @@ fn services_start_with_their_tiers_exact_layers_and_add_only_what_the_tier_lacks
     );
 
     // python-web's venv layer holds idna alone: six, which python-base
-    // already has at the same version, is not installed again.
-    let [(web_venv, _)] = layer_contents(&image("python-web"), &[web.len() - 1])
-        .try_into()
-        .expect("one layer");
-    assert!(
-        web_venv.iter().any(|e| e.contains("site-packages/idna/")),
-        "{web_venv:?}"
+    // already has at the same version, is not installed again. The
+    // service's own delta: attrs, nothing of the tiers.
+    assert_layer_packages(
+        &image("python-web"),
+        web.len() - 1,
+        &["idna/"],
+        &["six", "packaging"],
     );
-    assert!(
-        !web_venv
-            .iter()
-            .any(|e| e.contains("site-packages/six") || e.contains("site-packages/packaging")),
-        "python-base's packages were installed again: {web_venv:?}"
-    );
-    // The service's own delta: attrs, nothing of the tiers.
-    let [(orders_venv, _)] = layer_contents(&image("orders"), &[web.len()])
-        .try_into()
-        .expect("one layer");
-    assert!(
-        orders_venv
-            .iter()
-            .any(|e| e.contains("site-packages/attrs/")),
-        "{orders_venv:?}"
-    );
-    assert!(
-        !orders_venv
-            .iter()
-            .any(|e| e.contains("site-packages/idna") || e.contains("site-packages/six")),
-        "{orders_venv:?}"
-    );
+    assert_layer_packages(&image("orders"), web.len(), &["attrs/"], &["idna", "six"]);
 
     // Tier images carry the digest of their inputs; services do not.
     let label = "{{index .Config.Labels \"dev.pybase.tier.inputs-digest\"}}";
@@ -1113,21 +1117,7 @@ fn seed_002_web_and_ml_tiers_on_one_base_without_duplicates() {
         ],
     );
     let ml = layers(&image("python-ml"));
-    let [(stt_venv, _)] = layer_contents(&image("stt"), &[ml.len()])
-        .try_into()
-        .expect("one layer");
-    assert!(
-        stt_venv
-            .iter()
-            .any(|e| e.contains("site-packages/multipart")),
-        "{stt_venv:?}"
-    );
-    assert!(
-        !stt_venv
-            .iter()
-            .any(|e| e.contains("site-packages/numpy") || e.contains("site-packages/scipy")),
-        "the ML tier's packages were installed again"
-    );
+    assert_layer_packages(&image("stt"), ml.len(), &["multipart"], &["numpy", "scipy"]);
 }
 
 #[test]
