@@ -403,11 +403,12 @@ fn check_projects<'a>(
     };
     let mut stack = Vec::new();
     for project in target.projects() {
-        let [pyproject, lock] = plan::lock_inputs(&project);
+        let [pyproject, lock, requirements] = plan::lock_inputs(&project);
         stack.push(ProjectFiles {
             project,
             pyproject: read(&pyproject)?,
             lock: read(&lock)?,
+            requirements: read(&requirements)?,
         });
     }
     Ok(llb_gen::project::check_stack(&spec.file, &stack).map(|infos| (stack, infos)))

@@ -32,7 +32,7 @@ use llb_gen::llb::marshal::ServerCaps;
 use llb_gen::llb::{self, LocalOptions, Platform, State};
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
 use llb_gen::project::ProjectFiles;
-use llb_gen::spec::ImageName;
+use llb_gen::spec::{ImageName, ProjectDir};
 use serde_json::json;
 use tonic::transport::{Channel, Endpoint, Uri};
 
@@ -274,28 +274,17 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     // The lock inputs of every project the image stacks, and only those.
     let mut stack = Vec::new();
     for project in target.projects() {
-        let lock_ref = solve(
-            bridge,
-            &plan::lock_source(&project, session, &ignored),
-            &caps,
-        )
-        .await?;
-        let [pyproject_path, lock_path] = plan::lock_inputs(&project);
-        stack.push(ProjectFiles {
-            project,
-            pyproject: read_file(bridge, &lock_ref, &pyproject_path).await?,
-            lock: read_file(bridge, &lock_ref, &lock_path).await?,
-        });
+        stack.push(read_project(bridge, project, session, &ignored, &caps).await?);
     }
     let infos = llb_gen::project::check_stack(filename, &stack).map_err(|d| {
         let mut named: Vec<(String, &[u8])> = vec![(filename.to_owned(), &spec_bytes)];
         for files in &stack {
-            let [pyproject_path, lock_path] = plan::lock_inputs(&files.project);
-            if let Some(p) = &files.pyproject {
-                named.push((pyproject_path, p));
-            }
-            if let Some(l) = &files.lock {
-                named.push((lock_path, l));
+            let paths = plan::lock_inputs(&files.project);
+            let contents = [&files.pyproject, &files.lock, &files.requirements];
+            for (path, bytes) in paths.into_iter().zip(contents) {
+                if let Some(bytes) = bytes {
+                    named.push((path, bytes));
+                }
             }
         }
         let borrowed: Vec<(&str, &[u8])> = named.iter().map(|(n, b)| (n.as_str(), *b)).collect();
@@ -350,8 +339,25 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     })
 }
 
-/// A project's `pyproject.toml` and `uv.lock`, as read (`None`: missing).
-type LockInputs = (Option<Vec<u8>>, Option<Vec<u8>>);
+/// A project's lock inputs (`pyproject.toml`, `uv.lock`,
+/// `requirements.txt`), read through a build-context source holding only
+/// them; a missing file is `None`.
+async fn read_project<'a>(
+    bridge: &mut Bridge,
+    project: ProjectDir<'a>,
+    session: &str,
+    ignored: &[String],
+    caps: &ServerCaps,
+) -> Result<ProjectFiles<'a>, Failure> {
+    let lock_ref = solve(bridge, &plan::lock_source(&project, session, ignored), caps).await?;
+    let [pyproject, lock, requirements] = plan::lock_inputs(&project);
+    Ok(ProjectFiles {
+        project,
+        pyproject: read_file(bridge, &lock_ref, &pyproject).await?,
+        lock: read_file(bridge, &lock_ref, &lock).await?,
+        requirements: read_file(bridge, &lock_ref, &requirements).await?,
+    })
+}
 
 /// For `--call check`: the lint warnings about the project files of every
 /// target, each with the file it points into. Projects whose files do not
@@ -369,7 +375,7 @@ async fn lint_projects(
         .map(|bytes| plan::dockerignore_patterns(&String::from_utf8_lossy(&bytes)))
         .unwrap_or_default();
     // Each project's files, read once whatever the number of targets.
-    let mut read: HashMap<String, LockInputs> = HashMap::new();
+    let mut read: HashMap<String, ProjectFiles<'_>> = HashMap::new();
     let mut warnings: Vec<subrequests::FileWarning> = Vec::new();
     for (name, _) in plan::targets(spec) {
         let Ok(target) = plan::select_target(spec, Some(&name)) else {
@@ -377,26 +383,16 @@ async fn lint_projects(
         };
         let mut stack = Vec::new();
         for project in target.projects() {
-            if !read.contains_key(project.dir) {
-                let lock_ref = solve(
-                    bridge,
-                    &plan::lock_source(&project, session, &ignored),
-                    caps,
-                )
-                .await?;
-                let [pyproject_path, lock_path] = plan::lock_inputs(&project);
-                let files = (
-                    read_file(bridge, &lock_ref, &pyproject_path).await?,
-                    read_file(bridge, &lock_ref, &lock_path).await?,
-                );
-                read.insert(project.dir.to_owned(), files);
-            }
-            let (pyproject, lock) = read.get(project.dir).cloned().unwrap_or_default();
-            stack.push(ProjectFiles {
-                project,
-                pyproject,
-                lock,
-            });
+            let files = match read.get(project.dir) {
+                Some(files) => files.clone(),
+                None => {
+                    let files = read_project(bridge, project, session, &ignored, caps).await?;
+                    read.insert(project.dir.to_owned(), files.clone());
+                    files
+                }
+            };
+            // The same files, as this target's project (owner and position).
+            stack.push(ProjectFiles { project, ..files });
         }
         let Ok(infos) = llb_gen::project::check_stack(&spec.file, &stack) else {
             continue;

@@ -1409,3 +1409,80 @@ fn a_private_index_is_reached_with_the_netrc_secret_which_no_layer_keeps() {
     let _ = std::fs::remove_file(&netrc);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The `.dist-info` directories in the venv of `image`, sorted.
+fn installed_distributions(image: &str) -> Vec<String> {
+    let listing = docker_run(
+        image,
+        Some("/bin/sh"),
+        &[
+            "-c",
+            "ls -d /opt/venv/lib/python3*/site-packages/*.dist-info | xargs -n1 basename | sort",
+        ],
+    );
+    assert!(listing.status.success(), "{}", stderr(&listing));
+    stdout(&listing).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn a_requirements_lock_installs_what_uv_lock_does_and_checks_every_hash() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let from_uv = fixture("inventory");
+    build_ok(&from_uv, None, "pybase-e2e/locks:uv");
+    // The same project with requirements.txt as its lock instead.
+    let from_requirements = fixture("inventory");
+    std::fs::remove_file(from_requirements.join("uv.lock")).expect("remove uv.lock");
+    std::fs::copy(
+        repo_root().join("testdata/locks/inventory-requirements.txt"),
+        from_requirements.join("requirements.txt"),
+    )
+    .expect("copy requirements.txt");
+    build_ok(&from_requirements, None, "pybase-e2e/locks:requirements");
+    let uv = installed_distributions("pybase-e2e/locks:uv");
+    assert!(
+        uv.iter().any(|d| d.starts_with("psycopg2-2.9.10")),
+        "{uv:?}"
+    );
+    assert_eq!(
+        installed_distributions("pybase-e2e/locks:requirements"),
+        uv,
+        "the two locks of one dependency set installed different packages"
+    );
+    let ran = docker_run("pybase-e2e/locks:requirements", None, &[]);
+    assert!(stdout(&ran).contains("six 1.17.0"), "{}", stdout(&ran));
+
+    // Hashes that do not match the artifacts stop the build, for either
+    // lock: six's (its wheel's and its sdist's, either of which would do)
+    // replaced by a forged one.
+    let forged = "0000000000000000000000000000000000000000000000000000000000000000";
+    let six = [
+        "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274",
+        "ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81",
+    ];
+    for (dir, file) in [
+        (&from_requirements, "requirements.txt"),
+        (&from_uv, "uv.lock"),
+    ] {
+        let path = dir.join(file);
+        let mut text = std::fs::read_to_string(&path).expect("lock");
+        for hash in six {
+            assert!(text.contains(hash), "{file} records six's hash {hash}");
+            text = text.replace(hash, forged);
+        }
+        std::fs::write(&path, text).expect("write lock");
+        let (output, _) = build(dir, None, "pybase-e2e/locks:forged");
+        assert!(
+            !output.status.success(),
+            "a forged hash in {file} must not build"
+        );
+        let log = stderr(&output);
+        assert!(
+            log.contains("six") && log.to_lowercase().contains("hash"),
+            "{file}: {log}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&from_uv);
+    let _ = std::fs::remove_dir_all(&from_requirements);
+}

@@ -121,8 +121,9 @@ async fn builds_the_service_from_the_spec_and_returns_its_config() {
     );
     assert!(config.get("created").is_none());
 
-    // It read the spec, .dockerignore (absent here) and the two lock
-    // inputs, nothing else.
+    // It read the spec, .dockerignore (absent here) and the lock inputs
+    // (requirements.txt, absent here, is the lock when uv.lock is), nothing
+    // else.
     let mut read: Vec<String> = handle
         .read_files()
         .into_iter()
@@ -131,7 +132,13 @@ async fn builds_the_service_from_the_spec_and_returns_its_config() {
     read.sort();
     assert_eq!(
         read,
-        [".dockerignore", "pybase.yaml", "pyproject.toml", "uv.lock"]
+        [
+            ".dockerignore",
+            "pybase.yaml",
+            "pyproject.toml",
+            "requirements.txt",
+            "uv.lock"
+        ]
     );
     // And the context it solved to read them exposed only those two files.
     let lock_view = handle

@@ -26,5 +26,6 @@ pub mod lint;
 pub mod llb;
 pub mod plan;
 pub mod project;
+pub mod requirements;
 pub mod spec;
 pub mod tools;

@@ -148,7 +148,7 @@ pub fn lint_stack(
                         .get(&name)
                         .is_some_and(|theirs| theirs.versions == mine.versions)
                 });
-            if let Some((lower, _)) = below {
+            if let Some((lower, lower_info)) = below {
                 warnings.push(Warning::new(
                     PACKAGE_IN_TIER_AND_SERVICE,
                     Diagnostic::at(
@@ -158,7 +158,7 @@ pub fn lint_stack(
                             "`{name}` is already in the {} `{}` ({}), which the {} `{}` builds on",
                             lower.project.owner_kind,
                             lower.project.owner,
-                            lower.project.path(crate::plan::LOCK_FILE),
+                            lower.project.path(lower_info.lock.file_name()),
                             project.owner_kind,
                             project.owner,
                         ),

@@ -37,6 +37,7 @@ use crate::llb::marshal::{ServerCaps, digest_of};
 use crate::llb::{
     self, CacheSharing, Exec, FileCopy, LocalOptions, MarshalError, Mount, Network, Platform, State,
 };
+use crate::project::LockKind;
 use crate::spec::{
     BASE_TARGET_SUFFIX, DEFAULT_WORKDIR, ImageName, ProjectDir, Service, Spec, Tier, TierBase, User,
 };
@@ -251,8 +252,12 @@ pub fn select_target<'a>(
 }
 
 /// The context paths of a project's `pyproject.toml` and `uv.lock`.
-pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 2] {
-    [project.path(PYPROJECT_FILE), project.path(LOCK_FILE)]
+pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 3] {
+    [
+        project.path(PYPROJECT_FILE),
+        project.path(LOCK_FILE),
+        project.path(crate::requirements::REQUIREMENTS_FILE),
+    ]
 }
 
 /// The build-context source holding only `.dockerignore`, read before
@@ -302,10 +307,7 @@ pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String
             exclude_patterns: ignored.to_vec(),
             ..Default::default()
         },
-        format!(
-            "[{}] load {} and {}",
-            project.owner, PYPROJECT_FILE, LOCK_FILE
-        ),
+        format!("[{}] load {PYPROJECT_FILE} and its lock", project.owner),
     )
 }
 
@@ -397,7 +399,7 @@ pub fn project_facts(
                 ProjectFacts::of(
                     info,
                     files.pyproject.as_deref().unwrap_or_default(),
-                    files.lock.as_deref().unwrap_or_default(),
+                    files.lock_bytes().unwrap_or_default(),
                 ),
             )
         })
@@ -428,9 +430,11 @@ pub fn target_version(
 pub struct ProjectFacts {
     /// How many packages its venv gets (for the step's name), when known.
     pub venv_packages: Option<usize>,
-    /// The digest of its `pyproject.toml` and `uv.lock` (for a tier's
-    /// inputs label), when read.
+    /// The digest of its `pyproject.toml` and lock (for a tier's inputs
+    /// label), when read.
     pub files_digest: Option<String>,
+    /// The lock it installs from.
+    pub lock: LockKind,
 }
 
 impl ProjectFacts {
@@ -443,6 +447,7 @@ impl ProjectFacts {
         Self {
             venv_packages: info.venv_packages,
             files_digest: Some(digest_of(&both)),
+            lock: info.lock,
         }
     }
 }
@@ -704,16 +709,21 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             Some(count) => format!("{count} packages"),
             None => "uv sync --locked".to_owned(),
         };
+        let lock_kind = facts.map(|f| f.lock).unwrap_or_default();
+        let lock_file = project.path(lock_kind.file_name());
+        let (venv_script, delta_script) = match lock_kind {
+            LockKind::Uv => (VENV_SCRIPT, DELTA_SCRIPT),
+            LockKind::Requirements => (REQUIREMENTS_VENV_SCRIPT, REQUIREMENTS_DELTA_SCRIPT),
+        };
         let lock = lock_source(&project, inputs.session_id, &inputs.ignored);
         let (venv, venv_copy, code_on) = if has_venv {
-            let exec = Exec::argv(&shell(DELTA_SCRIPT, "pybase-venv-delta", &[]))
+            let exec = Exec::argv(&shell(delta_script, "pybase-venv-delta", &[]))
                 .env(uv_env.clone())
                 .cwd(LOCK_DIR)
                 .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
                 .mount(Mount::output(OUT_DIR, &State::scratch()))
                 .named(format!(
-                    "[{name}] venv: {packages} from {}, adding what the tier lacks",
-                    project.path(LOCK_FILE)
+                    "[{name}] venv: {packages} from {lock_file}, adding what the tier lacks"
                 ))
                 .at(line);
             let delta = builder
@@ -726,15 +736,12 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             );
             (delta, FileCopy::dir_contents("/", "/"), (full, None))
         } else {
-            let exec = Exec::argv(&shell(VENV_SCRIPT, "pybase-venv", &[]))
+            let exec = Exec::argv(&shell(venv_script, "pybase-venv", &[]))
                 .env(uv_env.clone())
                 .cwd(LOCK_DIR)
                 .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
                 .mount(Mount::output(VENV_DIR, &State::scratch()))
-                .named(format!(
-                    "[{name}] venv: {packages} from {}",
-                    project.path(LOCK_FILE)
-                ))
+                .named(format!("[{name}] venv: {packages} from {lock_file}"))
                 .at(line);
             let venv = builder
                 .run(with_uv(exec), platform)
@@ -748,10 +755,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             )
         };
         has_venv = true;
-        history.push(format!(
-            "pybase: [{name}] venv {VENV_DIR} from {}",
-            project.path(LOCK_FILE)
-        ));
+        history.push(format!("pybase: [{name}] venv {VENV_DIR} from {lock_file}"));
         let venv_copy = venv_copy.named(format!("[{name}] image: add the venv"));
         image_state = if uses_merge {
             let venv_layer = State::scratch().copy(&venv, venv_copy);
@@ -1045,6 +1049,28 @@ const VENV_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable
+"#;
+
+/// The venv from `requirements.txt` alone: every package pinned with its
+/// hashes (`--require-hashes`), exactly those (`pip sync`).
+const REQUIREMENTS_VENV_SCRIPT: &str = r#"set -eu
+if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
+py=$(command -v python3 || command -v python)
+/pybase/uv/uv venv --quiet --python "$py" /opt/venv
+exec /pybase/uv/uv pip sync --python /opt/venv/bin/python --require-hashes requirements.txt
+"#;
+
+/// [`DELTA_SCRIPT`] for `requirements.txt`: install the pins into the venv
+/// below (those it has at the same version stay), keep what is new.
+const REQUIREMENTS_DELTA_SCRIPT: &str = r#"set -eu
+if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
+stamp=$(mktemp)
+UV_COMPILE_BYTECODE=0 /pybase/uv/uv pip install --python /opt/venv/bin/python --require-hashes -r requirements.txt
+find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
+cd /
+find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
 "#;
 
 /// A venv on top of a tier's: sync the lock into the venv the builder

@@ -32,6 +32,29 @@ pub struct ProjectInfo {
     /// The packages the venv gets (as counted above) by normalized name:
     /// their locked versions and where the lock names them.
     pub packages: BTreeMap<String, LockedPackage>,
+    /// Which lock file the venv is installed from.
+    pub lock: LockKind,
+}
+
+/// The lock file a project's venv is installed from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LockKind {
+    /// `uv.lock`, installed with `uv sync --locked`.
+    #[default]
+    Uv,
+    /// `requirements.txt` with `==` pins and hashes, installed with
+    /// `uv pip sync --require-hashes`.
+    Requirements,
+}
+
+impl LockKind {
+    /// The lock's file name in the project directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            LockKind::Uv => LOCK_FILE,
+            LockKind::Requirements => crate::requirements::REQUIREMENTS_FILE,
+        }
+    }
 }
 
 /// A package as a lock pins it.
@@ -84,7 +107,7 @@ pub fn check(
         None => {
             problems.push(missing(
                 LOCK_FILE,
-                format!("create it with `uv lock` in `{directory}`, and check that .dockerignore does not exclude it"),
+                format!("create it with `uv lock` in `{directory}` (or pin every package with hashes in requirements.txt), and check that .dockerignore does not exclude it"),
             ));
             None
         }
@@ -155,6 +178,7 @@ pub fn check(
                 name,
                 version,
                 locked_packages,
+                lock: LockKind::Uv,
             })
         }
         _ => Err(Diagnostics(problems)),
@@ -207,6 +231,147 @@ pub struct ProjectFiles<'a> {
     pub pyproject: Option<Vec<u8>>,
     /// Its `uv.lock`.
     pub lock: Option<Vec<u8>>,
+    /// Its `requirements.txt`, the lock when there is no `uv.lock`.
+    pub requirements: Option<Vec<u8>>,
+}
+
+impl ProjectFiles<'_> {
+    /// The bytes of the lock the venv is installed from.
+    pub fn lock_bytes(&self) -> Option<&[u8]> {
+        self.lock.as_deref().or(self.requirements.as_deref())
+    }
+}
+
+/// Check a project's files: its `uv.lock`, or, when it has none and a
+/// `requirements.txt`, that.
+pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
+    match (&files.lock, &files.requirements) {
+        (None, Some(requirements)) => check_requirements(
+            spec_file,
+            &files.project,
+            files.pyproject.as_deref(),
+            requirements,
+        ),
+        _ => check(
+            spec_file,
+            &files.project,
+            files.pyproject.as_deref(),
+            files.lock.as_deref(),
+        ),
+    }
+}
+
+/// Check a project whose lock is `requirements.txt`: every package pinned
+/// with hashes, and every dependency pyproject.toml declares pinned.
+fn check_requirements(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    pyproject: Option<&[u8]>,
+    requirements: &[u8],
+) -> Result<ProjectInfo, Diagnostics> {
+    let file = project.path(crate::requirements::REQUIREMENTS_FILE);
+    let pyproject_file = project.path(PYPROJECT_FILE);
+    let mut problems = Vec::new();
+    let Some(pyproject_bytes) = pyproject else {
+        return Err(Diagnostic::at(
+            spec_file,
+            project.at,
+            format!(
+                "`{pyproject_file}` not found in the build context ({} `{}`, project `{}`)",
+                project.owner_kind,
+                project.owner,
+                project.display()
+            ),
+        )
+        .with_hint("`project` must name the directory that holds pyproject.toml, relative to the build context")
+        .into());
+    };
+    let pyproject_table = parse_toml(&pyproject_file, pyproject_bytes)
+        .map_err(|d| problems.push(d))
+        .ok();
+    let pins = match std::str::from_utf8(requirements) {
+        Err(_) => {
+            problems.push(Diagnostic::at(
+                &file,
+                Some(Position::START),
+                "the file is not valid UTF-8",
+            ));
+            Vec::new()
+        }
+        Ok(text) => crate::requirements::parse(&file, text).unwrap_or_else(|found| {
+            problems.extend(found);
+            Vec::new()
+        }),
+    };
+    let table = pyproject_table.as_ref().and_then(|t| t.get("project"));
+    let key = |key: &str| {
+        table
+            .and_then(|t| t.get(key))
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned)
+    };
+    let name = key("name");
+    if pyproject_table.is_some() && name.is_none() {
+        problems.push(
+            Diagnostic::at(
+                &pyproject_file,
+                Some(key_or_start(pyproject, "project")),
+                "no `[project]` table with a `name`",
+            )
+            .with_hint("pybase installs PEP 621 projects: add `[project]` with `name`, `version` and `dependencies`"),
+        );
+    }
+    if problems.is_empty()
+        && let Ok(text) = std::str::from_utf8(pyproject_bytes)
+    {
+        let pinned: BTreeSet<&str> = pins.iter().map(|p| p.name.as_str()).collect();
+        for requirement in table
+            .and_then(|t| t.get("dependencies"))
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_str)
+        {
+            let dependency = normalize_name(requirement_name(requirement));
+            if !pinned.contains(dependency.as_str()) {
+                problems.push(
+                    Diagnostic::at(
+                        &pyproject_file,
+                        find(text, requirement),
+                        format!("`{dependency}` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date"),
+                    )
+                    .with_hint(format!(
+                        "regenerate requirements.txt in `{}` (`uv export --format requirements-txt --no-dev > requirements.txt`, or `pip-compile --generate-hashes`)",
+                        project.display()
+                    )),
+                );
+            }
+        }
+    }
+    match (problems.is_empty(), name) {
+        (true, Some(name)) => {
+            let mut packages: BTreeMap<String, LockedPackage> = BTreeMap::new();
+            for pin in &pins {
+                packages
+                    .entry(pin.name.clone())
+                    .or_insert_with(|| LockedPackage {
+                        versions: BTreeSet::new(),
+                        at: Some(pin.at),
+                    })
+                    .versions
+                    .insert(pin.version.clone());
+            }
+            Ok(ProjectInfo {
+                name,
+                version: key("version"),
+                locked_packages: pins.len(),
+                venv_packages: Some(packages.len()),
+                packages,
+                lock: LockKind::Requirements,
+            })
+        }
+        _ => Err(Diagnostics(problems)),
+    }
 }
 
 /// Check the projects an image stacks, root first (a target's
@@ -219,12 +384,7 @@ pub fn check_stack(
     let mut problems = Vec::new();
     let mut infos = Vec::new();
     for files in stack {
-        match check(
-            spec_file,
-            &files.project,
-            files.pyproject.as_deref(),
-            files.lock.as_deref(),
-        ) {
+        match check_files(spec_file, files) {
             Ok(info) => infos.push(info),
             Err(Diagnostics(found)) => problems.extend(found),
         }
@@ -284,13 +444,13 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
                 let list = |v: &BTreeSet<String>| v.iter().cloned().collect::<Vec<_>>().join(", ");
                 problems.push(
                     Diagnostic::at(
-                        &upper.project.path(LOCK_FILE),
+                        &upper.project.path(upper.info.lock.file_name()),
                         pinned.at,
                         format!(
                             "`{name}` is locked at {} here but at {} in {} of the {} `{}`, which {} `{}` builds on",
                             list(&pinned.versions),
                             list(&theirs.versions),
-                            below.project.path(LOCK_FILE),
+                            below.project.path(below.info.lock.file_name()),
                             below.project.owner_kind,
                             below.project.owner,
                             upper.project.owner_kind,
@@ -616,7 +776,7 @@ mod tests {
 
     #[test]
     fn a_missing_lock_is_reported_at_the_project_key() {
-        insta::assert_snapshot!(check_text(Some(PYPROJECT), None), @"pybase.yaml:5:14: `app/uv.lock` not found in the build context (service `api`, project `app`) (hint: create it with `uv lock` in `app`, and check that .dockerignore does not exclude it)");
+        insta::assert_snapshot!(check_text(Some(PYPROJECT), None), @"pybase.yaml:5:14: `app/uv.lock` not found in the build context (service `api`, project `app`) (hint: create it with `uv lock` in `app` (or pin every package with hashes in requirements.txt), and check that .dockerignore does not exclude it)");
     }
 
     #[test]
@@ -696,7 +856,7 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {} }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv }"
         );
     }
 

@@ -106,6 +106,7 @@ fn build_with_files(
                         ProjectFacts {
                             venv_packages: Some(2),
                             files_digest: files_digest(p.dir),
+                            ..ProjectFacts::default()
                         },
                     )
                 })

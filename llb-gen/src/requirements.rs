@@ -1,0 +1,183 @@
+//! `requirements.txt` as a lock file: every package pinned with `==` and
+//! its artifacts' hashes, as `pip-compile --generate-hashes` and
+//! `uv export --format requirements-txt` write it.
+//!
+//! A requirement spans a logical line (lines ending in `\` continue it);
+//! `#` starts a comment at the start of a line or after whitespace. A
+//! requirement without `==` or without `--hash` is refused: installing it
+//! would not be exactly the lock. So are `-r`/`-c` (other files pybase
+//! does not read) and `-e` (an editable install is no lock). Other options
+//! (`--index-url`, `--find-links`, …) are left to the installer.
+
+use crate::diagnostic::{Diagnostic, Position};
+use crate::project::{normalize_name, requirement_name};
+
+/// The lock file name pybase looks for when a project has no `uv.lock`.
+pub const REQUIREMENTS_FILE: &str = "requirements.txt";
+
+/// One pinned requirement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pin {
+    /// The normalized distribution name.
+    pub name: String,
+    /// The pinned version.
+    pub version: String,
+    /// Where the requirement starts.
+    pub at: Position,
+}
+
+/// The pins of `text` (the file `file`), or every problem, positioned.
+pub fn parse(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>> {
+    let mut pins = Vec::new();
+    let mut problems = Vec::new();
+    let regenerate = "regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`";
+    for (line, logical) in logical_lines(text) {
+        let at = Position { line, column: 1 };
+        let entry = logical.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        if let Some(option) = entry.strip_prefix('-') {
+            let flag = option.split([' ', '=']).next().unwrap_or_default();
+            if matches!(
+                flag,
+                "r" | "-requirement" | "c" | "-constraint" | "e" | "-editable"
+            ) {
+                problems.push(
+                    Diagnostic::at(
+                        file,
+                        Some(at),
+                        format!("`-{flag}` is not supported in a lock: pybase reads this one file, every package pinned"),
+                    )
+                    .with_hint(regenerate),
+                );
+            }
+            continue;
+        }
+        let (requirement, options) = match entry.find(" --") {
+            Some(split) => (entry[..split].trim(), &entry[split..]),
+            None => (entry, ""),
+        };
+        let name = requirement_name(requirement);
+        let version = requirement
+            .split_once("==")
+            .map(|(_, rest)| rest.trim_start_matches('='))
+            .map(|rest| {
+                rest.split([';', ' ', '\t'])
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+            })
+            .filter(|v| !v.is_empty() && !v.contains('*'));
+        let hashes = options.matches("--hash").count();
+        match version {
+            None => problems.push(
+                Diagnostic::at(
+                    file,
+                    Some(at),
+                    format!("`{requirement}` is not pinned to one version with `==`"),
+                )
+                .with_hint(regenerate),
+            ),
+            Some(_) if hashes == 0 => problems.push(
+                Diagnostic::at(
+                    file,
+                    Some(at),
+                    format!("`{requirement}` has no `--hash`: pybase installs only artifacts whose hashes the lock records"),
+                )
+                .with_hint(regenerate),
+            ),
+            Some(version) if !name.is_empty() => pins.push(Pin {
+                name: normalize_name(name),
+                version: version.to_owned(),
+                at,
+            }),
+            Some(_) => problems.push(Diagnostic::at(
+                file,
+                Some(at),
+                format!("`{requirement}` names no package"),
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(pins)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The logical lines of `text`: continuations (`\` at the end) joined,
+/// comments removed, each with the 1-based number of its first line.
+fn logical_lines(text: &str) -> Vec<(u32, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(u32, String)> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        let line = strip_comment(raw);
+        let (body, continues) = match line.trim_end().strip_suffix('\\') {
+            Some(body) => (body, true),
+            None => (line, false),
+        };
+        let entry = current.get_or_insert_with(|| (number, String::new()));
+        entry.1.push(' ');
+        entry.1.push_str(body);
+        if !continues && let Some(done) = current.take() {
+            out.push(done);
+        }
+    }
+    out.extend(current);
+    out
+}
+
+/// `line` without its comment: `#` at the start or after whitespace.
+fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    for (index, byte) in bytes.iter().enumerate() {
+        if *byte == b'#' && (index == 0 || bytes[index - 1].is_ascii_whitespace()) {
+            return &line[..index];
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(text: &str) -> String {
+        match parse("app/requirements.txt", text) {
+            Ok(pins) => pins
+                .iter()
+                .map(|p| format!("{}=={} @{}", p.name, p.version, p.at.line))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(problems) => problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn reads_what_uv_export_and_pip_compile_write() {
+        let text = "# This file was autogenerated by uv via the following command:\n#    uv export\n--index-url https://pypi.org/simple\nPsycopg2==2.9.10 \\\n    --hash=sha256:aaaa \\\n    --hash=sha256:bbbb\n    # via inventory\nsix==1.17.0 ; python_version >= '3.8' \\\n    --hash=sha256:cccc\nZope.Interface===7.2 --hash=sha256:dddd # comment\n";
+        insta::assert_snapshot!(report(text), @r"
+        psycopg2==2.9.10 @4
+        six==1.17.0 @8
+        zope-interface==7.2 @10
+        ");
+    }
+
+    #[test]
+    fn unpinned_unhashed_and_other_files_are_refused_at_their_lines() {
+        let text = "six>=1.16 --hash=sha256:aaaa\nidna==3.10\n-r base.txt\n-e .\nattrs==24.* --hash=sha256:bbbb\n";
+        insta::assert_snapshot!(report(text), @"
+        app/requirements.txt:1:1: `six>=1.16` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
+        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
+        app/requirements.txt:3:1: `-r` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
+        app/requirements.txt:4:1: `-e` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
+        app/requirements.txt:5:1: `attrs==24.*` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
+        ");
+    }
+}
