@@ -403,11 +403,12 @@ fn check_projects<'a>(
     };
     let mut stack = Vec::new();
     for project in target.projects() {
-        let [pyproject, lock, requirements] = plan::lock_inputs(&project);
+        let [pyproject, lock, pylock, requirements] = plan::lock_inputs(&project);
         stack.push(ProjectFiles {
             project,
             pyproject: read(&pyproject)?,
             lock: read(&lock)?,
+            pylock: read(&pylock)?,
             requirements: read(&requirements)?,
         });
     }

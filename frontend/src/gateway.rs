@@ -280,7 +280,12 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         let mut named: Vec<(String, &[u8])> = vec![(filename.to_owned(), &spec_bytes)];
         for files in &stack {
             let paths = plan::lock_inputs(&files.project);
-            let contents = [&files.pyproject, &files.lock, &files.requirements];
+            let contents = [
+                &files.pyproject,
+                &files.lock,
+                &files.pylock,
+                &files.requirements,
+            ];
             for (path, bytes) in paths.into_iter().zip(contents) {
                 if let Some(bytes) = bytes {
                     named.push((path, bytes));
@@ -339,7 +344,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     })
 }
 
-/// A project's lock inputs (`pyproject.toml`, `uv.lock`,
+/// A project's lock inputs (`pyproject.toml`, `uv.lock`, `pylock.toml`,
 /// `requirements.txt`), read through a build-context source holding only
 /// them; a missing file is `None`.
 async fn read_project<'a>(
@@ -350,11 +355,12 @@ async fn read_project<'a>(
     caps: &ServerCaps,
 ) -> Result<ProjectFiles<'a>, Failure> {
     let lock_ref = solve(bridge, &plan::lock_source(&project, session, ignored), caps).await?;
-    let [pyproject, lock, requirements] = plan::lock_inputs(&project);
+    let [pyproject, lock, pylock, requirements] = plan::lock_inputs(&project);
     Ok(ProjectFiles {
         project,
         pyproject: read_file(bridge, &lock_ref, &pyproject).await?,
         lock: read_file(bridge, &lock_ref, &lock).await?,
+        pylock: read_file(bridge, &lock_ref, &pylock).await?,
         requirements: read_file(bridge, &lock_ref, &requirements).await?,
     })
 }

@@ -1425,46 +1425,27 @@ fn installed_distributions(image: &str) -> Vec<String> {
 }
 
 #[test]
-fn a_requirements_lock_installs_what_uv_lock_does_and_checks_every_hash() {
+fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
     let Some(_docker) = e2e_session() else {
         return;
     };
     let from_uv = fixture("inventory");
     build_ok(&from_uv, None, "pybase-e2e/locks:uv");
-    // The same project with requirements.txt as its lock instead.
-    let from_requirements = fixture("inventory");
-    std::fs::remove_file(from_requirements.join("uv.lock")).expect("remove uv.lock");
-    std::fs::copy(
-        repo_root().join("testdata/locks/inventory-requirements.txt"),
-        from_requirements.join("requirements.txt"),
-    )
-    .expect("copy requirements.txt");
-    build_ok(&from_requirements, None, "pybase-e2e/locks:requirements");
     let uv = installed_distributions("pybase-e2e/locks:uv");
     assert!(
         uv.iter().any(|d| d.starts_with("psycopg2-2.9.10")),
         "{uv:?}"
     );
-    assert_eq!(
-        installed_distributions("pybase-e2e/locks:requirements"),
-        uv,
-        "the two locks of one dependency set installed different packages"
-    );
-    let ran = docker_run("pybase-e2e/locks:requirements", None, &[]);
-    assert!(stdout(&ran).contains("six 1.17.0"), "{}", stdout(&ran));
 
-    // Hashes that do not match the artifacts stop the build, for either
-    // lock: six's (its wheel's and its sdist's, either of which would do)
-    // replaced by a forged one.
+    // Hashes that do not match the artifacts stop the build, in every
+    // format: six's (its wheel's and its sdist's, either of which would
+    // do) replaced by a forged one.
     let forged = "0000000000000000000000000000000000000000000000000000000000000000";
     let six = [
         "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274",
         "ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81",
     ];
-    for (dir, file) in [
-        (&from_requirements, "requirements.txt"),
-        (&from_uv, "uv.lock"),
-    ] {
+    let forge = |dir: &Path, file: &str| {
         let path = dir.join(file);
         let mut text = std::fs::read_to_string(&path).expect("lock");
         for hash in six {
@@ -1482,7 +1463,33 @@ fn a_requirements_lock_installs_what_uv_lock_does_and_checks_every_hash() {
             log.contains("six") && log.to_lowercase().contains("hash"),
             "{file}: {log}"
         );
+    };
+
+    // The same project with another lock of the same dependency set instead
+    // of uv.lock (exported from it): the same distributions are installed.
+    for (file, exported) in [
+        ("requirements.txt", "inventory-requirements.txt"),
+        ("pylock.toml", "inventory-pylock.toml"),
+    ] {
+        let dir = fixture("inventory");
+        std::fs::remove_file(dir.join("uv.lock")).expect("remove uv.lock");
+        std::fs::copy(
+            repo_root().join("testdata/locks").join(exported),
+            dir.join(file),
+        )
+        .expect("copy the lock");
+        let image = format!("pybase-e2e/locks:{}", file.replace('.', "-"));
+        build_ok(&dir, None, &image);
+        assert_eq!(
+            installed_distributions(&image),
+            uv,
+            "{file} and uv.lock of one dependency set installed different packages"
+        );
+        let ran = docker_run(&image, None, &[]);
+        assert!(stdout(&ran).contains("six 1.17.0"), "{}", stdout(&ran));
+        forge(&dir, file);
+        let _ = std::fs::remove_dir_all(&dir);
     }
+    forge(&from_uv, "uv.lock");
     let _ = std::fs::remove_dir_all(&from_uv);
-    let _ = std::fs::remove_dir_all(&from_requirements);
 }

@@ -122,8 +122,8 @@ async fn builds_the_service_from_the_spec_and_returns_its_config() {
     assert!(config.get("created").is_none());
 
     // It read the spec, .dockerignore (absent here) and the lock inputs
-    // (requirements.txt, absent here, is the lock when uv.lock is), nothing
-    // else.
+    // (pylock.toml and requirements.txt, absent here, are the lock when
+    // uv.lock is), nothing else.
     let mut read: Vec<String> = handle
         .read_files()
         .into_iter()
@@ -135,6 +135,7 @@ async fn builds_the_service_from_the_spec_and_returns_its_config() {
         [
             ".dockerignore",
             "pybase.yaml",
+            "pylock.toml",
             "pyproject.toml",
             "requirements.txt",
             "uv.lock"

@@ -252,10 +252,11 @@ pub fn select_target<'a>(
 }
 
 /// The context paths of a project's `pyproject.toml` and `uv.lock`.
-pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 3] {
+pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 4] {
     [
         project.path(PYPROJECT_FILE),
         project.path(LOCK_FILE),
+        project.path(crate::requirements::PYLOCK_FILE),
         project.path(crate::requirements::REQUIREMENTS_FILE),
     ]
 }
@@ -711,13 +712,19 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         };
         let lock_kind = facts.map(|f| f.lock).unwrap_or_default();
         let lock_file = project.path(lock_kind.file_name());
-        let (venv_script, delta_script) = match lock_kind {
-            LockKind::Uv => (VENV_SCRIPT, DELTA_SCRIPT),
-            LockKind::Requirements => (REQUIREMENTS_VENV_SCRIPT, REQUIREMENTS_DELTA_SCRIPT),
+        // The uv lock syncs the project's environment; a lock of pins is
+        // installed file by file, its name the scripts' argument.
+        let (venv_script, delta_script, script_args) = match lock_kind {
+            LockKind::Uv => (VENV_SCRIPT, DELTA_SCRIPT, Vec::new()),
+            LockKind::Requirements | LockKind::Pylock => (
+                PINNED_VENV_SCRIPT,
+                PINNED_DELTA_SCRIPT,
+                vec![lock_kind.file_name().to_owned()],
+            ),
         };
         let lock = lock_source(&project, inputs.session_id, &inputs.ignored);
         let (venv, venv_copy, code_on) = if has_venv {
-            let exec = Exec::argv(&shell(delta_script, "pybase-venv-delta", &[]))
+            let exec = Exec::argv(&shell(delta_script, "pybase-venv-delta", &script_args))
                 .env(uv_env.clone())
                 .cwd(LOCK_DIR)
                 .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
@@ -736,7 +743,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             );
             (delta, FileCopy::dir_contents("/", "/"), (full, None))
         } else {
-            let exec = Exec::argv(&shell(venv_script, "pybase-venv", &[]))
+            let exec = Exec::argv(&shell(venv_script, "pybase-venv", &script_args))
                 .env(uv_env.clone())
                 .cwd(LOCK_DIR)
                 .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
@@ -1051,23 +1058,24 @@ if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable
 "#;
 
-/// The venv from `requirements.txt` alone: every package pinned with its
-/// hashes (`--require-hashes`), exactly those (`pip sync`).
-const REQUIREMENTS_VENV_SCRIPT: &str = r#"set -eu
+/// The venv from a lock of pins (`$1`: `pylock.toml` or
+/// `requirements.txt`) alone: every package with its hashes
+/// (`--require-hashes`), exactly those (`pip sync`).
+const PINNED_VENV_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 py=$(command -v python3 || command -v python)
 /pybase/uv/uv venv --quiet --python "$py" /opt/venv
-exec /pybase/uv/uv pip sync --python /opt/venv/bin/python --require-hashes requirements.txt
+exec /pybase/uv/uv pip sync --python /opt/venv/bin/python --require-hashes "$1"
 "#;
 
-/// [`DELTA_SCRIPT`] for `requirements.txt`: install the pins into the venv
+/// [`DELTA_SCRIPT`] for a lock of pins (`$1`): install them into the venv
 /// below (those it has at the same version stay), keep what is new.
-const REQUIREMENTS_DELTA_SCRIPT: &str = r#"set -eu
+const PINNED_DELTA_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 stamp=$(mktemp)
-UV_COMPILE_BYTECODE=0 /pybase/uv/uv pip install --python /opt/venv/bin/python --require-hashes -r requirements.txt
+UV_COMPILE_BYTECODE=0 /pybase/uv/uv pip install --python /opt/venv/bin/python --require-hashes -r "$1"
 find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
 cd /
 find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out

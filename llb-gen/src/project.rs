@@ -45,6 +45,9 @@ pub enum LockKind {
     /// `requirements.txt` with `==` pins and hashes, installed with
     /// `uv pip sync --require-hashes`.
     Requirements,
+    /// `pylock.toml` (PEP 751), installed with `uv pip sync
+    /// --require-hashes`.
+    Pylock,
 }
 
 impl LockKind {
@@ -53,6 +56,7 @@ impl LockKind {
         match self {
             LockKind::Uv => LOCK_FILE,
             LockKind::Requirements => crate::requirements::REQUIREMENTS_FILE,
+            LockKind::Pylock => crate::requirements::PYLOCK_FILE,
         }
     }
 }
@@ -231,27 +235,37 @@ pub struct ProjectFiles<'a> {
     pub pyproject: Option<Vec<u8>>,
     /// Its `uv.lock`.
     pub lock: Option<Vec<u8>>,
-    /// Its `requirements.txt`, the lock when there is no `uv.lock`.
+    /// Its `pylock.toml`, the lock when there is no `uv.lock`.
+    pub pylock: Option<Vec<u8>>,
+    /// Its `requirements.txt`, the lock when there is neither.
     pub requirements: Option<Vec<u8>>,
 }
 
 impl ProjectFiles<'_> {
     /// The bytes of the lock the venv is installed from.
     pub fn lock_bytes(&self) -> Option<&[u8]> {
-        self.lock.as_deref().or(self.requirements.as_deref())
+        self.lock
+            .as_deref()
+            .or(self.pylock.as_deref())
+            .or(self.requirements.as_deref())
     }
 }
 
-/// Check a project's files: its `uv.lock`, or, when it has none and a
-/// `requirements.txt`, that.
+/// Check a project's files: its `uv.lock`, or, when it has none, its
+/// `pylock.toml`, or its `requirements.txt`.
 pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
-    match (&files.lock, &files.requirements) {
-        (None, Some(requirements)) => check_requirements(
+    let pinned = |kind: LockKind, bytes: &[u8]| {
+        check_pinned(
             spec_file,
             &files.project,
             files.pyproject.as_deref(),
-            requirements,
-        ),
+            kind,
+            bytes,
+        )
+    };
+    match (&files.lock, &files.pylock, &files.requirements) {
+        (None, Some(pylock), _) => pinned(LockKind::Pylock, pylock),
+        (None, None, Some(requirements)) => pinned(LockKind::Requirements, requirements),
         _ => check(
             spec_file,
             &files.project,
@@ -261,15 +275,17 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
     }
 }
 
-/// Check a project whose lock is `requirements.txt`: every package pinned
-/// with hashes, and every dependency pyproject.toml declares pinned.
-fn check_requirements(
+/// Check a project whose lock pins packages one by one (`kind`, its bytes
+/// `lock`): every package pinned with hashes, and every dependency
+/// pyproject.toml declares pinned.
+fn check_pinned(
     spec_file: &str,
     project: &ProjectDir<'_>,
     pyproject: Option<&[u8]>,
-    requirements: &[u8],
+    kind: LockKind,
+    lock: &[u8],
 ) -> Result<ProjectInfo, Diagnostics> {
-    let file = project.path(crate::requirements::REQUIREMENTS_FILE);
+    let file = project.path(kind.file_name());
     let pyproject_file = project.path(PYPROJECT_FILE);
     let mut problems = Vec::new();
     let Some(pyproject_bytes) = pyproject else {
@@ -289,7 +305,7 @@ fn check_requirements(
     let pyproject_table = parse_toml(&pyproject_file, pyproject_bytes)
         .map_err(|d| problems.push(d))
         .ok();
-    let pins = match std::str::from_utf8(requirements) {
+    let pins = match std::str::from_utf8(lock) {
         Err(_) => {
             problems.push(Diagnostic::at(
                 &file,
@@ -298,7 +314,11 @@ fn check_requirements(
             ));
             Vec::new()
         }
-        Ok(text) => crate::requirements::parse(&file, text).unwrap_or_else(|found| {
+        Ok(text) => match kind {
+            LockKind::Pylock => crate::requirements::parse_pylock(&file, text),
+            _ => crate::requirements::parse(&file, text),
+        }
+        .unwrap_or_else(|found| {
             problems.extend(found);
             Vec::new()
         }),
@@ -338,12 +358,21 @@ fn check_requirements(
                     Diagnostic::at(
                         &pyproject_file,
                         find(text, requirement),
-                        format!("`{dependency}` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date"),
+                        format!(
+                            "`{dependency}` is a dependency in pyproject.toml but {} does not pin it: the lock is out of date",
+                            kind.file_name()
+                        ),
                     )
-                    .with_hint(format!(
-                        "regenerate requirements.txt in `{}` (`uv export --format requirements-txt --no-dev > requirements.txt`, or `pip-compile --generate-hashes`)",
-                        project.display()
-                    )),
+                    .with_hint(match kind {
+                        LockKind::Pylock => format!(
+                            "regenerate pylock.toml in `{}` (`uv export --format pylock.toml --no-dev > pylock.toml`)",
+                            project.display()
+                        ),
+                        _ => format!(
+                            "regenerate requirements.txt in `{}` (`uv export --format requirements-txt --no-dev > requirements.txt`, or `pip-compile --generate-hashes`)",
+                            project.display()
+                        ),
+                    }),
                 );
             }
         }
@@ -367,7 +396,7 @@ fn check_requirements(
                 locked_packages: pins.len(),
                 venv_packages: Some(packages.len()),
                 packages,
-                lock: LockKind::Requirements,
+                lock: kind,
             })
         }
         _ => Err(Diagnostics(problems)),
@@ -723,7 +752,7 @@ fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
 }
 
 /// The position of the first line that starts with `needle`.
-fn find_line(text: &str, needle: &str) -> Option<Position> {
+pub(crate) fn find_line(text: &str, needle: &str) -> Option<Position> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         if line.starts_with(needle) {
@@ -735,7 +764,7 @@ fn find_line(text: &str, needle: &str) -> Option<Position> {
 }
 
 /// The 1-based line and column of byte `offset` in `text`.
-fn position_of(text: &str, offset: usize) -> Position {
+pub(crate) fn position_of(text: &str, offset: usize) -> Position {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;

@@ -1,4 +1,11 @@
-//! `requirements.txt` as a lock file: every package pinned with `==` and
+//! Locks that pin packages one by one, read when a project has no
+//! `uv.lock`: `pylock.toml` (PEP 751) and `requirements.txt`.
+//!
+//! `pylock.toml` lists `[[packages]]`, each with a `version` and artifacts
+//! (`sdist`, `wheels`, `archive`) that carry `hashes`; a package without a
+//! version or an artifact without a hash is refused at its `name` line.
+//!
+//! `requirements.txt` is a lock when every package is pinned with `==` and
 //! its artifacts' hashes, as `pip-compile --generate-hashes` and
 //! `uv export --format requirements-txt` write it.
 //!
@@ -12,8 +19,96 @@
 use crate::diagnostic::{Diagnostic, Position};
 use crate::project::{normalize_name, requirement_name};
 
-/// The lock file name pybase looks for when a project has no `uv.lock`.
+/// The requirements lock, read when a project has neither `uv.lock` nor
+/// `pylock.toml`.
 pub const REQUIREMENTS_FILE: &str = "requirements.txt";
+/// The PEP 751 lock, read when a project has no `uv.lock`.
+pub const PYLOCK_FILE: &str = "pylock.toml";
+
+/// The pins of a `pylock.toml` (its text `text`, the file `file`), or every
+/// problem, positioned.
+pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>> {
+    let table: toml::Table = toml::from_str(text).map_err(|error| {
+        let position = error
+            .span()
+            .map(|span| crate::project::position_of(text, span.start));
+        vec![Diagnostic::at(
+            file,
+            position.or(Some(Position::START)),
+            format!("not valid TOML: {}", error.message().trim_end()),
+        )]
+    })?;
+    let regenerate = "regenerate it: `uv export --format pylock.toml --no-dev > pylock.toml`";
+    let Some(packages) = table.get("packages").and_then(toml::Value::as_array) else {
+        return Err(vec![
+            Diagnostic::at(
+                file,
+                Some(Position::START),
+                "the lock lists no packages (no `[[packages]]` tables)",
+            )
+            .with_hint(regenerate),
+        ]);
+    };
+    let mut pins = Vec::new();
+    let mut problems = Vec::new();
+    for package in packages {
+        let name = package
+            .get("name")
+            .and_then(toml::Value::as_str)
+            .unwrap_or("");
+        let at = crate::project::find_line(text, &format!("name = \"{name}\""))
+            .unwrap_or(Position::START);
+        let version = package.get("version").and_then(toml::Value::as_str);
+        let artifacts: Vec<&toml::Value> = ["sdist", "archive"]
+            .iter()
+            .filter_map(|key| package.get(*key))
+            .chain(
+                package
+                    .get("wheels")
+                    .and_then(toml::Value::as_array)
+                    .into_iter()
+                    .flatten(),
+            )
+            .collect();
+        let unhashed = artifacts.iter().any(|artifact| {
+            artifact
+                .get("hashes")
+                .and_then(toml::Value::as_table)
+                .is_none_or(toml::Table::is_empty)
+        });
+        match version {
+            _ if name.is_empty() => problems.push(
+                Diagnostic::at(file, Some(at), "a package without a `name`").with_hint(regenerate),
+            ),
+            None => problems.push(
+                Diagnostic::at(
+                    file,
+                    Some(at),
+                    format!("`{name}` has no `version`: pybase installs only pinned packages"),
+                )
+                .with_hint(regenerate),
+            ),
+            Some(_) if artifacts.is_empty() || unhashed => problems.push(
+                Diagnostic::at(
+                    file,
+                    Some(at),
+                    format!("`{name}` has an artifact without `hashes`: pybase installs only artifacts whose hashes the lock records"),
+                )
+                .with_hint(regenerate),
+            ),
+            Some(version) => pins.push(Pin {
+                name: normalize_name(name),
+                version: version.to_owned(),
+                at,
+            }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(pins)
+    } else {
+        Err(problems)
+    }
+}
 
 /// One pinned requirement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,6 +252,33 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n"),
         }
+    }
+
+    fn pylock_report(text: &str) -> String {
+        match parse_pylock("pylock.toml", text) {
+            Ok(pins) => pins
+                .iter()
+                .map(|p| format!("{}=={} @{}", p.name, p.version, p.at.line))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(problems) => problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn reads_a_pep_751_lock_and_refuses_unpinned_or_unhashed_packages() {
+        let good = "lock-version = \"1.0\"\n[[packages]]\nname = \"Six\"\nversion = \"1.17.0\"\nsdist = { url = \"https://x/six.tar.gz\", hashes = { sha256 = \"ff70\" } }\nwheels = [{ url = \"https://x/six.whl\", hashes = { sha256 = \"4721\" } }]\n";
+        insta::assert_snapshot!(pylock_report(good), @"six==1.17.0 @3");
+        let bad = "lock-version = \"1.0\"\n[[packages]]\nname = \"six\"\nwheels = [{ url = \"https://x/six.whl\", hashes = { sha256 = \"4721\" } }]\n[[packages]]\nname = \"idna\"\nversion = \"3.10\"\nwheels = [{ url = \"https://x/idna.whl\" }]\n";
+        insta::assert_snapshot!(pylock_report(bad), @"
+        pylock.toml:3:1: `six` has no `version`: pybase installs only pinned packages (hint: regenerate it: `uv export --format pylock.toml --no-dev > pylock.toml`)
+        pylock.toml:6:1: `idna` has an artifact without `hashes`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it: `uv export --format pylock.toml --no-dev > pylock.toml`)
+        ");
+        insta::assert_snapshot!(pylock_report("lock-version = [\n"), @"pylock.toml:1:17: not valid TOML: unclosed array, expected `]`");
     }
 
     #[test]
