@@ -239,8 +239,9 @@ fn strip_comment(line: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn report(text: &str) -> String {
-        match parse("app/requirements.txt", text) {
+    /// The pins one a line, or every problem one a line.
+    fn render(parsed: Result<Vec<Pin>, Vec<Diagnostic>>) -> String {
+        match parsed {
             Ok(pins) => pins
                 .iter()
                 .map(|p| format!("{}=={} @{}", p.name, p.version, p.at.line))
@@ -254,19 +255,12 @@ mod tests {
         }
     }
 
+    fn report(text: &str) -> String {
+        render(parse("app/requirements.txt", text))
+    }
+
     fn pylock_report(text: &str) -> String {
-        match parse_pylock("pylock.toml", text) {
-            Ok(pins) => pins
-                .iter()
-                .map(|p| format!("{}=={} @{}", p.name, p.version, p.at.line))
-                .collect::<Vec<_>>()
-                .join("\n"),
-            Err(problems) => problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
-        }
+        render(parse_pylock("pylock.toml", text))
     }
 
     #[test]
