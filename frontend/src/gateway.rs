@@ -265,11 +265,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
 
     // `.dockerignore` first: it applies to every other read of the context.
-    let ignore_ref = solve(bridge, &plan::dockerignore_source(session), &caps).await?;
-    let ignored = read_file(bridge, &ignore_ref, plan::DOCKERIGNORE_FILE)
-        .await?
-        .map(|bytes| plan::dockerignore_patterns(&String::from_utf8_lossy(&bytes)))
-        .unwrap_or_default();
+    let ignored = read_dockerignore(bridge, session, &caps).await?;
 
     // The lock inputs of every project the image stacks, and only those.
     let mut stack = Vec::new();
@@ -344,6 +340,19 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     })
 }
 
+/// The patterns of the build context's `.dockerignore` (none without one).
+async fn read_dockerignore(
+    bridge: &mut Bridge,
+    session: &str,
+    caps: &ServerCaps,
+) -> Result<Vec<String>, Failure> {
+    let ignore_ref = solve(bridge, &plan::dockerignore_source(session), caps).await?;
+    Ok(read_file(bridge, &ignore_ref, plan::DOCKERIGNORE_FILE)
+        .await?
+        .map(|bytes| plan::dockerignore_patterns(&String::from_utf8_lossy(&bytes)))
+        .unwrap_or_default())
+}
+
 /// A project's lock inputs (`pyproject.toml`, `uv.lock`, `pylock.toml`,
 /// `requirements.txt`), read through a build-context source holding only
 /// them; a missing file is `None`.
@@ -375,11 +384,7 @@ async fn lint_projects(
     session: &str,
     caps: &ServerCaps,
 ) -> Result<Vec<subrequests::FileWarning>, Failure> {
-    let ignore_ref = solve(bridge, &plan::dockerignore_source(session), caps).await?;
-    let ignored = read_file(bridge, &ignore_ref, plan::DOCKERIGNORE_FILE)
-        .await?
-        .map(|bytes| plan::dockerignore_patterns(&String::from_utf8_lossy(&bytes)))
-        .unwrap_or_default();
+    let ignored = read_dockerignore(bridge, session, caps).await?;
     // Each project's files, read once whatever the number of targets.
     let mut read: HashMap<String, ProjectFiles<'_>> = HashMap::new();
     let mut warnings: Vec<subrequests::FileWarning> = Vec::new();
