@@ -66,6 +66,8 @@ pub const DOCKERIGNORE_FILE: &str = ".dockerignore";
 const CA_BUNDLE_PATH: &str = "/run/secrets/ca-bundle";
 const NETRC_PATH: &str = "/run/secrets/netrc";
 const UV_DIR: &str = "/pybase/uv";
+/// The uv binary, in the mount of [`UV_DIR`].
+const UV_BINARY: &str = "/pybase/uv/uv";
 const WHEEL_DIR: &str = "/pybase/wheel";
 const LOCK_DIR: &str = "/pybase/lock";
 const SRC_DIR: &str = "/pybase/src";
@@ -713,18 +715,42 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         let lock_kind = facts.map(|f| f.lock).unwrap_or_default();
         let lock_file = project.path(lock_kind.file_name());
         // The uv lock syncs the project's environment; a lock of pins is
-        // installed file by file, its name the scripts' argument.
-        let (venv_script, delta_script, script_args) = match lock_kind {
-            LockKind::Uv => (VENV_SCRIPT, DELTA_SCRIPT, Vec::new()),
+        // installed file by file, its name the venv script's argument. On
+        // a venv below, the delta script runs the installer it is given.
+        let (venv_script, venv_args, installer) = match lock_kind {
+            LockKind::Uv => (
+                VENV_SCRIPT,
+                Vec::new(),
+                vec![
+                    "sync",
+                    "--locked",
+                    "--inexact",
+                    "--no-default-groups",
+                    "--no-install-project",
+                    "--no-editable",
+                ],
+            ),
             LockKind::Requirements | LockKind::Pylock => (
                 PINNED_VENV_SCRIPT,
-                PINNED_DELTA_SCRIPT,
                 vec![lock_kind.file_name().to_owned()],
+                vec![
+                    "pip",
+                    "install",
+                    "--python",
+                    "/opt/venv/bin/python",
+                    "--require-hashes",
+                    "-r",
+                    lock_kind.file_name(),
+                ],
             ),
         };
+        let delta_args: Vec<String> = std::iter::once(UV_BINARY)
+            .chain(installer)
+            .map(str::to_owned)
+            .collect();
         let lock = lock_source(&project, inputs.session_id, &inputs.ignored);
         let (venv, venv_copy, code_on) = if has_venv {
-            let exec = Exec::argv(&shell(delta_script, "pybase-venv-delta", &script_args))
+            let exec = Exec::argv(&shell(DELTA_SCRIPT, "pybase-venv-delta", &delta_args))
                 .env(uv_env.clone())
                 .cwd(LOCK_DIR)
                 .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
@@ -743,7 +769,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             );
             (delta, FileCopy::dir_contents("/", "/"), (full, None))
         } else {
-            let exec = Exec::argv(&shell(venv_script, "pybase-venv", &script_args))
+            let exec = Exec::argv(&shell(venv_script, "pybase-venv", &venv_args))
                 .env(uv_env.clone())
                 .cwd(LOCK_DIR)
                 .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
@@ -1069,29 +1095,18 @@ py=$(command -v python3 || command -v python)
 exec /pybase/uv/uv pip sync --python /opt/venv/bin/python --require-hashes "$1"
 "#;
 
-/// [`DELTA_SCRIPT`] for a lock of pins (`$1`): install them into the venv
-/// below (those it has at the same version stay), keep what is new.
-const PINNED_DELTA_SCRIPT: &str = r#"set -eu
-if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
-if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
-stamp=$(mktemp)
-UV_COMPILE_BYTECODE=0 /pybase/uv/uv pip install --python /opt/venv/bin/python --require-hashes -r "$1"
-find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
-cd /
-find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
-"#;
-
-/// A venv on top of a tier's: sync the lock into the venv the builder
-/// already has (`--inexact` keeps the tier's packages; those locked at the
-/// same version are not installed again), then keep only the files the
-/// sync added or changed. Bytecode is compiled for the new files alone:
-/// uv would recompile the whole venv, rewriting the tier's hash-based .pyc
+/// A venv on top of a tier's: run the installer (the arguments: `uv sync
+/// --inexact` for `uv.lock`, `uv pip install -r` for a lock of pins) into
+/// the venv the builder already has (the tier's packages stay; those locked
+/// at the same version are not installed again), then keep only the files
+/// it added or changed. Bytecode is compiled for the new files alone: uv
+/// would recompile the whole venv, rewriting the tier's hash-based .pyc
 /// files (the same bytes, new files) into this layer.
 const DELTA_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 stamp=$(mktemp)
-UV_COMPILE_BYTECODE=0 /pybase/uv/uv sync --locked --inexact --no-default-groups --no-install-project --no-editable
+UV_COMPILE_BYTECODE=0 "$@"
 find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
 cd /
 find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
