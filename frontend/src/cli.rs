@@ -11,7 +11,7 @@ use llb_gen::diagnostic::{Diagnostic, Diagnostics};
 use llb_gen::lint::Warning;
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
 use llb_gen::project::{ProjectFiles, ProjectInfo};
-use llb_gen::spec::Spec;
+use llb_gen::spec::{BuildArgs, Spec};
 use serde_json::json;
 
 use crate::options::parse_platform;
@@ -39,8 +39,13 @@ pub struct Refused {
 
 /// `pybase check FILE`: the spec, the project files of every tier and
 /// service with the packages they stack, then the lint rules. Fails on an error, or with `strict` on a warning too.
-pub fn check(file: &Path, context: Option<&Path>, strict: bool) -> anyhow::Result<ExitCode> {
-    let report = check_report(file, context)?;
+pub fn check(
+    file: &Path,
+    context: Option<&Path>,
+    args: &BuildArgs,
+    strict: bool,
+) -> anyhow::Result<ExitCode> {
+    let report = check_report(file, context, args)?;
     eprint!("{}", report.text);
     if !report.errors.is_empty() || (strict && !report.warnings.is_empty()) {
         return Ok(ExitCode::FAILURE);
@@ -50,8 +55,12 @@ pub fn check(file: &Path, context: Option<&Path>, strict: bool) -> anyhow::Resul
 
 /// The checks of `pybase check FILE`, with the report as text instead of
 /// printed (for tests and tools).
-pub fn check_report(file: &Path, context: Option<&Path>) -> anyhow::Result<CheckReport> {
-    let (spec, text) = match load_spec(file)? {
+pub fn check_report(
+    file: &Path,
+    context: Option<&Path>,
+    args: &BuildArgs,
+) -> anyhow::Result<CheckReport> {
+    let (spec, text) = match load_spec(file, args)? {
         Ok(loaded) => loaded,
         Err(refused) => {
             return Ok(CheckReport {
@@ -70,6 +79,11 @@ pub fn check_report(file: &Path, context: Option<&Path>) -> anyhow::Result<Check
         };
         match check_projects(&spec, &target, &context)? {
             Ok((stack, infos)) => {
+                if let Err(problem) = plan::target_version(&target, &infos)
+                    && !errors.contains(&problem)
+                {
+                    errors.push(problem);
+                }
                 for warning in llb_gen::lint::lint_stack(&stack, &infos) {
                     if !warnings.contains(&warning) {
                         warnings.push(warning);
@@ -150,7 +164,7 @@ pub struct InitRequest<'a> {
 pub fn init(request: &InitRequest<'_>) -> anyhow::Result<ExitCode> {
     let (path, starter) = write_starter_spec(request)?;
     eprintln!("wrote {} (service `{}`)", path.display(), starter.service);
-    let report = check_report(&path, None)?;
+    let report = check_report(&path, None, &BuildArgs::default())?;
     eprint!("{}", report.text);
     Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS
@@ -209,8 +223,8 @@ pub fn write_starter_spec(
 }
 
 /// `pybase targets FILE`: one target a line, with its description.
-pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
-    let (spec, _) = match load_spec(file)? {
+pub fn targets(file: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let (spec, _) = match load_spec(file, args)? {
         Ok(loaded) => loaded,
         Err(refused) => return Ok(print_refused(&refused)),
     };
@@ -225,9 +239,10 @@ pub fn targets(file: &Path) -> anyhow::Result<ExitCode> {
 
 /// `pybase bake FILE`: a bake file for every target. Paths in it are as
 /// given (the context defaults to the spec's directory), so run bake from
-/// where `pybase bake` ran.
-pub fn bake(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let (spec, _) = match load_spec(file)? {
+/// where `pybase bake` ran. The build args the spec refers to become bake
+/// variables, `args` giving their defaults.
+pub fn bake(file: &Path, context: Option<&Path>, args: &BuildArgs) -> anyhow::Result<ExitCode> {
+    let (spec, _) = match load_spec(file, args)? {
         Ok(loaded) => loaded,
         Err(refused) => return Ok(print_refused(&refused)),
     };
@@ -236,6 +251,7 @@ pub fn bake(file: &Path, context: Option<&Path>) -> anyhow::Result<ExitCode> {
         &spec,
         &file.display().to_string(),
         &context.display().to_string(),
+        args,
     );
     print_data(&format!("{}\n", serde_json::to_string_pretty(&bake)?))
 }
@@ -261,6 +277,8 @@ pub struct LlbRequest<'a> {
     pub platform: &'a str,
     /// `--mergeop`: assemble with MergeOp.
     pub mergeop: bool,
+    /// `--build-arg` values, for `${NAME}` in the spec.
+    pub build_args: &'a BuildArgs,
 }
 
 /// `pybase llb FILE`: the target's LLB (decoded) and image config as JSON.
@@ -280,8 +298,9 @@ pub fn llb_json(request: &LlbRequest<'_>) -> anyhow::Result<Result<serde_json::V
         context,
         platform,
         mergeop,
+        build_args,
     } = *request;
-    let (spec, text) = match load_spec(file)? {
+    let (spec, text) = match load_spec(file, build_args)? {
         Ok(loaded) => loaded,
         Err(refused) => return Ok(Err(refused)),
     };
@@ -324,7 +343,10 @@ pub fn llb_json(request: &LlbRequest<'_>) -> anyhow::Result<Result<serde_json::V
                 .unwrap_or_default(),
             projects: plan::project_facts(&stack, &infos),
             provenance: Provenance {
-                version: plan::target_version(&target, &infos),
+                version: match plan::target_version(&target, &infos) {
+                    Ok(version) => version,
+                    Err(problem) => return Ok(Err(refuse(problem.into()))),
+                },
                 ..Provenance::default()
             },
         },
@@ -339,13 +361,13 @@ pub fn llb_json(request: &LlbRequest<'_>) -> anyhow::Result<Result<serde_json::V
 }
 
 /// Read and parse the spec; on bad input, the problems instead.
-fn load_spec(file: &Path) -> anyhow::Result<Result<(Spec, String), Refused>> {
+fn load_spec(file: &Path, args: &BuildArgs) -> anyhow::Result<Result<(Spec, String), Refused>> {
     let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
     let name = file.file_name().map_or_else(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    match llb_gen::spec::parse(&name, &bytes) {
+    match llb_gen::spec::parse_with_args(&name, &bytes, args) {
         Ok(spec) => Ok(Ok((spec, String::from_utf8_lossy(&bytes).into_owned()))),
         Err(problems) => Ok(Err(Refused {
             // Lossy: a byte that is not UTF-8 becomes one character, so the

@@ -244,7 +244,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let spec_bytes = read_file(bridge, &spec_ref, filename)
         .await?
         .ok_or_else(|| anyhow!("the spec file `{filename}` was not found (is `-f` right?)"))?;
-    let spec = llb_gen::spec::parse(filename, &spec_bytes)
+    let spec = llb_gen::spec::parse_with_args(filename, &spec_bytes, &options.build_args())
         .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
     if let Some(request) = options.request_id() {
         let project_warnings = if request == subrequests::LINT {
@@ -272,7 +272,8 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     for project in target.projects() {
         stack.push(read_project(bridge, project, session, &ignored, &caps).await?);
     }
-    let infos = llb_gen::project::check_stack(filename, &stack).map_err(|d| {
+    // A problem in a project's files is shown in the file it is in.
+    let project_failure = |diagnostics: Diagnostics| {
         let mut named: Vec<(String, &[u8])> = vec![(filename.to_owned(), &spec_bytes)];
         for files in &stack {
             let paths = plan::lock_inputs(&files.project);
@@ -289,10 +290,11 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             }
         }
         let borrowed: Vec<(&str, &[u8])> = named.iter().map(|(n, b)| (n.as_str(), *b)).collect();
-        Failure::input(d, &borrowed)
-    })?;
+        Failure::input(diagnostics, &borrowed)
+    };
+    let infos = llb_gen::project::check_stack(filename, &stack).map_err(project_failure)?;
     let projects = plan::project_facts(&stack, &infos);
-    let version = plan::target_version(&target, &infos);
+    let version = plan::target_version(&target, &infos).map_err(|d| project_failure(d.into()))?;
 
     let platform = match options.platform()? {
         Some(platform) => platform,

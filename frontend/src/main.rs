@@ -46,6 +46,9 @@ enum Command {
         /// Fail on lint warnings too, not only on errors
         #[arg(long)]
         strict: bool,
+        /// A value for `${NAME}` in the spec, as `docker buildx build --build-arg` gives it
+        #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
+        build_args: Vec<(String, String)>,
     },
     /// Print the LLB and image config of a target as JSON
     Llb {
@@ -63,11 +66,17 @@ enum Command {
         /// Assemble with MergeOp, as on a BuildKit with the containerd image store
         #[arg(long)]
         mergeop: bool,
+        /// A value for `${NAME}` in the spec, as `docker buildx build --build-arg` gives it
+        #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
+        build_args: Vec<(String, String)>,
     },
     /// List the targets of a spec
     Targets {
         /// The spec file
         file: PathBuf,
+        /// A value for `${NAME}` in the spec, as `docker buildx build --build-arg` gives it
+        #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
+        build_args: Vec<(String, String)>,
     },
     /// Print the spec's JSON Schema (for editors and validators)
     Schema,
@@ -78,6 +87,9 @@ enum Command {
         /// The build context as bake should see it (default: the spec's directory)
         #[arg(long)]
         context: Option<PathBuf>,
+        /// A build arg the spec refers to: a bake variable with VALUE as its default
+        #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
+        build_args: Vec<(String, String)>,
     },
 }
 
@@ -98,23 +110,37 @@ fn main() -> ExitCode {
             file,
             context,
             strict,
-        } => pybase::cli::check(&file, context.as_deref(), strict),
+            build_args,
+        } => pybase::cli::check(
+            &file,
+            context.as_deref(),
+            &build_args.into_iter().collect(),
+            strict,
+        ),
         Command::Llb {
             file,
             target,
             context,
             platform,
             mergeop,
+            build_args,
         } => pybase::cli::llb(&pybase::cli::LlbRequest {
             file: &file,
             target: target.as_deref(),
             context: context.as_deref(),
             platform: &platform,
             mergeop,
+            build_args: &build_args.into_iter().collect(),
         }),
-        Command::Targets { file } => pybase::cli::targets(&file),
+        Command::Targets { file, build_args } => {
+            pybase::cli::targets(&file, &build_args.into_iter().collect())
+        }
         Command::Schema => pybase::cli::schema(),
-        Command::Bake { file, context } => pybase::cli::bake(&file, context.as_deref()),
+        Command::Bake {
+            file,
+            context,
+            build_args,
+        } => pybase::cli::bake(&file, context.as_deref(), &build_args.into_iter().collect()),
     };
     match outcome {
         Ok(code) => code,
@@ -122,6 +148,14 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `NAME=VALUE`, as `--build-arg` takes it.
+fn parse_build_arg(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got `{text}`")),
     }
 }
 

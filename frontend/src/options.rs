@@ -146,6 +146,14 @@ impl Options {
         self.raw.get("no-cache").is_some_and(String::is_empty)
     }
 
+    /// Every `--build-arg`, for `${NAME}` references in the spec.
+    pub fn build_args(&self) -> llb_gen::spec::BuildArgs {
+        self.raw
+            .iter()
+            .filter_map(|(key, value)| Some((key.strip_prefix("build-arg:")?, value.as_str())))
+            .collect()
+    }
+
     /// A `--build-arg`, when given.
     pub fn build_arg(&self, name: &str) -> Option<&str> {
         self.raw

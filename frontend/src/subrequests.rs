@@ -193,9 +193,19 @@ fn outline(spec: &Spec, options: &Options) -> Result<Reply, Diagnostic> {
         .find(|(target, _)| *target == name)
         .map(|(_, description)| description)
         .unwrap_or_default();
+    // pybase's own, then those the spec refers to (`${NAME}`).
     let args: Vec<(&str, &str, &str)> = BUILD_ARGS
         .iter()
         .map(|(arg, default, about)| (*arg, options.build_arg(arg).unwrap_or(default), *about))
+        .chain(
+            spec.build_args
+                .iter()
+                .filter(|arg| !BUILD_ARGS.iter().any(|(own, _, _)| own == arg))
+                .map(|arg| {
+                    let value = options.build_arg(arg).unwrap_or_default();
+                    (arg.as_str(), value, "referred to in the spec as ${NAME}")
+                }),
+        )
         .collect();
     let args_json: Vec<Value> = args
         .iter()
@@ -436,6 +446,20 @@ mod tests {
                 &[]
             )
             .is_none()
+        );
+    }
+
+    #[test]
+    fn outline_lists_the_build_args_the_spec_refers_to() {
+        let yaml = "version: 1\nservices:\n  api:\n    from: python:3.12-slim\n    labels: {channel: \"${CHANNEL:-stable}\"}\n";
+        let pairs = ["target=api", "build-arg:CHANNEL=beta"];
+        let outline = result_json(OUTLINE, yaml, &pairs);
+        let args = outline["args"].as_array().expect("args");
+        assert_eq!(
+            args.last(),
+            Some(
+                &json!({"name": "CHANNEL", "value": "beta", "description": "referred to in the spec as ${NAME}"})
+            )
         );
     }
 

@@ -30,7 +30,7 @@ fn warnings_are_reported_but_fail_only_a_strict_check() {
         "warnings",
         "version: 1\nservices:\n  inventory:\n    from: python:latest\n    command: [inventory]\n",
     );
-    let report = pybase::cli::check_report(&spec, None).expect("checked");
+    let report = pybase::cli::check_report(&spec, None, &Default::default()).expect("checked");
     assert!(report.errors.is_empty(), "{}", report.text);
     let rules: Vec<&str> = report.warnings.iter().map(|w| w.rule).collect();
     assert_eq!(rules, ["BaseImageNotPinned"]);
@@ -47,11 +47,11 @@ fn warnings_are_reported_but_fail_only_a_strict_check() {
         report.text
     );
     assert_eq!(
-        pybase::cli::check(&spec, None, false).expect("checked"),
+        pybase::cli::check(&spec, None, &Default::default(), false).expect("checked"),
         ExitCode::SUCCESS
     );
     assert_eq!(
-        pybase::cli::check(&spec, None, true).expect("checked"),
+        pybase::cli::check(&spec, None, &Default::default(), true).expect("checked"),
         ExitCode::FAILURE
     );
 }
@@ -59,7 +59,7 @@ fn warnings_are_reported_but_fail_only_a_strict_check() {
 #[test]
 fn the_fixture_spec_has_no_warnings() {
     let spec = Path::new(FIXTURE).join("pybase.yaml");
-    let report = pybase::cli::check_report(&spec, None).expect("checked");
+    let report = pybase::cli::check_report(&spec, None, &Default::default()).expect("checked");
     assert!(
         report.errors.is_empty() && report.warnings.is_empty(),
         "{}",
@@ -70,7 +70,7 @@ fn the_fixture_spec_has_no_warnings() {
 #[test]
 fn packages_declared_again_above_their_tier_are_pointed_at_in_pyproject() {
     let spec = Path::new(FIXTURE).join("../tiered/pybase.yaml");
-    let report = pybase::cli::check_report(&spec, None).expect("checked");
+    let report = pybase::cli::check_report(&spec, None, &Default::default()).expect("checked");
     assert!(report.errors.is_empty(), "{}", report.text);
     let found: Vec<(&str, String)> = report
         .warnings

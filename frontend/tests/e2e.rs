@@ -697,6 +697,80 @@ fn a_stale_lock_fails_the_build_with_the_fix() {
 }
 
 #[test]
+fn a_version_from_a_build_arg_stamps_a_vcs_versioned_project_without_git() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("stamped");
+    assert!(!dir.join(".git").exists(), "the context must have no .git");
+
+    // Without the build arg the spec refers to, the build stops at the
+    // spec's line, before anything runs.
+    let (output, _) = build(&dir, None, "pybase-e2e/stamped:none");
+    assert!(!output.status.success(), "an undefined build arg built");
+    let err = stderr(&output);
+    assert!(
+        err.contains("pybase.yaml:8:14: `${VERSION}` refers to the build arg `VERSION`"),
+        "{err}"
+    );
+
+    // With it, hatch-vcs gets the version, the package's metadata records
+    // it and the image's OCI label says it; another arg fills a label.
+    let image = "pybase-e2e/stamped:1.4.2";
+    let (output, _) = build_with(
+        &dir,
+        None,
+        image,
+        &[
+            "--build-arg",
+            "VERSION=1.4.2",
+            "--build-arg",
+            "CHANNEL=beta",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ran = docker_run(image, None, &[]);
+    assert_eq!(stdout(&ran).trim(), "stamped 1.4.2", "{}", stderr(&ran));
+    assert_eq!(
+        inspect(
+            image,
+            "{{index .Config.Labels \"org.opencontainers.image.version\"}} {{index .Config.Labels \"com.example.release-channel\"}}"
+        )
+        .trim(),
+        "1.4.2 beta"
+    );
+    // The venv does not depend on the version: a new one reruns only the
+    // code step.
+    let layers_before = layers(image);
+    let next = "pybase-e2e/stamped:1.4.3";
+    let (output, _) = build_with(
+        &dir,
+        None,
+        next,
+        &[
+            "--build-arg",
+            "VERSION=1.4.3",
+            "--build-arg",
+            "CHANNEL=beta",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let layers_after = layers(next);
+    assert_eq!(layers_before.len(), layers_after.len());
+    let differing: Vec<usize> = (0..layers_after.len())
+        .filter(|&i| layers_before[i] != layers_after[i])
+        .collect();
+    assert_eq!(
+        differing,
+        [layers_after.len() - 1],
+        "only the code layer differs"
+    );
+    let ran = docker_run(next, None, &[]);
+    assert_eq!(stdout(&ran).trim(), "stamped 1.4.3");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
     let Some(_docker) = e2e_session() else {
         return;

@@ -60,7 +60,7 @@ fn the_spec_init_writes_for_the_fixture_passes_check() {
     )));
     assert!(text.contains("from: python:3.11-slim"), "{text}");
     assert!(text.contains("command: [inventory]"), "{text}");
-    let report = check_report(&path, None).expect("checked");
+    let report = check_report(&path, None, &Default::default()).expect("checked");
     assert!(report.errors.is_empty(), "{}", report.text);
 }
 
@@ -80,7 +80,8 @@ fn an_existing_spec_is_kept_unless_forced() {
         "# mine\n"
     );
     write_starter_spec(&request(&dir, true)).expect("overwritten");
-    let report = check_report(&dir.join("pybase.yaml"), None).expect("checked");
+    let report =
+        check_report(&dir.join("pybase.yaml"), None, &Default::default()).expect("checked");
     assert!(report.errors.is_empty(), "{}", report.text);
 }
 

@@ -6,28 +6,51 @@
 //! `tiers` group the tiers, so `docker buildx bake` builds them all in one
 //! BuildKit session, sharing every common step: each tier is built once. Tags are `${REGISTRY}<target>:${TAG}`: bake variables
 //! a CI sets from the environment (`REGISTRY=ghcr.io/acme/ TAG=1.2.3`).
+//! Each build arg the spec refers to (`${VERSION}`) is a bake variable too,
+//! passed to every target as that build arg, so `VERSION=1.4.2 docker
+//! buildx bake` sets it.
 
 use serde_json::{Map, Value, json};
 
 use crate::plan;
-use crate::spec::Spec;
+use crate::spec::{BuildArgs, Spec};
 
 /// The bake file for `spec`, whose file is `spec_file` inside the build
 /// context `context` (both as bake resolves them: relative to where bake
-/// runs).
-pub fn bake_file(spec: &Spec, spec_file: &str, context: &str) -> Value {
+/// runs). The spec's build args default to their values in `args`.
+pub fn bake_file(spec: &Spec, spec_file: &str, context: &str, args: &BuildArgs) -> Value {
+    let mut variables = Map::new();
+    variables.insert(
+        "REGISTRY".to_owned(),
+        json!({"default": "", "description": "prefix of every tag, e.g. ghcr.io/acme/"}),
+    );
+    variables.insert("TAG".to_owned(), json!({"default": "latest"}));
+    let mut build_args = Map::new();
+    for name in &spec.build_args {
+        let mut variable = Map::new();
+        if let Some(value) = args.get(name) {
+            variable.insert("default".to_owned(), json!(value));
+        }
+        variable.insert(
+            "description".to_owned(),
+            json!(format!("the build arg `${{{name}}}` in the spec")),
+        );
+        variables.insert(name.clone(), Value::Object(variable));
+        build_args.insert(name.clone(), json!(format!("${{{name}}}")));
+    }
     let mut targets = Map::new();
     for (name, description) in plan::targets(spec) {
-        targets.insert(
-            name.clone(),
-            json!({
-                "context": context,
-                "dockerfile": spec_file,
-                "target": name,
-                "tags": [format!("${{REGISTRY}}{name}:${{TAG}}")],
-                "description": description,
-            }),
-        );
+        let mut target = json!({
+            "context": context,
+            "dockerfile": spec_file,
+            "target": name,
+            "tags": [format!("${{REGISTRY}}{name}:${{TAG}}")],
+            "description": description,
+        });
+        if !build_args.is_empty() {
+            target["args"] = Value::Object(build_args.clone());
+        }
+        targets.insert(name.clone(), target);
     }
     let tiers: Vec<&String> = spec.tiers.keys().collect();
     let services: Vec<&String> = spec.services.keys().collect();
@@ -40,10 +63,7 @@ pub fn bake_file(spec: &Spec, spec_file: &str, context: &str) -> Value {
         groups.insert("tiers".to_owned(), json!({ "targets": tiers }));
     }
     json!({
-        "variable": {
-            "REGISTRY": {"default": "", "description": "prefix of every tag, e.g. ghcr.io/acme/"},
-            "TAG": {"default": "latest"},
-        },
+        "variable": variables,
         "group": groups,
         "target": targets,
     })
@@ -60,7 +80,7 @@ mod tests {
             b"version: 1\ntiers:\n  web:\n    from: python:3.12-slim\nservices:\n  api:\n    tier: web\n  worker:\n    from: python:3.12-slim\n",
         )
         .expect("valid");
-        let bake = bake_file(&spec, "pybase.yaml", ".");
+        let bake = bake_file(&spec, "pybase.yaml", ".", &BuildArgs::default());
         assert_eq!(
             bake["group"]["default"]["targets"],
             json!(["api", "worker"])
@@ -77,5 +97,24 @@ mod tests {
             json!(["${REGISTRY}api:${TAG}"])
         );
         assert_eq!(bake["target"]["api"]["dockerfile"], json!("pybase.yaml"));
+        assert!(bake["target"]["api"].get("args").is_none());
+    }
+
+    #[test]
+    fn build_args_the_spec_refers_to_are_variables_passed_to_every_target() {
+        let args: BuildArgs = [("PY", "3.12")].into_iter().collect();
+        let spec = crate::spec::parse_with_args(
+            "pybase.yaml",
+            b"version: 1\nservices:\n  api:\n    from: python:${PY}-slim\n    version: ${VERSION:-0.0.0}\n",
+            &args,
+        )
+        .expect("valid");
+        let bake = bake_file(&spec, "pybase.yaml", ".", &args);
+        assert_eq!(bake["variable"]["PY"]["default"], json!("3.12"));
+        assert!(bake["variable"]["VERSION"].get("default").is_none());
+        assert_eq!(
+            bake["target"]["api-base"]["args"],
+            json!({"PY": "${PY}", "VERSION": "${VERSION}"})
+        );
     }
 }

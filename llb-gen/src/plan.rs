@@ -415,7 +415,29 @@ pub fn project_facts(
 pub fn target_version(
     target: &Target<'_>,
     infos: &[crate::project::ProjectInfo],
-) -> Option<String> {
+) -> Result<Option<String>, Diagnostic> {
+    // A service's project is the last of the stack.
+    if let Some(service) = target.service {
+        let vcs = infos.last().and_then(|i| i.version_from_vcs.as_ref());
+        match (&service.version, vcs) {
+            (Some(version), _) => return Ok(Some(version.clone())),
+            (None, Some(vcs)) if target.kind == TargetKind::Image => {
+                return Err(Diagnostic::at(
+                    &vcs.file,
+                    Some(vcs.at),
+                    format!(
+                        "the version of service `{}`'s project comes from version control ({}), and the build context has no `.git` to take it from",
+                        service.name, vcs.tool
+                    ),
+                )
+                .with_hint(format!(
+                    "give it in the spec: `version: ${{VERSION}}` under service `{}`, and build with `--build-arg VERSION=1.2.3`",
+                    service.name
+                )));
+            }
+            (None, _) => {}
+        }
+    }
     let own = match target.kind {
         TargetKind::Tier => target
             .tiers
@@ -424,8 +446,9 @@ pub fn target_version(
             .is_some(),
         TargetKind::Image | TargetKind::Base => target.service.is_some(),
     };
-    own.then(|| infos.last().and_then(|i| i.version.clone()))
-        .flatten()
+    Ok(own
+        .then(|| infos.last().and_then(|i| i.version.clone()))
+        .flatten())
 }
 
 /// What the frontend learned of a project's files.
@@ -806,8 +829,15 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     let result = match (target.kind, target.service, code_base) {
         (TargetKind::Image, Some(service), Some((code_on, venv_mount))) => {
             let name = &service.name;
+            // A version from the spec is the one setuptools_scm and
+            // hatch-vcs (which uses it) give the package: the context has no
+            // `.git` to take one from.
+            let mut code_env = uv_env;
+            if let Some(version) = &service.version {
+                image::set_env(&mut code_env, SCM_VERSION_ENV, version);
+            }
             let code_exec = Exec::argv(&shell(CODE_SCRIPT, "pybase-code", &[]))
-                .env(uv_env)
+                .env(code_env)
                 .mount({
                     let mount = Mount::scratchpad(
                         SRC_DIR,
@@ -1111,6 +1141,10 @@ find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/ven
 cd /
 find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
 "#;
+
+/// The variable setuptools_scm (and hatch-vcs, built on it) takes a
+/// version from instead of version control.
+const SCM_VERSION_ENV: &str = "SETUPTOOLS_SCM_PRETEND_VERSION";
 
 /// Install the project into a scratch copy of the venv, then keep only the
 /// files the install added or changed (the package, its dist-info, its

@@ -34,6 +34,63 @@ pub struct ProjectInfo {
     pub packages: BTreeMap<String, LockedPackage>,
     /// Which lock file the venv is installed from.
     pub lock: LockKind,
+    /// When the version is `dynamic` and comes from version control.
+    pub version_from_vcs: Option<VcsVersion>,
+}
+
+/// A project whose version a build tool takes from version control
+/// (setuptools_scm, hatch-vcs): without `.git` in the build context its
+/// build needs the version from elsewhere.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VcsVersion {
+    /// The tool, for messages: `setuptools_scm` or `hatch-vcs`.
+    pub tool: &'static str,
+    /// The project's `pyproject.toml`, as errors name it.
+    pub file: String,
+    /// Where pyproject.toml says the version is `dynamic`.
+    pub at: Position,
+}
+
+/// Whether the project's version is `dynamic` and taken from version
+/// control, judged by the build backend's configuration.
+fn version_from_vcs(file: &str, text: &str, pyproject: &toml::Table) -> Option<VcsVersion> {
+    let dynamic_version = pyproject
+        .get("project")
+        .and_then(|p| p.get("dynamic"))
+        .and_then(toml::Value::as_array)
+        .is_some_and(|d| d.iter().any(|v| v.as_str() == Some("version")));
+    if !dynamic_version {
+        return None;
+    }
+    let tool = pyproject.get("tool");
+    let requires: Vec<String> = pyproject
+        .get("build-system")
+        .and_then(|b| b.get("requires"))
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(toml::Value::as_str)
+        .map(|r| normalize_name(requirement_name(r)))
+        .collect();
+    let hatch_vcs = tool
+        .and_then(|t| t.get("hatch"))
+        .and_then(|h| h.get("version"))
+        .and_then(|v| v.get("source"))
+        .and_then(toml::Value::as_str)
+        == Some("vcs");
+    let setuptools_scm = tool.is_some_and(|t| t.get("setuptools_scm").is_some());
+    let name = if hatch_vcs || requires.iter().any(|r| r == "hatch-vcs") {
+        "hatch-vcs"
+    } else if setuptools_scm || requires.iter().any(|r| r == "setuptools-scm") {
+        "setuptools_scm"
+    } else {
+        return None;
+    };
+    Some(VcsVersion {
+        tool: name,
+        file: file.to_owned(),
+        at: find_key(text, "dynamic").unwrap_or(Position::START),
+    })
 }
 
 /// The lock file a project's venv is installed from.
@@ -179,6 +236,10 @@ pub fn check(
                 packages: names
                     .map(|names| pinned_versions(&lock, lock_text.unwrap_or_default(), &names))
                     .unwrap_or_default(),
+                version_from_vcs: pyproject.as_ref().and_then(|table| {
+                    let text = std::str::from_utf8(pyproject_text?).ok()?;
+                    version_from_vcs(&project.path(PYPROJECT_FILE), text, table)
+                }),
                 name,
                 version,
                 locked_packages,
@@ -397,6 +458,10 @@ fn check_pinned(
                 venv_packages: Some(packages.len()),
                 packages,
                 lock: kind,
+                version_from_vcs: pyproject_table.as_ref().and_then(|table| {
+                    let text = std::str::from_utf8(pyproject_bytes).ok()?;
+                    version_from_vcs(&pyproject_file, text, table)
+                }),
             })
         }
         _ => Err(Diagnostics(problems)),
@@ -885,8 +950,26 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None }"
         );
+    }
+
+    #[test]
+    fn a_dynamic_version_from_version_control_is_recognized_by_its_backend() {
+        let vcs = |pyproject: &str| {
+            let table: toml::Table = toml::from_str(pyproject).expect("toml");
+            version_from_vcs("app/pyproject.toml", pyproject, &table)
+                .map(|v| format!("{} at {}:{}", v.tool, v.at.line, v.at.column))
+        };
+        let hatch = "[project]\nname = \"a\"\ndynamic = [\"version\"]\n[build-system]\nrequires = [\"hatchling\", \"hatch-vcs>=0.4\"]\n[tool.hatch.version]\nsource = \"vcs\"\n";
+        assert_eq!(vcs(hatch).as_deref(), Some("hatch-vcs at 3:1"));
+        let scm = "[project]\nname = \"a\"\n  dynamic = [\"version\", \"readme\"]\n[build-system]\nrequires = [\"setuptools>=64\", \"setuptools_scm[toml]>=8\"]\n";
+        assert_eq!(vcs(scm).as_deref(), Some("setuptools_scm at 3:3"));
+        // A dynamic version from a file, or a static one, needs nothing.
+        let from_file = "[project]\nname = \"a\"\ndynamic = [\"version\"]\n[tool.hatch.version]\npath = \"a/__init__.py\"\n";
+        assert_eq!(vcs(from_file), None);
+        let fixed = "[project]\nname = \"a\"\nversion = \"1\"\n[tool.setuptools_scm]\n";
+        assert_eq!(vcs(fixed), None);
     }
 
     fn info(project: &ProjectDir<'_>, name: &str, deps: &[(&str, &str)]) -> ProjectInfo {

@@ -54,6 +54,8 @@ pub struct Spec {
     pub tiers: BTreeMap<String, Tier>,
     /// Services by name.
     pub services: BTreeMap<String, Service>,
+    /// The build args the spec refers to (`${NAME}`), sorted.
+    pub build_args: Vec<String>,
 }
 
 impl Spec {
@@ -230,6 +232,11 @@ pub struct Service {
     pub stop_signal: Option<String>,
     /// Image labels, sorted by name.
     pub labels: Vec<(String, String)>,
+    /// The project's version as the spec gives it (a PEP 440 version), for
+    /// projects that take theirs from version control.
+    pub version: Option<String>,
+    /// Where `version` is.
+    pub version_at: Option<Position>,
 }
 
 /// A container health check, in the image config's terms.
@@ -403,6 +410,14 @@ struct RawService {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     project: Option<Spanned<String>>,
+    /// The project's version (PEP 440), for a project that takes its
+    /// version from version control (setuptools_scm, hatch-vcs): the build
+    /// context has no `.git`, so give it here, usually from a build arg:
+    /// `version: ${VERSION}`. It is also the image's
+    /// `org.opencontainers.image.version`.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "Option<String>")]
+    version: Option<Spanned<String>>,
     /// OS packages of the image and of the builder.
     #[serde(default)]
     system: RawSystem,
@@ -575,8 +590,15 @@ fn pos<T>(spanned: &Spanned<T>) -> Option<Position> {
 
 // --- Parsing and validation ----------------------------------------------
 
-/// Parse and validate the spec in `bytes`, read from the file `file`.
+/// Parse and validate the spec in `bytes`, read from the file `file`, for
+/// a build without build args.
 pub fn parse(file: &str, bytes: &[u8]) -> Result<Spec, Diagnostics> {
+    parse_with_args(file, bytes, &BuildArgs::default())
+}
+
+/// Parse the spec in `bytes`, read from the file `file`, replace its
+/// `${NAME}` references with `args` (see [`args`]), and validate it.
+pub fn parse_with_args(file: &str, bytes: &[u8], args: &BuildArgs) -> Result<Spec, Diagnostics> {
     if bytes.len() > MAX_SPEC_BYTES {
         return Err(Diagnostic::at(
             file,
@@ -596,8 +618,17 @@ pub fn parse(file: &str, bytes: &[u8]) -> Result<Spec, Diagnostics> {
         )
         .with_hint("save the file as UTF-8")
     })?;
-    let raw = read_yaml(file, text)?;
-    validate(file, raw)
+    let mut raw = read_yaml(file, text)?;
+    // A value with a bad reference would only add a second, confusing
+    // error about the value itself: those are reported alone.
+    let mut problems = Vec::new();
+    let referenced = args::expand_spec(file, &mut raw, args, &mut problems);
+    if !problems.is_empty() {
+        return Err(Diagnostics(problems));
+    }
+    let mut spec = validate(file, raw)?;
+    spec.build_args = referenced.into_iter().collect();
+    Ok(spec)
 }
 
 fn read_yaml(file: &str, text: &str) -> Result<RawSpec, Diagnostic> {
@@ -709,6 +740,7 @@ fn validate(file: &str, raw: RawSpec) -> Result<Spec, Diagnostics> {
             file: file.to_owned(),
             tiers,
             services,
+            build_args: Vec::new(),
         })
     } else {
         Err(Diagnostics(problems))
@@ -1178,6 +1210,24 @@ fn validate_service(
         }
     });
 
+    let version = raw.version.as_ref().and_then(|version| {
+        let text = version.value.as_str();
+        match text.parse::<pep440_rs::Version>() {
+            Ok(_) if !text.is_empty() => Some(text.to_owned()),
+            Ok(_) | Err(_) => {
+                problems.push(
+                    Diagnostic::at(
+                        file,
+                        pos(version),
+                        format!("`{text}` is not a PEP 440 version"),
+                    )
+                    .with_hint("give a version such as `1.4.2`, `1.5.0rc1` or `1.4.3.dev2+g1a2b3c4`, e.g. `version: ${VERSION}` with `--build-arg VERSION=1.4.2`"),
+                );
+                None
+            }
+        }
+    });
+
     let mut labels = Vec::new();
     for (Key(name), value) in &raw.labels {
         if name.value.is_empty() || name.value.chars().any(char::is_whitespace) {
@@ -1218,6 +1268,8 @@ fn validate_service(
         healthcheck,
         stop_signal,
         labels,
+        version,
+        version_at: raw.version.as_ref().and_then(pos),
     })
 }
 
@@ -1443,7 +1495,10 @@ fn is_package_name(text: &str) -> bool {
     name_ok && arch_ok && version_ok
 }
 
+pub mod args;
 mod messages;
+
+pub use args::BuildArgs;
 
 #[cfg(test)]
 mod tests;

@@ -82,7 +82,7 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
             labels: Vec::new(),
             ignored: Vec::new(),
             provenance: Provenance {
-                version: plan::target_version(&target, &infos),
+                version: plan::target_version(&target, &infos).map_err(|d| d.to_string())?,
                 ..Provenance::default()
             },
             projects: plan::project_facts(&stack, &infos),

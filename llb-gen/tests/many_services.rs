@@ -86,7 +86,7 @@ fn inputs<'a>(
         labels: Vec::new(),
         ignored: Vec::new(),
         provenance: Provenance {
-            version: plan::target_version(target, &infos),
+            version: plan::target_version(target, &infos).expect("no VCS versions here"),
             ..Provenance::default()
         },
         projects: plan::project_facts(&stack, &infos),
@@ -117,7 +117,7 @@ fn fifty_services_parse_check_plan_and_marshal_every_target() {
                 .unwrap_or_else(|e| panic!("{name}: the definition does not decode: {e}"));
         }
     }
-    let bake = llb_gen::bake::bake_file(&spec, "pybase.yaml", ".");
+    let bake = llb_gen::bake::bake_file(&spec, "pybase.yaml", ".", &Default::default());
     assert_eq!(
         bake["target"].as_object().map(serde_json::Map::len),
         Some(2 + 2 * SERVICES)

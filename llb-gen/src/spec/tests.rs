@@ -540,3 +540,80 @@ fn a_chain_of_tiers_resolves_to_its_root_image() {
         "the root tier's `from`"
     );
 }
+
+const WITH_ARGS: &str = "\
+version: 1
+services:
+  api:
+    from: python:${PYTHON_VERSION:-3.12}-slim
+    version: ${VERSION}
+    env:
+      RELEASE: v${VERSION}
+    healthcheck:
+      test: curl -f localhost:$$PORT/health || exit 1
+    labels:
+      com.example.channel: ${CHANNEL:-stable}
+";
+
+#[test]
+fn build_args_fill_references_and_the_spec_remembers_their_names() {
+    let args: BuildArgs = [("VERSION", "1.4.2"), ("CHANNEL", "")]
+        .into_iter()
+        .collect();
+    let spec = parse_with_args("pybase.yaml", WITH_ARGS.as_bytes(), &args).expect("valid");
+    let api = &spec.services["api"];
+    assert_eq!(api.from.familiar, "python:3.12-slim");
+    assert_eq!(api.version.as_deref(), Some("1.4.2"));
+    assert_eq!(api.env, [("RELEASE".to_owned(), "v1.4.2".to_owned())]);
+    let check = api.healthcheck.as_ref().expect("healthcheck");
+    assert_eq!(
+        check.test,
+        ["CMD-SHELL", "curl -f localhost:$PORT/health || exit 1"]
+    );
+    assert_eq!(
+        api.labels,
+        [("com.example.channel".to_owned(), "stable".to_owned())]
+    );
+    assert_eq!(spec.build_args, ["CHANNEL", "PYTHON_VERSION", "VERSION"]);
+}
+
+#[test]
+fn an_undefined_build_arg_is_an_error_at_each_value_that_needs_it() {
+    insta::assert_snapshot!(check(WITH_ARGS), @r"
+    error: pybase.yaml:5:14: `${VERSION}` refers to the build arg `VERSION`, which this build does not define
+      |
+    5 |     version: ${VERSION}
+      |              ^
+    hint: pass `--build-arg VERSION=…`, give a default with `${VERSION:-value}`, or write `$${VERSION}` for a literal `${VERSION}`
+
+    error: pybase.yaml:7:16: `${VERSION}` refers to the build arg `VERSION`, which this build does not define
+      |
+    7 |       RELEASE: v${VERSION}
+      |                ^
+    hint: pass `--build-arg VERSION=…`, give a default with `${VERSION:-value}`, or write `$${VERSION}` for a literal `${VERSION}`
+    ");
+}
+
+#[test]
+fn a_substituted_value_is_validated_like_a_written_one() {
+    let args: BuildArgs = [("VERSION", "not a version"), ("PYTHON_VERSION", "3.12 ")]
+        .into_iter()
+        .collect();
+    let rendered = match parse_with_args("pybase.yaml", WITH_ARGS.as_bytes(), &args) {
+        Ok(_) => "ok".to_owned(),
+        Err(problems) => problems.render(Some(WITH_ARGS)),
+    };
+    insta::assert_snapshot!(rendered, @r"
+    error: pybase.yaml:4:11: invalid image reference `python:3.12 -slim`: it may not contain spaces
+      |
+    4 |     from: python:${PYTHON_VERSION:-3.12}-slim
+      |           ^
+    hint: write an image as `name[:tag][@sha256:digest]`, e.g. `python:3.12-slim`
+
+    error: pybase.yaml:5:14: `not a version` is not a PEP 440 version
+      |
+    5 |     version: ${VERSION}
+      |              ^
+    hint: give a version such as `1.4.2`, `1.5.0rc1` or `1.4.3.dev2+g1a2b3c4`, e.g. `version: ${VERSION}` with `--build-arg VERSION=1.4.2`
+    ");
+}
