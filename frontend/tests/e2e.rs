@@ -697,6 +697,24 @@ fn a_stale_lock_fails_the_build_with_the_fix() {
 }
 
 #[test]
+fn the_venv_gets_the_extras_and_groups_the_spec_selects_and_no_others() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("selected");
+    let image = "pybase-e2e/selected:latest";
+    build_ok(&dir, None, image);
+    let ran = docker_run(image, None, &[]);
+    assert_eq!(
+        stdout(&ran),
+        "six: yes\nyaml: yes\ntomli_w: no\niniconfig: yes\npackaging: no",
+        "{}",
+        stderr(&ran)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_version_from_a_build_arg_stamps_a_vcs_versioned_project_without_git() {
     let Some(_docker) = e2e_session() else {
         return;

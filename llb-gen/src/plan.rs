@@ -740,10 +740,25 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         // The uv lock syncs the project's environment; a lock of pins is
         // installed file by file, its name the venv script's argument. On
         // a venv below, the delta script runs the installer it is given.
+        // The extras and groups the spec selects (uv.lock only: a lock of
+        // pins with a selection is refused before planning).
+        let selection: Vec<String> = project
+            .selection
+            .extras
+            .iter()
+            .flat_map(|extra| ["--extra".to_owned(), extra.name.clone()])
+            .chain(
+                project
+                    .selection
+                    .groups
+                    .iter()
+                    .flat_map(|group| ["--group".to_owned(), group.name.clone()]),
+            )
+            .collect();
         let (venv_script, venv_args, installer) = match lock_kind {
             LockKind::Uv => (
                 VENV_SCRIPT,
-                Vec::new(),
+                selection.clone(),
                 vec![
                     "sync",
                     "--locked",
@@ -770,6 +785,10 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         let delta_args: Vec<String> = std::iter::once(UV_BINARY)
             .chain(installer)
             .map(str::to_owned)
+            .chain(match lock_kind {
+                LockKind::Uv => selection,
+                _ => Vec::new(),
+            })
             .collect();
         let lock = lock_source(&project, inputs.session_id, &inputs.ignored);
         let (venv, venv_copy, code_on) = if has_venv {
@@ -956,6 +975,8 @@ fn tier_inputs_digest(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Option<S
             "env": tier.env,
             "user": tier.user.as_ref().map(|u| (&u.name, u.uid, u.gid)),
             "lock": lock,
+            "extras": tier.selection.extras.iter().map(|e| &e.name).collect::<Vec<_>>(),
+            "groups": tier.selection.groups.iter().map(|g| &g.name).collect::<Vec<_>>(),
         }));
     }
     let canonical = serde_json::json!({
@@ -1111,7 +1132,7 @@ PY
 const VENV_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
-exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable
+exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable "$@"
 "#;
 
 /// The venv from a lock of pins (`$1`: `pylock.toml` or

@@ -213,6 +213,9 @@ pub fn check(
             )),
         );
     }
+    if let Some(pyproject_table) = &pyproject {
+        problems.extend(unknown_selection(spec_file, project, pyproject_table));
+    }
     if let (Some(pyproject_table), Some(lock_table), Some(name), Some(text)) = (
         &pyproject,
         &lock,
@@ -230,7 +233,7 @@ pub fn check(
     }
     match (problems.is_empty(), name, lock) {
         (true, Some(name), Some(lock)) => {
-            let names = venv_package_names(&lock, &name);
+            let names = venv_package_names(&lock, &name, project.selection);
             Ok(ProjectInfo {
                 venv_packages: names.as_ref().map(BTreeSet::len),
                 packages: names
@@ -349,6 +352,34 @@ fn check_pinned(
     let file = project.path(kind.file_name());
     let pyproject_file = project.path(PYPROJECT_FILE);
     let mut problems = Vec::new();
+    if let Some(first) = project
+        .selection
+        .extras
+        .iter()
+        .chain(&project.selection.groups)
+        .next()
+    {
+        problems.push(
+            Diagnostic::at(
+                spec_file,
+                first.at,
+                format!(
+                    "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock)",
+                    project.owner,
+                    project.display(),
+                    kind.file_name()
+                ),
+            )
+            .with_hint(format!(
+                "export the lock with them instead (`uv export --extra NAME --group NAME`, `--format {}`) and drop `extras`/`groups`, or keep uv.lock in `{}`",
+                match kind {
+                    LockKind::Pylock => "pylock.toml",
+                    _ => "requirements-txt",
+                },
+                project.display()
+            )),
+        );
+    }
     let Some(pyproject_bytes) = pyproject else {
         return Err(Diagnostic::at(
             spec_file,
@@ -714,9 +745,87 @@ fn key_or_start(bytes: Option<&[u8]>, key: &str) -> Position {
         .unwrap_or(Position::START)
 }
 
-/// The normalized names of the packages the venv gets; see
+/// Extras and groups the spec selects that the project does not define,
+/// each an error at the spec's line.
+fn unknown_selection(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    pyproject: &toml::Table,
+) -> Vec<Diagnostic> {
+    let names_of = |table: Option<&toml::Value>| -> Vec<String> {
+        table
+            .and_then(toml::Value::as_table)
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let extras = names_of(
+        pyproject
+            .get("project")
+            .and_then(|p| p.get("optional-dependencies")),
+    );
+    let mut groups = names_of(pyproject.get("dependency-groups"));
+    // uv's older spelling of the `dev` group.
+    if pyproject
+        .get("tool")
+        .and_then(|t| t.get("uv"))
+        .and_then(|u| u.get("dev-dependencies"))
+        .is_some()
+    {
+        groups.push("dev".to_owned());
+    }
+    let mut problems = Vec::new();
+    for (key, table, selected) in [
+        (
+            "[project.optional-dependencies]",
+            &extras,
+            &project.selection.extras,
+        ),
+        ("[dependency-groups]", &groups, &project.selection.groups),
+    ] {
+        for choice in selected {
+            let wanted = normalize_name(&choice.name);
+            if table.iter().any(|name| normalize_name(name) == wanted) {
+                continue;
+            }
+            let hint = match crate::diagnostic::did_you_mean(
+                &choice.name,
+                table.iter().map(String::as_str),
+            ) {
+                Some(close) => format!("did you mean `{close}`?"),
+                None if table.is_empty() => {
+                    format!("`{}` defines none", project.path(PYPROJECT_FILE))
+                }
+                None => format!(
+                    "`{}` defines: {}",
+                    project.path(PYPROJECT_FILE),
+                    table.join(", ")
+                ),
+            };
+            problems.push(
+                Diagnostic::at(
+                    spec_file,
+                    choice.at,
+                    format!(
+                        "`{}` is not in {key} of `{}`",
+                        choice.name,
+                        project.path(PYPROJECT_FILE)
+                    ),
+                )
+                .with_hint(hint),
+            );
+        }
+    }
+    problems
+}
+
+/// The normalized names of the packages the venv gets (the project's
+/// dependencies, with the `selection`'s extras and groups); see
 /// [`ProjectInfo::venv_packages`].
-fn venv_package_names(lock: &toml::Table, project: &str) -> Option<BTreeSet<String>> {
+fn venv_package_names(
+    lock: &toml::Table,
+    project: &str,
+    selection: &crate::spec::Selection,
+) -> Option<BTreeSet<String>> {
     let packages = lock.get("package")?.as_array()?;
     let by_name: std::collections::BTreeMap<String, &toml::Value> = packages
         .iter()
@@ -738,24 +847,34 @@ fn venv_package_names(lock: &toml::Table, project: &str) -> Option<BTreeSet<Stri
             .flatten()
             .filter_map(toml::Value::as_array)
             .flatten()
-            .filter_map(|dep| {
-                let name = normalize_name(dep.get("name")?.as_str()?);
-                let extras = dep
-                    .get("extra")
-                    .and_then(toml::Value::as_array)
-                    .map(|e| {
-                        e.iter()
-                            .filter_map(|x| x.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Some((name, extras))
-            })
+            .filter_map(dependency_edge)
             .collect()
     };
     let root = normalize_name(project);
-    let mut seen = std::collections::BTreeSet::from([(root.clone(), Vec::new())]);
-    let mut queue = vec![(root.clone(), Vec::<String>::new())];
+    let root_extras: Vec<String> = selection
+        .extras
+        .iter()
+        .map(|e| normalize_name(&e.name))
+        .collect();
+    let mut seen = std::collections::BTreeSet::from([(root.clone(), root_extras.clone())]);
+    let mut queue = vec![(root.clone(), root_extras)];
+    // The groups' packages hang off the project's own entry.
+    if let Some(groups) = by_name.get(&root).and_then(|p| p.get("dev-dependencies")) {
+        for group in &selection.groups {
+            let entries = groups
+                .as_table()
+                .and_then(|t| {
+                    t.iter()
+                        .find(|(name, _)| normalize_name(name) == normalize_name(&group.name))
+                })
+                .and_then(|(_, deps)| deps.as_array());
+            for next in entries.into_iter().flatten().filter_map(dependency_edge) {
+                if seen.insert(next.clone()) {
+                    queue.push(next);
+                }
+            }
+        }
+    }
     while let Some((name, extras)) = queue.pop() {
         let Some(package) = by_name.get(&name) else {
             continue;
@@ -772,6 +891,22 @@ fn venv_package_names(lock: &toml::Table, project: &str) -> Option<BTreeSet<Stri
             .filter(|name| *name != root && by_name.contains_key(name))
             .collect()
     })
+}
+
+/// A uv.lock dependency entry (`{ name = "x", extra = ["y"] }`): the
+/// package's normalized name and the extras it asks for.
+fn dependency_edge(dep: &toml::Value) -> Option<(String, Vec<String>)> {
+    let name = normalize_name(dep.get("name")?.as_str()?);
+    let extras = dep
+        .get("extra")
+        .and_then(toml::Value::as_array)
+        .map(|e| {
+            e.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some((name, extras))
 }
 
 /// PEP 503 name normalization: lowercase, runs of `-_.` become `-`.
@@ -842,6 +977,7 @@ pub(crate) fn position_of(text: &str, offset: usize) -> Position {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::{Selected, Selection};
 
     fn spec() -> crate::spec::Spec {
         crate::spec::parse(
@@ -903,12 +1039,113 @@ name = "pytest"
 name = "nothing-else"
 "#;
         let table: toml::Table = toml::from_str(lock).expect("TOML");
+        let none = Selection::default();
         assert_eq!(
-            venv_package_names(&table, "api").map(|n| n.len()),
+            venv_package_names(&table, "api", &none).map(|n| n.len()),
             Some(3),
             "web-kit, six, uvloop"
         );
-        assert_eq!(venv_package_names(&table, "other"), None);
+        assert_eq!(venv_package_names(&table, "other", &none), None);
+        let dev = Selection {
+            groups: vec![Selected {
+                name: "Dev".into(),
+                at: None,
+            }],
+            ..Selection::default()
+        };
+        assert_eq!(
+            venv_package_names(&table, "api", &dev).map(|n| n.len()),
+            Some(4),
+            "with the dev group: pytest too"
+        );
+    }
+
+    #[test]
+    fn the_venv_counts_the_projects_own_extras_when_selected() {
+        let lock = r#"
+version = 1
+[[package]]
+name = "api"
+dependencies = [{ name = "six" }]
+[package.optional-dependencies]
+postgres = [{ name = "psycopg", extra = ["binary"] }]
+[[package]]
+name = "six"
+[[package]]
+name = "psycopg"
+[package.optional-dependencies]
+binary = [{ name = "psycopg-binary" }]
+[[package]]
+name = "psycopg-binary"
+"#;
+        let table: toml::Table = toml::from_str(lock).expect("TOML");
+        let postgres = Selection {
+            extras: vec![Selected {
+                name: "postgres".into(),
+                at: None,
+            }],
+            ..Selection::default()
+        };
+        let names = venv_package_names(&table, "api", &postgres).expect("the project is locked");
+        assert_eq!(
+            names.into_iter().collect::<Vec<_>>(),
+            ["psycopg", "psycopg-binary", "six"]
+        );
+    }
+
+    #[test]
+    fn selecting_an_extra_or_group_the_project_lacks_is_an_error_at_the_spec() {
+        let pyproject: toml::Table = toml::from_str(
+            "[project]\nname = \"api\"\n[project.optional-dependencies]\npostgres = []\n[dependency-groups]\nlint = []\n",
+        )
+        .expect("TOML");
+        let selection = Selection {
+            extras: vec![Selected {
+                name: "postgress".into(),
+                at: Some(Position {
+                    line: 7,
+                    column: 15,
+                }),
+            }],
+            groups: vec![
+                Selected {
+                    name: "lint".into(),
+                    at: None,
+                },
+                Selected {
+                    name: "docs".into(),
+                    at: Some(Position {
+                        line: 8,
+                        column: 15,
+                    }),
+                },
+            ],
+        };
+        let project = ProjectDir {
+            owner: "api",
+            owner_kind: "service",
+            dir: "app",
+            at: None,
+            selection: &selection,
+        };
+        let rendered: Vec<String> = unknown_selection("pybase.yaml", &project, &pyproject)
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}: {} ({})",
+                    d.location(),
+                    d.message,
+                    d.hint.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        assert_eq!(
+            rendered,
+            [
+                "pybase.yaml:7:15: `postgress` is not in [project.optional-dependencies] of `app/pyproject.toml` (did you mean `postgres`?)",
+                "pybase.yaml:8:15: `docs` is not in [dependency-groups] of `app/pyproject.toml` (`app/pyproject.toml` defines: lint)",
+            ]
+        );
     }
 
     const LOCK_WITH_METADATA: &str = r#"
@@ -997,17 +1234,20 @@ name = "idna"
 
     #[test]
     fn a_service_pinning_a_tier_package_at_another_version_conflicts() {
+        let none = Selection::default();
         let tier = ProjectDir {
             owner: "python-web",
             owner_kind: "tier",
             dir: "tiers/web",
             at: None,
+            selection: &none,
         };
         let service = ProjectDir {
             owner: "api",
             owner_kind: "service",
             dir: "services/api",
             at: None,
+            selection: &none,
         };
         let tier_info = info(&tier, "web", &[("fastapi", "0.118.0"), ("six", "1.16.0")]);
         let same = info(&service, "api", &[("six", "1.16.0"), ("idna", "3.10")]);

@@ -100,6 +100,8 @@ pub struct Tier {
     pub project: Option<String>,
     /// Where `project` is.
     pub project_at: Option<Position>,
+    /// The extras and dependency groups its venv gets.
+    pub selection: Selection,
     /// OS packages installed in the image.
     pub runtime_packages: Vec<String>,
     /// OS packages installed only in the builder.
@@ -118,8 +120,36 @@ impl Tier {
             owner_kind: "tier",
             dir,
             at: self.project_at,
+            selection: &self.selection,
         })
     }
+}
+
+/// The optional parts of a project a venv gets: extras
+/// (`[project.optional-dependencies]`) and dependency groups
+/// (`[dependency-groups]`). Without them, the project's dependencies alone.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// Extras, as written, in order.
+    pub extras: Vec<Selected>,
+    /// Dependency groups, as written, in order.
+    pub groups: Vec<Selected>,
+}
+
+impl Selection {
+    /// Whether it selects nothing.
+    pub fn is_empty(&self) -> bool {
+        self.extras.is_empty() && self.groups.is_empty()
+    }
+}
+
+/// One extra or group a spec selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selected {
+    /// The name, as written.
+    pub name: String,
+    /// Where it is written.
+    pub at: Option<Position>,
 }
 
 /// What a tier starts from.
@@ -169,6 +199,8 @@ pub struct ProjectDir<'a> {
     pub dir: &'a str,
     /// Where the spec names it (or its owner, when it was left out).
     pub at: Option<Position>,
+    /// The extras and groups its venv gets.
+    pub selection: &'a Selection,
 }
 
 impl ProjectDir<'_> {
@@ -212,6 +244,8 @@ pub struct Service {
     pub project: String,
     /// Where `project` is (or the service, when it was left out).
     pub project_at: Option<Position>,
+    /// The extras and dependency groups its venv gets.
+    pub selection: Selection,
     /// OS packages installed in the image.
     pub runtime_packages: Vec<String>,
     /// OS packages installed only in the builder.
@@ -273,6 +307,7 @@ impl Service {
             owner_kind: "service",
             dir: &self.project,
             at: self.project_at,
+            selection: &self.selection,
         }
     }
 }
@@ -354,6 +389,16 @@ struct RawTier {
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     project: Option<Spanned<String>>,
+    /// Extras of the project (`[project.optional-dependencies]`) whose
+    /// packages the venv gets too. Needs `uv.lock`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    extras: Vec<Spanned<String>>,
+    /// Dependency groups (`[dependency-groups]`) whose packages the venv
+    /// gets too; none by default, `dev` included. Needs `uv.lock`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    groups: Vec<Spanned<String>>,
     /// OS packages of the image and of the builder.
     #[serde(default)]
     system: RawSystem,
@@ -418,6 +463,16 @@ struct RawService {
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<String>")]
     version: Option<Spanned<String>>,
+    /// Extras of the project (`[project.optional-dependencies]`) whose
+    /// packages the venv gets too. Needs `uv.lock`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    extras: Vec<Spanned<String>>,
+    /// Dependency groups (`[dependency-groups]`) whose packages the venv
+    /// gets too; none by default, `dev` included. Needs `uv.lock`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    groups: Vec<Spanned<String>>,
     /// OS packages of the image and of the builder.
     #[serde(default)]
     system: RawSystem,
@@ -838,6 +893,22 @@ fn validate_tier(
         .project
         .as_ref()
         .and_then(|p| validate_project_dir(file, p, problems));
+    let selection = validate_selection(file, &raw.extras, &raw.groups, problems);
+    if raw.project.is_none()
+        && let Some(first) = raw.extras.first().or(raw.groups.first())
+    {
+        problems.push(
+            Diagnostic::at(
+                file,
+                pos(first),
+                format!(
+                    "tier `{}` selects extras or groups but has no `project`",
+                    name.value
+                ),
+            )
+            .with_hint("extras and groups are parts of a project: add `project:` to the tier"),
+        );
+    }
     let runtime_packages = validate_packages(file, "system.runtime", &raw.system.runtime, problems);
     let build_packages = validate_packages(file, "system.build", &raw.system.build, problems);
     let env = validate_env(file, &raw.env, problems);
@@ -857,6 +928,7 @@ fn validate_tier(
         root_image_at: root.and_then(pos),
         project,
         project_at: raw.project.as_ref().and_then(pos),
+        selection,
         runtime_packages,
         build_packages,
         env,
@@ -1258,6 +1330,7 @@ fn validate_service(
         user,
         project: project?,
         project_at,
+        selection: validate_selection(file, &raw.extras, &raw.groups, problems),
         runtime_packages,
         build_packages,
         command,
@@ -1431,6 +1504,59 @@ fn normalize_project(path: &str) -> Result<String, String> {
         }
     }
     Ok(parts.join("/"))
+}
+
+/// Extras and groups: PEP 508 names (PEP 685 / 735), each once.
+fn validate_selection(
+    file: &str,
+    extras: &[Spanned<String>],
+    groups: &[Spanned<String>],
+    problems: &mut Vec<Diagnostic>,
+) -> Selection {
+    let mut check = |key: &str, names: &[Spanned<String>]| {
+        let mut seen = BTreeMap::new();
+        let mut selected = Vec::new();
+        for name in names {
+            let text = name.value.as_str();
+            let valid = !text.is_empty()
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                && text
+                    .bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphanumeric())
+                && text
+                    .bytes()
+                    .last()
+                    .is_some_and(|b| b.is_ascii_alphanumeric());
+            if !valid {
+                problems.push(
+                    Diagnostic::at(file, pos(name), format!("invalid name `{text}` in `{key}`"))
+                        .with_hint("a name is letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit, as pyproject.toml writes it"),
+                );
+            } else if seen
+                .insert(crate::project::normalize_name(text), ())
+                .is_some()
+            {
+                problems.push(Diagnostic::at(
+                    file,
+                    pos(name),
+                    format!("`{text}` is listed twice in `{key}`"),
+                ));
+            } else {
+                selected.push(Selected {
+                    name: text.to_owned(),
+                    at: pos(name),
+                });
+            }
+        }
+        selected
+    };
+    Selection {
+        extras: check("extras", extras),
+        groups: check("groups", groups),
+    }
 }
 
 /// OS package names (Debian's rules, with an optional `:arch` and `=version`).

@@ -178,6 +178,12 @@ impl Expander<'_> {
         }
     }
 
+    fn list(&mut self, values: &mut [Spanned<String>]) {
+        for value in values {
+            self.value(value);
+        }
+    }
+
     fn map<K>(&mut self, map: &mut BTreeMap<K, Spanned<String>>) {
         for value in map.values_mut() {
             self.value(value);
@@ -185,9 +191,8 @@ impl Expander<'_> {
     }
 
     fn system(&mut self, system: &mut RawSystem) {
-        for package in system.runtime.iter_mut().chain(system.build.iter_mut()) {
-            self.value(package);
-        }
+        self.list(&mut system.runtime);
+        self.list(&mut system.build);
     }
 
     fn user(&mut self, user: &mut Option<RawUser>) {
@@ -224,6 +229,8 @@ impl Expander<'_> {
     fn tier(&mut self, tier: &mut RawTier) {
         self.value(&mut tier.from);
         self.option(&mut tier.project);
+        self.list(&mut tier.extras);
+        self.list(&mut tier.groups);
         self.system(&mut tier.system);
         self.map(&mut tier.env);
         self.user(&mut tier.user);
@@ -233,15 +240,15 @@ impl Expander<'_> {
         self.option(&mut service.from);
         self.option(&mut service.project);
         self.option(&mut service.version);
+        self.list(&mut service.extras);
+        self.list(&mut service.groups);
         self.system(&mut service.system);
         self.user(&mut service.user);
         self.argv(&mut service.command);
         self.argv(&mut service.entrypoint);
         self.map(&mut service.env);
         self.option(&mut service.workdir);
-        for port in &mut service.ports {
-            self.value(port);
-        }
+        self.list(&mut service.ports);
         self.healthcheck(&mut service.healthcheck);
         self.option(&mut service.stop_signal);
         self.map(&mut service.labels);
