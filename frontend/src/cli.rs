@@ -425,11 +425,12 @@ fn check_projects<'a>(
     };
     let mut stack = Vec::new();
     for project in target.projects() {
-        let [pyproject, lock, pylock, requirements] = plan::lock_inputs(&project);
+        let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
         stack.push(ProjectFiles {
             project,
             pyproject: read(&pyproject)?,
             lock: read(&lock)?,
+            poetry: read(&poetry)?,
             pylock: read(&pylock)?,
             requirements: read(&requirements)?,
         });

@@ -355,7 +355,7 @@ async fn read_dockerignore(
         .unwrap_or_default())
 }
 
-/// A project's lock inputs (`pyproject.toml`, `uv.lock`, `pylock.toml`,
+/// A project's lock inputs (`pyproject.toml`, `uv.lock`, `poetry.lock`, `pylock.toml`,
 /// `requirements.txt`), read through a build-context source holding only
 /// them; a missing file is `None`.
 async fn read_project<'a>(
@@ -366,11 +366,12 @@ async fn read_project<'a>(
     caps: &ServerCaps,
 ) -> Result<ProjectFiles<'a>, Failure> {
     let lock_ref = solve(bridge, &plan::lock_source(&project, session, ignored), caps).await?;
-    let [pyproject, lock, pylock, requirements] = plan::lock_inputs(&project);
+    let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
     Ok(ProjectFiles {
         project,
         pyproject: read_file(bridge, &lock_ref, &pyproject).await?,
         lock: read_file(bridge, &lock_ref, &lock).await?,
+        poetry: read_file(bridge, &lock_ref, &poetry).await?,
         pylock: read_file(bridge, &lock_ref, &pylock).await?,
         requirements: read_file(bridge, &lock_ref, &requirements).await?,
     })

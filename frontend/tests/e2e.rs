@@ -1562,6 +1562,7 @@ fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
     for (file, exported) in [
         ("requirements.txt", "inventory-requirements.txt"),
         ("pylock.toml", "inventory-pylock.toml"),
+        ("poetry.lock", "inventory-poetry.lock"),
     ] {
         let dir = fixture("inventory");
         std::fs::remove_file(dir.join("uv.lock")).expect("remove uv.lock");

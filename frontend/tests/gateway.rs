@@ -122,8 +122,8 @@ async fn builds_the_service_from_the_spec_and_returns_its_config() {
     assert!(config.get("created").is_none());
 
     // It read the spec, .dockerignore (absent here) and the lock inputs
-    // (pylock.toml and requirements.txt, absent here, are the lock when
-    // uv.lock is), nothing else.
+    // (poetry.lock, pylock.toml and requirements.txt, absent here, are the
+    // lock when uv.lock is), nothing else.
     let mut read: Vec<String> = handle
         .read_files()
         .into_iter()
@@ -134,6 +134,7 @@ async fn builds_the_service_from_the_spec_and_returns_its_config() {
         read,
         [
             ".dockerignore",
+            "poetry.lock",
             "pybase.yaml",
             "pylock.toml",
             "pyproject.toml",

@@ -25,6 +25,7 @@ pub mod init;
 pub mod lint;
 pub mod llb;
 pub mod plan;
+pub mod poetry;
 pub mod project;
 pub mod requirements;
 pub mod spec;

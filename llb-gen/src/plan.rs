@@ -254,10 +254,11 @@ pub fn select_target<'a>(
 }
 
 /// The context paths of a project's `pyproject.toml` and `uv.lock`.
-pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 4] {
+pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 5] {
     [
         project.path(PYPROJECT_FILE),
         project.path(LOCK_FILE),
+        project.path(crate::poetry::POETRY_LOCK_FILE),
         project.path(crate::requirements::PYLOCK_FILE),
         project.path(crate::requirements::REQUIREMENTS_FILE),
     ]
@@ -461,6 +462,9 @@ pub struct ProjectFacts {
     pub files_digest: Option<String>,
     /// The lock it installs from.
     pub lock: LockKind,
+    /// The requirements lock translated from it, when uv does not read it
+    /// (`poetry.lock`): written next to it for the installer.
+    pub translated_lock: Option<String>,
 }
 
 impl ProjectFacts {
@@ -474,6 +478,7 @@ impl ProjectFacts {
             venv_packages: info.venv_packages,
             files_digest: Some(digest_of(&both)),
             lock: info.lock,
+            translated_lock: info.translated_lock.clone(),
         }
     }
 }
@@ -737,6 +742,11 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         };
         let lock_kind = facts.map(|f| f.lock).unwrap_or_default();
         let lock_file = project.path(lock_kind.file_name());
+        // What the installer reads: the lock, or its translation.
+        let installed_file = match facts.and_then(|f| f.translated_lock.as_ref()) {
+            Some(_) => crate::poetry::TRANSLATED_FILE,
+            None => lock_kind.file_name(),
+        };
         // The uv lock syncs the project's environment; a lock of pins is
         // installed file by file, its name the venv script's argument. On
         // a venv below, the delta script runs the installer it is given.
@@ -768,9 +778,9 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                     "--no-editable",
                 ],
             ),
-            LockKind::Requirements | LockKind::Pylock => (
+            LockKind::Requirements | LockKind::Pylock | LockKind::Poetry => (
                 PINNED_VENV_SCRIPT,
-                vec![lock_kind.file_name().to_owned()],
+                vec![installed_file.to_owned()],
                 vec![
                     "pip",
                     "install",
@@ -778,7 +788,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                     "/opt/venv/bin/python",
                     "--require-hashes",
                     "-r",
-                    lock_kind.file_name(),
+                    installed_file,
                 ],
             ),
         };
@@ -790,7 +800,14 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 _ => Vec::new(),
             })
             .collect();
-        let lock = lock_source(&project, inputs.session_id, &inputs.ignored);
+        let mut lock = lock_source(&project, inputs.session_id, &inputs.ignored);
+        if let Some(translated) = facts.and_then(|f| f.translated_lock.as_ref()) {
+            lock = lock.mkfile(
+                &format!("/{}", project.path(crate::poetry::TRANSLATED_FILE)),
+                translated.as_bytes(),
+                format!("[{name}] {lock_file} as requirements with hashes"),
+            );
+        }
         let (venv, venv_copy, code_on) = if has_venv {
             let exec = Exec::argv(&shell(DELTA_SCRIPT, "pybase-venv-delta", &delta_args))
                 .env(uv_env.clone())

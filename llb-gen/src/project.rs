@@ -36,6 +36,9 @@ pub struct ProjectInfo {
     pub lock: LockKind,
     /// When the version is `dynamic` and comes from version control.
     pub version_from_vcs: Option<VcsVersion>,
+    /// The requirements lock the venv is installed from when the project's
+    /// lock is one uv does not read (`poetry.lock`, translated).
+    pub translated_lock: Option<String>,
 }
 
 /// A project whose version a build tool takes from version control
@@ -105,6 +108,9 @@ pub enum LockKind {
     /// `pylock.toml` (PEP 751), installed with `uv pip sync
     /// --require-hashes`.
     Pylock,
+    /// `poetry.lock`, translated into a requirements lock
+    /// ([`crate::poetry`]) installed with `uv pip sync --require-hashes`.
+    Poetry,
 }
 
 impl LockKind {
@@ -114,6 +120,19 @@ impl LockKind {
             LockKind::Uv => LOCK_FILE,
             LockKind::Requirements => crate::requirements::REQUIREMENTS_FILE,
             LockKind::Pylock => crate::requirements::PYLOCK_FILE,
+            LockKind::Poetry => crate::poetry::POETRY_LOCK_FILE,
+        }
+    }
+
+    /// The command that writes the lock anew, for hints.
+    fn relock_command(self) -> &'static str {
+        match self {
+            LockKind::Uv => "uv lock",
+            LockKind::Requirements => {
+                "uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes"
+            }
+            LockKind::Pylock => "uv export --format pylock.toml --no-dev > pylock.toml",
+            LockKind::Poetry => "poetry lock",
         }
     }
 }
@@ -247,6 +266,7 @@ pub fn check(
                 version,
                 locked_packages,
                 lock: LockKind::Uv,
+                translated_lock: None,
             })
         }
         _ => Err(Diagnostics(problems)),
@@ -299,9 +319,11 @@ pub struct ProjectFiles<'a> {
     pub pyproject: Option<Vec<u8>>,
     /// Its `uv.lock`.
     pub lock: Option<Vec<u8>>,
-    /// Its `pylock.toml`, the lock when there is no `uv.lock`.
+    /// Its `poetry.lock`, the lock when there is no `uv.lock`.
+    pub poetry: Option<Vec<u8>>,
+    /// Its `pylock.toml`, the lock when there is neither.
     pub pylock: Option<Vec<u8>>,
-    /// Its `requirements.txt`, the lock when there is neither.
+    /// Its `requirements.txt`, the lock when there is none of them.
     pub requirements: Option<Vec<u8>>,
 }
 
@@ -310,13 +332,14 @@ impl ProjectFiles<'_> {
     pub fn lock_bytes(&self) -> Option<&[u8]> {
         self.lock
             .as_deref()
+            .or(self.poetry.as_deref())
             .or(self.pylock.as_deref())
             .or(self.requirements.as_deref())
     }
 }
 
 /// Check a project's files: its `uv.lock`, or, when it has none, its
-/// `pylock.toml`, or its `requirements.txt`.
+/// `poetry.lock`, or its `pylock.toml`, or its `requirements.txt`.
 pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
     let pinned = |kind: LockKind, bytes: &[u8]| {
         check_pinned(
@@ -327,9 +350,15 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
             bytes,
         )
     };
-    match (&files.lock, &files.pylock, &files.requirements) {
-        (None, Some(pylock), _) => pinned(LockKind::Pylock, pylock),
-        (None, None, Some(requirements)) => pinned(LockKind::Requirements, requirements),
+    match (
+        &files.lock,
+        &files.poetry,
+        &files.pylock,
+        &files.requirements,
+    ) {
+        (None, Some(poetry), _, _) => pinned(LockKind::Poetry, poetry),
+        (None, None, Some(pylock), _) => pinned(LockKind::Pylock, pylock),
+        (None, None, None, Some(requirements)) => pinned(LockKind::Requirements, requirements),
         _ => check(
             spec_file,
             &files.project,
@@ -341,7 +370,7 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
 
 /// Check a project whose lock pins packages one by one (`kind`, its bytes
 /// `lock`): every package pinned with hashes, and every dependency
-/// pyproject.toml declares pinned.
+/// pyproject.toml declares pinned at a version it allows.
 fn check_pinned(
     spec_file: &str,
     project: &ProjectDir<'_>,
@@ -352,32 +381,47 @@ fn check_pinned(
     let file = project.path(kind.file_name());
     let pyproject_file = project.path(PYPROJECT_FILE);
     let mut problems = Vec::new();
-    if let Some(first) = project
-        .selection
-        .extras
-        .iter()
-        .chain(&project.selection.groups)
-        .next()
-    {
-        problems.push(
-            Diagnostic::at(
-                spec_file,
-                first.at,
-                format!(
-                    "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock)",
-                    project.owner,
-                    project.display(),
-                    kind.file_name()
-                ),
+    // Poetry's lock records every group; the other locks pin one set.
+    let cannot_select: Vec<&crate::spec::Selected> = match kind {
+        LockKind::Poetry => project.selection.extras.iter().collect(),
+        _ => project
+            .selection
+            .extras
+            .iter()
+            .chain(&project.selection.groups)
+            .collect(),
+    };
+    if let Some(first) = cannot_select.first() {
+        let message = if kind == LockKind::Poetry {
+            format!(
+                "`{}` selects extras of `{}`, which pybase does not install from a poetry.lock yet (only its groups)",
+                project.owner,
+                project.display(),
             )
-            .with_hint(format!(
-                "export the lock with them instead (`uv export --extra NAME --group NAME`, `--format {}`) and drop `extras`/`groups`, or keep uv.lock in `{}`",
-                match kind {
-                    LockKind::Pylock => "pylock.toml",
-                    _ => "requirements-txt",
-                },
-                project.display()
-            )),
+        } else {
+            format!(
+                "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock)",
+                project.owner,
+                project.display(),
+                kind.file_name()
+            )
+        };
+        problems.push(
+            Diagnostic::at(spec_file, first.at, message)
+            .with_hint(match kind {
+                LockKind::Poetry => format!(
+                    "drop `extras` (list the packages in a dependency group and select it with `groups`), or keep uv.lock in `{}`",
+                    project.display()
+                ),
+                _ => format!(
+                    "export the lock with them instead (`uv export --extra NAME --group NAME`, `--format {}`) and drop `extras`/`groups`, or keep uv.lock in `{}`",
+                    match kind {
+                        LockKind::Pylock => "pylock.toml",
+                        _ => "requirements-txt",
+                    },
+                    project.display()
+                ),
+            }),
         );
     }
     let Some(pyproject_bytes) = pyproject else {
@@ -397,6 +441,21 @@ fn check_pinned(
     let pyproject_table = parse_toml(&pyproject_file, pyproject_bytes)
         .map_err(|d| problems.push(d))
         .ok();
+    if kind == LockKind::Poetry
+        && let Some(table) = &pyproject_table
+    {
+        // Its groups (its extras are refused above).
+        let groups = crate::spec::Selection {
+            extras: Vec::new(),
+            groups: project.selection.groups.clone(),
+        };
+        let groups_only = ProjectDir {
+            selection: &groups,
+            ..*project
+        };
+        problems.extend(unknown_selection(spec_file, &groups_only, table));
+    }
+    let mut translated = None;
     let pins = match std::str::from_utf8(lock) {
         Err(_) => {
             problems.push(Diagnostic::at(
@@ -408,6 +467,18 @@ fn check_pinned(
         }
         Ok(text) => match kind {
             LockKind::Pylock => crate::requirements::parse_pylock(&file, text),
+            LockKind::Poetry => {
+                let groups: Vec<String> = project
+                    .selection
+                    .groups
+                    .iter()
+                    .map(|g| g.name.clone())
+                    .collect();
+                crate::poetry::parse(&file, text, &groups).map(|parsed| {
+                    translated = Some(parsed.requirements);
+                    parsed.pins
+                })
+            }
             _ => crate::requirements::parse(&file, text),
         }
         .unwrap_or_else(|found| {
@@ -415,14 +486,8 @@ fn check_pinned(
             Vec::new()
         }),
     };
-    let table = pyproject_table.as_ref().and_then(|t| t.get("project"));
-    let key = |key: &str| {
-        table
-            .and_then(|t| t.get(key))
-            .and_then(toml::Value::as_str)
-            .map(str::to_owned)
-    };
-    let name = key("name");
+    let metadata = pyproject_table.as_ref().map(ProjectMetadata::of);
+    let name = metadata.as_ref().and_then(|m| m.name.clone());
     if pyproject_table.is_some() && name.is_none() {
         problems.push(
             Diagnostic::at(
@@ -430,41 +495,54 @@ fn check_pinned(
                 Some(key_or_start(pyproject, "project")),
                 "no `[project]` table with a `name`",
             )
-            .with_hint("pybase installs PEP 621 projects: add `[project]` with `name`, `version` and `dependencies`"),
+            .with_hint("pybase installs PEP 621 projects (or Poetry's, `[tool.poetry]`): add `[project]` with `name`, `version` and `dependencies`"),
         );
     }
     if problems.is_empty()
-        && let Ok(text) = std::str::from_utf8(pyproject_bytes)
+        && let (Ok(text), Some(metadata)) = (std::str::from_utf8(pyproject_bytes), &metadata)
     {
-        let pinned: BTreeSet<&str> = pins.iter().map(|p| p.name.as_str()).collect();
-        for requirement in table
-            .and_then(|t| t.get("dependencies"))
-            .and_then(toml::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(toml::Value::as_str)
-        {
-            let dependency = normalize_name(requirement_name(requirement));
-            if !pinned.contains(dependency.as_str()) {
+        let hint = format!(
+            "regenerate {} in `{}` (`{}`)",
+            kind.file_name(),
+            project.display(),
+            kind.relock_command()
+        );
+        for dependency in &metadata.dependencies {
+            let name = normalize_name(&dependency.name);
+            let versions: Vec<&str> = pins
+                .iter()
+                .filter(|p| p.name == name)
+                .map(|p| p.version.as_str())
+                .collect();
+            let at = find(text, &dependency.written);
+            if versions.is_empty() {
                 problems.push(
                     Diagnostic::at(
                         &pyproject_file,
-                        find(text, requirement),
+                        at,
                         format!(
-                            "`{dependency}` is a dependency in pyproject.toml but {} does not pin it: the lock is out of date",
+                            "`{name}` is a dependency in pyproject.toml but {} does not pin it: the lock is out of date",
                             kind.file_name()
                         ),
                     )
-                    .with_hint(match kind {
-                        LockKind::Pylock => format!(
-                            "regenerate pylock.toml in `{}` (`uv export --format pylock.toml --no-dev > pylock.toml`)",
-                            project.display()
+                    .with_hint(hint.clone()),
+                );
+            } else if let Some(specifiers) = &dependency.specifiers
+                && let Some(outside) = versions.iter().find(|v| {
+                    v.parse::<pep440_rs::Version>()
+                        .is_ok_and(|version| !specifiers.contains(&version))
+                })
+            {
+                problems.push(
+                    Diagnostic::at(
+                        &pyproject_file,
+                        at,
+                        format!(
+                            "pyproject.toml asks for `{name}{specifiers}` but {} pins {outside}: the lock is out of date",
+                            kind.file_name()
                         ),
-                        _ => format!(
-                            "regenerate requirements.txt in `{}` (`uv export --format requirements-txt --no-dev > requirements.txt`, or `pip-compile --generate-hashes`)",
-                            project.display()
-                        ),
-                    }),
+                    )
+                    .with_hint(hint.clone()),
                 );
             }
         }
@@ -484,7 +562,7 @@ fn check_pinned(
             }
             Ok(ProjectInfo {
                 name,
-                version: key("version"),
+                version: metadata.and_then(|m| m.version),
                 locked_packages: pins.len(),
                 venv_packages: Some(packages.len()),
                 packages,
@@ -493,10 +571,101 @@ fn check_pinned(
                     let text = std::str::from_utf8(pyproject_bytes).ok()?;
                     version_from_vcs(&pyproject_file, text, table)
                 }),
+                translated_lock: translated,
             })
         }
         _ => Err(Diagnostics(problems)),
     }
+}
+
+/// What a lock of pins is checked against: a project's name, version and
+/// dependencies, from `[project]` (PEP 621), else `[tool.poetry]`.
+struct ProjectMetadata {
+    name: Option<String>,
+    version: Option<String>,
+    dependencies: Vec<Dependency>,
+}
+
+/// One dependency a project declares.
+struct Dependency {
+    /// Its name as written.
+    name: String,
+    /// The text to point at in pyproject.toml.
+    written: String,
+    /// Its PEP 440 version specifiers, when it has some pybase can read
+    /// (Poetry's `^1.2` and `~1.2` are not PEP 440 and are not checked).
+    specifiers: Option<pep440_rs::VersionSpecifiers>,
+}
+
+impl ProjectMetadata {
+    fn of(pyproject: &toml::Table) -> Self {
+        let pep621 = pyproject.get("project");
+        let poetry = pyproject.get("tool").and_then(|t| t.get("poetry"));
+        let key = |key: &str| {
+            [pep621, poetry]
+                .into_iter()
+                .flatten()
+                .find_map(|t| t.get(key)?.as_str())
+                .map(str::to_owned)
+        };
+        let dependencies = match pep621.and_then(|t| t.get("dependencies")) {
+            Some(list) => list
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(toml::Value::as_str)
+                .map(|requirement| Dependency {
+                    name: requirement_name(requirement).to_owned(),
+                    written: requirement.to_owned(),
+                    specifiers: requirement_specifiers(requirement),
+                })
+                .collect(),
+            // Poetry's own table: `name = "constraint"` or `name = {…}`;
+            // `python` is the interpreter, an `optional` one an extra's.
+            None => poetry
+                .and_then(|t| t.get("dependencies"))
+                .and_then(toml::Value::as_table)
+                .into_iter()
+                .flatten()
+                .filter(|(name, value)| {
+                    name.as_str() != "python"
+                        && !value
+                            .get("optional")
+                            .and_then(toml::Value::as_bool)
+                            .unwrap_or(false)
+                })
+                .map(|(name, _)| Dependency {
+                    name: name.clone(),
+                    written: format!("{name} ="),
+                    specifiers: None,
+                })
+                .collect(),
+        };
+        ProjectMetadata {
+            name: key("name"),
+            version: key("version"),
+            dependencies,
+        }
+    }
+}
+
+/// The version specifiers of a PEP 508 requirement (`name[extras] specs ;
+/// marker`), when it has any; `None` for a URL requirement or one pybase
+/// cannot read.
+fn requirement_specifiers(requirement: &str) -> Option<pep440_rs::VersionSpecifiers> {
+    let without_marker = requirement.split(';').next()?.trim();
+    let mut rest = without_marker[requirement_name(without_marker).len()..].trim_start();
+    if rest.starts_with('[') {
+        rest = rest[rest.find(']')? + 1..].trim_start();
+    }
+    if rest.is_empty() || rest.starts_with('@') {
+        return None;
+    }
+    let rest = rest
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or(rest);
+    rest.parse().ok()
 }
 
 /// Check the projects an image stacks, root first (a target's
@@ -764,6 +933,13 @@ fn unknown_selection(
             .and_then(|p| p.get("optional-dependencies")),
     );
     let mut groups = names_of(pyproject.get("dependency-groups"));
+    // Poetry's groups, `[tool.poetry.group.NAME]`.
+    groups.extend(names_of(
+        pyproject
+            .get("tool")
+            .and_then(|t| t.get("poetry"))
+            .and_then(|p| p.get("group")),
+    ));
     // uv's older spelling of the `dev` group.
     if pyproject
         .get("tool")
@@ -1187,7 +1363,7 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None }"
         );
     }
 

@@ -28,30 +28,11 @@ pub const PYLOCK_FILE: &str = "pylock.toml";
 /// The pins of a `pylock.toml` (its text `text`, the file `file`), or every
 /// problem, positioned.
 pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>> {
-    let table: toml::Table = toml::from_str(text).map_err(|error| {
-        let position = error
-            .span()
-            .map(|span| crate::project::position_of(text, span.start));
-        vec![Diagnostic::at(
-            file,
-            position.or(Some(Position::START)),
-            format!("not valid TOML: {}", error.message().trim_end()),
-        )]
-    })?;
     let regenerate = "regenerate it: `uv export --format pylock.toml --no-dev > pylock.toml`";
-    let Some(packages) = table.get("packages").and_then(toml::Value::as_array) else {
-        return Err(vec![
-            Diagnostic::at(
-                file,
-                Some(Position::START),
-                "the lock lists no packages (no `[[packages]]` tables)",
-            )
-            .with_hint(regenerate),
-        ]);
-    };
+    let packages = lock_packages(file, text, "packages", regenerate)?;
     let mut pins = Vec::new();
     let mut problems = Vec::new();
-    for package in packages {
+    for package in &packages {
         let name = package
             .get("name")
             .and_then(toml::Value::as_str)
@@ -108,6 +89,38 @@ pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>>
     } else {
         Err(problems)
     }
+}
+
+/// The package tables of a TOML lock (`text`, the file `file`), the array
+/// `packages_key`, or its one problem, positioned (`regenerate`: the hint
+/// when it lists no packages).
+pub(crate) fn lock_packages(
+    file: &str,
+    text: &str,
+    packages_key: &str,
+    regenerate: &str,
+) -> Result<Vec<toml::Value>, Vec<Diagnostic>> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|error| {
+        let position = error
+            .span()
+            .map(|span| crate::project::position_of(text, span.start));
+        vec![Diagnostic::at(
+            file,
+            position.or(Some(Position::START)),
+            format!("not valid TOML: {}", error.message().trim_end()),
+        )]
+    })?;
+    let Some(toml::Value::Array(packages)) = table.remove(packages_key) else {
+        return Err(vec![
+            Diagnostic::at(
+                file,
+                Some(Position::START),
+                format!("the lock lists no packages (no `[[{packages_key}]]` tables)"),
+            )
+            .with_hint(regenerate),
+        ]);
+    };
+    Ok(packages)
 }
 
 /// One pinned requirement.

@@ -395,7 +395,8 @@ struct RawTier {
     #[schemars(with = "Vec<String>")]
     extras: Vec<Spanned<String>>,
     /// Dependency groups (`[dependency-groups]`) whose packages the venv
-    /// gets too; none by default, `dev` included. Needs `uv.lock`.
+    /// gets too; none by default, `dev` included. Needs `uv.lock` or
+    /// `poetry.lock`.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     groups: Vec<Spanned<String>>,
@@ -469,7 +470,8 @@ struct RawService {
     #[schemars(with = "Vec<String>")]
     extras: Vec<Spanned<String>>,
     /// Dependency groups (`[dependency-groups]`) whose packages the venv
-    /// gets too; none by default, `dev` included. Needs `uv.lock`.
+    /// gets too; none by default, `dev` included. Needs `uv.lock` or
+    /// `poetry.lock`.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     groups: Vec<Spanned<String>>,

@@ -53,6 +53,7 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
             project,
             pyproject: Some(fixture("pyproject.toml")),
             lock: Some(fixture("uv.lock")),
+            poetry: None,
             pylock: None,
             requirements: None,
         })

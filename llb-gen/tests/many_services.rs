@@ -58,6 +58,7 @@ fn inputs<'a>(
             project,
             pyproject: Some(PYPROJECT.to_vec()),
             lock: Some(LOCK.to_vec()),
+            poetry: None,
             pylock: None,
             requirements: None,
         })

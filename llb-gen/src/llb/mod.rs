@@ -586,20 +586,28 @@ impl State {
                 ..Default::default()
             })),
         };
-        let op = pb::Op {
-            op: Some(pb::op::Op::File(pb::FileOp {
-                actions: vec![action],
+        file_op(inputs, action, copy.name)
+    }
+
+    /// This filesystem with a file at `path` holding `data` (mode 0644,
+    /// owned by root, dated the epoch so its bytes alone make it): a
+    /// one-action `FileOp`.
+    pub fn mkfile(&self, path: &str, data: &[u8], name: impl Into<String>) -> State {
+        let mut inputs = Vec::new();
+        let input = input_index(&mut inputs, self);
+        let action = pb::FileAction {
+            input,
+            secondary_input: -1,
+            output: 0,
+            action: Some(pb::file_action::Action::Mkfile(pb::FileActionMkFile {
+                path: path.to_owned(),
+                mode: 0o644,
+                data: data.to_vec(),
+                owner: None,
+                timestamp: 0,
             })),
-            ..Default::default()
         };
-        let node = Node {
-            op,
-            inputs,
-            caps: BTreeSet::from(["file.base"]),
-            description: description(copy.name),
-            line: None,
-        };
-        Self::of(&Arc::new(node), 0)
+        file_op(inputs, action, Some(name.into()))
     }
 
     /// Stack `layers` into one filesystem, each keeping its own layers
@@ -634,6 +642,24 @@ impl State {
             }
         }
     }
+}
+
+/// The state a one-action `FileOp` on `inputs` makes.
+fn file_op(inputs: Vec<Output>, action: pb::FileAction, name: Option<String>) -> State {
+    let op = pb::Op {
+        op: Some(pb::op::Op::File(pb::FileOp {
+            actions: vec![action],
+        })),
+        ..Default::default()
+    };
+    let node = Node {
+        op,
+        inputs,
+        caps: BTreeSet::from(["file.base"]),
+        description: description(name),
+        line: None,
+    };
+    State::of(&Arc::new(node), 0)
 }
 
 /// Position of `state` in `inputs` (added when new), or -1 for scratch.
