@@ -353,6 +353,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             llb::marshal::ignore_cache(&mut build.definition);
         }
         let config = if several {
+            name_steps_for(&mut build.definition, platform);
             platform_config(build.config, platform)
         } else {
             build.config
@@ -426,6 +427,23 @@ fn multi_platform_result(
         result: Some(gw::result::Result::Refs(gw::RefMap { refs })),
         ..Default::default()
     })
+}
+
+/// Puts the platform in the progress name of every step of its graph
+/// (`[selected] venv: …` → `[linux/arm64 selected] venv: …`, as the
+/// Dockerfile frontend names a multi-platform build's steps), so the
+/// platforms' steps can be told apart. Names are metadata, not part of an
+/// op's digest: the cache is the same.
+fn name_steps_for(definition: &mut pb::Definition, platform: &Platform) {
+    let id = platform.to_spec_string();
+    for metadata in definition.metadata.values_mut() {
+        if let Some(name) = metadata.description.get_mut("llb.customname") {
+            *name = match name.strip_prefix('[') {
+                Some(rest) => format!("[{id} {rest}"),
+                None => format!("[{id}] {name}"),
+            };
+        }
+    }
 }
 
 /// The image config of one platform of a multi-platform image: its `os`,

@@ -725,6 +725,22 @@ async fn several_platforms_give_a_ref_and_a_config_per_platform() {
         );
         assert!(!platforms.is_empty());
         assert!(platforms.iter().all(|p| p == id), "{id}: {platforms:?}");
+        // Its steps' progress names start with the platform.
+        let names: Vec<&String> = definition
+            .metadata
+            .values()
+            .filter_map(|m| m.description.get("llb.customname"))
+            .collect();
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with(&format!("[{id} inventory] venv"))),
+            "{id}: {names:?}"
+        );
+        assert!(
+            names.iter().all(|n| n.starts_with(&format!("[{id} "))),
+            "{id}: {names:?}"
+        );
     }
 }
 
