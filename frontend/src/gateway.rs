@@ -333,7 +333,13 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let several = platforms.len() > 1;
     let mut planned = Vec::with_capacity(platforms.len());
     for platform in &platforms {
-        let base = resolve_base(bridge, options, &target.name(), from, from_at, platform)
+        // With several platforms, the step names say which one.
+        let step = if several {
+            format!("{} {}", platform.to_spec_string(), target.name())
+        } else {
+            target.name()
+        };
+        let base = resolve_base(bridge, options, &step, from, from_at, platform)
             .await
             .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
         if several {
@@ -602,10 +608,11 @@ fn worker_platform(pong: &gw::PongResponse) -> Platform {
 
 /// Resolve the service's base image: a `--build-context` that replaces it
 /// (looked up as written, in short and in full form), else the name itself.
+/// `step` names the progress step (`[step] resolve base image …`).
 async fn resolve_base(
     bridge: &mut Bridge,
     options: &Options,
-    target_name: &str,
+    step: &str,
     from: &ImageName,
     from_at: Option<Position>,
     platform: &Platform,
@@ -647,7 +654,7 @@ async fn resolve_base(
                 ..Default::default()
             }),
             resolve_mode: options.image_resolve_mode().to_owned(),
-            log_name: format!("[{target_name}] resolve base image {}", name.normalized),
+            log_name: format!("[{step}] resolve base image {}", name.normalized),
             ..Default::default()
         })
         .await

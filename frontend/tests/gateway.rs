@@ -670,27 +670,23 @@ async fn several_platforms_give_a_ref_and_a_config_per_platform() {
     ids.sort();
     assert_eq!(ids, ["linux/amd64", "linux/arm64"]);
 
-    // Each base resolved for its platform.
-    let resolved: Vec<(String, String)> = handle
+    // Each base resolved for its platform, in a step named with it.
+    let resolved: Vec<(String, String, String)> = handle
         .image_resolves()
         .into_iter()
         .map(|r| {
             let p = r.platform.expect("a platform");
-            (r.r#ref, format!("{}/{}", p.os, p.architecture))
+            (r.r#ref, format!("{}/{}", p.os, p.architecture), r.log_name)
         })
         .collect();
+    let python = "docker.io/library/python:3.12-slim";
     assert_eq!(
         resolved,
-        [
-            (
-                "docker.io/library/python:3.12-slim".to_owned(),
-                "linux/arm64".to_owned()
-            ),
-            (
-                "docker.io/library/python:3.12-slim".to_owned(),
-                "linux/amd64".to_owned()
-            ),
-        ]
+        ["linux/arm64", "linux/amd64"].map(|p| (
+            python.to_owned(),
+            p.to_owned(),
+            format!("[{p} inventory] resolve base image {python}")
+        ))
     );
 
     for (id, arch, wheel) in [
