@@ -6,6 +6,9 @@
 #                               (reused when one already answers), plus the buildx CLI plugin
 #   registry                    a loopback registry on 127.0.0.1:5000 (Debian's docker-registry)
 #   base-image                  the test base image pybase-test/python:3.11 (debootstrap + import)
+#   multiarch-base              arm64 emulation (qemu-user-static, binfmt-support), the arm64 base
+#                               image pybase-test/python:3.11-arm64 (debootstrap --arch=arm64), and
+#                               the index localhost:5000/pybase-test/python:3.11 of both platforms
 #   frontend-image BIN DOCKERFILE
 #                               the frontend image from a prebuilt static binary, tagged
 #                               pybase-frontend:dev and pushed as localhost:5000/pybase-frontend:dev
@@ -20,7 +23,7 @@
 #   /opt/pybase-docker/root      Debian's docker.io, docker-cli, containerd, docker-buildx and
 #                                tini(-static), unpacked with `dpkg -x` (forky, else trixie)
 #   /opt/pybase-docker/etc       daemon.json and the registry's config
-#   /var/cache/pybase            private apt lists, downloaded .debs, the base image's rootfs tarball
+#   /var/cache/pybase            private apt lists, downloaded .debs, the base images' rootfs tarballs
 #   /var/lib/pybase-registry     the registry's storage
 #   /var/log/pybase-*.log        dockerd's and the registry's logs
 # Environment overrides: PYBASE_DOCKER_SUITE=forky|trixie forces a suite for a fresh install;
@@ -52,6 +55,10 @@ REGISTRY_ROOT=/var/lib/pybase-registry
 REGISTRY_ADDR=127.0.0.1:5000
 DEBIAN_MIRROR=http://deb.debian.org/debian
 BASE_IMAGE=pybase-test/python:3.11
+# The arm64 variant, and the loopback registry's index of both (multi-platform tests' base).
+BASE_IMAGE_ARM64=pybase-test/python:3.11-arm64
+MULTIARCH_REPO=localhost:5000/pybase-test/python
+BASE_TAG=3.11
 BASE_SUITE=bookworm
 BASE_INCLUDE=python3,python3-venv,python3-dev,ca-certificates
 # Bump when the rootfs recipe below changes (the package list and mirror count already).
@@ -416,40 +423,136 @@ EOF
 
 # --- base-image --------------------------------------------------------------------------------
 
-step_base_image() {
-  # The key names what goes into the rootfs: a change to the recipe rebuilds the tarball, and the
-  # import message records the key, so an image imported from an older recipe is replaced.
-  local key tarball work message
-  key=$(printf '%s %s %s %s' "$BASE_SUITE" "$BASE_INCLUDE" "$DEBIAN_MIRROR" "$BASE_RECIPE" | sha256sum | cut -c1-12)
-  message="pybase test base image, rootfs $key"
-  if [[ "$(docker image inspect --format '{{.Comment}}' "$BASE_IMAGE" 2>/dev/null)" == "$message" ]]; then
-    log "$BASE_IMAGE (rootfs $key) is already in the image store"
+# Sets ROOTFS_KEY (what goes into the rootfs, hashed) and ROOTFS_TARBALL (its cached tarball)
+# for the test base image of Debian architecture ARCH (amd64 or arm64).
+rootfs_names() {
+  local arch=$1 prefix
+  if [[ "$arch" == amd64 ]]; then
+    # The amd64 key predates the other architectures: unchanged, so its image and cache stay valid.
+    ROOTFS_KEY=$(printf '%s %s %s %s' "$BASE_SUITE" "$BASE_INCLUDE" "$DEBIAN_MIRROR" "$BASE_RECIPE" | sha256sum | cut -c1-12)
+    prefix="$BASE_SUITE-minbase"
+  else
+    ROOTFS_KEY=$(printf '%s %s %s %s %s' "$BASE_SUITE" "$BASE_INCLUDE" "$DEBIAN_MIRROR" "$BASE_RECIPE" "$arch" | sha256sum | cut -c1-12)
+    prefix="$BASE_SUITE-$arch-minbase"
+  fi
+  ROOTFS_TARBALL="$CACHE/rootfs/$prefix-$ROOTFS_KEY.tar"
+}
+
+# Makes the rootfs tarball of ARCH with debootstrap unless it is cached. A foreign architecture's
+# second stage runs under qemu-user-static (step_multiarch_base registers it first).
+make_rootfs() {
+  local arch=$1 tarball work started
+  rootfs_names "$arch"
+  tarball=$ROOTFS_TARBALL
+  if [[ -f "$tarball" ]]; then
+    log "using the cached $arch rootfs $tarball"
     return 0
   fi
-  tarball="$CACHE/rootfs/$BASE_SUITE-minbase-$key.tar"
-  if [[ ! -f "$tarball" ]]; then
-    ensure_host_packages debootstrap
-    work="$CACHE/rootfs/work"
-    mkdir -p "$CACHE/rootfs"
-    # A debootstrap killed halfway leaves its target's /proc and /sys mounted.
-    unmount_below "$work"
-    rm -rf --one-file-system "$work"
-    log "debootstrap of $BASE_SUITE with $BASE_INCLUDE (about a minute)"
-    run debootstrap --variant=minbase --include="$BASE_INCLUDE" "$BASE_SUITE" "$work/root" "$DEBIAN_MIRROR"
-    # Like the official python:*-slim images: no apt lists, no downloaded .debs (debootstrap
-    # leaves about 50 MB of lists and 60 MB of .debs).
-    log "removing debootstrap's apt lists and .deb cache from the rootfs"
-    find "$work/root/var/lib/apt/lists" -mindepth 1 -delete
-    find "$work/root/var/cache/apt" -name '*.deb' -delete
-    run tar -C "$work/root" -cf "$tarball.partial" .
-    rm -f "$CACHE/rootfs/$BASE_SUITE-minbase-"*.tar
-    mv "$tarball.partial" "$tarball"
-    rm -rf --one-file-system "$work"
+  ensure_host_packages debootstrap
+  work="$CACHE/rootfs/work-$arch"
+  mkdir -p "$CACHE/rootfs"
+  # A debootstrap killed halfway leaves its target's /proc and /sys mounted.
+  unmount_below "$work"
+  rm -rf --one-file-system "$work"
+  if [[ "$arch" == amd64 ]]; then
+    log "debootstrap of $BASE_SUITE ($arch) with $BASE_INCLUDE (about a minute)"
   else
-    log "using the cached rootfs $tarball"
+    log "debootstrap of $BASE_SUITE ($arch, second stage emulated) with $BASE_INCLUDE (several minutes)"
   fi
-  log "+ docker import --message '$message' $tarball $BASE_IMAGE"
-  docker import --message "$message" "$tarball" "$BASE_IMAGE" >/dev/null
+  started=$SECONDS
+  run debootstrap --arch="$arch" --variant=minbase --include="$BASE_INCLUDE" "$BASE_SUITE" "$work/root" "$DEBIAN_MIRROR"
+  log "debootstrap of $BASE_SUITE ($arch) took $((SECONDS - started))s"
+  # Like the official python:*-slim images: no apt lists, no downloaded .debs (debootstrap
+  # leaves about 50 MB of lists and 60 MB of .debs).
+  log "removing debootstrap's apt lists and .deb cache from the rootfs"
+  find "$work/root/var/lib/apt/lists" -mindepth 1 -delete
+  find "$work/root/var/cache/apt" -name '*.deb' -delete
+  run tar -C "$work/root" -cf "$tarball.partial" .
+  rm -f "${tarball%-*}-"*.tar
+  mv "$tarball.partial" "$tarball"
+  rm -rf --one-file-system "$work"
+}
+
+# Imports the rootfs of ARCH as IMAGE for linux/ARCH. The key names what goes into the rootfs: a
+# change to the recipe rebuilds the tarball, and the import message records the key, so an image
+# imported from an older recipe is replaced.
+import_base() {
+  local arch=$1 image=$2 message
+  rootfs_names "$arch"
+  message="pybase test base image, rootfs $ROOTFS_KEY"
+  if [[ "$(docker image inspect --format '{{.Comment}}' "$image" 2>/dev/null)" == "$message" ]]; then
+    log "$image (rootfs $ROOTFS_KEY) is already in the image store"
+    return 0
+  fi
+  make_rootfs "$arch"
+  log "+ docker import --platform linux/$arch --message '$message' $ROOTFS_TARBALL $image"
+  docker import --platform "linux/$arch" --message "$message" "$ROOTFS_TARBALL" "$image" >/dev/null
+}
+
+step_base_image() {
+  import_base amd64 "$BASE_IMAGE"
+}
+
+# --- multiarch-base ----------------------------------------------------------------------------
+
+# True when this kernel runs arm64 binaries through a registered, enabled qemu handler.
+arm64_runs() { [[ -r /proc/sys/fs/binfmt_misc/qemu-aarch64 ]] && grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64; }
+
+# Registers qemu-user-static's binfmt handlers (with the F flag, so they also work in chroots and
+# containers) unless arm64 already runs.
+ensure_arm64_emulation() {
+  if arm64_runs; then
+    log "arm64 emulation is registered ($(sed -n 's/^interpreter //p' /proc/sys/fs/binfmt_misc/qemu-aarch64))"
+    return 0
+  fi
+  ensure_host_packages qemu-user-static binfmt-support
+  if [[ ! -e /proc/sys/fs/binfmt_misc/register ]]; then
+    run mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  fi
+  arm64_runs || run update-binfmts --enable qemu-aarch64
+  arm64_runs || die "arm64 emulation is not registered after installing qemu-user-static: $(ls /proc/sys/fs/binfmt_misc)"
+  log "arm64 emulation is registered ($(sed -n 's/^interpreter //p' /proc/sys/fs/binfmt_misc/qemu-aarch64))"
+}
+
+# Prints the platforms (os/architecture) of the index REF in the loopback registry, one a line,
+# or nothing when it is not there.
+registry_index_platforms() {
+  docker buildx imagetools inspect --raw "$1" 2>/dev/null |
+    jq -r 'select(.manifests != null) | .manifests[] | select(.platform != null) | "\(.platform.os)/\(.platform.architecture) \(.digest)"' 2>/dev/null || true
+}
+
+# Prints the digest of the manifest that REF names in the loopback registry.
+registry_digest() {
+  docker buildx imagetools inspect --format '{{json .Manifest}}' "$1" 2>/dev/null | jq -r '.digest // empty' 2>/dev/null || true
+}
+
+step_multiarch_base() {
+  ensure_host_packages jq
+  ensure_arm64_emulation
+  import_base amd64 "$BASE_IMAGE"
+  import_base arm64 "$BASE_IMAGE_ARM64"
+  local arch image want=() have
+  # One tag per architecture in the registry; the index names their manifests.
+  for arch in amd64 arm64; do
+    image=$BASE_IMAGE
+    [[ "$arch" == amd64 ]] || image=$BASE_IMAGE_ARM64
+    run docker tag "$image" "$MULTIARCH_REPO:$BASE_TAG-$arch"
+    # A push of an unchanged image uploads nothing.
+    run docker push -q "$MULTIARCH_REPO:$BASE_TAG-$arch"
+    want+=("linux/$arch $(registry_digest "$MULTIARCH_REPO:$BASE_TAG-$arch")")
+  done
+  have=$(registry_index_platforms "$MULTIARCH_REPO:$BASE_TAG" | sort)
+  if [[ "$have" == "$(printf '%s\n' "${want[@]}" | sort)" ]]; then
+    log "$MULTIARCH_REPO:$BASE_TAG is already the index of linux/amd64 and linux/arm64"
+  else
+    run docker buildx imagetools create --tag "$MULTIARCH_REPO:$BASE_TAG" \
+      "$MULTIARCH_REPO:$BASE_TAG-amd64" "$MULTIARCH_REPO:$BASE_TAG-arm64"
+  fi
+  # The proof that emulation works in containers: the arm64 image's own Python says so.
+  local machine
+  machine=$(docker run --rm --platform linux/arm64 "$BASE_IMAGE_ARM64" python3 -c 'import platform; print(platform.machine())')
+  [[ "$machine" == aarch64 ]] || die "the arm64 base image's python3 reports machine '$machine', not aarch64"
+  log "$MULTIARCH_REPO:$BASE_TAG: linux/amd64 and linux/arm64 (python3 in the arm64 image runs as $machine)"
 }
 
 # --- frontend-image ----------------------------------------------------------------------------
@@ -485,15 +588,17 @@ step_summary() {
     "containerd image store:" "$store" \
     "Docker packages:" "$(sed -n 's/^suite=/Debian /p' "$STAMP" 2>/dev/null || true)" \
     "registry:" "$REGISTRY_ADDR (repositories: $(curl -fsS --max-time 5 "http://$REGISTRY_ADDR/v2/_catalog" | tr -d '\n'))"
-  for image in "$BASE_IMAGE" "${FRONTEND_TAGS[@]}"; do
+  for image in "$BASE_IMAGE" "$BASE_IMAGE_ARM64" "${FRONTEND_TAGS[@]}"; do
     printf '%-24s %s\n' "image:" "$image $(docker image inspect --format '{{.Id}} {{.Size}} bytes' "$image" 2>/dev/null || echo MISSING)"
   done
+  printf '%-24s %s\n' "multi-platform base:" "$MULTIARCH_REPO:$BASE_TAG ($(registry_index_platforms "$MULTIARCH_REPO:$BASE_TAG" | cut -d' ' -f1 | paste -sd' ' || true))"
+  printf '%-24s %s\n' "arm64 emulation:" "$(if arm64_runs; then echo registered; else echo 'not registered'; fi)"
 }
 
 # --- main --------------------------------------------------------------------------------------
 
 [[ $EUID -eq 0 ]] || die "run as root (it installs packages and starts dockerd)"
-step=${1:?usage: provision.sh engine|registry|base-image|frontend-image BINARY DOCKERFILE|summary}
+step=${1:?usage: provision.sh engine|registry|base-image|multiarch-base|frontend-image BINARY DOCKERFILE|summary}
 shift
 # Only the summary is data: everything the other steps and their tools print is progress.
 [[ "$step" == summary ]] || exec 1>&2
@@ -510,6 +615,7 @@ case "$step" in
   engine) step_engine ;;
   registry) step_registry ;;
   base-image) step_base_image ;;
+  multiarch-base) step_multiarch_base ;;
   frontend-image) step_frontend_image "$@" ;;
   summary) step_summary ;;
   *) die "unknown step $step" ;;

@@ -5,10 +5,12 @@
 //! ([`run`]) is: `Ping` (the server's caps and platform), read the spec from
 //! the `dockerfile` local, parse it, read the context's `.dockerignore` and
 //! the target service's `pyproject.toml` and `uv.lock` (only those files:
-//! include patterns), resolve the base image (a `--build-context`
-//! replacement first, as the Dockerfile frontend does), plan the LLB with
-//! `llb-gen`, `Solve` it and `Return` the result with its image config,
-//! exactly once. A subrequest (`--call targets`, `outline`, `check`) is
+//! include patterns), then for each platform asked for (`--platform`, else
+//! the worker's): resolve the base image for that platform (a
+//! `--build-context` replacement first, as the Dockerfile frontend does) and
+//! plan the LLB with `llb-gen`; `Solve` the plans side by side and `Return`,
+//! exactly once, one ref with its image config, or for several platforms a
+//! ref and a config per platform with their `refs.platforms` list. A subrequest (`--call targets`, `outline`, `check`) is
 //! answered right after the spec is parsed, building nothing. Bad input is
 //! returned as an error with a BuildKit source excerpt, so buildx prints the
 //! offending spec or lock line.
@@ -296,50 +298,212 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let projects = plan::project_facts(&stack, &infos);
     let version = plan::target_version(&target, &infos).map_err(|d| project_failure(d.into()))?;
 
-    let platform = match options.platform()? {
-        Some(platform) => platform,
-        None => worker_platform(&pong),
-    };
+    // One plan per platform: the base image is resolved for each (an index
+    // gives each platform its own config), and so is the uv wheel.
+    let mut platforms = options.platforms()?;
+    if platforms.is_empty() {
+        platforms.push(worker_platform(&pong));
+    }
     let (from, from_at) = target
         .base_image()
         .ok_or_else(|| anyhow!("internal error: the target has no base image"))?;
-    let base = resolve_base(bridge, options, &target.name(), from, from_at, &platform)
-        .await
-        .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
-
-    let mut build = plan::build(
-        &target,
-        &BuildInputs {
-            session_id: session,
-            platform,
-            base,
-            caps: Some(&caps),
-            prefer_mergeop: options.prefer_mergeop()?,
-            spec_file: filename,
-            spec_text: Some(&spec_bytes),
-            labels: options.labels(),
-            ignored,
-            projects,
-            provenance: Provenance {
-                version,
-                revision: options.revision(),
-                source: options.source(),
-                source_date_epoch: options.source_date_epoch()?,
-                build_date: options.build_date()?,
-            },
+    let inputs = BuildInputs {
+        session_id: session,
+        platform: platforms[0].clone(),
+        base: BaseImage {
+            reference: String::new(),
+            digest: None,
+            config: serde_json::Value::Null,
         },
-    )
-    .map_err(anyhow::Error::from)?;
-    if options.no_cache() {
-        llb::marshal::ignore_cache(&mut build.definition);
+        caps: Some(&caps),
+        prefer_mergeop: options.prefer_mergeop()?,
+        spec_file: filename,
+        spec_text: Some(&spec_bytes),
+        labels: options.labels(),
+        ignored,
+        projects,
+        provenance: Provenance {
+            version,
+            revision: options.revision(),
+            source: options.source(),
+            source_date_epoch: options.source_date_epoch()?,
+            build_date: options.build_date()?,
+        },
+    };
+    let several = platforms.len() > 1;
+    let mut planned = Vec::with_capacity(platforms.len());
+    for platform in &platforms {
+        // With several platforms, the step names say which one.
+        let step = if several {
+            format!("{} {}", platform.to_spec_string(), target.name())
+        } else {
+            target.name()
+        };
+        let base = resolve_base(bridge, options, &step, from, from_at, platform)
+            .await
+            .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
+        if several {
+            check_base_platform(&base, from, from_at, platform, options.filename())
+                .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
+        }
+        let mut build = plan::build(
+            &target,
+            &BuildInputs {
+                platform: platform.clone(),
+                base,
+                ..inputs.clone()
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+        if options.no_cache() {
+            llb::marshal::ignore_cache(&mut build.definition);
+        }
+        let config = if several {
+            name_steps_for(&mut build.definition, platform);
+            platform_config(build.config, platform)
+        } else {
+            build.config
+        };
+        let config = serde_json::to_vec(&config).context("encoding the image config")?;
+        planned.push((platform.clone(), build.definition, config));
     }
-    let id = solve_definition(bridge, build.definition, cache_imports(options)?).await?;
-    let config = serde_json::to_vec(&build.config).context("encoding the image config")?;
+
+    // The platforms' graphs are independent: solved side by side.
+    let imports = cache_imports(options)?;
+    let solves: Vec<_> = planned
+        .iter()
+        .map(|(_, definition, _)| {
+            let mut bridge = bridge.clone();
+            let definition = definition.clone();
+            let imports = imports.clone();
+            tokio::spawn(async move { solve_definition(&mut bridge, definition, imports).await })
+        })
+        .collect();
+    let mut ids = Vec::with_capacity(solves.len());
+    for solve in solves {
+        ids.push(
+            solve
+                .await
+                .map_err(|e| anyhow!("internal error: a solve task failed: {e}"))??,
+        );
+    }
+
+    if !several {
+        let (Some(id), Some((_, _, config))) = (ids.pop(), planned.pop()) else {
+            return Err(anyhow!("internal error: no platform was planned").into());
+        };
+        return Ok(gw::Result {
+            metadata: HashMap::from([("containerimage.config".to_owned(), config)]),
+            result: Some(gw::result::Result::Ref(gw::Ref { id, def: None })),
+            ..Default::default()
+        });
+    }
+    multi_platform_result(
+        planned
+            .into_iter()
+            .zip(ids)
+            .map(|((p, _, c), id)| (p, c, id)),
+    )
+}
+
+/// The result of a multi-platform build (BuildKit's exporters' shape): a
+/// ref per platform keyed by its id (`linux/arm64`), the platforms in
+/// `refs.platforms`, and each image config as `containerimage.config/<id>`.
+fn multi_platform_result(
+    built: impl IntoIterator<Item = (Platform, Vec<u8>, String)>,
+) -> Result<gw::Result, Failure> {
+    let mut refs = HashMap::new();
+    let mut metadata = HashMap::new();
+    let mut listed = Vec::new();
+    for (platform, config, id) in built {
+        let key = platform.to_spec_string();
+        let mut spec = json!({"os": platform.os, "architecture": platform.architecture});
+        if !platform.variant.is_empty() {
+            spec["variant"] = json!(platform.variant);
+        }
+        listed.push(json!({"ID": key, "Platform": spec}));
+        metadata.insert(format!("containerimage.config/{key}"), config);
+        refs.insert(key, gw::Ref { id, def: None });
+    }
+    let platforms = serde_json::to_vec(&json!({ "Platforms": listed }))
+        .context("encoding the platforms of the result")?;
+    metadata.insert("refs.platforms".to_owned(), platforms);
     Ok(gw::Result {
-        metadata: HashMap::from([("containerimage.config".to_owned(), config)]),
-        result: Some(gw::result::Result::Ref(gw::Ref { id, def: None })),
+        metadata,
+        result: Some(gw::result::Result::Refs(gw::RefMap { refs })),
         ..Default::default()
     })
+}
+
+/// Puts the platform in the progress name of every step of its graph
+/// (`[selected] venv: …` → `[linux/arm64 selected] venv: …`, as the
+/// Dockerfile frontend names a multi-platform build's steps), so the
+/// platforms' steps can be told apart. Names are metadata, not part of an
+/// op's digest: the cache is the same.
+fn name_steps_for(definition: &mut pb::Definition, platform: &Platform) {
+    let id = platform.to_spec_string();
+    for metadata in definition.metadata.values_mut() {
+        if let Some(name) = metadata.description.get_mut("llb.customname") {
+            *name = match name.strip_prefix('[') {
+                Some(rest) => format!("[{id} {rest}"),
+                None => format!("[{id}] {name}"),
+            };
+        }
+    }
+}
+
+/// The image config of one platform of a multi-platform image: its `os`,
+/// `architecture` and `variant` are the platform's (the index lists them,
+/// and an image must agree with its index entry).
+fn platform_config(mut config: serde_json::Value, platform: &Platform) -> serde_json::Value {
+    if let Some(map) = config.as_object_mut() {
+        map.insert("os".into(), json!(platform.os));
+        map.insert("architecture".into(), json!(platform.architecture));
+        if platform.variant.is_empty() {
+            map.remove("variant");
+        } else {
+            map.insert("variant".into(), json!(platform.variant));
+        }
+    }
+    config
+}
+
+/// In a multi-platform build, a base image whose config names another
+/// architecture than the one asked for has no variant for it (BuildKit
+/// answered with the one it has): building on it would give an image of
+/// the wrong architecture under the platform's name.
+fn check_base_platform(
+    base: &BaseImage,
+    from: &ImageName,
+    from_at: Option<Position>,
+    platform: &Platform,
+    spec_file: &str,
+) -> Result<(), Diagnostic> {
+    let field = |name: &str| base.config.get(name).and_then(serde_json::Value::as_str);
+    let found = [
+        ("os", &platform.os),
+        ("architecture", &platform.architecture),
+    ]
+    .into_iter()
+    .find(|(name, wanted)| field(name).is_some_and(|have| have != wanted.as_str()));
+    let Some((name, _)) = found else {
+        return Ok(());
+    };
+    Err(Diagnostic::at(
+        spec_file,
+        from_at,
+        format!(
+            "the base image `{}` has no {} variant: BuildKit resolved `{}`, whose {name} is `{}`",
+            from.as_written,
+            platform.to_spec_string(),
+            base.reference,
+            field(name).unwrap_or_default()
+        ),
+    )
+    .with_hint(format!(
+        "build on an image (or index) that has {}, or leave that platform out of --platform",
+        platform.to_spec_string()
+    )))
 }
 
 /// The patterns of the build context's `.dockerignore` (none without one).
@@ -445,10 +609,11 @@ fn worker_platform(pong: &gw::PongResponse) -> Platform {
 
 /// Resolve the service's base image: a `--build-context` that replaces it
 /// (looked up as written, in short and in full form), else the name itself.
+/// `step` names the progress step (`[step] resolve base image …`).
 async fn resolve_base(
     bridge: &mut Bridge,
     options: &Options,
-    target_name: &str,
+    step: &str,
     from: &ImageName,
     from_at: Option<Position>,
     platform: &Platform,
@@ -490,7 +655,7 @@ async fn resolve_base(
                 ..Default::default()
             }),
             resolve_mode: options.image_resolve_mode().to_owned(),
-            log_name: format!("[{target_name}] resolve base image {}", name.normalized),
+            log_name: format!("[{step}] resolve base image {}", name.normalized),
             ..Default::default()
         })
         .await

@@ -215,19 +215,24 @@ impl Options {
         }
     }
 
-    /// `--platform`, when given: exactly one platform (multi-platform builds
-    /// are not supported yet, and saying so beats building one of them).
-    pub fn platform(&self) -> anyhow::Result<Option<Platform>> {
-        let Some(value) = self.raw.get("platform").filter(|v| !v.is_empty()) else {
-            return Ok(None);
+    /// `--platform`'s platforms, in the order given, each once (`x86_64`
+    /// and `amd64` are one); empty when none is given (BuildKit's worker
+    /// decides then).
+    pub fn platforms(&self) -> anyhow::Result<Vec<Platform>> {
+        let Some(value) = self.raw.get("platform").filter(|v| !v.trim().is_empty()) else {
+            return Ok(Vec::new());
         };
-        let platforms: Vec<&str> = value.split(',').map(str::trim).collect();
-        if platforms.len() > 1 {
-            bail!(
-                "pybase builds one platform at a time for now; --platform asked for {value}: build each platform separately"
-            );
+        let mut platforms: Vec<Platform> = Vec::new();
+        for text in value.split(',').map(str::trim) {
+            if text.is_empty() {
+                bail!("--platform {value}: an empty platform between commas");
+            }
+            let platform = parse_platform(text)?;
+            if !platforms.contains(&platform) {
+                platforms.push(platform);
+            }
         }
-        parse_platform(platforms[0]).map(Some)
+        Ok(platforms)
     }
 
     fn prefixed(&self, prefix: &str) -> Vec<(String, String)> {
@@ -332,16 +337,36 @@ mod tests {
         );
         assert!(o.no_cache());
         assert_eq!(
-            o.platform().expect("valid").map(|p| p.to_spec_string()),
-            Some("linux/arm64".to_owned())
+            o.platforms()
+                .expect("valid")
+                .iter()
+                .map(Platform::to_spec_string)
+                .collect::<Vec<_>>(),
+            ["linux/arm64"]
         );
     }
 
     #[test]
-    fn several_platforms_are_refused() {
-        let err = options(&["platform=linux/amd64,linux/arm64"])
-            .platform()
-            .expect_err("two platforms");
-        assert!(err.to_string().contains("one platform at a time"), "{err}");
+    fn several_platforms_come_in_order_each_once() {
+        let specs = |value: &str| -> anyhow::Result<Vec<String>> {
+            Ok(options(&[&format!("platform={value}")])
+                .platforms()?
+                .iter()
+                .map(Platform::to_spec_string)
+                .collect())
+        };
+        assert_eq!(
+            specs("linux/arm64, linux/amd64,linux/x86_64,linux/arm64,linux/arm/v7").expect("valid"),
+            ["linux/arm64", "linux/amd64", "linux/arm/v7"]
+        );
+        assert!(specs("").expect("valid").is_empty());
+        assert!(options(&[]).platforms().expect("valid").is_empty());
+        let err = specs("linux/amd64,,linux/arm64").expect_err("empty entry");
+        assert!(err.to_string().contains("an empty platform"), "{err}");
+        let err = specs("linux/amd64,arm64").expect_err("no os");
+        assert!(
+            err.to_string().contains("invalid platform `arm64`"),
+            "{err}"
+        );
     }
 }

@@ -4,7 +4,9 @@
 //! test base image `pybase-test/python:3.11` and the frontend image
 //! `localhost:5000/pybase-frontend:dev` built from this tree. The spec names
 //! `python:3.12-slim`; the tests map it onto the local image with
-//! `--build-context`, as a user would map a mirror.
+//! `--build-context`, as a user would map a mirror. The two-platform test
+//! maps it onto the amd64+arm64 index `localhost:5000/pybase-test/python:3.11`
+//! and runs the arm64 image under the qemu emulation `up` registers.
 //!
 //! With `CI=true` or `PYBASE_E2E=1` a missing daemon fails the tests; without
 //! either, they are skipped with a message (a laptop without Docker).
@@ -1585,4 +1587,100 @@ fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
     }
     forge(&from_uv, "uv.lock");
     let _ = std::fs::remove_dir_all(&from_uv);
+}
+
+/// The amd64 and arm64 test base images as one index in the loopback
+/// registry (`cargo xtask up`'s `multiarch-base` step).
+const MULTIARCH_BASE: &str = "localhost:5000/pybase-test/python:3.11";
+
+#[test]
+fn two_platforms_build_one_index_whose_images_run_their_own_architecture() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("selected");
+    let image = "pybase-e2e/selected:multi-platform";
+    let started = Instant::now();
+    let output = run(Command::new("docker")
+        .args([
+            "buildx",
+            "build",
+            "--progress",
+            "plain",
+            "--load",
+            "-t",
+            image,
+        ])
+        .args(["--platform", "linux/amd64,linux/arm64"])
+        .arg("-f")
+        .arg(dir.join("pybase.yaml"))
+        .args([
+            "--build-context",
+            &format!("python:3.12-slim=docker-image://{MULTIARCH_BASE}"),
+        ])
+        .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")])
+        .arg(&dir));
+    assert!(
+        output.status.success(),
+        "the two-platform build failed:\n{}",
+        stderr(&output)
+    );
+    eprintln!(
+        "two-platform build: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+
+    // One image: an index, of these two platforms and no other.
+    assert_eq!(
+        inspect(image, "{{.Descriptor.MediaType}}"),
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let other = run(Command::new("docker").args([
+        "image",
+        "inspect",
+        "--platform",
+        "linux/riscv64",
+        image,
+    ]));
+    assert!(!other.status.success(), "{image} has a linux/riscv64 image");
+
+    for (platform, machine, wheel_arch) in [
+        ("linux/amd64", "x86_64", "x86_64"),
+        ("linux/arm64", "aarch64", "aarch64"),
+    ] {
+        let architecture = platform.trim_start_matches("linux/");
+        let config = run(Command::new("docker")
+            .args(["image", "inspect", "--platform", platform])
+            .args(["--format", "{{.Os}}/{{.Architecture}}", image]));
+        assert_eq!(stdout(&config), platform, "{}", stderr(&config));
+
+        // Its Python runs as the platform's machine (arm64 under qemu).
+        let ran = run(Command::new("docker")
+            .args(["run", "--rm", "--platform", platform, image])
+            .args(["python", "-c", "import platform; print(platform.machine())"]));
+        assert_eq!(stdout(&ran), machine, "{platform}: {}", stderr(&ran));
+
+        // The venv's compiled wheel is the platform's own: PyYAML's C
+        // extension and the tag of the wheel it came from.
+        let probe = "import importlib.metadata as m, yaml._yaml as y\n\
+                     print(y.__file__.rsplit('/', 1)[-1])\n\
+                     print(*[l for l in m.distribution('pyyaml').read_text('WHEEL').splitlines() if l.startswith('Tag:')])";
+        let ran = run(Command::new("docker")
+            .args(["run", "--rm", "--platform", platform, image])
+            .args(["python", "-c", probe]));
+        let text = stdout(&ran);
+        assert!(ran.status.success(), "{platform}: {}", stderr(&ran));
+        let mut lines = text.lines();
+        let extension = lines.next().unwrap_or_default();
+        let tag = lines.next().unwrap_or_default();
+        assert!(
+            extension.contains(&format!("{wheel_arch}-linux-gnu")),
+            "{platform} ({architecture}): {text}"
+        );
+        assert!(
+            tag.starts_with("Tag: cp311-cp311-") && tag.ends_with(wheel_arch),
+            "{platform}: {text}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -782,3 +782,51 @@ async fn requests_over_4_mib_are_rejected_as_by_a_v013_daemon() {
     client.solve(huge()).await.expect("v0.14+ accepts 16 MiB");
     assert_eq!(handle.solves().len(), 1);
 }
+
+#[tokio::test]
+async fn resolve_image_config_answers_an_index_per_platform() {
+    let config = |arch: &str| json!({"os": "linux", "architecture": arch, "config": {}});
+    let (mut client, _handle) = FakeBridge::new()
+        .with_platform_image(
+            "localhost:5000/py:3",
+            "linux/amd64",
+            "sha256:i",
+            config("amd64"),
+        )
+        .with_platform_image(
+            "localhost:5000/py:3",
+            "linux/arm64",
+            "sha256:i",
+            config("arm64"),
+        )
+        .spawn()
+        .await;
+    let resolve = |arch: &str| ResolveImageConfigRequest {
+        r#ref: "localhost:5000/py:3".to_owned(),
+        platform: Some(pb::Platform {
+            os: "linux".to_owned(),
+            architecture: arch.to_owned(),
+            ..pb::Platform::default()
+        }),
+        ..ResolveImageConfigRequest::default()
+    };
+    for arch in ["amd64", "arm64"] {
+        let answer = client
+            .resolve_image_config(resolve(arch))
+            .await
+            .expect("an entry of the index")
+            .into_inner();
+        assert_eq!(answer.digest, "sha256:i");
+        let parsed: serde_json::Value = serde_json::from_slice(&answer.config).expect("JSON");
+        assert_eq!(parsed, config(arch));
+    }
+    let err = client
+        .resolve_image_config(resolve("s390x"))
+        .await
+        .expect_err("not in the index");
+    assert_eq!(err.code(), Code::Unknown);
+    assert!(
+        err.message().contains("no match for platform in manifest"),
+        "{err:?}"
+    );
+}

@@ -589,3 +589,223 @@ async fn dockerignore_patterns_apply_to_every_context_source() {
         );
     }
 }
+
+/// The index digest of the two-platform base image in the multi-platform tests.
+const INDEX_DIGEST: &str =
+    "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+/// The fixture with `python:3.12-slim` as an index of linux/amd64 and
+/// linux/arm64 (each entry's config names its architecture).
+fn fake_with_index(spec: &[u8]) -> FakeBridge {
+    let config = |arch: &str| {
+        json!({"architecture": arch, "os": "linux",
+               "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin"], "Cmd": ["python3"]}})
+    };
+    ["amd64", "arm64"]
+        .into_iter()
+        .fold(fake_with_spec(spec), |fake, arch| {
+            fake.with_platform_image(
+                "docker.io/library/python:3.12-slim",
+                &format!("linux/{arch}"),
+                INDEX_DIGEST,
+                config(arch),
+            )
+        })
+}
+
+/// The sources (identifiers) and the platforms of the exec ops of a definition.
+fn sources_and_exec_platforms(definition: &pb::Definition) -> (Vec<String>, Vec<String>) {
+    let mut sources = Vec::new();
+    let mut platforms = Vec::new();
+    for (_, op) in FakeHandle::definition_ops(definition) {
+        match op.op {
+            Some(pb::op::Op::Source(source)) => sources.push(source.identifier),
+            Some(pb::op::Op::Exec(_)) => {
+                let platform = op.platform.expect("exec ops name their platform");
+                platforms.push(format!("{}/{}", platform.os, platform.architecture));
+            }
+            _ => {}
+        }
+    }
+    (sources, platforms)
+}
+
+#[tokio::test]
+async fn several_platforms_give_a_ref_and_a_config_per_platform() {
+    let spec = fixture_file("pybase.yaml");
+    let handle = run(
+        fake_with_index(&spec),
+        &options(&["filename=pybase.yaml", "platform=linux/arm64,linux/amd64"]),
+    )
+    .await;
+    let returned = handle.returned().expect("a Return");
+    assert!(returned.error.is_none(), "{:?}", returned.error);
+    let result = returned.result.expect("a result");
+
+    // The platforms in the order asked for, as BuildKit's exporters read them.
+    let platforms: Value =
+        serde_json::from_slice(&result.metadata["refs.platforms"]).expect("JSON");
+    assert_eq!(
+        platforms,
+        json!({"Platforms": [
+            {"ID": "linux/arm64", "Platform": {"os": "linux", "architecture": "arm64"}},
+            {"ID": "linux/amd64", "Platform": {"os": "linux", "architecture": "amd64"}},
+        ]})
+    );
+    assert!(!result.metadata.contains_key("containerimage.config"));
+    let mut keys: Vec<&String> = result.metadata.keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "containerimage.config/linux/amd64",
+            "containerimage.config/linux/arm64",
+            "refs.platforms"
+        ]
+    );
+
+    let Some(gw::result::Result::Refs(refs)) = result.result else {
+        panic!("a map of refs, not {:?}", result.result);
+    };
+    let mut ids: Vec<&String> = refs.refs.keys().collect();
+    ids.sort();
+    assert_eq!(ids, ["linux/amd64", "linux/arm64"]);
+
+    // Each base resolved for its platform, in a step named with it.
+    let resolved: Vec<(String, String, String)> = handle
+        .image_resolves()
+        .into_iter()
+        .map(|r| {
+            let p = r.platform.expect("a platform");
+            (r.r#ref, format!("{}/{}", p.os, p.architecture), r.log_name)
+        })
+        .collect();
+    let python = "docker.io/library/python:3.12-slim";
+    assert_eq!(
+        resolved,
+        ["linux/arm64", "linux/amd64"].map(|p| (
+            python.to_owned(),
+            p.to_owned(),
+            format!("[{p} inventory] resolve base image {python}")
+        ))
+    );
+
+    for (id, arch, wheel) in [
+        ("linux/amd64", "amd64", "manylinux_2_17_x86_64"),
+        ("linux/arm64", "arm64", "manylinux_2_17_aarch64"),
+    ] {
+        let config: Value =
+            serde_json::from_slice(&result.metadata[&format!("containerimage.config/{id}")])
+                .expect("config JSON");
+        assert_eq!(config["architecture"], json!(arch), "{id}");
+        assert_eq!(config["os"], json!("linux"), "{id}");
+        assert_eq!(config["config"]["Cmd"], json!(["inventory"]), "{id}");
+
+        // Its ref is a graph of that platform: its own uv wheel, the index
+        // pinned by digest, every step run on the platform.
+        let solve = handle
+            .solve_for_ref(&refs.refs[id].id)
+            .expect("the ref was solved");
+        let definition = solve.definition.expect("a definition");
+        let (sources, platforms) = sources_and_exec_platforms(&definition);
+        assert!(
+            sources
+                .iter()
+                .any(|s| s.starts_with("https://") && s.contains(wheel)),
+            "{id}: {sources:?}"
+        );
+        assert!(
+            sources.contains(&format!(
+                "docker-image://docker.io/library/python:3.12-slim@{INDEX_DIGEST}"
+            )),
+            "{id}: {sources:?}"
+        );
+        assert!(!platforms.is_empty());
+        assert!(platforms.iter().all(|p| p == id), "{id}: {platforms:?}");
+        // Its steps' progress names start with the platform.
+        let names: Vec<&String> = definition
+            .metadata
+            .values()
+            .filter_map(|m| m.description.get("llb.customname"))
+            .collect();
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with(&format!("[{id} inventory] venv"))),
+            "{id}: {names:?}"
+        );
+        assert!(
+            names.iter().all(|n| n.starts_with(&format!("[{id} "))),
+            "{id}: {names:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn one_platform_asked_twice_is_the_single_platform_result() {
+    let spec = fixture_file("pybase.yaml");
+    let plain = run(fake_with_spec(&spec), &options(&["filename=pybase.yaml"])).await;
+    let twice = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "platform=linux/amd64,linux/x86_64"]),
+    )
+    .await;
+    assert_eq!(returned_config(&twice), returned_config(&plain));
+    assert_eq!(build_definition(&twice), build_definition(&plain));
+    let metadata = twice
+        .returned()
+        .and_then(|r| r.result)
+        .expect("a result")
+        .metadata;
+    assert_eq!(
+        metadata.keys().collect::<Vec<_>>(),
+        ["containerimage.config"]
+    );
+}
+
+#[tokio::test]
+async fn a_platform_without_a_uv_pin_is_a_clear_error() {
+    let spec = fixture_file("pybase.yaml");
+    let fake = fake_with_index(&spec).with_platform_image(
+        "docker.io/library/python:3.12-slim",
+        "linux/s390x",
+        INDEX_DIGEST,
+        json!({"architecture": "s390x", "os": "linux", "config": {}}),
+    );
+    let handle = run(
+        fake,
+        &options(&["filename=pybase.yaml", "platform=linux/amd64,linux/s390x"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert_eq!(
+        error.message,
+        "pybase has no pinned uv for platform linux/s390x; supported: linux/amd64, linux/arm64"
+    );
+}
+
+#[tokio::test]
+async fn a_base_image_without_the_platform_is_reported_at_from() {
+    // A single-platform amd64 base that BuildKit hands back for arm64 too
+    // (as a local image store does).
+    let spec = fixture_file("pybase.yaml");
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "platform=linux/amd64,linux/arm64"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert!(
+        error.message.starts_with(
+            "pybase.yaml:5:11: the base image `python:3.12-slim` has no linux/arm64 variant: BuildKit resolved `docker.io/library/python:3.12-slim@sha256:1111"
+        ),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("whose architecture is `amd64`"),
+        "{}",
+        error.message
+    );
+}

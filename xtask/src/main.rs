@@ -1,7 +1,8 @@
 //! `cargo xtask`: pybase's developer tasks, one subcommand each.
 //!
 //! - `up` provisions what the end-to-end tests need on a Debian 12 machine (Docker Engine with
-//!   BuildKit, a loopback registry, the test base image, the frontend image); see [`up`].
+//!   BuildKit, a loopback registry, the test base image, arm64 emulation with an amd64+arm64
+//!   index of that image in the registry, the frontend image); see [`up`].
 //! - `demo` builds the example service with the frontend and runs it; see [`demo`].
 //! - `test` runs `up`, then formatting, lints and every test; see [`test`].
 //! - `bench` runs `up`, then measures pybase against peer Dockerfiles and a
@@ -32,7 +33,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Task {
     /// Provision (idempotently) Docker Engine with BuildKit, the loopback registry on
-    /// 127.0.0.1:5000, the test base image and the frontend image built from this tree.
+    /// 127.0.0.1:5000, the test base image, arm64 emulation (qemu-user-static) with an
+    /// amd64+arm64 index of the base image in the registry, and the frontend image built from
+    /// this tree.
     Up,
     /// Run `up`, then build the example service with the frontend and run it.
     Demo,

@@ -1,6 +1,7 @@
 //! `cargo xtask up`: provisions everything the end-to-end tests need, idempotently.
 //!
-//! The shell-heavy steps (Docker Engine, registry, base image, image build and push, summary)
+//! The shell-heavy steps (Docker Engine, registry, base image, arm64 emulation and the
+//! multi-platform base image, image build and push, summary)
 //! live in `xtask/provision.sh`, called once per step; this module sequences them and builds the
 //! static frontend binary with cargo. See the script's header for what goes where on the machine.
 
@@ -20,14 +21,18 @@ const FRONTEND_PACKAGE: &str = "pybase";
 /// The only Rust target installed here; with crt-static it gives a static binary for scratch.
 const TARGET_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
-/// Provisions the engine, the registry, the base image and the frontend image, then prints a
-/// summary on stdout.
+/// Provisions the engine, the registry, the base image, arm64 emulation with the multi-platform
+/// base image, and the frontend image, then prints a summary on stdout.
 pub fn run(root: &Path) -> Result<()> {
     cmd::step("up: Docker Engine and BuildKit", || {
         provision(root, &["engine"])
     })?;
     cmd::step("up: loopback registry", || provision(root, &["registry"]))?;
     cmd::step("up: test base image", || provision(root, &["base-image"]))?;
+    cmd::step(
+        "up: arm64 emulation and the multi-platform test base image",
+        || provision(root, &["multiarch-base"]),
+    )?;
     cmd::step("up: frontend image", || frontend_image(root))?;
     cmd::step("up: summary", || provision(root, &["summary"]))
 }

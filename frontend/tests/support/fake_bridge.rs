@@ -33,7 +33,11 @@
 //!   directories (which exist implicitly as parents of files).
 //! - `ResolveImageConfig`: the digest and config registered with [`FakeBridge::with_image`],
 //!   for that exact `ref`; other refs fail as BuildKit does ("failed to resolve source
-//!   metadata for …", code Unknown), or as set with [`FakeBridge::with_image_error`].
+//!   metadata for …", code Unknown), or as set with [`FakeBridge::with_image_error`]. A
+//!   multi-platform index is modelled with [`FakeBridge::with_platform_image`]: an answer
+//!   for one `ref` and requested platform (`os/arch[/variant]`), which wins over an answer
+//!   registered for the `ref` alone; a ref registered only per platform fails for any other
+//!   platform, as BuildKit does ("no match for platform in manifest").
 //! - `Return`: exactly once. A second one fails ("gateway result is already set"), as does one
 //!   with neither a result nor an error, or with an error whose code is 0 (BuildKit turns
 //!   that into "no error"), or that names a ref id it never handed out.
@@ -154,6 +158,8 @@ const DEFAULT_API_CAPS: &[&str] = &[
 pub struct FakeBridge {
     locals: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     images: BTreeMap<String, ImageAnswer>,
+    /// Answers for a `(ref, platform)` pair: an index's entries.
+    platform_images: BTreeMap<(String, String), ImageAnswer>,
     llb_caps: Vec<ApiCap>,
     api_caps: Vec<ApiCap>,
     max_request_size: usize,
@@ -192,6 +198,7 @@ impl FakeBridge {
         Self {
             locals: BTreeMap::new(),
             images: BTreeMap::new(),
+            platform_images: BTreeMap::new(),
             llb_caps,
             api_caps,
             max_request_size: V013_MAX_REQUEST,
@@ -222,6 +229,29 @@ impl FakeBridge {
             serde_json::to_vec(&config_json).expect("a serde_json::Value always serialises");
         self.images.insert(
             reference.to_owned(),
+            ImageAnswer::Found {
+                digest: digest.to_owned(),
+                config,
+            },
+        );
+        self
+    }
+
+    /// Makes `ResolveImageConfig` for exactly `reference` and `platform` (`linux/arm64`, as
+    /// `os/arch[/variant]` of the request's platform) answer `digest` (an index's digest is the
+    /// same for every platform) and `config_json` serialised: one entry of a multi-platform
+    /// index.
+    pub fn with_platform_image(
+        mut self,
+        reference: &str,
+        platform: &str,
+        digest: &str,
+        config_json: serde_json::Value,
+    ) -> Self {
+        let config =
+            serde_json::to_vec(&config_json).expect("a serde_json::Value always serialises");
+        self.platform_images.insert(
+            (reference.to_owned(), platform.to_owned()),
             ImageAnswer::Found {
                 digest: digest.to_owned(),
                 config,
@@ -764,7 +794,31 @@ impl LlbBridge for FakeService {
         let request = self.accept(request)?;
         let mut state = self.lock();
         state.image_resolves.push(request.clone());
-        match state.config.images.get(&request.r#ref) {
+        let platform = request.platform.as_ref().map(|p| {
+            [p.os.as_str(), p.architecture.as_str(), p.variant.as_str()]
+                .into_iter()
+                .filter(|part| !part.is_empty())
+                .collect::<Vec<_>>()
+                .join("/")
+        });
+        let for_platform = platform.as_ref().and_then(|platform| {
+            state
+                .config
+                .platform_images
+                .get(&(request.r#ref.clone(), platform.clone()))
+        });
+        let indexed = state
+            .config
+            .platform_images
+            .keys()
+            .any(|(reference, _)| *reference == request.r#ref);
+        if for_platform.is_none() && indexed && !state.config.images.contains_key(&request.r#ref) {
+            return Err(Status::unknown(format!(
+                "failed to resolve source metadata for {}: no match for platform in manifest: not found",
+                request.r#ref
+            )));
+        }
+        match for_platform.or_else(|| state.config.images.get(&request.r#ref)) {
             Some(ImageAnswer::Found { digest, config }) => {
                 Ok(Response::new(ResolveImageConfigResponse {
                     digest: digest.clone(),
