@@ -30,6 +30,7 @@ use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
 };
 use bollard_buildkit_proto::pb;
 use llb_gen::diagnostic::{Diagnostic, Diagnostics, Position};
+use llb_gen::image;
 use llb_gen::llb::marshal::ServerCaps;
 use llb_gen::llb::{self, LocalOptions, Platform, State};
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
@@ -278,14 +279,15 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let project_failure = |diagnostics: Diagnostics| {
         let mut named: Vec<(String, &[u8])> = vec![(filename.to_owned(), &spec_bytes)];
         for files in &stack {
-            let paths = plan::lock_inputs(&files.project);
-            let contents = [
-                &files.pyproject,
-                &files.lock,
-                &files.pylock,
-                &files.requirements,
+            let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&files.project);
+            let read = [
+                (pyproject, &files.pyproject),
+                (lock, &files.lock),
+                (poetry, &files.poetry),
+                (pylock, &files.pylock),
+                (requirements, &files.requirements),
             ];
-            for (path, bytes) in paths.into_iter().zip(contents) {
+            for (path, bytes) in read {
                 if let Some(bytes) = bytes {
                     named.push((path, bytes));
                 }
@@ -345,6 +347,12 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         if several {
             check_base_platform(&base, from, from_at, platform, options.filename())
                 .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
+        }
+        // The official images say their Python; others are left to the
+        // installer, which refuses an interpreter requires-python excludes.
+        if let Some(python) = image::get_env(&image::base_env(&base.config), "PYTHON_VERSION") {
+            llb_gen::project::check_python(&infos, python, &from.as_written)
+                .map_err(project_failure)?;
         }
         let mut build = plan::build(
             &target,

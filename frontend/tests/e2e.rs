@@ -1684,3 +1684,74 @@ fn two_platforms_build_one_index_whose_images_run_their_own_architecture() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_base_python_that_requires_python_excludes_stops_the_build_before_any_step() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    // The test image with the variable the official python images set,
+    // telling its real Python (Debian bookworm's 3.11.2).
+    let python_image = "pybase-e2e/python-version:3.11";
+    let mut derive = Command::new("docker");
+    derive
+        .args(["build", "-q", "-t", python_image, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = derive.spawn().expect("docker build");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        writeln!(stdin, "FROM {BASE_IMAGE}\nENV PYTHON_VERSION=3.11.2").expect("Dockerfile");
+    }
+    let derived = child.wait_with_output().expect("docker build");
+    assert!(derived.status.success(), "{}", stderr(&derived));
+
+    // The spec asks for python:3.13-slim, and the build maps that name onto
+    // the 3.11 image (a wrong mirror); the project needs 3.12 or newer.
+    let dir = fixture("selected");
+    let spec = dir.join("pybase.yaml");
+    let text = std::fs::read_to_string(&spec).expect("spec");
+    std::fs::write(&spec, text.replace("python:3.12-slim", "python:3.13-slim")).expect("spec");
+    let pyproject = dir.join("pyproject.toml");
+    let text = std::fs::read_to_string(&pyproject).expect("pyproject");
+    std::fs::write(
+        &pyproject,
+        text.replace(
+            "requires-python = \">=3.11\"",
+            "requires-python = \">=3.12\"",
+        ),
+    )
+    .expect("pyproject");
+    let mapping = format!("python:3.13-slim=docker-image://{python_image}");
+    let (output, _) = build_with(
+        &dir,
+        None,
+        "pybase-e2e/python:excluded",
+        &["--build-context", &mapping],
+    );
+    let log = stderr(&output);
+    assert!(!output.status.success(), "{log}");
+    assert!(
+        log.contains("pyproject.toml:5:1: the project needs Python >=3.12, but the base image `python:3.13-slim` has Python 3.11.2"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("venv:"),
+        "no step may run on a Python the project excludes:\n{log}"
+    );
+
+    // With requires-python it satisfies, the same base builds and runs.
+    std::fs::write(&pyproject, text).expect("pyproject");
+    let (output, _) = build_with(
+        &dir,
+        None,
+        "pybase-e2e/python:allowed",
+        &["--build-context", &mapping],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ran = docker_run("pybase-e2e/python:allowed", None, &[]);
+    assert!(stdout(&ran).contains("six: yes"), "{}", stdout(&ran));
+    let _ = std::fs::remove_dir_all(&dir);
+}

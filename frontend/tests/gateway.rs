@@ -809,3 +809,43 @@ async fn a_base_image_without_the_platform_is_reported_at_from() {
         error.message
     );
 }
+
+#[tokio::test]
+async fn a_base_python_that_requires_python_excludes_stops_the_build_at_that_line() {
+    let spec = fixture_file("pybase.yaml");
+    // The fixture needs Python >=3.11; this base says it has 3.10.
+    let fake = fake_with_spec(&spec).with_image(
+        "docker.io/library/python:3.12-slim",
+        "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        json!({"architecture": "amd64", "os": "linux",
+               "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "PYTHON_VERSION=3.10.19"]}}),
+    );
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert!(
+        error.message.starts_with(
+            "pyproject.toml:5:1: the project needs Python >=3.11, but the base image `python:3.12-slim` has Python 3.10.19"
+        ),
+        "{}",
+        error.message
+    );
+    // Nothing ran: the solves were the context reads alone.
+    let ran = handle
+        .solves()
+        .iter()
+        .filter_map(|s| s.definition.as_ref())
+        .flat_map(FakeHandle::definition_ops)
+        .any(|(_, op)| matches!(op.op, Some(pb::op::Op::Exec(_))));
+    assert!(!ran, "no step may run on a Python the project excludes");
+
+    // A Python it allows builds.
+    let fake = fake_with_spec(&spec).with_image(
+        "docker.io/library/python:3.12-slim",
+        "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+        json!({"architecture": "amd64", "os": "linux",
+               "config": {"Env": ["PYTHON_VERSION=3.12.12"]}}),
+    );
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    returned_config(&handle);
+}

@@ -39,6 +39,70 @@ pub struct ProjectInfo {
     /// The requirements lock the venv is installed from when the project's
     /// lock is one uv does not read (`poetry.lock`, translated).
     pub translated_lock: Option<String>,
+    /// `[project].requires-python`, when set.
+    pub requires_python: Option<RequiresPython>,
+}
+
+/// The Pythons a project runs on, as `requires-python` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequiresPython {
+    /// The specifiers, as written (`>=3.11`).
+    pub specifiers: String,
+    /// The project's `pyproject.toml`, as errors name it.
+    pub file: String,
+    /// Where `requires-python` is.
+    pub at: Option<Position>,
+}
+
+/// The `requires-python` of `pyproject` (its text `text`, the file `file`).
+fn requires_python(file: &str, text: &str, pyproject: &toml::Table) -> Option<RequiresPython> {
+    let specifiers = pyproject
+        .get("project")?
+        .get("requires-python")?
+        .as_str()?
+        .to_owned();
+    Some(RequiresPython {
+        specifiers,
+        file: file.to_owned(),
+        at: find_key(text, "requires-python"),
+    })
+}
+
+/// Check that the base image's Python (`python`, its full version, as the
+/// official images' `PYTHON_VERSION` gives it; the image `image`)
+/// satisfies the `requires-python` of every project in `infos`: an error
+/// at each `requires-python` line that excludes it. A specifier pybase
+/// cannot parse is left to the installer.
+pub fn check_python(infos: &[ProjectInfo], python: &str, image: &str) -> Result<(), Diagnostics> {
+    let Ok(version) = python.parse::<pep440_rs::Version>() else {
+        return Ok(());
+    };
+    let problems: Vec<Diagnostic> = infos
+        .iter()
+        .filter_map(|info| info.requires_python.as_ref())
+        .filter(|requires| {
+            requires
+                .specifiers
+                .parse::<pep440_rs::VersionSpecifiers>()
+                .is_ok_and(|specifiers| !specifiers.contains(&version))
+        })
+        .map(|requires| {
+            Diagnostic::at(
+                &requires.file,
+                requires.at,
+                format!(
+                    "the project needs Python {}, but the base image `{image}` has Python {python} (its PYTHON_VERSION)",
+                    requires.specifiers
+                ),
+            )
+            .with_hint("build on an image whose Python satisfies requires-python (`from:` in the spec), or change requires-python and lock again")
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics(problems))
+    }
 }
 
 /// A project whose version a build tool takes from version control
@@ -267,6 +331,10 @@ pub fn check(
                 locked_packages,
                 lock: LockKind::Uv,
                 translated_lock: None,
+                requires_python: pyproject.as_ref().and_then(|table| {
+                    let text = std::str::from_utf8(pyproject_text?).ok()?;
+                    requires_python(&project.path(PYPROJECT_FILE), text, table)
+                }),
             })
         }
         _ => Err(Diagnostics(problems)),
@@ -572,6 +640,10 @@ fn check_pinned(
                     version_from_vcs(&pyproject_file, text, table)
                 }),
                 translated_lock: translated,
+                requires_python: pyproject_table.as_ref().and_then(|table| {
+                    let text = std::str::from_utf8(pyproject_bytes).ok()?;
+                    requires_python(&pyproject_file, text, table)
+                }),
             })
         }
         _ => Err(Diagnostics(problems)),
@@ -1363,8 +1435,32 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None, requires_python: None }"
         );
+    }
+
+    #[test]
+    fn a_base_python_outside_requires_python_is_an_error_at_its_line() {
+        let spec = spec();
+        let service = &spec.services["api"];
+        let pyproject =
+            "[project]\nname = \"api\"\nversion = \"1\"\n  requires-python = \">=3.12, <3.14\"\n";
+        let info = check(
+            &spec.file,
+            &service.project_dir(),
+            Some(pyproject.as_bytes()),
+            Some(LOCK.as_bytes()),
+        )
+        .expect("valid project");
+        let infos = [info];
+        let verdict = |python: &str| match check_python(&infos, python, "python:3.12-slim") {
+            Ok(()) => "ok".to_owned(),
+            Err(problems) => problems.to_string(),
+        };
+        insta::assert_snapshot!(verdict("3.11.14"), @"app/pyproject.toml:4:3: the project needs Python >=3.12, <3.14, but the base image `python:3.12-slim` has Python 3.11.14 (its PYTHON_VERSION) (hint: build on an image whose Python satisfies requires-python (`from:` in the spec), or change requires-python and lock again)");
+        assert_eq!(verdict("3.12.12"), "ok");
+        assert_ne!(verdict("3.14.0"), "ok");
+        assert_eq!(verdict("not a version"), "ok");
     }
 
     #[test]
