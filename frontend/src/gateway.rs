@@ -350,10 +350,16 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         }
         // The official images say their Python; others are left to the
         // installer, which refuses an interpreter requires-python excludes.
-        if let Some(python) = image::get_env(&image::base_env(&base.config), "PYTHON_VERSION") {
+        let base_env = image::base_env(&base.config);
+        let python = image::get_env(&base_env, "PYTHON_VERSION");
+        if let Some(python) = python {
             llb_gen::project::check_python(&infos, python, &from.as_written)
                 .map_err(project_failure)?;
         }
+        // Every package the venv needs has an artifact for this platform
+        // (and Python, when known).
+        let locked: Vec<_> = infos.iter().flat_map(|i| i.artifacts.clone()).collect();
+        llb_gen::artifacts::check(&locked, platform, python).map_err(project_failure)?;
         let mut build = plan::build(
             &target,
             &BuildInputs {

@@ -1755,3 +1755,48 @@ fn a_base_python_that_requires_python_excludes_stops_the_build_before_any_step()
     assert!(stdout(&ran).contains("six: yes"), "{}", stdout(&ran));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_package_without_an_artifact_for_the_platform_stops_the_build_at_its_lock_line() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    // The lock as if made where no sdist was published and only arm64
+    // wheels of pyyaml exist: its sdist and every x86_64 wheel removed.
+    let dir = fixture("selected");
+    let lock_path = dir.join("uv.lock");
+    let lock = std::fs::read_to_string(&lock_path).expect("uv.lock");
+    let mut in_pyyaml = false;
+    let mut kept = Vec::new();
+    for line in lock.lines() {
+        if line.starts_with("name = ") {
+            in_pyyaml = line == "name = \"pyyaml\"";
+        }
+        if in_pyyaml && (line.starts_with("sdist = ") || line.contains("x86_64")) {
+            continue;
+        }
+        kept.push(line);
+    }
+    assert!(
+        kept.len() < lock.lines().count(),
+        "the fixture locks pyyaml"
+    );
+    std::fs::write(&lock_path, kept.join("\n") + "\n").expect("uv.lock");
+    let line = kept
+        .iter()
+        .position(|l| *l == "name = \"pyyaml\"")
+        .map(|index| index + 1)
+        .expect("pyyaml's line");
+
+    let (output, _) = build(&dir, None, "pybase-e2e/artifacts:none");
+    let log = stderr(&output);
+    assert!(!output.status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "uv.lock:{line}:1: `pyyaml` 6.0.2 has no artifact for linux/amd64: the lock has no sdist, and wheels for cp311-cp311-macosx"
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("venv:"), "nothing may run:\n{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -17,6 +17,7 @@
 //! binary reads inputs (through the gateway or from disk) and hands them in.
 //! That is what makes every part of it testable with plain unit tests.
 
+pub mod artifacts;
 pub mod bake;
 pub mod describe;
 pub mod diagnostic;

@@ -38,6 +38,8 @@ pub struct PoetryLock {
     /// The same packages as a requirements lock: `name==version`, the
     /// marker, every hash; the indexes of `[package.source]` first.
     pub requirements: String,
+    /// The artifacts of those without a marker (every environment's).
+    pub artifacts: Vec<crate::artifacts::LockedArtifacts>,
 }
 
 /// The packages of `text` (the file `file`) that the venv gets (the main
@@ -51,6 +53,7 @@ pub fn parse(file: &str, text: &str, groups: &[String]) -> Result<PoetryLock, Ve
     let mut pins = Vec::new();
     let mut lines = Vec::new();
     let mut indexes: Vec<String> = Vec::new();
+    let mut artifacts = Vec::new();
     let mut problems = Vec::new();
     for package in &packages {
         let name = package
@@ -117,6 +120,13 @@ pub fn parse(file: &str, text: &str, groups: &[String]) -> Result<PoetryLock, Ve
                 continue;
             }
         }
+        let files: Vec<&str> = package
+            .get("files")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.get("file").and_then(toml::Value::as_str))
+            .collect();
         let hashes: Vec<&str> = package
             .get("files")
             .and_then(toml::Value::as_array)
@@ -131,6 +141,20 @@ pub fn parse(file: &str, text: &str, groups: &[String]) -> Result<PoetryLock, Ve
             continue;
         }
         let marker = marker_for(package.get("markers"), &wanted);
+        if marker.is_none() {
+            artifacts.push(crate::artifacts::LockedArtifacts {
+                name: name.to_owned(),
+                version: version.to_owned(),
+                file: file.to_owned(),
+                at: Some(at),
+                wheels: files
+                    .iter()
+                    .filter(|f| f.ends_with(".whl"))
+                    .map(|f| (*f).to_owned())
+                    .collect(),
+                has_sdist: files.iter().any(|f| !f.ends_with(".whl")),
+            });
+        }
         let mut line = format!("{name}=={version}");
         if let Some(marker) = marker {
             line.push_str(&format!(" ; {marker}"));
@@ -159,7 +183,11 @@ pub fn parse(file: &str, text: &str, groups: &[String]) -> Result<PoetryLock, Ve
         requirements.push_str(&line);
         requirements.push('\n');
     }
-    Ok(PoetryLock { pins, requirements })
+    Ok(PoetryLock {
+        pins,
+        requirements,
+        artifacts,
+    })
 }
 
 /// The marker under which the venv needs a package: the lock's `markers`

@@ -41,6 +41,9 @@ pub struct ProjectInfo {
     pub translated_lock: Option<String>,
     /// `[project].requires-python`, when set.
     pub requires_python: Option<RequiresPython>,
+    /// The artifacts of the packages the venv gets in every environment
+    /// (not only under a marker), for [`crate::artifacts::check`].
+    pub artifacts: Vec<crate::artifacts::LockedArtifacts>,
 }
 
 /// The Pythons a project runs on, as `requires-python` says.
@@ -316,8 +319,19 @@ pub fn check(
     }
     match (problems.is_empty(), name, lock) {
         (true, Some(name), Some(lock)) => {
-            let names = venv_package_names(&lock, &name, project.selection);
+            let names = venv_package_names(&lock, &name, project.selection, false);
+            let everywhere = venv_package_names(&lock, &name, project.selection, true);
             Ok(ProjectInfo {
+                artifacts: everywhere
+                    .map(|names| {
+                        uv_artifacts(
+                            &project.path(LOCK_FILE),
+                            lock_text.unwrap_or_default(),
+                            &lock,
+                            &names,
+                        )
+                    })
+                    .unwrap_or_default(),
                 venv_packages: names.as_ref().map(BTreeSet::len),
                 packages: names
                     .map(|names| pinned_versions(&lock, lock_text.unwrap_or_default(), &names))
@@ -524,6 +538,7 @@ fn check_pinned(
         problems.extend(unknown_selection(spec_file, &groups_only, table));
     }
     let mut translated = None;
+    let mut artifacts = Vec::new();
     let pins = match std::str::from_utf8(lock) {
         Err(_) => {
             problems.push(Diagnostic::at(
@@ -544,6 +559,7 @@ fn check_pinned(
                     .collect();
                 crate::poetry::parse(&file, text, &groups).map(|parsed| {
                     translated = Some(parsed.requirements);
+                    artifacts = parsed.artifacts;
                     parsed.pins
                 })
             }
@@ -640,6 +656,7 @@ fn check_pinned(
                     version_from_vcs(&pyproject_file, text, table)
                 }),
                 translated_lock: translated,
+                artifacts,
                 requires_python: pyproject_table.as_ref().and_then(|table| {
                     let text = std::str::from_utf8(pyproject_bytes).ok()?;
                     requires_python(&pyproject_file, text, table)
@@ -1073,7 +1090,11 @@ fn venv_package_names(
     lock: &toml::Table,
     project: &str,
     selection: &crate::spec::Selection,
+    unconditional: bool,
 ) -> Option<BTreeSet<String>> {
+    // With `unconditional`, an edge under an environment marker is not
+    // followed: what is left, every environment installs.
+    let followed = |dep: &&toml::Value| !unconditional || dep.get("marker").is_none();
     let packages = lock.get("package")?.as_array()?;
     let by_name: std::collections::BTreeMap<String, &toml::Value> = packages
         .iter()
@@ -1095,6 +1116,7 @@ fn venv_package_names(
             .flatten()
             .filter_map(toml::Value::as_array)
             .flatten()
+            .filter(followed)
             .filter_map(dependency_edge)
             .collect()
     };
@@ -1116,7 +1138,12 @@ fn venv_package_names(
                         .find(|(name, _)| normalize_name(name) == normalize_name(&group.name))
                 })
                 .and_then(|(_, deps)| deps.as_array());
-            for next in entries.into_iter().flatten().filter_map(dependency_edge) {
+            for next in entries
+                .into_iter()
+                .flatten()
+                .filter(followed)
+                .filter_map(dependency_edge)
+            {
                 if seen.insert(next.clone()) {
                     queue.push(next);
                 }
@@ -1139,6 +1166,53 @@ fn venv_package_names(
             .filter(|name| *name != root && by_name.contains_key(name))
             .collect()
     })
+}
+
+/// The artifacts uv.lock lists for the packages `names` that come from an
+/// index (a git, path or URL source builds from what it is).
+fn uv_artifacts(
+    file: &str,
+    text: &str,
+    lock: &toml::Table,
+    names: &BTreeSet<String>,
+) -> Vec<crate::artifacts::LockedArtifacts> {
+    let packages = lock
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    packages
+        .iter()
+        .filter_map(|package| {
+            let name = package.get("name")?.as_str()?;
+            let from_index = package
+                .get("source")
+                .and_then(|s| s.get("registry"))
+                .is_some();
+            if !from_index || !names.contains(&normalize_name(name)) {
+                return None;
+            }
+            let wheels = package
+                .get("wheels")
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|wheel| {
+                    ["filename", "url", "path"]
+                        .iter()
+                        .find_map(|key| wheel.get(*key)?.as_str())
+                        .map(|location| crate::artifacts::file_name(location).to_owned())
+                })
+                .collect();
+            Some(crate::artifacts::LockedArtifacts {
+                name: name.to_owned(),
+                version: package.get("version")?.as_str()?.to_owned(),
+                file: file.to_owned(),
+                at: find_line(text, &format!("name = \"{name}\"")),
+                wheels,
+                has_sdist: package.get("sdist").is_some(),
+            })
+        })
+        .collect()
 }
 
 /// A uv.lock dependency entry (`{ name = "x", extra = ["y"] }`): the
@@ -1275,7 +1349,7 @@ dev = [{ name = "pytest" }]
 name = "web-kit"
 dependencies = [{ name = "six" }]
 [package.optional-dependencies]
-fast = [{ name = "uvloop" }]
+fast = [{ name = "uvloop", marker = "sys_platform != 'win32'" }]
 slow = [{ name = "nothing-else" }]
 [[package]]
 name = "six"
@@ -1289,11 +1363,16 @@ name = "nothing-else"
         let table: toml::Table = toml::from_str(lock).expect("TOML");
         let none = Selection::default();
         assert_eq!(
-            venv_package_names(&table, "api", &none).map(|n| n.len()),
+            venv_package_names(&table, "api", &none, false).map(|n| n.len()),
             Some(3),
             "web-kit, six, uvloop"
         );
-        assert_eq!(venv_package_names(&table, "other", &none), None);
+        assert_eq!(
+            venv_package_names(&table, "api", &none, true).map(|n| n.len()),
+            Some(2),
+            "every environment's: web-kit, six (uvloop is under a marker)"
+        );
+        assert_eq!(venv_package_names(&table, "other", &none, false), None);
         let dev = Selection {
             groups: vec![Selected {
                 name: "Dev".into(),
@@ -1302,7 +1381,7 @@ name = "nothing-else"
             ..Selection::default()
         };
         assert_eq!(
-            venv_package_names(&table, "api", &dev).map(|n| n.len()),
+            venv_package_names(&table, "api", &dev, false).map(|n| n.len()),
             Some(4),
             "with the dev group: pytest too"
         );
@@ -1334,7 +1413,8 @@ name = "psycopg-binary"
             }],
             ..Selection::default()
         };
-        let names = venv_package_names(&table, "api", &postgres).expect("the project is locked");
+        let names =
+            venv_package_names(&table, "api", &postgres, false).expect("the project is locked");
         assert_eq!(
             names.into_iter().collect::<Vec<_>>(),
             ["psycopg", "psycopg-binary", "six"]
@@ -1435,7 +1515,7 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None, requires_python: None }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None, requires_python: None, artifacts: [] }"
         );
     }
 

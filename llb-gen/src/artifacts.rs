@@ -1,0 +1,267 @@
+//! Whether a lock has an artifact the image can install, checked once the
+//! base image (its platform, and its Python when it says so) is known.
+//!
+//! A package installs from its sdist (built in the builder) or from a wheel
+//! whose tags fit: a platform tag `any` or a glibc Linux tag
+//! (`manylinux…`, `linux_…`) of the platform's machine, and, when the base
+//! image's Python is known, a Python tag that CPython X.Y loads (`py3…`,
+//! `cpXY` with its own ABI or none, or `cpXW` with the stable ABI `abi3`
+//! for W ≤ Y). A package with no sdist and no fitting wheel would fail deep
+//! in the installer; it is an error at its line in the lock instead, naming
+//! what the lock has.
+//!
+//! Only packages every environment needs are checked: one that the lock
+//! reaches only through an environment marker (a Windows-only dependency,
+//! say) may well have no Linux wheel, and is left to the installer.
+
+use crate::diagnostic::{Diagnostic, Diagnostics, Position};
+use crate::llb::Platform;
+
+/// A locked package's artifacts, as its lock lists them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockedArtifacts {
+    /// The package's name, as the lock writes it.
+    pub name: String,
+    /// Its locked version.
+    pub version: String,
+    /// The lock file, as errors name it.
+    pub file: String,
+    /// Where the lock names the package.
+    pub at: Option<Position>,
+    /// The file names of its wheels.
+    pub wheels: Vec<String>,
+    /// Whether it has an sdist (or another artifact that builds anywhere).
+    pub has_sdist: bool,
+}
+
+/// The machine name wheel tags use for `platform`'s architecture, when
+/// pybase knows it.
+fn wheel_machine(platform: &Platform) -> Option<&'static str> {
+    match (platform.architecture.as_str(), platform.variant.as_str()) {
+        ("amd64", _) => Some("x86_64"),
+        ("arm64", _) => Some("aarch64"),
+        ("arm", "v7" | "") => Some("armv7l"),
+        ("386", _) => Some("i686"),
+        ("ppc64le", _) => Some("ppc64le"),
+        ("s390x", _) => Some("s390x"),
+        ("riscv64", _) => Some("riscv64"),
+        _ => None,
+    }
+}
+
+/// Whether the wheel `filename` installs on glibc Linux on `machine` with
+/// CPython `python` (major, minor; any CPython 3 when unknown).
+pub fn wheel_fits(filename: &str, machine: &str, python: Option<(u32, u32)>) -> bool {
+    let Some(stem) = filename.strip_suffix(".whl") else {
+        return false;
+    };
+    let parts: Vec<&str> = stem.split('-').collect();
+    let [.., python_tags, abi_tags, platform_tags] = parts.as_slice() else {
+        return false;
+    };
+    if parts.len() < 5 {
+        return false;
+    }
+    let platform_fits = platform_tags.split('.').any(|tag| {
+        tag == "any"
+            || ((tag.starts_with("manylinux") || tag.starts_with("linux_"))
+                && tag.ends_with(&format!("_{machine}")))
+    });
+    let python_fits = python_tags.split('.').any(|tag| {
+        if tag.starts_with("py3") {
+            return true;
+        }
+        let Some(minor) = tag.strip_prefix("cp3").and_then(|m| m.parse::<u32>().ok()) else {
+            return false;
+        };
+        match python {
+            None => true,
+            Some((major, wanted)) => {
+                major == 3
+                    && abi_tags.split('.').any(|abi| {
+                        (minor == wanted
+                            && (abi == "none" || abi.starts_with(&format!("cp3{minor}"))))
+                            || (minor <= wanted && abi == "abi3")
+                    })
+            }
+        }
+    });
+    platform_fits && python_fits
+}
+
+/// Check that every package in `locked` has an artifact for `platform`
+/// and, when known, the base image's Python `python` (its full version):
+/// an error at each package's line that has none.
+pub fn check(
+    locked: &[LockedArtifacts],
+    platform: &Platform,
+    python: Option<&str>,
+) -> Result<(), Diagnostics> {
+    let Some(machine) = wheel_machine(platform) else {
+        return Ok(());
+    };
+    let python_version = python.and_then(|text| {
+        let mut parts = text.split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some((major, minor))
+    });
+    let problems: Vec<Diagnostic> = locked
+        .iter()
+        .filter(|package| {
+            !package.has_sdist
+                && !package.wheels.is_empty()
+                && !package
+                    .wheels
+                    .iter()
+                    .any(|wheel| wheel_fits(wheel, machine, python_version))
+        })
+        .map(|package| {
+            let target = match (python_version, python) {
+                (Some(_), Some(full)) => {
+                    format!("CPython {full} on {}", platform.to_spec_string())
+                }
+                _ => platform.to_spec_string(),
+            };
+            let mut tags: Vec<String> = package.wheels.iter().map(|w| wheel_tags(w)).collect();
+            tags.dedup();
+            let shown = if tags.len() > 6 {
+                format!("{}, … ({} wheels)", tags[..6].join(", "), tags.len())
+            } else {
+                tags.join(", ")
+            };
+            Diagnostic::at(
+                &package.file,
+                package.at,
+                format!(
+                    "`{}` {} has no artifact for {target}: the lock has no sdist, and wheels for {shown}",
+                    package.name, package.version
+                ),
+            )
+            .with_hint(format!(
+                "build for a platform and Python it has wheels for, or lock a version of `{}` that has one (or its sdist)",
+                package.name
+            ))
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Diagnostics(problems))
+    }
+}
+
+/// The tags of a wheel file name (`cp312-cp312-manylinux_2_17_x86_64`).
+fn wheel_tags(filename: &str) -> String {
+    let stem = filename.strip_suffix(".whl").unwrap_or(filename);
+    let parts: Vec<&str> = stem.split('-').collect();
+    match parts.as_slice() {
+        [.., python, abi, platform] if parts.len() >= 5 => format!("{python}-{abi}-{platform}"),
+        _ => filename.to_owned(),
+    }
+}
+
+/// The last path segment of a URL or path: an artifact's file name.
+pub(crate) fn file_name(location: &str) -> &str {
+    let location = location.split(['#', '?']).next().unwrap_or(location);
+    location.rsplit('/').next().unwrap_or(location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wheel_tags_fit_the_platform_and_python_as_pip_would_choose() {
+        let fits = |wheel: &str, python| wheel_fits(wheel, "x86_64", python);
+        let py311 = Some((3, 11));
+        assert!(fits("six-1.17.0-py2.py3-none-any.whl", py311));
+        assert!(fits(
+            "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            py311
+        ));
+        assert!(!fits(
+            "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            py311
+        ));
+        assert!(fits(
+            "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            None
+        ));
+        assert!(!fits(
+            "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+            py311
+        ));
+        assert!(!fits(
+            "PyYAML-6.0.2-cp311-cp311-musllinux_1_1_x86_64.whl",
+            py311
+        ));
+        assert!(!fits("PyYAML-6.0.2-cp311-cp311-win_amd64.whl", py311));
+        assert!(!fits(
+            "PyYAML-6.0.2-cp311-cp311-macosx_11_0_arm64.whl",
+            py311
+        ));
+        // The stable ABI: built for 3.9, loads on 3.11, not on 3.8.
+        assert!(fits(
+            "cryptography-44.0.0-cp39-abi3-manylinux_2_28_x86_64.whl",
+            py311
+        ));
+        assert!(!fits(
+            "cryptography-44.0.0-cp39-abi3-manylinux_2_28_x86_64.whl",
+            Some((3, 8))
+        ));
+        // A build tag, and not a wheel at all.
+        assert!(fits("pkg-1.0-1-py3-none-any.whl", py311));
+        assert!(!fits("pkg-1.0.tar.gz", py311));
+        assert!(!fits("pkg-py3-none-any.whl", py311));
+    }
+
+    fn yaml(wheels: &[&str], has_sdist: bool) -> LockedArtifacts {
+        LockedArtifacts {
+            name: "pyyaml".to_owned(),
+            version: "6.0.2".to_owned(),
+            file: "uv.lock".to_owned(),
+            at: Some(Position {
+                line: 26,
+                column: 1,
+            }),
+            wheels: wheels.iter().map(|w| (*w).to_owned()).collect(),
+            has_sdist,
+        }
+    }
+
+    fn verdict(locked: &[LockedArtifacts], platform: &str, python: Option<&str>) -> String {
+        let (os, architecture) = platform.split_once('/').expect("os/arch");
+        let platform = Platform {
+            os: os.to_owned(),
+            architecture: architecture.to_owned(),
+            variant: String::new(),
+        };
+        match check(locked, &platform, python) {
+            Ok(()) => "ok".to_owned(),
+            Err(problems) => problems.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_package_without_an_artifact_for_the_image_is_an_error_at_its_line() {
+        let wheels = [
+            "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+        ];
+        let only_312 = [yaml(&wheels, false)];
+        assert_eq!(verdict(&only_312, "linux/amd64", Some("3.12.12")), "ok");
+        assert_eq!(verdict(&only_312, "linux/amd64", None), "ok");
+        insta::assert_snapshot!(verdict(&only_312, "linux/arm64", Some("3.11.2")), @"uv.lock:26:1: `pyyaml` 6.0.2 has no artifact for CPython 3.11.2 on linux/arm64: the lock has no sdist, and wheels for cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64, cp312-cp312-manylinux_2_17_aarch64.manylinux2014_aarch64 (hint: build for a platform and Python it has wheels for, or lock a version of `pyyaml` that has one (or its sdist))");
+        insta::assert_snapshot!(verdict(&[yaml(&wheels[..1], false)], "linux/arm64", None), @"uv.lock:26:1: `pyyaml` 6.0.2 has no artifact for linux/arm64: the lock has no sdist, and wheels for cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64 (hint: build for a platform and Python it has wheels for, or lock a version of `pyyaml` that has one (or its sdist))");
+        // An sdist builds anywhere.
+        assert_eq!(
+            verdict(&[yaml(&wheels, true)], "linux/arm64", Some("3.11.2")),
+            "ok"
+        );
+        assert_eq!(
+            file_name("https://x/y/PyYAML-6.0.2.tar.gz#sha256=1"),
+            "PyYAML-6.0.2.tar.gz"
+        );
+    }
+}
