@@ -1169,7 +1169,8 @@ fn venv_package_names(
 }
 
 /// The artifacts uv.lock lists for the packages `names` that come from an
-/// index (a git, path or URL source builds from what it is).
+/// index (a git, path or URL source builds from what it is), but for the
+/// versions it locks for some environments only.
 fn uv_artifacts(
     file: &str,
     text: &str,
@@ -1188,7 +1189,10 @@ fn uv_artifacts(
                 .get("source")
                 .and_then(|s| s.get("registry"))
                 .is_some();
-            if !from_index || !names.contains(&normalize_name(name)) {
+            // A version the lock keeps for some environments only (a fork
+            // by marker) is left to the installer, like marker edges.
+            let forked = package.get("resolution-markers").is_some();
+            if !from_index || forked || !names.contains(&normalize_name(name)) {
                 return None;
             }
             let wheels = package
@@ -1516,6 +1520,63 @@ name = "idna"
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
             "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None, requires_python: None, artifacts: [] }"
+        );
+    }
+
+    #[test]
+    fn artifacts_are_checked_for_what_every_environment_installs() {
+        let spec = spec();
+        let service = &spec.services["api"];
+        let pyproject = "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [\"six\", \"numpy\", \"pywin32; sys_platform == 'win32'\"]\n";
+        let lock = r#"version = 1
+[[package]]
+name = "api"
+version = "1"
+source = { editable = "." }
+dependencies = [{ name = "six" }, { name = "numpy", version = "1.24.4", source = { registry = "https://pypi.org/simple" } }, { name = "pywin32", marker = "sys_platform == 'win32'" }]
+[package.metadata]
+requires-dist = [{ name = "six" }, { name = "numpy" }, { name = "pywin32", marker = "sys_platform == 'win32'" }]
+[[package]]
+name = "six"
+version = "1.17.0"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://x/six-1.17.0-py2.py3-none-any.whl", hash = "sha256:00" }]
+[[package]]
+name = "numpy"
+version = "1.24.4"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_full_version < '3.9'"]
+wheels = [{ url = "https://x/numpy-1.24.4-cp38-cp38-manylinux_2_17_x86_64.whl", hash = "sha256:00" }]
+[[package]]
+name = "pywin32"
+version = "308"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha256:00" }]
+"#;
+        let info = check(
+            &spec.file,
+            &service.project_dir(),
+            Some(pyproject.as_bytes()),
+            Some(lock.as_bytes()),
+        )
+        .expect("valid project");
+        let checked: Vec<String> = info
+            .artifacts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} {} at {:?} {:?}",
+                    a.name,
+                    a.version,
+                    a.at.map(|p| p.line),
+                    a.wheels
+                )
+            })
+            .collect();
+        assert_eq!(
+            checked,
+            ["six 1.17.0 at Some(10) [\"six-1.17.0-py2.py3-none-any.whl\"]"],
+            "numpy's locked version is a fork, pywin32 is under a marker"
         );
     }
 
