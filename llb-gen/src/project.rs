@@ -549,7 +549,9 @@ fn check_pinned(
             Vec::new()
         }
         Ok(text) => match kind {
-            LockKind::Pylock => crate::requirements::parse_pylock(&file, text),
+            LockKind::Pylock => crate::requirements::parse_pylock(&file, text).inspect(|_| {
+                artifacts = crate::requirements::pylock_artifacts(&file, text);
+            }),
             LockKind::Poetry => {
                 let groups: Vec<String> = project
                     .selection

@@ -91,6 +91,46 @@ pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>>
     }
 }
 
+/// The artifacts of the packages a `pylock.toml` (its text `text`, the
+/// file `file`) installs in every environment (those without a `marker`),
+/// for [`crate::artifacts::check`]; an sdist, archive, VCS or directory
+/// source counts as buildable anywhere. Meant for a lock that
+/// [`parse_pylock`] accepted: unreadable entries are skipped.
+pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedArtifacts> {
+    let Ok(packages) = lock_packages(file, text, "packages", "") else {
+        return Vec::new();
+    };
+    packages
+        .iter()
+        .filter(|package| package.get("marker").is_none())
+        .filter_map(|package| {
+            let name = package.get("name")?.as_str()?;
+            let wheels = package
+                .get("wheels")
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|wheel| {
+                    ["name", "url", "path"]
+                        .iter()
+                        .find_map(|key| wheel.get(*key)?.as_str())
+                        .map(|location| crate::artifacts::file_name(location).to_owned())
+                })
+                .collect();
+            Some(crate::artifacts::LockedArtifacts {
+                name: name.to_owned(),
+                version: package.get("version")?.as_str()?.to_owned(),
+                file: file.to_owned(),
+                at: crate::project::find_line(text, &format!("name = \"{name}\"")),
+                wheels,
+                has_sdist: ["sdist", "archive", "vcs", "directory"]
+                    .iter()
+                    .any(|key| package.get(*key).is_some()),
+            })
+        })
+        .collect()
+}
+
 /// The package tables of a TOML lock (`text`, the file `file`), the array
 /// `packages_key`, or its one problem, positioned (`regenerate`: the hint
 /// when it lists no packages).
@@ -286,6 +326,30 @@ mod tests {
         pylock.toml:6:1: `idna` has an artifact without `hashes`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it: `uv export --format pylock.toml --no-dev > pylock.toml`)
         ");
         insta::assert_snapshot!(pylock_report("lock-version = [\n"), @"pylock.toml:1:17: not valid TOML: unclosed array, expected `]`");
+    }
+
+    #[test]
+    fn a_pylock_lists_the_artifacts_of_what_every_environment_installs() {
+        let text = "lock-version = \"1.0\"\n[[packages]]\nname = \"pyyaml\"\nversion = \"6.0.2\"\nwheels = [{ url = \"https://x/PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl\", hashes = { sha256 = \"00\" } }]\n[[packages]]\nname = \"pywin32\"\nversion = \"308\"\nmarker = \"sys_platform == 'win32'\"\nwheels = [{ name = \"pywin32-308-cp311-cp311-win_amd64.whl\", url = \"https://x/y\", hashes = { sha256 = \"00\" } }]\n[[packages]]\nname = \"six\"\nversion = \"1.17.0\"\nsdist = { url = \"https://x/six-1.17.0.tar.gz\", hashes = { sha256 = \"00\" } }\n";
+        let listed: Vec<String> = pylock_artifacts("pylock.toml", text)
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} @{:?} sdist={} {:?}",
+                    a.name,
+                    a.at.map(|p| p.line),
+                    a.has_sdist,
+                    a.wheels
+                )
+            })
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                "pyyaml @Some(3) sdist=false [\"PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl\"]",
+                "six @Some(12) sdist=true []"
+            ]
+        );
     }
 
     #[test]
