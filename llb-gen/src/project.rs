@@ -1197,18 +1197,10 @@ fn uv_artifacts(
             if !from_index || forked || !names.contains(&normalize_name(name)) {
                 return None;
             }
-            let wheels = package
-                .get("wheels")
-                .and_then(toml::Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|wheel| {
-                    ["filename", "url", "path"]
-                        .iter()
-                        .find_map(|key| wheel.get(*key)?.as_str())
-                        .map(|location| crate::artifacts::file_name(location).to_owned())
-                })
-                .collect();
+            let wheels = crate::artifacts::wheel_file_names(
+                package.get("wheels"),
+                &["filename", "url", "path"],
+            );
             Some(crate::artifacts::LockedArtifacts {
                 name: name.to_owned(),
                 version: package.get("version")?.as_str()?.to_owned(),

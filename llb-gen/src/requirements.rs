@@ -105,18 +105,8 @@ pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedA
         .filter(|package| package.get("marker").is_none())
         .filter_map(|package| {
             let name = package.get("name")?.as_str()?;
-            let wheels = package
-                .get("wheels")
-                .and_then(toml::Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|wheel| {
-                    ["name", "url", "path"]
-                        .iter()
-                        .find_map(|key| wheel.get(*key)?.as_str())
-                        .map(|location| crate::artifacts::file_name(location).to_owned())
-                })
-                .collect();
+            let wheels =
+                crate::artifacts::wheel_file_names(package.get("wheels"), &["name", "url", "path"]);
             Some(crate::artifacts::LockedArtifacts {
                 name: name.to_owned(),
                 version: package.get("version")?.as_str()?.to_owned(),
