@@ -849,3 +849,37 @@ async fn a_base_python_that_requires_python_excludes_stops_the_build_at_that_lin
     let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
     returned_config(&handle);
 }
+
+#[tokio::test]
+async fn a_poetry_lock_error_carries_the_poetry_lock_excerpt() {
+    let spec = fixture_file("pybase.yaml");
+    let poetry_lock =
+        std::fs::read_to_string("../testdata/bad/121-poetry-lock-git-source/poetry.lock")
+            .expect("the bad corpus' poetry.lock");
+    let fake = FakeBridge::new()
+        .with_local("dockerfile", files(&[("pybase.yaml", spec.clone())]))
+        .with_local(
+            "context",
+            files(&[
+                ("pybase.yaml", spec),
+                ("pyproject.toml", fixture_file("pyproject.toml")),
+                ("poetry.lock", poetry_lock.clone().into_bytes()),
+            ]),
+        );
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert!(
+        error
+            .message
+            .starts_with("poetry.lock:4:1: `mylib` comes from a `git` source"),
+        "{}",
+        error.message
+    );
+    let detail: Value = serde_json::from_slice(&error.details[0].value).expect("JSON detail");
+    assert_eq!(detail["info"]["filename"], json!("poetry.lock"));
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(detail["info"]["data"].as_str().expect("data"))
+        .expect("base64");
+    assert_eq!(data, poetry_lock.as_bytes());
+}
