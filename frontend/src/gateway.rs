@@ -333,6 +333,8 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         },
     };
     let several = platforms.len() > 1;
+    // The artifacts of every stacked lock, checked for each platform.
+    let locked: Vec<_> = infos.iter().flat_map(|i| i.artifacts.clone()).collect();
     let mut planned = Vec::with_capacity(platforms.len());
     for platform in &platforms {
         // With several platforms, the step names say which one.
@@ -358,7 +360,6 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         }
         // Every package the venv needs has an artifact for this platform
         // (and Python, when known).
-        let locked: Vec<_> = infos.iter().flat_map(|i| i.artifacts.clone()).collect();
         llb_gen::artifacts::check(&locked, platform, python).map_err(project_failure)?;
         let mut build = plan::build(
             &target,

@@ -122,6 +122,11 @@ fn build(dir: &Path, target: Option<&str>, tag: &str) -> (Output, f64) {
 /// `docker buildx build` of the spec in `dir`, loaded as `tag`, with the
 /// spec's base image mapped onto the test image; no secret, no target.
 fn buildx_command(dir: &Path, tag: &str) -> Command {
+    buildx_command_on(dir, tag, BASE_IMAGE)
+}
+
+/// [`buildx_command`] with the spec's base image mapped onto `base`.
+fn buildx_command_on(dir: &Path, tag: &str, base: &str) -> Command {
     let mut command = Command::new("docker");
     command
         .args([
@@ -137,7 +142,7 @@ fn buildx_command(dir: &Path, tag: &str) -> Command {
         .arg(dir.join("pybase.yaml"))
         .args([
             "--build-context",
-            &format!("python:3.12-slim=docker-image://{BASE_IMAGE}"),
+            &format!("python:3.12-slim=docker-image://{base}"),
         ]);
     command
 }
@@ -1601,23 +1606,8 @@ fn two_platforms_build_one_index_whose_images_run_their_own_architecture() {
     let dir = fixture("selected");
     let image = "pybase-e2e/selected:multi-platform";
     let started = Instant::now();
-    let output = run(Command::new("docker")
-        .args([
-            "buildx",
-            "build",
-            "--progress",
-            "plain",
-            "--load",
-            "-t",
-            image,
-        ])
+    let output = run(buildx_command_on(&dir, image, MULTIARCH_BASE)
         .args(["--platform", "linux/amd64,linux/arm64"])
-        .arg("-f")
-        .arg(dir.join("pybase.yaml"))
-        .args([
-            "--build-context",
-            &format!("python:3.12-slim=docker-image://{MULTIARCH_BASE}"),
-        ])
         .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")])
         .arg(&dir));
     assert!(

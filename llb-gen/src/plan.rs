@@ -743,7 +743,8 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         let lock_kind = facts.map(|f| f.lock).unwrap_or_default();
         let lock_file = project.path(lock_kind.file_name());
         // What the installer reads: the lock, or its translation.
-        let installed_file = match facts.and_then(|f| f.translated_lock.as_ref()) {
+        let translated = facts.and_then(|f| f.translated_lock.as_deref());
+        let installed_file = match translated {
             Some(_) => crate::poetry::TRANSLATED_FILE,
             None => lock_kind.file_name(),
         };
@@ -801,7 +802,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             })
             .collect();
         let mut lock = lock_source(&project, inputs.session_id, &inputs.ignored);
-        if let Some(translated) = facts.and_then(|f| f.translated_lock.as_ref()) {
+        if let Some(translated) = translated {
             lock = lock.mkfile(
                 &format!("/{}", project.path(crate::poetry::TRANSLATED_FILE)),
                 translated.as_bytes(),
@@ -1152,8 +1153,8 @@ if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable "$@"
 "#;
 
-/// The venv from a lock of pins (`$1`: `pylock.toml` or
-/// `requirements.txt`) alone: every package with its hashes
+/// The venv from a lock of pins (`$1`: `pylock.toml`, `requirements.txt`
+/// or poetry.lock's translation) alone: every package with its hashes
 /// (`--require-hashes`), exactly those (`pip sync`).
 const PINNED_VENV_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
