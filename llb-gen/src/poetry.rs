@@ -16,7 +16,7 @@
 //! refused at its `name` line: installing it would not be exactly the lock.
 
 use crate::diagnostic::{Diagnostic, Position};
-use crate::project::{find_line, normalize_name};
+use crate::project::{normalize_name, package_line};
 use crate::requirements::{Pin, lock_packages};
 
 /// Poetry's lock file.
@@ -60,7 +60,7 @@ pub fn parse(file: &str, text: &str, groups: &[String]) -> Result<PoetryLock, Ve
             .get("name")
             .and_then(toml::Value::as_str)
             .unwrap_or("");
-        let at = find_line(text, &format!("name = \"{name}\"")).unwrap_or(Position::START);
+        let at = package_line(text, name).unwrap_or(Position::START);
         let problem =
             |message: String| Diagnostic::at(file, Some(at), message).with_hint(regenerate);
         if name.is_empty() {
@@ -120,20 +120,18 @@ pub fn parse(file: &str, text: &str, groups: &[String]) -> Result<PoetryLock, Ve
                 continue;
             }
         }
-        let files: Vec<&str> = package
+        let entries = package
             .get("files")
             .and_then(toml::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.get("file").and_then(toml::Value::as_str))
-            .collect();
-        let hashes: Vec<&str> = package
-            .get("files")
-            .and_then(toml::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|f| f.get("hash").and_then(toml::Value::as_str))
-            .collect();
+            .map_or(&[][..], Vec::as_slice);
+        let field = |key: &str| -> Vec<&str> {
+            entries
+                .iter()
+                .filter_map(|f| f.get(key).and_then(toml::Value::as_str))
+                .collect()
+        };
+        let files = field("file");
+        let hashes = field("hash");
         if hashes.is_empty() {
             problems.push(problem(format!(
                 "`{name}` has no `files` with a `hash`: pybase installs only artifacts whose hashes the lock records"

@@ -384,7 +384,7 @@ fn pinned_versions(
             .entry(name)
             .or_insert_with(|| LockedPackage {
                 versions: BTreeSet::new(),
-                at: find_line(text, &format!("name = \"{raw_name}\"")),
+                at: package_line(text, raw_name),
             })
             .versions
             .insert(version);
@@ -1205,7 +1205,7 @@ fn uv_artifacts(
                 name: name.to_owned(),
                 version: package.get("version")?.as_str()?.to_owned(),
                 file: file.to_owned(),
-                at: find_line(text, &format!("name = \"{name}\"")),
+                at: package_line(text, name),
                 wheels,
                 has_sdist: package.get("sdist").is_some(),
             })
@@ -1269,6 +1269,12 @@ fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
             diagnostic
         }
     })
+}
+
+/// Where a TOML lock names the package `name` (its `name = "…"` line, the
+/// first when it locks several versions).
+pub(crate) fn package_line(text: &str, name: &str) -> Option<Position> {
+    find_line(text, &format!("name = \"{name}\""))
 }
 
 /// The position of the first line that starts with `needle`.

@@ -37,8 +37,7 @@ pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>>
             .get("name")
             .and_then(toml::Value::as_str)
             .unwrap_or("");
-        let at = crate::project::find_line(text, &format!("name = \"{name}\""))
-            .unwrap_or(Position::START);
+        let at = crate::project::package_line(text, name).unwrap_or(Position::START);
         let version = package.get("version").and_then(toml::Value::as_str);
         let artifacts: Vec<&toml::Value> = ["sdist", "archive"]
             .iter()
@@ -111,7 +110,7 @@ pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedA
                 name: name.to_owned(),
                 version: package.get("version")?.as_str()?.to_owned(),
                 file: file.to_owned(),
-                at: crate::project::find_line(text, &format!("name = \"{name}\"")),
+                at: crate::project::package_line(text, name),
                 wheels,
                 has_sdist: ["sdist", "archive", "vcs", "directory"]
                     .iter()

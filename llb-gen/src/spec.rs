@@ -1516,14 +1516,13 @@ fn validate_selection(
     problems: &mut Vec<Diagnostic>,
 ) -> Selection {
     let mut check = |key: &str, names: &[Spanned<String>]| {
-        let mut seen = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
         let mut selected = Vec::new();
         for name in names {
             let text = name.value.as_str();
-            let valid = !text.is_empty()
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            let valid = text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
                 && text
                     .bytes()
                     .next()
@@ -1537,10 +1536,7 @@ fn validate_selection(
                     Diagnostic::at(file, pos(name), format!("invalid name `{text}` in `{key}`"))
                         .with_hint("a name is letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit, as pyproject.toml writes it"),
                 );
-            } else if seen
-                .insert(crate::project::normalize_name(text), ())
-                .is_some()
-            {
+            } else if !seen.insert(crate::project::normalize_name(text)) {
                 problems.push(Diagnostic::at(
                     file,
                     pos(name),
