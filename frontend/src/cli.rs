@@ -319,19 +319,17 @@ pub fn llb_json(request: &LlbRequest<'_>) -> anyhow::Result<Result<serde_json::V
     };
     let platform = parse_platform(platform)?;
     let spec_file = spec.file.clone();
-    let base_reference = target
+    let (base_image, _) = target
         .base_image()
-        .map(|(image, _)| image.normalized.clone())
         .context("the target has no base image")?;
     let build = plan::build(
         &target,
         &BuildInputs {
             session_id: "pybase-cli",
-            base: BaseImage {
-                reference: base_reference,
-                digest: None,
-                config: json!({"os": platform.os, "architecture": platform.architecture, "config": {}}),
-            },
+            base: BaseImage::unresolved(base_image, &platform),
+            builder: target
+                .build_image()
+                .map(|(image, _)| BaseImage::unresolved(image, &platform)),
             platform,
             caps: None,
             prefer_mergeop: mergeop,

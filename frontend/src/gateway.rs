@@ -303,12 +303,16 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     // One plan per platform: the base image is resolved for each (an index
     // gives each platform its own config), and so is the uv wheel.
     let mut platforms = options.platforms()?;
+    // Platforms asked for are checked against the images' configs; the
+    // worker's own is what BuildKit resolves anyway.
+    let asked = !platforms.is_empty();
     if platforms.is_empty() {
         platforms.push(worker_platform(&pong));
     }
     let (from, from_at) = target
         .base_image()
         .ok_or_else(|| anyhow!("internal error: the target has no base image"))?;
+    let build_image = target.build_image();
     let inputs = BuildInputs {
         session_id: session,
         platform: platforms[0].clone(),
@@ -317,6 +321,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             digest: None,
             config: serde_json::Value::Null,
         },
+        builder: None,
         caps: Some(&caps),
         prefer_mergeop: options.prefer_mergeop()?,
         spec_file: filename,
@@ -343,17 +348,63 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         } else {
             target.name()
         };
-        let base = resolve_base(bridge, options, &step, from, from_at, platform)
-            .await
-            .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
-        if several {
-            check_base_platform(&base, from, from_at, platform, options.filename())
-                .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
+        let spec_failure = |d| Failure::input(d, &[(filename, &spec_bytes)]);
+        let base = resolve_base(
+            bridge,
+            options,
+            &step,
+            "base image",
+            from,
+            from_at,
+            platform,
+        )
+        .await
+        .map_err(spec_failure)?;
+        if asked {
+            check_base_platform("base image", &base, from, from_at, platform, filename)
+                .map_err(spec_failure)?;
         }
+        let builder = match build_image {
+            None => None,
+            Some((image, at)) => {
+                let builder =
+                    resolve_base(bridge, options, &step, "build image", image, at, platform)
+                        .await
+                        .map_err(spec_failure)?;
+                if asked {
+                    check_base_platform("build image", &builder, image, at, platform, filename)
+                        .map_err(spec_failure)?;
+                }
+                Some(builder)
+            }
+        };
         // The official images say their Python; others are left to the
         // installer, which refuses an interpreter requires-python excludes.
+        // Building elsewhere, the venv is made by the build image's Python
+        // and run by the runtime image's: the two must agree.
         let base_env = image::base_env(&base.config);
-        let python = image::get_env(&base_env, "PYTHON_VERSION");
+        let builder_env = builder.as_ref().map(|b| image::base_env(&b.config));
+        let base_python = image::get_env(&base_env, "PYTHON_VERSION");
+        let builder_python = builder_env
+            .as_ref()
+            .and_then(|env| image::get_env(env, "PYTHON_VERSION"));
+        if let (Some(runtime), Some(build), Some((image, at))) =
+            (base_python, builder_python, build_image)
+            && runtime != build
+        {
+            return Err(spec_failure(
+                Diagnostic::at(
+                    filename,
+                    at,
+                    format!(
+                        "the build image `{}` has Python {build}, but the runtime image `{}` has Python {runtime}: the venv is built for the one and run by the other",
+                        image.as_written, from.as_written
+                    ),
+                )
+                .with_hint("build in an image with the runtime image's CPython, at the same path"),
+            ));
+        }
+        let python = base_python.or(builder_python);
         if let Some(python) = python {
             llb_gen::project::check_python(&infos, python, &from.as_written)
                 .map_err(project_failure)?;
@@ -366,6 +417,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             &BuildInputs {
                 platform: platform.clone(),
                 base,
+                builder,
                 ..inputs.clone()
             },
         )
@@ -488,6 +540,7 @@ fn platform_config(mut config: serde_json::Value, platform: &Platform) -> serde_
 /// answered with the one it has): building on it would give an image of
 /// the wrong architecture under the platform's name.
 fn check_base_platform(
+    what: &str,
     base: &BaseImage,
     from: &ImageName,
     from_at: Option<Position>,
@@ -508,7 +561,7 @@ fn check_base_platform(
         spec_file,
         from_at,
         format!(
-            "the base image `{}` has no {} variant: BuildKit resolved `{}`, whose {name} is `{}`",
+            "the {what} `{}` has no {} variant: BuildKit resolved `{}`, whose {name} is `{}`",
             from.as_written,
             platform.to_spec_string(),
             base.reference,
@@ -622,13 +675,15 @@ fn worker_platform(pong: &gw::PongResponse) -> Platform {
         })
 }
 
-/// Resolve the service's base image: a `--build-context` that replaces it
+/// Resolve the service's base image (or build image, `what` says which): a
+/// `--build-context` that replaces it
 /// (looked up as written, in short and in full form), else the name itself.
 /// `step` names the progress step (`[step] resolve base image …`).
 async fn resolve_base(
     bridge: &mut Bridge,
     options: &Options,
     step: &str,
+    what: &str,
     from: &ImageName,
     from_at: Option<Position>,
     platform: &Platform,
@@ -670,13 +725,13 @@ async fn resolve_base(
                 ..Default::default()
             }),
             resolve_mode: options.image_resolve_mode().to_owned(),
-            log_name: format!("[{step}] resolve base image {}", name.normalized),
+            log_name: format!("[{step}] resolve {what} {}", name.normalized),
             ..Default::default()
         })
         .await
         .map_err(|status| {
             located(
-                format!("cannot resolve the base image `{}`: {}", name.normalized, status.message()),
+                format!("cannot resolve the {what} `{}`: {}", name.normalized, status.message()),
                 format!(
                     "check the name; to use another image under this name, pass `--build-context {}=docker-image://OTHER`",
                     from.as_written
@@ -687,7 +742,7 @@ async fn resolve_base(
     let config = serde_json::from_slice(&response.config).map_err(|e| {
         located(
             format!(
-                "the base image `{}` has an unreadable config: {e}",
+                "the {what} `{}` has an unreadable config: {e}",
                 name.normalized
             ),
             "is it a container image?".into(),

@@ -190,6 +190,24 @@ fn inspect(image: &str, format: &str) -> String {
     stdout(&output)
 }
 
+/// Build `tag` from the Dockerfile `text` (no context) into the image store.
+fn derive_image(tag: &str, text: &str) {
+    let mut derive = Command::new("docker");
+    derive
+        .args(["build", "-q", "-t", tag, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = derive.spawn().expect("docker build");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(text.as_bytes()).expect("Dockerfile");
+    }
+    let derived = child.wait_with_output().expect("docker build");
+    assert!(derived.status.success(), "{tag}: {}", stderr(&derived));
+}
+
 fn layers(image: &str) -> Vec<String> {
     serde_json::from_str(&inspect(image, "{{json .RootFS.Layers}}")).expect("layer list")
 }
@@ -1683,20 +1701,10 @@ fn a_base_python_that_requires_python_excludes_stops_the_build_before_any_step()
     // The test image with the variable the official python images set,
     // telling its real Python (Debian bookworm's 3.11.2).
     let python_image = "pybase-e2e/python-version:3.11";
-    let mut derive = Command::new("docker");
-    derive
-        .args(["build", "-q", "-t", python_image, "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = derive.spawn().expect("docker build");
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().expect("stdin");
-        writeln!(stdin, "FROM {BASE_IMAGE}\nENV PYTHON_VERSION=3.11.2").expect("Dockerfile");
-    }
-    let derived = child.wait_with_output().expect("docker build");
-    assert!(derived.status.success(), "{}", stderr(&derived));
+    derive_image(
+        python_image,
+        &format!("FROM {BASE_IMAGE}\nENV PYTHON_VERSION=3.11.2\n"),
+    );
 
     // The spec asks for python:3.13-slim, and the build maps that name onto
     // the 3.11 image (a wrong mirror); the project needs 3.12 or newer.
@@ -1788,5 +1796,116 @@ fn a_package_without_an_artifact_for_the_platform_stops_the_build_at_its_lock_li
         "{log}"
     );
     assert!(!log.contains("venv:"), "nothing may run:\n{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A runtime base without a shell or package manager (as distroless is):
+/// the test image with its shells, apt, dpkg and useradd removed.
+const SHELL_LESS_IMAGE: &str = "pybase-e2e/python-shell-less:3.11";
+
+#[test]
+fn a_base_without_a_shell_builds_with_build_from_and_runs() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    derive_image(
+        SHELL_LESS_IMAGE,
+        &format!(
+            "FROM {BASE_IMAGE}\nRUN [\"/usr/bin/rm\", \"-f\", \"/usr/bin/sh\", \"/usr/bin/dash\", \"/usr/bin/bash\", \"/usr/bin/apt\", \"/usr/bin/apt-get\", \"/usr/bin/dpkg\", \"/usr/sbin/useradd\", \"/usr/sbin/groupadd\"]\n"
+        ),
+    );
+    let no_shell = docker_run(SHELL_LESS_IMAGE, Some("/bin/sh"), &["-c", "true"]);
+    assert!(
+        !no_shell.status.success(),
+        "the test base still has a shell"
+    );
+
+    // The tiered fixture on that base, built in the test image (mapped from
+    // `python:3.12-slim`): no runtime packages, and a service user of its own.
+    let dir = fixture("tiered");
+    let spec = dir.join("pybase.yaml");
+    let text = std::fs::read_to_string(&spec).expect("spec");
+    let text = text
+        .replace(
+            "    from: python:3.12-slim\n",
+            "    from: gcr.io/distroless/python3-debian12\n    build-from: python:3.12-slim\n",
+        )
+        .replace("    system:\n      runtime: [tzdata]\n", "")
+        .replace(
+            "    command: [orders]\n",
+            "    command: [orders]\n    user: {name: orders, uid: 1001}\n",
+        );
+    assert!(text.contains("build-from") && !text.contains("tzdata"));
+    std::fs::write(&spec, text).expect("spec");
+    let mapping = format!("gcr.io/distroless/python3-debian12=docker-image://{SHELL_LESS_IMAGE}");
+    let tag = format!("pybase-e2e/shell-less:{}", unique());
+    let (output, _) = build_with(&dir, Some("orders"), &tag, &["--build-context", &mapping]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // It runs, with the tiers' packages and its own, as its own user, and
+    // still has no shell.
+    let ran = docker_run(&tag, None, &[]);
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert_eq!(
+        stdout(&ran),
+        "orders: six 1.17.0, packaging 24.2, idna 3.10, attrs 24.3.0"
+    );
+    let who = docker_run(
+        &tag,
+        Some("python"),
+        &[
+            "-c",
+            "import os, pwd, grp; print(pwd.getpwuid(os.getuid()).pw_name, os.getuid(), os.getgid(), os.getcwd(), pwd.getpwuid(1000).pw_name, grp.getgrgid(1001).gr_name, sep=' ')",
+        ],
+    );
+    assert!(who.status.success(), "{}", stderr(&who));
+    assert_eq!(stdout(&who), "orders 1001 1001 /app app orders");
+    assert_eq!(inspect(&tag, "{{.Config.User}}"), "1001:1001");
+    let shell = docker_run(&tag, Some("/bin/sh"), &["-c", "true"]);
+    assert!(!shell.status.success(), "the image has a shell");
+
+    // The base's exact layers, then: python-base's user and venv,
+    // python-web's venv delta (same user: no system layer), orders' user,
+    // its venv delta and its code.
+    let base = layers(SHELL_LESS_IMAGE);
+    let image = layers(&tag);
+    assert_eq!(
+        image[..base.len()],
+        base[..],
+        "starts with the base's layers"
+    );
+    assert_eq!(image.len(), base.len() + 6, "{image:#?}");
+    let contents = layer_contents(&tag, &[base.len(), base.len() + 3]);
+    for (entries, _) in &contents {
+        let mut entries: Vec<&str> = entries.iter().map(String::as_str).collect();
+        entries.sort_unstable();
+        assert_eq!(
+            entries,
+            ["app/", "etc/", "etc/group", "etc/passwd"],
+            "a user layer holds the user and the working directory alone"
+        );
+    }
+
+    // A build image whose Python is elsewhere than the runtime image's is
+    // refused before the venv is built.
+    let elsewhere = "pybase-e2e/python-elsewhere:3.11";
+    derive_image(
+        elsewhere,
+        &format!(
+            "FROM {BASE_IMAGE}\nRUN mkdir -p /opt/python/bin && mv /usr/bin/python3.11 /opt/python/bin/ && ln -sf /opt/python/bin/python3.11 /usr/bin/python3\n"
+        ),
+    );
+    let mut command = buildx_command_on(&dir, &format!("{tag}-elsewhere"), elsewhere);
+    command
+        .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")])
+        .args(["--target", "orders", "--build-context", &mapping])
+        .arg(&dir);
+    let refused = run(&mut command);
+    let log = stderr(&refused);
+    assert!(!refused.status.success(), "{log}");
+    assert!(
+        log.contains("the runtime image has no /opt/python/bin/python3.11"),
+        "{log}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

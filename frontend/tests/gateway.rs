@@ -883,3 +883,116 @@ async fn a_poetry_lock_error_carries_the_poetry_lock_excerpt() {
         .expect("base64");
     assert_eq!(data, poetry_lock.as_bytes());
 }
+
+#[tokio::test]
+async fn one_platform_asked_for_is_checked_against_the_base_image_too() {
+    // The amd64-only fixture base, handed back for an arm64 build.
+    let spec = fixture_file("pybase.yaml");
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "platform=linux/arm64"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert!(
+        error.message.starts_with(
+            "pybase.yaml:5:11: the base image `python:3.12-slim` has no linux/arm64 variant"
+        ),
+        "{}",
+        error.message
+    );
+}
+
+/// The fixture spec on a distroless runtime image, built in
+/// `python:3.12-slim` (`build-from`), without runtime packages.
+fn build_from_spec() -> Vec<u8> {
+    let text = String::from_utf8(fixture_file("pybase.yaml")).expect("UTF-8 spec");
+    let runtime_line = text
+        .lines()
+        .find(|line| line.trim_start().starts_with("runtime:"))
+        .expect("the fixture has runtime packages")
+        .to_owned();
+    text.replace(
+        "from: python:3.12-slim",
+        "from: gcr.io/distroless/python3-debian12\n    build-from: python:3.12-slim",
+    )
+    .replace(&format!("{runtime_line}\n"), "")
+    .into_bytes()
+}
+
+const DISTROLESS: &str = "gcr.io/distroless/python3-debian12:latest";
+const DISTROLESS_DIGEST: &str =
+    "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+
+#[tokio::test]
+async fn build_from_runs_the_builder_in_its_own_image_and_nothing_in_the_runtime_image() {
+    let spec = build_from_spec();
+    let fake = fake_with_spec(&spec).with_image(
+        DISTROLESS,
+        DISTROLESS_DIGEST,
+        json!({"architecture": "amd64", "os": "linux",
+               "config": {"Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]}}),
+    );
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    let config = returned_config(&handle);
+    // The runtime image's config, with the base labels of the runtime image.
+    assert_eq!(
+        config["config"]["Labels"]["org.opencontainers.image.base.digest"],
+        json!(DISTROLESS_DIGEST)
+    );
+    let definition = build_definition(&handle);
+    let ops = FakeHandle::definition_ops(&definition);
+    let source_of = |wanted: &str| {
+        ops.iter()
+            .find_map(|(digest, op)| match &op.op {
+                Some(pb::op::Op::Source(source)) if source.identifier.contains(wanted) => {
+                    Some(digest.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no source {wanted}"))
+    };
+    let runtime = source_of(&format!("{DISTROLESS}@{DISTROLESS_DIGEST}"));
+    let builder = source_of("python:3.12-slim@sha256:1111");
+    // Every exec's root is the build image or made from it; the runtime
+    // image is only ever a mount (read to write the user) or copied onto.
+    let roots: Vec<String> = ops
+        .iter()
+        .filter(|(_, op)| matches!(op.op, Some(pb::op::Op::Exec(_))))
+        .map(|(_, op)| op.inputs[0].digest.clone())
+        .collect();
+    assert!(!roots.is_empty());
+    assert!(
+        !roots.contains(&runtime),
+        "an exec runs in the runtime image"
+    );
+    assert!(roots.contains(&builder), "{roots:?}");
+}
+
+#[tokio::test]
+async fn build_from_with_another_python_than_the_runtime_image_is_reported_at_build_from() {
+    let spec = build_from_spec();
+    let fake = fake_with_spec(&spec)
+        .with_image(
+            DISTROLESS,
+            DISTROLESS_DIGEST,
+            json!({"architecture": "amd64", "os": "linux",
+                   "config": {"Env": ["PATH=/usr/bin:/bin", "PYTHON_VERSION=3.11.2"]}}),
+        )
+        .with_image(
+            "docker.io/library/python:3.12-slim",
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+            json!({"architecture": "amd64", "os": "linux",
+                   "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "PYTHON_VERSION=3.12.8"]}}),
+        );
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert!(
+        error.message.starts_with(
+            "pybase.yaml:6:17: the build image `python:3.12-slim` has Python 3.12.8, but the runtime image `gcr.io/distroless/python3-debian12` has Python 3.11.2"
+        ),
+        "{}",
+        error.message
+    );
+}

@@ -19,6 +19,12 @@
 //! it (each keeps its exact layers); otherwise they are copied on top of each
 //! other, which gives the same files and the same layer boundaries.
 //!
+//! With `build-from`, the builder starts from that image instead, and
+//! *system* runs nothing in the image: the user and working directory are
+//! written in the builder (which also checks that the runtime image has the
+//! builder's interpreter) and copied on top of the base image. A base
+//! without a shell or package manager (distroless) works that way.
+//!
 //! uv is a checksummed HTTP download unpacked in a side stage and mounted
 //! read-only where it runs. The CA bundle secret (`ca-bundle`) and the netrc
 //! secret of private indexes (`netrc`) are mounted only
@@ -64,6 +70,9 @@ pub const PYPROJECT_FILE: &str = "pyproject.toml";
 pub const DOCKERIGNORE_FILE: &str = ".dockerignore";
 
 const CA_BUNDLE_PATH: &str = "/run/secrets/ca-bundle";
+/// Where the image being assembled is mounted when its user is written in
+/// the builder.
+const RUNTIME_DIR: &str = "/pybase/runtime";
 const NETRC_PATH: &str = "/run/secrets/netrc";
 const UV_DIR: &str = "/pybase/uv";
 /// The uv binary, in the mount of [`UV_DIR`].
@@ -141,6 +150,18 @@ impl<'a> Target<'a> {
             (Some(service), _) => Some((&service.from, service.from_at)),
             (None, Some(root)) => Some((&root.root_image, root.root_image_at)),
             (None, None) => None,
+        }
+    }
+
+    /// The image the builder starts from when the image is assembled by
+    /// copying (`build-from` of the chain's root, or of a service without
+    /// a tier), and where the spec names it.
+    pub fn build_image(&self) -> Option<(&'a ImageName, Option<Position>)> {
+        match self.tiers.first() {
+            Some(root) => root.build_from.as_ref().map(|b| (b, root.build_from_at)),
+            None => self
+                .service
+                .and_then(|s| s.build_from.as_ref().map(|b| (b, s.build_from_at))),
         }
     }
 
@@ -356,6 +377,22 @@ pub struct BaseImage {
     pub config: Value,
 }
 
+impl BaseImage {
+    /// An image not resolved by a server (printing LLB offline): its
+    /// name, no digest, and a config that says only its platform.
+    pub fn unresolved(image: &ImageName, platform: &Platform) -> Self {
+        Self {
+            reference: image.normalized.clone(),
+            digest: None,
+            config: serde_json::json!({
+                "os": platform.os,
+                "architecture": platform.architecture,
+                "config": {},
+            }),
+        }
+    }
+}
+
 /// Everything besides the spec that decides the build.
 #[derive(Clone, Debug)]
 pub struct BuildInputs<'a> {
@@ -365,6 +402,9 @@ pub struct BuildInputs<'a> {
     pub platform: Platform,
     /// The service's resolved base image.
     pub base: BaseImage,
+    /// The resolved image the builder starts from, when the target has
+    /// one ([`Target::build_image`]); else the builder starts from `base`.
+    pub builder: Option<BaseImage>,
     /// The server's LLB caps, every op is checked against; `None` checks
     /// nothing (printing LLB without a server).
     pub caps: Option<&'a ServerCaps>,
@@ -535,6 +575,13 @@ pub enum PlanError {
     /// instead of building an image without that content.
     #[error("internal error: a build step has no output at {0}; please report this")]
     MissingOutput(&'static str),
+    /// The target builds in an image of its own, and it was not resolved.
+    #[error("internal error: the build image `{0}` was not resolved; please report this")]
+    UnresolvedBuildImage(String),
+    /// A level installs OS packages into an image assembled by copying
+    /// (validation refuses such specs).
+    #[error("{0} installs OS packages, but its image is assembled by copying (`build-from`)")]
+    PackagesInCopiedImage(String),
 }
 
 /// Plan the target and emit its LLB and image config.
@@ -548,7 +595,6 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             .is_none_or(|caps| matches!(caps.get("mergeop"), Some(Ok(()))));
     let (from, _) = target.base_image().ok_or(PlanError::EmptyTarget)?;
 
-    let base_env = image::base_env(&inputs.base.config);
     let first_name = levels(target)
         .first()
         .map_or_else(String::new, |l| l.name.to_owned());
@@ -557,10 +603,31 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         platform,
         format!("[{first_name}] base image {}", from.as_written),
     );
+    // With `build-from`, the builder steps start from an image of their
+    // own, and the image is assembled from `base` by copying alone.
+    let copied = match (target.build_image(), &inputs.builder) {
+        (None, _) => None,
+        (Some((image, _)), None) => {
+            return Err(PlanError::UnresolvedBuildImage(image.as_written.clone()));
+        }
+        (Some((image, _)), Some(builder)) => Some((
+            State::image(
+                &builder.reference,
+                platform,
+                format!("[{first_name}] build image {}", image.as_written),
+            ),
+            builder,
+        )),
+    };
+    let (build_root, build_image) = match &copied {
+        Some((state, builder)) => (state, *builder),
+        None => (&base, &inputs.base),
+    };
+    let build_env = image::base_env(&build_image.config);
 
     // The apt caches belong to one base image: lists of another release
     // must never be mixed in.
-    let apt_key = short_hash(&inputs.base.reference);
+    let apt_key = short_hash(&build_image.reference);
     let apt_mounts = |exec: Exec| {
         exec.mount(Mount::cache(
             "/var/cache/apt",
@@ -573,7 +640,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             CacheSharing::Locked,
         ))
     };
-    let mut apt_env = base_env.clone();
+    let mut apt_env = build_env.clone();
     image::set_env(&mut apt_env, "DEBIAN_FRONTEND", "noninteractive");
 
     // uv, unpacked from its verified wheel, for the builders only.
@@ -587,14 +654,14 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             &uv.sha256[..12]
         ),
     );
-    let uv_tool = base
+    let uv_tool = build_root
         .run(
             Exec::argv(&shell(
                 UV_UNPACK_SCRIPT,
                 "pybase-uv",
                 &[tools::uv_path_in_wheel()],
             ))
-            .env(base_env.clone())
+            .env(build_env.clone())
             .network(Network::None)
             .mount(Mount::readonly(WHEEL_DIR, &wheel))
             .mount(Mount::output(UV_DIR, &State::scratch()))
@@ -604,7 +671,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         .output(UV_DIR)
         .ok_or(PlanError::MissingOutput(UV_DIR))?;
 
-    let mut uv_env = base_env.clone();
+    let mut uv_env = build_env.clone();
     for (key, value) in [
         ("UV_CACHE_DIR", UV_CACHE_DIR),
         ("UV_PROJECT_ENVIRONMENT", VENV_DIR),
@@ -645,6 +712,9 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     let mut history = Vec::new();
     let mut code_base = None;
     let mut installed: Vec<&str> = Vec::new();
+    // Assembling by copying, the builder's own filesystem with the venv
+    // so far (otherwise the builder is the image's system stage).
+    let mut build_chain = copied.as_ref().map(|(state, _)| state.clone());
     for level in levels(target) {
         let name = level.name;
         let line = level.line;
@@ -661,14 +731,42 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         };
 
         // 1. system
-        let system = if needs_system {
-            let mut system_env = apt_env.clone();
-            image::set_env(&mut system_env, "PYBASE_WORKDIR", level.workdir);
-            image::set_env(&mut system_env, "PYBASE_USER", &user.name);
-            image::set_env(&mut system_env, "PYBASE_UID", &user.uid.to_string());
-            image::set_env(&mut system_env, "PYBASE_GID", &user.gid.to_string());
+        let system = if needs_system && copied.is_some() {
+            if !level.runtime.is_empty() {
+                return Err(PlanError::PackagesInCopiedImage(name.to_owned()));
+            }
+            let exec = Exec::argv(&shell(COPIED_SYSTEM_SCRIPT, "pybase-system", &[]))
+                .env(user_env(&build_env, &user, level.workdir))
+                .network(Network::None)
+                .mount(Mount::readonly(RUNTIME_DIR, &image_state))
+                .mount(Mount::output(OUT_DIR, &State::scratch()))
+                .named(format!(
+                    "[{name}] system: user {} ({}), {}, written in the builder",
+                    user.name, user.uid, level.workdir
+                ))
+                .at(line);
+            let files = build_root
+                .run(exec, platform)
+                .output(OUT_DIR)
+                .ok_or(PlanError::MissingOutput(OUT_DIR))?;
+            history.push(format!(
+                "pybase: [{name}] user {} ({}), copied in",
+                user.name, user.uid
+            ));
+            let copy = FileCopy::dir_contents("/", "/").named(format!(
+                "[{name}] image: add user {} and {}",
+                user.name, level.workdir
+            ));
+            stack(
+                uses_merge,
+                &image_state,
+                &files,
+                copy,
+                format!("[{name}] image: + user"),
+            )
+        } else if needs_system {
             let exec = Exec::argv(&shell(SYSTEM_SCRIPT, "pybase-system", level.runtime))
-                .env(system_env)
+                .env(user_env(&apt_env, &user, level.workdir))
                 .named(if level.runtime.is_empty() {
                     format!(
                         "[{name}] system: user {} ({}), {}",
@@ -710,14 +808,15 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         installed.push(project.dir);
 
         // 2. builder
+        let builder_below = build_chain.clone().unwrap_or_else(|| system.clone());
         let builder = if build_packages.is_empty() {
-            system.clone()
+            builder_below
         } else {
             let exec = Exec::argv(&shell(BUILD_SCRIPT, "pybase-build", &build_packages))
                 .env(apt_env.clone())
                 .named(format!("[{name}] builder: {}", build_packages.join(" ")))
                 .at(line);
-            system.run(apt_mounts(exec), platform).root()
+            builder_below.run(apt_mounts(exec), platform).root()
         };
         if installed_below {
             image_state = system;
@@ -827,6 +926,12 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 &delta,
                 FileCopy::dir_contents("/", "/").named(format!("[{name}] builder: + venv")),
             );
+            if let Some(chain) = &mut build_chain {
+                *chain = chain.copy(
+                    &delta,
+                    FileCopy::dir_contents("/", "/").named(format!("[{name}] build image: + venv")),
+                );
+            }
             (delta, FileCopy::dir_contents("/", "/"), (full, None))
         } else {
             let exec = Exec::argv(&shell(venv_script, "pybase-venv", &venv_args))
@@ -841,6 +946,13 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .output(VENV_DIR)
                 .ok_or(PlanError::MissingOutput(VENV_DIR))?;
             let venv_mount = Some(venv.clone());
+            if let Some(chain) = &mut build_chain {
+                *chain = chain.copy(
+                    &venv,
+                    FileCopy::dir_contents("/", VENV_DIR)
+                        .named(format!("[{name}] build image: + venv")),
+                );
+            }
             (
                 venv,
                 FileCopy::dir_contents("/", VENV_DIR),
@@ -850,15 +962,13 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         has_venv = true;
         history.push(format!("pybase: [{name}] venv {VENV_DIR} from {lock_file}"));
         let venv_copy = venv_copy.named(format!("[{name}] image: add the venv"));
-        image_state = if uses_merge {
-            let venv_layer = State::scratch().copy(&venv, venv_copy);
-            State::merge(
-                &[&system, &venv_layer],
-                format!("[{name}] image: system + venv"),
-            )
-        } else {
-            system.copy(&venv, venv_copy)
-        };
+        image_state = stack(
+            uses_merge,
+            &system,
+            &venv,
+            venv_copy,
+            format!("[{name}] image: system + venv"),
+        );
         code_base = Some(code_on);
     }
 
@@ -908,15 +1018,13 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             history.push(format!("pybase: project code of `{name}`"));
             let code_copy =
                 FileCopy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
-            if uses_merge {
-                let code_layer = State::scratch().copy(&code, code_copy);
-                State::merge(
-                    &[&image_state, &code_layer],
-                    format!("[{name}] image: + code"),
-                )
-            } else {
-                image_state.copy(&code, code_copy)
-            }
+            stack(
+                uses_merge,
+                &image_state,
+                &code,
+                code_copy,
+                format!("[{name}] image: + code"),
+            )
         }
         _ => image_state,
     };
@@ -977,7 +1085,7 @@ fn levels<'a>(target: &Target<'a>) -> Vec<Level<'a>> {
 pub const TIER_INPUTS_LABEL: &str = "dev.pybase.tier.inputs-digest";
 
 /// The digest of what decides a tier image: the base image (with its
-/// digest when known), and each level's packages, environment, user and
+/// digest when known), the build image when there is one, and each level's packages, environment, user and
 /// lock inputs. `None` when a project's files were not read.
 fn tier_inputs_digest(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Option<String> {
     let mut levels_json = Vec::new();
@@ -997,12 +1105,16 @@ fn tier_inputs_digest(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Option<S
             "groups": tier.selection.groups.iter().map(|g| &g.name).collect::<Vec<_>>(),
         }));
     }
-    let canonical = serde_json::json!({
+    let mut canonical = serde_json::json!({
         "base": inputs.base.reference,
         "base_digest": inputs.base.digest,
         "levels": levels_json,
         "uv": tools::UV_VERSION,
     });
+    // Only when there is one, so the digests of other tiers stay as they were.
+    if let Some(builder) = &inputs.builder {
+        canonical["builder"] = serde_json::json!([builder.reference, builder.digest]);
+    }
     Some(digest_of(canonical.to_string().as_bytes()))
 }
 
@@ -1095,6 +1207,33 @@ fn config_changes(
     }
 }
 
+/// `env` with the user and working directory the system scripts create.
+fn user_env(env: &[String], user: &User, workdir: &str) -> Vec<String> {
+    let mut env = env.to_vec();
+    image::set_env(&mut env, "PYBASE_WORKDIR", workdir);
+    image::set_env(&mut env, "PYBASE_USER", &user.name);
+    image::set_env(&mut env, "PYBASE_UID", &user.uid.to_string());
+    image::set_env(&mut env, "PYBASE_GID", &user.gid.to_string());
+    env
+}
+
+/// `below` with what `copy` takes from `output` on top, as one layer of its
+/// own: stacked with MergeOp (`merge_name`), or copied onto `below`.
+fn stack(
+    uses_merge: bool,
+    below: &State,
+    output: &State,
+    copy: FileCopy,
+    merge_name: String,
+) -> State {
+    if uses_merge {
+        let layer = State::scratch().copy(output, copy);
+        State::merge(&[below, &layer], merge_name)
+    } else {
+        below.copy(output, copy)
+    }
+}
+
 /// `sh -c SCRIPT NAME ARGS...`: arguments reach the script as `"$@"`, never
 /// spliced into the script text.
 fn shell(script: &str, name: &str, args: &[String]) -> Vec<String> {
@@ -1125,6 +1264,34 @@ getent group "$PYBASE_GID" >/dev/null || groupadd --gid "$PYBASE_GID" "$PYBASE_U
 getent passwd "$PYBASE_UID" >/dev/null || useradd --uid "$PYBASE_UID" --gid "$PYBASE_GID" --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin "$PYBASE_USER"
 mkdir -p "$PYBASE_WORKDIR"
 rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache
+"#;
+
+/// The user and working directory of an image assembled by copying,
+/// written in the builder: the runtime image's `/etc/passwd` and
+/// `/etc/group` (mounted at /pybase/runtime) with the user and group added
+/// unless it has those ids, and the working directory. First, the builder's
+/// interpreter (the one the venv links to) must be in the runtime image at
+/// the same path.
+const COPIED_SYSTEM_SCRIPT: &str = r#"set -eu
+runtime=/pybase/runtime
+out=/pybase/out
+py=$(command -v python3 || command -v python)
+python=$("$py" -c 'import os, sys; print(os.path.realpath(sys.executable))')
+if [ ! -e "$runtime$python" ] && [ ! -L "$runtime$python" ]; then
+  echo "pybase: the runtime image has no $python, the build image's Python that the venv runs with: build-from must have the same CPython at the same path as from" >&2
+  exit 1
+fi
+mkdir -p "$out/etc" "$out$PYBASE_WORKDIR"
+for file in passwd group; do
+  if [ -f "$runtime/etc/$file" ]; then
+    cp -p "$runtime/etc/$file" "$out/etc/$file"
+    if [ -n "$(tail -c1 "$out/etc/$file")" ]; then echo >> "$out/etc/$file"; fi
+  else
+    : > "$out/etc/$file"
+  fi
+done
+cut -d: -f3 "$out/etc/group" | grep -qx "$PYBASE_GID" || echo "$PYBASE_USER:x:$PYBASE_GID:" >> "$out/etc/group"
+cut -d: -f3 "$out/etc/passwd" | grep -qx "$PYBASE_UID" || echo "$PYBASE_USER:x:$PYBASE_UID:$PYBASE_GID::$PYBASE_WORKDIR:/usr/sbin/nologin" >> "$out/etc/passwd"
 "#;
 
 /// Build packages, in the builder only.

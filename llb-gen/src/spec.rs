@@ -95,6 +95,11 @@ pub struct Tier {
     pub root_image: ImageName,
     /// Where the root image is named.
     pub root_image_at: Option<Position>,
+    /// The image the builder starts from, when the runtime image is
+    /// assembled by copying alone (`build-from`; only on a root tier).
+    pub build_from: Option<ImageName>,
+    /// Where `build-from` is.
+    pub build_from_at: Option<Position>,
     /// The directory whose `pyproject.toml` and `uv.lock` list the tier's
     /// Python packages (normalized as a service's `project`), if any.
     pub project: Option<String>,
@@ -104,6 +109,8 @@ pub struct Tier {
     pub selection: Selection,
     /// OS packages installed in the image.
     pub runtime_packages: Vec<String>,
+    /// Where the first runtime package is.
+    pub runtime_at: Option<Position>,
     /// OS packages installed only in the builder.
     pub build_packages: Vec<String>,
     /// Environment variables, sorted by name.
@@ -232,6 +239,11 @@ pub struct Service {
     pub from: ImageName,
     /// Where that image is named.
     pub from_at: Option<Position>,
+    /// The image the builder starts from, when the runtime image is
+    /// assembled by copying alone (`build-from`; only without a tier).
+    pub build_from: Option<ImageName>,
+    /// Where `build-from` is.
+    pub build_from_at: Option<Position>,
     /// The tier the service stands on, if any.
     pub tier: Option<String>,
     /// Where `tier` is.
@@ -248,6 +260,8 @@ pub struct Service {
     pub selection: Selection,
     /// OS packages installed in the image.
     pub runtime_packages: Vec<String>,
+    /// Where the first runtime package is.
+    pub runtime_at: Option<Position>,
     /// OS packages installed only in the builder.
     pub build_packages: Vec<String>,
     /// The image's command, if the spec sets one.
@@ -382,6 +396,14 @@ struct RawTier {
     /// CPython, e.g. `python:3.12-slim`.
     #[schemars(with = "String")]
     from: Spanned<String>,
+    /// The image the builder starts from (root tiers only), for a runtime image without a
+    /// shell or package manager (distroless): the venv and the code are
+    /// built there, and the image is assembled from `from` by copying
+    /// alone, so `system.runtime` must be empty. It must have the same
+    /// CPython at the same path as `from`.
+    #[serde(default, rename = "build-from", deserialize_with = "present")]
+    #[schemars(with = "Option<String>")]
+    build_from: Option<Spanned<String>>,
     /// A directory holding `pyproject.toml` and `uv.lock`, relative to the
     /// build context: the tier's venv gets the project's locked
     /// dependencies (not the project itself). Without it the tier has no
@@ -447,6 +469,14 @@ struct RawService {
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "Option<String>")]
     tier: Option<Spanned<String>>,
+    /// The image the builder starts from (without `tier`), for a runtime image without a
+    /// shell or package manager (distroless): the venv and the code are
+    /// built there, and the image is assembled from `from` by copying
+    /// alone, so `system.runtime` must be empty. It must have the same
+    /// CPython at the same path as `from`.
+    #[serde(default, rename = "build-from", deserialize_with = "present")]
+    #[schemars(with = "Option<String>")]
+    build_from: Option<Spanned<String>>,
     /// The non-root user the image runs as (default: the tier's, else
     /// `app`, 1000).
     #[serde(default)]
@@ -792,6 +822,7 @@ fn validate(file: &str, raw: RawSpec) -> Result<Spec, Diagnostics> {
         }
     }
     check_target_names(file, &raw.tiers, &services, &mut problems);
+    check_copied_images(file, &tiers, &services, &mut problems);
     if problems.is_empty() {
         Ok(Spec {
             file: file.to_owned(),
@@ -891,6 +922,24 @@ fn validate_tier(
     // The root image was checked where it is written; a tier below an
     // invalid one or in a cycle reports nothing more.
     let root_image = root.and_then(|r| ImageName::parse(&r.value).ok());
+    let build_from = raw.build_from.as_ref().and_then(|build_from| {
+        if parent_is_tier {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(build_from),
+                    format!(
+                        "tier `{}` starts from the tier `{}`: only the tier at the root of a chain takes `build-from`",
+                        name.value, raw.from.value
+                    ),
+                )
+                .with_hint("every tier of a chain builds in its root's build image: move `build-from` there"),
+            );
+            None
+        } else {
+            image_reference(file, build_from, raw_tiers, problems)
+        }
+    });
     let project = raw
         .project
         .as_ref()
@@ -928,10 +977,13 @@ fn validate_tier(
         from_at: pos(&raw.from),
         root_image: root_image?,
         root_image_at: root.and_then(pos),
+        build_from,
+        build_from_at: raw.build_from.as_ref().and_then(pos),
         project,
         project_at: raw.project.as_ref().and_then(pos),
         selection,
         runtime_packages,
+        runtime_at: raw.system.runtime.first().and_then(pos),
         build_packages,
         env,
         user,
@@ -975,6 +1027,81 @@ fn image_reference(
             );
             None
         }
+    }
+}
+
+/// An image whose chain has a `build-from` is assembled by copying: no
+/// tier or service on it may install OS packages into it, for its base may
+/// have no package manager (nor a shell to run one).
+fn check_copied_images(
+    file: &str,
+    tiers: &BTreeMap<String, Tier>,
+    services: &BTreeMap<String, Service>,
+    problems: &mut Vec<Diagnostic>,
+) {
+    fn chain_root<'a>(tiers: &'a BTreeMap<String, Tier>, mut tier: &'a Tier) -> &'a Tier {
+        for _ in 0..=tiers.len() {
+            match &tier.from {
+                TierBase::Tier(parent) => match tiers.get(parent) {
+                    Some(parent) => tier = parent,
+                    None => break,
+                },
+                TierBase::Image(_) => break,
+            }
+        }
+        tier
+    }
+    let root_of = |tier| chain_root(tiers, tier);
+    let levels = tiers
+        .values()
+        .map(|tier| {
+            let root = root_of(tier);
+            (
+                "tier",
+                &tier.name,
+                &tier.runtime_packages,
+                tier.runtime_at,
+                root.build_from.as_ref().map(|b| (b, root.build_from_at)),
+            )
+        })
+        .chain(services.values().map(|service| {
+            let build_from = match service.tier.as_deref().and_then(|t| tiers.get(t)) {
+                Some(tier) => {
+                    let root = root_of(tier);
+                    root.build_from.as_ref().map(|b| (b, root.build_from_at))
+                }
+                None => service
+                    .build_from
+                    .as_ref()
+                    .map(|b| (b, service.build_from_at)),
+            };
+            (
+                "service",
+                &service.name,
+                &service.runtime_packages,
+                service.runtime_at,
+                build_from,
+            )
+        }));
+    for (kind, name, runtime, runtime_at, build_from) in levels {
+        let Some((build_from, build_from_at)) = build_from else {
+            continue;
+        };
+        if runtime.is_empty() {
+            continue;
+        }
+        let line = build_from_at.map_or_else(String::new, |p| format!(", line {}", p.line));
+        problems.push(
+            Diagnostic::at(
+                file,
+                runtime_at,
+                format!(
+                    "{kind} `{name}` installs OS packages, but its image is assembled by copying: it builds in `{}` (`build-from`{line}), and the runtime image may have no package manager",
+                    build_from.as_written
+                ),
+            )
+            .with_hint("put the packages in the runtime image itself, or remove `build-from` to install them with apt"),
+        );
     }
 }
 
@@ -1191,6 +1318,24 @@ fn validate_service(
         }
         (_, Some(_), None) => None,
     };
+    let build_from = raw.build_from.as_ref().and_then(|build_from| match (&raw.tier, tier) {
+        (Some(_), Some(tier)) => {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(build_from),
+                    format!(
+                        "the service `{}` is on the tier `{}`: it builds in the tier chain's build image",
+                        name.value, tier.name
+                    ),
+                )
+                .with_hint("give `build-from` to the tier at the root of the chain, and remove it here"),
+            );
+            None
+        }
+        (Some(_), None) => None,
+        (None, _) => image_reference(file, build_from, raw_tiers, problems),
+    });
 
     let (project, project_at) = match &raw.project {
         Some(project) => (validate_project_dir(file, project, problems), pos(project)),
@@ -1327,6 +1472,8 @@ fn validate_service(
         at: pos(name),
         from,
         from_at,
+        build_from,
+        build_from_at: raw.build_from.as_ref().and_then(pos),
         tier: tier.map(|t| t.name.clone()),
         tier_at: raw.tier.as_ref().and_then(pos),
         user,
@@ -1334,6 +1481,7 @@ fn validate_service(
         project_at,
         selection: validate_selection(file, &raw.extras, &raw.groups, problems),
         runtime_packages,
+        runtime_at: raw.system.runtime.first().and_then(pos),
         build_packages,
         command,
         entrypoint,

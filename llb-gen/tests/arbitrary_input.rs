@@ -59,15 +59,16 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
         })
         .collect();
     let infos = llb_gen::project::check_stack(&spec.file, &stack).map_err(|d| d.to_string())?;
+    let platform = Platform {
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        variant: String::new(),
+    };
     let build = plan::build(
         &target,
         &BuildInputs {
             session_id: "s",
-            platform: Platform {
-                os: "linux".into(),
-                architecture: "amd64".into(),
-                variant: String::new(),
-            },
+            platform: platform.clone(),
             base: BaseImage {
                 reference: target
                     .base_image()
@@ -76,6 +77,9 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
                 digest: None,
                 config: serde_json::json!({"config": {}}),
             },
+            builder: target
+                .build_image()
+                .map(|(image, _)| BaseImage::unresolved(image, &platform)),
             caps: None,
             prefer_mergeop: true,
             spec_file: "pybase.yaml",

@@ -84,6 +84,9 @@ fn build_with_files(
                 digest: Some("sha256:0000000000000000000000000000000000000000000000000000000000000001".into()),
                 config: json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], "Cmd": ["python3"]}}),
             },
+            builder: target
+                .build_image()
+                .map(|(image, _)| BaseImage::unresolved(image, &amd64())),
             caps: Some(&caps),
             prefer_mergeop: true,
             spec_file: "pybase.yaml",
@@ -298,4 +301,71 @@ fn a_tier_image_is_labelled_with_the_digest_of_its_inputs() {
         serde_json::Value::Null,
         "services carry none"
     );
+}
+
+/// The tiered spec on a runtime base without a shell (distroless), built in
+/// an image of its own: `build-from` on the chain's root, no runtime
+/// packages, and a service with a user of its own.
+fn copied_spec() -> String {
+    TIERED_SPEC
+        .replace(
+            "    from: python:3.12-slim\n",
+            "    from: gcr.io/distroless/python3-debian12\n    build-from: registry.example.com/debian-python:12\n",
+        )
+        .replace("    system:\n      runtime: [tzdata]\n", "")
+        .replace(
+            "    command: [orders]\n",
+            "    command: [orders]\n    user: {name: orders, uid: 1001}\n",
+        )
+}
+
+#[test]
+fn a_base_without_a_shell_is_assembled_by_copying() {
+    let spec = copied_spec();
+    assert!(spec.contains("build-from:") && !spec.contains("tzdata"));
+    let build = build_from(&spec, "orders", true);
+    golden("copied-orders-mergeop", &build);
+
+    // No command runs on the runtime image: every exec op's root is the
+    // build image or a state made from it, never the runtime image.
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let input_index = |input: &serde_json::Value| -> usize {
+        input
+            .as_str()
+            .and_then(|s| s.strip_prefix('#'))
+            .and_then(|s| s.split('[').next())
+            .and_then(|s| s.parse().ok())
+            .expect("an input `#N[..]`")
+    };
+    let runtime_image = ops
+        .iter()
+        .position(|op| {
+            op["name"]
+                .as_str()
+                .is_some_and(|name| name.contains("base image gcr.io/distroless"))
+        })
+        .expect("the runtime image source");
+    // Ops whose filesystem descends from the runtime image through their
+    // first input (a merge's every input).
+    let mut descends = vec![false; ops.len()];
+    descends[runtime_image] = true;
+    for (index, op) in ops.iter().enumerate() {
+        let inputs = op["inputs"].as_array().cloned().unwrap_or_default();
+        let merge = op["op"].get("merge").is_some();
+        let roots: Vec<usize> = if merge {
+            inputs.iter().map(input_index).collect()
+        } else {
+            inputs.first().map(input_index).into_iter().collect()
+        };
+        if roots.iter().any(|&i| i < index && descends[i]) {
+            descends[index] = true;
+            assert!(
+                op["op"].get("exec").is_none(),
+                "op {index} ({}) runs a command in the runtime image",
+                op["name"]
+            );
+        }
+    }
+    assert!(descends.iter().filter(|d| **d).count() > 3);
 }

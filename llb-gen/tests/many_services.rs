@@ -65,13 +65,14 @@ fn inputs<'a>(
         .collect();
     let infos =
         llb_gen::project::check_stack(&spec.file, &stack).expect("the fixture project checks");
+    let platform = Platform {
+        os: "linux".into(),
+        architecture: "amd64".into(),
+        variant: String::new(),
+    };
     BuildInputs {
         session_id: "session-many",
-        platform: Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: String::new(),
-        },
+        platform: platform.clone(),
         base: BaseImage {
             reference: target
                 .base_image()
@@ -80,6 +81,9 @@ fn inputs<'a>(
             digest: None,
             config: json!({"os": "linux", "architecture": "amd64", "config": {}}),
         },
+        builder: target
+            .build_image()
+            .map(|(image, _)| BaseImage::unresolved(image, &platform)),
         caps: None,
         prefer_mergeop: mergeop,
         spec_file: &spec.file,
