@@ -27,7 +27,34 @@ static DOCKER: Mutex<()> = Mutex::new(());
 /// The right to use Docker for one test, or `None` when end-to-end tests
 /// are skipped here (see [`e2e_enabled`]).
 fn e2e_session() -> Option<MutexGuard<'static, ()>> {
-    e2e_enabled().then(|| DOCKER.lock().unwrap_or_else(|p| p.into_inner()))
+    if !e2e_enabled() {
+        return None;
+    }
+    lock_the_daemon();
+    Some(DOCKER.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// The daemon is this run's alone: a second `cargo test` of these tests
+/// (another checkout, a plain `cargo test --workspace` beside `cargo xtask
+/// test`) would take the private index's port and overwrite the same image
+/// tags. An exclusive lock on a file in the temporary directory, taken by
+/// the first test and held until the process ends, makes it wait instead.
+fn lock_the_daemon() {
+    static HELD: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    HELD.get_or_init(|| {
+        let path = std::env::temp_dir().join("pybase-e2e.lock");
+        let file = std::fs::File::create(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        if file.try_lock().is_err() {
+            eprintln!(
+                "waiting for another run of the end-to-end tests to finish ({} is locked)",
+                path.display()
+            );
+            file.lock()
+                .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+        }
+        file
+    });
 }
 
 /// Whether to run; panics when the tests must run but cannot.
