@@ -1936,3 +1936,175 @@ fn a_base_without_a_shell_builds_with_build_from_and_runs() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A git server over SSH for the `git-ssh` fixture: the test image with
+/// openssh-server and git, a user `git` whose key is made at build time,
+/// and a bare repository of `pybase-git-demo` whose one commit (fixed
+/// names and dates) is the one the fixture's lock pins.
+const GIT_SERVER_DOCKERFILE: &str = r#"RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends openssh-server git >/dev/null && rm -rf /var/lib/apt/lists/*
+RUN set -eu; mkdir -p /run/sshd /tmp/demo/src/pybase_git_demo /srv/git; \
+    useradd --create-home --shell /usr/bin/git-shell git; mkdir -m 700 /home/git/.ssh; \
+    ssh-keygen -q -t ed25519 -N '' -C pybase-e2e -f /root/client_key; cp /root/client_key.pub /home/git/.ssh/authorized_keys; chown -R git:git /home/git/.ssh; \
+    printf '[project]\nname = "pybase-git-demo"\nversion = "1.0.0"\nrequires-python = ">=3.11"\n\n[build-system]\nrequires = ["hatchling==1.27.0"]\nbuild-backend = "hatchling.build"\n' > /tmp/demo/pyproject.toml; \
+    printf 'GREETING = "fetched over ssh"\n' > /tmp/demo/src/pybase_git_demo/__init__.py; \
+    cd /tmp/demo; git init -q -b main; git add -A; \
+    export GIT_AUTHOR_NAME=pybase GIT_AUTHOR_EMAIL=pybase@example.invalid GIT_COMMITTER_NAME=pybase GIT_COMMITTER_EMAIL=pybase@example.invalid GIT_AUTHOR_DATE=2026-01-01T00:00:00Z GIT_COMMITTER_DATE=2026-01-01T00:00:00Z; \
+    git commit -q -m 'pybase-git-demo 1.0.0'; git tag v1.0.0; \
+    git clone -q --bare /tmp/demo /srv/git/pybase-git-demo.git; chown -R git:git /srv/git; rm -rf /tmp/demo
+CMD ["/usr/sbin/sshd", "-D", "-e", "-o", "PasswordAuthentication=no"]
+"#;
+const GIT_SERVER_IMAGE: &str = "pybase-e2e/git-ssh-server:1";
+const GIT_SERVER: &str = "pybase-e2e-git-ssh";
+/// The repository as the fixture names it, reached from build containers
+/// through the default bridge's gateway.
+const GIT_REPOSITORY: &str = "172.17.0.1:18022/srv/git/pybase-git-demo.git";
+
+/// The running git server; removed when dropped.
+struct GitServer {
+    key: PathBuf,
+    known_hosts: PathBuf,
+}
+
+impl GitServer {
+    fn start(scratch: &Path) -> Self {
+        derive_image(
+            GIT_SERVER_IMAGE,
+            &format!("FROM {BASE_IMAGE}\n{GIT_SERVER_DOCKERFILE}"),
+        );
+        let _ = run(Command::new("docker").args(["rm", "-f", GIT_SERVER]));
+        let started = run(Command::new("docker").args([
+            "run",
+            "-d",
+            "--name",
+            GIT_SERVER,
+            "-p",
+            "18022:22",
+            GIT_SERVER_IMAGE,
+        ]));
+        assert!(started.status.success(), "{}", stderr(&started));
+        let read = |path: &str| {
+            let output = run(Command::new("docker").args(["exec", GIT_SERVER, "cat", path]));
+            assert!(output.status.success(), "{path}: {}", stderr(&output));
+            output.stdout
+        };
+        let key = scratch.join("git-client-key");
+        std::fs::write(&key, read("/root/client_key")).expect("client key");
+        let host_key =
+            String::from_utf8(read("/etc/ssh/ssh_host_ed25519_key.pub")).expect("host key");
+        let host_key: Vec<&str> = host_key.split_whitespace().take(2).collect();
+        let known_hosts = scratch.join("git-known-hosts");
+        std::fs::write(
+            &known_hosts,
+            format!("[172.17.0.1]:18022 {}\n", host_key.join(" ")),
+        )
+        .expect("known_hosts");
+        Self { key, known_hosts }
+    }
+
+    /// A new path to the repository, so that no uv cache of an earlier
+    /// build has it: a build fetching it goes over SSH.
+    fn fresh_path(&self) -> String {
+        let name = format!("run-{}.git", unique());
+        let cloned = run(Command::new("docker").args([
+            "exec",
+            "-u",
+            "git",
+            GIT_SERVER,
+            "git",
+            "clone",
+            "-q",
+            "--bare",
+            "/srv/git/pybase-git-demo.git",
+            &format!("/srv/git/{name}"),
+        ]));
+        assert!(cloned.status.success(), "{}", stderr(&cloned));
+        GIT_REPOSITORY.replace("pybase-git-demo.git", &name)
+    }
+}
+
+impl Drop for GitServer {
+    fn drop(&mut self) {
+        let _ = run(Command::new("docker").args(["rm", "-f", GIT_SERVER]));
+    }
+}
+
+/// The `git-ssh` fixture, its repository moved to `repository`.
+fn git_fixture_at(repository: &str) -> PathBuf {
+    let dir = fixture("git-ssh");
+    for file in ["pyproject.toml", "uv.lock"] {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).expect("fixture file");
+        assert!(text.contains(GIT_REPOSITORY), "{file} names the repository");
+        std::fs::write(&path, text.replace(GIT_REPOSITORY, repository)).expect("fixture file");
+    }
+    dir
+}
+
+#[test]
+fn a_git_dependency_over_ssh_is_fetched_with_the_forwarded_key_and_checked_host() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let scratch = std::env::temp_dir().join(format!("pybase-e2e-git-{}", unique()));
+    std::fs::create_dir_all(&scratch).expect("scratch dir");
+    let server = GitServer::start(&scratch);
+    let ssh = format!("default={}", server.key.display());
+    let known_hosts = |path: &Path| format!("id=known_hosts,src={}", path.display());
+
+    // With the key forwarded and the host's key known: fetched, built, run.
+    let dir = git_fixture_at(&server.fresh_path());
+    let image = format!("pybase-e2e/gitdemo:{}", unique());
+    let (output, _) = build_with(
+        &dir,
+        None,
+        &image,
+        &["--ssh", &ssh, "--secret", &known_hosts(&server.known_hosts)],
+    );
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("git over SSH"), "the venv step says so: {log}");
+    assert!(
+        log.contains("Updated ssh://git@172.17.0.1:18022/srv/git/run-"),
+        "{log}"
+    );
+    let ran = docker_run(&image, None, &[]);
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert_eq!(stdout(&ran), "gitdemo: fetched over ssh");
+    // Neither the key nor the host list reaches a layer or the config.
+    let key = std::fs::read_to_string(&server.key).expect("key");
+    let key_line = key.lines().nth(2).expect("a key body line");
+    assert_no_blob_holds(&image, key_line);
+    assert_no_blob_holds(&image, "[172.17.0.1]:18022 ssh-ed25519");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // A host whose key is not the one in known_hosts is refused.
+    let other = scratch.join("other-host");
+    std::fs::write(
+        &other,
+        "[172.17.0.1]:18022 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n",
+    )
+    .expect("other known_hosts");
+    let dir = git_fixture_at(&server.fresh_path());
+    let (output, _) = build_with(
+        &dir,
+        None,
+        &format!("{image}-refused"),
+        &["--ssh", &ssh, "--secret", &known_hosts(&other)],
+    );
+    let log = stderr(&output);
+    assert!(!output.status.success(), "{log}");
+    assert!(log.contains("Host key verification failed"), "{log}");
+
+    // Without the forwarded key the build stops at the venv step.
+    let (output, _) = build_with(
+        &dir,
+        None,
+        &format!("{image}-no-key"),
+        &["--secret", &known_hosts(&server.known_hosts)],
+    );
+    let log = stderr(&output);
+    assert!(!output.status.success(), "{log}");
+    assert!(log.contains("ssh forward key default"), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&scratch);
+}

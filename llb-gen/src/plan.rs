@@ -28,7 +28,9 @@
 //! uv is a checksummed HTTP download unpacked in a side stage and mounted
 //! read-only where it runs. The CA bundle secret (`ca-bundle`) and the netrc
 //! secret of private indexes (`netrc`) are mounted only
-//! in the steps that download Python packages.
+//! in the steps that download Python packages; the SSH agent (`--ssh
+//! default`) and the `known_hosts` secret only in the venv steps of locks
+//! with a git dependency over SSH.
 
 use std::collections::BTreeMap;
 
@@ -70,6 +72,12 @@ pub const PYPROJECT_FILE: &str = "pyproject.toml";
 pub const DOCKERIGNORE_FILE: &str = ".dockerignore";
 
 const CA_BUNDLE_PATH: &str = "/run/secrets/ca-bundle";
+/// The secret of git hosts' keys, for git dependencies over SSH.
+const KNOWN_HOSTS_SECRET: &str = "known_hosts";
+const KNOWN_HOSTS_PATH: &str = "/run/secrets/known_hosts";
+/// The client's SSH agent (`--ssh default`), for git dependencies over SSH.
+const SSH_ID: &str = "default";
+const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
 /// Where the image being assembled is mounted when its user is written in
 /// the builder.
 const RUNTIME_DIR: &str = "/pybase/runtime";
@@ -505,6 +513,8 @@ pub struct ProjectFacts {
     /// The requirements lock translated from it, when uv does not read it
     /// (`poetry.lock`): written next to it for the installer.
     pub translated_lock: Option<String>,
+    /// Whether its install fetches a git repository over SSH.
+    pub git_over_ssh: bool,
 }
 
 impl ProjectFacts {
@@ -519,6 +529,7 @@ impl ProjectFacts {
             files_digest: Some(digest_of(&both)),
             lock: info.lock,
             translated_lock: info.translated_lock.clone(),
+            git_over_ssh: info.git_over_ssh,
         }
     }
 }
@@ -840,6 +851,32 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             None => "uv sync --locked".to_owned(),
         };
         let lock_kind = facts.map(|f| f.lock).unwrap_or_default();
+        // A git dependency over SSH: the client's agent, and git's ssh
+        // checking the host against the `known_hosts` secret, never
+        // trusting a key on first use. Neither is part of a layer.
+        let git_over_ssh = facts.is_some_and(|f| f.git_over_ssh);
+        let over_ssh = if git_over_ssh {
+            ", git over SSH (--ssh default, --secret id=known_hosts)"
+        } else {
+            ""
+        };
+        let with_ssh = |exec: Exec| {
+            if !git_over_ssh {
+                return exec;
+            }
+            let mut env = uv_env.clone();
+            image::set_env(&mut env, "SSH_AUTH_SOCK", SSH_SOCKET);
+            image::set_env(
+                &mut env,
+                "GIT_SSH_COMMAND",
+                &format!(
+                    "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={KNOWN_HOSTS_PATH}"
+                ),
+            );
+            exec.env(env)
+                .mount(Mount::ssh(SSH_SOCKET, SSH_ID))
+                .mount(Mount::secret(KNOWN_HOSTS_PATH, KNOWN_HOSTS_SECRET, false))
+        };
         let lock_file = project.path(lock_kind.file_name());
         // What the installer reads: the lock, or its translation.
         let translated = facts.and_then(|f| f.translated_lock.as_deref());
@@ -915,11 +952,11 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
                 .mount(Mount::output(OUT_DIR, &State::scratch()))
                 .named(format!(
-                    "[{name}] venv: {packages} from {lock_file}, adding what the tier lacks"
+                    "[{name}] venv: {packages} from {lock_file}, adding what the tier lacks{over_ssh}"
                 ))
                 .at(line);
             let delta = builder
-                .run(with_uv(exec), platform)
+                .run(with_ssh(with_uv(exec)), platform)
                 .output(OUT_DIR)
                 .ok_or(PlanError::MissingOutput(OUT_DIR))?;
             let full = builder.copy(
@@ -939,10 +976,12 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .cwd(LOCK_DIR)
                 .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
                 .mount(Mount::output(VENV_DIR, &State::scratch()))
-                .named(format!("[{name}] venv: {packages} from {lock_file}"))
+                .named(format!(
+                    "[{name}] venv: {packages} from {lock_file}{over_ssh}"
+                ))
                 .at(line);
             let venv = builder
-                .run(with_uv(exec), platform)
+                .run(with_ssh(with_uv(exec)), platform)
                 .output(VENV_DIR)
                 .ok_or(PlanError::MissingOutput(VENV_DIR))?;
             let venv_mount = Some(venv.clone());

@@ -44,6 +44,10 @@ pub struct ProjectInfo {
     /// The artifacts of the packages the venv gets in every environment
     /// (not only under a marker), for [`crate::artifacts::check`].
     pub artifacts: Vec<crate::artifacts::LockedArtifacts>,
+    /// Whether a package the venv gets comes from a git repository reached
+    /// over SSH (`source = { git = "ssh://…" }` in uv.lock): its install
+    /// needs the build's SSH agent (`--ssh`) and the host's key.
+    pub git_over_ssh: bool,
 }
 
 /// The Pythons a project runs on, as `requires-python` says.
@@ -322,6 +326,7 @@ pub fn check(
             let names = venv_package_names(&lock, &name, project.selection, false);
             let everywhere = venv_package_names(&lock, &name, project.selection, true);
             Ok(ProjectInfo {
+                git_over_ssh: git_over_ssh(&lock, names.as_ref()),
                 artifacts: everywhere
                     .map(|names| {
                         uv_artifacts(
@@ -353,6 +358,22 @@ pub fn check(
         }
         _ => Err(Diagnostics(problems)),
     }
+}
+
+/// Whether a package of `names` (every locked package, when the walk from
+/// the project failed) comes from a git repository over SSH. uv writes
+/// scp-like addresses (`git@host:org/repo`) as `ssh://` URLs.
+fn git_over_ssh(lock: &toml::Table, names: Option<&BTreeSet<String>>) -> bool {
+    lock.get("package")
+        .and_then(toml::Value::as_array)
+        .map_or(&[][..], Vec::as_slice)
+        .iter()
+        .filter(|package| {
+            let name = package.get("name").and_then(toml::Value::as_str);
+            names.is_none_or(|names| name.is_some_and(|n| names.contains(&normalize_name(n))))
+        })
+        .filter_map(|package| package.get("source")?.get("git")?.as_str())
+        .any(|url| url.starts_with("ssh://") || url.starts_with("git+ssh://"))
 }
 
 /// The locked versions of `names`, and where the lock names each.
@@ -659,6 +680,8 @@ fn check_pinned(
                 }),
                 translated_lock: translated,
                 artifacts,
+                // Git sources are refused in locks of pins.
+                git_over_ssh: false,
                 requires_python: pyproject_table.as_ref().and_then(|table| {
                     let text = std::str::from_utf8(pyproject_bytes).ok()?;
                     requires_python(&pyproject_file, text, table)
@@ -1519,8 +1542,62 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None, requires_python: None, artifacts: [] }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None, requires_python: None, artifacts: [], git_over_ssh: false }"
         );
+    }
+
+    #[test]
+    fn a_git_dependency_over_ssh_is_told_only_when_the_venv_gets_it() {
+        let spec = spec();
+        let service = &spec.services["api"];
+        let over_ssh = |deps: &str, dev: &str| {
+            let pyproject = format!(
+                "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [{deps}]\n[dependency-groups]\ndev = [{dev}]\n"
+            );
+            let lock = r#"version = 1
+[[package]]
+name = "api"
+version = "1"
+source = { editable = "." }
+dependencies = [{ name = "private" }, { name = "public" }]
+[package.dev-dependencies]
+dev = [{ name = "tool" }]
+[[package]]
+name = "private"
+version = "1.0.0"
+source = { git = "ssh://git@git.example.com/org/private.git?rev=v1#0123456789abcdef0123456789abcdef01234567" }
+[[package]]
+name = "public"
+version = "2.0.0"
+source = { git = "https://git.example.com/org/public.git?rev=v2#0123456789abcdef0123456789abcdef01234567" }
+[[package]]
+name = "tool"
+version = "3.0.0"
+source = { git = "ssh://git@git.example.com/org/tool.git?rev=v3#0123456789abcdef0123456789abcdef01234567" }
+"#
+            .replace(
+                "dependencies = [{ name = \"private\" }, { name = \"public\" }]",
+                &format!(
+                    "dependencies = [{}]",
+                    deps.split(", ")
+                        .filter(|d| !d.is_empty())
+                        .map(|d| format!("{{ name = {d} }}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            check(
+                &spec.file,
+                &service.project_dir(),
+                Some(pyproject.as_bytes()),
+                Some(lock.as_bytes()),
+            )
+            .expect("valid project")
+            .git_over_ssh
+        };
+        assert!(over_ssh("\"private\", \"public\"", "\"tool\""));
+        // Over HTTPS, or only in a dependency group the spec does not select.
+        assert!(!over_ssh("\"public\"", "\"tool\""));
     }
 
     #[test]

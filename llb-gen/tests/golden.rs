@@ -38,6 +38,7 @@ fn caps(mergeop: bool) -> ServerCaps {
         "exec.mount.cache",
         "exec.mount.cache.sharing",
         "exec.mount.secret",
+        "exec.mount.ssh",
         "file.base",
     ]
     .into_iter()
@@ -69,6 +70,21 @@ fn build_with_files(
     target: &str,
     mergeop: bool,
     files_digest: &dyn Fn(&str) -> Option<String>,
+) -> Build {
+    build_with_facts(spec_text, target, mergeop, &|dir| ProjectFacts {
+        venv_packages: Some(2),
+        files_digest: files_digest(dir),
+        ..ProjectFacts::default()
+    })
+}
+
+/// [`build_from`], with `facts(project dir)` as what was learned of each
+/// project's files.
+fn build_with_facts(
+    spec_text: &str,
+    target: &str,
+    mergeop: bool,
+    facts: &dyn Fn(&str) -> ProjectFacts,
 ) -> Build {
     let spec = llb_gen::spec::parse("pybase.yaml", spec_text.as_bytes())
         .expect("the fixture spec is valid");
@@ -103,16 +119,7 @@ fn build_with_files(
             projects: target
                 .projects()
                 .iter()
-                .map(|p| {
-                    (
-                        p.dir.to_owned(),
-                        ProjectFacts {
-                            venv_packages: Some(2),
-                            files_digest: files_digest(p.dir),
-                            ..ProjectFacts::default()
-                        },
-                    )
-                })
+                .map(|p| (p.dir.to_owned(), facts(p.dir)))
                 .collect(),
         },
     )
@@ -368,4 +375,35 @@ fn a_base_without_a_shell_is_assembled_by_copying() {
         }
     }
     assert!(descends.iter().filter(|d| **d).count() > 3);
+}
+
+#[test]
+fn only_a_venv_with_a_git_dependency_over_ssh_gets_the_agent_and_known_hosts() {
+    // python-web's lock has a git dependency over SSH; the others do not.
+    let build = build_with_facts(TIERED_SPEC, "orders", true, &|dir| ProjectFacts {
+        venv_packages: Some(2),
+        git_over_ssh: dir == "tiers/web",
+        ..ProjectFacts::default()
+    });
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let venv_ops: Vec<&serde_json::Value> = described["ops"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .filter(|op| op["name"].as_str().is_some_and(|n| n.contains("] venv: ")))
+        .collect();
+    assert_eq!(venv_ops.len(), 3, "python-base, python-web and orders");
+    for op in venv_ops {
+        let name = op["name"].as_str().unwrap_or_default();
+        let text = op.to_string();
+        let over_ssh = name.starts_with("[python-web]");
+        assert_eq!(text.contains("ssh_agent"), over_ssh, "{name}: {text}");
+        assert_eq!(text.contains("known_hosts"), over_ssh, "{name}: {text}");
+        assert_eq!(name.contains("git over SSH"), over_ssh, "{name}");
+        assert_eq!(
+            text.contains("GIT_SSH_COMMAND=ssh -o BatchMode=yes -o StrictHostKeyChecking=yes"),
+            over_ssh,
+            "{name}"
+        );
+    }
 }

@@ -123,6 +123,7 @@ const DEFAULT_LLB_CAPS: &[(&str, bool)] = &[
     ("exec.mount.cache.sharing", true),
     ("exec.mount.secret", true),
     ("exec.mount.ssh", true),
+    ("exec.mount.ssh", true),
     ("exec.mount.tmpfs", true),
     ("file.base", true),
     ("constraints", true),

@@ -57,6 +57,7 @@ pub fn introduced_in(cap: &str) -> Option<&'static str> {
         | "exec.mount.cache"
         | "exec.mount.cache.sharing"
         | "exec.mount.secret"
+        | "exec.mount.ssh"
         | "exec.mount.tmpfs"
         | "meta.description"
         | "constraints"

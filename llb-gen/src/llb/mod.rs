@@ -136,6 +136,10 @@ enum MountKind {
         id: String,
         optional: bool,
     },
+    /// The client's SSH agent socket (`--ssh`), by id.
+    Ssh {
+        id: String,
+    },
     Tmpfs,
 }
 
@@ -195,6 +199,16 @@ impl Mount {
                 id: id.to_owned(),
                 optional,
             },
+        }
+    }
+
+    /// The SSH agent the client forwards as `id` (`--ssh id=…`), as a
+    /// socket at `dest` (mode 0600, root); required: the build fails when
+    /// the client forwards none.
+    pub fn ssh(dest: &str, id: &str) -> Self {
+        Self {
+            dest: dest.to_owned(),
+            kind: MountKind::Ssh { id: id.to_owned() },
         }
     }
 
@@ -515,6 +529,23 @@ impl State {
                             gid: 0,
                             mode: 0o400,
                             optional,
+                        }),
+                        ..Default::default()
+                    }
+                }
+                MountKind::Ssh { id } => {
+                    caps.insert("exec.mount.ssh");
+                    pb::Mount {
+                        input: -1,
+                        dest: mount.dest,
+                        output: -1,
+                        mount_type: pb::MountType::Ssh as i32,
+                        ssh_opt: Some(pb::SshOpt {
+                            id,
+                            uid: 0,
+                            gid: 0,
+                            mode: 0o600,
+                            optional: false,
                         }),
                         ..Default::default()
                     }
