@@ -10,7 +10,7 @@
 //! The rules:
 //!
 //! - [`BASE_IMAGE_NOT_PINNED`]: an image in `from` (of a service, or of a
-//!   tier that starts from an image) has no tag, or the tag `latest`, and
+//!   tier that starts from an image) or in `build-from` has no tag, or the tag `latest`, and
 //!   no digest: the image changes under the spec without notice. A version
 //!   tag (`python:3.12-slim`) is accepted: it is what the reference
 //!   recommends, and the image records the digest it was built from
@@ -217,8 +217,18 @@ pub fn lint(spec: &Spec, text: &str) -> Vec<Warning> {
         if let TierBase::Image(image) = &tier.from {
             warnings.extend(base_image_not_pinned(
                 spec,
+                "base image",
                 &image.as_written,
                 tier.from_at.or(tier.at),
+                &format!("tier `{}`", tier.name),
+            ));
+        }
+        if let Some(image) = &tier.build_from {
+            warnings.extend(base_image_not_pinned(
+                spec,
+                "build image",
+                &image.as_written,
+                tier.build_from_at.or(tier.at),
                 &format!("tier `{}`", tier.name),
             ));
         }
@@ -236,8 +246,18 @@ pub fn lint(spec: &Spec, text: &str) -> Vec<Warning> {
         if service.tier.is_none() {
             warnings.extend(base_image_not_pinned(
                 spec,
+                "base image",
                 &service.from.as_written,
                 service.from_at.or(service.at),
+                &format!("service `{}`", service.name),
+            ));
+        }
+        if let Some(image) = &service.build_from {
+            warnings.extend(base_image_not_pinned(
+                spec,
+                "build image",
+                &image.as_written,
+                service.build_from_at.or(service.at),
                 &format!("service `{}`", service.name),
             ));
         }
@@ -277,6 +297,7 @@ fn runs_as_root(
 
 fn base_image_not_pinned(
     spec: &Spec,
+    role: &str,
     written: &str,
     at: Option<Position>,
     owner: &str,
@@ -299,11 +320,20 @@ fn base_image_not_pinned(
         Diagnostic::at(
             &spec.file,
             at,
-            format!("the base image `{written}` of {owner} has {what}: it changes without notice"),
+            format!("the {role} `{written}` of {owner} has {what}: it changes without notice"),
         )
         .with_hint(format!(
-            "name a version, e.g. `{}:3.12-slim`, or pin a digest (`@sha256:…`)",
-            name
+            "name a version, e.g. `{name}:{}`, or pin a digest (`@sha256:…`)",
+            // The official Python images' tags are the example users know.
+            if last_component
+                .split(':')
+                .next()
+                .is_some_and(|n| n == "python")
+            {
+                "3.12-slim"
+            } else {
+                "<version>"
+            }
         )),
     ))
 }
@@ -478,6 +508,23 @@ mod tests {
             ))
             .contains("has the tag `latest`")
         );
+    }
+
+    #[test]
+    fn a_build_image_without_a_tag_is_not_pinned_either() {
+        assert!(
+            check(&format!(
+                "{SERVICE}    from: gcr.io/distroless/python3-debian12\n    command: [api]\n"
+            ))
+            .contains("e.g. `gcr.io/distroless/python3-debian12:<version>`")
+        );
+        insta::assert_snapshot!(check(&format!("{SERVICE}    from: gcr.io/distroless/python3-debian12:nonroot\n    build-from: registry.example.com/debian-python\n    command: [api]\n")), @r"
+        warning[BaseImageNotPinned]: pybase.yaml:5:17: the build image `registry.example.com/debian-python` of service `api` has no tag (so `latest`): it changes without notice
+          |
+        5 |     build-from: registry.example.com/debian-python
+          |                 ^
+        hint: name a version, e.g. `registry.example.com/debian-python:<version>`, or pin a digest (`@sha256:…`)
+        ");
     }
 
     #[test]
