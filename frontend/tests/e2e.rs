@@ -746,6 +746,22 @@ fn a_stale_lock_fails_the_build_with_the_fix() {
         "the failing step is not tied to the spec: {err}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+
+    // The same on a venv installed from wheels BuildKit fetched: the
+    // export step (`uv export --locked`) fails, before any install.
+    let dir = fixture("selected");
+    let pyproject = dir.join("pyproject.toml");
+    let text = std::fs::read_to_string(&pyproject).expect("pyproject");
+    std::fs::write(&pyproject, text.replace("six==1.17.0", "six==1.16.0"))
+        .expect("write pyproject");
+    let (output, _) = build(&dir, None, "pybase-e2e/stale:3");
+    assert!(!output.status.success(), "a stale lock built an image");
+    let err = stderr(&output);
+    assert!(
+        err.contains("venv: uv.lock as requirements with hashes") && err.contains("uv lock"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1361,63 +1377,73 @@ fn two_builds_from_clean_caches_with_source_date_epoch_give_the_same_digest() {
     let Some(_docker) = e2e_session() else {
         return;
     };
-    let dir = fixture("inventory");
-    let mut digests = Vec::new();
-    for round in 0..2 {
-        // Clean caches: no cache mount survives (uv's built wheels, apt's
-        // downloads) and no step result is reused.
-        let pruned = run(Command::new("docker").args([
-            "buildx",
-            "prune",
-            "-f",
-            "--filter",
-            "type=exec.cachemount",
-        ]));
-        assert!(pruned.status.success(), "{}", stderr(&pruned));
-        let oci = dir.join(format!("image-{round}.tar"));
-        let mut command = Command::new("docker");
-        command
-            .args(["buildx", "build", "--progress", "plain", "--no-cache", "-f"])
-            .arg(dir.join("pybase.yaml"))
-            .args([
-                "--build-context",
-                &format!("python:3.12-slim=docker-image://{BASE_IMAGE}"),
-            ])
-            .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")])
-            .args(["--build-arg", "SOURCE_DATE_EPOCH=1700000000"])
-            .arg("--output")
-            .arg(format!(
-                "type=oci,dest={},rewrite-timestamp=true",
-                oci.display()
-            ))
-            .arg(&dir);
-        let output = run(&mut command);
-        assert!(output.status.success(), "{}", stderr(&output));
-        let unpacked = dir.join(format!("image-{round}"));
-        std::fs::create_dir_all(&unpacked).expect("unpack dir");
-        let untar = run(Command::new("tar")
-            .arg("-xf")
-            .arg(&oci)
-            .arg("-C")
-            .arg(&unpacked));
-        assert!(untar.status.success(), "{}", stderr(&untar));
-        let index: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(unpacked.join("index.json")).expect("index.json"),
-        )
-        .expect("index JSON");
-        assert_eq!(
-            index["manifests"][0]["annotations"]["org.opencontainers.image.created"],
-            serde_json::json!("2023-11-14T22:13:20Z")
+    // inventory's venv is downloaded by uv (psycopg2 builds from its
+    // sdist); selected's from wheels BuildKit fetched.
+    for name in ["inventory", "selected"] {
+        let dir = fixture(name);
+        let digests: Vec<serde_json::Value> = (0..2)
+            .map(|round| clean_build_digest(&dir, round))
+            .collect();
+        assert!(
+            digests[0]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:"))
         );
-        digests.push(index["manifests"][0]["digest"].clone());
+        assert_eq!(
+            digests[0], digests[1],
+            "{name}: the same inputs gave two images"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    assert!(
-        digests[0]
-            .as_str()
-            .is_some_and(|d| d.starts_with("sha256:"))
+}
+
+/// The digest of the image of the spec in `dir` built with
+/// `SOURCE_DATE_EPOCH` from clean caches: no cache mount survives (uv's
+/// built wheels, apt's downloads) and no step result is reused.
+fn clean_build_digest(dir: &Path, round: usize) -> serde_json::Value {
+    let pruned = run(Command::new("docker").args([
+        "buildx",
+        "prune",
+        "-f",
+        "--filter",
+        "type=exec.cachemount",
+    ]));
+    assert!(pruned.status.success(), "{}", stderr(&pruned));
+    let oci = dir.join(format!("image-{round}.tar"));
+    let mut command = Command::new("docker");
+    command
+        .args(["buildx", "build", "--progress", "plain", "--no-cache", "-f"])
+        .arg(dir.join("pybase.yaml"))
+        .args([
+            "--build-context",
+            &format!("python:3.12-slim=docker-image://{BASE_IMAGE}"),
+        ])
+        .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")])
+        .args(["--build-arg", "SOURCE_DATE_EPOCH=1700000000"])
+        .arg("--output")
+        .arg(format!(
+            "type=oci,dest={},rewrite-timestamp=true",
+            oci.display()
+        ))
+        .arg(dir);
+    let output = run(&mut command);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let unpacked = dir.join(format!("image-{round}"));
+    std::fs::create_dir_all(&unpacked).expect("unpack dir");
+    let untar = run(Command::new("tar")
+        .arg("-xf")
+        .arg(&oci)
+        .arg("-C")
+        .arg(&unpacked));
+    assert!(untar.status.success(), "{}", stderr(&untar));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(unpacked.join("index.json")).expect("index.json"))
+            .expect("index JSON");
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.created"],
+        serde_json::json!("2023-11-14T22:13:20Z")
     );
-    assert_eq!(digests[0], digests[1], "the same inputs gave two images");
-    let _ = std::fs::remove_dir_all(&dir);
+    index["manifests"][0]["digest"].clone()
 }
 
 /// The package index of the `private-index` fixture: a PEP 503 simple
@@ -2107,4 +2133,55 @@ fn a_git_dependency_over_ssh_is_fetched_with_the_forwarded_key_and_checked_host(
     assert!(log.contains("ssh forward key default"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+#[test]
+fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    // A lock no earlier build saw: its export runs now.
+    let dir = fixture("selected");
+    let lock = dir.join("uv.lock");
+    let text = std::fs::read_to_string(&lock).expect("lock");
+    std::fs::write(&lock, format!("{text}# e2e run {}\n", unique())).expect("lock");
+    let (output, _) = build(&dir, None, "pybase-e2e/fetched:1");
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    // Each wheel that fits linux/amd64 is a checksummed source: six's and
+    // iniconfig's for any Python, PyYAML's for each CPython the lock allows
+    // (the test image does not say its version).
+    for wheel in [
+        "fetch six-1.17.0-py2.py3-none-any.whl (sha256 4721f391ed90)",
+        "fetch iniconfig-2.0.0-py3-none-any.whl",
+        "fetch PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64",
+    ] {
+        assert!(log.contains(wheel), "{wheel}: {log}");
+    }
+    assert!(!log.contains("macosx"), "{log}");
+    let install = "[selected] venv: 3 packages from uv.lock, 5 fetched wheels, network off";
+    assert!(log.contains(install), "{log}");
+
+    // The same pins under another lock text: exported again, the same
+    // requirements, so the install is not run again.
+    std::fs::write(&lock, format!("{text}# e2e run {}\n", unique())).expect("lock");
+    let (output, _) = build(&dir, None, "pybase-e2e/fetched:2");
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    let step = log
+        .lines()
+        .find(|line| line.ends_with(install))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no install step: {log}"))
+        .to_owned();
+    assert!(
+        log.lines().any(|line| line == format!("{step} CACHED")),
+        "the install ran again: {log}"
+    );
+    let ran = docker_run("pybase-e2e/fetched:2", None, &[]);
+    assert_eq!(
+        stdout(&ran),
+        "six: yes\nyaml: yes\ntomli_w: no\niniconfig: yes\npackaging: no"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -13,6 +13,10 @@
 //! Only packages every environment needs are checked: one that the lock
 //! reaches only through an environment marker (a Windows-only dependency,
 //! say) may well have no Linux wheel, and is left to the installer.
+//!
+//! [`wheelhouse`] chooses, from the same facts with the wheels' addresses,
+//! the files BuildKit fetches for a venv (each a checksummed HTTP source),
+//! so that the install itself runs with the network off.
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::llb::Platform;
@@ -32,6 +36,76 @@ pub struct LockedArtifacts {
     pub wheels: Vec<String>,
     /// Whether it has an sdist (or another artifact that builds anywhere).
     pub has_sdist: bool,
+}
+
+/// A file a lock names with its address and sha256, for BuildKit to fetch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockedFile {
+    /// Where it is.
+    pub url: String,
+    /// Its sha256, lowercase hex.
+    pub sha256: String,
+    /// Its file name (the last segment of `url`).
+    pub filename: String,
+}
+
+/// A locked package's wheels with their addresses, for [`wheelhouse`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FetchableWheels {
+    /// Whether every environment needs it (not only under a marker, and
+    /// not a version kept for some environments only).
+    pub needed_everywhere: bool,
+    /// Its wheels.
+    pub wheels: Vec<LockedFile>,
+}
+
+/// Where PyPI serves its files: the only host BuildKit fetches artifacts
+/// from. Another index may need credentials, which BuildKit's HTTP source
+/// cannot take from the `netrc` secret; uv downloads those.
+pub const PYPI_FILES: &str = "https://files.pythonhosted.org/";
+
+/// The wheels to fetch for a venv of `packages` on `platform` with the
+/// base image's Python `python` (every CPython 3 when unknown): each
+/// package's wheels that fit. `None` when fetching cannot give the venv
+/// everything: a package every environment needs has no fitting wheel (its
+/// sdist must be built, with build requirements the lock does not name), or
+/// a wheel is elsewhere than on PyPI. A package needed only under a marker
+/// without a fitting wheel is left out (on Linux, a Windows-only one).
+pub fn wheelhouse(
+    packages: &[FetchableWheels],
+    platform: &Platform,
+    python: Option<&str>,
+) -> Option<Vec<LockedFile>> {
+    let machine = wheel_machine(platform)?;
+    let python = python.and_then(python_minor);
+    let mut files = Vec::new();
+    for package in packages {
+        let fitting: Vec<&LockedFile> = package
+            .wheels
+            .iter()
+            .filter(|wheel| wheel_fits(&wheel.filename, machine, python))
+            .collect();
+        if fitting.is_empty() && package.needed_everywhere {
+            return None;
+        }
+        for wheel in fitting {
+            if !wheel.url.starts_with(PYPI_FILES) {
+                return None;
+            }
+            files.push(wheel.clone());
+        }
+    }
+    files.sort_by(|a, b| a.filename.cmp(&b.filename));
+    files.dedup();
+    Some(files)
+}
+
+/// `(major, minor)` of a Python version such as `3.11.2`.
+fn python_minor(text: &str) -> Option<(u32, u32)> {
+    let mut parts = text.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
 }
 
 /// The machine name wheel tags use for `platform`'s architecture, when
@@ -100,12 +174,7 @@ pub fn check(
     let Some(machine) = wheel_machine(platform) else {
         return Ok(());
     };
-    let python_version = python.and_then(|text| {
-        let mut parts = text.split('.');
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        Some((major, minor))
-    });
+    let python_version = python.and_then(python_minor);
     let problems: Vec<Diagnostic> = locked
         .iter()
         .filter(|package| {
@@ -278,5 +347,61 @@ mod tests {
             file_name("https://x/y/PyYAML-6.0.2.tar.gz#sha256=1"),
             "PyYAML-6.0.2.tar.gz"
         );
+    }
+
+    #[test]
+    fn the_wheelhouse_has_the_fitting_wheels_or_is_none_when_an_sdist_must_build() {
+        let file = |name: &str| LockedFile {
+            url: format!("{PYPI_FILES}packages/{name}"),
+            sha256: "0".repeat(64),
+            filename: name.to_owned(),
+        };
+        let package = |needed_everywhere, names: &[&str]| FetchableWheels {
+            needed_everywhere,
+            wheels: names.iter().map(|n| file(n)).collect(),
+        };
+        let amd64 = Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: String::new(),
+        };
+        let yaml = package(
+            true,
+            &[
+                "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
+                "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl",
+                "PyYAML-6.0.2-cp312-cp312-win_amd64.whl",
+            ],
+        );
+        // Windows-only, under a marker: left out.
+        let pywin32 = package(false, &["pywin32-308-cp311-cp311-win_amd64.whl"]);
+        let names = |files: Option<Vec<LockedFile>>| {
+            files.map(|f| f.into_iter().map(|f| f.filename).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            names(wheelhouse(&[yaml.clone(), pywin32.clone()], &amd64, None)),
+            Some(vec![
+                "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl".to_owned(),
+                "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl".to_owned(),
+            ])
+        );
+        assert_eq!(
+            names(wheelhouse(
+                std::slice::from_ref(&yaml),
+                &amd64,
+                Some("3.12.8")
+            )),
+            Some(vec![
+                "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl".to_owned()
+            ])
+        );
+        // An sdist-only package every environment needs: uv builds it.
+        let sdist_only = package(true, &[]);
+        assert_eq!(wheelhouse(&[yaml.clone(), sdist_only], &amd64, None), None);
+        // A wheel on another index: uv downloads it (with the netrc secret).
+        let mut private = package(true, &["private-1.0-py3-none-any.whl"]);
+        private.wheels[0].url =
+            "https://pypi.example.com/files/private-1.0-py3-none-any.whl".into();
+        assert_eq!(wheelhouse(&[yaml, private], &amd64, None), None);
     }
 }

@@ -91,6 +91,11 @@ const SRC_DIR: &str = "/pybase/src";
 const OUT_DIR: &str = "/pybase/out";
 const UV_CACHE_DIR: &str = "/pybase/cache/uv";
 const UV_CACHE_ID: &str = "pybase-uv-cache";
+/// Where the wheels BuildKit fetched for a venv are mounted.
+const WHEELS_DIR: &str = "/pybase/wheels";
+/// Where the lock exported to requirements is mounted, and the file.
+const REQUIREMENTS_DIR: &str = "/pybase/requirements";
+const EXPORTED_REQUIREMENTS: &str = "/pybase/requirements/requirements.txt";
 /// `SOURCE_DATE_EPOCH` in the steps that install Python packages: 1980-01-01,
 /// the earliest time a wheel (a zip) can record.
 const PYC_EPOCH: &str = "315532800";
@@ -515,6 +520,9 @@ pub struct ProjectFacts {
     pub translated_lock: Option<String>,
     /// Whether its install fetches a git repository over SSH.
     pub git_over_ssh: bool,
+    /// Its packages' wheels with their addresses, when BuildKit may fetch
+    /// them (see [`crate::artifacts::wheelhouse`]).
+    pub fetchable: Option<Vec<crate::artifacts::FetchableWheels>>,
 }
 
 impl ProjectFacts {
@@ -530,6 +538,7 @@ impl ProjectFacts {
             lock: info.lock,
             translated_lock: info.translated_lock.clone(),
             git_over_ssh: info.git_over_ssh,
+            fetchable: info.fetchable.clone(),
         }
     }
 }
@@ -635,6 +644,11 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         None => (&base, &inputs.base),
     };
     let build_env = image::base_env(&build_image.config);
+    // The venv's Python, when an image says it: it chooses the wheels
+    // fetched for it (every CPython's otherwise).
+    let runtime_env = image::base_env(&inputs.base.config);
+    let python = image::get_env(&build_env, "PYTHON_VERSION")
+        .or_else(|| image::get_env(&runtime_env, "PYTHON_VERSION"));
 
     // The apt caches belong to one base image: lists of another release
     // must never be mixed in.
@@ -902,7 +916,36 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                     .flat_map(|group| ["--group".to_owned(), group.name.clone()]),
             )
             .collect();
+        // Every wheel the venv needs on PyPI (and no sdist to build): BuildKit
+        // fetches each as a checksummed HTTP source, and the install runs
+        // from those files with the network off, after the lock is exported
+        // to requirements with hashes (with the network: a stale lock is
+        // reported as uv reports it).
+        let fetched = match (lock_kind, facts.and_then(|f| f.fetchable.as_deref())) {
+            (LockKind::Uv, Some(packages)) if !git_over_ssh => {
+                crate::artifacts::wheelhouse(packages, platform, python)
+                    .filter(|files| !files.is_empty())
+            }
+            _ => None,
+        };
         let (venv_script, venv_args, installer) = match lock_kind {
+            _ if fetched.is_some() => (
+                FETCHED_VENV_SCRIPT,
+                Vec::new(),
+                vec![
+                    "pip",
+                    "install",
+                    "--python",
+                    "/opt/venv/bin/python",
+                    "--offline",
+                    "--no-index",
+                    "--find-links",
+                    WHEELS_DIR,
+                    "--require-hashes",
+                    "-r",
+                    EXPORTED_REQUIREMENTS,
+                ],
+            ),
             LockKind::Uv => (
                 VENV_SCRIPT,
                 selection.clone(),
@@ -933,7 +976,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             .chain(installer)
             .map(str::to_owned)
             .chain(match lock_kind {
-                LockKind::Uv => selection,
+                LockKind::Uv if fetched.is_none() => selection.clone(),
                 _ => Vec::new(),
             })
             .collect();
@@ -945,18 +988,73 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 format!("[{name}] {lock_file} as requirements with hashes"),
             );
         }
+        // How the install step reads its inputs: the fetched wheels and the
+        // exported requirements, offline; or the lock, with uv downloading.
+        let install: Box<dyn Fn(Exec) -> Exec> = match &fetched {
+            Some(files) => {
+                let export = build_root
+                    .run(
+                        with_uv(
+                            Exec::argv(&shell(EXPORT_SCRIPT, "pybase-export", &selection))
+                                .env(uv_env.clone())
+                                .cwd(LOCK_DIR)
+                                .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
+                                .mount(Mount::output(OUT_DIR, &State::scratch()))
+                                .named(format!(
+                                    "[{name}] venv: {lock_file} as requirements with hashes"
+                                ))
+                                .at(line),
+                        ),
+                        platform,
+                    )
+                    .output(OUT_DIR)
+                    .ok_or(PlanError::MissingOutput(OUT_DIR))?;
+                let house = wheelhouse(files, uses_merge, name);
+                let uv_tool = uv_tool.clone();
+                Box::new(move |exec: Exec| {
+                    exec.network(Network::None)
+                        .mount(Mount::readonly(UV_DIR, &uv_tool))
+                        .mount(Mount::cache(
+                            UV_CACHE_DIR,
+                            UV_CACHE_ID,
+                            CacheSharing::Shared,
+                        ))
+                        .mount(Mount::readonly(WHEELS_DIR, &house))
+                        .mount(Mount::readonly(REQUIREMENTS_DIR, &export))
+                })
+            }
+            None => {
+                let lock = lock.clone();
+                Box::new(move |exec: Exec| {
+                    with_ssh(with_uv(
+                        exec.cwd(LOCK_DIR)
+                            .mount(project_mount(Mount::readonly(LOCK_DIR, &lock))),
+                    ))
+                })
+            }
+        };
+        let fetched_note = fetched.as_ref().map_or_else(String::new, |files| {
+            format!(
+                ", {} fetched {}, network off",
+                files.len(),
+                if files.len() == 1 { "wheel" } else { "wheels" }
+            )
+        });
         let (venv, venv_copy, code_on) = if has_venv {
-            let exec = Exec::argv(&shell(DELTA_SCRIPT, "pybase-venv-delta", &delta_args))
+            let delta_script = if fetched.is_some() {
+                FETCHED_DELTA_SCRIPT
+            } else {
+                DELTA_SCRIPT
+            };
+            let exec = Exec::argv(&shell(delta_script, "pybase-venv-delta", &delta_args))
                 .env(uv_env.clone())
-                .cwd(LOCK_DIR)
-                .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
                 .mount(Mount::output(OUT_DIR, &State::scratch()))
                 .named(format!(
-                    "[{name}] venv: {packages} from {lock_file}, adding what the tier lacks{over_ssh}"
+                    "[{name}] venv: {packages} from {lock_file}, adding what the tier lacks{over_ssh}{fetched_note}"
                 ))
                 .at(line);
             let delta = builder
-                .run(with_ssh(with_uv(exec)), platform)
+                .run(install(exec), platform)
                 .output(OUT_DIR)
                 .ok_or(PlanError::MissingOutput(OUT_DIR))?;
             let full = builder.copy(
@@ -973,15 +1071,13 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         } else {
             let exec = Exec::argv(&shell(venv_script, "pybase-venv", &venv_args))
                 .env(uv_env.clone())
-                .cwd(LOCK_DIR)
-                .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
                 .mount(Mount::output(VENV_DIR, &State::scratch()))
                 .named(format!(
-                    "[{name}] venv: {packages} from {lock_file}{over_ssh}"
+                    "[{name}] venv: {packages} from {lock_file}{over_ssh}{fetched_note}"
                 ))
                 .at(line);
             let venv = builder
-                .run(with_ssh(with_uv(exec)), platform)
+                .run(install(exec), platform)
                 .output(VENV_DIR)
                 .ok_or(PlanError::MissingOutput(VENV_DIR))?;
             let venv_mount = Some(venv.clone());
@@ -1256,6 +1352,39 @@ fn user_env(env: &[String], user: &User, workdir: &str) -> Vec<String> {
     env
 }
 
+/// The wheels of `files`, each a checksummed HTTP source, side by side in
+/// one directory: stacked with MergeOp, or copied next to each other.
+fn wheelhouse(files: &[crate::artifacts::LockedFile], uses_merge: bool, name: &str) -> State {
+    let fetched: Vec<State> = files
+        .iter()
+        .map(|file| {
+            State::http(
+                &file.url,
+                &file.sha256,
+                &file.filename,
+                format!(
+                    "[{name}] fetch {} (sha256 {})",
+                    file.filename,
+                    file.sha256.get(..12).unwrap_or(&file.sha256)
+                ),
+            )
+        })
+        .collect();
+    if uses_merge {
+        State::merge(
+            &fetched.iter().collect::<Vec<_>>(),
+            format!("[{name}] wheels: {} files", fetched.len()),
+        )
+    } else {
+        fetched.iter().fold(State::scratch(), |house, wheel| {
+            house.copy(
+                wheel,
+                FileCopy::dir_contents("/", "/").named(format!("[{name}] wheels: + one")),
+            )
+        })
+    }
+}
+
 /// `below` with what `copy` takes from `output` on top, as one layer of its
 /// own: stacked with MergeOp (`merge_name`), or copied onto `below`.
 fn stack(
@@ -1359,6 +1488,42 @@ if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable "$@"
 "#;
 
+/// uv.lock as requirements with hashes (the extras and groups selected as
+/// arguments), for an install from fetched wheels: `--locked` fails when
+/// the lock no longer matches pyproject.toml.
+const EXPORT_SCRIPT: &str = r#"set -eu
+if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
+exec /pybase/uv/uv export --locked --quiet --format requirements-txt --no-header --no-default-groups --no-emit-project --no-editable --output-file /pybase/out/requirements.txt "$@"
+"#;
+
+/// uv records when it saw a package installed from a local file or tree
+/// (`uv_cache.json` in its dist-info, listed in RECORD): not part of the
+/// package, different in every build, so removed. (A macro, so that
+/// `concat!` can put it in the scripts.)
+macro_rules! forget_local_files {
+    () => {
+        r#"for cache in /opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json; do
+  [ -e "$cache" ] || continue
+  rm -f "$cache"
+  sed -i '/\/uv_cache\.json,/d' "${cache%/uv_cache.json}/RECORD"
+done
+"#
+    };
+}
+
+/// The venv from the wheels BuildKit fetched (/pybase/wheels) and the
+/// exported requirements, with the network off: exactly those packages
+/// (`pip sync`), every file's hash checked against the lock's.
+const FETCHED_VENV_SCRIPT: &str = concat!(
+    r#"set -eu
+py=$(command -v python3 || command -v python)
+/pybase/uv/uv venv --quiet --python "$py" /opt/venv
+/pybase/uv/uv pip sync --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes /pybase/requirements/requirements.txt
+"#,
+    forget_local_files!()
+);
+
 /// The venv from a lock of pins (`$1`: `pylock.toml`, `requirements.txt`
 /// or poetry.lock's translation) alone: every package with its hashes
 /// (`--require-hashes`), exactly those (`pip sync`).
@@ -1386,6 +1551,20 @@ find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/ven
 cd /
 find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
 "#;
+
+/// [`DELTA_SCRIPT`] for an install from fetched wheels, which uv records
+/// as local files (see `forget_local_files!`).
+const FETCHED_DELTA_SCRIPT: &str = concat!(
+    r#"set -eu
+stamp=$(mktemp)
+UV_COMPILE_BYTECODE=0 "$@"
+"#,
+    forget_local_files!(),
+    r#"find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
+cd /
+find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
+"#
+);
 
 /// The variable setuptools_scm (and hatch-vcs, built on it) takes a
 /// version from instead of version control.

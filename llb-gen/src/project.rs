@@ -48,6 +48,10 @@ pub struct ProjectInfo {
     /// over SSH (`source = { git = "ssh://…" }` in uv.lock): its install
     /// needs the build's SSH agent (`--ssh`) and the host's key.
     pub git_over_ssh: bool,
+    /// The wheels of every package the venv gets, with their addresses,
+    /// when all of them come from an index with hashed files (uv.lock
+    /// only): what [`crate::artifacts::wheelhouse`] chooses from.
+    pub fetchable: Option<Vec<crate::artifacts::FetchableWheels>>,
 }
 
 /// The Pythons a project runs on, as `requires-python` says.
@@ -327,6 +331,11 @@ pub fn check(
             let everywhere = venv_package_names(&lock, &name, project.selection, true);
             Ok(ProjectInfo {
                 git_over_ssh: git_over_ssh(&lock, names.as_ref()),
+                fetchable: names
+                    .as_ref()
+                    .zip(everywhere.as_ref())
+                    .filter(|_| !builds_from_source(pyproject.as_ref()))
+                    .and_then(|(names, everywhere)| fetchable_wheels(&lock, names, everywhere)),
                 artifacts: everywhere
                     .map(|names| {
                         uv_artifacts(
@@ -682,6 +691,7 @@ fn check_pinned(
                 artifacts,
                 // Git sources are refused in locks of pins.
                 git_over_ssh: false,
+                fetchable: None,
                 requires_python: pyproject_table.as_ref().and_then(|table| {
                     let text = std::str::from_utf8(pyproject_bytes).ok()?;
                     requires_python(&pyproject_file, text, table)
@@ -1236,6 +1246,66 @@ fn uv_artifacts(
         .collect()
 }
 
+/// Whether the project tells uv to build packages from source rather than
+/// install their wheels (`[tool.uv] no-binary` or `no-binary-package`):
+/// the lock still lists the wheels, so only uv may choose.
+fn builds_from_source(pyproject: Option<&toml::Table>) -> bool {
+    pyproject
+        .and_then(|p| p.get("tool")?.get("uv")?.as_table())
+        .is_some_and(|uv| {
+            uv.get("no-binary").and_then(toml::Value::as_bool) == Some(true)
+                || uv
+                    .get("no-binary-package")
+                    .and_then(toml::Value::as_array)
+                    .is_some_and(|p| !p.is_empty())
+        })
+}
+
+/// The wheels of uv.lock's packages `names` with their addresses and
+/// hashes; `None` when one of them comes from elsewhere than an index
+/// (git, a path, a URL) or has a wheel without a URL or a sha256.
+fn fetchable_wheels(
+    lock: &toml::Table,
+    names: &BTreeSet<String>,
+    everywhere: &BTreeSet<String>,
+) -> Option<Vec<crate::artifacts::FetchableWheels>> {
+    let packages = lock
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let mut fetchable = Vec::new();
+    for package in packages {
+        let name = normalize_name(package.get("name")?.as_str()?);
+        if !names.contains(&name) {
+            continue;
+        }
+        package.get("source")?.get("registry")?;
+        let mut wheels = Vec::new();
+        for wheel in package
+            .get("wheels")
+            .and_then(toml::Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+        {
+            let url = wheel.get("url")?.as_str()?;
+            let sha256 = wheel.get("hash")?.as_str()?.strip_prefix("sha256:")?;
+            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return None;
+            }
+            wheels.push(crate::artifacts::LockedFile {
+                url: url.to_owned(),
+                sha256: sha256.to_owned(),
+                filename: crate::artifacts::file_name(url).to_owned(),
+            });
+        }
+        fetchable.push(crate::artifacts::FetchableWheels {
+            needed_everywhere: everywhere.contains(&name)
+                && package.get("resolution-markers").is_none(),
+            wheels,
+        });
+    }
+    Some(fetchable)
+}
+
 /// A uv.lock dependency entry (`{ name = "x", extra = ["y"] }`): the
 /// package's normalized name and the extras it asks for.
 fn dependency_edge(dep: &toml::Value) -> Option<(String, Vec<String>)> {
@@ -1334,6 +1404,18 @@ mod tests {
             b"version: 1\nservices:\n  api:\n    from: python:3.12-slim\n    project: app\n",
         )
         .expect("valid spec")
+    }
+
+    /// What `check` learns of a valid project at the spec's `app`.
+    fn valid_project(pyproject: &str, lock: &str) -> ProjectInfo {
+        let spec = spec();
+        check(
+            &spec.file,
+            &spec.services["api"].project_dir(),
+            Some(pyproject.as_bytes()),
+            Some(lock.as_bytes()),
+        )
+        .expect("valid project")
     }
 
     fn check_text(pyproject: Option<&str>, lock: Option<&str>) -> String {
@@ -1542,14 +1624,12 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None, requires_python: None, artifacts: [], git_over_ssh: false }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None, requires_python: None, artifacts: [], git_over_ssh: false, fetchable: Some([]) }"
         );
     }
 
     #[test]
     fn a_git_dependency_over_ssh_is_told_only_when_the_venv_gets_it() {
-        let spec = spec();
-        let service = &spec.services["api"];
         let over_ssh = |deps: &str, dev: &str| {
             let pyproject = format!(
                 "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [{deps}]\n[dependency-groups]\ndev = [{dev}]\n"
@@ -1586,18 +1666,41 @@ source = { git = "ssh://git@git.example.com/org/tool.git?rev=v3#0123456789abcdef
                         .join(", ")
                 ),
             );
-            check(
-                &spec.file,
-                &service.project_dir(),
-                Some(pyproject.as_bytes()),
-                Some(lock.as_bytes()),
-            )
-            .expect("valid project")
-            .git_over_ssh
+            valid_project(&pyproject, &lock).git_over_ssh
         };
         assert!(over_ssh("\"private\", \"public\"", "\"tool\""));
         // Over HTTPS, or only in a dependency group the spec does not select.
         assert!(!over_ssh("\"public\"", "\"tool\""));
+    }
+
+    #[test]
+    fn wheels_are_fetchable_unless_the_project_builds_from_source() {
+        let lock = r#"version = 1
+[[package]]
+name = "api"
+version = "1"
+source = { editable = "." }
+dependencies = [{ name = "six" }]
+[[package]]
+name = "six"
+version = "1.17.0"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://files.pythonhosted.org/packages/b7/ce/six-1.17.0-py2.py3-none-any.whl", hash = "sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274" }]
+"#;
+        let fetchable = |tool: &str| {
+            let pyproject = format!(
+                "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [\"six\"]\n{tool}"
+            );
+            valid_project(&pyproject, lock)
+                .fetchable
+                .map(|packages| packages.iter().map(|p| p.wheels.len()).collect::<Vec<_>>())
+        };
+        assert_eq!(fetchable(""), Some(vec![1]));
+        assert_eq!(
+            fetchable("[tool.uv]\nno-binary-package = [\"six\"]\n"),
+            None
+        );
+        assert_eq!(fetchable("[tool.uv]\nno-binary = true\n"), None);
     }
 
     #[test]

@@ -407,3 +407,95 @@ fn only_a_venv_with_a_git_dependency_over_ssh_gets_the_agent_and_known_hosts() {
         );
     }
 }
+
+/// Facts of a project whose packages BuildKit may fetch: `six` (one wheel
+/// for any platform) and `pyyaml` (a wheel per CPython and machine), both on
+/// PyPI, unless `elsewhere` moves six's wheel to another host.
+fn fetchable(elsewhere: bool) -> ProjectFacts {
+    use llb_gen::artifacts::{FetchableWheels, LockedFile};
+    let wheel = |host: &str, name: &str, digit: char| LockedFile {
+        url: format!("{host}packages/ab/cd/{name}"),
+        sha256: std::iter::repeat_n(digit, 64).collect(),
+        filename: name.to_owned(),
+    };
+    let six_host = if elsewhere {
+        "https://pypi.example.com/"
+    } else {
+        "https://files.pythonhosted.org/"
+    };
+    ProjectFacts {
+        venv_packages: Some(2),
+        fetchable: Some(vec![
+            FetchableWheels {
+                needed_everywhere: true,
+                wheels: vec![wheel(six_host, "six-1.17.0-py2.py3-none-any.whl", '1')],
+            },
+            FetchableWheels {
+                needed_everywhere: true,
+                wheels: vec![
+                    wheel(
+                        "https://files.pythonhosted.org/",
+                        "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                        '2',
+                    ),
+                    wheel(
+                        "https://files.pythonhosted.org/",
+                        "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+                        '3',
+                    ),
+                    wheel(
+                        "https://files.pythonhosted.org/",
+                        "PyYAML-6.0.2-cp311-cp311-macosx_11_0_arm64.whl",
+                        '4',
+                    ),
+                ],
+            },
+        ]),
+        ..ProjectFacts::default()
+    }
+}
+
+#[test]
+fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
+    let build = build_with_facts(SPEC, "inventory", true, &|_| fetchable(false));
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let named = |prefix: &str| -> Vec<&serde_json::Value> {
+        ops.iter()
+            .filter(|op| op["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+            .collect()
+    };
+    // The two wheels that fit linux/amd64, each a checksummed source.
+    let fetches: Vec<String> = named("[inventory] fetch ")
+        .iter()
+        .map(|op| op["op"].to_string())
+        .collect();
+    assert_eq!(fetches.len(), 2, "{fetches:#?}");
+    assert!(
+        fetches
+            .iter()
+            .any(|f| f.contains("six-1.17.0-py2.py3-none-any.whl")
+                && f.contains(&format!("sha256:{}", "1".repeat(64))))
+    );
+    assert!(fetches.iter().any(|f| f.contains("manylinux_2_17_x86_64")));
+    // The lock is exported (with the network), then installed without it.
+    assert_eq!(
+        named("[inventory] venv: uv.lock as requirements with hashes").len(),
+        1
+    );
+    let install = named("[inventory] venv: 2 packages from uv.lock, 2 fetched wheels, network off");
+    assert_eq!(install.len(), 1);
+    let install = install[0]["op"].to_string();
+    assert!(install.contains("\"network\":\"none\""), "{install}");
+    assert!(
+        install.contains("/pybase/wheels") && install.contains("--offline"),
+        "{install}"
+    );
+
+    // A wheel elsewhere than on PyPI: uv downloads, as before.
+    let build = build_with_facts(SPEC, "inventory", true, &|_| fetchable(true));
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let text = described.to_string();
+    assert!(!text.contains("] fetch "), "nothing fetched");
+    assert!(text.contains("uv sync --locked"));
+}
