@@ -2185,3 +2185,40 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_requirements_file_without_hashes_builds_only_when_the_spec_opts_out() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("pybase-e2e-unhashed-{}", unique()));
+    std::fs::create_dir_all(dir.join("src/plain")).expect("project dir");
+    let spec = |opt_out: &str| {
+        format!(
+            "# syntax=localhost:5000/pybase-frontend:dev\nversion: 1\nservices:\n  plain:\n    from: python:3.12-slim\n{opt_out}    command: [python, -c, \"import six; print('six', six.__version__)\"]\n"
+        )
+    };
+    for (name, text) in [
+        ("pyproject.toml", "[project]\nname = \"plain\"\nversion = \"0.1.0\"\nrequires-python = \">=3.11\"\ndependencies = [\"six==1.17.0\"]\n\n[build-system]\nrequires = [\"hatchling==1.27.0\"]\nbuild-backend = \"hatchling.build\"\n".to_owned()),
+        ("requirements.txt", "six==1.17.0\n".to_owned()),
+        ("src/plain/__init__.py", String::new()),
+        ("pybase.yaml", spec("")),
+    ] {
+        std::fs::write(dir.join(name), text).expect("project file");
+    }
+    let (output, _) = build(&dir, None, "pybase-e2e/unhashed:1");
+    let log = stderr(&output);
+    assert!(!output.status.success(), "{log}");
+    assert!(
+        log.contains("requirements.txt:1:1: `six==1.17.0` has no `--hash`")
+            && log.contains("require-hashes: false"),
+        "{log}"
+    );
+
+    std::fs::write(dir.join("pybase.yaml"), spec("    require-hashes: false\n")).expect("spec");
+    let (output, _) = build(&dir, None, "pybase-e2e/unhashed:2");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ran = docker_run("pybase-e2e/unhashed:2", None, &[]);
+    assert_eq!(stdout(&ran), "six 1.17.0", "{}", stderr(&ran));
+    let _ = std::fs::remove_dir_all(&dir);
+}

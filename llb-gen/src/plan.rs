@@ -958,9 +958,23 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                     "--no-editable",
                 ],
             ),
-            LockKind::Requirements | LockKind::Pylock | LockKind::Poetry => (
+            // `require-hashes: false` lets a requirements.txt without
+            // hashes through; every other lock has them.
+            LockKind::Requirements if !project.require_hashes => (
                 PINNED_VENV_SCRIPT,
                 vec![installed_file.to_owned()],
+                vec![
+                    "pip",
+                    "install",
+                    "--python",
+                    "/opt/venv/bin/python",
+                    "-r",
+                    installed_file,
+                ],
+            ),
+            LockKind::Requirements | LockKind::Pylock | LockKind::Poetry => (
+                PINNED_VENV_SCRIPT,
+                vec!["--require-hashes".to_owned(), installed_file.to_owned()],
                 vec![
                     "pip",
                     "install",
@@ -1524,15 +1538,16 @@ py=$(command -v python3 || command -v python)
     forget_local_files!()
 );
 
-/// The venv from a lock of pins (`$1`: `pylock.toml`, `requirements.txt`
-/// or poetry.lock's translation) alone: every package with its hashes
-/// (`--require-hashes`), exactly those (`pip sync`).
+/// The venv from a lock of pins (the last argument: `pylock.toml`,
+/// `requirements.txt` or poetry.lock's translation, after
+/// `--require-hashes` unless the spec turned it off) alone: every package
+/// with its hashes, exactly those (`pip sync`).
 const PINNED_VENV_SCRIPT: &str = r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 py=$(command -v python3 || command -v python)
 /pybase/uv/uv venv --quiet --python "$py" /opt/venv
-exec /pybase/uv/uv pip sync --python /opt/venv/bin/python --require-hashes "$1"
+exec /pybase/uv/uv pip sync --python /opt/venv/bin/python "$@"
 "#;
 
 /// A venv on top of a tier's: run the installer (the arguments: `uv sync

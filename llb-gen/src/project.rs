@@ -595,7 +595,7 @@ fn check_pinned(
                     parsed.pins
                 })
             }
-            _ => crate::requirements::parse(&file, text),
+            _ => crate::requirements::parse(&file, text, project.require_hashes),
         }
         .unwrap_or_else(|found| {
             problems.extend(found);
@@ -1564,6 +1564,7 @@ name = "psycopg-binary"
             dir: "app",
             at: None,
             selection: &selection,
+            require_hashes: true,
         };
         let rendered: Vec<String> = unknown_selection("pybase.yaml", &project, &pyproject)
             .iter()
@@ -1834,6 +1835,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             dir: "tiers/web",
             at: None,
             selection: &none,
+            require_hashes: true,
         };
         let service = ProjectDir {
             owner: "api",
@@ -1841,6 +1843,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             dir: "services/api",
             at: None,
             selection: &none,
+            require_hashes: true,
         };
         let tier_info = info(&tier, "web", &[("fastapi", "0.118.0"), ("six", "1.16.0")]);
         let same = info(&service, "api", &[("six", "1.16.0"), ("idna", "3.10")]);

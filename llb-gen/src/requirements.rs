@@ -163,8 +163,10 @@ pub struct Pin {
     pub at: Position,
 }
 
-/// The pins of `text` (the file `file`), or every problem, positioned.
-pub fn parse(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>> {
+/// The pins of `text` (the file `file`), or every problem, positioned. A
+/// requirement without `--hash` is one, unless `require_hashes` is off
+/// (the spec's `require-hashes: false`).
+pub fn parse(file: &str, text: &str, require_hashes: bool) -> Result<Vec<Pin>, Vec<Diagnostic>> {
     let mut pins = Vec::new();
     let mut problems = Vec::new();
     let regenerate = "regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`";
@@ -216,13 +218,13 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>> {
                 )
                 .with_hint(regenerate),
             ),
-            Some(_) if hashes == 0 => problems.push(
+            Some(_) if hashes == 0 && require_hashes => problems.push(
                 Diagnostic::at(
                     file,
                     Some(at),
                     format!("`{requirement}` has no `--hash`: pybase installs only artifacts whose hashes the lock records"),
                 )
-                .with_hint(regenerate),
+                .with_hint(format!("{regenerate}; or, to install it unverified, set `require-hashes: false` on its service or tier")),
             ),
             Some(version) if !name.is_empty() => pins.push(Pin {
                 name: normalize_name(name),
@@ -298,7 +300,7 @@ mod tests {
     }
 
     fn report(text: &str) -> String {
-        render(parse("app/requirements.txt", text))
+        render(parse("app/requirements.txt", text, true))
     }
 
     fn pylock_report(text: &str) -> String {
@@ -352,11 +354,21 @@ mod tests {
     }
 
     #[test]
+    fn without_require_hashes_an_unhashed_pin_is_accepted_but_still_pinned() {
+        let text = "six==1.17.0\nidna>=3\n";
+        assert_eq!(
+            render(parse("app/requirements.txt", text, false)),
+            "app/requirements.txt:2:1: `idna>=3` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)"
+        );
+        assert!(parse("app/requirements.txt", "six==1.17.0\n", false).is_ok());
+    }
+
+    #[test]
     fn unpinned_unhashed_and_other_files_are_refused_at_their_lines() {
         let text = "six>=1.16 --hash=sha256:aaaa\nidna==3.10\n-r base.txt\n-e .\nattrs==24.* --hash=sha256:bbbb\n";
         insta::assert_snapshot!(report(text), @"
         app/requirements.txt:1:1: `six>=1.16` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
+        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`; or, to install it unverified, set `require-hashes: false` on its service or tier)
         app/requirements.txt:3:1: `-r` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
         app/requirements.txt:4:1: `-e` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
         app/requirements.txt:5:1: `attrs==24.*` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)

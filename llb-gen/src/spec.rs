@@ -107,6 +107,8 @@ pub struct Tier {
     pub project_at: Option<Position>,
     /// The extras and dependency groups its venv gets.
     pub selection: Selection,
+    /// Whether a `requirements.txt` lock must hash every requirement.
+    pub require_hashes: bool,
     /// OS packages installed in the image.
     pub runtime_packages: Vec<String>,
     /// Where the first runtime package is.
@@ -128,6 +130,7 @@ impl Tier {
             dir,
             at: self.project_at,
             selection: &self.selection,
+            require_hashes: self.require_hashes,
         })
     }
 }
@@ -208,6 +211,9 @@ pub struct ProjectDir<'a> {
     pub at: Option<Position>,
     /// The extras and groups its venv gets.
     pub selection: &'a Selection,
+    /// Whether a `requirements.txt` lock must give every requirement a
+    /// `--hash` (`require-hashes`, default true).
+    pub require_hashes: bool,
 }
 
 impl ProjectDir<'_> {
@@ -258,6 +264,8 @@ pub struct Service {
     pub project_at: Option<Position>,
     /// The extras and dependency groups its venv gets.
     pub selection: Selection,
+    /// Whether a `requirements.txt` lock must hash every requirement.
+    pub require_hashes: bool,
     /// OS packages installed in the image.
     pub runtime_packages: Vec<String>,
     /// Where the first runtime package is.
@@ -322,6 +330,7 @@ impl Service {
             dir: &self.project,
             at: self.project_at,
             selection: &self.selection,
+            require_hashes: self.require_hashes,
         }
     }
 }
@@ -422,6 +431,13 @@ struct RawTier {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     groups: Vec<Spanned<String>>,
+    /// With a `requirements.txt` lock: `false` accepts requirements without
+    /// `--hash` (each still pinned with `==`), installed without hash
+    /// checking. Default `true`: every requirement needs its hashes. The
+    /// other locks always carry them.
+    #[serde(default, rename = "require-hashes")]
+    #[schemars(with = "Option<bool>")]
+    require_hashes: Option<Spanned<bool>>,
     /// OS packages of the image and of the builder.
     #[serde(default)]
     system: RawSystem,
@@ -505,6 +521,13 @@ struct RawService {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     groups: Vec<Spanned<String>>,
+    /// With a `requirements.txt` lock: `false` accepts requirements without
+    /// `--hash` (each still pinned with `==`), installed without hash
+    /// checking. Default `true`: every requirement needs its hashes. The
+    /// other locks always carry them.
+    #[serde(default, rename = "require-hashes")]
+    #[schemars(with = "Option<bool>")]
+    require_hashes: Option<Spanned<bool>>,
     /// OS packages of the image and of the builder.
     #[serde(default)]
     system: RawSystem,
@@ -982,6 +1005,7 @@ fn validate_tier(
         project,
         project_at: raw.project.as_ref().and_then(pos),
         selection,
+        require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
         runtime_packages,
         runtime_at: raw.system.runtime.first().and_then(pos),
         build_packages,
@@ -1480,6 +1504,7 @@ fn validate_service(
         project: project?,
         project_at,
         selection: validate_selection(file, &raw.extras, &raw.groups, problems),
+        require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
         runtime_packages,
         runtime_at: raw.system.runtime.first().and_then(pos),
         build_packages,
