@@ -214,51 +214,46 @@ pub fn lint(spec: &Spec, text: &str) -> Vec<Warning> {
     let packages = PackagePositions::read(text);
     let tiers = spec.tiers.values().flat_map(|tier| {
         let mut warnings = Vec::new();
-        if let TierBase::Image(image) = &tier.from {
+        let owner = format!("tier `{}`", tier.name);
+        let base = match &tier.from {
+            TierBase::Image(image) => Some(("base image", image, tier.from_at)),
+            TierBase::Tier(_) => None,
+        };
+        let build = tier
+            .build_from
+            .as_ref()
+            .map(|image| ("build image", image, tier.build_from_at));
+        for (role, image, at) in base.into_iter().chain(build) {
             warnings.extend(base_image_not_pinned(
                 spec,
-                "base image",
+                role,
                 &image.as_written,
-                tier.from_at.or(tier.at),
-                &format!("tier `{}`", tier.name),
+                at.or(tier.at),
+                &owner,
             ));
         }
-        if let Some(image) = &tier.build_from {
-            warnings.extend(base_image_not_pinned(
-                spec,
-                "build image",
-                &image.as_written,
-                tier.build_from_at.or(tier.at),
-                &format!("tier `{}`", tier.name),
-            ));
-        }
-        warnings.extend(runs_as_root(
-            spec,
-            tier.user.as_ref(),
-            tier.at,
-            &format!("tier `{}`", tier.name),
-        ));
+        warnings.extend(runs_as_root(spec, tier.user.as_ref(), tier.at, &owner));
         warnings
     });
     let services = spec.services.values().flat_map(|service| {
         let mut warnings = Vec::new();
-        // On a tier, the image is the tier's, checked there.
-        if service.tier.is_none() {
+        let owner = format!("service `{}`", service.name);
+        // On a tier, the images are the tier's, checked there.
+        let base = service
+            .tier
+            .is_none()
+            .then_some(("base image", &service.from, service.from_at));
+        let build = service
+            .build_from
+            .as_ref()
+            .map(|image| ("build image", image, service.build_from_at));
+        for (role, image, at) in base.into_iter().chain(build) {
             warnings.extend(base_image_not_pinned(
                 spec,
-                "base image",
-                &service.from.as_written,
-                service.from_at.or(service.at),
-                &format!("service `{}`", service.name),
-            ));
-        }
-        if let Some(image) = &service.build_from {
-            warnings.extend(base_image_not_pinned(
-                spec,
-                "build image",
+                role,
                 &image.as_written,
-                service.build_from_at.or(service.at),
-                &format!("service `{}`", service.name),
+                at.or(service.at),
+                &owner,
             ));
         }
         warnings.extend(package_in_both_lists(spec, service, &packages));
@@ -267,7 +262,7 @@ pub fn lint(spec: &Spec, text: &str) -> Vec<Warning> {
             spec,
             service.user.as_ref(),
             service.at,
-            &format!("service `{}`", service.name),
+            &owner,
         ));
         warnings
     });

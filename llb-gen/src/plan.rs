@@ -958,33 +958,25 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                     "--no-editable",
                 ],
             ),
-            // `require-hashes: false` lets a requirements.txt without
-            // hashes through; every other lock has them.
-            LockKind::Requirements if !project.require_hashes => (
-                PINNED_VENV_SCRIPT,
-                vec![installed_file.to_owned()],
-                vec![
-                    "pip",
-                    "install",
-                    "--python",
-                    "/opt/venv/bin/python",
-                    "-r",
-                    installed_file,
-                ],
-            ),
-            LockKind::Requirements | LockKind::Pylock | LockKind::Poetry => (
-                PINNED_VENV_SCRIPT,
-                vec!["--require-hashes".to_owned(), installed_file.to_owned()],
-                vec![
-                    "pip",
-                    "install",
-                    "--python",
-                    "/opt/venv/bin/python",
-                    "--require-hashes",
-                    "-r",
-                    installed_file,
-                ],
-            ),
+            LockKind::Requirements | LockKind::Pylock | LockKind::Poetry => {
+                // `require-hashes: false` lets a requirements.txt without
+                // hashes through; every other lock has them.
+                let hashes = (lock_kind != LockKind::Requirements || project.require_hashes)
+                    .then_some("--require-hashes");
+                (
+                    PINNED_VENV_SCRIPT,
+                    hashes
+                        .into_iter()
+                        .chain([installed_file])
+                        .map(str::to_owned)
+                        .collect(),
+                    ["pip", "install", "--python", "/opt/venv/bin/python"]
+                        .into_iter()
+                        .chain(hashes)
+                        .chain(["-r", installed_file])
+                        .collect(),
+                )
+            }
         };
         let delta_args: Vec<String> = std::iter::once(UV_BINARY)
             .chain(installer)
