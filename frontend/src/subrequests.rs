@@ -224,12 +224,22 @@ fn outline(spec: &Spec, options: &Options) -> Result<Reply, Diagnostic> {
         .collect();
     text.push_str(&table(["BUILD ARG", "VALUE", "DESCRIPTION"], &rows));
     text.push('\n');
+    // All optional: the CA bundle and the netrc where an index needs
+    // them, the host keys and the agent where a lock has a git dependency
+    // over SSH (that venv step then requires both).
+    let secrets = [
+        plan::CA_BUNDLE_SECRET,
+        plan::NETRC_SECRET,
+        plan::KNOWN_HOSTS_SECRET,
+    ];
     text.push_str(&table(
         ["SECRET", "REQUIRED"],
-        &[
-            [plan::CA_BUNDLE_SECRET.to_owned(), String::new()],
-            [plan::NETRC_SECRET.to_owned(), String::new()],
-        ],
+        &secrets.map(|secret| [secret.to_owned(), String::new()]),
+    ));
+    text.push('\n');
+    text.push_str(&table(
+        ["SSH", "REQUIRED"],
+        &[[plan::SSH_ID.to_owned(), String::new()]],
     ));
     Ok(Reply {
         json: json!({
@@ -237,7 +247,8 @@ fn outline(spec: &Spec, options: &Options) -> Result<Reply, Diagnostic> {
             "description": description,
             "args": args_json,
             // Optional (`required` false, left out as BuildKit does).
-            "secrets": [{"name": plan::CA_BUNDLE_SECRET}, {"name": plan::NETRC_SECRET}],
+            "secrets": secrets.map(|secret| json!({"name": secret})),
+            "ssh": [{"name": plan::SSH_ID}],
         }),
         text: Some(text),
         status: None,

@@ -410,8 +410,9 @@ async fn answers_the_outline_subrequest_for_the_target() {
     );
     assert_eq!(
         outline["secrets"],
-        json!([{"name": "ca-bundle"}, {"name": "netrc"}])
+        json!([{"name": "ca-bundle"}, {"name": "netrc"}, {"name": "known_hosts"}])
     );
+    assert_eq!(outline["ssh"], json!([{"name": "default"}]));
     assert!(metadata.contains_key("result.txt"));
 }
 

@@ -72,11 +72,13 @@ pub const PYPROJECT_FILE: &str = "pyproject.toml";
 pub const DOCKERIGNORE_FILE: &str = ".dockerignore";
 
 const CA_BUNDLE_PATH: &str = "/run/secrets/ca-bundle";
-/// The secret of git hosts' keys, for git dependencies over SSH.
-const KNOWN_HOSTS_SECRET: &str = "known_hosts";
+/// The build secret id of the git hosts' keys, for git dependencies over
+/// SSH (`ssh-keyscan HOST` lines).
+pub const KNOWN_HOSTS_SECRET: &str = "known_hosts";
 const KNOWN_HOSTS_PATH: &str = "/run/secrets/known_hosts";
-/// The client's SSH agent (`--ssh default`), for git dependencies over SSH.
-const SSH_ID: &str = "default";
+/// The id of the client's SSH agent (`--ssh default`), for git
+/// dependencies over SSH.
+pub const SSH_ID: &str = "default";
 const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
 /// Where the image being assembled is mounted when its user is written in
 /// the builder.
