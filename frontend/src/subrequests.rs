@@ -475,7 +475,7 @@ mod tests {
     }
 
     #[test]
-    fn outline_lists_the_build_args_with_this_builds_values_and_the_secret() {
+    fn outline_lists_the_build_args_with_this_builds_values_the_secrets_and_ssh() {
         let pairs = ["target=api-base", "build-arg:SOURCE_DATE_EPOCH=1700000000"];
         insta::assert_json_snapshot!(result_json(OUTLINE, ONE, &pairs), @r#"
         {
@@ -511,6 +511,14 @@ mod tests {
             },
             {
               "name": "netrc"
+            },
+            {
+              "name": "known_hosts"
+            }
+          ],
+          "ssh": [
+            {
+              "name": "default"
             }
           ]
         }
@@ -528,9 +536,13 @@ mod tests {
         VCS_REF                          the source revision for `org.opencontainers.image.revision` (default: buildx's git information)
         VCS_URL                          the source repository for `org.opencontainers.image.source` (default: buildx's git information)
 
-        SECRET      REQUIRED
+        SECRET        REQUIRED
         ca-bundle
         netrc
+        known_hosts
+
+        SSH       REQUIRED
+        default
         ");
     }
 
