@@ -63,21 +63,26 @@ impl Spec {
     /// Validation guarantees the chain ends at an image; an unknown name
     /// gives an empty chain.
     pub fn tier_chain(&self, tier: &str) -> Vec<&Tier> {
-        let mut chain = Vec::new();
-        let mut next = self.tiers.get(tier);
-        while let Some(current) = next {
-            if chain.len() > self.tiers.len() {
-                break; // a cycle; validation refuses those
-            }
-            chain.push(current);
-            next = match &current.from {
-                TierBase::Tier(parent) => self.tiers.get(parent),
-                TierBase::Image(_) => None,
-            };
-        }
-        chain.reverse();
-        chain
+        tier_chain(&self.tiers, tier)
     }
+}
+
+/// [`Spec::tier_chain`] over the tiers validated so far.
+fn tier_chain<'a>(tiers: &'a BTreeMap<String, Tier>, tier: &str) -> Vec<&'a Tier> {
+    let mut chain = Vec::new();
+    let mut next = tiers.get(tier);
+    while let Some(current) = next {
+        if chain.len() > tiers.len() {
+            break; // a cycle; validation refuses those
+        }
+        chain.push(current);
+        next = match &current.from {
+            TierBase::Tier(parent) => tiers.get(parent),
+            TierBase::Image(_) => None,
+        };
+    }
+    chain.reverse();
+    chain
 }
 
 /// A tier: a shared base image other tiers and services start from.
@@ -1063,37 +1068,25 @@ fn check_copied_images(
     services: &BTreeMap<String, Service>,
     problems: &mut Vec<Diagnostic>,
 ) {
-    fn chain_root<'a>(tiers: &'a BTreeMap<String, Tier>, mut tier: &'a Tier) -> &'a Tier {
-        for _ in 0..=tiers.len() {
-            match &tier.from {
-                TierBase::Tier(parent) => match tiers.get(parent) {
-                    Some(parent) => tier = parent,
-                    None => break,
-                },
-                TierBase::Image(_) => break,
-            }
-        }
-        tier
-    }
-    let root_of = |tier| chain_root(tiers, tier);
+    // The `build-from` of the chain a tier ends, and where it is.
+    let root_build_from = |tier: &str| {
+        let root = tier_chain(tiers, tier).first().copied()?;
+        root.build_from.as_ref().map(|b| (b, root.build_from_at))
+    };
     let levels = tiers
         .values()
         .map(|tier| {
-            let root = root_of(tier);
             (
                 "tier",
                 &tier.name,
                 &tier.runtime_packages,
                 tier.runtime_at,
-                root.build_from.as_ref().map(|b| (b, root.build_from_at)),
+                root_build_from(&tier.name),
             )
         })
         .chain(services.values().map(|service| {
-            let build_from = match service.tier.as_deref().and_then(|t| tiers.get(t)) {
-                Some(tier) => {
-                    let root = root_of(tier);
-                    root.build_from.as_ref().map(|b| (b, root.build_from_at))
-                }
+            let build_from = match service.tier.as_deref() {
+                Some(tier) => root_build_from(tier),
                 None => service
                     .build_from
                     .as_ref()
