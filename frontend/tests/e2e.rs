@@ -415,6 +415,78 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Whether the step whose name ends with `name` was CACHED in a build's
+/// plain progress `log`.
+fn step_cached(log: &str, name: &str) -> bool {
+    let step = log
+        .lines()
+        .find(|line| line.ends_with(name))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no step {name}: {log}"));
+    log.lines().any(|line| line == format!("{step} CACHED"))
+}
+
+#[test]
+fn a_lock_bump_rebuilds_only_the_venv_layer() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    // The benchmark's project: dependencies as ranges in pyproject.toml,
+    // so that a bump changes uv.lock alone (`uv lock --upgrade-package`).
+    let dir = fixture("inventory");
+    let bench = repo_root().join("testdata/bench");
+    for file in ["pyproject.toml", "uv.lock"] {
+        std::fs::copy(bench.join("ranged").join(file), dir.join(file)).expect("copy ranged");
+    }
+    let first = "pybase-e2e/lock-bump:first";
+    build_ok(&dir, Some("inventory"), first);
+    assert!(stdout(&docker_run(first, None, &[])).contains("six 1.17.0"));
+
+    // Bumped, and a lock text no earlier build saw, so the venv step runs.
+    let bumped = std::fs::read_to_string(bench.join("variants/six-bump/uv.lock")).expect("lock");
+    std::fs::write(
+        dir.join("uv.lock"),
+        format!("{bumped}# e2e run {}\n", unique()),
+    )
+    .expect("write the bumped lock");
+    let second = "pybase-e2e/lock-bump:second";
+    let (output, _) = build(&dir, Some("inventory"), second);
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        !step_cached(&log, "[inventory] venv: 2 packages from uv.lock"),
+        "{log}"
+    );
+    assert!(
+        step_cached(
+            &log,
+            "[inventory] code: install the project without dependencies"
+        ),
+        "a lock bump reran the code step: {log}"
+    );
+    let text = stdout(&docker_run(second, None, &[]));
+    assert!(
+        text.contains("six 1.16.0") && text.contains("inventory 0.1.0 ready"),
+        "{text}"
+    );
+
+    let (before, after) = (layers(first), layers(second));
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "a lock bump added or dropped layers"
+    );
+    let (code, venv) = (after.len() - 1, after.len() - 2);
+    assert_eq!(before[code], after[code], "the code layer changed");
+    assert_ne!(before[venv], after[venv], "the venv layer did not change");
+    assert_eq!(
+        before[..venv],
+        after[..venv],
+        "a layer below the venv changed"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn the_base_target_is_the_image_without_the_code() {
     let Some(_docker) = e2e_session() else {
@@ -2168,16 +2240,7 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     let (output, _) = build(&dir, None, "pybase-e2e/fetched:2");
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
-    let step = log
-        .lines()
-        .find(|line| line.ends_with(install))
-        .and_then(|line| line.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no install step: {log}"))
-        .to_owned();
-    assert!(
-        log.lines().any(|line| line == format!("{step} CACHED")),
-        "the install ran again: {log}"
-    );
+    assert!(step_cached(&log, install), "the install ran again: {log}");
     let ran = docker_run("pybase-e2e/fetched:2", None, &[]);
     assert_eq!(
         stdout(&ran),

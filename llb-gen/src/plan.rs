@@ -10,9 +10,10 @@
 //! 3. **venv**: `uv sync --locked` in the builder, seeing only `pyproject.toml`
 //!    and `uv.lock` (a local source with include patterns), writing the venv
 //!    into an output mount: the venv alone, without the builder around it.
-//! 4. **code**: the project installed into a throw-away copy of the venv
-//!    without dependencies; the files it adds are copied to an output mount.
-//!    Only a code change reruns it.
+//! 4. **code**: the project installed without dependencies in the builder,
+//!    into the venv below (a tier's) or an empty one on the same
+//!    interpreter, never the service's own: the files it adds are copied to
+//!    an output mount. Only a code change reruns it, not a lock bump.
 //!
 //! The image is *system* + venv + code; the `<service>-base` target stops
 //! before the code. When the server offers MergeOp the three are stacked with
@@ -353,13 +354,24 @@ pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String
 
 /// The build-context source holding the project's code: the project
 /// directory without what never belongs in an image (VCS data, venvs,
-/// bytecode), without the spec itself and without what `.dockerignore`
-/// excludes (`ignored`).
+/// bytecode), without the locks the venv stage installs (no build backend
+/// reads them: a lock bump must not rerun the code step), without the spec
+/// itself and without what `.dockerignore` excludes (`ignored`).
+/// `requirements.txt` stays: a `setup.py` may read it.
 fn code_source(service: &Service, session_id: &str, spec_file: &str, ignored: &[String]) -> State {
-    let mut exclude: Vec<String> = [".git", ".venv", "**/__pycache__", "**/*.pyc"]
-        .iter()
-        .map(|p| service.project_path(p))
-        .collect();
+    let mut exclude: Vec<String> = [
+        ".git",
+        ".venv",
+        "**/__pycache__",
+        "**/*.pyc",
+        "uv.lock",
+        "poetry.lock",
+        "pylock.toml",
+        "pylock.*.toml",
+    ]
+    .iter()
+    .map(|p| service.project_path(p))
+    .collect();
     let spec_name = spec_file.rsplit('/').next().unwrap_or(spec_file);
     exclude.push(service.project_path(spec_name));
     exclude.extend(ignored.iter().cloned());
@@ -847,7 +859,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         };
         if installed_below {
             image_state = system;
-            code_base = Some((builder, None));
+            code_base = Some(builder);
             continue;
         }
 
@@ -1048,7 +1060,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 if files.len() == 1 { "wheel" } else { "wheels" }
             )
         });
-        let (venv, venv_copy, code_on) = if has_venv {
+        let (venv, venv_copy) = if has_venv {
             let delta_script = if fetched.is_some() {
                 FETCHED_DELTA_SCRIPT
             } else {
@@ -1065,17 +1077,13 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .run(install(exec), platform)
                 .output(OUT_DIR)
                 .ok_or(PlanError::MissingOutput(OUT_DIR))?;
-            let full = builder.copy(
-                &delta,
-                FileCopy::dir_contents("/", "/").named(format!("[{name}] builder: + venv")),
-            );
             if let Some(chain) = &mut build_chain {
                 *chain = chain.copy(
                     &delta,
                     FileCopy::dir_contents("/", "/").named(format!("[{name}] build image: + venv")),
                 );
             }
-            (delta, FileCopy::dir_contents("/", "/"), (full, None))
+            (delta, FileCopy::dir_contents("/", "/"))
         } else {
             let exec = Exec::argv(&shell(venv_script, "pybase-venv", &venv_args))
                 .env(uv_env.clone())
@@ -1088,7 +1096,6 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .run(install(exec), platform)
                 .output(VENV_DIR)
                 .ok_or(PlanError::MissingOutput(VENV_DIR))?;
-            let venv_mount = Some(venv.clone());
             if let Some(chain) = &mut build_chain {
                 *chain = chain.copy(
                     &venv,
@@ -1096,11 +1103,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                         .named(format!("[{name}] build image: + venv")),
                 );
             }
-            (
-                venv,
-                FileCopy::dir_contents("/", VENV_DIR),
-                (builder, venv_mount),
-            )
+            (venv, FileCopy::dir_contents("/", VENV_DIR))
         };
         has_venv = true;
         history.push(format!("pybase: [{name}] venv {VENV_DIR} from {lock_file}"));
@@ -1112,12 +1115,16 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             venv_copy,
             format!("[{name}] image: system + venv"),
         );
-        code_base = Some(code_on);
+        // The code step runs in the builder, which has the venvs below but
+        // not this level's: its inputs do not include this lock, so a lock
+        // bump does not rerun it (the project's files do not depend on its
+        // dependencies). It makes an empty venv when there is none below.
+        code_base = Some(builder);
     }
 
     // 4. code, for a service image.
     let result = match (target.kind, target.service, code_base) {
-        (TargetKind::Image, Some(service), Some((code_on, venv_mount))) => {
+        (TargetKind::Image, Some(service), Some(code_on)) => {
             let name = &service.name;
             // A version from the spec is the one setuptools_scm and
             // hatch-vcs (which uses it) give the package: the context has no
@@ -1148,12 +1155,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                     "[{name}] code: install the project without dependencies"
                 ))
                 .at(service.at.map(|p| p.line));
-            // On a tier, the venv is in the builder's own filesystem.
-            let code_exec = match &venv_mount {
-                Some(venv) => code_exec.mount(Mount::scratchpad(VENV_DIR, venv)),
-                None => code_exec,
-            }
-            .mount(Mount::output(OUT_DIR, &State::scratch()));
+            let code_exec = code_exec.mount(Mount::output(OUT_DIR, &State::scratch()));
             let code = code_on
                 .run(with_uv(code_exec), platform)
                 .output(OUT_DIR)
@@ -1488,13 +1490,29 @@ os.chmod("/pybase/uv/uv", 0o755)
 PY
 "#;
 
+/// An empty venv at /opt/venv on the builder's `python3`: the same
+/// interpreter for every venv step and for the code step, which makes its
+/// own when no venv is below it. (A macro, so that `concat!` can put it in
+/// the scripts.)
+macro_rules! new_venv {
+    () => {
+        r#"py=$(command -v python3 || command -v python)
+/pybase/uv/uv venv --quiet --python "$py" /opt/venv
+"#
+    };
+}
+
 /// The venv from the lock alone: `--locked` fails when the lock no longer
 /// matches pyproject.toml, rather than building something else.
-const VENV_SCRIPT: &str = r#"set -eu
+const VENV_SCRIPT: &str = concat!(
+    r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
-exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable "$@"
-"#;
+"#,
+    new_venv!(),
+    r#"exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable "$@"
+"#
+);
 
 /// uv.lock as requirements with hashes (the extras and groups selected as
 /// arguments), for an install from fetched wheels: `--locked` fails when
@@ -1524,10 +1542,9 @@ done
 /// exported requirements, with the network off: exactly those packages
 /// (`pip sync`), every file's hash checked against the lock's.
 const FETCHED_VENV_SCRIPT: &str = concat!(
-    r#"set -eu
-py=$(command -v python3 || command -v python)
-/pybase/uv/uv venv --quiet --python "$py" /opt/venv
-/pybase/uv/uv pip sync --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes /pybase/requirements/requirements.txt
+    "set -eu\n",
+    new_venv!(),
+    r#"/pybase/uv/uv pip sync --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes /pybase/requirements/requirements.txt
 "#,
     forget_local_files!()
 );
@@ -1536,13 +1553,15 @@ py=$(command -v python3 || command -v python)
 /// `requirements.txt` or poetry.lock's translation, after
 /// `--require-hashes` unless the spec turned it off) alone: every package
 /// with its hashes, exactly those (`pip sync`).
-const PINNED_VENV_SCRIPT: &str = r#"set -eu
+const PINNED_VENV_SCRIPT: &str = concat!(
+    r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
-py=$(command -v python3 || command -v python)
-/pybase/uv/uv venv --quiet --python "$py" /opt/venv
-exec /pybase/uv/uv pip sync --python /opt/venv/bin/python "$@"
-"#;
+"#,
+    new_venv!(),
+    r#"exec /pybase/uv/uv pip sync --python /opt/venv/bin/python "$@"
+"#
+);
 
 /// A venv on top of a tier's: run the installer (the arguments: `uv sync
 /// --inexact` for `uv.lock`, `uv pip install -r` for a lock of pins) into
@@ -1579,12 +1598,19 @@ find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -
 /// version from instead of version control.
 const SCM_VERSION_ENV: &str = "SETUPTOOLS_SCM_PRETEND_VERSION";
 
-/// Install the project into a scratch copy of the venv, then keep only the
-/// files the install added or changed (the package, its dist-info, its
-/// entry-point scripts and their bytecode).
-const CODE_SCRIPT: &str = r#"set -eu
+/// Install the project without its dependencies into the builder's venv
+/// (the tiers' venv, or an empty one made here: never the level's own, so
+/// that a lock bump does not rerun this step), then keep only the files the
+/// install added or changed (the package, its dist-info, its entry-point
+/// scripts and their bytecode). The builder's filesystem is thrown away.
+const CODE_SCRIPT: &str = concat!(
+    r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
+if [ ! -e /opt/venv/pyvenv.cfg ]; then
+"#,
+    new_venv!(),
+    r#"fi
 stamp=$(mktemp)
 /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps /pybase/src
 cd /
@@ -1596,7 +1622,8 @@ for cache in opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json; do
   sed -i '/\/uv_cache\.json,/d' "${cache%/uv_cache.json}/RECORD"
 done
 find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
-"#;
+"#
+);
 
 #[cfg(test)]
 mod tests {

@@ -202,6 +202,75 @@ fn a_code_change_touches_no_stage_but_the_code() {
     );
 }
 
+/// The names of the ops the op named `name` depends on, transitively.
+fn ancestors(described: &serde_json::Value, name: &str) -> Vec<String> {
+    let ops = described["ops"].as_array().expect("ops");
+    let start = ops
+        .iter()
+        .position(|op| op["name"] == json!(name))
+        .unwrap_or_else(|| panic!("no op named {name}"));
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![start];
+    while let Some(index) = todo.pop() {
+        for input in ops[index]["inputs"].as_array().into_iter().flatten() {
+            let from: usize = input
+                .as_str()
+                .and_then(|i| i.trim_start_matches('#').split('[').next())
+                .and_then(|n| n.parse().ok())
+                .expect("an input names an op");
+            if seen.insert(from) {
+                todo.push(from);
+            }
+        }
+    }
+    seen.into_iter()
+        .filter_map(|i| ops[i]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_lock_change_touches_no_stage_but_the_venv() {
+    // The code step runs in the builder without the service's own venv
+    // (making an empty one, or installing into the tier's): neither the
+    // service's lock nor its venv is among its inputs, so a lock bump
+    // leaves it cached.
+    for mergeop in [false, true] {
+        let described = llb_gen::describe::describe(&build("inventory", mergeop).definition)
+            .expect("decodable");
+        let names = ancestors(
+            &described,
+            "[inventory] code: install the project without dependencies",
+        );
+        assert!(
+            names
+                .iter()
+                .any(|n| n == "[inventory] builder: gcc libpq-dev")
+        );
+        assert!(
+            !names.iter().any(|n| n.starts_with("[inventory] venv: ")
+                || n.starts_with("[inventory] load pyproject.toml")),
+            "{names:?}"
+        );
+    }
+    // On a tier, the code installs into the tier's venv, and never sees the
+    // files the service's sync adds to it.
+    let described =
+        llb_gen::describe::describe(&build_from(TIERED_SPEC, "orders", true).definition)
+            .expect("decodable");
+    let names = ancestors(
+        &described,
+        "[orders] code: install the project without dependencies",
+    );
+    assert!(names.iter().any(|n| n.starts_with("[python-web] venv: ")));
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.starts_with("[orders] venv: ")
+                || n.starts_with("[orders] load pyproject.toml")),
+        "{names:?}"
+    );
+}
+
 #[test]
 fn a_service_on_a_chain_of_tiers() {
     let build = build_from(TIERED_SPEC, "orders", true);

@@ -1,7 +1,10 @@
 //! `cargo xtask bench`: pybase against hand-written Dockerfiles, and a tier
 //! against services built alone, measured in the real BuildKit `up` gives.
 //!
-//! **Locked venvs.** The fixture `testdata/projects/inventory` is built by
+//! **Locked venvs.** The fixture `testdata/projects/inventory`, with the
+//! pyproject.toml and uv.lock of `testdata/bench/ranged` (its dependencies
+//! as ranges, locked at the fixture's pins, so that a lock bump changes
+//! uv.lock alone, as `uv lock --upgrade-package` does), is built by
 //! pybase and by two peers kept in `testdata/bench/`: `Dockerfile.uv-guide`
 //! (the best practice of uv's Docker integration guide) and
 //! `Dockerfile.naive` (`COPY . .`, then install). For each, from an empty
@@ -123,16 +126,10 @@ impl Step {
 
     /// Make the change this step measures in the project copy `dir`.
     fn apply(self, root: &Path, dir: &Path) -> Result<()> {
-        let variant = |name: &str| -> Result<()> {
-            for file in ["pyproject.toml", "uv.lock"] {
-                let from = root.join("testdata/bench/variants").join(name).join(file);
-                std::fs::copy(&from, dir.join(file))
-                    .with_context(|| format!("copying {}", from.display()))?;
-            }
-            Ok(())
-        };
+        let variant = |name: &str| overlay(&root.join("testdata/bench/variants").join(name), dir);
         match self {
-            Step::Cold | Step::NoChange => Ok(()),
+            Step::Cold => overlay(&root.join("testdata/bench/ranged"), dir),
+            Step::NoChange => Ok(()),
             Step::CodeChange => {
                 let cli = dir.join("src/inventory/cli.py");
                 let code = std::fs::read_to_string(&cli)?;
@@ -143,6 +140,17 @@ impl Step {
             Step::SdistBump => variant("psycopg2-bump"),
         }
     }
+}
+
+/// Copy every file of directory `from` into `dir`, replacing those there.
+fn overlay(from: &Path, dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let path = entry?.path();
+        let name = path.file_name().context("a file name")?;
+        std::fs::copy(&path, dir.join(name))
+            .with_context(|| format!("copying {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// One measured build.
