@@ -1708,20 +1708,28 @@ fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
     };
 
     // The same project with another lock of the same dependency set instead
-    // of uv.lock (exported from it): the same distributions are installed.
-    for (file, exported) in [
-        ("requirements.txt", "inventory-requirements.txt"),
-        ("pylock.toml", "inventory-pylock.toml"),
-        ("poetry.lock", "inventory-poetry.lock"),
+    // of uv.lock (exported from it, or locked by Poetry 2 and Poetry 1; for
+    // Poetry 1, from the pyproject.toml in Poetry's own form it needs): the
+    // same distributions are installed.
+    let locks = repo_root().join("testdata/locks");
+    for (file, exported, pyproject) in [
+        ("requirements.txt", "inventory-requirements.txt", None),
+        ("pylock.toml", "inventory-pylock.toml", None),
+        ("poetry.lock", "inventory-poetry.lock", None),
+        (
+            "poetry.lock",
+            "inventory-poetry1.lock",
+            Some("inventory-poetry1-pyproject.toml"),
+        ),
     ] {
         let dir = fixture("inventory");
         std::fs::remove_file(dir.join("uv.lock")).expect("remove uv.lock");
-        std::fs::copy(
-            repo_root().join("testdata/locks").join(exported),
-            dir.join(file),
-        )
-        .expect("copy the lock");
-        let image = format!("pybase-e2e/locks:{}", file.replace('.', "-"));
+        std::fs::copy(locks.join(exported), dir.join(file)).expect("copy the lock");
+        if let Some(pyproject) = pyproject {
+            std::fs::copy(locks.join(pyproject), dir.join("pyproject.toml"))
+                .expect("copy the pyproject");
+        }
+        let image = format!("pybase-e2e/locks:{}", exported.replace('.', "-"));
         build_ok(&dir, None, &image);
         assert_eq!(
             installed_distributions(&image),

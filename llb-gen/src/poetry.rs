@@ -11,9 +11,19 @@
 //!
 //! The venv gets the `main` group and the groups the spec selects; a
 //! package of another group only (`dev`) is left out. A package without a
-//! version or hashes, from a source pybase cannot install (git, a path,
-//! a URL), or a lock written by Poetry 1 (no groups per package) is
-//! refused at its `name` line: installing it would not be exactly the lock.
+//! version or hashes, or from a source pybase cannot install (git, a path,
+//! a URL), is refused at its `name` line: installing it would not be
+//! exactly the lock.
+//!
+//! Poetry 1 (1.3 to 1.8, lock-version 2.0) writes no groups or markers per
+//! package: which packages the venv gets follows from the project's own
+//! dependencies ([`roots`], from pyproject.toml) and each package's
+//! `[package.dependencies]`, walked like Poetry's installer walks them.
+//! Each edge's `markers` is kept, and joined along the way, so that uv
+//! skips what the image's environment does not need (a Windows-only
+//! dependency); an `optional` dependency is followed only when an extra
+//! that names it was asked for. A package the lock does not have is one
+//! Poetry found no environment needs, and is left out.
 
 use crate::diagnostic::{Diagnostic, Position};
 use crate::project::{normalize_name, package_line};
@@ -42,14 +52,320 @@ pub struct PoetryLock {
     pub artifacts: Vec<crate::artifacts::LockedArtifacts>,
 }
 
+/// A dependency the project declares itself: where the walk of a Poetry 1
+/// lock starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Root {
+    /// Its normalized name.
+    pub name: String,
+    /// The environment marker it is declared under, if any.
+    pub marker: Option<String>,
+    /// The extras it asks for, normalized.
+    pub extras: Vec<String>,
+}
+
+/// The project's own dependencies in the main group and in `groups`, from
+/// `pyproject` in either form: `[project].dependencies` (else
+/// `[tool.poetry.dependencies]`, without `python` and the optional ones of
+/// extras), then each group's `[tool.poetry.group.NAME.dependencies]`,
+/// `[dependency-groups]` list and, for `dev`, the old
+/// `[tool.poetry.dev-dependencies]`.
+pub fn roots(pyproject: &toml::Table, groups: &[String]) -> Vec<Root> {
+    let poetry = pyproject.get("tool").and_then(|t| t.get("poetry"));
+    let mut roots = Vec::new();
+    match pyproject.get("project").and_then(|p| p.get("dependencies")) {
+        Some(list) => roots.extend(pep508_roots(list)),
+        None => roots.extend(poetry_roots(poetry.and_then(|p| p.get("dependencies")))),
+    }
+    for group in groups {
+        let group = normalize_name(group);
+        fn by_name<'a>(table: Option<&'a toml::Value>, group: &str) -> Option<&'a toml::Value> {
+            table
+                .and_then(toml::Value::as_table)
+                .and_then(|t| t.iter().find(|(key, _)| normalize_name(key) == group))
+                .map(|(_, value)| value)
+        }
+        let poetry_group = by_name(poetry.and_then(|p| p.get("group")), &group);
+        roots.extend(poetry_roots(
+            poetry_group.and_then(|g| g.get("dependencies")),
+        ));
+        if group == "dev" {
+            roots.extend(poetry_roots(poetry.and_then(|p| p.get("dev-dependencies"))));
+        }
+        if let Some(list) = by_name(pyproject.get("dependency-groups"), &group) {
+            roots.extend(pep508_roots(list));
+        }
+    }
+    roots
+}
+
+/// Roots from a list of PEP 508 requirement strings (tables, such as a
+/// dependency group's `include-group`, are skipped).
+fn pep508_roots(list: &toml::Value) -> Vec<Root> {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(toml::Value::as_str)
+        .filter_map(|requirement| {
+            let (spec, marker) = match requirement.split_once(';') {
+                Some((spec, marker)) => (spec, Some(marker.trim().to_owned())),
+                None => (requirement, None),
+            };
+            let name = crate::project::requirement_name(spec);
+            if name.is_empty() {
+                return None;
+            }
+            let rest = spec.trim_start()[name.len()..].trim_start();
+            let extras = rest
+                .strip_prefix('[')
+                .and_then(|r| r.split_once(']'))
+                .map(|(inside, _)| {
+                    inside
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|e| !e.is_empty())
+                        .map(normalize_name)
+                        .collect()
+                })
+                .unwrap_or_default();
+            Some(Root {
+                name: normalize_name(name),
+                marker: marker.filter(|m| !m.is_empty()),
+                extras,
+            })
+        })
+        .collect()
+}
+
+/// Roots from a Poetry dependency table: `name = "constraint"`, `name =
+/// {version, markers, extras, optional, …}` or a list of such tables.
+fn poetry_roots(table: Option<&toml::Value>) -> Vec<Root> {
+    let mut roots = Vec::new();
+    for (name, value) in table.and_then(toml::Value::as_table).into_iter().flatten() {
+        if name == "python" {
+            continue;
+        }
+        for constraint in constraints(value) {
+            if constraint.optional {
+                continue;
+            }
+            roots.push(Root {
+                name: normalize_name(name),
+                marker: constraint.marker,
+                extras: constraint.extras,
+            });
+        }
+    }
+    roots
+}
+
+/// One constraint of a dependency in Poetry's form.
+struct Constraint {
+    marker: Option<String>,
+    extras: Vec<String>,
+    optional: bool,
+}
+
+/// The constraints of a Poetry dependency value (a string is one without
+/// a marker).
+fn constraints(value: &toml::Value) -> Vec<Constraint> {
+    let one = |value: &toml::Value| Constraint {
+        marker: value
+            .get("markers")
+            .and_then(toml::Value::as_str)
+            .map(str::to_owned),
+        extras: value
+            .get("extras")
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_str)
+            .map(normalize_name)
+            .collect(),
+        optional: value
+            .get("optional")
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false),
+    };
+    match value {
+        toml::Value::Array(list) => list.iter().map(one).collect(),
+        other => vec![one(other)],
+    }
+}
+
+/// How many alternative markers a package may collect before the walk
+/// gives up on them and installs it wherever uv can.
+const MAX_MARKERS: usize = 16;
+
+/// The walk of a Poetry 1 lock: every package the `roots` reach, by
+/// normalized name, with the marker it is needed under (`None`: always).
+fn walk(
+    packages: &[toml::Value],
+    roots: &[Root],
+) -> std::collections::BTreeMap<String, Option<String>> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let by_name: BTreeMap<String, &toml::Value> = packages
+        .iter()
+        .filter_map(|p| Some((normalize_name(p.get("name")?.as_str()?), p)))
+        .collect();
+    // Each package's marker as alternatives (`None`: always), and the
+    // extras asked of it.
+    let mut needed: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
+    let mut extras: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut todo: Vec<String> = Vec::new();
+    let reach = |needed: &mut BTreeMap<String, Option<BTreeSet<String>>>,
+                 extras: &mut BTreeMap<String, BTreeSet<String>>,
+                 todo: &mut Vec<String>,
+                 name: &str,
+                 marker: Option<BTreeSet<String>>,
+                 asked: &[String]| {
+        if !by_name.contains_key(name) {
+            return;
+        }
+        let mut changed = false;
+        match needed.get_mut(name) {
+            None => {
+                needed.insert(name.to_owned(), marker);
+                changed = true;
+            }
+            Some(known) => {
+                if let (Some(set), Some(new)) = (known.as_mut(), &marker) {
+                    for m in new {
+                        changed |= set.insert(m.clone());
+                    }
+                    if set.len() > MAX_MARKERS {
+                        *known = None;
+                    }
+                } else if known.is_some() {
+                    *known = None;
+                    changed = true;
+                }
+            }
+        }
+        let wanted = extras.entry(name.to_owned()).or_default();
+        for extra in asked {
+            changed |= wanted.insert(extra.clone());
+        }
+        if changed {
+            todo.push(name.to_owned());
+        }
+    };
+    for root in roots {
+        let marker = root.marker.clone().map(|m| BTreeSet::from([m]));
+        reach(
+            &mut needed,
+            &mut extras,
+            &mut todo,
+            &root.name,
+            marker,
+            &root.extras,
+        );
+    }
+    while let Some(name) = todo.pop() {
+        let Some(package) = by_name.get(&name) else {
+            continue;
+        };
+        let marker = needed.get(&name).cloned().flatten();
+        let asked = extras.get(&name).cloned().unwrap_or_default();
+        // The dependencies the asked extras name.
+        let extra_deps: BTreeSet<String> = package
+            .get("extras")
+            .and_then(toml::Value::as_table)
+            .into_iter()
+            .flatten()
+            .filter(|(extra, _)| asked.contains(&normalize_name(extra)))
+            .flat_map(|(_, list)| list.as_array().into_iter().flatten())
+            .filter_map(toml::Value::as_str)
+            .map(|requirement| normalize_name(crate::project::requirement_name(requirement)))
+            .collect();
+        let dependencies = package
+            .get("dependencies")
+            .and_then(toml::Value::as_table)
+            .into_iter()
+            .flatten();
+        for (dependency, value) in dependencies {
+            let dependency = normalize_name(dependency);
+            for constraint in constraints(value) {
+                if constraint.optional && !extra_deps.contains(&dependency) {
+                    continue;
+                }
+                let edge = constraint.marker.as_deref().and_then(without_extra);
+                let joined = match (&marker, edge) {
+                    (None, None) => None,
+                    (None, Some(edge)) => Some(BTreeSet::from([edge])),
+                    (Some(set), None) => Some(set.clone()),
+                    (Some(set), Some(edge)) => {
+                        Some(set.iter().map(|m| format!("({m}) and ({edge})")).collect())
+                    }
+                };
+                reach(
+                    &mut needed,
+                    &mut extras,
+                    &mut todo,
+                    &dependency,
+                    joined,
+                    &constraint.extras,
+                );
+            }
+        }
+    }
+    needed
+        .into_iter()
+        .map(|(name, marker)| {
+            let marker = marker.map(|set| match set.len() {
+                1 => set.into_iter().next().unwrap_or_default(),
+                _ => set
+                    .into_iter()
+                    .map(|m| format!("({m})"))
+                    .collect::<Vec<_>>()
+                    .join(" or "),
+            });
+            (name, marker)
+        })
+        .collect()
+}
+
+/// An edge's marker without its `extra == "…"` terms, which say which extra
+/// of the dependent asked for it (the walk has already checked that):
+/// `None` when nothing else is left, or when the marker is not a plain
+/// conjunction (then the edge is taken as always).
+fn without_extra(marker: &str) -> Option<String> {
+    if !marker.contains("extra") {
+        return Some(marker.to_owned());
+    }
+    if marker.contains(" or ") {
+        return None;
+    }
+    let kept: Vec<&str> = marker
+        .split(" and ")
+        .map(str::trim)
+        .filter(|term| {
+            let term = term.trim_matches(|c| c == '(' || c == ')').trim();
+            !term.starts_with("extra ")
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join(" and "))
+}
+
 /// The packages of `text` (the file `file`) that the venv gets (the main
-/// group and `groups`, normalized names), or every problem, positioned.
-pub fn parse(file: &str, text: &str, groups: &[String]) -> Result<PoetryLock, Vec<Diagnostic>> {
-    let regenerate = "regenerate it with Poetry 2: `poetry lock`";
+/// group and `groups`, normalized names; in a Poetry 1 lock, those the
+/// walk from `roots` reaches), or every problem, positioned.
+pub fn parse(
+    file: &str,
+    text: &str,
+    groups: &[String],
+    roots: &[Root],
+) -> Result<PoetryLock, Vec<Diagnostic>> {
+    let regenerate = "regenerate it: `poetry lock`";
     let packages = lock_packages(file, text, "package", regenerate)?;
     let selected: Vec<String> = std::iter::once(MAIN_GROUP.to_owned())
         .chain(groups.iter().map(|g| normalize_name(g)))
         .collect();
+    // Poetry 1: no package says its groups.
+    let walked = packages
+        .iter()
+        .all(|p| p.get("groups").is_none())
+        .then(|| walk(&packages, roots));
     let mut pins = Vec::new();
     let mut lines = Vec::new();
     let mut indexes: Vec<String> = Vec::new();
@@ -67,24 +383,34 @@ pub fn parse(file: &str, text: &str, groups: &[String]) -> Result<PoetryLock, Ve
             problems.push(problem("a package without a `name`".to_owned()));
             continue;
         }
-        let Some(package_groups) = package.get("groups").and_then(toml::Value::as_array) else {
-            problems.push(problem(format!(
-                "`{name}` lists no `groups`: a lock written by Poetry 1 does not say which packages the main group needs"
-            )));
-            continue;
+        let marker = match &walked {
+            Some(walked) => match walked.get(&normalize_name(name)) {
+                Some(marker) => marker.clone(),
+                None => continue,
+            },
+            None => {
+                let Some(package_groups) = package.get("groups").and_then(toml::Value::as_array)
+                else {
+                    problems.push(problem(format!(
+                        "`{name}` lists no `groups`, while other packages do: the lock is neither Poetry 1's nor Poetry 2's"
+                    )));
+                    continue;
+                };
+                let package_groups: Vec<String> = package_groups
+                    .iter()
+                    .filter_map(toml::Value::as_str)
+                    .map(normalize_name)
+                    .collect();
+                let wanted: Vec<&String> = package_groups
+                    .iter()
+                    .filter(|g| selected.contains(g))
+                    .collect();
+                if wanted.is_empty() {
+                    continue;
+                }
+                marker_for(package.get("markers"), &wanted)
+            }
         };
-        let package_groups: Vec<String> = package_groups
-            .iter()
-            .filter_map(toml::Value::as_str)
-            .map(normalize_name)
-            .collect();
-        let wanted: Vec<&String> = package_groups
-            .iter()
-            .filter(|g| selected.contains(g))
-            .collect();
-        if wanted.is_empty() {
-            continue;
-        }
         let Some(version) = package.get("version").and_then(toml::Value::as_str) else {
             problems.push(problem(format!(
                 "`{name}` has no `version`: pybase installs only pinned packages"
@@ -138,7 +464,6 @@ pub fn parse(file: &str, text: &str, groups: &[String]) -> Result<PoetryLock, Ve
             )));
             continue;
         }
-        let marker = marker_for(package.get("markers"), &wanted);
         if marker.is_none() {
             artifacts.push(crate::artifacts::LockedArtifacts {
                 name: name.to_owned(),
@@ -226,7 +551,7 @@ mod tests {
 
     fn report(text: &str, groups: &[&str]) -> String {
         let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
-        match parse("app/poetry.lock", text, &groups) {
+        match parse("app/poetry.lock", text, &groups, &[]) {
             Ok(lock) => {
                 let pins: Vec<String> = lock
                     .pins
@@ -319,13 +644,148 @@ content-hash = "0000"
     }
 
     #[test]
-    fn poetry_1_locks_unhashed_packages_and_other_sources_are_refused() {
+    fn mixed_locks_unhashed_packages_and_other_sources_are_refused() {
         let text = "[[package]]\nname = \"six\"\nversion = \"1.17.0\"\ncategory = \"main\"\nfiles = []\n\n[[package]]\nname = \"idna\"\nversion = \"3.10\"\ngroups = [\"main\"]\nfiles = []\n\n[[package]]\nname = \"mylib\"\nversion = \"0.1.0\"\ngroups = [\"main\"]\nfiles = []\n\n[package.source]\ntype = \"git\"\nurl = \"https://example.com/mylib.git\"\n";
         insta::assert_snapshot!(report(text, &[]), @"
-        app/poetry.lock:2:1: `six` lists no `groups`: a lock written by Poetry 1 does not say which packages the main group needs (hint: regenerate it with Poetry 2: `poetry lock`)
-        app/poetry.lock:8:1: `idna` has no `files` with a `hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with Poetry 2: `poetry lock`)
+        app/poetry.lock:2:1: `six` lists no `groups`, while other packages do: the lock is neither Poetry 1's nor Poetry 2's (hint: regenerate it: `poetry lock`)
+        app/poetry.lock:8:1: `idna` has no `files` with a `hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it: `poetry lock`)
         app/poetry.lock:14:1: `mylib` comes from a `git` source: pybase installs from package indexes only, each artifact checked against its hash (hint: publish it to an index (a private one works with the `netrc` secret) and lock it from there)
         ");
         insta::assert_snapshot!(report("[[package]\n", &[]), @"app/poetry.lock:1:11: not valid TOML: unclosed array table, expected `]`");
+    }
+
+    /// A lock Poetry 1.8.5 wrote (`testdata/locks/poetry1-graph.lock`) for
+    /// `requests[socks]`, `click` and a `tomli` only Python < 3.11 needs,
+    /// with a dev group, read with the roots of its own pyproject.toml.
+    fn poetry1_report(groups: &[&str]) -> String {
+        let pyproject: toml::Table = toml::from_str(include_str!(
+            "../../testdata/locks/poetry1-graph-pyproject.toml"
+        ))
+        .expect("pyproject");
+        let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+        let roots = roots(&pyproject, &groups);
+        let lock = parse(
+            "poetry.lock",
+            include_str!("../../testdata/locks/poetry1-graph.lock"),
+            &groups,
+            &roots,
+        )
+        .expect("a Poetry 1 lock");
+        lock.requirements
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--hash"))
+            .map(|line| line.trim_end_matches(" \\"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn a_poetry_1_lock_is_walked_from_the_projects_dependencies() {
+        // requests' dependencies, PySocks through the `socks` extra (its
+        // `extra == "socks"` marker dropped), colorama under click's
+        // marker; not tomli (Poetry locked none), not the dev group.
+        insta::assert_snapshot!(poetry1_report(&[]), @r#"
+        # Generated by pybase from poetry.lock (groups: main): every package pinned, every hash checked.
+        --extra-index-url https://pypi.org/simple
+        certifi==2026.10.19.post1
+        charset-normalizer==3.5.3
+        click==8.1.7
+        colorama==0.4.6 ; platform_system == "Windows"
+        idna==3.20
+        pysocks==1.7.1
+        requests==2.32.3
+        urllib3==2.8.0
+        "#);
+        insta::assert_snapshot!(poetry1_report(&["dev"]), @r#"
+        # Generated by pybase from poetry.lock (groups: main, dev): every package pinned, every hash checked.
+        --extra-index-url https://pypi.org/simple
+        certifi==2026.10.19.post1
+        charset-normalizer==3.5.3
+        click==8.1.7
+        colorama==0.4.6 ; platform_system == "Windows"
+        idna==3.20
+        iniconfig==2.0.0
+        pysocks==1.7.1
+        requests==2.32.3
+        urllib3==2.8.0
+        "#);
+    }
+
+    #[test]
+    fn markers_join_along_paths_and_a_path_without_one_wins() {
+        // a (linux only) -> b (Python < 3.13) -> c; d -> c too, always;
+        // e only through an extra nobody asked for.
+        let package = |name: &str, deps: &str| {
+            format!(
+                "[[package]]\nname = \"{name}\"\nversion = \"1\"\nfiles = [{{file = \"{name}-1.tar.gz\", hash = \"sha256:00\"}}]\n{deps}\n"
+            )
+        };
+        let text = [
+            package("a", "[package.dependencies]\nb = {version = \"*\", markers = \"python_version < '3.13'\"}\ne = {version = \"*\", optional = true, markers = \"extra == 'fast'\"}\n"),
+            package("b", "[package.dependencies]\nc = \"*\"\n"),
+            package("c", ""),
+            package("d", "[package.dependencies]\nb = \"*\"\n"),
+            package("e", ""),
+        ]
+        .concat();
+        let root = |name: &str, marker: Option<&str>| Root {
+            name: name.to_owned(),
+            marker: marker.map(str::to_owned),
+            extras: Vec::new(),
+        };
+        let only_a = [root("a", Some("sys_platform == 'linux'"))];
+        let pins = |roots: &[Root]| {
+            parse("poetry.lock", &text, &[], roots)
+                .expect("a lock")
+                .requirements
+                .lines()
+                .filter(|l| l.contains("=="))
+                .map(|l| l.trim_end_matches(" \\").to_owned())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        insta::assert_snapshot!(pins(&only_a), @"
+        a==1 ; sys_platform == 'linux'
+        b==1 ; (sys_platform == 'linux') and (python_version < '3.13')
+        c==1 ; (sys_platform == 'linux') and (python_version < '3.13')
+        ");
+        insta::assert_snapshot!(pins(&[only_a[0].clone(), root("d", None)]), @"
+        a==1 ; sys_platform == 'linux'
+        b==1
+        c==1
+        d==1
+        ");
+    }
+
+    #[test]
+    fn roots_come_from_either_form_of_pyproject_and_the_selected_groups() {
+        let pep621: toml::Table = toml::from_str(
+            "[project]\nname = \"a\"\ndependencies = [\"Requests[SOCKS, security] >=2 ; python_version >= '3.8'\", \"six\"]\n[dependency-groups]\ntest = [\"pytest>=8\", {include-group = \"lint\"}]\n",
+        )
+        .expect("toml");
+        let poetry: toml::Table = toml::from_str(
+            "[tool.poetry.dependencies]\npython = \"^3.11\"\nsix = \"^1.16\"\nextra-only = {version = \"1\", optional = true}\nnumpy = [{version = \">=1.26\", markers = \"python_version >= '3.12'\"}, {version = \"<2\", markers = \"python_version < '3.12'\"}]\n[tool.poetry.group.Test.dependencies]\npytest = {version = \"8\", extras = [\"Testing\"]}\n[tool.poetry.dev-dependencies]\nblack = \"*\"\n",
+        )
+        .expect("toml");
+        let show = |table: &toml::Table, groups: &[&str]| {
+            let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
+            roots(table, &groups)
+                .iter()
+                .map(|r| format!("{} {:?} {:?}", r.name, r.marker, r.extras))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        insta::assert_snapshot!(show(&pep621, &["test"]), @r#"
+        requests Some("python_version >= '3.8'") ["socks", "security"]
+        six None []
+        pytest None []
+        "#);
+        insta::assert_snapshot!(show(&poetry, &["test", "dev"]), @r#"
+        numpy Some("python_version >= '3.12'") []
+        numpy Some("python_version < '3.12'") []
+        six None []
+        pytest None ["testing"]
+        black None []
+        "#);
     }
 }

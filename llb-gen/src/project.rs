@@ -589,7 +589,11 @@ fn check_pinned(
                     .iter()
                     .map(|g| g.name.clone())
                     .collect();
-                crate::poetry::parse(&file, text, &groups).map(|parsed| {
+                let roots = pyproject_table
+                    .as_ref()
+                    .map(|table| crate::poetry::roots(table, &groups))
+                    .unwrap_or_default();
+                crate::poetry::parse(&file, text, &groups, &roots).map(|parsed| {
                     translated = Some(parsed.requirements);
                     artifacts = parsed.artifacts;
                     parsed.pins
