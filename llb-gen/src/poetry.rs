@@ -15,8 +15,8 @@
 //! a URL), is refused at its `name` line: installing it would not be
 //! exactly the lock.
 //!
-//! Poetry 1 (1.3 to 1.8, lock-version 2.0) writes no groups or markers per
-//! package: which packages the venv gets follows from the project's own
+//! Poetry 1 (lock-version 2.0 from 1.3 to 1.8; 1.1 before, with the files
+//! in `[metadata.files]`) writes no groups or markers per package: which packages the venv gets follows from the project's own
 //! dependencies ([`roots`], from pyproject.toml) and each package's
 //! `[package.dependencies]`, walked like Poetry's installer walks them.
 //! Each edge's `markers` is kept, and joined along the way, so that uv
@@ -361,6 +361,9 @@ pub fn parse(
     let selected: Vec<String> = std::iter::once(MAIN_GROUP.to_owned())
         .chain(groups.iter().map(|g| normalize_name(g)))
         .collect();
+    let metadata_files: Option<toml::Table> = toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|lock| lock.get("metadata")?.get("files")?.as_table().cloned());
     // Poetry 1: no package says its groups.
     let walked = packages
         .iter()
@@ -446,8 +449,17 @@ pub fn parse(
                 continue;
             }
         }
+        // Poetry 1.2 and older (lock-version 1.1) list the files in
+        // `[metadata.files]`, by package name.
         let entries = package
             .get("files")
+            .or_else(|| {
+                metadata_files
+                    .as_ref()?
+                    .iter()
+                    .find(|(key, _)| normalize_name(key) == normalize_name(name))
+                    .map(|(_, files)| files)
+            })
             .and_then(toml::Value::as_array)
             .map_or(&[][..], Vec::as_slice);
         let field = |key: &str| -> Vec<&str> {
@@ -709,6 +721,28 @@ content-hash = "0000"
         requests==2.32.3
         urllib3==2.8.0
         "#);
+    }
+
+    #[test]
+    fn a_poetry_1_2_lock_lists_its_files_apart_and_gives_the_same_requirements() {
+        // The same project locked by Poetry 1.2.2 (lock-version 1.1, every
+        // package's files under `[metadata.files]`).
+        let pyproject: toml::Table = toml::from_str(include_str!(
+            "../../testdata/locks/poetry1-graph-pyproject.toml"
+        ))
+        .expect("pyproject");
+        let roots = roots(&pyproject, &[]);
+        let requirements = |text: &str| {
+            parse("poetry.lock", text, &[], &roots)
+                .expect("a Poetry 1 lock")
+                .requirements
+        };
+        let old = requirements(include_str!("../../testdata/locks/poetry1.2-graph.lock"));
+        assert_eq!(
+            old,
+            requirements(include_str!("../../testdata/locks/poetry1-graph.lock"))
+        );
+        assert!(old.contains("--hash=sha256:"), "{old}");
     }
 
     #[test]
