@@ -851,6 +851,23 @@ fn the_venv_gets_the_extras_and_groups_the_spec_selects_and_no_others() {
         "{}",
         stderr(&ran)
     );
+
+    // The same project locked by Poetry 2 instead: the same selection.
+    std::fs::remove_file(dir.join("uv.lock")).expect("remove uv.lock");
+    std::fs::copy(
+        repo_root().join("testdata/locks/selected-poetry.lock"),
+        dir.join("poetry.lock"),
+    )
+    .expect("copy poetry.lock");
+    let image = "pybase-e2e/selected:poetry";
+    build_ok(&dir, None, image);
+    let ran = docker_run(image, None, &[]);
+    assert_eq!(
+        stdout(&ran),
+        "six: yes\nyaml: yes\ntomli_w: no\niniconfig: yes\npackaging: no",
+        "{}",
+        stderr(&ran)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

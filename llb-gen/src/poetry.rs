@@ -64,27 +64,58 @@ pub struct Root {
     pub extras: Vec<String>,
 }
 
-/// The project's own dependencies in the main group and in `groups`, from
-/// `pyproject` in either form: `[project].dependencies` (else
-/// `[tool.poetry.dependencies]`, without `python` and the optional ones of
-/// extras), then each group's `[tool.poetry.group.NAME.dependencies]`,
+/// The entry of `table` whose key is `name` once normalized.
+fn by_name<'a>(table: Option<&'a toml::Value>, name: &str) -> Option<&'a toml::Value> {
+    table
+        .and_then(toml::Value::as_table)
+        .and_then(|t| t.iter().find(|(key, _)| normalize_name(key) == name))
+        .map(|(_, value)| value)
+}
+
+/// The project's own dependencies in the main group, in `groups` and in
+/// `extras`, from `pyproject` in either form: `[project].dependencies`
+/// (else `[tool.poetry.dependencies]`, without `python` and the optional
+/// ones of extras), then each group's `[tool.poetry.group.NAME.dependencies]`,
 /// `[dependency-groups]` list and, for `dev`, the old
-/// `[tool.poetry.dev-dependencies]`.
-pub fn roots(pyproject: &toml::Table, groups: &[String]) -> Vec<Root> {
+/// `[tool.poetry.dev-dependencies]`, then each extra's
+/// `[project.optional-dependencies]` list or the optional dependencies its
+/// `[tool.poetry.extras]` list names.
+pub fn roots(pyproject: &toml::Table, groups: &[String], extras: &[String]) -> Vec<Root> {
     let poetry = pyproject.get("tool").and_then(|t| t.get("poetry"));
+    let poetry_dependencies = poetry.and_then(|p| p.get("dependencies"));
     let mut roots = Vec::new();
     match pyproject.get("project").and_then(|p| p.get("dependencies")) {
         Some(list) => roots.extend(pep508_roots(list)),
-        None => roots.extend(poetry_roots(poetry.and_then(|p| p.get("dependencies")))),
+        None => roots.extend(poetry_roots(poetry_dependencies)),
+    }
+    for extra in extras {
+        let extra = normalize_name(extra);
+        if let Some(list) = by_name(
+            pyproject
+                .get("project")
+                .and_then(|p| p.get("optional-dependencies")),
+            &extra,
+        ) {
+            roots.extend(pep508_roots(list));
+        }
+        let named = by_name(poetry.and_then(|p| p.get("extras")), &extra)
+            .and_then(toml::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(toml::Value::as_str)
+            .map(|name| normalize_name(crate::project::requirement_name(name)));
+        for name in named {
+            if let Some(value) = by_name(poetry_dependencies, &name) {
+                roots.extend(constraints(value).into_iter().map(|c| Root {
+                    name: name.clone(),
+                    marker: c.marker,
+                    extras: c.extras,
+                }));
+            }
+        }
     }
     for group in groups {
         let group = normalize_name(group);
-        fn by_name<'a>(table: Option<&'a toml::Value>, group: &str) -> Option<&'a toml::Value> {
-            table
-                .and_then(toml::Value::as_table)
-                .and_then(|t| t.iter().find(|(key, _)| normalize_name(key) == group))
-                .map(|(_, value)| value)
-        }
         let poetry_group = by_name(poetry.and_then(|p| p.get("group")), &group);
         roots.extend(poetry_roots(
             poetry_group.and_then(|g| g.get("dependencies")),
@@ -348,12 +379,14 @@ fn without_extra(marker: &str) -> Option<String> {
 }
 
 /// The packages of `text` (the file `file`) that the venv gets (the main
-/// group and `groups`, normalized names; in a Poetry 1 lock, those the
-/// walk from `roots` reaches), or every problem, positioned.
+/// group and `groups`, normalized names; with `extras`, or in a Poetry 1
+/// lock, those the walk from `roots` reaches), or every problem,
+/// positioned.
 pub fn parse(
     file: &str,
     text: &str,
     groups: &[String],
+    extras: &[String],
     roots: &[Root],
 ) -> Result<PoetryLock, Vec<Diagnostic>> {
     let regenerate = "regenerate it: `poetry lock`";
@@ -364,10 +397,10 @@ pub fn parse(
     let metadata_files: Option<toml::Table> = toml::from_str::<toml::Table>(text)
         .ok()
         .and_then(|lock| lock.get("metadata")?.get("files")?.as_table().cloned());
-    // Poetry 1: no package says its groups.
-    let walked = packages
-        .iter()
-        .all(|p| p.get("groups").is_none())
+    // Poetry 1: no package says its groups. Extras: a package an extra
+    // needs says so only in its markers (`extra == "name"`), which uv
+    // would take as false; the walk follows the extra's dependencies.
+    let walked = (!extras.is_empty() || packages.iter().all(|p| p.get("groups").is_none()))
         .then(|| walk(&packages, roots));
     let mut pins = Vec::new();
     let mut lines = Vec::new();
@@ -507,8 +540,13 @@ pub fn parse(
     if !problems.is_empty() {
         return Err(problems);
     }
+    let extras_note = if extras.is_empty() {
+        String::new()
+    } else {
+        format!("; extras: {}", extras.join(", "))
+    };
     let mut requirements = format!(
-        "# Generated by pybase from {file} (groups: {}): every package pinned, every hash checked.\n",
+        "# Generated by pybase from {file} (groups: {}{extras_note}): every package pinned, every hash checked.\n",
         selected.join(", ")
     );
     for index in &indexes {
@@ -563,7 +601,7 @@ mod tests {
 
     fn report(text: &str, groups: &[&str]) -> String {
         let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
-        match parse("app/poetry.lock", text, &groups, &[]) {
+        match parse("app/poetry.lock", text, &groups, &[], &[]) {
             Ok(lock) => {
                 let pins: Vec<String> = lock
                     .pins
@@ -675,11 +713,12 @@ content-hash = "0000"
         ))
         .expect("pyproject");
         let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
-        let roots = roots(&pyproject, &groups);
+        let roots = roots(&pyproject, &groups, &[]);
         let lock = parse(
             "poetry.lock",
             include_str!("../../testdata/locks/poetry1-graph.lock"),
             &groups,
+            &[],
             &roots,
         )
         .expect("a Poetry 1 lock");
@@ -731,9 +770,9 @@ content-hash = "0000"
             "../../testdata/locks/poetry1-graph-pyproject.toml"
         ))
         .expect("pyproject");
-        let roots = roots(&pyproject, &[]);
+        let roots = roots(&pyproject, &[], &[]);
         let requirements = |text: &str| {
-            parse("poetry.lock", text, &[], &roots)
+            parse("poetry.lock", text, &[], &[], &roots)
                 .expect("a Poetry 1 lock")
                 .requirements
         };
@@ -743,6 +782,68 @@ content-hash = "0000"
             requirements(include_str!("../../testdata/locks/poetry1-graph.lock"))
         );
         assert!(old.contains("--hash=sha256:"), "{old}");
+    }
+
+    #[test]
+    fn an_extra_adds_what_its_dependencies_reach() {
+        // Poetry 2's lock of a project whose `cli` extra is click: click
+        // is in `main` under `extra == "cli"`, which uv takes as false.
+        let text = r#"[[package]]
+name = "click"
+version = "8.1.7"
+groups = ["main"]
+markers = "extra == \"cli\""
+files = [{file = "click-8.1.7.tar.gz", hash = "sha256:01"}]
+
+[package.dependencies]
+colorama = {version = "*", markers = "platform_system == \"Windows\""}
+
+[[package]]
+name = "colorama"
+version = "0.4.6"
+groups = ["main"]
+markers = "extra == \"cli\" and platform_system == \"Windows\""
+files = [{file = "colorama-0.4.6.tar.gz", hash = "sha256:02"}]
+
+[[package]]
+name = "six"
+version = "1.17.0"
+groups = ["main"]
+files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
+"#;
+        let pep621: toml::Table = toml::from_str(
+            "[project]\nname = \"a\"\ndependencies = [\"six\"]\n[project.optional-dependencies]\ncli = [\"click==8.1.7\"]\n",
+        )
+        .expect("toml");
+        let poetry: toml::Table = toml::from_str(
+            "[tool.poetry.dependencies]\nsix = \"*\"\nclick = {version = \"8.1.7\", optional = true}\n[tool.poetry.extras]\nCLI = [\"click\"]\n",
+        )
+        .expect("toml");
+        let pins = |pyproject: &toml::Table, extras: &[&str]| {
+            let extras: Vec<String> = extras.iter().map(|e| (*e).to_owned()).collect();
+            let roots = roots(pyproject, &[], &extras);
+            parse("poetry.lock", text, &[], &extras, &roots)
+                .expect("a lock")
+                .requirements
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("--hash"))
+                .map(|l| l.trim_end_matches(" \\").to_owned())
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        insta::assert_snapshot!(pins(&pep621, &[]), @r#"
+        # Generated by pybase from poetry.lock (groups: main): every package pinned, every hash checked.
+        click==8.1.7 ; extra == "cli"
+        colorama==0.4.6 ; extra == "cli" and platform_system == "Windows"
+        six==1.17.0
+        "#);
+        insta::assert_snapshot!(pins(&pep621, &["cli"]), @r#"
+        # Generated by pybase from poetry.lock (groups: main; extras: cli): every package pinned, every hash checked.
+        click==8.1.7
+        colorama==0.4.6 ; platform_system == "Windows"
+        six==1.17.0
+        "#);
+        assert_eq!(pins(&poetry, &["cli"]), pins(&pep621, &["cli"]));
     }
 
     #[test]
@@ -769,7 +870,7 @@ content-hash = "0000"
         };
         let only_a = [root("a", Some("sys_platform == 'linux'"))];
         let pins = |roots: &[Root]| {
-            parse("poetry.lock", &text, &[], roots)
+            parse("poetry.lock", &text, &[], &[], roots)
                 .expect("a lock")
                 .requirements
                 .lines()
@@ -803,7 +904,7 @@ content-hash = "0000"
         .expect("toml");
         let show = |table: &toml::Table, groups: &[&str]| {
             let groups: Vec<String> = groups.iter().map(|g| (*g).to_owned()).collect();
-            roots(table, &groups)
+            roots(table, &groups, &[])
                 .iter()
                 .map(|r| format!("{} {:?} {:?}", r.name, r.marker, r.extras))
                 .collect::<Vec<_>>()

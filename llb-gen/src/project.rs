@@ -493,9 +493,10 @@ fn check_pinned(
     let file = project.path(kind.file_name());
     let pyproject_file = project.path(PYPROJECT_FILE);
     let mut problems = Vec::new();
-    // Poetry's lock records every group; the other locks pin one set.
+    // Poetry's lock records every group and extra; the other locks pin one
+    // set.
     let cannot_select: Vec<&crate::spec::Selected> = match kind {
-        LockKind::Poetry => project.selection.extras.iter().collect(),
+        LockKind::Poetry => Vec::new(),
         _ => project
             .selection
             .extras
@@ -504,36 +505,22 @@ fn check_pinned(
             .collect(),
     };
     if let Some(first) = cannot_select.first() {
-        let message = if kind == LockKind::Poetry {
-            format!(
-                "`{}` selects extras of `{}`, which pybase does not install from a poetry.lock yet (only its groups)",
-                project.owner,
-                project.display(),
-            )
-        } else {
-            format!(
-                "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock)",
-                project.owner,
-                project.display(),
-                kind.file_name()
-            )
-        };
+        let message = format!(
+            "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock)",
+            project.owner,
+            project.display(),
+            kind.file_name()
+        );
         problems.push(
             Diagnostic::at(spec_file, first.at, message)
-            .with_hint(match kind {
-                LockKind::Poetry => format!(
-                    "drop `extras` (list the packages in a dependency group and select it with `groups`), or keep uv.lock in `{}`",
-                    project.display()
-                ),
-                _ => format!(
-                    "export the lock with them instead (`uv export --extra NAME --group NAME`, `--format {}`) and drop `extras`/`groups`, or keep uv.lock in `{}`",
-                    match kind {
-                        LockKind::Pylock => "pylock.toml",
-                        _ => "requirements-txt",
-                    },
-                    project.display()
-                ),
-            }),
+            .with_hint(format!(
+                "export the lock with them instead (`uv export --extra NAME --group NAME`, `--format {}`) and drop `extras`/`groups`, or keep uv.lock in `{}`",
+                match kind {
+                    LockKind::Pylock => "pylock.toml",
+                    _ => "requirements-txt",
+                },
+                project.display()
+            )),
         );
     }
     let Some(pyproject_bytes) = pyproject else {
@@ -556,16 +543,7 @@ fn check_pinned(
     if kind == LockKind::Poetry
         && let Some(table) = &pyproject_table
     {
-        // Its groups (its extras are refused above).
-        let groups = crate::spec::Selection {
-            extras: Vec::new(),
-            groups: project.selection.groups.clone(),
-        };
-        let groups_only = ProjectDir {
-            selection: &groups,
-            ..*project
-        };
-        problems.extend(unknown_selection(spec_file, &groups_only, table));
+        problems.extend(unknown_selection(spec_file, project, table));
     }
     let mut translated = None;
     let mut artifacts = Vec::new();
@@ -589,11 +567,17 @@ fn check_pinned(
                     .iter()
                     .map(|g| g.name.clone())
                     .collect();
+                let extras: Vec<String> = project
+                    .selection
+                    .extras
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect();
                 let roots = pyproject_table
                     .as_ref()
-                    .map(|table| crate::poetry::roots(table, &groups))
+                    .map(|table| crate::poetry::roots(table, &groups, &extras))
                     .unwrap_or_default();
-                crate::poetry::parse(&file, text, &groups, &roots).map(|parsed| {
+                crate::poetry::parse(&file, text, &groups, &extras, &roots).map(|parsed| {
                     translated = Some(parsed.requirements);
                     artifacts = parsed.artifacts;
                     parsed.pins
@@ -1055,11 +1039,18 @@ fn unknown_selection(
             .map(|t| t.keys().cloned().collect())
             .unwrap_or_default()
     };
-    let extras = names_of(
+    let mut extras = names_of(
         pyproject
             .get("project")
             .and_then(|p| p.get("optional-dependencies")),
     );
+    // Poetry's extras, `[tool.poetry.extras]`.
+    extras.extend(names_of(
+        pyproject
+            .get("tool")
+            .and_then(|t| t.get("poetry"))
+            .and_then(|p| p.get("extras")),
+    ));
     let mut groups = names_of(pyproject.get("dependency-groups"));
     // Poetry's groups, `[tool.poetry.group.NAME]`.
     groups.extend(names_of(
