@@ -842,15 +842,17 @@ fn the_venv_gets_the_extras_and_groups_the_spec_selects_and_no_others() {
         return;
     };
     let dir = fixture("selected");
-    let image = "pybase-e2e/selected:latest";
-    build_ok(&dir, None, image);
-    let ran = docker_run(image, None, &[]);
-    assert_eq!(
-        stdout(&ran),
-        "six: yes\nyaml: yes\ntomli_w: no\niniconfig: yes\npackaging: no",
-        "{}",
-        stderr(&ran)
-    );
+    let builds_the_selection = |image: &str| {
+        build_ok(&dir, None, image);
+        let ran = docker_run(image, None, &[]);
+        assert_eq!(
+            stdout(&ran),
+            "six: yes\nyaml: yes\ntomli_w: no\niniconfig: yes\npackaging: no",
+            "{image}: {}",
+            stderr(&ran)
+        );
+    };
+    builds_the_selection("pybase-e2e/selected:latest");
 
     // The same project locked by Poetry 2 instead: the same selection.
     std::fs::remove_file(dir.join("uv.lock")).expect("remove uv.lock");
@@ -859,15 +861,7 @@ fn the_venv_gets_the_extras_and_groups_the_spec_selects_and_no_others() {
         dir.join("poetry.lock"),
     )
     .expect("copy poetry.lock");
-    let image = "pybase-e2e/selected:poetry";
-    build_ok(&dir, None, image);
-    let ran = docker_run(image, None, &[]);
-    assert_eq!(
-        stdout(&ran),
-        "six: yes\nyaml: yes\ntomli_w: no\niniconfig: yes\npackaging: no",
-        "{}",
-        stderr(&ran)
-    );
+    builds_the_selection("pybase-e2e/selected:poetry");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -561,18 +561,11 @@ fn check_pinned(
                 artifacts = crate::requirements::pylock_artifacts(&file, text);
             }),
             LockKind::Poetry => {
-                let groups: Vec<String> = project
-                    .selection
-                    .groups
-                    .iter()
-                    .map(|g| g.name.clone())
-                    .collect();
-                let extras: Vec<String> = project
-                    .selection
-                    .extras
-                    .iter()
-                    .map(|e| e.name.clone())
-                    .collect();
+                let names = |selected: &[crate::spec::Selected]| -> Vec<String> {
+                    selected.iter().map(|s| s.name.clone()).collect()
+                };
+                let groups = names(&project.selection.groups);
+                let extras = names(&project.selection.extras);
                 let roots = pyproject_table
                     .as_ref()
                     .map(|table| crate::poetry::roots(table, &groups, &extras))
