@@ -16,14 +16,20 @@
 //! exactly the lock.
 //!
 //! Poetry 1 (lock-version 2.0 from 1.3 to 1.8; 1.1 before, with the files
-//! in `[metadata.files]`) writes no groups or markers per package: which packages the venv gets follows from the project's own
-//! dependencies ([`roots`], from pyproject.toml) and each package's
+//! in `[metadata.files]`) writes no groups or markers per package, and
+//! Poetry 2 marks what an extra needs only with an `extra == "name"`
+//! marker. For those, which packages the venv gets follows from the
+//! project's own dependencies ([`roots`], from pyproject.toml, with the
+//! selected groups and extras) and each package's
 //! `[package.dependencies]`, walked like Poetry's installer walks them.
 //! Each edge's `markers` is kept, and joined along the way, so that uv
 //! skips what the image's environment does not need (a Windows-only
 //! dependency); an `optional` dependency is followed only when an extra
 //! that names it was asked for. A package the lock does not have is one
-//! Poetry found no environment needs, and is left out.
+//! Poetry found no environment needs, and is left out. A package the walk
+//! reaches that is locked at two versions (one per environment) is
+//! refused: telling which version goes with which marker would take
+//! Poetry's own constraint matching.
 
 use crate::diagnostic::{Diagnostic, Position};
 use crate::project::{normalize_name, package_line};
@@ -228,8 +234,9 @@ fn constraints(value: &toml::Value) -> Vec<Constraint> {
 /// gives up on them and installs it wherever uv can.
 const MAX_MARKERS: usize = 16;
 
-/// The walk of a Poetry 1 lock: every package the `roots` reach, by
-/// normalized name, with the marker it is needed under (`None`: always).
+/// The walk of a lock from the project's `roots`: every package they
+/// reach, by normalized name, with the marker it is needed under (`None`:
+/// always).
 fn walk(
     packages: &[toml::Value],
     roots: &[Root],
@@ -372,7 +379,9 @@ fn without_extra(marker: &str) -> Option<String> {
         .map(str::trim)
         .filter(|term| {
             let term = term.trim_matches(|c| c == '(' || c == ')').trim();
-            !term.starts_with("extra ")
+            !term
+                .strip_prefix("extra")
+                .is_some_and(|rest| rest.trim_start().starts_with("=="))
         })
         .collect();
     (!kept.is_empty()).then(|| kept.join(" and "))
@@ -402,6 +411,19 @@ pub fn parse(
     // would take as false; the walk follows the extra's dependencies.
     let walked = (!extras.is_empty() || packages.iter().all(|p| p.get("groups").is_none()))
         .then(|| walk(&packages, roots));
+    // How many entries each name has: more than one is a package locked at
+    // a version per environment.
+    let mut entries_of: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for package in &packages {
+        if let Some(name) = package.get("name").and_then(toml::Value::as_str) {
+            let version = package.get("version").and_then(toml::Value::as_str);
+            entries_of
+                .entry(normalize_name(name))
+                .or_default()
+                .push(version.unwrap_or("?").to_owned());
+        }
+    }
+    let mut refused_twice: Vec<String> = Vec::new();
     let mut pins = Vec::new();
     let mut lines = Vec::new();
     let mut indexes: Vec<String> = Vec::new();
@@ -419,10 +441,28 @@ pub fn parse(
             problems.push(problem("a package without a `name`".to_owned()));
             continue;
         }
+        let key = normalize_name(name);
         let marker = match &walked {
-            Some(walked) => match walked.get(&normalize_name(name)) {
-                Some(marker) => marker.clone(),
-                None => continue,
+            Some(walked) => match (walked.get(&key), entries_of.get(&key)) {
+                (None, _) => continue,
+                (Some(_), Some(versions)) if versions.len() > 1 => {
+                    if !refused_twice.contains(&key) {
+                        refused_twice.push(key.clone());
+                        problems.push(
+                            Diagnostic::at(
+                                file,
+                                Some(at),
+                                format!(
+                                    "`{name}` is locked at several versions ({}), one per environment, and this lock does not say which one each environment gets",
+                                    versions.join(", ")
+                                ),
+                            )
+                            .with_hint("regenerate it with Poetry 2 (`poetry lock`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv"),
+                        );
+                    }
+                    continue;
+                }
+                (Some(marker), _) => marker.clone(),
             },
             None => {
                 let Some(package_groups) = package.get("groups").and_then(toml::Value::as_array)
@@ -850,6 +890,18 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
         six==1.17.0
         "#);
         assert_eq!(pins(&poetry, &["cli"]), pins(&pep621, &["cli"]));
+    }
+
+    #[test]
+    fn a_walked_package_locked_at_two_versions_is_refused() {
+        let text = "[[package]]\nname = \"numpy\"\nversion = \"1.24.4\"\nfiles = [{file = \"numpy-1.24.4.tar.gz\", hash = \"sha256:01\"}]\n\n[[package]]\nname = \"numpy\"\nversion = \"1.26.4\"\nfiles = [{file = \"numpy-1.26.4.tar.gz\", hash = \"sha256:02\"}]\n";
+        let roots = [Root {
+            name: "numpy".to_owned(),
+            marker: None,
+            extras: Vec::new(),
+        }];
+        let problems = parse("poetry.lock", text, &[], &[], &roots).expect_err("refused");
+        insta::assert_snapshot!(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"), @"poetry.lock:2:1: `numpy` is locked at several versions (1.24.4, 1.26.4), one per environment, and this lock does not say which one each environment gets (hint: regenerate it with Poetry 2 (`poetry lock`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv)");
     }
 
     #[test]
