@@ -506,7 +506,7 @@ fn check_pinned(
     };
     if let Some(first) = cannot_select.first() {
         let message = format!(
-            "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock)",
+            "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock or poetry.lock)",
             project.owner,
             project.display(),
             kind.file_name()
@@ -514,7 +514,7 @@ fn check_pinned(
         problems.push(
             Diagnostic::at(spec_file, first.at, message)
             .with_hint(format!(
-                "export the lock with them instead (`uv export --extra NAME --group NAME`, `--format {}`) and drop `extras`/`groups`, or keep uv.lock in `{}`",
+                "export the lock with them instead (`uv export --extra NAME --group NAME`, `--format {}`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `{}`",
                 match kind {
                     LockKind::Pylock => "pylock.toml",
                     _ => "requirements-txt",
