@@ -1503,14 +1503,17 @@ macro_rules! new_venv {
 }
 
 /// The venv from the lock alone: `--locked` fails when the lock no longer
-/// matches pyproject.toml, rather than building something else.
+/// matches pyproject.toml, rather than building something else; `--python`
+/// keeps uv on the interpreter the venv was made on (the code step's), and
+/// fails when it does not satisfy `requires-python` rather than looking for
+/// another one.
 const VENV_SCRIPT: &str = concat!(
     r#"set -eu
 if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
 if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 "#,
     new_venv!(),
-    r#"exec /pybase/uv/uv sync --locked --no-default-groups --no-install-project --no-editable "$@"
+    r#"exec /pybase/uv/uv sync --locked --python "$py" --no-default-groups --no-install-project --no-editable "$@"
 "#
 );
 
