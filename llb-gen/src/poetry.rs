@@ -26,10 +26,12 @@
 //! skips what the image's environment does not need (a Windows-only
 //! dependency); an `optional` dependency is followed only when an extra
 //! that names it was asked for. A package the lock does not have is one
-//! Poetry found no environment needs, and is left out. A package the walk
-//! reaches that is locked at two versions (one per environment) is
-//! refused: telling which version goes with which marker would take
-//! Poetry's own constraint matching.
+//! Poetry found no environment needs, and is left out. Of a package
+//! locked at several versions, an edge gets the highest its constraint
+//! allows, as `poetry export` chooses; when those versions are for
+//! different Pythons (their `python-versions` differ), Poetry chooses by
+//! each environment's Python, which pybase does not model, and the lock is
+//! refused at the package's line.
 
 use crate::diagnostic::{Diagnostic, Position};
 use crate::project::{normalize_name, package_line};
@@ -68,6 +70,9 @@ pub struct Root {
     pub marker: Option<String>,
     /// The extras it asks for, normalized.
     pub extras: Vec<String>,
+    /// Its version constraint as written (PEP 440, or Poetry's `^`/`~`),
+    /// which picks among versions the lock has of it.
+    pub version: Option<String>,
 }
 
 /// The entry of `table` whose key is `name` once normalized.
@@ -116,6 +121,7 @@ pub fn roots(pyproject: &toml::Table, groups: &[String], extras: &[String]) -> V
                     name: name.clone(),
                     marker: c.marker,
                     extras: c.extras,
+                    version: c.version,
                 }));
             }
         }
@@ -153,22 +159,29 @@ fn pep508_roots(list: &toml::Value) -> Vec<Root> {
                 return None;
             }
             let rest = spec.trim_start()[name.len()..].trim_start();
-            let extras = rest
-                .strip_prefix('[')
-                .and_then(|r| r.split_once(']'))
-                .map(|(inside, _)| {
+            let (extras, rest) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+                Some((inside, rest)) => (
                     inside
                         .split(',')
                         .map(str::trim)
                         .filter(|e| !e.is_empty())
                         .map(normalize_name)
-                        .collect()
-                })
-                .unwrap_or_default();
+                        .collect(),
+                    rest,
+                ),
+                None => (Vec::new(), rest),
+            };
+            let version = rest
+                .trim()
+                .trim_start_matches('(')
+                .trim_end_matches(')')
+                .trim();
             Some(Root {
                 name: normalize_name(name),
                 marker: marker.filter(|m| !m.is_empty()),
                 extras,
+                version: (!version.is_empty() && !version.starts_with('@'))
+                    .then(|| version.to_owned()),
             })
         })
         .collect()
@@ -190,6 +203,7 @@ fn poetry_roots(table: Option<&toml::Value>) -> Vec<Root> {
                 name: normalize_name(name),
                 marker: constraint.marker,
                 extras: constraint.extras,
+                version: constraint.version,
             });
         }
     }
@@ -201,12 +215,20 @@ struct Constraint {
     marker: Option<String>,
     extras: Vec<String>,
     optional: bool,
+    version: Option<String>,
 }
 
 /// The constraints of a Poetry dependency value (a string is one without
 /// a marker).
 fn constraints(value: &toml::Value) -> Vec<Constraint> {
     let one = |value: &toml::Value| Constraint {
+        version: match value {
+            toml::Value::String(version) => Some(version.clone()),
+            other => other
+                .get("version")
+                .and_then(toml::Value::as_str)
+                .map(str::to_owned),
+        },
         marker: value
             .get("markers")
             .and_then(toml::Value::as_str)
@@ -234,36 +256,147 @@ fn constraints(value: &toml::Value) -> Vec<Constraint> {
 /// gives up on them and installs it wherever uv can.
 const MAX_MARKERS: usize = 16;
 
-/// The walk of a lock from the project's `roots`: every package they
-/// reach, by normalized name, with the marker it is needed under (`None`:
-/// always).
-fn walk(
-    packages: &[toml::Value],
-    roots: &[Root],
-) -> std::collections::BTreeMap<String, Option<String>> {
+/// Whether Poetry's version constraint `constraint` (PEP 440 clauses, or
+/// Poetry's `^`, `~`, `*`, a bare version, `,` for and, `||` for or)
+/// allows `version`; `None` when pybase cannot read one of the two.
+fn allows(constraint: &str, version: &str) -> Option<bool> {
+    let version: pep440_rs::Version = version.parse().ok()?;
+    let mut any = false;
+    for branch in constraint.split("||") {
+        let mut all = true;
+        for clause in branch.split(',').map(str::trim).filter(|c| !c.is_empty()) {
+            all &= clause_allows(clause, &version)?;
+        }
+        any |= all;
+    }
+    Some(any)
+}
+
+/// One clause of a Poetry constraint against `version`.
+fn clause_allows(clause: &str, version: &pep440_rs::Version) -> Option<bool> {
+    let clause = clause.trim();
+    if clause == "*" {
+        return Some(true);
+    }
+    // `^1.2.3` is `>=1.2.3,<2`, `^0.2.3` `>=0.2.3,<0.3`; `~1.2.3` is
+    // `>=1.2.3,<1.3`, `~1` `>=1,<2`.
+    let (caret, rest) = match (clause.strip_prefix('^'), clause.strip_prefix('~')) {
+        (Some(rest), _) => (Some(true), rest),
+        (None, Some(rest)) if !rest.starts_with('=') => (Some(false), rest),
+        _ => (None, clause),
+    };
+    if let Some(caret) = caret {
+        let lower: pep440_rs::Version = rest.trim().parse().ok()?;
+        let release = lower.release();
+        let bump_at = if caret {
+            release
+                .iter()
+                .position(|&part| part != 0)
+                .unwrap_or(release.len().saturating_sub(1))
+        } else if release.len() > 1 {
+            1
+        } else {
+            0
+        };
+        let mut upper: Vec<u64> = release.iter().take(bump_at + 1).copied().collect();
+        if let Some(last) = upper.last_mut() {
+            *last += 1;
+        }
+        let upper = pep440_rs::Version::new(upper);
+        return Some(*version >= lower && *version < upper);
+    }
+    let text = if clause.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("=={clause}")
+    } else {
+        clause.to_owned()
+    };
+    let specifier: pep440_rs::VersionSpecifier = text.parse().ok()?;
+    Some(specifier.contains(version))
+}
+
+/// The walk of a lock from the project's `roots`: every locked package
+/// (normalized name, version) they reach, with the marker it is needed
+/// under (`None`: always), and the names it could not choose a version
+/// of.
+///
+/// Where the lock has a package at several versions, an edge gets the
+/// highest its version constraint allows, as Poetry's exporter chooses
+/// them, but only when those versions' `python-versions` are the same:
+/// otherwise Poetry chooses by the Python each environment has, which
+/// pybase does not model, and the name is left ambiguous.
+fn walk(packages: &[toml::Value], roots: &[Root]) -> Walked {
     use std::collections::{BTreeMap, BTreeSet};
-    let by_name: BTreeMap<String, &toml::Value> = packages
-        .iter()
-        .filter_map(|p| Some((normalize_name(p.get("name")?.as_str()?), p)))
-        .collect();
+    let text =
+        |p: &toml::Value, key: &str| p.get(key).and_then(toml::Value::as_str).map(str::to_owned);
+    // Each name's locked versions, highest first, with the package tables.
+    let mut by_name: BTreeMap<String, Vec<(String, &toml::Value)>> = BTreeMap::new();
+    for package in packages {
+        if let (Some(name), Some(version)) = (text(package, "name"), text(package, "version")) {
+            by_name
+                .entry(normalize_name(&name))
+                .or_default()
+                .push((version, package));
+        }
+    }
+    for versions in by_name.values_mut() {
+        versions.sort_by(|(a, _), (b, _)| {
+            match (
+                a.parse::<pep440_rs::Version>(),
+                b.parse::<pep440_rs::Version>(),
+            ) {
+                (Ok(a), Ok(b)) => b.cmp(&a),
+                _ => b.cmp(a),
+            }
+        });
+    }
+    let mut ambiguous: BTreeSet<String> = BTreeSet::new();
+    // The version an edge of `name` with `constraint` gets.
+    let mut choose = |name: &str, constraint: Option<&str>| -> Option<(String, &toml::Value)> {
+        let versions = by_name.get(name)?;
+        if let [only] = versions.as_slice() {
+            return Some(only.clone());
+        }
+        let allowed: Option<Vec<&(String, &toml::Value)>> = versions
+            .iter()
+            .map(|entry| match constraint {
+                None => Some(Some(entry)),
+                Some(c) => allows(c, &entry.0).map(|yes| yes.then_some(entry)),
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.into_iter().flatten().collect());
+        let python = |entry: &&(String, &toml::Value)| text(entry.1, "python-versions");
+        match allowed {
+            Some(allowed)
+                if !allowed.is_empty()
+                    && allowed
+                        .iter()
+                        .all(|entry| python(entry) == python(&allowed[0])) =>
+            {
+                Some(allowed[0].clone())
+            }
+            _ => {
+                ambiguous.insert(name.to_owned());
+                None
+            }
+        }
+    };
     // Each package's marker as alternatives (`None`: always), and the
     // extras asked of it.
-    let mut needed: BTreeMap<String, Option<BTreeSet<String>>> = BTreeMap::new();
-    let mut extras: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    let mut todo: Vec<String> = Vec::new();
-    let reach = |needed: &mut BTreeMap<String, Option<BTreeSet<String>>>,
-                 extras: &mut BTreeMap<String, BTreeSet<String>>,
-                 todo: &mut Vec<String>,
-                 name: &str,
+    type Key = (String, String);
+    let mut needed: BTreeMap<Key, Option<BTreeSet<String>>> = BTreeMap::new();
+    let mut extras: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
+    let mut tables: BTreeMap<Key, &toml::Value> = BTreeMap::new();
+    let mut todo: Vec<Key> = Vec::new();
+    let reach = |key: Key,
                  marker: Option<BTreeSet<String>>,
-                 asked: &[String]| {
-        if !by_name.contains_key(name) {
-            return;
-        }
+                 asked: &[String],
+                 needed: &mut BTreeMap<Key, Option<BTreeSet<String>>>,
+                 extras: &mut BTreeMap<Key, BTreeSet<String>>,
+                 todo: &mut Vec<Key>| {
         let mut changed = false;
-        match needed.get_mut(name) {
+        match needed.get_mut(&key) {
             None => {
-                needed.insert(name.to_owned(), marker);
+                needed.insert(key.clone(), marker);
                 changed = true;
             }
             Some(known) => {
@@ -280,31 +413,35 @@ fn walk(
                 }
             }
         }
-        let wanted = extras.entry(name.to_owned()).or_default();
+        let wanted = extras.entry(key.clone()).or_default();
         for extra in asked {
             changed |= wanted.insert(extra.clone());
         }
         if changed {
-            todo.push(name.to_owned());
+            todo.push(key);
         }
     };
     for root in roots {
-        let marker = root.marker.clone().map(|m| BTreeSet::from([m]));
-        reach(
-            &mut needed,
-            &mut extras,
-            &mut todo,
-            &root.name,
-            marker,
-            &root.extras,
-        );
+        if let Some((version, table)) = choose(&root.name, root.version.as_deref()) {
+            let key = (root.name.clone(), version);
+            tables.insert(key.clone(), table);
+            let marker = root.marker.clone().map(|m| BTreeSet::from([m]));
+            reach(
+                key,
+                marker,
+                &root.extras,
+                &mut needed,
+                &mut extras,
+                &mut todo,
+            );
+        }
     }
-    while let Some(name) = todo.pop() {
-        let Some(package) = by_name.get(&name) else {
+    while let Some(key) = todo.pop() {
+        let Some(package) = tables.get(&key).copied() else {
             continue;
         };
-        let marker = needed.get(&name).cloned().flatten();
-        let asked = extras.get(&name).cloned().unwrap_or_default();
+        let marker = needed.get(&key).cloned().flatten();
+        let asked = extras.get(&key).cloned().unwrap_or_default();
         // The dependencies the asked extras name.
         let extra_deps: BTreeSet<String> = package
             .get("extras")
@@ -327,6 +464,10 @@ fn walk(
                 if constraint.optional && !extra_deps.contains(&dependency) {
                     continue;
                 }
+                let Some((version, table)) = choose(&dependency, constraint.version.as_deref())
+                else {
+                    continue;
+                };
                 let edge = constraint.marker.as_deref().and_then(without_extra);
                 let joined = match (&marker, edge) {
                     (None, None) => None,
@@ -336,20 +477,22 @@ fn walk(
                         Some(set.iter().map(|m| format!("({m}) and ({edge})")).collect())
                     }
                 };
+                let key = (dependency.clone(), version);
+                tables.insert(key.clone(), table);
                 reach(
+                    key,
+                    joined,
+                    &constraint.extras,
                     &mut needed,
                     &mut extras,
                     &mut todo,
-                    &dependency,
-                    joined,
-                    &constraint.extras,
                 );
             }
         }
     }
-    needed
+    let needed = needed
         .into_iter()
-        .map(|(name, marker)| {
+        .map(|(key, marker)| {
             let marker = marker.map(|set| match set.len() {
                 1 => set.into_iter().next().unwrap_or_default(),
                 _ => set
@@ -358,9 +501,18 @@ fn walk(
                     .collect::<Vec<_>>()
                     .join(" or "),
             });
-            (name, marker)
+            (key, marker)
         })
-        .collect()
+        .collect();
+    Walked { needed, ambiguous }
+}
+
+/// What [`walk`] found.
+struct Walked {
+    /// Each reached package, (normalized name, version), with its marker.
+    needed: std::collections::BTreeMap<(String, String), Option<String>>,
+    /// The names locked at several versions it could not choose among.
+    ambiguous: std::collections::BTreeSet<String>,
 }
 
 /// An edge's marker without its `extra == "…"` terms, which say which extra
@@ -411,18 +563,6 @@ pub fn parse(
     // would take as false; the walk follows the extra's dependencies.
     let walked = (!extras.is_empty() || packages.iter().all(|p| p.get("groups").is_none()))
         .then(|| walk(&packages, roots));
-    // How many entries each name has: more than one is a package locked at
-    // a version per environment.
-    let mut entries_of: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for package in &packages {
-        if let Some(name) = package.get("name").and_then(toml::Value::as_str) {
-            let version = package.get("version").and_then(toml::Value::as_str);
-            entries_of
-                .entry(normalize_name(name))
-                .or_default()
-                .push(version.unwrap_or("?").to_owned());
-        }
-    }
     let mut refused_twice: Vec<String> = Vec::new();
     let mut pins = Vec::new();
     let mut lines = Vec::new();
@@ -442,28 +582,40 @@ pub fn parse(
             continue;
         }
         let key = normalize_name(name);
+        let version = package.get("version").and_then(toml::Value::as_str);
         let marker = match &walked {
-            Some(walked) => match (walked.get(&key), entries_of.get(&key)) {
-                (None, _) => continue,
-                (Some(_), Some(versions)) if versions.len() > 1 => {
-                    if !refused_twice.contains(&key) {
-                        refused_twice.push(key.clone());
-                        problems.push(
-                            Diagnostic::at(
-                                file,
-                                Some(at),
-                                format!(
-                                    "`{name}` is locked at several versions ({}), one per environment, and this lock does not say which one each environment gets",
-                                    versions.join(", ")
-                                ),
-                            )
-                            .with_hint("regenerate it with Poetry 2 (`poetry lock`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv"),
-                        );
-                    }
-                    continue;
+            Some(walked) if walked.ambiguous.contains(&key) => {
+                if !refused_twice.contains(&key) {
+                    refused_twice.push(key.clone());
+                    let versions: Vec<&str> = packages
+                        .iter()
+                        .filter(|p| {
+                            p.get("name")
+                                .and_then(toml::Value::as_str)
+                                .is_some_and(|n| normalize_name(n) == key)
+                        })
+                        .filter_map(|p| p.get("version").and_then(toml::Value::as_str))
+                        .collect();
+                    problems.push(
+                        Diagnostic::at(
+                            file,
+                            Some(at),
+                            format!(
+                                "`{name}` is locked at several versions ({}) for different Pythons, and pybase cannot tell which one the image's gets",
+                                versions.join(", ")
+                            ),
+                        )
+                        .with_hint("regenerate it with Poetry 2 (`poetry lock`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv"),
+                    );
                 }
-                (Some(marker), _) => marker.clone(),
-            },
+                continue;
+            }
+            Some(walked) => {
+                match version.and_then(|v| walked.needed.get(&(key.clone(), v.to_owned()))) {
+                    Some(marker) => marker.clone(),
+                    None => continue,
+                }
+            }
             None => {
                 let Some(package_groups) = package.get("groups").and_then(toml::Value::as_array)
                 else {
@@ -664,12 +816,17 @@ mod tests {
                     .collect();
                 format!("{}\n---\n{}", pins.join("\n"), lock.requirements)
             }
-            Err(problems) => problems
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Err(problems) => one_a_line(&problems),
         }
+    }
+
+    /// Problems one a line, as a user reads them.
+    fn one_a_line(problems: &[Diagnostic]) -> String {
+        problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     const LOCK: &str = r#"# This file is automatically @generated by Poetry 2.5.1 and should not be changed by hand.
@@ -892,16 +1049,123 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
         assert_eq!(pins(&poetry, &["cli"]), pins(&pep621, &["cli"]));
     }
 
+    /// `name==version` of each line of a requirements file, the name
+    /// normalized and without extras, sorted and deduplicated.
+    fn pinned(requirements: &str) -> Vec<String> {
+        let mut pins: Vec<String> = requirements
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with("--"))
+            .filter_map(|l| {
+                let (name, rest) = l.split_once("==")?;
+                let name = name.split('[').next().unwrap_or(name);
+                let version = rest.split([' ', ';']).next().unwrap_or(rest);
+                Some(format!("{}=={version}", normalize_name(name.trim())))
+            })
+            .collect();
+        pins.sort();
+        pins.dedup();
+        pins
+    }
+
     #[test]
-    fn a_walked_package_locked_at_two_versions_is_refused() {
-        let text = "[[package]]\nname = \"numpy\"\nversion = \"1.24.4\"\nfiles = [{file = \"numpy-1.24.4.tar.gz\", hash = \"sha256:01\"}]\n\n[[package]]\nname = \"numpy\"\nversion = \"1.26.4\"\nfiles = [{file = \"numpy-1.26.4.tar.gz\", hash = \"sha256:02\"}]\n";
-        let roots = [Root {
-            name: "numpy".to_owned(),
+    fn a_poetry_1_walk_installs_what_poetrys_own_export_does() {
+        // A lock Poetry 1.8.5 wrote for FastAPI[standard], requests[socks],
+        // SQLAlchemy[asyncio], click, a Python < 3.10 backport, an extra
+        // and a dev group over Pythons 3.9 to 3.13 (59 packages, typer at
+        // two versions), and what `poetry export` (poetry-plugin-export,
+        // bundled with 1.8.5) made of it: the same packages at the same
+        // versions.
+        let pyproject: toml::Table = toml::from_str(include_str!(
+            "../../testdata/locks/poetry1-web-pyproject.toml"
+        ))
+        .expect("pyproject");
+        let lock = include_str!("../../testdata/locks/poetry1-web.lock");
+        for (groups, extras, exported) in [
+            (
+                &[][..],
+                &[][..],
+                include_str!("../../testdata/locks/poetry1-web-export.txt"),
+            ),
+            (
+                &["dev"][..],
+                &["test"][..],
+                include_str!("../../testdata/locks/poetry1-web-export-dev-test.txt"),
+            ),
+        ] {
+            let (groups, extras) = (owned(groups), owned(extras));
+            let roots = roots(&pyproject, &groups, &extras);
+            let ours = parse("poetry.lock", lock, &groups, &extras, &roots).expect("a lock");
+            assert_eq!(
+                pinned(&ours.requirements),
+                pinned(exported),
+                "{groups:?} {extras:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn of_a_package_locked_at_two_versions_an_edge_gets_the_highest_it_allows() {
+        // Two versions for the same Pythons: the highest the constraint
+        // allows, as Poetry's exporter chooses. For different Pythons:
+        // refused, pybase does not tell the environments apart.
+        let lock = |python_of_old: &str| {
+            format!(
+                "[[package]]\nname = \"typer\"\nversion = \"0.23.1\"\npython-versions = \"{python_of_old}\"\nfiles = [{{file = \"typer-0.23.1.tar.gz\", hash = \"sha256:01\"}}]\n\n[[package]]\nname = \"typer\"\nversion = \"0.23.2\"\npython-versions = \">=3.9\"\nfiles = [{{file = \"typer-0.23.2.tar.gz\", hash = \"sha256:02\"}}]\n"
+            )
+        };
+        let root = |version: Option<&str>| Root {
+            name: "typer".to_owned(),
             marker: None,
             extras: Vec::new(),
-        }];
-        let problems = parse("poetry.lock", text, &[], &[], &roots).expect_err("refused");
-        insta::assert_snapshot!(problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"), @"poetry.lock:2:1: `numpy` is locked at several versions (1.24.4, 1.26.4), one per environment, and this lock does not say which one each environment gets (hint: regenerate it with Poetry 2 (`poetry lock`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv)");
+            version: version.map(str::to_owned),
+        };
+        let report = |text: &str, version: Option<&str>| match parse(
+            "poetry.lock",
+            text,
+            &[],
+            &[],
+            &[root(version)],
+        ) {
+            Ok(lock) => without_hashes(&lock.requirements)
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            Err(problems) => one_a_line(&problems),
+        };
+        let same = lock(">=3.9");
+        assert_eq!(report(&same, Some(">=0.16.0")), "typer==0.23.2");
+        assert_eq!(report(&same, None), "typer==0.23.2");
+        assert_eq!(report(&same, Some("~0.23.1,<0.23.2")), "typer==0.23.1");
+        assert_eq!(report(&same, Some("0.23.1")), "typer==0.23.1");
+        insta::assert_snapshot!(report(&lock(">=3.8"), Some(">=0.16.0")), @"poetry.lock:2:1: `typer` is locked at several versions (0.23.1, 0.23.2) for different Pythons, and pybase cannot tell which one the image's gets (hint: regenerate it with Poetry 2 (`poetry lock`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv)");
+    }
+
+    #[test]
+    fn poetry_constraints_read_as_poetry_reads_them() {
+        for (constraint, version, expected) in [
+            ("^1.2.3", "1.9.0", Some(true)),
+            ("^1.2.3", "2.0.0", Some(false)),
+            ("^0.2.3", "0.2.9", Some(true)),
+            ("^0.2.3", "0.3.0", Some(false)),
+            ("~1.2.3", "1.2.9", Some(true)),
+            ("~1.2.3", "1.3.0", Some(false)),
+            ("~1", "1.9", Some(true)),
+            ("*", "4.0", Some(true)),
+            ("1.2.3", "1.2.3", Some(true)),
+            (">=1.5.6,<1.5.7 || >1.5.7", "1.5.7", Some(false)),
+            (">=1.5.6,<1.5.7 || >1.5.7", "1.7.1", Some(true)),
+            ("~=1.4", "1.9", Some(true)),
+            ("!=3.0.*", "3.0.2", Some(false)),
+            ("whatever", "1.0", None),
+        ] {
+            assert_eq!(
+                allows(constraint, version),
+                expected,
+                "{constraint} {version}"
+            );
+        }
     }
 
     #[test]
@@ -925,6 +1189,7 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
             name: name.to_owned(),
             marker: marker.map(str::to_owned),
             extras: Vec::new(),
+            version: None,
         };
         let only_a = [root("a", Some("sys_platform == 'linux'"))];
         let pins = |roots: &[Root]| {
