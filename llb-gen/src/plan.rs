@@ -1490,6 +1490,18 @@ os.chmod("/pybase/uv/uv", 0o755)
 PY
 "#;
 
+/// The start of every script that downloads Python packages: stop on the
+/// first error, and use the CA bundle and netrc secrets when the build
+/// passes them. (A macro, so that `concat!` can put it in the scripts.)
+macro_rules! download_setup {
+    () => {
+        r#"set -eu
+if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
+"#
+    };
+}
+
 /// An empty venv at /opt/venv on the builder's `python3`: the same
 /// interpreter for every venv step and for the code step, which makes its
 /// own when no venv is below it. (A macro, so that `concat!` can put it in
@@ -1508,10 +1520,7 @@ macro_rules! new_venv {
 /// fails when it does not satisfy `requires-python` rather than looking for
 /// another one.
 const VENV_SCRIPT: &str = concat!(
-    r#"set -eu
-if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
-if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
-"#,
+    download_setup!(),
     new_venv!(),
     r#"exec /pybase/uv/uv sync --locked --python "$py" --no-default-groups --no-install-project --no-editable "$@"
 "#
@@ -1520,11 +1529,11 @@ if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 /// uv.lock as requirements with hashes (the extras and groups selected as
 /// arguments), for an install from fetched wheels: `--locked` fails when
 /// the lock no longer matches pyproject.toml.
-const EXPORT_SCRIPT: &str = r#"set -eu
-if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
-if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
-exec /pybase/uv/uv export --locked --quiet --format requirements-txt --no-header --no-default-groups --no-emit-project --no-editable --output-file /pybase/out/requirements.txt "$@"
-"#;
+const EXPORT_SCRIPT: &str = concat!(
+    download_setup!(),
+    r#"exec /pybase/uv/uv export --locked --quiet --format requirements-txt --no-header --no-default-groups --no-emit-project --no-editable --output-file /pybase/out/requirements.txt "$@"
+"#
+);
 
 /// uv records when it saw a package installed from a local file or tree
 /// (`uv_cache.json` in its dist-info, listed in RECORD): not part of the
@@ -1557,10 +1566,7 @@ const FETCHED_VENV_SCRIPT: &str = concat!(
 /// `--require-hashes` unless the spec turned it off) alone: every package
 /// with its hashes, exactly those (`pip sync`).
 const PINNED_VENV_SCRIPT: &str = concat!(
-    r#"set -eu
-if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
-if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
-"#,
+    download_setup!(),
     new_venv!(),
     r#"exec /pybase/uv/uv pip sync --python /opt/venv/bin/python "$@"
 "#
@@ -1573,15 +1579,15 @@ if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
 /// it added or changed. Bytecode is compiled for the new files alone: uv
 /// would recompile the whole venv, rewriting the tier's hash-based .pyc
 /// files (the same bytes, new files) into this layer.
-const DELTA_SCRIPT: &str = r#"set -eu
-if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
-if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
-stamp=$(mktemp)
+const DELTA_SCRIPT: &str = concat!(
+    download_setup!(),
+    r#"stamp=$(mktemp)
 UV_COMPILE_BYTECODE=0 "$@"
 find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
 cd /
 find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
-"#;
+"#
+);
 
 /// [`DELTA_SCRIPT`] for an install from fetched wheels, which uv records
 /// as local files (see `forget_local_files!`).
@@ -1607,10 +1613,8 @@ const SCM_VERSION_ENV: &str = "SETUPTOOLS_SCM_PRETEND_VERSION";
 /// install added or changed (the package, its dist-info, its entry-point
 /// scripts and their bytecode). The builder's filesystem is thrown away.
 const CODE_SCRIPT: &str = concat!(
-    r#"set -eu
-if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
-if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
-if [ ! -e /opt/venv/pyvenv.cfg ]; then
+    download_setup!(),
+    r#"if [ ! -e /opt/venv/pyvenv.cfg ]; then
 "#,
     new_venv!(),
     r#"fi

@@ -555,8 +555,12 @@ pub fn parse(
     let selected: Vec<String> = std::iter::once(MAIN_GROUP.to_owned())
         .chain(groups.iter().map(|g| normalize_name(g)))
         .collect();
-    let metadata_files: Option<toml::Table> = toml::from_str::<toml::Table>(text)
-        .ok()
+    // Read again only for a lock whose packages lack their `files`.
+    let metadata_files: Option<toml::Table> = packages
+        .iter()
+        .any(|p| p.get("files").is_none())
+        .then(|| toml::from_str::<toml::Table>(text).ok())
+        .flatten()
         .and_then(|lock| lock.get("metadata")?.get("files")?.as_table().cloned());
     // Poetry 1: no package says its groups. Extras: a package an extra
     // needs says so only in its markers (`extra == "name"`), which uv
@@ -791,6 +795,11 @@ fn marker_for(markers: Option<&toml::Value>, wanted: &[&String]) -> Option<Strin
 mod tests {
     use super::*;
 
+    /// A pyproject.toml (or any TOML table) of a test.
+    fn table(text: &str) -> toml::Table {
+        toml::from_str(text).expect("valid TOML")
+    }
+
     fn owned(names: &[&str]) -> Vec<String> {
         names.iter().map(|n| (*n).to_owned()).collect()
     }
@@ -919,10 +928,9 @@ content-hash = "0000"
     /// `requests[socks]`, `click` and a `tomli` only Python < 3.11 needs,
     /// with a dev group, read with the roots of its own pyproject.toml.
     fn poetry1_report(groups: &[&str]) -> String {
-        let pyproject: toml::Table = toml::from_str(include_str!(
+        let pyproject = table(include_str!(
             "../../testdata/locks/poetry1-graph-pyproject.toml"
-        ))
-        .expect("pyproject");
+        ));
         let groups = owned(groups);
         let roots = roots(&pyproject, &groups, &[]);
         let lock = parse(
@@ -972,10 +980,9 @@ content-hash = "0000"
     fn a_poetry_1_2_lock_lists_its_files_apart_and_gives_the_same_requirements() {
         // The same project locked by Poetry 1.2.2 (lock-version 1.1, every
         // package's files under `[metadata.files]`).
-        let pyproject: toml::Table = toml::from_str(include_str!(
+        let pyproject = table(include_str!(
             "../../testdata/locks/poetry1-graph-pyproject.toml"
-        ))
-        .expect("pyproject");
+        ));
         let roots = roots(&pyproject, &[], &[]);
         let requirements = |text: &str| {
             parse("poetry.lock", text, &[], &[], &roots)
@@ -1017,14 +1024,12 @@ version = "1.17.0"
 groups = ["main"]
 files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
 "#;
-        let pep621: toml::Table = toml::from_str(
+        let pep621 = table(
             "[project]\nname = \"a\"\ndependencies = [\"six\"]\n[project.optional-dependencies]\ncli = [\"click==8.1.7\"]\n",
-        )
-        .expect("toml");
-        let poetry: toml::Table = toml::from_str(
+        );
+        let poetry = table(
             "[tool.poetry.dependencies]\nsix = \"*\"\nclick = {version = \"8.1.7\", optional = true}\n[tool.poetry.extras]\nCLI = [\"click\"]\n",
-        )
-        .expect("toml");
+        );
         let pins = |pyproject: &toml::Table, extras: &[&str]| {
             let extras = owned(extras);
             let roots = roots(pyproject, &[], &extras);
@@ -1076,10 +1081,9 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
         // two versions), and what `poetry export` (poetry-plugin-export,
         // bundled with 1.8.5) made of it: the same packages at the same
         // versions.
-        let pyproject: toml::Table = toml::from_str(include_str!(
+        let pyproject = table(include_str!(
             "../../testdata/locks/poetry1-web-pyproject.toml"
-        ))
-        .expect("pyproject");
+        ));
         let lock = include_str!("../../testdata/locks/poetry1-web.lock");
         for (groups, extras, exported) in [
             (
@@ -1217,14 +1221,12 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
 
     #[test]
     fn roots_come_from_either_form_of_pyproject_and_the_selected_groups() {
-        let pep621: toml::Table = toml::from_str(
+        let pep621 = table(
             "[project]\nname = \"a\"\ndependencies = [\"Requests[SOCKS, security] >=2 ; python_version >= '3.8'\", \"six\"]\n[dependency-groups]\ntest = [\"pytest>=8\", {include-group = \"lint\"}]\n",
-        )
-        .expect("toml");
-        let poetry: toml::Table = toml::from_str(
+        );
+        let poetry = table(
             "[tool.poetry.dependencies]\npython = \"^3.11\"\nsix = \"^1.16\"\nextra-only = {version = \"1\", optional = true}\nnumpy = [{version = \">=1.26\", markers = \"python_version >= '3.12'\"}, {version = \"<2\", markers = \"python_version < '3.12'\"}]\n[tool.poetry.group.Test.dependencies]\npytest = {version = \"8\", extras = [\"Testing\"]}\n[tool.poetry.dev-dependencies]\nblack = \"*\"\n",
-        )
-        .expect("toml");
+        );
         let show = |table: &toml::Table, groups: &[&str]| {
             roots(table, &owned(groups), &[])
                 .iter()
