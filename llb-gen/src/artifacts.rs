@@ -14,9 +14,11 @@
 //! reaches only through an environment marker (a Windows-only dependency,
 //! say) may well have no Linux wheel, and is left to the installer.
 //!
-//! [`wheelhouse`] chooses, from the same facts with the wheels' addresses,
-//! the files BuildKit fetches for a venv (each a checksummed HTTP source),
-//! so that the install itself runs with the network off.
+//! [`wheelhouse`] chooses, from the same facts with the files' addresses,
+//! what BuildKit fetches for a venv (each file a checksummed HTTP source):
+//! the fitting wheels, and the sdists of packages that have none, each
+//! built into a wheel by a step of its own, so that the install itself runs
+//! with the network off.
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::llb::Platform;
@@ -49,14 +51,49 @@ pub struct LockedFile {
     pub filename: String,
 }
 
-/// A locked package's wheels with their addresses, for [`wheelhouse`].
+/// A locked package's files with their addresses, for [`wheelhouse`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FetchableWheels {
+pub struct FetchablePackage {
+    /// Its normalized name.
+    pub name: String,
+    /// Its locked version.
+    pub version: String,
     /// Whether every environment needs it (not only under a marker, and
     /// not a version kept for some environments only).
     pub needed_everywhere: bool,
     /// Its wheels.
     pub wheels: Vec<LockedFile>,
+    /// Its sdist, when the lock has one and pybase may build it alone
+    /// (no project setting changes how uv builds it).
+    pub sdist: Option<LockedFile>,
+}
+
+/// What BuildKit fetches for a venv.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Wheelhouse {
+    /// The wheels that fit, sorted by file name.
+    pub wheels: Vec<LockedFile>,
+    /// The sdists of packages every environment needs that have no fitting
+    /// wheel, sorted by name: each is built into a wheel in the builder.
+    pub sdists: Vec<SdistBuild>,
+}
+
+impl Wheelhouse {
+    /// Whether there is nothing to fetch.
+    pub fn is_empty(&self) -> bool {
+        self.wheels.is_empty() && self.sdists.is_empty()
+    }
+}
+
+/// A package installed from a wheel built from its sdist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SdistBuild {
+    /// Its normalized name.
+    pub name: String,
+    /// Its locked version.
+    pub version: String,
+    /// Its sdist.
+    pub sdist: LockedFile,
 }
 
 /// Where PyPI serves its files: the only host BuildKit fetches artifacts
@@ -64,21 +101,22 @@ pub struct FetchableWheels {
 /// cannot take from the `netrc` secret; uv downloads those.
 pub const PYPI_FILES: &str = "https://files.pythonhosted.org/";
 
-/// The wheels to fetch for a venv of `packages` on `platform` with the
-/// base image's Python `python` (every CPython 3 when unknown): each
-/// package's wheels that fit. `None` when fetching cannot give the venv
-/// everything: a package every environment needs has no fitting wheel (its
-/// sdist must be built, with build requirements the lock does not name), or
-/// a wheel is elsewhere than on PyPI. A package needed only under a marker
-/// without a fitting wheel is left out (on Linux, a Windows-only one).
+/// What to fetch for a venv of `packages` on `platform` with the base
+/// image's Python `python` (every CPython 3 when unknown): each package's
+/// wheels that fit, and the sdist of a package every environment needs that
+/// has none. `None` when fetching cannot give the venv everything: such a
+/// package has no sdist pybase may build alone, or a file is elsewhere than
+/// on PyPI. A package needed only under a marker without a fitting wheel is
+/// left out (on Linux, a Windows-only one).
 pub fn wheelhouse(
-    packages: &[FetchableWheels],
+    packages: &[FetchablePackage],
     platform: &Platform,
     python: Option<&str>,
-) -> Option<Vec<LockedFile>> {
+) -> Option<Wheelhouse> {
     let machine = wheel_machine(platform)?;
     let python = python.and_then(python_minor);
-    let mut files = Vec::new();
+    let on_pypi = |file: &LockedFile| file.url.starts_with(PYPI_FILES);
+    let mut house = Wheelhouse::default();
     for package in packages {
         let fitting: Vec<&LockedFile> = package
             .wheels
@@ -86,18 +124,25 @@ pub fn wheelhouse(
             .filter(|wheel| wheel_fits(&wheel.filename, machine, python))
             .collect();
         if fitting.is_empty() && package.needed_everywhere {
-            return None;
+            let sdist = package.sdist.as_ref().filter(|sdist| on_pypi(sdist))?;
+            house.sdists.push(SdistBuild {
+                name: package.name.clone(),
+                version: package.version.clone(),
+                sdist: sdist.clone(),
+            });
         }
         for wheel in fitting {
-            if !wheel.url.starts_with(PYPI_FILES) {
+            if !on_pypi(wheel) {
                 return None;
             }
-            files.push(wheel.clone());
+            house.wheels.push(wheel.clone());
         }
     }
-    files.sort_by(|a, b| a.filename.cmp(&b.filename));
-    files.dedup();
-    Some(files)
+    house.wheels.sort_by(|a, b| a.filename.cmp(&b.filename));
+    house.wheels.dedup();
+    house.sdists.sort_by(|a, b| a.name.cmp(&b.name));
+    house.sdists.dedup();
+    Some(house)
 }
 
 /// `(major, minor)` of a Python version such as `3.11.2`.
@@ -350,15 +395,22 @@ mod tests {
     }
 
     #[test]
-    fn the_wheelhouse_has_the_fitting_wheels_or_is_none_when_an_sdist_must_build() {
+    fn the_wheelhouse_has_the_fitting_wheels_and_the_sdists_of_packages_without_one() {
         let file = |name: &str| LockedFile {
             url: format!("{PYPI_FILES}packages/{name}"),
             sha256: "0".repeat(64),
             filename: name.to_owned(),
         };
-        let package = |needed_everywhere, names: &[&str]| FetchableWheels {
+        let package = |needed_everywhere, names: &[&str]| FetchablePackage {
+            name: names
+                .first()
+                .and_then(|n| n.split('-').next())
+                .unwrap_or("psycopg2")
+                .to_lowercase(),
+            version: "1.0".into(),
             needed_everywhere,
             wheels: names.iter().map(|n| file(n)).collect(),
+            sdist: None,
         };
         let amd64 = Platform {
             os: "linux".into(),
@@ -375,8 +427,20 @@ mod tests {
         );
         // Windows-only, under a marker: left out.
         let pywin32 = package(false, &["pywin32-308-cp311-cp311-win_amd64.whl"]);
-        let names = |files: Option<Vec<LockedFile>>| {
-            files.map(|f| f.into_iter().map(|f| f.filename).collect::<Vec<_>>())
+        let names = |house: Option<Wheelhouse>| {
+            house.map(|house| {
+                house
+                    .wheels
+                    .into_iter()
+                    .map(|f| f.filename)
+                    .chain(
+                        house
+                            .sdists
+                            .into_iter()
+                            .map(|s| format!("{} {} from {}", s.name, s.version, s.sdist.filename)),
+                    )
+                    .collect::<Vec<_>>()
+            })
         };
         assert_eq!(
             names(wheelhouse(&[yaml.clone(), pywin32.clone()], &amd64, None)),
@@ -395,8 +459,45 @@ mod tests {
                 "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl".to_owned()
             ])
         );
-        // An sdist-only package every environment needs: uv builds it.
-        let sdist_only = package(true, &[]);
+        // A package every environment needs with no fitting wheel: its
+        // sdist is fetched to be built, or, without one, uv downloads all.
+        let mut sdist_only = package(true, &[]);
+        assert_eq!(
+            wheelhouse(&[yaml.clone(), sdist_only.clone()], &amd64, None),
+            None
+        );
+        sdist_only.sdist = Some(file("psycopg2-1.0.tar.gz"));
+        assert_eq!(
+            names(wheelhouse(
+                &[yaml.clone(), sdist_only.clone()],
+                &amd64,
+                Some("3.11.2")
+            )),
+            Some(vec![
+                "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl".to_owned(),
+                "psycopg2 1.0 from psycopg2-1.0.tar.gz".to_owned(),
+            ])
+        );
+        // Not when a wheel fits, nor for a package under a marker.
+        let mut yaml_with_sdist = yaml.clone();
+        yaml_with_sdist.sdist = Some(file("PyYAML-6.0.2.tar.gz"));
+        let mut pywin32_with_sdist = pywin32.clone();
+        pywin32_with_sdist.sdist = Some(file("pywin32-308.tar.gz"));
+        assert_eq!(
+            names(wheelhouse(
+                &[yaml_with_sdist, pywin32_with_sdist],
+                &amd64,
+                Some("3.11.2")
+            )),
+            Some(vec![
+                "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl".to_owned()
+            ])
+        );
+        // An sdist on another index: uv downloads all.
+        sdist_only.sdist = Some(LockedFile {
+            url: "https://pypi.example.com/files/psycopg2-1.0.tar.gz".into(),
+            ..file("psycopg2-1.0.tar.gz")
+        });
         assert_eq!(wheelhouse(&[yaml.clone(), sdist_only], &amd64, None), None);
         // A wheel on another index: uv downloads it (with the netrc secret).
         let mut private = package(true, &["private-1.0-py3-none-any.whl"]);

@@ -96,9 +96,10 @@ const UV_CACHE_DIR: &str = "/pybase/cache/uv";
 const UV_CACHE_ID: &str = "pybase-uv-cache";
 /// Where the wheels BuildKit fetched for a venv are mounted.
 const WHEELS_DIR: &str = "/pybase/wheels";
-/// Where the lock exported to requirements is mounted, and the file.
+/// Where an sdist BuildKit fetched is mounted for its wheel's build.
+const SDIST_DIR: &str = "/pybase/sdist";
+/// Where the lock exported to requirements (`requirements.txt`) is mounted.
 const REQUIREMENTS_DIR: &str = "/pybase/requirements";
-const EXPORTED_REQUIREMENTS: &str = "/pybase/requirements/requirements.txt";
 /// `SOURCE_DATE_EPOCH` in the steps that install Python packages: 1980-01-01,
 /// the earliest time a wheel (a zip) can record.
 const PYC_EPOCH: &str = "315532800";
@@ -534,9 +535,9 @@ pub struct ProjectFacts {
     pub translated_lock: Option<String>,
     /// Whether its install fetches a git repository over SSH.
     pub git_over_ssh: bool,
-    /// Its packages' wheels with their addresses, when BuildKit may fetch
+    /// Its packages' files with their addresses, when BuildKit may fetch
     /// them (see [`crate::artifacts::wheelhouse`]).
-    pub fetchable: Option<Vec<crate::artifacts::FetchableWheels>>,
+    pub fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
 }
 
 impl ProjectFacts {
@@ -930,36 +931,29 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                     .flat_map(|group| ["--group".to_owned(), group.name.clone()]),
             )
             .collect();
-        // Every wheel the venv needs on PyPI (and no sdist to build): BuildKit
-        // fetches each as a checksummed HTTP source, and the install runs
-        // from those files with the network off, after the lock is exported
-        // to requirements with hashes (with the network: a stale lock is
-        // reported as uv reports it).
+        // Every file the venv needs on PyPI: BuildKit fetches each as a
+        // checksummed HTTP source, an sdist is built into a wheel by a step
+        // of its own, and the install runs from those files with the
+        // network off, after the lock is exported to requirements with
+        // hashes (with the network: a stale lock is reported as uv reports
+        // it). The built packages are left out of the export, their wheels'
+        // hashes being unknown to the lock, and installed by `name==version`.
         let fetched = match (lock_kind, facts.and_then(|f| f.fetchable.as_deref())) {
             (LockKind::Uv, Some(packages)) if !git_over_ssh => {
                 crate::artifacts::wheelhouse(packages, platform, python)
-                    .filter(|files| !files.is_empty())
+                    .filter(|house| !house.is_empty())
             }
             _ => None,
         };
+        let built_pins: Vec<String> = fetched.as_ref().map_or_else(Vec::new, |house| {
+            house
+                .sdists
+                .iter()
+                .map(|build| format!("{}=={}", build.name, build.version))
+                .collect()
+        });
         let (venv_script, venv_args, installer) = match lock_kind {
-            _ if fetched.is_some() => (
-                FETCHED_VENV_SCRIPT,
-                Vec::new(),
-                vec![
-                    "pip",
-                    "install",
-                    "--python",
-                    "/opt/venv/bin/python",
-                    "--offline",
-                    "--no-index",
-                    "--find-links",
-                    WHEELS_DIR,
-                    "--require-hashes",
-                    "-r",
-                    EXPORTED_REQUIREMENTS,
-                ],
-            ),
+            _ if fetched.is_some() => (FETCHED_VENV_SCRIPT, built_pins.clone(), Vec::new()),
             LockKind::Uv => (
                 VENV_SCRIPT,
                 selection.clone(),
@@ -992,14 +986,20 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 )
             }
         };
-        let delta_args: Vec<String> = std::iter::once(UV_BINARY)
-            .chain(installer)
-            .map(str::to_owned)
-            .chain(match lock_kind {
-                LockKind::Uv if fetched.is_none() => selection.clone(),
-                _ => Vec::new(),
-            })
-            .collect();
+        // On a venv below, the fetched delta script installs the exported
+        // requirements itself and takes the built pins; the others run the
+        // installer they are given.
+        let delta_args: Vec<String> = match &fetched {
+            Some(_) => built_pins.clone(),
+            None => std::iter::once(UV_BINARY)
+                .chain(installer)
+                .map(str::to_owned)
+                .chain(match lock_kind {
+                    LockKind::Uv => selection.clone(),
+                    _ => Vec::new(),
+                })
+                .collect(),
+        };
         let mut lock = lock_source(&project, inputs.session_id, &inputs.ignored);
         if let Some(translated) = translated {
             lock = lock.mkfile(
@@ -1010,54 +1010,98 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         }
         // How the install step reads its inputs: the fetched wheels and the
         // exported requirements, offline; or the lock, with uv downloading.
-        let install: Box<dyn Fn(Exec) -> Exec> = match &fetched {
-            Some(files) => {
-                let export = build_root
-                    .run(
-                        with_uv(
-                            Exec::argv(&shell(EXPORT_SCRIPT, "pybase-export", &selection))
-                                .env(uv_env.clone())
-                                .cwd(LOCK_DIR)
-                                .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
-                                .mount(Mount::output(OUT_DIR, &State::scratch()))
-                                .named(format!(
-                                    "[{name}] venv: {lock_file} as requirements with hashes"
-                                ))
-                                .at(line),
-                        ),
-                        platform,
-                    )
-                    .output(OUT_DIR)
-                    .ok_or(PlanError::MissingOutput(OUT_DIR))?;
-                let house = wheelhouse(files, uses_merge, name);
-                let uv_tool = uv_tool.clone();
-                Box::new(move |exec: Exec| {
-                    exec.network(Network::None)
-                        .mount(Mount::readonly(UV_DIR, &uv_tool))
-                        .mount(Mount::cache(
-                            UV_CACHE_DIR,
-                            UV_CACHE_ID,
-                            CacheSharing::Shared,
+        let install: Box<dyn Fn(Exec) -> Exec> =
+            match &fetched {
+                Some(house) => {
+                    let export_args: Vec<String> =
+                        selection
+                            .iter()
+                            .cloned()
+                            .chain(house.sdists.iter().flat_map(|build| {
+                                ["--no-emit-package".to_owned(), build.name.clone()]
+                            }))
+                            .collect();
+                    let export = build_root
+                        .run(
+                            with_uv(
+                                Exec::argv(&shell(EXPORT_SCRIPT, "pybase-export", &export_args))
+                                    .env(uv_env.clone())
+                                    .cwd(LOCK_DIR)
+                                    .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
+                                    .mount(Mount::output(OUT_DIR, &State::scratch()))
+                                    .named(format!(
+                                        "[{name}] venv: {lock_file} as requirements with hashes"
+                                    ))
+                                    .at(line),
+                            ),
+                            platform,
+                        )
+                        .output(OUT_DIR)
+                        .ok_or(PlanError::MissingOutput(OUT_DIR))?;
+                    let built = house
+                        .sdists
+                        .iter()
+                        .map(|build| {
+                            let sdist = fetch(&build.sdist, name);
+                            builder
+                                .run(
+                                    with_uv(
+                                        Exec::argv(&shell(
+                                            SDIST_BUILD_SCRIPT,
+                                            "pybase-build-sdist",
+                                            std::slice::from_ref(&build.sdist.filename),
+                                        ))
+                                        .env(uv_env.clone())
+                                        .cwd(SDIST_DIR)
+                                        .mount(Mount::readonly(SDIST_DIR, &sdist))
+                                        .mount(Mount::output(OUT_DIR, &State::scratch()))
+                                        .named(format!(
+                                            "[{name}] build {} {} from its sdist",
+                                            build.name, build.version
+                                        ))
+                                        .at(line),
+                                    ),
+                                    platform,
+                                )
+                                .output(OUT_DIR)
+                                .ok_or(PlanError::MissingOutput(OUT_DIR))
+                        })
+                        .collect::<Result<Vec<State>, PlanError>>()?;
+                    let house = wheelhouse(&house.wheels, built, uses_merge, name);
+                    let uv_tool = uv_tool.clone();
+                    Box::new(move |exec: Exec| {
+                        exec.network(Network::None)
+                            .mount(Mount::readonly(UV_DIR, &uv_tool))
+                            .mount(Mount::cache(
+                                UV_CACHE_DIR,
+                                UV_CACHE_ID,
+                                CacheSharing::Shared,
+                            ))
+                            .mount(Mount::readonly(WHEELS_DIR, &house))
+                            .mount(Mount::readonly(REQUIREMENTS_DIR, &export))
+                    })
+                }
+                None => {
+                    let lock = lock.clone();
+                    Box::new(move |exec: Exec| {
+                        with_ssh(with_uv(
+                            exec.cwd(LOCK_DIR)
+                                .mount(project_mount(Mount::readonly(LOCK_DIR, &lock))),
                         ))
-                        .mount(Mount::readonly(WHEELS_DIR, &house))
-                        .mount(Mount::readonly(REQUIREMENTS_DIR, &export))
-                })
-            }
-            None => {
-                let lock = lock.clone();
-                Box::new(move |exec: Exec| {
-                    with_ssh(with_uv(
-                        exec.cwd(LOCK_DIR)
-                            .mount(project_mount(Mount::readonly(LOCK_DIR, &lock))),
-                    ))
-                })
-            }
-        };
-        let fetched_note = fetched.as_ref().map_or_else(String::new, |files| {
+                    })
+                }
+            };
+        let fetched_note = fetched.as_ref().map_or_else(String::new, |house| {
+            let plural = |n: usize, one: &str, many: &str| {
+                format!("{n} {}", if n == 1 { one } else { many })
+            };
+            let built = match house.sdists.len() {
+                0 => String::new(),
+                n => format!(" and {}", plural(n, "built sdist", "built sdists")),
+            };
             format!(
-                ", {} fetched {}, network off",
-                files.len(),
-                if files.len() == 1 { "wheel" } else { "wheels" }
+                ", {}{built}, network off",
+                plural(house.wheels.len(), "fetched wheel", "fetched wheels")
             )
         });
         let (venv, venv_copy) = if has_venv {
@@ -1362,23 +1406,33 @@ fn user_env(env: &[String], user: &User, workdir: &str) -> Vec<String> {
     env
 }
 
-/// The wheels of `files`, each a checksummed HTTP source, side by side in
-/// one directory: stacked with MergeOp, or copied next to each other.
-fn wheelhouse(files: &[crate::artifacts::LockedFile], uses_merge: bool, name: &str) -> State {
+/// `file` as a checksummed HTTP source, for the level `name`.
+fn fetch(file: &crate::artifacts::LockedFile, name: &str) -> State {
+    State::http(
+        &file.url,
+        &file.sha256,
+        &file.filename,
+        format!(
+            "[{name}] fetch {} (sha256 {})",
+            file.filename,
+            file.sha256.get(..12).unwrap_or(&file.sha256)
+        ),
+    )
+}
+
+/// The wheels of `files`, each a checksummed HTTP source, and the wheels
+/// `built` from sdists, side by side in one directory: stacked with
+/// MergeOp, or copied next to each other.
+fn wheelhouse(
+    files: &[crate::artifacts::LockedFile],
+    built: Vec<State>,
+    uses_merge: bool,
+    name: &str,
+) -> State {
     let fetched: Vec<State> = files
         .iter()
-        .map(|file| {
-            State::http(
-                &file.url,
-                &file.sha256,
-                &file.filename,
-                format!(
-                    "[{name}] fetch {} (sha256 {})",
-                    file.filename,
-                    file.sha256.get(..12).unwrap_or(&file.sha256)
-                ),
-            )
-        })
+        .map(|file| fetch(file, name))
+        .chain(built)
         .collect();
     if uses_merge {
         State::merge(
@@ -1550,15 +1604,39 @@ done
     };
 }
 
+/// Installs the packages built from sdists, `"$@"` (`name==version`), from
+/// the wheelhouse: their sdists' hashes were checked when BuildKit fetched
+/// them; their dependencies come from the exported requirements.
+macro_rules! install_built {
+    () => {
+        r#"if [ "$#" -gt 0 ]; then
+  /pybase/uv/uv pip install --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --no-deps "$@"
+fi
+"#
+    };
+}
+
 /// The venv from the wheels BuildKit fetched (/pybase/wheels) and the
 /// exported requirements, with the network off: exactly those packages
-/// (`pip sync`), every file's hash checked against the lock's.
+/// (`pip sync`), every file's hash checked against the lock's; then the
+/// packages built from sdists.
 const FETCHED_VENV_SCRIPT: &str = concat!(
     "set -eu\n",
     new_venv!(),
     r#"/pybase/uv/uv pip sync --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes /pybase/requirements/requirements.txt
 "#,
+    install_built!(),
     forget_local_files!()
+);
+
+/// Builds the sdist `/pybase/sdist/$1` into a wheel in `/pybase/out`, with
+/// the network for its build requirements, as uv builds it in a project.
+const SDIST_BUILD_SCRIPT: &str = concat!(
+    download_setup!(),
+    r#"py=$(command -v python3 || command -v python)
+/pybase/uv/uv build --wheel --python "$py" --out-dir /pybase/out "/pybase/sdist/$1"
+rm -f /pybase/out/.gitignore
+"#
 );
 
 /// The venv from a lock of pins (the last argument: `pylock.toml`,
@@ -1589,13 +1667,16 @@ find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -
 "#
 );
 
-/// [`DELTA_SCRIPT`] for an install from fetched wheels, which uv records
-/// as local files (see `forget_local_files!`).
+/// [`DELTA_SCRIPT`] for an install from the wheelhouse: the exported
+/// requirements, then the packages built from sdists (`"$@"`). uv records
+/// the wheels as local files (see `forget_local_files!`).
 const FETCHED_DELTA_SCRIPT: &str = concat!(
     r#"set -eu
 stamp=$(mktemp)
-UV_COMPILE_BYTECODE=0 "$@"
+export UV_COMPILE_BYTECODE=0
+/pybase/uv/uv pip install --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes -r /pybase/requirements/requirements.txt
 "#,
+    install_built!(),
     forget_local_files!(),
     r#"find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
 cd /

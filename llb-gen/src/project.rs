@@ -51,7 +51,7 @@ pub struct ProjectInfo {
     /// The wheels of every package the venv gets, with their addresses,
     /// when all of them come from an index with hashed files (uv.lock
     /// only): what [`crate::artifacts::wheelhouse`] chooses from.
-    pub fetchable: Option<Vec<crate::artifacts::FetchableWheels>>,
+    pub fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
 }
 
 /// The Pythons a project runs on, as `requires-python` says.
@@ -335,7 +335,14 @@ pub fn check(
                     .as_ref()
                     .zip(everywhere.as_ref())
                     .filter(|_| !builds_from_source(pyproject.as_ref()))
-                    .and_then(|(names, everywhere)| fetchable_wheels(&lock, names, everywhere)),
+                    .and_then(|(names, everywhere)| {
+                        fetchable_packages(
+                            &lock,
+                            names,
+                            everywhere,
+                            sdists_build_alone(pyproject.as_ref()),
+                        )
+                    }),
                 artifacts: everywhere
                     .map(|names| {
                         uv_artifacts(
@@ -1249,14 +1256,55 @@ fn builds_from_source(pyproject: Option<&toml::Table>) -> bool {
         })
 }
 
-/// The wheels of uv.lock's packages `names` with their addresses and
-/// hashes; `None` when one of them comes from elsewhere than an index
-/// (git, a path, a URL) or has a wheel without a URL or a sha256.
-fn fetchable_wheels(
+/// The `[tool.uv]` settings that change how uv builds an sdist: with one
+/// of them, an sdist is built by `uv sync` in the project, not alone.
+const SDIST_BUILD_SETTINGS: &[&str] = &[
+    "build-constraint-dependencies",
+    "config-settings",
+    "config-settings-package",
+    "extra-build-dependencies",
+    "extra-build-variables",
+    "extra-index-url",
+    "find-links",
+    "index",
+    "index-url",
+    "no-build-isolation",
+    "no-build-isolation-package",
+    "sources",
+];
+
+/// Whether the project leaves sdist builds to uv's defaults, so that each
+/// may be built on its own, outside the project (see
+/// [`SDIST_BUILD_SETTINGS`]).
+fn sdists_build_alone(pyproject: Option<&toml::Table>) -> bool {
+    let uv = pyproject.and_then(|p| p.get("tool")?.get("uv")?.as_table());
+    uv.is_none_or(|uv| !SDIST_BUILD_SETTINGS.iter().any(|key| uv.contains_key(*key)))
+}
+
+/// A lock file entry's address and sha256 (`{ url = …, hash = "sha256:…" }`).
+fn locked_file(entry: &toml::Value) -> Option<crate::artifacts::LockedFile> {
+    let url = entry.get("url")?.as_str()?;
+    let sha256 = entry.get("hash")?.as_str()?.strip_prefix("sha256:")?;
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(crate::artifacts::LockedFile {
+        url: url.to_owned(),
+        sha256: sha256.to_owned(),
+        filename: crate::artifacts::file_name(url).to_owned(),
+    })
+}
+
+/// The files of uv.lock's packages `names` with their addresses and
+/// hashes (sdists only when `with_sdists`); `None` when one of them comes
+/// from elsewhere than an index (git, a path, a URL) or has a wheel without
+/// a URL or a sha256.
+fn fetchable_packages(
     lock: &toml::Table,
     names: &BTreeSet<String>,
     everywhere: &BTreeSet<String>,
-) -> Option<Vec<crate::artifacts::FetchableWheels>> {
+    with_sdists: bool,
+) -> Option<Vec<crate::artifacts::FetchablePackage>> {
     let packages = lock
         .get("package")
         .and_then(toml::Value::as_array)
@@ -1268,27 +1316,23 @@ fn fetchable_wheels(
             continue;
         }
         package.get("source")?.get("registry")?;
-        let mut wheels = Vec::new();
-        for wheel in package
+        let wheels = package
             .get("wheels")
             .and_then(toml::Value::as_array)
             .map_or(&[][..], Vec::as_slice)
-        {
-            let url = wheel.get("url")?.as_str()?;
-            let sha256 = wheel.get("hash")?.as_str()?.strip_prefix("sha256:")?;
-            if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
-            wheels.push(crate::artifacts::LockedFile {
-                url: url.to_owned(),
-                sha256: sha256.to_owned(),
-                filename: crate::artifacts::file_name(url).to_owned(),
-            });
-        }
-        fetchable.push(crate::artifacts::FetchableWheels {
+            .iter()
+            .map(locked_file)
+            .collect::<Option<Vec<_>>>()?;
+        fetchable.push(crate::artifacts::FetchablePackage {
+            version: package.get("version")?.as_str()?.to_owned(),
             needed_everywhere: everywhere.contains(&name)
                 && package.get("resolution-markers").is_none(),
             wheels,
+            sdist: package
+                .get("sdist")
+                .filter(|_| with_sdists)
+                .and_then(locked_file),
+            name,
         });
     }
     Some(fetchable)
@@ -1674,22 +1718,46 @@ dependencies = [{ name = "six" }]
 name = "six"
 version = "1.17.0"
 source = { registry = "https://pypi.org/simple" }
+sdist = { url = "https://files.pythonhosted.org/packages/94/e7/six-1.17.0.tar.gz", hash = "sha256:ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81" }
 wheels = [{ url = "https://files.pythonhosted.org/packages/b7/ce/six-1.17.0-py2.py3-none-any.whl", hash = "sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274" }]
 "#;
+        // Each package's wheels, and whether its sdist may be built alone.
         let fetchable = |tool: &str| {
             let pyproject = format!(
                 "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [\"six\"]\n{tool}"
             );
-            valid_project(&pyproject, lock)
-                .fetchable
-                .map(|packages| packages.iter().map(|p| p.wheels.len()).collect::<Vec<_>>())
+            valid_project(&pyproject, lock).fetchable.map(|packages| {
+                packages
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} {}: {} wheel, sdist {:?}",
+                            p.name,
+                            p.version,
+                            p.wheels.len(),
+                            p.sdist.as_ref().map(|s| &s.filename)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
         };
-        assert_eq!(fetchable(""), Some(vec![1]));
+        assert_eq!(
+            fetchable(""),
+            Some(vec![
+                "six 1.17.0: 1 wheel, sdist Some(\"six-1.17.0.tar.gz\")".to_owned()
+            ])
+        );
         assert_eq!(
             fetchable("[tool.uv]\nno-binary-package = [\"six\"]\n"),
             None
         );
         assert_eq!(fetchable("[tool.uv]\nno-binary = true\n"), None);
+        // A setting that changes how uv builds an sdist: none is built
+        // alone, outside the project.
+        assert_eq!(
+            fetchable("[tool.uv.extra-build-dependencies]\nsix = [\"wheel\"]\n"),
+            Some(vec!["six 1.17.0: 1 wheel, sdist None".to_owned()])
+        );
     }
 
     #[test]

@@ -479,9 +479,10 @@ fn only_a_venv_with_a_git_dependency_over_ssh_gets_the_agent_and_known_hosts() {
 
 /// Facts of a project whose packages BuildKit may fetch: `six` (one wheel
 /// for any platform) and `pyyaml` (a wheel per CPython and machine), both on
-/// PyPI, unless `elsewhere` moves six's wheel to another host.
-fn fetchable(elsewhere: bool) -> ProjectFacts {
-    use llb_gen::artifacts::{FetchableWheels, LockedFile};
+/// PyPI, unless `elsewhere` moves six's wheel to another host; with
+/// `psycopg2`, also that package, which has only an sdist.
+fn fetchable(elsewhere: bool, psycopg2: bool) -> ProjectFacts {
+    use llb_gen::artifacts::{FetchablePackage, LockedFile};
     let wheel = |host: &str, name: &str, digit: char| LockedFile {
         url: format!("{host}packages/ab/cd/{name}"),
         sha256: std::iter::repeat_n(digit, 64).collect(),
@@ -492,41 +493,65 @@ fn fetchable(elsewhere: bool) -> ProjectFacts {
     } else {
         "https://files.pythonhosted.org/"
     };
+    let package = |name: &str, version: &str, wheels, sdist| FetchablePackage {
+        name: name.to_owned(),
+        version: version.to_owned(),
+        needed_everywhere: true,
+        wheels,
+        sdist,
+    };
+    let mut packages = vec![
+        package(
+            "six",
+            "1.17.0",
+            vec![wheel(six_host, "six-1.17.0-py2.py3-none-any.whl", '1')],
+            None,
+        ),
+        package(
+            "pyyaml",
+            "6.0.2",
+            vec![
+                wheel(
+                    "https://files.pythonhosted.org/",
+                    "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+                    '2',
+                ),
+                wheel(
+                    "https://files.pythonhosted.org/",
+                    "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
+                    '3',
+                ),
+                wheel(
+                    "https://files.pythonhosted.org/",
+                    "PyYAML-6.0.2-cp311-cp311-macosx_11_0_arm64.whl",
+                    '4',
+                ),
+            ],
+            None,
+        ),
+    ];
+    if psycopg2 {
+        packages.push(package(
+            "psycopg2",
+            "2.9.10",
+            Vec::new(),
+            Some(wheel(
+                "https://files.pythonhosted.org/",
+                "psycopg2-2.9.10.tar.gz",
+                '5',
+            )),
+        ));
+    }
     ProjectFacts {
-        venv_packages: Some(2),
-        fetchable: Some(vec![
-            FetchableWheels {
-                needed_everywhere: true,
-                wheels: vec![wheel(six_host, "six-1.17.0-py2.py3-none-any.whl", '1')],
-            },
-            FetchableWheels {
-                needed_everywhere: true,
-                wheels: vec![
-                    wheel(
-                        "https://files.pythonhosted.org/",
-                        "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
-                        '2',
-                    ),
-                    wheel(
-                        "https://files.pythonhosted.org/",
-                        "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
-                        '3',
-                    ),
-                    wheel(
-                        "https://files.pythonhosted.org/",
-                        "PyYAML-6.0.2-cp311-cp311-macosx_11_0_arm64.whl",
-                        '4',
-                    ),
-                ],
-            },
-        ]),
+        venv_packages: Some(packages.len()),
+        fetchable: Some(packages),
         ..ProjectFacts::default()
     }
 }
 
 #[test]
 fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
-    let build = build_with_facts(SPEC, "inventory", true, &|_| fetchable(false));
+    let build = build_with_facts(SPEC, "inventory", true, &|_| fetchable(false, false));
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
     let ops = described["ops"].as_array().expect("ops");
     let named = |prefix: &str| -> Vec<&serde_json::Value> {
@@ -562,9 +587,72 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     );
 
     // A wheel elsewhere than on PyPI: uv downloads, as before.
-    let build = build_with_facts(SPEC, "inventory", true, &|_| fetchable(true));
+    let build = build_with_facts(SPEC, "inventory", true, &|_| fetchable(true, false));
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
     let text = described.to_string();
     assert!(!text.contains("] fetch "), "nothing fetched");
     assert!(text.contains("uv sync --locked"));
+}
+
+#[test]
+fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
+    let build = build_with_facts(SPEC, "inventory", true, &|_| fetchable(false, true));
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let op_named = |name: &str| -> String {
+        let found: Vec<&serde_json::Value> = ops.iter().filter(|op| op["name"] == name).collect();
+        assert_eq!(found.len(), 1, "one op named {name:?}");
+        found[0]["op"].to_string()
+    };
+    // The sdist is a checksummed source, built by a step of its own with
+    // the network (for its build requirements), in the builder with the
+    // spec's build packages, and from nothing the project holds: a lock
+    // bump of another package leaves it cached.
+    let fetch = op_named("[inventory] fetch psycopg2-2.9.10.tar.gz (sha256 555555555555)");
+    assert!(
+        fetch.contains(&format!("sha256:{}", "5".repeat(64))),
+        "{fetch}"
+    );
+    let step = "[inventory] build psycopg2 2.9.10 from its sdist";
+    let build_op = op_named(step);
+    assert!(!build_op.contains("\"network\":\"none\""), "{build_op}");
+    assert!(build_op.contains("uv build --wheel"), "{build_op}");
+    let inputs = ancestors(&described, step);
+    assert!(
+        inputs
+            .iter()
+            .any(|n| n == "[inventory] builder: gcc libpq-dev")
+    );
+    assert!(
+        inputs
+            .iter()
+            .any(|n| n.starts_with("[inventory] fetch psycopg2-2.9.10.tar.gz")),
+        "{inputs:?}"
+    );
+    assert!(
+        !inputs.iter().any(|n| n.starts_with("[inventory] load ")
+            || n.starts_with("[inventory] venv")
+            || n.starts_with("[inventory] fetch six")),
+        "{inputs:?}"
+    );
+    // The export leaves it out (the lock has no hash of the built wheel);
+    // the install, offline, adds it by its pin from the wheelhouse.
+    let export = op_named("[inventory] venv: uv.lock as requirements with hashes");
+    assert!(
+        export.contains("\"--no-emit-package\",\"psycopg2\""),
+        "{export}"
+    );
+    let install = op_named(
+        "[inventory] venv: 3 packages from uv.lock, 2 fetched wheels and 1 built sdist, network off",
+    );
+    assert!(install.contains("\"network\":\"none\""), "{install}");
+    assert!(install.contains("\"psycopg2==2.9.10\""), "{install}");
+    let install_inputs = ancestors(
+        &described,
+        "[inventory] venv: 3 packages from uv.lock, 2 fetched wheels and 1 built sdist, network off",
+    );
+    assert!(
+        install_inputs.iter().any(|n| n == step),
+        "{install_inputs:?}"
+    );
 }
