@@ -1761,7 +1761,19 @@ fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
                 .expect("copy the pyproject");
         }
         let image = format!("pybase-e2e/locks:{}", exported.replace('.', "-"));
-        build_ok(&dir, None, &image);
+        let (output, _) = build(&dir, None, &image);
+        let log = stderr(&output);
+        assert!(output.status.success(), "{file}: {log}");
+        // A pylock.toml names its files' addresses: BuildKit fetches them,
+        // builds the sdist, and the install runs offline, as for uv.lock.
+        if file == "pylock.toml" {
+            assert!(
+                log.contains(
+                    "venv: 2 packages from pylock.toml, 1 fetched wheel and 1 built sdist, network off"
+                ),
+                "{log}"
+            );
+        }
         assert_eq!(
             installed_distributions(&image),
             uv,

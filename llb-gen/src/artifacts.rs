@@ -51,6 +51,21 @@ pub struct LockedFile {
     pub filename: String,
 }
 
+impl LockedFile {
+    /// The file at `url` whose sha256 is `sha256`; `None` unless that is 64
+    /// hex digits.
+    pub fn new(url: &str, sha256: &str) -> Option<Self> {
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(Self {
+            url: url.to_owned(),
+            sha256: sha256.to_ascii_lowercase(),
+            filename: file_name(url).to_owned(),
+        })
+    }
+}
+
 /// A locked package's files with their addresses, for [`wheelhouse`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchablePackage {
@@ -66,6 +81,9 @@ pub struct FetchablePackage {
     /// Its sdist, when the lock has one and pybase may build it alone
     /// (no project setting changes how uv builds it).
     pub sdist: Option<LockedFile>,
+    /// The environment marker the lock gives it, if any (`pylock.toml`,
+    /// whose requirements pybase writes itself: [`requirements_text`]).
+    pub marker: Option<String>,
 }
 
 /// What BuildKit fetches for a venv.
@@ -143,6 +161,28 @@ pub fn wheelhouse(
     house.sdists.sort_by(|a, b| a.name.cmp(&b.name));
     house.sdists.dedup();
     Some(house)
+}
+
+/// The requirements with hashes the offline install reads, for a lock
+/// uv cannot export (`pylock.toml`): each of `packages` pinned, with its
+/// marker and the sha256 of every file it has, but those `built` from an
+/// sdist, which the install adds by their pins.
+pub fn requirements_text(packages: &[FetchablePackage], built: &[SdistBuild]) -> String {
+    let mut text = String::new();
+    for package in packages {
+        if built.iter().any(|build| build.name == package.name) {
+            continue;
+        }
+        text.push_str(&format!("{}=={}", package.name, package.version));
+        if let Some(marker) = &package.marker {
+            text.push_str(&format!(" ; {marker}"));
+        }
+        for file in package.wheels.iter().chain(&package.sdist) {
+            text.push_str(&format!(" \\\n    --hash=sha256:{}", file.sha256));
+        }
+        text.push('\n');
+    }
+    text
 }
 
 /// `(major, minor)` of a Python version such as `3.11.2`.
@@ -411,6 +451,7 @@ mod tests {
             needed_everywhere,
             wheels: names.iter().map(|n| file(n)).collect(),
             sdist: None,
+            marker: None,
         };
         let amd64 = Platform {
             os: "linux".into(),

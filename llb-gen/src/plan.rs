@@ -935,11 +935,12 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         // checksummed HTTP source, an sdist is built into a wheel by a step
         // of its own, and the install runs from those files with the
         // network off, after the lock is exported to requirements with
-        // hashes (with the network: a stale lock is reported as uv reports
-        // it). The built packages are left out of the export, their wheels'
-        // hashes being unknown to the lock, and installed by `name==version`.
+        // hashes (`uv export`, with the network: a stale lock is reported as
+        // uv reports it; a pylock.toml's are written by pybase). The built
+        // packages are left out of them, their wheels' hashes being unknown
+        // to the lock, and installed by `name==version`.
         let fetched = match (lock_kind, facts.and_then(|f| f.fetchable.as_deref())) {
-            (LockKind::Uv, Some(packages)) if !git_over_ssh => {
+            (LockKind::Uv | LockKind::Pylock, Some(packages)) if !git_over_ssh => {
                 crate::artifacts::wheelhouse(packages, platform, python)
                     .filter(|house| !house.is_empty())
             }
@@ -1008,11 +1009,22 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 format!("[{name}] {lock_file} as requirements with hashes"),
             );
         }
-        // How the install step reads its inputs: the fetched wheels and the
-        // exported requirements, offline; or the lock, with uv downloading.
-        let install: Box<dyn Fn(Exec) -> Exec> =
-            match &fetched {
-                Some(house) => {
+        // How the install step reads its inputs: the fetched files and the
+        // lock as requirements with hashes, offline; or the lock, with uv
+        // downloading.
+        let install: Box<dyn Fn(Exec) -> Exec> = match &fetched {
+            Some(house) => {
+                let as_requirements =
+                    format!("[{name}] venv: {lock_file} as requirements with hashes");
+                let requirements = if lock_kind == LockKind::Pylock {
+                    // uv cannot export a pylock.toml: its requirements are
+                    // written here, from the facts the wheelhouse came from.
+                    let packages = facts
+                        .and_then(|f| f.fetchable.as_deref())
+                        .unwrap_or_default();
+                    let text = crate::artifacts::requirements_text(packages, &house.sdists);
+                    State::scratch().mkfile("/requirements.txt", text.as_bytes(), as_requirements)
+                } else {
                     let export_args: Vec<String> =
                         selection
                             .iter()
@@ -1021,7 +1033,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                                 ["--no-emit-package".to_owned(), build.name.clone()]
                             }))
                             .collect();
-                    let export = build_root
+                    build_root
                         .run(
                             with_uv(
                                 Exec::argv(&shell(EXPORT_SCRIPT, "pybase-export", &export_args))
@@ -1029,68 +1041,65 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                                     .cwd(LOCK_DIR)
                                     .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
                                     .mount(Mount::output(OUT_DIR, &State::scratch()))
-                                    .named(format!(
-                                        "[{name}] venv: {lock_file} as requirements with hashes"
-                                    ))
+                                    .named(as_requirements)
                                     .at(line),
                             ),
                             platform,
                         )
                         .output(OUT_DIR)
-                        .ok_or(PlanError::MissingOutput(OUT_DIR))?;
-                    let built = house
-                        .sdists
-                        .iter()
-                        .map(|build| {
-                            let sdist = fetch(&build.sdist, name);
-                            builder
-                                .run(
-                                    with_uv(
-                                        Exec::argv(&shell(
-                                            SDIST_BUILD_SCRIPT,
-                                            "pybase-build-sdist",
-                                            std::slice::from_ref(&build.sdist.filename),
-                                        ))
-                                        .env(uv_env.clone())
-                                        .cwd(SDIST_DIR)
-                                        .mount(Mount::readonly(SDIST_DIR, &sdist))
-                                        .mount(Mount::output(OUT_DIR, &State::scratch()))
-                                        .named(format!(
-                                            "[{name}] build {} {} from its sdist",
-                                            build.name, build.version
-                                        ))
-                                        .at(line),
-                                    ),
-                                    platform,
-                                )
-                                .output(OUT_DIR)
-                                .ok_or(PlanError::MissingOutput(OUT_DIR))
-                        })
-                        .collect::<Result<Vec<State>, PlanError>>()?;
-                    let house = wheelhouse(&house.wheels, built, uses_merge, name);
-                    let uv_tool = uv_tool.clone();
-                    Box::new(move |exec: Exec| {
-                        exec.network(Network::None)
-                            .mount(Mount::readonly(UV_DIR, &uv_tool))
-                            .mount(Mount::cache(
-                                UV_CACHE_DIR,
-                                UV_CACHE_ID,
-                                CacheSharing::Shared,
-                            ))
-                            .mount(Mount::readonly(WHEELS_DIR, &house))
-                            .mount(Mount::readonly(REQUIREMENTS_DIR, &export))
-                    })
-                }
-                None => {
-                    let lock = lock.clone();
-                    Box::new(move |exec: Exec| {
-                        with_ssh(with_uv(
-                            exec.cwd(LOCK_DIR)
-                                .mount(project_mount(Mount::readonly(LOCK_DIR, &lock))),
+                        .ok_or(PlanError::MissingOutput(OUT_DIR))?
+                };
+                // Each sdist built alone: from the builder and the sdist,
+                // nothing the project holds.
+                let build_sdist = |build: &crate::artifacts::SdistBuild| {
+                    let exec = Exec::argv(&shell(
+                        SDIST_BUILD_SCRIPT,
+                        "pybase-build-sdist",
+                        std::slice::from_ref(&build.sdist.filename),
+                    ))
+                    .env(uv_env.clone())
+                    .cwd(SDIST_DIR)
+                    .mount(Mount::readonly(SDIST_DIR, &fetch(&build.sdist, name)))
+                    .mount(Mount::output(OUT_DIR, &State::scratch()))
+                    .named(format!(
+                        "[{name}] build {} {} from its sdist",
+                        build.name, build.version
+                    ))
+                    .at(line);
+                    builder
+                        .run(with_uv(exec), platform)
+                        .output(OUT_DIR)
+                        .ok_or(PlanError::MissingOutput(OUT_DIR))
+                };
+                let built = house
+                    .sdists
+                    .iter()
+                    .map(build_sdist)
+                    .collect::<Result<Vec<State>, PlanError>>()?;
+                let house = wheelhouse(&house.wheels, built, uses_merge, name);
+                let uv_tool = uv_tool.clone();
+                Box::new(move |exec: Exec| {
+                    exec.network(Network::None)
+                        .mount(Mount::readonly(UV_DIR, &uv_tool))
+                        .mount(Mount::cache(
+                            UV_CACHE_DIR,
+                            UV_CACHE_ID,
+                            CacheSharing::Shared,
                         ))
-                    })
-                }
-            };
+                        .mount(Mount::readonly(WHEELS_DIR, &house))
+                        .mount(Mount::readonly(REQUIREMENTS_DIR, &requirements))
+                })
+            }
+            None => {
+                let lock = lock.clone();
+                Box::new(move |exec: Exec| {
+                    with_ssh(with_uv(
+                        exec.cwd(LOCK_DIR)
+                            .mount(project_mount(Mount::readonly(LOCK_DIR, &lock))),
+                    ))
+                })
+            }
+        };
         let fetched_note = fetched.as_ref().map_or_else(String::new, |house| {
             let plural = |n: usize, one: &str, many: &str| {
                 format!("{n} {}", if n == 1 { one } else { many })

@@ -554,6 +554,7 @@ fn check_pinned(
     }
     let mut translated = None;
     let mut artifacts = Vec::new();
+    let mut fetchable = None;
     let pins = match std::str::from_utf8(lock) {
         Err(_) => {
             problems.push(Diagnostic::at(
@@ -566,6 +567,10 @@ fn check_pinned(
         Ok(text) => match kind {
             LockKind::Pylock => crate::requirements::parse_pylock(&file, text).inspect(|_| {
                 artifacts = crate::requirements::pylock_artifacts(&file, text);
+                fetchable = crate::requirements::pylock_fetchable(
+                    text,
+                    sdists_build_alone(pyproject_table.as_ref()),
+                );
             }),
             LockKind::Poetry => {
                 let names = |selected: &[crate::spec::Selected]| -> Vec<String> {
@@ -679,7 +684,7 @@ fn check_pinned(
                 artifacts,
                 // Git sources are refused in locks of pins.
                 git_over_ssh: false,
-                fetchable: None,
+                fetchable,
                 requires_python: pyproject_table.as_ref().and_then(|table| {
                     let text = std::str::from_utf8(pyproject_bytes).ok()?;
                     requires_python(&pyproject_file, text, table)
@@ -1276,23 +1281,17 @@ const SDIST_BUILD_SETTINGS: &[&str] = &[
 /// Whether the project leaves sdist builds to uv's defaults, so that each
 /// may be built on its own, outside the project (see
 /// [`SDIST_BUILD_SETTINGS`]).
-fn sdists_build_alone(pyproject: Option<&toml::Table>) -> bool {
+pub(crate) fn sdists_build_alone(pyproject: Option<&toml::Table>) -> bool {
     let uv = pyproject.and_then(|p| p.get("tool")?.get("uv")?.as_table());
     uv.is_none_or(|uv| !SDIST_BUILD_SETTINGS.iter().any(|key| uv.contains_key(*key)))
 }
 
-/// A lock file entry's address and sha256 (`{ url = …, hash = "sha256:…" }`).
+/// A uv.lock file entry's address and sha256 (`{ url = …, hash =
+/// "sha256:…" }`).
 fn locked_file(entry: &toml::Value) -> Option<crate::artifacts::LockedFile> {
     let url = entry.get("url")?.as_str()?;
     let sha256 = entry.get("hash")?.as_str()?.strip_prefix("sha256:")?;
-    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return None;
-    }
-    Some(crate::artifacts::LockedFile {
-        url: url.to_owned(),
-        sha256: sha256.to_owned(),
-        filename: crate::artifacts::file_name(url).to_owned(),
-    })
+    crate::artifacts::LockedFile::new(url, sha256)
 }
 
 /// The files of uv.lock's packages `names` with their addresses and
@@ -1332,6 +1331,7 @@ fn fetchable_packages(
                 .get("sdist")
                 .filter(|_| with_sdists)
                 .and_then(locked_file),
+            marker: None,
             name,
         });
     }

@@ -4,6 +4,8 @@
 //! `pylock.toml` lists `[[packages]]`, each with a `version` and artifacts
 //! (`sdist`, `wheels`, `archive`) that carry `hashes`; a package without a
 //! version or an artifact without a hash is refused at its `name` line.
+//! Its files' addresses and hashes ([`pylock_fetchable`]) let BuildKit
+//! fetch them, as for `uv.lock`.
 //!
 //! `requirements.txt` is a lock when every package is pinned with `==` and
 //! its artifacts' hashes, as `pip-compile --generate-hashes` and
@@ -115,6 +117,63 @@ pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedA
                 has_sdist: ["sdist", "archive", "vcs", "directory"]
                     .iter()
                     .any(|key| package.get(*key).is_some()),
+            })
+        })
+        .collect()
+}
+
+/// The files of a `pylock.toml` (accepted by [`parse_pylock`]) with their
+/// addresses and sha256, for BuildKit to fetch (sdists only when
+/// `with_sdists`); `None` when a package has a file without a URL or a
+/// sha256, installs from an archive, a VCS or a directory, or has a marker
+/// on the lock's extras or dependency groups.
+pub fn pylock_fetchable(
+    text: &str,
+    with_sdists: bool,
+) -> Option<Vec<crate::artifacts::FetchablePackage>> {
+    let packages = lock_packages("", text, "packages", "").ok()?;
+    let file = |entry: &toml::Value| {
+        let sha256 = entry.get("hashes")?.get("sha256")?.as_str()?;
+        crate::artifacts::LockedFile::new(entry.get("url")?.as_str()?, sha256)
+    };
+    packages
+        .iter()
+        .map(|package| {
+            if ["archive", "vcs", "directory"]
+                .iter()
+                .any(|key| package.get(*key).is_some())
+            {
+                return None;
+            }
+            let sdist = match package.get("sdist") {
+                Some(entry) => Some(file(entry)?),
+                None => None,
+            };
+            // A marker on the lock's own `extras` or `dependency_groups`
+            // (PEP 751) means nothing in a requirements file: uv reads it.
+            let marker = match package.get("marker") {
+                Some(marker) => Some(marker.as_str()?.to_owned()),
+                None => None,
+            };
+            if marker
+                .as_deref()
+                .is_some_and(|m| m.contains("extra") || m.contains("dependency_groups"))
+            {
+                return None;
+            }
+            Some(crate::artifacts::FetchablePackage {
+                name: normalize_name(package.get("name")?.as_str()?),
+                version: package.get("version")?.as_str()?.to_owned(),
+                needed_everywhere: marker.is_none(),
+                wheels: package
+                    .get("wheels")
+                    .and_then(toml::Value::as_array)
+                    .map_or(&[][..], Vec::as_slice)
+                    .iter()
+                    .map(file)
+                    .collect::<Option<Vec<_>>>()?,
+                sdist: sdist.filter(|_| with_sdists),
+                marker,
             })
         })
         .collect()
@@ -341,6 +400,68 @@ mod tests {
                 "six @Some(12) sdist=true []"
             ]
         );
+    }
+
+    #[test]
+    fn a_pylock_gives_buildkit_its_files_and_the_install_its_requirements() {
+        let hash = |digit: char| std::iter::repeat_n(digit, 64).collect::<String>();
+        let text = format!(
+            "lock-version = \"1.0\"\n\
+             [[packages]]\nname = \"PyYAML\"\nversion = \"6.0.2\"\n\
+             wheels = [{{ url = \"https://files.pythonhosted.org/p/PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl\", hashes = {{ sha256 = \"{}\" }} }}]\n\
+             [[packages]]\nname = \"pywin32\"\nversion = \"308\"\nmarker = \"sys_platform == 'win32'\"\n\
+             wheels = [{{ url = \"https://files.pythonhosted.org/p/pywin32-308-cp311-cp311-win_amd64.whl\", hashes = {{ sha256 = \"{}\" }} }}]\n\
+             [[packages]]\nname = \"psycopg2\"\nversion = \"2.9.10\"\n\
+             sdist = {{ url = \"https://files.pythonhosted.org/p/psycopg2-2.9.10.tar.gz\", hashes = {{ sha256 = \"{}\" }} }}\n",
+            hash('1'),
+            hash('2'),
+            hash('3')
+        );
+        let packages = pylock_fetchable(&text, true).expect("fetchable");
+        let amd64 = crate::llb::Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: String::new(),
+        };
+        let house =
+            crate::artifacts::wheelhouse(&packages, &amd64, Some("3.11.2")).expect("a wheelhouse");
+        assert_eq!(
+            house
+                .wheels
+                .iter()
+                .map(|w| w.filename.as_str())
+                .chain(house.sdists.iter().map(|s| s.sdist.filename.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
+                "psycopg2-2.9.10.tar.gz"
+            ]
+        );
+        // Every package but the one built from its sdist, with its marker
+        // and every hash.
+        insta::assert_snapshot!(
+            crate::artifacts::requirements_text(&packages, &house.sdists),
+            @r"
+        pyyaml==6.0.2 \
+            --hash=sha256:1111111111111111111111111111111111111111111111111111111111111111
+        pywin32==308 ; sys_platform == 'win32' \
+            --hash=sha256:2222222222222222222222222222222222222222222222222222222222222222
+        "
+        );
+        // Without sdists to build (a setting changes how uv builds them),
+        // or with a file that has no URL, BuildKit fetches nothing.
+        let without = pylock_fetchable(&text, false).expect("fetchable");
+        assert_eq!(
+            crate::artifacts::wheelhouse(&without, &amd64, Some("3.11.2")),
+            None
+        );
+        let pathed = text.replace(
+            "url = \"https://files.pythonhosted.org/p/PyYAML",
+            "path = \"PyYAML",
+        );
+        assert_eq!(pylock_fetchable(&pathed, true), None);
+        let grouped = text.replace("sys_platform == 'win32'", "'dev' in dependency_groups");
+        assert_eq!(pylock_fetchable(&grouped, true), None);
     }
 
     #[test]

@@ -499,6 +499,7 @@ fn fetchable(elsewhere: bool, psycopg2: bool) -> ProjectFacts {
         needed_everywhere: true,
         wheels,
         sdist,
+        marker: None,
     };
     let mut packages = vec![
         package(
@@ -654,5 +655,37 @@ fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
     assert!(
         install_inputs.iter().any(|n| n == step),
         "{install_inputs:?}"
+    );
+
+    // A pylock.toml takes the same path, but uv cannot export it: pybase
+    // writes its requirements (their text: a unit test in requirements.rs),
+    // a file of the LLB, not a step.
+    let build = build_with_facts(SPEC, "inventory", true, &|_| ProjectFacts {
+        lock: llb_gen::project::LockKind::Pylock,
+        ..fetchable(false, true)
+    });
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let named = |name: &str| -> Vec<String> {
+        ops.iter()
+            .filter(|op| op["name"] == name)
+            .map(|op| op["op"].to_string())
+            .collect()
+    };
+    let requirements = named("[inventory] venv: pylock.toml as requirements with hashes");
+    assert_eq!(requirements.len(), 1, "{requirements:?}");
+    assert!(
+        requirements[0].contains("mkfile") && !requirements[0].contains("\"exec\""),
+        "{}",
+        requirements[0]
+    );
+    let install = named(
+        "[inventory] venv: 3 packages from pylock.toml, 2 fetched wheels and 1 built sdist, network off",
+    );
+    assert_eq!(install.len(), 1);
+    assert!(
+        install[0].contains("\"psycopg2==2.9.10\""),
+        "{}",
+        install[0]
     );
 }
