@@ -346,10 +346,35 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     // Change only the code.
     let cli = dir.join("src/inventory/cli.py");
     let code = std::fs::read_to_string(&cli).expect("read cli.py");
-    std::fs::write(&cli, code.replace("ready", "ready, v2")).expect("write cli.py");
+    // (With a line no earlier build saw, so that the code step runs.)
+    std::fs::write(
+        &cli,
+        format!(
+            "{}# e2e run {}\n",
+            code.replace("ready", "ready, v2"),
+            unique()
+        ),
+    )
+    .expect("write cli.py");
     let second = "pybase-e2e/inventory:second";
-    let rebuild = build_ok(&dir, Some("inventory"), second);
+    let (output, rebuild) = build(&dir, Some("inventory"), second);
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
     assert!(stdout(&docker_run(second, None, &[])).contains("inventory 0.1.0 ready, v2"));
+    // The code step reran, in the build backend's environment made before,
+    // without falling back to an isolated build.
+    assert!(
+        !step_cached(
+            &log,
+            "[inventory] code: install the project without dependencies"
+        ),
+        "{log}"
+    );
+    assert!(
+        step_cached(&log, "[inventory] code: build backend hatchling==1.27.0"),
+        "{log}"
+    );
+    assert!(!log.contains("building in an isolated one"), "{log}");
 
     let before = layers(first);
     let after = layers(second);
@@ -378,6 +403,10 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     );
     assert!(
         entries.iter().any(|e| e == "opt/venv/bin/inventory"),
+        "{entries:?}"
+    );
+    assert!(
+        !entries.iter().any(|e| e.ends_with("/direct_url.json")),
         "{entries:?}"
     );
     assert!(
@@ -2334,5 +2363,42 @@ fn a_requirements_file_without_hashes_builds_only_when_the_spec_opts_out() {
     assert!(output.status.success(), "{}", stderr(&output));
     let ran = docker_run("pybase-e2e/unhashed:2", None, &[]);
     assert_eq!(stdout(&ran), "six 1.17.0", "{}", stderr(&ran));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_backend_that_asks_for_more_at_build_time_is_built_in_isolation() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    // The build hook imports six, which `[build-system] requires` does not
+    // name: the build in the backend's environment fails, and the code
+    // step builds again in an isolated one, as uv does by default.
+    let dir = fixture("build-hook");
+    let image = "pybase-e2e/build-hook:first";
+    let (output, _) = build(&dir, None, image);
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    assert!(
+        log.contains(
+            "pybase: the build in the backend's environment failed; building in an isolated one"
+        ),
+        "{log}"
+    );
+    let ran = docker_run(image, None, &[]);
+    assert_eq!(
+        stdout(&ran).trim(),
+        "hookapp built with six 1.17.0",
+        "{}",
+        stderr(&ran)
+    );
+    // The hook's dependency built the package; it is not installed.
+    assert!(
+        !installed_distributions(image)
+            .iter()
+            .any(|d| d.starts_with("six-")),
+        "{:?}",
+        installed_distributions(image)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

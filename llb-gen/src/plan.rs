@@ -92,6 +92,8 @@ const WHEEL_DIR: &str = "/pybase/wheel";
 const LOCK_DIR: &str = "/pybase/lock";
 const SRC_DIR: &str = "/pybase/src";
 const OUT_DIR: &str = "/pybase/out";
+/// Where the project's build backend environment is made and mounted.
+const BACKEND_DIR: &str = "/pybase/backend";
 const UV_CACHE_DIR: &str = "/pybase/cache/uv";
 const UV_CACHE_ID: &str = "pybase-uv-cache";
 /// Where the wheels BuildKit fetched for a venv are mounted.
@@ -538,6 +540,10 @@ pub struct ProjectFacts {
     /// Its packages' files with their addresses, when BuildKit may fetch
     /// them (see [`crate::artifacts::wheelhouse`]).
     pub fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
+    /// Its build backend's requirements, when read (see
+    /// [`crate::project::build_requires`]): the code step builds in an
+    /// environment of them made once, not in a fresh isolated one.
+    pub build_requires: Option<Vec<String>>,
 }
 
 impl ProjectFacts {
@@ -554,6 +560,7 @@ impl ProjectFacts {
             translated_lock: info.translated_lock.clone(),
             git_over_ssh: info.git_over_ssh,
             fetchable: info.fetchable.clone(),
+            build_requires: crate::project::build_requires(pyproject),
         }
     }
 }
@@ -1182,10 +1189,37 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             // A version from the spec is the one setuptools_scm and
             // hatch-vcs (which uses it) give the package: the context has no
             // `.git` to take one from.
-            let mut code_env = uv_env;
+            let mut code_env = uv_env.clone();
             if let Some(version) = &service.version {
                 image::set_env(&mut code_env, SCM_VERSION_ENV, version);
             }
+            // The build backend, in an environment of its own made once per
+            // set of requirements (its step reads nothing else, not even the
+            // version), where the code step builds without making an
+            // isolated one each time.
+            let backend = inputs
+                .projects
+                .get(service.project.as_str())
+                .and_then(|facts| facts.build_requires.as_ref())
+                .map(|requires| {
+                    code_on
+                        .run(
+                            with_uv(
+                                Exec::argv(&shell(BACKEND_SCRIPT, "pybase-backend", requires))
+                                    .env(uv_env.clone())
+                                    .mount(Mount::output(BACKEND_DIR, &State::scratch()))
+                                    .named(format!(
+                                        "[{name}] code: build backend {}",
+                                        requires.join(" ")
+                                    ))
+                                    .at(service.at.map(|p| p.line)),
+                            ),
+                            platform,
+                        )
+                        .output(BACKEND_DIR)
+                        .ok_or(PlanError::MissingOutput(BACKEND_DIR))
+                })
+                .transpose()?;
             let code_exec = Exec::argv(&shell(CODE_SCRIPT, "pybase-code", &[]))
                 .env(code_env)
                 .mount({
@@ -1209,6 +1243,10 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 ))
                 .at(service.at.map(|p| p.line));
             let code_exec = code_exec.mount(Mount::output(OUT_DIR, &State::scratch()));
+            let code_exec = match &backend {
+                Some(backend) => code_exec.mount(Mount::readonly(BACKEND_DIR, backend)),
+                None => code_exec,
+            };
             let code = code_on
                 .run(with_uv(code_exec), platform)
                 .output(OUT_DIR)
@@ -1697,11 +1735,25 @@ find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -
 /// version from instead of version control.
 const SCM_VERSION_ENV: &str = "SETUPTOOLS_SCM_PRETEND_VERSION";
 
+/// The environment of the project's build backend, `"$@"` (its
+/// requirements), on the interpreter the venvs are made on.
+const BACKEND_SCRIPT: &str = concat!(
+    download_setup!(),
+    r#"py=$(command -v python3 || command -v python)
+/pybase/uv/uv venv --quiet --python "$py" /pybase/backend
+exec /pybase/uv/uv pip install --python /pybase/backend/bin/python "$@"
+"#
+);
+
 /// Install the project without its dependencies into the builder's venv
 /// (the tiers' venv, or an empty one made here: never the level's own, so
 /// that a lock bump does not rerun this step), then keep only the files the
 /// install added or changed (the package, its dist-info, its entry-point
 /// scripts and their bytecode). The builder's filesystem is thrown away.
+/// With the build backend's environment (`/pybase/backend`), the wheel is
+/// built there without isolation, then installed offline; should that
+/// build fail (a backend that asks for more at build time), the install
+/// builds in an isolated environment, as without it.
 const CODE_SCRIPT: &str = concat!(
     download_setup!(),
     r#"if [ ! -e /opt/venv/pyvenv.cfg ]; then
@@ -1709,14 +1761,22 @@ const CODE_SCRIPT: &str = concat!(
     new_venv!(),
     r#"fi
 stamp=$(mktemp)
-/pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps /pybase/src
+backend=/pybase/backend/bin/python
+if [ -x "$backend" ] && /pybase/uv/uv build --wheel --no-build-isolation --python "$backend" --out-dir /tmp/pybase-code /pybase/src; then
+  /pybase/uv/uv pip install --python /opt/venv/bin/python --offline --no-deps /tmp/pybase-code/*.whl
+else
+  if [ -x "$backend" ]; then
+    echo "pybase: the build in the backend's environment failed; building in an isolated one" >&2
+  fi
+  /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps /pybase/src
+fi
 cd /
-# uv's record of when it saw the source tree: not part of the package, and
-# different in every build.
-for cache in opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json; do
-  [ -e "$cache" ] || continue
-  rm -f "$cache"
-  sed -i '/\/uv_cache\.json,/d' "${cache%/uv_cache.json}/RECORD"
+# uv's records of where the package came from and when it saw it: not part
+# of the package, and paths of this step.
+for record in opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json opt/venv/lib/python*/site-packages/*.dist-info/direct_url.json; do
+  [ -e "$record" ] || continue
+  rm -f "$record"
+  sed -i "\\|/${record##*/},|d" "${record%/*}/RECORD"
 done
 find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
 "#

@@ -1261,6 +1261,25 @@ fn builds_from_source(pyproject: Option<&toml::Table>) -> bool {
         })
 }
 
+/// The requirements of the project's build backend (`[build-system]
+/// requires` in `pyproject`, or setuptools when it has no such table, as
+/// PEP 517 says), for an environment the code step builds the project in
+/// without isolation; `None` when the file is unreadable or a requirement
+/// reads as an installer option.
+pub fn build_requires(pyproject: &[u8]) -> Option<Vec<String>> {
+    let table: toml::Table = toml::from_str(std::str::from_utf8(pyproject).ok()?).ok()?;
+    let requires: Vec<String> = match table.get("build-system") {
+        None => vec!["setuptools>=40.8.0".to_owned()],
+        Some(build_system) => build_system
+            .get("requires")?
+            .as_array()?
+            .iter()
+            .map(|r| r.as_str().map(str::trim).map(str::to_owned))
+            .collect::<Option<_>>()?,
+    };
+    (!requires.iter().any(|r| r.is_empty() || r.starts_with('-'))).then_some(requires)
+}
+
 /// The `[tool.uv]` settings that change how uv builds an sdist: with one
 /// of them, an sdist is built by `uv sync` in the project, not alone.
 const SDIST_BUILD_SETTINGS: &[&str] = &[
@@ -1704,6 +1723,28 @@ source = { git = "ssh://git@git.example.com/org/tool.git?rev=v3#0123456789abcdef
         assert!(over_ssh("\"private\", \"public\"", "\"tool\""));
         // Over HTTPS, or only in a dependency group the spec does not select.
         assert!(!over_ssh("\"public\"", "\"tool\""));
+    }
+
+    #[test]
+    fn the_build_backend_requirements_come_from_build_system() {
+        let requires = |text: &str| build_requires(text.as_bytes());
+        assert_eq!(
+            requires("[build-system]\nrequires = [\"hatchling\", \" hatch-vcs>=0.4 \"]\n"),
+            Some(vec!["hatchling".to_owned(), "hatch-vcs>=0.4".to_owned()])
+        );
+        // No table: setuptools, as PEP 517 says.
+        assert_eq!(
+            requires("[project]\nname = \"a\"\n"),
+            Some(vec!["setuptools>=40.8.0".to_owned()])
+        );
+        // What uv would read as an option, or an unreadable file: the code
+        // step builds in isolation, as uv does.
+        assert_eq!(
+            requires("[build-system]\nrequires = [\"--index-url=https://x\"]\n"),
+            None
+        );
+        assert_eq!(requires("[build-system]\nrequires = [1]\n"), None);
+        assert_eq!(requires("[build-system\n"), None);
     }
 
     #[test]

@@ -74,6 +74,7 @@ fn build_with_files(
     build_with_facts(spec_text, target, mergeop, &|dir| ProjectFacts {
         venv_packages: Some(2),
         files_digest: files_digest(dir),
+        build_requires: Some(vec!["hatchling==1.27.0".to_owned()]),
         ..ProjectFacts::default()
     })
 }
@@ -250,6 +251,23 @@ fn a_lock_change_touches_no_stage_but_the_venv() {
             !names.iter().any(|n| n.starts_with("[inventory] venv: ")
                 || n.starts_with("[inventory] load pyproject.toml")),
             "{names:?}"
+        );
+        // The code step builds in the backend's environment, made from the
+        // builder alone: neither the lock nor the code reruns it.
+        assert!(
+            names
+                .iter()
+                .any(|n| n == "[inventory] code: build backend hatchling==1.27.0")
+        );
+        let backend = ancestors(
+            &described,
+            "[inventory] code: build backend hatchling==1.27.0",
+        );
+        assert!(
+            !backend
+                .iter()
+                .any(|n| n.starts_with("[inventory] venv: ") || n.starts_with("[inventory] load ")),
+            "{backend:?}"
         );
     }
     // On a tier, the code installs into the tier's venv, and never sees the
