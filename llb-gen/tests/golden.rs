@@ -707,3 +707,39 @@ fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
         install[0]
     );
 }
+
+#[test]
+fn on_a_tier_the_built_sdist_is_added_to_the_tiers_venv_offline() {
+    // The service's venv is a delta on the tier's: its install reads the
+    // same wheelhouse and adds the package built from its sdist by its pin.
+    let build = build_with_facts(TIERED_SPEC, "orders", true, &|dir| {
+        if dir == "services/orders" {
+            fetchable(false, true)
+        } else {
+            ProjectFacts::default()
+        }
+    });
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let step = "[orders] venv: 3 packages from services/orders/uv.lock, adding what the tier lacks, 2 fetched wheels and 1 built sdist, network off";
+    let delta: Vec<String> = described["ops"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .filter(|op| op["name"] == step)
+        .map(|op| op["op"].to_string())
+        .collect();
+    assert_eq!(delta.len(), 1);
+    assert!(delta[0].contains("\"network\":\"none\""), "{}", delta[0]);
+    assert!(delta[0].contains("\"psycopg2==2.9.10\""), "{}", delta[0]);
+    let inputs = ancestors(&described, step);
+    assert!(
+        inputs
+            .iter()
+            .any(|n| n == "[orders] build psycopg2 2.9.10 from its sdist"),
+        "{inputs:?}"
+    );
+    assert!(
+        inputs.iter().any(|n| n.starts_with("[python-web] venv: ")),
+        "{inputs:?}"
+    );
+}
