@@ -2375,6 +2375,10 @@ fn a_backend_that_asks_for_more_at_build_time_is_built_in_isolation() {
     // name: the build in the backend's environment fails, and the code
     // step builds again in an isolated one, as uv does by default.
     let dir = fixture("build-hook");
+    // (With a line no earlier build saw, so that the code step runs.)
+    let init = dir.join("src/hookapp/__init__.py");
+    let code = std::fs::read_to_string(&init).expect("read __init__.py");
+    std::fs::write(&init, format!("{code}# e2e run {}\n", unique())).expect("write __init__.py");
     let image = "pybase-e2e/build-hook:first";
     let (output, _) = build(&dir, None, image);
     let log = stderr(&output);
