@@ -1603,15 +1603,18 @@ if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
     };
 }
 
-/// An empty venv at /opt/venv on the builder's `python3`: the same
-/// interpreter for every venv step and for the code step, which makes its
-/// own when no venv is below it. (A macro, so that `concat!` can put it in
-/// the scripts.)
+/// An empty venv at `$dir` (/opt/venv, or the build backend's) on the
+/// builder's `python3`: the same interpreter for every venv step and for
+/// the code step, which makes its own when no venv is below it. (A macro,
+/// so that `concat!` can put it in the scripts.)
 macro_rules! new_venv {
-    () => {
-        r#"py=$(command -v python3 || command -v python)
-/pybase/uv/uv venv --quiet --python "$py" /opt/venv
-"#
+    ($dir:literal) => {
+        concat!(
+            r#"py=$(command -v python3 || command -v python)
+/pybase/uv/uv venv --quiet --python "$py" "#,
+            $dir,
+            "\n"
+        )
     };
 }
 
@@ -1622,7 +1625,7 @@ macro_rules! new_venv {
 /// another one.
 const VENV_SCRIPT: &str = concat!(
     download_setup!(),
-    new_venv!(),
+    new_venv!("/opt/venv"),
     r#"exec /pybase/uv/uv sync --locked --python "$py" --no-default-groups --no-install-project --no-editable "$@"
 "#
 );
@@ -1669,7 +1672,7 @@ fi
 /// packages built from sdists.
 const FETCHED_VENV_SCRIPT: &str = concat!(
     "set -eu\n",
-    new_venv!(),
+    new_venv!("/opt/venv"),
     r#"/pybase/uv/uv pip sync --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes /pybase/requirements/requirements.txt
 "#,
     install_built!(),
@@ -1692,7 +1695,7 @@ rm -f /pybase/out/.gitignore
 /// with its hashes, exactly those (`pip sync`).
 const PINNED_VENV_SCRIPT: &str = concat!(
     download_setup!(),
-    new_venv!(),
+    new_venv!("/opt/venv"),
     r#"exec /pybase/uv/uv pip sync --python /opt/venv/bin/python "$@"
 "#
 );
@@ -1739,9 +1742,8 @@ const SCM_VERSION_ENV: &str = "SETUPTOOLS_SCM_PRETEND_VERSION";
 /// requirements), on the interpreter the venvs are made on.
 const BACKEND_SCRIPT: &str = concat!(
     download_setup!(),
-    r#"py=$(command -v python3 || command -v python)
-/pybase/uv/uv venv --quiet --python "$py" /pybase/backend
-exec /pybase/uv/uv pip install --python /pybase/backend/bin/python "$@"
+    new_venv!("/pybase/backend"),
+    r#"exec /pybase/uv/uv pip install --python /pybase/backend/bin/python "$@"
 "#
 );
 
@@ -1758,7 +1760,7 @@ const CODE_SCRIPT: &str = concat!(
     download_setup!(),
     r#"if [ ! -e /opt/venv/pyvenv.cfg ]; then
 "#,
-    new_venv!(),
+    new_venv!("/opt/venv"),
     r#"fi
 stamp=$(mktemp)
 backend=/pybase/backend/bin/python
