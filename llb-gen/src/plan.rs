@@ -1700,6 +1700,28 @@ const PINNED_VENV_SCRIPT: &str = concat!(
 "#
 );
 
+/// Copy the files under /opt/venv that this step added or changed (newer
+/// than `$stamp`) to the step's output, from `/`.
+macro_rules! keep_new_files {
+    () => {
+        r#"find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
+"#
+    };
+}
+
+/// A delta's end: compile the new `.py` files alone, then keep the new
+/// files (`keep_new_files!`).
+macro_rules! keep_delta {
+    () => {
+        concat!(
+            r#"find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
+cd /
+"#,
+            keep_new_files!()
+        )
+    };
+}
+
 /// A venv on top of a tier's: run the installer (the arguments: `uv sync
 /// --inexact` for `uv.lock`, `uv pip install -r` for a lock of pins) into
 /// the venv the builder already has (the tier's packages stay; those locked
@@ -1711,10 +1733,8 @@ const DELTA_SCRIPT: &str = concat!(
     download_setup!(),
     r#"stamp=$(mktemp)
 UV_COMPILE_BYTECODE=0 "$@"
-find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
-cd /
-find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
-"#
+"#,
+    keep_delta!()
 );
 
 /// [`DELTA_SCRIPT`] for an install from the wheelhouse: the exported
@@ -1728,10 +1748,7 @@ export UV_COMPILE_BYTECODE=0
 "#,
     install_built!(),
     forget_local_files!(),
-    r#"find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
-cd /
-find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
-"#
+    keep_delta!()
 );
 
 /// The variable setuptools_scm (and hatch-vcs, built on it) takes a
@@ -1780,8 +1797,8 @@ for record in opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json opt/v
   rm -f "$record"
   sed -i "\\|/${record##*/},|d" "${record%/*}/RECORD"
 done
-find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
-"#
+"#,
+    keep_new_files!()
 );
 
 #[cfg(test)]
