@@ -960,19 +960,33 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .map(|build| format!("{}=={}", build.name, build.version))
                 .collect()
         });
-        let (venv_script, venv_args, installer) = match lock_kind {
-            _ if fetched.is_some() => (FETCHED_VENV_SCRIPT, built_pins.clone(), Vec::new()),
+        // The venv script's arguments, and the delta script's on a venv
+        // below: the fetched delta installs the exported requirements itself
+        // and takes the built pins; the others run the installer they are
+        // given.
+        let uv_installer = |args: Vec<&str>, extra: &[String]| -> Vec<String> {
+            std::iter::once(UV_BINARY)
+                .chain(args)
+                .map(str::to_owned)
+                .chain(extra.iter().cloned())
+                .collect()
+        };
+        let (venv_script, venv_args, delta_args) = match lock_kind {
+            _ if fetched.is_some() => (FETCHED_VENV_SCRIPT, built_pins.clone(), built_pins),
             LockKind::Uv => (
                 VENV_SCRIPT,
                 selection.clone(),
-                vec![
-                    "sync",
-                    "--locked",
-                    "--inexact",
-                    "--no-default-groups",
-                    "--no-install-project",
-                    "--no-editable",
-                ],
+                uv_installer(
+                    vec![
+                        "sync",
+                        "--locked",
+                        "--inexact",
+                        "--no-default-groups",
+                        "--no-install-project",
+                        "--no-editable",
+                    ],
+                    &selection,
+                ),
             ),
             LockKind::Requirements | LockKind::Pylock | LockKind::Poetry => {
                 // `require-hashes: false` lets a requirements.txt without
@@ -986,27 +1000,16 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                         .chain([installed_file])
                         .map(str::to_owned)
                         .collect(),
-                    ["pip", "install", "--python", "/opt/venv/bin/python"]
-                        .into_iter()
-                        .chain(hashes)
-                        .chain(["-r", installed_file])
-                        .collect(),
+                    uv_installer(
+                        ["pip", "install", "--python", "/opt/venv/bin/python"]
+                            .into_iter()
+                            .chain(hashes)
+                            .chain(["-r", installed_file])
+                            .collect(),
+                        &[],
+                    ),
                 )
             }
-        };
-        // On a venv below, the fetched delta script installs the exported
-        // requirements itself and takes the built pins; the others run the
-        // installer they are given.
-        let delta_args: Vec<String> = match &fetched {
-            Some(_) => built_pins.clone(),
-            None => std::iter::once(UV_BINARY)
-                .chain(installer)
-                .map(str::to_owned)
-                .chain(match lock_kind {
-                    LockKind::Uv => selection.clone(),
-                    _ => Vec::new(),
-                })
-                .collect(),
         };
         let mut lock = lock_source(&project, inputs.session_id, &inputs.ignored);
         if let Some(translated) = translated {
