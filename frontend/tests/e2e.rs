@@ -53,8 +53,37 @@ fn lock_the_daemon() {
             file.lock()
                 .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
         }
+        remove_earlier_test_images();
         file
     });
+}
+
+/// Removes the `pybase-e2e/*` images that earlier runs left: many tags are
+/// unique per run, and a machine that runs the tests daily would otherwise
+/// fill its disk with them. Their build cache stays, so no build slows down.
+fn remove_earlier_test_images() {
+    let listed =
+        run(Command::new("docker").args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]));
+    let earlier: Vec<String> = stdout(&listed)
+        .lines()
+        .filter(|image| image.starts_with("pybase-e2e/") && !image.ends_with(":<none>"))
+        .map(str::to_owned)
+        .collect();
+    if earlier.is_empty() {
+        return;
+    }
+    let removed = run(Command::new("docker")
+        .args(["image", "rm", "-f"])
+        .args(&earlier));
+    eprintln!(
+        "removed {} images of earlier test runs ({})",
+        earlier.len(),
+        if removed.status.success() {
+            "done".to_owned()
+        } else {
+            failure(&removed)
+        }
+    );
 }
 
 /// Whether to run; panics when the tests must run but cannot.
@@ -141,6 +170,37 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// An assertion's message for a command that failed: its exit status, the
+/// end of its standard error, where BuildKit reports what stopped a build
+/// (a CI excerpt of a long log keeps its start), the whole of it in a file
+/// of the target directory, and the free disk space, since a full disk
+/// fails every build after it.
+fn failure(output: &Output) -> String {
+    const TAIL: usize = 40;
+    let log = stderr(output);
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = lines[lines.len().saturating_sub(TAIL)..].join("\n");
+    let saved =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-failure-{}.log", unique()));
+    let saved = match std::fs::write(&saved, log.as_bytes()) {
+        Ok(()) => format!("the whole log: {}", saved.display()),
+        Err(e) => format!(
+            "the whole log could not be kept in {}: {e}",
+            saved.display()
+        ),
+    };
+    let disk = run(Command::new("df")
+        .args(["-h", "--output=target,avail"])
+        .arg(std::env::temp_dir())
+        .arg("/var/lib/docker"));
+    format!(
+        "{} ({} lines of log, {saved}), ending:\n{tail}\nfree disk:\n{}",
+        output.status,
+        lines.len(),
+        stdout(&disk)
+    )
+}
+
 /// `docker buildx build` of `target` from the project in `dir`, loaded as `tag`.
 fn build(dir: &Path, target: Option<&str>, tag: &str) -> (Output, f64) {
     build_with(dir, target, tag, &[])
@@ -192,7 +252,7 @@ fn build_ok(dir: &Path, target: Option<&str>, tag: &str) -> f64 {
     assert!(
         output.status.success(),
         "build of {tag} failed:\n{}",
-        stderr(&output)
+        failure(&output)
     );
     seconds
 }
@@ -212,7 +272,7 @@ fn inspect(image: &str, format: &str) -> String {
     assert!(
         output.status.success(),
         "inspect {image}: {}",
-        stderr(&output)
+        failure(&output)
     );
     stdout(&output)
 }
@@ -232,7 +292,7 @@ fn derive_image(tag: &str, text: &str) {
         stdin.write_all(text.as_bytes()).expect("Dockerfile");
     }
     let derived = child.wait_with_output().expect("docker build");
-    assert!(derived.status.success(), "{tag}: {}", stderr(&derived));
+    assert!(derived.status.success(), "{tag}: {}", failure(&derived));
 }
 
 fn layers(image: &str) -> Vec<String> {
@@ -252,12 +312,12 @@ fn layer_contents(image: &str, indices: &[usize]) -> Vec<(Vec<String>, u64)> {
         .arg("-o")
         .arg(&tar)
         .arg(image));
-    assert!(saved.status.success(), "docker save: {}", stderr(&saved));
+    assert!(saved.status.success(), "docker save: {}", failure(&saved));
     let unpacked = run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&dir));
     assert!(
         unpacked.status.success(),
         "unpacking the saved image: {}",
-        stderr(&unpacked)
+        failure(&unpacked)
     );
     let manifest: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.join("manifest.json")).expect("manifest.json in the saved image"),
@@ -280,7 +340,7 @@ fn layer_contents(image: &str, indices: &[usize]) -> Vec<(Vec<String>, u64)> {
             assert!(
                 listing.status.success(),
                 "listing layer {index}: {}",
-                stderr(&listing)
+                failure(&listing)
             );
             (stdout(&listing).lines().map(str::to_owned).collect(), size)
         })
@@ -313,7 +373,7 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     assert!(
         output.status.success(),
         "the service failed: {}",
-        stderr(&output)
+        failure(&output)
     );
     let text = stdout(&output);
     assert!(text.contains("inventory 0.1.0 ready"), "{text}");
@@ -359,7 +419,7 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     let second = "pybase-e2e/inventory:second";
     let (output, rebuild) = build(&dir, Some("inventory"), second);
     let log = stderr(&output);
-    assert!(output.status.success(), "{log}");
+    assert!(output.status.success(), "{}", failure(&output));
     assert!(stdout(&docker_run(second, None, &[])).contains("inventory 0.1.0 ready, v2"));
     // The code step reran, in the build backend's environment made before,
     // without falling back to an isolated build.
@@ -483,7 +543,7 @@ fn a_lock_bump_rebuilds_only_the_venv_layer() {
     let second = "pybase-e2e/lock-bump:second";
     let (output, _) = build(&dir, Some("inventory"), second);
     let log = stderr(&output);
-    assert!(output.status.success(), "{log}");
+    assert!(output.status.success(), "{}", failure(&output));
     assert!(
         !step_cached(
             &log,
@@ -553,7 +613,7 @@ fn the_base_target_is_the_image_without_the_code() {
         Some("python"),
         &["-c", "import psycopg2, six"],
     );
-    assert!(deps.status.success(), "{}", stderr(&deps));
+    assert!(deps.status.success(), "{}", failure(&deps));
     let code = docker_run(
         "pybase-e2e/inventory-base:1",
         Some("python"),
@@ -619,7 +679,7 @@ fn call_targets_lists_the_tiers_services_and_their_bases() {
         .args(["buildx", "build", "--call", "targets", "-f"])
         .arg(dir.join("pybase.yaml"))
         .arg(&dir));
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
     let listing = stdout(&output);
     assert!(listing.contains("inventory (default)"), "{listing}");
     assert!(listing.contains("inventory-base"), "{listing}");
@@ -630,7 +690,7 @@ fn call_targets_lists_the_tiers_services_and_their_bases() {
         .args(["buildx", "build", "--call", "targets", "-f"])
         .arg(dir.join("pybase.yaml"))
         .arg(&dir));
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
     let listing = stdout(&output);
     // --call check: the lint warnings, pyproject.toml lines included, and
     // a failing exit status because there are some.
@@ -663,14 +723,14 @@ fn without_mergeop_the_same_image_is_assembled_by_copies() {
     };
     let dir = fixture("inventory");
     let (merged, _) = build(&dir, Some("inventory"), "pybase-e2e/inventory:merged");
-    assert!(merged.status.success(), "{}", stderr(&merged));
+    assert!(merged.status.success(), "{}", failure(&merged));
     let (copied, _) = build_with(
         &dir,
         Some("inventory"),
         "pybase-e2e/inventory:copied",
         &["--build-arg", "PYBASE_MERGEOP=false"],
     );
-    assert!(copied.status.success(), "{}", stderr(&copied));
+    assert!(copied.status.success(), "{}", failure(&copied));
     // The progress names the assembly that ran.
     let containerd_store = stdout(&run(Command::new("docker").args([
         "info",
@@ -755,7 +815,7 @@ fn the_image_config_comes_from_the_spec() {
             "VCS_URL=https://example.com/stock.git",
         ],
     );
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
 
     let env = inspect(image, "{{json .Config.Env}}");
     assert!(
@@ -795,7 +855,7 @@ fn the_image_config_comes_from_the_spec() {
         dated,
         &["--build-arg", "BUILD_DATE=2024-01-31T13:00:00+01:00"],
     );
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
     assert_eq!(
         inspect(
             dated,
@@ -942,7 +1002,7 @@ fn a_version_from_a_build_arg_stamps_a_vcs_versioned_project_without_git() {
             "CHANNEL=beta",
         ],
     );
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
     let ran = docker_run(image, None, &[]);
     assert_eq!(stdout(&ran).trim(), "stamped 1.4.2", "{}", stderr(&ran));
     assert_eq!(
@@ -968,7 +1028,7 @@ fn a_version_from_a_build_arg_stamps_a_vcs_versioned_project_without_git() {
             "CHANNEL=beta",
         ],
     );
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
     let layers_after = layers(next);
     assert_eq!(layers_before.len(), layers_after.len());
     let differing: Vec<usize> = (0..layers_after.len())
@@ -1004,7 +1064,7 @@ fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
         .arg(format!("id=ca-bundle,src={}", bundle.display()))
         .arg(&dir);
     let output = run(&mut command);
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
 
     assert_no_blob_holds(image, &marker);
     let _ = std::fs::remove_file(&bundle);
@@ -1046,7 +1106,7 @@ fn assert_no_blob_holds(image: &str, marker: &str) {
         .arg("-o")
         .arg(save_dir.join("image.tar"))
         .arg(image));
-    assert!(saved.status.success(), "{}", stderr(&saved));
+    assert!(saved.status.success(), "{}", failure(&saved));
     let unpacked = run(Command::new("tar")
         .arg("-xf")
         .arg(save_dir.join("image.tar"))
@@ -1076,7 +1136,7 @@ fn bake_builds_every_target_from_pybase_bake() {
     let generated = run(Command::new(env!("CARGO_BIN_EXE_pybase"))
         .current_dir(&dir)
         .args(["bake", "pybase.yaml"]));
-    assert!(generated.status.success(), "{}", stderr(&generated));
+    assert!(generated.status.success(), "{}", failure(&generated));
     let bake_file = std::env::temp_dir().join(format!("pybase-e2e-bake-{}.json", unique()));
     std::fs::write(&bake_file, &generated.stdout).expect("write bake file");
 
@@ -1086,7 +1146,7 @@ fn bake_builds_every_target_from_pybase_bake() {
         .env("TAG", "baked")
         .args(["buildx", "bake", "--print", "-f"])
         .arg(&bake_file));
-    assert!(printed.status.success(), "{}", stderr(&printed));
+    assert!(printed.status.success(), "{}", failure(&printed));
     let printed: serde_json::Value =
         serde_json::from_slice(&printed.stdout).expect("bake --print JSON");
     assert_eq!(
@@ -1115,7 +1175,7 @@ fn bake_builds_every_target_from_pybase_bake() {
             "inventory",
             "inventory-base",
         ]));
-    assert!(built.status.success(), "{}", stderr(&built));
+    assert!(built.status.success(), "{}", failure(&built));
     let base = layers("pybase-e2e/inventory-base:baked");
     let image = layers("pybase-e2e/inventory:baked");
     assert_eq!(
@@ -1133,7 +1193,7 @@ fn bake_spec(dir: &Path, tag: &str, targets: &[&str]) -> Output {
     let generated = run(Command::new(env!("CARGO_BIN_EXE_pybase"))
         .current_dir(dir)
         .args(["bake", "pybase.yaml"]));
-    assert!(generated.status.success(), "{}", stderr(&generated));
+    assert!(generated.status.success(), "{}", failure(&generated));
     let bake_file = dir.join("bake.json");
     std::fs::write(&bake_file, &generated.stdout).expect("write bake file");
     let built = run(Command::new("docker")
@@ -1153,7 +1213,7 @@ fn bake_spec(dir: &Path, tag: &str, targets: &[&str]) -> Output {
         ])
         .args(["--set", "*.output=type=docker"])
         .args(targets));
-    assert!(built.status.success(), "{}", stderr(&built));
+    assert!(built.status.success(), "{}", failure(&built));
     built
 }
 
@@ -1201,13 +1261,13 @@ fn services_start_with_their_tiers_exact_layers_and_add_only_what_the_tier_lacks
 
     // The images run, with the tiers' packages and their own.
     let ran = docker_run(&image("orders"), None, &[]);
-    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert!(ran.status.success(), "{}", failure(&ran));
     assert_eq!(
         stdout(&ran),
         "orders: six 1.17.0, packaging 24.2, idna 3.10, attrs 24.3.0"
     );
     let ran = docker_run(&image("billing"), None, &[]);
-    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert!(ran.status.success(), "{}", failure(&ran));
     assert_eq!(
         stdout(&ran),
         "billing: six 1.17.0, packaging 24.2, iniconfig 2.0.0"
@@ -1311,7 +1371,7 @@ fn build_seed(name: &str, expected: &[(&str, &str)]) -> impl Fn(&str) -> String 
     );
     for (service, versions) in expected {
         let ran = docker_run(&image(service), None, &[]);
-        assert!(ran.status.success(), "{name}/{service}: {}", stderr(&ran));
+        assert!(ran.status.success(), "{name}/{service}: {}", failure(&ran));
         assert_eq!(stdout(&ran), format!("{service}: {versions}"), "{name}");
     }
     for target in spec.tiers.keys().chain(spec.services.keys()) {
@@ -1536,8 +1596,10 @@ fn clean_build_digest(dir: &Path, round: usize) -> serde_json::Value {
         "--filter",
         "type=exec.cachemount",
     ]));
-    assert!(pruned.status.success(), "{}", stderr(&pruned));
-    let oci = dir.join(format!("image-{round}.tar"));
+    assert!(pruned.status.success(), "{}", failure(&pruned));
+    // Outside the build context: the next round must not send this image
+    // to BuildKit as part of the project.
+    let oci = std::env::temp_dir().join(format!("pybase-e2e-oci-{round}-{}.tar", unique()));
     let mut command = Command::new("docker");
     command
         .args(["buildx", "build", "--progress", "plain", "--no-cache", "-f"])
@@ -1555,18 +1617,13 @@ fn clean_build_digest(dir: &Path, round: usize) -> serde_json::Value {
         ))
         .arg(dir);
     let output = run(&mut command);
-    assert!(output.status.success(), "{}", stderr(&output));
-    let unpacked = dir.join(format!("image-{round}"));
-    std::fs::create_dir_all(&unpacked).expect("unpack dir");
-    let untar = run(Command::new("tar")
-        .arg("-xf")
-        .arg(&oci)
-        .arg("-C")
-        .arg(&unpacked));
-    assert!(untar.status.success(), "{}", stderr(&untar));
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(unpacked.join("index.json")).expect("index.json"))
-            .expect("index JSON");
+    assert!(output.status.success(), "{}", failure(&output));
+    // Only the index is read: the image's blobs stay in the archive, which
+    // is removed before the assertions.
+    let untar = run(Command::new("tar").arg("-xOf").arg(&oci).arg("index.json"));
+    let _ = std::fs::remove_file(&oci);
+    assert!(untar.status.success(), "{}", failure(&untar));
+    let index: serde_json::Value = serde_json::from_slice(&untar.stdout).expect("index JSON");
     assert_eq!(
         index["manifests"][0]["annotations"]["org.opencontainers.image.created"],
         serde_json::json!("2023-11-14T22:13:20Z")
@@ -1700,7 +1757,7 @@ fn a_private_index_is_reached_with_the_netrc_secret_which_no_layer_keeps() {
             &format!("id=netrc,src={}", netrc.display()),
         ],
     );
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
     let ran = docker_run(image, None, &[]);
     assert_eq!(stdout(&ran), "private-app: from the private index");
     assert_no_blob_holds(image, &password);
@@ -1718,7 +1775,7 @@ fn installed_distributions(image: &str) -> Vec<String> {
             "ls -d /opt/venv/lib/python3*/site-packages/*.dist-info | xargs -n1 basename | sort",
         ],
     );
-    assert!(listing.status.success(), "{}", stderr(&listing));
+    assert!(listing.status.success(), "{}", failure(&listing));
     stdout(&listing).lines().map(str::to_owned).collect()
 }
 
@@ -1792,7 +1849,7 @@ fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
         let image = format!("pybase-e2e/locks:{}", exported.replace('.', "-"));
         let (output, _) = build(&dir, None, &image);
         let log = stderr(&output);
-        assert!(output.status.success(), "{file}: {log}");
+        assert!(output.status.success(), "{file}: {}", failure(&output));
         // A pylock.toml names its files' addresses: BuildKit fetches them,
         // builds the sdist, and the install runs offline, as for uv.lock.
         if file == "pylock.toml" {
@@ -1836,7 +1893,7 @@ fn two_platforms_build_one_index_whose_images_run_their_own_architecture() {
     assert!(
         output.status.success(),
         "the two-platform build failed:\n{}",
-        stderr(&output)
+        failure(&output)
     );
     eprintln!(
         "two-platform build: {:.1}s",
@@ -1882,7 +1939,7 @@ fn two_platforms_build_one_index_whose_images_run_their_own_architecture() {
             .args(["run", "--rm", "--platform", platform, image])
             .args(["python", "-c", probe]));
         let text = stdout(&ran);
-        assert!(ran.status.success(), "{platform}: {}", stderr(&ran));
+        assert!(ran.status.success(), "{platform}: {}", failure(&ran));
         let mut lines = text.lines();
         let extension = lines.next().unwrap_or_default();
         let tag = lines.next().unwrap_or_default();
@@ -1953,7 +2010,7 @@ fn a_base_python_that_requires_python_excludes_stops_the_build_before_any_step()
         "pybase-e2e/python:allowed",
         &["--build-context", &mapping],
     );
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
     let ran = docker_run("pybase-e2e/python:allowed", None, &[]);
     assert!(stdout(&ran).contains("six: yes"), "{}", stdout(&ran));
     let _ = std::fs::remove_dir_all(&dir);
@@ -2045,12 +2102,12 @@ fn a_base_without_a_shell_builds_with_build_from_and_runs() {
     let mapping = format!("gcr.io/distroless/python3-debian12=docker-image://{SHELL_LESS_IMAGE}");
     let tag = format!("pybase-e2e/shell-less:{}", unique());
     let (output, _) = build_with(&dir, Some("orders"), &tag, &["--build-context", &mapping]);
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
 
     // It runs, with the tiers' packages and its own, as its own user, and
     // still has no shell.
     let ran = docker_run(&tag, None, &[]);
-    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert!(ran.status.success(), "{}", failure(&ran));
     assert_eq!(
         stdout(&ran),
         "orders: six 1.17.0, packaging 24.2, idna 3.10, attrs 24.3.0"
@@ -2063,7 +2120,7 @@ fn a_base_without_a_shell_builds_with_build_from_and_runs() {
             "import os, pwd, grp; print(pwd.getpwuid(os.getuid()).pw_name, os.getuid(), os.getgid(), os.getcwd(), pwd.getpwuid(1000).pw_name, grp.getgrgid(1001).gr_name, sep=' ')",
         ],
     );
-    assert!(who.status.success(), "{}", stderr(&who));
+    assert!(who.status.success(), "{}", failure(&who));
     assert_eq!(stdout(&who), "orders 1001 1001 /app app orders");
     assert_eq!(inspect(&tag, "{{.Config.User}}"), "1001:1001");
     let shell = docker_run(&tag, Some("/bin/sh"), &["-c", "true"]);
@@ -2159,10 +2216,10 @@ impl GitServer {
             "18022:22",
             GIT_SERVER_IMAGE,
         ]));
-        assert!(started.status.success(), "{}", stderr(&started));
+        assert!(started.status.success(), "{}", failure(&started));
         let read = |path: &str| {
             let output = run(Command::new("docker").args(["exec", GIT_SERVER, "cat", path]));
-            assert!(output.status.success(), "{path}: {}", stderr(&output));
+            assert!(output.status.success(), "{path}: {}", failure(&output));
             output.stdout
         };
         let key = scratch.join("git-client-key");
@@ -2195,7 +2252,7 @@ impl GitServer {
             "/srv/git/pybase-git-demo.git",
             &format!("/srv/git/{name}"),
         ]));
-        assert!(cloned.status.success(), "{}", stderr(&cloned));
+        assert!(cloned.status.success(), "{}", failure(&cloned));
         GIT_REPOSITORY.replace("pybase-git-demo.git", &name)
     }
 }
@@ -2239,14 +2296,14 @@ fn a_git_dependency_over_ssh_is_fetched_with_the_forwarded_key_and_checked_host(
         &["--ssh", &ssh, "--secret", &known_hosts(&server.known_hosts)],
     );
     let log = stderr(&output);
-    assert!(output.status.success(), "{log}");
+    assert!(output.status.success(), "{}", failure(&output));
     assert!(log.contains("git over SSH"), "the venv step says so: {log}");
     assert!(
         log.contains("Updated ssh://git@172.17.0.1:18022/srv/git/run-"),
         "{log}"
     );
     let ran = docker_run(&image, None, &[]);
-    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert!(ran.status.success(), "{}", failure(&ran));
     assert_eq!(stdout(&ran), "gitdemo: fetched over ssh");
     // Neither the key nor the host list reaches a layer or the config.
     let key = std::fs::read_to_string(&server.key).expect("key");
@@ -2299,7 +2356,7 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     std::fs::write(&lock, format!("{text}# e2e run {}\n", unique())).expect("lock");
     let (output, _) = build(&dir, None, "pybase-e2e/fetched:1");
     let log = stderr(&output);
-    assert!(output.status.success(), "{log}");
+    assert!(output.status.success(), "{}", failure(&output));
     // Each wheel that fits linux/amd64 is a checksummed source: six's and
     // iniconfig's for any Python, PyYAML's for each CPython the lock allows
     // (the test image does not say its version).
@@ -2319,7 +2376,7 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     std::fs::write(&lock, format!("{text}# e2e run {}\n", unique())).expect("lock");
     let (output, _) = build(&dir, None, "pybase-e2e/fetched:2");
     let log = stderr(&output);
-    assert!(output.status.success(), "{log}");
+    assert!(output.status.success(), "{}", failure(&output));
     assert!(step_cached(&log, install), "the install ran again: {log}");
     let ran = docker_run("pybase-e2e/fetched:2", None, &[]);
     assert_eq!(
@@ -2360,7 +2417,7 @@ fn a_requirements_file_without_hashes_builds_only_when_the_spec_opts_out() {
 
     std::fs::write(dir.join("pybase.yaml"), spec("    require-hashes: false\n")).expect("spec");
     let (output, _) = build(&dir, None, "pybase-e2e/unhashed:2");
-    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(output.status.success(), "{}", failure(&output));
     let ran = docker_run("pybase-e2e/unhashed:2", None, &[]);
     assert_eq!(stdout(&ran), "six 1.17.0", "{}", stderr(&ran));
     let _ = std::fs::remove_dir_all(&dir);
@@ -2382,7 +2439,7 @@ fn a_backend_that_asks_for_more_at_build_time_is_built_in_isolation() {
     let image = "pybase-e2e/build-hook:first";
     let (output, _) = build(&dir, None, image);
     let log = stderr(&output);
-    assert!(output.status.success(), "{log}");
+    assert!(output.status.success(), "{}", failure(&output));
     assert!(
         log.contains(
             "pybase: the build in the backend's environment failed; building in an isolated one"
