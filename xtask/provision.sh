@@ -12,7 +12,9 @@
 #   frontend-image BIN DOCKERFILE
 #                               the frontend image from a prebuilt static binary, tagged
 #                               pybase-frontend:dev and pushed as localhost:5000/pybase-frontend:dev
-#   summary                     versions, image store, registry and images, on stdout
+#   free-disk GB                below GB free at Docker's root: removes old test images, prunes the
+#                               build cache (run by `cargo xtask test` before the tests)
+#   summary                     versions, image store, registry, images and free disk, on stdout
 #
 # Every step is idempotent and fast when its work is already done. The machine is reused across
 # sessions but its processes are not, so the engine step also clears what killed daemons leave
@@ -570,6 +572,40 @@ step_frontend_image() {
   run docker push -q "$FRONTEND_PUSH"
 }
 
+# --- free-disk ---------------------------------------------------------------------------------
+
+# The tests' builds take a few GB of build cache and images, and a full disk fails every build
+# after the one that filled it. Below GB gigabytes free at Docker's root, this removes the images
+# earlier test and benchmark runs left (pybase-e2e/*, pybase-bench/*, pybase-bench-seed/*),
+# then prunes BuildKit's cache down to what leaves GB free (its oldest records first). It never
+# fails: it reports what is free.
+step_free_disk() {
+  local want=${1:?usage: provision.sh free-disk GB} root before after images
+  root=$(docker info --format '{{.DockerRootDir}}')
+  before=$(free_gigabytes "$root")
+  if ((before >= want)); then
+    log "free disk: ${before}G at $root (at least ${want}G wanted)"
+    return 0
+  fi
+  log "only ${before}G free at $root, ${want}G wanted: removing earlier test images, pruning the build cache"
+  images=$(docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -E '^pybase-(e2e|bench|bench-seed)/' || true)
+  if [[ -n "$images" ]]; then
+    xargs docker image rm -f <<<"$images" >/dev/null || log "some test images could not be removed"
+  fi
+  # --min-free-space came with buildx 0.17 (forky's 0.29); trixie's 0.13 has only --keep-storage.
+  if docker buildx prune --help 2>/dev/null | grep -q -- '--min-free-space'; then
+    docker buildx prune -f --min-free-space "${want}GB" >&2 || log "pruning the build cache failed"
+  else
+    docker buildx prune -f --keep-storage 2GB >&2 || log "pruning the build cache failed"
+  fi
+  after=$(free_gigabytes "$root")
+  log "free disk: ${after}G at $root, was ${before}G"
+  ((after >= want)) || log "warning: still under ${want}G free; builds may fail with 'no space left on device'"
+}
+
+# Whole gigabytes free on the filesystem holding PATH.
+free_gigabytes() { df -BG --output=avail "$1" | tail -1 | tr -dc '0-9'; }
+
 # --- summary -----------------------------------------------------------------------------------
 
 step_summary() {
@@ -593,12 +629,16 @@ step_summary() {
   done
   printf '%-24s %s\n' "multi-platform base:" "$MULTIARCH_REPO:$BASE_TAG ($(registry_index_platforms "$MULTIARCH_REPO:$BASE_TAG" | cut -d' ' -f1 | paste -sd' ' || true))"
   printf '%-24s %s\n' "arm64 emulation:" "$(if arm64_runs; then echo registered; else echo 'not registered'; fi)"
+  # The end-to-end tests need a few GB: a full disk fails every build after it.
+  local docker_root
+  docker_root=$(docker info --format '{{.DockerRootDir}}')
+  printf '%-24s %s\n' "free disk:" "$(free_gigabytes "$docker_root")G at $docker_root ($(docker system df --format '{{.Type}} {{.Size}}' | paste -sd, | sed 's/,/, /g'))"
 }
 
 # --- main --------------------------------------------------------------------------------------
 
 [[ $EUID -eq 0 ]] || die "run as root (it installs packages and starts dockerd)"
-step=${1:?usage: provision.sh engine|registry|base-image|multiarch-base|frontend-image BINARY DOCKERFILE|summary}
+step=${1:?usage: provision.sh engine|registry|base-image|multiarch-base|frontend-image BINARY DOCKERFILE|free-disk GB|summary}
 shift
 # Only the summary is data: everything the other steps and their tools print is progress.
 [[ "$step" == summary ]] || exec 1>&2
@@ -617,6 +657,7 @@ case "$step" in
   base-image) step_base_image ;;
   multiarch-base) step_multiarch_base ;;
   frontend-image) step_frontend_image "$@" ;;
+  free-disk) step_free_disk "$@" ;;
   summary) step_summary ;;
   *) die "unknown step $step" ;;
 esac

@@ -2,26 +2,32 @@
 //!
 //! The tests run with `PYBASE_E2E=1`, which tells the end-to-end tests that the daemon,
 //! registry, base image and frontend image that `up` provides are there, so they run, not skip.
+//! Before them, a machine short of disk gets room: the end-to-end tests fill a few GB, and a
+//! full disk fails every build after the one that filled it.
 
 use std::path::Path;
+use std::process::Command;
 
 use anyhow::Result;
 
 use crate::{cmd, up};
 
+/// The free space, in GB, wanted at Docker's root before the tests: what one run of the
+/// end-to-end tests adds to an empty build cache, with room to spare.
+const FREE_DISK_GB: &str = "12";
+
 /// Provisions, then checks formatting, lints with warnings denied, and runs the whole workspace's
 /// tests; the first failure ends it.
 pub fn run(root: &Path) -> Result<()> {
     up::run(root)?;
+    cmd::step("test: free disk", || {
+        up::provision(root, &["free-disk", FREE_DISK_GB])
+    })?;
     cmd::step("test: rustfmt", || {
-        cmd::run(
-            cmd::cargo()
-                .current_dir(root)
-                .args(["fmt", "--all", "--check"]),
-        )
+        cmd::run(cargo(root).args(["fmt", "--all", "--check"]))
     })?;
     cmd::step("test: clippy", || {
-        cmd::run(cmd::cargo().current_dir(root).args([
+        cmd::run(cargo(root).args([
             "clippy",
             "--workspace",
             "--all-targets",
@@ -32,10 +38,23 @@ pub fn run(root: &Path) -> Result<()> {
     })?;
     cmd::step("test: cargo test", || {
         cmd::run(
-            cmd::cargo()
-                .current_dir(root)
+            // A failed test's message and location are its report; a backtrace of the test
+            // harness after it would push the message's end out of a CI excerpt.
+            cargo(root)
                 .env("PYBASE_E2E", "1")
+                .env("RUST_BACKTRACE", "0")
                 .args(["test", "--workspace"]),
         )
     })
+}
+
+/// Cargo in the workspace. On CI (`CI=true`), which builds once from a clean checkout, without
+/// incremental compilation: its cache (about 700 MB for the tests) would only take disk.
+fn cargo(root: &Path) -> Command {
+    let mut cargo = cmd::cargo();
+    cargo.current_dir(root);
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        cargo.env("CARGO_INCREMENTAL", "0");
+    }
+    cargo
 }

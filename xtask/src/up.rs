@@ -69,7 +69,7 @@ fn target_dir(root: &Path) -> PathBuf {
 }
 
 /// Runs one step of the provisioning script.
-fn provision<S: AsRef<std::ffi::OsStr>>(root: &Path, args: &[S]) -> Result<()> {
+pub fn provision<S: AsRef<std::ffi::OsStr>>(root: &Path, args: &[S]) -> Result<()> {
     cmd::run(
         Command::new("bash")
             .arg(root.join(PROVISION_SCRIPT))
