@@ -1301,6 +1301,66 @@ fn services_start_with_their_tiers_exact_layers_and_add_only_what_the_tier_lacks
 }
 
 #[test]
+fn on_a_tier_a_service_builds_its_sdist_alone_and_installs_it_offline_in_its_delta() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    // inventory on the tiered fixture's python-base (six and packaging):
+    // what its lock adds is psycopg2, which PyPI has as an sdist only.
+    let dir = fixture("inventory");
+    copy_dir(
+        &repo_root().join("testdata/projects/tiered/tiers/base"),
+        &dir.join("tier"),
+    );
+    std::fs::write(
+        dir.join("pybase.yaml"),
+        "# syntax=localhost:5000/pybase-frontend:dev
+version: 1
+tiers:
+  python-base:
+    from: python:3.12-slim
+    project: tier
+services:
+  inventory:
+    tier: python-base
+    project: .
+    system:
+      runtime: [libpq5]
+      build: [gcc, libpq-dev]
+    command: [inventory]
+",
+    )
+    .expect("write spec");
+    let tier = "pybase-e2e/python-base:under-inventory";
+    let service = "pybase-e2e/inventory:on-a-tier";
+    build_ok(&dir, Some("python-base"), tier);
+    let (output, _) = build(&dir, Some("inventory"), service);
+    let log = stderr(&output);
+    assert!(output.status.success(), "{}", failure(&output));
+    assert!(
+        log.contains("[inventory] build psycopg2 2.9.10 from its sdist"),
+        "{log}"
+    );
+    let delta = "[inventory] venv: 2 packages from uv.lock, adding what the tier lacks, 1 fetched wheel and 1 built sdist, network off";
+    assert!(log.contains(delta), "{log}");
+
+    // The service starts with the tier's layers, then its runtime
+    // packages, then a delta of psycopg2 alone (six is the tier's), then
+    // its code.
+    let (tier_layers, service_layers) = (layers(tier), layers(service));
+    assert_eq!(service_layers[..tier_layers.len()], tier_layers[..]);
+    assert_eq!(service_layers.len(), tier_layers.len() + 3);
+    assert_layer_packages(service, tier_layers.len() + 1, &["psycopg2/"], &["six"]);
+    let ran = docker_run(service, None, &[]);
+    let text = stdout(&ran);
+    assert!(ran.status.success(), "{}", failure(&ran));
+    assert!(text.contains("inventory 0.1.0 ready"), "{text}");
+    assert!(text.contains("psycopg2 2.9.10"), "{text}");
+    assert!(text.contains("six 1.17.0"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn a_service_pinning_a_tier_package_at_another_version_stops_the_build() {
     let Some(_docker) = e2e_session() else {
         return;
