@@ -12,8 +12,9 @@ use anyhow::Result;
 
 use crate::{cmd, up};
 
-/// The free space, in GB, wanted at Docker's root before the tests: what one run of the
-/// end-to-end tests adds to an empty build cache, with room to spare.
+/// The free space, in GB, wanted at Docker's root before the tests. On a warm machine, a whole
+/// run's builds and temporary files took 2.5 GB more at their peak (the target directory aside);
+/// from an empty build cache they take several GB more.
 const FREE_DISK_GB: &str = "12";
 
 /// Provisions, then checks formatting, lints with warnings denied, and runs the whole workspace's
