@@ -189,10 +189,11 @@ fn failure(output: &Output) -> String {
             saved.display()
         ),
     };
+    let docker_root = run(Command::new("docker").args(["info", "--format", "{{.DockerRootDir}}"]));
     let disk = run(Command::new("df")
         .args(["-h", "--output=target,avail"])
         .arg(std::env::temp_dir())
-        .arg("/var/lib/docker"));
+        .arg(stdout(&docker_root)));
     format!(
         "{} ({} lines of log, {saved}), ending:\n{tail}\nfree disk:\n{}",
         output.status,
