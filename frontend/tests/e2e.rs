@@ -1868,7 +1868,7 @@ fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
             assert!(text.contains(hash), "{file} records six's hash {hash}");
             text = text.replace(hash, forged);
         }
-        std::fs::write(&path, text).expect("write lock");
+        std::fs::write(&path, &text).expect("write lock");
         let (output, _) = build(dir, None, "pybase-e2e/locks:forged");
         assert!(
             !output.status.success(),
@@ -1876,13 +1876,27 @@ fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
         );
         // uv's report names the package and the hashes; BuildKit's, when
         // it fetched the file, is its digest mismatch, under the step that
-        // names the file.
+        // names the file and where the lock records its hash.
         let log = stderr(&output);
         let lower = log.to_lowercase();
         assert!(
             log.contains("six") && (lower.contains("hash") || lower.contains("digest mismatch")),
             "{file}: {log}"
         );
+        // A lock that names its files' addresses: BuildKit fetched six's
+        // wheel, and the step names the forged hash's line and column.
+        if matches!(file, "uv.lock" | "pylock.toml") {
+            let (line, column) = text
+                .lines()
+                .enumerate()
+                .find(|(_, l)| l.contains("six-1.17.0-py2.py3-none-any.whl"))
+                .and_then(|(n, l)| Some((n + 1, l.find(forged)? + 1)))
+                .expect("the forged wheel's line");
+            let step = format!(
+                "fetch six-1.17.0-py2.py3-none-any.whl (sha256 000000000000, {file}:{line}:{column})"
+            );
+            assert!(log.contains(&step), "{step}: {log}");
+        }
     };
 
     // The same project with another lock of the same dependency set instead
@@ -2422,7 +2436,7 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     // iniconfig's for any Python, PyYAML's for each CPython the lock allows
     // (the test image does not say its version).
     for wheel in [
-        "fetch six-1.17.0-py2.py3-none-any.whl (sha256 4721f391ed90)",
+        "fetch six-1.17.0-py2.py3-none-any.whl (sha256 4721f391ed90, uv.lock:100:170)",
         "fetch iniconfig-2.0.0-py3-none-any.whl",
         "fetch PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64",
     ] {

@@ -49,12 +49,17 @@ pub struct LockedFile {
     pub sha256: String,
     /// Its file name (the last segment of `url`).
     pub filename: String,
+    /// Where the lock records its sha256 (`uv.lock:57:120`), when known:
+    /// the step that fetches the file names it, so that a digest mismatch,
+    /// which BuildKit reports under that step, points at the lock's line.
+    pub recorded_at: Option<String>,
 }
 
 impl LockedFile {
-    /// The file at `url` whose sha256 is `sha256`; `None` unless that is 64
-    /// hex digits.
-    pub fn new(url: &str, sha256: &str) -> Option<Self> {
+    /// The file at `url` whose sha256 is `sha256`, recorded in the lock
+    /// `lock_file` whose text is `lock_text`; `None` unless the sha256 is
+    /// 64 hex digits.
+    pub fn new(url: &str, sha256: &str, lock_file: &str, lock_text: &str) -> Option<Self> {
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
@@ -62,8 +67,27 @@ impl LockedFile {
             url: url.to_owned(),
             sha256: sha256.to_ascii_lowercase(),
             filename: file_name(url).to_owned(),
+            recorded_at: hash_position(lock_text, url, sha256)
+                .map(|at| format!("{lock_file}:{}:{}", at.line, at.column)),
         })
     }
+}
+
+/// Where `lock_text` records the file at `url` with `sha256`: the hash on
+/// the URL's line (two files of a forged lock may share a hash), else the
+/// URL, else the hash's first occurrence.
+fn hash_position(lock_text: &str, url: &str, sha256: &str) -> Option<crate::diagnostic::Position> {
+    let Some(url_at) = lock_text.find(url) else {
+        return crate::project::find(lock_text, sha256);
+    };
+    let line_start = lock_text[..url_at].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = lock_text[url_at..]
+        .find('\n')
+        .map_or(lock_text.len(), |i| url_at + i);
+    let offset = lock_text[line_start..line_end]
+        .find(sha256)
+        .map_or(url_at, |i| line_start + i);
+    Some(crate::project::position_of(lock_text, offset))
 }
 
 /// A locked package's files with their addresses, for [`wheelhouse`].
@@ -435,11 +459,37 @@ mod tests {
     }
 
     #[test]
+    fn a_file_is_recorded_where_its_url_s_line_holds_its_hash() {
+        // A forged lock may give two files one hash: each is found on its
+        // own URL's line.
+        let hash = "a".repeat(64);
+        let lock = format!(
+            "[[package]]\n\
+             sdist = {{ url = \"https://f/x-1.tar.gz\", hash = \"sha256:{hash}\" }}\n\
+             wheels = [{{ url = \"https://f/x-1-py3-none-any.whl\", hash = \"sha256:{hash}\" }}]\n"
+        );
+        let at = |url: &str| {
+            LockedFile::new(url, &hash, "uv.lock", &lock).and_then(|file| file.recorded_at)
+        };
+        assert_eq!(at("https://f/x-1.tar.gz").as_deref(), Some("uv.lock:2:56"));
+        assert_eq!(
+            at("https://f/x-1-py3-none-any.whl").as_deref(),
+            Some("uv.lock:3:68")
+        );
+        // A URL the text does not hold as such: the hash's first line.
+        assert_eq!(
+            at("https://f/elsewhere.whl").as_deref(),
+            Some("uv.lock:2:56")
+        );
+    }
+
+    #[test]
     fn the_wheelhouse_has_the_fitting_wheels_and_the_sdists_of_packages_without_one() {
         let file = |name: &str| LockedFile {
             url: format!("{PYPI_FILES}packages/{name}"),
             sha256: "0".repeat(64),
             filename: name.to_owned(),
+            recorded_at: None,
         };
         let package = |needed_everywhere, names: &[&str]| FetchablePackage {
             name: names

@@ -1456,14 +1456,20 @@ fn user_env(env: &[String], user: &User, workdir: &str) -> Vec<String> {
     env
 }
 
-/// `file` as a checksummed HTTP source, for the level `name`.
+/// `file` as a checksummed HTTP source, for the level `name`. The step
+/// names where the lock records the hash: BuildKit reports a digest
+/// mismatch under it.
 fn fetch(file: &crate::artifacts::LockedFile, name: &str) -> State {
+    let recorded_at = file
+        .recorded_at
+        .as_ref()
+        .map_or_else(String::new, |at| format!(", {at}"));
     State::http(
         &file.url,
         &file.sha256,
         &file.filename,
         format!(
-            "[{name}] fetch {} (sha256 {})",
+            "[{name}] fetch {} (sha256 {}{recorded_at})",
             file.filename,
             file.sha256.get(..12).unwrap_or(&file.sha256)
         ),

@@ -337,6 +337,7 @@ pub fn check(
                     .filter(|_| !builds_from_source(pyproject.as_ref()))
                     .and_then(|(names, everywhere)| {
                         fetchable_packages(
+                            (&project.path(LOCK_FILE), lock_text.unwrap_or_default()),
                             &lock,
                             names,
                             everywhere,
@@ -568,6 +569,7 @@ fn check_pinned(
             LockKind::Pylock => crate::requirements::parse_pylock(&file, text).inspect(|_| {
                 artifacts = crate::requirements::pylock_artifacts(&file, text);
                 fetchable = crate::requirements::pylock_fetchable(
+                    &file,
                     text,
                     sdists_build_alone(pyproject_table.as_ref()),
                 );
@@ -1306,11 +1308,15 @@ pub(crate) fn sdists_build_alone(pyproject: Option<&toml::Table>) -> bool {
 }
 
 /// A uv.lock file entry's address and sha256 (`{ url = …, hash =
-/// "sha256:…" }`).
-fn locked_file(entry: &toml::Value) -> Option<crate::artifacts::LockedFile> {
+/// "sha256:…" }`), in the lock `lock_file` whose text is `lock_text`.
+fn locked_file(
+    entry: &toml::Value,
+    lock_file: &str,
+    lock_text: &str,
+) -> Option<crate::artifacts::LockedFile> {
     let url = entry.get("url")?.as_str()?;
     let sha256 = entry.get("hash")?.as_str()?.strip_prefix("sha256:")?;
-    crate::artifacts::LockedFile::new(url, sha256)
+    crate::artifacts::LockedFile::new(url, sha256, lock_file, lock_text)
 }
 
 /// The files of uv.lock's packages `names` with their addresses and
@@ -1318,6 +1324,7 @@ fn locked_file(entry: &toml::Value) -> Option<crate::artifacts::LockedFile> {
 /// from elsewhere than an index (git, a path, a URL) or has a wheel without
 /// a URL or a sha256.
 fn fetchable_packages(
+    (lock_file, lock_text): (&str, &str),
     lock: &toml::Table,
     names: &BTreeSet<String>,
     everywhere: &BTreeSet<String>,
@@ -1339,7 +1346,7 @@ fn fetchable_packages(
             .and_then(toml::Value::as_array)
             .map_or(&[][..], Vec::as_slice)
             .iter()
-            .map(locked_file)
+            .map(|entry| locked_file(entry, lock_file, lock_text))
             .collect::<Option<Vec<_>>>()?;
         fetchable.push(crate::artifacts::FetchablePackage {
             version: package.get("version")?.as_str()?.to_owned(),
@@ -1349,7 +1356,7 @@ fn fetchable_packages(
             sdist: package
                 .get("sdist")
                 .filter(|_| with_sdists)
-                .and_then(locked_file),
+                .and_then(|entry| locked_file(entry, lock_file, lock_text)),
             marker: None,
             name,
         });

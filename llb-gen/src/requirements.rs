@@ -126,15 +126,17 @@ pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedA
 /// addresses and sha256, for BuildKit to fetch (sdists only when
 /// `with_sdists`); `None` when a package has a file without a URL or a
 /// sha256, installs from an archive, a VCS or a directory, or has a marker
-/// on the lock's extras or dependency groups.
+/// on the lock's extras or dependency groups. `lock_file` is the lock's
+/// path, for the files' [`recorded_at`](crate::artifacts::LockedFile::recorded_at).
 pub fn pylock_fetchable(
+    lock_file: &str,
     text: &str,
     with_sdists: bool,
 ) -> Option<Vec<crate::artifacts::FetchablePackage>> {
     let packages = lock_packages("", text, "packages", "").ok()?;
     let file = |entry: &toml::Value| {
         let sha256 = entry.get("hashes")?.get("sha256")?.as_str()?;
-        crate::artifacts::LockedFile::new(entry.get("url")?.as_str()?, sha256)
+        crate::artifacts::LockedFile::new(entry.get("url")?.as_str()?, sha256, lock_file, text)
     };
     packages
         .iter()
@@ -417,7 +419,7 @@ mod tests {
             hash('2'),
             hash('3')
         );
-        let packages = pylock_fetchable(&text, true).expect("fetchable");
+        let packages = pylock_fetchable("pylock.toml", &text, true).expect("fetchable");
         let amd64 = crate::llb::Platform {
             os: "linux".into(),
             architecture: "amd64".into(),
@@ -437,6 +439,17 @@ mod tests {
                 "psycopg2-2.9.10.tar.gz"
             ]
         );
+        // Each file knows where the lock records its hash, for the step
+        // that fetches it to name.
+        assert_eq!(
+            house
+                .wheels
+                .iter()
+                .chain(house.sdists.iter().map(|s| &s.sdist))
+                .map(|file| file.recorded_at.as_deref())
+                .collect::<Vec<_>>(),
+            [Some("pylock.toml:5:127"), Some("pylock.toml:14:97")]
+        );
         // Every package but the one built from its sdist, with its marker
         // and every hash.
         insta::assert_snapshot!(
@@ -450,7 +463,7 @@ mod tests {
         );
         // Without sdists to build (a setting changes how uv builds them),
         // or with a file that has no URL, BuildKit fetches nothing.
-        let without = pylock_fetchable(&text, false).expect("fetchable");
+        let without = pylock_fetchable("pylock.toml", &text, false).expect("fetchable");
         assert_eq!(
             crate::artifacts::wheelhouse(&without, &amd64, Some("3.11.2")),
             None
@@ -459,9 +472,9 @@ mod tests {
             "url = \"https://files.pythonhosted.org/p/PyYAML",
             "path = \"PyYAML",
         );
-        assert_eq!(pylock_fetchable(&pathed, true), None);
+        assert_eq!(pylock_fetchable("pylock.toml", &pathed, true), None);
         let grouped = text.replace("sys_platform == 'win32'", "'dev' in dependency_groups");
-        assert_eq!(pylock_fetchable(&grouped, true), None);
+        assert_eq!(pylock_fetchable("pylock.toml", &grouped, true), None);
     }
 
     #[test]

@@ -501,10 +501,15 @@ fn only_a_venv_with_a_git_dependency_over_ssh_gets_the_agent_and_known_hosts() {
 /// `psycopg2`, also that package, which has only an sdist.
 fn fetchable(elsewhere: bool, psycopg2: bool) -> ProjectFacts {
     use llb_gen::artifacts::{FetchablePackage, LockedFile};
+    // The file whose hash is all `digit`, recorded on line 10 + `digit` of
+    // the lock.
     let wheel = |host: &str, name: &str, digit: char| LockedFile {
         url: format!("{host}packages/ab/cd/{name}"),
         sha256: std::iter::repeat_n(digit, 64).collect(),
         filename: name.to_owned(),
+        recorded_at: digit
+            .to_digit(10)
+            .map(|n| format!("uv.lock:{}:120", 10 + n)),
     };
     let six_host = if elsewhere {
         "https://pypi.example.com/"
@@ -627,7 +632,8 @@ fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
     // the network (for its build requirements), in the builder with the
     // spec's build packages, and from nothing the project holds: a lock
     // bump of another package leaves it cached.
-    let fetch = op_named("[inventory] fetch psycopg2-2.9.10.tar.gz (sha256 555555555555)");
+    let fetch =
+        op_named("[inventory] fetch psycopg2-2.9.10.tar.gz (sha256 555555555555, uv.lock:15:120)");
     assert!(
         fetch.contains(&format!("sha256:{}", "5".repeat(64))),
         "{fetch}"
