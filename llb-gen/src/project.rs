@@ -337,7 +337,8 @@ pub fn check(
                     .filter(|_| !builds_from_source(pyproject.as_ref()))
                     .and_then(|(names, everywhere)| {
                         fetchable_packages(
-                            (&project.path(LOCK_FILE), lock_text.unwrap_or_default()),
+                            &project.path(LOCK_FILE),
+                            lock_text.unwrap_or_default(),
                             &lock,
                             names,
                             everywhere,
@@ -1320,11 +1321,13 @@ fn locked_file(
 }
 
 /// The files of uv.lock's packages `names` with their addresses and
-/// hashes (sdists only when `with_sdists`); `None` when one of them comes
+/// hashes (sdists only when `with_sdists`), `lock` being the lock
+/// `lock_file` parsed from `lock_text`; `None` when one of them comes
 /// from elsewhere than an index (git, a path, a URL) or has a wheel without
 /// a URL or a sha256.
 fn fetchable_packages(
-    (lock_file, lock_text): (&str, &str),
+    lock_file: &str,
+    lock_text: &str,
     lock: &toml::Table,
     names: &BTreeSet<String>,
     everywhere: &BTreeSet<String>,
