@@ -1900,9 +1900,10 @@ fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
     };
 
     // The same project with another lock of the same dependency set instead
-    // of uv.lock (exported from it, or locked by Poetry 2 and Poetry 1; for
-    // Poetry 1, from the pyproject.toml in Poetry's own form it needs): the
-    // same distributions are installed.
+    // of uv.lock (exported from it, or locked by Poetry 2, Poetry 1.8 and
+    // Poetry 1.2, whose lock-version 1.1 lists files under
+    // `[metadata.files]`; for Poetry 1, from the pyproject.toml in Poetry's
+    // own form it needs): the same distributions are installed.
     let locks = repo_root().join("testdata/locks");
     for (file, exported, pyproject) in [
         ("requirements.txt", "inventory-requirements.txt", None),
@@ -1912,6 +1913,11 @@ fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
             "poetry.lock",
             "inventory-poetry1.lock",
             Some("inventory-poetry1-pyproject.toml"),
+        ),
+        (
+            "poetry.lock",
+            "inventory-poetry1.2.lock",
+            Some("inventory-poetry1.2-pyproject.toml"),
         ),
     ] {
         let dir = fixture("inventory");
