@@ -40,7 +40,7 @@ use serde_json::json;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use crate::options::{Options, docker_image_context};
-use crate::subrequests;
+use crate::{probe, subrequests};
 
 /// A client of BuildKit's LLBBridge.
 pub type Bridge = LlbBridgeClient<Channel>;
@@ -320,6 +320,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             reference: String::new(),
             digest: None,
             config: serde_json::Value::Null,
+            facts: Default::default(),
         },
         builder: None,
         caps: Some(&caps),
@@ -349,7 +350,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             target.name()
         };
         let spec_failure = |d| Failure::input(d, &[(filename, &spec_bytes)]);
-        let base = resolve_base(
+        let mut base = resolve_base(
             bridge,
             options,
             &step,
@@ -360,6 +361,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         )
         .await
         .map_err(spec_failure)?;
+        base.facts = probe::image_facts(bridge, &base, platform, &caps, &step).await?;
         if asked {
             check_base_platform("base image", &base, from, from_at, platform, filename)
                 .map_err(spec_failure)?;
@@ -367,10 +369,12 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         let builder = match build_image {
             None => None,
             Some((image, at)) => {
-                let builder =
+                let mut builder =
                     resolve_base(bridge, options, &step, "build image", image, at, platform)
                         .await
                         .map_err(spec_failure)?;
+                builder.facts =
+                    probe::image_facts(bridge, &builder, platform, &caps, &step).await?;
                 if asked {
                     check_base_platform("build image", &builder, image, at, platform, filename)
                         .map_err(spec_failure)?;
@@ -409,9 +413,10 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             llb_gen::project::check_python(&infos, python, &from.as_written)
                 .map_err(project_failure)?;
         }
-        // Every package the venv needs has an artifact for this platform
-        // (and Python, when known).
-        llb_gen::artifacts::check(&locked, platform, python).map_err(project_failure)?;
+        // Every package the venv needs has an artifact for this platform,
+        // the image's Python and its C library (as far as they are known).
+        let environment = plan::target_environment(platform, &base, builder.as_ref());
+        llb_gen::artifacts::check(&locked, platform, &environment).map_err(project_failure)?;
         let mut build = plan::build(
             &target,
             &BuildInputs {
@@ -762,11 +767,16 @@ async fn resolve_base(
         reference,
         digest,
         config,
+        facts: Default::default(),
     })
 }
 
 /// Solve a state and return the ref of its result.
-async fn solve(bridge: &mut Bridge, state: &State, caps: &ServerCaps) -> Result<String, Failure> {
+pub(crate) async fn solve(
+    bridge: &mut Bridge,
+    state: &State,
+    caps: &ServerCaps,
+) -> Result<String, Failure> {
     let definition = llb::marshal(state, Some(caps), None).map_err(anyhow::Error::from)?;
     solve_definition(bridge, definition, Vec::new()).await
 }

@@ -3,11 +3,13 @@
 //! [`gateway`] runs a build inside BuildKit (the frontend image's entry
 //! point); [`cli`] gives people and CI the same checks and LLB without
 //! BuildKit; [`options`] types BuildKit's frontend options; [`subrequests`]
-//! answers `--call`. All decisions
+//! answers `--call`; [`probe`] looks into a base image for its Python and C
+//! library. All decisions
 //! about what to build live in the `llb-gen` crate; this crate only does I/O
 //! (gRPC, files) around it.
 
 pub mod cli;
 pub mod gateway;
 pub mod options;
+pub mod probe;
 pub mod subrequests;

@@ -121,15 +121,27 @@ async fn builds_the_service_from_the_spec_and_returns_its_config() {
     );
     assert!(config.get("created").is_none());
 
-    // It read the spec, .dockerignore (absent here) and the lock inputs
-    // (poetry.lock, pylock.toml and requirements.txt, absent here, are the
-    // lock when uv.lock is), nothing else.
-    let mut read: Vec<String> = handle
+    // Of the build context, it read the spec, .dockerignore (absent here)
+    // and the lock inputs (poetry.lock, pylock.toml and requirements.txt,
+    // absent here, are the lock when uv.lock is), nothing else. Of the base
+    // image (absolute paths), where its C library says its version.
+    let (mut read, mut probed): (Vec<String>, Vec<String>) = handle
         .read_files()
         .into_iter()
         .map(|(_, path)| path)
-        .collect();
+        .partition(|path| !path.starts_with('/'));
     read.sort();
+    probed.sort();
+    assert_eq!(
+        probed,
+        [
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib64/libc.so.6",
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            "/usr/lib64/libc.so.6",
+            "/var/lib/dpkg/status",
+        ]
+    );
     assert_eq!(
         read,
         [

@@ -2,13 +2,11 @@
 //! base image (its platform, and its Python when it says so) is known.
 //!
 //! A package installs from its sdist (built in the builder) or from a wheel
-//! whose tags fit: a platform tag `any` or a glibc Linux tag
-//! (`manylinux…`, `linux_…`) of the platform's machine, and, when the base
-//! image's Python is known, a Python tag that CPython X.Y loads (`py3…`,
-//! `cpXY` with its own ABI or none, or `cpXW` with the stable ABI `abi3`
-//! for W ≤ Y). A package with no sdist and no fitting wheel would fail deep
-//! in the installer; it is an error at its line in the lock instead, naming
-//! what the lock has.
+//! whose tags fit the target environment: the image's machine, C library
+//! and interpreter, as far as the image tells them (the rules are in
+//! [`crate::wheel`]). A package with no sdist and no fitting wheel would fail
+//! deep in the installer; it is an error at its line in the lock instead,
+//! naming what the lock has and what the image is.
 //!
 //! Only packages every environment needs are checked: one that the lock
 //! reaches only through an environment marker (a Windows-only dependency,
@@ -21,7 +19,9 @@
 //! with the network off.
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
+use crate::environment::TargetEnvironment;
 use crate::llb::Platform;
+use crate::wheel::WheelFilename;
 
 /// A locked package's artifacts, as its lock lists them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,8 +143,7 @@ pub struct SdistBuild {
 /// cannot take from the `netrc` secret; uv downloads those.
 pub const PYPI_FILES: &str = "https://files.pythonhosted.org/";
 
-/// What to fetch for a venv of `packages` on `platform` with the base
-/// image's Python `python` (every CPython 3 when unknown): each package's
+/// What to fetch for a venv of `packages` in `environment`: each package's
 /// wheels that fit, and the sdist of a package every environment needs that
 /// has none. `None` when fetching cannot give the venv everything: such a
 /// package has no sdist pybase may build alone, or a file is elsewhere than
@@ -152,18 +151,16 @@ pub const PYPI_FILES: &str = "https://files.pythonhosted.org/";
 /// left out (on Linux, a Windows-only one).
 pub fn wheelhouse(
     packages: &[FetchablePackage],
-    platform: &Platform,
-    python: Option<&str>,
+    environment: &TargetEnvironment,
 ) -> Option<Wheelhouse> {
-    let machine = wheel_machine(platform)?;
-    let python = python.and_then(python_minor);
+    environment.machine?;
     let on_pypi = |file: &LockedFile| file.url.starts_with(PYPI_FILES);
     let mut house = Wheelhouse::default();
     for package in packages {
         let fitting: Vec<&LockedFile> = package
             .wheels
             .iter()
-            .filter(|wheel| wheel_fits(&wheel.filename, machine, python))
+            .filter(|wheel| fits(&wheel.filename, environment))
             .collect();
         if fitting.is_empty() && package.needed_everywhere {
             let sdist = package.sdist.as_ref().filter(|sdist| on_pypi(sdist))?;
@@ -209,81 +206,21 @@ pub fn requirements_text(packages: &[FetchablePackage], built: &[SdistBuild]) ->
     text
 }
 
-/// `(major, minor)` of a Python version such as `3.11.2`.
-fn python_minor(text: &str) -> Option<(u32, u32)> {
-    let mut parts = text.split('.');
-    let major = parts.next()?.parse().ok()?;
-    let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
+/// Whether the wheel `filename` installs in `environment`.
+fn fits(filename: &str, environment: &TargetEnvironment) -> bool {
+    WheelFilename::parse(filename).is_some_and(|wheel| wheel.fits(environment))
 }
 
-/// The machine name wheel tags use for `platform`'s architecture, when
-/// pybase knows it.
-fn wheel_machine(platform: &Platform) -> Option<&'static str> {
-    match (platform.architecture.as_str(), platform.variant.as_str()) {
-        ("amd64", _) => Some("x86_64"),
-        ("arm64", _) => Some("aarch64"),
-        ("arm", "v7" | "") => Some("armv7l"),
-        ("386", _) => Some("i686"),
-        ("ppc64le", _) => Some("ppc64le"),
-        ("s390x", _) => Some("s390x"),
-        ("riscv64", _) => Some("riscv64"),
-        _ => None,
-    }
-}
-
-/// Whether the wheel `filename` installs on glibc Linux on `machine` with
-/// CPython `python` (major, minor; any CPython 3 when unknown).
-pub fn wheel_fits(filename: &str, machine: &str, python: Option<(u32, u32)>) -> bool {
-    let Some(stem) = filename.strip_suffix(".whl") else {
-        return false;
-    };
-    let parts: Vec<&str> = stem.split('-').collect();
-    let [.., python_tags, abi_tags, platform_tags] = parts.as_slice() else {
-        return false;
-    };
-    if parts.len() < 5 {
-        return false;
-    }
-    let platform_fits = platform_tags.split('.').any(|tag| {
-        tag == "any"
-            || ((tag.starts_with("manylinux") || tag.starts_with("linux_"))
-                && tag.ends_with(&format!("_{machine}")))
-    });
-    let python_fits = python_tags.split('.').any(|tag| {
-        if tag.starts_with("py3") {
-            return true;
-        }
-        let Some(minor) = tag.strip_prefix("cp3").and_then(|m| m.parse::<u32>().ok()) else {
-            return false;
-        };
-        match python {
-            None => true,
-            Some((major, wanted)) => {
-                major == 3
-                    && abi_tags.split('.').any(|abi| {
-                        (minor == wanted
-                            && (abi == "none" || abi.starts_with(&format!("cp3{minor}"))))
-                            || (minor <= wanted && abi == "abi3")
-                    })
-            }
-        }
-    });
-    platform_fits && python_fits
-}
-
-/// Check that every package in `locked` has an artifact for `platform`
-/// and, when known, the base image's Python `python` (its full version):
-/// an error at each package's line that has none.
+/// Check that every package in `locked` has an artifact for `environment`
+/// on `platform`: an error at each package's line that has none.
 pub fn check(
     locked: &[LockedArtifacts],
     platform: &Platform,
-    python: Option<&str>,
+    environment: &TargetEnvironment,
 ) -> Result<(), Diagnostics> {
-    let Some(machine) = wheel_machine(platform) else {
+    if environment.machine.is_none() {
         return Ok(());
-    };
-    let python_version = python.and_then(python_minor);
+    }
     let problems: Vec<Diagnostic> = locked
         .iter()
         .filter(|package| {
@@ -292,16 +229,15 @@ pub fn check(
                 && !package
                     .wheels
                     .iter()
-                    .any(|wheel| wheel_fits(wheel, machine, python_version))
+                    .any(|wheel| fits(wheel, environment))
         })
         .map(|package| {
-            let target = match (python_version, python) {
-                (Some(_), Some(full)) => {
-                    format!("CPython {full} on {}", platform.to_spec_string())
-                }
-                _ => platform.to_spec_string(),
-            };
-            let mut tags: Vec<String> = package.wheels.iter().map(|w| wheel_tags(w)).collect();
+            let target = environment.describe(platform);
+            let mut tags: Vec<String> = package
+                .wheels
+                .iter()
+                .map(|w| WheelFilename::parse(w).map_or_else(|| w.clone(), |w| w.tags()))
+                .collect();
             tags.dedup();
             let shown = if tags.len() > 6 {
                 format!("{}, … ({} wheels)", tags[..6].join(", "), tags.len())
@@ -329,16 +265,6 @@ pub fn check(
     }
 }
 
-/// The tags of a wheel file name (`cp312-cp312-manylinux_2_17_x86_64`).
-fn wheel_tags(filename: &str) -> String {
-    let stem = filename.strip_suffix(".whl").unwrap_or(filename);
-    let parts: Vec<&str> = stem.split('-').collect();
-    match parts.as_slice() {
-        [.., python, abi, platform] if parts.len() >= 5 => format!("{python}-{abi}-{platform}"),
-        _ => filename.to_owned(),
-    }
-}
-
 /// The file names of a lock's array of wheel tables, each named by the
 /// first of `keys` it has (a file name, a URL or a path).
 pub(crate) fn wheel_file_names(wheels: Option<&toml::Value>, keys: &[&str]) -> Vec<String> {
@@ -363,11 +289,26 @@ pub(crate) fn file_name(location: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::environment::ImageFacts;
+
+    /// The environment of an image on `platform` whose config says its
+    /// Python (`PYTHON_VERSION`) and whose filesystem said nothing.
+    fn environment(platform: &Platform, python: Option<&str>) -> TargetEnvironment {
+        TargetEnvironment::new(platform, python, &ImageFacts::default())
+    }
+
+    fn amd64() -> Platform {
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: String::new(),
+        }
+    }
 
     #[test]
     fn wheel_tags_fit_the_platform_and_python_as_pip_would_choose() {
-        let fits = |wheel: &str, python| wheel_fits(wheel, "x86_64", python);
-        let py311 = Some((3, 11));
+        let fits = |wheel: &str, python: Option<&str>| fits(wheel, &environment(&amd64(), python));
+        let py311 = Some("3.11.2");
         assert!(fits("six-1.17.0-py2.py3-none-any.whl", py311));
         assert!(fits(
             "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
@@ -401,7 +342,18 @@ mod tests {
         ));
         assert!(!fits(
             "cryptography-44.0.0-cp39-abi3-manylinux_2_28_x86_64.whl",
-            Some((3, 8))
+            Some("3.8.20")
+        ));
+        // Regressions: a pure wheel for a newer Python, and a free-threaded
+        // build on a normal CPython, used to count as fitting.
+        assert!(!fits("tomli-2.2.1-py312-none-any.whl", py311));
+        assert!(!fits(
+            "markupsafe-3.0.2-cp313-cp313t-manylinux_2_17_x86_64.whl",
+            Some("3.13.1")
+        ));
+        assert!(fits(
+            "markupsafe-3.0.2-cp313-cp313-manylinux_2_17_x86_64.whl",
+            Some("3.13.1")
         ));
         // A build tag, and not a wheel at all.
         assert!(fits("pkg-1.0-1-py3-none-any.whl", py311));
@@ -430,7 +382,7 @@ mod tests {
             architecture: architecture.to_owned(),
             variant: String::new(),
         };
-        match check(locked, &platform, python) {
+        match check(locked, &platform, &environment(&platform, python)) {
             Ok(()) => "ok".to_owned(),
             Err(problems) => problems.to_string(),
         }
@@ -503,10 +455,9 @@ mod tests {
             sdist: None,
             marker: None,
         };
-        let amd64 = Platform {
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            variant: String::new(),
+        let amd64 = amd64();
+        let wheelhouse = |packages: &[FetchablePackage], platform: &Platform, python| {
+            wheelhouse(packages, &environment(platform, python))
         };
         let yaml = package(
             true,

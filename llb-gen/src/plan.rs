@@ -395,6 +395,32 @@ fn code_source(service: &Service, session_id: &str, spec_file: &str, ignored: &[
     )
 }
 
+/// What the wheels fetched for a venv must fit on `platform`: the Python
+/// of the image that makes the venv (`builder`, with `build-from`, else
+/// `base`), as its config says it (`PYTHON_VERSION`) or its filesystem shows
+/// it, and the C library of the image the venv runs in (`base`).
+pub fn target_environment(
+    platform: &Platform,
+    base: &BaseImage,
+    builder: Option<&BaseImage>,
+) -> crate::environment::TargetEnvironment {
+    let build_image = builder.unwrap_or(base);
+    let (build_env, runtime_env) = (
+        image::base_env(&build_image.config),
+        image::base_env(&base.config),
+    );
+    let python = image::get_env(&build_env, "PYTHON_VERSION")
+        .or_else(|| image::get_env(&runtime_env, "PYTHON_VERSION"));
+    crate::environment::TargetEnvironment::new(
+        platform,
+        python,
+        &crate::environment::ImageFacts {
+            python: build_image.facts.python.or(base.facts.python),
+            libc: base.facts.libc.or(build_image.facts.libc),
+        },
+    )
+}
+
 /// The base image, as resolved by the frontend.
 #[derive(Clone, Debug)]
 pub struct BaseImage {
@@ -405,6 +431,9 @@ pub struct BaseImage {
     pub digest: Option<String>,
     /// Its config JSON (OCI image config with Docker's extensions).
     pub config: Value,
+    /// What its filesystem told about its interpreter and C library
+    /// (nothing, when it was not looked at).
+    pub facts: crate::environment::ImageFacts,
 }
 
 impl BaseImage {
@@ -419,6 +448,7 @@ impl BaseImage {
                 "architecture": platform.architecture,
                 "config": {},
             }),
+            facts: crate::environment::ImageFacts::default(),
         }
     }
 }
@@ -666,11 +696,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         None => (&base, &inputs.base),
     };
     let build_env = image::base_env(&build_image.config);
-    // The venv's Python, when an image says it: it chooses the wheels
-    // fetched for it (every CPython's otherwise).
-    let runtime_env = image::base_env(&inputs.base.config);
-    let python = image::get_env(&build_env, "PYTHON_VERSION")
-        .or_else(|| image::get_env(&runtime_env, "PYTHON_VERSION"));
+    let environment = target_environment(platform, &inputs.base, inputs.builder.as_ref());
 
     // The apt caches belong to one base image: lists of another release
     // must never be mixed in.
@@ -948,7 +974,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         // to the lock, and installed by `name==version`.
         let fetched = match (lock_kind, facts.and_then(|f| f.fetchable.as_deref())) {
             (LockKind::Uv | LockKind::Pylock, Some(packages)) if !git_over_ssh => {
-                crate::artifacts::wheelhouse(packages, platform, python)
+                crate::artifacts::wheelhouse(packages, &environment)
                     .filter(|house| !house.is_empty())
             }
             _ => None,

@@ -425,8 +425,15 @@ mod tests {
             architecture: "amd64".into(),
             variant: String::new(),
         };
-        let house =
-            crate::artifacts::wheelhouse(&packages, &amd64, Some("3.11.2")).expect("a wheelhouse");
+        let house = crate::artifacts::wheelhouse(
+            &packages,
+            &crate::environment::TargetEnvironment::new(
+                &amd64,
+                Some("3.11.2"),
+                &Default::default(),
+            ),
+        )
+        .expect("a wheelhouse");
         assert_eq!(
             house
                 .wheels
@@ -465,7 +472,14 @@ mod tests {
         // or with a file that has no URL, BuildKit fetches nothing.
         let without = pylock_fetchable("pylock.toml", &text, false).expect("fetchable");
         assert_eq!(
-            crate::artifacts::wheelhouse(&without, &amd64, Some("3.11.2")),
+            crate::artifacts::wheelhouse(
+                &without,
+                &crate::environment::TargetEnvironment::new(
+                    &amd64,
+                    Some("3.11.2"),
+                    &Default::default()
+                )
+            ),
             None
         );
         let pathed = text.replace(

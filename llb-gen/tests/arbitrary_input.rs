@@ -76,6 +76,7 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
                     .unwrap_or_default(),
                 digest: None,
                 config: serde_json::json!({"config": {}}),
+                facts: Default::default(),
             },
             builder: target
                 .build_image()

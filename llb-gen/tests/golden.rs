@@ -100,6 +100,7 @@ fn build_with_facts(
                 reference: "docker.io/library/python:3.12-slim@sha256:0000000000000000000000000000000000000000000000000000000000000001".into(),
                 digest: Some("sha256:0000000000000000000000000000000000000000000000000000000000000001".into()),
                 config: json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], "Cmd": ["python3"]}}),
+                facts: Default::default(),
             },
             builder: target
                 .build_image()

@@ -80,6 +80,7 @@ fn inputs<'a>(
                 .expect("a base image"),
             digest: None,
             config: json!({"os": "linux", "architecture": "amd64", "config": {}}),
+            facts: Default::default(),
         },
         builder: target
             .build_image()
