@@ -4,9 +4,12 @@
 //! The caller reads `pyproject.toml` and `uv.lock` (through the gateway or
 //! from disk) and hands in their bytes, or `None` when a file is missing.
 //! A missing file is reported at the spec's `project` key; a file that is not
-//! valid TOML, at the offending line of that file. Whether the lock matches
-//! `pyproject.toml` is left to `uv sync --locked` in the venv stage, which
-//! fails the build with uv's own explanation.
+//! valid TOML, at the offending line of that file. A uv.lock not written
+//! for this `pyproject.toml` (one that locks the project under another
+//! name, or records other dependencies than pyproject declares, by name) is
+//! an error at pyproject's line; any other mismatch is left to `uv sync
+//! --locked` in the venv stage, which fails the build with uv's own
+//! explanation.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,7 +30,7 @@ pub struct ProjectInfo {
     /// lock, followed transitively (with the extras they ask for), without
     /// dependency groups and without the project. Markers are not
     /// evaluated, so platform-specific packages count. `None` when the lock
-    /// has no package named like the project.
+    /// has no package named like the project (a uv.lock [`check`] refuses).
     pub venv_packages: Option<usize>,
     /// The packages the venv gets (as counted above) by normalized name:
     /// their locked versions and where the lock names them.
@@ -316,13 +319,13 @@ pub fn check(
         &name,
         pyproject_text.and_then(|b| std::str::from_utf8(b).ok()),
     ) {
-        problems.extend(stale_dependencies(
-            &project.path(PYPROJECT_FILE),
+        problems.extend(stale_lock(
+            project,
             text,
+            lock_text.unwrap_or_default(),
             pyproject_table,
             lock_table,
             name,
-            &directory,
         ));
     }
     match (problems.is_empty(), name, lock) {
@@ -890,20 +893,88 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
     }
 }
 
+/// A uv.lock that was not written for this `pyproject.toml`: one that
+/// does not lock the project `name` (renamed since, or another project's
+/// lock), or whose record of the project's dependencies differs from
+/// pyproject's ([`stale_dependencies`]). `uv sync --locked` would refuse
+/// it in the venv step; this says so before anything builds, at the line
+/// to look at.
+fn stale_lock(
+    project: &ProjectDir<'_>,
+    pyproject_text: &str,
+    lock_text: &str,
+    pyproject: &toml::Table,
+    lock: &toml::Table,
+    name: &str,
+) -> Vec<Diagnostic> {
+    let file = project.path(PYPROJECT_FILE);
+    let hint = format!(
+        "run `uv lock` in `{}` and commit the new uv.lock",
+        project.display()
+    );
+    let packages = lock
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let named = |package: &&toml::Value, wanted: &str| {
+        package
+            .get("name")
+            .and_then(toml::Value::as_str)
+            .is_some_and(|n| normalize_name(n) == normalize_name(wanted))
+    };
+    if let Some(root) = packages.iter().find(|p| named(p, name)) {
+        return stale_dependencies(&file, pyproject_text, pyproject, root, name, &hint);
+    }
+    if packages.is_empty() {
+        // Reported as a lock without packages.
+        return Vec::new();
+    }
+    // The project as uv locks it: its source is the lock's own directory.
+    let locked_root = packages
+        .iter()
+        .find(|package| {
+            package.get("source").is_some_and(|source| {
+                ["editable", "virtual"]
+                    .iter()
+                    .any(|kind| source.get(kind).and_then(toml::Value::as_str) == Some("."))
+            })
+        })
+        .and_then(|package| package.get("name")?.as_str());
+    let message = match locked_root {
+        Some(old) => {
+            let lock_file = project.path(LOCK_FILE);
+            let where_locked = match package_line(lock_text, old) {
+                Some(at) => format!("{lock_file}:{}:{}", at.line, at.column),
+                None => lock_file,
+            };
+            format!(
+                "pyproject.toml names the project `{name}`, but uv.lock locks it as `{old}` ({where_locked}): the lock is out of date"
+            )
+        }
+        None => format!(
+            "uv.lock does not lock the project `{name}`: the lock is out of date, or was written for another project"
+        ),
+    };
+    let at = find_table_key(pyproject_text, "project", "name")
+        .or_else(|| find_key(pyproject_text, "project"));
+    vec![Diagnostic::at(&file, at, message).with_hint(hint)]
+}
+
 /// A lock that no longer matches `pyproject.toml`: a dependency added to
 /// `[project]` (or its optional dependencies) but not locked, or locked but
 /// no longer declared. Only *names* are compared, against the lock's record
-/// of the project's `requires-dist`, so uv's own spelling of specifiers and
-/// markers can never cause a false alarm; a changed version specifier is
-/// left to `uv sync --locked`, which fails the build with uv's explanation.
-/// Dynamic dependencies are not checked.
+/// of the project's `requires-dist` (in `root`, the project's package in
+/// the lock), so uv's own spelling of specifiers and markers can never
+/// cause a false alarm; a changed version specifier is left to `uv sync
+/// --locked`, which fails the build with uv's explanation. Dynamic
+/// dependencies are not checked.
 fn stale_dependencies(
     file: &str,
     text: &str,
     pyproject: &toml::Table,
-    lock: &toml::Table,
+    root: &toml::Value,
     project: &str,
-    directory: &str,
+    hint: &str,
 ) -> Vec<Diagnostic> {
     let Some(table) = pyproject.get("project") else {
         return Vec::new();
@@ -915,27 +986,10 @@ fn stale_dependencies(
             d.iter()
                 .any(|v| matches!(v.as_str(), Some("dependencies" | "optional-dependencies")))
         });
-    let root = normalize_name(project);
-    let locked: Option<std::collections::BTreeSet<String>> = lock
-        .get("package")
-        .and_then(toml::Value::as_array)
-        .and_then(|packages| {
-            packages.iter().find(|p| {
-                p.get("name")
-                    .and_then(toml::Value::as_str)
-                    .is_some_and(|n| normalize_name(n) == root)
-            })
-        })
-        .and_then(|package| package.get("metadata")?.get("requires-dist")?.as_array())
-        .map(|requires| {
-            requires
-                .iter()
-                .filter_map(|r| r.get("name")?.as_str().map(normalize_name))
-                .collect()
-        });
-    let Some(locked) = locked.filter(|_| !dynamic) else {
+    let Some(locked) = locked_requirements(root).filter(|_| !dynamic) else {
         return Vec::new();
     };
+    let root = normalize_name(project);
     // Every requirement string of `[project]`, with its name.
     let mut declared: Vec<(&str, String)> = Vec::new();
     let mut lists = vec![table.get("dependencies")];
@@ -954,7 +1008,6 @@ fn stale_dependencies(
     {
         declared.push((requirement, normalize_name(requirement_name(requirement))));
     }
-    let hint = format!("run `uv lock` in `{directory}` and commit the new uv.lock");
     let mut problems = Vec::new();
     for (requirement, name) in &declared {
         if !locked.contains(name) && *name != root {
@@ -964,7 +1017,7 @@ fn stale_dependencies(
                     find(text, requirement),
                     format!("`{name}` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date"),
                 )
-                .with_hint(hint.clone()),
+                .with_hint(hint),
             );
         }
     }
@@ -980,10 +1033,29 @@ fn stale_dependencies(
                 find_key(text, "dependencies").or_else(|| find_key(text, "project")),
                 format!("uv.lock locks `{name}`, which pyproject.toml no longer declares: the lock is out of date"),
             )
-            .with_hint(hint.clone()),
+            .with_hint(hint),
         );
     }
     problems
+}
+
+/// The names of the dependencies uv.lock records for the project whose
+/// package in the lock is `root` (`[package.metadata] requires-dist`), or
+/// `None` when the lock does not say. uv writes the table only when it is
+/// not empty, so a package it locked from a source (`source = { editable
+/// = "." }`) without one has no dependencies.
+fn locked_requirements(root: &toml::Value) -> Option<BTreeSet<String>> {
+    let recorded = root.get("metadata").and_then(|m| m.get("requires-dist"));
+    let Some(requires) = recorded else {
+        return root.get("source").map(|_| BTreeSet::new());
+    };
+    Some(
+        requires
+            .as_array()?
+            .iter()
+            .filter_map(|r| r.get("name")?.as_str().map(normalize_name))
+            .collect(),
+    )
 }
 
 /// The distribution name a PEP 508 requirement starts with.
@@ -1018,6 +1090,28 @@ fn find_key(text: &str, key: &str) -> Option<Position> {
             }
         });
         if found {
+            return Some(position_of(text, offset + line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The position of the key `key` in the table `[table]` of a TOML text
+/// (the first `key =` line after the header, before the next one).
+fn find_table_key(text: &str, table: &str, key: &str) -> Option<Position> {
+    let header = format!("[{table}]");
+    let mut inside = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            inside = trimmed.starts_with(&header);
+        } else if inside
+            && trimmed
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
             return Some(position_of(text, offset + line.len() - trimmed.len()));
         }
         offset += line.len();
@@ -1676,6 +1770,36 @@ name = "idna"
     }
 
     #[test]
+    fn a_lock_of_the_project_under_its_old_name_is_stale() {
+        let pyproject = "[build-system]\nrequires = [\"hatchling\"]\n[project]\nversion = \"1\"\nname = \"new\"\n";
+        let locked_as_old = |root: &str| {
+            let lock = format!(
+                "version = 1\nrevision = 3\n\n[[package]]\nname = \"old\"\nversion = \"1\"\nsource = {{ {root} = \".\" }}\n"
+            );
+            check_text(Some(pyproject), Some(&lock))
+        };
+        assert_eq!(locked_as_old("virtual"), locked_as_old("editable"));
+        insta::assert_snapshot!(locked_as_old("editable"), @"app/pyproject.toml:5:1: pyproject.toml names the project `new`, but uv.lock locks it as `old` (app/uv.lock:5:1): the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)");
+        // A lock with no package of the project at all.
+        let foreign = "version = 1\n[[package]]\nname = \"six\"\nversion = \"1.17.0\"\n";
+        insta::assert_snapshot!(check_text(Some(pyproject), Some(foreign)), @"app/pyproject.toml:5:1: uv.lock does not lock the project `new`: the lock is out of date, or was written for another project (hint: run `uv lock` in `app` and commit the new uv.lock)");
+    }
+
+    #[test]
+    fn dependencies_added_to_a_project_locked_without_any_make_the_lock_stale() {
+        // uv writes `[package.metadata]` only when it is not empty: a
+        // project locked without dependencies has none.
+        let lock = "version = 1\nrevision = 3\n[[package]]\nname = \"api\"\nversion = \"1\"\nsource = { editable = \".\" }\n";
+        let pyproject =
+            "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [\"six\", \"idna\"]\n";
+        insta::assert_snapshot!(check_text(Some(pyproject), Some(lock)), @"
+        app/pyproject.toml:4:18: `six` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
+        app/pyproject.toml:4:25: `idna` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
+        ");
+        assert!(check_text(Some(PYPROJECT), Some(lock)).starts_with("ok:"));
+    }
+
+    #[test]
     fn dynamic_dependencies_are_not_checked() {
         let pyproject =
             "[project]\nname = \"api\"\nversion = \"1\"\ndynamic = [\"dependencies\"]\n";
@@ -1720,7 +1844,7 @@ source = { git = "ssh://git@git.example.com/org/tool.git?rev=v3#0123456789abcdef
             .replace(
                 "dependencies = [{ name = \"private\" }, { name = \"public\" }]",
                 &format!(
-                    "dependencies = [{}]",
+                    "dependencies = [{0}]\n[package.metadata]\nrequires-dist = [{0}]",
                     deps.split(", ")
                         .filter(|d| !d.is_empty())
                         .map(|d| format!("{{ name = {d} }}"))
@@ -1765,6 +1889,8 @@ name = "api"
 version = "1"
 source = { editable = "." }
 dependencies = [{ name = "six" }]
+[package.metadata]
+requires-dist = [{ name = "six" }]
 [[package]]
 name = "six"
 version = "1.17.0"
