@@ -4,12 +4,12 @@
 //! The caller reads `pyproject.toml` and `uv.lock` (through the gateway or
 //! from disk) and hands in their bytes, or `None` when a file is missing.
 //! A missing file is reported at the spec's `project` key; a file that is not
-//! valid TOML, at the offending line of that file. A uv.lock not written
-//! for this `pyproject.toml` (one that locks the project under another
-//! name, or records other dependencies than pyproject declares, by name) is
-//! an error at pyproject's line; any other mismatch is left to `uv sync
-//! --locked` in the venv stage, which fails the build with uv's own
-//! explanation.
+//! valid TOML (or a uv.lock of a format version pybase does not know), at
+//! the offending line of that file. A uv.lock not written for this
+//! `pyproject.toml` (one that locks the project under another name, or
+//! records other dependencies than pyproject declares, by name) is an error
+//! at pyproject's line; any other mismatch is left to `uv sync --locked` in
+//! the venv stage, which fails the build with uv's own explanation.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -269,7 +269,7 @@ pub fn check(
             ));
             None
         }
-        Some(bytes) => parse_toml(&project.path(LOCK_FILE), bytes)
+        Some(bytes) => parse_lock(&project.path(LOCK_FILE), bytes)
             .map_err(|d| problems.push(d))
             .ok(),
     };
@@ -1519,6 +1519,30 @@ fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
     })
 }
 
+/// The uv.lock format version pybase reads: uv writes 1, with `revision =
+/// N` for the compatible additions; another version is a breaking change.
+const UV_LOCK_VERSION: i64 = 1;
+
+/// A uv.lock's table, `file` being its name and `bytes` its content: an
+/// error when it is not TOML, or of a format version pybase does not know
+/// (its content is then not read, as it may mean something else).
+fn parse_lock(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
+    let lock = parse_toml(file, bytes)?;
+    match lock.get("version") {
+        Some(version) if version.as_integer() != Some(UV_LOCK_VERSION) => Err(Diagnostic::at(
+            file,
+            Some(key_or_start(Some(bytes), "version")),
+            format!(
+                "uv.lock's format is version {version}, which this pybase does not know (it reads version {UV_LOCK_VERSION})"
+            ),
+        )
+        .with_hint(format!(
+            "upgrade pybase to a release that reads uv.lock version {version}, or lock with a uv that writes version {UV_LOCK_VERSION}"
+        ))),
+        _ => Ok(lock),
+    }
+}
+
 /// Where a TOML lock names the package `name` (its `name = "…"` line, the
 /// first when it locks several versions).
 pub(crate) fn package_line(text: &str, name: &str) -> Option<Position> {
@@ -1797,6 +1821,22 @@ name = "idna"
         app/pyproject.toml:4:25: `idna` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
         ");
         assert!(check_text(Some(PYPROJECT), Some(lock)).starts_with("ok:"));
+    }
+
+    #[test]
+    fn a_lock_format_version_other_than_1_is_refused_at_its_line() {
+        let lock = |version: &str| {
+            format!(
+                "# written by a future uv\nversion = {version}\nrevision = 1\n[[package]]\nname = \"api\"\nversion = \"1\"\nsource = {{ editable = \".\" }}\n"
+            )
+        };
+        insta::assert_snapshot!(check_text(Some(PYPROJECT), Some(&lock("2"))), @"app/uv.lock:2:1: uv.lock's format is version 2, which this pybase does not know (it reads version 1) (hint: upgrade pybase to a release that reads uv.lock version 2, or lock with a uv that writes version 1)");
+        assert!(
+            check_text(Some(PYPROJECT), Some(&lock("\"1\"")))
+                .contains("uv.lock's format is version \"1\"")
+        );
+        // A new revision of version 1 is compatible.
+        assert!(check_text(Some(PYPROJECT), Some(&lock("1"))).starts_with("ok:"));
     }
 
     #[test]
