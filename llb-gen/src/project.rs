@@ -235,26 +235,11 @@ pub fn check(
     let lock_text = lock.and_then(|b| std::str::from_utf8(b).ok());
     let lock_bytes = lock;
     let directory = project.display().to_owned();
-    let missing = |file: &str, hint: String| {
-        Diagnostic::at(
-            spec_file,
-            project.at,
-            format!(
-                "`{}` not found in the build context ({} `{}`, project `{directory}`)",
-                project.path(file),
-                project.owner_kind,
-                project.owner
-            ),
-        )
-        .with_hint(hint)
-    };
+    let missing = |file: &str, hint: String| missing_file(spec_file, project, file, hint);
     let mut problems = Vec::new();
     let pyproject = match pyproject {
         None => {
-            problems.push(missing(
-                PYPROJECT_FILE,
-                "`project` must name the directory that holds pyproject.toml, relative to the build context".into(),
-            ));
+            problems.push(missing(PYPROJECT_FILE, MISSING_PYPROJECT_HINT.into()));
             None
         }
         Some(bytes) => parse_toml(&project.path(PYPROJECT_FILE), bytes)
@@ -492,6 +477,32 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
     }
 }
 
+/// The hint for a project without `pyproject.toml`.
+const MISSING_PYPROJECT_HINT: &str =
+    "`project` must name the directory that holds pyproject.toml, relative to the build context";
+
+/// A file of `project` (`file`, in its directory) that the build context
+/// lacks, reported at the `project` key of the spec `spec_file`.
+fn missing_file(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    file: &str,
+    hint: impl Into<String>,
+) -> Diagnostic {
+    Diagnostic::at(
+        spec_file,
+        project.at,
+        format!(
+            "`{}` not found in the build context ({} `{}`, project `{}`)",
+            project.path(file),
+            project.owner_kind,
+            project.owner,
+            project.display()
+        ),
+    )
+    .with_hint(hint)
+}
+
 /// Check a project whose lock pins packages one by one (`kind`, its bytes
 /// `lock`): every package pinned with hashes, and every dependency
 /// pyproject.toml declares pinned at a version it allows.
@@ -535,23 +546,20 @@ fn check_pinned(
             )),
         );
     }
-    let Some(pyproject_bytes) = pyproject else {
-        return Err(Diagnostic::at(
+    // Without pyproject.toml, the lock is still checked on its own.
+    if pyproject.is_none() {
+        problems.push(missing_file(
             spec_file,
-            project.at,
-            format!(
-                "`{pyproject_file}` not found in the build context ({} `{}`, project `{}`)",
-                project.owner_kind,
-                project.owner,
-                project.display()
-            ),
-        )
-        .with_hint("`project` must name the directory that holds pyproject.toml, relative to the build context")
-        .into());
-    };
-    let pyproject_table = parse_toml(&pyproject_file, pyproject_bytes)
-        .map_err(|d| problems.push(d))
-        .ok();
+            project,
+            PYPROJECT_FILE,
+            MISSING_PYPROJECT_HINT,
+        ));
+    }
+    let pyproject_table = pyproject.and_then(|bytes| {
+        parse_toml(&pyproject_file, bytes)
+            .map_err(|d| problems.push(d))
+            .ok()
+    });
     if kind == LockKind::Poetry
         && let Some(table) = &pyproject_table
     {
@@ -614,7 +622,7 @@ fn check_pinned(
         );
     }
     if problems.is_empty()
-        && let (Ok(text), Some(metadata)) = (std::str::from_utf8(pyproject_bytes), &metadata)
+        && let (Some(Ok(text)), Some(metadata)) = (pyproject.map(std::str::from_utf8), &metadata)
     {
         let hint = format!(
             "regenerate {} in `{}` (`{}`)",
@@ -683,7 +691,7 @@ fn check_pinned(
                 packages,
                 lock: kind,
                 version_from_vcs: pyproject_table.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject_bytes).ok()?;
+                    let text = std::str::from_utf8(pyproject?).ok()?;
                     version_from_vcs(&pyproject_file, text, table)
                 }),
                 translated_lock: translated,
@@ -692,7 +700,7 @@ fn check_pinned(
                 git_over_ssh: false,
                 fetchable,
                 requires_python: pyproject_table.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject_bytes).ok()?;
+                    let text = std::str::from_utf8(pyproject?).ok()?;
                     requires_python(&pyproject_file, text, table)
                 }),
             })
@@ -1837,6 +1845,29 @@ name = "idna"
         );
         // A new revision of version 1 is compatible.
         assert!(check_text(Some(PYPROJECT), Some(&lock("1"))).starts_with("ok:"));
+    }
+
+    #[test]
+    fn a_lock_of_pins_without_pyproject_reports_every_problem() {
+        let spec = crate::spec::parse(
+            "pybase.yaml",
+            b"version: 1\nservices:\n  api:\n    from: python:3.12-slim\n    project: app\n    groups: [dev]\n",
+        )
+        .expect("valid spec");
+        let files = ProjectFiles {
+            project: spec.services["api"].project_dir(),
+            pyproject: None,
+            lock: None,
+            poetry: None,
+            pylock: None,
+            requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
+        };
+        let problems = check_files(&spec.file, &files).expect_err("refused");
+        insta::assert_snapshot!(problems.to_string(), @"
+        pybase.yaml:6:14: `api` selects extras or groups of `app`, but requirements.txt pins one set of packages (it has no uv.lock or poetry.lock) (hint: export the lock with them instead (`uv export --extra NAME --group NAME`, `--format requirements-txt`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `app`)
+        pybase.yaml:5:14: `app/pyproject.toml` not found in the build context (service `api`, project `app`) (hint: `project` must name the directory that holds pyproject.toml, relative to the build context)
+        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`; or, to install it unverified, set `require-hashes: false` on its service or tier)
+        ");
     }
 
     #[test]
