@@ -33,9 +33,10 @@
 //!   version: it is not installed twice, but the declaration duplicates the
 //!   tier's (the seeds' "services must not duplicate base packages").
 //! - [`DEV_GROUP_IN_TIER`]: a tier's project declares dependency groups
-//!   (such as `dev`): a tier installs only `[project].dependencies`, so the
-//!   groups are not in its image, and dev tools put there instead would
-//!   reach every service.
+//!   (such as `dev`) that the tier does not select (`groups:`): a tier
+//!   installs only `[project].dependencies` and the groups it selects, so
+//!   those are not in its image, and dev tools put there instead would
+//!   reach every service. A group the tier selects is meant to be there.
 
 use std::collections::BTreeMap;
 
@@ -79,7 +80,7 @@ pub const RULES: &[(&str, &str)] = &[
     ),
     (
         DEV_GROUP_IN_TIER,
-        "A tier installs no dependency groups: dev tools do not belong in a tier",
+        "A tier installs only the dependency groups it selects: dev tools do not belong in a tier",
     ),
 ];
 
@@ -105,27 +106,7 @@ pub fn lint_stack(
         let Ok(pyproject) = toml::from_str::<toml::Table>(text) else {
             continue;
         };
-        if project.owner_kind == "tier"
-            && let Some(groups) = pyproject
-                .get("dependency-groups")
-                .and_then(toml::Value::as_table)
-                .filter(|g| !g.is_empty())
-        {
-            let names: Vec<&str> = groups.keys().map(String::as_str).collect();
-            warnings.push(Warning::new(
-                DEV_GROUP_IN_TIER,
-                Diagnostic::at(
-                    &file,
-                    find(text, "[dependency-groups]"),
-                    format!(
-                        "the project of tier `{}` declares dependency groups ({}): a tier installs only `[project].dependencies`, so they are not in its image",
-                        project.owner,
-                        names.join(", ")
-                    ),
-                )
-                .with_hint("keep dev tools out of tiers (they would reach every service); move what every image needs into `[project].dependencies`"),
-            ));
-        }
+        warnings.extend(dev_group_in_tier(project, &file, text, &pyproject));
         let declared = pyproject
             .get("project")
             .and_then(|p| p.get("dependencies"))
@@ -174,6 +155,50 @@ pub fn lint_stack(
         }
     }
     warnings
+}
+
+/// [`DEV_GROUP_IN_TIER`] for `project` (its `pyproject.toml`, named
+/// `file`, with the text `text`): the dependency groups it declares that
+/// the tier does not select (`groups:` in the spec), which its image lacks.
+fn dev_group_in_tier(
+    project: &crate::spec::ProjectDir<'_>,
+    file: &str,
+    text: &str,
+    pyproject: &toml::Table,
+) -> Option<Warning> {
+    use crate::project::{find, normalize_name};
+    if project.owner_kind != "tier" {
+        return None;
+    }
+    let selected: Vec<String> = project
+        .selection
+        .groups
+        .iter()
+        .map(|group| normalize_name(&group.name))
+        .collect();
+    let left_out: Vec<&str> = pyproject
+        .get("dependency-groups")
+        .and_then(toml::Value::as_table)?
+        .keys()
+        .filter(|name| !selected.contains(&normalize_name(name)))
+        .map(String::as_str)
+        .collect();
+    if left_out.is_empty() {
+        return None;
+    }
+    Some(Warning::new(
+        DEV_GROUP_IN_TIER,
+        Diagnostic::at(
+            file,
+            find(text, "[dependency-groups]"),
+            format!(
+                "the project of tier `{}` declares dependency groups it does not select ({}): a tier installs only `[project].dependencies` and the groups its spec selects, so they are not in its image",
+                project.owner,
+                left_out.join(", ")
+            ),
+        )
+        .with_hint("keep dev tools out of tiers (they would reach every service); a group every image needs: select it with `groups:` or move it into `[project].dependencies`"),
+    ))
 }
 
 /// One finding of a lint rule.
@@ -545,6 +570,52 @@ mod tests {
         let with_entrypoint =
             format!("{SERVICE}    from: python:3.12-slim\n    entrypoint: [api]\n");
         assert_eq!(check(&with_entrypoint), "");
+    }
+
+    /// The `DevGroupInTier` warnings for a tier whose project declares the
+    /// groups `dev` and `tracing` and whose spec selects `selected`.
+    fn dev_groups_in_tier(selected: &str) -> String {
+        let yaml = format!(
+            "version: 1\ntiers:\n  base:\n    from: python:3.12-slim\n    project: base\n    groups: [{selected}]\nservices:\n  api:\n    tier: base\n    command: [api]\n"
+        );
+        let spec = crate::spec::parse("pybase.yaml", yaml.as_bytes()).expect("a valid spec");
+        let project = spec.tiers["base"].project_dir().expect("a project");
+        let pyproject = "[project]\nname = \"base\"\nversion = \"1\"\n\n[dependency-groups]\ndev = [\"pytest\"]\ntracing = [\"opentelemetry-sdk\"]\n";
+        let lock = "version = 1\n[[package]]\nname = \"base\"\nversion = \"1\"\n";
+        let stack = [crate::project::ProjectFiles {
+            project,
+            pyproject: Some(pyproject.as_bytes().to_vec()),
+            lock: Some(lock.as_bytes().to_vec()),
+            poetry: None,
+            pylock: None,
+            requirements: None,
+        }];
+        let infos = crate::project::check_stack("pybase.yaml", &stack).expect("valid project");
+        lint_stack(&stack, &infos)
+            .iter()
+            .map(|w| w.render(Some(pyproject)))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn groups_a_tier_does_not_select_are_a_warning() {
+        insta::assert_snapshot!(dev_groups_in_tier(""), @r"
+        warning[DevGroupInTier]: base/pyproject.toml:5:1: the project of tier `base` declares dependency groups it does not select (dev, tracing): a tier installs only `[project].dependencies` and the groups its spec selects, so they are not in its image
+          |
+        5 | [dependency-groups]
+          | ^
+        hint: keep dev tools out of tiers (they would reach every service); a group every image needs: select it with `groups:` or move it into `[project].dependencies`
+        ");
+        assert!(
+            dev_groups_in_tier("tracing").contains("does not select (dev)"),
+            "only the group left out is named"
+        );
+    }
+
+    #[test]
+    fn groups_a_tier_selects_are_no_warning() {
+        assert_eq!(dev_groups_in_tier("tracing, Dev"), "");
     }
 
     #[test]

@@ -4,9 +4,12 @@
 //! The caller reads `pyproject.toml` and `uv.lock` (through the gateway or
 //! from disk) and hands in their bytes, or `None` when a file is missing.
 //! A missing file is reported at the spec's `project` key; a file that is not
-//! valid TOML, at the offending line of that file. Whether the lock matches
-//! `pyproject.toml` is left to `uv sync --locked` in the venv stage, which
-//! fails the build with uv's own explanation.
+//! valid TOML (or a uv.lock of a format version pybase does not know), at
+//! the offending line of that file. A uv.lock not written for this
+//! `pyproject.toml` (one that locks the project under another name, or
+//! records other dependencies than pyproject declares, by name) is an error
+//! at pyproject's line; any other mismatch is left to `uv sync --locked` in
+//! the venv stage, which fails the build with uv's own explanation.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,7 +30,7 @@ pub struct ProjectInfo {
     /// lock, followed transitively (with the extras they ask for), without
     /// dependency groups and without the project. Markers are not
     /// evaluated, so platform-specific packages count. `None` when the lock
-    /// has no package named like the project.
+    /// has no package named like the project (a uv.lock [`check`] refuses).
     pub venv_packages: Option<usize>,
     /// The packages the venv gets (as counted above) by normalized name:
     /// their locked versions and where the lock names them.
@@ -232,26 +235,11 @@ pub fn check(
     let lock_text = lock.and_then(|b| std::str::from_utf8(b).ok());
     let lock_bytes = lock;
     let directory = project.display().to_owned();
-    let missing = |file: &str, hint: String| {
-        Diagnostic::at(
-            spec_file,
-            project.at,
-            format!(
-                "`{}` not found in the build context ({} `{}`, project `{directory}`)",
-                project.path(file),
-                project.owner_kind,
-                project.owner
-            ),
-        )
-        .with_hint(hint)
-    };
+    let missing = |file: &str, hint: String| missing_file(spec_file, project, file, hint);
     let mut problems = Vec::new();
     let pyproject = match pyproject {
         None => {
-            problems.push(missing(
-                PYPROJECT_FILE,
-                "`project` must name the directory that holds pyproject.toml, relative to the build context".into(),
-            ));
+            problems.push(missing(PYPROJECT_FILE, MISSING_PYPROJECT_HINT.into()));
             None
         }
         Some(bytes) => parse_toml(&project.path(PYPROJECT_FILE), bytes)
@@ -266,7 +254,7 @@ pub fn check(
             ));
             None
         }
-        Some(bytes) => parse_toml(&project.path(LOCK_FILE), bytes)
+        Some(bytes) => parse_lock(&project.path(LOCK_FILE), bytes)
             .map_err(|d| problems.push(d))
             .ok(),
     };
@@ -316,13 +304,13 @@ pub fn check(
         &name,
         pyproject_text.and_then(|b| std::str::from_utf8(b).ok()),
     ) {
-        problems.extend(stale_dependencies(
-            &project.path(PYPROJECT_FILE),
+        problems.extend(stale_lock(
+            project,
             text,
+            lock_text.unwrap_or_default(),
             pyproject_table,
             lock_table,
             name,
-            &directory,
         ));
     }
     match (problems.is_empty(), name, lock) {
@@ -489,6 +477,32 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
     }
 }
 
+/// The hint for a project without `pyproject.toml`.
+const MISSING_PYPROJECT_HINT: &str =
+    "`project` must name the directory that holds pyproject.toml, relative to the build context";
+
+/// A file of `project` (`file`, in its directory) that the build context
+/// lacks, reported at the `project` key of the spec `spec_file`.
+fn missing_file(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    file: &str,
+    hint: impl Into<String>,
+) -> Diagnostic {
+    Diagnostic::at(
+        spec_file,
+        project.at,
+        format!(
+            "`{}` not found in the build context ({} `{}`, project `{}`)",
+            project.path(file),
+            project.owner_kind,
+            project.owner,
+            project.display()
+        ),
+    )
+    .with_hint(hint)
+}
+
 /// Check a project whose lock pins packages one by one (`kind`, its bytes
 /// `lock`): every package pinned with hashes, and every dependency
 /// pyproject.toml declares pinned at a version it allows.
@@ -532,23 +546,20 @@ fn check_pinned(
             )),
         );
     }
-    let Some(pyproject_bytes) = pyproject else {
-        return Err(Diagnostic::at(
+    // Without pyproject.toml, the lock is still checked on its own.
+    if pyproject.is_none() {
+        problems.push(missing_file(
             spec_file,
-            project.at,
-            format!(
-                "`{pyproject_file}` not found in the build context ({} `{}`, project `{}`)",
-                project.owner_kind,
-                project.owner,
-                project.display()
-            ),
-        )
-        .with_hint("`project` must name the directory that holds pyproject.toml, relative to the build context")
-        .into());
-    };
-    let pyproject_table = parse_toml(&pyproject_file, pyproject_bytes)
-        .map_err(|d| problems.push(d))
-        .ok();
+            project,
+            PYPROJECT_FILE,
+            MISSING_PYPROJECT_HINT,
+        ));
+    }
+    let pyproject_table = pyproject.and_then(|bytes| {
+        parse_toml(&pyproject_file, bytes)
+            .map_err(|d| problems.push(d))
+            .ok()
+    });
     if kind == LockKind::Poetry
         && let Some(table) = &pyproject_table
     {
@@ -611,7 +622,7 @@ fn check_pinned(
         );
     }
     if problems.is_empty()
-        && let (Ok(text), Some(metadata)) = (std::str::from_utf8(pyproject_bytes), &metadata)
+        && let (Some(Ok(text)), Some(metadata)) = (pyproject.map(std::str::from_utf8), &metadata)
     {
         let hint = format!(
             "regenerate {} in `{}` (`{}`)",
@@ -680,7 +691,7 @@ fn check_pinned(
                 packages,
                 lock: kind,
                 version_from_vcs: pyproject_table.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject_bytes).ok()?;
+                    let text = std::str::from_utf8(pyproject?).ok()?;
                     version_from_vcs(&pyproject_file, text, table)
                 }),
                 translated_lock: translated,
@@ -689,7 +700,7 @@ fn check_pinned(
                 git_over_ssh: false,
                 fetchable,
                 requires_python: pyproject_table.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject_bytes).ok()?;
+                    let text = std::str::from_utf8(pyproject?).ok()?;
                     requires_python(&pyproject_file, text, table)
                 }),
             })
@@ -890,20 +901,88 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
     }
 }
 
+/// A uv.lock that was not written for this `pyproject.toml`: one that
+/// does not lock the project `name` (renamed since, or another project's
+/// lock), or whose record of the project's dependencies differs from
+/// pyproject's ([`stale_dependencies`]). `uv sync --locked` would refuse
+/// it in the venv step; this says so before anything builds, at the line
+/// to look at.
+fn stale_lock(
+    project: &ProjectDir<'_>,
+    pyproject_text: &str,
+    lock_text: &str,
+    pyproject: &toml::Table,
+    lock: &toml::Table,
+    name: &str,
+) -> Vec<Diagnostic> {
+    let file = project.path(PYPROJECT_FILE);
+    let hint = format!(
+        "run `uv lock` in `{}` and commit the new uv.lock",
+        project.display()
+    );
+    let packages = lock
+        .get("package")
+        .and_then(toml::Value::as_array)
+        .map_or(&[][..], Vec::as_slice);
+    let named = |package: &&toml::Value, wanted: &str| {
+        package
+            .get("name")
+            .and_then(toml::Value::as_str)
+            .is_some_and(|n| normalize_name(n) == normalize_name(wanted))
+    };
+    if let Some(root) = packages.iter().find(|p| named(p, name)) {
+        return stale_dependencies(&file, pyproject_text, pyproject, root, name, &hint);
+    }
+    if packages.is_empty() {
+        // Reported as a lock without packages.
+        return Vec::new();
+    }
+    // The project as uv locks it: its source is the lock's own directory.
+    let locked_root = packages
+        .iter()
+        .find(|package| {
+            package.get("source").is_some_and(|source| {
+                ["editable", "virtual"]
+                    .iter()
+                    .any(|kind| source.get(kind).and_then(toml::Value::as_str) == Some("."))
+            })
+        })
+        .and_then(|package| package.get("name")?.as_str());
+    let message = match locked_root {
+        Some(old) => {
+            let lock_file = project.path(LOCK_FILE);
+            let where_locked = match package_line(lock_text, old) {
+                Some(at) => format!("{lock_file}:{}:{}", at.line, at.column),
+                None => lock_file,
+            };
+            format!(
+                "pyproject.toml names the project `{name}`, but uv.lock locks it as `{old}` ({where_locked}): the lock is out of date"
+            )
+        }
+        None => format!(
+            "uv.lock does not lock the project `{name}`: the lock is out of date, or was written for another project"
+        ),
+    };
+    let at = find_table_key(pyproject_text, "project", "name")
+        .or_else(|| find_key(pyproject_text, "project"));
+    vec![Diagnostic::at(&file, at, message).with_hint(hint)]
+}
+
 /// A lock that no longer matches `pyproject.toml`: a dependency added to
 /// `[project]` (or its optional dependencies) but not locked, or locked but
 /// no longer declared. Only *names* are compared, against the lock's record
-/// of the project's `requires-dist`, so uv's own spelling of specifiers and
-/// markers can never cause a false alarm; a changed version specifier is
-/// left to `uv sync --locked`, which fails the build with uv's explanation.
-/// Dynamic dependencies are not checked.
+/// of the project's `requires-dist` (in `root`, the project's package in
+/// the lock), so uv's own spelling of specifiers and markers can never
+/// cause a false alarm; a changed version specifier is left to `uv sync
+/// --locked`, which fails the build with uv's explanation. Dynamic
+/// dependencies are not checked.
 fn stale_dependencies(
     file: &str,
     text: &str,
     pyproject: &toml::Table,
-    lock: &toml::Table,
+    root: &toml::Value,
     project: &str,
-    directory: &str,
+    hint: &str,
 ) -> Vec<Diagnostic> {
     let Some(table) = pyproject.get("project") else {
         return Vec::new();
@@ -915,27 +994,10 @@ fn stale_dependencies(
             d.iter()
                 .any(|v| matches!(v.as_str(), Some("dependencies" | "optional-dependencies")))
         });
-    let root = normalize_name(project);
-    let locked: Option<std::collections::BTreeSet<String>> = lock
-        .get("package")
-        .and_then(toml::Value::as_array)
-        .and_then(|packages| {
-            packages.iter().find(|p| {
-                p.get("name")
-                    .and_then(toml::Value::as_str)
-                    .is_some_and(|n| normalize_name(n) == root)
-            })
-        })
-        .and_then(|package| package.get("metadata")?.get("requires-dist")?.as_array())
-        .map(|requires| {
-            requires
-                .iter()
-                .filter_map(|r| r.get("name")?.as_str().map(normalize_name))
-                .collect()
-        });
-    let Some(locked) = locked.filter(|_| !dynamic) else {
+    let Some(locked) = locked_requirements(root).filter(|_| !dynamic) else {
         return Vec::new();
     };
+    let root = normalize_name(project);
     // Every requirement string of `[project]`, with its name.
     let mut declared: Vec<(&str, String)> = Vec::new();
     let mut lists = vec![table.get("dependencies")];
@@ -954,7 +1016,6 @@ fn stale_dependencies(
     {
         declared.push((requirement, normalize_name(requirement_name(requirement))));
     }
-    let hint = format!("run `uv lock` in `{directory}` and commit the new uv.lock");
     let mut problems = Vec::new();
     for (requirement, name) in &declared {
         if !locked.contains(name) && *name != root {
@@ -964,7 +1025,7 @@ fn stale_dependencies(
                     find(text, requirement),
                     format!("`{name}` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date"),
                 )
-                .with_hint(hint.clone()),
+                .with_hint(hint),
             );
         }
     }
@@ -980,10 +1041,29 @@ fn stale_dependencies(
                 find_key(text, "dependencies").or_else(|| find_key(text, "project")),
                 format!("uv.lock locks `{name}`, which pyproject.toml no longer declares: the lock is out of date"),
             )
-            .with_hint(hint.clone()),
+            .with_hint(hint),
         );
     }
     problems
+}
+
+/// The names of the dependencies uv.lock records for the project whose
+/// package in the lock is `root` (`[package.metadata] requires-dist`), or
+/// `None` when the lock does not say. uv writes the table only when it is
+/// not empty, so a package it locked from a source (`source = { editable
+/// = "." }`) without one has no dependencies.
+fn locked_requirements(root: &toml::Value) -> Option<BTreeSet<String>> {
+    let recorded = root.get("metadata").and_then(|m| m.get("requires-dist"));
+    let Some(requires) = recorded else {
+        return root.get("source").map(|_| BTreeSet::new());
+    };
+    Some(
+        requires
+            .as_array()?
+            .iter()
+            .filter_map(|r| r.get("name")?.as_str().map(normalize_name))
+            .collect(),
+    )
 }
 
 /// The distribution name a PEP 508 requirement starts with.
@@ -1018,6 +1098,28 @@ fn find_key(text: &str, key: &str) -> Option<Position> {
             }
         });
         if found {
+            return Some(position_of(text, offset + line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The position of the key `key` in the table `[table]` of a TOML text
+/// (the first `key =` line after the header, before the next one).
+fn find_table_key(text: &str, table: &str, key: &str) -> Option<Position> {
+    let header = format!("[{table}]");
+    let mut inside = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            inside = trimmed.starts_with(&header);
+        } else if inside
+            && trimmed
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
             return Some(position_of(text, offset + line.len() - trimmed.len()));
         }
         offset += line.len();
@@ -1425,6 +1527,30 @@ fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
     })
 }
 
+/// The uv.lock format version pybase reads: uv writes 1, with `revision =
+/// N` for the compatible additions; another version is a breaking change.
+const UV_LOCK_VERSION: i64 = 1;
+
+/// A uv.lock's table, `file` being its name and `bytes` its content: an
+/// error when it is not TOML, or of a format version pybase does not know
+/// (its content is then not read, as it may mean something else).
+fn parse_lock(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
+    let lock = parse_toml(file, bytes)?;
+    match lock.get("version") {
+        Some(version) if version.as_integer() != Some(UV_LOCK_VERSION) => Err(Diagnostic::at(
+            file,
+            Some(key_or_start(Some(bytes), "version")),
+            format!(
+                "uv.lock's format is version {version}, which this pybase does not know (it reads version {UV_LOCK_VERSION})"
+            ),
+        )
+        .with_hint(format!(
+            "upgrade pybase to a release that reads uv.lock version {version}, or lock with a uv that writes version {UV_LOCK_VERSION}"
+        ))),
+        _ => Ok(lock),
+    }
+}
+
 /// Where a TOML lock names the package `name` (its `name = "…"` line, the
 /// first when it locks several versions).
 pub(crate) fn package_line(text: &str, name: &str) -> Option<Position> {
@@ -1676,6 +1802,75 @@ name = "idna"
     }
 
     #[test]
+    fn a_lock_of_the_project_under_its_old_name_is_stale() {
+        let pyproject = "[build-system]\nrequires = [\"hatchling\"]\n[project]\nversion = \"1\"\nname = \"new\"\n";
+        let locked_as_old = |root: &str| {
+            let lock = format!(
+                "version = 1\nrevision = 3\n\n[[package]]\nname = \"old\"\nversion = \"1\"\nsource = {{ {root} = \".\" }}\n"
+            );
+            check_text(Some(pyproject), Some(&lock))
+        };
+        assert_eq!(locked_as_old("virtual"), locked_as_old("editable"));
+        insta::assert_snapshot!(locked_as_old("editable"), @"app/pyproject.toml:5:1: pyproject.toml names the project `new`, but uv.lock locks it as `old` (app/uv.lock:5:1): the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)");
+        // A lock with no package of the project at all.
+        let foreign = "version = 1\n[[package]]\nname = \"six\"\nversion = \"1.17.0\"\n";
+        insta::assert_snapshot!(check_text(Some(pyproject), Some(foreign)), @"app/pyproject.toml:5:1: uv.lock does not lock the project `new`: the lock is out of date, or was written for another project (hint: run `uv lock` in `app` and commit the new uv.lock)");
+    }
+
+    #[test]
+    fn dependencies_added_to_a_project_locked_without_any_make_the_lock_stale() {
+        // uv writes `[package.metadata]` only when it is not empty: a
+        // project locked without dependencies has none.
+        let lock = "version = 1\nrevision = 3\n[[package]]\nname = \"api\"\nversion = \"1\"\nsource = { editable = \".\" }\n";
+        let pyproject =
+            "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [\"six\", \"idna\"]\n";
+        insta::assert_snapshot!(check_text(Some(pyproject), Some(lock)), @"
+        app/pyproject.toml:4:18: `six` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
+        app/pyproject.toml:4:25: `idna` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
+        ");
+        assert!(check_text(Some(PYPROJECT), Some(lock)).starts_with("ok:"));
+    }
+
+    #[test]
+    fn a_lock_format_version_other_than_1_is_refused_at_its_line() {
+        let lock = |version: &str| {
+            format!(
+                "# written by a future uv\nversion = {version}\nrevision = 1\n[[package]]\nname = \"api\"\nversion = \"1\"\nsource = {{ editable = \".\" }}\n"
+            )
+        };
+        insta::assert_snapshot!(check_text(Some(PYPROJECT), Some(&lock("2"))), @"app/uv.lock:2:1: uv.lock's format is version 2, which this pybase does not know (it reads version 1) (hint: upgrade pybase to a release that reads uv.lock version 2, or lock with a uv that writes version 1)");
+        assert!(
+            check_text(Some(PYPROJECT), Some(&lock("\"1\"")))
+                .contains("uv.lock's format is version \"1\"")
+        );
+        // A new revision of version 1 is compatible.
+        assert!(check_text(Some(PYPROJECT), Some(&lock("1"))).starts_with("ok:"));
+    }
+
+    #[test]
+    fn a_lock_of_pins_without_pyproject_reports_every_problem() {
+        let spec = crate::spec::parse(
+            "pybase.yaml",
+            b"version: 1\nservices:\n  api:\n    from: python:3.12-slim\n    project: app\n    groups: [dev]\n",
+        )
+        .expect("valid spec");
+        let files = ProjectFiles {
+            project: spec.services["api"].project_dir(),
+            pyproject: None,
+            lock: None,
+            poetry: None,
+            pylock: None,
+            requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
+        };
+        let problems = check_files(&spec.file, &files).expect_err("refused");
+        insta::assert_snapshot!(problems.to_string(), @"
+        pybase.yaml:6:14: `api` selects extras or groups of `app`, but requirements.txt pins one set of packages (it has no uv.lock or poetry.lock) (hint: export the lock with them instead (`uv export --extra NAME --group NAME`, `--format requirements-txt`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `app`)
+        pybase.yaml:5:14: `app/pyproject.toml` not found in the build context (service `api`, project `app`) (hint: `project` must name the directory that holds pyproject.toml, relative to the build context)
+        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`; or, to install it unverified, set `require-hashes: false` on its service or tier)
+        ");
+    }
+
+    #[test]
     fn dynamic_dependencies_are_not_checked() {
         let pyproject =
             "[project]\nname = \"api\"\nversion = \"1\"\ndynamic = [\"dependencies\"]\n";
@@ -1720,7 +1915,7 @@ source = { git = "ssh://git@git.example.com/org/tool.git?rev=v3#0123456789abcdef
             .replace(
                 "dependencies = [{ name = \"private\" }, { name = \"public\" }]",
                 &format!(
-                    "dependencies = [{}]",
+                    "dependencies = [{0}]\n[package.metadata]\nrequires-dist = [{0}]",
                     deps.split(", ")
                         .filter(|d| !d.is_empty())
                         .map(|d| format!("{{ name = {d} }}"))
@@ -1765,6 +1960,8 @@ name = "api"
 version = "1"
 source = { editable = "." }
 dependencies = [{ name = "six" }]
+[package.metadata]
+requires-dist = [{ name = "six" }]
 [[package]]
 name = "six"
 version = "1.17.0"
