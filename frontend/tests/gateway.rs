@@ -595,9 +595,10 @@ async fn dockerignore_patterns_apply_to_every_context_source() {
             })
             .collect();
     assert_eq!(excludes.len(), 2, "the lock and code sources: {excludes:?}");
+    // `/data/` is `data` once cleaned, as BuildKit reads it.
     for (source, patterns) in &excludes {
         assert!(
-            patterns.contains(&".env".to_owned()) && patterns.contains(&"data/".to_owned()),
+            patterns.contains(&".env".to_owned()) && patterns.contains(&"data".to_owned()),
             "{source} does not honour .dockerignore: {patterns:?}"
         );
     }
