@@ -37,9 +37,11 @@ pub struct ProjectInfo {
     pub lock: LockKind,
     /// When the version is `dynamic` and comes from version control.
     pub version_from_vcs: Option<VcsVersion>,
-    /// The requirements lock the venv is installed from when the project's
-    /// lock is one uv does not read (`poetry.lock`, translated).
-    pub translated_lock: Option<String>,
+    /// The requirements locks the venv is installed from, one per package
+    /// index, when the project's lock is one uv does not read
+    /// (`poetry.lock`, translated: [`crate::poetry::PoetryLock::requirements`]);
+    /// empty otherwise.
+    pub translated_locks: Vec<crate::poetry::IndexRequirements>,
     /// `[project].requires-python`, when set.
     pub requires_python: Option<RequiresPython>,
     /// The artifacts of the packages the venv gets in every environment
@@ -184,8 +186,9 @@ pub enum LockKind {
     /// `pylock.toml` (PEP 751), installed with `uv pip sync
     /// --require-hashes`.
     Pylock,
-    /// `poetry.lock`, translated into a requirements lock
-    /// ([`crate::poetry`]) installed with `uv pip sync --require-hashes`.
+    /// `poetry.lock`, translated into requirements locks, one per package
+    /// index ([`crate::poetry`]), each installed with `uv pip install
+    /// --no-deps --require-hashes` and its own index alone.
     Poetry,
 }
 
@@ -368,7 +371,7 @@ pub fn check(
                 version,
                 locked_packages,
                 lock: LockKind::Uv,
-                translated_lock: None,
+                translated_locks: Vec::new(),
                 requires_python: pyproject.as_ref().and_then(|table| {
                     let text = std::str::from_utf8(pyproject_text?).ok()?;
                     requires_python(&project.path(PYPROJECT_FILE), text, table)
@@ -556,7 +559,7 @@ fn check_pinned(
     {
         problems.extend(unknown_selection(spec_file, project, table));
     }
-    let mut translated = None;
+    let mut translated = Vec::new();
     let mut artifacts = Vec::new();
     let mut fetchable = None;
     let pins = match std::str::from_utf8(lock) {
@@ -588,7 +591,7 @@ fn check_pinned(
                     .map(|table| crate::poetry::roots(table, &groups, &extras))
                     .unwrap_or_default();
                 crate::poetry::parse(&file, text, &groups, &extras, &roots).map(|parsed| {
-                    translated = Some(parsed.requirements);
+                    translated = parsed.requirements;
                     artifacts = parsed.artifacts;
                     parsed.pins
                 })
@@ -670,7 +673,7 @@ fn check_pinned(
                     let text = std::str::from_utf8(pyproject_bytes).ok()?;
                     version_from_vcs(&pyproject_file, text, table)
                 }),
-                translated_lock: translated,
+                translated_locks: translated,
                 artifacts,
                 // Git sources are refused in locks of pins.
                 git_over_ssh: false,
@@ -1829,7 +1832,7 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None, requires_python: None, artifacts: [], git_over_ssh: false, fetchable: Some([]) }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, artifacts: [], git_over_ssh: false, fetchable: Some([]) }"
         );
     }
 
