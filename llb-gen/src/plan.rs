@@ -609,9 +609,10 @@ pub struct ProjectFacts {
     pub files_digest: Option<String>,
     /// The lock it installs from.
     pub lock: LockKind,
-    /// The requirements lock translated from it, when uv does not read it
-    /// (`poetry.lock`): written next to it for the installer.
-    pub translated_lock: Option<String>,
+    /// The requirements locks translated from it, one per package index,
+    /// when uv does not read it (`poetry.lock`): written next to it for the
+    /// installer, which installs each with its own index alone.
+    pub translated_locks: Vec<crate::poetry::IndexRequirements>,
     /// Whether its install fetches a git repository over SSH.
     pub git_over_ssh: bool,
     /// Its packages' files with their addresses, when BuildKit may fetch
@@ -634,7 +635,7 @@ impl ProjectFacts {
             venv_packages: info.venv_packages,
             files_digest: Some(digest_of(&both)),
             lock: info.lock,
-            translated_lock: info.translated_lock.clone(),
+            translated_locks: info.translated_locks.clone(),
             git_over_ssh: info.git_over_ssh,
             fetchable: info.fetchable.clone(),
             build_requires: crate::project::build_requires(pyproject),
@@ -987,12 +988,13 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .mount(Mount::secret(KNOWN_HOSTS_PATH, KNOWN_HOSTS_SECRET, false))
         };
         let lock_file = project.path(lock_kind.file_name());
-        // What the installer reads: the lock, or its translation.
-        let translated = facts.and_then(|f| f.translated_lock.as_deref());
-        let installed_file = match translated {
-            Some(_) => crate::poetry::TRANSLATED_FILE,
-            None => lock_kind.file_name(),
-        };
+        // What the installer reads: the lock, or its translation (one file
+        // per index).
+        let translated = facts.map_or(&[][..], |f| f.translated_locks.as_slice());
+        let translated_files: Vec<String> = (0..translated.len())
+            .map(crate::poetry::translated_file)
+            .collect();
+        let installed_file = lock_kind.file_name();
         // The uv lock syncs the project's environment; a lock of pins is
         // installed file by file, its name the venv script's argument. On
         // a venv below, the delta script runs the installer it is given.
@@ -1061,7 +1063,16 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                     &selection,
                 ),
             ),
-            LockKind::Requirements | LockKind::Pylock | LockKind::Poetry => {
+            LockKind::Poetry => {
+                // Each file after its index, empty for the default.
+                let by_index: Vec<String> = translated
+                    .iter()
+                    .zip(&translated_files)
+                    .flat_map(|(lock, file)| [lock.index.clone().unwrap_or_default(), file.clone()])
+                    .collect();
+                (POETRY_VENV_SCRIPT, by_index.clone(), by_index)
+            }
+            LockKind::Requirements | LockKind::Pylock => {
                 // `require-hashes: false` lets a requirements.txt without
                 // hashes through; every other lock has them.
                 let hashes = (lock_kind != LockKind::Requirements || project.require_hashes)
@@ -1085,11 +1096,11 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             }
         };
         let mut lock = lock_source(&project, inputs.session_id, &inputs.ignored);
-        if let Some(translated) = translated {
+        for (translation, file) in translated.iter().zip(&translated_files) {
             lock = lock.mkfile(
-                &format!("/{}", project.path(crate::poetry::TRANSLATED_FILE)),
-                translated.as_bytes(),
-                format!("[{name}] {lock_file} as requirements with hashes"),
+                &format!("/{}", project.path(file)),
+                translation.text.as_bytes(),
+                format!("[{name}] {lock_file} as requirements with hashes: {file}"),
             );
         }
         // How the install step reads its inputs: the fetched files and the
@@ -1199,6 +1210,8 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         let (venv, venv_copy) = if has_venv {
             let delta_script = if fetched.is_some() {
                 FETCHED_DELTA_SCRIPT
+            } else if lock_kind == LockKind::Poetry {
+                POETRY_DELTA_SCRIPT
             } else {
                 DELTA_SCRIPT
             };
@@ -1771,15 +1784,41 @@ rm -f /pybase/out/.gitignore
 "#
 );
 
-/// The venv from a lock of pins (the last argument: `pylock.toml`,
-/// `requirements.txt` or poetry.lock's translation, after
-/// `--require-hashes` unless the spec turned it off) alone: every package
-/// with its hashes, exactly those (`pip sync`).
+/// The venv from a lock of pins (the last argument: `pylock.toml` or
+/// `requirements.txt`, after `--require-hashes` unless the spec turned it
+/// off) alone: every package with its hashes, exactly those (`pip sync`).
 const PINNED_VENV_SCRIPT: &str = concat!(
     download_setup!(),
     new_venv!("/opt/venv"),
     r#"exec /pybase/uv/uv pip sync --python /opt/venv/bin/python "$@"
 "#
+);
+
+/// Installs poetry.lock's translation into /opt/venv: `"$@"` are pairs of
+/// an index URL (empty for the default, PyPI) and the requirements lock of
+/// the packages the lock takes from it (see [`crate::poetry`]), installed
+/// one after the other so that each package is looked up only on its own
+/// index. The index is given as `--default-index`, which outranks the
+/// `--index-url` the file repeats and a `UV_INDEX_URL` or
+/// `UV_DEFAULT_INDEX` of the builder image; `--no-deps`, as every package
+/// the venv gets is pinned in one of the files; every hash checked.
+macro_rules! install_each_index {
+    () => {
+        r#"uv_install() { /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps --require-hashes "$@"; }
+while [ "$#" -gt 0 ]; do
+  if [ -n "$1" ]; then uv_install --default-index "$1" -r "$2"; else uv_install -r "$2"; fi
+  shift 2
+done
+"#
+    };
+}
+
+/// The venv from poetry.lock's translation alone: a new venv, then
+/// `install_each_index!`.
+const POETRY_VENV_SCRIPT: &str = concat!(
+    download_setup!(),
+    new_venv!("/opt/venv"),
+    install_each_index!()
 );
 
 /// Copy the files under /opt/venv that this step added or changed (newer
@@ -1830,6 +1869,17 @@ export UV_COMPILE_BYTECODE=0
 "#,
     install_built!(),
     forget_local_files!(),
+    keep_delta!()
+);
+
+/// [`DELTA_SCRIPT`] for poetry.lock's translation: `install_each_index!`
+/// into the venv below, then its new files.
+const POETRY_DELTA_SCRIPT: &str = concat!(
+    download_setup!(),
+    r#"stamp=$(mktemp)
+export UV_COMPILE_BYTECODE=0
+"#,
+    install_each_index!(),
     keep_delta!()
 );
 

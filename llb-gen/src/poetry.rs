@@ -1,5 +1,5 @@
 //! `poetry.lock`, read when a project has no `uv.lock`, and translated
-//! into a requirements lock that uv installs with `--require-hashes`.
+//! into requirements locks that uv installs with `--require-hashes`.
 //!
 //! Poetry (lock-version 2.1, Poetry 2) writes one `[[package]]` table per
 //! locked distribution: its `version`, the dependency `groups` it belongs
@@ -8,6 +8,16 @@
 //! comes from an index other than PyPI, a `[package.source]`. The lock
 //! carries no URLs: artifacts are found on the index and checked against
 //! the hashes, like pip's `--require-hashes`.
+//!
+//! The translation is one requirements lock per index, each naming only
+//! its own (`--index-url`, or none: the default, PyPI, for the packages
+//! without a source), installed one after the other: uv applies a file's
+//! index options to every package it lists, so one file with the private
+//! indexes as `--extra-index-url` would look every PyPI package up on them
+//! first (uv's `first-index` strategy takes the first index that has the
+//! name), and PyPI first would look the private packages up on PyPI
+//! (dependency confusion, either way). No order of one index list serves
+//! both.
 //!
 //! The venv gets the `main` group and the groups the spec selects; a
 //! package of another group only (`dev`) is left out. A package without a
@@ -41,8 +51,18 @@ use crate::requirements::{Pin, lock_packages};
 pub const POETRY_LOCK_FILE: &str = "poetry.lock";
 
 /// The requirements file the translation is written to, next to the lock,
-/// for uv to install.
+/// for uv to install: its first file (see [`translated_file`]).
 pub const TRANSLATED_FILE: &str = "pybase-poetry-requirements.txt";
+
+/// The name of the translation's file at `position` (0-based) of
+/// [`PoetryLock::requirements`]: [`TRANSLATED_FILE`], then
+/// `pybase-poetry-requirements-2.txt` and so on.
+pub fn translated_file(position: usize) -> String {
+    match position {
+        0 => TRANSLATED_FILE.to_owned(),
+        _ => format!("pybase-poetry-requirements-{}.txt", position + 1),
+    }
+}
 
 /// The group every project has: `[project].dependencies`, or
 /// `[tool.poetry.dependencies]`.
@@ -53,11 +73,26 @@ const MAIN_GROUP: &str = "main";
 pub struct PoetryLock {
     /// The packages of the selected groups, in the lock's order.
     pub pins: Vec<Pin>,
-    /// The same packages as a requirements lock: `name==version`, the
-    /// marker, every hash; the indexes of `[package.source]` first.
-    pub requirements: String,
+    /// The same packages as requirements locks, `name==version`, the
+    /// marker, every hash, one per index (see the module's documentation):
+    /// first those from the default index (no `[package.source]`), then
+    /// each source's, under `--index-url` of its URL, in the order the lock
+    /// first names them. At least one, if only a header.
+    pub requirements: Vec<IndexRequirements>,
     /// The artifacts of those without a marker (every environment's).
     pub artifacts: Vec<crate::artifacts::LockedArtifacts>,
+}
+
+/// The packages a `poetry.lock` takes from one index, as a requirements
+/// lock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexRequirements {
+    /// The index: a `[package.source]`'s URL, or `None` for the default
+    /// (PyPI, as Poetry reads a package without a source).
+    pub index: Option<String>,
+    /// The requirements lock: a header, `--index-url` of `index` when it
+    /// has one, then each package's `name==version ; marker` and hashes.
+    pub text: String,
 }
 
 /// A dependency the project declares itself: where the walk of a Poetry 1
@@ -569,7 +604,9 @@ pub fn parse(
         .then(|| walk(&packages, roots));
     let mut refused_twice: Vec<String> = Vec::new();
     let mut pins = Vec::new();
-    let mut lines = Vec::new();
+    // Each requirement with the index it is looked up on (`None`: the
+    // default).
+    let mut lines: Vec<(Option<String>, String)> = Vec::new();
     let mut indexes: Vec<String> = Vec::new();
     let mut artifacts = Vec::new();
     let mut problems = Vec::new();
@@ -650,19 +687,21 @@ pub fn parse(
             continue;
         };
         let source = package.get("source");
-        match source
+        let index = match source
             .and_then(|s| s.get("type"))
             .and_then(toml::Value::as_str)
         {
-            None => {}
+            None => None,
             Some("legacy") => {
-                if let Some(url) = source
+                let url = source
                     .and_then(|s| s.get("url"))
-                    .and_then(toml::Value::as_str)
+                    .and_then(toml::Value::as_str);
+                if let Some(url) = url
                     && !indexes.iter().any(|known| known == url)
                 {
                     indexes.push(url.to_owned());
                 }
+                url.map(str::to_owned)
             }
             Some(other) => {
                 problems.push(
@@ -677,7 +716,7 @@ pub fn parse(
                 );
                 continue;
             }
-        }
+        };
         // Poetry 1.2 and older (lock-version 1.1) list the files in
         // `[metadata.files]`, by package name.
         let entries = package
@@ -726,7 +765,7 @@ pub fn parse(
         for hash in hashes {
             line.push_str(&format!(" \\\n    --hash={hash}"));
         }
-        lines.push(line);
+        lines.push((index, line));
         pins.push(Pin {
             name: normalize_name(name),
             version: version.to_owned(),
@@ -741,22 +780,51 @@ pub fn parse(
     } else {
         format!("; extras: {}", extras.join(", "))
     };
-    let mut requirements = format!(
+    let header = format!(
         "# Generated by pybase from {file} (groups: {}{extras_note}): every package pinned, every hash checked.\n",
         selected.join(", ")
     );
-    for index in &indexes {
-        requirements.push_str(&format!("--extra-index-url {index}\n"));
-    }
-    for line in lines {
-        requirements.push_str(&line);
-        requirements.push('\n');
-    }
     Ok(PoetryLock {
+        requirements: requirements_by_index(&header, &indexes, &lines),
         pins,
-        requirements,
         artifacts,
     })
+}
+
+/// The requirements locks of `lines` (each with its index, `None` for the
+/// default), one per index that has some: the default's first, naming no
+/// index, then those of `indexes` in order, each under `--index-url` of its
+/// own alone; each starts with `header`. A lock of no package gives one
+/// file, the header alone.
+fn requirements_by_index(
+    header: &str,
+    indexes: &[String],
+    lines: &[(Option<String>, String)],
+) -> Vec<IndexRequirements> {
+    let mut files = Vec::new();
+    for index in std::iter::once(None).chain(indexes.iter().map(Some)) {
+        let pinned: Vec<&String> = lines
+            .iter()
+            .filter(|(of, _)| of.as_ref() == index)
+            .map(|(_, line)| line)
+            .collect();
+        if pinned.is_empty() && !(index.is_none() && lines.is_empty()) {
+            continue;
+        }
+        let mut text = header.to_owned();
+        if let Some(url) = index {
+            text.push_str(&format!("--index-url {url}\n"));
+        }
+        for line in pinned {
+            text.push_str(line);
+            text.push('\n');
+        }
+        files.push(IndexRequirements {
+            index: index.cloned(),
+            text,
+        });
+    }
+    files
 }
 
 /// The marker under which the venv needs a package: the lock's `markers`
@@ -823,7 +891,14 @@ mod tests {
                     .iter()
                     .map(|p| format!("{}=={} @{}", p.name, p.version, p.at.line))
                     .collect();
-                format!("{}\n---\n{}", pins.join("\n"), lock.requirements)
+                format!(
+                    "{}\n---\n{}",
+                    pins.join("\n"),
+                    lock.requirements
+                        .iter()
+                        .map(|r| r.text.as_str())
+                        .collect::<String>()
+                )
             }
             Err(problems) => one_a_line(&problems),
         }
@@ -885,12 +960,13 @@ content-hash = "0000"
         tomli==2.2.1 @27
         ---
         # Generated by pybase from app/poetry.lock (groups: main): every package pinned, every hash checked.
-        --extra-index-url https://pypi.example/simple
+        tomli==2.2.1 ; python_version < "3.11" \
+            --hash=sha256:dddd
+        # Generated by pybase from app/poetry.lock (groups: main): every package pinned, every hash checked.
+        --index-url https://pypi.example/simple
         Six==1.17.0 \
             --hash=sha256:bbbb \
             --hash=sha256:cccc
-        tomli==2.2.1 ; python_version < "3.11" \
-            --hash=sha256:dddd
         "#);
     }
 
@@ -902,14 +978,91 @@ content-hash = "0000"
         tomli==2.2.1 @27
         ---
         # Generated by pybase from app/poetry.lock (groups: main, dev): every package pinned, every hash checked.
-        --extra-index-url https://pypi.example/simple
         iniconfig==2.0.0 \
             --hash=sha256:aaaa
+        tomli==2.2.1 ; (python_version < "3.11") or (python_version < "3.12") \
+            --hash=sha256:dddd
+        # Generated by pybase from app/poetry.lock (groups: main, dev): every package pinned, every hash checked.
+        --index-url https://pypi.example/simple
         Six==1.17.0 \
             --hash=sha256:bbbb \
             --hash=sha256:cccc
-        tomli==2.2.1 ; (python_version < "3.11") or (python_version < "3.12") \
-            --hash=sha256:dddd
+        "#);
+    }
+
+    /// The requirements files of a translation, in install order.
+    fn files(lock: &PoetryLock) -> Vec<String> {
+        lock.requirements.iter().map(|r| r.text.clone()).collect()
+    }
+
+    /// `a` from the private source `private`, `b` (which `a` needs) from
+    /// PyPI.
+    const PRIVATE_AND_PYPI: &str = r#"[[package]]
+name = "a"
+version = "1.0"
+groups = ["main"]
+files = [{file = "a-1.0-py3-none-any.whl", hash = "sha256:aaaa"}]
+
+[package.dependencies]
+b = ">=1"
+
+[package.source]
+type = "legacy"
+url = "https://private.example/simple"
+reference = "private"
+
+[[package]]
+name = "b"
+version = "2.0"
+groups = ["main"]
+files = [{file = "b-2.0-py3-none-any.whl", hash = "sha256:bbbb"}]
+
+[metadata]
+lock-version = "2.1"
+python-versions = ">=3.9"
+content-hash = "0000"
+"#;
+
+    #[test]
+    fn each_package_is_looked_up_only_on_the_index_the_lock_took_it_from() {
+        let lock = parse("poetry.lock", PRIVATE_AND_PYPI, &[], &[], &[]).expect("a Poetry 2 lock");
+        let files = files(&lock);
+        // Whatever else a file says, the index options it gives apply to
+        // every package in it.
+        let indexes_for = |package: &str| -> Vec<Vec<&str>> {
+            files
+                .iter()
+                .filter(|file| {
+                    pinned(file)
+                        .iter()
+                        .any(|p| p.starts_with(&format!("{package}==")))
+                })
+                .map(|file| file.lines().filter(|l| l.starts_with("--")).collect())
+                .collect()
+        };
+        assert_eq!(
+            indexes_for("b"),
+            [Vec::<&str>::new()],
+            "b comes from PyPI: its file must name no other index"
+        );
+        assert_eq!(
+            indexes_for("a"),
+            [vec!["--index-url https://private.example/simple"]],
+            "a comes from `private`: its file must name that index alone"
+        );
+        // The installer is told each file's index too.
+        let indexes: Vec<Option<&str>> = lock
+            .requirements
+            .iter()
+            .map(|r| r.index.as_deref())
+            .collect();
+        assert_eq!(indexes, [None, Some("https://private.example/simple")]);
+        insta::assert_snapshot!(without_hashes(&files.concat()), @r#"
+        # Generated by pybase from poetry.lock (groups: main): every package pinned, every hash checked.
+        b==2.0
+        # Generated by pybase from poetry.lock (groups: main): every package pinned, every hash checked.
+        --index-url https://private.example/simple
+        a==1.0
         "#);
     }
 
@@ -941,7 +1094,13 @@ content-hash = "0000"
             &roots,
         )
         .expect("a Poetry 1 lock");
-        without_hashes(&lock.requirements)
+        without_hashes(
+            &lock
+                .requirements
+                .iter()
+                .map(|r| r.text.as_str())
+                .collect::<String>(),
+        )
     }
 
     #[test]
@@ -951,7 +1110,7 @@ content-hash = "0000"
         // marker; not tomli (Poetry locked none), not the dev group.
         insta::assert_snapshot!(poetry1_report(&[]), @r#"
         # Generated by pybase from poetry.lock (groups: main): every package pinned, every hash checked.
-        --extra-index-url https://pypi.org/simple
+        --index-url https://pypi.org/simple
         certifi==2026.10.19.post1
         charset-normalizer==3.5.3
         click==8.1.7
@@ -963,7 +1122,7 @@ content-hash = "0000"
         "#);
         insta::assert_snapshot!(poetry1_report(&["dev"]), @r#"
         # Generated by pybase from poetry.lock (groups: main, dev): every package pinned, every hash checked.
-        --extra-index-url https://pypi.org/simple
+        --index-url https://pypi.org/simple
         certifi==2026.10.19.post1
         charset-normalizer==3.5.3
         click==8.1.7
@@ -988,6 +1147,9 @@ content-hash = "0000"
             parse("poetry.lock", text, &[], &[], &roots)
                 .expect("a Poetry 1 lock")
                 .requirements
+                .iter()
+                .map(|r| r.text.as_str())
+                .collect::<String>()
         };
         let old = requirements(include_str!("../../testdata/locks/poetry1.2-graph.lock"));
         assert_eq!(
@@ -1036,7 +1198,10 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
             without_hashes(
                 &parse("poetry.lock", text, &[], &extras, &roots)
                     .expect("a lock")
-                    .requirements,
+                    .requirements
+                    .iter()
+                    .map(|r| r.text.as_str())
+                    .collect::<String>(),
             )
         };
         insta::assert_snapshot!(pins(&pep621, &[]), @r#"
@@ -1101,7 +1266,13 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
             let roots = roots(&pyproject, &groups, &extras);
             let ours = parse("poetry.lock", lock, &groups, &extras, &roots).expect("a lock");
             assert_eq!(
-                pinned(&ours.requirements),
+                pinned(
+                    &ours
+                        .requirements
+                        .iter()
+                        .map(|r| r.text.as_str())
+                        .collect::<String>()
+                ),
                 pinned(exported),
                 "{groups:?} {extras:?}"
             );
@@ -1131,11 +1302,17 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
             &[],
             &[root(version)],
         ) {
-            Ok(lock) => without_hashes(&lock.requirements)
-                .lines()
-                .filter(|l| !l.starts_with('#'))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            Ok(lock) => without_hashes(
+                &lock
+                    .requirements
+                    .iter()
+                    .map(|r| r.text.as_str())
+                    .collect::<String>(),
+            )
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n"),
             Err(problems) => one_a_line(&problems),
         };
         let same = lock(">=3.9");
@@ -1200,6 +1377,9 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
             parse("poetry.lock", &text, &[], &[], roots)
                 .expect("a lock")
                 .requirements
+                .iter()
+                .map(|r| r.text.as_str())
+                .collect::<String>()
                 .lines()
                 .filter(|l| l.contains("=="))
                 .map(|l| l.trim_end_matches(" \\").to_owned())

@@ -12,6 +12,7 @@
 //! the venv stage, which fails the build with uv's own explanation.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::plan::{LOCK_FILE, PYPROJECT_FILE};
@@ -39,9 +40,11 @@ pub struct ProjectInfo {
     pub lock: LockKind,
     /// When the version is `dynamic` and comes from version control.
     pub version_from_vcs: Option<VcsVersion>,
-    /// The requirements lock the venv is installed from when the project's
-    /// lock is one uv does not read (`poetry.lock`, translated).
-    pub translated_lock: Option<String>,
+    /// The requirements locks the venv is installed from, one per package
+    /// index, when the project's lock is one uv does not read
+    /// (`poetry.lock`, translated: [`crate::poetry::PoetryLock::requirements`]);
+    /// empty otherwise.
+    pub translated_locks: Vec<crate::poetry::IndexRequirements>,
     /// `[project].requires-python`, when set.
     pub requires_python: Option<RequiresPython>,
     /// The artifacts of the packages the venv gets in every environment
@@ -186,8 +189,9 @@ pub enum LockKind {
     /// `pylock.toml` (PEP 751), installed with `uv pip sync
     /// --require-hashes`.
     Pylock,
-    /// `poetry.lock`, translated into a requirements lock
-    /// ([`crate::poetry`]) installed with `uv pip sync --require-hashes`.
+    /// `poetry.lock`, translated into requirements locks, one per package
+    /// index ([`crate::poetry`]), each installed with `uv pip install
+    /// --no-deps --require-hashes` and its own index alone.
     Poetry,
 }
 
@@ -355,7 +359,7 @@ pub fn check(
                 version,
                 locked_packages,
                 lock: LockKind::Uv,
-                translated_lock: None,
+                translated_locks: Vec::new(),
                 requires_python: pyproject.as_ref().and_then(|table| {
                     let text = std::str::from_utf8(pyproject_text?).ok()?;
                     requires_python(&project.path(PYPROJECT_FILE), text, table)
@@ -504,8 +508,9 @@ fn missing_file(
 }
 
 /// Check a project whose lock pins packages one by one (`kind`, its bytes
-/// `lock`): every package pinned with hashes, and every dependency
-/// pyproject.toml declares pinned at a version it allows.
+/// `lock`): every package pinned with hashes, and the lock not out of date
+/// with the dependencies pyproject.toml declares, in any environment the
+/// lock may have been made for ([`contradicted_dependencies`]).
 fn check_pinned(
     spec_file: &str,
     project: &ProjectDir<'_>,
@@ -565,7 +570,7 @@ fn check_pinned(
     {
         problems.extend(unknown_selection(spec_file, project, table));
     }
-    let mut translated = None;
+    let mut translated = Vec::new();
     let mut artifacts = Vec::new();
     let mut fetchable = None;
     let pins = match std::str::from_utf8(lock) {
@@ -597,7 +602,7 @@ fn check_pinned(
                     .map(|table| crate::poetry::roots(table, &groups, &extras))
                     .unwrap_or_default();
                 crate::poetry::parse(&file, text, &groups, &extras, &roots).map(|parsed| {
-                    translated = Some(parsed.requirements);
+                    translated = parsed.requirements;
                     artifacts = parsed.artifacts;
                     parsed.pins
                 })
@@ -630,44 +635,29 @@ fn check_pinned(
             project.display(),
             kind.relock_command()
         );
-        for dependency in &metadata.dependencies {
-            let name = normalize_name(&dependency.name);
-            let versions: Vec<&str> = pins
-                .iter()
-                .filter(|p| p.name == name)
-                .map(|p| p.version.as_str())
-                .collect();
-            let at = find(text, &dependency.written);
-            if versions.is_empty() {
-                problems.push(
-                    Diagnostic::at(
-                        &pyproject_file,
-                        at,
-                        format!(
-                            "`{name}` is a dependency in pyproject.toml but {} does not pin it: the lock is out of date",
-                            kind.file_name()
-                        ),
-                    )
+        for contradiction in contradicted_dependencies(&metadata.dependencies, &pins) {
+            let (dependency, message) = match contradiction {
+                Contradiction::Unpinned(dependency) => (
+                    dependency,
+                    format!(
+                        "`{}` is a dependency in pyproject.toml but {} does not pin it: the lock is out of date",
+                        dependency.name,
+                        kind.file_name()
+                    ),
+                ),
+                Contradiction::Excluded(dependency, specifiers, version) => (
+                    dependency,
+                    format!(
+                        "pyproject.toml asks for `{}{specifiers}` but {} pins {version}: the lock is out of date",
+                        dependency.name,
+                        kind.file_name()
+                    ),
+                ),
+            };
+            problems.push(
+                Diagnostic::at(&pyproject_file, find(text, &dependency.written), message)
                     .with_hint(hint.clone()),
-                );
-            } else if let Some(specifiers) = &dependency.specifiers
-                && let Some(outside) = versions.iter().find(|v| {
-                    v.parse::<pep440_rs::Version>()
-                        .is_ok_and(|version| !specifiers.contains(&version))
-                })
-            {
-                problems.push(
-                    Diagnostic::at(
-                        &pyproject_file,
-                        at,
-                        format!(
-                            "pyproject.toml asks for `{name}{specifiers}` but {} pins {outside}: the lock is out of date",
-                            kind.file_name()
-                        ),
-                    )
-                    .with_hint(hint.clone()),
-                );
-            }
+            );
         }
     }
     match (problems.is_empty(), name) {
@@ -694,7 +684,7 @@ fn check_pinned(
                     let text = std::str::from_utf8(pyproject?).ok()?;
                     version_from_vcs(&pyproject_file, text, table)
                 }),
-                translated_lock: translated,
+                translated_locks: translated,
                 artifacts,
                 // Git sources are refused in locks of pins.
                 git_over_ssh: false,
@@ -719,13 +709,17 @@ struct ProjectMetadata {
 
 /// One dependency a project declares.
 struct Dependency {
-    /// Its name as written.
+    /// Its normalized name.
     name: String,
     /// The text to point at in pyproject.toml.
     written: String,
     /// Its PEP 440 version specifiers, when it has some pybase can read
-    /// (Poetry's `^1.2` and `~1.2` are not PEP 440 and are not checked).
+    /// (none for a URL; Poetry's `^1.2` and `~1.2` are not PEP 440 and are
+    /// not checked).
     specifiers: Option<pep440_rs::VersionSpecifiers>,
+    /// The environments that need it: its PEP 508 marker (always true in
+    /// Poetry's table).
+    marker: pep508_rs::MarkerTree,
 }
 
 impl ProjectMetadata {
@@ -745,11 +739,7 @@ impl ProjectMetadata {
                 .into_iter()
                 .flatten()
                 .filter_map(toml::Value::as_str)
-                .map(|requirement| Dependency {
-                    name: requirement_name(requirement).to_owned(),
-                    written: requirement.to_owned(),
-                    specifiers: requirement_specifiers(requirement),
-                })
+                .filter_map(declared_dependency)
                 .collect(),
             // Poetry's own table: `name = "constraint"` or `name = {…}`;
             // `python` is the interpreter, an `optional` one an extra's.
@@ -766,9 +756,10 @@ impl ProjectMetadata {
                             .unwrap_or(false)
                 })
                 .map(|(name, _)| Dependency {
-                    name: name.clone(),
+                    name: normalize_name(name),
                     written: format!("{name} ="),
                     specifiers: None,
+                    marker: pep508_rs::MarkerTree::TRUE,
                 })
                 .collect(),
         };
@@ -780,23 +771,87 @@ impl ProjectMetadata {
     }
 }
 
-/// The version specifiers of a PEP 508 requirement (`name[extras] specs ;
-/// marker`), when it has any; `None` for a URL requirement or one pybase
-/// cannot read.
-fn requirement_specifiers(requirement: &str) -> Option<pep440_rs::VersionSpecifiers> {
-    let without_marker = requirement.split(';').next()?.trim();
-    let mut rest = without_marker[requirement_name(without_marker).len()..].trim_start();
-    if rest.starts_with('[') {
-        rest = rest[rest.find(']')? + 1..].trim_start();
-    }
-    if rest.is_empty() || rest.starts_with('@') {
+/// A `[project] dependencies` entry as a [`Dependency`] of the base set:
+/// `None` when only an extra brings it (`extra == 'x'`, false for every
+/// environment without extras) or when it is not PEP 508 (no lock could
+/// have been made from it; it is not checked).
+fn declared_dependency(requirement: &str) -> Option<Dependency> {
+    let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement).ok()?;
+    if !parsed.marker.evaluate_extras(&[]) {
         return None;
     }
-    let rest = rest
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .unwrap_or(rest);
-    rest.parse().ok()
+    Some(Dependency {
+        name: normalize_name(parsed.name.as_ref()),
+        written: requirement.to_owned(),
+        specifiers: match parsed.version_or_url {
+            Some(pep508_rs::VersionOrUrl::VersionSpecifier(specifiers)) => Some(specifiers),
+            Some(pep508_rs::VersionOrUrl::Url(_)) | None => None,
+        },
+        marker: parsed.marker,
+    })
+}
+
+/// How a lock of pins contradicts a declared dependency.
+enum Contradiction<'a> {
+    /// No version of it is pinned, and every environment needs it.
+    Unpinned(&'a Dependency),
+    /// Its specifiers exclude a pinned version that no environment allows.
+    Excluded(&'a Dependency, &'a pep440_rs::VersionSpecifiers, &'a str),
+}
+
+/// Where the lock `pins` contradicts `dependencies`, in their order.
+///
+/// The lock was made for environments pybase does not know yet (the base
+/// image is resolved later), so only what is wrong in *every* environment
+/// is reported. A name no version of which is pinned, when its
+/// declarations' markers together always hold (one is unconditional, or
+/// `numpy>=2; python_version >= '3.10'` with `numpy<2; python_version <
+/// '3.10'`): `tomli; python_version < '3.11'` may be absent from a lock
+/// made for 3.12. A pinned version, when no environment lets every
+/// declaration of the name whose marker holds there allow it (each one
+/// excluding it is reported): `numpy==2.1.0` fits the split above, and
+/// `numpy==1.26.4` fits `numpy>=2; python_version >= '3.10'` alone, since a
+/// lock made for 3.9 may pin it for another package.
+fn contradicted_dependencies<'a>(
+    dependencies: &'a [Dependency],
+    pins: &'a [crate::requirements::Pin],
+) -> Vec<Contradiction<'a>> {
+    let mut contradictions = Vec::new();
+    for dependency in dependencies {
+        let declarations = || dependencies.iter().filter(|d| d.name == dependency.name);
+        let mut versions = pins
+            .iter()
+            .filter(|pin| pin.name == dependency.name)
+            .map(|pin| pin.version.as_str())
+            .peekable();
+        if versions.peek().is_none() {
+            let mut needed = pep508_rs::MarkerTree::FALSE;
+            declarations().for_each(|d| needed.or(d.marker.clone()));
+            if needed.is_true() {
+                contradictions.push(Contradiction::Unpinned(dependency));
+            }
+            continue;
+        }
+        let Some(specifiers) = &dependency.specifiers else {
+            continue;
+        };
+        let excludes = |d: &Dependency, version: &pep440_rs::Version| {
+            d.specifiers.as_ref().is_some_and(|s| !s.contains(version))
+        };
+        let nowhere_allowed = versions.find(|written| {
+            written.parse::<pep440_rs::Version>().is_ok_and(|version| {
+                let mut allowed = pep508_rs::MarkerTree::TRUE;
+                declarations()
+                    .filter(|d| excludes(d, &version))
+                    .for_each(|d| allowed.and(d.marker.negate()));
+                excludes(dependency, &version) && allowed.is_false()
+            })
+        });
+        if let Some(version) = nowhere_allowed {
+            contradictions.push(Contradiction::Excluded(dependency, specifiers, version));
+        }
+    }
+    contradictions
 }
 
 /// Check the projects an image stacks, root first (a target's
@@ -1801,6 +1856,97 @@ name = "idna"
         ");
     }
 
+    /// What `check_files` says of `dependencies` (a TOML array's items)
+    /// against a requirements.txt of `pins` (`name==version` lines, no
+    /// hashes).
+    fn pinned_check(dependencies: &str, pins: &str) -> String {
+        let spec = spec();
+        let mut project = spec.services["api"].project_dir();
+        project.require_hashes = false;
+        let pyproject = format!(
+            "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [{dependencies}]\n"
+        );
+        let files = ProjectFiles {
+            project,
+            pyproject: Some(pyproject.into_bytes()),
+            lock: None,
+            poetry: None,
+            pylock: None,
+            requirements: Some(pins.as_bytes().to_vec()),
+        };
+        match check_files(&spec.file, &files) {
+            Ok(_) => "ok".to_owned(),
+            Err(problems) => problems.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_dependency_whose_marker_was_false_where_the_lock_was_made_may_be_unpinned() {
+        // Locked for Python 3.12: tomli is not needed there.
+        assert_eq!(
+            pinned_check(
+                "\"six\", \"tomli; python_version < '3.11'\"",
+                "six==1.17.0\n"
+            ),
+            "ok"
+        );
+        // Only an extra brings it: not part of the base set.
+        assert_eq!(
+            pinned_check("\"six\", \"idna; extra == 'net'\"", "six==1.17.0\n"),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn a_dependency_every_environment_needs_must_be_pinned() {
+        insta::assert_snapshot!(pinned_check("\"six\", \"tomli\"", "six==1.17.0\n"), @"app/pyproject.toml:4:25: `tomli` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))");
+        // Declared for every Python, in two halves.
+        insta::assert_snapshot!(
+            pinned_check(
+                "\"six\", \"numpy>=2; python_version >= '3.10'\", \"numpy<2; python_version < '3.10'\"",
+                "six==1.17.0\n"
+            ),
+            @"
+        app/pyproject.toml:4:25: `numpy` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))
+        app/pyproject.toml:4:63: `numpy` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))
+        "
+        );
+    }
+
+    #[test]
+    fn a_pin_is_checked_only_against_the_declarations_whose_markers_can_hold_with_it() {
+        let split = "\"numpy>=2; python_version >= '3.10'\", \"numpy<2; python_version < '3.10'\"";
+        assert_eq!(pinned_check(split, "numpy==2.1.0\n"), "ok");
+        assert_eq!(pinned_check(split, "numpy==1.26.4\n"), "ok");
+        // Made for a Python where only something else needs numpy.
+        assert_eq!(
+            pinned_check("\"numpy>=2; python_version >= '3.10'\"", "numpy==1.26.4\n"),
+            "ok"
+        );
+    }
+
+    #[test]
+    fn a_pin_no_environment_allows_is_outside_the_declarations() {
+        insta::assert_snapshot!(pinned_check("\"numpy>=2\"", "numpy==1.26.4\n"), @"app/pyproject.toml:4:18: pyproject.toml asks for `numpy>=2` but requirements.txt pins 1.26.4: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))");
+        // Each half excludes it where it holds, and the halves cover every
+        // Python.
+        insta::assert_snapshot!(
+            pinned_check(
+                "\"numpy>=2; python_version >= '3.10'\", \"numpy>=1.20; python_version < '3.10'\"",
+                "numpy==1.19.5\n"
+            ),
+            @"
+        app/pyproject.toml:4:18: pyproject.toml asks for `numpy>=2` but requirements.txt pins 1.19.5: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))
+        app/pyproject.toml:4:56: pyproject.toml asks for `numpy>=1.20` but requirements.txt pins 1.19.5: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))
+        "
+        );
+        // The unconditional declaration excludes it wherever the other holds.
+        insta::assert_snapshot!(
+            pinned_check("\"six>=1.18\", \"six<1.18; python_version < '3.8'\"", "six==1.17.0\n"),
+            @"app/pyproject.toml:4:18: pyproject.toml asks for `six>=1.18` but requirements.txt pins 1.17.0: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))"
+        );
+    }
+
     #[test]
     fn a_lock_of_the_project_under_its_old_name_is_stale() {
         let pyproject = "[build-system]\nrequires = [\"hatchling\"]\n[project]\nversion = \"1\"\nname = \"new\"\n";
@@ -1881,7 +2027,7 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_lock: None, requires_python: None, artifacts: [], git_over_ssh: false, fetchable: Some([]) }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, artifacts: [], git_over_ssh: false, fetchable: Some([]) }"
         );
     }
 

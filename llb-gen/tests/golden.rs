@@ -750,3 +750,61 @@ fn on_a_tier_the_built_sdist_is_added_to_the_tiers_venv_offline() {
         "{inputs:?}"
     );
 }
+
+#[test]
+fn a_poetry_lock_is_installed_one_index_at_a_time() {
+    // poetry.lock's translation is one requirements lock per package index
+    // (their text: unit tests in poetry.rs). Each is a file of the LLB, and
+    // the venv (or the delta on a tier's) installs them in turn, each after
+    // its index (empty: the default) and with `--no-deps`: no package is
+    // looked up on another file's index.
+    use llb_gen::poetry::IndexRequirements;
+    let poetry = |_: &str| ProjectFacts {
+        lock: llb_gen::project::LockKind::Poetry,
+        translated_locks: vec![
+            IndexRequirements {
+                index: None,
+                text: "b==2.0 --hash=sha256:bbbb\n".to_owned(),
+            },
+            IndexRequirements {
+                index: Some("https://private.example/simple".to_owned()),
+                text: "--index-url https://private.example/simple\na==1.0 --hash=sha256:aaaa\n"
+                    .to_owned(),
+            },
+        ],
+        ..ProjectFacts::default()
+    };
+    for (spec, target, dir) in [
+        (SPEC, "inventory", ""),
+        (TIERED_SPEC, "orders", "services/orders/"),
+    ] {
+        let build = build_with_facts(spec, target, false, &poetry);
+        let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+        let ops = described["ops"].as_array().expect("ops");
+        for file in [
+            "pybase-poetry-requirements.txt",
+            "pybase-poetry-requirements-2.txt",
+        ] {
+            let name = format!("[{target}] {dir}poetry.lock as requirements with hashes: {file}");
+            assert!(
+                ops.iter().any(|op| op["name"] == name.as_str()
+                    && op["op"].to_string().contains(&format!("/{dir}{file}"))),
+                "no step `{name}`"
+            );
+        }
+        let installs: Vec<String> = ops
+            .iter()
+            .map(|op| op["op"].to_string())
+            .filter(|op| op.contains("--no-deps --require-hashes"))
+            .collect();
+        assert!(!installs.is_empty(), "{target}: no install of each index");
+        for install in &installs {
+            assert!(
+                install.contains(
+                    "\"\",\"pybase-poetry-requirements.txt\",\"https://private.example/simple\",\"pybase-poetry-requirements-2.txt\"]"
+                ) && !install.contains("pip sync"),
+                "{install}"
+            );
+        }
+    }
+}
