@@ -97,9 +97,10 @@ pub struct FetchablePackage {
     pub name: String,
     /// Its locked version.
     pub version: String,
-    /// Whether every environment needs it (not only under a marker, and
-    /// not a version kept for some environments only).
-    pub needed_everywhere: bool,
+    /// The environments that need it: true for every one; a marker when
+    /// the lock reaches it only under markers, or keeps this version for
+    /// some environments only.
+    pub needed_when: pep508_rs::MarkerTree,
     /// Its wheels.
     pub wheels: Vec<LockedFile>,
     /// Its sdist, when the lock has one and pybase may build it alone
@@ -154,6 +155,16 @@ pub fn wheelhouse(
     environment: &TargetEnvironment,
 ) -> Option<Wheelhouse> {
     environment.machine?;
+    let markers = environment.markers();
+    // A package needed where the target is, though not everywhere (under a
+    // marker true on the target), is needed all the same; with no known
+    // interpreter, only what every environment needs.
+    let needed = |package: &FetchablePackage| {
+        package.needed_when.is_true()
+            || markers
+                .as_ref()
+                .is_some_and(|markers| package.needed_when.evaluate(markers, &[]))
+    };
     let on_pypi = |file: &LockedFile| file.url.starts_with(PYPI_FILES);
     let mut house = Wheelhouse::default();
     for package in packages {
@@ -162,7 +173,7 @@ pub fn wheelhouse(
             .iter()
             .filter(|wheel| fits(&wheel.filename, environment))
             .collect();
-        if fitting.is_empty() && package.needed_everywhere {
+        if fitting.is_empty() && needed(package) {
             let sdist = package.sdist.as_ref().filter(|sdist| on_pypi(sdist))?;
             house.sdists.push(SdistBuild {
                 name: package.name.clone(),
@@ -411,6 +422,51 @@ mod tests {
     }
 
     #[test]
+    fn a_package_needed_under_a_marker_true_on_the_target_gets_its_sdist_built() {
+        let sdist = LockedFile {
+            url: format!("{PYPI_FILES}packages/psycopg2-2.9.10.tar.gz"),
+            sha256: "0".repeat(64),
+            filename: "psycopg2-2.9.10.tar.gz".to_owned(),
+            recorded_at: None,
+        };
+        let under = |marker: &str| FetchablePackage {
+            name: "psycopg2".to_owned(),
+            version: "2.9.10".to_owned(),
+            needed_when: marker.parse().expect("a marker"),
+            wheels: Vec::new(),
+            sdist: Some(sdist.clone()),
+            marker: None,
+        };
+        let built = |package: FetchablePackage, python: Option<&str>| {
+            wheelhouse(&[package], &environment(&amd64(), python)).map(|house| house.sdists.len())
+        };
+        // Regression: `psycopg2==2.9.10; sys_platform == 'linux'` was left
+        // out, and the offline install then failed where `uv sync` builds it.
+        assert_eq!(
+            built(under("sys_platform == 'linux'"), Some("3.11.2")),
+            Some(1)
+        );
+        assert_eq!(
+            built(
+                under("python_version >= '3.10' and platform_machine == 'x86_64'"),
+                Some("3.11.2")
+            ),
+            Some(1)
+        );
+        // Twins: false on the target, or not decidable without the image's
+        // Python, it stays out.
+        assert_eq!(
+            built(under("sys_platform == 'win32'"), Some("3.11.2")),
+            Some(0)
+        );
+        assert_eq!(
+            built(under("python_version < '3.10'"), Some("3.11.2")),
+            Some(0)
+        );
+        assert_eq!(built(under("sys_platform == 'linux'"), None), Some(0));
+    }
+
+    #[test]
     fn a_file_is_recorded_where_its_url_s_line_holds_its_hash() {
         // A forged lock may give two files one hash: each is found on its
         // own URL's line.
@@ -450,7 +506,11 @@ mod tests {
                 .unwrap_or("psycopg2")
                 .to_lowercase(),
             version: "1.0".into(),
-            needed_everywhere,
+            needed_when: if needed_everywhere {
+                pep508_rs::MarkerTree::TRUE
+            } else {
+                "sys_platform == 'win32'".parse().expect("a marker")
+            },
             wheels: names.iter().map(|n| file(n)).collect(),
             sdist: None,
             marker: None,

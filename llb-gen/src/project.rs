@@ -12,6 +12,8 @@
 //! the venv stage, which fails the build with uv's own explanation.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use pep508_rs::MarkerTree;
 use std::str::FromStr;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
@@ -319,21 +321,20 @@ pub fn check(
     }
     match (problems.is_empty(), name, lock) {
         (true, Some(name), Some(lock)) => {
+            let reached = venv_package_markers(&lock, &name, project.selection);
             let names = venv_package_names(&lock, &name, project.selection, false);
             let everywhere = venv_package_names(&lock, &name, project.selection, true);
             Ok(ProjectInfo {
                 git_over_ssh: git_over_ssh(&lock, names.as_ref()),
-                fetchable: names
+                fetchable: reached
                     .as_ref()
-                    .zip(everywhere.as_ref())
                     .filter(|_| !builds_from_source(pyproject.as_ref()))
-                    .and_then(|(names, everywhere)| {
+                    .and_then(|reached| {
                         fetchable_packages(
                             &project.path(LOCK_FILE),
                             lock_text.unwrap_or_default(),
                             &lock,
-                            names,
-                            everywhere,
+                            reached,
                             sdists_build_alone(pyproject.as_ref()),
                         )
                     }),
@@ -1280,87 +1281,125 @@ fn unknown_selection(
 
 /// The normalized names of the packages the venv gets (the project's
 /// dependencies, with the `selection`'s extras and groups); see
-/// [`ProjectInfo::venv_packages`].
+/// [`ProjectInfo::venv_packages`]. With `unconditional`, only those every
+/// environment installs (reached along edges without a marker).
 fn venv_package_names(
     lock: &toml::Table,
     project: &str,
     selection: &crate::spec::Selection,
     unconditional: bool,
 ) -> Option<BTreeSet<String>> {
-    // With `unconditional`, an edge under an environment marker is not
-    // followed: what is left, every environment installs.
-    let followed = |dep: &&toml::Value| !unconditional || dep.get("marker").is_none();
+    let reached = venv_package_markers(lock, project, selection)?;
+    Some(
+        reached
+            .into_iter()
+            .filter(|(_, marker)| !unconditional || marker.is_true())
+            .map(|(name, _)| name)
+            .collect(),
+    )
+}
+
+/// The packages the venv gets, by normalized name, each with the
+/// environments that need it: the disjunction, over the paths from the
+/// project (and the `selection`'s extras and groups) to it, of the
+/// conjunction of the markers along the path (uv.lock writes a
+/// dependency's marker on the edge). A package reached only along
+/// contradictory paths is still listed (under a false marker), as uv.lock
+/// lists it. `None` when the lock does not lock `project`.
+fn venv_package_markers(
+    lock: &toml::Table,
+    project: &str,
+    selection: &crate::spec::Selection,
+) -> Option<BTreeMap<String, MarkerTree>> {
     let packages = lock.get("package")?.as_array()?;
-    let by_name: std::collections::BTreeMap<String, &toml::Value> = packages
+    let by_name: BTreeMap<String, &toml::Value> = packages
         .iter()
         .filter_map(|p| Some((normalize_name(p.get("name")?.as_str()?), p)))
         .collect();
-    // Edges of a package: its dependencies, and those of the extras a
-    // dependency on it asks for.
-    let edges = |package: &toml::Value, extras: &[String]| -> Vec<(String, Vec<String>)> {
+    let root = normalize_name(project);
+    let root_package = by_name.get(&root)?;
+    let root_extras: Vec<String> = selection
+        .extras
+        .iter()
+        .map(|e| normalize_name(&e.name))
+        .collect();
+    let mut reach: BTreeMap<(String, Vec<String>), MarkerTree> =
+        BTreeMap::from([((root.clone(), root_extras.clone()), MarkerTree::TRUE)]);
+    let mut queue = vec![(root.clone(), root_extras)];
+    // The groups' packages hang off the project's own entry.
+    let groups = root_package
+        .get("dev-dependencies")
+        .and_then(toml::Value::as_table);
+    for group in &selection.groups {
+        let entries = groups
+            .and_then(|t| {
+                t.iter()
+                    .find(|(name, _)| normalize_name(name) == normalize_name(&group.name))
+            })
+            .and_then(|(_, deps)| deps.as_array());
+        for (next, marker) in entries.into_iter().flatten().filter_map(dependency_edge) {
+            reach_along(&mut reach, &mut queue, next, marker);
+        }
+    }
+    while let Some(key) = queue.pop() {
+        let (Some(package), Some(here)) = (by_name.get(&key.0), reach.get(&key).cloned()) else {
+            continue;
+        };
+        // Its dependencies, and those of the extras a dependency on it
+        // asks for.
         let mut lists = vec![package.get("dependencies")];
-        for extra in extras {
+        for extra in &key.1 {
             lists.push(
                 package
                     .get("optional-dependencies")
                     .and_then(|o| o.get(extra.as_str())),
             );
         }
-        lists
+        let edges = lists
             .into_iter()
             .flatten()
             .filter_map(toml::Value::as_array)
             .flatten()
-            .filter(followed)
-            .filter_map(dependency_edge)
-            .collect()
-    };
-    let root = normalize_name(project);
-    let root_extras: Vec<String> = selection
-        .extras
-        .iter()
-        .map(|e| normalize_name(&e.name))
-        .collect();
-    let mut seen = std::collections::BTreeSet::from([(root.clone(), root_extras.clone())]);
-    let mut queue = vec![(root.clone(), root_extras)];
-    // The groups' packages hang off the project's own entry.
-    if let Some(groups) = by_name.get(&root).and_then(|p| p.get("dev-dependencies")) {
-        for group in &selection.groups {
-            let entries = groups
-                .as_table()
-                .and_then(|t| {
-                    t.iter()
-                        .find(|(name, _)| normalize_name(name) == normalize_name(&group.name))
-                })
-                .and_then(|(_, deps)| deps.as_array());
-            for next in entries
-                .into_iter()
-                .flatten()
-                .filter(followed)
-                .filter_map(dependency_edge)
-            {
-                if seen.insert(next.clone()) {
-                    queue.push(next);
-                }
-            }
+            .filter_map(dependency_edge);
+        for (next, mut marker) in edges {
+            marker.and(here.clone());
+            reach_along(&mut reach, &mut queue, next, marker);
         }
     }
-    while let Some((name, extras)) = queue.pop() {
-        let Some(package) = by_name.get(&name) else {
-            continue;
-        };
-        for next in edges(package, &extras) {
-            if seen.insert(next.clone()) {
+    let mut by_package: BTreeMap<String, MarkerTree> = BTreeMap::new();
+    for ((name, _), marker) in reach {
+        if name != root && by_name.contains_key(&name) {
+            by_package
+                .entry(name)
+                .or_insert(MarkerTree::FALSE)
+                .or(marker);
+        }
+    }
+    Some(by_package)
+}
+
+/// Records that `next` is reached under `marker`: its marker widens, and it
+/// is walked (again) when it is new or its marker changed.
+fn reach_along(
+    reach: &mut BTreeMap<(String, Vec<String>), MarkerTree>,
+    queue: &mut Vec<(String, Vec<String>)>,
+    next: (String, Vec<String>),
+    marker: MarkerTree,
+) {
+    match reach.get_mut(&next) {
+        None => {
+            reach.insert(next.clone(), marker);
+            queue.push(next);
+        }
+        Some(known) => {
+            let mut widened = known.clone();
+            widened.or(marker);
+            if widened != *known {
+                *known = widened;
                 queue.push(next);
             }
         }
     }
-    by_name.contains_key(&root).then(|| {
-        seen.into_iter()
-            .map(|(name, _)| name)
-            .filter(|name| *name != root && by_name.contains_key(name))
-            .collect()
-    })
 }
 
 /// The artifacts uv.lock lists for the packages `names` that come from an
@@ -1477,17 +1516,18 @@ fn locked_file(
     crate::artifacts::LockedFile::new(url, sha256, lock_file, lock_text)
 }
 
-/// The files of uv.lock's packages `names` with their addresses and
-/// hashes (sdists only when `with_sdists`), `lock` being the lock
-/// `lock_file` parsed from `lock_text`; `None` when one of them comes
-/// from elsewhere than an index (git, a path, a URL) or has a wheel without
-/// a URL or a sha256.
+/// The files of uv.lock's packages `reached` (by name, with the
+/// environments that need them) with their addresses and hashes (sdists
+/// only when `with_sdists`), `lock` being the lock `lock_file` parsed from
+/// `lock_text`; `None` when one of them comes from elsewhere than an index
+/// (git, a path, a URL) or has a wheel without a URL or a sha256. A version
+/// the lock keeps for some environments only (`resolution-markers`) is
+/// needed where those markers and its paths' both hold.
 fn fetchable_packages(
     lock_file: &str,
     lock_text: &str,
     lock: &toml::Table,
-    names: &BTreeSet<String>,
-    everywhere: &BTreeSet<String>,
+    reached: &BTreeMap<String, MarkerTree>,
     with_sdists: bool,
 ) -> Option<Vec<crate::artifacts::FetchablePackage>> {
     let packages = lock
@@ -1497,9 +1537,9 @@ fn fetchable_packages(
     let mut fetchable = Vec::new();
     for package in packages {
         let name = normalize_name(package.get("name")?.as_str()?);
-        if !names.contains(&name) {
+        let Some(reached_when) = reached.get(&name) else {
             continue;
-        }
+        };
         package.get("source")?.get("registry")?;
         let wheels = package
             .get("wheels")
@@ -1510,8 +1550,7 @@ fn fetchable_packages(
             .collect::<Option<Vec<_>>>()?;
         fetchable.push(crate::artifacts::FetchablePackage {
             version: package.get("version")?.as_str()?.to_owned(),
-            needed_everywhere: everywhere.contains(&name)
-                && package.get("resolution-markers").is_none(),
+            needed_when: needed_when(package, reached_when.clone()),
             wheels,
             sdist: package
                 .get("sdist")
@@ -1524,9 +1563,30 @@ fn fetchable_packages(
     Some(fetchable)
 }
 
-/// A uv.lock dependency entry (`{ name = "x", extra = ["y"] }`): the
-/// package's normalized name and the extras it asks for.
-fn dependency_edge(dep: &toml::Value) -> Option<(String, Vec<String>)> {
+/// Where a uv.lock `package` that the venv reaches under `reached_when`
+/// is needed: there, and where one of its `resolution-markers` holds when
+/// it has them (a version locked for some environments only). A
+/// resolution marker pybase cannot read makes it needed nowhere.
+fn needed_when(package: &toml::Value, mut reached_when: MarkerTree) -> MarkerTree {
+    let Some(forks) = package.get("resolution-markers") else {
+        return reached_when;
+    };
+    let mut forked = MarkerTree::FALSE;
+    for fork in forks.as_array().into_iter().flatten() {
+        match fork.as_str().map(str::parse::<MarkerTree>) {
+            Some(Ok(marker)) => forked.or(marker),
+            _ => return MarkerTree::FALSE,
+        }
+    }
+    reached_when.and(forked);
+    reached_when
+}
+
+/// A uv.lock dependency entry (`{ name = "x", extra = ["y"], marker =
+/// "…" }`): the package's normalized name, the extras it asks for, and the
+/// environments it applies in (all without a marker; none with one pybase
+/// cannot read, so that such a package is never taken as needed).
+fn dependency_edge(dep: &toml::Value) -> Option<((String, Vec<String>), MarkerTree)> {
     let name = normalize_name(dep.get("name")?.as_str()?);
     let extras = dep
         .get("extra")
@@ -1537,7 +1597,14 @@ fn dependency_edge(dep: &toml::Value) -> Option<(String, Vec<String>)> {
                 .collect()
         })
         .unwrap_or_default();
-    Some((name, extras))
+    let marker = match dep.get("marker") {
+        None => MarkerTree::TRUE,
+        Some(marker) => marker
+            .as_str()
+            .and_then(|m| m.parse::<MarkerTree>().ok())
+            .unwrap_or(MarkerTree::FALSE),
+    };
+    Some(((name, extras), marker))
 }
 
 /// PEP 503 name normalization: lowercase, runs of `-_.` become `-`.
@@ -1676,6 +1743,61 @@ mod tests {
 
     const PYPROJECT: &str = "[project]\nname = \"api\"\nversion = \"1\"\n";
     const LOCK: &str = "version = 1\n[[package]]\nname = \"api\"\n";
+
+    #[test]
+    fn each_locked_package_is_needed_where_the_markers_along_its_paths_hold() {
+        let lock: toml::Table = toml::from_str(
+            r#"
+version = 1
+[[package]]
+name = "api"
+version = "1.0"
+source = { editable = "." }
+dependencies = [
+    { name = "psycopg2", marker = "sys_platform == 'linux'" },
+    { name = "tomli", marker = "python_version < '3.11'" },
+    { name = "six" },
+]
+[[package]]
+name = "psycopg2"
+version = "2.9.10"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "six", marker = "platform_machine == 'x86_64'" }]
+[[package]]
+name = "tomli"
+version = "2.2.1"
+source = { registry = "https://pypi.org/simple" }
+[[package]]
+name = "six"
+version = "1.17.0"
+source = { registry = "https://pypi.org/simple" }
+"#,
+        )
+        .expect("a lock");
+        let none = Selection::default();
+        let reached = venv_package_markers(&lock, "api", &none).expect("the project is locked");
+        let shown: Vec<String> = reached
+            .iter()
+            .map(|(name, marker)| {
+                format!(
+                    "{name}: {}",
+                    marker.try_to_string().unwrap_or("true".into())
+                )
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "psycopg2: sys_platform == 'linux'",
+                "six: true",
+                "tomli: python_full_version < '3.11'",
+            ]
+        );
+        assert_eq!(
+            venv_package_names(&lock, "api", &none, true),
+            Some(BTreeSet::from(["six".to_owned()]))
+        );
+    }
 
     #[test]
     fn a_missing_lock_is_reported_at_the_project_key() {

@@ -171,7 +171,12 @@ pub fn pylock_fetchable(
             Some(crate::artifacts::FetchablePackage {
                 name: normalize_name(package.get("name")?.as_str()?),
                 version: package.get("version")?.as_str()?.to_owned(),
-                needed_everywhere: marker.is_none(),
+                needed_when: match marker.as_deref() {
+                    None => pep508_rs::MarkerTree::TRUE,
+                    Some(marker) => marker
+                        .parse::<pep508_rs::MarkerTree>()
+                        .unwrap_or(pep508_rs::MarkerTree::FALSE),
+                },
                 wheels: package
                     .get("wheels")
                     .and_then(toml::Value::as_array)

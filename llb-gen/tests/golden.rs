@@ -520,7 +520,7 @@ fn fetchable(elsewhere: bool, psycopg2: bool) -> ProjectFacts {
     let package = |name: &str, version: &str, wheels, sdist| FetchablePackage {
         name: name.to_owned(),
         version: version.to_owned(),
-        needed_everywhere: true,
+        needed_when: pep508_rs::MarkerTree::TRUE,
         wheels,
         sdist,
         marker: None,
