@@ -1,6 +1,7 @@
 //! The environment a venv is installed for: the image's interpreter, its C
 //! library and its machine, as one value that wheel selection
-//! ([`crate::wheel`]) and marker evaluation read.
+//! (the `wheel` module, which depends on this one, not the other way) and
+//! marker evaluation read.
 //!
 //! The facts come from the image, not from the spec: `PYTHON_VERSION` in
 //! its config (the official images set it) and what the gateway finds in
@@ -197,8 +198,23 @@ pub fn glibc_paths(platform: &Platform) -> Vec<String> {
 /// The name of musl's dynamic loader on `platform`, whose presence in
 /// `/lib` marks a musl image.
 pub fn musl_loader(platform: &Platform) -> Option<String> {
-    let machine = crate::wheel::machine(platform)?;
+    let machine = machine(platform)?;
     Some(format!("/lib/ld-musl-{machine}.so.1"))
+}
+
+/// The machine name wheel tags use for `platform`'s architecture, when
+/// pybase knows it.
+pub fn machine(platform: &Platform) -> Option<&'static str> {
+    match (platform.architecture.as_str(), platform.variant.as_str()) {
+        ("amd64", _) => Some("x86_64"),
+        ("arm64", _) => Some("aarch64"),
+        ("arm", "v7" | "") => Some("armv7l"),
+        ("386", _) => Some("i686"),
+        ("ppc64le", _) => Some("ppc64le"),
+        ("s390x", _) => Some("s390x"),
+        ("riscv64", _) => Some("riscv64"),
+        _ => None,
+    }
 }
 
 /// `2.36` of `2.36-9+deb12u7`, `1.2` of `1.2.4-r2`.
@@ -239,7 +255,7 @@ impl TargetEnvironment {
             (None, probed) => probed,
         };
         Self {
-            machine: crate::wheel::machine(platform),
+            machine: machine(platform),
             python,
             libc: facts.libc.unwrap_or(Libc::Unknown),
         }

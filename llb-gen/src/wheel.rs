@@ -18,7 +18,6 @@
 //! know admits every tag it would decide (see [`crate::environment`]).
 
 use crate::environment::{Interpreter, Libc, TargetEnvironment};
-use crate::llb::Platform;
 
 /// A wheel's file name, split into its parts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,21 +86,6 @@ impl WheelFilename {
                 .any(|abi| interpreter_fits(python, abi, environment.python))
         });
         platform_fits && interpreter_fits
-    }
-}
-
-/// The machine name wheel tags use for `platform`'s architecture, when
-/// pybase knows it.
-pub fn machine(platform: &Platform) -> Option<&'static str> {
-    match (platform.architecture.as_str(), platform.variant.as_str()) {
-        ("amd64", _) => Some("x86_64"),
-        ("arm64", _) => Some("aarch64"),
-        ("arm", "v7" | "") => Some("armv7l"),
-        ("386", _) => Some("i686"),
-        ("ppc64le", _) => Some("ppc64le"),
-        ("s390x", _) => Some("s390x"),
-        ("riscv64", _) => Some("riscv64"),
-        _ => None,
     }
 }
 
@@ -175,6 +159,7 @@ fn interpreter_fits(python: &str, abi: &str, interpreter: Option<Interpreter>) -
 mod tests {
     use super::*;
     use crate::environment::{ImageFacts, PythonVersion};
+    use crate::llb::Platform;
 
     fn amd64() -> Platform {
         Platform {
