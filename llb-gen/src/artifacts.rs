@@ -78,7 +78,7 @@ impl LockedFile {
 /// URL, else the hash's first occurrence.
 fn hash_position(lock_text: &str, url: &str, sha256: &str) -> Option<crate::diagnostic::Position> {
     let Some(url_at) = lock_text.find(url) else {
-        return crate::project::find(lock_text, sha256);
+        return crate::diagnostic::find(lock_text, sha256);
     };
     let line_start = lock_text[..url_at].rfind('\n').map_or(0, |i| i + 1);
     let line_end = lock_text[url_at..]
@@ -87,7 +87,7 @@ fn hash_position(lock_text: &str, url: &str, sha256: &str) -> Option<crate::diag
     let offset = lock_text[line_start..line_end]
         .find(sha256)
         .map_or(url_at, |i| line_start + i);
-    Some(crate::project::position_of(lock_text, offset))
+    Some(crate::diagnostic::position_of(lock_text, offset))
 }
 
 /// A locked package's files with their addresses, for [`wheelhouse`].

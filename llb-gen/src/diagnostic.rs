@@ -191,6 +191,43 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
+// Positions in source text, for the checks that find what to point at by
+// searching the text.
+
+/// The position of the first occurrence of `needle` in `text`.
+pub fn find(text: &str, needle: &str) -> Option<Position> {
+    text.find(needle).map(|offset| position_of(text, offset))
+}
+
+/// Where a TOML lock names the package `name` (its `name = "…"` line, the
+/// first when it locks several versions).
+pub fn package_line(text: &str, name: &str) -> Option<Position> {
+    find_line(text, &format!("name = \"{name}\""))
+}
+
+/// The position of the first line that starts with `needle`.
+pub fn find_line(text: &str, needle: &str) -> Option<Position> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if line.starts_with(needle) {
+            return Some(position_of(text, offset));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+pub fn position_of(text: &str, offset: usize) -> Position {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Position {
+        line: u32::try_from(line).unwrap_or(u32::MAX),
+        column: u32::try_from(column).unwrap_or(u32::MAX),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -91,7 +91,8 @@ pub fn lint_stack(
     stack: &[crate::project::ProjectFiles<'_>],
     infos: &[crate::project::ProjectInfo],
 ) -> Vec<Warning> {
-    use crate::project::{find, normalize_name, requirement_name};
+    use crate::diagnostic::find;
+    use crate::names::{normalize_name, requirement_name};
     let mut warnings = Vec::new();
     for (index, (files, info)) in stack.iter().zip(infos).enumerate() {
         let project = &files.project;
@@ -166,7 +167,8 @@ fn dev_group_in_tier(
     text: &str,
     pyproject: &toml::Table,
 ) -> Option<Warning> {
-    use crate::project::{find, normalize_name};
+    use crate::diagnostic::find;
+    use crate::names::normalize_name;
     if project.owner_kind != "tier" {
         return None;
     }

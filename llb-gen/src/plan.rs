@@ -52,8 +52,8 @@ use crate::spec::{
 };
 use crate::tools;
 
-/// Where the venv lives in images.
-pub const VENV_DIR: &str = "/opt/venv";
+pub use crate::files::{DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, VENV_DIR};
+
 /// The non-root user images run as.
 pub const APP_USER: &str = "app";
 /// Its uid and gid.
@@ -65,12 +65,6 @@ pub const CA_BUNDLE_SECRET: &str = "ca-bundle";
 pub const NETRC_SECRET: &str = "netrc";
 /// The BuildKit local that holds the build context.
 pub const CONTEXT_LOCAL: &str = "context";
-/// The lock file pybase installs from.
-pub const LOCK_FILE: &str = "uv.lock";
-/// The project file that goes with it.
-pub const PYPROJECT_FILE: &str = "pyproject.toml";
-/// Paths of the build context that are never sent, as for `docker build`.
-pub const DOCKERIGNORE_FILE: &str = ".dockerignore";
 
 const CA_BUNDLE_PATH: &str = "/run/secrets/ca-bundle";
 /// The build secret id of the git hosts' keys, for git dependencies over

@@ -43,8 +43,9 @@
 //! each environment's Python, which pybase does not model, and the lock is
 //! refused at the package's line.
 
+use crate::diagnostic::package_line;
 use crate::diagnostic::{Diagnostic, Position};
-use crate::project::{normalize_name, package_line};
+use crate::names::normalize_name;
 use crate::requirements::{Pin, lock_packages};
 
 /// Poetry's lock file.
@@ -149,7 +150,7 @@ pub fn roots(pyproject: &toml::Table, groups: &[String], extras: &[String]) -> V
             .into_iter()
             .flatten()
             .filter_map(toml::Value::as_str)
-            .map(|name| normalize_name(crate::project::requirement_name(name)));
+            .map(|name| normalize_name(crate::names::requirement_name(name)));
         for name in named {
             if let Some(value) = by_name(poetry_dependencies, &name) {
                 roots.extend(constraints(value).into_iter().map(|c| Root {
@@ -189,7 +190,7 @@ fn pep508_roots(list: &toml::Value) -> Vec<Root> {
                 Some((spec, marker)) => (spec, Some(marker.trim().to_owned())),
                 None => (requirement, None),
             };
-            let name = crate::project::requirement_name(spec);
+            let name = crate::names::requirement_name(spec);
             if name.is_empty() {
                 return None;
             }
@@ -486,7 +487,7 @@ fn walk(packages: &[toml::Value], roots: &[Root]) -> Walked {
             .filter(|(extra, _)| asked.contains(&normalize_name(extra)))
             .flat_map(|(_, list)| list.as_array().into_iter().flatten())
             .filter_map(toml::Value::as_str)
-            .map(|requirement| normalize_name(crate::project::requirement_name(requirement)))
+            .map(|requirement| normalize_name(crate::names::requirement_name(requirement)))
             .collect();
         let dependencies = package
             .get("dependencies")

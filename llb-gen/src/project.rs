@@ -17,7 +17,9 @@ use pep508_rs::MarkerTree;
 use std::str::FromStr;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
-use crate::plan::{LOCK_FILE, PYPROJECT_FILE};
+use crate::diagnostic::{find, package_line, position_of};
+use crate::files::{LOCK_FILE, PYPROJECT_FILE};
+use crate::names::{normalize_name, requirement_name};
 use crate::spec::ProjectDir;
 
 /// What the checks learned about the project.
@@ -856,7 +858,7 @@ fn contradicted_dependencies<'a>(
 }
 
 /// Check the projects an image stacks, root first (a target's
-/// [`projects`](crate::plan::Target::projects)): each one's files, then that
+/// `projects`, from the plan): each one's files, then that
 /// none pins a package at another version than one below it.
 pub fn check_stack(
     spec_file: &str,
@@ -1120,20 +1122,6 @@ fn locked_requirements(root: &toml::Value) -> Option<BTreeSet<String>> {
             .filter_map(|r| r.get("name")?.as_str().map(normalize_name))
             .collect(),
     )
-}
-
-/// The distribution name a PEP 508 requirement starts with.
-pub(crate) fn requirement_name(requirement: &str) -> &str {
-    let requirement = requirement.trim_start();
-    let end = requirement
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        .unwrap_or(requirement.len());
-    &requirement[..end]
-}
-
-/// The position of the first occurrence of `needle` in `text`.
-pub(crate) fn find(text: &str, needle: &str) -> Option<Position> {
-    text.find(needle).map(|offset| position_of(text, offset))
 }
 
 /// The position of the TOML key or table header `key` (`key =`, `[key]`,
@@ -1607,21 +1595,6 @@ fn dependency_edge(dep: &toml::Value) -> Option<((String, Vec<String>), MarkerTr
     Some(((name, extras), marker))
 }
 
-/// PEP 503 name normalization: lowercase, runs of `-_.` become `-`.
-pub(crate) fn normalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
-}
-
 fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Diagnostic::at(
@@ -1670,35 +1643,6 @@ fn parse_lock(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
             "upgrade pybase to a release that reads uv.lock version {version}, or lock with a uv that writes version {UV_LOCK_VERSION}"
         ))),
         _ => Ok(lock),
-    }
-}
-
-/// Where a TOML lock names the package `name` (its `name = "…"` line, the
-/// first when it locks several versions).
-pub(crate) fn package_line(text: &str, name: &str) -> Option<Position> {
-    find_line(text, &format!("name = \"{name}\""))
-}
-
-/// The position of the first line that starts with `needle`.
-pub(crate) fn find_line(text: &str, needle: &str) -> Option<Position> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        if line.starts_with(needle) {
-            return Some(position_of(text, offset));
-        }
-        offset += line.len();
-    }
-    None
-}
-
-/// The 1-based line and column of byte `offset` in `text`.
-pub(crate) fn position_of(text: &str, offset: usize) -> Position {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    Position {
-        line: u32::try_from(line).unwrap_or(u32::MAX),
-        column: u32::try_from(column).unwrap_or(u32::MAX),
     }
 }
 

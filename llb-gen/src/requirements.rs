@@ -24,7 +24,7 @@
 //! installer.
 
 use crate::diagnostic::{Diagnostic, Position};
-use crate::project::normalize_name;
+use crate::names::normalize_name;
 
 /// The requirements lock, read when a project has neither `uv.lock` nor
 /// `pylock.toml`.
@@ -44,7 +44,7 @@ pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>>
             .get("name")
             .and_then(toml::Value::as_str)
             .unwrap_or("");
-        let at = crate::project::package_line(text, name).unwrap_or(Position::START);
+        let at = crate::diagnostic::package_line(text, name).unwrap_or(Position::START);
         let version = package.get("version").and_then(toml::Value::as_str);
         let artifacts: Vec<&toml::Value> = ["sdist", "archive"]
             .iter()
@@ -117,7 +117,7 @@ pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedA
                 name: name.to_owned(),
                 version: package.get("version")?.as_str()?.to_owned(),
                 file: file.to_owned(),
-                at: crate::project::package_line(text, name),
+                at: crate::diagnostic::package_line(text, name),
                 wheels,
                 has_sdist: ["sdist", "archive", "vcs", "directory"]
                     .iter()
@@ -203,7 +203,7 @@ pub(crate) fn lock_packages(
     let mut table: toml::Table = toml::from_str(text).map_err(|error| {
         let position = error
             .span()
-            .map(|span| crate::project::position_of(text, span.start));
+            .map(|span| crate::diagnostic::position_of(text, span.start));
         vec![Diagnostic::at(
             file,
             position.or(Some(Position::START)),

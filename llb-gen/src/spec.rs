@@ -1186,7 +1186,7 @@ fn validate_env(
                 )
                 .with_hint(format!(
                     "pybase sets it: the venv ({}) comes first on PATH",
-                    crate::plan::VENV_DIR
+                    crate::files::VENV_DIR
                 )),
             );
         } else if !is_env_name(&name.value) {
@@ -1702,7 +1702,7 @@ fn validate_selection(
                     Diagnostic::at(file, pos(name), format!("invalid name `{text}` in `{key}`"))
                         .with_hint("a name is letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit, as pyproject.toml writes it"),
                 );
-            } else if !seen.insert(crate::project::normalize_name(text)) {
+            } else if !seen.insert(crate::names::normalize_name(text)) {
                 problems.push(Diagnostic::at(
                     file,
                     pos(name),
