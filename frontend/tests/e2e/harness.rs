@@ -1,0 +1,435 @@
+//! What every end-to-end test uses.
+//!
+//! - [`e2e_session`]: the right to use Docker for one test (one build at a
+//!   time in this process, one run at a time on the daemon through a lock
+//!   file, the images of earlier runs removed first), or `None` where the
+//!   tests are skipped.
+//! - Projects: [`fixture`] (a fresh copy of a fixture), [`copy_dir`],
+//!   [`unique`] names, [`repo_root`].
+//! - Builds: [`build`], [`build_with`] and [`build_ok`] (`docker buildx
+//!   build` with the spec's base image mapped onto the test image and the CA
+//!   bundle secret), [`buildx_command`] and [`buildx_command_on`] to add
+//!   more, [`bake_spec`] (`pybase bake`, then `docker buildx bake`),
+//!   [`derive_image`] (an image from a Dockerfile text).
+//! - Images: [`docker_run`], [`inspect`], [`layers`], [`layer_contents`],
+//!   [`assert_layer_packages`], [`installed_distributions`].
+//! - Commands and logs: [`run`], [`stdout`], [`stderr`], [`step_cached`], and
+//!   [`failure`], a failed command's report for an assertion's message.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+pub const BASE_IMAGE: &str = "pybase-test/python:3.11";
+pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// One build at a time.
+static DOCKER: Mutex<()> = Mutex::new(());
+
+/// The right to use Docker for one test, or `None` when end-to-end tests
+/// are skipped here (see [`e2e_enabled`]).
+pub fn e2e_session() -> Option<MutexGuard<'static, ()>> {
+    if !e2e_enabled() {
+        return None;
+    }
+    lock_the_daemon();
+    Some(DOCKER.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// The daemon is this run's alone: a second `cargo test` of these tests
+/// (another checkout, a plain `cargo test --workspace` beside `cargo xtask
+/// test`) would take the private index's port and overwrite the same image
+/// tags. An exclusive lock on a file in the temporary directory, taken by
+/// the first test and held until the process ends, makes it wait instead.
+fn lock_the_daemon() {
+    static HELD: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+    HELD.get_or_init(|| {
+        let path = std::env::temp_dir().join("pybase-e2e.lock");
+        let file = std::fs::File::create(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        if file.try_lock().is_err() {
+            eprintln!(
+                "waiting for another run of the end-to-end tests to finish ({} is locked)",
+                path.display()
+            );
+            file.lock()
+                .unwrap_or_else(|e| panic!("cannot lock {}: {e}", path.display()));
+        }
+        remove_earlier_test_images();
+        file
+    });
+}
+
+/// Removes the `pybase-e2e/*` images that earlier runs left: many tags are
+/// unique per run, and a machine that runs the tests daily would otherwise
+/// fill its disk with them. Their build cache stays, so no build slows down.
+fn remove_earlier_test_images() {
+    let listed =
+        run(Command::new("docker").args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]));
+    let earlier: Vec<String> = stdout(&listed)
+        .lines()
+        .filter(|image| image.starts_with("pybase-e2e/") && !image.ends_with(":<none>"))
+        .map(str::to_owned)
+        .collect();
+    if earlier.is_empty() {
+        return;
+    }
+    let removed = run(Command::new("docker")
+        .args(["image", "rm", "-f"])
+        .args(&earlier));
+    eprintln!(
+        "removed {} images of earlier test runs ({})",
+        earlier.len(),
+        if removed.status.success() {
+            "done".to_owned()
+        } else {
+            failure(&removed)
+        }
+    );
+}
+
+/// Whether to run; panics when the tests must run but cannot.
+fn e2e_enabled() -> bool {
+    let required = std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("PYBASE_E2E").is_ok_and(|v| v == "1");
+    let daemon = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    let reachable = daemon.as_ref().is_ok_and(|o| o.status.success());
+    if !reachable {
+        assert!(
+            !required,
+            "end-to-end tests must run (CI=true or PYBASE_E2E=1) but no Docker daemon answers: run `cargo xtask up` first ({:?})",
+            daemon.map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+        );
+        eprintln!(
+            "skipping end-to-end test: no Docker daemon (run `cargo xtask up`, or set PYBASE_E2E=1 to require it)"
+        );
+        return false;
+    }
+    let has_base = Command::new("docker")
+        .args(["image", "inspect", BASE_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_base,
+        "the test base image {BASE_IMAGE} is missing: run `cargo xtask up`"
+    );
+    true
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fresh copy of a fixture project.
+pub fn fixture(name: &str) -> PathBuf {
+    let source = repo_root().join("testdata/projects").join(name);
+    let target = std::env::temp_dir().join(format!(
+        "pybase-e2e-{name}-{}-{}",
+        std::process::id(),
+        unique()
+    ));
+    copy_dir(&source, &target);
+    target
+}
+
+pub fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default()
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create fixture dir");
+    for entry in std::fs::read_dir(from).expect("read fixture dir") {
+        let entry = entry.expect("fixture entry");
+        let path = entry.path();
+        let name = entry.file_name();
+        if name == "__pycache__" || name == ".venv" {
+            continue;
+        }
+        if path.is_dir() {
+            copy_dir(&path, &to.join(name));
+        } else {
+            std::fs::copy(&path, to.join(name)).expect("copy fixture file");
+        }
+    }
+}
+
+pub fn run(command: &mut Command) -> Output {
+    command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"))
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// An assertion's message for a command that failed: its exit status, the
+/// end of its standard error, where BuildKit reports what stopped a build
+/// (a CI excerpt of a long log keeps its start), the whole of it in a file
+/// of the target directory, and the free disk space, since a full disk
+/// fails every build after it.
+pub fn failure(output: &Output) -> String {
+    const TAIL: usize = 40;
+    let log = stderr(output);
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = lines[lines.len().saturating_sub(TAIL)..].join("\n");
+    let saved =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("e2e-failure-{}.log", unique()));
+    let saved = match std::fs::write(&saved, log.as_bytes()) {
+        Ok(()) => format!("the whole log: {}", saved.display()),
+        Err(e) => format!(
+            "the whole log could not be kept in {}: {e}",
+            saved.display()
+        ),
+    };
+    let docker_root = run(Command::new("docker").args(["info", "--format", "{{.DockerRootDir}}"]));
+    let disk = run(Command::new("df")
+        .args(["-h", "--output=target,avail"])
+        .arg(std::env::temp_dir())
+        .arg(stdout(&docker_root)));
+    format!(
+        "{} ({} lines of log, {saved}), ending:\n{tail}\nfree disk:\n{}",
+        output.status,
+        lines.len(),
+        stdout(&disk)
+    )
+}
+
+/// `docker buildx build` of `target` from the project in `dir`, loaded as `tag`.
+pub fn build(dir: &Path, target: Option<&str>, tag: &str) -> (Output, f64) {
+    build_with(dir, target, tag, &[])
+}
+
+/// `docker buildx build` of the spec in `dir`, loaded as `tag`, with the
+/// spec's base image mapped onto the test image; no secret, no target.
+pub fn buildx_command(dir: &Path, tag: &str) -> Command {
+    buildx_command_on(dir, tag, BASE_IMAGE)
+}
+
+/// [`buildx_command`] with the spec's base image mapped onto `base`.
+pub fn buildx_command_on(dir: &Path, tag: &str, base: &str) -> Command {
+    let mut command = Command::new("docker");
+    command
+        .args([
+            "buildx",
+            "build",
+            "--progress",
+            "plain",
+            "--load",
+            "-t",
+            tag,
+        ])
+        .arg("-f")
+        .arg(dir.join("pybase.yaml"))
+        .args([
+            "--build-context",
+            &format!("python:3.12-slim=docker-image://{base}"),
+        ]);
+    command
+}
+
+/// [`build`] with extra arguments for buildx.
+pub fn build_with(dir: &Path, target: Option<&str>, tag: &str, extra: &[&str]) -> (Output, f64) {
+    let mut command = buildx_command(dir, tag);
+    command.args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")]);
+    if let Some(target) = target {
+        command.args(["--target", target]);
+    }
+    command.args(extra).arg(dir);
+    let started = Instant::now();
+    let output = run(&mut command);
+    (output, started.elapsed().as_secs_f64())
+}
+
+pub fn build_ok(dir: &Path, target: Option<&str>, tag: &str) -> f64 {
+    let (output, seconds) = build(dir, target, tag);
+    assert!(
+        output.status.success(),
+        "build of {tag} failed:\n{}",
+        failure(&output)
+    );
+    seconds
+}
+
+pub fn docker_run(image: &str, entrypoint: Option<&str>, args: &[&str]) -> Output {
+    let mut command = Command::new("docker");
+    command.args(["run", "--rm"]);
+    if let Some(entrypoint) = entrypoint {
+        command.args(["--entrypoint", entrypoint]);
+    }
+    command.arg(image).args(args);
+    run(&mut command)
+}
+
+pub fn inspect(image: &str, format: &str) -> String {
+    let output = run(Command::new("docker").args(["image", "inspect", "--format", format, image]));
+    assert!(
+        output.status.success(),
+        "inspect {image}: {}",
+        failure(&output)
+    );
+    stdout(&output)
+}
+
+/// Build `tag` from the Dockerfile `text` (no context) into the image store.
+pub fn derive_image(tag: &str, text: &str) {
+    let mut derive = Command::new("docker");
+    derive
+        .args(["build", "-q", "-t", tag, "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = derive.spawn().expect("docker build");
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(text.as_bytes()).expect("Dockerfile");
+    }
+    let derived = child.wait_with_output().expect("docker build");
+    assert!(derived.status.success(), "{tag}: {}", failure(&derived));
+}
+
+pub fn layers(image: &str) -> Vec<String> {
+    serde_json::from_str(&inspect(image, "{{json .RootFS.Layers}}")).expect("layer list")
+}
+
+/// The entries and the uncompressed byte size of layers `indices` of
+/// `image`, read from one `docker save`. Its `manifest.json` lists the layer
+/// blobs in `RootFS.Layers` order; with the containerd image store they are
+/// gzipped and named by their compressed digest, so they are found through it.
+pub fn layer_contents(image: &str, indices: &[usize]) -> Vec<(Vec<String>, u64)> {
+    let dir = std::env::temp_dir().join(format!("pybase-e2e-save-{}", unique()));
+    std::fs::create_dir_all(&dir).expect("save dir");
+    let tar = dir.join("image.tar");
+    let saved = run(Command::new("docker")
+        .arg("save")
+        .arg("-o")
+        .arg(&tar)
+        .arg(image));
+    assert!(saved.status.success(), "docker save: {}", failure(&saved));
+    let unpacked = run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&dir));
+    assert!(
+        unpacked.status.success(),
+        "unpacking the saved image: {}",
+        failure(&unpacked)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.join("manifest.json")).expect("manifest.json in the saved image"),
+    )
+    .expect("manifest JSON");
+    let contents = indices
+        .iter()
+        .map(|&index| {
+            let blob = manifest[0]["Layers"][index]
+                .as_str()
+                .unwrap_or_else(|| panic!("no layer {index} in {manifest}"));
+            let layer = dir.join(blob);
+            // `gzip -dcf` passes an uncompressed layer through unchanged.
+            let size = run(Command::new("sh")
+                .arg("-c")
+                .arg("gzip -dcf \"$0\" | wc -c")
+                .arg(&layer));
+            let size = stdout(&size).parse().expect("layer size");
+            let listing = run(Command::new("tar").arg("-tf").arg(&layer));
+            assert!(
+                listing.status.success(),
+                "listing layer {index}: {}",
+                failure(&listing)
+            );
+            (stdout(&listing).lines().map(str::to_owned).collect(), size)
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    contents
+}
+
+/// Whether the step whose name ends with `name` was CACHED in a build's
+/// plain progress `log`.
+pub fn step_cached(log: &str, name: &str) -> bool {
+    let step = log
+        .lines()
+        .find(|line| line.ends_with(name))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no step {name}: {log}"));
+    log.lines().any(|line| line == format!("{step} CACHED"))
+}
+
+/// Asserts that layer `index` of `image` holds the site-packages entries
+/// starting with each of `holds` and none starting with `lacks` (packages a
+/// layer below already has, which must not be installed again).
+pub fn assert_layer_packages(image: &str, index: usize, holds: &[&str], lacks: &[&str]) {
+    let [(entries, _)] = layer_contents(image, &[index])
+        .try_into()
+        .expect("one layer");
+    let has = |package: &str| {
+        let prefix = format!("site-packages/{package}");
+        entries.iter().any(|e| e.contains(&prefix))
+    };
+    for package in holds {
+        assert!(
+            has(package),
+            "{image}: layer {index} lacks `{package}`: {entries:?}"
+        );
+    }
+    for package in lacks {
+        assert!(
+            !has(package),
+            "{image}: layer {index} holds `{package}`, which a layer below already has: {entries:?}"
+        );
+    }
+}
+
+/// `pybase bake` of the spec in `dir`, built by `docker buildx bake` in one
+/// session with the base images mapped onto the test image and the CA
+/// bundle secret; images are `pybase-e2e/NAME:TAG`. Returns bake's output.
+pub fn bake_spec(dir: &Path, tag: &str, targets: &[&str]) -> Output {
+    let generated = run(Command::new(env!("CARGO_BIN_EXE_pybase"))
+        .current_dir(dir)
+        .args(["bake", "pybase.yaml"]));
+    assert!(generated.status.success(), "{}", failure(&generated));
+    let bake_file = dir.join("bake.json");
+    std::fs::write(&bake_file, &generated.stdout).expect("write bake file");
+    let built = run(Command::new("docker")
+        .current_dir(dir)
+        .env("REGISTRY", "pybase-e2e/")
+        .env("TAG", tag)
+        .args(["buildx", "bake", "--progress", "plain", "-f"])
+        .arg(&bake_file)
+        .args(["--set", &format!("*.secrets=id=ca-bundle,src={CA_BUNDLE}")])
+        .args([
+            "--set",
+            &format!("*.contexts.python:3.12-slim=docker-image://{BASE_IMAGE}"),
+        ])
+        .args([
+            "--set",
+            &format!("*.contexts.python:3.11-slim=docker-image://{BASE_IMAGE}"),
+        ])
+        .args(["--set", "*.output=type=docker"])
+        .args(targets));
+    assert!(built.status.success(), "{}", failure(&built));
+    built
+}
+
+/// The `.dist-info` directories in the venv of `image`, sorted.
+pub fn installed_distributions(image: &str) -> Vec<String> {
+    let listing = docker_run(
+        image,
+        Some("/bin/sh"),
+        &[
+            "-c",
+            "ls -d /opt/venv/lib/python3*/site-packages/*.dist-info | xargs -n1 basename | sort",
+        ],
+    );
+    assert!(listing.status.success(), "{}", failure(&listing));
+    stdout(&listing).lines().map(str::to_owned).collect()
+}

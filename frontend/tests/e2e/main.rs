@@ -1,0 +1,29 @@
+//! End-to-end tests in a real BuildKit, through `docker buildx build`.
+//!
+//! They need what `cargo xtask up` provides: a Docker daemon with buildx, the
+//! test base image `pybase-test/python:3.11` and the frontend image
+//! `localhost:5000/pybase-frontend:dev` built from this tree. The spec names
+//! `python:3.12-slim`; the tests map it onto the local image with
+//! `--build-context`, as a user would map a mirror. The two-platform test
+//! maps it onto the amd64+arm64 index `localhost:5000/pybase-test/python:3.11`
+//! and runs the arm64 image under the qemu emulation `up` registers.
+//!
+//! With `CI=true` or `PYBASE_E2E=1` a missing daemon fails the tests; without
+//! either, they are skipped with a message (a laptop without Docker).
+//! Builds run one at a time (a 2-core machine), and each test copies the
+//! fixture to a fresh directory so it can change files.
+//!
+//! One test binary, so that one lock file keeps two runs off one daemon:
+//! [`harness`] holds what the tests share, and they stand in a module a
+//! topic: [`layers`], [`image`], [`locks`], [`tiers`], [`seeds`],
+//! [`secrets`], [`platforms`], [`reproducibility`].
+
+mod harness;
+mod image;
+mod layers;
+mod locks;
+mod platforms;
+mod reproducibility;
+mod secrets;
+mod seeds;
+mod tiers;
