@@ -26,14 +26,15 @@ use bollard_buildkit_proto::pb;
 use llb_gen::diagnostic::{Diagnostic, Diagnostics, Position};
 use llb_gen::image;
 use llb_gen::llb::marshal::ServerCaps;
-use llb_gen::llb::{self, LocalOptions, Platform, State};
+use llb_gen::llb::{self, Platform};
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
-use llb_gen::project::ProjectFiles;
-use llb_gen::spec::{ImageName, ProjectDir};
+use llb_gen::spec::ImageName;
 use serde_json::json;
 
 pub use crate::bridge::{Bridge, channel_over, connect_stdio};
-use crate::bridge::{Failure, read_file, solve, solve_definition};
+use crate::bridge::{Failure, solve_definition};
+mod inputs;
+
 use crate::options::{Options, docker_image_context};
 use crate::{probe, subrequests};
 
@@ -87,73 +88,42 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let session = options.session_id.as_str();
 
     // The spec.
-    let filename = options.filename();
-    let spec_source = State::local(
-        options.spec_local(),
-        &LocalOptions {
-            session_id: session.to_owned(),
-            follow_paths: vec![filename.to_owned()],
-            shared_key_hint: filename.to_owned(),
-            ..Default::default()
-        },
-        format!("[pybase] load spec {filename}"),
-    );
-    let spec_ref = solve(bridge, &spec_source, &caps).await?;
-    let spec_bytes = read_file(bridge, &spec_ref, filename)
-        .await?
-        .ok_or_else(|| anyhow!("the spec file `{filename}` was not found (is `-f` right?)"))?;
-    let spec = llb_gen::spec::parse_with_args(filename, &spec_bytes, &options.build_args())
-        .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
+    let spec_file = inputs::read_spec(bridge, options, &caps).await?;
+    let filename = spec_file.name;
+    let spec_bytes = &spec_file.bytes;
+    let spec = llb_gen::spec::parse_with_args(filename, spec_bytes, &options.build_args())
+        .map_err(|d| spec_file.failure(d))?;
     if let Some(request) = options.request_id() {
         let project_warnings = if request == subrequests::LINT {
-            lint_projects(bridge, &spec, session, &caps).await?
+            inputs::lint_projects(bridge, &spec, session, &caps).await?
         } else {
             Vec::new()
         };
-        return match subrequests::answer(request, &spec, &spec_bytes, options, &project_warnings) {
+        return match subrequests::answer(request, &spec, spec_bytes, options, &project_warnings) {
             Some(Ok(metadata)) => Ok(gw::Result {
                 metadata,
                 ..Default::default()
             }),
-            Some(Err(problem)) => Err(Failure::input(problem, &[(filename, &spec_bytes)])),
+            Some(Err(problem)) => Err(spec_file.failure(problem)),
             None => Err(Failure::UnsupportedSubrequest {
                 name: request.to_owned(),
                 answered: subrequests::answered_names(),
             }),
         };
     }
-    let target = plan::select_target(&spec, options.target())
-        .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
+    let target = plan::select_target(&spec, options.target()).map_err(|d| spec_file.failure(d))?;
 
     // `.dockerignore` first: it applies to every other read of the context.
-    let ignored = read_dockerignore(bridge, session, &caps).await?;
+    let ignored = inputs::read_dockerignore(bridge, session, &caps).await?;
 
     // The lock inputs of every project the image stacks, and only those.
     let mut stack = Vec::new();
     for project in target.projects() {
-        stack.push(read_project(bridge, project, session, &ignored, &caps).await?);
+        stack.push(inputs::read_project(bridge, project, session, &ignored, &caps).await?);
     }
     // A problem in a project's files is shown in the file it is in.
-    let project_failure = |diagnostics: Diagnostics| {
-        let mut named: Vec<(String, &[u8])> = vec![(filename.to_owned(), &spec_bytes)];
-        for files in &stack {
-            let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&files.project);
-            let read = [
-                (pyproject, &files.pyproject),
-                (lock, &files.lock),
-                (poetry, &files.poetry),
-                (pylock, &files.pylock),
-                (requirements, &files.requirements),
-            ];
-            for (path, bytes) in read {
-                if let Some(bytes) = bytes {
-                    named.push((path, bytes));
-                }
-            }
-        }
-        let borrowed: Vec<(&str, &[u8])> = named.iter().map(|(n, b)| (n.as_str(), *b)).collect();
-        Failure::input(diagnostics, &borrowed)
-    };
+    let project_failure =
+        |diagnostics: Diagnostics| inputs::in_files(&spec_file, &stack, diagnostics);
     let infos = llb_gen::project::check_stack(filename, &stack).map_err(project_failure)?;
     let projects = plan::project_facts(&stack, &infos);
     let version = plan::target_version(&target, &infos).map_err(|d| project_failure(d.into()))?;
@@ -184,7 +154,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         caps: Some(&caps),
         prefer_mergeop: options.prefer_mergeop()?,
         spec_file: filename,
-        spec_text: Some(&spec_bytes),
+        spec_text: Some(spec_bytes),
         labels: options.labels(),
         ignored,
         projects,
@@ -207,7 +177,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         } else {
             target.name()
         };
-        let spec_failure = |d| Failure::input(d, &[(filename, &spec_bytes)]);
+        let spec_failure = |d: Diagnostic| spec_file.failure(d);
         let mut base = resolve_base(
             bridge,
             options,
@@ -435,90 +405,6 @@ fn check_base_platform(
         "build on an image (or index) that has {}, or leave that platform out of --platform",
         platform.to_spec_string()
     )))
-}
-
-/// The patterns of the build context's `.dockerignore` (none without one).
-async fn read_dockerignore(
-    bridge: &mut Bridge,
-    session: &str,
-    caps: &ServerCaps,
-) -> Result<Vec<String>, Failure> {
-    let ignore_ref = solve(bridge, &plan::dockerignore_source(session), caps).await?;
-    Ok(read_file(bridge, &ignore_ref, plan::DOCKERIGNORE_FILE)
-        .await?
-        .map(|bytes| plan::dockerignore_patterns(&String::from_utf8_lossy(&bytes)))
-        .unwrap_or_default())
-}
-
-/// A project's lock inputs (`pyproject.toml`, `uv.lock`, `poetry.lock`, `pylock.toml`,
-/// `requirements.txt`), read through a build-context source holding only
-/// them; a missing file is `None`.
-async fn read_project<'a>(
-    bridge: &mut Bridge,
-    project: ProjectDir<'a>,
-    session: &str,
-    ignored: &[String],
-    caps: &ServerCaps,
-) -> Result<ProjectFiles<'a>, Failure> {
-    let lock_ref = solve(bridge, &plan::lock_source(&project, session, ignored), caps).await?;
-    let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
-    Ok(ProjectFiles {
-        project,
-        pyproject: read_file(bridge, &lock_ref, &pyproject).await?,
-        lock: read_file(bridge, &lock_ref, &lock).await?,
-        poetry: read_file(bridge, &lock_ref, &poetry).await?,
-        pylock: read_file(bridge, &lock_ref, &pylock).await?,
-        requirements: read_file(bridge, &lock_ref, &requirements).await?,
-    })
-}
-
-/// For `--call check`: the lint warnings about the project files of every
-/// target, each with the file it points into. Projects whose files do not
-/// pass their checks give no warnings here: a build reports those as
-/// errors.
-async fn lint_projects(
-    bridge: &mut Bridge,
-    spec: &llb_gen::spec::Spec,
-    session: &str,
-    caps: &ServerCaps,
-) -> Result<Vec<subrequests::FileWarning>, Failure> {
-    let ignored = read_dockerignore(bridge, session, caps).await?;
-    // Each project's files, read once whatever the number of targets.
-    let mut read: HashMap<String, ProjectFiles<'_>> = HashMap::new();
-    let mut warnings: Vec<subrequests::FileWarning> = Vec::new();
-    for (name, _) in plan::targets(spec) {
-        let Ok(target) = plan::select_target(spec, Some(&name)) else {
-            continue;
-        };
-        let mut stack = Vec::new();
-        for project in target.projects() {
-            let files = match read.get(project.dir) {
-                Some(files) => files.clone(),
-                None => {
-                    let files = read_project(bridge, project, session, &ignored, caps).await?;
-                    read.insert(project.dir.to_owned(), files.clone());
-                    files
-                }
-            };
-            // The same files, as this target's project (owner and position).
-            stack.push(ProjectFiles { project, ..files });
-        }
-        let Ok(infos) = llb_gen::project::check_stack(&spec.file, &stack) else {
-            continue;
-        };
-        for warning in llb_gen::lint::lint_stack(&stack, &infos) {
-            if warnings.iter().any(|w| w.warning == warning) {
-                continue;
-            }
-            let source = stack
-                .iter()
-                .find(|f| f.project.path(plan::PYPROJECT_FILE) == warning.diagnostic.file)
-                .and_then(|f| f.pyproject.clone())
-                .unwrap_or_default();
-            warnings.push(subrequests::FileWarning { warning, source });
-        }
-    }
-    Ok(warnings)
 }
 
 /// The first platform of the first worker, or linux/amd64.
