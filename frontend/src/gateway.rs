@@ -23,20 +23,21 @@ use std::collections::HashMap;
 use anyhow::{Context, anyhow};
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::pb;
-use llb_gen::diagnostic::{Diagnostic, Diagnostics, Position};
-use llb_gen::image;
+use llb_gen::diagnostic::Diagnostics;
 use llb_gen::llb::marshal::ServerCaps;
 use llb_gen::llb::{self, Platform};
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
-use llb_gen::spec::ImageName;
 use serde_json::json;
 
 pub use crate::bridge::{Bridge, channel_over, connect_stdio};
 use crate::bridge::{Failure, solve_definition};
+mod images;
 mod inputs;
 
-use crate::options::{Options, docker_image_context};
-use crate::{probe, subrequests};
+use images::{Images, Named, Resolved};
+
+use crate::options::Options;
+use crate::subrequests;
 
 /// Run one build and return its outcome to BuildKit.
 pub async fn run(bridge: &mut Bridge, options: &Options) -> anyhow::Result<()> {
@@ -140,7 +141,22 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let (from, from_at) = target
         .base_image()
         .ok_or_else(|| anyhow!("internal error: the target has no base image"))?;
-    let build_image = target.build_image();
+    let images = Images {
+        options,
+        caps: &caps,
+        spec: &spec_file,
+        base: Named {
+            what: "base image",
+            name: from,
+            at: from_at,
+        },
+        build: target.build_image().map(|(name, at)| Named {
+            what: "build image",
+            name,
+            at,
+        }),
+        check_platforms: asked,
+    };
     let inputs = BuildInputs {
         session_id: session,
         platform: platforms[0].clone(),
@@ -177,68 +193,13 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         } else {
             target.name()
         };
-        let spec_failure = |d: Diagnostic| spec_file.failure(d);
-        let mut base = resolve_base(
-            bridge,
-            options,
-            &step,
-            "base image",
-            from,
-            from_at,
-            platform,
-        )
-        .await
-        .map_err(spec_failure)?;
-        base.facts = probe::image_facts(bridge, &base, platform, &caps, &step).await?;
-        if asked {
-            check_base_platform("base image", &base, from, from_at, platform, filename)
-                .map_err(spec_failure)?;
-        }
-        let builder = match build_image {
-            None => None,
-            Some((image, at)) => {
-                let mut builder =
-                    resolve_base(bridge, options, &step, "build image", image, at, platform)
-                        .await
-                        .map_err(spec_failure)?;
-                builder.facts =
-                    probe::image_facts(bridge, &builder, platform, &caps, &step).await?;
-                if asked {
-                    check_base_platform("build image", &builder, image, at, platform, filename)
-                        .map_err(spec_failure)?;
-                }
-                Some(builder)
-            }
-        };
-        // The official images say their Python; others are left to the
-        // installer, which refuses an interpreter requires-python excludes.
-        // Building elsewhere, the venv is made by the build image's Python
-        // and run by the runtime image's: the two must agree.
-        let base_env = image::base_env(&base.config);
-        let builder_env = builder.as_ref().map(|b| image::base_env(&b.config));
-        let base_python = image::get_env(&base_env, "PYTHON_VERSION");
-        let builder_python = builder_env
-            .as_ref()
-            .and_then(|env| image::get_env(env, "PYTHON_VERSION"));
-        if let (Some(runtime), Some(build), Some((image, at))) =
-            (base_python, builder_python, build_image)
-            && runtime != build
-        {
-            return Err(spec_failure(
-                Diagnostic::at(
-                    filename,
-                    at,
-                    format!(
-                        "the build image `{}` has Python {build}, but the runtime image `{}` has Python {runtime}: the venv is built for the one and run by the other",
-                        image.as_written, from.as_written
-                    ),
-                )
-                .with_hint("build in an image with the runtime image's CPython, at the same path"),
-            ));
-        }
-        let python = base_python.or(builder_python);
+        let Resolved {
+            base,
+            builder,
+            python,
+        } = images.resolve(bridge, platform, &step).await?;
         if let Some(python) = python {
-            llb_gen::project::check_python(&infos, python, &from.as_written)
+            llb_gen::project::check_python(&infos, &python, &images.base.name.as_written)
                 .map_err(project_failure)?;
         }
         // Every package the venv needs has an artifact for this platform,
@@ -368,45 +329,6 @@ fn platform_config(mut config: serde_json::Value, platform: &Platform) -> serde_
     config
 }
 
-/// In a multi-platform build, a base image whose config names another
-/// architecture than the one asked for has no variant for it (BuildKit
-/// answered with the one it has): building on it would give an image of
-/// the wrong architecture under the platform's name.
-fn check_base_platform(
-    what: &str,
-    base: &BaseImage,
-    from: &ImageName,
-    from_at: Option<Position>,
-    platform: &Platform,
-    spec_file: &str,
-) -> Result<(), Diagnostic> {
-    let field = |name: &str| base.config.get(name).and_then(serde_json::Value::as_str);
-    let found = [
-        ("os", &platform.os),
-        ("architecture", &platform.architecture),
-    ]
-    .into_iter()
-    .find(|(name, wanted)| field(name).is_some_and(|have| have != wanted.as_str()));
-    let Some((name, _)) = found else {
-        return Ok(());
-    };
-    Err(Diagnostic::at(
-        spec_file,
-        from_at,
-        format!(
-            "the {what} `{}` has no {} variant: BuildKit resolved `{}`, whose {name} is `{}`",
-            from.as_written,
-            platform.to_spec_string(),
-            base.reference,
-            field(name).unwrap_or_default()
-        ),
-    )
-    .with_hint(format!(
-        "build on an image (or index) that has {}, or leave that platform out of --platform",
-        platform.to_spec_string()
-    )))
-}
-
 /// The first platform of the first worker, or linux/amd64.
 fn worker_platform(pong: &gw::PongResponse) -> Platform {
     pong.workers
@@ -422,97 +344,6 @@ fn worker_platform(pong: &gw::PongResponse) -> Platform {
             architecture: "amd64".into(),
             variant: String::new(),
         })
-}
-
-/// Resolve the service's base image (or build image, `what` says which): a
-/// `--build-context` that replaces it
-/// (looked up as written, in short and in full form), else the name itself.
-/// `step` names the progress step (`[step] resolve base image …`).
-async fn resolve_base(
-    bridge: &mut Bridge,
-    options: &Options,
-    step: &str,
-    what: &str,
-    from: &ImageName,
-    from_at: Option<Position>,
-    platform: &Platform,
-) -> Result<BaseImage, Diagnostic> {
-    let located = |message: String, hint: String| {
-        Diagnostic::at(options.filename(), from_at, message).with_hint(hint)
-    };
-    let replacement = [&from.as_written, &from.familiar, &from.normalized]
-        .into_iter()
-        .find_map(|name| options.named_context(name));
-    let name = match replacement {
-        None => from.clone(),
-        Some(value) => docker_image_context(value)
-            .map_err(|e| {
-                located(
-                    format!("{e:#}"),
-                    "use `--build-context NAME=docker-image://REFERENCE`".into(),
-                )
-            })
-            .and_then(|reference| {
-                ImageName::parse(reference).map_err(|e| {
-                    located(
-                        format!(
-                            "the build context for `{}` names an invalid image `{reference}`: {e}",
-                            from.as_written
-                        ),
-                        "use `--build-context NAME=docker-image://REFERENCE`".into(),
-                    )
-                })
-            })?,
-    };
-    let response = bridge
-        .resolve_image_config(gw::ResolveImageConfigRequest {
-            r#ref: name.normalized.clone(),
-            platform: Some(pb::Platform {
-                os: platform.os.clone(),
-                architecture: platform.architecture.clone(),
-                variant: platform.variant.clone(),
-                ..Default::default()
-            }),
-            resolve_mode: options.image_resolve_mode().to_owned(),
-            log_name: format!("[{step}] resolve {what} {}", name.normalized),
-            ..Default::default()
-        })
-        .await
-        .map_err(|status| {
-            located(
-                format!("cannot resolve the {what} `{}`: {}", name.normalized, status.message()),
-                format!(
-                    "check the name; to use another image under this name, pass `--build-context {}=docker-image://OTHER`",
-                    from.as_written
-                ),
-            )
-        })?
-        .into_inner();
-    let config = serde_json::from_slice(&response.config).map_err(|e| {
-        located(
-            format!(
-                "the {what} `{}` has an unreadable config: {e}",
-                name.normalized
-            ),
-            "is it a container image?".into(),
-        )
-    })?;
-    let resolved = if response.r#ref.is_empty() {
-        name.normalized
-    } else {
-        response.r#ref
-    };
-    let digest = (!response.digest.is_empty()).then_some(response.digest);
-    let reference = match &digest {
-        Some(digest) if !resolved.contains('@') => format!("{resolved}@{digest}"),
-        _ => resolved,
-    };
-    Ok(BaseImage {
-        reference,
-        digest,
-        config,
-        facts: Default::default(),
-    })
 }
 
 /// `--cache-from` entries, passed on to BuildKit.
