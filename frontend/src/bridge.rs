@@ -4,7 +4,7 @@
 //! BuildKit starts the frontend image with stdin/stdout as one HTTP/2 gRPC
 //! connection on which the frontend is the client ([`connect_stdio`];
 //! [`channel_over`] for any byte stream, such as the tests' in-memory pipe).
-//! [`solve`] and [`solve_definition`] turn LLB into a ref, [`read_file`]
+//! `solve` and `solve_definition` turn LLB into a ref, `read_file`
 //! reads a file of one. [`Failure`] is why a build failed and becomes the
 //! `google.rpc.Status` of `Return`: an input error carries BuildKit's
 //! `errdefs.Source` detail, so buildx prints the offending spec or lock line.

@@ -1,19 +1,20 @@
 //! The BuildKit gateway frontend: one build, over the LLBBridge gRPC API.
 //!
-//! BuildKit starts the frontend image with stdin/stdout as one HTTP/2 gRPC
-//! connection on which the frontend is the client ([`connect_stdio`]). A build
-//! ([`run`]) is: `Ping` (the server's caps and platform), read the spec from
-//! the `dockerfile` local, parse it, read the context's `.dockerignore` and
-//! the target service's `pyproject.toml` and `uv.lock` (only those files:
-//! include patterns), then for each platform asked for (`--platform`, else
-//! the worker's): resolve the base image for that platform (a
-//! `--build-context` replacement first, as the Dockerfile frontend does) and
-//! plan the LLB with `llb-gen`; `Solve` the plans side by side and `Return`,
-//! exactly once, one ref with its image config, or for several platforms a
-//! ref and a config per platform with their `refs.platforms` list. A subrequest (`--call targets`, `outline`, `check`) is
-//! answered right after the spec is parsed, building nothing. Bad input is
-//! returned as an error with a BuildKit source excerpt, so buildx prints the
-//! offending spec or lock line.
+//! A build ([`run`]) is: `Ping` (the server's caps and platform), read the
+//! spec and parse it; a subrequest (`--call targets`, `outline`, `check`) is
+//! answered right there, building nothing. Otherwise read the context's
+//! `.dockerignore` and the lock inputs of every project the target stacks
+//! (`inputs`), check them, then for each platform asked for
+//! (`--platform`, else the worker's) resolve the target's images for that
+//! platform (`images`) and plan the LLB with `llb-gen`; `Solve` the plans
+//! side by side and `Return`, exactly once, one ref with its image config,
+//! or for several platforms a ref and a config per platform (each step
+//! named after its platform) with their `refs.platforms` list. Bad input is
+//! returned as an error with a BuildKit source excerpt, so buildx prints
+//! the offending spec or lock line.
+//!
+//! The connection and the bridge calls are [`crate::bridge`]'s; this module
+//! re-exports what the binary and the tests need to connect.
 //!
 //! stderr goes to the daemon's log only, so nothing is printed for the user
 //! here: what the user must see travels in the `Return` error.
@@ -23,21 +24,25 @@ use std::collections::HashMap;
 use anyhow::{Context, anyhow};
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::pb;
+use llb_gen::artifacts::LockedArtifacts;
 use llb_gen::diagnostic::Diagnostics;
 use llb_gen::llb::marshal::ServerCaps;
 use llb_gen::llb::{self, Platform};
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
+use llb_gen::project::{ProjectFiles, ProjectInfo};
+use llb_gen::spec::Spec;
 use serde_json::json;
 
 pub use crate::bridge::{Bridge, channel_over, connect_stdio};
 use crate::bridge::{Failure, solve_definition};
+use crate::options::Options;
+use crate::subrequests;
+
 mod images;
 mod inputs;
 
-use images::{Images, Named, Resolved};
-
-use crate::options::Options;
-use crate::subrequests;
+use images::{Images, Resolved};
+use inputs::SpecFile;
 
 /// Run one build and return its outcome to BuildKit.
 pub async fn run(bridge: &mut Bridge, options: &Options) -> anyhow::Result<()> {
@@ -68,49 +73,18 @@ pub async fn run(bridge: &mut Bridge, options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The build: its result, or why there is none.
 async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Failure> {
-    let pong = bridge
-        .ping(gw::PingRequest {})
-        .await
-        .map_err(|s| anyhow!("BuildKit did not answer Ping: {}", s.message()))?
-        .into_inner();
-    let caps: ServerCaps = pong
-        .llb_caps
-        .iter()
-        .map(|cap| {
-            let state = if cap.enabled {
-                Ok(())
-            } else {
-                Err(cap.disabled_reason_msg.clone())
-            };
-            (cap.id.clone(), state)
-        })
-        .collect();
+    let (pong, caps) = ping(bridge).await?;
     let session = options.session_id.as_str();
 
     // The spec.
     let spec_file = inputs::read_spec(bridge, options, &caps).await?;
     let filename = spec_file.name;
-    let spec_bytes = &spec_file.bytes;
-    let spec = llb_gen::spec::parse_with_args(filename, spec_bytes, &options.build_args())
+    let spec = llb_gen::spec::parse_with_args(filename, &spec_file.bytes, &options.build_args())
         .map_err(|d| spec_file.failure(d))?;
     if let Some(request) = options.request_id() {
-        let project_warnings = if request == subrequests::LINT {
-            inputs::lint_projects(bridge, &spec, session, &caps).await?
-        } else {
-            Vec::new()
-        };
-        return match subrequests::answer(request, &spec, spec_bytes, options, &project_warnings) {
-            Some(Ok(metadata)) => Ok(gw::Result {
-                metadata,
-                ..Default::default()
-            }),
-            Some(Err(problem)) => Err(spec_file.failure(problem)),
-            None => Err(Failure::UnsupportedSubrequest {
-                name: request.to_owned(),
-                answered: subrequests::answered_names(),
-            }),
-        };
+        return answer(bridge, options, request, &spec, &spec_file, &caps).await;
     }
     let target = plan::select_target(&spec, options.target()).map_err(|d| spec_file.failure(d))?;
 
@@ -138,25 +112,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     if platforms.is_empty() {
         platforms.push(worker_platform(&pong));
     }
-    let (from, from_at) = target
-        .base_image()
-        .ok_or_else(|| anyhow!("internal error: the target has no base image"))?;
-    let images = Images {
-        options,
-        caps: &caps,
-        spec: &spec_file,
-        base: Named {
-            what: "base image",
-            name: from,
-            at: from_at,
-        },
-        build: target.build_image().map(|(name, at)| Named {
-            what: "build image",
-            name,
-            at,
-        }),
-        check_platforms: asked,
-    };
+    let images = Images::of(&target, options, &caps, &spec_file, asked)?;
     let inputs = BuildInputs {
         session_id: session,
         platform: platforms[0].clone(),
@@ -170,7 +126,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         caps: Some(&caps),
         prefer_mergeop: options.prefer_mergeop()?,
         spec_file: filename,
-        spec_text: Some(spec_bytes),
+        spec_text: Some(&spec_file.bytes),
         labels: options.labels(),
         ignored,
         projects,
@@ -182,55 +138,152 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             build_date: options.build_date()?,
         },
     };
-    let several = platforms.len() > 1;
-    // The artifacts of every stacked lock, checked for each platform.
-    let locked: Vec<_> = infos.iter().flat_map(|i| i.artifacts.clone()).collect();
+    let plans = Plans {
+        options,
+        target: &target,
+        images,
+        spec: &spec_file,
+        stack: &stack,
+        infos: &infos,
+        locked: infos.iter().flat_map(|i| i.artifacts.clone()).collect(),
+        inputs,
+        several: platforms.len() > 1,
+    };
     let mut planned = Vec::with_capacity(platforms.len());
     for platform in &platforms {
+        planned.push(plans.plan(bridge, platform).await?);
+    }
+
+    let ids = solve_all(bridge, &planned, cache_imports(options)?).await?;
+    result(planned, ids, plans.several)
+}
+
+/// `Ping`: the server's LLB caps, and its workers (for their platform).
+async fn ping(bridge: &mut Bridge) -> Result<(gw::PongResponse, ServerCaps), Failure> {
+    let pong = bridge
+        .ping(gw::PingRequest {})
+        .await
+        .map_err(|s| anyhow!("BuildKit did not answer Ping: {}", s.message()))?
+        .into_inner();
+    let caps: ServerCaps = pong
+        .llb_caps
+        .iter()
+        .map(|cap| {
+            let state = if cap.enabled {
+                Ok(())
+            } else {
+                Err(cap.disabled_reason_msg.clone())
+            };
+            (cap.id.clone(), state)
+        })
+        .collect();
+    Ok((pong, caps))
+}
+
+/// The answer to the subrequest `request` (`--call`): metadata, no ref.
+async fn answer(
+    bridge: &mut Bridge,
+    options: &Options,
+    request: &str,
+    spec: &Spec,
+    spec_file: &SpecFile<'_>,
+    caps: &ServerCaps,
+) -> Result<gw::Result, Failure> {
+    let project_warnings = if request == subrequests::LINT {
+        inputs::lint_projects(bridge, spec, &options.session_id, caps).await?
+    } else {
+        Vec::new()
+    };
+    match subrequests::answer(request, spec, &spec_file.bytes, options, &project_warnings) {
+        Some(Ok(metadata)) => Ok(gw::Result {
+            metadata,
+            ..Default::default()
+        }),
+        Some(Err(problem)) => Err(spec_file.failure(problem)),
+        None => Err(Failure::UnsupportedSubrequest {
+            name: request.to_owned(),
+            answered: subrequests::answered_names(),
+        }),
+    }
+}
+
+/// One platform's plan: the platform, its definition and its image config
+/// (encoded).
+type Planned = (Platform, pb::Definition, Vec<u8>);
+
+/// What the plans of one build's platforms share.
+struct Plans<'a> {
+    options: &'a Options,
+    target: &'a plan::Target<'a>,
+    images: Images<'a>,
+    spec: &'a SpecFile<'a>,
+    /// The stacked projects' files and what their checks found.
+    stack: &'a [ProjectFiles<'a>],
+    infos: &'a [ProjectInfo],
+    /// The artifacts of every stacked lock, checked for each platform.
+    locked: Vec<LockedArtifacts>,
+    /// The plan's inputs, but for the platform and its images.
+    inputs: BuildInputs<'a>,
+    /// Several platforms are built: each step name and config says which.
+    several: bool,
+}
+
+impl Plans<'_> {
+    /// The plan for `platform`: its images resolved, the projects checked
+    /// against them, then `plan::build`.
+    async fn plan(&self, bridge: &mut Bridge, platform: &Platform) -> Result<Planned, Failure> {
+        let project_failure =
+            |diagnostics: Diagnostics| inputs::in_files(self.spec, self.stack, diagnostics);
         // With several platforms, the step names say which one.
-        let step = if several {
-            format!("{} {}", platform.to_spec_string(), target.name())
+        let step = if self.several {
+            format!("{} {}", platform.to_spec_string(), self.target.name())
         } else {
-            target.name()
+            self.target.name()
         };
         let Resolved {
             base,
             builder,
             python,
-        } = images.resolve(bridge, platform, &step).await?;
+        } = self.images.resolve(bridge, platform, &step).await?;
         if let Some(python) = python {
-            llb_gen::project::check_python(&infos, &python, &images.base.name.as_written)
+            llb_gen::project::check_python(self.infos, &python, self.images.base_name())
                 .map_err(project_failure)?;
         }
         // Every package the venv needs has an artifact for this platform,
         // the image's Python and its C library (as far as they are known).
         let environment = plan::target_environment(platform, &base, builder.as_ref());
-        llb_gen::artifacts::check(&locked, platform, &environment).map_err(project_failure)?;
+        llb_gen::artifacts::check(&self.locked, platform, &environment).map_err(project_failure)?;
         let mut build = plan::build(
-            &target,
+            self.target,
             &BuildInputs {
                 platform: platform.clone(),
                 base,
                 builder,
-                ..inputs.clone()
+                ..self.inputs.clone()
             },
         )
         .map_err(anyhow::Error::from)?;
-        if options.no_cache() {
+        if self.options.no_cache() {
             llb::marshal::ignore_cache(&mut build.definition);
         }
-        let config = if several {
+        let config = if self.several {
             name_steps_for(&mut build.definition, platform);
             platform_config(build.config, platform)
         } else {
             build.config
         };
         let config = serde_json::to_vec(&config).context("encoding the image config")?;
-        planned.push((platform.clone(), build.definition, config));
+        Ok((platform.clone(), build.definition, config))
     }
+}
 
-    // The platforms' graphs are independent: solved side by side.
-    let imports = cache_imports(options)?;
+/// Solve the platforms' definitions side by side (their graphs are
+/// independent); their refs, in the same order.
+async fn solve_all(
+    bridge: &Bridge,
+    planned: &[Planned],
+    imports: Vec<gw::CacheOptionsEntry>,
+) -> Result<Vec<String>, Failure> {
     let solves: Vec<_> = planned
         .iter()
         .map(|(_, definition, _)| {
@@ -248,7 +301,16 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
                 .map_err(|e| anyhow!("internal error: a solve task failed: {e}"))??,
         );
     }
+    Ok(ids)
+}
 
+/// The result to return: one ref with `containerimage.config`, or with
+/// several platforms a ref and a config per platform.
+fn result(
+    mut planned: Vec<Planned>,
+    mut ids: Vec<String>,
+    several: bool,
+) -> Result<gw::Result, Failure> {
     if !several {
         let (Some(id), Some((_, _, config))) = (ids.pop(), planned.pop()) else {
             return Err(anyhow!("internal error: no platform was planned").into());

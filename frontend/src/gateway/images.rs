@@ -7,13 +7,14 @@
 //!
 //! A problem is reported at the image's line in the spec.
 
+use anyhow::anyhow;
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::pb;
 use llb_gen::diagnostic::{Diagnostic, Position};
 use llb_gen::image;
 use llb_gen::llb::Platform;
 use llb_gen::llb::marshal::ServerCaps;
-use llb_gen::plan::BaseImage;
+use llb_gen::plan::{self, BaseImage};
 use llb_gen::spec::ImageName;
 
 use super::inputs::SpecFile;
@@ -23,28 +24,28 @@ use crate::probe;
 
 /// An image the target names, and where in the spec.
 #[derive(Clone, Copy)]
-pub(super) struct Named<'a> {
+struct Named<'a> {
     /// What it is to the target: `base image` or `build image`.
-    pub what: &'static str,
+    what: &'static str,
     /// The name as the spec writes it.
-    pub name: &'a ImageName,
+    name: &'a ImageName,
     /// Where the spec names it.
-    pub at: Option<Position>,
+    at: Option<Position>,
 }
 
 /// The images of one target, to resolve for each platform.
 pub(super) struct Images<'a> {
-    pub options: &'a Options,
-    pub caps: &'a ServerCaps,
-    pub spec: &'a SpecFile<'a>,
+    options: &'a Options,
+    caps: &'a ServerCaps,
+    spec: &'a SpecFile<'a>,
     /// The runtime image (`from:`).
-    pub base: Named<'a>,
+    base: Named<'a>,
     /// The image the venv is built in (`build-from:`), if not the base.
-    pub build: Option<Named<'a>>,
+    build: Option<Named<'a>>,
     /// Platforms were asked for (`--platform`): each image's config is
     /// checked against them. The worker's own is what BuildKit resolves
     /// anyway.
-    pub check_platforms: bool,
+    check_platforms: bool,
 }
 
 /// A target's images on one platform.
@@ -57,7 +58,42 @@ pub(super) struct Resolved {
     pub python: Option<String>,
 }
 
-impl Images<'_> {
+impl<'a> Images<'a> {
+    /// The images `target` names; with `check_platforms` (platforms asked
+    /// for), each is checked to have the platform it is resolved for.
+    pub fn of(
+        target: &plan::Target<'a>,
+        options: &'a Options,
+        caps: &'a ServerCaps,
+        spec: &'a SpecFile<'a>,
+        check_platforms: bool,
+    ) -> anyhow::Result<Self> {
+        let (name, at) = target
+            .base_image()
+            .ok_or_else(|| anyhow!("internal error: the target has no base image"))?;
+        Ok(Self {
+            options,
+            caps,
+            spec,
+            base: Named {
+                what: "base image",
+                name,
+                at,
+            },
+            build: target.build_image().map(|(name, at)| Named {
+                what: "build image",
+                name,
+                at,
+            }),
+            check_platforms,
+        })
+    }
+
+    /// The runtime image's name as the spec writes it.
+    pub fn base_name(&self) -> &str {
+        &self.base.name.as_written
+    }
+
     /// The target's images on `platform`; `step` names the progress lines.
     pub async fn resolve(
         &self,
