@@ -1,186 +1,48 @@
 //! The BuildKit gateway frontend: one build, over the LLBBridge gRPC API.
 //!
-//! BuildKit starts the frontend image with stdin/stdout as one HTTP/2 gRPC
-//! connection on which the frontend is the client ([`connect_stdio`]). A build
-//! ([`run`]) is: `Ping` (the server's caps and platform), read the spec from
-//! the `dockerfile` local, parse it, read the context's `.dockerignore` and
-//! the target service's `pyproject.toml` and `uv.lock` (only those files:
-//! include patterns), then for each platform asked for (`--platform`, else
-//! the worker's): resolve the base image for that platform (a
-//! `--build-context` replacement first, as the Dockerfile frontend does) and
-//! plan the LLB with `llb-gen`; `Solve` the plans side by side and `Return`,
-//! exactly once, one ref with its image config, or for several platforms a
-//! ref and a config per platform with their `refs.platforms` list. A subrequest (`--call targets`, `outline`, `check`) is
-//! answered right after the spec is parsed, building nothing. Bad input is
-//! returned as an error with a BuildKit source excerpt, so buildx prints the
-//! offending spec or lock line.
+//! A build ([`run`]) is: `Ping` (the server's caps and platform), read the
+//! spec and parse it; a subrequest (`--call targets`, `outline`, `check`) is
+//! answered right there, building nothing. Otherwise read the context's
+//! `.dockerignore` and the lock inputs of every project the target stacks
+//! (`inputs`), check them, then for each platform asked for
+//! (`--platform`, else the worker's) resolve the target's images for that
+//! platform (`images`) and plan the LLB with `llb-gen`; `Solve` the plans
+//! side by side and `Return`, exactly once, one ref with its image config,
+//! or for several platforms a ref and a config per platform (each step
+//! named after its platform) with their `refs.platforms` list. Bad input is
+//! returned as an error with a BuildKit source excerpt, so buildx prints
+//! the offending spec or lock line.
+//!
+//! The connection and the bridge calls are [`crate::bridge`]'s; this module
+//! re-exports what the binary and the tests need to connect.
 //!
 //! stderr goes to the daemon's log only, so nothing is printed for the user
 //! here: what the user must see travels in the `Return` error.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, anyhow};
-use base64::Engine;
-use bollard_buildkit_proto::google::protobuf::Any;
-use bollard_buildkit_proto::google::rpc::Status;
-use bollard_buildkit_proto::moby::buildkit::v1::frontend::{
-    self as gw, llb_bridge_client::LlbBridgeClient,
-};
+use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::pb;
-use llb_gen::diagnostic::{Diagnostic, Diagnostics, Position};
-use llb_gen::image;
+use llb_gen::artifacts::LockedArtifacts;
+use llb_gen::diagnostic::Diagnostics;
 use llb_gen::llb::marshal::ServerCaps;
-use llb_gen::llb::{self, LocalOptions, Platform, State};
+use llb_gen::llb::{self, Platform};
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
-use llb_gen::project::ProjectFiles;
-use llb_gen::spec::{ImageName, ProjectDir};
+use llb_gen::project::{ProjectFiles, ProjectInfo};
+use llb_gen::spec::Spec;
 use serde_json::json;
-use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::options::{Options, docker_image_context};
-use crate::{probe, subrequests};
+pub use crate::bridge::{Bridge, channel_over, connect_stdio};
+use crate::bridge::{Failure, solve_definition};
+use crate::options::Options;
+use crate::subrequests;
 
-/// A client of BuildKit's LLBBridge.
-pub type Bridge = LlbBridgeClient<Channel>;
+mod images;
+mod inputs;
 
-/// The largest message we accept from BuildKit (the default is 4 MiB).
-const MAX_MESSAGE_BYTES: usize = 64 << 20;
-
-/// Connect to BuildKit through this process's stdin and stdout.
-pub async fn connect_stdio() -> anyhow::Result<Bridge> {
-    let stdio = tokio::io::join(tokio::io::stdin(), tokio::io::stdout());
-    Ok(bridge(
-        channel_over(stdio)
-            .await
-            .context("connecting to BuildKit over stdio")?,
-    ))
-}
-
-/// An HTTP/2 gRPC channel over one already-open byte stream (stdio in the
-/// frontend image, an in-memory pipe in tests). The stream can be handed
-/// out once: a reconnect attempt fails instead of talking to nothing.
-pub async fn channel_over<IO>(io: IO) -> anyhow::Result<Channel>
-where
-    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
-{
-    let slot = Arc::new(Mutex::new(Some(io)));
-    let channel = Endpoint::from_static("http://buildkit.gateway")
-        .connect_with_connector(tower::service_fn(move |_: Uri| {
-            let slot = Arc::clone(&slot);
-            async move {
-                let stream = slot
-                    .lock()
-                    .map_err(|_| std::io::Error::other("connection slot poisoned"))?
-                    .take()
-                    .ok_or_else(|| {
-                        std::io::Error::other("the gateway connection was already used")
-                    })?;
-                Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
-            }
-        }))
-        .await?;
-    Ok(channel)
-}
-
-/// A bridge client over `channel`, with our message limit.
-pub fn bridge(channel: Channel) -> Bridge {
-    LlbBridgeClient::new(channel).max_decoding_message_size(MAX_MESSAGE_BYTES)
-}
-
-/// Why a build failed.
-#[derive(Debug)]
-pub enum Failure {
-    /// The user's input is wrong: reported at its file, line and column,
-    /// with the file attached so buildx shows the excerpt.
-    Input {
-        /// What is wrong.
-        diagnostics: Diagnostics,
-        /// The files the diagnostics may point into: name and content.
-        files: Vec<(String, Vec<u8>)>,
-    },
-    /// A `--call` pybase does not answer.
-    UnsupportedSubrequest(String),
-    /// Anything else (BuildKit refused a request, an unsupported setup).
-    Other(anyhow::Error),
-}
-
-impl From<anyhow::Error> for Failure {
-    fn from(error: anyhow::Error) -> Self {
-        Self::Other(error)
-    }
-}
-
-impl Failure {
-    fn input(diagnostics: impl Into<Diagnostics>, files: &[(&str, &[u8])]) -> Self {
-        Self::Input {
-            diagnostics: diagnostics.into(),
-            files: files
-                .iter()
-                .map(|(name, data)| ((*name).to_owned(), data.to_vec()))
-                .collect(),
-        }
-    }
-
-    /// The `google.rpc.Status` BuildKit expects in `Return`.
-    pub fn to_status(&self) -> Status {
-        match self {
-            Failure::Input { diagnostics, files } => Status {
-                code: tonic::Code::InvalidArgument as i32,
-                message: diagnostics.to_string(),
-                details: diagnostics
-                    .first()
-                    .and_then(|first| source_detail(first, files))
-                    .into_iter()
-                    .collect(),
-            },
-            Failure::UnsupportedSubrequest(name) => Status {
-                code: tonic::Code::Unimplemented as i32,
-                message: format!(
-                    "pybase does not answer the subrequest `{name}` (it answers: {})",
-                    subrequests::answered_names().join(", ")
-                ),
-                details: serde_json::to_vec(&json!({ "name": name }))
-                    .ok()
-                    .map(|value| Any {
-                        type_url: "github.com/moby/buildkit/errdefs.Subrequest+json".to_owned(),
-                        value,
-                    })
-                    .into_iter()
-                    .collect(),
-            },
-            Failure::Other(error) => Status {
-                code: tonic::Code::Unknown as i32,
-                message: format!("{error:#}"),
-                details: Vec::new(),
-            },
-        }
-    }
-}
-
-/// BuildKit's `errdefs.Source` detail: the file and the range to excerpt.
-fn source_detail(diagnostic: &Diagnostic, files: &[(String, Vec<u8>)]) -> Option<Any> {
-    let position = diagnostic.position?;
-    let (name, data) = files.iter().find(|(name, _)| *name == diagnostic.file)?;
-    let language = if name.ends_with(".toml") || name.ends_with(".lock") {
-        "toml"
-    } else {
-        "yaml"
-    };
-    let detail = json!({
-        "info": {
-            "filename": name,
-            "data": base64::engine::general_purpose::STANDARD.encode(data),
-            "language": language,
-        },
-        "ranges": [subrequests::source_range(position)],
-    });
-    Some(Any {
-        type_url: "github.com/moby/buildkit/errdefs.Source+json".to_owned(),
-        value: serde_json::to_vec(&detail).ok()?,
-    })
-}
+use images::{Images, Resolved};
+use inputs::SpecFile;
 
 /// Run one build and return its outcome to BuildKit.
 pub async fn run(bridge: &mut Bridge, options: &Options) -> anyhow::Result<()> {
@@ -211,7 +73,93 @@ pub async fn run(bridge: &mut Bridge, options: &Options) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The build: its result, or why there is none.
 async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Failure> {
+    let (pong, caps) = ping(bridge).await?;
+    let session = options.session_id.as_str();
+
+    // The spec.
+    let spec_file = inputs::read_spec(bridge, options, &caps).await?;
+    let filename = spec_file.name;
+    let spec = llb_gen::spec::parse_with_args(filename, &spec_file.bytes, &options.build_args())
+        .map_err(|d| spec_file.failure(d))?;
+    if let Some(request) = options.request_id() {
+        return answer(bridge, options, request, &spec, &spec_file, &caps).await;
+    }
+    let target = plan::select_target(&spec, options.target()).map_err(|d| spec_file.failure(d))?;
+
+    // `.dockerignore` first: it applies to every other read of the context.
+    let ignored = inputs::read_dockerignore(bridge, session, &caps).await?;
+
+    // The lock inputs of every project the image stacks, and only those.
+    let mut stack = Vec::new();
+    for project in target.projects() {
+        stack.push(inputs::read_project(bridge, project, session, &ignored, &caps).await?);
+    }
+    // A problem in a project's files is shown in the file it is in.
+    let project_failure =
+        |diagnostics: Diagnostics| inputs::in_files(&spec_file, &stack, diagnostics);
+    let infos = llb_gen::project::check_stack(filename, &stack).map_err(project_failure)?;
+    let projects = plan::project_facts(&stack, &infos);
+    let version = plan::target_version(&target, &infos).map_err(|d| project_failure(d.into()))?;
+
+    // One plan per platform: the base image is resolved for each (an index
+    // gives each platform its own config), and so is the uv wheel.
+    let mut platforms = options.platforms()?;
+    // Platforms asked for are checked against the images' configs; the
+    // worker's own is what BuildKit resolves anyway.
+    let asked = !platforms.is_empty();
+    if platforms.is_empty() {
+        platforms.push(worker_platform(&pong));
+    }
+    let images = Images::of(&target, options, &caps, &spec_file, asked)?;
+    let inputs = BuildInputs {
+        session_id: session,
+        platform: platforms[0].clone(),
+        base: BaseImage {
+            reference: String::new(),
+            digest: None,
+            config: serde_json::Value::Null,
+            facts: Default::default(),
+        },
+        builder: None,
+        caps: Some(&caps),
+        prefer_mergeop: options.prefer_mergeop()?,
+        spec_file: filename,
+        spec_text: Some(&spec_file.bytes),
+        labels: options.labels(),
+        ignored,
+        projects,
+        provenance: Provenance {
+            version,
+            revision: options.revision(),
+            source: options.source(),
+            source_date_epoch: options.source_date_epoch()?,
+            build_date: options.build_date()?,
+        },
+    };
+    let plans = Plans {
+        options,
+        target: &target,
+        images,
+        spec: &spec_file,
+        stack: &stack,
+        infos: &infos,
+        locked: infos.iter().flat_map(|i| i.artifacts.clone()).collect(),
+        inputs,
+        several: platforms.len() > 1,
+    };
+    let mut planned = Vec::with_capacity(platforms.len());
+    for platform in &platforms {
+        planned.push(plans.plan(bridge, platform).await?);
+    }
+
+    let ids = solve_all(bridge, &planned, cache_imports(options)?).await?;
+    result(planned, ids, plans.several)
+}
+
+/// `Ping`: the server's LLB caps, and its workers (for their platform).
+async fn ping(bridge: &mut Bridge) -> Result<(gw::PongResponse, ServerCaps), Failure> {
     let pong = bridge
         .ping(gw::PingRequest {})
         .await
@@ -229,219 +177,113 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
             (cap.id.clone(), state)
         })
         .collect();
-    let session = options.session_id.as_str();
+    Ok((pong, caps))
+}
 
-    // The spec.
-    let filename = options.filename();
-    let spec_source = State::local(
-        options.spec_local(),
-        &LocalOptions {
-            session_id: session.to_owned(),
-            follow_paths: vec![filename.to_owned()],
-            shared_key_hint: filename.to_owned(),
+/// The answer to the subrequest `request` (`--call`): metadata, no ref.
+async fn answer(
+    bridge: &mut Bridge,
+    options: &Options,
+    request: &str,
+    spec: &Spec,
+    spec_file: &SpecFile<'_>,
+    caps: &ServerCaps,
+) -> Result<gw::Result, Failure> {
+    let project_warnings = if request == subrequests::LINT {
+        inputs::lint_projects(bridge, spec, &options.session_id, caps).await?
+    } else {
+        Vec::new()
+    };
+    match subrequests::answer(request, spec, &spec_file.bytes, options, &project_warnings) {
+        Some(Ok(metadata)) => Ok(gw::Result {
+            metadata,
             ..Default::default()
-        },
-        format!("[pybase] load spec {filename}"),
-    );
-    let spec_ref = solve(bridge, &spec_source, &caps).await?;
-    let spec_bytes = read_file(bridge, &spec_ref, filename)
-        .await?
-        .ok_or_else(|| anyhow!("the spec file `{filename}` was not found (is `-f` right?)"))?;
-    let spec = llb_gen::spec::parse_with_args(filename, &spec_bytes, &options.build_args())
-        .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
-    if let Some(request) = options.request_id() {
-        let project_warnings = if request == subrequests::LINT {
-            lint_projects(bridge, &spec, session, &caps).await?
-        } else {
-            Vec::new()
-        };
-        return match subrequests::answer(request, &spec, &spec_bytes, options, &project_warnings) {
-            Some(Ok(metadata)) => Ok(gw::Result {
-                metadata,
-                ..Default::default()
-            }),
-            Some(Err(problem)) => Err(Failure::input(problem, &[(filename, &spec_bytes)])),
-            None => Err(Failure::UnsupportedSubrequest(request.to_owned())),
-        };
+        }),
+        Some(Err(problem)) => Err(spec_file.failure(problem)),
+        None => Err(Failure::UnsupportedSubrequest {
+            name: request.to_owned(),
+            answered: subrequests::answered_names(),
+        }),
     }
-    let target = plan::select_target(&spec, options.target())
-        .map_err(|d| Failure::input(d, &[(filename, &spec_bytes)]))?;
+}
 
-    // `.dockerignore` first: it applies to every other read of the context.
-    let ignored = read_dockerignore(bridge, session, &caps).await?;
+/// One platform's plan: the platform, its definition and its image config
+/// (encoded).
+type Planned = (Platform, pb::Definition, Vec<u8>);
 
-    // The lock inputs of every project the image stacks, and only those.
-    let mut stack = Vec::new();
-    for project in target.projects() {
-        stack.push(read_project(bridge, project, session, &ignored, &caps).await?);
-    }
-    // A problem in a project's files is shown in the file it is in.
-    let project_failure = |diagnostics: Diagnostics| {
-        let mut named: Vec<(String, &[u8])> = vec![(filename.to_owned(), &spec_bytes)];
-        for files in &stack {
-            let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&files.project);
-            let read = [
-                (pyproject, &files.pyproject),
-                (lock, &files.lock),
-                (poetry, &files.poetry),
-                (pylock, &files.pylock),
-                (requirements, &files.requirements),
-            ];
-            for (path, bytes) in read {
-                if let Some(bytes) = bytes {
-                    named.push((path, bytes));
-                }
-            }
-        }
-        let borrowed: Vec<(&str, &[u8])> = named.iter().map(|(n, b)| (n.as_str(), *b)).collect();
-        Failure::input(diagnostics, &borrowed)
-    };
-    let infos = llb_gen::project::check_stack(filename, &stack).map_err(project_failure)?;
-    let projects = plan::project_facts(&stack, &infos);
-    let version = plan::target_version(&target, &infos).map_err(|d| project_failure(d.into()))?;
+/// What the plans of one build's platforms share.
+struct Plans<'a> {
+    options: &'a Options,
+    target: &'a plan::Target<'a>,
+    images: Images<'a>,
+    spec: &'a SpecFile<'a>,
+    /// The stacked projects' files and what their checks found.
+    stack: &'a [ProjectFiles<'a>],
+    infos: &'a [ProjectInfo],
+    /// The artifacts of every stacked lock, checked for each platform.
+    locked: Vec<LockedArtifacts>,
+    /// The plan's inputs, but for the platform and its images.
+    inputs: BuildInputs<'a>,
+    /// Several platforms are built: each step name and config says which.
+    several: bool,
+}
 
-    // One plan per platform: the base image is resolved for each (an index
-    // gives each platform its own config), and so is the uv wheel.
-    let mut platforms = options.platforms()?;
-    // Platforms asked for are checked against the images' configs; the
-    // worker's own is what BuildKit resolves anyway.
-    let asked = !platforms.is_empty();
-    if platforms.is_empty() {
-        platforms.push(worker_platform(&pong));
-    }
-    let (from, from_at) = target
-        .base_image()
-        .ok_or_else(|| anyhow!("internal error: the target has no base image"))?;
-    let build_image = target.build_image();
-    let inputs = BuildInputs {
-        session_id: session,
-        platform: platforms[0].clone(),
-        base: BaseImage {
-            reference: String::new(),
-            digest: None,
-            config: serde_json::Value::Null,
-            facts: Default::default(),
-        },
-        builder: None,
-        caps: Some(&caps),
-        prefer_mergeop: options.prefer_mergeop()?,
-        spec_file: filename,
-        spec_text: Some(&spec_bytes),
-        labels: options.labels(),
-        ignored,
-        projects,
-        provenance: Provenance {
-            version,
-            revision: options.revision(),
-            source: options.source(),
-            source_date_epoch: options.source_date_epoch()?,
-            build_date: options.build_date()?,
-        },
-    };
-    let several = platforms.len() > 1;
-    // The artifacts of every stacked lock, checked for each platform.
-    let locked: Vec<_> = infos.iter().flat_map(|i| i.artifacts.clone()).collect();
-    let mut planned = Vec::with_capacity(platforms.len());
-    for platform in &platforms {
+impl Plans<'_> {
+    /// The plan for `platform`: its images resolved, the projects checked
+    /// against them, then `plan::build`.
+    async fn plan(&self, bridge: &mut Bridge, platform: &Platform) -> Result<Planned, Failure> {
+        let project_failure =
+            |diagnostics: Diagnostics| inputs::in_files(self.spec, self.stack, diagnostics);
         // With several platforms, the step names say which one.
-        let step = if several {
-            format!("{} {}", platform.to_spec_string(), target.name())
+        let step = if self.several {
+            format!("{} {}", platform.to_spec_string(), self.target.name())
         } else {
-            target.name()
+            self.target.name()
         };
-        let spec_failure = |d| Failure::input(d, &[(filename, &spec_bytes)]);
-        let mut base = resolve_base(
-            bridge,
-            options,
-            &step,
-            "base image",
-            from,
-            from_at,
-            platform,
-        )
-        .await
-        .map_err(spec_failure)?;
-        base.facts = probe::image_facts(bridge, &base, platform, &caps, &step).await?;
-        if asked {
-            check_base_platform("base image", &base, from, from_at, platform, filename)
-                .map_err(spec_failure)?;
-        }
-        let builder = match build_image {
-            None => None,
-            Some((image, at)) => {
-                let mut builder =
-                    resolve_base(bridge, options, &step, "build image", image, at, platform)
-                        .await
-                        .map_err(spec_failure)?;
-                builder.facts =
-                    probe::image_facts(bridge, &builder, platform, &caps, &step).await?;
-                if asked {
-                    check_base_platform("build image", &builder, image, at, platform, filename)
-                        .map_err(spec_failure)?;
-                }
-                Some(builder)
-            }
-        };
-        // The official images say their Python; others are left to the
-        // installer, which refuses an interpreter requires-python excludes.
-        // Building elsewhere, the venv is made by the build image's Python
-        // and run by the runtime image's: the two must agree.
-        let base_env = image::base_env(&base.config);
-        let builder_env = builder.as_ref().map(|b| image::base_env(&b.config));
-        let base_python = image::get_env(&base_env, "PYTHON_VERSION");
-        let builder_python = builder_env
-            .as_ref()
-            .and_then(|env| image::get_env(env, "PYTHON_VERSION"));
-        if let (Some(runtime), Some(build), Some((image, at))) =
-            (base_python, builder_python, build_image)
-            && runtime != build
-        {
-            return Err(spec_failure(
-                Diagnostic::at(
-                    filename,
-                    at,
-                    format!(
-                        "the build image `{}` has Python {build}, but the runtime image `{}` has Python {runtime}: the venv is built for the one and run by the other",
-                        image.as_written, from.as_written
-                    ),
-                )
-                .with_hint("build in an image with the runtime image's CPython, at the same path"),
-            ));
-        }
-        let python = base_python.or(builder_python);
+        let Resolved {
+            base,
+            builder,
+            python,
+        } = self.images.resolve(bridge, platform, &step).await?;
         if let Some(python) = python {
-            llb_gen::project::check_python(&infos, python, &from.as_written)
+            llb_gen::project::check_python(self.infos, &python, self.images.base_name())
                 .map_err(project_failure)?;
         }
         // Every package the venv needs has an artifact for this platform,
         // the image's Python and its C library (as far as they are known).
         let environment = plan::target_environment(platform, &base, builder.as_ref());
-        llb_gen::artifacts::check(&locked, platform, &environment).map_err(project_failure)?;
+        llb_gen::artifacts::check(&self.locked, platform, &environment).map_err(project_failure)?;
         let mut build = plan::build(
-            &target,
+            self.target,
             &BuildInputs {
                 platform: platform.clone(),
                 base,
                 builder,
-                ..inputs.clone()
+                ..self.inputs.clone()
             },
         )
         .map_err(anyhow::Error::from)?;
-        if options.no_cache() {
+        if self.options.no_cache() {
             llb::marshal::ignore_cache(&mut build.definition);
         }
-        let config = if several {
+        let config = if self.several {
             name_steps_for(&mut build.definition, platform);
             platform_config(build.config, platform)
         } else {
             build.config
         };
         let config = serde_json::to_vec(&config).context("encoding the image config")?;
-        planned.push((platform.clone(), build.definition, config));
+        Ok((platform.clone(), build.definition, config))
     }
+}
 
-    // The platforms' graphs are independent: solved side by side.
-    let imports = cache_imports(options)?;
+/// Solve the platforms' definitions side by side (their graphs are
+/// independent); their refs, in the same order.
+async fn solve_all(
+    bridge: &Bridge,
+    planned: &[Planned],
+    imports: Vec<gw::CacheOptionsEntry>,
+) -> Result<Vec<String>, Failure> {
     let solves: Vec<_> = planned
         .iter()
         .map(|(_, definition, _)| {
@@ -459,7 +301,16 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
                 .map_err(|e| anyhow!("internal error: a solve task failed: {e}"))??,
         );
     }
+    Ok(ids)
+}
 
+/// The result to return: one ref with `containerimage.config`, or with
+/// several platforms a ref and a config per platform.
+fn result(
+    mut planned: Vec<Planned>,
+    mut ids: Vec<String>,
+    several: bool,
+) -> Result<gw::Result, Failure> {
     if !several {
         let (Some(id), Some((_, _, config))) = (ids.pop(), planned.pop()) else {
             return Err(anyhow!("internal error: no platform was planned").into());
@@ -540,129 +391,6 @@ fn platform_config(mut config: serde_json::Value, platform: &Platform) -> serde_
     config
 }
 
-/// In a multi-platform build, a base image whose config names another
-/// architecture than the one asked for has no variant for it (BuildKit
-/// answered with the one it has): building on it would give an image of
-/// the wrong architecture under the platform's name.
-fn check_base_platform(
-    what: &str,
-    base: &BaseImage,
-    from: &ImageName,
-    from_at: Option<Position>,
-    platform: &Platform,
-    spec_file: &str,
-) -> Result<(), Diagnostic> {
-    let field = |name: &str| base.config.get(name).and_then(serde_json::Value::as_str);
-    let found = [
-        ("os", &platform.os),
-        ("architecture", &platform.architecture),
-    ]
-    .into_iter()
-    .find(|(name, wanted)| field(name).is_some_and(|have| have != wanted.as_str()));
-    let Some((name, _)) = found else {
-        return Ok(());
-    };
-    Err(Diagnostic::at(
-        spec_file,
-        from_at,
-        format!(
-            "the {what} `{}` has no {} variant: BuildKit resolved `{}`, whose {name} is `{}`",
-            from.as_written,
-            platform.to_spec_string(),
-            base.reference,
-            field(name).unwrap_or_default()
-        ),
-    )
-    .with_hint(format!(
-        "build on an image (or index) that has {}, or leave that platform out of --platform",
-        platform.to_spec_string()
-    )))
-}
-
-/// The patterns of the build context's `.dockerignore` (none without one).
-async fn read_dockerignore(
-    bridge: &mut Bridge,
-    session: &str,
-    caps: &ServerCaps,
-) -> Result<Vec<String>, Failure> {
-    let ignore_ref = solve(bridge, &plan::dockerignore_source(session), caps).await?;
-    Ok(read_file(bridge, &ignore_ref, plan::DOCKERIGNORE_FILE)
-        .await?
-        .map(|bytes| plan::dockerignore_patterns(&String::from_utf8_lossy(&bytes)))
-        .unwrap_or_default())
-}
-
-/// A project's lock inputs (`pyproject.toml`, `uv.lock`, `poetry.lock`, `pylock.toml`,
-/// `requirements.txt`), read through a build-context source holding only
-/// them; a missing file is `None`.
-async fn read_project<'a>(
-    bridge: &mut Bridge,
-    project: ProjectDir<'a>,
-    session: &str,
-    ignored: &[String],
-    caps: &ServerCaps,
-) -> Result<ProjectFiles<'a>, Failure> {
-    let lock_ref = solve(bridge, &plan::lock_source(&project, session, ignored), caps).await?;
-    let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
-    Ok(ProjectFiles {
-        project,
-        pyproject: read_file(bridge, &lock_ref, &pyproject).await?,
-        lock: read_file(bridge, &lock_ref, &lock).await?,
-        poetry: read_file(bridge, &lock_ref, &poetry).await?,
-        pylock: read_file(bridge, &lock_ref, &pylock).await?,
-        requirements: read_file(bridge, &lock_ref, &requirements).await?,
-    })
-}
-
-/// For `--call check`: the lint warnings about the project files of every
-/// target, each with the file it points into. Projects whose files do not
-/// pass their checks give no warnings here: a build reports those as
-/// errors.
-async fn lint_projects(
-    bridge: &mut Bridge,
-    spec: &llb_gen::spec::Spec,
-    session: &str,
-    caps: &ServerCaps,
-) -> Result<Vec<subrequests::FileWarning>, Failure> {
-    let ignored = read_dockerignore(bridge, session, caps).await?;
-    // Each project's files, read once whatever the number of targets.
-    let mut read: HashMap<String, ProjectFiles<'_>> = HashMap::new();
-    let mut warnings: Vec<subrequests::FileWarning> = Vec::new();
-    for (name, _) in plan::targets(spec) {
-        let Ok(target) = plan::select_target(spec, Some(&name)) else {
-            continue;
-        };
-        let mut stack = Vec::new();
-        for project in target.projects() {
-            let files = match read.get(project.dir) {
-                Some(files) => files.clone(),
-                None => {
-                    let files = read_project(bridge, project, session, &ignored, caps).await?;
-                    read.insert(project.dir.to_owned(), files.clone());
-                    files
-                }
-            };
-            // The same files, as this target's project (owner and position).
-            stack.push(ProjectFiles { project, ..files });
-        }
-        let Ok(infos) = llb_gen::project::check_stack(&spec.file, &stack) else {
-            continue;
-        };
-        for warning in llb_gen::lint::lint_stack(&stack, &infos) {
-            if warnings.iter().any(|w| w.warning == warning) {
-                continue;
-            }
-            let source = stack
-                .iter()
-                .find(|f| f.project.path(plan::PYPROJECT_FILE) == warning.diagnostic.file)
-                .and_then(|f| f.pyproject.clone())
-                .unwrap_or_default();
-            warnings.push(subrequests::FileWarning { warning, source });
-        }
-    }
-    Ok(warnings)
-}
-
 /// The first platform of the first worker, or linux/amd64.
 fn worker_platform(pong: &gw::PongResponse) -> Platform {
     pong.workers
@@ -678,132 +406,6 @@ fn worker_platform(pong: &gw::PongResponse) -> Platform {
             architecture: "amd64".into(),
             variant: String::new(),
         })
-}
-
-/// Resolve the service's base image (or build image, `what` says which): a
-/// `--build-context` that replaces it
-/// (looked up as written, in short and in full form), else the name itself.
-/// `step` names the progress step (`[step] resolve base image …`).
-async fn resolve_base(
-    bridge: &mut Bridge,
-    options: &Options,
-    step: &str,
-    what: &str,
-    from: &ImageName,
-    from_at: Option<Position>,
-    platform: &Platform,
-) -> Result<BaseImage, Diagnostic> {
-    let located = |message: String, hint: String| {
-        Diagnostic::at(options.filename(), from_at, message).with_hint(hint)
-    };
-    let replacement = [&from.as_written, &from.familiar, &from.normalized]
-        .into_iter()
-        .find_map(|name| options.named_context(name));
-    let name = match replacement {
-        None => from.clone(),
-        Some(value) => docker_image_context(value)
-            .map_err(|e| {
-                located(
-                    format!("{e:#}"),
-                    "use `--build-context NAME=docker-image://REFERENCE`".into(),
-                )
-            })
-            .and_then(|reference| {
-                ImageName::parse(reference).map_err(|e| {
-                    located(
-                        format!(
-                            "the build context for `{}` names an invalid image `{reference}`: {e}",
-                            from.as_written
-                        ),
-                        "use `--build-context NAME=docker-image://REFERENCE`".into(),
-                    )
-                })
-            })?,
-    };
-    let response = bridge
-        .resolve_image_config(gw::ResolveImageConfigRequest {
-            r#ref: name.normalized.clone(),
-            platform: Some(pb::Platform {
-                os: platform.os.clone(),
-                architecture: platform.architecture.clone(),
-                variant: platform.variant.clone(),
-                ..Default::default()
-            }),
-            resolve_mode: options.image_resolve_mode().to_owned(),
-            log_name: format!("[{step}] resolve {what} {}", name.normalized),
-            ..Default::default()
-        })
-        .await
-        .map_err(|status| {
-            located(
-                format!("cannot resolve the {what} `{}`: {}", name.normalized, status.message()),
-                format!(
-                    "check the name; to use another image under this name, pass `--build-context {}=docker-image://OTHER`",
-                    from.as_written
-                ),
-            )
-        })?
-        .into_inner();
-    let config = serde_json::from_slice(&response.config).map_err(|e| {
-        located(
-            format!(
-                "the {what} `{}` has an unreadable config: {e}",
-                name.normalized
-            ),
-            "is it a container image?".into(),
-        )
-    })?;
-    let resolved = if response.r#ref.is_empty() {
-        name.normalized
-    } else {
-        response.r#ref
-    };
-    let digest = (!response.digest.is_empty()).then_some(response.digest);
-    let reference = match &digest {
-        Some(digest) if !resolved.contains('@') => format!("{resolved}@{digest}"),
-        _ => resolved,
-    };
-    Ok(BaseImage {
-        reference,
-        digest,
-        config,
-        facts: Default::default(),
-    })
-}
-
-/// Solve a state and return the ref of its result.
-pub(crate) async fn solve(
-    bridge: &mut Bridge,
-    state: &State,
-    caps: &ServerCaps,
-) -> Result<String, Failure> {
-    let definition = llb::marshal(state, Some(caps), None).map_err(anyhow::Error::from)?;
-    solve_definition(bridge, definition, Vec::new()).await
-}
-
-/// Solve `definition`, importing `cache_imports` (`--cache-from`).
-async fn solve_definition(
-    bridge: &mut Bridge,
-    definition: pb::Definition,
-    cache_imports: Vec<gw::CacheOptionsEntry>,
-) -> Result<String, Failure> {
-    let response = bridge
-        .solve(gw::SolveRequest {
-            definition: Some(definition),
-            allow_result_return: true,
-            allow_result_array_ref: true,
-            cache_imports,
-            ..Default::default()
-        })
-        .await
-        .map_err(|s| anyhow!("BuildKit refused the build: {}", s.message()))?
-        .into_inner();
-    let id = match response.result.and_then(|r| r.result) {
-        Some(gw::result::Result::Ref(r)) => r.id,
-        Some(gw::result::Result::RefDeprecated(id)) => id,
-        _ => response.r#ref,
-    };
-    Ok(id)
 }
 
 /// `--cache-from` entries, passed on to BuildKit.
@@ -827,28 +429,4 @@ fn cache_imports(options: &Options) -> anyhow::Result<Vec<gw::CacheOptionsEntry>
             attrs: e.attrs,
         })
         .collect())
-}
-
-/// Read a file of a solved ref; `None` when it does not exist.
-async fn read_file(
-    bridge: &mut Bridge,
-    reference: &str,
-    path: &str,
-) -> Result<Option<Vec<u8>>, Failure> {
-    match bridge
-        .read_file(gw::ReadFileRequest {
-            r#ref: reference.to_owned(),
-            file_path: path.to_owned(),
-            ..Default::default()
-        })
-        .await
-    {
-        Ok(response) => Ok(Some(response.into_inner().data)),
-        Err(status) if status.message().contains("no such file or directory") => Ok(None),
-        Err(status) => Err(anyhow!(
-            "cannot read `{path}` from the build context: {}",
-            status.message()
-        )
-        .into()),
-    }
 }

@@ -17,7 +17,7 @@ use llb_gen::llb::marshal::ServerCaps;
 use llb_gen::llb::{Platform, State};
 use llb_gen::plan::BaseImage;
 
-use crate::gateway::{Bridge, Failure, solve};
+use crate::bridge::{Bridge, Failure, solve};
 
 /// glibc's banner lies in its read-only data, within the first 4 MiB of
 /// `libc.so.6` on every architecture Debian builds.

@@ -19,12 +19,13 @@
 use std::collections::HashMap;
 
 use base64::Engine;
-use llb_gen::diagnostic::{Diagnostic, Position};
+use llb_gen::diagnostic::Diagnostic;
 use llb_gen::lint::{self, Warning};
 use llb_gen::plan;
 use llb_gen::spec::Spec;
 use serde_json::{Value, json};
 
+use crate::bridge::source_range;
 use crate::options::{BUILD_ARGS, Options};
 
 /// `--call subrequests.describe`.
@@ -334,12 +335,6 @@ fn warning_json(warning: &Warning, source_index: usize) -> Value {
         "detail": detail,
         "location": location,
     })
-}
-
-/// A BuildKit `pb.Range` (JSON) covering one position.
-pub fn source_range(position: Position) -> Value {
-    let at = json!({"line": position.line, "character": position.column});
-    json!({"start": at, "end": at})
 }
 
 /// Rows under a header, in columns.

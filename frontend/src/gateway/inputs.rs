@@ -1,0 +1,177 @@
+//! Reading a build's inputs from the build context: the spec (from the
+//! `dockerfile` local, following only the spec file), the context's
+//! `.dockerignore` (its own source, so editing it never reruns the venv),
+//! and each stacked project's lock inputs (a `context` source whose include
+//! patterns are those files, never the whole context, with the
+//! `.dockerignore` patterns as excludes); for `--call check`, the projects
+//! of every target, for their lint warnings.
+//!
+//! A problem in one of these files is reported in the file it is in
+//! ([`SpecFile::failure`], [`in_files`]).
+
+use std::collections::HashMap;
+
+use anyhow::anyhow;
+use llb_gen::diagnostic::Diagnostics;
+use llb_gen::llb::marshal::ServerCaps;
+use llb_gen::llb::{LocalOptions, State};
+use llb_gen::plan;
+use llb_gen::project::ProjectFiles;
+use llb_gen::spec::ProjectDir;
+
+use crate::bridge::{Bridge, Failure, read_file, solve};
+use crate::options::Options;
+use crate::subrequests;
+
+/// The spec file as read from the `dockerfile` local.
+pub(super) struct SpecFile<'o> {
+    /// Its name (`-f`).
+    pub name: &'o str,
+    /// Its content.
+    pub bytes: Vec<u8>,
+}
+
+impl SpecFile<'_> {
+    /// A problem in the spec, shown in it.
+    pub fn failure(&self, diagnostics: impl Into<Diagnostics>) -> Failure {
+        Failure::input(diagnostics, &[(self.name, &self.bytes)])
+    }
+}
+
+/// Read the spec file, the only file read from the `dockerfile` local.
+pub(super) async fn read_spec<'o>(
+    bridge: &mut Bridge,
+    options: &'o Options,
+    caps: &ServerCaps,
+) -> Result<SpecFile<'o>, Failure> {
+    let filename = options.filename();
+    let spec_source = State::local(
+        options.spec_local(),
+        &LocalOptions {
+            session_id: options.session_id.clone(),
+            follow_paths: vec![filename.to_owned()],
+            shared_key_hint: filename.to_owned(),
+            ..Default::default()
+        },
+        format!("[pybase] load spec {filename}"),
+    );
+    let spec_ref = solve(bridge, &spec_source, caps).await?;
+    let bytes = read_file(bridge, &spec_ref, filename)
+        .await?
+        .ok_or_else(|| anyhow!("the spec file `{filename}` was not found (is `-f` right?)"))?;
+    Ok(SpecFile {
+        name: filename,
+        bytes,
+    })
+}
+
+/// A problem in the spec or in a stacked project's files, shown in the
+/// file it is in.
+pub(super) fn in_files(
+    spec: &SpecFile<'_>,
+    stack: &[ProjectFiles<'_>],
+    diagnostics: Diagnostics,
+) -> Failure {
+    let mut named: Vec<(String, &[u8])> = vec![(spec.name.to_owned(), &spec.bytes)];
+    for files in stack {
+        let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&files.project);
+        let read = [
+            (pyproject, &files.pyproject),
+            (lock, &files.lock),
+            (poetry, &files.poetry),
+            (pylock, &files.pylock),
+            (requirements, &files.requirements),
+        ];
+        for (path, bytes) in read {
+            if let Some(bytes) = bytes {
+                named.push((path, bytes));
+            }
+        }
+    }
+    let borrowed: Vec<(&str, &[u8])> = named.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+    Failure::input(diagnostics, &borrowed)
+}
+
+/// The patterns of the build context's `.dockerignore` (none without one).
+pub(super) async fn read_dockerignore(
+    bridge: &mut Bridge,
+    session: &str,
+    caps: &ServerCaps,
+) -> Result<Vec<String>, Failure> {
+    let ignore_ref = solve(bridge, &plan::dockerignore_source(session), caps).await?;
+    Ok(read_file(bridge, &ignore_ref, plan::DOCKERIGNORE_FILE)
+        .await?
+        .map(|bytes| plan::dockerignore_patterns(&String::from_utf8_lossy(&bytes)))
+        .unwrap_or_default())
+}
+
+/// A project's lock inputs (`pyproject.toml`, `uv.lock`, `poetry.lock`, `pylock.toml`,
+/// `requirements.txt`), read through a build-context source holding only
+/// them; a missing file is `None`.
+pub(super) async fn read_project<'a>(
+    bridge: &mut Bridge,
+    project: ProjectDir<'a>,
+    session: &str,
+    ignored: &[String],
+    caps: &ServerCaps,
+) -> Result<ProjectFiles<'a>, Failure> {
+    let lock_ref = solve(bridge, &plan::lock_source(&project, session, ignored), caps).await?;
+    let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
+    Ok(ProjectFiles {
+        project,
+        pyproject: read_file(bridge, &lock_ref, &pyproject).await?,
+        lock: read_file(bridge, &lock_ref, &lock).await?,
+        poetry: read_file(bridge, &lock_ref, &poetry).await?,
+        pylock: read_file(bridge, &lock_ref, &pylock).await?,
+        requirements: read_file(bridge, &lock_ref, &requirements).await?,
+    })
+}
+
+/// For `--call check`: the lint warnings about the project files of every
+/// target, each with the file it points into. Projects whose files do not
+/// pass their checks give no warnings here: a build reports those as
+/// errors.
+pub(super) async fn lint_projects(
+    bridge: &mut Bridge,
+    spec: &llb_gen::spec::Spec,
+    session: &str,
+    caps: &ServerCaps,
+) -> Result<Vec<subrequests::FileWarning>, Failure> {
+    let ignored = read_dockerignore(bridge, session, caps).await?;
+    // Each project's files, read once whatever the number of targets.
+    let mut read: HashMap<String, ProjectFiles<'_>> = HashMap::new();
+    let mut warnings: Vec<subrequests::FileWarning> = Vec::new();
+    for (name, _) in plan::targets(spec) {
+        let Ok(target) = plan::select_target(spec, Some(&name)) else {
+            continue;
+        };
+        let mut stack = Vec::new();
+        for project in target.projects() {
+            let files = match read.get(project.dir) {
+                Some(files) => files.clone(),
+                None => {
+                    let files = read_project(bridge, project, session, &ignored, caps).await?;
+                    read.insert(project.dir.to_owned(), files.clone());
+                    files
+                }
+            };
+            // The same files, as this target's project (owner and position).
+            stack.push(ProjectFiles { project, ..files });
+        }
+        let Ok(infos) = llb_gen::project::check_stack(&spec.file, &stack) else {
+            continue;
+        };
+        for warning in llb_gen::lint::lint_stack(&stack, &infos) {
+            if warnings.iter().any(|w| w.warning == warning) {
+                continue;
+            }
+            let source = stack
+                .iter()
+                .find(|f| f.project.path(plan::PYPROJECT_FILE) == warning.diagnostic.file)
+                .and_then(|f| f.pyproject.clone())
+                .unwrap_or_default();
+            warnings.push(subrequests::FileWarning { warning, source });
+        }
+    }
+    Ok(warnings)
+}
