@@ -1157,13 +1157,31 @@ fn validate_project_dir(
     project: &Spanned<String>,
     problems: &mut Vec<Diagnostic>,
 ) -> Option<String> {
-    match normalize_project(&project.value) {
-        Ok(dir) => Some(dir),
+    normalized_path(
+        file,
+        project,
+        "project directory",
+        normalize_project,
+        problems,
+    )
+}
+
+/// The path in `path` normalized by `normalize`, or a problem that names it
+/// as `what`.
+fn normalized_path(
+    file: &str,
+    path: &Spanned<String>,
+    what: &str,
+    normalize: fn(&str) -> Result<String, String>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match normalize(&path.value) {
+        Ok(path) => Some(path),
         Err(reason) => {
             problems.push(Diagnostic::at(
                 file,
-                pos(project),
-                format!("invalid project directory `{}`: {reason}", project.value),
+                pos(path),
+                format!("invalid {what} `{}`: {reason}", path.value),
             ));
             None
         }
@@ -1234,6 +1252,9 @@ fn validate_user(file: &str, raw: &RawUser, problems: &mut Vec<Diagnostic>) -> O
     Some(User { name, uid, gid })
 }
 
+/// A service, checked against the tiers validated before it. Each part is
+/// checked by its own function, in the order of the file's keys, and every
+/// problem found is reported.
 fn validate_service(
     file: &str,
     name: &Spanned<String>,
@@ -1243,116 +1264,10 @@ fn validate_service(
     problems: &mut Vec<Diagnostic>,
 ) -> Option<Service> {
     let before = problems.len();
-    if !is_target_name(&name.value) {
-        problems.push(
-            Diagnostic::at(file, pos(name), format!("invalid service name `{}`", name.value))
-                .with_hint("use lowercase letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit"),
-        );
-    } else if let Some(service) = name.value.strip_suffix(BASE_TARGET_SUFFIX) {
-        problems.push(
-            Diagnostic::at(file, pos(name), format!("the service name `{}` ends in `{BASE_TARGET_SUFFIX}`", name.value))
-                .with_hint(format!("`{BASE_TARGET_SUFFIX}` is reserved: `{service}{BASE_TARGET_SUFFIX}` is the target of service `{service}` without its code")),
-        );
-    }
-
-    // The base image: `from`, or the root of the tier's chain.
-    let tier = match &raw.tier {
-        None => None,
-        Some(tier) => match tiers.get(&tier.value) {
-            Some(found) => Some(found),
-            None if raw_tiers.keys().any(|Key(k)| k.value == tier.value) => None, // reported there
-            None => {
-                let diagnostic =
-                    Diagnostic::at(file, pos(tier), format!("unknown tier `{}`", tier.value));
-                let names = raw_tiers.keys().map(|Key(k)| k.value.as_str());
-                problems.push(match did_you_mean(&tier.value, names) {
-                    Some(close) => diagnostic.with_hint(format!("did you mean `{close}`?")),
-                    None if raw_tiers.is_empty() => diagnostic
-                        .with_hint("define it under `tiers:`, or name an image with `from`"),
-                    None => diagnostic.with_hint(format!(
-                        "the tiers are: {}",
-                        raw_tiers
-                            .keys()
-                            .map(|Key(k)| k.value.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                });
-                None
-            }
-        },
-    };
-    let from = match (&raw.from, &raw.tier, tier) {
-        (None, None, _) => {
-            problems.push(
-                Diagnostic::at(
-                    file,
-                    pos(name),
-                    format!("the service `{}` has no base image", name.value),
-                )
-                .with_hint("give it `from: IMAGE` (e.g. `python:3.12-slim`) or `tier: NAME`"),
-            );
-            None
-        }
-        (Some(from), None, _) => {
-            if raw_tiers.keys().any(|Key(k)| k.value == from.value) {
-                problems.push(
-                    Diagnostic::at(file, pos(from), format!("`{}` is a tier", from.value))
-                        .with_hint(format!(
-                            "a service names its tier with `tier: {}`",
-                            from.value
-                        )),
-                );
-                None
-            } else {
-                image_reference(file, from, raw_tiers, problems).map(|image| (image, pos(from)))
-            }
-        }
-        (from, Some(_), Some(tier)) => {
-            let root = (tier.root_image.clone(), tier.root_image_at);
-            match from {
-                Some(from)
-                    if ImageName::parse(&from.value).map(|i| i.normalized).as_ref()
-                        != Ok(&tier.root_image.normalized) =>
-                {
-                    problems.push(
-                        Diagnostic::at(
-                            file,
-                            pos(from),
-                            format!(
-                                "`from: {}` differs from the image the tier `{}` starts from ({})",
-                                from.value, tier.name, tier.root_image.as_written
-                            ),
-                        )
-                        .with_hint(
-                            "a service on a tier takes its base image from the tier: remove `from`",
-                        ),
-                    );
-                    None
-                }
-                _ => Some(root),
-            }
-        }
-        (_, Some(_), None) => None,
-    };
-    let build_from = raw.build_from.as_ref().and_then(|build_from| match (&raw.tier, tier) {
-        (Some(_), Some(tier)) => {
-            problems.push(
-                Diagnostic::at(
-                    file,
-                    pos(build_from),
-                    format!(
-                        "the service `{}` is on the tier `{}`: it builds in the tier chain's build image",
-                        name.value, tier.name
-                    ),
-                )
-                .with_hint("give `build-from` to the tier at the root of the chain, and remove it here"),
-            );
-            None
-        }
-        (Some(_), None) => None,
-        (None, _) => image_reference(file, build_from, raw_tiers, problems),
-    });
+    check_service_name(file, name, problems);
+    let tier = service_tier(file, raw.tier.as_ref(), raw_tiers, tiers, problems);
+    let from = service_from(file, name, &raw, raw_tiers, tier, problems);
+    let build_from = service_build_from(file, name, &raw, raw_tiers, tier, problems);
 
     let (project, project_at) = match &raw.project {
         Some(project) => (validate_project_dir(file, project, problems), pos(project)),
@@ -1366,119 +1281,30 @@ fn validate_service(
     let runtime_packages = validate_packages(file, "system.runtime", &raw.system.runtime, problems);
     let build_packages = validate_packages(file, "system.build", &raw.system.build, problems);
 
-    let command = raw.command.as_ref().map(|c| c.value.clone());
-    if let Some(command) = &raw.command
-        && (command.value.is_empty() || command.value.iter().any(String::is_empty))
-    {
-        problems.push(
-            Diagnostic::at(
-                file,
-                pos(command),
-                "`command` must be a non-empty list of non-empty strings",
-            )
-            .with_hint("e.g. `command: [inventory, --port, \"8000\"]`"),
-        );
-    }
-
-    let entrypoint = raw.entrypoint.as_ref().map(|e| e.value.clone());
-    if let Some(entrypoint) = &raw.entrypoint
-        && (entrypoint.value.is_empty() || entrypoint.value.iter().any(String::is_empty))
-    {
-        problems.push(Diagnostic::at(
-            file,
-            pos(entrypoint),
-            "`entrypoint` must be a non-empty list of non-empty strings",
-        ));
-    }
-
+    let command = validate_argv(
+        file,
+        "command",
+        raw.command.as_ref(),
+        Some("e.g. `command: [inventory, --port, \"8000\"]`"),
+        problems,
+    );
+    let entrypoint = validate_argv(file, "entrypoint", raw.entrypoint.as_ref(), None, problems);
     let env = validate_env(file, &raw.env, problems);
-
-    let workdir = match &raw.workdir {
-        None => Some(DEFAULT_WORKDIR.to_owned()),
-        Some(dir) => match normalize_absolute(&dir.value) {
-            Ok(dir) => Some(dir),
-            Err(reason) => {
-                problems.push(Diagnostic::at(
-                    file,
-                    pos(dir),
-                    format!("invalid `workdir` `{}`: {reason}", dir.value),
-                ));
-                None
-            }
-        },
-    };
-
-    let mut ports = Vec::new();
-    for port in &raw.ports {
-        match normalize_port(&port.value) {
-            Ok(port) => ports.push(port),
-            Err(reason) => problems.push(
-                Diagnostic::at(
-                    file,
-                    pos(port),
-                    format!("invalid port `{}`: {reason}", port.value),
-                )
-                .with_hint("write a port as `8000`, `8000/tcp` or `53/udp`"),
-            ),
-        }
-    }
-
+    let workdir = validate_workdir(file, raw.workdir.as_ref(), problems);
+    let ports = validate_ports(file, &raw.ports, problems);
     let healthcheck = raw
         .healthcheck
         .as_ref()
         .and_then(|check| validate_healthcheck(file, check, problems));
-
-    let stop_signal = raw.stop_signal.as_ref().and_then(|signal| {
-        let text = signal.value.as_str();
-        let valid = !text.is_empty()
-            && (text.bytes().all(|b| b.is_ascii_digit())
-                || text.bytes().all(|b| {
-                    b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+' || b == b'-'
-                }));
-        if valid {
-            Some(text.to_owned())
-        } else {
-            problems.push(
-                Diagnostic::at(file, pos(signal), format!("invalid `stop-signal` `{text}`"))
-                    .with_hint("name a signal, e.g. `SIGINT`, or give its number"),
-            );
-            None
-        }
-    });
-
-    let version = raw.version.as_ref().and_then(|version| {
-        let text = version.value.as_str();
-        match text.parse::<pep440_rs::Version>() {
-            Ok(_) if !text.is_empty() => Some(text.to_owned()),
-            Ok(_) | Err(_) => {
-                problems.push(
-                    Diagnostic::at(
-                        file,
-                        pos(version),
-                        format!("`{text}` is not a PEP 440 version"),
-                    )
-                    .with_hint("give a version such as `1.4.2`, `1.5.0rc1` or `1.4.3.dev2+g1a2b3c4`, e.g. `version: ${VERSION}` with `--build-arg VERSION=1.4.2`"),
-                );
-                None
-            }
-        }
-    });
-
-    let mut labels = Vec::new();
-    for (Key(name), value) in &raw.labels {
-        if name.value.is_empty() || name.value.chars().any(char::is_whitespace) {
-            problems.push(Diagnostic::at(
-                file,
-                pos(name),
-                format!(
-                    "invalid label name `{}`: it may not be empty or contain spaces",
-                    name.value
-                ),
-            ));
-        } else {
-            labels.push((name.value.clone(), value.value.clone()));
-        }
-    }
+    let stop_signal = raw
+        .stop_signal
+        .as_ref()
+        .and_then(|signal| validate_stop_signal(file, signal, problems));
+    let version = raw
+        .version
+        .as_ref()
+        .and_then(|version| validate_version(file, version, problems));
+    let labels = validate_labels(file, &raw.labels, problems);
 
     if problems.len() > before {
         return None;
@@ -1512,6 +1338,289 @@ fn validate_service(
         version,
         version_at: raw.version.as_ref().and_then(pos),
     })
+}
+
+/// A service name is a target name, and not one `<service>-base` takes.
+fn check_service_name(file: &str, name: &Spanned<String>, problems: &mut Vec<Diagnostic>) {
+    if !is_target_name(&name.value) {
+        problems.push(
+            Diagnostic::at(file, pos(name), format!("invalid service name `{}`", name.value))
+                .with_hint("use lowercase letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit"),
+        );
+    } else if let Some(service) = name.value.strip_suffix(BASE_TARGET_SUFFIX) {
+        problems.push(
+            Diagnostic::at(file, pos(name), format!("the service name `{}` ends in `{BASE_TARGET_SUFFIX}`", name.value))
+                .with_hint(format!("`{BASE_TARGET_SUFFIX}` is reserved: `{service}{BASE_TARGET_SUFFIX}` is the target of service `{service}` without its code")),
+        );
+    }
+}
+
+/// The validated tier a service's `tier` names, if any. An unknown name is
+/// reported here; a tier that is written but invalid was reported where it
+/// is defined.
+fn service_tier<'a>(
+    file: &str,
+    tier: Option<&Spanned<String>>,
+    raw_tiers: &BTreeMap<Key, RawTier>,
+    tiers: &'a BTreeMap<String, Tier>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<&'a Tier> {
+    let tier = tier?;
+    if let Some(found) = tiers.get(&tier.value) {
+        return Some(found);
+    }
+    if raw_tiers.keys().any(|Key(k)| k.value == tier.value) {
+        return None; // reported there
+    }
+    let diagnostic = Diagnostic::at(file, pos(tier), format!("unknown tier `{}`", tier.value));
+    let names = raw_tiers.keys().map(|Key(k)| k.value.as_str());
+    problems.push(match did_you_mean(&tier.value, names) {
+        Some(close) => diagnostic.with_hint(format!("did you mean `{close}`?")),
+        None if raw_tiers.is_empty() => {
+            diagnostic.with_hint("define it under `tiers:`, or name an image with `from`")
+        }
+        None => diagnostic.with_hint(format!(
+            "the tiers are: {}",
+            raw_tiers
+                .keys()
+                .map(|Key(k)| k.value.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    });
+    None
+}
+
+/// A service's runtime base image and where it is named: its `from`, or
+/// the image at the root of its tier's chain.
+fn service_from(
+    file: &str,
+    name: &Spanned<String>,
+    raw: &RawService,
+    raw_tiers: &BTreeMap<Key, RawTier>,
+    tier: Option<&Tier>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<(ImageName, Option<Position>)> {
+    match (&raw.from, &raw.tier, tier) {
+        (None, None, _) => {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(name),
+                    format!("the service `{}` has no base image", name.value),
+                )
+                .with_hint("give it `from: IMAGE` (e.g. `python:3.12-slim`) or `tier: NAME`"),
+            );
+            None
+        }
+        (Some(from), None, _) => {
+            if raw_tiers.keys().any(|Key(k)| k.value == from.value) {
+                problems.push(
+                    Diagnostic::at(file, pos(from), format!("`{}` is a tier", from.value))
+                        .with_hint(format!(
+                            "a service names its tier with `tier: {}`",
+                            from.value
+                        )),
+                );
+                None
+            } else {
+                image_reference(file, from, raw_tiers, problems).map(|image| (image, pos(from)))
+            }
+        }
+        (from, Some(_), Some(tier)) => tier_image(file, from.as_ref(), tier, problems),
+        (_, Some(_), None) => None,
+    }
+}
+
+/// The root image of a service's tier, which its `from`, if written, must
+/// name too.
+fn tier_image(
+    file: &str,
+    from: Option<&Spanned<String>>,
+    tier: &Tier,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<(ImageName, Option<Position>)> {
+    let root = (tier.root_image.clone(), tier.root_image_at);
+    match from {
+        Some(from)
+            if ImageName::parse(&from.value).map(|i| i.normalized).as_ref()
+                != Ok(&tier.root_image.normalized) =>
+        {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(from),
+                    format!(
+                        "`from: {}` differs from the image the tier `{}` starts from ({})",
+                        from.value, tier.name, tier.root_image.as_written
+                    ),
+                )
+                .with_hint("a service on a tier takes its base image from the tier: remove `from`"),
+            );
+            None
+        }
+        _ => Some(root),
+    }
+}
+
+/// A service's `build-from`: an image, and only on a service without a tier.
+fn service_build_from(
+    file: &str,
+    name: &Spanned<String>,
+    raw: &RawService,
+    raw_tiers: &BTreeMap<Key, RawTier>,
+    tier: Option<&Tier>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<ImageName> {
+    let build_from = raw.build_from.as_ref()?;
+    match (&raw.tier, tier) {
+        (Some(_), Some(tier)) => {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(build_from),
+                    format!(
+                        "the service `{}` is on the tier `{}`: it builds in the tier chain's build image",
+                        name.value, tier.name
+                    ),
+                )
+                .with_hint("give `build-from` to the tier at the root of the chain, and remove it here"),
+            );
+            None
+        }
+        (Some(_), None) => None,
+        (None, _) => image_reference(file, build_from, raw_tiers, problems),
+    }
+}
+
+/// `command` or `entrypoint` (`key`): a non-empty list of non-empty
+/// strings. The list is kept as written; a problem is reported.
+fn validate_argv(
+    file: &str,
+    key: &str,
+    argv: Option<&Spanned<Vec<String>>>,
+    hint: Option<&str>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Vec<String>> {
+    let argv = argv?;
+    if argv.value.is_empty() || argv.value.iter().any(String::is_empty) {
+        let diagnostic = Diagnostic::at(
+            file,
+            pos(argv),
+            format!("`{key}` must be a non-empty list of non-empty strings"),
+        );
+        problems.push(match hint {
+            Some(hint) => diagnostic.with_hint(hint),
+            None => diagnostic,
+        });
+    }
+    Some(argv.value.clone())
+}
+
+/// `workdir`: an absolute directory, normalized; [`DEFAULT_WORKDIR`] when
+/// left out.
+fn validate_workdir(
+    file: &str,
+    workdir: Option<&Spanned<String>>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match workdir {
+        None => Some(DEFAULT_WORKDIR.to_owned()),
+        Some(dir) => normalized_path(file, dir, "`workdir`", normalize_absolute, problems),
+    }
+}
+
+/// `ports`, each normalized to `number/protocol`.
+fn validate_ports(
+    file: &str,
+    raw: &[Spanned<String>],
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<String> {
+    let mut ports = Vec::new();
+    for port in raw {
+        match normalize_port(&port.value) {
+            Ok(port) => ports.push(port),
+            Err(reason) => problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(port),
+                    format!("invalid port `{}`: {reason}", port.value),
+                )
+                .with_hint("write a port as `8000`, `8000/tcp` or `53/udp`"),
+            ),
+        }
+    }
+    ports
+}
+
+/// `stop-signal`: a signal's name (`SIGINT`) or number.
+fn validate_stop_signal(
+    file: &str,
+    signal: &Spanned<String>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let text = signal.value.as_str();
+    let valid = !text.is_empty()
+        && (text.bytes().all(|b| b.is_ascii_digit())
+            || text
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+' || b == b'-'));
+    if valid {
+        Some(text.to_owned())
+    } else {
+        problems.push(
+            Diagnostic::at(file, pos(signal), format!("invalid `stop-signal` `{text}`"))
+                .with_hint("name a signal, e.g. `SIGINT`, or give its number"),
+        );
+        None
+    }
+}
+
+/// `version`: a PEP 440 version, kept as written.
+fn validate_version(
+    file: &str,
+    version: &Spanned<String>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let text = version.value.as_str();
+    match text.parse::<pep440_rs::Version>() {
+        Ok(_) if !text.is_empty() => Some(text.to_owned()),
+        Ok(_) | Err(_) => {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(version),
+                    format!("`{text}` is not a PEP 440 version"),
+                )
+                .with_hint("give a version such as `1.4.2`, `1.5.0rc1` or `1.4.3.dev2+g1a2b3c4`, e.g. `version: ${VERSION}` with `--build-arg VERSION=1.4.2`"),
+            );
+            None
+        }
+    }
+}
+
+/// `labels`, sorted by name; a name may not be empty or contain spaces.
+fn validate_labels(
+    file: &str,
+    raw: &BTreeMap<Key, Spanned<String>>,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    for (Key(name), value) in raw {
+        if name.value.is_empty() || name.value.chars().any(char::is_whitespace) {
+            problems.push(Diagnostic::at(
+                file,
+                pos(name),
+                format!(
+                    "invalid label name `{}`: it may not be empty or contain spaces",
+                    name.value
+                ),
+            ));
+        } else {
+            labels.push((name.value.clone(), value.value.clone()));
+        }
+    }
+    labels
 }
 
 fn validate_healthcheck(
