@@ -167,7 +167,7 @@ fn dev_group_in_tier(
     pyproject: &toml::Table,
 ) -> Option<Warning> {
     use crate::project::{find, normalize_name};
-    if project.owner_kind != "tier" {
+    if project.owner_kind != crate::spec::OwnerKind::Tier {
         return None;
     }
     let selected: Vec<String> = project

@@ -1705,7 +1705,7 @@ pub(crate) fn position_of(text: &str, offset: usize) -> Position {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Selected, Selection};
+    use crate::spec::{OwnerKind, Selected, Selection};
 
     fn spec() -> crate::spec::Spec {
         crate::spec::parse(
@@ -1924,7 +1924,7 @@ name = "psycopg-binary"
         };
         let project = ProjectDir {
             owner: "api",
-            owner_kind: "service",
+            owner_kind: OwnerKind::Service,
             dir: "app",
             at: None,
             selection: &selection,
@@ -2403,7 +2403,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         let none = Selection::default();
         let tier = ProjectDir {
             owner: "python-web",
-            owner_kind: "tier",
+            owner_kind: OwnerKind::Tier,
             dir: "tiers/web",
             at: None,
             selection: &none,
@@ -2411,7 +2411,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         };
         let service = ProjectDir {
             owner: "api",
-            owner_kind: "service",
+            owner_kind: OwnerKind::Service,
             dir: "services/api",
             at: None,
             selection: &none,

@@ -131,7 +131,7 @@ impl Tier {
     pub fn project_dir(&self) -> Option<ProjectDir<'_>> {
         self.project.as_deref().map(|dir| ProjectDir {
             owner: &self.name,
-            owner_kind: "tier",
+            owner_kind: OwnerKind::Tier,
             dir,
             at: self.project_at,
             selection: &self.selection,
@@ -202,13 +202,32 @@ impl Default for User {
     }
 }
 
+/// What owns a project directory: a tier or a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerKind {
+    /// A tier.
+    Tier,
+    /// A service.
+    Service,
+}
+
+impl std::fmt::Display for OwnerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tier => "tier",
+            Self::Service => "service",
+        })
+    }
+}
+
 /// A project directory and who owns it, for reading and checking its files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProjectDir<'a> {
     /// The service or tier it belongs to.
     pub owner: &'a str,
-    /// `service` or `tier`, for messages.
-    pub owner_kind: &'static str,
+    /// Whether a service or a tier owns it (`Display`s as `service` or
+    /// `tier`, for messages).
+    pub owner_kind: OwnerKind,
     /// The directory, relative to the build context, normalized (empty for
     /// the context root).
     pub dir: &'a str,
@@ -331,7 +350,7 @@ impl Service {
     pub fn project_dir(&self) -> ProjectDir<'_> {
         ProjectDir {
             owner: &self.name,
-            owner_kind: "service",
+            owner_kind: OwnerKind::Service,
             dir: &self.project,
             at: self.project_at,
             selection: &self.selection,
@@ -1077,7 +1096,7 @@ fn check_copied_images(
         .values()
         .map(|tier| {
             (
-                "tier",
+                OwnerKind::Tier,
                 &tier.name,
                 &tier.runtime_packages,
                 tier.runtime_at,
@@ -1093,7 +1112,7 @@ fn check_copied_images(
                     .map(|b| (b, service.build_from_at)),
             };
             (
-                "service",
+                OwnerKind::Service,
                 &service.name,
                 &service.runtime_packages,
                 service.runtime_at,
