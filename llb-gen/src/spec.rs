@@ -85,31 +85,21 @@ fn tier_chain<'a>(tiers: &'a BTreeMap<String, Tier>, tier: &str) -> Vec<&'a Tier
     chain
 }
 
-/// A tier: a shared base image other tiers and services start from.
+/// What a tier and a service both are: a named level of an image, with
+/// its OS packages, the extras and groups of its venv, its environment and
+/// user, and where each is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tier {
-    /// The tier name (also its `--target`).
+pub struct Level {
+    /// The tier or service name (also its `--target`).
     pub name: String,
-    /// Where the tier's key is.
+    /// Where its key is.
     pub at: Option<Position>,
-    /// What it starts from.
-    pub from: TierBase,
-    /// Where `from` is.
-    pub from_at: Option<Position>,
-    /// The image at the root of its chain of tiers.
-    pub root_image: ImageName,
-    /// Where the root image is named.
-    pub root_image_at: Option<Position>,
     /// The image the builder starts from, when the runtime image is
-    /// assembled by copying alone (`build-from`; only on a root tier).
+    /// assembled by copying alone (`build-from`; only on a root tier or a
+    /// service without a tier).
     pub build_from: Option<ImageName>,
     /// Where `build-from` is.
     pub build_from_at: Option<Position>,
-    /// The directory whose `pyproject.toml` and `uv.lock` list the tier's
-    /// Python packages (normalized as a service's `project`), if any.
-    pub project: Option<String>,
-    /// Where `project` is.
-    pub project_at: Option<Position>,
     /// The extras and dependency groups its venv gets.
     pub selection: Selection,
     /// Whether a `requirements.txt` lock must hash every requirement.
@@ -122,21 +112,58 @@ pub struct Tier {
     pub build_packages: Vec<String>,
     /// Environment variables, sorted by name.
     pub env: Vec<(String, String)>,
-    /// The user images on this tier run as, when it sets one.
+    /// The user the image runs as, when this level sets one (a service
+    /// without one runs as its tier's, else the default).
     pub user: Option<User>,
+}
+
+impl Level {
+    /// Its project directory `dir`, written at `at`, owned by a `kind`.
+    fn project_dir<'a>(
+        &'a self,
+        owner_kind: OwnerKind,
+        dir: &'a str,
+        at: Option<Position>,
+    ) -> ProjectDir<'a> {
+        ProjectDir {
+            owner: &self.name,
+            owner_kind,
+            dir,
+            at,
+            selection: &self.selection,
+            require_hashes: self.require_hashes,
+        }
+    }
+}
+
+/// A tier: a shared base image other tiers and services start from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tier {
+    /// Its name, packages, venv selection, environment and user.
+    pub level: Level,
+    /// What it starts from.
+    pub from: TierBase,
+    /// Where `from` is.
+    pub from_at: Option<Position>,
+    /// The image at the root of its chain of tiers.
+    pub root_image: ImageName,
+    /// Where the root image is named.
+    pub root_image_at: Option<Position>,
+    /// The directory whose `pyproject.toml` and `uv.lock` list the tier's
+    /// Python packages (normalized as a service's `project`), if any.
+    pub project: Option<String>,
+    /// Where `project` is.
+    pub project_at: Option<Position>,
 }
 
 impl Tier {
     /// The tier's project directory, if it has one.
     pub fn project_dir(&self) -> Option<ProjectDir<'_>> {
-        self.project.as_deref().map(|dir| ProjectDir {
-            owner: &self.name,
-            owner_kind: OwnerKind::Tier,
-            dir,
-            at: self.project_at,
-            selection: &self.selection,
-            require_hashes: self.require_hashes,
-        })
+        let dir = self.project.as_deref()?;
+        Some(
+            self.level
+                .project_dir(OwnerKind::Tier, dir, self.project_at),
+        )
     }
 }
 
@@ -260,48 +287,26 @@ impl ProjectDir<'_> {
 /// the project's code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
-    /// The service name (also its `--target`).
-    pub name: String,
-    /// Where the service's key is.
-    pub at: Option<Position>,
+    /// Its name, packages, venv selection, environment and user.
+    pub level: Level,
     /// The runtime base image: the service's `from`, or the image at the
     /// root of its tier's chain.
     pub from: ImageName,
     /// Where that image is named.
     pub from_at: Option<Position>,
-    /// The image the builder starts from, when the runtime image is
-    /// assembled by copying alone (`build-from`; only without a tier).
-    pub build_from: Option<ImageName>,
-    /// Where `build-from` is.
-    pub build_from_at: Option<Position>,
     /// The tier the service stands on, if any.
     pub tier: Option<String>,
     /// Where `tier` is.
     pub tier_at: Option<Position>,
-    /// The user the image runs as, when the service sets one (else its
-    /// tier's, else the default).
-    pub user: Option<User>,
     /// The project directory, relative to the build context, normalized:
     /// no `.` segments, no trailing slash, empty for the context root.
     pub project: String,
     /// Where `project` is (or the service, when it was left out).
     pub project_at: Option<Position>,
-    /// The extras and dependency groups its venv gets.
-    pub selection: Selection,
-    /// Whether a `requirements.txt` lock must hash every requirement.
-    pub require_hashes: bool,
-    /// OS packages installed in the image.
-    pub runtime_packages: Vec<String>,
-    /// Where the first runtime package is.
-    pub runtime_at: Option<Position>,
-    /// OS packages installed only in the builder.
-    pub build_packages: Vec<String>,
     /// The image's command, if the spec sets one.
     pub command: Option<Vec<String>>,
     /// The image's entrypoint, if the spec sets one.
     pub entrypoint: Option<Vec<String>>,
-    /// Environment variables, sorted by name.
-    pub env: Vec<(String, String)>,
     /// The working directory (absolute, normalized).
     pub workdir: String,
     /// Exposed ports, as `8000/tcp`.
@@ -348,14 +353,8 @@ impl Service {
 
     /// The service's project directory.
     pub fn project_dir(&self) -> ProjectDir<'_> {
-        ProjectDir {
-            owner: &self.name,
-            owner_kind: OwnerKind::Service,
-            dir: &self.project,
-            at: self.project_at,
-            selection: &self.selection,
-            require_hashes: self.require_hashes,
-        }
+        self.level
+            .project_dir(OwnerKind::Service, &self.project, self.project_at)
     }
 }
 
@@ -1018,23 +1017,25 @@ fn validate_tier(
         return None;
     }
     Some(Tier {
-        name: name.value.clone(),
-        at: pos(name),
         from: from?,
         from_at: pos(&raw.from),
         root_image: root_image?,
         root_image_at: root.and_then(pos),
-        build_from,
-        build_from_at: raw.build_from.as_ref().and_then(pos),
         project,
         project_at: raw.project.as_ref().and_then(pos),
-        selection,
-        require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
-        runtime_packages,
-        runtime_at: raw.system.runtime.first().and_then(pos),
-        build_packages,
-        env,
-        user,
+        level: Level {
+            name: name.value.clone(),
+            at: pos(name),
+            build_from,
+            build_from_at: raw.build_from.as_ref().and_then(pos),
+            selection,
+            require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
+            runtime_packages,
+            runtime_at: raw.system.runtime.first().and_then(pos),
+            build_packages,
+            env,
+            user,
+        },
     })
 }
 
@@ -1087,53 +1088,36 @@ fn check_copied_images(
     services: &BTreeMap<String, Service>,
     problems: &mut Vec<Diagnostic>,
 ) {
-    // The `build-from` of the chain a tier ends, and where it is.
-    let root_build_from = |tier: &str| {
-        let root = tier_chain(tiers, tier).first().copied()?;
-        root.build_from.as_ref().map(|b| (b, root.build_from_at))
-    };
+    // The level whose `build-from` an image on `tier` builds in: the root
+    // of the tier's chain.
+    let root = |tier: &str| tier_chain(tiers, tier).first().copied().map(|t| &t.level);
     let levels = tiers
         .values()
-        .map(|tier| {
-            (
-                OwnerKind::Tier,
-                &tier.name,
-                &tier.runtime_packages,
-                tier.runtime_at,
-                root_build_from(&tier.name),
-            )
-        })
+        .map(|tier| (OwnerKind::Tier, &tier.level, root(&tier.level.name)))
         .chain(services.values().map(|service| {
-            let build_from = match service.tier.as_deref() {
-                Some(tier) => root_build_from(tier),
-                None => service
-                    .build_from
-                    .as_ref()
-                    .map(|b| (b, service.build_from_at)),
+            let builder = match service.tier.as_deref() {
+                Some(tier) => root(tier),
+                None => Some(&service.level),
             };
-            (
-                OwnerKind::Service,
-                &service.name,
-                &service.runtime_packages,
-                service.runtime_at,
-                build_from,
-            )
+            (OwnerKind::Service, &service.level, builder)
         }));
-    for (kind, name, runtime, runtime_at, build_from) in levels {
-        let Some((build_from, build_from_at)) = build_from else {
+    for (kind, level, builder) in levels {
+        let Some((build_from, build_from_at)) =
+            builder.and_then(|b| Some((b.build_from.as_ref()?, b.build_from_at)))
+        else {
             continue;
         };
-        if runtime.is_empty() {
+        if level.runtime_packages.is_empty() {
             continue;
         }
         let line = build_from_at.map_or_else(String::new, |p| format!(", line {}", p.line));
         problems.push(
             Diagnostic::at(
                 file,
-                runtime_at,
+                level.runtime_at,
                 format!(
-                    "{kind} `{name}` installs OS packages, but its image is assembled by copying: it builds in `{}` (`build-from`{line}), and the runtime image may have no package manager",
-                    build_from.as_written
+                    "{kind} `{}` installs OS packages, but its image is assembled by copying: it builds in `{}` (`build-from`{line}), and the runtime image may have no package manager",
+                    level.name, build_from.as_written
                 ),
             )
             .with_hint("put the packages in the runtime image itself, or remove `build-from` to install them with apt"),
@@ -1330,25 +1314,28 @@ fn validate_service(
     }
     let (from, from_at) = from?;
     Some(Service {
-        name: name.value.clone(),
-        at: pos(name),
         from,
         from_at,
-        build_from,
-        build_from_at: raw.build_from.as_ref().and_then(pos),
-        tier: tier.map(|t| t.name.clone()),
+        tier: tier.map(|t| t.level.name.clone()),
         tier_at: raw.tier.as_ref().and_then(pos),
-        user,
         project: project?,
         project_at,
-        selection: validate_selection(file, &raw.extras, &raw.groups, problems),
-        require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
-        runtime_packages,
-        runtime_at: raw.system.runtime.first().and_then(pos),
-        build_packages,
+        level: Level {
+            name: name.value.clone(),
+            at: pos(name),
+            build_from,
+            build_from_at: raw.build_from.as_ref().and_then(pos),
+            // Checked only once the rest of the service is valid.
+            selection: validate_selection(file, &raw.extras, &raw.groups, problems),
+            require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
+            runtime_packages,
+            runtime_at: raw.system.runtime.first().and_then(pos),
+            build_packages,
+            env,
+            user,
+        },
         command,
         entrypoint,
-        env,
         workdir: workdir?,
         ports,
         healthcheck,
@@ -1471,7 +1458,7 @@ fn tier_image(
                     pos(from),
                     format!(
                         "`from: {}` differs from the image the tier `{}` starts from ({})",
-                        from.value, tier.name, tier.root_image.as_written
+                        from.value, tier.level.name, tier.root_image.as_written
                     ),
                 )
                 .with_hint("a service on a tier takes its base image from the tier: remove `from`"),
@@ -1500,7 +1487,7 @@ fn service_build_from(
                     pos(build_from),
                     format!(
                         "the service `{}` is on the tier `{}`: it builds in the tier chain's build image",
-                        name.value, tier.name
+                        name.value, tier.level.name
                     ),
                 )
                 .with_hint("give `build-from` to the tier at the root of the chain, and remove it here"),
