@@ -169,7 +169,7 @@ fn dev_group_in_tier(
 ) -> Option<Warning> {
     use crate::diagnostic::find;
     use crate::names::normalize_name;
-    if project.owner_kind != "tier" {
+    if project.owner_kind != crate::spec::OwnerKind::Tier {
         return None;
     }
     let selected: Vec<String> = project
@@ -241,45 +241,52 @@ pub fn lint(spec: &Spec, text: &str) -> Vec<Warning> {
     let packages = PackagePositions::read(text);
     let tiers = spec.tiers.values().flat_map(|tier| {
         let mut warnings = Vec::new();
-        let owner = format!("tier `{}`", tier.name);
+        let owner = format!("tier `{}`", tier.level.name);
         let base = match &tier.from {
             TierBase::Image(image) => Some(("base image", image, tier.from_at)),
             TierBase::Tier(_) => None,
         };
         let build = tier
+            .level
             .build_from
             .as_ref()
-            .map(|image| ("build image", image, tier.build_from_at));
+            .map(|image| ("build image", image, tier.level.build_from_at));
         for (role, image, at) in base.into_iter().chain(build) {
             warnings.extend(base_image_not_pinned(
                 spec,
                 role,
                 &image.as_written,
-                at.or(tier.at),
+                at.or(tier.level.at),
                 &owner,
             ));
         }
-        warnings.extend(runs_as_root(spec, tier.user.as_ref(), tier.at, &owner));
+        warnings.extend(runs_as_root(
+            spec,
+            tier.level.user.as_ref(),
+            tier.level.at,
+            &owner,
+        ));
         warnings
     });
     let services = spec.services.values().flat_map(|service| {
         let mut warnings = Vec::new();
-        let owner = format!("service `{}`", service.name);
+        let owner = format!("service `{}`", service.level.name);
         // On a tier, the images are the tier's, checked there.
         let base = service
             .tier
             .is_none()
             .then_some(("base image", &service.from, service.from_at));
         let build = service
+            .level
             .build_from
             .as_ref()
-            .map(|image| ("build image", image, service.build_from_at));
+            .map(|image| ("build image", image, service.level.build_from_at));
         for (role, image, at) in base.into_iter().chain(build) {
             warnings.extend(base_image_not_pinned(
                 spec,
                 role,
                 &image.as_written,
-                at.or(service.at),
+                at.or(service.level.at),
                 &owner,
             ));
         }
@@ -287,8 +294,8 @@ pub fn lint(spec: &Spec, text: &str) -> Vec<Warning> {
         warnings.extend(service_without_command(spec, service));
         warnings.extend(runs_as_root(
             spec,
-            service.user.as_ref(),
-            service.at,
+            service.level.user.as_ref(),
+            service.level.at,
             &owner,
         ));
         warnings
@@ -372,11 +379,13 @@ fn package_in_both_lists(
             .to_owned()
     };
     let runtime: Vec<String> = service
+        .level
         .runtime_packages
         .iter()
         .map(|p| package_name(p))
         .collect();
     service
+        .level
         .build_packages
         .iter()
         .filter(|package| runtime.contains(&package_name(package)))
@@ -385,10 +394,10 @@ fn package_in_both_lists(
                 PACKAGE_IN_BOTH_LISTS,
                 Diagnostic::at(
                     &spec.file,
-                    packages.build(&service.name, package).or(service.at),
+                    packages.build(&service.level.name, package).or(service.level.at),
                     format!(
                         "`{package}` is in both `system.build` and `system.runtime` of service `{}`",
-                        service.name
+                        service.level.name
                     ),
                 )
                 .with_hint("the builder starts from the image's packages: list it in `system.runtime` only"),
@@ -405,10 +414,10 @@ fn service_without_command(spec: &Spec, service: &Service) -> Option<Warning> {
         SERVICE_WITHOUT_COMMAND,
         Diagnostic::at(
             &spec.file,
-            service.at,
+            service.level.at,
             format!(
                 "service `{}` sets neither `command` nor `entrypoint`: its image runs the command of `{}`",
-                service.name, service.from.as_written
+                service.level.name, service.from.as_written
             ),
         )
         .with_hint("e.g. `command: [your-script]` (a `[project.scripts]` entry is on the venv's PATH)"),

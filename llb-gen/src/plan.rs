@@ -139,7 +139,7 @@ impl<'a> Target<'a> {
     fn of_tier(spec: &'a Spec, tier: &'a Tier) -> Self {
         Self {
             kind: TargetKind::Tier,
-            tiers: spec.tier_chain(&tier.name),
+            tiers: spec.tier_chain(&tier.level.name),
             service: None,
         }
     }
@@ -148,10 +148,10 @@ impl<'a> Target<'a> {
     pub fn name(&self) -> String {
         match (self.kind, self.service, self.tiers.last()) {
             (TargetKind::Base, Some(service), _) => {
-                format!("{}{BASE_TARGET_SUFFIX}", service.name)
+                format!("{}{BASE_TARGET_SUFFIX}", service.level.name)
             }
-            (_, Some(service), _) => service.name.clone(),
-            (_, None, Some(tier)) => tier.name.clone(),
+            (_, Some(service), _) => service.level.name.clone(),
+            (_, None, Some(tier)) => tier.level.name.clone(),
             (_, None, None) => String::new(),
         }
     }
@@ -171,10 +171,17 @@ impl<'a> Target<'a> {
     /// a tier), and where the spec names it.
     pub fn build_image(&self) -> Option<(&'a ImageName, Option<Position>)> {
         match self.tiers.first() {
-            Some(root) => root.build_from.as_ref().map(|b| (b, root.build_from_at)),
-            None => self
-                .service
-                .and_then(|s| s.build_from.as_ref().map(|b| (b, s.build_from_at))),
+            Some(root) => root
+                .level
+                .build_from
+                .as_ref()
+                .map(|b| (b, root.level.build_from_at)),
+            None => self.service.and_then(|s| {
+                s.level
+                    .build_from
+                    .as_ref()
+                    .map(|b| (b, s.level.build_from_at))
+            }),
         }
     }
 
@@ -203,7 +210,7 @@ pub fn targets(spec: &Spec) -> Vec<(String, String)> {
             ""
         };
         (
-            tier.name.clone(),
+            tier.level.name.clone(),
             format!("tier image ({from} + system{venv})"),
         )
     });
@@ -214,14 +221,14 @@ pub fn targets(spec: &Spec) -> Vec<(String, String)> {
         };
         [
             (
-                service.name.clone(),
+                service.level.name.clone(),
                 format!("service image ({from} + venv + code)"),
             ),
             (
-                format!("{}{BASE_TARGET_SUFFIX}", service.name),
+                format!("{}{BASE_TARGET_SUFFIX}", service.level.name),
                 format!(
                     "base image of `{}` ({from} + venv, no project code)",
-                    service.name
+                    service.level.name
                 ),
             ),
         ]
@@ -242,7 +249,7 @@ pub fn select_target<'a>(
             (Some(service), None) => Ok(Target::of_service(spec, service, TargetKind::Image)),
             _ => Err(Diagnostic::at(
                 &spec.file,
-                spec.services.values().next().and_then(|s| s.at),
+                spec.services.values().next().and_then(|s| s.level.at),
                 format!(
                     "the spec has {}: choose one with --target (targets: {})",
                     if spec.services.is_empty() {
@@ -273,7 +280,7 @@ pub fn select_target<'a>(
     }
     let diagnostic = Diagnostic::at(
         &spec.file,
-        spec.services.values().next().and_then(|s| s.at),
+        spec.services.values().next().and_then(|s| s.level.at),
         format!(
             "unknown target `{requested}` (targets: {})",
             names.join(", ")
@@ -432,7 +439,7 @@ fn code_source(service: &Service, session_id: &str, spec_file: &str, ignored: &[
             exclude_patterns: exclude,
             ..Default::default()
         },
-        format!("[{}] load project code", service.name),
+        format!("[{}] load project code", service.level.name),
     )
 }
 
@@ -569,12 +576,12 @@ pub fn target_version(
                     Some(vcs.at),
                     format!(
                         "the version of service `{}`'s project comes from version control ({}), and the build context has no `.git` to take it from",
-                        service.name, vcs.tool
+                        service.level.name, vcs.tool
                     ),
                 )
                 .with_hint(format!(
                     "give it in the spec: `version: ${{VERSION}}` under service `{}`, and build with `--build-arg VERSION=1.2.3`",
-                    service.name
+                    service.level.name
                 )));
             }
             (None, _) => {}
@@ -1268,7 +1275,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     // 4. code, for a service image.
     let result = match (target.kind, target.service, code_base) {
         (TargetKind::Image, Some(service), Some(code_on)) => {
-            let name = &service.name;
+            let name = &service.level.name;
             // A version from the spec is the one setuptools_scm and
             // hatch-vcs (which uses it) give the package: the context has no
             // `.git` to take one from.
@@ -1295,7 +1302,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                                         "[{name}] code: build backend {}",
                                         requires.join(" ")
                                     ))
-                                    .at(service.at.map(|p| p.line)),
+                                    .at(service.level.at.map(|p| p.line)),
                             ),
                             platform,
                         )
@@ -1324,7 +1331,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .named(format!(
                     "[{name}] code: install the project without dependencies"
                 ))
-                .at(service.at.map(|p| p.line));
+                .at(service.level.at.map(|p| p.line));
             let code_exec = code_exec.mount(Mount::output(OUT_DIR, &State::scratch()));
             let code_exec = match &backend {
                 Some(backend) => code_exec.mount(Mount::readonly(BACKEND_DIR, backend)),
@@ -1380,21 +1387,21 @@ struct Level<'a> {
 
 fn levels<'a>(target: &Target<'a>) -> Vec<Level<'a>> {
     let tiers = target.tiers.iter().map(|tier| Level {
-        name: &tier.name,
-        line: tier.at.map(|p| p.line),
-        runtime: &tier.runtime_packages,
-        build: &tier.build_packages,
+        name: &tier.level.name,
+        line: tier.level.at.map(|p| p.line),
+        runtime: &tier.level.runtime_packages,
+        build: &tier.level.build_packages,
         project: tier.project_dir(),
-        user: tier.user.as_ref(),
+        user: tier.level.user.as_ref(),
         workdir: DEFAULT_WORKDIR,
     });
     let service = target.service.map(|service| Level {
-        name: &service.name,
-        line: service.at.map(|p| p.line),
-        runtime: &service.runtime_packages,
-        build: &service.build_packages,
+        name: &service.level.name,
+        line: service.level.at.map(|p| p.line),
+        runtime: &service.level.runtime_packages,
+        build: &service.level.build_packages,
         project: Some(service.project_dir()),
-        user: service.user.as_ref(),
+        user: service.level.user.as_ref(),
         workdir: &service.workdir,
     });
     tiers.chain(service).collect()
@@ -1414,14 +1421,14 @@ fn tier_inputs_digest(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Option<S
             None => None,
         };
         levels_json.push(serde_json::json!({
-            "tier": tier.name,
-            "runtime": tier.runtime_packages,
-            "build": tier.build_packages,
-            "env": tier.env,
-            "user": tier.user.as_ref().map(|u| (&u.name, u.uid, u.gid)),
+            "tier": tier.level.name,
+            "runtime": tier.level.runtime_packages,
+            "build": tier.level.build_packages,
+            "env": tier.level.env,
+            "user": tier.level.user.as_ref().map(|u| (&u.name, u.uid, u.gid)),
             "lock": lock,
-            "extras": tier.selection.extras.iter().map(|e| &e.name).collect::<Vec<_>>(),
-            "groups": tier.selection.groups.iter().map(|g| &g.name).collect::<Vec<_>>(),
+            "extras": tier.level.selection.extras.iter().map(|e| &e.name).collect::<Vec<_>>(),
+            "groups": tier.level.selection.groups.iter().map(|g| &g.name).collect::<Vec<_>>(),
         }));
     }
     let mut canonical = serde_json::json!({
@@ -1487,10 +1494,10 @@ fn config_changes(
         ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
     ];
     for tier in &target.tiers {
-        env.extend(tier.env.iter().cloned());
+        env.extend(tier.level.env.iter().cloned());
     }
     if let Some(service) = service {
-        env.extend(service.env.iter().cloned());
+        env.extend(service.level.env.iter().cloned());
     }
     // Only the service image itself gets the service's command and health
     // check: its base target keeps the base image's, which do not need the

@@ -1649,7 +1649,7 @@ fn parse_lock(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::{Selected, Selection};
+    use crate::spec::{OwnerKind, Selected, Selection};
 
     fn spec() -> crate::spec::Spec {
         crate::spec::parse(
@@ -1868,7 +1868,7 @@ name = "psycopg-binary"
         };
         let project = ProjectDir {
             owner: "api",
-            owner_kind: "service",
+            owner_kind: OwnerKind::Service,
             dir: "app",
             at: None,
             selection: &selection,
@@ -2347,7 +2347,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         let none = Selection::default();
         let tier = ProjectDir {
             owner: "python-web",
-            owner_kind: "tier",
+            owner_kind: OwnerKind::Tier,
             dir: "tiers/web",
             at: None,
             selection: &none,
@@ -2355,7 +2355,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         };
         let service = ProjectDir {
             owner: "api",
-            owner_kind: "service",
+            owner_kind: OwnerKind::Service,
             dir: "services/api",
             at: None,
             selection: &none,

@@ -29,8 +29,6 @@
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_saphyr::{MessageFormatter, Spanned};
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, did_you_mean};
@@ -85,31 +83,21 @@ fn tier_chain<'a>(tiers: &'a BTreeMap<String, Tier>, tier: &str) -> Vec<&'a Tier
     chain
 }
 
-/// A tier: a shared base image other tiers and services start from.
+/// What a tier and a service both are: a named level of an image, with
+/// its OS packages, the extras and groups of its venv, its environment and
+/// user, and where each is written.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Tier {
-    /// The tier name (also its `--target`).
+pub struct Level {
+    /// The tier or service name (also its `--target`).
     pub name: String,
-    /// Where the tier's key is.
+    /// Where its key is.
     pub at: Option<Position>,
-    /// What it starts from.
-    pub from: TierBase,
-    /// Where `from` is.
-    pub from_at: Option<Position>,
-    /// The image at the root of its chain of tiers.
-    pub root_image: ImageName,
-    /// Where the root image is named.
-    pub root_image_at: Option<Position>,
     /// The image the builder starts from, when the runtime image is
-    /// assembled by copying alone (`build-from`; only on a root tier).
+    /// assembled by copying alone (`build-from`; only on a root tier or a
+    /// service without a tier).
     pub build_from: Option<ImageName>,
     /// Where `build-from` is.
     pub build_from_at: Option<Position>,
-    /// The directory whose `pyproject.toml` and `uv.lock` list the tier's
-    /// Python packages (normalized as a service's `project`), if any.
-    pub project: Option<String>,
-    /// Where `project` is.
-    pub project_at: Option<Position>,
     /// The extras and dependency groups its venv gets.
     pub selection: Selection,
     /// Whether a `requirements.txt` lock must hash every requirement.
@@ -122,21 +110,58 @@ pub struct Tier {
     pub build_packages: Vec<String>,
     /// Environment variables, sorted by name.
     pub env: Vec<(String, String)>,
-    /// The user images on this tier run as, when it sets one.
+    /// The user the image runs as, when this level sets one (a service
+    /// without one runs as its tier's, else the default).
     pub user: Option<User>,
+}
+
+impl Level {
+    /// Its project directory `dir`, written at `at`, owned by a `kind`.
+    fn project_dir<'a>(
+        &'a self,
+        owner_kind: OwnerKind,
+        dir: &'a str,
+        at: Option<Position>,
+    ) -> ProjectDir<'a> {
+        ProjectDir {
+            owner: &self.name,
+            owner_kind,
+            dir,
+            at,
+            selection: &self.selection,
+            require_hashes: self.require_hashes,
+        }
+    }
+}
+
+/// A tier: a shared base image other tiers and services start from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tier {
+    /// Its name, packages, venv selection, environment and user.
+    pub level: Level,
+    /// What it starts from.
+    pub from: TierBase,
+    /// Where `from` is.
+    pub from_at: Option<Position>,
+    /// The image at the root of its chain of tiers.
+    pub root_image: ImageName,
+    /// Where the root image is named.
+    pub root_image_at: Option<Position>,
+    /// The directory whose `pyproject.toml` and `uv.lock` list the tier's
+    /// Python packages (normalized as a service's `project`), if any.
+    pub project: Option<String>,
+    /// Where `project` is.
+    pub project_at: Option<Position>,
 }
 
 impl Tier {
     /// The tier's project directory, if it has one.
     pub fn project_dir(&self) -> Option<ProjectDir<'_>> {
-        self.project.as_deref().map(|dir| ProjectDir {
-            owner: &self.name,
-            owner_kind: "tier",
-            dir,
-            at: self.project_at,
-            selection: &self.selection,
-            require_hashes: self.require_hashes,
-        })
+        let dir = self.project.as_deref()?;
+        Some(
+            self.level
+                .project_dir(OwnerKind::Tier, dir, self.project_at),
+        )
     }
 }
 
@@ -202,13 +227,32 @@ impl Default for User {
     }
 }
 
+/// What owns a project directory: a tier or a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OwnerKind {
+    /// A tier.
+    Tier,
+    /// A service.
+    Service,
+}
+
+impl std::fmt::Display for OwnerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tier => "tier",
+            Self::Service => "service",
+        })
+    }
+}
+
 /// A project directory and who owns it, for reading and checking its files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProjectDir<'a> {
     /// The service or tier it belongs to.
     pub owner: &'a str,
-    /// `service` or `tier`, for messages.
-    pub owner_kind: &'static str,
+    /// Whether a service or a tier owns it (`Display`s as `service` or
+    /// `tier`, for messages).
+    pub owner_kind: OwnerKind,
     /// The directory, relative to the build context, normalized (empty for
     /// the context root).
     pub dir: &'a str,
@@ -241,48 +285,26 @@ impl ProjectDir<'_> {
 /// the project's code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Service {
-    /// The service name (also its `--target`).
-    pub name: String,
-    /// Where the service's key is.
-    pub at: Option<Position>,
+    /// Its name, packages, venv selection, environment and user.
+    pub level: Level,
     /// The runtime base image: the service's `from`, or the image at the
     /// root of its tier's chain.
     pub from: ImageName,
     /// Where that image is named.
     pub from_at: Option<Position>,
-    /// The image the builder starts from, when the runtime image is
-    /// assembled by copying alone (`build-from`; only without a tier).
-    pub build_from: Option<ImageName>,
-    /// Where `build-from` is.
-    pub build_from_at: Option<Position>,
     /// The tier the service stands on, if any.
     pub tier: Option<String>,
     /// Where `tier` is.
     pub tier_at: Option<Position>,
-    /// The user the image runs as, when the service sets one (else its
-    /// tier's, else the default).
-    pub user: Option<User>,
     /// The project directory, relative to the build context, normalized:
     /// no `.` segments, no trailing slash, empty for the context root.
     pub project: String,
     /// Where `project` is (or the service, when it was left out).
     pub project_at: Option<Position>,
-    /// The extras and dependency groups its venv gets.
-    pub selection: Selection,
-    /// Whether a `requirements.txt` lock must hash every requirement.
-    pub require_hashes: bool,
-    /// OS packages installed in the image.
-    pub runtime_packages: Vec<String>,
-    /// Where the first runtime package is.
-    pub runtime_at: Option<Position>,
-    /// OS packages installed only in the builder.
-    pub build_packages: Vec<String>,
     /// The image's command, if the spec sets one.
     pub command: Option<Vec<String>>,
     /// The image's entrypoint, if the spec sets one.
     pub entrypoint: Option<Vec<String>>,
-    /// Environment variables, sorted by name.
-    pub env: Vec<(String, String)>,
     /// The working directory (absolute, normalized).
     pub workdir: String,
     /// Exposed ports, as `8000/tcp`.
@@ -329,14 +351,8 @@ impl Service {
 
     /// The service's project directory.
     pub fn project_dir(&self) -> ProjectDir<'_> {
-        ProjectDir {
-            owner: &self.name,
-            owner_kind: "service",
-            dir: &self.project,
-            at: self.project_at,
-            selection: &self.selection,
-            require_hashes: self.require_hashes,
-        }
+        self.level
+            .project_dir(OwnerKind::Service, &self.project, self.project_at)
     }
 }
 
@@ -372,335 +388,6 @@ impl ImageName {
             familiar,
         })
     }
-}
-
-// --- The file as written -------------------------------------------------
-//
-// These structs are the spec's schema: `json_schema` derives the published
-// JSON Schema from them (their doc comments become its descriptions), so a
-// key added here is documented for editors with no further step.
-
-/// A pybase spec: Python service images built by BuildKit from one file.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(title = "pybase spec")]
-struct RawSpec {
-    /// The spec format version. Always `1`.
-    #[schemars(with = "u32", range(min = 1, max = 1))]
-    version: Spanned<u32>,
-    /// Shared base images, by name. Each name is a `--target`; services and
-    /// other tiers start from a tier by naming it.
-    #[serde(default)]
-    #[schemars(with = "BTreeMap<String, RawTier>")]
-    tiers: BTreeMap<Key, RawTier>,
-    /// The services, by name. Each name is a `--target`, and `NAME-base` is
-    /// the same image without the project's code.
-    #[serde(default)]
-    #[schemars(with = "BTreeMap<String, RawService>")]
-    services: BTreeMap<Key, RawService>,
-}
-
-/// A tier: a shared base image with OS packages, a locked venv and
-/// environment, that services and other tiers build on.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Tier")]
-struct RawTier {
-    /// What the tier starts from: another tier (by name) or an image with
-    /// CPython, e.g. `python:3.12-slim`.
-    #[schemars(with = "String")]
-    from: Spanned<String>,
-    /// The image the builder starts from (root tiers only), for a runtime image without a
-    /// shell or package manager (distroless): the venv and the code are
-    /// built there, and the image is assembled from `from` by copying
-    /// alone, so `system.runtime` must be empty. It must have the same
-    /// CPython at the same path as `from`.
-    #[serde(default, rename = "build-from", deserialize_with = "present")]
-    #[schemars(with = "Option<String>")]
-    build_from: Option<Spanned<String>>,
-    /// A directory holding `pyproject.toml` and `uv.lock`, relative to the
-    /// build context: the tier's venv gets the project's locked
-    /// dependencies (not the project itself). Without it the tier has no
-    /// Python packages of its own.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    project: Option<Spanned<String>>,
-    /// Extras of the project (`[project.optional-dependencies]`) whose
-    /// packages the venv gets too. Needs `uv.lock`.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    extras: Vec<Spanned<String>>,
-    /// Dependency groups (`[dependency-groups]`) whose packages the venv
-    /// gets too; none by default, `dev` included. Needs `uv.lock` or
-    /// `poetry.lock`.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    groups: Vec<Spanned<String>>,
-    /// With a `requirements.txt` lock: `false` accepts requirements without
-    /// `--hash` (each still pinned with `==`), installed without hash
-    /// checking. Default `true`: every requirement needs its hashes. The
-    /// other locks always carry them.
-    #[serde(default, rename = "require-hashes")]
-    #[schemars(with = "Option<bool>")]
-    require_hashes: Option<Spanned<bool>>,
-    /// OS packages of the image and of the builder.
-    #[serde(default)]
-    system: RawSystem,
-    /// Environment variables of the image and of everything built on it.
-    #[serde(default)]
-    #[schemars(with = "BTreeMap<String, String>")]
-    env: BTreeMap<Key, Spanned<String>>,
-    /// The non-root user images on this tier run as.
-    #[serde(default)]
-    user: Option<RawUser>,
-}
-
-/// The user an image runs as. Default: `app`, uid and gid 1000.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "User")]
-struct RawUser {
-    /// The user name. Default `app`.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    name: Option<Spanned<String>>,
-    /// The uid. Default 1000.
-    #[serde(default)]
-    #[schemars(with = "Option<u32>")]
-    uid: Option<Spanned<u32>>,
-    /// The gid of the user's group. Default: the uid.
-    #[serde(default)]
-    #[schemars(with = "Option<u32>")]
-    gid: Option<Spanned<u32>>,
-}
-
-/// One service image: a base image, OS packages, a venv installed from the
-/// project's lock file, and the project's code.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Service")]
-struct RawService {
-    /// The runtime base image: any image with CPython, e.g.
-    /// `python:3.12-slim`. Leave it out when the service names a `tier`.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "Option<String>")]
-    from: Option<Spanned<String>>,
-    /// The tier the service builds on: its image starts with the tier's
-    /// exact layers, and its venv adds only what the tier lacks.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "Option<String>")]
-    tier: Option<Spanned<String>>,
-    /// The image the builder starts from (without `tier`), for a runtime image without a
-    /// shell or package manager (distroless): the venv and the code are
-    /// built there, and the image is assembled from `from` by copying
-    /// alone, so `system.runtime` must be empty. It must have the same
-    /// CPython at the same path as `from`.
-    #[serde(default, rename = "build-from", deserialize_with = "present")]
-    #[schemars(with = "Option<String>")]
-    build_from: Option<Spanned<String>>,
-    /// The non-root user the image runs as (default: the tier's, else
-    /// `app`, 1000).
-    #[serde(default)]
-    user: Option<RawUser>,
-    /// The directory holding `pyproject.toml` and `uv.lock`, relative to the
-    /// build context. Defaults to the context root.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    project: Option<Spanned<String>>,
-    /// The project's version (PEP 440), for a project that takes its
-    /// version from version control (setuptools_scm, hatch-vcs): the build
-    /// context has no `.git`, so give it here, usually from a build arg:
-    /// `version: ${VERSION}`. It is also the image's
-    /// `org.opencontainers.image.version`.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "Option<String>")]
-    version: Option<Spanned<String>>,
-    /// Extras of the project (`[project.optional-dependencies]`) whose
-    /// packages the venv gets too. Needs `uv.lock`.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    extras: Vec<Spanned<String>>,
-    /// Dependency groups (`[dependency-groups]`) whose packages the venv
-    /// gets too; none by default, `dev` included. Needs `uv.lock` or
-    /// `poetry.lock`.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    groups: Vec<Spanned<String>>,
-    /// With a `requirements.txt` lock: `false` accepts requirements without
-    /// `--hash` (each still pinned with `==`), installed without hash
-    /// checking. Default `true`: every requirement needs its hashes. The
-    /// other locks always carry them.
-    #[serde(default, rename = "require-hashes")]
-    #[schemars(with = "Option<bool>")]
-    require_hashes: Option<Spanned<bool>>,
-    /// OS packages of the image and of the builder.
-    #[serde(default)]
-    system: RawSystem,
-    /// The image's command (its `Cmd`), as a list of arguments.
-    #[serde(default)]
-    #[schemars(with = "Option<Vec<String>>")]
-    command: Option<Spanned<Vec<String>>>,
-    /// The image's entrypoint, as a list of arguments. Setting it without
-    /// `command` clears the base image's command, as in a Dockerfile.
-    #[serde(default)]
-    #[schemars(with = "Option<Vec<String>>")]
-    entrypoint: Option<Spanned<Vec<String>>>,
-    /// Environment variables of the image (`PATH` and `VIRTUAL_ENV` belong
-    /// to pybase: the venv comes first on `PATH`).
-    #[serde(default)]
-    #[schemars(with = "BTreeMap<String, String>")]
-    env: BTreeMap<Key, Spanned<String>>,
-    /// The working directory, an absolute path. Default `/app`.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    workdir: Option<Spanned<String>>,
-    /// Ports the service listens on: `8000`, `8000/tcp` or `53/udp`.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    ports: Vec<Spanned<String>>,
-    /// How the container checks its own health.
-    #[serde(default)]
-    healthcheck: Option<RawHealthcheck>,
-    /// The signal that stops the container, e.g. `SIGINT`.
-    #[serde(default, rename = "stop-signal")]
-    #[schemars(with = "Option<String>")]
-    stop_signal: Option<Spanned<String>>,
-    /// Image labels.
-    #[serde(default)]
-    #[schemars(with = "BTreeMap<String, String>")]
-    labels: BTreeMap<Key, Spanned<String>>,
-}
-
-/// A health check, as Docker runs it.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "Healthcheck")]
-struct RawHealthcheck {
-    /// The check: a list of arguments (run directly), a string (run by the
-    /// image's shell), or a list starting with `CMD`, `CMD-SHELL` or `NONE`.
-    #[schemars(with = "CommandLine")]
-    test: Spanned<CommandLine>,
-    /// Time between checks, e.g. `30s`, `1m30s`.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    interval: Option<Spanned<String>>,
-    /// Time one check may take, e.g. `10s`.
-    #[serde(default)]
-    #[schemars(with = "Option<String>")]
-    timeout: Option<Spanned<String>>,
-    /// Grace period after start during which failures do not count, e.g. `40s`.
-    #[serde(default, rename = "start-period")]
-    #[schemars(with = "Option<String>")]
-    start_period: Option<Spanned<String>>,
-    /// Failures in a row before the container is unhealthy.
-    #[serde(default)]
-    #[schemars(with = "Option<u32>")]
-    retries: Option<Spanned<u32>>,
-}
-
-/// A command given as a string (for a shell) or as a list of arguments.
-#[derive(Debug)]
-enum CommandLine {
-    Shell(String),
-    Argv(Vec<String>),
-}
-
-impl<'de> Deserialize<'de> for CommandLine {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = CommandLine;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a command: a string or a list of strings")
-            }
-            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<CommandLine, E> {
-                Ok(CommandLine::Shell(value.to_owned()))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<CommandLine, A::Error> {
-                let mut argv = Vec::new();
-                while let Some(arg) = seq.next_element::<String>()? {
-                    argv.push(arg);
-                }
-                Ok(CommandLine::Argv(argv))
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
-impl JsonSchema for CommandLine {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "CommandLine".into()
-    }
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A string (run by the image's shell) or a list of arguments.",
-            "anyOf": [
-                {"type": "string"},
-                {"type": "array", "items": {"type": "string"}}
-            ]
-        })
-    }
-}
-
-/// OS packages, by the base image's package manager (apt).
-#[derive(Debug, Default, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "System")]
-struct RawSystem {
-    /// Packages installed in the image, e.g. `libpq5`.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    runtime: Vec<Spanned<String>>,
-    /// Packages installed only in the builder (compilers, `-dev` headers);
-    /// they never reach the image.
-    #[serde(default)]
-    #[schemars(with = "Vec<String>")]
-    build: Vec<Spanned<String>>,
-}
-
-/// The JSON Schema of the spec, for editors (yaml-language-server) and
-/// validators. Generated from the types the parser reads, so it cannot drift
-/// from what `parse` accepts.
-pub fn json_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(RawSpec)).unwrap_or_default()
-}
-
-/// An optional key that, when written, must have a value: `from:` with
-/// nothing after it is an error at the key, not a missing key.
-fn present<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Spanned<String>>, D::Error> {
-    Spanned::<String>::deserialize(deserializer).map(Some)
-}
-
-/// A map key that remembers where it was written.
-#[derive(Debug, Deserialize)]
-#[serde(transparent)]
-struct Key(Spanned<String>);
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.value == other.0.value
-    }
-}
-impl Eq for Key {}
-impl PartialOrd for Key {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Key {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.value.cmp(&other.0.value)
-    }
-}
-
-fn pos<T>(spanned: &Spanned<T>) -> Option<Position> {
-    Position::from_location(spanned.referenced)
 }
 
 // --- Parsing and validation ----------------------------------------------
@@ -999,23 +686,25 @@ fn validate_tier(
         return None;
     }
     Some(Tier {
-        name: name.value.clone(),
-        at: pos(name),
         from: from?,
         from_at: pos(&raw.from),
         root_image: root_image?,
         root_image_at: root.and_then(pos),
-        build_from,
-        build_from_at: raw.build_from.as_ref().and_then(pos),
         project,
         project_at: raw.project.as_ref().and_then(pos),
-        selection,
-        require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
-        runtime_packages,
-        runtime_at: raw.system.runtime.first().and_then(pos),
-        build_packages,
-        env,
-        user,
+        level: Level {
+            name: name.value.clone(),
+            at: pos(name),
+            build_from,
+            build_from_at: raw.build_from.as_ref().and_then(pos),
+            selection,
+            require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
+            runtime_packages,
+            runtime_at: raw.system.runtime.first().and_then(pos),
+            build_packages,
+            env,
+            user,
+        },
     })
 }
 
@@ -1068,53 +757,36 @@ fn check_copied_images(
     services: &BTreeMap<String, Service>,
     problems: &mut Vec<Diagnostic>,
 ) {
-    // The `build-from` of the chain a tier ends, and where it is.
-    let root_build_from = |tier: &str| {
-        let root = tier_chain(tiers, tier).first().copied()?;
-        root.build_from.as_ref().map(|b| (b, root.build_from_at))
-    };
+    // The level whose `build-from` an image on `tier` builds in: the root
+    // of the tier's chain.
+    let root = |tier: &str| tier_chain(tiers, tier).first().copied().map(|t| &t.level);
     let levels = tiers
         .values()
-        .map(|tier| {
-            (
-                "tier",
-                &tier.name,
-                &tier.runtime_packages,
-                tier.runtime_at,
-                root_build_from(&tier.name),
-            )
-        })
+        .map(|tier| (OwnerKind::Tier, &tier.level, root(&tier.level.name)))
         .chain(services.values().map(|service| {
-            let build_from = match service.tier.as_deref() {
-                Some(tier) => root_build_from(tier),
-                None => service
-                    .build_from
-                    .as_ref()
-                    .map(|b| (b, service.build_from_at)),
+            let builder = match service.tier.as_deref() {
+                Some(tier) => root(tier),
+                None => Some(&service.level),
             };
-            (
-                "service",
-                &service.name,
-                &service.runtime_packages,
-                service.runtime_at,
-                build_from,
-            )
+            (OwnerKind::Service, &service.level, builder)
         }));
-    for (kind, name, runtime, runtime_at, build_from) in levels {
-        let Some((build_from, build_from_at)) = build_from else {
+    for (kind, level, builder) in levels {
+        let Some((build_from, build_from_at)) =
+            builder.and_then(|b| Some((b.build_from.as_ref()?, b.build_from_at)))
+        else {
             continue;
         };
-        if runtime.is_empty() {
+        if level.runtime_packages.is_empty() {
             continue;
         }
         let line = build_from_at.map_or_else(String::new, |p| format!(", line {}", p.line));
         problems.push(
             Diagnostic::at(
                 file,
-                runtime_at,
+                level.runtime_at,
                 format!(
-                    "{kind} `{name}` installs OS packages, but its image is assembled by copying: it builds in `{}` (`build-from`{line}), and the runtime image may have no package manager",
-                    build_from.as_written
+                    "{kind} `{}` installs OS packages, but its image is assembled by copying: it builds in `{}` (`build-from`{line}), and the runtime image may have no package manager",
+                    level.name, build_from.as_written
                 ),
             )
             .with_hint("put the packages in the runtime image itself, or remove `build-from` to install them with apt"),
@@ -1157,13 +829,31 @@ fn validate_project_dir(
     project: &Spanned<String>,
     problems: &mut Vec<Diagnostic>,
 ) -> Option<String> {
-    match normalize_project(&project.value) {
-        Ok(dir) => Some(dir),
+    normalized_path(
+        file,
+        project,
+        "project directory",
+        normalize_project,
+        problems,
+    )
+}
+
+/// The path in `path` normalized by `normalize`, or a problem that names it
+/// as `what`.
+fn normalized_path(
+    file: &str,
+    path: &Spanned<String>,
+    what: &str,
+    normalize: fn(&str) -> Result<String, String>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match normalize(&path.value) {
+        Ok(path) => Some(path),
         Err(reason) => {
             problems.push(Diagnostic::at(
                 file,
-                pos(project),
-                format!("invalid project directory `{}`: {reason}", project.value),
+                pos(path),
+                format!("invalid {what} `{}`: {reason}", path.value),
             ));
             None
         }
@@ -1234,6 +924,9 @@ fn validate_user(file: &str, raw: &RawUser, problems: &mut Vec<Diagnostic>) -> O
     Some(User { name, uid, gid })
 }
 
+/// A service, checked against the tiers validated before it. Each part is
+/// checked by its own function, in the order of the file's keys, and every
+/// problem found is reported.
 fn validate_service(
     file: &str,
     name: &Spanned<String>,
@@ -1243,6 +936,87 @@ fn validate_service(
     problems: &mut Vec<Diagnostic>,
 ) -> Option<Service> {
     let before = problems.len();
+    check_service_name(file, name, problems);
+    let tier = service_tier(file, raw.tier.as_ref(), raw_tiers, tiers, problems);
+    let from = service_from(file, name, &raw, raw_tiers, tier, problems);
+    let build_from = service_build_from(file, name, &raw, raw_tiers, tier, problems);
+
+    let (project, project_at) = match &raw.project {
+        Some(project) => (validate_project_dir(file, project, problems), pos(project)),
+        None => (Some(String::new()), pos(name)),
+    };
+    let user = raw
+        .user
+        .as_ref()
+        .and_then(|u| validate_user(file, u, problems));
+
+    let runtime_packages = validate_packages(file, "system.runtime", &raw.system.runtime, problems);
+    let build_packages = validate_packages(file, "system.build", &raw.system.build, problems);
+
+    let command = validate_argv(
+        file,
+        "command",
+        raw.command.as_ref(),
+        Some("e.g. `command: [inventory, --port, \"8000\"]`"),
+        problems,
+    );
+    let entrypoint = validate_argv(file, "entrypoint", raw.entrypoint.as_ref(), None, problems);
+    let env = validate_env(file, &raw.env, problems);
+    let workdir = validate_workdir(file, raw.workdir.as_ref(), problems);
+    let ports = validate_ports(file, &raw.ports, problems);
+    let healthcheck = raw
+        .healthcheck
+        .as_ref()
+        .and_then(|check| validate_healthcheck(file, check, problems));
+    let stop_signal = raw
+        .stop_signal
+        .as_ref()
+        .and_then(|signal| validate_stop_signal(file, signal, problems));
+    let version = raw
+        .version
+        .as_ref()
+        .and_then(|version| validate_version(file, version, problems));
+    let labels = validate_labels(file, &raw.labels, problems);
+
+    if problems.len() > before {
+        return None;
+    }
+    let (from, from_at) = from?;
+    Some(Service {
+        from,
+        from_at,
+        tier: tier.map(|t| t.level.name.clone()),
+        tier_at: raw.tier.as_ref().and_then(pos),
+        project: project?,
+        project_at,
+        level: Level {
+            name: name.value.clone(),
+            at: pos(name),
+            build_from,
+            build_from_at: raw.build_from.as_ref().and_then(pos),
+            // Checked only once the rest of the service is valid.
+            selection: validate_selection(file, &raw.extras, &raw.groups, problems),
+            require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
+            runtime_packages,
+            runtime_at: raw.system.runtime.first().and_then(pos),
+            build_packages,
+            env,
+            user,
+        },
+        command,
+        entrypoint,
+        workdir: workdir?,
+        ports,
+        healthcheck,
+        stop_signal,
+        labels,
+        version,
+        version_at: raw.version.as_ref().and_then(pos),
+    })
+}
+
+/// A service name is a target name, and not one `<service>-base` takes.
+fn check_service_name(file: &str, name: &Spanned<String>, problems: &mut Vec<Diagnostic>) {
     if !is_target_name(&name.value) {
         problems.push(
             Diagnostic::at(file, pos(name), format!("invalid service name `{}`", name.value))
@@ -1254,35 +1028,55 @@ fn validate_service(
                 .with_hint(format!("`{BASE_TARGET_SUFFIX}` is reserved: `{service}{BASE_TARGET_SUFFIX}` is the target of service `{service}` without its code")),
         );
     }
+}
 
-    // The base image: `from`, or the root of the tier's chain.
-    let tier = match &raw.tier {
-        None => None,
-        Some(tier) => match tiers.get(&tier.value) {
-            Some(found) => Some(found),
-            None if raw_tiers.keys().any(|Key(k)| k.value == tier.value) => None, // reported there
-            None => {
-                let diagnostic =
-                    Diagnostic::at(file, pos(tier), format!("unknown tier `{}`", tier.value));
-                let names = raw_tiers.keys().map(|Key(k)| k.value.as_str());
-                problems.push(match did_you_mean(&tier.value, names) {
-                    Some(close) => diagnostic.with_hint(format!("did you mean `{close}`?")),
-                    None if raw_tiers.is_empty() => diagnostic
-                        .with_hint("define it under `tiers:`, or name an image with `from`"),
-                    None => diagnostic.with_hint(format!(
-                        "the tiers are: {}",
-                        raw_tiers
-                            .keys()
-                            .map(|Key(k)| k.value.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                });
-                None
-            }
-        },
-    };
-    let from = match (&raw.from, &raw.tier, tier) {
+/// The validated tier a service's `tier` names, if any. An unknown name is
+/// reported here; a tier that is written but invalid was reported where it
+/// is defined.
+fn service_tier<'a>(
+    file: &str,
+    tier: Option<&Spanned<String>>,
+    raw_tiers: &BTreeMap<Key, RawTier>,
+    tiers: &'a BTreeMap<String, Tier>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<&'a Tier> {
+    let tier = tier?;
+    if let Some(found) = tiers.get(&tier.value) {
+        return Some(found);
+    }
+    if raw_tiers.keys().any(|Key(k)| k.value == tier.value) {
+        return None; // reported there
+    }
+    let diagnostic = Diagnostic::at(file, pos(tier), format!("unknown tier `{}`", tier.value));
+    let names = raw_tiers.keys().map(|Key(k)| k.value.as_str());
+    problems.push(match did_you_mean(&tier.value, names) {
+        Some(close) => diagnostic.with_hint(format!("did you mean `{close}`?")),
+        None if raw_tiers.is_empty() => {
+            diagnostic.with_hint("define it under `tiers:`, or name an image with `from`")
+        }
+        None => diagnostic.with_hint(format!(
+            "the tiers are: {}",
+            raw_tiers
+                .keys()
+                .map(|Key(k)| k.value.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    });
+    None
+}
+
+/// A service's runtime base image and where it is named: its `from`, or
+/// the image at the root of its tier's chain.
+fn service_from(
+    file: &str,
+    name: &Spanned<String>,
+    raw: &RawService,
+    raw_tiers: &BTreeMap<Key, RawTier>,
+    tier: Option<&Tier>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<(ImageName, Option<Position>)> {
+    match (&raw.from, &raw.tier, tier) {
         (None, None, _) => {
             problems.push(
                 Diagnostic::at(
@@ -1308,34 +1102,53 @@ fn validate_service(
                 image_reference(file, from, raw_tiers, problems).map(|image| (image, pos(from)))
             }
         }
-        (from, Some(_), Some(tier)) => {
-            let root = (tier.root_image.clone(), tier.root_image_at);
-            match from {
-                Some(from)
-                    if ImageName::parse(&from.value).map(|i| i.normalized).as_ref()
-                        != Ok(&tier.root_image.normalized) =>
-                {
-                    problems.push(
-                        Diagnostic::at(
-                            file,
-                            pos(from),
-                            format!(
-                                "`from: {}` differs from the image the tier `{}` starts from ({})",
-                                from.value, tier.name, tier.root_image.as_written
-                            ),
-                        )
-                        .with_hint(
-                            "a service on a tier takes its base image from the tier: remove `from`",
-                        ),
-                    );
-                    None
-                }
-                _ => Some(root),
-            }
-        }
+        (from, Some(_), Some(tier)) => tier_image(file, from.as_ref(), tier, problems),
         (_, Some(_), None) => None,
-    };
-    let build_from = raw.build_from.as_ref().and_then(|build_from| match (&raw.tier, tier) {
+    }
+}
+
+/// The root image of a service's tier, which its `from`, if written, must
+/// name too.
+fn tier_image(
+    file: &str,
+    from: Option<&Spanned<String>>,
+    tier: &Tier,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<(ImageName, Option<Position>)> {
+    let root = (tier.root_image.clone(), tier.root_image_at);
+    match from {
+        Some(from)
+            if ImageName::parse(&from.value).map(|i| i.normalized).as_ref()
+                != Ok(&tier.root_image.normalized) =>
+        {
+            problems.push(
+                Diagnostic::at(
+                    file,
+                    pos(from),
+                    format!(
+                        "`from: {}` differs from the image the tier `{}` starts from ({})",
+                        from.value, tier.level.name, tier.root_image.as_written
+                    ),
+                )
+                .with_hint("a service on a tier takes its base image from the tier: remove `from`"),
+            );
+            None
+        }
+        _ => Some(root),
+    }
+}
+
+/// A service's `build-from`: an image, and only on a service without a tier.
+fn service_build_from(
+    file: &str,
+    name: &Spanned<String>,
+    raw: &RawService,
+    raw_tiers: &BTreeMap<Key, RawTier>,
+    tier: Option<&Tier>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<ImageName> {
+    let build_from = raw.build_from.as_ref()?;
+    match (&raw.tier, tier) {
         (Some(_), Some(tier)) => {
             problems.push(
                 Diagnostic::at(
@@ -1343,7 +1156,7 @@ fn validate_service(
                     pos(build_from),
                     format!(
                         "the service `{}` is on the tier `{}`: it builds in the tier chain's build image",
-                        name.value, tier.name
+                        name.value, tier.level.name
                     ),
                 )
                 .with_hint("give `build-from` to the tier at the root of the chain, and remove it here"),
@@ -1352,64 +1165,54 @@ fn validate_service(
         }
         (Some(_), None) => None,
         (None, _) => image_reference(file, build_from, raw_tiers, problems),
-    });
-
-    let (project, project_at) = match &raw.project {
-        Some(project) => (validate_project_dir(file, project, problems), pos(project)),
-        None => (Some(String::new()), pos(name)),
-    };
-    let user = raw
-        .user
-        .as_ref()
-        .and_then(|u| validate_user(file, u, problems));
-
-    let runtime_packages = validate_packages(file, "system.runtime", &raw.system.runtime, problems);
-    let build_packages = validate_packages(file, "system.build", &raw.system.build, problems);
-
-    let command = raw.command.as_ref().map(|c| c.value.clone());
-    if let Some(command) = &raw.command
-        && (command.value.is_empty() || command.value.iter().any(String::is_empty))
-    {
-        problems.push(
-            Diagnostic::at(
-                file,
-                pos(command),
-                "`command` must be a non-empty list of non-empty strings",
-            )
-            .with_hint("e.g. `command: [inventory, --port, \"8000\"]`"),
-        );
     }
+}
 
-    let entrypoint = raw.entrypoint.as_ref().map(|e| e.value.clone());
-    if let Some(entrypoint) = &raw.entrypoint
-        && (entrypoint.value.is_empty() || entrypoint.value.iter().any(String::is_empty))
-    {
-        problems.push(Diagnostic::at(
+/// `command` or `entrypoint` (`key`): a non-empty list of non-empty
+/// strings. The list is kept as written; a problem is reported.
+fn validate_argv(
+    file: &str,
+    key: &str,
+    argv: Option<&Spanned<Vec<String>>>,
+    hint: Option<&str>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<Vec<String>> {
+    let argv = argv?;
+    if argv.value.is_empty() || argv.value.iter().any(String::is_empty) {
+        let diagnostic = Diagnostic::at(
             file,
-            pos(entrypoint),
-            "`entrypoint` must be a non-empty list of non-empty strings",
-        ));
+            pos(argv),
+            format!("`{key}` must be a non-empty list of non-empty strings"),
+        );
+        problems.push(match hint {
+            Some(hint) => diagnostic.with_hint(hint),
+            None => diagnostic,
+        });
     }
+    Some(argv.value.clone())
+}
 
-    let env = validate_env(file, &raw.env, problems);
-
-    let workdir = match &raw.workdir {
+/// `workdir`: an absolute directory, normalized; [`DEFAULT_WORKDIR`] when
+/// left out.
+fn validate_workdir(
+    file: &str,
+    workdir: Option<&Spanned<String>>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    match workdir {
         None => Some(DEFAULT_WORKDIR.to_owned()),
-        Some(dir) => match normalize_absolute(&dir.value) {
-            Ok(dir) => Some(dir),
-            Err(reason) => {
-                problems.push(Diagnostic::at(
-                    file,
-                    pos(dir),
-                    format!("invalid `workdir` `{}`: {reason}", dir.value),
-                ));
-                None
-            }
-        },
-    };
+        Some(dir) => normalized_path(file, dir, "`workdir`", normalize_absolute, problems),
+    }
+}
 
+/// `ports`, each normalized to `number/protocol`.
+fn validate_ports(
+    file: &str,
+    raw: &[Spanned<String>],
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<String> {
     let mut ports = Vec::new();
-    for port in &raw.ports {
+    for port in raw {
         match normalize_port(&port.value) {
             Ok(port) => ports.push(port),
             Err(reason) => problems.push(
@@ -1422,50 +1225,63 @@ fn validate_service(
             ),
         }
     }
+    ports
+}
 
-    let healthcheck = raw
-        .healthcheck
-        .as_ref()
-        .and_then(|check| validate_healthcheck(file, check, problems));
+/// `stop-signal`: a signal's name (`SIGINT`) or number.
+fn validate_stop_signal(
+    file: &str,
+    signal: &Spanned<String>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let text = signal.value.as_str();
+    let valid = !text.is_empty()
+        && (text.bytes().all(|b| b.is_ascii_digit())
+            || text
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+' || b == b'-'));
+    if valid {
+        Some(text.to_owned())
+    } else {
+        problems.push(
+            Diagnostic::at(file, pos(signal), format!("invalid `stop-signal` `{text}`"))
+                .with_hint("name a signal, e.g. `SIGINT`, or give its number"),
+        );
+        None
+    }
+}
 
-    let stop_signal = raw.stop_signal.as_ref().and_then(|signal| {
-        let text = signal.value.as_str();
-        let valid = !text.is_empty()
-            && (text.bytes().all(|b| b.is_ascii_digit())
-                || text.bytes().all(|b| {
-                    b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+' || b == b'-'
-                }));
-        if valid {
-            Some(text.to_owned())
-        } else {
+/// `version`: a PEP 440 version, kept as written.
+fn validate_version(
+    file: &str,
+    version: &Spanned<String>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<String> {
+    let text = version.value.as_str();
+    match text.parse::<pep440_rs::Version>() {
+        Ok(_) if !text.is_empty() => Some(text.to_owned()),
+        Ok(_) | Err(_) => {
             problems.push(
-                Diagnostic::at(file, pos(signal), format!("invalid `stop-signal` `{text}`"))
-                    .with_hint("name a signal, e.g. `SIGINT`, or give its number"),
+                Diagnostic::at(
+                    file,
+                    pos(version),
+                    format!("`{text}` is not a PEP 440 version"),
+                )
+                .with_hint("give a version such as `1.4.2`, `1.5.0rc1` or `1.4.3.dev2+g1a2b3c4`, e.g. `version: ${VERSION}` with `--build-arg VERSION=1.4.2`"),
             );
             None
         }
-    });
+    }
+}
 
-    let version = raw.version.as_ref().and_then(|version| {
-        let text = version.value.as_str();
-        match text.parse::<pep440_rs::Version>() {
-            Ok(_) if !text.is_empty() => Some(text.to_owned()),
-            Ok(_) | Err(_) => {
-                problems.push(
-                    Diagnostic::at(
-                        file,
-                        pos(version),
-                        format!("`{text}` is not a PEP 440 version"),
-                    )
-                    .with_hint("give a version such as `1.4.2`, `1.5.0rc1` or `1.4.3.dev2+g1a2b3c4`, e.g. `version: ${VERSION}` with `--build-arg VERSION=1.4.2`"),
-                );
-                None
-            }
-        }
-    });
-
+/// `labels`, sorted by name; a name may not be empty or contain spaces.
+fn validate_labels(
+    file: &str,
+    raw: &BTreeMap<Key, Spanned<String>>,
+    problems: &mut Vec<Diagnostic>,
+) -> Vec<(String, String)> {
     let mut labels = Vec::new();
-    for (Key(name), value) in &raw.labels {
+    for (Key(name), value) in raw {
         if name.value.is_empty() || name.value.chars().any(char::is_whitespace) {
             problems.push(Diagnostic::at(
                 file,
@@ -1479,39 +1295,7 @@ fn validate_service(
             labels.push((name.value.clone(), value.value.clone()));
         }
     }
-
-    if problems.len() > before {
-        return None;
-    }
-    let (from, from_at) = from?;
-    Some(Service {
-        name: name.value.clone(),
-        at: pos(name),
-        from,
-        from_at,
-        build_from,
-        build_from_at: raw.build_from.as_ref().and_then(pos),
-        tier: tier.map(|t| t.name.clone()),
-        tier_at: raw.tier.as_ref().and_then(pos),
-        user,
-        project: project?,
-        project_at,
-        selection: validate_selection(file, &raw.extras, &raw.groups, problems),
-        require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
-        runtime_packages,
-        runtime_at: raw.system.runtime.first().and_then(pos),
-        build_packages,
-        command,
-        entrypoint,
-        env,
-        workdir: workdir?,
-        ports,
-        healthcheck,
-        stop_signal,
-        labels,
-        version,
-        version_at: raw.version.as_ref().and_then(pos),
-    })
+    labels
 }
 
 fn validate_healthcheck(
@@ -1787,8 +1571,11 @@ fn is_package_name(text: &str) -> bool {
 
 pub mod args;
 mod messages;
+mod raw;
 
 pub use args::BuildArgs;
+pub use raw::json_schema;
+use raw::{CommandLine, Key, RawHealthcheck, RawService, RawSpec, RawTier, RawUser, pos};
 
 #[cfg(test)]
 mod tests;

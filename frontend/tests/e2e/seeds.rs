@@ -32,7 +32,7 @@ fn build_seed(name: &str, expected: &[(&str, &str)]) -> impl Fn(&str) -> String 
     };
     for tier in spec.tiers.values() {
         if let llb_gen::spec::TierBase::Tier(parent) = &tier.from {
-            starts_with(&tier.name, parent);
+            starts_with(&tier.level.name, parent);
         }
     }
     for service in spec.services.values() {
@@ -40,7 +40,7 @@ fn build_seed(name: &str, expected: &[(&str, &str)]) -> impl Fn(&str) -> String 
             .tier
             .as_deref()
             .expect("seed services stand on tiers");
-        starts_with(&service.name, tier);
+        starts_with(&service.level.name, tier);
     }
     assert_eq!(
         expected.len(),

@@ -19,7 +19,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_saphyr::Spanned;
 
-use super::{CommandLine, RawHealthcheck, RawService, RawSpec, RawSystem, RawTier, RawUser, pos};
+use super::raw::{
+    CommandLine, RawHealthcheck, RawService, RawSpec, RawSystem, RawTier, RawUser, pos,
+};
 use crate::diagnostic::Diagnostic;
 
 /// The build's `--build-arg` values, by name.

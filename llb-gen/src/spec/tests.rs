@@ -38,13 +38,13 @@ fn the_v1_example_parses_into_the_model() {
     );
     assert_eq!(service.from.familiar, "python:3.12-slim");
     assert_eq!(service.project, "svc");
-    assert_eq!(service.runtime_packages, ["libpq5"]);
-    assert_eq!(service.build_packages, ["gcc", "libpq-dev"]);
+    assert_eq!(service.level.runtime_packages, ["libpq5"]);
+    assert_eq!(service.level.build_packages, ["gcc", "libpq-dev"]);
     assert_eq!(
         service.command.as_deref(),
         Some(&["inventory".to_owned()][..])
     );
-    assert_eq!(service.at, Some(Position { line: 4, column: 3 }));
+    assert_eq!(service.level.at, Some(Position { line: 4, column: 3 }));
     assert_eq!(
         service.from_at,
         Some(Position {
@@ -318,7 +318,7 @@ services:
         Some(&["tini".to_owned(), "--".to_owned()][..])
     );
     assert_eq!(
-        api.env,
+        api.level.env,
         [
             ("LOG_LEVEL".to_owned(), "info".to_owned()),
             ("TZ".to_owned(), "UTC".to_owned())
@@ -513,13 +513,13 @@ fn a_chain_of_tiers_resolves_to_its_root_image() {
     let chain: Vec<&str> = spec
         .tier_chain("web")
         .iter()
-        .map(|t| t.name.as_str())
+        .map(|t| t.level.name.as_str())
         .collect();
     assert_eq!(chain, ["base", "web"]);
     let base = &spec.tiers["base"];
     assert_eq!(base.project.as_deref(), Some("tiers/base"));
     assert_eq!(
-        base.user,
+        base.level.user,
         Some(User {
             name: "appuser".into(),
             uid: 1001,
@@ -564,7 +564,7 @@ fn build_args_fill_references_and_the_spec_remembers_their_names() {
     let api = &spec.services["api"];
     assert_eq!(api.from.familiar, "python:3.12-slim");
     assert_eq!(api.version.as_deref(), Some("1.4.2"));
-    assert_eq!(api.env, [("RELEASE".to_owned(), "v1.4.2".to_owned())]);
+    assert_eq!(api.level.env, [("RELEASE".to_owned(), "v1.4.2".to_owned())]);
     let check = api.healthcheck.as_ref().expect("healthcheck");
     assert_eq!(
         check.test,
