@@ -1010,3 +1010,87 @@ async fn build_from_with_another_python_than_the_runtime_image_is_reported_at_bu
         error.message
     );
 }
+
+/// The inventory fixture with six locked as one wheel that needs glibc 2.34
+/// and no sdist, on a base image whose filesystem has CPython 3.12 and
+/// dpkg's record of libc6 at `glibc`.
+fn fake_with_glibc(glibc: &str) -> FakeBridge {
+    let spec = fixture_file("pybase.yaml");
+    let lock = String::from_utf8(fixture_file("uv.lock")).expect("UTF-8");
+    let mut six = false;
+    let lock: Vec<String> = lock
+        .lines()
+        .filter_map(|line| {
+            if line.starts_with("name = ") {
+                six = line == "name = \"six\"";
+            }
+            match (six, line) {
+                (true, l) if l.starts_with("sdist = ") => None,
+                (true, l) if l.contains("six-1.17.0-py2.py3-none-any.whl") => {
+                    Some(l.replace("py2.py3-none-any", "cp312-cp312-manylinux_2_34_x86_64"))
+                }
+                _ => Some(line.to_owned()),
+            }
+        })
+        .collect();
+    let status = format!(
+        "Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: {glibc}\n\n"
+    );
+    fake_with_spec(&spec)
+        .with_local(
+            "context",
+            files(&[
+                ("pybase.yaml", spec.clone()),
+                ("pyproject.toml", fixture_file("pyproject.toml")),
+                ("uv.lock", (lock.join("\n") + "\n").into_bytes()),
+                (
+                    "src/inventory/__init__.py",
+                    fixture_file("src/inventory/__init__.py"),
+                ),
+                ("src/inventory/cli.py", fixture_file("src/inventory/cli.py")),
+            ]),
+        )
+        .with_image_files(
+            "docker.io/library/python:3.12-slim",
+            files(&[
+                ("usr/local/bin/python3.12", b"\x7fELF".to_vec()),
+                ("var/lib/dpkg/status", status.into_bytes()),
+            ]),
+        )
+}
+
+#[tokio::test]
+async fn a_wheel_needing_a_newer_glibc_than_the_image_has_is_refused_at_its_lock_line() {
+    let handle = run(
+        fake_with_glibc("2.31-13+deb11u11"),
+        &options(&["filename=pybase.yaml"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    // The image's Python and glibc come from its filesystem: the fixture's
+    // config says neither.
+    assert!(
+        error.message.starts_with(
+            "uv.lock:51:1: `six` 1.17.0 has no artifact for CPython 3.12 with glibc 2.31 on linux/amd64: the lock has no sdist, and wheels for cp312-cp312-manylinux_2_34_x86_64"
+        ),
+        "{}",
+        error.message
+    );
+
+    // Twin: the same lock on an image with glibc 2.36 builds.
+    let handle = run(
+        fake_with_glibc("2.36-9+deb12u7"),
+        &options(&["filename=pybase.yaml"]),
+    )
+    .await;
+    let returned = handle.returned().expect("a Return");
+    assert!(returned.error.is_none(), "{:?}", returned.error);
+    assert!(
+        handle
+            .read_files()
+            .iter()
+            .any(|(_, path)| path == "/var/lib/dpkg/status"),
+        "the probe read dpkg's status"
+    );
+}

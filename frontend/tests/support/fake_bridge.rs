@@ -158,6 +158,9 @@ const DEFAULT_API_CAPS: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct FakeBridge {
     locals: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// The filesystems of images, by name without digest, for reads of a
+    /// solved `docker-image://` source.
+    image_files: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     images: BTreeMap<String, ImageAnswer>,
     /// Answers for a `(ref, platform)` pair: an index's entries.
     platform_images: BTreeMap<(String, String), ImageAnswer>,
@@ -198,6 +201,7 @@ impl FakeBridge {
             .collect();
         Self {
             locals: BTreeMap::new(),
+            image_files: BTreeMap::new(),
             images: BTreeMap::new(),
             platform_images: BTreeMap::new(),
             llb_caps,
@@ -215,6 +219,18 @@ impl FakeBridge {
             .map(|(path, data)| (normalize(&path).join("/"), data))
             .collect();
         self.locals.insert(name.to_owned(), files);
+        self
+    }
+
+    /// Gives the image `name` (as solved, without its `@digest`) these files, keyed by path
+    /// (`usr/bin/python3.11`), so that reads of a solved `docker-image://name…` source find
+    /// them; an image without files stays opaque, and reads of it fail.
+    pub fn with_image_files(mut self, name: &str, files: BTreeMap<String, Vec<u8>>) -> Self {
+        let files = files
+            .into_iter()
+            .map(|(path, data)| (normalize(&path).join("/"), data))
+            .collect();
+        self.image_files.insert(name.to_owned(), files);
         self
     }
 
@@ -549,6 +565,7 @@ fn decode_ops(def: &pb::Definition) -> Result<Vec<(String, pb::Op)>, String> {
 fn classify(
     def: &pb::Definition,
     locals: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    image_files: &BTreeMap<String, BTreeMap<String, Vec<u8>>>,
 ) -> Result<RefKind, Status> {
     let ops = decode_ops(def).map_err(Status::unknown)?;
     let Some(((_, terminal), body)) = ops.split_last() else {
@@ -576,8 +593,18 @@ fn classify(
     };
     match &root_op.op {
         Some(pb::op::Op::Source(source)) if root.index == 0 => {
-            match source.identifier.strip_prefix("local://") {
-                Some(name) => local_view(name, &source.attrs, locals),
+            if let Some(name) = source.identifier.strip_prefix("local://") {
+                return local_view(name, &source.attrs, locals);
+            }
+            let image = source
+                .identifier
+                .strip_prefix("docker-image://")
+                .map(|reference| reference.split('@').next().unwrap_or(reference));
+            match image.and_then(|name| Some((name, image_files.get(name)?))) {
+                Some((name, files)) => Ok(RefKind::LocalView {
+                    local: format!("image {name}"),
+                    files: files.clone(),
+                }),
                 None => Ok(RefKind::Opaque),
             }
         }
@@ -856,7 +883,11 @@ impl LlbBridge for FakeService {
             .as_ref()
             .filter(|def| !def.def.is_empty());
         let kind = match definition {
-            Some(def) => Some(classify(def, &state.config.locals)?),
+            Some(def) => Some(classify(
+                def,
+                &state.config.locals,
+                &state.config.image_files,
+            )?),
             None if !request.frontend.is_empty() => Some(RefKind::Opaque),
             None => None,
         };
