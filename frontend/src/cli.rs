@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use llb_gen::diagnostic::{Diagnostic, Diagnostics};
 use llb_gen::lint::Warning;
-use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
+use llb_gen::plan::{self, BuildInputs, TargetImages};
 use llb_gen::project::{ProjectFiles, ProjectInfo};
 use llb_gen::spec::{BuildArgs, Spec};
 use serde_json::json;
@@ -318,35 +318,28 @@ pub fn llb_json(request: &LlbRequest<'_>) -> anyhow::Result<Result<serde_json::V
         Err(problems) => return Ok(Err(refuse(problems))),
     };
     let platform = parse_platform(platform)?;
-    let spec_file = spec.file.clone();
-    let (base_image, _) = target
-        .base_image()
-        .context("the target has no base image")?;
+    let images =
+        TargetImages::unresolved(&target, platform).context("the target has no base image")?;
+    let inputs = match BuildInputs::new(
+        "pybase-cli",
+        &spec.file,
+        text.as_bytes(),
+        &target,
+        &stack,
+        &infos,
+        images,
+    ) {
+        Ok(inputs) => inputs,
+        Err(problem) => return Ok(Err(refuse(problem.into()))),
+    };
     let build = plan::build(
         &target,
         &BuildInputs {
-            session_id: "pybase-cli",
-            base: BaseImage::unresolved(base_image, &platform),
-            builder: target
-                .build_image()
-                .map(|(image, _)| BaseImage::unresolved(image, &platform)),
-            platform,
-            caps: None,
             prefer_mergeop: mergeop,
-            spec_file: &spec_file,
-            spec_text: Some(text.as_bytes()),
-            labels: Vec::new(),
             ignored: std::fs::read_to_string(context.join(plan::DOCKERIGNORE_FILE))
                 .map(|text| plan::dockerignore_patterns(&text))
                 .unwrap_or_default(),
-            projects: plan::project_facts(&stack, &infos),
-            provenance: Provenance {
-                version: match plan::target_version(&target, &infos) {
-                    Ok(version) => version,
-                    Err(problem) => return Ok(Err(refuse(problem.into()))),
-                },
-                ..Provenance::default()
-            },
+            ..inputs
         },
     )?;
     let out = json!({

@@ -28,7 +28,7 @@ use llb_gen::artifacts::LockedArtifacts;
 use llb_gen::diagnostic::Diagnostics;
 use llb_gen::llb::marshal::ServerCaps;
 use llb_gen::llb::{self, Platform};
-use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
+use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance, TargetImages};
 use llb_gen::project::{ProjectFiles, ProjectInfo};
 use llb_gen::spec::Spec;
 use serde_json::json;
@@ -100,8 +100,27 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let project_failure =
         |diagnostics: Diagnostics| inputs::in_files(&spec_file, &stack, diagnostics);
     let infos = llb_gen::project::check_stack(filename, &stack).map_err(project_failure)?;
-    let projects = plan::project_facts(&stack, &infos);
-    let version = plan::target_version(&target, &infos).map_err(|d| project_failure(d.into()))?;
+    // The plan's inputs, but for the platform and its images: each plan
+    // sets its own (the placeholders here are never planned with).
+    let inputs = BuildInputs::new(
+        session,
+        filename,
+        &spec_file.bytes,
+        &target,
+        &stack,
+        &infos,
+        TargetImages {
+            platform: worker_platform(&pong),
+            base: BaseImage {
+                reference: String::new(),
+                digest: None,
+                config: serde_json::Value::Null,
+                facts: Default::default(),
+            },
+            builder: None,
+        },
+    )
+    .map_err(|d| project_failure(d.into()))?;
 
     // One plan per platform: the base image is resolved for each (an index
     // gives each platform its own config), and so is the uv wheel.
@@ -114,29 +133,18 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     }
     let images = Images::of(&target, options, &caps, &spec_file, asked)?;
     let inputs = BuildInputs {
-        session_id: session,
-        platform: platforms[0].clone(),
-        base: BaseImage {
-            reference: String::new(),
-            digest: None,
-            config: serde_json::Value::Null,
-            facts: Default::default(),
-        },
-        builder: None,
         caps: Some(&caps),
         prefer_mergeop: options.prefer_mergeop()?,
-        spec_file: filename,
-        spec_text: Some(&spec_file.bytes),
         labels: options.labels(),
         ignored,
-        projects,
         provenance: Provenance {
-            version,
             revision: options.revision(),
             source: options.source(),
             source_date_epoch: options.source_date_epoch()?,
             build_date: options.build_date()?,
+            ..inputs.provenance
         },
+        ..inputs
     };
     let plans = Plans {
         options,

@@ -536,6 +536,72 @@ pub struct BuildInputs<'a> {
     pub projects: BTreeMap<String, ProjectFacts>,
 }
 
+/// The images a target's build starts from, for one platform.
+#[derive(Clone, Debug)]
+pub struct TargetImages {
+    /// The target platform.
+    pub platform: Platform,
+    /// The service's base image, resolved for `platform`.
+    pub base: BaseImage,
+    /// The image the builder starts from, when the target has one
+    /// ([`Target::build_image`]).
+    pub builder: Option<BaseImage>,
+}
+
+impl TargetImages {
+    /// The target's images, unresolved (printing LLB offline: see
+    /// [`BaseImage::unresolved`]); `None` for a target without a base image.
+    pub fn unresolved(target: &Target<'_>, platform: Platform) -> Option<Self> {
+        let (base, _) = target.base_image()?;
+        Some(Self {
+            base: BaseImage::unresolved(base, &platform),
+            builder: target
+                .build_image()
+                .map(|(image, _)| BaseImage::unresolved(image, &platform)),
+            platform,
+        })
+    }
+}
+
+impl<'a> BuildInputs<'a> {
+    /// The inputs of `target`'s build, as every caller assembles them: the
+    /// spec file's name and text, the facts of the projects it stacks from
+    /// their files and what [`check_stack`](crate::project::check_stack)
+    /// learned of them (`stack` and `infos`, root first), the target's
+    /// version, and the images it starts from. The rest is a build without
+    /// a server: no caps checked, no MergeOp, no labels, no `.dockerignore`
+    /// patterns and no provenance but the version; a caller that has them
+    /// sets those fields. Fails when the target's version cannot be known
+    /// ([`target_version`]).
+    pub fn new(
+        session_id: &'a str,
+        spec_file: &'a str,
+        spec_text: &'a [u8],
+        target: &Target<'_>,
+        stack: &[crate::project::ProjectFiles<'_>],
+        infos: &[crate::project::ProjectInfo],
+        images: TargetImages,
+    ) -> Result<Self, Diagnostic> {
+        Ok(Self {
+            session_id,
+            platform: images.platform,
+            base: images.base,
+            builder: images.builder,
+            caps: None,
+            prefer_mergeop: false,
+            spec_file,
+            spec_text: Some(spec_text),
+            labels: Vec::new(),
+            ignored: Vec::new(),
+            provenance: Provenance {
+                version: target_version(target, infos)?,
+                ..Provenance::default()
+            },
+            projects: project_facts(stack, infos),
+        })
+    }
+}
+
 /// The facts of each project of a stack, by directory, from its files and
 /// what [`check_stack`](crate::project::check_stack) learned of them.
 pub fn project_facts(

@@ -9,7 +9,7 @@
 
 use llb_gen::diagnostic::Diagnostics;
 use llb_gen::llb::Platform;
-use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance};
+use llb_gen::plan::{self, BuildInputs, TargetImages};
 use llb_gen::project::ProjectFiles;
 use proptest::prelude::*;
 use prost::Message;
@@ -64,34 +64,14 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
         architecture: "amd64".into(),
         variant: String::new(),
     };
+    let images = TargetImages::unresolved(&target, platform).ok_or("no base image")?;
+    let inputs = BuildInputs::new("s", &spec.file, spec_bytes, &target, &stack, &infos, images)
+        .map_err(|d| d.to_string())?;
     let build = plan::build(
         &target,
         &BuildInputs {
-            session_id: "s",
-            platform: platform.clone(),
-            base: BaseImage {
-                reference: target
-                    .base_image()
-                    .map(|(image, _)| image.normalized.clone())
-                    .unwrap_or_default(),
-                digest: None,
-                config: serde_json::json!({"config": {}}),
-                facts: Default::default(),
-            },
-            builder: target
-                .build_image()
-                .map(|(image, _)| BaseImage::unresolved(image, &platform)),
-            caps: None,
             prefer_mergeop: true,
-            spec_file: "pybase.yaml",
-            spec_text: Some(spec_bytes),
-            labels: Vec::new(),
-            ignored: Vec::new(),
-            provenance: Provenance {
-                version: plan::target_version(&target, &infos).map_err(|d| d.to_string())?,
-                ..Provenance::default()
-            },
-            projects: plan::project_facts(&stack, &infos),
+            ..inputs
         },
     )
     .map_err(|e| e.to_string())?;

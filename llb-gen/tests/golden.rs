@@ -4,7 +4,11 @@
 
 use llb_gen::llb::Platform;
 use llb_gen::llb::marshal::ServerCaps;
-use llb_gen::plan::{self, BaseImage, Build, BuildInputs, ProjectFacts, Provenance};
+use llb_gen::plan::{
+    self, BaseImage, Build, BuildInputs, ProjectFacts, Provenance, Target, TargetImages,
+};
+use llb_gen::project::{ProjectFiles, ProjectInfo};
+use llb_gen::spec::Spec;
 use prost::Message;
 use serde_json::json;
 
@@ -55,74 +59,112 @@ fn caps(mergeop: bool) -> ServerCaps {
     caps
 }
 
+/// The fixture projects, each a build context (`testdata/projects/<dir>/`).
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/projects");
+/// The fixture of [`SPEC`].
+const INVENTORY: &str = "inventory";
+/// The fixture of [`TIERED_SPEC`].
+const TIERED: &str = "tiered";
+
 fn build(target: &str, mergeop: bool) -> Build {
-    build_from(SPEC, target, mergeop)
+    build_from(INVENTORY, SPEC, target, mergeop)
 }
 
-fn build_from(spec_text: &str, target: &str, mergeop: bool) -> Build {
-    build_with_files(spec_text, target, mergeop, &|_| None)
+/// The build of `target` of `spec_text`, whose context is the fixture
+/// `fixture`, with the facts the frontend learns of its files.
+fn build_from(fixture: &str, spec_text: &str, target: &str, mergeop: bool) -> Build {
+    build_with_facts(fixture, spec_text, target, mergeop, &|_, facts| facts)
 }
 
-/// [`build_from`], with `files_digest(project dir)` as each project's
-/// digest of its pyproject.toml and uv.lock.
-fn build_with_files(
-    spec_text: &str,
-    target: &str,
-    mergeop: bool,
-    files_digest: &dyn Fn(&str) -> Option<String>,
-) -> Build {
-    build_with_facts(spec_text, target, mergeop, &|dir| ProjectFacts {
-        venv_packages: Some(2),
-        files_digest: files_digest(dir),
-        build_requires: Some(vec!["hatchling==1.27.0".to_owned()]),
-        ..ProjectFacts::default()
-    })
+/// The files of every project `target` stacks, read from the fixture's
+/// directory as the CLI reads them from its context, checked by
+/// [`llb_gen::project::check_stack`] as the frontend checks them.
+fn checked_stack<'a>(
+    fixture: &str,
+    spec: &Spec,
+    target: &Target<'a>,
+) -> (Vec<ProjectFiles<'a>>, Vec<ProjectInfo>) {
+    let read = |path: &str| std::fs::read(format!("{FIXTURES}/{fixture}/{path}")).ok();
+    let stack: Vec<ProjectFiles<'a>> = target
+        .projects()
+        .into_iter()
+        .map(|project| {
+            let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
+            ProjectFiles {
+                project,
+                pyproject: read(&pyproject),
+                lock: read(&lock),
+                poetry: read(&poetry),
+                pylock: read(&pylock),
+                requirements: read(&requirements),
+            }
+        })
+        .collect();
+    let infos =
+        llb_gen::project::check_stack(&spec.file, &stack).expect("the fixture's projects check");
+    (stack, infos)
 }
 
-/// [`build_from`], with `facts(project dir)` as what was learned of each
-/// project's files.
+/// [`build_from`], with `facts(project dir, its facts)` instead of each
+/// project's facts: for the tests about one fact that no fixture has.
 fn build_with_facts(
+    fixture: &str,
     spec_text: &str,
     target: &str,
     mergeop: bool,
-    facts: &dyn Fn(&str) -> ProjectFacts,
+    facts: &dyn Fn(&str, ProjectFacts) -> ProjectFacts,
 ) -> Build {
     let spec = llb_gen::spec::parse("pybase.yaml", spec_text.as_bytes())
         .expect("the fixture spec is valid");
     let target = plan::select_target(&spec, Some(target)).expect("known target");
     let caps = caps(mergeop);
+    let (stack, infos) = checked_stack(fixture, &spec, &target);
+    let images = TargetImages {
+        platform: amd64(),
+        base: BaseImage {
+            reference: "docker.io/library/python:3.12-slim@sha256:0000000000000000000000000000000000000000000000000000000000000001".into(),
+            digest: Some("sha256:0000000000000000000000000000000000000000000000000000000000000001".into()),
+            config: json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], "Cmd": ["python3"]}}),
+            facts: Default::default(),
+        },
+        builder: target
+            .build_image()
+            .map(|(image, _)| BaseImage::unresolved(image, &amd64())),
+    };
+    let inputs = BuildInputs::new(
+        "session-1",
+        &spec.file,
+        spec_text.as_bytes(),
+        &target,
+        &stack,
+        &infos,
+        images,
+    )
+    .expect("the fixture's version is known");
+    let projects = inputs
+        .projects
+        .iter()
+        .map(|(dir, real)| (dir.clone(), facts(dir, real.clone())))
+        .collect();
+    let ignored =
+        std::fs::read_to_string(format!("{FIXTURES}/{fixture}/{}", plan::DOCKERIGNORE_FILE))
+            .map(|text| plan::dockerignore_patterns(&text))
+            .unwrap_or_default();
     plan::build(
         &target,
         &BuildInputs {
-            session_id: "session-1",
-            platform: amd64(),
-            base: BaseImage {
-                reference: "docker.io/library/python:3.12-slim@sha256:0000000000000000000000000000000000000000000000000000000000000001".into(),
-                digest: Some("sha256:0000000000000000000000000000000000000000000000000000000000000001".into()),
-                config: json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], "Cmd": ["python3"]}}),
-                facts: Default::default(),
-            },
-            builder: target
-                .build_image()
-                .map(|(image, _)| BaseImage::unresolved(image, &amd64())),
             caps: Some(&caps),
             prefer_mergeop: true,
-            spec_file: "pybase.yaml",
-            spec_text: Some(spec_text.as_bytes()),
             labels: vec![("team".into(), "inventory".into())],
-            ignored: Vec::new(),
+            ignored,
             provenance: Provenance {
-                version: Some("0.1.0".into()),
                 revision: Some("0123456789abcdef0123456789abcdef01234567".into()),
                 source: Some("https://example.com/team/inventory.git".into()),
                 source_date_epoch: Some(1_700_000_000),
-                build_date: None,
+                ..inputs.provenance.clone()
             },
-            projects: target
-                .projects()
-                .iter()
-                .map(|p| (p.dir.to_owned(), facts(p.dir)))
-                .collect(),
+            projects,
+            ..inputs
         },
     )
     .expect("the fixture builds")
@@ -155,9 +197,16 @@ fn base_target_has_no_code_stage() {
     let described = llb_gen::describe::describe(&build.definition)
         .expect("decodable")
         .to_string();
-    assert!(described.contains("uv sync --locked"));
+    // The fixture's packages are on PyPI: BuildKit fetches them, and the
+    // venv installs them with the network off.
     assert!(
-        !described.contains("uv pip install"),
+        described.contains("[inventory] venv: 2 packages from uv.lock, 1 fetched wheel and 1 built sdist, network off"),
+        "the base target has the venv"
+    );
+    // (`uv pip install` is no sign of the code step: the fetched wheels
+    // are installed with it too.)
+    assert!(
+        !described.contains("[inventory] code: "),
         "the base target must not install the project"
     );
     assert!(
@@ -274,7 +323,7 @@ fn a_lock_change_touches_no_stage_but_the_venv() {
     // On a tier, the code installs into the tier's venv, and never sees the
     // files the service's sync adds to it.
     let described =
-        llb_gen::describe::describe(&build_from(TIERED_SPEC, "orders", true).definition)
+        llb_gen::describe::describe(&build_from(TIERED, TIERED_SPEC, "orders", true).definition)
             .expect("decodable");
     let names = ancestors(
         &described,
@@ -292,7 +341,7 @@ fn a_lock_change_touches_no_stage_but_the_venv() {
 
 #[test]
 fn a_service_on_a_chain_of_tiers() {
-    let build = build_from(TIERED_SPEC, "orders", true);
+    let build = build_from(TIERED, TIERED_SPEC, "orders", true);
     golden("tiered-orders-mergeop", &build);
 }
 
@@ -313,10 +362,10 @@ fn a_tier_is_the_same_ops_in_every_image_on_it() {
     // that ask for it: a tier's ops must be byte-identical in its own
     // target and in every service on it.
     for mergeop in [false, true] {
-        let base = op_digests(&build_from(TIERED_SPEC, "python-base", mergeop));
-        let web = op_digests(&build_from(TIERED_SPEC, "python-web", mergeop));
-        let orders = op_digests(&build_from(TIERED_SPEC, "orders", mergeop));
-        let billing = op_digests(&build_from(TIERED_SPEC, "billing", mergeop));
+        let base = op_digests(&build_from(TIERED, TIERED_SPEC, "python-base", mergeop));
+        let web = op_digests(&build_from(TIERED, TIERED_SPEC, "python-web", mergeop));
+        let orders = op_digests(&build_from(TIERED, TIERED_SPEC, "orders", mergeop));
+        let billing = op_digests(&build_from(TIERED, TIERED_SPEC, "billing", mergeop));
         // The last op is the definition's terminal, which names the target.
         let without_terminal = |ops: &std::collections::BTreeSet<String>, build: Build| {
             let terminal = build
@@ -329,8 +378,11 @@ fn a_tier_is_the_same_ops_in_every_image_on_it() {
                 .cloned()
                 .collect::<std::collections::BTreeSet<_>>()
         };
-        let base = without_terminal(&base, build_from(TIERED_SPEC, "python-base", mergeop));
-        let web = without_terminal(&web, build_from(TIERED_SPEC, "python-web", mergeop));
+        let base = without_terminal(
+            &base,
+            build_from(TIERED, TIERED_SPEC, "python-base", mergeop),
+        );
+        let web = without_terminal(&web, build_from(TIERED, TIERED_SPEC, "python-web", mergeop));
         assert!(base.len() > 5, "python-base has its own ops: {base:?}");
         assert!(base.is_subset(&web), "python-web contains python-base");
         assert!(web.is_subset(&orders), "orders contains python-web");
@@ -340,9 +392,12 @@ fn a_tier_is_the_same_ops_in_every_image_on_it() {
 
 #[test]
 fn every_cap_the_plan_uses_names_the_buildkit_release_that_has_it() {
-    for (spec, target) in [(SPEC, "inventory"), (TIERED_SPEC, "orders")] {
+    for (fixture, spec, target) in [
+        (INVENTORY, SPEC, "inventory"),
+        (TIERED, TIERED_SPEC, "orders"),
+    ] {
         for mergeop in [false, true] {
-            let build = build_from(spec, target, mergeop);
+            let build = build_from(fixture, spec, target, mergeop);
             let described = llb_gen::describe::describe(&build.definition).expect("decodable");
             for op in described["ops"].as_array().expect("ops") {
                 for cap in op["caps"].as_array().into_iter().flatten() {
@@ -360,12 +415,17 @@ fn every_cap_the_plan_uses_names_the_buildkit_release_that_has_it() {
 #[test]
 fn a_tier_image_is_labelled_with_the_digest_of_its_inputs() {
     let label = |target: &str, base_lock: &str| {
-        let build = build_with_files(TIERED_SPEC, target, true, &|dir| {
-            Some(if dir == "tiers/base" {
-                base_lock.to_owned()
-            } else {
-                format!("sha256:{dir}")
-            })
+        // The digest of python-base's files as given, to show what changes
+        // with it.
+        let build = build_with_facts(TIERED, TIERED_SPEC, target, true, &|dir, facts| {
+            ProjectFacts {
+                files_digest: Some(if dir == "tiers/base" {
+                    base_lock.to_owned()
+                } else {
+                    format!("sha256:{dir}")
+                }),
+                ..facts
+            }
         });
         build.config["config"]["Labels"]["dev.pybase.tier.inputs-digest"].clone()
     };
@@ -418,7 +478,7 @@ fn copied_spec() -> String {
 fn a_base_without_a_shell_is_assembled_by_copying() {
     let spec = copied_spec();
     assert!(spec.contains("build-from:") && !spec.contains("tzdata"));
-    let build = build_from(&spec, "orders", true);
+    let build = build_from(TIERED, &spec, "orders", true);
     golden("copied-orders-mergeop", &build);
 
     // No command runs on the runtime image: every exec op's root is the
@@ -468,10 +528,16 @@ fn a_base_without_a_shell_is_assembled_by_copying() {
 #[test]
 fn only_a_venv_with_a_git_dependency_over_ssh_gets_the_agent_and_known_hosts() {
     // python-web's lock has a git dependency over SSH; the others do not.
-    let build = build_with_facts(TIERED_SPEC, "orders", true, &|dir| ProjectFacts {
-        venv_packages: Some(2),
-        git_over_ssh: dir == "tiers/web",
-        ..ProjectFacts::default()
+    // No fixture's lock has a git dependency over SSH (the one of the
+    // end-to-end tests is on a server they start): the facts are written
+    // here, each venv made by uv alone (a fixture's wheels on PyPI would
+    // be fetched by BuildKit, in a step of their own).
+    let build = build_with_facts(TIERED, TIERED_SPEC, "orders", true, &|dir, _| {
+        ProjectFacts {
+            venv_packages: Some(2),
+            git_over_ssh: dir == "tiers/web",
+            ..ProjectFacts::default()
+        }
     });
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
     let venv_ops: Vec<&serde_json::Value> = described["ops"]
@@ -496,7 +562,8 @@ fn only_a_venv_with_a_git_dependency_over_ssh_gets_the_agent_and_known_hosts() {
     }
 }
 
-/// Facts of a project whose packages BuildKit may fetch: `six` (one wheel
+/// Facts of a project whose packages BuildKit may fetch, written here (not
+/// the fixture's) so that a test can name each file's host, hash and line: `six` (one wheel
 /// for any platform) and `pyyaml` (a wheel per CPython and machine), both on
 /// PyPI, unless `elsewhere` moves six's wheel to another host; with
 /// `psycopg2`, also that package, which has only an sdist.
@@ -576,7 +643,9 @@ fn fetchable(elsewhere: bool, psycopg2: bool) -> ProjectFacts {
 
 #[test]
 fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
-    let build = build_with_facts(SPEC, "inventory", true, &|_| fetchable(false, false));
+    let build = build_with_facts(INVENTORY, SPEC, "inventory", true, &|_, _| {
+        fetchable(false, false)
+    });
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
     let ops = described["ops"].as_array().expect("ops");
     let named = |prefix: &str| -> Vec<&serde_json::Value> {
@@ -612,7 +681,9 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     );
 
     // A wheel elsewhere than on PyPI: uv downloads, as before.
-    let build = build_with_facts(SPEC, "inventory", true, &|_| fetchable(true, false));
+    let build = build_with_facts(INVENTORY, SPEC, "inventory", true, &|_, _| {
+        fetchable(true, false)
+    });
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
     let text = described.to_string();
     assert!(!text.contains("] fetch "), "nothing fetched");
@@ -621,7 +692,9 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
 
 #[test]
 fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
-    let build = build_with_facts(SPEC, "inventory", true, &|_| fetchable(false, true));
+    let build = build_with_facts(INVENTORY, SPEC, "inventory", true, &|_, _| {
+        fetchable(false, true)
+    });
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
     let ops = described["ops"].as_array().expect("ops");
     let op_named = |name: &str| -> String {
@@ -685,7 +758,7 @@ fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
     // A pylock.toml takes the same path, but uv cannot export it: pybase
     // writes its requirements (their text: a unit test in requirements.rs),
     // a file of the LLB, not a step.
-    let build = build_with_facts(SPEC, "inventory", true, &|_| ProjectFacts {
+    let build = build_with_facts(INVENTORY, SPEC, "inventory", true, &|_, _| ProjectFacts {
         lock: llb_gen::project::LockKind::Pylock,
         ..fetchable(false, true)
     });
@@ -719,7 +792,7 @@ fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
 fn on_a_tier_the_built_sdist_is_added_to_the_tiers_venv_offline() {
     // The service's venv is a delta on the tier's: its install reads the
     // same wheelhouse and adds the package built from its sdist by its pin.
-    let build = build_with_facts(TIERED_SPEC, "orders", true, &|dir| {
+    let build = build_with_facts(TIERED, TIERED_SPEC, "orders", true, &|dir, _| {
         if dir == "services/orders" {
             fetchable(false, true)
         } else {
@@ -757,9 +830,11 @@ fn a_poetry_lock_is_installed_one_index_at_a_time() {
     // (their text: unit tests in poetry.rs). Each is a file of the LLB, and
     // the venv (or the delta on a tier's) installs them in turn, each after
     // its index (empty: the default) and with `--no-deps`: no package is
-    // looked up on another file's index.
+    // looked up on another file's index. The translation is written here:
+    // no fixture project has a poetry.lock, and its text is not what this
+    // test is about.
     use llb_gen::poetry::IndexRequirements;
-    let poetry = |_: &str| ProjectFacts {
+    let poetry = |_: &str, _| ProjectFacts {
         lock: llb_gen::project::LockKind::Poetry,
         translated_locks: vec![
             IndexRequirements {
@@ -774,11 +849,11 @@ fn a_poetry_lock_is_installed_one_index_at_a_time() {
         ],
         ..ProjectFacts::default()
     };
-    for (spec, target, dir) in [
-        (SPEC, "inventory", ""),
-        (TIERED_SPEC, "orders", "services/orders/"),
+    for (fixture, spec, target, dir) in [
+        (INVENTORY, SPEC, "inventory", ""),
+        (TIERED, TIERED_SPEC, "orders", "services/orders/"),
     ] {
-        let build = build_with_facts(spec, target, false, &poetry);
+        let build = build_with_facts(fixture, spec, target, false, &poetry);
         let described = llb_gen::describe::describe(&build.definition).expect("decodable");
         let ops = described["ops"].as_array().expect("ops");
         for file in [

@@ -6,10 +6,9 @@
 //! and panics that only show with many services, not against slowness.
 
 use llb_gen::llb::Platform;
-use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance, Target};
+use llb_gen::plan::{self, BuildInputs, Target, TargetImages};
 use llb_gen::project::ProjectFiles;
 use llb_gen::spec::Spec;
-use serde_json::json;
 
 const SERVICES: usize = 50;
 const PYPROJECT: &[u8] = include_bytes!("../../testdata/projects/inventory/pyproject.toml");
@@ -70,32 +69,19 @@ fn inputs<'a>(
         architecture: "amd64".into(),
         variant: String::new(),
     };
+    let images = TargetImages::unresolved(target, platform).expect("a base image");
     BuildInputs {
-        session_id: "session-many",
-        platform: platform.clone(),
-        base: BaseImage {
-            reference: target
-                .base_image()
-                .map(|(image, _)| image.normalized.clone())
-                .expect("a base image"),
-            digest: None,
-            config: json!({"os": "linux", "architecture": "amd64", "config": {}}),
-            facts: Default::default(),
-        },
-        builder: target
-            .build_image()
-            .map(|(image, _)| BaseImage::unresolved(image, &platform)),
-        caps: None,
         prefer_mergeop: mergeop,
-        spec_file: &spec.file,
-        spec_text: Some(text.as_bytes()),
-        labels: Vec::new(),
-        ignored: Vec::new(),
-        provenance: Provenance {
-            version: plan::target_version(target, &infos).expect("no VCS versions here"),
-            ..Provenance::default()
-        },
-        projects: plan::project_facts(&stack, &infos),
+        ..BuildInputs::new(
+            "session-many",
+            &spec.file,
+            text.as_bytes(),
+            target,
+            &stack,
+            &infos,
+            images,
+        )
+        .expect("no VCS versions here")
     }
 }
 
