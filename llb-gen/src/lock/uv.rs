@@ -1,0 +1,299 @@
+//! The `uv.lock` reader: its wire structs, then their conversion into
+//! [`Lock`].
+//!
+//! The wire structs follow uv's layout (`[[package]]` tables with `name`,
+//! `version`, `source = { registry = … }`, `dependencies = [{ name, extra,
+//! marker }]`, `[package.optional-dependencies]`,
+//! `[package.dev-dependencies]`, `resolution-markers`, `sdist` and `wheels
+//! = [{ url, hash }]`); keys they do not name are ignored, as uv adds keys
+//! in compatible revisions. The fields errors point at are
+//! [`toml::Spanned`]: a package's `name`, a file's `url` and `hash`.
+//!
+//! The format version is checked by the project checks before this reader
+//! runs (`project.rs`); this reader reads the content.
+
+use std::collections::BTreeMap;
+
+use pep508_rs::MarkerTree;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Artifact, ArtifactKind, Dependency, Lock, LockKind, Package, Source};
+use crate::diagnostic::{Diagnostic, Position, position_of};
+use crate::names::normalize_name;
+use crate::wheel::WheelFilename;
+
+/// A uv.lock as uv writes it.
+#[derive(Deserialize)]
+struct WireLock {
+    #[serde(default)]
+    package: Vec<WirePackage>,
+}
+
+/// A `[[package]]` table.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct WirePackage {
+    name: Spanned<String>,
+    version: Option<String>,
+    source: Option<WireSource>,
+    #[serde(default)]
+    dependencies: Vec<WireDependency>,
+    #[serde(default)]
+    optional_dependencies: BTreeMap<String, Vec<WireDependency>>,
+    #[serde(default)]
+    dev_dependencies: BTreeMap<String, Vec<WireDependency>>,
+    resolution_markers: Option<Vec<String>>,
+    sdist: Option<WireFile>,
+    #[serde(default)]
+    wheels: Vec<WireFile>,
+}
+
+/// A package's `source = { … }`: one of its keys.
+#[derive(Deserialize)]
+struct WireSource {
+    registry: Option<String>,
+    git: Option<String>,
+    path: Option<String>,
+    directory: Option<String>,
+    editable: Option<String>,
+    #[serde(rename = "virtual")]
+    virtual_path: Option<String>,
+    url: Option<String>,
+}
+
+/// A dependency entry (`{ name = "x", extra = ["y"], marker = "…" }`).
+#[derive(Deserialize)]
+struct WireDependency {
+    name: String,
+    #[serde(default)]
+    extra: Vec<String>,
+    marker: Option<String>,
+}
+
+/// An `sdist` or a `wheels` entry (`{ url = …, hash = "sha256:…" }`, or a
+/// `path` or `filename` for local files).
+#[derive(Deserialize)]
+struct WireFile {
+    filename: Option<String>,
+    url: Option<Spanned<String>>,
+    path: Option<String>,
+    hash: Option<Spanned<String>>,
+}
+
+/// Read the uv.lock `file` whose text is `text`: an error, at its position,
+/// when it is not TOML or not laid out as uv writes it.
+pub fn read(file: &str, text: &str) -> Result<Lock, Diagnostic> {
+    let wire: WireLock = toml::from_str(text).map_err(|error| {
+        let position = error
+            .span()
+            .map_or(Position::START, |span| position_of(text, span.start));
+        Diagnostic::at(
+            file,
+            Some(position),
+            format!(
+                "not a uv.lock pybase can read: {}",
+                error.message().trim_end()
+            ),
+        )
+        .with_hint("uv writes this file: recreate it with `uv lock`")
+    })?;
+    Ok(Lock {
+        kind: LockKind::Uv,
+        file: file.to_owned(),
+        packages: wire
+            .package
+            .into_iter()
+            .map(|package| convert_package(text, package))
+            .collect(),
+    })
+}
+
+/// A `[[package]]` table as a [`Package`].
+fn convert_package(text: &str, wire: WirePackage) -> Package {
+    let at = line_start(text, wire.name.span().start);
+    let written_name = wire.name.into_inner();
+    let edges = |list: Vec<WireDependency>| list.into_iter().map(convert_dependency).collect();
+    let groups = |table: BTreeMap<String, Vec<WireDependency>>| {
+        table
+            .into_iter()
+            .map(|(name, list)| (name, edges(list)))
+            .collect()
+    };
+    let mut artifacts: Vec<Artifact> = wire
+        .wheels
+        .into_iter()
+        .map(|file| convert_file(text, file, true, at))
+        .collect();
+    artifacts.extend(wire.sdist.map(|file| convert_file(text, file, false, at)));
+    Package {
+        name: normalize_name(&written_name),
+        written_name,
+        version: wire.version,
+        source: wire.source.and_then(convert_source),
+        dependencies: edges(wire.dependencies),
+        optional_dependencies: groups(wire.optional_dependencies),
+        dev_dependencies: groups(wire.dev_dependencies),
+        resolution_markers: wire.resolution_markers.map(|forks| {
+            let mut forked = MarkerTree::FALSE;
+            for fork in forks {
+                match fork.parse::<MarkerTree>() {
+                    Ok(marker) => forked.or(marker),
+                    Err(_) => return MarkerTree::FALSE,
+                }
+            }
+            forked
+        }),
+        artifacts,
+        at,
+    }
+}
+
+/// A package's source, by the first key uv may write it under.
+fn convert_source(wire: WireSource) -> Option<Source> {
+    wire.registry
+        .map(|url| Source::Registry { url })
+        .or_else(|| wire.git.map(|url| Source::Git { url }))
+        .or_else(|| wire.path.map(|path| Source::Path { path }))
+        .or_else(|| wire.directory.map(|path| Source::Directory { path }))
+        .or_else(|| wire.editable.map(|path| Source::Editable { path }))
+        .or_else(|| wire.virtual_path.map(|path| Source::Virtual { path }))
+        .or_else(|| wire.url.map(|url| Source::Url { url }))
+}
+
+/// A dependency entry as a [`Dependency`].
+fn convert_dependency(wire: WireDependency) -> Dependency {
+    Dependency {
+        name: normalize_name(&wire.name),
+        extras: wire.extra,
+        marker: wire.marker.map_or(MarkerTree::TRUE, |marker| {
+            marker.parse().unwrap_or(MarkerTree::FALSE)
+        }),
+    }
+}
+
+/// A file entry as an [`Artifact`] (a wheel when `wheel`), `package_at`
+/// being where its package is.
+fn convert_file(text: &str, wire: WireFile, wheel: bool, package_at: Position) -> Artifact {
+    let filename = wire
+        .filename
+        .as_deref()
+        .or(wire.url.as_ref().map(|url| url.get_ref().as_str()))
+        .or(wire.path.as_deref())
+        .map(|location| crate::artifacts::file_name(location).to_owned());
+    let at = match (&wire.hash, &wire.url) {
+        (Some(hash), _) => hash_position(text, hash),
+        (None, Some(url)) => position_of(text, url.span().start),
+        (None, None) => package_at,
+    };
+    let kind = if wheel {
+        ArtifactKind::Wheel(filename.as_deref().and_then(WheelFilename::parse))
+    } else {
+        ArtifactKind::Sdist
+    };
+    Artifact {
+        kind,
+        filename,
+        url: wire.url.map(Spanned::into_inner),
+        sha256: wire
+            .hash
+            .and_then(|hash| hash.into_inner().strip_prefix("sha256:").map(str::to_owned)),
+        at,
+    }
+}
+
+/// Where a `hash = "sha256:…"` value records its digest: at the digest,
+/// after the quote and the algorithm, when the value is written plainly.
+fn hash_position(text: &str, hash: &Spanned<String>) -> Position {
+    let span = hash.span();
+    let plain = format!("\"{}\"", hash.get_ref());
+    let offset = match hash.get_ref().strip_prefix("sha256:") {
+        Some(_) if text.get(span.clone()) == Some(plain.as_str()) => {
+            span.start + 1 + "sha256:".len()
+        }
+        _ => span.start,
+    };
+    position_of(text, offset)
+}
+
+/// The start of the line `offset` is on.
+fn line_start(text: &str, offset: usize) -> Position {
+    let start = text
+        .get(..offset)
+        .and_then(|before| before.rfind('\n'))
+        .map_or(0, |newline| newline + 1);
+    position_of(text, start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LOCK: &str = r#"version = 1
+revision = 5
+
+[[package]]
+name = "app"
+version = "0.1.0"
+source = { editable = "." }
+dependencies = [
+    { name = "Six", marker = "sys_platform == 'linux'" },
+    { name = "attrs", extra = ["tests"] },
+]
+
+[package.dev-dependencies]
+dev = [{ name = "pytest" }]
+
+[[package]]
+name = "six"
+version = "1.17.0"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_version >= '3.12'"]
+sdist = { url = "https://x/six-1.17.0.tar.gz", hash = "sha256:aa", size = 1 }
+wheels = [
+    { url = "https://x/six-1.17.0-py2.py3-none-any.whl", hash = "sha256:bb", new-key = 1 },
+]
+"#;
+
+    #[test]
+    fn reads_packages_sources_edges_and_artifacts_with_positions() {
+        let lock = read("uv.lock", LOCK).expect("a valid lock");
+        let [app, six] = lock.packages.as_slice() else {
+            panic!("two packages");
+        };
+        assert_eq!(app.at, Position { line: 5, column: 1 });
+        assert_eq!(
+            app.source,
+            Some(Source::Editable {
+                path: ".".to_owned()
+            })
+        );
+        assert_eq!(app.dependencies[0].name, "six");
+        assert!(!app.dependencies[0].marker.is_true());
+        assert_eq!(app.dependencies[1].extras, ["tests"]);
+        assert_eq!(app.dev_dependencies["dev"][0].name, "pytest");
+        assert!(six.from_index() && six.resolution_markers.is_some());
+        let wheel = six.wheels().next().expect("a wheel");
+        assert_eq!(wheel.sha256.as_deref(), Some("bb"));
+        assert_eq!(
+            wheel.at,
+            Position {
+                line: 23,
+                column: 73
+            }
+        );
+        assert!(
+            matches!(&wheel.kind, ArtifactKind::Wheel(Some(w)) if w.tags() == "py2.py3-none-any")
+        );
+        assert_eq!(
+            six.sdist().and_then(|s| s.filename.as_deref()),
+            Some("six-1.17.0.tar.gz")
+        );
+    }
+
+    #[test]
+    fn a_lock_not_laid_out_as_uv_writes_it_is_an_error_at_its_line() {
+        let error = read("uv.lock", "version = 1\n[[package]]\nname = 3\n").expect_err("bad");
+        assert_eq!(error.position, Some(Position { line: 3, column: 8 }));
+    }
+}
