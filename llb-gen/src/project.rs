@@ -17,7 +17,7 @@ use pep508_rs::MarkerTree;
 use std::str::FromStr;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
-use crate::diagnostic::{find, package_line, position_of};
+use crate::diagnostic::{find, position_of};
 use crate::files::{LOCK_FILE, PYPROJECT_FILE};
 use crate::lock::{Artifact, Lock, Package, Source};
 use crate::names::{normalize_name, requirement_name};
@@ -291,25 +291,25 @@ pub fn check(
     if let Some(pyproject_table) = &pyproject {
         problems.extend(unknown_selection(spec_file, project, pyproject_table));
     }
-    if let (Some(pyproject_table), Some(lock_table), Some(name), Some(text)) = (
+    // The lock's content, read when it is a uv.lock with packages.
+    let lock = match (lock, lock_text) {
+        (Some(_), Some(text)) if locked_packages > 0 => {
+            crate::lock::uv::read(&project.path(LOCK_FILE), text)
+                .map_err(|d| problems.push(d))
+                .ok()
+        }
+        _ => None,
+    };
+    if let (Some(pyproject_table), Some(lock), Some(name), Some(text)) = (
         &pyproject,
         &lock,
         &name,
         pyproject_text.and_then(|b| std::str::from_utf8(b).ok()),
     ) {
-        problems.extend(stale_lock(
-            project,
-            text,
-            lock_text.unwrap_or_default(),
-            pyproject_table,
-            lock_table,
-            name,
-        ));
+        problems.extend(stale_lock(project, text, pyproject_table, lock, name));
     }
     match (problems.is_empty(), name, lock) {
-        (true, Some(name), Some(_)) => {
-            let lock =
-                crate::lock::uv::read(&project.path(LOCK_FILE), lock_text.unwrap_or_default())?;
+        (true, Some(name), Some(lock)) => {
             let reached = venv_package_markers(&lock, &name, project.selection);
             let names = venv_package_names(&lock, &name, project.selection, false);
             let everywhere = venv_package_names(&lock, &name, project.selection, true);
@@ -920,9 +920,8 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
 fn stale_lock(
     project: &ProjectDir<'_>,
     pyproject_text: &str,
-    lock_text: &str,
     pyproject: &toml::Table,
-    lock: &toml::Table,
+    lock: &Lock,
     name: &str,
 ) -> Vec<Diagnostic> {
     let file = project.path(PYPROJECT_FILE);
@@ -930,41 +929,20 @@ fn stale_lock(
         "run `uv lock` in `{}` and commit the new uv.lock",
         project.display()
     );
-    let packages = lock
-        .get("package")
-        .and_then(toml::Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let named = |package: &&toml::Value, wanted: &str| {
-        package
-            .get("name")
-            .and_then(toml::Value::as_str)
-            .is_some_and(|n| normalize_name(n) == normalize_name(wanted))
-    };
-    if let Some(root) = packages.iter().find(|p| named(p, name)) {
+    let wanted = normalize_name(name);
+    if let Some(root) = lock.packages.iter().find(|p| p.name == wanted) {
         return stale_dependencies(&file, pyproject_text, pyproject, root, name, &hint);
     }
-    if packages.is_empty() {
+    if lock.packages.is_empty() {
         // Reported as a lock without packages.
         return Vec::new();
     }
     // The project as uv locks it: its source is the lock's own directory.
-    let locked_root = packages
-        .iter()
-        .find(|package| {
-            package.get("source").is_some_and(|source| {
-                ["editable", "virtual"]
-                    .iter()
-                    .any(|kind| source.get(kind).and_then(toml::Value::as_str) == Some("."))
-            })
-        })
-        .and_then(|package| package.get("name")?.as_str());
+    let locked_root = lock.packages.iter().find(|package| package.is_lock_root());
     let message = match locked_root {
-        Some(old) => {
-            let lock_file = project.path(LOCK_FILE);
-            let where_locked = match package_line(lock_text, old) {
-                Some(at) => format!("{lock_file}:{}:{}", at.line, at.column),
-                None => lock_file,
-            };
+        Some(package) => {
+            let old = &package.written_name;
+            let where_locked = format!("{}:{}:{}", lock.file, package.at.line, package.at.column);
             format!(
                 "pyproject.toml names the project `{name}`, but uv.lock locks it as `{old}` ({where_locked}): the lock is out of date"
             )
@@ -990,7 +968,7 @@ fn stale_dependencies(
     file: &str,
     text: &str,
     pyproject: &toml::Table,
-    root: &toml::Value,
+    root: &Package,
     project: &str,
     hint: &str,
 ) -> Vec<Diagnostic> {
@@ -1062,18 +1040,11 @@ fn stale_dependencies(
 /// `None` when the lock does not say. uv writes the table only when it is
 /// not empty, so a package it locked from a source (`source = { editable
 /// = "." }`) without one has no dependencies.
-fn locked_requirements(root: &toml::Value) -> Option<BTreeSet<String>> {
-    let recorded = root.get("metadata").and_then(|m| m.get("requires-dist"));
-    let Some(requires) = recorded else {
-        return root.get("source").map(|_| BTreeSet::new());
-    };
-    Some(
-        requires
-            .as_array()?
-            .iter()
-            .filter_map(|r| r.get("name")?.as_str().map(normalize_name))
-            .collect(),
-    )
+fn locked_requirements(root: &Package) -> Option<BTreeSet<String>> {
+    match &root.requires_dist {
+        None => root.source.as_ref().map(|_| BTreeSet::new()),
+        Some(names) => Some(names.iter().cloned().collect()),
+    }
 }
 
 /// The position of the TOML key or table header `key` (`key =`, `[key]`,

@@ -95,6 +95,10 @@ pub struct Package {
     /// The environments this version is locked for, when the lock keeps it
     /// for some only (a fork by marker): the disjunction of its markers.
     pub resolution_markers: Option<MarkerTree>,
+    /// The names (normalized) of the requirements the lock records for a
+    /// local project it locks (uv's `[package.metadata] requires-dist`),
+    /// when it records them.
+    pub requires_dist: Option<Vec<String>>,
     /// Its wheels, then its sdist.
     pub artifacts: Vec<Artifact>,
     /// Where the lock names it (its `name = "…"` line).
@@ -105,6 +109,12 @@ impl Package {
     /// Whether it comes from a package index.
     pub fn from_index(&self) -> bool {
         matches!(self.source, Some(Source::Registry { .. }))
+    }
+
+    /// Whether it is the project of the lock's own directory (uv locks it
+    /// with the source `editable = "."` or `virtual = "."`).
+    pub fn is_lock_root(&self) -> bool {
+        matches!(&self.source, Some(Source::Editable { path } | Source::Virtual { path }) if path == ".")
     }
 
     /// Its wheels.

@@ -47,6 +47,20 @@ struct WirePackage {
     sdist: Option<WireFile>,
     #[serde(default)]
     wheels: Vec<WireFile>,
+    metadata: Option<WireMetadata>,
+}
+
+/// A package's `[package.metadata]`: what uv read from a local project.
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct WireMetadata {
+    requires_dist: Option<Vec<WireRequirement>>,
+}
+
+/// A `requires-dist` entry (`{ name = "x", specifier = "…" }`).
+#[derive(Deserialize)]
+struct WireRequirement {
+    name: String,
 }
 
 /// A package's `source = { … }`: one of its keys.
@@ -144,6 +158,10 @@ fn convert_package(text: &str, wire: WirePackage) -> Package {
             }
             forked
         }),
+        requires_dist: wire
+            .metadata
+            .and_then(|metadata| metadata.requires_dist)
+            .map(|requires| requires.iter().map(|r| normalize_name(&r.name)).collect()),
         artifacts,
         at,
     }
