@@ -292,21 +292,6 @@ pub fn check(
     }
 }
 
-/// The file names of a lock's array of wheel tables, each named by the
-/// first of `keys` it has (a file name, a URL or a path).
-pub(crate) fn wheel_file_names(wheels: Option<&toml::Value>, keys: &[&str]) -> Vec<String> {
-    wheels
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|wheel| {
-            keys.iter()
-                .find_map(|key| wheel.get(*key)?.as_str())
-                .map(|location| file_name(location).to_owned())
-        })
-        .collect()
-}
-
 /// The last path segment of a URL or path: an artifact's file name.
 pub(crate) fn file_name(location: &str) -> &str {
     let location = location.split(['#', '?']).next().unwrap_or(location);

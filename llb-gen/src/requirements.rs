@@ -103,25 +103,23 @@ pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>>
 /// source counts as buildable anywhere. Meant for a lock that
 /// [`parse_pylock`] accepted: unreadable entries are skipped.
 pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedArtifacts> {
-    let Ok(packages) = lock_packages(file, text, "packages", "") else {
+    let Ok(lock) = crate::lock::pylock::read(file, text) else {
         return Vec::new();
     };
-    packages
+    lock.packages
         .iter()
-        .filter(|package| package.get("marker").is_none())
+        .filter(|package| package.marker.is_none())
         .filter_map(|package| {
-            let name = package.get("name")?.as_str()?;
-            let wheels =
-                crate::artifacts::wheel_file_names(package.get("wheels"), &["name", "url", "path"]);
             Some(crate::artifacts::LockedArtifacts {
-                name: name.to_owned(),
-                version: package.get("version")?.as_str()?.to_owned(),
+                name: package.written_name.clone(),
+                version: package.version.clone()?,
                 file: file.to_owned(),
-                at: crate::diagnostic::package_line(text, name),
-                wheels,
-                has_sdist: ["sdist", "archive", "vcs", "directory"]
-                    .iter()
-                    .any(|key| package.get(*key).is_some()),
+                at: Some(package.at),
+                wheels: package
+                    .wheels()
+                    .filter_map(|wheel| wheel.filename.clone())
+                    .collect(),
+                has_sdist: package.sdist().is_some() || !package.from_index(),
             })
         })
         .collect()
@@ -138,30 +136,28 @@ pub fn pylock_fetchable(
     text: &str,
     with_sdists: bool,
 ) -> Option<Vec<crate::artifacts::FetchablePackage>> {
-    let packages = lock_packages("", text, "packages", "").ok()?;
-    let file = |entry: &toml::Value| {
-        let sha256 = entry.get("hashes")?.get("sha256")?.as_str()?;
-        crate::artifacts::LockedFile::new(entry.get("url")?.as_str()?, sha256, lock_file, text)
+    let lock = crate::lock::pylock::read(lock_file, text).ok()?;
+    let file = |artifact: &crate::lock::Artifact| {
+        crate::artifacts::LockedFile::recorded(
+            artifact.url.as_deref()?,
+            artifact.sha256.as_deref()?,
+            lock_file,
+            Some(artifact.at),
+        )
     };
-    packages
+    lock.packages
         .iter()
         .map(|package| {
-            if ["archive", "vcs", "directory"]
-                .iter()
-                .any(|key| package.get(*key).is_some())
-            {
+            if !package.from_index() {
                 return None;
             }
-            let sdist = match package.get("sdist") {
-                Some(entry) => Some(file(entry)?),
+            let sdist = match package.sdist() {
+                Some(artifact) => Some(file(artifact)?),
                 None => None,
             };
             // A marker on the lock's own `extras` or `dependency_groups`
             // (PEP 751) means nothing in a requirements file: uv reads it.
-            let marker = match package.get("marker") {
-                Some(marker) => Some(marker.as_str()?.to_owned()),
-                None => None,
-            };
+            let marker = package.marker.clone();
             if marker
                 .as_deref()
                 .is_some_and(|m| m.contains("extra") || m.contains("dependency_groups"))
@@ -169,21 +165,15 @@ pub fn pylock_fetchable(
                 return None;
             }
             Some(crate::artifacts::FetchablePackage {
-                name: normalize_name(package.get("name")?.as_str()?),
-                version: package.get("version")?.as_str()?.to_owned(),
+                name: package.name.clone(),
+                version: package.version.clone()?,
                 needed_when: match marker.as_deref() {
                     None => pep508_rs::MarkerTree::TRUE,
                     Some(marker) => marker
                         .parse::<pep508_rs::MarkerTree>()
                         .unwrap_or(pep508_rs::MarkerTree::FALSE),
                 },
-                wheels: package
-                    .get("wheels")
-                    .and_then(toml::Value::as_array)
-                    .map_or(&[][..], Vec::as_slice)
-                    .iter()
-                    .map(file)
-                    .collect::<Option<Vec<_>>>()?,
+                wheels: package.wheels().map(file).collect::<Option<Vec<_>>>()?,
                 sdist: sdist.filter(|_| with_sdists),
                 marker,
             })

@@ -1,16 +1,37 @@
-//! Property tests of the lock readers: no text makes the uv.lock reader
-//! panic, every error it returns has a position inside the text, and every
+//! Property tests of the lock readers: no text makes the uv.lock or the
+//! pylock.toml reader panic, every error it returns has a position inside the text, and every
 //! position the model it returns carries is inside the text too.
 //!
-//! Two generators: arbitrary text, and the fixture project's uv.lock with
-//! random edits (lines deleted, duplicated or swapped; bytes deleted,
+//! Two generators: arbitrary text, and a lock (the fixture project's
+//! uv.lock, a pylock.toml of a wheel and an sdist) with random edits (lines deleted, duplicated or swapped; bytes deleted,
 //! replaced or inserted; TOML tokens inserted).
 
+use llb_gen::diagnostic::Diagnostic;
 use llb_gen::diagnostic::Position;
-use llb_gen::lock::uv;
+use llb_gen::lock::{Lock, pylock, uv};
 use proptest::prelude::*;
 
 const FIXTURE: &str = include_str!("../../testdata/projects/inventory/uv.lock");
+
+/// A pylock.toml as `uv export` writes it: a wheel and an sdist.
+const PYLOCK: &str = r#"lock-version = "1.0"
+created-by = "uv"
+
+[[packages]]
+name = "six"
+version = "1.17.0"
+index = "https://pypi.org/simple"
+wheels = [{ url = "https://x/six-1.17.0-py2.py3-none-any.whl", hashes = { sha256 = "b6a85871a79d2e3b22d2d1b94ac2824226a63c6b741c88f7ae975f18b6778374" } }]
+
+[[packages]]
+name = "psycopg2"
+version = "2.9.10"
+marker = "sys_platform == 'linux'"
+sdist = { url = "https://x/psycopg2-2.9.10.tar.gz", hashes = { sha256 = "2d91e135bf72d31a410b17c16da610a82cb55f6b0477d1a902134b24a455b8b3" } }
+"#;
+
+/// A lock reader.
+type Reader = fn(&str, &str) -> Result<Lock, Diagnostic>;
 
 /// One random edit of a lock's text.
 #[derive(Clone, Debug)]
@@ -103,8 +124,8 @@ fn within(position: Position, text: &str) -> bool {
 
 /// Read `text`: an error must have a message and a position inside the
 /// text; a lock's package and artifact positions must be inside it too.
-fn check(text: &str) {
-    match uv::read("uv.lock", text) {
+fn check(read: Reader, text: &str) {
+    match read("uv.lock", text) {
         Err(error) => {
             assert!(!error.message.is_empty(), "an error without a message");
             let position = error.position.expect("every reader error has a position");
@@ -127,25 +148,42 @@ fn check(text: &str) {
 }
 
 #[test]
-fn the_fixture_lock_reads() {
+fn the_sample_locks_read() {
     let lock = uv::read("uv.lock", FIXTURE).expect("the fixture reads");
     assert!(lock.packages.iter().any(|p| p.name == "inventory"));
+    let lock = pylock::read("pylock.toml", PYLOCK).expect("the pylock reads");
+    let positions: Vec<(u32, u32)> = lock
+        .packages
+        .iter()
+        .flat_map(|p| p.artifacts.iter().map(|a| (a.at.line, a.at.column)))
+        .collect();
+    assert_eq!(positions, [(8, 85), (14, 74)]);
+}
+
+fn reader() -> impl Strategy<Value = (Reader, &'static str)> {
+    prop_oneof![
+        Just((uv::read as Reader, FIXTURE)),
+        Just((pylock::read as Reader, PYLOCK)),
+    ]
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2048))]
 
     #[test]
-    fn arbitrary_text_never_panics_the_uv_lock_reader(text in ".{0,512}") {
-        check(&text);
+    fn arbitrary_text_never_panics_a_lock_reader((read, _) in reader(), text in ".{0,512}") {
+        check(read, &text);
     }
 
     #[test]
-    fn edited_locks_never_panic_the_uv_lock_reader(edits in proptest::collection::vec(edit(), 1..8)) {
-        let mut text = FIXTURE.to_owned();
+    fn edited_locks_never_panic_a_lock_reader(
+        (read, sample) in reader(),
+        edits in proptest::collection::vec(edit(), 1..8),
+    ) {
+        let mut text = sample.to_owned();
         for edit in &edits {
             text = apply(&text, edit);
         }
-        check(&text);
+        check(read, &text);
     }
 }

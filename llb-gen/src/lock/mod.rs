@@ -23,15 +23,16 @@
 //! name and relock command are with the project checks
 //! (`project.rs`).
 //!
-//! Readers: [`uv`] (`uv.lock`).
+//! Readers: [`uv`] (`uv.lock`), [`pylock`] (`pylock.toml`, PEP 751).
 
+pub mod pylock;
 pub mod uv;
 
 use std::collections::BTreeMap;
 
 use pep508_rs::MarkerTree;
 
-use crate::diagnostic::Position;
+use crate::diagnostic::{Position, position_of};
 use crate::wheel::WheelFilename;
 
 /// The lock file a project's venv is installed from.
@@ -47,7 +48,7 @@ pub enum LockKind {
     /// --require-hashes`.
     Pylock,
     /// `poetry.lock`, translated into requirements locks, one per package
-    /// index ([`crate::poetry`]), each installed with `uv pip install
+    /// index (`poetry.rs`), each installed with `uv pip install
     /// --no-deps --require-hashes` and its own index alone.
     Poetry,
 }
@@ -64,6 +65,15 @@ pub struct Lock {
 }
 
 impl Lock {
+    /// The lock `file`, of the format `kind`, of `packages`.
+    pub fn new(kind: LockKind, file: &str, packages: Vec<Package>) -> Self {
+        Self {
+            kind,
+            file: file.to_owned(),
+            packages,
+        }
+    }
+
     /// The packages by normalized name (the last, when the lock has
     /// several versions of one).
     pub fn by_name(&self) -> BTreeMap<&str, &Package> {
@@ -92,6 +102,9 @@ pub struct Package {
     pub optional_dependencies: BTreeMap<String, Vec<Dependency>>,
     /// Its dependency groups, by the group's name as written.
     pub dev_dependencies: BTreeMap<String, Vec<Dependency>>,
+    /// The environment marker the lock writes on the package itself, as
+    /// written (pylock.toml's `marker`: where it is installed).
+    pub marker: Option<String>,
     /// The environments this version is locked for, when the lock keeps it
     /// for some only (a fork by marker): the disjunction of its markers.
     pub resolution_markers: Option<MarkerTree>,
@@ -201,6 +214,33 @@ pub struct Artifact {
     pub at: Position,
 }
 
+impl Artifact {
+    /// A wheel (when `wheel`) or an sdist the lock locates at `location`
+    /// (its file name, URL or path), at `url` when it gives one, with the
+    /// `sha256` it records, the lock saying so `at`.
+    pub(crate) fn new(
+        wheel: bool,
+        location: Option<&str>,
+        url: Option<String>,
+        sha256: Option<String>,
+        at: Position,
+    ) -> Self {
+        let filename = location.map(|location| crate::artifacts::file_name(location).to_owned());
+        let kind = if wheel {
+            ArtifactKind::Wheel(filename.as_deref().and_then(WheelFilename::parse))
+        } else {
+            ArtifactKind::Sdist
+        };
+        Self {
+            kind,
+            filename,
+            url,
+            sha256,
+            at,
+        }
+    }
+}
+
 /// What an artifact is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ArtifactKind {
@@ -208,4 +248,54 @@ pub enum ArtifactKind {
     Wheel(Option<WheelFilename>),
     /// A source distribution.
     Sdist,
+}
+
+/// Where the string value `value` (spanned in `text`) has its content
+/// `skip` bytes in: there when the value is written plainly (quoted,
+/// without escapes), else at the value's start.
+pub(crate) fn position_in_string(
+    text: &str,
+    value: &toml::Spanned<String>,
+    skip: usize,
+) -> Position {
+    let span = value.span();
+    let plain = format!("\"{}\"", value.get_ref());
+    let offset = if skip <= value.get_ref().len() && text.get(span.clone()) == Some(plain.as_str())
+    {
+        span.start + 1 + skip
+    } else {
+        span.start
+    };
+    position_of(text, offset)
+}
+
+/// The start of the line `offset` is on.
+pub(crate) fn line_start(text: &str, offset: usize) -> Position {
+    let start = text
+        .get(..offset)
+        .and_then(|before| before.rfind('\n'))
+        .map_or(0, |newline| newline + 1);
+    position_of(text, start)
+}
+
+/// The wire structs `T` of the lock `file` (a `format`) whose text is
+/// `text`, or an error at the position TOML's parser gives, with `hint`.
+pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    format: &str,
+    hint: &str,
+) -> Result<T, crate::diagnostic::Diagnostic> {
+    toml::from_str(text).map_err(|error| {
+        let position = error
+            .span()
+            .map_or(Position::START, |span| position_of(text, span.start));
+        let message = error.message().trim_end();
+        crate::diagnostic::Diagnostic::at(
+            file,
+            Some(position),
+            format!("not a {format} pybase can read: {message}"),
+        )
+        .with_hint(hint)
+    })
 }

@@ -18,10 +18,11 @@ use pep508_rs::MarkerTree;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Artifact, ArtifactKind, Dependency, Lock, LockKind, Package, Source};
+use super::{
+    Artifact, Dependency, Lock, LockKind, Package, Source, line_start, position_in_string,
+};
 use crate::diagnostic::{Diagnostic, Position, position_of};
 use crate::names::normalize_name;
-use crate::wheel::WheelFilename;
 
 /// A uv.lock as uv writes it.
 #[derive(Deserialize)]
@@ -98,29 +99,14 @@ struct WireFile {
 /// Read the uv.lock `file` whose text is `text`: an error, at its position,
 /// when it is not TOML or not laid out as uv writes it.
 pub fn read(file: &str, text: &str) -> Result<Lock, Diagnostic> {
-    let wire: WireLock = toml::from_str(text).map_err(|error| {
-        let position = error
-            .span()
-            .map_or(Position::START, |span| position_of(text, span.start));
-        Diagnostic::at(
-            file,
-            Some(position),
-            format!(
-                "not a uv.lock pybase can read: {}",
-                error.message().trim_end()
-            ),
-        )
-        .with_hint("uv writes this file: recreate it with `uv lock`")
-    })?;
-    Ok(Lock {
-        kind: LockKind::Uv,
-        file: file.to_owned(),
-        packages: wire
-            .package
-            .into_iter()
-            .map(|package| convert_package(text, package))
-            .collect(),
-    })
+    let wire: WireLock = super::deserialize(
+        file,
+        text,
+        "uv.lock",
+        "uv writes this file: recreate it with `uv lock`",
+    )?;
+    let packages = wire.package.into_iter().map(|p| convert_package(text, p));
+    Ok(Lock::new(LockKind::Uv, file, packages.collect()))
 }
 
 /// A `[[package]]` table as a [`Package`].
@@ -148,6 +134,7 @@ fn convert_package(text: &str, wire: WirePackage) -> Package {
         dependencies: edges(wire.dependencies),
         optional_dependencies: groups(wire.optional_dependencies),
         dev_dependencies: groups(wire.dev_dependencies),
+        marker: None,
         resolution_markers: wire.resolution_markers.map(|forks| {
             let mut forked = MarkerTree::FALSE;
             for fork in forks {
@@ -193,59 +180,40 @@ fn convert_dependency(wire: WireDependency) -> Dependency {
 /// A file entry as an [`Artifact`] (a wheel when `wheel`), `package_at`
 /// being where its package is.
 fn convert_file(text: &str, wire: WireFile, wheel: bool, package_at: Position) -> Artifact {
-    let filename = wire
-        .filename
-        .as_deref()
-        .or(wire.url.as_ref().map(|url| url.get_ref().as_str()))
-        .or(wire.path.as_deref())
-        .map(|location| crate::artifacts::file_name(location).to_owned());
     let at = match (&wire.hash, &wire.url) {
         (Some(hash), _) => hash_position(text, hash),
         (None, Some(url)) => position_of(text, url.span().start),
         (None, None) => package_at,
     };
-    let kind = if wheel {
-        ArtifactKind::Wheel(filename.as_deref().and_then(WheelFilename::parse))
-    } else {
-        ArtifactKind::Sdist
-    };
-    Artifact {
-        kind,
-        filename,
-        url: wire.url.map(Spanned::into_inner),
-        sha256: wire
-            .hash
-            .and_then(|hash| hash.into_inner().strip_prefix("sha256:").map(str::to_owned)),
+    let url = wire.url.map(Spanned::into_inner);
+    let location = wire.filename.as_deref().or(url.as_deref());
+    let sha256 = wire
+        .hash
+        .and_then(|hash| hash.into_inner().strip_prefix("sha256:").map(str::to_owned));
+    Artifact::new(
+        wheel,
+        location.or(wire.path.as_deref()),
+        url.clone(),
+        sha256,
         at,
-    }
+    )
 }
 
 /// Where a `hash = "sha256:…"` value records its digest: at the digest,
 /// after the quote and the algorithm, when the value is written plainly.
 fn hash_position(text: &str, hash: &Spanned<String>) -> Position {
-    let span = hash.span();
-    let plain = format!("\"{}\"", hash.get_ref());
-    let offset = match hash.get_ref().strip_prefix("sha256:") {
-        Some(_) if text.get(span.clone()) == Some(plain.as_str()) => {
-            span.start + 1 + "sha256:".len()
-        }
-        _ => span.start,
+    let skip = if hash.get_ref().starts_with("sha256:") {
+        "sha256:".len()
+    } else {
+        0
     };
-    position_of(text, offset)
-}
-
-/// The start of the line `offset` is on.
-fn line_start(text: &str, offset: usize) -> Position {
-    let start = text
-        .get(..offset)
-        .and_then(|before| before.rfind('\n'))
-        .map_or(0, |newline| newline + 1);
-    position_of(text, start)
+    position_in_string(text, hash, skip)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock::ArtifactKind;
 
     const LOCK: &str = r#"version = 1
 revision = 5
