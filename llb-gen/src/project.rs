@@ -539,12 +539,11 @@ fn check_pinned(
         }
         Ok(text) => match kind {
             LockKind::Pylock => crate::requirements::parse_pylock(&file, text).inspect(|_| {
-                artifacts = crate::requirements::pylock_artifacts(&file, text);
-                fetchable = crate::requirements::pylock_fetchable(
-                    &file,
-                    text,
-                    sdists_build_alone(pyproject_table.as_ref()),
-                );
+                if let Ok(lock) = crate::lock::pylock::read(&file, text) {
+                    artifacts = crate::requirements::pylock_artifacts(&lock);
+                    let alone = sdists_build_alone(pyproject_table.as_ref());
+                    fetchable = crate::requirements::pylock_fetchable(&lock, alone);
+                }
             }),
             LockKind::Poetry => {
                 let names = |selected: &[crate::spec::Selected]| -> Vec<String> {

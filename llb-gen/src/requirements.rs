@@ -97,15 +97,12 @@ pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>>
     }
 }
 
-/// The artifacts of the packages a `pylock.toml` (its text `text`, the
-/// file `file`) installs in every environment (those without a `marker`),
-/// for [`crate::artifacts::check`]; an sdist, archive, VCS or directory
+/// The artifacts of the packages a `pylock.toml` (read into `lock`)
+/// installs in every environment (those without a `marker`), for
+/// [`crate::artifacts::check`]; an sdist, archive, VCS or directory
 /// source counts as buildable anywhere. Meant for a lock that
-/// [`parse_pylock`] accepted: unreadable entries are skipped.
-pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedArtifacts> {
-    let Ok(lock) = crate::lock::pylock::read(file, text) else {
-        return Vec::new();
-    };
+/// [`parse_pylock`] accepted.
+pub fn pylock_artifacts(lock: &crate::lock::Lock) -> Vec<crate::artifacts::LockedArtifacts> {
     lock.packages
         .iter()
         .filter(|package| package.marker.is_none())
@@ -113,7 +110,7 @@ pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedA
             Some(crate::artifacts::LockedArtifacts {
                 name: package.written_name.clone(),
                 version: package.version.clone()?,
-                file: file.to_owned(),
+                file: lock.file.clone(),
                 at: Some(package.at),
                 wheels: package
                     .wheels()
@@ -125,23 +122,20 @@ pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedA
         .collect()
 }
 
-/// The files of a `pylock.toml` (accepted by [`parse_pylock`]) with their
-/// addresses and sha256, for BuildKit to fetch (sdists only when
-/// `with_sdists`); `None` when a package has a file without a URL or a
-/// sha256, installs from an archive, a VCS or a directory, or has a marker
-/// on the lock's extras or dependency groups. `lock_file` is the lock's
-/// path, for the files' [`recorded_at`](crate::artifacts::LockedFile::recorded_at).
+/// The files of a `pylock.toml` (accepted by [`parse_pylock`], read into
+/// `lock`) with their addresses and sha256, for BuildKit to fetch (sdists
+/// only when `with_sdists`); `None` when a package has a file without a
+/// URL or a sha256, installs from an archive, a VCS or a directory, or has
+/// a marker on the lock's extras or dependency groups.
 pub fn pylock_fetchable(
-    lock_file: &str,
-    text: &str,
+    lock: &crate::lock::Lock,
     with_sdists: bool,
 ) -> Option<Vec<crate::artifacts::FetchablePackage>> {
-    let lock = crate::lock::pylock::read(lock_file, text).ok()?;
     let file = |artifact: &crate::lock::Artifact| {
         crate::artifacts::LockedFile::recorded(
             artifact.url.as_deref()?,
             artifact.sha256.as_deref()?,
-            lock_file,
+            &lock.file,
             Some(artifact.at),
         )
     };
@@ -495,6 +489,10 @@ mod tests {
         render(parse("app/requirements.txt", text, true))
     }
 
+    fn read_pylock(text: &str) -> crate::lock::Lock {
+        crate::lock::pylock::read("pylock.toml", text).expect("a pylock")
+    }
+
     fn pylock_report(text: &str) -> String {
         render(parse_pylock("pylock.toml", text))
     }
@@ -514,7 +512,7 @@ mod tests {
     #[test]
     fn a_pylock_lists_the_artifacts_of_what_every_environment_installs() {
         let text = "lock-version = \"1.0\"\n[[packages]]\nname = \"pyyaml\"\nversion = \"6.0.2\"\nwheels = [{ url = \"https://x/PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl\", hashes = { sha256 = \"00\" } }]\n[[packages]]\nname = \"pywin32\"\nversion = \"308\"\nmarker = \"sys_platform == 'win32'\"\nwheels = [{ name = \"pywin32-308-cp311-cp311-win_amd64.whl\", url = \"https://x/y\", hashes = { sha256 = \"00\" } }]\n[[packages]]\nname = \"six\"\nversion = \"1.17.0\"\nsdist = { url = \"https://x/six-1.17.0.tar.gz\", hashes = { sha256 = \"00\" } }\n";
-        let listed: Vec<String> = pylock_artifacts("pylock.toml", text)
+        let listed: Vec<String> = pylock_artifacts(&read_pylock(text))
             .iter()
             .map(|a| {
                 format!(
@@ -550,7 +548,7 @@ mod tests {
             hash('2'),
             hash('3')
         );
-        let packages = pylock_fetchable("pylock.toml", &text, true).expect("fetchable");
+        let packages = pylock_fetchable(&read_pylock(&text), true).expect("fetchable");
         let amd64 = crate::llb::Platform {
             os: "linux".into(),
             architecture: "amd64".into(),
@@ -601,7 +599,7 @@ mod tests {
         );
         // Without sdists to build (a setting changes how uv builds them),
         // or with a file that has no URL, BuildKit fetches nothing.
-        let without = pylock_fetchable("pylock.toml", &text, false).expect("fetchable");
+        let without = pylock_fetchable(&read_pylock(&text), false).expect("fetchable");
         assert_eq!(
             crate::artifacts::wheelhouse(
                 &without,
@@ -617,9 +615,9 @@ mod tests {
             "url = \"https://files.pythonhosted.org/p/PyYAML",
             "path = \"PyYAML",
         );
-        assert_eq!(pylock_fetchable("pylock.toml", &pathed, true), None);
+        assert_eq!(pylock_fetchable(&read_pylock(&pathed), true), None);
         let grouped = text.replace("sys_platform == 'win32'", "'dev' in dependency_groups");
-        assert_eq!(pylock_fetchable("pylock.toml", &grouped, true), None);
+        assert_eq!(pylock_fetchable(&read_pylock(&grouped), true), None);
     }
 
     #[test]
