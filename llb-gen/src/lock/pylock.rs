@@ -134,3 +134,35 @@ fn convert_file(text: &str, wire: WireFile, wheel: bool, package_at: Position) -
         at,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sources_markers_and_artifacts() {
+        let text = "lock-version = \"1.0\"\n\
+            [[packages]]\nname = \"My_Pkg\"\nversion = \"1\"\nmarker = \"os_name == 'nt'\"\n\
+            wheels = [{ name = \"my_pkg-1-py3-none-any.whl\", url = \"https://x/w\", hashes = { sha256 = \"ab\", sha512 = \"cd\" } }]\n\
+            [[packages]]\nname = \"tool\"\nvcs = { url = \"https://git/x\", type = \"git\" }\n";
+        let lock = read("pylock.toml", text).expect("a valid pylock");
+        let [pkg, tool] = lock.packages.as_slice() else {
+            panic!("two packages");
+        };
+        assert_eq!(
+            (pkg.name.as_str(), pkg.at),
+            ("my-pkg", Position { line: 3, column: 1 })
+        );
+        assert_eq!(pkg.marker.as_deref(), Some("os_name == 'nt'"));
+        assert!(pkg.from_index());
+        let wheel = pkg.wheels().next().expect("a wheel");
+        assert_eq!(wheel.filename.as_deref(), Some("my_pkg-1-py3-none-any.whl"));
+        assert_eq!(wheel.sha256.as_deref(), Some("ab"));
+        assert_eq!(
+            tool.source,
+            Some(Source::Git {
+                url: "https://git/x".to_owned()
+            })
+        );
+    }
+}
