@@ -1474,28 +1474,14 @@ fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
     })
 }
 
-/// The uv.lock format version pybase reads: uv writes 1, with `revision =
-/// N` for the compatible additions; another version is a breaking change.
-const UV_LOCK_VERSION: i64 = 1;
-
 /// A uv.lock's table, `file` being its name and `bytes` its content: an
 /// error when it is not TOML, or of a format version pybase does not know
 /// (its content is then not read, as it may mean something else).
 fn parse_lock(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
     let lock = parse_toml(file, bytes)?;
-    match lock.get("version") {
-        Some(version) if version.as_integer() != Some(UV_LOCK_VERSION) => Err(Diagnostic::at(
-            file,
-            Some(key_or_start(Some(bytes), "version")),
-            format!(
-                "uv.lock's format is version {version}, which this pybase does not know (it reads version {UV_LOCK_VERSION})"
-            ),
-        )
-        .with_hint(format!(
-            "upgrade pybase to a release that reads uv.lock version {version}, or lock with a uv that writes version {UV_LOCK_VERSION}"
-        ))),
-        _ => Ok(lock),
-    }
+    let text = std::str::from_utf8(bytes).unwrap_or_default();
+    crate::lock::uv::check_format_version(file, text)?;
+    Ok(lock)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Property tests of the lock readers: no text makes the uv.lock or the
-//! pylock.toml reader panic, every error it returns has a position inside the text, and every
-//! position the model it returns carries is inside the text too.
+//! Property tests of the lock readers: no text makes the uv.lock format
+//! check, the uv.lock or the pylock.toml reader panic, every error they
+//! return has a position inside the text, and every position the model
+//! they return carries is inside the text too.
 //!
 //! Two generators: arbitrary text, and a lock (the fixture project's
 //! uv.lock, a pylock.toml of a wheel and an sdist) with random edits (lines deleted, duplicated or swapped; bytes deleted,
@@ -125,6 +126,10 @@ fn within(position: Position, text: &str) -> bool {
 /// Read `text`: an error must have a message and a position inside the
 /// text; a lock's package and artifact positions must be inside it too.
 fn check(read: Reader, text: &str) {
+    if let Err(error) = uv::check_format_version("uv.lock", text) {
+        let position = error.position.expect("a format error has a position");
+        assert!(within(position, text), "{error} points outside the text");
+    }
     match read("uv.lock", text) {
         Err(error) => {
             assert!(!error.message.is_empty(), "an error without a message");

@@ -299,3 +299,16 @@ pub(crate) fn deserialize<T: serde::de::DeserializeOwned>(
         .with_hint(hint)
     })
 }
+
+/// Where the key whose value starts at `offset` starts: the first
+/// character of its line that is not blank.
+pub(crate) fn key_start(text: &str, offset: usize) -> Position {
+    let start = text
+        .get(..offset)
+        .and_then(|before| before.rfind('\n'))
+        .map_or(0, |newline| newline + 1);
+    let indent = text
+        .get(start..offset)
+        .map_or(0, |line| line.len() - line.trim_start().len());
+    position_of(text, start + indent)
+}

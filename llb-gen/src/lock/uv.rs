@@ -9,8 +9,9 @@
 //! in compatible revisions. The fields errors point at are
 //! [`toml::Spanned`]: a package's `name`, a file's `url` and `hash`.
 //!
-//! The format version is checked by the project checks before this reader
-//! runs (`project.rs`); this reader reads the content.
+//! [`check_format_version`] refuses a lock of another format version than
+//! pybase reads (the project checks run it first, `project.rs`); [`read`]
+//! reads the content.
 
 use std::collections::BTreeMap;
 
@@ -19,7 +20,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    Artifact, Dependency, Lock, LockKind, Package, Source, line_start, position_in_string,
+    Artifact, Dependency, Lock, LockKind, Package, Source, key_start, line_start,
+    position_in_string,
 };
 use crate::diagnostic::{Diagnostic, Position, position_of};
 use crate::names::normalize_name;
@@ -94,6 +96,44 @@ struct WireFile {
     url: Option<Spanned<String>>,
     path: Option<String>,
     hash: Option<Spanned<String>>,
+}
+
+/// The uv.lock format version pybase reads: uv writes 1, with `revision =
+/// N` for the compatible additions; another version is a breaking change.
+pub const FORMAT_VERSION: i64 = 1;
+
+/// A uv.lock's top-level keys, as far as the format version goes.
+#[derive(Deserialize)]
+struct WireHeader {
+    version: Option<Spanned<toml::Value>>,
+}
+
+/// Whether the uv.lock `file` whose text is `text` is of the format version
+/// pybase reads: an error at its `version` key when it is another (its
+/// content is then not read, as it may mean something else). Text that is
+/// not TOML, or has no version, passes: it is reported elsewhere.
+pub fn check_format_version(file: &str, text: &str) -> Result<(), Diagnostic> {
+    let Ok(WireHeader {
+        version: Some(version),
+    }) = toml::from_str::<WireHeader>(text)
+    else {
+        return Ok(());
+    };
+    if version.get_ref().as_integer() == Some(FORMAT_VERSION) {
+        return Ok(());
+    }
+    let at = key_start(text, version.span().start);
+    let version = version.get_ref();
+    Err(Diagnostic::at(
+        file,
+        Some(at),
+        format!(
+            "uv.lock's format is version {version}, which this pybase does not know (it reads version {FORMAT_VERSION})"
+        ),
+    )
+    .with_hint(format!(
+        "upgrade pybase to a release that reads uv.lock version {version}, or lock with a uv that writes version {FORMAT_VERSION}"
+    )))
 }
 
 /// Read the uv.lock `file` whose text is `text`: an error, at its position,
