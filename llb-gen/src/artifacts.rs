@@ -60,6 +60,23 @@ impl LockedFile {
     /// `lock_file` whose text is `lock_text`; `None` unless the sha256 is
     /// 64 hex digits.
     pub fn new(url: &str, sha256: &str, lock_file: &str, lock_text: &str) -> Option<Self> {
+        Self::recorded(
+            url,
+            sha256,
+            lock_file,
+            hash_position(lock_text, url, sha256),
+        )
+    }
+
+    /// The file at `url` whose sha256 is `sha256`, recorded in the lock
+    /// `lock_file` at `at` (when known); `None` unless the sha256 is 64 hex
+    /// digits.
+    pub fn recorded(
+        url: &str,
+        sha256: &str,
+        lock_file: &str,
+        at: Option<Position>,
+    ) -> Option<Self> {
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
@@ -67,8 +84,7 @@ impl LockedFile {
             url: url.to_owned(),
             sha256: sha256.to_ascii_lowercase(),
             filename: file_name(url).to_owned(),
-            recorded_at: hash_position(lock_text, url, sha256)
-                .map(|at| format!("{lock_file}:{}:{}", at.line, at.column)),
+            recorded_at: at.map(|at| format!("{lock_file}:{}:{}", at.line, at.column)),
         })
     }
 }
@@ -274,21 +290,6 @@ pub fn check(
     } else {
         Err(Diagnostics(problems))
     }
-}
-
-/// The file names of a lock's array of wheel tables, each named by the
-/// first of `keys` it has (a file name, a URL or a path).
-pub(crate) fn wheel_file_names(wheels: Option<&toml::Value>, keys: &[&str]) -> Vec<String> {
-    wheels
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|wheel| {
-            keys.iter()
-                .find_map(|key| wheel.get(*key)?.as_str())
-                .map(|location| file_name(location).to_owned())
-        })
-        .collect()
 }
 
 /// The last path segment of a URL or path: an artifact's file name.

@@ -27,6 +27,7 @@ pub mod image;
 pub mod init;
 pub mod lint;
 pub mod llb;
+pub mod lock;
 pub mod names;
 pub mod plan;
 pub mod poetry;

@@ -17,8 +17,9 @@ use pep508_rs::MarkerTree;
 use std::str::FromStr;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
-use crate::diagnostic::{find, package_line, position_of};
+use crate::diagnostic::{find, position_of};
 use crate::files::{LOCK_FILE, PYPROJECT_FILE};
+use crate::lock::{Artifact, Lock, Package, Source};
 use crate::names::{normalize_name, requirement_name};
 use crate::spec::ProjectDir;
 
@@ -181,23 +182,7 @@ fn version_from_vcs(file: &str, text: &str, pyproject: &toml::Table) -> Option<V
     })
 }
 
-/// The lock file a project's venv is installed from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum LockKind {
-    /// `uv.lock`, installed with `uv sync --locked`.
-    #[default]
-    Uv,
-    /// `requirements.txt` with `==` pins and hashes, installed with
-    /// `uv pip sync --require-hashes`.
-    Requirements,
-    /// `pylock.toml` (PEP 751), installed with `uv pip sync
-    /// --require-hashes`.
-    Pylock,
-    /// `poetry.lock`, translated into requirements locks, one per package
-    /// index ([`crate::poetry`]), each installed with `uv pip install
-    /// --no-deps --require-hashes` and its own index alone.
-    Poetry,
-}
+pub use crate::lock::LockKind;
 
 impl LockKind {
     /// The lock's file name in the project directory.
@@ -306,20 +291,22 @@ pub fn check(
     if let Some(pyproject_table) = &pyproject {
         problems.extend(unknown_selection(spec_file, project, pyproject_table));
     }
-    if let (Some(pyproject_table), Some(lock_table), Some(name), Some(text)) = (
+    // The lock's content, read when it is a uv.lock with packages.
+    let lock = match (lock, lock_text) {
+        (Some(_), Some(text)) if locked_packages > 0 => {
+            crate::lock::uv::read(&project.path(LOCK_FILE), text)
+                .map_err(|d| problems.push(d))
+                .ok()
+        }
+        _ => None,
+    };
+    if let (Some(pyproject_table), Some(lock), Some(name), Some(text)) = (
         &pyproject,
         &lock,
         &name,
         pyproject_text.and_then(|b| std::str::from_utf8(b).ok()),
     ) {
-        problems.extend(stale_lock(
-            project,
-            text,
-            lock_text.unwrap_or_default(),
-            pyproject_table,
-            lock_table,
-            name,
-        ));
+        problems.extend(stale_lock(project, text, pyproject_table, lock, name));
     }
     match (problems.is_empty(), name, lock) {
         (true, Some(name), Some(lock)) => {
@@ -332,27 +319,14 @@ pub fn check(
                     .as_ref()
                     .filter(|_| !builds_from_source(pyproject.as_ref()))
                     .and_then(|reached| {
-                        fetchable_packages(
-                            &project.path(LOCK_FILE),
-                            lock_text.unwrap_or_default(),
-                            &lock,
-                            reached,
-                            sdists_build_alone(pyproject.as_ref()),
-                        )
+                        fetchable_packages(&lock, reached, sdists_build_alone(pyproject.as_ref()))
                     }),
                 artifacts: everywhere
-                    .map(|names| {
-                        uv_artifacts(
-                            &project.path(LOCK_FILE),
-                            lock_text.unwrap_or_default(),
-                            &lock,
-                            &names,
-                        )
-                    })
+                    .map(|names| uv_artifacts(&lock, &names))
                     .unwrap_or_default(),
                 venv_packages: names.as_ref().map(BTreeSet::len),
                 packages: names
-                    .map(|names| pinned_versions(&lock, lock_text.unwrap_or_default(), &names))
+                    .map(|names| pinned_versions(&lock, &names))
                     .unwrap_or_default(),
                 version_from_vcs: pyproject.as_ref().and_then(|table| {
                     let text = std::str::from_utf8(pyproject_text?).ok()?;
@@ -376,52 +350,30 @@ pub fn check(
 /// Whether a package of `names` (every locked package, when the walk from
 /// the project failed) comes from a git repository over SSH. uv writes
 /// scp-like addresses (`git@host:org/repo`) as `ssh://` URLs.
-fn git_over_ssh(lock: &toml::Table, names: Option<&BTreeSet<String>>) -> bool {
-    lock.get("package")
-        .and_then(toml::Value::as_array)
-        .map_or(&[][..], Vec::as_slice)
+fn git_over_ssh(lock: &Lock, names: Option<&BTreeSet<String>>) -> bool {
+    lock.packages
         .iter()
-        .filter(|package| {
-            let name = package.get("name").and_then(toml::Value::as_str);
-            names.is_none_or(|names| name.is_some_and(|n| names.contains(&normalize_name(n))))
+        .filter(|package| names.is_none_or(|names| names.contains(&package.name)))
+        .filter_map(|package| match &package.source {
+            Some(Source::Git { url }) => Some(url),
+            _ => None,
         })
-        .filter_map(|package| package.get("source")?.get("git")?.as_str())
         .any(|url| url.starts_with("ssh://") || url.starts_with("git+ssh://"))
 }
 
 /// The locked versions of `names`, and where the lock names each.
-fn pinned_versions(
-    lock: &toml::Table,
-    text: &str,
-    names: &BTreeSet<String>,
-) -> BTreeMap<String, LockedPackage> {
+fn pinned_versions(lock: &Lock, names: &BTreeSet<String>) -> BTreeMap<String, LockedPackage> {
     let mut pinned: BTreeMap<String, LockedPackage> = BTreeMap::new();
-    for package in lock
-        .get("package")
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(raw_name) = package.get("name").and_then(toml::Value::as_str) else {
-            continue;
-        };
-        let name = normalize_name(raw_name);
-        if !names.contains(&name) {
-            continue;
-        }
-        let version = package
-            .get("version")
-            .and_then(toml::Value::as_str)
-            .unwrap_or("(no version)")
-            .to_owned();
+    for package in lock.packages.iter().filter(|p| names.contains(&p.name)) {
+        let version = package.version.as_deref().unwrap_or("(no version)");
         pinned
-            .entry(name)
+            .entry(package.name.clone())
             .or_insert_with(|| LockedPackage {
                 versions: BTreeSet::new(),
-                at: package_line(text, raw_name),
+                at: Some(package.at),
             })
             .versions
-            .insert(version);
+            .insert(version.to_owned());
     }
     pinned
 }
@@ -587,12 +539,11 @@ fn check_pinned(
         }
         Ok(text) => match kind {
             LockKind::Pylock => crate::requirements::parse_pylock(&file, text).inspect(|_| {
-                artifacts = crate::requirements::pylock_artifacts(&file, text);
-                fetchable = crate::requirements::pylock_fetchable(
-                    &file,
-                    text,
-                    sdists_build_alone(pyproject_table.as_ref()),
-                );
+                if let Ok(lock) = crate::lock::pylock::read(&file, text) {
+                    artifacts = crate::requirements::pylock_artifacts(&lock);
+                    let alone = sdists_build_alone(pyproject_table.as_ref());
+                    fetchable = crate::requirements::pylock_fetchable(&lock, alone);
+                }
             }),
             LockKind::Poetry => {
                 let names = |selected: &[crate::spec::Selected]| -> Vec<String> {
@@ -968,9 +919,8 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
 fn stale_lock(
     project: &ProjectDir<'_>,
     pyproject_text: &str,
-    lock_text: &str,
     pyproject: &toml::Table,
-    lock: &toml::Table,
+    lock: &Lock,
     name: &str,
 ) -> Vec<Diagnostic> {
     let file = project.path(PYPROJECT_FILE);
@@ -978,41 +928,20 @@ fn stale_lock(
         "run `uv lock` in `{}` and commit the new uv.lock",
         project.display()
     );
-    let packages = lock
-        .get("package")
-        .and_then(toml::Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    let named = |package: &&toml::Value, wanted: &str| {
-        package
-            .get("name")
-            .and_then(toml::Value::as_str)
-            .is_some_and(|n| normalize_name(n) == normalize_name(wanted))
-    };
-    if let Some(root) = packages.iter().find(|p| named(p, name)) {
+    let wanted = normalize_name(name);
+    if let Some(root) = lock.packages.iter().find(|p| p.name == wanted) {
         return stale_dependencies(&file, pyproject_text, pyproject, root, name, &hint);
     }
-    if packages.is_empty() {
+    if lock.packages.is_empty() {
         // Reported as a lock without packages.
         return Vec::new();
     }
     // The project as uv locks it: its source is the lock's own directory.
-    let locked_root = packages
-        .iter()
-        .find(|package| {
-            package.get("source").is_some_and(|source| {
-                ["editable", "virtual"]
-                    .iter()
-                    .any(|kind| source.get(kind).and_then(toml::Value::as_str) == Some("."))
-            })
-        })
-        .and_then(|package| package.get("name")?.as_str());
+    let locked_root = lock.packages.iter().find(|package| package.is_lock_root());
     let message = match locked_root {
-        Some(old) => {
-            let lock_file = project.path(LOCK_FILE);
-            let where_locked = match package_line(lock_text, old) {
-                Some(at) => format!("{lock_file}:{}:{}", at.line, at.column),
-                None => lock_file,
-            };
+        Some(package) => {
+            let old = &package.written_name;
+            let where_locked = format!("{}:{}:{}", lock.file, package.at.line, package.at.column);
             format!(
                 "pyproject.toml names the project `{name}`, but uv.lock locks it as `{old}` ({where_locked}): the lock is out of date"
             )
@@ -1038,7 +967,7 @@ fn stale_dependencies(
     file: &str,
     text: &str,
     pyproject: &toml::Table,
-    root: &toml::Value,
+    root: &Package,
     project: &str,
     hint: &str,
 ) -> Vec<Diagnostic> {
@@ -1110,18 +1039,11 @@ fn stale_dependencies(
 /// `None` when the lock does not say. uv writes the table only when it is
 /// not empty, so a package it locked from a source (`source = { editable
 /// = "." }`) without one has no dependencies.
-fn locked_requirements(root: &toml::Value) -> Option<BTreeSet<String>> {
-    let recorded = root.get("metadata").and_then(|m| m.get("requires-dist"));
-    let Some(requires) = recorded else {
-        return root.get("source").map(|_| BTreeSet::new());
-    };
-    Some(
-        requires
-            .as_array()?
-            .iter()
-            .filter_map(|r| r.get("name")?.as_str().map(normalize_name))
-            .collect(),
-    )
+fn locked_requirements(root: &Package) -> Option<BTreeSet<String>> {
+    match &root.requires_dist {
+        None => root.source.as_ref().map(|_| BTreeSet::new()),
+        Some(names) => Some(names.iter().cloned().collect()),
+    }
 }
 
 /// The position of the TOML key or table header `key` (`key =`, `[key]`,
@@ -1272,7 +1194,7 @@ fn unknown_selection(
 /// [`ProjectInfo::venv_packages`]. With `unconditional`, only those every
 /// environment installs (reached along edges without a marker).
 fn venv_package_names(
-    lock: &toml::Table,
+    lock: &Lock,
     project: &str,
     selection: &crate::spec::Selection,
     unconditional: bool,
@@ -1295,17 +1217,13 @@ fn venv_package_names(
 /// contradictory paths is still listed (under a false marker), as uv.lock
 /// lists it. `None` when the lock does not lock `project`.
 fn venv_package_markers(
-    lock: &toml::Table,
+    lock: &Lock,
     project: &str,
     selection: &crate::spec::Selection,
 ) -> Option<BTreeMap<String, MarkerTree>> {
-    let packages = lock.get("package")?.as_array()?;
-    let by_name: BTreeMap<String, &toml::Value> = packages
-        .iter()
-        .filter_map(|p| Some((normalize_name(p.get("name")?.as_str()?), p)))
-        .collect();
+    let by_name = lock.by_name();
     let root = normalize_name(project);
-    let root_package = by_name.get(&root)?;
+    let root_package = by_name.get(root.as_str())?;
     let root_extras: Vec<String> = selection
         .extras
         .iter()
@@ -1315,48 +1233,37 @@ fn venv_package_markers(
         BTreeMap::from([((root.clone(), root_extras.clone()), MarkerTree::TRUE)]);
     let mut queue = vec![(root.clone(), root_extras)];
     // The groups' packages hang off the project's own entry.
-    let groups = root_package
-        .get("dev-dependencies")
-        .and_then(toml::Value::as_table);
     for group in &selection.groups {
-        let entries = groups
-            .and_then(|t| {
-                t.iter()
-                    .find(|(name, _)| normalize_name(name) == normalize_name(&group.name))
-            })
-            .and_then(|(_, deps)| deps.as_array());
-        for (next, marker) in entries.into_iter().flatten().filter_map(dependency_edge) {
-            reach_along(&mut reach, &mut queue, next, marker);
+        let entries = root_package
+            .dev_dependencies
+            .iter()
+            .find(|(name, _)| normalize_name(name) == normalize_name(&group.name))
+            .map(|(_, deps)| deps);
+        for dep in entries.into_iter().flatten() {
+            reach_along(&mut reach, &mut queue, edge_key(dep), dep.marker.clone());
         }
     }
     while let Some(key) = queue.pop() {
-        let (Some(package), Some(here)) = (by_name.get(&key.0), reach.get(&key).cloned()) else {
+        let (Some(package), Some(here)) = (by_name.get(key.0.as_str()), reach.get(&key).cloned())
+        else {
             continue;
         };
         // Its dependencies, and those of the extras a dependency on it
         // asks for.
-        let mut lists = vec![package.get("dependencies")];
-        for extra in &key.1 {
-            lists.push(
-                package
-                    .get("optional-dependencies")
-                    .and_then(|o| o.get(extra.as_str())),
-            );
-        }
-        let edges = lists
-            .into_iter()
-            .flatten()
-            .filter_map(toml::Value::as_array)
-            .flatten()
-            .filter_map(dependency_edge);
-        for (next, mut marker) in edges {
+        let extras = key
+            .1
+            .iter()
+            .filter_map(|extra| package.optional_dependencies.get(extra))
+            .flatten();
+        for dep in package.dependencies.iter().chain(extras) {
+            let mut marker = dep.marker.clone();
             marker.and(here.clone());
-            reach_along(&mut reach, &mut queue, next, marker);
+            reach_along(&mut reach, &mut queue, edge_key(dep), marker);
         }
     }
     let mut by_package: BTreeMap<String, MarkerTree> = BTreeMap::new();
     for ((name, _), marker) in reach {
-        if name != root && by_name.contains_key(&name) {
+        if name != root && by_name.contains_key(name.as_str()) {
             by_package
                 .entry(name)
                 .or_insert(MarkerTree::FALSE)
@@ -1364,6 +1271,12 @@ fn venv_package_markers(
         }
     }
     Some(by_package)
+}
+
+/// The key a dependency edge reaches: the package's normalized name and
+/// the extras it asks for.
+fn edge_key(dep: &crate::lock::Dependency) -> (String, Vec<String>) {
+    (dep.name.clone(), dep.extras.clone())
 }
 
 /// Records that `next` is reached under `marker`: its marker widens, and it
@@ -1393,41 +1306,23 @@ fn reach_along(
 /// The artifacts uv.lock lists for the packages `names` that come from an
 /// index (a git, path or URL source builds from what it is), but for the
 /// versions it locks for some environments only.
-fn uv_artifacts(
-    file: &str,
-    text: &str,
-    lock: &toml::Table,
-    names: &BTreeSet<String>,
-) -> Vec<crate::artifacts::LockedArtifacts> {
-    let packages = lock
-        .get("package")
-        .and_then(toml::Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
-    packages
+fn uv_artifacts(lock: &Lock, names: &BTreeSet<String>) -> Vec<crate::artifacts::LockedArtifacts> {
+    lock.packages
         .iter()
+        // A version the lock keeps for some environments only (a fork by
+        // marker) is left to the installer, like marker edges.
+        .filter(|p| p.from_index() && p.resolution_markers.is_none() && names.contains(&p.name))
         .filter_map(|package| {
-            let name = package.get("name")?.as_str()?;
-            let from_index = package
-                .get("source")
-                .and_then(|s| s.get("registry"))
-                .is_some();
-            // A version the lock keeps for some environments only (a fork
-            // by marker) is left to the installer, like marker edges.
-            let forked = package.get("resolution-markers").is_some();
-            if !from_index || forked || !names.contains(&normalize_name(name)) {
-                return None;
-            }
-            let wheels = crate::artifacts::wheel_file_names(
-                package.get("wheels"),
-                &["filename", "url", "path"],
-            );
             Some(crate::artifacts::LockedArtifacts {
-                name: name.to_owned(),
-                version: package.get("version")?.as_str()?.to_owned(),
-                file: file.to_owned(),
-                at: package_line(text, name),
-                wheels,
-                has_sdist: package.get("sdist").is_some(),
+                name: package.written_name.clone(),
+                version: package.version.clone()?,
+                file: lock.file.clone(),
+                at: Some(package.at),
+                wheels: package
+                    .wheels()
+                    .filter_map(|wheel| wheel.filename.clone())
+                    .collect(),
+                has_sdist: package.sdist().is_some(),
             })
         })
         .collect()
@@ -1492,107 +1387,64 @@ pub(crate) fn sdists_build_alone(pyproject: Option<&toml::Table>) -> bool {
     uv.is_none_or(|uv| !SDIST_BUILD_SETTINGS.iter().any(|key| uv.contains_key(*key)))
 }
 
-/// A uv.lock file entry's address and sha256 (`{ url = …, hash =
-/// "sha256:…" }`), in the lock `lock_file` whose text is `lock_text`.
-fn locked_file(
-    entry: &toml::Value,
-    lock_file: &str,
-    lock_text: &str,
-) -> Option<crate::artifacts::LockedFile> {
-    let url = entry.get("url")?.as_str()?;
-    let sha256 = entry.get("hash")?.as_str()?.strip_prefix("sha256:")?;
-    crate::artifacts::LockedFile::new(url, sha256, lock_file, lock_text)
+/// A locked artifact's address and sha256, for BuildKit to fetch.
+fn locked_file(lock: &Lock, artifact: &Artifact) -> Option<crate::artifacts::LockedFile> {
+    crate::artifacts::LockedFile::recorded(
+        artifact.url.as_deref()?,
+        artifact.sha256.as_deref()?,
+        &lock.file,
+        Some(artifact.at),
+    )
 }
 
-/// The files of uv.lock's packages `reached` (by name, with the
+/// The files of the lock's packages `reached` (by name, with the
 /// environments that need them) with their addresses and hashes (sdists
-/// only when `with_sdists`), `lock` being the lock `lock_file` parsed from
-/// `lock_text`; `None` when one of them comes from elsewhere than an index
-/// (git, a path, a URL) or has a wheel without a URL or a sha256. A version
-/// the lock keeps for some environments only (`resolution-markers`) is
-/// needed where those markers and its paths' both hold.
+/// only when `with_sdists`); `None` when one of them comes from elsewhere
+/// than an index (git, a path, a URL) or has a wheel without a URL or a
+/// sha256. A version the lock keeps for some environments only
+/// (`resolution-markers`) is needed where those markers and its paths' both
+/// hold.
 fn fetchable_packages(
-    lock_file: &str,
-    lock_text: &str,
-    lock: &toml::Table,
+    lock: &Lock,
     reached: &BTreeMap<String, MarkerTree>,
     with_sdists: bool,
 ) -> Option<Vec<crate::artifacts::FetchablePackage>> {
-    let packages = lock
-        .get("package")
-        .and_then(toml::Value::as_array)
-        .map_or(&[][..], Vec::as_slice);
     let mut fetchable = Vec::new();
-    for package in packages {
-        let name = normalize_name(package.get("name")?.as_str()?);
-        let Some(reached_when) = reached.get(&name) else {
+    for package in &lock.packages {
+        let Some(reached_when) = reached.get(&package.name) else {
             continue;
         };
-        package.get("source")?.get("registry")?;
+        if !package.from_index() {
+            return None;
+        }
         let wheels = package
-            .get("wheels")
-            .and_then(toml::Value::as_array)
-            .map_or(&[][..], Vec::as_slice)
-            .iter()
-            .map(|entry| locked_file(entry, lock_file, lock_text))
+            .wheels()
+            .map(|wheel| locked_file(lock, wheel))
             .collect::<Option<Vec<_>>>()?;
         fetchable.push(crate::artifacts::FetchablePackage {
-            version: package.get("version")?.as_str()?.to_owned(),
+            version: package.version.clone()?,
             needed_when: needed_when(package, reached_when.clone()),
             wheels,
             sdist: package
-                .get("sdist")
+                .sdist()
                 .filter(|_| with_sdists)
-                .and_then(|entry| locked_file(entry, lock_file, lock_text)),
+                .and_then(|sdist| locked_file(lock, sdist)),
             marker: None,
-            name,
+            name: package.name.clone(),
         });
     }
     Some(fetchable)
 }
 
-/// Where a uv.lock `package` that the venv reaches under `reached_when`
-/// is needed: there, and where one of its `resolution-markers` holds when
-/// it has them (a version locked for some environments only). A
-/// resolution marker pybase cannot read makes it needed nowhere.
-fn needed_when(package: &toml::Value, mut reached_when: MarkerTree) -> MarkerTree {
-    let Some(forks) = package.get("resolution-markers") else {
-        return reached_when;
-    };
-    let mut forked = MarkerTree::FALSE;
-    for fork in forks.as_array().into_iter().flatten() {
-        match fork.as_str().map(str::parse::<MarkerTree>) {
-            Some(Ok(marker)) => forked.or(marker),
-            _ => return MarkerTree::FALSE,
-        }
+/// Where a locked `package` that the venv reaches under `reached_when` is
+/// needed: there, and where one of its resolution markers holds when it
+/// has them (a version locked for some environments only). A resolution
+/// marker pybase cannot read makes it needed nowhere.
+fn needed_when(package: &Package, mut reached_when: MarkerTree) -> MarkerTree {
+    if let Some(forked) = &package.resolution_markers {
+        reached_when.and(forked.clone());
     }
-    reached_when.and(forked);
     reached_when
-}
-
-/// A uv.lock dependency entry (`{ name = "x", extra = ["y"], marker =
-/// "…" }`): the package's normalized name, the extras it asks for, and the
-/// environments it applies in (all without a marker; none with one pybase
-/// cannot read, so that such a package is never taken as needed).
-fn dependency_edge(dep: &toml::Value) -> Option<((String, Vec<String>), MarkerTree)> {
-    let name = normalize_name(dep.get("name")?.as_str()?);
-    let extras = dep
-        .get("extra")
-        .and_then(toml::Value::as_array)
-        .map(|e| {
-            e.iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    let marker = match dep.get("marker") {
-        None => MarkerTree::TRUE,
-        Some(marker) => marker
-            .as_str()
-            .and_then(|m| m.parse::<MarkerTree>().ok())
-            .unwrap_or(MarkerTree::FALSE),
-    };
-    Some(((name, extras), marker))
 }
 
 fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
@@ -1622,28 +1474,14 @@ fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
     })
 }
 
-/// The uv.lock format version pybase reads: uv writes 1, with `revision =
-/// N` for the compatible additions; another version is a breaking change.
-const UV_LOCK_VERSION: i64 = 1;
-
 /// A uv.lock's table, `file` being its name and `bytes` its content: an
 /// error when it is not TOML, or of a format version pybase does not know
 /// (its content is then not read, as it may mean something else).
 fn parse_lock(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
     let lock = parse_toml(file, bytes)?;
-    match lock.get("version") {
-        Some(version) if version.as_integer() != Some(UV_LOCK_VERSION) => Err(Diagnostic::at(
-            file,
-            Some(key_or_start(Some(bytes), "version")),
-            format!(
-                "uv.lock's format is version {version}, which this pybase does not know (it reads version {UV_LOCK_VERSION})"
-            ),
-        )
-        .with_hint(format!(
-            "upgrade pybase to a release that reads uv.lock version {version}, or lock with a uv that writes version {UV_LOCK_VERSION}"
-        ))),
-        _ => Ok(lock),
-    }
+    let text = std::str::from_utf8(bytes).unwrap_or_default();
+    crate::lock::uv::check_format_version(file, text)?;
+    Ok(lock)
 }
 
 #[cfg(test)]
@@ -1690,7 +1528,8 @@ mod tests {
 
     #[test]
     fn each_locked_package_is_needed_where_the_markers_along_its_paths_hold() {
-        let lock: toml::Table = toml::from_str(
+        let lock = crate::lock::uv::read(
+            "uv.lock",
             r#"
 version = 1
 [[package]]
@@ -1777,7 +1616,7 @@ name = "pytest"
 [[package]]
 name = "nothing-else"
 "#;
-        let table: toml::Table = toml::from_str(lock).expect("TOML");
+        let table = crate::lock::uv::read("uv.lock", lock).expect("TOML");
         let none = Selection::default();
         assert_eq!(
             venv_package_names(&table, "api", &none, false).map(|n| n.len()),
@@ -1822,7 +1661,7 @@ binary = [{ name = "psycopg-binary" }]
 [[package]]
 name = "psycopg-binary"
 "#;
-        let table: toml::Table = toml::from_str(lock).expect("TOML");
+        let table = crate::lock::uv::read("uv.lock", lock).expect("TOML");
         let postgres = Selection {
             extras: vec![Selected {
                 name: "postgres".into(),

@@ -97,71 +97,61 @@ pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>>
     }
 }
 
-/// The artifacts of the packages a `pylock.toml` (its text `text`, the
-/// file `file`) installs in every environment (those without a `marker`),
-/// for [`crate::artifacts::check`]; an sdist, archive, VCS or directory
+/// The artifacts of the packages a `pylock.toml` (read into `lock`)
+/// installs in every environment (those without a `marker`), for
+/// [`crate::artifacts::check`]; an sdist, archive, VCS or directory
 /// source counts as buildable anywhere. Meant for a lock that
-/// [`parse_pylock`] accepted: unreadable entries are skipped.
-pub fn pylock_artifacts(file: &str, text: &str) -> Vec<crate::artifacts::LockedArtifacts> {
-    let Ok(packages) = lock_packages(file, text, "packages", "") else {
-        return Vec::new();
-    };
-    packages
+/// [`parse_pylock`] accepted.
+pub fn pylock_artifacts(lock: &crate::lock::Lock) -> Vec<crate::artifacts::LockedArtifacts> {
+    lock.packages
         .iter()
-        .filter(|package| package.get("marker").is_none())
+        .filter(|package| package.marker.is_none())
         .filter_map(|package| {
-            let name = package.get("name")?.as_str()?;
-            let wheels =
-                crate::artifacts::wheel_file_names(package.get("wheels"), &["name", "url", "path"]);
             Some(crate::artifacts::LockedArtifacts {
-                name: name.to_owned(),
-                version: package.get("version")?.as_str()?.to_owned(),
-                file: file.to_owned(),
-                at: crate::diagnostic::package_line(text, name),
-                wheels,
-                has_sdist: ["sdist", "archive", "vcs", "directory"]
-                    .iter()
-                    .any(|key| package.get(*key).is_some()),
+                name: package.written_name.clone(),
+                version: package.version.clone()?,
+                file: lock.file.clone(),
+                at: Some(package.at),
+                wheels: package
+                    .wheels()
+                    .filter_map(|wheel| wheel.filename.clone())
+                    .collect(),
+                has_sdist: package.sdist().is_some() || !package.from_index(),
             })
         })
         .collect()
 }
 
-/// The files of a `pylock.toml` (accepted by [`parse_pylock`]) with their
-/// addresses and sha256, for BuildKit to fetch (sdists only when
-/// `with_sdists`); `None` when a package has a file without a URL or a
-/// sha256, installs from an archive, a VCS or a directory, or has a marker
-/// on the lock's extras or dependency groups. `lock_file` is the lock's
-/// path, for the files' [`recorded_at`](crate::artifacts::LockedFile::recorded_at).
+/// The files of a `pylock.toml` (accepted by [`parse_pylock`], read into
+/// `lock`) with their addresses and sha256, for BuildKit to fetch (sdists
+/// only when `with_sdists`); `None` when a package has a file without a
+/// URL or a sha256, installs from an archive, a VCS or a directory, or has
+/// a marker on the lock's extras or dependency groups.
 pub fn pylock_fetchable(
-    lock_file: &str,
-    text: &str,
+    lock: &crate::lock::Lock,
     with_sdists: bool,
 ) -> Option<Vec<crate::artifacts::FetchablePackage>> {
-    let packages = lock_packages("", text, "packages", "").ok()?;
-    let file = |entry: &toml::Value| {
-        let sha256 = entry.get("hashes")?.get("sha256")?.as_str()?;
-        crate::artifacts::LockedFile::new(entry.get("url")?.as_str()?, sha256, lock_file, text)
+    let file = |artifact: &crate::lock::Artifact| {
+        crate::artifacts::LockedFile::recorded(
+            artifact.url.as_deref()?,
+            artifact.sha256.as_deref()?,
+            &lock.file,
+            Some(artifact.at),
+        )
     };
-    packages
+    lock.packages
         .iter()
         .map(|package| {
-            if ["archive", "vcs", "directory"]
-                .iter()
-                .any(|key| package.get(*key).is_some())
-            {
+            if !package.from_index() {
                 return None;
             }
-            let sdist = match package.get("sdist") {
-                Some(entry) => Some(file(entry)?),
+            let sdist = match package.sdist() {
+                Some(artifact) => Some(file(artifact)?),
                 None => None,
             };
             // A marker on the lock's own `extras` or `dependency_groups`
             // (PEP 751) means nothing in a requirements file: uv reads it.
-            let marker = match package.get("marker") {
-                Some(marker) => Some(marker.as_str()?.to_owned()),
-                None => None,
-            };
+            let marker = package.marker.clone();
             if marker
                 .as_deref()
                 .is_some_and(|m| m.contains("extra") || m.contains("dependency_groups"))
@@ -169,21 +159,15 @@ pub fn pylock_fetchable(
                 return None;
             }
             Some(crate::artifacts::FetchablePackage {
-                name: normalize_name(package.get("name")?.as_str()?),
-                version: package.get("version")?.as_str()?.to_owned(),
+                name: package.name.clone(),
+                version: package.version.clone()?,
                 needed_when: match marker.as_deref() {
                     None => pep508_rs::MarkerTree::TRUE,
                     Some(marker) => marker
                         .parse::<pep508_rs::MarkerTree>()
                         .unwrap_or(pep508_rs::MarkerTree::FALSE),
                 },
-                wheels: package
-                    .get("wheels")
-                    .and_then(toml::Value::as_array)
-                    .map_or(&[][..], Vec::as_slice)
-                    .iter()
-                    .map(file)
-                    .collect::<Option<Vec<_>>>()?,
+                wheels: package.wheels().map(file).collect::<Option<Vec<_>>>()?,
                 sdist: sdist.filter(|_| with_sdists),
                 marker,
             })
@@ -505,6 +489,10 @@ mod tests {
         render(parse("app/requirements.txt", text, true))
     }
 
+    fn read_pylock(text: &str) -> crate::lock::Lock {
+        crate::lock::pylock::read("pylock.toml", text).expect("a pylock")
+    }
+
     fn pylock_report(text: &str) -> String {
         render(parse_pylock("pylock.toml", text))
     }
@@ -524,7 +512,7 @@ mod tests {
     #[test]
     fn a_pylock_lists_the_artifacts_of_what_every_environment_installs() {
         let text = "lock-version = \"1.0\"\n[[packages]]\nname = \"pyyaml\"\nversion = \"6.0.2\"\nwheels = [{ url = \"https://x/PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl\", hashes = { sha256 = \"00\" } }]\n[[packages]]\nname = \"pywin32\"\nversion = \"308\"\nmarker = \"sys_platform == 'win32'\"\nwheels = [{ name = \"pywin32-308-cp311-cp311-win_amd64.whl\", url = \"https://x/y\", hashes = { sha256 = \"00\" } }]\n[[packages]]\nname = \"six\"\nversion = \"1.17.0\"\nsdist = { url = \"https://x/six-1.17.0.tar.gz\", hashes = { sha256 = \"00\" } }\n";
-        let listed: Vec<String> = pylock_artifacts("pylock.toml", text)
+        let listed: Vec<String> = pylock_artifacts(&read_pylock(text))
             .iter()
             .map(|a| {
                 format!(
@@ -560,7 +548,7 @@ mod tests {
             hash('2'),
             hash('3')
         );
-        let packages = pylock_fetchable("pylock.toml", &text, true).expect("fetchable");
+        let packages = pylock_fetchable(&read_pylock(&text), true).expect("fetchable");
         let amd64 = crate::llb::Platform {
             os: "linux".into(),
             architecture: "amd64".into(),
@@ -611,7 +599,7 @@ mod tests {
         );
         // Without sdists to build (a setting changes how uv builds them),
         // or with a file that has no URL, BuildKit fetches nothing.
-        let without = pylock_fetchable("pylock.toml", &text, false).expect("fetchable");
+        let without = pylock_fetchable(&read_pylock(&text), false).expect("fetchable");
         assert_eq!(
             crate::artifacts::wheelhouse(
                 &without,
@@ -627,9 +615,9 @@ mod tests {
             "url = \"https://files.pythonhosted.org/p/PyYAML",
             "path = \"PyYAML",
         );
-        assert_eq!(pylock_fetchable("pylock.toml", &pathed, true), None);
+        assert_eq!(pylock_fetchable(&read_pylock(&pathed), true), None);
         let grouped = text.replace("sys_platform == 'win32'", "'dev' in dependency_groups");
-        assert_eq!(pylock_fetchable("pylock.toml", &grouped, true), None);
+        assert_eq!(pylock_fetchable(&read_pylock(&grouped), true), None);
     }
 
     #[test]

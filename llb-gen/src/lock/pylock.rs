@@ -1,0 +1,168 @@
+//! The `pylock.toml` reader (PEP 751): its wire structs, then their
+//! conversion into [`Lock`].
+//!
+//! A pylock lists `[[packages]]`, each with a `name`, a `version`, an
+//! environment `marker`, and where it installs from: `wheels = [{ name?,
+//! url, hashes = { sha256 = … } }]` and an `sdist` from an index, or one
+//! `vcs`, `directory` or `archive` source. Keys the wire structs do not
+//! name are ignored; a package's `name` and a file's sha256 are
+//! [`toml::Spanned`], for the positions errors point at.
+//!
+//! What a pylock must hold for pybase to install it (a version, hashes) is
+//! checked by `requirements.rs`; this reader reads its content.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{Artifact, Lock, LockKind, Package, Source, line_start, position_in_string};
+use crate::diagnostic::{Diagnostic, Position};
+use crate::names::normalize_name;
+
+/// A pylock.toml as PEP 751 lays it out.
+#[derive(Deserialize)]
+struct WireLock {
+    #[serde(default)]
+    packages: Vec<WirePackage>,
+}
+
+/// A `[[packages]]` table.
+#[derive(Deserialize)]
+struct WirePackage {
+    name: Spanned<String>,
+    version: Option<String>,
+    marker: Option<String>,
+    index: Option<String>,
+    vcs: Option<WireLocation>,
+    directory: Option<WireLocation>,
+    archive: Option<WireLocation>,
+    sdist: Option<WireFile>,
+    #[serde(default)]
+    wheels: Vec<WireFile>,
+}
+
+/// A `vcs`, `directory` or `archive` table: where the package is.
+#[derive(Deserialize)]
+struct WireLocation {
+    url: Option<String>,
+    path: Option<String>,
+}
+
+/// An `sdist` or a `wheels` entry.
+#[derive(Deserialize)]
+struct WireFile {
+    name: Option<String>,
+    url: Option<String>,
+    path: Option<String>,
+    hashes: Option<WireHashes>,
+}
+
+/// A file's `hashes`, by algorithm (pybase reads sha256).
+#[derive(Deserialize)]
+struct WireHashes {
+    sha256: Option<Spanned<String>>,
+}
+
+/// Read the pylock.toml `file` whose text is `text`: an error, at its
+/// position, when it is not TOML or not laid out as PEP 751 says.
+pub fn read(file: &str, text: &str) -> Result<Lock, Diagnostic> {
+    let wire: WireLock = super::deserialize(
+        file,
+        text,
+        "pylock.toml",
+        "regenerate it: `uv export --format pylock.toml --no-dev > pylock.toml`",
+    )?;
+    let packages = wire.packages.into_iter().map(|p| convert_package(text, p));
+    Ok(Lock::new(LockKind::Pylock, file, packages.collect()))
+}
+
+/// A `[[packages]]` table as a [`Package`].
+fn convert_package(text: &str, wire: WirePackage) -> Package {
+    let at = line_start(text, wire.name.span().start);
+    let written_name = wire.name.into_inner();
+    let location = |l: WireLocation| l.url.or(l.path).unwrap_or_default();
+    let source = if let Some(vcs) = wire.vcs {
+        Source::Git { url: location(vcs) }
+    } else if let Some(directory) = wire.directory {
+        Source::Directory {
+            path: location(directory),
+        }
+    } else if let Some(archive) = wire.archive {
+        Source::Url {
+            url: location(archive),
+        }
+    } else {
+        Source::Registry {
+            url: wire.index.unwrap_or_default(),
+        }
+    };
+    let mut artifacts: Vec<Artifact> = wire
+        .wheels
+        .into_iter()
+        .map(|file| convert_file(text, file, true, at))
+        .collect();
+    artifacts.extend(wire.sdist.map(|file| convert_file(text, file, false, at)));
+    Package {
+        name: normalize_name(&written_name),
+        written_name,
+        version: wire.version,
+        source: Some(source),
+        dependencies: Vec::new(),
+        optional_dependencies: Default::default(),
+        dev_dependencies: Default::default(),
+        marker: wire.marker,
+        resolution_markers: None,
+        requires_dist: None,
+        artifacts,
+        at,
+    }
+}
+
+/// A file entry as an [`Artifact`] (a wheel when `wheel`), `package_at`
+/// being where its package is.
+fn convert_file(text: &str, wire: WireFile, wheel: bool, package_at: Position) -> Artifact {
+    let sha256 = wire.hashes.and_then(|hashes| hashes.sha256);
+    let at = sha256
+        .as_ref()
+        .map_or(package_at, |sha256| position_in_string(text, sha256, 0));
+    let location = wire.name.as_deref().or(wire.url.as_deref());
+    let location = location.or(wire.path.as_deref());
+    Artifact::new(
+        wheel,
+        location,
+        wire.url.clone(),
+        sha256.map(Spanned::into_inner),
+        at,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sources_markers_and_artifacts() {
+        let text = "lock-version = \"1.0\"\n\
+            [[packages]]\nname = \"My_Pkg\"\nversion = \"1\"\nmarker = \"os_name == 'nt'\"\n\
+            wheels = [{ name = \"my_pkg-1-py3-none-any.whl\", url = \"https://x/w\", hashes = { sha256 = \"ab\", sha512 = \"cd\" } }]\n\
+            [[packages]]\nname = \"tool\"\nvcs = { url = \"https://git/x\", type = \"git\" }\n";
+        let lock = read("pylock.toml", text).expect("a valid pylock");
+        let [pkg, tool] = lock.packages.as_slice() else {
+            panic!("two packages");
+        };
+        assert_eq!(
+            (pkg.name.as_str(), pkg.at),
+            ("my-pkg", Position { line: 3, column: 1 })
+        );
+        assert_eq!(pkg.marker.as_deref(), Some("os_name == 'nt'"));
+        assert!(pkg.from_index());
+        let wheel = pkg.wheels().next().expect("a wheel");
+        assert_eq!(wheel.filename.as_deref(), Some("my_pkg-1-py3-none-any.whl"));
+        assert_eq!(wheel.sha256.as_deref(), Some("ab"));
+        assert_eq!(
+            tool.source,
+            Some(Source::Git {
+                url: "https://git/x".to_owned()
+            })
+        );
+    }
+}

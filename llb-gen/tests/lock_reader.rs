@@ -1,0 +1,194 @@
+//! Property tests of the lock readers: no text makes the uv.lock format
+//! check, the uv.lock or the pylock.toml reader panic, every error they
+//! return has a position inside the text, and every position the model
+//! they return carries is inside the text too.
+//!
+//! Two generators: arbitrary text, and a lock (the fixture project's
+//! uv.lock, a pylock.toml of a wheel and an sdist) with random edits (lines deleted, duplicated or swapped; bytes deleted,
+//! replaced or inserted; TOML tokens inserted).
+
+use llb_gen::diagnostic::Diagnostic;
+use llb_gen::diagnostic::Position;
+use llb_gen::lock::{Lock, pylock, uv};
+use proptest::prelude::*;
+
+const FIXTURE: &str = include_str!("../../testdata/projects/inventory/uv.lock");
+
+/// A pylock.toml as `uv export` writes it: a wheel and an sdist.
+const PYLOCK: &str = r#"lock-version = "1.0"
+created-by = "uv"
+
+[[packages]]
+name = "six"
+version = "1.17.0"
+index = "https://pypi.org/simple"
+wheels = [{ url = "https://x/six-1.17.0-py2.py3-none-any.whl", hashes = { sha256 = "b6a85871a79d2e3b22d2d1b94ac2824226a63c6b741c88f7ae975f18b6778374" } }]
+
+[[packages]]
+name = "psycopg2"
+version = "2.9.10"
+marker = "sys_platform == 'linux'"
+sdist = { url = "https://x/psycopg2-2.9.10.tar.gz", hashes = { sha256 = "2d91e135bf72d31a410b17c16da610a82cb55f6b0477d1a902134b24a455b8b3" } }
+"#;
+
+/// A lock reader.
+type Reader = fn(&str, &str) -> Result<Lock, Diagnostic>;
+
+/// One random edit of a lock's text.
+#[derive(Clone, Debug)]
+enum Edit {
+    DeleteLine(usize),
+    DuplicateLine(usize),
+    SwapLines(usize, usize),
+    DeleteByte(usize),
+    ReplaceByte(usize, u8),
+    InsertToken(usize, &'static str),
+}
+
+/// Pieces of TOML and of uv.lock that turn a valid lock into a subtly
+/// wrong one.
+const TOKENS: &[&str] = &[
+    "[[package]]\n",
+    "[package.dev-dependencies]\n",
+    "name = 1\n",
+    "name = \"x\"\n",
+    "version = 2\n",
+    "source = \"registry\"\n",
+    "wheels = {}\n",
+    "sdist = []\n",
+    "dependencies = [{ extra = 1 }]\n",
+    "resolution-markers = [\"python_version >\"]\n",
+    "hash = \"sha256:\"",
+    "\"",
+    "{",
+    "]",
+    "=",
+    "\n",
+    "é",
+    "\u{feff}",
+];
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        any::<usize>().prop_map(Edit::DeleteLine),
+        any::<usize>().prop_map(Edit::DuplicateLine),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::SwapLines(a, b)),
+        any::<usize>().prop_map(Edit::DeleteByte),
+        (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::ReplaceByte(i, b)),
+        (any::<usize>(), proptest::sample::select(TOKENS))
+            .prop_map(|(i, t)| Edit::InsertToken(i, t)),
+    ]
+}
+
+/// `text` with `edit` applied (bytes that are no longer UTF-8 replaced).
+fn apply(text: &str, edit: &Edit) -> String {
+    let at = |i: usize, len: usize| if len == 0 { 0 } else { i % len };
+    let mut lines: Vec<&str> = text.split('\n').collect();
+    let n = lines.len();
+    let mut bytes = text.as_bytes().to_vec();
+    match *edit {
+        Edit::DeleteLine(i) => {
+            lines.remove(at(i, n));
+            return lines.join("\n");
+        }
+        Edit::DuplicateLine(i) => {
+            let i = at(i, n);
+            lines.insert(i, lines[i]);
+            return lines.join("\n");
+        }
+        Edit::SwapLines(i, j) => {
+            lines.swap(at(i, n), at(j, n));
+            return lines.join("\n");
+        }
+        Edit::DeleteByte(i) if !bytes.is_empty() => {
+            bytes.remove(at(i, bytes.len()));
+        }
+        Edit::ReplaceByte(i, b) if !bytes.is_empty() => {
+            let i = at(i, bytes.len());
+            bytes[i] = b;
+        }
+        Edit::InsertToken(i, token) => {
+            let i = at(i, bytes.len() + 1);
+            bytes.splice(i..i, token.bytes());
+        }
+        _ => {}
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Whether `position` lies in `text` (the line after the last allowed, for
+/// "unexpected end").
+fn within(position: Position, text: &str) -> bool {
+    let lines = text.split('\n').count();
+    position.line >= 1 && position.line as usize <= lines + 1 && position.column >= 1
+}
+
+/// Read `text`: an error must have a message and a position inside the
+/// text; a lock's package and artifact positions must be inside it too.
+fn check(read: Reader, text: &str) {
+    if let Err(error) = uv::check_format_version("uv.lock", text) {
+        let position = error.position.expect("a format error has a position");
+        assert!(within(position, text), "{error} points outside the text");
+    }
+    match read("uv.lock", text) {
+        Err(error) => {
+            assert!(!error.message.is_empty(), "an error without a message");
+            let position = error.position.expect("every reader error has a position");
+            assert!(within(position, text), "{error} points outside the text");
+        }
+        Ok(lock) => {
+            for package in &lock.packages {
+                assert!(
+                    within(package.at, text),
+                    "{} at {:?}",
+                    package.name,
+                    package.at
+                );
+                for artifact in &package.artifacts {
+                    assert!(within(artifact.at, text), "{artifact:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_sample_locks_read() {
+    let lock = uv::read("uv.lock", FIXTURE).expect("the fixture reads");
+    assert!(lock.packages.iter().any(|p| p.name == "inventory"));
+    let lock = pylock::read("pylock.toml", PYLOCK).expect("the pylock reads");
+    let positions: Vec<(u32, u32)> = lock
+        .packages
+        .iter()
+        .flat_map(|p| p.artifacts.iter().map(|a| (a.at.line, a.at.column)))
+        .collect();
+    assert_eq!(positions, [(8, 85), (14, 74)]);
+}
+
+fn reader() -> impl Strategy<Value = (Reader, &'static str)> {
+    prop_oneof![
+        Just((uv::read as Reader, FIXTURE)),
+        Just((pylock::read as Reader, PYLOCK)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    #[test]
+    fn arbitrary_text_never_panics_a_lock_reader((read, _) in reader(), text in ".{0,512}") {
+        check(read, &text);
+    }
+
+    #[test]
+    fn edited_locks_never_panic_a_lock_reader(
+        (read, sample) in reader(),
+        edits in proptest::collection::vec(edit(), 1..8),
+    ) {
+        let mut text = sample.to_owned();
+        for edit in &edits {
+            text = apply(&text, edit);
+        }
+        check(read, &text);
+    }
+}
