@@ -41,7 +41,7 @@ use bollard_buildkit_proto::pb;
 
 use crate::diagnostic::Position;
 use crate::diagnostic::{Diagnostic, did_you_mean};
-use crate::image::{self, ConfigChanges};
+use crate::image;
 use crate::llb::marshal::{ServerCaps, digest_of};
 use crate::llb::{
     self, CacheSharing, Exec, FileCopy, LocalOptions, MarshalError, Mount, Network, Platform, State,
@@ -52,14 +52,15 @@ use crate::spec::{
 };
 use crate::tools;
 
+mod code;
+mod config;
 mod scripts;
+mod system;
+mod venv;
 
-use scripts::{
-    BACKEND_SCRIPT, BUILD_SCRIPT, CODE_SCRIPT, COPIED_SYSTEM_SCRIPT, DELTA_SCRIPT, EXPORT_SCRIPT,
-    FETCHED_DELTA_SCRIPT, FETCHED_VENV_SCRIPT, PINNED_VENV_SCRIPT, POETRY_DELTA_SCRIPT,
-    POETRY_VENV_SCRIPT, SCM_VERSION_ENV, SDIST_BUILD_SCRIPT, SYSTEM_SCRIPT, UV_UNPACK_SCRIPT,
-    VENV_SCRIPT,
-};
+use venv::{Venv, venv};
+
+use scripts::UV_UNPACK_SCRIPT;
 
 pub use crate::files::{DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, VENV_DIR};
 
@@ -412,46 +413,6 @@ pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String
     )
 }
 
-/// The build-context source holding the project's code: the project
-/// directory without what never belongs in an image (VCS data, venvs,
-/// bytecode), without the locks the venv stage installs (no build backend
-/// reads them: a lock bump must not rerun the code step), without the spec
-/// itself and without what `.dockerignore` excludes (`ignored`).
-/// `requirements.txt` stays: a `setup.py` may read it.
-fn code_source(service: &Service, session_id: &str, spec_file: &str, ignored: &[String]) -> State {
-    let mut exclude: Vec<String> = [
-        ".git",
-        ".venv",
-        "**/__pycache__",
-        "**/*.pyc",
-        "uv.lock",
-        "poetry.lock",
-        "pylock.toml",
-        "pylock.*.toml",
-    ]
-    .iter()
-    .map(|p| service.project_path(p))
-    .collect();
-    let spec_name = spec_file.rsplit('/').next().unwrap_or(spec_file);
-    exclude.push(service.project_path(spec_name));
-    exclude.extend(ignored.iter().cloned());
-    State::local(
-        CONTEXT_LOCAL,
-        &LocalOptions {
-            session_id: session_id.to_owned(),
-            shared_key_hint: format!("pybase-code:{}", service.project),
-            include_patterns: if service.project.is_empty() {
-                Vec::new()
-            } else {
-                vec![format!("{}/", service.project)]
-            },
-            exclude_patterns: exclude,
-            ..Default::default()
-        },
-        format!("[{}] load project code", service.level.name),
-    )
-}
-
 /// What the wheels fetched for a venv must fit on `platform`: the Python
 /// of the image that makes the venv (`builder`, with `build-from`, else
 /// `base`), as its config says it (`PYTHON_VERSION`) or its filesystem shows
@@ -715,66 +676,159 @@ pub enum PlanError {
 }
 
 /// Plan the target and emit its LLB and image config.
+///
+/// The levels (the tiers, root first, then the service) are stacked one
+/// by one ([`Stacked::add`]), then the code goes on top for a service
+/// image, and the result is marshalled with the image config.
 pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, PlanError> {
-    let platform = &inputs.platform;
+    let cx = Context::new(target, inputs)?;
+    let mut stacked = Stacked::new(&cx);
+    for level in levels(target) {
+        stacked.add(&cx, level)?;
+    }
+    let Stacked {
+        image: image_state,
+        below,
+        mut history,
+        code_base,
+        ..
+    } = stacked;
+    // 4. code, for a service image.
+    let result = match (target.kind, target.service, code_base) {
+        (TargetKind::Image, Some(service), Some(code_on)) => {
+            code::code(&cx, service, &code_on, &image_state, &mut history)?
+        }
+        _ => image_state,
+    };
+
+    let source = inputs.spec_text.map(|text| pb::SourceInfo {
+        filename: inputs.spec_file.to_owned(),
+        data: text.to_vec(),
+        language: "yaml".to_owned(),
+        definition: None,
+    });
+    let definition = llb::marshal(&result, inputs.caps, source)?;
+    let user = below.map(|(user, _)| user).unwrap_or_default();
+    let config = image::compose(
+        &inputs.base.config,
+        &config::config_changes(target, inputs, &user, history),
+    );
+    Ok(Build {
+        definition,
+        config,
+        uses_merge: cx.uses_merge,
+    })
+}
+
+/// What every stage of a build reads: the target platform, whether the
+/// image is assembled with MergeOp, the image the builder steps start from
+/// and its environment, the unpacked uv and the environment it runs in.
+struct Context<'a> {
+    inputs: &'a BuildInputs<'a>,
+    platform: &'a Platform,
+    uses_merge: bool,
+    /// The image's base.
+    base: State,
+    /// With `build-from`, the image the builder steps start from: the
+    /// image is then assembled from `base` by copying alone.
+    copied: Option<State>,
+    /// What the builder steps start from: `copied`, else `base`.
+    build_root: State,
+    /// The build image's environment.
+    build_env: Vec<String>,
+    /// `build_env` for apt.
+    apt_env: Vec<String>,
+    /// The build image's own key for apt's cache mounts.
+    apt_key: String,
+    /// The unpacked uv binary.
+    uv_tool: State,
+    /// `build_env` for uv.
+    uv_env: Vec<String>,
+    /// What the wheels fetched for a venv must fit.
+    environment: crate::environment::TargetEnvironment,
+}
+
+impl<'a> Context<'a> {
+    fn new(target: &Target<'_>, inputs: &'a BuildInputs<'a>) -> Result<Self, PlanError> {
+        let platform = &inputs.platform;
+        let uses_merge = inputs.prefer_mergeop
+            && inputs
+                .caps
+                .is_none_or(|caps| matches!(caps.get("mergeop"), Some(Ok(()))));
+        let (from, _) = target.base_image().ok_or(PlanError::EmptyTarget)?;
+
+        let first_name = levels(target)
+            .first()
+            .map_or_else(String::new, |l| l.name.to_owned());
+        let base = State::image(
+            &inputs.base.reference,
+            platform,
+            format!("[{first_name}] base image {}", from.as_written),
+        );
+        // With `build-from`, the builder steps start from an image of their
+        // own, and the image is assembled from `base` by copying alone.
+        let copied = match (target.build_image(), &inputs.builder) {
+            (None, _) => None,
+            (Some((image, _)), None) => {
+                return Err(PlanError::UnresolvedBuildImage(image.as_written.clone()));
+            }
+            (Some((image, _)), Some(builder)) => Some((
+                State::image(
+                    &builder.reference,
+                    platform,
+                    format!("[{first_name}] build image {}", image.as_written),
+                ),
+                builder,
+            )),
+        };
+        let (build_root, build_image) = match &copied {
+            Some((state, builder)) => (state.clone(), *builder),
+            None => (base.clone(), &inputs.base),
+        };
+        let build_env = image::base_env(&build_image.config);
+        let mut apt_env = build_env.clone();
+        image::set_env(&mut apt_env, "DEBIAN_FRONTEND", "noninteractive");
+        Ok(Self {
+            inputs,
+            platform,
+            uses_merge,
+            copied: copied.map(|(state, _)| state),
+            uv_tool: unpack_uv(&build_root, &build_env, platform)?,
+            uv_env: uv_env(&build_env),
+            environment: target_environment(platform, &inputs.base, inputs.builder.as_ref()),
+            // The apt caches belong to one base image: lists of another
+            // release must never be mixed in.
+            apt_key: short_hash(&build_image.reference),
+            base,
+            build_root,
+            build_env,
+            apt_env,
+        })
+    }
+
+    /// `exec` with uv, its cache, and the secrets of the steps that
+    /// download Python packages.
+    fn with_uv(&self, exec: Exec) -> Exec {
+        exec.mount(Mount::readonly(UV_DIR, &self.uv_tool))
+            .mount(Mount::cache(
+                UV_CACHE_DIR,
+                UV_CACHE_ID,
+                CacheSharing::Shared,
+            ))
+            .mount(Mount::secret(CA_BUNDLE_PATH, CA_BUNDLE_SECRET, true))
+            .mount(Mount::secret(NETRC_PATH, NETRC_SECRET, true))
+    }
+}
+
+/// uv, unpacked from its verified wheel in `build_root`, for the builders
+/// only.
+fn unpack_uv(
+    build_root: &State,
+    build_env: &[String],
+    platform: &Platform,
+) -> Result<State, PlanError> {
     let uv = tools::uv_wheel(platform)
         .ok_or_else(|| PlanError::UnsupportedPlatform(platform.to_spec_string()))?;
-    let uses_merge = inputs.prefer_mergeop
-        && inputs
-            .caps
-            .is_none_or(|caps| matches!(caps.get("mergeop"), Some(Ok(()))));
-    let (from, _) = target.base_image().ok_or(PlanError::EmptyTarget)?;
-
-    let first_name = levels(target)
-        .first()
-        .map_or_else(String::new, |l| l.name.to_owned());
-    let base = State::image(
-        &inputs.base.reference,
-        platform,
-        format!("[{first_name}] base image {}", from.as_written),
-    );
-    // With `build-from`, the builder steps start from an image of their
-    // own, and the image is assembled from `base` by copying alone.
-    let copied = match (target.build_image(), &inputs.builder) {
-        (None, _) => None,
-        (Some((image, _)), None) => {
-            return Err(PlanError::UnresolvedBuildImage(image.as_written.clone()));
-        }
-        (Some((image, _)), Some(builder)) => Some((
-            State::image(
-                &builder.reference,
-                platform,
-                format!("[{first_name}] build image {}", image.as_written),
-            ),
-            builder,
-        )),
-    };
-    let (build_root, build_image) = match &copied {
-        Some((state, builder)) => (state, *builder),
-        None => (&base, &inputs.base),
-    };
-    let build_env = image::base_env(&build_image.config);
-    let environment = target_environment(platform, &inputs.base, inputs.builder.as_ref());
-
-    // The apt caches belong to one base image: lists of another release
-    // must never be mixed in.
-    let apt_key = short_hash(&build_image.reference);
-    let apt_mounts = |exec: Exec| {
-        exec.mount(Mount::cache(
-            "/var/cache/apt",
-            &format!("pybase-apt-cache-{apt_key}"),
-            CacheSharing::Locked,
-        ))
-        .mount(Mount::cache(
-            "/var/lib/apt/lists",
-            &format!("pybase-apt-lists-{apt_key}"),
-            CacheSharing::Locked,
-        ))
-    };
-    let mut apt_env = build_env.clone();
-    image::set_env(&mut apt_env, "DEBIAN_FRONTEND", "noninteractive");
-
-    // uv, unpacked from its verified wheel, for the builders only.
     let wheel = State::http(
         uv.url,
         uv.sha256,
@@ -785,14 +839,14 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             &uv.sha256[..12]
         ),
     );
-    let uv_tool = build_root
+    build_root
         .run(
             Exec::argv(&shell(
                 UV_UNPACK_SCRIPT,
                 "pybase-uv",
                 &[tools::uv_path_in_wheel()],
             ))
-            .env(build_env.clone())
+            .env(build_env.to_vec())
             .network(Network::None)
             .mount(Mount::readonly(WHEEL_DIR, &wheel))
             .mount(Mount::output(UV_DIR, &State::scratch()))
@@ -800,9 +854,12 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
             platform,
         )
         .output(UV_DIR)
-        .ok_or(PlanError::MissingOutput(UV_DIR))?;
+        .ok_or(PlanError::MissingOutput(UV_DIR))
+}
 
-    let mut uv_env = build_env.clone();
+/// The environment uv runs in: the build image's, with uv's settings.
+fn uv_env(build_env: &[String]) -> Vec<String> {
+    let mut uv_env = build_env.to_vec();
     for (key, value) in [
         ("UV_CACHE_DIR", UV_CACHE_DIR),
         ("UV_PROJECT_ENVIRONMENT", VENV_DIR),
@@ -822,453 +879,114 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
     ] {
         image::set_env(&mut uv_env, key, value);
     }
-    let with_uv = |exec: Exec| {
-        exec.mount(Mount::readonly(UV_DIR, &uv_tool))
-            .mount(Mount::cache(
-                UV_CACHE_DIR,
-                UV_CACHE_ID,
-                CacheSharing::Shared,
-            ))
-            .mount(Mount::secret(CA_BUNDLE_PATH, CA_BUNDLE_SECRET, true))
-            .mount(Mount::secret(NETRC_PATH, NETRC_SECRET, true))
-    };
+    uv_env
+}
 
-    // One level per tier of the chain, then the service: each adds its
-    // system packages, then its venv (whole for the first level with a
-    // project, else what the levels below lack), on top of the one below.
-    let mut image_state = base.clone();
-    let mut below: Option<(User, &str)> = None;
-    let mut build_packages: Vec<String> = Vec::new();
-    let mut has_venv = false;
-    let mut history = Vec::new();
-    let mut code_base = None;
-    let mut installed: Vec<&str> = Vec::new();
-    // Assembling by copying, the builder's own filesystem with the venv
-    // so far (otherwise the builder is the image's system stage).
-    let mut build_chain = copied.as_ref().map(|(state, _)| state.clone());
-    for level in levels(target) {
-        let name = level.name;
-        let line = level.line;
+/// The image as the levels stacked so far leave it for the next.
+struct Stacked<'a> {
+    /// The image so far.
+    image: State,
+    /// The user and working directory of the level below.
+    below: Option<(User, &'a str)>,
+    /// The build packages of every level so far.
+    build_packages: Vec<String>,
+    /// Whether a level below has a venv.
+    has_venv: bool,
+    /// The image's history entries.
+    history: Vec<String>,
+    /// The builder the code step runs in: the last project's level's.
+    code_base: Option<State>,
+    /// The project directories installed so far.
+    installed: Vec<&'a str>,
+    /// Assembling by copying, the builder's own filesystem with the venv
+    /// so far (otherwise the builder is the image's system stage).
+    build_chain: Option<State>,
+}
+
+impl<'a> Stacked<'a> {
+    fn new(cx: &Context<'_>) -> Self {
+        Self {
+            image: cx.base.clone(),
+            below: None,
+            build_packages: Vec::new(),
+            has_venv: false,
+            history: Vec::new(),
+            code_base: None,
+            installed: Vec::new(),
+            build_chain: cx.copied.clone(),
+        }
+    }
+
+    /// Stack `level` on the levels below: its system packages, then its
+    /// venv (whole for the first level with a project, else what the
+    /// levels below lack).
+    fn add(&mut self, cx: &Context<'_>, level: Level<'a>) -> Result<(), PlanError> {
         let user = level
             .user
             .cloned()
-            .or_else(|| below.as_ref().map(|(user, _)| user.clone()))
+            .or_else(|| self.below.as_ref().map(|(user, _)| user.clone()))
             .unwrap_or_default();
-        let needs_system = match &below {
+        let needs_system = match &self.below {
             None => true,
             Some((below_user, below_workdir)) => {
                 !level.runtime.is_empty() || *below_user != user || *below_workdir != level.workdir
             }
         };
-
         // 1. system
-        let system = if needs_system && copied.is_some() {
-            if !level.runtime.is_empty() {
-                return Err(PlanError::PackagesInCopiedImage(name.to_owned()));
-            }
-            let exec = Exec::argv(&shell(COPIED_SYSTEM_SCRIPT, "pybase-system", &[]))
-                .env(user_env(&build_env, &user, level.workdir))
-                .network(Network::None)
-                .mount(Mount::readonly(RUNTIME_DIR, &image_state))
-                .mount(Mount::output(OUT_DIR, &State::scratch()))
-                .named(format!(
-                    "[{name}] system: user {} ({}), {}, written in the builder",
-                    user.name, user.uid, level.workdir
-                ))
-                .at(line);
-            let files = build_root
-                .run(exec, platform)
-                .output(OUT_DIR)
-                .ok_or(PlanError::MissingOutput(OUT_DIR))?;
-            history.push(format!(
-                "pybase: [{name}] user {} ({}), copied in",
-                user.name, user.uid
-            ));
-            let copy = FileCopy::dir_contents("/", "/").named(format!(
-                "[{name}] image: add user {} and {}",
-                user.name, level.workdir
-            ));
-            stack(
-                uses_merge,
-                &image_state,
-                &files,
-                copy,
-                format!("[{name}] image: + user"),
-            )
+        let system = if needs_system && cx.copied.is_some() {
+            system::copied(cx, &level, &user, &self.image, &mut self.history)?
         } else if needs_system {
-            let exec = Exec::argv(&shell(SYSTEM_SCRIPT, "pybase-system", level.runtime))
-                .env(user_env(&apt_env, &user, level.workdir))
-                .named(if level.runtime.is_empty() {
-                    format!(
-                        "[{name}] system: user {} ({}), {}",
-                        user.name, user.uid, level.workdir
-                    )
-                } else {
-                    format!(
-                        "[{name}] system: {} + user {} ({})",
-                        level.runtime.join(" "),
-                        user.name,
-                        user.uid
-                    )
-                })
-                .at(line);
-            history.push(format!(
-                "pybase: [{name}] system packages [{}] and user {} ({})",
-                level.runtime.join(" "),
-                user.name,
-                user.uid
-            ));
-            image_state.run(apt_mounts(exec), platform).root()
+            system::installed(cx, &level, &user, &self.image, &mut self.history)
         } else {
-            image_state.clone()
+            self.image.clone()
         };
         for package in level.build {
-            if !build_packages.contains(package) {
-                build_packages.push(package.clone());
+            if !self.build_packages.contains(package) {
+                self.build_packages.push(package.clone());
             }
         }
-        below = Some((user, level.workdir));
+        self.below = Some((user, level.workdir));
 
         let Some(project) = level.project else {
-            image_state = system;
-            continue;
+            self.image = system;
+            return Ok(());
         };
         // A service whose project is its tier's (seed 001: every
         // dependency in the base) finds its venv complete below.
-        let installed_below = installed.contains(&project.dir);
-        installed.push(project.dir);
+        let installed_below = self.installed.contains(&project.dir);
+        self.installed.push(project.dir);
 
         // 2. builder
-        let builder_below = build_chain.clone().unwrap_or_else(|| system.clone());
-        let builder = if build_packages.is_empty() {
-            builder_below
-        } else {
-            let exec = Exec::argv(&shell(BUILD_SCRIPT, "pybase-build", &build_packages))
-                .env(apt_env.clone())
-                .named(format!("[{name}] builder: {}", build_packages.join(" ")))
-                .at(line);
-            builder_below.run(apt_mounts(exec), platform).root()
-        };
+        let builder_below = self.build_chain.clone().unwrap_or_else(|| system.clone());
+        let builder = system::builder(cx, &level, builder_below, &self.build_packages);
         if installed_below {
-            image_state = system;
-            code_base = Some(builder);
-            continue;
+            self.image = system;
+            self.code_base = Some(builder);
+            return Ok(());
         }
 
         // 3. venv: the whole venv into an output mount, or, on a venv
         // below, the files the sync adds to it.
-        let project_mount = |mount: Mount| {
-            if project.dir.is_empty() {
-                mount
-            } else {
-                mount.selector(project.dir)
-            }
-        };
-        let facts = inputs.projects.get(project.dir);
-        let packages = match facts.and_then(|f| f.venv_packages) {
-            Some(1) => "1 package".to_owned(),
-            Some(count) => format!("{count} packages"),
-            None => "uv sync --locked".to_owned(),
-        };
-        let lock_kind = facts.map(|f| f.lock).unwrap_or_default();
-        // A git dependency over SSH: the client's agent, and git's ssh
-        // checking the host against the `known_hosts` secret, never
-        // trusting a key on first use. Neither is part of a layer.
-        let git_over_ssh = facts.is_some_and(|f| f.git_over_ssh);
-        let over_ssh = if git_over_ssh {
-            ", git over SSH (--ssh default, --secret id=known_hosts)"
-        } else {
-            ""
-        };
-        let with_ssh = |exec: Exec| {
-            if !git_over_ssh {
-                return exec;
-            }
-            let mut env = uv_env.clone();
-            image::set_env(&mut env, "SSH_AUTH_SOCK", SSH_SOCKET);
-            image::set_env(
-                &mut env,
-                "GIT_SSH_COMMAND",
-                &format!(
-                    "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={KNOWN_HOSTS_PATH}"
-                ),
-            );
-            exec.env(env)
-                .mount(Mount::ssh(SSH_SOCKET, SSH_ID))
-                .mount(Mount::secret(KNOWN_HOSTS_PATH, KNOWN_HOSTS_SECRET, false))
-        };
-        let lock_file = project.path(lock_kind.file_name());
-        // What the installer reads: the lock, or its translation (one file
-        // per index).
-        let translated = facts.map_or(&[][..], |f| f.translated_locks.as_slice());
-        let translated_files: Vec<String> = (0..translated.len())
-            .map(crate::poetry::translated_file)
-            .collect();
-        let installed_file = lock_kind.file_name();
-        // The uv lock syncs the project's environment; a lock of pins is
-        // installed file by file, its name the venv script's argument. On
-        // a venv below, the delta script runs the installer it is given.
-        // The extras and groups the spec selects (uv.lock only: a lock of
-        // pins with a selection is refused before planning).
-        let selection: Vec<String> = project
-            .selection
-            .extras
-            .iter()
-            .flat_map(|extra| ["--extra".to_owned(), extra.name.clone()])
-            .chain(
-                project
-                    .selection
-                    .groups
-                    .iter()
-                    .flat_map(|group| ["--group".to_owned(), group.name.clone()]),
-            )
-            .collect();
-        // Every file the venv needs on PyPI: BuildKit fetches each as a
-        // checksummed HTTP source, an sdist is built into a wheel by a step
-        // of its own, and the install runs from those files with the
-        // network off, after the lock is exported to requirements with
-        // hashes (`uv export`, with the network: a stale lock is reported as
-        // uv reports it; a pylock.toml's are written by pybase). The built
-        // packages are left out of them, their wheels' hashes being unknown
-        // to the lock, and installed by `name==version`.
-        let fetched = match (lock_kind, facts.and_then(|f| f.fetchable.as_deref())) {
-            (LockKind::Uv | LockKind::Pylock, Some(packages)) if !git_over_ssh => {
-                crate::artifacts::wheelhouse(packages, &environment)
-                    .filter(|house| !house.is_empty())
-            }
-            _ => None,
-        };
-        let built_pins: Vec<String> = fetched.as_ref().map_or_else(Vec::new, |house| {
-            house
-                .sdists
-                .iter()
-                .map(|build| format!("{}=={}", build.name, build.version))
-                .collect()
-        });
-        // The venv script's arguments, and the delta script's on a venv
-        // below: the fetched delta installs the exported requirements itself
-        // and takes the built pins; the others run the installer they are
-        // given.
-        let uv_installer = |args: Vec<&str>, extra: &[String]| -> Vec<String> {
-            std::iter::once(UV_BINARY)
-                .chain(args)
-                .map(str::to_owned)
-                .chain(extra.iter().cloned())
-                .collect()
-        };
-        let (venv_script, venv_args, delta_args) = match lock_kind {
-            _ if fetched.is_some() => (FETCHED_VENV_SCRIPT, built_pins.clone(), built_pins),
-            LockKind::Uv => (
-                VENV_SCRIPT,
-                selection.clone(),
-                uv_installer(
-                    vec![
-                        "sync",
-                        "--locked",
-                        "--inexact",
-                        "--no-default-groups",
-                        "--no-install-project",
-                        "--no-editable",
-                    ],
-                    &selection,
-                ),
-            ),
-            LockKind::Poetry => {
-                // Each file after its index, empty for the default.
-                let by_index: Vec<String> = translated
-                    .iter()
-                    .zip(&translated_files)
-                    .flat_map(|(lock, file)| [lock.index.clone().unwrap_or_default(), file.clone()])
-                    .collect();
-                (POETRY_VENV_SCRIPT, by_index.clone(), by_index)
-            }
-            LockKind::Requirements | LockKind::Pylock => {
-                // `require-hashes: false` lets a requirements.txt without
-                // hashes through; every other lock has them.
-                let hashes = (lock_kind != LockKind::Requirements || project.require_hashes)
-                    .then_some("--require-hashes");
-                (
-                    PINNED_VENV_SCRIPT,
-                    hashes
-                        .into_iter()
-                        .chain([installed_file])
-                        .map(str::to_owned)
-                        .collect(),
-                    uv_installer(
-                        ["pip", "install", "--python", "/opt/venv/bin/python"]
-                            .into_iter()
-                            .chain(hashes)
-                            .chain(["-r", installed_file])
-                            .collect(),
-                        &[],
-                    ),
-                )
-            }
-        };
-        let mut lock = lock_source(&project, inputs.session_id, &inputs.ignored);
-        for (translation, file) in translated.iter().zip(&translated_files) {
-            lock = lock.mkfile(
-                &format!("/{}", project.path(file)),
-                translation.text.as_bytes(),
-                format!("[{name}] {lock_file} as requirements with hashes: {file}"),
+        let name = level.name;
+        let Venv {
+            files: venv,
+            lock_file,
+        } = venv(cx, &level, &project, &builder, self.has_venv)?;
+        let destination = if self.has_venv { "/" } else { VENV_DIR };
+        if let Some(chain) = &mut self.build_chain {
+            *chain = chain.copy(
+                &venv,
+                FileCopy::dir_contents("/", destination)
+                    .named(format!("[{name}] build image: + venv")),
             );
         }
-        // How the install step reads its inputs: the fetched files and the
-        // lock as requirements with hashes, offline; or the lock, with uv
-        // downloading.
-        let install: Box<dyn Fn(Exec) -> Exec> = match &fetched {
-            Some(house) => {
-                let as_requirements =
-                    format!("[{name}] venv: {lock_file} as requirements with hashes");
-                let requirements = if lock_kind == LockKind::Pylock {
-                    // uv cannot export a pylock.toml: its requirements are
-                    // written here, from the facts the wheelhouse came from.
-                    let packages = facts
-                        .and_then(|f| f.fetchable.as_deref())
-                        .unwrap_or_default();
-                    let text = crate::artifacts::requirements_text(packages, &house.sdists);
-                    State::scratch().mkfile("/requirements.txt", text.as_bytes(), as_requirements)
-                } else {
-                    let export_args: Vec<String> =
-                        selection
-                            .iter()
-                            .cloned()
-                            .chain(house.sdists.iter().flat_map(|build| {
-                                ["--no-emit-package".to_owned(), build.name.clone()]
-                            }))
-                            .collect();
-                    build_root
-                        .run(
-                            with_uv(
-                                Exec::argv(&shell(EXPORT_SCRIPT, "pybase-export", &export_args))
-                                    .env(uv_env.clone())
-                                    .cwd(LOCK_DIR)
-                                    .mount(project_mount(Mount::readonly(LOCK_DIR, &lock)))
-                                    .mount(Mount::output(OUT_DIR, &State::scratch()))
-                                    .named(as_requirements)
-                                    .at(line),
-                            ),
-                            platform,
-                        )
-                        .output(OUT_DIR)
-                        .ok_or(PlanError::MissingOutput(OUT_DIR))?
-                };
-                // Each sdist built alone: from the builder and the sdist,
-                // nothing the project holds.
-                let build_sdist = |build: &crate::artifacts::SdistBuild| {
-                    let exec = Exec::argv(&shell(
-                        SDIST_BUILD_SCRIPT,
-                        "pybase-build-sdist",
-                        std::slice::from_ref(&build.sdist.filename),
-                    ))
-                    .env(uv_env.clone())
-                    .cwd(SDIST_DIR)
-                    .mount(Mount::readonly(SDIST_DIR, &fetch(&build.sdist, name)))
-                    .mount(Mount::output(OUT_DIR, &State::scratch()))
-                    .named(format!(
-                        "[{name}] build {} {} from its sdist",
-                        build.name, build.version
-                    ))
-                    .at(line);
-                    builder
-                        .run(with_uv(exec), platform)
-                        .output(OUT_DIR)
-                        .ok_or(PlanError::MissingOutput(OUT_DIR))
-                };
-                let built = house
-                    .sdists
-                    .iter()
-                    .map(build_sdist)
-                    .collect::<Result<Vec<State>, PlanError>>()?;
-                let house = wheelhouse(&house.wheels, built, uses_merge, name);
-                let uv_tool = uv_tool.clone();
-                Box::new(move |exec: Exec| {
-                    exec.network(Network::None)
-                        .mount(Mount::readonly(UV_DIR, &uv_tool))
-                        .mount(Mount::cache(
-                            UV_CACHE_DIR,
-                            UV_CACHE_ID,
-                            CacheSharing::Shared,
-                        ))
-                        .mount(Mount::readonly(WHEELS_DIR, &house))
-                        .mount(Mount::readonly(REQUIREMENTS_DIR, &requirements))
-                })
-            }
-            None => {
-                let lock = lock.clone();
-                Box::new(move |exec: Exec| {
-                    with_ssh(with_uv(
-                        exec.cwd(LOCK_DIR)
-                            .mount(project_mount(Mount::readonly(LOCK_DIR, &lock))),
-                    ))
-                })
-            }
-        };
-        let fetched_note = fetched.as_ref().map_or_else(String::new, |house| {
-            let plural = |n: usize, one: &str, many: &str| {
-                format!("{n} {}", if n == 1 { one } else { many })
-            };
-            let built = match house.sdists.len() {
-                0 => String::new(),
-                n => format!(" and {}", plural(n, "built sdist", "built sdists")),
-            };
-            format!(
-                ", {}{built}, network off",
-                plural(house.wheels.len(), "fetched wheel", "fetched wheels")
-            )
-        });
-        let (venv, venv_copy) = if has_venv {
-            let delta_script = if fetched.is_some() {
-                FETCHED_DELTA_SCRIPT
-            } else if lock_kind == LockKind::Poetry {
-                POETRY_DELTA_SCRIPT
-            } else {
-                DELTA_SCRIPT
-            };
-            let exec = Exec::argv(&shell(delta_script, "pybase-venv-delta", &delta_args))
-                .env(uv_env.clone())
-                .mount(Mount::output(OUT_DIR, &State::scratch()))
-                .named(format!(
-                    "[{name}] venv: {packages} from {lock_file}, adding what the tier lacks{over_ssh}{fetched_note}"
-                ))
-                .at(line);
-            let delta = builder
-                .run(install(exec), platform)
-                .output(OUT_DIR)
-                .ok_or(PlanError::MissingOutput(OUT_DIR))?;
-            if let Some(chain) = &mut build_chain {
-                *chain = chain.copy(
-                    &delta,
-                    FileCopy::dir_contents("/", "/").named(format!("[{name}] build image: + venv")),
-                );
-            }
-            (delta, FileCopy::dir_contents("/", "/"))
-        } else {
-            let exec = Exec::argv(&shell(venv_script, "pybase-venv", &venv_args))
-                .env(uv_env.clone())
-                .mount(Mount::output(VENV_DIR, &State::scratch()))
-                .named(format!(
-                    "[{name}] venv: {packages} from {lock_file}{over_ssh}{fetched_note}"
-                ))
-                .at(line);
-            let venv = builder
-                .run(install(exec), platform)
-                .output(VENV_DIR)
-                .ok_or(PlanError::MissingOutput(VENV_DIR))?;
-            if let Some(chain) = &mut build_chain {
-                *chain = chain.copy(
-                    &venv,
-                    FileCopy::dir_contents("/", VENV_DIR)
-                        .named(format!("[{name}] build image: + venv")),
-                );
-            }
-            (venv, FileCopy::dir_contents("/", VENV_DIR))
-        };
-        has_venv = true;
-        history.push(format!("pybase: [{name}] venv {VENV_DIR} from {lock_file}"));
-        let venv_copy = venv_copy.named(format!("[{name}] image: add the venv"));
-        image_state = stack(
-            uses_merge,
+        self.has_venv = true;
+        self.history
+            .push(format!("pybase: [{name}] venv {VENV_DIR} from {lock_file}"));
+        let venv_copy =
+            FileCopy::dir_contents("/", destination).named(format!("[{name}] image: add the venv"));
+        self.image = stack(
+            cx.uses_merge,
             &system,
             &venv,
             venv_copy,
@@ -1278,109 +996,9 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         // not this level's: its inputs do not include this lock, so a lock
         // bump does not rerun it (the project's files do not depend on its
         // dependencies). It makes an empty venv when there is none below.
-        code_base = Some(builder);
+        self.code_base = Some(builder);
+        Ok(())
     }
-
-    // 4. code, for a service image.
-    let result = match (target.kind, target.service, code_base) {
-        (TargetKind::Image, Some(service), Some(code_on)) => {
-            let name = &service.level.name;
-            // A version from the spec is the one setuptools_scm and
-            // hatch-vcs (which uses it) give the package: the context has no
-            // `.git` to take one from.
-            let mut code_env = uv_env.clone();
-            if let Some(version) = &service.version {
-                image::set_env(&mut code_env, SCM_VERSION_ENV, version);
-            }
-            // The build backend, in an environment of its own made once per
-            // set of requirements (its step reads nothing else, not even the
-            // version), where the code step builds without making an
-            // isolated one each time.
-            let backend = inputs
-                .projects
-                .get(service.project.as_str())
-                .and_then(|facts| facts.build_requires.as_ref())
-                .map(|requires| {
-                    code_on
-                        .run(
-                            with_uv(
-                                Exec::argv(&shell(BACKEND_SCRIPT, "pybase-backend", requires))
-                                    .env(uv_env.clone())
-                                    .mount(Mount::output(BACKEND_DIR, &State::scratch()))
-                                    .named(format!(
-                                        "[{name}] code: build backend {}",
-                                        requires.join(" ")
-                                    ))
-                                    .at(service.level.at.map(|p| p.line)),
-                            ),
-                            platform,
-                        )
-                        .output(BACKEND_DIR)
-                        .ok_or(PlanError::MissingOutput(BACKEND_DIR))
-                })
-                .transpose()?;
-            let code_exec = Exec::argv(&shell(CODE_SCRIPT, "pybase-code", &[]))
-                .env(code_env)
-                .mount({
-                    let mount = Mount::scratchpad(
-                        SRC_DIR,
-                        &code_source(
-                            service,
-                            inputs.session_id,
-                            inputs.spec_file,
-                            &inputs.ignored,
-                        ),
-                    );
-                    if service.project.is_empty() {
-                        mount
-                    } else {
-                        mount.selector(&service.project)
-                    }
-                })
-                .named(format!(
-                    "[{name}] code: install the project without dependencies"
-                ))
-                .at(service.level.at.map(|p| p.line));
-            let code_exec = code_exec.mount(Mount::output(OUT_DIR, &State::scratch()));
-            let code_exec = match &backend {
-                Some(backend) => code_exec.mount(Mount::readonly(BACKEND_DIR, backend)),
-                None => code_exec,
-            };
-            let code = code_on
-                .run(with_uv(code_exec), platform)
-                .output(OUT_DIR)
-                .ok_or(PlanError::MissingOutput(OUT_DIR))?;
-            history.push(format!("pybase: project code of `{name}`"));
-            let code_copy =
-                FileCopy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
-            stack(
-                uses_merge,
-                &image_state,
-                &code,
-                code_copy,
-                format!("[{name}] image: + code"),
-            )
-        }
-        _ => image_state,
-    };
-
-    let source = inputs.spec_text.map(|text| pb::SourceInfo {
-        filename: inputs.spec_file.to_owned(),
-        data: text.to_vec(),
-        language: "yaml".to_owned(),
-        definition: None,
-    });
-    let definition = llb::marshal(&result, inputs.caps, source)?;
-    let user = below.map(|(user, _)| user).unwrap_or_default();
-    let config = image::compose(
-        &inputs.base.config,
-        &config_changes(target, inputs, &user, history),
-    );
-    Ok(Build {
-        definition,
-        config,
-        uses_merge,
-    })
 }
 
 /// One tier or the service, as the build stacks them.
@@ -1414,191 +1032,6 @@ fn levels<'a>(target: &Target<'a>) -> Vec<Level<'a>> {
         workdir: &service.workdir,
     });
     tiers.chain(service).collect()
-}
-
-/// The label that carries the digest of a tier image's inputs.
-pub const TIER_INPUTS_LABEL: &str = "dev.pybase.tier.inputs-digest";
-
-/// The digest of what decides a tier image: the base image (with its
-/// digest when known), the build image when there is one, and each level's packages, environment, user and
-/// lock inputs. `None` when a project's files were not read.
-fn tier_inputs_digest(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Option<String> {
-    let mut levels_json = Vec::new();
-    for tier in &target.tiers {
-        let lock = match tier.project_dir() {
-            Some(project) => Some(inputs.projects.get(project.dir)?.files_digest.clone()?),
-            None => None,
-        };
-        levels_json.push(serde_json::json!({
-            "tier": tier.level.name,
-            "runtime": tier.level.runtime_packages,
-            "build": tier.level.build_packages,
-            "env": tier.level.env,
-            "user": tier.level.user.as_ref().map(|u| (&u.name, u.uid, u.gid)),
-            "lock": lock,
-            "extras": tier.level.selection.extras.iter().map(|e| &e.name).collect::<Vec<_>>(),
-            "groups": tier.level.selection.groups.iter().map(|g| &g.name).collect::<Vec<_>>(),
-        }));
-    }
-    let mut canonical = serde_json::json!({
-        "base": inputs.base.reference,
-        "base_digest": inputs.base.digest,
-        "levels": levels_json,
-        "uv": tools::UV_VERSION,
-    });
-    // Only when there is one, so the digests of other tiers stay as they were.
-    if let Some(builder) = &inputs.builder {
-        canonical["builder"] = serde_json::json!([builder.reference, builder.digest]);
-    }
-    Some(digest_of(canonical.to_string().as_bytes()))
-}
-
-fn config_changes(
-    target: &Target<'_>,
-    inputs: &BuildInputs<'_>,
-    user: &User,
-    history: Vec<String>,
-) -> ConfigChanges {
-    let service = target.service;
-    let provenance = &inputs.provenance;
-    let oci = |key: &str| format!("org.opencontainers.image.{key}");
-    let base_name = target
-        .base_image()
-        .map(|(image, _)| image.normalized.clone())
-        .unwrap_or_default();
-    // Ours first, then the spec's, then `--label`: later ones win.
-    let mut labels = vec![(oci("title"), target.name()), (oci("base.name"), base_name)];
-    let optional = [
-        ("base.digest", inputs.base.digest.clone()),
-        ("version", provenance.version.clone()),
-        ("revision", provenance.revision.clone()),
-        ("source", provenance.source.clone()),
-        (
-            "created",
-            provenance.build_date.clone().or_else(|| {
-                provenance
-                    .source_date_epoch
-                    .and_then(|epoch| jiff::Timestamp::from_second(epoch).ok())
-                    .map(|t| t.to_string())
-            }),
-        ),
-    ];
-    labels.extend(
-        optional
-            .into_iter()
-            .filter_map(|(key, value)| value.map(|v| (oci(key), v))),
-    );
-    if target.kind == TargetKind::Tier
-        && let Some(digest) = tier_inputs_digest(target, inputs)
-    {
-        labels.push((TIER_INPUTS_LABEL.to_owned(), digest));
-    }
-    if let Some(service) = service {
-        labels.extend(service.labels.iter().cloned());
-    }
-    labels.extend(inputs.labels.iter().cloned());
-    let mut env = vec![
-        ("VIRTUAL_ENV".to_owned(), VENV_DIR.to_owned()),
-        ("PYTHONUNBUFFERED".to_owned(), "1".to_owned()),
-        ("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()),
-    ];
-    for tier in &target.tiers {
-        env.extend(tier.level.env.iter().cloned());
-    }
-    if let Some(service) = service {
-        env.extend(service.level.env.iter().cloned());
-    }
-    // Only the service image itself gets the service's command and health
-    // check: its base target keeps the base image's, which do not need the
-    // project.
-    let image = service.filter(|_| target.kind == TargetKind::Image);
-    ConfigChanges {
-        env,
-        path_prefix: format!("{VENV_DIR}/bin"),
-        working_dir: service.map_or(DEFAULT_WORKDIR, |s| &s.workdir).to_owned(),
-        user: format!("{}:{}", user.uid, user.gid),
-        cmd: image.and_then(|s| s.command.clone()),
-        entrypoint: image.and_then(|s| s.entrypoint.clone()),
-        exposed_ports: service.map(|s| s.ports.clone()).unwrap_or_default(),
-        healthcheck: image.and_then(|s| s.healthcheck.as_ref()).map(|check| {
-            let mut value = serde_json::json!({ "Test": check.test });
-            for (key, nanos) in [
-                ("Interval", check.interval),
-                ("Timeout", check.timeout),
-                ("StartPeriod", check.start_period),
-            ] {
-                if let Some(nanos) = nanos {
-                    value[key] = serde_json::json!(nanos);
-                }
-            }
-            if let Some(retries) = check.retries {
-                value["Retries"] = serde_json::json!(retries);
-            }
-            value
-        }),
-        stop_signal: service.and_then(|s| s.stop_signal.clone()),
-        labels,
-        history: history.into_iter().map(|h| (h, false)).collect(),
-    }
-}
-
-/// `env` with the user and working directory the system scripts create.
-fn user_env(env: &[String], user: &User, workdir: &str) -> Vec<String> {
-    let mut env = env.to_vec();
-    image::set_env(&mut env, "PYBASE_WORKDIR", workdir);
-    image::set_env(&mut env, "PYBASE_USER", &user.name);
-    image::set_env(&mut env, "PYBASE_UID", &user.uid.to_string());
-    image::set_env(&mut env, "PYBASE_GID", &user.gid.to_string());
-    env
-}
-
-/// `file` as a checksummed HTTP source, for the level `name`. The step
-/// names where the lock records the hash: BuildKit reports a digest
-/// mismatch under it.
-fn fetch(file: &crate::artifacts::LockedFile, name: &str) -> State {
-    let recorded_at = file
-        .recorded_at
-        .as_ref()
-        .map_or_else(String::new, |at| format!(", {at}"));
-    State::http(
-        &file.url,
-        &file.sha256,
-        &file.filename,
-        format!(
-            "[{name}] fetch {} (sha256 {}{recorded_at})",
-            file.filename,
-            file.sha256.get(..12).unwrap_or(&file.sha256)
-        ),
-    )
-}
-
-/// The wheels of `files`, each a checksummed HTTP source, and the wheels
-/// `built` from sdists, side by side in one directory: stacked with
-/// MergeOp, or copied next to each other.
-fn wheelhouse(
-    files: &[crate::artifacts::LockedFile],
-    built: Vec<State>,
-    uses_merge: bool,
-    name: &str,
-) -> State {
-    let fetched: Vec<State> = files
-        .iter()
-        .map(|file| fetch(file, name))
-        .chain(built)
-        .collect();
-    if uses_merge {
-        State::merge(
-            &fetched.iter().collect::<Vec<_>>(),
-            format!("[{name}] wheels: {} files", fetched.len()),
-        )
-    } else {
-        fetched.iter().fold(State::scratch(), |house, wheel| {
-            house.copy(
-                wheel,
-                FileCopy::dir_contents("/", "/").named(format!("[{name}] wheels: + one")),
-            )
-        })
-    }
 }
 
 /// `below` with what `copy` takes from `output` on top, as one layer of its
