@@ -80,7 +80,7 @@ pub struct BuildInputs<'a> {
     /// The service's resolved base image.
     pub base: BaseImage,
     /// The resolved image the builder starts from, when the target has
-    /// one ([`Target::build_image`]); else the builder starts from `base`.
+    /// one ([`Target::build_image`](super::Target::build_image)); else the builder starts from `base`.
     pub builder: Option<BaseImage>,
     /// The server's LLB caps, every op is checked against; `None` checks
     /// nothing (printing LLB without a server).

@@ -152,7 +152,7 @@ pub enum PlanError {
 /// Plan the target and emit its LLB and image config.
 ///
 /// The levels (the tiers, root first, then the service) are stacked one
-/// by one ([`Stacked::add`]), then the code goes on top for a service
+/// by one (`Stacked::add`), then the code goes on top for a service
 /// image, and the result is marshalled with the image config.
 pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, PlanError> {
     let cx = Context::new(target, inputs)?;
