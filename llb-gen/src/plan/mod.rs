@@ -32,6 +32,12 @@
 //! in the steps that download Python packages; the SSH agent (`--ssh
 //! default`) and the `known_hosts` secret only in the venv steps of locks
 //! with a git dependency over SSH.
+//!
+//! `build` reads a `Context` shared by every stage and stacks the
+//! levels one by one; each stage is a module of its own: `system`
+//! (system and builder), `venv`, `code`, `config` (the image
+//! config), with the scripts they run in `scripts`. `target`,
+//! `sources` and `inputs` hold what decides a build before it starts.
 
 use serde_json::Value;
 
