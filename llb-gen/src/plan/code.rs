@@ -1,0 +1,147 @@
+//! The code stage of a service image: the project built and installed
+//! without its dependencies in the builder, into the venv below it (a
+//! tier's) or an empty one on the same interpreter, with the files it adds
+//! copied to an output mount and stacked on the image.
+
+use crate::image;
+use crate::llb::{Exec, FileCopy, LocalOptions, Mount, State};
+use crate::spec::Service;
+
+use super::scripts::{BACKEND_SCRIPT, CODE_SCRIPT, SCM_VERSION_ENV};
+use super::{BACKEND_DIR, CONTEXT_LOCAL, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack};
+
+/// `image` with the code of `service` on top, installed in `code_on` (the
+/// builder of its level); its history entry goes to `history`.
+pub(super) fn code(
+    cx: &Context<'_>,
+    service: &Service,
+    code_on: &State,
+    image: &State,
+    history: &mut Vec<String>,
+) -> Result<State, PlanError> {
+    let name = &service.level.name;
+    let inputs = cx.inputs;
+    // A version from the spec is the one setuptools_scm and hatch-vcs
+    // (which uses it) give the package: the context has no `.git` to take
+    // one from.
+    let mut code_env = cx.uv_env.clone();
+    if let Some(version) = &service.version {
+        image::set_env(&mut code_env, SCM_VERSION_ENV, version);
+    }
+    let backend = backend(cx, service, code_on)?;
+    let code_exec = Exec::argv(&shell(CODE_SCRIPT, "pybase-code", &[]))
+        .env(code_env)
+        .mount({
+            let mount = Mount::scratchpad(
+                SRC_DIR,
+                &code_source(
+                    service,
+                    inputs.session_id,
+                    inputs.spec_file,
+                    &inputs.ignored,
+                ),
+            );
+            if service.project.is_empty() {
+                mount
+            } else {
+                mount.selector(&service.project)
+            }
+        })
+        .named(format!(
+            "[{name}] code: install the project without dependencies"
+        ))
+        .at(service.level.at.map(|p| p.line));
+    let code_exec = code_exec.mount(Mount::output(OUT_DIR, &State::scratch()));
+    let code_exec = match &backend {
+        Some(backend) => code_exec.mount(Mount::readonly(BACKEND_DIR, backend)),
+        None => code_exec,
+    };
+    let code = code_on
+        .run(cx.with_uv(code_exec), cx.platform)
+        .output(OUT_DIR)
+        .ok_or(PlanError::MissingOutput(OUT_DIR))?;
+    history.push(format!("pybase: project code of `{name}`"));
+    let code_copy = FileCopy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
+    Ok(stack(
+        cx.uses_merge,
+        image,
+        &code,
+        code_copy,
+        format!("[{name}] image: + code"),
+    ))
+}
+
+/// The build backend, in an environment of its own made once per set of
+/// requirements (its step reads nothing else, not even the version), where
+/// the code step builds without making an isolated one each time; `None`
+/// when the project's build requirements were not read.
+fn backend(
+    cx: &Context<'_>,
+    service: &Service,
+    code_on: &State,
+) -> Result<Option<State>, PlanError> {
+    let name = &service.level.name;
+    cx.inputs
+        .projects
+        .get(service.project.as_str())
+        .and_then(|facts| facts.build_requires.as_ref())
+        .map(|requires| {
+            code_on
+                .run(
+                    cx.with_uv(
+                        Exec::argv(&shell(BACKEND_SCRIPT, "pybase-backend", requires))
+                            .env(cx.uv_env.clone())
+                            .mount(Mount::output(BACKEND_DIR, &State::scratch()))
+                            .named(format!(
+                                "[{name}] code: build backend {}",
+                                requires.join(" ")
+                            ))
+                            .at(service.level.at.map(|p| p.line)),
+                    ),
+                    cx.platform,
+                )
+                .output(BACKEND_DIR)
+                .ok_or(PlanError::MissingOutput(BACKEND_DIR))
+        })
+        .transpose()
+}
+
+/// The build-context source holding the project's code: the project
+/// directory without what never belongs in an image (VCS data, venvs,
+/// bytecode), without the locks the venv stage installs (no build backend
+/// reads them: a lock bump must not rerun the code step), without the spec
+/// itself and without what `.dockerignore` excludes (`ignored`).
+/// `requirements.txt` stays: a `setup.py` may read it.
+fn code_source(service: &Service, session_id: &str, spec_file: &str, ignored: &[String]) -> State {
+    let mut exclude: Vec<String> = [
+        ".git",
+        ".venv",
+        "**/__pycache__",
+        "**/*.pyc",
+        "uv.lock",
+        "poetry.lock",
+        "pylock.toml",
+        "pylock.*.toml",
+    ]
+    .iter()
+    .map(|p| service.project_path(p))
+    .collect();
+    let spec_name = spec_file.rsplit('/').next().unwrap_or(spec_file);
+    exclude.push(service.project_path(spec_name));
+    exclude.extend(ignored.iter().cloned());
+    State::local(
+        CONTEXT_LOCAL,
+        &LocalOptions {
+            session_id: session_id.to_owned(),
+            shared_key_hint: format!("pybase-code:{}", service.project),
+            include_patterns: if service.project.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!("{}/", service.project)]
+            },
+            exclude_patterns: exclude,
+            ..Default::default()
+        },
+        format!("[{}] load project code", service.level.name),
+    )
+}

@@ -1,0 +1,550 @@
+//! From a validated spec and a target to the build: stages, LLB and config.
+//!
+//! A service image is four stages, each its own cache key, ordered so that a
+//! change invalidates only what depends on it:
+//!
+//! 1. **system**: the base image plus the runtime OS packages, the non-root
+//!    user and the working directory (one exec, one layer). apt's cache and
+//!    lists are cache mounts, so neither reaches the layer.
+//! 2. **builder** (never exported): *system* plus the build packages.
+//! 3. **venv**: `uv sync --locked` in the builder, seeing only `pyproject.toml`
+//!    and `uv.lock` (a local source with include patterns), writing the venv
+//!    into an output mount: the venv alone, without the builder around it.
+//! 4. **code**: the project installed without dependencies in the builder,
+//!    into the venv below (a tier's) or an empty one on the same
+//!    interpreter, never the service's own: the files it adds are copied to
+//!    an output mount. Only a code change reruns it, not a lock bump.
+//!
+//! The image is *system* + venv + code; the `<service>-base` target stops
+//! before the code. When the server offers MergeOp the three are stacked with
+//! it (each keeps its exact layers); otherwise they are copied on top of each
+//! other, which gives the same files and the same layer boundaries.
+//!
+//! With `build-from`, the builder starts from that image instead, and
+//! *system* runs nothing in the image: the user and working directory are
+//! written in the builder (which also checks that the runtime image has the
+//! builder's interpreter) and copied on top of the base image. A base
+//! without a shell or package manager (distroless) works that way.
+//!
+//! uv is a checksummed HTTP download unpacked in a side stage and mounted
+//! read-only where it runs. The CA bundle secret (`ca-bundle`) and the netrc
+//! secret of private indexes (`netrc`) are mounted only
+//! in the steps that download Python packages; the SSH agent (`--ssh
+//! default`) and the `known_hosts` secret only in the venv steps of locks
+//! with a git dependency over SSH.
+//!
+//! `build` reads a `Context` shared by every stage and stacks the
+//! levels one by one; each stage is a module of its own: `system`
+//! (system and builder), `venv`, `code`, `config` (the image
+//! config), with the scripts they run in `scripts`. `target`,
+//! `sources` and `inputs` hold what decides a build before it starts.
+
+use serde_json::Value;
+
+use bollard_buildkit_proto::pb;
+
+use crate::image;
+use crate::llb::marshal::digest_of;
+use crate::llb::{
+    self, CacheSharing, Exec, FileCopy, MarshalError, Mount, Network, Platform, State,
+};
+use crate::spec::{DEFAULT_WORKDIR, ProjectDir, User};
+use crate::tools;
+
+mod code;
+mod config;
+mod inputs;
+mod scripts;
+mod sources;
+mod system;
+mod target;
+mod venv;
+
+pub use inputs::{
+    BaseImage, BuildInputs, ProjectFacts, Provenance, TargetImages, parse_build_date,
+    project_facts, target_environment,
+};
+pub use sources::{dockerignore_patterns, dockerignore_source, lock_inputs, lock_source};
+pub use target::{Target, TargetKind, select_target, target_version, targets};
+
+use venv::{Venv, venv};
+
+use scripts::UV_UNPACK_SCRIPT;
+
+pub use crate::files::{DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, VENV_DIR};
+
+/// The non-root user images run as.
+pub const APP_USER: &str = "app";
+/// Its uid and gid.
+pub const APP_UID: u32 = 1000;
+/// The build secret id of a CA bundle for TLS-intercepting proxies.
+pub const CA_BUNDLE_SECRET: &str = "ca-bundle";
+/// The build secret id of a netrc file with the credentials of private
+/// package indexes (`machine HOST login USER password TOKEN`).
+pub const NETRC_SECRET: &str = "netrc";
+/// The BuildKit local that holds the build context.
+pub const CONTEXT_LOCAL: &str = "context";
+
+const CA_BUNDLE_PATH: &str = "/run/secrets/ca-bundle";
+/// The build secret id of the git hosts' keys, for git dependencies over
+/// SSH (`ssh-keyscan HOST` lines).
+pub const KNOWN_HOSTS_SECRET: &str = "known_hosts";
+const KNOWN_HOSTS_PATH: &str = "/run/secrets/known_hosts";
+/// The id of the client's SSH agent (`--ssh default`), for git
+/// dependencies over SSH.
+pub const SSH_ID: &str = "default";
+const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
+/// Where the image being assembled is mounted when its user is written in
+/// the builder.
+const RUNTIME_DIR: &str = "/pybase/runtime";
+const NETRC_PATH: &str = "/run/secrets/netrc";
+const UV_DIR: &str = "/pybase/uv";
+/// The uv binary, in the mount of [`UV_DIR`].
+const UV_BINARY: &str = "/pybase/uv/uv";
+const WHEEL_DIR: &str = "/pybase/wheel";
+const LOCK_DIR: &str = "/pybase/lock";
+const SRC_DIR: &str = "/pybase/src";
+const OUT_DIR: &str = "/pybase/out";
+/// Where the project's build backend environment is made and mounted.
+const BACKEND_DIR: &str = "/pybase/backend";
+const UV_CACHE_DIR: &str = "/pybase/cache/uv";
+const UV_CACHE_ID: &str = "pybase-uv-cache";
+/// Where the wheels BuildKit fetched for a venv are mounted.
+const WHEELS_DIR: &str = "/pybase/wheels";
+/// Where an sdist BuildKit fetched is mounted for its wheel's build.
+const SDIST_DIR: &str = "/pybase/sdist";
+/// Where the lock exported to requirements (`requirements.txt`) is mounted.
+const REQUIREMENTS_DIR: &str = "/pybase/requirements";
+/// `SOURCE_DATE_EPOCH` in the steps that install Python packages: 1980-01-01,
+/// the earliest time a wheel (a zip) can record.
+const PYC_EPOCH: &str = "315532800";
+
+/// A build: the LLB and the config of the image it produces.
+#[derive(Clone, Debug)]
+pub struct Build {
+    /// The LLB definition.
+    pub definition: pb::Definition,
+    /// The image config JSON.
+    pub config: Value,
+    /// Whether the image was assembled with MergeOp.
+    pub uses_merge: bool,
+}
+
+/// Why a build could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// No pinned uv for the platform.
+    #[error("pybase has no pinned uv for platform {0}; supported: linux/amd64, linux/arm64")]
+    UnsupportedPlatform(String),
+    /// The LLB could not be emitted (a missing BuildKit capability).
+    #[error(transparent)]
+    Marshal(#[from] MarshalError),
+    /// The target names nothing to build (no tiers and no service).
+    #[error("internal error: the target has no image to start from; please report this")]
+    EmptyTarget,
+    /// A step lost the output mount the plan reads: a bug in pybase, reported
+    /// instead of building an image without that content.
+    #[error("internal error: a build step has no output at {0}; please report this")]
+    MissingOutput(&'static str),
+    /// The target builds in an image of its own, and it was not resolved.
+    #[error("internal error: the build image `{0}` was not resolved; please report this")]
+    UnresolvedBuildImage(String),
+    /// A level installs OS packages into an image assembled by copying
+    /// (validation refuses such specs).
+    #[error("{0} installs OS packages, but its image is assembled by copying (`build-from`)")]
+    PackagesInCopiedImage(String),
+}
+
+/// Plan the target and emit its LLB and image config.
+///
+/// The levels (the tiers, root first, then the service) are stacked one
+/// by one (`Stacked::add`), then the code goes on top for a service
+/// image, and the result is marshalled with the image config.
+pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, PlanError> {
+    let cx = Context::new(target, inputs)?;
+    let mut stacked = Stacked::new(&cx);
+    for level in levels(target) {
+        stacked.add(&cx, level)?;
+    }
+    let Stacked {
+        image: image_state,
+        below,
+        mut history,
+        code_base,
+        ..
+    } = stacked;
+    // 4. code, for a service image.
+    let result = match (target.kind, target.service, code_base) {
+        (TargetKind::Image, Some(service), Some(code_on)) => {
+            code::code(&cx, service, &code_on, &image_state, &mut history)?
+        }
+        _ => image_state,
+    };
+
+    let source = inputs.spec_text.map(|text| pb::SourceInfo {
+        filename: inputs.spec_file.to_owned(),
+        data: text.to_vec(),
+        language: "yaml".to_owned(),
+        definition: None,
+    });
+    let definition = llb::marshal(&result, inputs.caps, source)?;
+    let user = below.map(|(user, _)| user).unwrap_or_default();
+    let config = image::compose(
+        &inputs.base.config,
+        &config::config_changes(target, inputs, &user, history),
+    );
+    Ok(Build {
+        definition,
+        config,
+        uses_merge: cx.uses_merge,
+    })
+}
+
+/// What every stage of a build reads: the target platform, whether the
+/// image is assembled with MergeOp, the image the builder steps start from
+/// and its environment, the unpacked uv and the environment it runs in.
+struct Context<'a> {
+    inputs: &'a BuildInputs<'a>,
+    platform: &'a Platform,
+    uses_merge: bool,
+    /// The image's base.
+    base: State,
+    /// With `build-from`, the image the builder steps start from: the
+    /// image is then assembled from `base` by copying alone.
+    copied: Option<State>,
+    /// What the builder steps start from: `copied`, else `base`.
+    build_root: State,
+    /// The build image's environment.
+    build_env: Vec<String>,
+    /// `build_env` for apt.
+    apt_env: Vec<String>,
+    /// The build image's own key for apt's cache mounts.
+    apt_key: String,
+    /// The unpacked uv binary.
+    uv_tool: State,
+    /// `build_env` for uv.
+    uv_env: Vec<String>,
+    /// What the wheels fetched for a venv must fit.
+    environment: crate::environment::TargetEnvironment,
+}
+
+impl<'a> Context<'a> {
+    fn new(target: &Target<'_>, inputs: &'a BuildInputs<'a>) -> Result<Self, PlanError> {
+        let platform = &inputs.platform;
+        let uses_merge = inputs.prefer_mergeop
+            && inputs
+                .caps
+                .is_none_or(|caps| matches!(caps.get("mergeop"), Some(Ok(()))));
+        let (from, _) = target.base_image().ok_or(PlanError::EmptyTarget)?;
+
+        let first_name = levels(target)
+            .first()
+            .map_or_else(String::new, |l| l.name.to_owned());
+        let base = State::image(
+            &inputs.base.reference,
+            platform,
+            format!("[{first_name}] base image {}", from.as_written),
+        );
+        // With `build-from`, the builder steps start from an image of their
+        // own, and the image is assembled from `base` by copying alone.
+        let copied = match (target.build_image(), &inputs.builder) {
+            (None, _) => None,
+            (Some((image, _)), None) => {
+                return Err(PlanError::UnresolvedBuildImage(image.as_written.clone()));
+            }
+            (Some((image, _)), Some(builder)) => Some((
+                State::image(
+                    &builder.reference,
+                    platform,
+                    format!("[{first_name}] build image {}", image.as_written),
+                ),
+                builder,
+            )),
+        };
+        let (build_root, build_image) = match &copied {
+            Some((state, builder)) => (state.clone(), *builder),
+            None => (base.clone(), &inputs.base),
+        };
+        let build_env = image::base_env(&build_image.config);
+        let mut apt_env = build_env.clone();
+        image::set_env(&mut apt_env, "DEBIAN_FRONTEND", "noninteractive");
+        Ok(Self {
+            inputs,
+            platform,
+            uses_merge,
+            copied: copied.map(|(state, _)| state),
+            uv_tool: unpack_uv(&build_root, &build_env, platform)?,
+            uv_env: uv_env(&build_env),
+            environment: target_environment(platform, &inputs.base, inputs.builder.as_ref()),
+            // The apt caches belong to one base image: lists of another
+            // release must never be mixed in.
+            apt_key: short_hash(&build_image.reference),
+            base,
+            build_root,
+            build_env,
+            apt_env,
+        })
+    }
+
+    /// `exec` with uv, its cache, and the secrets of the steps that
+    /// download Python packages.
+    fn with_uv(&self, exec: Exec) -> Exec {
+        exec.mount(Mount::readonly(UV_DIR, &self.uv_tool))
+            .mount(Mount::cache(
+                UV_CACHE_DIR,
+                UV_CACHE_ID,
+                CacheSharing::Shared,
+            ))
+            .mount(Mount::secret(CA_BUNDLE_PATH, CA_BUNDLE_SECRET, true))
+            .mount(Mount::secret(NETRC_PATH, NETRC_SECRET, true))
+    }
+}
+
+/// uv, unpacked from its verified wheel in `build_root`, for the builders
+/// only.
+fn unpack_uv(
+    build_root: &State,
+    build_env: &[String],
+    platform: &Platform,
+) -> Result<State, PlanError> {
+    let uv = tools::uv_wheel(platform)
+        .ok_or_else(|| PlanError::UnsupportedPlatform(platform.to_spec_string()))?;
+    let wheel = State::http(
+        uv.url,
+        uv.sha256,
+        "uv.whl",
+        format!(
+            "[pybase] uv {} (sha256 {})",
+            tools::UV_VERSION,
+            &uv.sha256[..12]
+        ),
+    );
+    build_root
+        .run(
+            Exec::argv(&shell(
+                UV_UNPACK_SCRIPT,
+                "pybase-uv",
+                &[tools::uv_path_in_wheel()],
+            ))
+            .env(build_env.to_vec())
+            .network(Network::None)
+            .mount(Mount::readonly(WHEEL_DIR, &wheel))
+            .mount(Mount::output(UV_DIR, &State::scratch()))
+            .named(format!("[pybase] unpack uv {}", tools::UV_VERSION)),
+            platform,
+        )
+        .output(UV_DIR)
+        .ok_or(PlanError::MissingOutput(UV_DIR))
+}
+
+/// The environment uv runs in: the build image's, with uv's settings.
+fn uv_env(build_env: &[String]) -> Vec<String> {
+    let mut uv_env = build_env.to_vec();
+    for (key, value) in [
+        ("UV_CACHE_DIR", UV_CACHE_DIR),
+        ("UV_PROJECT_ENVIRONMENT", VENV_DIR),
+        ("UV_PYTHON_DOWNLOADS", "never"),
+        ("UV_PYTHON_PREFERENCE", "only-system"),
+        ("UV_LINK_MODE", "copy"),
+        ("UV_COMPILE_BYTECODE", "1"),
+        ("UV_NO_PROGRESS", "1"),
+        // Set, Python compiles hash-based .pyc files: the same bytes in
+        // every build, and still valid when an exporter rewrites file times
+        // (`rewrite-timestamp`). A constant, so it never reruns a step.
+        ("SOURCE_DATE_EPOCH", PYC_EPOCH),
+        // sdists compile in a temporary directory of a random name; without
+        // debug information it leaves no trace in the binaries they build.
+        ("CFLAGS", "-g0"),
+        ("CXXFLAGS", "-g0"),
+    ] {
+        image::set_env(&mut uv_env, key, value);
+    }
+    uv_env
+}
+
+/// The image as the levels stacked so far leave it for the next.
+struct Stacked<'a> {
+    /// The image so far.
+    image: State,
+    /// The user and working directory of the level below.
+    below: Option<(User, &'a str)>,
+    /// The build packages of every level so far.
+    build_packages: Vec<String>,
+    /// Whether a level below has a venv.
+    has_venv: bool,
+    /// The image's history entries.
+    history: Vec<String>,
+    /// The builder the code step runs in: the last project's level's.
+    code_base: Option<State>,
+    /// The project directories installed so far.
+    installed: Vec<&'a str>,
+    /// Assembling by copying, the builder's own filesystem with the venv
+    /// so far (otherwise the builder is the image's system stage).
+    build_chain: Option<State>,
+}
+
+impl<'a> Stacked<'a> {
+    fn new(cx: &Context<'_>) -> Self {
+        Self {
+            image: cx.base.clone(),
+            below: None,
+            build_packages: Vec::new(),
+            has_venv: false,
+            history: Vec::new(),
+            code_base: None,
+            installed: Vec::new(),
+            build_chain: cx.copied.clone(),
+        }
+    }
+
+    /// Stack `level` on the levels below: its system packages, then its
+    /// venv (whole for the first level with a project, else what the
+    /// levels below lack).
+    fn add(&mut self, cx: &Context<'_>, level: Level<'a>) -> Result<(), PlanError> {
+        let user = level
+            .user
+            .cloned()
+            .or_else(|| self.below.as_ref().map(|(user, _)| user.clone()))
+            .unwrap_or_default();
+        let needs_system = match &self.below {
+            None => true,
+            Some((below_user, below_workdir)) => {
+                !level.runtime.is_empty() || *below_user != user || *below_workdir != level.workdir
+            }
+        };
+        // 1. system
+        let system = if needs_system && cx.copied.is_some() {
+            system::copied(cx, &level, &user, &self.image, &mut self.history)?
+        } else if needs_system {
+            system::installed(cx, &level, &user, &self.image, &mut self.history)
+        } else {
+            self.image.clone()
+        };
+        for package in level.build {
+            if !self.build_packages.contains(package) {
+                self.build_packages.push(package.clone());
+            }
+        }
+        self.below = Some((user, level.workdir));
+
+        let Some(project) = level.project else {
+            self.image = system;
+            return Ok(());
+        };
+        // A service whose project is its tier's (seed 001: every
+        // dependency in the base) finds its venv complete below.
+        let installed_below = self.installed.contains(&project.dir);
+        self.installed.push(project.dir);
+
+        // 2. builder
+        let builder_below = self.build_chain.clone().unwrap_or_else(|| system.clone());
+        let builder = system::builder(cx, &level, builder_below, &self.build_packages);
+        if installed_below {
+            self.image = system;
+            self.code_base = Some(builder);
+            return Ok(());
+        }
+
+        // 3. venv: the whole venv into an output mount, or, on a venv
+        // below, the files the sync adds to it.
+        let name = level.name;
+        let Venv {
+            files: venv,
+            lock_file,
+        } = venv(cx, &level, &project, &builder, self.has_venv)?;
+        let destination = if self.has_venv { "/" } else { VENV_DIR };
+        if let Some(chain) = &mut self.build_chain {
+            *chain = chain.copy(
+                &venv,
+                FileCopy::dir_contents("/", destination)
+                    .named(format!("[{name}] build image: + venv")),
+            );
+        }
+        self.has_venv = true;
+        self.history
+            .push(format!("pybase: [{name}] venv {VENV_DIR} from {lock_file}"));
+        let venv_copy =
+            FileCopy::dir_contents("/", destination).named(format!("[{name}] image: add the venv"));
+        self.image = stack(
+            cx.uses_merge,
+            &system,
+            &venv,
+            venv_copy,
+            format!("[{name}] image: system + venv"),
+        );
+        // The code step runs in the builder, which has the venvs below but
+        // not this level's: its inputs do not include this lock, so a lock
+        // bump does not rerun it (the project's files do not depend on its
+        // dependencies). It makes an empty venv when there is none below.
+        self.code_base = Some(builder);
+        Ok(())
+    }
+}
+
+/// One tier or the service, as the build stacks them.
+struct Level<'a> {
+    name: &'a str,
+    line: Option<u32>,
+    runtime: &'a [String],
+    build: &'a [String],
+    project: Option<ProjectDir<'a>>,
+    user: Option<&'a User>,
+    workdir: &'a str,
+}
+
+fn levels<'a>(target: &Target<'a>) -> Vec<Level<'a>> {
+    let tiers = target.tiers.iter().map(|tier| Level {
+        name: &tier.level.name,
+        line: tier.level.at.map(|p| p.line),
+        runtime: &tier.level.runtime_packages,
+        build: &tier.level.build_packages,
+        project: tier.project_dir(),
+        user: tier.level.user.as_ref(),
+        workdir: DEFAULT_WORKDIR,
+    });
+    let service = target.service.map(|service| Level {
+        name: &service.level.name,
+        line: service.level.at.map(|p| p.line),
+        runtime: &service.level.runtime_packages,
+        build: &service.level.build_packages,
+        project: Some(service.project_dir()),
+        user: service.level.user.as_ref(),
+        workdir: &service.workdir,
+    });
+    tiers.chain(service).collect()
+}
+
+/// `below` with what `copy` takes from `output` on top, as one layer of its
+/// own: stacked with MergeOp (`merge_name`), or copied onto `below`.
+fn stack(
+    uses_merge: bool,
+    below: &State,
+    output: &State,
+    copy: FileCopy,
+    merge_name: String,
+) -> State {
+    if uses_merge {
+        let layer = State::scratch().copy(output, copy);
+        State::merge(&[below, &layer], merge_name)
+    } else {
+        below.copy(output, copy)
+    }
+}
+
+/// `sh -c SCRIPT NAME ARGS...`: arguments reach the script as `"$@"`, never
+/// spliced into the script text.
+fn shell(script: &str, name: &str, args: &[String]) -> Vec<String> {
+    ["/bin/sh", "-c", script, name]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(args.iter().cloned())
+        .collect()
+}
+
+fn short_hash(text: &str) -> String {
+    digest_of(text.as_bytes())
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect()
+}

@@ -1,0 +1,311 @@
+//! The shell scripts the build steps run, as `sh -c SCRIPT NAME ARGS...`
+//! ([`super::shell`]): their arguments reach them as `"$@"`, never spliced
+//! into the text. The pieces several scripts share are macros, so that
+//! `concat!` can put them together at compile time.
+
+/// Runtime packages, the user (`$PYBASE_USER`, uid and gid `$PYBASE_UID`,
+/// unless the base has that uid) and the working directory; logs apt writes
+/// are removed so the layer holds only what the image needs.
+pub(super) const SYSTEM_SCRIPT: &str = r#"set -eu
+if [ "$#" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "$@"
+fi
+getent group "$PYBASE_GID" >/dev/null || groupadd --gid "$PYBASE_GID" "$PYBASE_USER"
+getent passwd "$PYBASE_UID" >/dev/null || useradd --uid "$PYBASE_UID" --gid "$PYBASE_GID" --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin "$PYBASE_USER"
+mkdir -p "$PYBASE_WORKDIR"
+rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache
+"#;
+
+/// The user and working directory of an image assembled by copying,
+/// written in the builder: the runtime image's `/etc/passwd` and
+/// `/etc/group` (mounted at /pybase/runtime) with the user and group added
+/// unless it has those ids, and the working directory. First, the builder's
+/// interpreter (the one the venv links to) must be in the runtime image at
+/// the same path.
+pub(super) const COPIED_SYSTEM_SCRIPT: &str = r#"set -eu
+runtime=/pybase/runtime
+out=/pybase/out
+py=$(command -v python3 || command -v python)
+python=$("$py" -c 'import os, sys; print(os.path.realpath(sys.executable))')
+if [ ! -e "$runtime$python" ] && [ ! -L "$runtime$python" ]; then
+  echo "pybase: the runtime image has no $python, the build image's Python that the venv runs with: build-from must have the same CPython at the same path as from" >&2
+  exit 1
+fi
+mkdir -p "$out/etc" "$out$PYBASE_WORKDIR"
+for file in passwd group; do
+  if [ -f "$runtime/etc/$file" ]; then
+    cp -p "$runtime/etc/$file" "$out/etc/$file"
+    if [ -n "$(tail -c1 "$out/etc/$file")" ]; then echo >> "$out/etc/$file"; fi
+  else
+    : > "$out/etc/$file"
+  fi
+done
+cut -d: -f3 "$out/etc/group" | grep -qx "$PYBASE_GID" || echo "$PYBASE_USER:x:$PYBASE_GID:" >> "$out/etc/group"
+cut -d: -f3 "$out/etc/passwd" | grep -qx "$PYBASE_UID" || echo "$PYBASE_USER:x:$PYBASE_UID:$PYBASE_GID::$PYBASE_WORKDIR:/usr/sbin/nologin" >> "$out/etc/passwd"
+"#;
+
+/// Build packages, in the builder only.
+pub(super) const BUILD_SCRIPT: &str = r#"set -eu
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "$@"
+"#;
+
+/// Unpack the uv binary (`$1`, its path in the wheel) with the base image's
+/// own Python: the wheel is a zip, and the base has no unzip.
+pub(super) const UV_UNPACK_SCRIPT: &str = r#"set -eu
+py=$(command -v python3 || command -v python)
+"$py" - "$1" <<'PY'
+import os, sys, zipfile
+with zipfile.ZipFile("/pybase/wheel/uv.whl") as wheel, open("/pybase/uv/uv", "wb") as out:
+    out.write(wheel.read(sys.argv[1]))
+os.chmod("/pybase/uv/uv", 0o755)
+PY
+"#;
+
+/// The start of every script that downloads Python packages: stop on the
+/// first error, and use the CA bundle and netrc secrets when the build
+/// passes them. (A macro, so that `concat!` can put it in the scripts.)
+macro_rules! download_setup {
+    () => {
+        r#"set -eu
+if [ -f /run/secrets/ca-bundle ]; then export SSL_CERT_FILE=/run/secrets/ca-bundle; fi
+if [ -f /run/secrets/netrc ]; then export NETRC=/run/secrets/netrc; fi
+"#
+    };
+}
+
+/// An empty venv at `$dir` (/opt/venv, or the build backend's) on the
+/// builder's `python3`: the same interpreter for every venv step and for
+/// the code step, which makes its own when no venv is below it. (A macro,
+/// so that `concat!` can put it in the scripts.)
+macro_rules! new_venv {
+    ($dir:literal) => {
+        concat!(
+            r#"py=$(command -v python3 || command -v python)
+/pybase/uv/uv venv --quiet --python "$py" "#,
+            $dir,
+            "\n"
+        )
+    };
+}
+
+/// The venv from the lock alone: `--locked` fails when the lock no longer
+/// matches pyproject.toml, rather than building something else; `--python`
+/// keeps uv on the interpreter the venv was made on (the code step's), and
+/// fails when it does not satisfy `requires-python` rather than looking for
+/// another one.
+pub(super) const VENV_SCRIPT: &str = concat!(
+    download_setup!(),
+    new_venv!("/opt/venv"),
+    r#"exec /pybase/uv/uv sync --locked --python "$py" --no-default-groups --no-install-project --no-editable "$@"
+"#
+);
+
+/// uv.lock as requirements with hashes (the extras and groups selected as
+/// arguments), for an install from fetched wheels: `--locked` fails when
+/// the lock no longer matches pyproject.toml.
+pub(super) const EXPORT_SCRIPT: &str = concat!(
+    download_setup!(),
+    r#"exec /pybase/uv/uv export --locked --quiet --format requirements-txt --no-header --no-default-groups --no-emit-project --no-editable --output-file /pybase/out/requirements.txt "$@"
+"#
+);
+
+/// uv records when it saw a package installed from a local file or tree
+/// (`uv_cache.json` in its dist-info, listed in RECORD): not part of the
+/// package, different in every build, so removed. (A macro, so that
+/// `concat!` can put it in the scripts.)
+macro_rules! forget_local_files {
+    () => {
+        r#"for cache in /opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json; do
+  [ -e "$cache" ] || continue
+  rm -f "$cache"
+  sed -i '/\/uv_cache\.json,/d' "${cache%/uv_cache.json}/RECORD"
+done
+"#
+    };
+}
+
+/// Installs the packages built from sdists, `"$@"` (`name==version`), from
+/// the wheelhouse: their sdists' hashes were checked when BuildKit fetched
+/// them; their dependencies come from the exported requirements.
+macro_rules! install_built {
+    () => {
+        r#"if [ "$#" -gt 0 ]; then
+  /pybase/uv/uv pip install --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --no-deps "$@"
+fi
+"#
+    };
+}
+
+/// The venv from the wheels BuildKit fetched (/pybase/wheels) and the
+/// exported requirements, with the network off: exactly those packages
+/// (`pip sync`), every file's hash checked against the lock's; then the
+/// packages built from sdists.
+pub(super) const FETCHED_VENV_SCRIPT: &str = concat!(
+    "set -eu\n",
+    new_venv!("/opt/venv"),
+    r#"/pybase/uv/uv pip sync --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes /pybase/requirements/requirements.txt
+"#,
+    install_built!(),
+    forget_local_files!()
+);
+
+/// Builds the sdist `/pybase/sdist/$1` into a wheel in `/pybase/out`, with
+/// the network for its build requirements, as uv builds it in a project.
+pub(super) const SDIST_BUILD_SCRIPT: &str = concat!(
+    download_setup!(),
+    r#"py=$(command -v python3 || command -v python)
+/pybase/uv/uv build --wheel --python "$py" --out-dir /pybase/out "/pybase/sdist/$1"
+rm -f /pybase/out/.gitignore
+"#
+);
+
+/// The venv from a lock of pins (the last argument: `pylock.toml` or
+/// `requirements.txt`, after `--require-hashes` unless the spec turned it
+/// off) alone: every package with its hashes, exactly those (`pip sync`).
+pub(super) const PINNED_VENV_SCRIPT: &str = concat!(
+    download_setup!(),
+    new_venv!("/opt/venv"),
+    r#"exec /pybase/uv/uv pip sync --python /opt/venv/bin/python "$@"
+"#
+);
+
+/// Installs poetry.lock's translation into /opt/venv: `"$@"` are pairs of
+/// an index URL (empty for the default, PyPI) and the requirements lock of
+/// the packages the lock takes from it (see [`crate::poetry`]), installed
+/// one after the other so that each package is looked up only on its own
+/// index. The index is given as `--default-index`, which outranks the
+/// `--index-url` the file repeats and a `UV_INDEX_URL` or
+/// `UV_DEFAULT_INDEX` of the builder image; `--no-deps`, as every package
+/// the venv gets is pinned in one of the files; every hash checked.
+macro_rules! install_each_index {
+    () => {
+        r#"uv_install() { /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps --require-hashes "$@"; }
+while [ "$#" -gt 0 ]; do
+  if [ -n "$1" ]; then uv_install --default-index "$1" -r "$2"; else uv_install -r "$2"; fi
+  shift 2
+done
+"#
+    };
+}
+
+/// The venv from poetry.lock's translation alone: a new venv, then
+/// `install_each_index!`.
+pub(super) const POETRY_VENV_SCRIPT: &str = concat!(
+    download_setup!(),
+    new_venv!("/opt/venv"),
+    install_each_index!()
+);
+
+/// Copy the files under /opt/venv that this step added or changed (newer
+/// than `$stamp`) to the step's output, from `/`.
+macro_rules! keep_new_files {
+    () => {
+        r#"find opt/venv -newer "$stamp" ! -type d ! -path opt/venv/.lock -print0 | xargs -0r cp -a --parents -t /pybase/out
+"#
+    };
+}
+
+/// A delta's end: compile the new `.py` files alone, then keep the new
+/// files (`keep_new_files!`).
+macro_rules! keep_delta {
+    () => {
+        concat!(
+            r#"find /opt/venv -newer "$stamp" -type f -name '*.py' -print0 | xargs -0r /opt/venv/bin/python -m compileall -q
+cd /
+"#,
+            keep_new_files!()
+        )
+    };
+}
+
+/// A venv on top of a tier's: run the installer (the arguments: `uv sync
+/// --inexact` for `uv.lock`, `uv pip install -r` for a lock of pins) into
+/// the venv the builder already has (the tier's packages stay; those locked
+/// at the same version are not installed again), then keep only the files
+/// it added or changed. Bytecode is compiled for the new files alone: uv
+/// would recompile the whole venv, rewriting the tier's hash-based .pyc
+/// files (the same bytes, new files) into this layer.
+pub(super) const DELTA_SCRIPT: &str = concat!(
+    download_setup!(),
+    r#"stamp=$(mktemp)
+UV_COMPILE_BYTECODE=0 "$@"
+"#,
+    keep_delta!()
+);
+
+/// [`DELTA_SCRIPT`] for an install from the wheelhouse: the exported
+/// requirements, then the packages built from sdists (`"$@"`). uv records
+/// the wheels as local files (see `forget_local_files!`).
+pub(super) const FETCHED_DELTA_SCRIPT: &str = concat!(
+    r#"set -eu
+stamp=$(mktemp)
+export UV_COMPILE_BYTECODE=0
+/pybase/uv/uv pip install --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes -r /pybase/requirements/requirements.txt
+"#,
+    install_built!(),
+    forget_local_files!(),
+    keep_delta!()
+);
+
+/// [`DELTA_SCRIPT`] for poetry.lock's translation: `install_each_index!`
+/// into the venv below, then its new files.
+pub(super) const POETRY_DELTA_SCRIPT: &str = concat!(
+    download_setup!(),
+    r#"stamp=$(mktemp)
+export UV_COMPILE_BYTECODE=0
+"#,
+    install_each_index!(),
+    keep_delta!()
+);
+
+/// The variable setuptools_scm (and hatch-vcs, built on it) takes a
+/// version from instead of version control.
+pub(super) const SCM_VERSION_ENV: &str = "SETUPTOOLS_SCM_PRETEND_VERSION";
+
+/// The environment of the project's build backend, `"$@"` (its
+/// requirements), on the interpreter the venvs are made on.
+pub(super) const BACKEND_SCRIPT: &str = concat!(
+    download_setup!(),
+    new_venv!("/pybase/backend"),
+    r#"exec /pybase/uv/uv pip install --python /pybase/backend/bin/python "$@"
+"#
+);
+
+/// Install the project without its dependencies into the builder's venv
+/// (the tiers' venv, or an empty one made here: never the level's own, so
+/// that a lock bump does not rerun this step), then keep only the files the
+/// install added or changed (the package, its dist-info, its entry-point
+/// scripts and their bytecode). The builder's filesystem is thrown away.
+/// With the build backend's environment (`/pybase/backend`), the wheel is
+/// built there without isolation, then installed offline; should that
+/// build fail (a backend that asks for more at build time), the install
+/// builds in an isolated environment, as without it.
+pub(super) const CODE_SCRIPT: &str = concat!(
+    download_setup!(),
+    r#"if [ ! -e /opt/venv/pyvenv.cfg ]; then
+"#,
+    new_venv!("/opt/venv"),
+    r#"fi
+stamp=$(mktemp)
+backend=/pybase/backend/bin/python
+if [ -x "$backend" ] && /pybase/uv/uv build --wheel --no-build-isolation --python "$backend" --out-dir /tmp/pybase-code /pybase/src; then
+  /pybase/uv/uv pip install --python /opt/venv/bin/python --offline --no-deps /tmp/pybase-code/*.whl
+else
+  if [ -x "$backend" ]; then
+    echo "pybase: the build in the backend's environment failed; building in an isolated one" >&2
+  fi
+  /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps /pybase/src
+fi
+cd /
+# uv's records of where the package came from and when it saw it: not part
+# of the package, and paths of this step.
+for record in opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json opt/venv/lib/python*/site-packages/*.dist-info/direct_url.json; do
+  [ -e "$record" ] || continue
+  rm -f "$record"
+  sed -i "\\|/${record##*/},|d" "${record%/*}/RECORD"
+done
+"#,
+    keep_new_files!()
+);

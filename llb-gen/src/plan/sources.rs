@@ -1,0 +1,173 @@
+//! The build-context sources: `.dockerignore` (read first, its patterns
+//! read as BuildKit reads them) and a project's lock inputs.
+
+use crate::llb::{LocalOptions, State};
+use crate::spec::ProjectDir;
+
+use super::{CONTEXT_LOCAL, DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE};
+
+/// The context paths of a project's `pyproject.toml` and `uv.lock`.
+pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 5] {
+    [
+        project.path(PYPROJECT_FILE),
+        project.path(LOCK_FILE),
+        project.path(crate::poetry::POETRY_LOCK_FILE),
+        project.path(crate::requirements::PYLOCK_FILE),
+        project.path(crate::requirements::REQUIREMENTS_FILE),
+    ]
+}
+
+/// The build-context source holding only `.dockerignore`, read before
+/// anything else so its patterns apply to every other context source. It is
+/// a source of its own so that editing it never touches the venv's inputs.
+pub fn dockerignore_source(session_id: &str) -> State {
+    State::local(
+        CONTEXT_LOCAL,
+        &LocalOptions {
+            session_id: session_id.to_owned(),
+            shared_key_hint: "pybase-dockerignore".to_owned(),
+            include_patterns: vec![DOCKERIGNORE_FILE.to_owned()],
+            ..Default::default()
+        },
+        format!("[pybase] load {DOCKERIGNORE_FILE}"),
+    )
+}
+
+/// The patterns of a `.dockerignore` file, read as BuildKit reads it
+/// (moby/patternmatcher's `ignorefile.ReadAll`), for its
+/// `local.excludepatterns`: a UTF-8 BOM at the start of the file dropped; a
+/// line starting with `#` (in its first column: an indented `#` is a
+/// pattern) is a comment; each other line trimmed, blank ones skipped; a
+/// leading `!` (an exception) and the rest trimmed again; the pattern
+/// cleaned as Go's `filepath.Clean` cleans a path ([`clean_path`]), then a
+/// leading `/` removed (patterns are relative to the context root). What
+/// cleans to `.` or `/` is kept (it matches no path), and so is a bare `!`
+/// (BuildKit refuses it, as `docker build` does).
+pub fn dockerignore_patterns(text: &str) -> Vec<String> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            let (exception, pattern) = match line.strip_prefix('!') {
+                Some(rest) => ("!", rest.trim()),
+                None => ("", line),
+            };
+            let pattern = if pattern.is_empty() {
+                String::new()
+            } else {
+                let cleaned = clean_path(pattern);
+                match cleaned.strip_prefix('/') {
+                    Some(relative) if !relative.is_empty() => relative.to_owned(),
+                    _ => cleaned,
+                }
+            };
+            format!("{exception}{pattern}")
+        })
+        .collect()
+}
+
+/// `path` as Go's `filepath.Clean` (on Unix) makes it: the shortest
+/// equivalent path, `/` repeated once, no `.` element, each `..` resolved
+/// against the element before it (kept at the start of a relative path,
+/// dropped at the root), no trailing `/`; `.` for an empty result.
+fn clean_path(path: &str) -> String {
+    let rooted = path.starts_with('/');
+    let mut elements: Vec<&str> = Vec::new();
+    for element in path.split('/') {
+        match element {
+            "" | "." => {}
+            ".." => match elements.last() {
+                Some(&last) if last != ".." => {
+                    elements.pop();
+                }
+                _ if rooted => {}
+                _ => elements.push(".."),
+            },
+            _ => elements.push(element),
+        }
+    }
+    let joined = elements.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
+    }
+}
+
+/// The build-context source holding only a project's lock inputs. The
+/// frontend reads the files through it, and the venv stage mounts it, so
+/// only a change to these two files reruns the venv. `ignored` are the
+/// `.dockerignore` patterns.
+pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String]) -> State {
+    let include = lock_inputs(project).to_vec();
+    State::local(
+        CONTEXT_LOCAL,
+        &LocalOptions {
+            session_id: session_id.to_owned(),
+            shared_key_hint: format!("pybase-lock:{}", project.dir),
+            include_patterns: include,
+            exclude_patterns: ignored.to_vec(),
+            ..Default::default()
+        },
+        format!("[{}] load {PYPROJECT_FILE} and its lock", project.owner),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dockerignore_patterns_are_read_like_docker_reads_them() {
+        // (the file, the patterns moby/patternmatcher's `ignorefile.ReadAll`
+        // returns for it)
+        let table: &[(&str, &[&str])] = &[
+            // A UTF-8 BOM is dropped at the start of the file only.
+            ("\u{feff}# comment\nlogs\n", &["logs"]),
+            ("\u{feff}data\n", &["data"]),
+            ("a\n\u{feff}b\n", &["a", "\u{feff}b"]),
+            // A comment starts in column 1; an indented `#` is a pattern.
+            ("# comment\n  # not a comment\n", &["# not a comment"]),
+            // Blank and whitespace-only lines are skipped; patterns are
+            // trimmed.
+            ("\n   \n\t\n  *.log  \n", &["*.log"]),
+            // `!` marks an exception; what follows it is trimmed again.
+            (
+                "!keep.log\n! keep.log\n!\t/src/x\n",
+                &["!keep.log", "!keep.log", "!src/x"],
+            ),
+            // A leading `/` is removed after cleaning, once.
+            ("/abs\n//abs\n/.env\n", &["abs", "abs", ".env"]),
+            // Go's filepath.Clean: `//` and `/./` collapse, a trailing `/`
+            // goes, `..` is resolved (never above a rooted path).
+            ("a//b/./c/\n", &["a/b/c"]),
+            (
+                "a/../b\n../x\n/../x\na/../../y\n",
+                &["b", "../x", "x", "../y"],
+            ),
+            ("data/\n**/__pycache__/\n", &["data", "**/__pycache__"]),
+            // What cleans to `.` or `/` is kept: it matches no path of the
+            // context. A bare `!` is kept too: BuildKit refuses it, as
+            // `docker build` does.
+            (
+                ".\n./\na/..\n/\n!\n! \n!/\n",
+                &[".", ".", ".", "/", "!", "!", "!/"],
+            ),
+            // CRLF line endings.
+            ("# comment\r\none\r\n!two/\r\n\r\n", &["one", "!two"]),
+        ];
+        let misread: Vec<String> = table
+            .iter()
+            .filter(|(text, expected)| dockerignore_patterns(text) != *expected)
+            .map(|(text, expected)| {
+                format!(
+                    "{text:?}: {:?}, not {expected:?}",
+                    dockerignore_patterns(text)
+                )
+            })
+            .collect();
+        assert!(misread.is_empty(), "misread:\n{}", misread.join("\n"));
+    }
+}
