@@ -21,15 +21,9 @@ use pybase::cli::check_report;
 
 #[path = "support/fixtures.rs"]
 mod fixtures;
-use fixtures::copy_dir;
+use fixtures::{copy_dir, tools_dir};
 
 const PROJECTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/projects");
-
-/// Where the tools are.
-fn tools_dir() -> PathBuf {
-    std::env::var_os("PYBASE_TOOLS")
-        .map_or_else(|| PathBuf::from("/opt/pybase-tools/bin"), PathBuf::from)
-}
 
 /// Whether the cases must run (a missing tool fails them).
 fn required() -> bool {

@@ -5,6 +5,7 @@
 //!   file, the images of earlier runs removed first), or `None` where the
 //!   tests are skipped.
 //! - Projects: [`fixture`] (a fresh copy of a fixture), [`copy_dir`],
+//!   [`tools_dir`] (the pinned lock tools),
 //!   [`unique`] names, [`repo_root`].
 //! - Builds: [`build`], [`build_with`] and [`build_ok`] (`docker buildx
 //!   build` with the spec's base image mapped onto the test image and the CA
@@ -142,7 +143,7 @@ pub fn unique() -> u128 {
         .unwrap_or_default()
 }
 
-pub use crate::fixtures::copy_dir;
+pub use crate::fixtures::{copy_dir, tools_dir};
 
 pub fn run(command: &mut Command) -> Output {
     command
