@@ -12,6 +12,9 @@
 #   frontend-image BIN DOCKERFILE
 #                               the frontend image from a prebuilt static binary, tagged
 #                               pybase-frontend:dev and pushed as localhost:5000/pybase-frontend:dev
+#   lock-tools                  the lock writers whose commands pybase's hints print, pinned, in a
+#                               venv: uv (llb-gen/src/tools.rs's UV_VERSION), pip-tools, Poetry
+#                               (tests/relock_hints.rs runs each hinted command)
 #   free-disk GB                below GB free at Docker's root: removes old test images, prunes the
 #                               build cache (run by `cargo xtask test` before the tests)
 #   summary                     versions, image store, registry, images and free disk, on stdout
@@ -28,6 +31,7 @@
 #   /var/cache/pybase            private apt lists, downloaded .debs, the base images' rootfs tarballs
 #   /var/lib/pybase-registry     the registry's storage
 #   /var/log/pybase-*.log        dockerd's and the registry's logs
+#   /opt/pybase-tools            the lock-tools venv (its bin/ holds uv, pip-compile, poetry)
 # Environment overrides: PYBASE_DOCKER_SUITE=forky|trixie forces a suite for a fresh install;
 # PYBASE_DOCKERD_TIMEOUT (seconds, default 90) bounds the wait for a starting dockerd.
 set -euo pipefail
@@ -65,6 +69,10 @@ BASE_SUITE=bookworm
 BASE_INCLUDE=python3,python3-venv,python3-dev,ca-certificates
 # Bump when the rootfs recipe below changes (the package list and mirror count already).
 BASE_RECIPE=2
+# The lock writers (lock-tools). uv's version is the one pybase builds with, read from its pin.
+TOOLS_PREFIX=/opt/pybase-tools
+PIP_TOOLS_VERSION=7.7.0
+POETRY_VERSION=2.5.1
 FRONTEND_TAGS=(pybase-frontend:dev localhost:5000/pybase-frontend:dev)
 FRONTEND_PUSH=localhost:5000/pybase-frontend:dev
 PLUGIN_DIR="${DOCKER_CONFIG:-${HOME:-/root}/.docker}/cli-plugins"
@@ -572,6 +580,28 @@ step_frontend_image() {
   run docker push -q "$FRONTEND_PUSH"
 }
 
+# --- lock-tools --------------------------------------------------------------------------------
+
+# A venv of the pinned uv, pip-tools and Poetry, from PyPI: the commands pybase's hints print to
+# write a lock anew run in tests with these. Reinstalled only when a pin changes (its stamp).
+step_lock_tools() {
+  local uv_version want stamp="$TOOLS_PREFIX/installed"
+  uv_version=$(sed -n 's/^pub const UV_VERSION: &str = "\(.*\)";$/\1/p' "$(dirname "$0")/../llb-gen/src/tools.rs")
+  [[ -n "$uv_version" ]] || die "no UV_VERSION in llb-gen/src/tools.rs"
+  want="uv==$uv_version pip-tools==$PIP_TOOLS_VERSION poetry==$POETRY_VERSION"
+  if [[ "$(cat "$stamp" 2>/dev/null)" == "$want" && -x "$TOOLS_PREFIX/bin/poetry" ]]; then
+    log "lock tools: $want (installed)"
+    return 0
+  fi
+  ensure_host_packages python3-venv
+  rm -rf "$TOOLS_PREFIX"
+  run python3 -m venv "$TOOLS_PREFIX"
+  # shellcheck disable=SC2086 # $want is a list of requirements
+  run "$TOOLS_PREFIX/bin/pip" install --quiet --disable-pip-version-check $want
+  printf '%s\n' "$want" >"$stamp"
+  log "lock tools: $want"
+}
+
 # --- free-disk ---------------------------------------------------------------------------------
 
 # The tests' builds take a few GB of build cache and images, and a full disk fails every build
@@ -638,7 +668,7 @@ step_summary() {
 # --- main --------------------------------------------------------------------------------------
 
 [[ $EUID -eq 0 ]] || die "run as root (it installs packages and starts dockerd)"
-step=${1:?usage: provision.sh engine|registry|base-image|multiarch-base|frontend-image BINARY DOCKERFILE|free-disk GB|summary}
+step=${1:?usage: provision.sh engine|registry|base-image|multiarch-base|frontend-image BINARY DOCKERFILE|lock-tools|free-disk GB|summary}
 shift
 # Only the summary is data: everything the other steps and their tools print is progress.
 [[ "$step" == summary ]] || exec 1>&2
@@ -657,6 +687,7 @@ case "$step" in
   base-image) step_base_image ;;
   multiarch-base) step_multiarch_base ;;
   frontend-image) step_frontend_image "$@" ;;
+  lock-tools) step_lock_tools ;;
   free-disk) step_free_disk "$@" ;;
   summary) step_summary ;;
   *) die "unknown step $step" ;;

@@ -50,6 +50,13 @@ use crate::requirements::{Pin, lock_packages};
 
 /// Poetry's lock file.
 pub const POETRY_LOCK_FILE: &str = "poetry.lock";
+/// The command a hint offers to bring an out-of-date `poetry.lock` up to
+/// date, run in the project's directory (`tests/relock_hints.rs` runs it).
+pub const POETRY_RELOCK: &str = "poetry lock";
+/// The command a hint offers to write a `poetry.lock` pybase cannot read
+/// anew: Poetry 2's, for a plain `poetry lock` stops at a lock without its
+/// `[metadata]`, and keeps what it can of an old one.
+pub const POETRY_REGENERATE: &str = "poetry lock --regenerate";
 
 /// The requirements file the translation is written to, next to the lock,
 /// for uv to install: its first file (see [`translated_file`]).
@@ -586,7 +593,8 @@ pub fn parse(
     extras: &[String],
     roots: &[Root],
 ) -> Result<PoetryLock, Vec<Diagnostic>> {
-    let regenerate = "regenerate it: `poetry lock`";
+    let regenerate = format!("regenerate it: `{POETRY_REGENERATE}`");
+    let regenerate = regenerate.as_str();
     let packages = lock_packages(file, text, "package", regenerate)?;
     let selected: Vec<String> = std::iter::once(MAIN_GROUP.to_owned())
         .chain(groups.iter().map(|g| normalize_name(g)))
@@ -647,7 +655,7 @@ pub fn parse(
                                 versions.join(", ")
                             ),
                         )
-                        .with_hint("regenerate it with Poetry 2 (`poetry lock`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv"),
+                        .with_hint(format!("regenerate it with Poetry 2 (`{POETRY_REGENERATE}`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv")),
                     );
                 }
                 continue;
@@ -1071,8 +1079,8 @@ content-hash = "0000"
     fn mixed_locks_unhashed_packages_and_other_sources_are_refused() {
         let text = "[[package]]\nname = \"six\"\nversion = \"1.17.0\"\ncategory = \"main\"\nfiles = []\n\n[[package]]\nname = \"idna\"\nversion = \"3.10\"\ngroups = [\"main\"]\nfiles = []\n\n[[package]]\nname = \"mylib\"\nversion = \"0.1.0\"\ngroups = [\"main\"]\nfiles = []\n\n[package.source]\ntype = \"git\"\nurl = \"https://example.com/mylib.git\"\n";
         insta::assert_snapshot!(report(text, &[]), @"
-        app/poetry.lock:2:1: `six` lists no `groups`, while other packages do: the lock is neither Poetry 1's nor Poetry 2's (hint: regenerate it: `poetry lock`)
-        app/poetry.lock:8:1: `idna` has no `files` with a `hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it: `poetry lock`)
+        app/poetry.lock:2:1: `six` lists no `groups`, while other packages do: the lock is neither Poetry 1's nor Poetry 2's (hint: regenerate it: `poetry lock --regenerate`)
+        app/poetry.lock:8:1: `idna` has no `files` with a `hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it: `poetry lock --regenerate`)
         app/poetry.lock:14:1: `mylib` comes from a `git` source: pybase installs from package indexes only, each artifact checked against its hash (hint: publish it to an index (a private one works with the `netrc` secret) and lock it from there)
         ");
         insta::assert_snapshot!(report("[[package]\n", &[]), @"app/poetry.lock:1:11: not valid TOML: unclosed array table, expected `]`");
@@ -1321,7 +1329,7 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
         assert_eq!(report(&same, None), "typer==0.23.2");
         assert_eq!(report(&same, Some("~0.23.1,<0.23.2")), "typer==0.23.1");
         assert_eq!(report(&same, Some("0.23.1")), "typer==0.23.1");
-        insta::assert_snapshot!(report(&lock(">=3.8"), Some(">=0.16.0")), @"poetry.lock:2:1: `typer` is locked at several versions (0.23.1, 0.23.2) for different Pythons, and pybase cannot tell which one the image's gets (hint: regenerate it with Poetry 2 (`poetry lock`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv)");
+        insta::assert_snapshot!(report(&lock(">=3.8"), Some(">=0.16.0")), @"poetry.lock:2:1: `typer` is locked at several versions (0.23.1, 0.23.2) for different Pythons, and pybase cannot tell which one the image's gets (hint: regenerate it with Poetry 2 (`poetry lock --regenerate`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv)");
     }
 
     #[test]

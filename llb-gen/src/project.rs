@@ -195,15 +195,14 @@ impl LockKind {
         }
     }
 
-    /// The command that writes the lock anew, for hints.
-    fn relock_command(self) -> &'static str {
+    /// The commands that write the lock anew in the project's directory,
+    /// each alone, for hints (`tests/relock_hints.rs` runs each).
+    pub fn relock_commands(self) -> &'static [&'static str] {
         match self {
-            LockKind::Uv => "uv lock",
-            LockKind::Requirements => {
-                "uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes"
-            }
-            LockKind::Pylock => "uv export --format pylock.toml --no-dev > pylock.toml",
-            LockKind::Poetry => "poetry lock",
+            LockKind::Uv => &[UV_RELOCK],
+            LockKind::Requirements => &crate::requirements::REQUIREMENTS_RELOCK,
+            LockKind::Pylock => &[crate::requirements::PYLOCK_RELOCK],
+            LockKind::Poetry => &[crate::poetry::POETRY_RELOCK],
         }
     }
 }
@@ -243,7 +242,7 @@ pub fn check(
         None => {
             problems.push(missing(
                 LOCK_FILE,
-                format!("create it with `uv lock` in `{directory}` (or pin every package with hashes in requirements.txt), and check that .dockerignore does not exclude it"),
+                format!("create it with `{UV_RELOCK}` in `{directory}` (or pin every package with hashes in requirements.txt), and check that .dockerignore does not exclude it"),
             ));
             None
         }
@@ -436,6 +435,10 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
     }
 }
 
+/// The command that writes `uv.lock` anew, run in the project's directory
+/// (`tests/relock_hints.rs` runs it).
+pub const UV_RELOCK: &str = "uv lock";
+
 /// The hint for a project without `pyproject.toml`.
 const MISSING_PYPROJECT_HINT: &str =
     "`project` must name the directory that holds pyproject.toml, relative to the build context";
@@ -497,11 +500,12 @@ fn check_pinned(
         problems.push(
             Diagnostic::at(spec_file, first.at, message)
             .with_hint(format!(
-                "export the lock with them instead (`uv export --extra NAME --group NAME`, `--format {}`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `{}`",
-                match kind {
-                    LockKind::Pylock => "pylock.toml",
-                    _ => "requirements-txt",
-                },
+                "export the lock with them instead (`{}`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `{}`",
+                crate::requirements::export_selected(
+                    kind.file_name(),
+                    project.selection.extras.iter().map(|e| e.name.as_str()),
+                    project.selection.groups.iter().map(|g| g.name.as_str()),
+                ),
                 project.display()
             )),
         );
@@ -587,7 +591,7 @@ fn check_pinned(
             "regenerate {} in `{}` (`{}`)",
             kind.file_name(),
             project.display(),
-            kind.relock_command()
+            kind.relock_commands().join("` or `")
         );
         for contradiction in contradicted_dependencies(&metadata.dependencies, &pins) {
             let (dependency, message) = match contradiction {
@@ -1804,7 +1808,7 @@ name = "idna"
 
     #[test]
     fn a_dependency_every_environment_needs_must_be_pinned() {
-        insta::assert_snapshot!(pinned_check("\"six\", \"tomli\"", "six==1.17.0\n"), @"app/pyproject.toml:4:25: `tomli` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))");
+        insta::assert_snapshot!(pinned_check("\"six\", \"tomli\"", "six==1.17.0\n"), @"app/pyproject.toml:4:25: `tomli` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`))");
         // Declared for every Python, in two halves.
         insta::assert_snapshot!(
             pinned_check(
@@ -1812,8 +1816,8 @@ name = "idna"
                 "six==1.17.0\n"
             ),
             @"
-        app/pyproject.toml:4:25: `numpy` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))
-        app/pyproject.toml:4:63: `numpy` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))
+        app/pyproject.toml:4:25: `numpy` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`))
+        app/pyproject.toml:4:63: `numpy` is a dependency in pyproject.toml but requirements.txt does not pin it: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`))
         "
         );
     }
@@ -1832,7 +1836,7 @@ name = "idna"
 
     #[test]
     fn a_pin_no_environment_allows_is_outside_the_declarations() {
-        insta::assert_snapshot!(pinned_check("\"numpy>=2\"", "numpy==1.26.4\n"), @"app/pyproject.toml:4:18: pyproject.toml asks for `numpy>=2` but requirements.txt pins 1.26.4: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))");
+        insta::assert_snapshot!(pinned_check("\"numpy>=2\"", "numpy==1.26.4\n"), @"app/pyproject.toml:4:18: pyproject.toml asks for `numpy>=2` but requirements.txt pins 1.26.4: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`))");
         // Each half excludes it where it holds, and the halves cover every
         // Python.
         insta::assert_snapshot!(
@@ -1841,14 +1845,14 @@ name = "idna"
                 "numpy==1.19.5\n"
             ),
             @"
-        app/pyproject.toml:4:18: pyproject.toml asks for `numpy>=2` but requirements.txt pins 1.19.5: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))
-        app/pyproject.toml:4:56: pyproject.toml asks for `numpy>=1.20` but requirements.txt pins 1.19.5: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))
+        app/pyproject.toml:4:18: pyproject.toml asks for `numpy>=2` but requirements.txt pins 1.19.5: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`))
+        app/pyproject.toml:4:56: pyproject.toml asks for `numpy>=1.20` but requirements.txt pins 1.19.5: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`))
         "
         );
         // The unconditional declaration excludes it wherever the other holds.
         insta::assert_snapshot!(
             pinned_check("\"six>=1.18\", \"six<1.18; python_version < '3.8'\"", "six==1.17.0\n"),
-            @"app/pyproject.toml:4:18: pyproject.toml asks for `six>=1.18` but requirements.txt pins 1.17.0: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`))"
+            @"app/pyproject.toml:4:18: pyproject.toml asks for `six>=1.18` but requirements.txt pins 1.17.0: the lock is out of date (hint: regenerate requirements.txt in `app` (`uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`))"
         );
     }
 
@@ -1915,9 +1919,9 @@ name = "idna"
         };
         let problems = check_files(&spec.file, &files).expect_err("refused");
         insta::assert_snapshot!(problems.to_string(), @"
-        pybase.yaml:6:14: `api` selects extras or groups of `app`, but requirements.txt pins one set of packages (it has no uv.lock or poetry.lock) (hint: export the lock with them instead (`uv export --extra NAME --group NAME`, `--format requirements-txt`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `app`)
+        pybase.yaml:6:14: `api` selects extras or groups of `app`, but requirements.txt pins one set of packages (it has no uv.lock or poetry.lock) (hint: export the lock with them instead (`uv export --format requirements-txt --no-default-groups --no-emit-project --group dev --output-file requirements.txt`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `app`)
         pybase.yaml:5:14: `app/pyproject.toml` not found in the build context (service `api`, project `app`) (hint: `project` must name the directory that holds pyproject.toml, relative to the build context)
-        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`; or, to install it unverified, set `require-hashes: false` on its service or tier)
+        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`; or, to install it unverified, set `require-hashes: false` on its service or tier)
         ");
     }
 

@@ -32,10 +32,47 @@ pub const REQUIREMENTS_FILE: &str = "requirements.txt";
 /// The PEP 751 lock, read when a project has no `uv.lock`.
 pub const PYLOCK_FILE: &str = "pylock.toml";
 
+/// The commands a hint offers to write `requirements.txt` anew, run in the
+/// project's directory; each alone writes a lock pybase accepts (pinned,
+/// with hashes, without the project itself: `--no-emit-project`, for
+/// `-e .` is refused). `tests/relock_hints.rs` runs each.
+pub const REQUIREMENTS_RELOCK: [&str; 2] = [
+    "uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt",
+    "pip-compile --generate-hashes --output-file requirements.txt pyproject.toml",
+];
+/// The command a hint offers to write `pylock.toml` anew, as
+/// [`REQUIREMENTS_RELOCK`].
+pub const PYLOCK_RELOCK: &str = "uv export --format pylock.toml --no-default-groups --no-emit-project --output-file pylock.toml";
+
+/// The `uv export` command that writes the lock `file` (`requirements.txt`
+/// or `pylock.toml`) with the extras and dependency groups named, for the
+/// hint to a spec that selects them from a lock of one set of packages.
+pub fn export_selected<'a>(
+    file: &str,
+    extras: impl IntoIterator<Item = &'a str>,
+    groups: impl IntoIterator<Item = &'a str>,
+) -> String {
+    let format = if file == PYLOCK_FILE {
+        "pylock.toml"
+    } else {
+        "requirements-txt"
+    };
+    let mut command = format!("uv export --format {format} --no-default-groups --no-emit-project");
+    for extra in extras {
+        command.push_str(&format!(" --extra {extra}"));
+    }
+    for group in groups {
+        command.push_str(&format!(" --group {group}"));
+    }
+    command.push_str(&format!(" --output-file {file}"));
+    command
+}
+
 /// The pins of a `pylock.toml` (its text `text`, the file `file`), or every
 /// problem, positioned.
 pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>> {
-    let regenerate = "regenerate it: `uv export --format pylock.toml --no-dev > pylock.toml`";
+    let regenerate = format!("regenerate it: `{PYLOCK_RELOCK}`");
+    let regenerate = regenerate.as_str();
     let packages = lock_packages(file, text, "packages", regenerate)?;
     let mut pins = Vec::new();
     let mut problems = Vec::new();
@@ -239,7 +276,12 @@ pub fn parse(file: &str, text: &str, require_hashes: bool) -> Result<Vec<Pin>, V
 }
 
 /// The hint of every problem with a requirements lock.
-const REGENERATE_REQUIREMENTS: &str = "regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`";
+fn regenerate_requirements() -> String {
+    format!(
+        "regenerate it with hashes: `{}`",
+        REQUIREMENTS_RELOCK.join("` or `")
+    )
+}
 
 /// The pin of one logical line of the lock `file` (`None` for a blank
 /// line or an option line pybase leaves to the installer), or its problem.
@@ -253,7 +295,7 @@ fn read_entry(
     let entry_offset = uncommented.len() - uncommented.trim_start().len();
     let problem = |offset: usize, message: String| {
         Diagnostic::at(file, Some(logical.position(entry_offset + offset)), message)
-            .with_hint(REGENERATE_REQUIREMENTS)
+            .with_hint(regenerate_requirements())
     };
     // pip's split: the requirement is every space-separated word before
     // the first that starts with `-`; the options are the rest.
@@ -304,7 +346,7 @@ fn read_entry(
             Some(logical.position(entry_offset)),
             format!("`{requirement}` has no `--hash`: pybase installs only artifacts whose hashes the lock records"),
         )
-        .with_hint(format!("{REGENERATE_REQUIREMENTS}; or, to install it unverified, set `require-hashes: false` on its service or tier")));
+        .with_hint(format!("{}; or, to install it unverified, set `require-hashes: false` on its service or tier", regenerate_requirements())));
     }
     Ok(Some(Pin {
         name: normalize_name(parsed.name.as_ref()),
@@ -503,8 +545,8 @@ mod tests {
         insta::assert_snapshot!(pylock_report(good), @"six==1.17.0 @3");
         let bad = "lock-version = \"1.0\"\n[[packages]]\nname = \"six\"\nwheels = [{ url = \"https://x/six.whl\", hashes = { sha256 = \"4721\" } }]\n[[packages]]\nname = \"idna\"\nversion = \"3.10\"\nwheels = [{ url = \"https://x/idna.whl\" }]\n";
         insta::assert_snapshot!(pylock_report(bad), @"
-        pylock.toml:3:1: `six` has no `version`: pybase installs only pinned packages (hint: regenerate it: `uv export --format pylock.toml --no-dev > pylock.toml`)
-        pylock.toml:6:1: `idna` has an artifact without `hashes`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it: `uv export --format pylock.toml --no-dev > pylock.toml`)
+        pylock.toml:3:1: `six` has no `version`: pybase installs only pinned packages (hint: regenerate it: `uv export --format pylock.toml --no-default-groups --no-emit-project --output-file pylock.toml`)
+        pylock.toml:6:1: `idna` has an artifact without `hashes`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it: `uv export --format pylock.toml --no-default-groups --no-emit-project --output-file pylock.toml`)
         ");
         insta::assert_snapshot!(pylock_report("lock-version = [\n"), @"pylock.toml:1:17: not valid TOML: unclosed array, expected `]`");
     }
@@ -635,7 +677,7 @@ mod tests {
         let text = "six==1.17.0\nidna>=3\n";
         assert_eq!(
             render(parse("app/requirements.txt", text, false)),
-            "app/requirements.txt:2:1: `idna>=3` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)"
+            "app/requirements.txt:2:1: `idna>=3` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)"
         );
         assert!(parse("app/requirements.txt", "six==1.17.0\n", false).is_ok());
     }
@@ -653,20 +695,20 @@ mod tests {
         // a line of its own (an option line: its `--hash` is no
         // requirement's).
         let text = "attrs==24.2.0 \\\n    # via inventory\n    --hash=sha256:dddd\n";
-        insta::assert_snapshot!(report(text), @"app/requirements.txt:1:1: `attrs==24.2.0` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`; or, to install it unverified, set `require-hashes: false` on its service or tier)");
+        insta::assert_snapshot!(report(text), @"app/requirements.txt:1:1: `attrs==24.2.0` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`; or, to install it unverified, set `require-hashes: false` on its service or tier)");
     }
 
     #[test]
     fn other_files_are_refused_however_their_option_is_spelled() {
         let text = "-rbase.txt\n-cconstraints.txt\n-e.\n--requirement=base.txt\n--constraint=constraints.txt\n--editable=.\n--index-url https://pypi.org/simple --requirement more.txt\n";
         insta::assert_snapshot!(report(text), @"
-        app/requirements.txt:1:1: `-r` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:2:1: `-c` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:3:1: `-e` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:4:1: `--requirement` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:5:1: `--constraint` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:6:1: `--editable` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:7:37: `--requirement` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
+        app/requirements.txt:1:1: `-r` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:2:1: `-c` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:3:1: `-e` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:4:1: `--requirement` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:5:1: `--constraint` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:6:1: `--editable` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:7:37: `--requirement` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
         ");
     }
 
@@ -674,26 +716,26 @@ mod tests {
     fn a_requirement_is_pinned_by_its_own_specifier_never_by_its_marker() {
         let text = "foo ; python_full_version==\"3.11.4\" --hash=sha256:aaaa\nbar==1.0 ; python_version == \"3.11\" --hash=sha256:bbbb\nbaz==1.0,>=0.9 --hash=sha256:cccc\n  qux=1.0 --hash=sha256:dddd\n";
         insta::assert_snapshot!(report(text), @r#"
-        app/requirements.txt:1:1: `foo ; python_full_version=="3.11.4"` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:3:1: `baz==1.0,>=0.9` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:4:6: `qux=1.0` is not a PEP 508 requirement: no such comparison operator "=", must be one of ~= == != <= >= < > === (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
+        app/requirements.txt:1:1: `foo ; python_full_version=="3.11.4"` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:3:1: `baz==1.0,>=0.9` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:4:6: `qux=1.0` is not a PEP 508 requirement: no such comparison operator "=", must be one of ~= == != <= >= < > === (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
         "#);
         let text = "bar==1.0 ; python_version == \"3.11\" --hash=sha256:bbbb\n";
         insta::assert_snapshot!(report(text), @"bar==1.0 @1");
         // A problem on a continuation line is positioned on that line.
         let text = "six==1.17.0 ; \\\n    python_version >> '3.8' --hash=sha256:aaaa\n";
-        insta::assert_snapshot!(report(text), @"app/requirements.txt:2:20: `six==1.17.0 ;     python_version >> '3.8'` is not a PEP 508 requirement: Expected a valid marker operator (such as `>=` or `not in`), found `>>` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)");
+        insta::assert_snapshot!(report(text), @"app/requirements.txt:2:20: `six==1.17.0 ;     python_version >> '3.8'` is not a PEP 508 requirement: Expected a valid marker operator (such as `>=` or `not in`), found `>>` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)");
     }
 
     #[test]
     fn unpinned_unhashed_and_other_files_are_refused_at_their_lines() {
         let text = "six>=1.16 --hash=sha256:aaaa\nidna==3.10\n-r base.txt\n-e .\nattrs==24.* --hash=sha256:bbbb\n";
         insta::assert_snapshot!(report(text), @"
-        app/requirements.txt:1:1: `six>=1.16` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`; or, to install it unverified, set `require-hashes: false` on its service or tier)
-        app/requirements.txt:3:1: `-r` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:4:1: `-e` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
-        app/requirements.txt:5:1: `attrs==24.*` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-dev > requirements.txt` or `pip-compile --generate-hashes`)
+        app/requirements.txt:1:1: `six>=1.16` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`; or, to install it unverified, set `require-hashes: false` on its service or tier)
+        app/requirements.txt:3:1: `-r` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:4:1: `-e` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:5:1: `attrs==24.*` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
         ");
     }
 }

@@ -1,7 +1,7 @@
 //! `cargo xtask up`: provisions everything the end-to-end tests need, idempotently.
 //!
 //! The shell-heavy steps (Docker Engine, registry, base image, arm64 emulation and the
-//! multi-platform base image, image build and push, summary)
+//! multi-platform base image, the lock tools, image build and push, summary)
 //! live in `xtask/provision.sh`, called once per step; this module sequences them and builds the
 //! static frontend binary with cargo. See the script's header for what goes where on the machine.
 
@@ -22,7 +22,7 @@ const FRONTEND_PACKAGE: &str = "pybase";
 const TARGET_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
 /// Provisions the engine, the registry, the base image, arm64 emulation with the multi-platform
-/// base image, and the frontend image, then prints a summary on stdout.
+/// base image, the lock tools, and the frontend image, then prints a summary on stdout.
 pub fn run(root: &Path) -> Result<()> {
     cmd::step("up: Docker Engine and BuildKit", || {
         provision(root, &["engine"])
@@ -33,6 +33,9 @@ pub fn run(root: &Path) -> Result<()> {
         "up: arm64 emulation and the multi-platform test base image",
         || provision(root, &["multiarch-base"]),
     )?;
+    cmd::step("up: lock tools (uv, pip-tools, Poetry)", || {
+        provision(root, &["lock-tools"])
+    })?;
     cmd::step("up: frontend image", || frontend_image(root))?;
     cmd::step("up: summary", || provision(root, &["summary"]))
 }

@@ -5,6 +5,7 @@
 //!   file, the images of earlier runs removed first), or `None` where the
 //!   tests are skipped.
 //! - Projects: [`fixture`] (a fresh copy of a fixture), [`copy_dir`],
+//!   [`tools_dir`] (the pinned lock tools),
 //!   [`unique`] names, [`repo_root`].
 //! - Builds: [`build`], [`build_with`] and [`build_ok`] (`docker buildx
 //!   build` with the spec's base image mapped onto the test image and the CA
@@ -142,22 +143,7 @@ pub fn unique() -> u128 {
         .unwrap_or_default()
 }
 
-pub fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("create fixture dir");
-    for entry in std::fs::read_dir(from).expect("read fixture dir") {
-        let entry = entry.expect("fixture entry");
-        let path = entry.path();
-        let name = entry.file_name();
-        if name == "__pycache__" || name == ".venv" {
-            continue;
-        }
-        if path.is_dir() {
-            copy_dir(&path, &to.join(name));
-        } else {
-            std::fs::copy(&path, to.join(name)).expect("copy fixture file");
-        }
-    }
-}
+pub use crate::fixtures::{copy_dir, tools_dir};
 
 pub fn run(command: &mut Command) -> Output {
     command

@@ -1,14 +1,16 @@
 //! Locks: a stale lock stops the build with the fix; the venv gets the
-//! extras and groups the spec selects; every lock format (requirements.txt,
+//! extras and groups the spec selects (from uv.lock, poetry.lock, or
+//! requirements.txt exported as the hint says); every lock format (requirements.txt,
 //! pylock.toml, Poetry's) installs what uv.lock does and checks every hash;
 //! wheels BuildKit fetched are installed with the network off; a
 //! requirements file without hashes builds only where the spec opts out.
 
 use std::path::Path;
+use std::process::Command;
 
 use crate::harness::{
     build, build_ok, docker_run, e2e_session, failure, fixture, installed_distributions, repo_root,
-    stderr, stdout, step_cached, unique,
+    stderr, stdout, step_cached, tools_dir, unique,
 };
 
 #[test]
@@ -99,6 +101,46 @@ fn the_venv_gets_the_extras_and_groups_the_spec_selects_and_no_others() {
     )
     .expect("copy poetry.lock");
     builds_the_selection("pybase-e2e/selected:poetry");
+
+    // The same selection exported to requirements.txt by the command the
+    // hint prints (for a spec that selects from a lock of one set), with the
+    // spec's selection dropped, as the hint says.
+    std::fs::remove_file(dir.join("poetry.lock")).expect("remove poetry.lock");
+    std::fs::copy(
+        repo_root().join("testdata/projects/selected/uv.lock"),
+        dir.join("uv.lock"),
+    )
+    .expect("copy uv.lock");
+    let command = llb_gen::requirements::export_selected("requirements.txt", ["yaml"], ["checks"]);
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let uv = tools_dir().join(words[0]);
+    assert!(
+        uv.is_file(),
+        "{} missing: run `cargo xtask up` (xtask/provision.sh lock-tools)",
+        uv.display()
+    );
+    let exported = Command::new(uv)
+        .args(&words[1..])
+        .current_dir(&dir)
+        .output()
+        .expect("run uv export");
+    assert!(
+        exported.status.success(),
+        "`{command}`: {}",
+        failure(&exported)
+    );
+    std::fs::remove_file(dir.join("uv.lock")).expect("remove uv.lock");
+    let spec = dir.join("pybase.yaml");
+    let text = std::fs::read_to_string(&spec).expect("spec");
+    let unselected: String = text
+        .lines()
+        .filter(|l| {
+            !l.trim_start().starts_with("extras:") && !l.trim_start().starts_with("groups:")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&spec, unselected).expect("write spec");
+    builds_the_selection("pybase-e2e/selected:exported");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

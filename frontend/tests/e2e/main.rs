@@ -18,6 +18,8 @@
 //! topic: [`layers`], [`image`], [`locks`], [`tiers`], [`seeds`],
 //! [`secrets`], [`platforms`], [`reproducibility`].
 
+#[path = "../support/fixtures.rs"]
+mod fixtures;
 mod harness;
 mod image;
 mod layers;

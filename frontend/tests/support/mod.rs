@@ -5,6 +5,9 @@
 //!
 //! - [`fake_bridge`]: an in-process fake of BuildKit's LLBBridge gateway service, served
 //!   over an in-memory HTTP/2 connection, that records what the frontend asked for.
+//!
+//! `fixtures.rs` (copies of the fixture projects) is no module of it: the tests that need it
+//! include it by path alone.
 
 #![allow(dead_code)]
 
