@@ -676,7 +676,8 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     let install = install[0]["op"].to_string();
     assert!(install.contains("\"network\":\"none\""), "{install}");
     assert!(
-        install.contains("/pybase/wheels") && install.contains("--offline"),
+        install.contains("/pybase/wheels")
+            && install.contains("\"/pybase/scripts/venv-wheelhouse.sh\""),
         "{install}"
     );
 
@@ -687,7 +688,7 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
     let text = described.to_string();
     assert!(!text.contains("] fetch "), "nothing fetched");
-    assert!(text.contains("uv sync --locked"));
+    assert!(text.contains("\"/pybase/scripts/venv-uv-sync.sh\""));
 }
 
 #[test]
@@ -715,7 +716,10 @@ fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
     let step = "[inventory] build psycopg2 2.9.10 from its sdist";
     let build_op = op_named(step);
     assert!(!build_op.contains("\"network\":\"none\""), "{build_op}");
-    assert!(build_op.contains("uv build --wheel"), "{build_op}");
+    assert!(
+        build_op.contains("\"/pybase/scripts/sdist-build.sh\",\"psycopg2-2.9.10.tar.gz\""),
+        "{build_op}"
+    );
     let inputs = ancestors(&described, step);
     assert!(
         inputs
@@ -870,16 +874,110 @@ fn a_poetry_lock_is_installed_one_index_at_a_time() {
         let installs: Vec<String> = ops
             .iter()
             .map(|op| op["op"].to_string())
-            .filter(|op| op.contains("--no-deps --require-hashes"))
+            .filter(|op| {
+                op.contains("/pybase/scripts/venv-poetry.sh")
+                    || op.contains("/pybase/scripts/venv-delta-poetry.sh")
+            })
             .collect();
         assert!(!installs.is_empty(), "{target}: no install of each index");
         for install in &installs {
             assert!(
                 install.contains(
                     "\"\",\"pybase-poetry-requirements.txt\",\"https://private.example/simple\",\"pybase-poetry-requirements-2.txt\"]"
-                ) && !install.contains("pip sync"),
+                ),
                 "{install}"
             );
+        }
+    }
+}
+
+/// Each exec of `build`: its argv, and the file that the `FileOp` it
+/// mounts at /pybase/scripts writes (none when it mounts no script).
+fn scripts_of(build: &Build) -> Vec<(Vec<String>, Option<Vec<u8>>)> {
+    use bollard_buildkit_proto::pb;
+    let ops: Vec<(String, pb::Op)> = build
+        .definition
+        .def
+        .iter()
+        .map(|bytes| {
+            (
+                llb_gen::llb::marshal::digest_of(bytes),
+                pb::Op::decode(bytes.as_slice()).expect("an op"),
+            )
+        })
+        .collect();
+    let mkfile = |digest: &str| -> Option<Vec<u8>> {
+        ops.iter()
+            .find(|(d, _)| d == digest)
+            .and_then(|(_, op)| match &op.op {
+                Some(pb::op::Op::File(file)) => match file.actions.as_slice() {
+                    [action] => match &action.action {
+                        Some(pb::file_action::Action::Mkfile(mkfile)) => Some(mkfile.data.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            })
+    };
+    ops.iter()
+        .filter_map(|(_, op)| match &op.op {
+            Some(pb::op::Op::Exec(exec)) => {
+                let script = exec
+                    .mounts
+                    .iter()
+                    .find(|m| m.dest == "/pybase/scripts")
+                    .and_then(|m| usize::try_from(m.input).ok())
+                    .and_then(|i| mkfile(&op.inputs[i].digest));
+                Some((exec.meta.clone().unwrap_or_default().args, script))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every fixture build the golden snapshots hold.
+fn golden_builds() -> Vec<Build> {
+    vec![
+        build("inventory", false),
+        build("inventory", true),
+        build_from(TIERED, TIERED_SPEC, "orders", true),
+        build_from(TIERED, &copied_spec(), "orders", true),
+    ]
+}
+
+#[test]
+fn no_step_runs_a_script_inlined_in_its_argv() {
+    // A failed step shows its argv: `/bin/sh /pybase/scripts/FILE ARGS`,
+    // short and on one line, never the script's text.
+    for build in golden_builds() {
+        let execs = scripts_of(&build);
+        assert!(execs.len() > 3);
+        for (argv, _) in execs {
+            assert!(!argv.iter().any(|a| a.contains('\n')), "{argv:?}");
+            assert_eq!(argv[0], "/bin/sh", "{argv:?}");
+            assert!(
+                argv[1].starts_with("/pybase/scripts/") && argv[1].ends_with(".sh"),
+                "{argv:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_script_a_step_runs_is_the_file_mounted_in_it() {
+    // The twin of the test above: the script is the file of a `FileOp`
+    // mounted at /pybase/scripts, the step's own.
+    for build in golden_builds() {
+        for (argv, script) in scripts_of(&build) {
+            let script = String::from_utf8(script.expect("a script file")).expect("text");
+            assert!(script.starts_with("set -eu\n") && script.lines().count() > 2);
+            if argv[1].ends_with("/venv-uv-sync.sh") {
+                assert!(script.contains("uv sync --locked"), "{script}");
+            }
+            if argv[1].ends_with("/apt-install.sh") {
+                assert!(script.contains("apt-get install"), "{script}");
+            }
         }
     }
 }

@@ -4,7 +4,7 @@
 //! copied to an output mount and stacked on the image.
 
 use crate::image;
-use crate::llb::{Exec, FileCopy, LocalOptions, Mount, State};
+use crate::llb::{FileCopy, LocalOptions, Mount, State};
 use crate::spec::Service;
 
 use super::scripts::{BACKEND_SCRIPT, CODE_SCRIPT, SCM_VERSION_ENV};
@@ -29,7 +29,7 @@ pub(super) fn code(
         image::set_env(&mut code_env, SCM_VERSION_ENV, version);
     }
     let backend = backend(cx, service, code_on)?;
-    let code_exec = Exec::argv(&shell(CODE_SCRIPT, "pybase-code", &[]))
+    let code_exec = shell(&CODE_SCRIPT, &[])
         .env(code_env)
         .mount({
             let mount = Mount::scratchpad(
@@ -89,7 +89,7 @@ fn backend(
             code_on
                 .run(
                     cx.with_uv(
-                        Exec::argv(&shell(BACKEND_SCRIPT, "pybase-backend", requires))
+                        shell(&BACKEND_SCRIPT, requires)
                             .env(cx.uv_env.clone())
                             .mount(Mount::output(BACKEND_DIR, &State::scratch()))
                             .named(format!(

@@ -69,7 +69,7 @@ pub use target::{Target, TargetKind, select_target, target_version, targets};
 
 use venv::{Venv, venv};
 
-use scripts::UV_UNPACK_SCRIPT;
+use scripts::{Script, UV_UNPACK_SCRIPT};
 
 pub use crate::files::{DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, VENV_DIR};
 
@@ -99,6 +99,8 @@ const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
 const RUNTIME_DIR: &str = "/pybase/runtime";
 const NETRC_PATH: &str = "/run/secrets/netrc";
 const UV_DIR: &str = "/pybase/uv";
+/// Where a step's script is mounted, alone (see [`shell`]).
+const SCRIPTS_DIR: &str = "/pybase/scripts";
 /// The uv binary, in the mount of [`UV_DIR`].
 const UV_BINARY: &str = "/pybase/uv/uv";
 const WHEEL_DIR: &str = "/pybase/wheel";
@@ -321,16 +323,12 @@ fn unpack_uv(
     );
     build_root
         .run(
-            Exec::argv(&shell(
-                UV_UNPACK_SCRIPT,
-                "pybase-uv",
-                &[tools::uv_path_in_wheel()],
-            ))
-            .env(build_env.to_vec())
-            .network(Network::None)
-            .mount(Mount::readonly(WHEEL_DIR, &wheel))
-            .mount(Mount::output(UV_DIR, &State::scratch()))
-            .named(format!("[pybase] unpack uv {}", tools::UV_VERSION)),
+            shell(&UV_UNPACK_SCRIPT, &[tools::uv_path_in_wheel()])
+                .env(build_env.to_vec())
+                .network(Network::None)
+                .mount(Mount::readonly(WHEEL_DIR, &wheel))
+                .mount(Mount::output(UV_DIR, &State::scratch()))
+                .named(format!("[pybase] unpack uv {}", tools::UV_VERSION)),
             platform,
         )
         .output(UV_DIR)
@@ -531,14 +529,25 @@ fn stack(
     }
 }
 
-/// `sh -c SCRIPT NAME ARGS...`: arguments reach the script as `"$@"`, never
-/// spliced into the script text.
-fn shell(script: &str, name: &str, args: &[String]) -> Vec<String> {
-    ["/bin/sh", "-c", script, name]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .chain(args.iter().cloned())
-        .collect()
+/// `/bin/sh /pybase/scripts/FILE ARGS...`, with the script's file mounted
+/// there read-only, alone: a `FileOp` of its bytes on scratch, so the same
+/// script is the same op, and a step's cache key changes only with its own
+/// script. Arguments reach the script as `"$@"`, never spliced into its
+/// text; a failed step shows this short command, not the script.
+fn shell(script: &Script, args: &[String]) -> Exec {
+    let file = State::scratch().mkfile(
+        &format!("/{}", script.file),
+        script.text.as_bytes(),
+        format!("[pybase] script {}", script.file),
+    );
+    let argv: Vec<String> = [
+        "/bin/sh".to_owned(),
+        format!("{SCRIPTS_DIR}/{}", script.file),
+    ]
+    .into_iter()
+    .chain(args.iter().cloned())
+    .collect();
+    Exec::argv(&argv).mount(Mount::readonly(SCRIPTS_DIR, &file))
 }
 
 fn short_hash(text: &str) -> String {

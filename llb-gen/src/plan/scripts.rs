@@ -1,12 +1,28 @@
-//! The shell scripts the build steps run, as `sh -c SCRIPT NAME ARGS...`
-//! ([`super::shell`]): their arguments reach them as `"$@"`, never spliced
-//! into the text. The pieces several scripts share are macros, so that
+//! The shell scripts the build steps run. Each is a file of its own
+//! ([`Script`]), written by a `FileOp` and mounted alone, read-only, in the
+//! steps that run it ([`super::shell`]): `/bin/sh /pybase/scripts/FILE
+//! ARGS...`, so that a failed step ends in that short command, and a change
+//! to one script reruns only the steps that run it. Their arguments reach
+//! them as `"$@"`, never spliced into the text; every script starts with
+//! `set -eu`. The pieces several scripts share are macros, so that
 //! `concat!` can put them together at compile time.
+
+/// A script: its file name, which says what it does (the command a failed
+/// step shows), and its text.
+#[derive(Debug)]
+pub(super) struct Script {
+    /// The file name under `/pybase/scripts`.
+    pub(super) file: &'static str,
+    /// The script.
+    pub(super) text: &'static str,
+}
 
 /// Runtime packages, the user (`$PYBASE_USER`, uid and gid `$PYBASE_UID`,
 /// unless the base has that uid) and the working directory; logs apt writes
 /// are removed so the layer holds only what the image needs.
-pub(super) const SYSTEM_SCRIPT: &str = r#"set -eu
+pub(super) const SYSTEM_SCRIPT: Script = Script {
+    file: "system.sh",
+    text: r#"set -eu
 if [ "$#" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "$@"
@@ -15,7 +31,8 @@ getent group "$PYBASE_GID" >/dev/null || groupadd --gid "$PYBASE_GID" "$PYBASE_U
 getent passwd "$PYBASE_UID" >/dev/null || useradd --uid "$PYBASE_UID" --gid "$PYBASE_GID" --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin "$PYBASE_USER"
 mkdir -p "$PYBASE_WORKDIR"
 rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache
-"#;
+"#,
+};
 
 /// The user and working directory of an image assembled by copying,
 /// written in the builder: the runtime image's `/etc/passwd` and
@@ -23,7 +40,9 @@ rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/deb
 /// unless it has those ids, and the working directory. First, the builder's
 /// interpreter (the one the venv links to) must be in the runtime image at
 /// the same path.
-pub(super) const COPIED_SYSTEM_SCRIPT: &str = r#"set -eu
+pub(super) const COPIED_SYSTEM_SCRIPT: Script = Script {
+    file: "system-copied.sh",
+    text: r#"set -eu
 runtime=/pybase/runtime
 out=/pybase/out
 py=$(command -v python3 || command -v python)
@@ -43,17 +62,23 @@ for file in passwd group; do
 done
 cut -d: -f3 "$out/etc/group" | grep -qx "$PYBASE_GID" || echo "$PYBASE_USER:x:$PYBASE_GID:" >> "$out/etc/group"
 cut -d: -f3 "$out/etc/passwd" | grep -qx "$PYBASE_UID" || echo "$PYBASE_USER:x:$PYBASE_UID:$PYBASE_GID::$PYBASE_WORKDIR:/usr/sbin/nologin" >> "$out/etc/passwd"
-"#;
+"#,
+};
 
 /// Build packages, in the builder only.
-pub(super) const BUILD_SCRIPT: &str = r#"set -eu
+pub(super) const BUILD_SCRIPT: Script = Script {
+    file: "apt-install.sh",
+    text: r#"set -eu
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "$@"
-"#;
+"#,
+};
 
 /// Unpack the uv binary (`$1`, its path in the wheel) with the base image's
 /// own Python: the wheel is a zip, and the base has no unzip.
-pub(super) const UV_UNPACK_SCRIPT: &str = r#"set -eu
+pub(super) const UV_UNPACK_SCRIPT: Script = Script {
+    file: "uv-unpack.sh",
+    text: r#"set -eu
 py=$(command -v python3 || command -v python)
 "$py" - "$1" <<'PY'
 import os, sys, zipfile
@@ -61,7 +86,8 @@ with zipfile.ZipFile("/pybase/wheel/uv.whl") as wheel, open("/pybase/uv/uv", "wb
     out.write(wheel.read(sys.argv[1]))
 os.chmod("/pybase/uv/uv", 0o755)
 PY
-"#;
+"#,
+};
 
 /// The start of every script that downloads Python packages: stop on the
 /// first error, and use the CA bundle and netrc secrets when the build
@@ -95,21 +121,27 @@ macro_rules! new_venv {
 /// keeps uv on the interpreter the venv was made on (the code step's), and
 /// fails when it does not satisfy `requires-python` rather than looking for
 /// another one.
-pub(super) const VENV_SCRIPT: &str = concat!(
-    download_setup!(),
-    new_venv!("/opt/venv"),
-    r#"exec /pybase/uv/uv sync --locked --python "$py" --no-default-groups --no-install-project --no-editable "$@"
+pub(super) const VENV_SCRIPT: Script = Script {
+    file: "venv-uv-sync.sh",
+    text: concat!(
+        download_setup!(),
+        new_venv!("/opt/venv"),
+        r#"exec /pybase/uv/uv sync --locked --python "$py" --no-default-groups --no-install-project --no-editable "$@"
 "#
-);
+    ),
+};
 
 /// uv.lock as requirements with hashes (the extras and groups selected as
 /// arguments), for an install from fetched wheels: `--locked` fails when
 /// the lock no longer matches pyproject.toml.
-pub(super) const EXPORT_SCRIPT: &str = concat!(
-    download_setup!(),
-    r#"exec /pybase/uv/uv export --locked --quiet --format requirements-txt --no-header --no-default-groups --no-emit-project --no-editable --output-file /pybase/out/requirements.txt "$@"
+pub(super) const EXPORT_SCRIPT: Script = Script {
+    file: "uv-export.sh",
+    text: concat!(
+        download_setup!(),
+        r#"exec /pybase/uv/uv export --locked --quiet --format requirements-txt --no-header --no-default-groups --no-emit-project --no-editable --output-file /pybase/out/requirements.txt "$@"
 "#
-);
+    ),
+};
 
 /// uv records when it saw a package installed from a local file or tree
 /// (`uv_cache.json` in its dist-info, listed in RECORD): not part of the
@@ -142,34 +174,43 @@ fi
 /// exported requirements, with the network off: exactly those packages
 /// (`pip sync`), every file's hash checked against the lock's; then the
 /// packages built from sdists.
-pub(super) const FETCHED_VENV_SCRIPT: &str = concat!(
-    "set -eu\n",
-    new_venv!("/opt/venv"),
-    r#"/pybase/uv/uv pip sync --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes /pybase/requirements/requirements.txt
+pub(super) const FETCHED_VENV_SCRIPT: Script = Script {
+    file: "venv-wheelhouse.sh",
+    text: concat!(
+        "set -eu\n",
+        new_venv!("/opt/venv"),
+        r#"/pybase/uv/uv pip sync --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes /pybase/requirements/requirements.txt
 "#,
-    install_built!(),
-    forget_local_files!()
-);
+        install_built!(),
+        forget_local_files!()
+    ),
+};
 
 /// Builds the sdist `/pybase/sdist/$1` into a wheel in `/pybase/out`, with
 /// the network for its build requirements, as uv builds it in a project.
-pub(super) const SDIST_BUILD_SCRIPT: &str = concat!(
-    download_setup!(),
-    r#"py=$(command -v python3 || command -v python)
+pub(super) const SDIST_BUILD_SCRIPT: Script = Script {
+    file: "sdist-build.sh",
+    text: concat!(
+        download_setup!(),
+        r#"py=$(command -v python3 || command -v python)
 /pybase/uv/uv build --wheel --python "$py" --out-dir /pybase/out "/pybase/sdist/$1"
 rm -f /pybase/out/.gitignore
 "#
-);
+    ),
+};
 
 /// The venv from a lock of pins (the last argument: `pylock.toml` or
 /// `requirements.txt`, after `--require-hashes` unless the spec turned it
 /// off) alone: every package with its hashes, exactly those (`pip sync`).
-pub(super) const PINNED_VENV_SCRIPT: &str = concat!(
-    download_setup!(),
-    new_venv!("/opt/venv"),
-    r#"exec /pybase/uv/uv pip sync --python /opt/venv/bin/python "$@"
+pub(super) const PINNED_VENV_SCRIPT: Script = Script {
+    file: "venv-pip-sync.sh",
+    text: concat!(
+        download_setup!(),
+        new_venv!("/opt/venv"),
+        r#"exec /pybase/uv/uv pip sync --python /opt/venv/bin/python "$@"
 "#
-);
+    ),
+};
 
 /// Installs poetry.lock's translation into /opt/venv: `"$@"` are pairs of
 /// an index URL (empty for the default, PyPI) and the requirements lock of
@@ -192,11 +233,14 @@ done
 
 /// The venv from poetry.lock's translation alone: a new venv, then
 /// `install_each_index!`.
-pub(super) const POETRY_VENV_SCRIPT: &str = concat!(
-    download_setup!(),
-    new_venv!("/opt/venv"),
-    install_each_index!()
-);
+pub(super) const POETRY_VENV_SCRIPT: Script = Script {
+    file: "venv-poetry.sh",
+    text: concat!(
+        download_setup!(),
+        new_venv!("/opt/venv"),
+        install_each_index!()
+    ),
+};
 
 /// Copy the files under /opt/venv that this step added or changed (newer
 /// than `$stamp`) to the step's output, from `/`.
@@ -227,38 +271,47 @@ cd /
 /// it added or changed. Bytecode is compiled for the new files alone: uv
 /// would recompile the whole venv, rewriting the tier's hash-based .pyc
 /// files (the same bytes, new files) into this layer.
-pub(super) const DELTA_SCRIPT: &str = concat!(
-    download_setup!(),
-    r#"stamp=$(mktemp)
+pub(super) const DELTA_SCRIPT: Script = Script {
+    file: "venv-delta.sh",
+    text: concat!(
+        download_setup!(),
+        r#"stamp=$(mktemp)
 UV_COMPILE_BYTECODE=0 "$@"
 "#,
-    keep_delta!()
-);
+        keep_delta!()
+    ),
+};
 
 /// [`DELTA_SCRIPT`] for an install from the wheelhouse: the exported
 /// requirements, then the packages built from sdists (`"$@"`). uv records
 /// the wheels as local files (see `forget_local_files!`).
-pub(super) const FETCHED_DELTA_SCRIPT: &str = concat!(
-    r#"set -eu
+pub(super) const FETCHED_DELTA_SCRIPT: Script = Script {
+    file: "venv-delta-wheelhouse.sh",
+    text: concat!(
+        r#"set -eu
 stamp=$(mktemp)
 export UV_COMPILE_BYTECODE=0
 /pybase/uv/uv pip install --python /opt/venv/bin/python --offline --no-index --find-links /pybase/wheels --require-hashes -r /pybase/requirements/requirements.txt
 "#,
-    install_built!(),
-    forget_local_files!(),
-    keep_delta!()
-);
+        install_built!(),
+        forget_local_files!(),
+        keep_delta!()
+    ),
+};
 
 /// [`DELTA_SCRIPT`] for poetry.lock's translation: `install_each_index!`
 /// into the venv below, then its new files.
-pub(super) const POETRY_DELTA_SCRIPT: &str = concat!(
-    download_setup!(),
-    r#"stamp=$(mktemp)
+pub(super) const POETRY_DELTA_SCRIPT: Script = Script {
+    file: "venv-delta-poetry.sh",
+    text: concat!(
+        download_setup!(),
+        r#"stamp=$(mktemp)
 export UV_COMPILE_BYTECODE=0
 "#,
-    install_each_index!(),
-    keep_delta!()
-);
+        install_each_index!(),
+        keep_delta!()
+    ),
+};
 
 /// The variable setuptools_scm (and hatch-vcs, built on it) takes a
 /// version from instead of version control.
@@ -266,12 +319,15 @@ pub(super) const SCM_VERSION_ENV: &str = "SETUPTOOLS_SCM_PRETEND_VERSION";
 
 /// The environment of the project's build backend, `"$@"` (its
 /// requirements), on the interpreter the venvs are made on.
-pub(super) const BACKEND_SCRIPT: &str = concat!(
-    download_setup!(),
-    new_venv!("/pybase/backend"),
-    r#"exec /pybase/uv/uv pip install --python /pybase/backend/bin/python "$@"
+pub(super) const BACKEND_SCRIPT: Script = Script {
+    file: "build-backend.sh",
+    text: concat!(
+        download_setup!(),
+        new_venv!("/pybase/backend"),
+        r#"exec /pybase/uv/uv pip install --python /pybase/backend/bin/python "$@"
 "#
-);
+    ),
+};
 
 /// Install the project without its dependencies into the builder's venv
 /// (the tiers' venv, or an empty one made here: never the level's own, so
@@ -282,12 +338,14 @@ pub(super) const BACKEND_SCRIPT: &str = concat!(
 /// built there without isolation, then installed offline; should that
 /// build fail (a backend that asks for more at build time), the install
 /// builds in an isolated environment, as without it.
-pub(super) const CODE_SCRIPT: &str = concat!(
-    download_setup!(),
-    r#"if [ ! -e /opt/venv/pyvenv.cfg ]; then
+pub(super) const CODE_SCRIPT: Script = Script {
+    file: "code-install.sh",
+    text: concat!(
+        download_setup!(),
+        r#"if [ ! -e /opt/venv/pyvenv.cfg ]; then
 "#,
-    new_venv!("/opt/venv"),
-    r#"fi
+        new_venv!("/opt/venv"),
+        r#"fi
 stamp=$(mktemp)
 backend=/pybase/backend/bin/python
 if [ -x "$backend" ] && /pybase/uv/uv build --wheel --no-build-isolation --python "$backend" --out-dir /tmp/pybase-code /pybase/src; then
@@ -307,5 +365,143 @@ for record in opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json opt/v
   sed -i "\\|/${record##*/},|d" "${record%/*}/RECORD"
 done
 "#,
-    keep_new_files!()
-);
+        keep_new_files!()
+    ),
+};
+
+/// Every script, for the tests.
+#[cfg(test)]
+pub(super) const ALL: [&Script; 15] = [
+    &SYSTEM_SCRIPT,
+    &COPIED_SYSTEM_SCRIPT,
+    &BUILD_SCRIPT,
+    &UV_UNPACK_SCRIPT,
+    &VENV_SCRIPT,
+    &EXPORT_SCRIPT,
+    &FETCHED_VENV_SCRIPT,
+    &SDIST_BUILD_SCRIPT,
+    &PINNED_VENV_SCRIPT,
+    &POETRY_VENV_SCRIPT,
+    &DELTA_SCRIPT,
+    &FETCHED_DELTA_SCRIPT,
+    &POETRY_DELTA_SCRIPT,
+    &BACKEND_SCRIPT,
+    &CODE_SCRIPT,
+];
+
+#[cfg(test)]
+mod tests {
+    use bollard_buildkit_proto::pb;
+    use prost::Message;
+
+    use super::super::{SCRIPTS_DIR, shell};
+    use super::*;
+    use crate::llb::marshal::digest_of;
+    use crate::llb::{Platform, State, marshal};
+
+    /// The ops of a step that runs `script` with `args`, by digest.
+    fn step_ops(script: &Script, args: &[String]) -> Vec<(String, pb::Op)> {
+        let platform = Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: String::new(),
+        };
+        let step = State::scratch().run(shell(script, args), &platform).root();
+        let definition = marshal(&step, None, None).expect("marshals");
+        definition
+            .def
+            .iter()
+            .map(|bytes| {
+                let op = pb::Op::decode(bytes.as_slice()).expect("an op");
+                (digest_of(bytes), op)
+            })
+            .collect()
+    }
+
+    /// The step's argv, and the digest and `mkfile` of what it mounts at
+    /// `/pybase/scripts`.
+    fn step(script: &Script, args: &[String]) -> (Vec<String>, String, pb::FileActionMkFile) {
+        let ops = step_ops(script, args);
+        let (exec, inputs) = ops
+            .iter()
+            .find_map(|(_, op)| match &op.op {
+                Some(pb::op::Op::Exec(exec)) => Some((exec, &op.inputs)),
+                _ => None,
+            })
+            .expect("an exec");
+        let mount = exec
+            .mounts
+            .iter()
+            .find(|m| m.dest == SCRIPTS_DIR)
+            .expect("the script is mounted");
+        assert!(mount.readonly && mount.output == -1 && mount.selector.is_empty());
+        let input = usize::try_from(mount.input).expect("an input");
+        let digest = inputs[input].digest.clone();
+        let file = ops
+            .iter()
+            .find(|(d, _)| *d == digest)
+            .and_then(|(_, op)| match &op.op {
+                Some(pb::op::Op::File(file)) => match file.actions.as_slice() {
+                    [action] => match &action.action {
+                        Some(pb::file_action::Action::Mkfile(mkfile)) if action.input == -1 => {
+                            Some(mkfile.clone())
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            })
+            .expect("the script's state is one mkfile on scratch");
+        let args = exec.meta.clone().unwrap_or_default().args;
+        (args, digest, file)
+    }
+
+    #[test]
+    fn a_step_runs_its_script_by_name_with_no_newline_in_its_argv() {
+        let args = vec!["gcc".to_owned(), "libpq-dev".to_owned()];
+        for script in ALL {
+            let (argv, _, _) = step(script, &args);
+            assert_eq!(
+                argv,
+                [
+                    "/bin/sh",
+                    &format!("/pybase/scripts/{}", script.file),
+                    "gcc",
+                    "libpq-dev"
+                ]
+            );
+            assert!(!argv.iter().any(|a| a.contains('\n')), "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn the_mounted_file_is_the_script_and_only_it() {
+        for script in ALL {
+            let (_, _, file) = step(script, &[]);
+            assert_eq!(file.path, format!("/{}", script.file));
+            assert_eq!(file.data, script.text.as_bytes());
+            assert_eq!(
+                file.timestamp, 0,
+                "dated the epoch: its bytes alone make it"
+            );
+            // Run as `sh FILE`, so the script sets its own options.
+            assert!(script.text.starts_with("set -eu\n"), "{}", script.file);
+            assert!(script.file.ends_with(".sh"));
+        }
+    }
+
+    #[test]
+    fn the_same_script_is_the_same_op_and_another_is_another() {
+        let digests: Vec<String> = ALL.iter().map(|s| step(s, &[]).1).collect();
+        // The same bytes, whatever the arguments: content-addressed.
+        for (script, digest) in ALL.iter().zip(&digests) {
+            assert_eq!(&step(script, &["x".to_owned()]).1, digest);
+        }
+        // One file per script, so a change to one reruns only its steps.
+        let unique: std::collections::BTreeSet<&String> = digests.iter().collect();
+        assert_eq!(unique.len(), ALL.len());
+        let files: std::collections::BTreeSet<&str> = ALL.iter().map(|s| s.file).collect();
+        assert_eq!(files.len(), ALL.len());
+    }
+}

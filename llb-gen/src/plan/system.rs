@@ -43,7 +43,7 @@ pub(super) fn copied(
     if !level.runtime.is_empty() {
         return Err(PlanError::PackagesInCopiedImage(name.to_owned()));
     }
-    let exec = Exec::argv(&shell(COPIED_SYSTEM_SCRIPT, "pybase-system", &[]))
+    let exec = shell(&COPIED_SYSTEM_SCRIPT, &[])
         .env(user_env(&cx.build_env, user, level.workdir))
         .network(Network::None)
         .mount(Mount::readonly(RUNTIME_DIR, below))
@@ -86,7 +86,7 @@ pub(super) fn installed(
     history: &mut Vec<String>,
 ) -> State {
     let name = level.name;
-    let exec = Exec::argv(&shell(SYSTEM_SCRIPT, "pybase-system", level.runtime))
+    let exec = shell(&SYSTEM_SCRIPT, level.runtime)
         .env(user_env(&cx.apt_env, user, level.workdir))
         .named(if level.runtime.is_empty() {
             format!(
@@ -122,7 +122,7 @@ pub(super) fn builder(
     if build_packages.is_empty() {
         return below;
     }
-    let exec = Exec::argv(&shell(BUILD_SCRIPT, "pybase-build", build_packages))
+    let exec = shell(&BUILD_SCRIPT, build_packages)
         .env(cx.apt_env.clone())
         .named(format!(
             "[{}] builder: {}",

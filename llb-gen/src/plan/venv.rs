@@ -15,7 +15,7 @@ use crate::spec::ProjectDir;
 
 use super::scripts::{
     DELTA_SCRIPT, EXPORT_SCRIPT, FETCHED_DELTA_SCRIPT, FETCHED_VENV_SCRIPT, PINNED_VENV_SCRIPT,
-    POETRY_DELTA_SCRIPT, POETRY_VENV_SCRIPT, SDIST_BUILD_SCRIPT, VENV_SCRIPT,
+    POETRY_DELTA_SCRIPT, POETRY_VENV_SCRIPT, SDIST_BUILD_SCRIPT, Script, VENV_SCRIPT,
 };
 use super::{
     Context, KNOWN_HOSTS_PATH, KNOWN_HOSTS_SECRET, LOCK_DIR, Level, OUT_DIR, PlanError,
@@ -101,17 +101,12 @@ pub(super) fn venv(
     let packages = &note.packages;
     let (over_ssh, fetched_note) = (note.over_ssh, &note.fetched);
     // Whole, into an output mount of its own; or the delta's new files.
-    let ((script, args), step, output, adding) = if on_venv_below {
-        (
-            installer.delta(),
-            "pybase-venv-delta",
-            OUT_DIR,
-            ", adding what the tier lacks",
-        )
+    let ((script, args), output, adding) = if on_venv_below {
+        (installer.delta(), OUT_DIR, ", adding what the tier lacks")
     } else {
-        (installer.venv(), "pybase-venv", VENV_DIR, "")
+        (installer.venv(), VENV_DIR, "")
     };
-    let exec = Exec::argv(&shell(script, step, &args))
+    let exec = shell(script, &args)
         .env(cx.uv_env.clone())
         .mount(Mount::output(output, &State::scratch()))
         .named(format!(
@@ -218,26 +213,26 @@ impl Installer {
     /// The script that makes the whole venv, and its arguments: the uv
     /// lock syncs the project's environment; a lock of pins is installed
     /// file by file, its name the script's argument.
-    fn venv(&self) -> (&'static str, Vec<String>) {
+    fn venv(&self) -> (&'static Script, Vec<String>) {
         match self {
-            Self::Uv { selection } => (VENV_SCRIPT, selection.clone()),
+            Self::Uv { selection } => (&VENV_SCRIPT, selection.clone()),
             Self::Pinned { hashes, file } => (
-                PINNED_VENV_SCRIPT,
+                &PINNED_VENV_SCRIPT,
                 hashes
                     .iter()
                     .chain([file])
                     .map(|arg| (*arg).to_owned())
                     .collect(),
             ),
-            Self::Poetry { by_index } => (POETRY_VENV_SCRIPT, by_index.clone()),
-            Self::Fetched { built_pins } => (FETCHED_VENV_SCRIPT, built_pins.clone()),
+            Self::Poetry { by_index } => (&POETRY_VENV_SCRIPT, by_index.clone()),
+            Self::Fetched { built_pins } => (&FETCHED_VENV_SCRIPT, built_pins.clone()),
         }
     }
 
     /// The script that adds to the venv below, and its arguments: the
     /// fetched delta installs the exported requirements itself and takes
     /// the built pins; the others run the installer they are given.
-    fn delta(&self) -> (&'static str, Vec<String>) {
+    fn delta(&self) -> (&'static Script, Vec<String>) {
         let uv_installer = |args: Vec<&str>, extra: &[String]| -> Vec<String> {
             std::iter::once(UV_BINARY)
                 .chain(args)
@@ -247,7 +242,7 @@ impl Installer {
         };
         match self {
             Self::Uv { selection } => (
-                DELTA_SCRIPT,
+                &DELTA_SCRIPT,
                 uv_installer(
                     vec![
                         "sync",
@@ -261,7 +256,7 @@ impl Installer {
                 ),
             ),
             Self::Pinned { hashes, file } => (
-                DELTA_SCRIPT,
+                &DELTA_SCRIPT,
                 uv_installer(
                     ["pip", "install", "--python", "/opt/venv/bin/python"]
                         .into_iter()
@@ -271,8 +266,8 @@ impl Installer {
                     &[],
                 ),
             ),
-            Self::Poetry { by_index } => (POETRY_DELTA_SCRIPT, by_index.clone()),
-            Self::Fetched { built_pins } => (FETCHED_DELTA_SCRIPT, built_pins.clone()),
+            Self::Poetry { by_index } => (&POETRY_DELTA_SCRIPT, by_index.clone()),
+            Self::Fetched { built_pins } => (&FETCHED_DELTA_SCRIPT, built_pins.clone()),
         }
     }
 }
@@ -451,7 +446,7 @@ impl Fetch<'_, '_> {
         cx.build_root
             .run(
                 cx.with_uv(
-                    Exec::argv(&shell(EXPORT_SCRIPT, "pybase-export", &export_args))
+                    shell(&EXPORT_SCRIPT, &export_args)
                         .env(cx.uv_env.clone())
                         .cwd(LOCK_DIR)
                         .mount(project_mount(
@@ -472,11 +467,10 @@ impl Fetch<'_, '_> {
     /// project holds.
     fn build_sdist(&self, build: &SdistBuild, builder: &State) -> Result<State, PlanError> {
         let (cx, name) = (self.cx, self.name);
-        let exec = Exec::argv(&shell(
-            SDIST_BUILD_SCRIPT,
-            "pybase-build-sdist",
+        let exec = shell(
+            &SDIST_BUILD_SCRIPT,
             std::slice::from_ref(&build.sdist.filename),
-        ))
+        )
         .env(cx.uv_env.clone())
         .cwd(SDIST_DIR)
         .mount(Mount::readonly(SDIST_DIR, &fetch(&build.sdist, name)))
