@@ -47,9 +47,11 @@ use crate::diagnostic::package_line;
 use crate::diagnostic::{Diagnostic, Position};
 use crate::names::normalize_name;
 use crate::requirements::{Pin, lock_packages};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Poetry's lock file.
 pub const POETRY_LOCK_FILE: &str = "poetry.lock";
+
 /// The command a hint offers to bring an out-of-date `poetry.lock` up to
 /// date, run in the project's directory (`tests/relock_hints.rs` runs it).
 pub const POETRY_RELOCK: &str = "poetry lock";
@@ -368,13 +370,75 @@ fn clause_allows(clause: &str, version: &pep440_rs::Version) -> Option<bool> {
 /// otherwise Poetry chooses by the Python each environment has, which
 /// pybase does not model, and the name is left ambiguous.
 fn walk(packages: &[toml::Value], roots: &[Root]) -> Walked {
-    use std::collections::{BTreeMap, BTreeSet};
-    let text =
-        |p: &toml::Value, key: &str| p.get(key).and_then(toml::Value::as_str).map(str::to_owned);
-    // Each name's locked versions, highest first, with the package tables.
-    let mut by_name: BTreeMap<String, Vec<(String, &toml::Value)>> = BTreeMap::new();
+    let mut chooser = Chooser {
+        versions: locked_versions(packages),
+        ambiguous: BTreeSet::new(),
+    };
+    let mut reached = Reached::default();
+    for root in roots {
+        if let Some((version, table)) = chooser.choose(&root.name, root.version.as_deref()) {
+            let marker = root.marker.clone().map(|m| BTreeSet::from([m]));
+            reached.reach((root.name.clone(), version), table, marker, &root.extras);
+        }
+    }
+    while let Some(key) = reached.todo.pop() {
+        let Some(package) = reached.tables.get(&key).copied() else {
+            continue;
+        };
+        let marker = reached.needed.get(&key).cloned().flatten();
+        let asked = reached.extras.get(&key).cloned().unwrap_or_default();
+        let extra_deps = extra_dependencies(package, &asked);
+        let dependencies = package
+            .get("dependencies")
+            .and_then(toml::Value::as_table)
+            .into_iter()
+            .flatten();
+        for (dependency, value) in dependencies {
+            let dependency = normalize_name(dependency);
+            for constraint in constraints(value) {
+                if constraint.optional && !extra_deps.contains(&dependency) {
+                    continue;
+                }
+                let Some((version, table)) =
+                    chooser.choose(&dependency, constraint.version.as_deref())
+                else {
+                    continue;
+                };
+                let edge = constraint.marker.as_deref().and_then(without_extra);
+                reached.reach(
+                    (dependency.clone(), version),
+                    table,
+                    joined(&marker, edge),
+                    &constraint.extras,
+                );
+            }
+        }
+    }
+    Walked {
+        needed: marker_texts(reached.needed),
+        ambiguous: chooser.ambiguous,
+    }
+}
+
+/// A string field of a package table.
+fn text_field(package: &toml::Value, key: &str) -> Option<String> {
+    package
+        .get(key)
+        .and_then(toml::Value::as_str)
+        .map(str::to_owned)
+}
+
+/// Each normalized name's locked versions, highest first, with their
+/// package tables.
+type Versions<'a> = BTreeMap<String, Vec<(String, &'a toml::Value)>>;
+
+/// The [`Versions`] of `packages`.
+fn locked_versions(packages: &[toml::Value]) -> Versions<'_> {
+    let mut by_name: Versions<'_> = BTreeMap::new();
     for package in packages {
-        if let (Some(name), Some(version)) = (text(package, "name"), text(package, "version")) {
+        if let (Some(name), Some(version)) =
+            (text_field(package, "name"), text_field(package, "version"))
+        {
             by_name
                 .entry(normalize_name(&name))
                 .or_default()
@@ -392,10 +456,24 @@ fn walk(packages: &[toml::Value], roots: &[Root]) -> Walked {
             }
         });
     }
-    let mut ambiguous: BTreeSet<String> = BTreeSet::new();
-    // The version an edge of `name` with `constraint` gets.
-    let mut choose = |name: &str, constraint: Option<&str>| -> Option<(String, &toml::Value)> {
-        let versions = by_name.get(name)?;
+    by_name
+}
+
+/// The walk's choice of a version for each edge, and the names it could
+/// not choose among.
+struct Chooser<'a> {
+    versions: Versions<'a>,
+    ambiguous: BTreeSet<String>,
+}
+
+impl<'a> Chooser<'a> {
+    /// The version an edge of `name` with `constraint` gets.
+    fn choose(
+        &mut self,
+        name: &str,
+        constraint: Option<&str>,
+    ) -> Option<(String, &'a toml::Value)> {
+        let versions = self.versions.get(name)?;
         if let [only] = versions.as_slice() {
             return Some(only.clone());
         }
@@ -407,7 +485,7 @@ fn walk(packages: &[toml::Value], roots: &[Root]) -> Walked {
             })
             .collect::<Option<Vec<_>>>()
             .map(|v| v.into_iter().flatten().collect());
-        let python = |entry: &&(String, &toml::Value)| text(entry.1, "python-versions");
+        let python = |entry: &&(String, &toml::Value)| text_field(entry.1, "python-versions");
         match allowed {
             Some(allowed)
                 if !allowed.is_empty()
@@ -418,28 +496,44 @@ fn walk(packages: &[toml::Value], roots: &[Root]) -> Walked {
                 Some(allowed[0].clone())
             }
             _ => {
-                ambiguous.insert(name.to_owned());
+                self.ambiguous.insert(name.to_owned());
                 None
             }
         }
-    };
-    // Each package's marker as alternatives (`None`: always), and the
-    // extras asked of it.
-    type Key = (String, String);
-    let mut needed: BTreeMap<Key, Option<BTreeSet<String>>> = BTreeMap::new();
-    let mut extras: BTreeMap<Key, BTreeSet<String>> = BTreeMap::new();
-    let mut tables: BTreeMap<Key, &toml::Value> = BTreeMap::new();
-    let mut todo: Vec<Key> = Vec::new();
-    let reach = |key: Key,
-                 marker: Option<BTreeSet<String>>,
-                 asked: &[String],
-                 needed: &mut BTreeMap<Key, Option<BTreeSet<String>>>,
-                 extras: &mut BTreeMap<Key, BTreeSet<String>>,
-                 todo: &mut Vec<Key>| {
+    }
+}
+
+/// A locked package: its normalized name and version.
+type Key = (String, String);
+
+/// What the walk has reached so far.
+#[derive(Default)]
+struct Reached<'a> {
+    /// Each package's marker as alternatives (`None`: always).
+    needed: BTreeMap<Key, Option<BTreeSet<String>>>,
+    /// The extras asked of each package.
+    extras: BTreeMap<Key, BTreeSet<String>>,
+    /// Each package's table in the lock.
+    tables: BTreeMap<Key, &'a toml::Value>,
+    /// The packages whose dependencies are still to walk (again).
+    todo: Vec<Key>,
+}
+
+impl<'a> Reached<'a> {
+    /// Reaches `key` (its `table`) under `marker`, asked for `asked`: to
+    /// walk (again) when that needs it somewhere new or with a new extra.
+    fn reach(
+        &mut self,
+        key: Key,
+        table: &'a toml::Value,
+        marker: Option<BTreeSet<String>>,
+        asked: &[String],
+    ) {
+        self.tables.insert(key.clone(), table);
         let mut changed = false;
-        match needed.get_mut(&key) {
+        match self.needed.get_mut(&key) {
             None => {
-                needed.insert(key.clone(), marker);
+                self.needed.insert(key.clone(), marker);
                 changed = true;
             }
             Some(known) => {
@@ -456,84 +550,46 @@ fn walk(packages: &[toml::Value], roots: &[Root]) -> Walked {
                 }
             }
         }
-        let wanted = extras.entry(key.clone()).or_default();
+        let wanted = self.extras.entry(key.clone()).or_default();
         for extra in asked {
             changed |= wanted.insert(extra.clone());
         }
         if changed {
-            todo.push(key);
-        }
-    };
-    for root in roots {
-        if let Some((version, table)) = choose(&root.name, root.version.as_deref()) {
-            let key = (root.name.clone(), version);
-            tables.insert(key.clone(), table);
-            let marker = root.marker.clone().map(|m| BTreeSet::from([m]));
-            reach(
-                key,
-                marker,
-                &root.extras,
-                &mut needed,
-                &mut extras,
-                &mut todo,
-            );
+            self.todo.push(key);
         }
     }
-    while let Some(key) = todo.pop() {
-        let Some(package) = tables.get(&key).copied() else {
-            continue;
-        };
-        let marker = needed.get(&key).cloned().flatten();
-        let asked = extras.get(&key).cloned().unwrap_or_default();
-        // The dependencies the asked extras name.
-        let extra_deps: BTreeSet<String> = package
-            .get("extras")
-            .and_then(toml::Value::as_table)
-            .into_iter()
-            .flatten()
-            .filter(|(extra, _)| asked.contains(&normalize_name(extra)))
-            .flat_map(|(_, list)| list.as_array().into_iter().flatten())
-            .filter_map(toml::Value::as_str)
-            .map(|requirement| normalize_name(crate::names::requirement_name(requirement)))
-            .collect();
-        let dependencies = package
-            .get("dependencies")
-            .and_then(toml::Value::as_table)
-            .into_iter()
-            .flatten();
-        for (dependency, value) in dependencies {
-            let dependency = normalize_name(dependency);
-            for constraint in constraints(value) {
-                if constraint.optional && !extra_deps.contains(&dependency) {
-                    continue;
-                }
-                let Some((version, table)) = choose(&dependency, constraint.version.as_deref())
-                else {
-                    continue;
-                };
-                let edge = constraint.marker.as_deref().and_then(without_extra);
-                let joined = match (&marker, edge) {
-                    (None, None) => None,
-                    (None, Some(edge)) => Some(BTreeSet::from([edge])),
-                    (Some(set), None) => Some(set.clone()),
-                    (Some(set), Some(edge)) => {
-                        Some(set.iter().map(|m| format!("({m}) and ({edge})")).collect())
-                    }
-                };
-                let key = (dependency.clone(), version);
-                tables.insert(key.clone(), table);
-                reach(
-                    key,
-                    joined,
-                    &constraint.extras,
-                    &mut needed,
-                    &mut extras,
-                    &mut todo,
-                );
-            }
+}
+
+/// The dependencies of `package` that the `asked` extras name.
+fn extra_dependencies(package: &toml::Value, asked: &BTreeSet<String>) -> BTreeSet<String> {
+    package
+        .get("extras")
+        .and_then(toml::Value::as_table)
+        .into_iter()
+        .flatten()
+        .filter(|(extra, _)| asked.contains(&normalize_name(extra)))
+        .flat_map(|(_, list)| list.as_array().into_iter().flatten())
+        .filter_map(toml::Value::as_str)
+        .map(|requirement| normalize_name(crate::names::requirement_name(requirement)))
+        .collect()
+}
+
+/// A dependent's `marker` (alternatives, `None`: always) joined with an
+/// `edge`'s.
+fn joined(marker: &Option<BTreeSet<String>>, edge: Option<String>) -> Option<BTreeSet<String>> {
+    match (marker, edge) {
+        (None, None) => None,
+        (None, Some(edge)) => Some(BTreeSet::from([edge])),
+        (Some(set), None) => Some(set.clone()),
+        (Some(set), Some(edge)) => {
+            Some(set.iter().map(|m| format!("({m}) and ({edge})")).collect())
         }
     }
-    let needed = needed
+}
+
+/// Each package's alternative markers as one, joined with `or`.
+fn marker_texts(needed: BTreeMap<Key, Option<BTreeSet<String>>>) -> BTreeMap<Key, Option<String>> {
+    needed
         .into_iter()
         .map(|(key, marker)| {
             let marker = marker.map(|set| match set.len() {
@@ -546,16 +602,15 @@ fn walk(packages: &[toml::Value], roots: &[Root]) -> Walked {
             });
             (key, marker)
         })
-        .collect();
-    Walked { needed, ambiguous }
+        .collect()
 }
 
 /// What [`walk`] found.
 struct Walked {
     /// Each reached package, (normalized name, version), with its marker.
-    needed: std::collections::BTreeMap<(String, String), Option<String>>,
+    needed: BTreeMap<Key, Option<String>>,
     /// The names locked at several versions it could not choose among.
-    ambiguous: std::collections::BTreeSet<String>,
+    ambiguous: BTreeSet<String>,
 }
 
 /// An edge's marker without its `extra == "…"` terms, which say which extra
@@ -582,6 +637,11 @@ fn without_extra(marker: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(" and "))
 }
 
+/// How to fix a lock pybase refuses.
+/// The hint of a problem with the lock itself (its command is
+/// [`POETRY_REGENERATE`]).
+const REGENERATE: &str = "regenerate it: `poetry lock --regenerate`";
+
 /// The packages of `text` (the file `file`) that the venv gets (the main
 /// group and `groups`, normalized names; with `extras`, or in a Poetry 1
 /// lock, those the walk from `roots` reaches), or every problem,
@@ -593,152 +653,121 @@ pub fn parse(
     extras: &[String],
     roots: &[Root],
 ) -> Result<PoetryLock, Vec<Diagnostic>> {
-    let regenerate = format!("regenerate it: `{POETRY_REGENERATE}`");
-    let regenerate = regenerate.as_str();
-    let packages = lock_packages(file, text, "package", regenerate)?;
+    let packages = lock_packages(file, text, "package", REGENERATE)?;
     let selected: Vec<String> = std::iter::once(MAIN_GROUP.to_owned())
         .chain(groups.iter().map(|g| normalize_name(g)))
         .collect();
-    // Read again only for a lock whose packages lack their `files`.
-    let metadata_files: Option<toml::Table> = packages
-        .iter()
-        .any(|p| p.get("files").is_none())
-        .then(|| toml::from_str::<toml::Table>(text).ok())
-        .flatten()
-        .and_then(|lock| lock.get("metadata")?.get("files")?.as_table().cloned());
+    let metadata_files = metadata_files(&packages, text);
     // Poetry 1: no package says its groups. Extras: a package an extra
     // needs says so only in its markers (`extra == "name"`), which uv
     // would take as false; the walk follows the extra's dependencies.
     let walked = (!extras.is_empty() || packages.iter().all(|p| p.get("groups").is_none()))
         .then(|| walk(&packages, roots));
-    let mut refused_twice: Vec<String> = Vec::new();
-    let mut pins = Vec::new();
-    // Each requirement with the index it is looked up on (`None`: the
-    // default).
-    let mut lines: Vec<(Option<String>, String)> = Vec::new();
-    let mut indexes: Vec<String> = Vec::new();
-    let mut artifacts = Vec::new();
-    let mut problems = Vec::new();
+    let reading = Reading {
+        file,
+        text,
+        packages: &packages,
+        selected: &selected,
+        metadata_files: metadata_files.as_ref(),
+        walked: walked.as_ref(),
+    };
+    let mut out = Translation::default();
     for package in &packages {
+        reading.package(package, &mut out);
+    }
+    if !out.problems.is_empty() {
+        return Err(out.problems);
+    }
+    let extras_note = if extras.is_empty() {
+        String::new()
+    } else {
+        format!("; extras: {}", extras.join(", "))
+    };
+    let header = format!(
+        "# Generated by pybase from {file} (groups: {}{extras_note}): every package pinned, every hash checked.\n",
+        selected.join(", ")
+    );
+    Ok(PoetryLock {
+        requirements: requirements_by_index(&header, &out.indexes, &out.lines),
+        pins: out.pins,
+        artifacts: out.artifacts,
+    })
+}
+
+/// The lock's `[metadata.files]` (Poetry 1.2 and older), read again only
+/// for a lock whose packages lack their `files`.
+fn metadata_files(packages: &[toml::Value], text: &str) -> Option<toml::Table> {
+    packages
+        .iter()
+        .any(|p| p.get("files").is_none())
+        .then(|| toml::from_str::<toml::Table>(text).ok())
+        .flatten()
+        .and_then(|lock| lock.get("metadata")?.get("files")?.as_table().cloned())
+}
+
+/// What [`parse`] reads each package with.
+struct Reading<'a> {
+    file: &'a str,
+    text: &'a str,
+    packages: &'a [toml::Value],
+    /// The main group and the selected ones, normalized.
+    selected: &'a [String],
+    metadata_files: Option<&'a toml::Table>,
+    /// The walk from the project's roots, when the lock needs one.
+    walked: Option<&'a Walked>,
+}
+
+/// What [`parse`] collects, package by package.
+#[derive(Default)]
+struct Translation {
+    pins: Vec<Pin>,
+    /// Each requirement with the index it is looked up on (`None`: the
+    /// default).
+    lines: Vec<(Option<String>, String)>,
+    indexes: Vec<String>,
+    artifacts: Vec<crate::artifacts::LockedArtifacts>,
+    problems: Vec<Diagnostic>,
+    /// The ambiguous names already refused, once each.
+    refused_twice: Vec<String>,
+}
+
+impl Reading<'_> {
+    /// A problem of the package at `at`, fixed by regenerating the lock.
+    fn problem(&self, at: Position, message: String) -> Diagnostic {
+        Diagnostic::at(self.file, Some(at), message).with_hint(REGENERATE)
+    }
+
+    /// Translates `package` into `out`: its pin and requirement, or its
+    /// problem; nothing when the venv does not get it.
+    fn package(&self, package: &toml::Value, out: &mut Translation) {
         let name = package
             .get("name")
             .and_then(toml::Value::as_str)
             .unwrap_or("");
-        let at = package_line(text, name).unwrap_or(Position::START);
-        let problem =
-            |message: String| Diagnostic::at(file, Some(at), message).with_hint(regenerate);
+        let at = package_line(self.text, name).unwrap_or(Position::START);
         if name.is_empty() {
-            problems.push(problem("a package without a `name`".to_owned()));
-            continue;
+            out.problems
+                .push(self.problem(at, "a package without a `name`".to_owned()));
+            return;
         }
-        let key = normalize_name(name);
-        let version = package.get("version").and_then(toml::Value::as_str);
-        let marker = match &walked {
-            Some(walked) if walked.ambiguous.contains(&key) => {
-                if !refused_twice.contains(&key) {
-                    refused_twice.push(key.clone());
-                    let versions: Vec<&str> = packages
-                        .iter()
-                        .filter(|p| {
-                            p.get("name")
-                                .and_then(toml::Value::as_str)
-                                .is_some_and(|n| normalize_name(n) == key)
-                        })
-                        .filter_map(|p| p.get("version").and_then(toml::Value::as_str))
-                        .collect();
-                    problems.push(
-                        Diagnostic::at(
-                            file,
-                            Some(at),
-                            format!(
-                                "`{name}` is locked at several versions ({}) for different Pythons, and pybase cannot tell which one the image's gets",
-                                versions.join(", ")
-                            ),
-                        )
-                        .with_hint(format!("regenerate it with Poetry 2 (`{POETRY_REGENERATE}`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv")),
-                    );
-                }
-                continue;
-            }
-            Some(walked) => {
-                match version.and_then(|v| walked.needed.get(&(key.clone(), v.to_owned()))) {
-                    Some(marker) => marker.clone(),
-                    None => continue,
-                }
-            }
-            None => {
-                let Some(package_groups) = package.get("groups").and_then(toml::Value::as_array)
-                else {
-                    problems.push(problem(format!(
-                        "`{name}` lists no `groups`, while other packages do: the lock is neither Poetry 1's nor Poetry 2's"
-                    )));
-                    continue;
-                };
-                let package_groups: Vec<String> = package_groups
-                    .iter()
-                    .filter_map(toml::Value::as_str)
-                    .map(normalize_name)
-                    .collect();
-                let wanted: Vec<&String> = package_groups
-                    .iter()
-                    .filter(|g| selected.contains(g))
-                    .collect();
-                if wanted.is_empty() {
-                    continue;
-                }
-                marker_for(package.get("markers"), &wanted)
-            }
+        let Some(marker) = self.marker(package, name, at, out) else {
+            return;
         };
         let Some(version) = package.get("version").and_then(toml::Value::as_str) else {
-            problems.push(problem(format!(
-                "`{name}` has no `version`: pybase installs only pinned packages"
-            )));
-            continue;
+            out.problems.push(self.problem(
+                at,
+                format!("`{name}` has no `version`: pybase installs only pinned packages"),
+            ));
+            return;
         };
-        let source = package.get("source");
-        let index = match source
-            .and_then(|s| s.get("type"))
-            .and_then(toml::Value::as_str)
-        {
-            None => None,
-            Some("legacy") => {
-                let url = source
-                    .and_then(|s| s.get("url"))
-                    .and_then(toml::Value::as_str);
-                if let Some(url) = url
-                    && !indexes.iter().any(|known| known == url)
-                {
-                    indexes.push(url.to_owned());
-                }
-                url.map(str::to_owned)
-            }
-            Some(other) => {
-                problems.push(
-                    Diagnostic::at(
-                        file,
-                        Some(at),
-                        format!(
-                            "`{name}` comes from a `{other}` source: pybase installs from package indexes only, each artifact checked against its hash"
-                        ),
-                    )
-                    .with_hint("publish it to an index (a private one works with the `netrc` secret) and lock it from there"),
-                );
-                continue;
+        let index = match self.index(package, name, at, &mut out.indexes) {
+            Ok(index) => index,
+            Err(problem) => {
+                out.problems.push(problem);
+                return;
             }
         };
-        // Poetry 1.2 and older (lock-version 1.1) list the files in
-        // `[metadata.files]`, by package name.
-        let entries = package
-            .get("files")
-            .or_else(|| {
-                metadata_files
-                    .as_ref()?
-                    .iter()
-                    .find(|(key, _)| normalize_name(key) == normalize_name(name))
-                    .map(|(_, files)| files)
-            })
-            .and_then(toml::Value::as_array)
-            .map_or(&[][..], Vec::as_slice);
+        let entries = self.files(package, name);
         let field = |key: &str| -> Vec<&str> {
             entries
                 .iter()
@@ -748,16 +777,16 @@ pub fn parse(
         let files = field("file");
         let hashes = field("hash");
         if hashes.is_empty() {
-            problems.push(problem(format!(
+            out.problems.push(self.problem(at, format!(
                 "`{name}` has no `files` with a `hash`: pybase installs only artifacts whose hashes the lock records"
             )));
-            continue;
+            return;
         }
         if marker.is_none() {
-            artifacts.push(crate::artifacts::LockedArtifacts {
+            out.artifacts.push(crate::artifacts::LockedArtifacts {
                 name: name.to_owned(),
                 version: version.to_owned(),
-                file: file.to_owned(),
+                file: self.file.to_owned(),
                 at: Some(at),
                 wheels: files
                     .iter()
@@ -774,30 +803,150 @@ pub fn parse(
         for hash in hashes {
             line.push_str(&format!(" \\\n    --hash={hash}"));
         }
-        lines.push((index, line));
-        pins.push(Pin {
+        out.lines.push((index, line));
+        out.pins.push(Pin {
             name: normalize_name(name),
             version: version.to_owned(),
             at,
         });
     }
-    if !problems.is_empty() {
-        return Err(problems);
+
+    /// The marker the venv needs `package` (named `name`, at `at`) under
+    /// (`Some(None)`: always), or `None` when the venv does not get it or
+    /// it is refused (its problem in `out`).
+    fn marker(
+        &self,
+        package: &toml::Value,
+        name: &str,
+        at: Position,
+        out: &mut Translation,
+    ) -> Option<Option<String>> {
+        let key = normalize_name(name);
+        let version = package.get("version").and_then(toml::Value::as_str);
+        match self.walked {
+            Some(walked) if walked.ambiguous.contains(&key) => {
+                if !out.refused_twice.contains(&key) {
+                    out.refused_twice.push(key.clone());
+                    out.problems.push(self.ambiguous(&key, name, at));
+                }
+                None
+            }
+            Some(walked) => version
+                .and_then(|v| walked.needed.get(&(key.clone(), v.to_owned())))
+                .cloned(),
+            None => self
+                .group_marker(package, name, at)
+                .unwrap_or_else(|problem| {
+                    out.problems.push(problem);
+                    None
+                }),
+        }
     }
-    let extras_note = if extras.is_empty() {
-        String::new()
-    } else {
-        format!("; extras: {}", extras.join(", "))
-    };
-    let header = format!(
-        "# Generated by pybase from {file} (groups: {}{extras_note}): every package pinned, every hash checked.\n",
-        selected.join(", ")
-    );
-    Ok(PoetryLock {
-        requirements: requirements_by_index(&header, &indexes, &lines),
-        pins,
-        artifacts,
-    })
+
+    /// The refusal of `name` (normalized `key`), locked at several versions
+    /// the walk could not choose among.
+    fn ambiguous(&self, key: &str, name: &str, at: Position) -> Diagnostic {
+        let versions: Vec<&str> = self
+            .packages
+            .iter()
+            .filter(|p| {
+                p.get("name")
+                    .and_then(toml::Value::as_str)
+                    .is_some_and(|n| normalize_name(n) == key)
+            })
+            .filter_map(|p| p.get("version").and_then(toml::Value::as_str))
+            .collect();
+        Diagnostic::at(
+            self.file,
+            Some(at),
+            format!(
+                "`{name}` is locked at several versions ({}) for different Pythons, and pybase cannot tell which one the image's gets",
+                versions.join(", ")
+            ),
+        )
+        .with_hint(format!("regenerate it with Poetry 2 (`{POETRY_REGENERATE}`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv"))
+    }
+
+    /// [`Reading::marker`] from a Poetry 2 lock's `groups` and `markers`,
+    /// or the refusal of a package without `groups`.
+    fn group_marker(
+        &self,
+        package: &toml::Value,
+        name: &str,
+        at: Position,
+    ) -> Result<Option<Option<String>>, Diagnostic> {
+        let Some(package_groups) = package.get("groups").and_then(toml::Value::as_array) else {
+            return Err(self.problem(at, format!(
+                "`{name}` lists no `groups`, while other packages do: the lock is neither Poetry 1's nor Poetry 2's"
+            )));
+        };
+        let package_groups: Vec<String> = package_groups
+            .iter()
+            .filter_map(toml::Value::as_str)
+            .map(normalize_name)
+            .collect();
+        let wanted: Vec<&String> = package_groups
+            .iter()
+            .filter(|g| self.selected.contains(g))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(marker_for(package.get("markers"), &wanted)))
+    }
+
+    /// The index `package` is looked up on (`None`: the default), added to
+    /// `indexes` when new, or its refusal: a source that is not an index.
+    fn index(
+        &self,
+        package: &toml::Value,
+        name: &str,
+        at: Position,
+        indexes: &mut Vec<String>,
+    ) -> Result<Option<String>, Diagnostic> {
+        let source = package.get("source");
+        match source
+            .and_then(|s| s.get("type"))
+            .and_then(toml::Value::as_str)
+        {
+            None => Ok(None),
+            Some("legacy") => {
+                let url = source
+                    .and_then(|s| s.get("url"))
+                    .and_then(toml::Value::as_str);
+                if let Some(url) = url
+                    && !indexes.iter().any(|known| known == url)
+                {
+                    indexes.push(url.to_owned());
+                }
+                Ok(url.map(str::to_owned))
+            }
+            Some(other) => Err(Diagnostic::at(
+                self.file,
+                Some(at),
+                format!(
+                    "`{name}` comes from a `{other}` source: pybase installs from package indexes only, each artifact checked against its hash"
+                ),
+            )
+            .with_hint("publish it to an index (a private one works with the `netrc` secret) and lock it from there")),
+        }
+    }
+
+    /// The `files` of `package` (named `name`): its own, or, for Poetry 1.2
+    /// and older (lock-version 1.1), those `[metadata.files]` lists by
+    /// package name.
+    fn files<'p>(&'p self, package: &'p toml::Value, name: &str) -> &'p [toml::Value] {
+        package
+            .get("files")
+            .or_else(|| {
+                self.metadata_files?
+                    .iter()
+                    .find(|(key, _)| normalize_name(key) == normalize_name(name))
+                    .map(|(_, files)| files)
+            })
+            .and_then(toml::Value::as_array)
+            .map_or(&[][..], Vec::as_slice)
+    }
 }
 
 /// The requirements locks of `lines` (each with its index, `None` for the
@@ -961,6 +1110,11 @@ lock-version = "2.1"
 python-versions = ">=3.9"
 content-hash = "0000"
 "#;
+
+    #[test]
+    fn the_lock_problems_hint_offers_the_regenerate_command() {
+        assert_eq!(REGENERATE, format!("regenerate it: `{POETRY_REGENERATE}`"));
+    }
 
     #[test]
     fn the_main_group_becomes_a_requirements_lock_with_every_hash() {
