@@ -224,126 +224,217 @@ pub fn check(
     pyproject: Option<&[u8]>,
     lock: Option<&[u8]>,
 ) -> Result<ProjectInfo, Diagnostics> {
-    let pyproject_text = pyproject;
-    let lock_text = lock.and_then(|b| std::str::from_utf8(b).ok());
-    let lock_bytes = lock;
-    let directory = project.display().to_owned();
-    let missing = |file: &str, hint: String| missing_file(spec_file, project, file, hint);
     let mut problems = Vec::new();
-    let pyproject = match pyproject {
-        None => {
-            problems.push(missing(PYPROJECT_FILE, MISSING_PYPROJECT_HINT.into()));
-            None
-        }
-        Some(bytes) => parse_toml(&project.path(PYPROJECT_FILE), bytes)
+    let pyproject = Pyproject::read(spec_file, project, pyproject, &mut problems);
+    let lock_table = uv_lock_table(spec_file, project, lock, &mut problems);
+    let name = pep621_key(pyproject.table.as_ref(), "name");
+    if pyproject.table.is_some() && name.is_none() {
+        problems.push(pyproject.without_name(
+            "pybase installs PEP 621 projects: add `[project]` with `name`, `version` and `dependencies`",
+        ));
+    }
+    let locked_packages = lock_table
+        .as_ref()
+        .and_then(|l| l.get("package"))
+        .and_then(toml::Value::as_array)
+        .map_or(0, Vec::len);
+    if lock_table.is_some() && locked_packages == 0 {
+        problems.push(lock_without_packages(project, lock));
+    }
+    if let Some(table) = &pyproject.table {
+        problems.extend(unknown_selection(spec_file, project, table));
+    }
+    // The lock's content, read when it is a uv.lock with packages.
+    let lock = match lock.and_then(|b| std::str::from_utf8(b).ok()) {
+        Some(text) if locked_packages > 0 => crate::lock::uv::read(&project.path(LOCK_FILE), text)
             .map_err(|d| problems.push(d))
             .ok(),
+        _ => None,
     };
-    let lock = match lock {
+    if let (Some(table), Some(lock), Some(name), Some(text)) =
+        (&pyproject.table, &lock, &name, pyproject.text())
+    {
+        problems.extend(stale_lock(project, text, table, lock, name));
+    }
+    match (problems.is_empty(), name, lock) {
+        (true, Some(name), Some(lock)) => Ok(uv_project_info(
+            project,
+            &pyproject,
+            &lock,
+            name,
+            locked_packages,
+        )),
+        _ => Err(Diagnostics(problems)),
+    }
+}
+
+/// A project's `pyproject.toml` as read for the checks: its bytes (`None`:
+/// missing), and its table when it is valid TOML.
+struct Pyproject<'a> {
+    /// The file, as errors name it.
+    file: String,
+    /// Its content.
+    bytes: Option<&'a [u8]>,
+    /// Its table, when it is valid TOML.
+    table: Option<toml::Table>,
+}
+
+impl<'a> Pyproject<'a> {
+    /// Read `project`'s pyproject.toml (`bytes`), each problem added to
+    /// `problems`: a missing file at the spec's `project` key, a file that
+    /// is not TOML at its line.
+    fn read(
+        spec_file: &str,
+        project: &ProjectDir<'_>,
+        bytes: Option<&'a [u8]>,
+        problems: &mut Vec<Diagnostic>,
+    ) -> Self {
+        let file = project.path(PYPROJECT_FILE);
+        let table = match bytes {
+            None => {
+                problems.push(missing_file(
+                    spec_file,
+                    project,
+                    PYPROJECT_FILE,
+                    MISSING_PYPROJECT_HINT,
+                ));
+                None
+            }
+            Some(bytes) => parse_toml(&file, bytes).map_err(|d| problems.push(d)).ok(),
+        };
+        Pyproject { file, bytes, table }
+    }
+
+    /// Its text, when it is UTF-8.
+    fn text(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes?).ok()
+    }
+
+    /// The error for a pyproject.toml without a project name, `hint`
+    /// saying which tables pybase reads.
+    fn without_name(&self, hint: &str) -> Diagnostic {
+        Diagnostic::at(
+            &self.file,
+            Some(key_or_start(self.bytes, "project")),
+            "no `[project]` table with a `name`",
+        )
+        .with_hint(hint)
+    }
+
+    /// What the checks learn of the project `name` (version `version`,
+    /// locked in a `lock`) from its pyproject.toml; what the lock tells
+    /// (its packages, their files) left empty, for the caller to fill.
+    fn info(&self, name: String, version: Option<String>, lock: LockKind) -> ProjectInfo {
+        let (file, text, table) = (&self.file, self.text(), self.table.as_ref());
+        ProjectInfo {
+            name,
+            version,
+            locked_packages: 0,
+            venv_packages: None,
+            packages: BTreeMap::new(),
+            lock,
+            version_from_vcs: table
+                .zip(text)
+                .and_then(|(t, s)| version_from_vcs(file, s, t)),
+            translated_locks: Vec::new(),
+            requires_python: table
+                .zip(text)
+                .and_then(|(t, s)| requires_python(file, s, t)),
+            artifacts: Vec::new(),
+            git_over_ssh: false,
+            fetchable: None,
+        }
+    }
+}
+
+/// The string `key` of `pyproject`'s `[project]` table.
+fn pep621_key(pyproject: Option<&toml::Table>, key: &str) -> Option<String> {
+    pyproject?
+        .get("project")?
+        .get(key)?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// `project`'s uv.lock (`lock`) as a table; `None`, the problem added to
+/// `problems`, when it is missing, not TOML, or of another format version.
+fn uv_lock_table(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    lock: Option<&[u8]>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<toml::Table> {
+    match lock {
         None => {
-            problems.push(missing(
+            problems.push(missing_file(
+                spec_file,
+                project,
                 LOCK_FILE,
-                format!("create it with `uv lock` in `{directory}` (or pin every package with hashes in requirements.txt), and check that .dockerignore does not exclude it"),
+                format!(
+                    "create it with `uv lock` in `{}` (or pin every package with hashes in requirements.txt), and check that .dockerignore does not exclude it",
+                    project.display()
+                ),
             ));
             None
         }
         Some(bytes) => parse_lock(&project.path(LOCK_FILE), bytes)
             .map_err(|d| problems.push(d))
             .ok(),
-    };
-    let project_key = |key: &str| {
-        pyproject.as_ref().and_then(|p| {
-            p.get("project")
-                .and_then(|t| t.get(key))
-                .and_then(toml::Value::as_str)
-                .map(str::to_owned)
-        })
-    };
-    let name = project_key("name");
-    let version = project_key("version");
-    if pyproject.is_some() && name.is_none() {
-        problems.push(
-            Diagnostic::at(
-                &project.path(PYPROJECT_FILE),
-                Some(key_or_start(pyproject_text, "project")),
-                "no `[project]` table with a `name`",
-            )
-            .with_hint("pybase installs PEP 621 projects: add `[project]` with `name`, `version` and `dependencies`"),
-        );
     }
-    let locked_packages = lock
-        .as_ref()
-        .and_then(|l| l.get("package"))
-        .and_then(toml::Value::as_array)
-        .map_or(0, Vec::len);
-    if lock.is_some() && locked_packages == 0 {
-        problems.push(
-            Diagnostic::at(
-                &project.path(LOCK_FILE),
-                Some(key_or_start(lock_bytes, "package")),
-                "the lock lists no packages (no `[[package]]` tables)",
-            )
-            .with_hint(format!(
-                "is it a uv lock file? recreate it with `uv lock` in `{directory}`"
-            )),
-        );
-    }
-    if let Some(pyproject_table) = &pyproject {
-        problems.extend(unknown_selection(spec_file, project, pyproject_table));
-    }
-    // The lock's content, read when it is a uv.lock with packages.
-    let lock = match (lock, lock_text) {
-        (Some(_), Some(text)) if locked_packages > 0 => {
-            crate::lock::uv::read(&project.path(LOCK_FILE), text)
-                .map_err(|d| problems.push(d))
-                .ok()
-        }
-        _ => None,
-    };
-    if let (Some(pyproject_table), Some(lock), Some(name), Some(text)) = (
-        &pyproject,
-        &lock,
-        &name,
-        pyproject_text.and_then(|b| std::str::from_utf8(b).ok()),
-    ) {
-        problems.extend(stale_lock(project, text, pyproject_table, lock, name));
-    }
-    match (problems.is_empty(), name, lock) {
-        (true, Some(name), Some(lock)) => {
-            let reached = venv_package_markers(&lock, &name, project.selection);
-            let names = venv_package_names(&lock, &name, project.selection, false);
-            let everywhere = venv_package_names(&lock, &name, project.selection, true);
-            Ok(ProjectInfo {
-                git_over_ssh: git_over_ssh(&lock, names.as_ref()),
-                fetchable: reached
-                    .as_ref()
-                    .filter(|_| !builds_from_source(pyproject.as_ref()))
-                    .and_then(|reached| {
-                        fetchable_packages(&lock, reached, sdists_build_alone(pyproject.as_ref()))
-                    }),
-                artifacts: everywhere
-                    .map(|names| uv_artifacts(&lock, &names))
-                    .unwrap_or_default(),
-                venv_packages: names.as_ref().map(BTreeSet::len),
-                packages: names
-                    .map(|names| pinned_versions(&lock, &names))
-                    .unwrap_or_default(),
-                version_from_vcs: pyproject.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject_text?).ok()?;
-                    version_from_vcs(&project.path(PYPROJECT_FILE), text, table)
-                }),
-                name,
-                version,
-                locked_packages,
-                lock: LockKind::Uv,
-                translated_locks: Vec::new(),
-                requires_python: pyproject.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject_text?).ok()?;
-                    requires_python(&project.path(PYPROJECT_FILE), text, table)
-                }),
+}
+
+/// The error for a uv.lock (`lock`) of `project` that has no packages.
+fn lock_without_packages(project: &ProjectDir<'_>, lock: Option<&[u8]>) -> Diagnostic {
+    Diagnostic::at(
+        &project.path(LOCK_FILE),
+        Some(key_or_start(lock, "package")),
+        "the lock lists no packages (no `[[package]]` tables)",
+    )
+    .with_hint(format!(
+        "is it a uv lock file? recreate it with `uv lock` in `{}`",
+        project.display()
+    ))
+}
+
+/// What a checked uv.lock (`lock`, with `locked_packages` packages) tells
+/// of the project `name`: the packages its venv gets, and their files.
+fn uv_project_info(
+    project: &ProjectDir<'_>,
+    pyproject: &Pyproject<'_>,
+    lock: &Lock,
+    name: String,
+    locked_packages: usize,
+) -> ProjectInfo {
+    let table = pyproject.table.as_ref();
+    let reached = venv_package_markers(lock, &name, project.selection);
+    let names = venv_package_names(lock, &name, project.selection, false);
+    let everywhere = venv_package_names(lock, &name, project.selection, true);
+    let version = pep621_key(table, "version");
+    ProjectInfo {
+        git_over_ssh: git_over_ssh(lock, names.as_ref()),
+        fetchable: reached
+            .as_ref()
+            .filter(|_| !builds_from_source(table))
+            .and_then(|reached| fetchable_packages(lock, reached, sdists_build_alone(table))),
+        artifacts: everywhere
+            .map(|names| uv_artifacts(lock, &names))
+            .unwrap_or_default(),
+        venv_packages: names.as_ref().map(BTreeSet::len),
+        packages: names
+            .map(|names| {
+                pinned_versions(
+                    lock.packages
+                        .iter()
+                        .filter(|p| names.contains(&p.name))
+                        .map(|p| {
+                            let version = p.version.as_deref().unwrap_or("(no version)");
+                            (p.name.as_str(), version, p.at)
+                        }),
+                )
             })
-        }
-        _ => Err(Diagnostics(problems)),
+            .unwrap_or_default(),
+        locked_packages,
+        ..pyproject.info(name, version, LockKind::Uv)
     }
 }
 
@@ -361,16 +452,18 @@ fn git_over_ssh(lock: &Lock, names: Option<&BTreeSet<String>>) -> bool {
         .any(|url| url.starts_with("ssh://") || url.starts_with("git+ssh://"))
 }
 
-/// The locked versions of `names`, and where the lock names each.
-fn pinned_versions(lock: &Lock, names: &BTreeSet<String>) -> BTreeMap<String, LockedPackage> {
+/// The versions `pins` (name, version, where) lock, by name, and where
+/// each name is first pinned.
+fn pinned_versions<'a>(
+    pins: impl IntoIterator<Item = (&'a str, &'a str, Position)>,
+) -> BTreeMap<String, LockedPackage> {
     let mut pinned: BTreeMap<String, LockedPackage> = BTreeMap::new();
-    for package in lock.packages.iter().filter(|p| names.contains(&p.name)) {
-        let version = package.version.as_deref().unwrap_or("(no version)");
+    for (name, version, at) in pins {
         pinned
-            .entry(package.name.clone())
+            .entry(name.to_owned())
             .or_insert_with(|| LockedPackage {
                 versions: BTreeSet::new(),
-                at: Some(package.at),
+                at: Some(at),
             })
             .versions
             .insert(version.to_owned());
@@ -473,183 +566,225 @@ fn check_pinned(
     kind: LockKind,
     lock: &[u8],
 ) -> Result<ProjectInfo, Diagnostics> {
-    let file = project.path(kind.file_name());
-    let pyproject_file = project.path(PYPROJECT_FILE);
-    let mut problems = Vec::new();
-    // Poetry's lock records every group and extra; the other locks pin one
-    // set.
-    let cannot_select: Vec<&crate::spec::Selected> = match kind {
-        LockKind::Poetry => Vec::new(),
-        _ => project
-            .selection
-            .extras
-            .iter()
-            .chain(&project.selection.groups)
-            .collect(),
-    };
-    if let Some(first) = cannot_select.first() {
-        let message = format!(
-            "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock or poetry.lock)",
-            project.owner,
-            project.display(),
-            kind.file_name()
-        );
-        problems.push(
-            Diagnostic::at(spec_file, first.at, message)
-            .with_hint(format!(
-                "export the lock with them instead (`uv export --extra NAME --group NAME`, `--format {}`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `{}`",
-                match kind {
-                    LockKind::Pylock => "pylock.toml",
-                    _ => "requirements-txt",
-                },
-                project.display()
-            )),
-        );
-    }
+    let mut problems: Vec<Diagnostic> =
+        unselectable(spec_file, project, kind).into_iter().collect();
     // Without pyproject.toml, the lock is still checked on its own.
-    if pyproject.is_none() {
-        problems.push(missing_file(
-            spec_file,
-            project,
-            PYPROJECT_FILE,
-            MISSING_PYPROJECT_HINT,
-        ));
-    }
-    let pyproject_table = pyproject.and_then(|bytes| {
-        parse_toml(&pyproject_file, bytes)
-            .map_err(|d| problems.push(d))
-            .ok()
-    });
+    let pyproject = Pyproject::read(spec_file, project, pyproject, &mut problems);
     if kind == LockKind::Poetry
-        && let Some(table) = &pyproject_table
+        && let Some(table) = &pyproject.table
     {
         problems.extend(unknown_selection(spec_file, project, table));
     }
-    let mut translated = Vec::new();
-    let mut artifacts = Vec::new();
-    let mut fetchable = None;
-    let pins = match std::str::from_utf8(lock) {
-        Err(_) => {
-            problems.push(Diagnostic::at(
-                &file,
-                Some(Position::START),
-                "the file is not valid UTF-8",
-            ));
-            Vec::new()
-        }
-        Ok(text) => match kind {
-            LockKind::Pylock => crate::requirements::parse_pylock(&file, text).inspect(|_| {
-                if let Ok(lock) = crate::lock::pylock::read(&file, text) {
-                    artifacts = crate::requirements::pylock_artifacts(&lock);
-                    let alone = sdists_build_alone(pyproject_table.as_ref());
-                    fetchable = crate::requirements::pylock_fetchable(&lock, alone);
-                }
-            }),
-            LockKind::Poetry => {
-                let names = |selected: &[crate::spec::Selected]| -> Vec<String> {
-                    selected.iter().map(|s| s.name.clone()).collect()
-                };
-                let groups = names(&project.selection.groups);
-                let extras = names(&project.selection.extras);
-                let roots = pyproject_table
-                    .as_ref()
-                    .map(|table| crate::poetry::roots(table, &groups, &extras))
-                    .unwrap_or_default();
-                crate::poetry::parse(&file, text, &groups, &extras, &roots).map(|parsed| {
-                    translated = parsed.requirements;
-                    artifacts = parsed.artifacts;
-                    parsed.pins
-                })
-            }
-            _ => crate::requirements::parse(&file, text, project.require_hashes),
-        }
-        .unwrap_or_else(|found| {
-            problems.extend(found);
-            Vec::new()
-        }),
-    };
-    let metadata = pyproject_table.as_ref().map(ProjectMetadata::of);
+    let pinned = read_pins(project, kind, lock, pyproject.table.as_ref()).unwrap_or_else(|found| {
+        problems.extend(found);
+        PinnedLock::default()
+    });
+    let metadata = pyproject.table.as_ref().map(ProjectMetadata::of);
     let name = metadata.as_ref().and_then(|m| m.name.clone());
-    if pyproject_table.is_some() && name.is_none() {
-        problems.push(
-            Diagnostic::at(
-                &pyproject_file,
-                Some(key_or_start(pyproject, "project")),
-                "no `[project]` table with a `name`",
-            )
-            .with_hint("pybase installs PEP 621 projects (or Poetry's, `[tool.poetry]`): add `[project]` with `name`, `version` and `dependencies`"),
-        );
+    if pyproject.table.is_some() && name.is_none() {
+        problems.push(pyproject.without_name(
+            "pybase installs PEP 621 projects (or Poetry's, `[tool.poetry]`): add `[project]` with `name`, `version` and `dependencies`",
+        ));
     }
     if problems.is_empty()
-        && let (Some(Ok(text)), Some(metadata)) = (pyproject.map(std::str::from_utf8), &metadata)
+        && let (Some(text), Some(metadata)) = (pyproject.text(), &metadata)
     {
-        let hint = format!(
-            "regenerate {} in `{}` (`{}`)",
-            kind.file_name(),
-            project.display(),
-            kind.relock_command()
-        );
-        for contradiction in contradicted_dependencies(&metadata.dependencies, &pins) {
+        problems.extend(out_of_date_pins(
+            project,
+            kind,
+            text,
+            metadata,
+            &pinned.pins,
+        ));
+    }
+    match (problems.is_empty(), name) {
+        (true, Some(name)) => {
+            let version = metadata.and_then(|m| m.version);
+            Ok(pinned_project_info(&pyproject, kind, name, version, pinned))
+        }
+        _ => Err(Diagnostics(problems)),
+    }
+}
+
+/// The error for the extras or groups the spec selects of `project` (at
+/// the first one) when its lock (`kind`) pins one set of packages: any
+/// lock but Poetry's, which records every group and extra.
+fn unselectable(spec_file: &str, project: &ProjectDir<'_>, kind: LockKind) -> Option<Diagnostic> {
+    if kind == LockKind::Poetry {
+        return None;
+    }
+    let selection = &project.selection;
+    let first = selection.extras.iter().chain(&selection.groups).next()?;
+    let message = format!(
+        "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock or poetry.lock)",
+        project.owner,
+        project.display(),
+        kind.file_name()
+    );
+    Some(
+        Diagnostic::at(spec_file, first.at, message)
+        .with_hint(format!(
+            "export the lock with them instead (`uv export --extra NAME --group NAME`, `--format {}`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `{}`",
+            match kind {
+                LockKind::Pylock => "pylock.toml",
+                _ => "requirements-txt",
+            },
+            project.display()
+        )),
+    )
+}
+
+/// What a lock of pins gives: its pins, and what its format adds.
+#[derive(Default)]
+struct PinnedLock {
+    /// Every package pinned.
+    pins: Vec<crate::requirements::Pin>,
+    /// The requirements locks a poetry.lock translates into.
+    translated: Vec<crate::poetry::IndexRequirements>,
+    /// The artifacts of the packages installed in every environment.
+    artifacts: Vec<crate::artifacts::LockedArtifacts>,
+    /// The files to fetch, when a pylock.toml records them all.
+    fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
+}
+
+/// Read `project`'s lock of pins (`kind`, its bytes `lock`), with its
+/// `pyproject` table when it has one; every problem found when it fails.
+fn read_pins(
+    project: &ProjectDir<'_>,
+    kind: LockKind,
+    lock: &[u8],
+    pyproject: Option<&toml::Table>,
+) -> Result<PinnedLock, Vec<Diagnostic>> {
+    let file = project.path(kind.file_name());
+    let Ok(text) = std::str::from_utf8(lock) else {
+        return Err(vec![Diagnostic::at(
+            &file,
+            Some(Position::START),
+            "the file is not valid UTF-8",
+        )]);
+    };
+    match kind {
+        LockKind::Pylock => read_pylock(&file, text, pyproject),
+        LockKind::Poetry => read_poetry_lock(project, &file, text, pyproject),
+        _ => {
+            crate::requirements::parse(&file, text, project.require_hashes).map(|pins| PinnedLock {
+                pins,
+                ..PinnedLock::default()
+            })
+        }
+    }
+}
+
+/// Read a pylock.toml (`file`, its `text`): its pins, and, when it reads
+/// as a lock, its artifacts and the files to fetch.
+fn read_pylock(
+    file: &str,
+    text: &str,
+    pyproject: Option<&toml::Table>,
+) -> Result<PinnedLock, Vec<Diagnostic>> {
+    let mut pinned = PinnedLock {
+        pins: crate::requirements::parse_pylock(file, text)?,
+        ..PinnedLock::default()
+    };
+    if let Ok(lock) = crate::lock::pylock::read(file, text) {
+        pinned.artifacts = crate::requirements::pylock_artifacts(&lock);
+        pinned.fetchable =
+            crate::requirements::pylock_fetchable(&lock, sdists_build_alone(pyproject));
+    }
+    Ok(pinned)
+}
+
+/// Read `project`'s poetry.lock (`file`, its `text`) for the groups and
+/// extras the spec selects, from the roots `pyproject` declares.
+fn read_poetry_lock(
+    project: &ProjectDir<'_>,
+    file: &str,
+    text: &str,
+    pyproject: Option<&toml::Table>,
+) -> Result<PinnedLock, Vec<Diagnostic>> {
+    let names = |selected: &[crate::spec::Selected]| -> Vec<String> {
+        selected.iter().map(|s| s.name.clone()).collect()
+    };
+    let groups = names(&project.selection.groups);
+    let extras = names(&project.selection.extras);
+    let roots = pyproject
+        .map(|table| crate::poetry::roots(table, &groups, &extras))
+        .unwrap_or_default();
+    crate::poetry::parse(file, text, &groups, &extras, &roots).map(|parsed| PinnedLock {
+        pins: parsed.pins,
+        translated: parsed.requirements,
+        artifacts: parsed.artifacts,
+        fetchable: None,
+    })
+}
+
+/// The errors for the dependencies pyproject.toml (its `text`, read as
+/// `metadata`) declares that the `pins` of `project`'s lock (`kind`)
+/// contradict, each at its line.
+fn out_of_date_pins(
+    project: &ProjectDir<'_>,
+    kind: LockKind,
+    text: &str,
+    metadata: &ProjectMetadata,
+    pins: &[crate::requirements::Pin],
+) -> Vec<Diagnostic> {
+    let hint = format!(
+        "regenerate {} in `{}` (`{}`)",
+        kind.file_name(),
+        project.display(),
+        kind.relock_command()
+    );
+    let file = project.path(PYPROJECT_FILE);
+    let lock_file = kind.file_name();
+    contradicted_dependencies(&metadata.dependencies, pins)
+        .into_iter()
+        .map(|contradiction| {
             let (dependency, message) = match contradiction {
                 Contradiction::Unpinned(dependency) => (
                     dependency,
                     format!(
-                        "`{}` is a dependency in pyproject.toml but {} does not pin it: the lock is out of date",
+                        "`{}` is a dependency in pyproject.toml but {lock_file} does not pin it: the lock is out of date",
                         dependency.name,
-                        kind.file_name()
                     ),
                 ),
                 Contradiction::Excluded(dependency, specifiers, version) => (
                     dependency,
                     format!(
-                        "pyproject.toml asks for `{}{specifiers}` but {} pins {version}: the lock is out of date",
+                        "pyproject.toml asks for `{}{specifiers}` but {lock_file} pins {version}: the lock is out of date",
                         dependency.name,
-                        kind.file_name()
                     ),
                 ),
             };
-            problems.push(
-                Diagnostic::at(&pyproject_file, find(text, &dependency.written), message)
-                    .with_hint(hint.clone()),
-            );
-        }
-    }
-    match (problems.is_empty(), name) {
-        (true, Some(name)) => {
-            let mut packages: BTreeMap<String, LockedPackage> = BTreeMap::new();
-            for pin in &pins {
-                packages
-                    .entry(pin.name.clone())
-                    .or_insert_with(|| LockedPackage {
-                        versions: BTreeSet::new(),
-                        at: Some(pin.at),
-                    })
-                    .versions
-                    .insert(pin.version.clone());
-            }
-            Ok(ProjectInfo {
-                name,
-                version: metadata.and_then(|m| m.version),
-                locked_packages: pins.len(),
-                venv_packages: Some(packages.len()),
-                packages,
-                lock: kind,
-                version_from_vcs: pyproject_table.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject?).ok()?;
-                    version_from_vcs(&pyproject_file, text, table)
-                }),
-                translated_locks: translated,
-                artifacts,
-                // Git sources are refused in locks of pins.
-                git_over_ssh: false,
-                fetchable,
-                requires_python: pyproject_table.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject?).ok()?;
-                    requires_python(&pyproject_file, text, table)
-                }),
-            })
-        }
-        _ => Err(Diagnostics(problems)),
+            Diagnostic::at(&file, find(text, &dependency.written), message).with_hint(hint.clone())
+        })
+        .collect()
+}
+
+/// What a checked lock of pins (`kind`, read as `pinned`) tells of the
+/// project `name`: every package it pins goes into the venv.
+fn pinned_project_info(
+    pyproject: &Pyproject<'_>,
+    kind: LockKind,
+    name: String,
+    version: Option<String>,
+    pinned: PinnedLock,
+) -> ProjectInfo {
+    let packages = pinned_versions(
+        pinned
+            .pins
+            .iter()
+            .map(|pin| (pin.name.as_str(), pin.version.as_str(), pin.at)),
+    );
+    ProjectInfo {
+        locked_packages: pinned.pins.len(),
+        venv_packages: Some(packages.len()),
+        packages,
+        translated_locks: pinned.translated,
+        artifacts: pinned.artifacts,
+        // Git sources are refused in locks of pins.
+        git_over_ssh: false,
+        fetchable: pinned.fetchable,
+        ..pyproject.info(name, version, kind)
     }
 }
 
