@@ -32,6 +32,7 @@ pub mod names;
 pub mod plan;
 pub mod poetry;
 pub mod project;
+pub mod pyproject;
 pub mod requirements;
 pub mod spec;
 pub mod tools;

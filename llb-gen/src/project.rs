@@ -14,13 +14,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use pep508_rs::MarkerTree;
-use std::str::FromStr;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::diagnostic::{find, position_of};
 use crate::files::{LOCK_FILE, PYPROJECT_FILE};
 use crate::lock::{Artifact, Lock, Package, Source};
 use crate::names::{normalize_name, requirement_name};
+use crate::pyproject::{
+    Dependency, ProjectMetadata, builds_from_source, find_key, requires_python, sdists_build_alone,
+    unknown_selection, version_from_vcs,
+};
+use crate::pyproject::{RequiresPython, VcsVersion};
 use crate::spec::ProjectDir;
 
 /// What the checks learned about the project.
@@ -65,31 +69,6 @@ pub struct ProjectInfo {
     pub fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
 }
 
-/// The Pythons a project runs on, as `requires-python` says.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RequiresPython {
-    /// The specifiers, as written (`>=3.11`).
-    pub specifiers: String,
-    /// The project's `pyproject.toml`, as errors name it.
-    pub file: String,
-    /// Where `requires-python` is.
-    pub at: Option<Position>,
-}
-
-/// The `requires-python` of `pyproject` (its text `text`, the file `file`).
-fn requires_python(file: &str, text: &str, pyproject: &toml::Table) -> Option<RequiresPython> {
-    let specifiers = pyproject
-        .get("project")?
-        .get("requires-python")?
-        .as_str()?
-        .to_owned();
-    Some(RequiresPython {
-        specifiers,
-        file: file.to_owned(),
-        at: find_key(text, "requires-python"),
-    })
-}
-
 /// Check that the base image's Python (`python`, its full version, as the
 /// official images' `PYTHON_VERSION` gives it; the image `image`)
 /// satisfies the `requires-python` of every project in `infos`: an error
@@ -125,61 +104,6 @@ pub fn check_python(infos: &[ProjectInfo], python: &str, image: &str) -> Result<
     } else {
         Err(Diagnostics(problems))
     }
-}
-
-/// A project whose version a build tool takes from version control
-/// (setuptools_scm, hatch-vcs): without `.git` in the build context its
-/// build needs the version from elsewhere.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VcsVersion {
-    /// The tool, for messages: `setuptools_scm` or `hatch-vcs`.
-    pub tool: &'static str,
-    /// The project's `pyproject.toml`, as errors name it.
-    pub file: String,
-    /// Where pyproject.toml says the version is `dynamic`.
-    pub at: Position,
-}
-
-/// Whether the project's version is `dynamic` and taken from version
-/// control, judged by the build backend's configuration.
-fn version_from_vcs(file: &str, text: &str, pyproject: &toml::Table) -> Option<VcsVersion> {
-    let dynamic_version = pyproject
-        .get("project")
-        .and_then(|p| p.get("dynamic"))
-        .and_then(toml::Value::as_array)
-        .is_some_and(|d| d.iter().any(|v| v.as_str() == Some("version")));
-    if !dynamic_version {
-        return None;
-    }
-    let tool = pyproject.get("tool");
-    let requires: Vec<String> = pyproject
-        .get("build-system")
-        .and_then(|b| b.get("requires"))
-        .and_then(toml::Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(toml::Value::as_str)
-        .map(|r| normalize_name(requirement_name(r)))
-        .collect();
-    let hatch_vcs = tool
-        .and_then(|t| t.get("hatch"))
-        .and_then(|h| h.get("version"))
-        .and_then(|v| v.get("source"))
-        .and_then(toml::Value::as_str)
-        == Some("vcs");
-    let setuptools_scm = tool.is_some_and(|t| t.get("setuptools_scm").is_some());
-    let name = if hatch_vcs || requires.iter().any(|r| r == "hatch-vcs") {
-        "hatch-vcs"
-    } else if setuptools_scm || requires.iter().any(|r| r == "setuptools-scm") {
-        "setuptools_scm"
-    } else {
-        return None;
-    };
-    Some(VcsVersion {
-        tool: name,
-        file: file.to_owned(),
-        at: find_key(text, "dynamic").unwrap_or(Position::START),
-    })
 }
 
 pub use crate::lock::LockKind;
@@ -223,126 +147,217 @@ pub fn check(
     pyproject: Option<&[u8]>,
     lock: Option<&[u8]>,
 ) -> Result<ProjectInfo, Diagnostics> {
-    let pyproject_text = pyproject;
-    let lock_text = lock.and_then(|b| std::str::from_utf8(b).ok());
-    let lock_bytes = lock;
-    let directory = project.display().to_owned();
-    let missing = |file: &str, hint: String| missing_file(spec_file, project, file, hint);
     let mut problems = Vec::new();
-    let pyproject = match pyproject {
-        None => {
-            problems.push(missing(PYPROJECT_FILE, MISSING_PYPROJECT_HINT.into()));
-            None
-        }
-        Some(bytes) => parse_toml(&project.path(PYPROJECT_FILE), bytes)
+    let pyproject = Pyproject::read(spec_file, project, pyproject, &mut problems);
+    let lock_table = uv_lock_table(spec_file, project, lock, &mut problems);
+    let name = pep621_key(pyproject.table.as_ref(), "name");
+    if pyproject.table.is_some() && name.is_none() {
+        problems.push(pyproject.without_name(
+            "pybase installs PEP 621 projects: add `[project]` with `name`, `version` and `dependencies`",
+        ));
+    }
+    let locked_packages = lock_table
+        .as_ref()
+        .and_then(|l| l.get("package"))
+        .and_then(toml::Value::as_array)
+        .map_or(0, Vec::len);
+    if lock_table.is_some() && locked_packages == 0 {
+        problems.push(lock_without_packages(project, lock));
+    }
+    if let Some(table) = &pyproject.table {
+        problems.extend(unknown_selection(spec_file, project, table));
+    }
+    // The lock's content, read when it is a uv.lock with packages.
+    let lock = match lock.and_then(|b| std::str::from_utf8(b).ok()) {
+        Some(text) if locked_packages > 0 => crate::lock::uv::read(&project.path(LOCK_FILE), text)
             .map_err(|d| problems.push(d))
             .ok(),
+        _ => None,
     };
-    let lock = match lock {
+    if let (Some(table), Some(lock), Some(name), Some(text)) =
+        (&pyproject.table, &lock, &name, pyproject.text())
+    {
+        problems.extend(stale_lock(project, text, table, lock, name));
+    }
+    match (problems.is_empty(), name, lock) {
+        (true, Some(name), Some(lock)) => Ok(uv_project_info(
+            project,
+            &pyproject,
+            &lock,
+            name,
+            locked_packages,
+        )),
+        _ => Err(Diagnostics(problems)),
+    }
+}
+
+/// A project's `pyproject.toml` as read for the checks: its bytes (`None`:
+/// missing), and its table when it is valid TOML.
+struct Pyproject<'a> {
+    /// The file, as errors name it.
+    file: String,
+    /// Its content.
+    bytes: Option<&'a [u8]>,
+    /// Its table, when it is valid TOML.
+    table: Option<toml::Table>,
+}
+
+impl<'a> Pyproject<'a> {
+    /// Read `project`'s pyproject.toml (`bytes`), each problem added to
+    /// `problems`: a missing file at the spec's `project` key, a file that
+    /// is not TOML at its line.
+    fn read(
+        spec_file: &str,
+        project: &ProjectDir<'_>,
+        bytes: Option<&'a [u8]>,
+        problems: &mut Vec<Diagnostic>,
+    ) -> Self {
+        let file = project.path(PYPROJECT_FILE);
+        let table = match bytes {
+            None => {
+                problems.push(missing_file(
+                    spec_file,
+                    project,
+                    PYPROJECT_FILE,
+                    MISSING_PYPROJECT_HINT,
+                ));
+                None
+            }
+            Some(bytes) => parse_toml(&file, bytes).map_err(|d| problems.push(d)).ok(),
+        };
+        Pyproject { file, bytes, table }
+    }
+
+    /// Its text, when it is UTF-8.
+    fn text(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.bytes?).ok()
+    }
+
+    /// The error for a pyproject.toml without a project name, `hint`
+    /// saying which tables pybase reads.
+    fn without_name(&self, hint: &str) -> Diagnostic {
+        Diagnostic::at(
+            &self.file,
+            Some(key_or_start(self.bytes, "project")),
+            "no `[project]` table with a `name`",
+        )
+        .with_hint(hint)
+    }
+
+    /// What the checks learn of the project `name` (version `version`,
+    /// locked in a `lock`) from its pyproject.toml; what the lock tells
+    /// (its packages, their files) left empty, for the caller to fill.
+    fn info(&self, name: String, version: Option<String>, lock: LockKind) -> ProjectInfo {
+        let (file, text, table) = (&self.file, self.text(), self.table.as_ref());
+        ProjectInfo {
+            name,
+            version,
+            locked_packages: 0,
+            venv_packages: None,
+            packages: BTreeMap::new(),
+            lock,
+            version_from_vcs: table
+                .zip(text)
+                .and_then(|(t, s)| version_from_vcs(file, s, t)),
+            translated_locks: Vec::new(),
+            requires_python: table
+                .zip(text)
+                .and_then(|(t, s)| requires_python(file, s, t)),
+            artifacts: Vec::new(),
+            git_over_ssh: false,
+            fetchable: None,
+        }
+    }
+}
+
+/// The string `key` of `pyproject`'s `[project]` table.
+fn pep621_key(pyproject: Option<&toml::Table>, key: &str) -> Option<String> {
+    pyproject?
+        .get("project")?
+        .get(key)?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// `project`'s uv.lock (`lock`) as a table; `None`, the problem added to
+/// `problems`, when it is missing, not TOML, or of another format version.
+fn uv_lock_table(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    lock: Option<&[u8]>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<toml::Table> {
+    match lock {
         None => {
-            problems.push(missing(
+            problems.push(missing_file(
+                spec_file,
+                project,
                 LOCK_FILE,
-                format!("create it with `{UV_RELOCK}` in `{directory}` (or pin every package with hashes in requirements.txt), and check that .dockerignore does not exclude it"),
+                format!(
+                    "create it with `{UV_RELOCK}` in `{}` (or pin every package with hashes in requirements.txt), and check that .dockerignore does not exclude it",
+                    project.display()
+                ),
             ));
             None
         }
         Some(bytes) => parse_lock(&project.path(LOCK_FILE), bytes)
             .map_err(|d| problems.push(d))
             .ok(),
-    };
-    let project_key = |key: &str| {
-        pyproject.as_ref().and_then(|p| {
-            p.get("project")
-                .and_then(|t| t.get(key))
-                .and_then(toml::Value::as_str)
-                .map(str::to_owned)
-        })
-    };
-    let name = project_key("name");
-    let version = project_key("version");
-    if pyproject.is_some() && name.is_none() {
-        problems.push(
-            Diagnostic::at(
-                &project.path(PYPROJECT_FILE),
-                Some(key_or_start(pyproject_text, "project")),
-                "no `[project]` table with a `name`",
-            )
-            .with_hint("pybase installs PEP 621 projects: add `[project]` with `name`, `version` and `dependencies`"),
-        );
     }
-    let locked_packages = lock
-        .as_ref()
-        .and_then(|l| l.get("package"))
-        .and_then(toml::Value::as_array)
-        .map_or(0, Vec::len);
-    if lock.is_some() && locked_packages == 0 {
-        problems.push(
-            Diagnostic::at(
-                &project.path(LOCK_FILE),
-                Some(key_or_start(lock_bytes, "package")),
-                "the lock lists no packages (no `[[package]]` tables)",
-            )
-            .with_hint(format!(
-                "is it a uv lock file? recreate it with `uv lock` in `{directory}`"
-            )),
-        );
-    }
-    if let Some(pyproject_table) = &pyproject {
-        problems.extend(unknown_selection(spec_file, project, pyproject_table));
-    }
-    // The lock's content, read when it is a uv.lock with packages.
-    let lock = match (lock, lock_text) {
-        (Some(_), Some(text)) if locked_packages > 0 => {
-            crate::lock::uv::read(&project.path(LOCK_FILE), text)
-                .map_err(|d| problems.push(d))
-                .ok()
-        }
-        _ => None,
-    };
-    if let (Some(pyproject_table), Some(lock), Some(name), Some(text)) = (
-        &pyproject,
-        &lock,
-        &name,
-        pyproject_text.and_then(|b| std::str::from_utf8(b).ok()),
-    ) {
-        problems.extend(stale_lock(project, text, pyproject_table, lock, name));
-    }
-    match (problems.is_empty(), name, lock) {
-        (true, Some(name), Some(lock)) => {
-            let reached = venv_package_markers(&lock, &name, project.selection);
-            let names = venv_package_names(&lock, &name, project.selection, false);
-            let everywhere = venv_package_names(&lock, &name, project.selection, true);
-            Ok(ProjectInfo {
-                git_over_ssh: git_over_ssh(&lock, names.as_ref()),
-                fetchable: reached
-                    .as_ref()
-                    .filter(|_| !builds_from_source(pyproject.as_ref()))
-                    .and_then(|reached| {
-                        fetchable_packages(&lock, reached, sdists_build_alone(pyproject.as_ref()))
-                    }),
-                artifacts: everywhere
-                    .map(|names| uv_artifacts(&lock, &names))
-                    .unwrap_or_default(),
-                venv_packages: names.as_ref().map(BTreeSet::len),
-                packages: names
-                    .map(|names| pinned_versions(&lock, &names))
-                    .unwrap_or_default(),
-                version_from_vcs: pyproject.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject_text?).ok()?;
-                    version_from_vcs(&project.path(PYPROJECT_FILE), text, table)
-                }),
-                name,
-                version,
-                locked_packages,
-                lock: LockKind::Uv,
-                translated_locks: Vec::new(),
-                requires_python: pyproject.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject_text?).ok()?;
-                    requires_python(&project.path(PYPROJECT_FILE), text, table)
-                }),
+}
+
+/// The error for a uv.lock (`lock`) of `project` that has no packages.
+fn lock_without_packages(project: &ProjectDir<'_>, lock: Option<&[u8]>) -> Diagnostic {
+    Diagnostic::at(
+        &project.path(LOCK_FILE),
+        Some(key_or_start(lock, "package")),
+        "the lock lists no packages (no `[[package]]` tables)",
+    )
+    .with_hint(format!(
+        "is it a uv lock file? recreate it with `uv lock` in `{}`",
+        project.display()
+    ))
+}
+
+/// What a checked uv.lock (`lock`, with `locked_packages` packages) tells
+/// of the project `name`: the packages its venv gets, and their files.
+fn uv_project_info(
+    project: &ProjectDir<'_>,
+    pyproject: &Pyproject<'_>,
+    lock: &Lock,
+    name: String,
+    locked_packages: usize,
+) -> ProjectInfo {
+    let table = pyproject.table.as_ref();
+    let reached = venv_package_markers(lock, &name, project.selection);
+    let names = venv_package_names(lock, &name, project.selection, false);
+    let everywhere = venv_package_names(lock, &name, project.selection, true);
+    let version = pep621_key(table, "version");
+    ProjectInfo {
+        git_over_ssh: git_over_ssh(lock, names.as_ref()),
+        fetchable: reached
+            .as_ref()
+            .filter(|_| !builds_from_source(table))
+            .and_then(|reached| fetchable_packages(lock, reached, sdists_build_alone(table))),
+        artifacts: everywhere
+            .map(|names| uv_artifacts(lock, &names))
+            .unwrap_or_default(),
+        venv_packages: names.as_ref().map(BTreeSet::len),
+        packages: names
+            .map(|names| {
+                pinned_versions(
+                    lock.packages
+                        .iter()
+                        .filter(|p| names.contains(&p.name))
+                        .map(|p| {
+                            let version = p.version.as_deref().unwrap_or("(no version)");
+                            (p.name.as_str(), version, p.at)
+                        }),
+                )
             })
-        }
-        _ => Err(Diagnostics(problems)),
+            .unwrap_or_default(),
+        locked_packages,
+        ..pyproject.info(name, version, LockKind::Uv)
     }
 }
 
@@ -360,16 +375,18 @@ fn git_over_ssh(lock: &Lock, names: Option<&BTreeSet<String>>) -> bool {
         .any(|url| url.starts_with("ssh://") || url.starts_with("git+ssh://"))
 }
 
-/// The locked versions of `names`, and where the lock names each.
-fn pinned_versions(lock: &Lock, names: &BTreeSet<String>) -> BTreeMap<String, LockedPackage> {
+/// The versions `pins` (name, version, where) lock, by name, and where
+/// each name is first pinned.
+fn pinned_versions<'a>(
+    pins: impl IntoIterator<Item = (&'a str, &'a str, Position)>,
+) -> BTreeMap<String, LockedPackage> {
     let mut pinned: BTreeMap<String, LockedPackage> = BTreeMap::new();
-    for package in lock.packages.iter().filter(|p| names.contains(&p.name)) {
-        let version = package.version.as_deref().unwrap_or("(no version)");
+    for (name, version, at) in pins {
         pinned
-            .entry(package.name.clone())
+            .entry(name.to_owned())
             .or_insert_with(|| LockedPackage {
                 versions: BTreeSet::new(),
-                at: Some(package.at),
+                at: Some(at),
             })
             .versions
             .insert(version.to_owned());
@@ -476,277 +493,227 @@ fn check_pinned(
     kind: LockKind,
     lock: &[u8],
 ) -> Result<ProjectInfo, Diagnostics> {
-    let file = project.path(kind.file_name());
-    let pyproject_file = project.path(PYPROJECT_FILE);
-    let mut problems = Vec::new();
-    // Poetry's lock records every group and extra; the other locks pin one
-    // set.
-    let cannot_select: Vec<&crate::spec::Selected> = match kind {
-        LockKind::Poetry => Vec::new(),
-        _ => project
-            .selection
-            .extras
-            .iter()
-            .chain(&project.selection.groups)
-            .collect(),
-    };
-    if let Some(first) = cannot_select.first() {
-        let message = format!(
-            "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock or poetry.lock)",
-            project.owner,
-            project.display(),
-            kind.file_name()
-        );
-        problems.push(
-            Diagnostic::at(spec_file, first.at, message)
-            .with_hint(format!(
-                "export the lock with them instead (`{}`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `{}`",
-                crate::requirements::export_selected(
-                    kind.file_name(),
-                    project.selection.extras.iter().map(|e| e.name.as_str()),
-                    project.selection.groups.iter().map(|g| g.name.as_str()),
-                ),
-                project.display()
-            )),
-        );
-    }
+    let mut problems: Vec<Diagnostic> =
+        unselectable(spec_file, project, kind).into_iter().collect();
     // Without pyproject.toml, the lock is still checked on its own.
-    if pyproject.is_none() {
-        problems.push(missing_file(
-            spec_file,
-            project,
-            PYPROJECT_FILE,
-            MISSING_PYPROJECT_HINT,
-        ));
-    }
-    let pyproject_table = pyproject.and_then(|bytes| {
-        parse_toml(&pyproject_file, bytes)
-            .map_err(|d| problems.push(d))
-            .ok()
-    });
+    let pyproject = Pyproject::read(spec_file, project, pyproject, &mut problems);
     if kind == LockKind::Poetry
-        && let Some(table) = &pyproject_table
+        && let Some(table) = &pyproject.table
     {
         problems.extend(unknown_selection(spec_file, project, table));
     }
-    let mut translated = Vec::new();
-    let mut artifacts = Vec::new();
-    let mut fetchable = None;
-    let pins = match std::str::from_utf8(lock) {
-        Err(_) => {
-            problems.push(Diagnostic::at(
-                &file,
-                Some(Position::START),
-                "the file is not valid UTF-8",
-            ));
-            Vec::new()
-        }
-        Ok(text) => match kind {
-            LockKind::Pylock => crate::requirements::parse_pylock(&file, text).inspect(|_| {
-                if let Ok(lock) = crate::lock::pylock::read(&file, text) {
-                    artifacts = crate::requirements::pylock_artifacts(&lock);
-                    let alone = sdists_build_alone(pyproject_table.as_ref());
-                    fetchable = crate::requirements::pylock_fetchable(&lock, alone);
-                }
-            }),
-            LockKind::Poetry => {
-                let names = |selected: &[crate::spec::Selected]| -> Vec<String> {
-                    selected.iter().map(|s| s.name.clone()).collect()
-                };
-                let groups = names(&project.selection.groups);
-                let extras = names(&project.selection.extras);
-                let roots = pyproject_table
-                    .as_ref()
-                    .map(|table| crate::poetry::roots(table, &groups, &extras))
-                    .unwrap_or_default();
-                crate::poetry::parse(&file, text, &groups, &extras, &roots).map(|parsed| {
-                    translated = parsed.requirements;
-                    artifacts = parsed.artifacts;
-                    parsed.pins
-                })
-            }
-            _ => crate::requirements::parse(&file, text, project.require_hashes),
-        }
-        .unwrap_or_else(|found| {
-            problems.extend(found);
-            Vec::new()
-        }),
-    };
-    let metadata = pyproject_table.as_ref().map(ProjectMetadata::of);
+    let pinned = read_pins(project, kind, lock, pyproject.table.as_ref()).unwrap_or_else(|found| {
+        problems.extend(found);
+        PinnedLock::default()
+    });
+    let metadata = pyproject.table.as_ref().map(ProjectMetadata::of);
     let name = metadata.as_ref().and_then(|m| m.name.clone());
-    if pyproject_table.is_some() && name.is_none() {
-        problems.push(
-            Diagnostic::at(
-                &pyproject_file,
-                Some(key_or_start(pyproject, "project")),
-                "no `[project]` table with a `name`",
-            )
-            .with_hint("pybase installs PEP 621 projects (or Poetry's, `[tool.poetry]`): add `[project]` with `name`, `version` and `dependencies`"),
-        );
+    if pyproject.table.is_some() && name.is_none() {
+        problems.push(pyproject.without_name(
+            "pybase installs PEP 621 projects (or Poetry's, `[tool.poetry]`): add `[project]` with `name`, `version` and `dependencies`",
+        ));
     }
     if problems.is_empty()
-        && let (Some(Ok(text)), Some(metadata)) = (pyproject.map(std::str::from_utf8), &metadata)
+        && let (Some(text), Some(metadata)) = (pyproject.text(), &metadata)
     {
-        let hint = format!(
-            "regenerate {} in `{}` (`{}`)",
-            kind.file_name(),
-            project.display(),
-            kind.relock_commands().join("` or `")
-        );
-        for contradiction in contradicted_dependencies(&metadata.dependencies, &pins) {
-            let (dependency, message) = match contradiction {
-                Contradiction::Unpinned(dependency) => (
-                    dependency,
-                    format!(
-                        "`{}` is a dependency in pyproject.toml but {} does not pin it: the lock is out of date",
-                        dependency.name,
-                        kind.file_name()
-                    ),
-                ),
-                Contradiction::Excluded(dependency, specifiers, version) => (
-                    dependency,
-                    format!(
-                        "pyproject.toml asks for `{}{specifiers}` but {} pins {version}: the lock is out of date",
-                        dependency.name,
-                        kind.file_name()
-                    ),
-                ),
-            };
-            problems.push(
-                Diagnostic::at(&pyproject_file, find(text, &dependency.written), message)
-                    .with_hint(hint.clone()),
-            );
-        }
+        problems.extend(out_of_date_pins(
+            project,
+            kind,
+            text,
+            metadata,
+            &pinned.pins,
+        ));
     }
     match (problems.is_empty(), name) {
         (true, Some(name)) => {
-            let mut packages: BTreeMap<String, LockedPackage> = BTreeMap::new();
-            for pin in &pins {
-                packages
-                    .entry(pin.name.clone())
-                    .or_insert_with(|| LockedPackage {
-                        versions: BTreeSet::new(),
-                        at: Some(pin.at),
-                    })
-                    .versions
-                    .insert(pin.version.clone());
-            }
-            Ok(ProjectInfo {
-                name,
-                version: metadata.and_then(|m| m.version),
-                locked_packages: pins.len(),
-                venv_packages: Some(packages.len()),
-                packages,
-                lock: kind,
-                version_from_vcs: pyproject_table.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject?).ok()?;
-                    version_from_vcs(&pyproject_file, text, table)
-                }),
-                translated_locks: translated,
-                artifacts,
-                // Git sources are refused in locks of pins.
-                git_over_ssh: false,
-                fetchable,
-                requires_python: pyproject_table.as_ref().and_then(|table| {
-                    let text = std::str::from_utf8(pyproject?).ok()?;
-                    requires_python(&pyproject_file, text, table)
-                }),
-            })
+            let version = metadata.and_then(|m| m.version);
+            Ok(pinned_project_info(&pyproject, kind, name, version, pinned))
         }
         _ => Err(Diagnostics(problems)),
     }
 }
 
-/// What a lock of pins is checked against: a project's name, version and
-/// dependencies, from `[project]` (PEP 621), else `[tool.poetry]`.
-struct ProjectMetadata {
-    name: Option<String>,
-    version: Option<String>,
-    dependencies: Vec<Dependency>,
+/// The error for the extras or groups the spec selects of `project` (at
+/// the first one) when its lock (`kind`) pins one set of packages: any
+/// lock but Poetry's, which records every group and extra.
+fn unselectable(spec_file: &str, project: &ProjectDir<'_>, kind: LockKind) -> Option<Diagnostic> {
+    if kind == LockKind::Poetry {
+        return None;
+    }
+    let selection = &project.selection;
+    let first = selection.extras.iter().chain(&selection.groups).next()?;
+    let message = format!(
+        "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock or poetry.lock)",
+        project.owner,
+        project.display(),
+        kind.file_name()
+    );
+    Some(
+        Diagnostic::at(spec_file, first.at, message)
+        .with_hint(format!(
+            "export the lock with them instead (`{}`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `{}`",
+            crate::requirements::export_selected(
+                kind.file_name(),
+                project.selection.extras.iter().map(|e| e.name.as_str()),
+                project.selection.groups.iter().map(|g| g.name.as_str()),
+            ),
+            project.display()
+        )),
+    )
 }
 
-/// One dependency a project declares.
-struct Dependency {
-    /// Its normalized name.
-    name: String,
-    /// The text to point at in pyproject.toml.
-    written: String,
-    /// Its PEP 440 version specifiers, when it has some pybase can read
-    /// (none for a URL; Poetry's `^1.2` and `~1.2` are not PEP 440 and are
-    /// not checked).
-    specifiers: Option<pep440_rs::VersionSpecifiers>,
-    /// The environments that need it: its PEP 508 marker (always true in
-    /// Poetry's table).
-    marker: pep508_rs::MarkerTree,
+/// What a lock of pins gives: its pins, and what its format adds.
+#[derive(Default)]
+struct PinnedLock {
+    /// Every package pinned.
+    pins: Vec<crate::requirements::Pin>,
+    /// The requirements locks a poetry.lock translates into.
+    translated: Vec<crate::poetry::IndexRequirements>,
+    /// The artifacts of the packages installed in every environment.
+    artifacts: Vec<crate::artifacts::LockedArtifacts>,
+    /// The files to fetch, when a pylock.toml records them all.
+    fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
 }
 
-impl ProjectMetadata {
-    fn of(pyproject: &toml::Table) -> Self {
-        let pep621 = pyproject.get("project");
-        let poetry = pyproject.get("tool").and_then(|t| t.get("poetry"));
-        let key = |key: &str| {
-            [pep621, poetry]
-                .into_iter()
-                .flatten()
-                .find_map(|t| t.get(key)?.as_str())
-                .map(str::to_owned)
-        };
-        let dependencies = match pep621.and_then(|t| t.get("dependencies")) {
-            Some(list) => list
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(toml::Value::as_str)
-                .filter_map(declared_dependency)
-                .collect(),
-            // Poetry's own table: `name = "constraint"` or `name = {…}`;
-            // `python` is the interpreter, an `optional` one an extra's.
-            None => poetry
-                .and_then(|t| t.get("dependencies"))
-                .and_then(toml::Value::as_table)
-                .into_iter()
-                .flatten()
-                .filter(|(name, value)| {
-                    name.as_str() != "python"
-                        && !value
-                            .get("optional")
-                            .and_then(toml::Value::as_bool)
-                            .unwrap_or(false)
-                })
-                .map(|(name, _)| Dependency {
-                    name: normalize_name(name),
-                    written: format!("{name} ="),
-                    specifiers: None,
-                    marker: pep508_rs::MarkerTree::TRUE,
-                })
-                .collect(),
-        };
-        ProjectMetadata {
-            name: key("name"),
-            version: key("version"),
-            dependencies,
+/// Read `project`'s lock of pins (`kind`, its bytes `lock`), with its
+/// `pyproject` table when it has one; every problem found when it fails.
+fn read_pins(
+    project: &ProjectDir<'_>,
+    kind: LockKind,
+    lock: &[u8],
+    pyproject: Option<&toml::Table>,
+) -> Result<PinnedLock, Vec<Diagnostic>> {
+    let file = project.path(kind.file_name());
+    let Ok(text) = std::str::from_utf8(lock) else {
+        return Err(vec![Diagnostic::at(
+            &file,
+            Some(Position::START),
+            "the file is not valid UTF-8",
+        )]);
+    };
+    match kind {
+        LockKind::Pylock => read_pylock(&file, text, pyproject),
+        LockKind::Poetry => read_poetry_lock(project, &file, text, pyproject),
+        _ => {
+            crate::requirements::parse(&file, text, project.require_hashes).map(|pins| PinnedLock {
+                pins,
+                ..PinnedLock::default()
+            })
         }
     }
 }
 
-/// A `[project] dependencies` entry as a [`Dependency`] of the base set:
-/// `None` when only an extra brings it (`extra == 'x'`, false for every
-/// environment without extras) or when it is not PEP 508 (no lock could
-/// have been made from it; it is not checked).
-fn declared_dependency(requirement: &str) -> Option<Dependency> {
-    let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement).ok()?;
-    if !parsed.marker.evaluate_extras(&[]) {
-        return None;
+/// Read a pylock.toml (`file`, its `text`): its pins, and, when it reads
+/// as a lock, its artifacts and the files to fetch.
+fn read_pylock(
+    file: &str,
+    text: &str,
+    pyproject: Option<&toml::Table>,
+) -> Result<PinnedLock, Vec<Diagnostic>> {
+    let mut pinned = PinnedLock {
+        pins: crate::requirements::parse_pylock(file, text)?,
+        ..PinnedLock::default()
+    };
+    if let Ok(lock) = crate::lock::pylock::read(file, text) {
+        pinned.artifacts = crate::requirements::pylock_artifacts(&lock);
+        pinned.fetchable =
+            crate::requirements::pylock_fetchable(&lock, sdists_build_alone(pyproject));
     }
-    Some(Dependency {
-        name: normalize_name(parsed.name.as_ref()),
-        written: requirement.to_owned(),
-        specifiers: match parsed.version_or_url {
-            Some(pep508_rs::VersionOrUrl::VersionSpecifier(specifiers)) => Some(specifiers),
-            Some(pep508_rs::VersionOrUrl::Url(_)) | None => None,
-        },
-        marker: parsed.marker,
+    Ok(pinned)
+}
+
+/// Read `project`'s poetry.lock (`file`, its `text`) for the groups and
+/// extras the spec selects, from the roots `pyproject` declares.
+fn read_poetry_lock(
+    project: &ProjectDir<'_>,
+    file: &str,
+    text: &str,
+    pyproject: Option<&toml::Table>,
+) -> Result<PinnedLock, Vec<Diagnostic>> {
+    let names = |selected: &[crate::spec::Selected]| -> Vec<String> {
+        selected.iter().map(|s| s.name.clone()).collect()
+    };
+    let groups = names(&project.selection.groups);
+    let extras = names(&project.selection.extras);
+    let roots = pyproject
+        .map(|table| crate::poetry::roots(table, &groups, &extras))
+        .unwrap_or_default();
+    crate::poetry::parse(file, text, &groups, &extras, &roots).map(|parsed| PinnedLock {
+        pins: parsed.pins,
+        translated: parsed.requirements,
+        artifacts: parsed.artifacts,
+        fetchable: None,
     })
+}
+
+/// The errors for the dependencies pyproject.toml (its `text`, read as
+/// `metadata`) declares that the `pins` of `project`'s lock (`kind`)
+/// contradict, each at its line.
+fn out_of_date_pins(
+    project: &ProjectDir<'_>,
+    kind: LockKind,
+    text: &str,
+    metadata: &ProjectMetadata,
+    pins: &[crate::requirements::Pin],
+) -> Vec<Diagnostic> {
+    let hint = format!(
+        "regenerate {} in `{}` (`{}`)",
+        kind.file_name(),
+        project.display(),
+        kind.relock_commands().join("` or `")
+    );
+    let file = project.path(PYPROJECT_FILE);
+    let lock_file = kind.file_name();
+    contradicted_dependencies(&metadata.dependencies, pins)
+        .into_iter()
+        .map(|contradiction| {
+            let (dependency, message) = match contradiction {
+                Contradiction::Unpinned(dependency) => (
+                    dependency,
+                    format!(
+                        "`{}` is a dependency in pyproject.toml but {lock_file} does not pin it: the lock is out of date",
+                        dependency.name,
+                    ),
+                ),
+                Contradiction::Excluded(dependency, specifiers, version) => (
+                    dependency,
+                    format!(
+                        "pyproject.toml asks for `{}{specifiers}` but {lock_file} pins {version}: the lock is out of date",
+                        dependency.name,
+                    ),
+                ),
+            };
+            Diagnostic::at(&file, find(text, &dependency.written), message).with_hint(hint.clone())
+        })
+        .collect()
+}
+
+/// What a checked lock of pins (`kind`, read as `pinned`) tells of the
+/// project `name`: every package it pins goes into the venv.
+fn pinned_project_info(
+    pyproject: &Pyproject<'_>,
+    kind: LockKind,
+    name: String,
+    version: Option<String>,
+    pinned: PinnedLock,
+) -> ProjectInfo {
+    let packages = pinned_versions(
+        pinned
+            .pins
+            .iter()
+            .map(|pin| (pin.name.as_str(), pin.version.as_str(), pin.at)),
+    );
+    ProjectInfo {
+        locked_packages: pinned.pins.len(),
+        venv_packages: Some(packages.len()),
+        packages,
+        translated_locks: pinned.translated,
+        artifacts: pinned.artifacts,
+        // Git sources are refused in locks of pins.
+        git_over_ssh: false,
+        fetchable: pinned.fetchable,
+        ..pyproject.info(name, version, kind)
+    }
 }
 
 /// How a lock of pins contradicts a declared dependency.
@@ -1050,31 +1017,6 @@ fn locked_requirements(root: &Package) -> Option<BTreeSet<String>> {
     }
 }
 
-/// The position of the TOML key or table header `key` (`key =`, `[key]`,
-/// `[[key]]`) where it starts a line; text inside strings and comments is
-/// not a key.
-fn find_key(text: &str, key: &str) -> Option<Position> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        let header = trimmed.trim_start_matches('[');
-        let is_header = header.len() < trimmed.len();
-        let found = header.strip_prefix(key).is_some_and(|rest| {
-            let rest = rest.trim_start();
-            if is_header {
-                rest.starts_with(']')
-            } else {
-                rest.starts_with('=')
-            }
-        });
-        if found {
-            return Some(position_of(text, offset + line.len() - trimmed.len()));
-        }
-        offset += line.len();
-    }
-    None
-}
-
 /// The position of the key `key` in the table `[table]` of a TOML text
 /// (the first `key =` line after the header, before the next one).
 fn find_table_key(text: &str, table: &str, key: &str) -> Option<Position> {
@@ -1104,93 +1046,6 @@ fn key_or_start(bytes: Option<&[u8]>, key: &str) -> Position {
         .and_then(|b| std::str::from_utf8(b).ok())
         .and_then(|text| find_key(text, key))
         .unwrap_or(Position::START)
-}
-
-/// Extras and groups the spec selects that the project does not define,
-/// each an error at the spec's line.
-fn unknown_selection(
-    spec_file: &str,
-    project: &ProjectDir<'_>,
-    pyproject: &toml::Table,
-) -> Vec<Diagnostic> {
-    let names_of = |table: Option<&toml::Value>| -> Vec<String> {
-        table
-            .and_then(toml::Value::as_table)
-            .map(|t| t.keys().cloned().collect())
-            .unwrap_or_default()
-    };
-    let mut extras = names_of(
-        pyproject
-            .get("project")
-            .and_then(|p| p.get("optional-dependencies")),
-    );
-    // Poetry's extras, `[tool.poetry.extras]`.
-    extras.extend(names_of(
-        pyproject
-            .get("tool")
-            .and_then(|t| t.get("poetry"))
-            .and_then(|p| p.get("extras")),
-    ));
-    let mut groups = names_of(pyproject.get("dependency-groups"));
-    // Poetry's groups, `[tool.poetry.group.NAME]`.
-    groups.extend(names_of(
-        pyproject
-            .get("tool")
-            .and_then(|t| t.get("poetry"))
-            .and_then(|p| p.get("group")),
-    ));
-    // uv's older spelling of the `dev` group.
-    if pyproject
-        .get("tool")
-        .and_then(|t| t.get("uv"))
-        .and_then(|u| u.get("dev-dependencies"))
-        .is_some()
-    {
-        groups.push("dev".to_owned());
-    }
-    let mut problems = Vec::new();
-    for (key, table, selected) in [
-        (
-            "[project.optional-dependencies]",
-            &extras,
-            &project.selection.extras,
-        ),
-        ("[dependency-groups]", &groups, &project.selection.groups),
-    ] {
-        for choice in selected {
-            let wanted = normalize_name(&choice.name);
-            if table.iter().any(|name| normalize_name(name) == wanted) {
-                continue;
-            }
-            let hint = match crate::diagnostic::did_you_mean(
-                &choice.name,
-                table.iter().map(String::as_str),
-            ) {
-                Some(close) => format!("did you mean `{close}`?"),
-                None if table.is_empty() => {
-                    format!("`{}` defines none", project.path(PYPROJECT_FILE))
-                }
-                None => format!(
-                    "`{}` defines: {}",
-                    project.path(PYPROJECT_FILE),
-                    table.join(", ")
-                ),
-            };
-            problems.push(
-                Diagnostic::at(
-                    spec_file,
-                    choice.at,
-                    format!(
-                        "`{}` is not in {key} of `{}`",
-                        choice.name,
-                        project.path(PYPROJECT_FILE)
-                    ),
-                )
-                .with_hint(hint),
-            );
-        }
-    }
-    problems
 }
 
 /// The normalized names of the packages the venv gets (the project's
@@ -1332,65 +1187,6 @@ fn uv_artifacts(lock: &Lock, names: &BTreeSet<String>) -> Vec<crate::artifacts::
         .collect()
 }
 
-/// Whether the project tells uv to build packages from source rather than
-/// install their wheels (`[tool.uv] no-binary` or `no-binary-package`):
-/// the lock still lists the wheels, so only uv may choose.
-fn builds_from_source(pyproject: Option<&toml::Table>) -> bool {
-    pyproject
-        .and_then(|p| p.get("tool")?.get("uv")?.as_table())
-        .is_some_and(|uv| {
-            uv.get("no-binary").and_then(toml::Value::as_bool) == Some(true)
-                || uv
-                    .get("no-binary-package")
-                    .and_then(toml::Value::as_array)
-                    .is_some_and(|p| !p.is_empty())
-        })
-}
-
-/// The requirements of the project's build backend (`[build-system]
-/// requires` in `pyproject`, or setuptools when it has no such table, as
-/// PEP 517 says), for an environment the code step builds the project in
-/// without isolation; `None` when the file is unreadable or a requirement
-/// reads as an installer option.
-pub fn build_requires(pyproject: &[u8]) -> Option<Vec<String>> {
-    let table: toml::Table = toml::from_str(std::str::from_utf8(pyproject).ok()?).ok()?;
-    let requires: Vec<String> = match table.get("build-system") {
-        None => vec!["setuptools>=40.8.0".to_owned()],
-        Some(build_system) => build_system
-            .get("requires")?
-            .as_array()?
-            .iter()
-            .map(|r| r.as_str().map(str::trim).map(str::to_owned))
-            .collect::<Option<_>>()?,
-    };
-    (!requires.iter().any(|r| r.is_empty() || r.starts_with('-'))).then_some(requires)
-}
-
-/// The `[tool.uv]` settings that change how uv builds an sdist: with one
-/// of them, an sdist is built by `uv sync` in the project, not alone.
-const SDIST_BUILD_SETTINGS: &[&str] = &[
-    "build-constraint-dependencies",
-    "config-settings",
-    "config-settings-package",
-    "extra-build-dependencies",
-    "extra-build-variables",
-    "extra-index-url",
-    "find-links",
-    "index",
-    "index-url",
-    "no-build-isolation",
-    "no-build-isolation-package",
-    "sources",
-];
-
-/// Whether the project leaves sdist builds to uv's defaults, so that each
-/// may be built on its own, outside the project (see
-/// [`SDIST_BUILD_SETTINGS`]).
-pub(crate) fn sdists_build_alone(pyproject: Option<&toml::Table>) -> bool {
-    let uv = pyproject.and_then(|p| p.get("tool")?.get("uv")?.as_table());
-    uv.is_none_or(|uv| !SDIST_BUILD_SETTINGS.iter().any(|key| uv.contains_key(*key)))
-}
-
 /// A locked artifact's address and sha256, for BuildKit to fetch.
 fn locked_file(lock: &Lock, artifact: &Artifact) -> Option<crate::artifacts::LockedFile> {
     crate::artifacts::LockedFile::recorded(
@@ -1491,6 +1287,7 @@ fn parse_lock(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pyproject::build_requires;
     use crate::spec::{OwnerKind, Selected, Selection};
 
     fn spec() -> crate::spec::Spec {

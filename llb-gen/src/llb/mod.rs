@@ -497,68 +497,10 @@ impl State {
                         ..Default::default()
                     }
                 }
-                MountKind::Cache { id, sharing } => {
-                    caps.insert("exec.mount.cache");
-                    caps.insert("exec.mount.cache.sharing");
-                    pb::Mount {
-                        input: -1,
-                        dest: mount.dest,
-                        output: -1,
-                        mount_type: pb::MountType::Cache as i32,
-                        cache_opt: Some(pb::CacheOpt {
-                            id,
-                            sharing: match sharing {
-                                CacheSharing::Shared => pb::CacheSharingOpt::Shared,
-                                CacheSharing::Private => pb::CacheSharingOpt::Private,
-                                CacheSharing::Locked => pb::CacheSharingOpt::Locked,
-                            } as i32,
-                        }),
-                        ..Default::default()
-                    }
-                }
-                MountKind::Secret { id, optional } => {
-                    caps.insert("exec.mount.secret");
-                    pb::Mount {
-                        input: -1,
-                        dest: mount.dest,
-                        output: -1,
-                        mount_type: pb::MountType::Secret as i32,
-                        secret_opt: Some(pb::SecretOpt {
-                            id,
-                            uid: 0,
-                            gid: 0,
-                            mode: 0o400,
-                            optional,
-                        }),
-                        ..Default::default()
-                    }
-                }
-                MountKind::Ssh { id } => {
-                    caps.insert("exec.mount.ssh");
-                    pb::Mount {
-                        input: -1,
-                        dest: mount.dest,
-                        output: -1,
-                        mount_type: pb::MountType::Ssh as i32,
-                        ssh_opt: Some(pb::SshOpt {
-                            id,
-                            uid: 0,
-                            gid: 0,
-                            mode: 0o600,
-                            optional: false,
-                        }),
-                        ..Default::default()
-                    }
-                }
-                MountKind::Tmpfs => {
-                    caps.insert("exec.mount.tmpfs");
-                    pb::Mount {
-                        input: -1,
-                        dest: mount.dest,
-                        output: -1,
-                        mount_type: pb::MountType::Tmpfs as i32,
-                        ..Default::default()
-                    }
+                kind => {
+                    let (pb_mount, kind_caps) = inputless_mount(mount.dest, kind);
+                    caps.extend(kind_caps);
+                    pb_mount
                 }
             };
             mounts.push(pb_mount);
@@ -711,6 +653,70 @@ fn input_index(inputs: &mut Vec<Output>, state: &State) -> i64 {
 fn description(name: Option<String>) -> BTreeMap<String, String> {
     name.map(|n| BTreeMap::from([(CUSTOM_NAME.to_owned(), n)]))
         .unwrap_or_default()
+}
+
+/// A mount at `dest` that reads no state (a cache, a secret, the SSH
+/// agent, a tmpfs), with the caps it needs; a bind mount (which reads one)
+/// is made by [`State::run`] and gets no mount here.
+fn inputless_mount(dest: String, kind: MountKind) -> (pb::Mount, &'static [&'static str]) {
+    let mount = pb::Mount {
+        input: -1,
+        dest,
+        output: -1,
+        ..Default::default()
+    };
+    match kind {
+        MountKind::Cache { id, sharing } => (
+            pb::Mount {
+                mount_type: pb::MountType::Cache as i32,
+                cache_opt: Some(pb::CacheOpt {
+                    id,
+                    sharing: match sharing {
+                        CacheSharing::Shared => pb::CacheSharingOpt::Shared,
+                        CacheSharing::Private => pb::CacheSharingOpt::Private,
+                        CacheSharing::Locked => pb::CacheSharingOpt::Locked,
+                    } as i32,
+                }),
+                ..mount
+            },
+            &["exec.mount.cache", "exec.mount.cache.sharing"],
+        ),
+        MountKind::Secret { id, optional } => (
+            pb::Mount {
+                mount_type: pb::MountType::Secret as i32,
+                // Owned by root (uid and gid 0), readable by it alone.
+                secret_opt: Some(pb::SecretOpt {
+                    id,
+                    mode: 0o400,
+                    optional,
+                    ..Default::default()
+                }),
+                ..mount
+            },
+            &["exec.mount.secret"],
+        ),
+        MountKind::Ssh { id } => (
+            pb::Mount {
+                mount_type: pb::MountType::Ssh as i32,
+                // Owned by root, required.
+                ssh_opt: Some(pb::SshOpt {
+                    id,
+                    mode: 0o600,
+                    ..Default::default()
+                }),
+                ..mount
+            },
+            &["exec.mount.ssh"],
+        ),
+        MountKind::Tmpfs => (
+            pb::Mount {
+                mount_type: pb::MountType::Tmpfs as i32,
+                ..mount
+            },
+            &["exec.mount.tmpfs"],
+        ),
+        MountKind::Bind { .. } => (mount, &[]),
+    }
 }
 
 fn json_list(items: &[String]) -> String {

@@ -216,7 +216,7 @@ pub struct ProjectFacts {
     /// them (see [`crate::artifacts::wheelhouse`]).
     pub fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
     /// Its build backend's requirements, when read (see
-    /// [`crate::project::build_requires`]): the code step builds in an
+    /// [`crate::pyproject::build_requires`]): the code step builds in an
     /// environment of them made once, not in a fresh isolated one.
     pub build_requires: Option<Vec<String>>,
 }
@@ -235,7 +235,7 @@ impl ProjectFacts {
             translated_locks: info.translated_locks.clone(),
             git_over_ssh: info.git_over_ssh,
             fetchable: info.fetchable.clone(),
-            build_requires: crate::project::build_requires(pyproject),
+            build_requires: crate::pyproject::build_requires(pyproject),
         }
     }
 }
