@@ -677,7 +677,7 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     assert!(install.contains("\"network\":\"none\""), "{install}");
     assert!(
         install.contains("/pybase/wheels")
-            && install.contains("\"/pybase/scripts/venv-wheelhouse.sh\""),
+            && install.contains("\"/pybase-scripts/venv-wheelhouse.sh\""),
         "{install}"
     );
 
@@ -688,7 +688,7 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
     let text = described.to_string();
     assert!(!text.contains("] fetch "), "nothing fetched");
-    assert!(text.contains("\"/pybase/scripts/venv-uv-sync.sh\""));
+    assert!(text.contains("\"/pybase-scripts/venv-uv-sync.sh\""));
 }
 
 #[test]
@@ -717,7 +717,7 @@ fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
     let build_op = op_named(step);
     assert!(!build_op.contains("\"network\":\"none\""), "{build_op}");
     assert!(
-        build_op.contains("\"/pybase/scripts/sdist-build.sh\",\"psycopg2-2.9.10.tar.gz\""),
+        build_op.contains("\"/pybase-scripts/sdist-build.sh\",\"psycopg2-2.9.10.tar.gz\""),
         "{build_op}"
     );
     let inputs = ancestors(&described, step);
@@ -875,8 +875,8 @@ fn a_poetry_lock_is_installed_one_index_at_a_time() {
             .iter()
             .map(|op| op["op"].to_string())
             .filter(|op| {
-                op.contains("/pybase/scripts/venv-poetry.sh")
-                    || op.contains("/pybase/scripts/venv-delta-poetry.sh")
+                op.contains("/pybase-scripts/venv-poetry.sh")
+                    || op.contains("/pybase-scripts/venv-delta-poetry.sh")
             })
             .collect();
         assert!(!installs.is_empty(), "{target}: no install of each index");
@@ -892,7 +892,7 @@ fn a_poetry_lock_is_installed_one_index_at_a_time() {
 }
 
 /// Each exec of `build`: its argv, and the file that the `FileOp` it
-/// mounts at /pybase/scripts writes (none when it mounts no script).
+/// mounts at /pybase-scripts writes (none when it mounts no script).
 fn scripts_of(build: &Build) -> Vec<(Vec<String>, Option<Vec<u8>>)> {
     use bollard_buildkit_proto::pb;
     let ops: Vec<(String, pb::Op)> = build
@@ -926,7 +926,7 @@ fn scripts_of(build: &Build) -> Vec<(Vec<String>, Option<Vec<u8>>)> {
                 let script = exec
                     .mounts
                     .iter()
-                    .find(|m| m.dest == "/pybase/scripts")
+                    .find(|m| m.dest == "/pybase-scripts")
                     .and_then(|m| usize::try_from(m.input).ok())
                     .and_then(|i| mkfile(&op.inputs[i].digest));
                 Some((exec.meta.clone().unwrap_or_default().args, script))
@@ -948,7 +948,7 @@ fn golden_builds() -> Vec<Build> {
 
 #[test]
 fn no_step_runs_a_script_inlined_in_its_argv() {
-    // A failed step shows its argv: `/bin/sh /pybase/scripts/FILE ARGS`,
+    // A failed step shows its argv: `/bin/sh /pybase-scripts/FILE ARGS`,
     // short and on one line, never the script's text.
     for build in golden_builds() {
         let execs = scripts_of(&build);
@@ -957,7 +957,7 @@ fn no_step_runs_a_script_inlined_in_its_argv() {
             assert!(!argv.iter().any(|a| a.contains('\n')), "{argv:?}");
             assert_eq!(argv[0], "/bin/sh", "{argv:?}");
             assert!(
-                argv[1].starts_with("/pybase/scripts/") && argv[1].ends_with(".sh"),
+                argv[1].starts_with("/pybase-scripts/") && argv[1].ends_with(".sh"),
                 "{argv:?}"
             );
         }
@@ -967,7 +967,7 @@ fn no_step_runs_a_script_inlined_in_its_argv() {
 #[test]
 fn the_script_a_step_runs_is_the_file_mounted_in_it() {
     // The twin of the test above: the script is the file of a `FileOp`
-    // mounted at /pybase/scripts, the step's own.
+    // mounted at /pybase-scripts, the step's own.
     for build in golden_builds() {
         for (argv, script) in scripts_of(&build) {
             let script = String::from_utf8(script.expect("a script file")).expect("text");

@@ -59,7 +59,7 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
         Some("/bin/sh"),
         &[
             "-c",
-            "for p in /usr/bin/gcc /usr/bin/cc /usr/include/postgresql /run/secrets/ca-bundle /pybase /root/.cache/uv; do [ -e $p ] && echo present:$p; done; ls /var/lib/apt/lists | grep -v -x -e lock -e partial -e auxfiles | sed 's/^/list:/'; true",
+            "for p in /usr/bin/gcc /usr/bin/cc /usr/include/postgresql /run/secrets/ca-bundle /pybase /pybase-scripts /root/.cache/uv; do [ -e $p ] && echo present:$p; done; ls /var/lib/apt/lists | grep -v -x -e lock -e partial -e auxfiles | sed 's/^/list:/'; true",
         ],
     );
     assert_eq!(stdout(&probe), "", "the image holds build-only files");

@@ -99,8 +99,11 @@ const SSH_SOCKET: &str = "/run/buildkit/ssh_agent.0";
 const RUNTIME_DIR: &str = "/pybase/runtime";
 const NETRC_PATH: &str = "/run/secrets/netrc";
 const UV_DIR: &str = "/pybase/uv";
-/// Where a step's script is mounted, alone (see [`shell`]).
-const SCRIPTS_DIR: &str = "/pybase/scripts";
+/// Where a step's script is mounted, alone (see [`shell`]). At the root:
+/// BuildKit removes the mount point it created for a step, but not the
+/// parents it created on the way, which would stay in the layer of a step
+/// that runs in the image (an empty `/pybase` from `/pybase/scripts`).
+const SCRIPTS_DIR: &str = "/pybase-scripts";
 /// The uv binary, in the mount of [`UV_DIR`].
 const UV_BINARY: &str = "/pybase/uv/uv";
 const WHEEL_DIR: &str = "/pybase/wheel";
@@ -529,7 +532,7 @@ fn stack(
     }
 }
 
-/// `/bin/sh /pybase/scripts/FILE ARGS...`, with the script's file mounted
+/// `/bin/sh /pybase-scripts/FILE ARGS...`, with the script's file mounted
 /// there read-only, alone: a `FileOp` of its bytes on scratch, so the same
 /// script is the same op, and a step's cache key changes only with its own
 /// script. Arguments reach the script as `"$@"`, never spliced into its

@@ -1,6 +1,6 @@
 //! The shell scripts the build steps run. Each is a file of its own
 //! ([`Script`]), written by a `FileOp` and mounted alone, read-only, in the
-//! steps that run it ([`super::shell`]): `/bin/sh /pybase/scripts/FILE
+//! steps that run it ([`super::shell`]): `/bin/sh /pybase-scripts/FILE
 //! ARGS...`, so that a failed step ends in that short command, and a change
 //! to one script reruns only the steps that run it. Their arguments reach
 //! them as `"$@"`, never spliced into the text; every script starts with
@@ -11,7 +11,7 @@
 /// step shows), and its text.
 #[derive(Debug)]
 pub(super) struct Script {
-    /// The file name under `/pybase/scripts`.
+    /// The file name under `/pybase-scripts`.
     pub(super) file: &'static str,
     /// The script.
     pub(super) text: &'static str,
@@ -419,7 +419,7 @@ mod tests {
     }
 
     /// The step's argv, and the digest and `mkfile` of what it mounts at
-    /// `/pybase/scripts`.
+    /// `/pybase-scripts`.
     fn step(script: &Script, args: &[String]) -> (Vec<String>, String, pb::FileActionMkFile) {
         let ops = step_ops(script, args);
         let (exec, inputs) = ops
@@ -466,7 +466,7 @@ mod tests {
                 argv,
                 [
                     "/bin/sh",
-                    &format!("/pybase/scripts/{}", script.file),
+                    &format!("{SCRIPTS_DIR}/{}", script.file),
                     "gcc",
                     "libpq-dev"
                 ]
