@@ -1171,19 +1171,7 @@ fn uv_artifacts(lock: &Lock, names: &BTreeSet<String>) -> Vec<crate::artifacts::
         // A version the lock keeps for some environments only (a fork by
         // marker) is left to the installer, like marker edges.
         .filter(|p| p.from_index() && p.resolution_markers.is_none() && names.contains(&p.name))
-        .filter_map(|package| {
-            Some(crate::artifacts::LockedArtifacts {
-                name: package.written_name.clone(),
-                version: package.version.clone()?,
-                file: lock.file.clone(),
-                at: Some(package.at),
-                wheels: package
-                    .wheels()
-                    .filter_map(|wheel| wheel.filename.clone())
-                    .collect(),
-                has_sdist: package.sdist().is_some(),
-            })
-        })
+        .filter_map(|package| lock.artifacts_of(package, package.sdist().is_some()))
         .collect()
 }
 

@@ -40,9 +40,7 @@ pub const REQUIREMENTS_RELOCK: [&str; 2] = [
     "uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt",
     "pip-compile --generate-hashes --output-file requirements.txt pyproject.toml",
 ];
-/// The command a hint offers to write `pylock.toml` anew, as
-/// [`REQUIREMENTS_RELOCK`].
-pub const PYLOCK_RELOCK: &str = "uv export --format pylock.toml --no-default-groups --no-emit-project --output-file pylock.toml";
+pub use crate::lock::pylock::PYLOCK_RELOCK;
 
 /// The `uv export` command that writes the lock `file` (`requirements.txt`
 /// or `pylock.toml`) with the extras and dependency groups named, for the
@@ -144,17 +142,8 @@ pub fn pylock_artifacts(lock: &crate::lock::Lock) -> Vec<crate::artifacts::Locke
         .iter()
         .filter(|package| package.marker.is_none())
         .filter_map(|package| {
-            Some(crate::artifacts::LockedArtifacts {
-                name: package.written_name.clone(),
-                version: package.version.clone()?,
-                file: lock.file.clone(),
-                at: Some(package.at),
-                wheels: package
-                    .wheels()
-                    .filter_map(|wheel| wheel.filename.clone())
-                    .collect(),
-                has_sdist: package.sdist().is_some() || !package.from_index(),
-            })
+            let builds_anywhere = package.sdist().is_some() || !package.from_index();
+            lock.artifacts_of(package, builds_anywhere)
         })
         .collect()
 }

@@ -74,6 +74,28 @@ impl Lock {
         }
     }
 
+    /// The artifacts the lock lists for `package`, for
+    /// `artifacts::check`; `has_sdist` says whether it builds anywhere (an
+    /// sdist, or a source that is no index's). `None` for a package
+    /// without a version.
+    pub fn artifacts_of(
+        &self,
+        package: &Package,
+        has_sdist: bool,
+    ) -> Option<crate::artifacts::LockedArtifacts> {
+        Some(crate::artifacts::LockedArtifacts {
+            name: package.written_name.clone(),
+            version: package.version.clone()?,
+            file: self.file.clone(),
+            at: Some(package.at),
+            wheels: package
+                .wheels()
+                .filter_map(|wheel| wheel.filename.clone())
+                .collect(),
+            has_sdist,
+        })
+    }
+
     /// The packages by normalized name (the last, when the lock has
     /// several versions of one).
     pub fn by_name(&self) -> BTreeMap<&str, &Package> {

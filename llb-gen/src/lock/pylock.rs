@@ -62,6 +62,13 @@ struct WireHashes {
     sha256: Option<Spanned<String>>,
 }
 
+/// The command a hint offers to write `pylock.toml` anew, run in the
+/// project's directory: pinned, hashed, without the project itself
+/// (`--no-emit-project`: pybase refuses a package without a version), as
+/// `requirements::REQUIREMENTS_RELOCK` for requirements.txt.
+/// `tests/relock_hints.rs` runs it.
+pub const PYLOCK_RELOCK: &str = "uv export --format pylock.toml --no-default-groups --no-emit-project --output-file pylock.toml";
+
 /// Read the pylock.toml `file` whose text is `text`: an error, at its
 /// position, when it is not TOML or not laid out as PEP 751 says.
 pub fn read(file: &str, text: &str) -> Result<Lock, Diagnostic> {
@@ -69,7 +76,7 @@ pub fn read(file: &str, text: &str) -> Result<Lock, Diagnostic> {
         file,
         text,
         "pylock.toml",
-        "regenerate it: `uv export --format pylock.toml --no-dev > pylock.toml`",
+        &format!("regenerate it: `{PYLOCK_RELOCK}`"),
     )?;
     let packages = wire.packages.into_iter().map(|p| convert_package(text, p));
     Ok(Lock::new(LockKind::Pylock, file, packages.collect()))
