@@ -594,12 +594,12 @@ fn read_pins(
     match kind {
         LockKind::Pylock => read_pylock(&file, text, pyproject),
         LockKind::Poetry => read_poetry_lock(project, &file, text, pyproject),
-        _ => {
-            crate::requirements::parse(&file, text, project.require_hashes).map(|pins| PinnedLock {
-                pins,
+        _ => crate::lock::requirements::read(&file, text, project.require_hashes).map(|lock| {
+            PinnedLock {
+                pins: crate::requirements::pins(&lock),
                 ..PinnedLock::default()
-            })
-        }
+            }
+        }),
     }
 }
 

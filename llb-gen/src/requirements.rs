@@ -7,21 +7,9 @@
 //! Its files' addresses and hashes ([`pylock_fetchable`]) let BuildKit
 //! fetch them, as for `uv.lock`.
 //!
-//! `requirements.txt` is a lock when every package is pinned with `==` and
-//! its artifacts' hashes, as `pip-compile --generate-hashes` and
-//! `uv export --format requirements-txt` write it.
-//!
-//! It is read as pip reads it: a line ending in `\` is joined to the next
-//! first, then `#` starts a comment at the start of the joined line or
-//! after whitespace (so a comment before a `\` swallows the next line); a
-//! line's requirement is its words before the first that starts with `-`,
-//! a PEP 508 requirement. One whose own specifier is not a single `==` (or
-//! `===`) or that has no `--hash` is refused: installing it would not be
-//! exactly the lock (a `==` in its marker pins nothing). So are `-r`/`-c`
-//! (other files pybase does not read) and `-e` (an editable install is no
-//! lock), however spelled (`-rbase.txt`, `--requirement=base.txt`, `-e.`).
-//! Other options (`--index-url`, `--find-links`, …) are left to the
-//! installer.
+//! `requirements.txt` is read by its reader, `lock/requirements.rs`, into
+//! the lock model; [`Pin`] is the view of a lock the project checks and
+//! `poetry.rs` take: each package's name, version and line ([`pins`]).
 
 use crate::diagnostic::{Diagnostic, Position};
 use crate::names::normalize_name;
@@ -32,15 +20,8 @@ pub const REQUIREMENTS_FILE: &str = "requirements.txt";
 /// The PEP 751 lock, read when a project has no `uv.lock`.
 pub const PYLOCK_FILE: &str = "pylock.toml";
 
-/// The commands a hint offers to write `requirements.txt` anew, run in the
-/// project's directory; each alone writes a lock pybase accepts (pinned,
-/// with hashes, without the project itself: `--no-emit-project`, for
-/// `-e .` is refused). `tests/relock_hints.rs` runs each.
-pub const REQUIREMENTS_RELOCK: [&str; 2] = [
-    "uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt",
-    "pip-compile --generate-hashes --output-file requirements.txt pyproject.toml",
-];
 pub use crate::lock::pylock::PYLOCK_RELOCK;
+pub use crate::lock::requirements::REQUIREMENTS_RELOCK;
 
 /// The `uv export` command that writes the lock `file` (`requirements.txt`
 /// or `pylock.toml`) with the extras and dependency groups named, for the
@@ -233,7 +214,7 @@ pub(crate) fn lock_packages(
     Ok(packages)
 }
 
-/// One pinned requirement.
+/// One pinned package: a view of a lock's package that has a version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pin {
     /// The normalized distribution name.
@@ -244,256 +225,18 @@ pub struct Pin {
     pub at: Position,
 }
 
-/// The pins of `text` (the file `file`), or every problem, positioned. A
-/// requirement without `--hash` is one, unless `require_hashes` is off
-/// (the spec's `require-hashes: false`).
-pub fn parse(file: &str, text: &str, require_hashes: bool) -> Result<Vec<Pin>, Vec<Diagnostic>> {
-    let mut pins = Vec::new();
-    let mut problems = Vec::new();
-    for logical in logical_lines(text) {
-        match read_entry(file, &logical, require_hashes) {
-            Ok(Some(pin)) => pins.push(pin),
-            Ok(None) => {}
-            Err(problem) => problems.push(problem),
-        }
-    }
-    if problems.is_empty() {
-        Ok(pins)
-    } else {
-        Err(problems)
-    }
-}
-
-/// The hint of every problem with a requirements lock.
-fn regenerate_requirements() -> String {
-    format!(
-        "regenerate it with hashes: `{}`",
-        REQUIREMENTS_RELOCK.join("` or `")
-    )
-}
-
-/// The pin of one logical line of the lock `file` (`None` for a blank
-/// line or an option line pybase leaves to the installer), or its problem.
-fn read_entry(
-    file: &str,
-    logical: &LogicalLine,
-    require_hashes: bool,
-) -> Result<Option<Pin>, Diagnostic> {
-    let uncommented = &logical.text[..comment_start(&logical.text).unwrap_or(logical.text.len())];
-    let entry = uncommented.trim();
-    let entry_offset = uncommented.len() - uncommented.trim_start().len();
-    let problem = |offset: usize, message: String| {
-        Diagnostic::at(file, Some(logical.position(entry_offset + offset)), message)
-            .with_hint(regenerate_requirements())
-    };
-    // pip's split: the requirement is every space-separated word before
-    // the first that starts with `-`; the options are the rest.
-    let options_offset = options_start(entry);
-    let (requirement, options) = match options_offset {
-        Some(offset) => (entry[..offset].trim_end(), &entry[offset..]),
-        None => (entry, ""),
-    };
-    if requirement.is_empty() {
-        // An option line: pip reads another file for `-r`/`-c` and makes
-        // an editable install of `-e`, whatever their spelling.
-        return match words(options)
-            .into_iter()
-            .find_map(|(offset, word)| Some((offset, other_file_option(word)?)))
-        {
-            Some((offset, option)) => Err(problem(
-                offset,
-                format!(
-                    "`{option}` is not supported in a lock: pybase reads this one file, every package pinned"
-                ),
-            )),
-            None => Ok(None),
-        };
-    }
-    let parsed = requirement
-        .parse::<pep508_rs::Requirement>()
-        .map_err(|error| {
-            problem(
-                error.start,
-                format!(
-                    "`{requirement}` is not a PEP 508 requirement: {}",
-                    error.message
-                ),
-            )
-        })?;
-    let Some(version) = pinned_version(&parsed) else {
-        return Err(problem(
-            0,
-            format!("`{requirement}` is not pinned to one version with `==`"),
-        ));
-    };
-    let hashed = words(options)
+/// The pins of `lock`: each package with a version, at its line.
+pub fn pins(lock: &crate::lock::Lock) -> Vec<Pin> {
+    lock.packages
         .iter()
-        .any(|(_, word)| *word == "--hash" || word.starts_with("--hash="));
-    if require_hashes && !hashed {
-        return Err(Diagnostic::at(
-            file,
-            Some(logical.position(entry_offset)),
-            format!("`{requirement}` has no `--hash`: pybase installs only artifacts whose hashes the lock records"),
-        )
-        .with_hint(format!("{}; or, to install it unverified, set `require-hashes: false` on its service or tier", regenerate_requirements())));
-    }
-    Ok(Some(Pin {
-        name: normalize_name(parsed.name.as_ref()),
-        version,
-        at: logical.position(entry_offset),
-    }))
-}
-
-/// The version `requirement`'s own specifier pins it to: its one
-/// specifier, `==` (without a wildcard) or `===`. A `==` in its marker
-/// pins nothing.
-fn pinned_version(requirement: &pep508_rs::Requirement) -> Option<String> {
-    use pep508_rs::pep440_rs::Operator;
-    let Some(pep508_rs::VersionOrUrl::VersionSpecifier(specifiers)) = &requirement.version_or_url
-    else {
-        return None;
-    };
-    match &**specifiers {
-        [only] if matches!(only.operator(), Operator::Equal | Operator::ExactEqual) => {
-            Some(only.version().to_string())
-        }
-        _ => None,
-    }
-}
-
-/// The byte offset in `entry` of its first space-separated word that
-/// starts with `-`: where pip's options start.
-fn options_start(entry: &str) -> Option<usize> {
-    let mut offset = 0;
-    for word in entry.split(' ') {
-        if word.starts_with('-') {
-            return Some(offset);
-        }
-        offset += word.len() + 1;
-    }
-    None
-}
-
-/// The whitespace-separated words of `text`, each with its byte offset.
-fn words(text: &str) -> Vec<(usize, &str)> {
-    let mut words = Vec::new();
-    let mut start = None;
-    for (index, character) in text.char_indices() {
-        match (character.is_whitespace(), start) {
-            (true, Some(word_start)) => {
-                words.push((word_start, &text[word_start..index]));
-                start = None;
-            }
-            (false, None) => start = Some(index),
-            _ => {}
-        }
-    }
-    words.extend(start.map(|word_start| (word_start, &text[word_start..])));
-    words
-}
-
-/// The option `word` starts with, as written, when it names another file
-/// (`-r`, `--requirement`, `-c`, `--constraint`) or an editable install
-/// (`-e`, `--editable`), its value attached (`-rbase.txt`, `-e.`,
-/// `--requirement=base.txt`) or not.
-fn other_file_option(word: &str) -> Option<&str> {
-    if let Some(long) = word.strip_prefix("--") {
-        let name = long.split('=').next().unwrap_or_default();
-        return matches!(name, "requirement" | "constraint" | "editable")
-            .then(|| &word[..2 + name.len()]);
-    }
-    let short = word.strip_prefix('-')?;
-    matches!(short.chars().next(), Some('r' | 'c' | 'e')).then(|| &word[..2])
-}
-
-/// A logical line of a requirements file: physical lines joined as pip
-/// joins them, before any comment is removed.
-#[derive(Debug, Default)]
-struct LogicalLine {
-    /// The joined text, comments still in.
-    text: String,
-    /// Where each joined part comes from, in order.
-    parts: Vec<JoinedPart>,
-}
-
-/// Where a part of a [`LogicalLine`] comes from.
-#[derive(Debug)]
-struct JoinedPart {
-    /// Its byte offset in the logical line.
-    offset: usize,
-    /// Its 1-based line in the file.
-    line: u32,
-    /// The characters of that line before it (the `\` pip strips).
-    skipped: usize,
-}
-
-impl LogicalLine {
-    /// Appends `part`, the text of the 1-based line `line` after `skipped`
-    /// characters.
-    fn push(&mut self, line: u32, skipped: usize, part: &str) {
-        self.parts.push(JoinedPart {
-            offset: self.text.len(),
-            line,
-            skipped,
-        });
-        self.text.push_str(part);
-    }
-
-    /// The position in the file of the byte `offset` of the line.
-    fn position(&self, offset: usize) -> Position {
-        let Some(part) = self.parts.iter().rev().find(|part| part.offset <= offset) else {
-            return Position::START;
-        };
-        let before = self
-            .text
-            .get(part.offset..offset)
-            .map_or(0, |text| text.chars().count());
-        Position {
-            line: part.line,
-            column: u32::try_from(part.skipped + before + 1).unwrap_or(u32::MAX),
-        }
-    }
-}
-
-/// The logical lines of `text`, as pip's `join_lines` makes them: a line
-/// ending in `\` is joined to the next, without the `\` (stripped from
-/// both of its ends) and without a space. A comment line (`#`, perhaps
-/// indented) never continues and ends a continued line. A UTF-8 BOM is
-/// dropped, as pip's decoding drops it.
-fn logical_lines(text: &str) -> Vec<LogicalLine> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut lines = Vec::new();
-    let mut current = LogicalLine::default();
-    for (index, line) in text.lines().enumerate() {
-        let number = u32::try_from(index + 1).unwrap_or(u32::MAX);
-        if line.trim_start().starts_with('#') {
-            // pip joins it, then strips it whole as a comment.
-            lines.push(std::mem::take(&mut current));
-            continue;
-        }
-        if line.ends_with('\\') {
-            let part = line.trim_start_matches('\\');
-            current.push(number, line.len() - part.len(), part.trim_end_matches('\\'));
-        } else {
-            current.push(number, 0, line);
-            lines.push(std::mem::take(&mut current));
-        }
-    }
-    lines.push(current);
-    lines
-}
-
-/// The byte offset of the comment in `line`: its first `#` at its start
-/// or after whitespace.
-fn comment_start(line: &str) -> Option<usize> {
-    let mut previous: Option<char> = None;
-    for (index, character) in line.char_indices() {
-        if character == '#' && previous.is_none_or(char::is_whitespace) {
-            return Some(index);
-        }
-        previous = Some(character);
-    }
-    None
+        .filter_map(|package| {
+            Some(Pin {
+                name: package.name.clone(),
+                version: package.version.clone()?,
+                at: package.at,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -514,10 +257,6 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n"),
         }
-    }
-
-    fn report(text: &str) -> String {
-        render(parse("app/requirements.txt", text, true))
     }
 
     fn read_pylock(text: &str) -> crate::lock::Lock {
@@ -649,82 +388,5 @@ mod tests {
         assert_eq!(pylock_fetchable(&read_pylock(&pathed), true), None);
         let grouped = text.replace("sys_platform == 'win32'", "'dev' in dependency_groups");
         assert_eq!(pylock_fetchable(&read_pylock(&grouped), true), None);
-    }
-
-    #[test]
-    fn reads_what_uv_export_and_pip_compile_write() {
-        let text = "# This file was autogenerated by uv via the following command:\n#    uv export\n--index-url https://pypi.org/simple\nPsycopg2==2.9.10 \\\n    --hash=sha256:aaaa \\\n    --hash=sha256:bbbb\n    # via inventory\nsix==1.17.0 ; python_version >= '3.8' \\\n    --hash=sha256:cccc\nZope.Interface===7.2 --hash=sha256:dddd # comment\n";
-        insta::assert_snapshot!(report(text), @r"
-        psycopg2==2.9.10 @4
-        six==1.17.0 @8
-        zope-interface==7.2 @10
-        ");
-    }
-
-    #[test]
-    fn without_require_hashes_an_unhashed_pin_is_accepted_but_still_pinned() {
-        let text = "six==1.17.0\nidna>=3\n";
-        assert_eq!(
-            render(parse("app/requirements.txt", text, false)),
-            "app/requirements.txt:2:1: `idna>=3` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)"
-        );
-        assert!(parse("app/requirements.txt", "six==1.17.0\n", false).is_ok());
-    }
-
-    #[test]
-    fn continuation_lines_are_joined_before_comments_are_stripped() {
-        // pip joins first: a comment on a line ending in `\` runs on into
-        // the next line, and the joined parts meet without a space.
-        let text = "six==1.17.0 --hash=sha256:aaaa # pinned by hand \\\nidna==3.10 --hash=sha256:bbbb\nPsycopg2==2.9.\\\n10 --hash=sha256:cccc\n";
-        insta::assert_snapshot!(report(text), @r"
-        six==1.17.0 @1
-        psycopg2==2.9.10 @3
-        ");
-        // A comment line ends a continued requirement; what follows it is
-        // a line of its own (an option line: its `--hash` is no
-        // requirement's).
-        let text = "attrs==24.2.0 \\\n    # via inventory\n    --hash=sha256:dddd\n";
-        insta::assert_snapshot!(report(text), @"app/requirements.txt:1:1: `attrs==24.2.0` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`; or, to install it unverified, set `require-hashes: false` on its service or tier)");
-    }
-
-    #[test]
-    fn other_files_are_refused_however_their_option_is_spelled() {
-        let text = "-rbase.txt\n-cconstraints.txt\n-e.\n--requirement=base.txt\n--constraint=constraints.txt\n--editable=.\n--index-url https://pypi.org/simple --requirement more.txt\n";
-        insta::assert_snapshot!(report(text), @"
-        app/requirements.txt:1:1: `-r` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:2:1: `-c` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:3:1: `-e` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:4:1: `--requirement` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:5:1: `--constraint` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:6:1: `--editable` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:7:37: `--requirement` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        ");
-    }
-
-    #[test]
-    fn a_requirement_is_pinned_by_its_own_specifier_never_by_its_marker() {
-        let text = "foo ; python_full_version==\"3.11.4\" --hash=sha256:aaaa\nbar==1.0 ; python_version == \"3.11\" --hash=sha256:bbbb\nbaz==1.0,>=0.9 --hash=sha256:cccc\n  qux=1.0 --hash=sha256:dddd\n";
-        insta::assert_snapshot!(report(text), @r#"
-        app/requirements.txt:1:1: `foo ; python_full_version=="3.11.4"` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:3:1: `baz==1.0,>=0.9` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:4:6: `qux=1.0` is not a PEP 508 requirement: no such comparison operator "=", must be one of ~= == != <= >= < > === (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        "#);
-        let text = "bar==1.0 ; python_version == \"3.11\" --hash=sha256:bbbb\n";
-        insta::assert_snapshot!(report(text), @"bar==1.0 @1");
-        // A problem on a continuation line is positioned on that line.
-        let text = "six==1.17.0 ; \\\n    python_version >> '3.8' --hash=sha256:aaaa\n";
-        insta::assert_snapshot!(report(text), @"app/requirements.txt:2:20: `six==1.17.0 ;     python_version >> '3.8'` is not a PEP 508 requirement: Expected a valid marker operator (such as `>=` or `not in`), found `>>` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)");
-    }
-
-    #[test]
-    fn unpinned_unhashed_and_other_files_are_refused_at_their_lines() {
-        let text = "six>=1.16 --hash=sha256:aaaa\nidna==3.10\n-r base.txt\n-e .\nattrs==24.* --hash=sha256:bbbb\n";
-        insta::assert_snapshot!(report(text), @"
-        app/requirements.txt:1:1: `six>=1.16` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`; or, to install it unverified, set `require-hashes: false` on its service or tier)
-        app/requirements.txt:3:1: `-r` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:4:1: `-e` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:5:1: `attrs==24.*` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        ");
     }
 }

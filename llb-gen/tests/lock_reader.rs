@@ -1,18 +1,23 @@
 //! Property tests of the lock readers: no text makes the uv.lock format
-//! check, the uv.lock or the pylock.toml reader panic, every error they
+//! check, the uv.lock, the pylock.toml or the requirements.txt reader
+//! panic, every error they
 //! return has a position inside the text, and every position the model
 //! they return carries is inside the text too.
 //!
 //! Two generators: arbitrary text, and a lock (the fixture project's
-//! uv.lock, a pylock.toml of a wheel and an sdist) with random edits (lines deleted, duplicated or swapped; bytes deleted,
+//! uv.lock, a pylock.toml of a wheel and an sdist, the inventory's
+//! requirements.txt) with random edits (lines deleted, duplicated or swapped; bytes deleted,
 //! replaced or inserted; TOML tokens inserted).
 
 use llb_gen::diagnostic::Diagnostic;
 use llb_gen::diagnostic::Position;
-use llb_gen::lock::{Lock, pylock, uv};
+use llb_gen::lock::{Lock, pylock, requirements, uv};
 use proptest::prelude::*;
 
 const FIXTURE: &str = include_str!("../../testdata/projects/inventory/uv.lock");
+
+/// A requirements.txt as `uv export` writes it: pins with hashes.
+const REQUIREMENTS: &str = include_str!("../../testdata/locks/inventory-requirements.txt");
 
 /// A pylock.toml as `uv export` writes it: a wheel and an sdist.
 const PYLOCK: &str = r#"lock-version = "1.0"
@@ -45,7 +50,7 @@ enum Edit {
     InsertToken(usize, &'static str),
 }
 
-/// Pieces of TOML and of uv.lock that turn a valid lock into a subtly
+/// Pieces of TOML, of uv.lock and of requirements.txt that turn a valid lock into a subtly
 /// wrong one.
 const TOKENS: &[&str] = &[
     "[[package]]\n",
@@ -66,6 +71,13 @@ const TOKENS: &[&str] = &[
     "\n",
     "é",
     "\u{feff}",
+    " --hash=sha256:",
+    " --hash ",
+    " \\\n",
+    "# ",
+    "-r base.txt\n",
+    " ; python_version >",
+    "==",
 ];
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -123,6 +135,29 @@ fn within(position: Position, text: &str) -> bool {
     position.line >= 1 && position.line as usize <= lines + 1 && position.column >= 1
 }
 
+/// The requirements.txt reader, as a [`Reader`]: its first problem (every
+/// problem is checked by [`check_requirements`]).
+fn read_requirements(file: &str, text: &str) -> Result<Lock, Diagnostic> {
+    check_requirements(text);
+    requirements::read(file, text, true)
+        .map_err(|problems| problems.into_iter().next().expect("a problem"))
+}
+
+/// Read `text` as requirements.txt, with and without hashes required:
+/// every problem must have a message and a position inside the text.
+fn check_requirements(text: &str) {
+    for require_hashes in [true, false] {
+        if let Err(problems) = requirements::read("requirements.txt", text, require_hashes) {
+            assert!(!problems.is_empty(), "a failure without a problem");
+            for problem in &problems {
+                assert!(!problem.message.is_empty(), "a problem without a message");
+                let position = problem.position.expect("every problem has a position");
+                assert!(within(position, text), "{problem} points outside the text");
+            }
+        }
+    }
+}
+
 /// Read `text`: an error must have a message and a position inside the
 /// text; a lock's package and artifact positions must be inside it too.
 fn check(read: Reader, text: &str) {
@@ -163,12 +198,25 @@ fn the_sample_locks_read() {
         .flat_map(|p| p.artifacts.iter().map(|a| (a.at.line, a.at.column)))
         .collect();
     assert_eq!(positions, [(8, 85), (14, 74)]);
+    let lock = requirements::read("requirements.txt", REQUIREMENTS, true).expect("it reads");
+    let pins: Vec<(&str, Option<&str>, usize)> = lock
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.version.as_deref(), p.artifacts.len()))
+        .collect();
+    assert_eq!(
+        pins,
+        [("psycopg2", Some("2.9.10"), 6), ("six", Some("1.17.0"), 2)]
+    );
+    let first = &lock.packages[0].artifacts[0];
+    assert_eq!((first.at.line, first.at.column), (4, 19));
 }
 
 fn reader() -> impl Strategy<Value = (Reader, &'static str)> {
     prop_oneof![
         Just((uv::read as Reader, FIXTURE)),
         Just((pylock::read as Reader, PYLOCK)),
+        Just((read_requirements as Reader, REQUIREMENTS)),
     ]
 }
 

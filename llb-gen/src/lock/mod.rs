@@ -23,9 +23,11 @@
 //! name and relock command are with the project checks
 //! (`project.rs`).
 //!
-//! Readers: [`uv`] (`uv.lock`), [`pylock`] (`pylock.toml`, PEP 751).
+//! Readers: [`uv`] (`uv.lock`), [`pylock`] (`pylock.toml`, PEP 751),
+//! [`requirements`] (`requirements.txt`).
 
 pub mod pylock;
+pub mod requirements;
 pub mod uv;
 
 use std::collections::BTreeMap;
@@ -270,6 +272,10 @@ pub enum ArtifactKind {
     Wheel(Option<WheelFilename>),
     /// A source distribution.
     Sdist,
+    /// A file the lock knows only by its hash, without a name or an
+    /// address, so neither a wheel nor an sdist as far as pybase can tell
+    /// (a `--hash` of requirements.txt).
+    Hashed,
 }
 
 /// Where the string value `value` (spanned in `text`) has its content
