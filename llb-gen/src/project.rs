@@ -174,10 +174,10 @@ pub fn check(
             .ok(),
         _ => None,
     };
-    if let (Some(table), Some(lock), Some(name), Some(text)) =
-        (&pyproject.table, &lock, &name, pyproject.text())
+    if let (Some(parsed), Some(lock), Some(name), Some(text)) =
+        (&pyproject.parsed, &lock, &name, pyproject.text())
     {
-        problems.extend(stale_lock(project, text, table, lock, name));
+        problems.extend(stale_lock(project, text, parsed, lock, name));
     }
     match (problems.is_empty(), name, lock) {
         (true, Some(name), Some(lock)) => Ok(uv_project_info(
@@ -896,7 +896,7 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
 fn stale_lock(
     project: &ProjectDir<'_>,
     pyproject_text: &str,
-    pyproject: &toml::Table,
+    pyproject: &crate::pyproject::Pyproject,
     lock: &Lock,
     name: &str,
 ) -> Vec<Diagnostic> {
@@ -943,41 +943,32 @@ fn stale_lock(
 fn stale_dependencies(
     file: &str,
     text: &str,
-    pyproject: &toml::Table,
+    pyproject: &crate::pyproject::Pyproject,
     root: &Package,
     project: &str,
     hint: &str,
 ) -> Vec<Diagnostic> {
-    let Some(table) = pyproject.get("project") else {
+    let Some(table) = &pyproject.project else {
         return Vec::new();
     };
     let dynamic = table
-        .get("dynamic")
-        .and_then(toml::Value::as_array)
-        .is_some_and(|d| {
-            d.iter()
-                .any(|v| matches!(v.as_str(), Some("dependencies" | "optional-dependencies")))
-        });
+        .dynamic
+        .iter()
+        .any(|v| matches!(v.as_str(), "dependencies" | "optional-dependencies"));
     let Some(locked) = locked_requirements(root).filter(|_| !dynamic) else {
         return Vec::new();
     };
     let root = normalize_name(project);
     // Every requirement string of `[project]`, with its name.
     let mut declared: Vec<(&str, String)> = Vec::new();
-    let mut lists = vec![table.get("dependencies")];
-    if let Some(optional) = table
-        .get("optional-dependencies")
-        .and_then(toml::Value::as_table)
-    {
-        lists.extend(optional.values().map(Some));
-    }
-    for requirement in lists
-        .into_iter()
-        .flatten()
-        .filter_map(toml::Value::as_array)
-        .flatten()
-        .filter_map(toml::Value::as_str)
-    {
+    let mut lists = vec![table.dependencies.as_deref().unwrap_or_default()];
+    lists.extend(
+        table
+            .optional_dependencies
+            .iter()
+            .map(|(_, l)| l.as_slice()),
+    );
+    for requirement in lists.into_iter().flatten().map(String::as_str) {
         declared.push((requirement, normalize_name(requirement_name(requirement))));
     }
     let mut problems = Vec::new();
