@@ -393,6 +393,8 @@ pub(crate) struct PoetryTable {
     pub(crate) extras: Vec<(String, toml::Value)>,
     /// `group`'s names, in order, and their tables.
     pub(crate) groups: Vec<(String, toml::Value)>,
+    /// `dev-dependencies` (Poetry 1's `dev` group), as written.
+    pub(crate) dev_dependencies: Option<toml::Value>,
 }
 
 /// The strings of `value` when it is a list.
@@ -430,6 +432,17 @@ impl Pyproject {
     /// pyproject.toml from its text and its table, parsed by the caller
     /// (which reports a file that does not parse).
     pub(crate) fn read(text: &str, table: &toml::Table) -> Self {
+        Pyproject {
+            requires_python_at: find_key(text, "requires-python"),
+            dynamic_at: find_key(text, "dynamic"),
+            ..Self::of_table(table)
+        }
+    }
+
+    /// pyproject.toml from its table alone, for a reader that reports no
+    /// position in it (a lock of pins' reader, which still takes the
+    /// table).
+    pub(crate) fn of_table(table: &toml::Table) -> Self {
         let tool = table.get("tool").and_then(toml::Value::as_table);
         let tool_table = |key: &str| tool.and_then(|t| t.get(key)?.as_table());
         let build_system = table.get("build-system");
@@ -449,8 +462,8 @@ impl Pyproject {
                 .and_then(|h| h.get("version")?.get("source")?.as_str())
                 .map(str::to_owned),
             setuptools_scm: tool.is_some_and(|t| t.contains_key("setuptools_scm")),
-            requires_python_at: find_key(text, "requires-python"),
-            dynamic_at: find_key(text, "dynamic"),
+            requires_python_at: None,
+            dynamic_at: None,
         }
     }
 }
@@ -498,6 +511,7 @@ impl PoetryTable {
                 .cloned(),
             extras: entries(table.get("extras")),
             groups: entries(table.get("group")),
+            dev_dependencies: table.get("dev-dependencies").cloned(),
         }
     }
 }
