@@ -2,7 +2,8 @@
 //! version and declared dependencies ([`ProjectMetadata`]), its
 //! `requires-python`, whether its version comes from version control, the
 //! extras and groups it defines, its build backend's requirements, and the
-//! `[tool.uv]` settings that decide how its packages are installed.
+//! `[tool.uv]` settings that decide how its packages are installed. The
+//! file is read once into a typed `Pyproject`, which every reader takes.
 
 use std::str::FromStr;
 
