@@ -3,7 +3,8 @@
 //! `requires-python`, whether its version comes from version control, the
 //! extras and groups it defines, its build backend's requirements, and the
 //! `[tool.uv]` settings that decide how its packages are installed. The
-//! file is read once into a typed `Pyproject`, which every reader takes.
+//! file is read once per check into a typed `Pyproject`, which the
+//! checks, the lints and the plan read.
 
 use std::str::FromStr;
 
