@@ -104,17 +104,15 @@ pub fn lint_stack(
         else {
             continue;
         };
-        let Ok(pyproject) = toml::from_str::<toml::Table>(text) else {
+        let Some(pyproject) = crate::pyproject::Pyproject::parse(text.as_bytes()) else {
             continue;
         };
         warnings.extend(dev_group_in_tier(project, &file, text, &pyproject));
         let declared = pyproject
-            .get("project")
-            .and_then(|p| p.get("dependencies"))
-            .and_then(toml::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(toml::Value::as_str);
+            .project
+            .iter()
+            .flat_map(|p| p.dependencies.iter().flatten())
+            .map(String::as_str);
         for requirement in declared {
             let name = normalize_name(requirement_name(requirement));
             let Some(mine) = info.packages.get(&name) else {
@@ -165,7 +163,7 @@ fn dev_group_in_tier(
     project: &crate::spec::ProjectDir<'_>,
     file: &str,
     text: &str,
-    pyproject: &toml::Table,
+    pyproject: &crate::pyproject::Pyproject,
 ) -> Option<Warning> {
     use crate::diagnostic::find;
     use crate::names::normalize_name;
@@ -179,11 +177,10 @@ fn dev_group_in_tier(
         .map(|group| normalize_name(&group.name))
         .collect();
     let left_out: Vec<&str> = pyproject
-        .get("dependency-groups")
-        .and_then(toml::Value::as_table)?
-        .keys()
+        .dependency_groups
+        .iter()
+        .map(|(name, _)| name.as_str())
         .filter(|name| !selected.contains(&normalize_name(name)))
-        .map(String::as_str)
         .collect();
     if left_out.is_empty() {
         return None;

@@ -46,6 +46,7 @@
 use crate::diagnostic::package_line;
 use crate::diagnostic::{Diagnostic, Position};
 use crate::names::normalize_name;
+use crate::pyproject::Pyproject;
 use crate::requirements::{Pin, lock_packages};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -120,12 +121,22 @@ pub struct Root {
     pub version: Option<String>,
 }
 
-/// The entry of `table` whose key is `name` once normalized.
-fn by_name<'a>(table: Option<&'a toml::Value>, name: &str) -> Option<&'a toml::Value> {
-    table
-        .and_then(toml::Value::as_table)
-        .and_then(|t| t.iter().find(|(key, _)| normalize_name(key) == name))
+/// The entry of `entries` whose key is `name` once normalized.
+fn by_name<'a, T>(entries: &'a [(String, T)], name: &str) -> Option<&'a T> {
+    entries
+        .iter()
+        .find(|(key, _)| normalize_name(key) == name)
         .map(|(_, value)| value)
+}
+
+/// The strings of `value` when it is a list (tables, such as a dependency
+/// group's `include-group`, are skipped).
+fn strings_of(value: Option<&toml::Value>) -> impl Iterator<Item = &str> {
+    value
+        .and_then(toml::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(toml::Value::as_str)
 }
 
 /// The project's own dependencies in the main group, in `groups` and in
@@ -137,31 +148,32 @@ fn by_name<'a>(table: Option<&'a toml::Value>, name: &str) -> Option<&'a toml::V
 /// `[project.optional-dependencies]` list or the optional dependencies its
 /// `[tool.poetry.extras]` list names.
 pub fn roots(pyproject: &toml::Table, groups: &[String], extras: &[String]) -> Vec<Root> {
-    let poetry = pyproject.get("tool").and_then(|t| t.get("poetry"));
-    let poetry_dependencies = poetry.and_then(|p| p.get("dependencies"));
+    roots_of(&Pyproject::of_table(pyproject), groups, extras)
+}
+
+/// [`roots`], from the typed pyproject.toml.
+pub(crate) fn roots_of(pyproject: &Pyproject, groups: &[String], extras: &[String]) -> Vec<Root> {
+    let project = pyproject.project.as_ref();
+    let poetry = pyproject.poetry.as_ref();
+    let poetry_dependencies = poetry.and_then(|p| p.dependencies.as_ref());
     let mut roots = Vec::new();
-    match pyproject.get("project").and_then(|p| p.get("dependencies")) {
-        Some(list) => roots.extend(pep508_roots(list)),
+    match project.and_then(|p| p.dependencies.as_ref()) {
+        Some(list) => roots.extend(pep508_roots(list.iter().map(String::as_str))),
         None => roots.extend(poetry_roots(poetry_dependencies)),
     }
     for extra in extras {
         let extra = normalize_name(extra);
-        if let Some(list) = by_name(
-            pyproject
-                .get("project")
-                .and_then(|p| p.get("optional-dependencies")),
-            &extra,
-        ) {
-            roots.extend(pep508_roots(list));
+        let optional = project.map_or(&[][..], |p| &p.optional_dependencies);
+        if let Some(list) = by_name(optional, &extra) {
+            roots.extend(pep508_roots(list.iter().map(String::as_str)));
         }
-        let named = by_name(poetry.and_then(|p| p.get("extras")), &extra)
-            .and_then(toml::Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(toml::Value::as_str)
+        let poetry_extras = poetry.map_or(&[][..], |p| &p.extras);
+        let named = strings_of(by_name(poetry_extras, &extra))
             .map(|name| normalize_name(crate::names::requirement_name(name)));
         for name in named {
-            if let Some(value) = by_name(poetry_dependencies, &name) {
+            let value = poetry_dependencies
+                .and_then(|t| t.iter().find(|(key, _)| normalize_name(key) == name));
+            if let Some((_, value)) = value {
                 roots.extend(constraints(value).into_iter().map(|c| Root {
                     name: name.clone(),
                     marker: c.marker,
@@ -173,15 +185,22 @@ pub fn roots(pyproject: &toml::Table, groups: &[String], extras: &[String]) -> V
     }
     for group in groups {
         let group = normalize_name(group);
-        let poetry_group = by_name(poetry.and_then(|p| p.get("group")), &group);
+        let poetry_groups = poetry.map_or(&[][..], |p| &p.groups);
+        let poetry_group = by_name(poetry_groups, &group);
         roots.extend(poetry_roots(
-            poetry_group.and_then(|g| g.get("dependencies")),
+            poetry_group
+                .and_then(|g| g.get("dependencies"))
+                .and_then(toml::Value::as_table),
         ));
         if group == "dev" {
-            roots.extend(poetry_roots(poetry.and_then(|p| p.get("dev-dependencies"))));
+            roots.extend(poetry_roots(
+                poetry
+                    .and_then(|p| p.dev_dependencies.as_ref())
+                    .and_then(toml::Value::as_table),
+            ));
         }
-        if let Some(list) = by_name(pyproject.get("dependency-groups"), &group) {
-            roots.extend(pep508_roots(list));
+        if let Some(list) = by_name(&pyproject.dependency_groups, &group) {
+            roots.extend(pep508_roots(strings_of(Some(list))));
         }
     }
     roots
@@ -189,54 +208,49 @@ pub fn roots(pyproject: &toml::Table, groups: &[String], extras: &[String]) -> V
 
 /// Roots from a list of PEP 508 requirement strings (tables, such as a
 /// dependency group's `include-group`, are skipped).
-fn pep508_roots(list: &toml::Value) -> Vec<Root> {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(toml::Value::as_str)
-        .filter_map(|requirement| {
-            let (spec, marker) = match requirement.split_once(';') {
-                Some((spec, marker)) => (spec, Some(marker.trim().to_owned())),
-                None => (requirement, None),
-            };
-            let name = crate::names::requirement_name(spec);
-            if name.is_empty() {
-                return None;
-            }
-            let rest = spec.trim_start()[name.len()..].trim_start();
-            let (extras, rest) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
-                Some((inside, rest)) => (
-                    inside
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|e| !e.is_empty())
-                        .map(normalize_name)
-                        .collect(),
-                    rest,
-                ),
-                None => (Vec::new(), rest),
-            };
-            let version = rest
-                .trim()
-                .trim_start_matches('(')
-                .trim_end_matches(')')
-                .trim();
-            Some(Root {
-                name: normalize_name(name),
-                marker: marker.filter(|m| !m.is_empty()),
-                extras,
-                version: (!version.is_empty() && !version.starts_with('@'))
-                    .then(|| version.to_owned()),
-            })
+fn pep508_roots<'a>(list: impl Iterator<Item = &'a str>) -> Vec<Root> {
+    list.filter_map(|requirement| {
+        let (spec, marker) = match requirement.split_once(';') {
+            Some((spec, marker)) => (spec, Some(marker.trim().to_owned())),
+            None => (requirement, None),
+        };
+        let name = crate::names::requirement_name(spec);
+        if name.is_empty() {
+            return None;
+        }
+        let rest = spec.trim_start()[name.len()..].trim_start();
+        let (extras, rest) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+            Some((inside, rest)) => (
+                inside
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(normalize_name)
+                    .collect(),
+                rest,
+            ),
+            None => (Vec::new(), rest),
+        };
+        let version = rest
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim();
+        Some(Root {
+            name: normalize_name(name),
+            marker: marker.filter(|m| !m.is_empty()),
+            extras,
+            version: (!version.is_empty() && !version.starts_with('@')).then(|| version.to_owned()),
         })
-        .collect()
+    })
+    .collect()
 }
 
 /// Roots from a Poetry dependency table: `name = "constraint"`, `name =
 /// {version, markers, extras, optional, …}` or a list of such tables.
-fn poetry_roots(table: Option<&toml::Value>) -> Vec<Root> {
+fn poetry_roots(table: Option<&toml::Table>) -> Vec<Root> {
     let mut roots = Vec::new();
-    for (name, value) in table.and_then(toml::Value::as_table).into_iter().flatten() {
+    for (name, value) in table.into_iter().flatten() {
         if name == "python" {
             continue;
         }

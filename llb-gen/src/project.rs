@@ -22,7 +22,7 @@ use crate::lock::{Artifact, Lock, Package, Source};
 use crate::names::{normalize_name, requirement_name};
 use crate::pyproject::{
     Dependency, ProjectMetadata, builds_from_source, find_key, requires_python, sdists_build_alone,
-    unknown_selection, version_from_vcs,
+    sdists_build_alone_in, unknown_selection, version_from_vcs,
 };
 use crate::pyproject::{RequiresPython, VcsVersion};
 use crate::spec::ProjectDir;
@@ -150,7 +150,7 @@ pub fn check(
     let mut problems = Vec::new();
     let pyproject = Pyproject::read(spec_file, project, pyproject, &mut problems);
     let lock_table = uv_lock_table(spec_file, project, lock, &mut problems);
-    let name = pep621_key(pyproject.table.as_ref(), "name");
+    let name = pep621_key(pyproject.parsed.as_ref(), |p| &p.name);
     if pyproject.table.is_some() && name.is_none() {
         problems.push(pyproject.without_name(
             "pybase installs PEP 621 projects: add `[project]` with `name`, `version` and `dependencies`",
@@ -164,8 +164,8 @@ pub fn check(
     if lock_table.is_some() && locked_packages == 0 {
         problems.push(lock_without_packages(project, lock));
     }
-    if let Some(table) = &pyproject.table {
-        problems.extend(unknown_selection(spec_file, project, table));
+    if let Some(parsed) = &pyproject.parsed {
+        problems.extend(unknown_selection(spec_file, project, parsed));
     }
     // The lock's content, read when it is a uv.lock with packages.
     let lock = match lock.and_then(|b| std::str::from_utf8(b).ok()) {
@@ -174,10 +174,10 @@ pub fn check(
             .ok(),
         _ => None,
     };
-    if let (Some(table), Some(lock), Some(name), Some(text)) =
-        (&pyproject.table, &lock, &name, pyproject.text())
+    if let (Some(parsed), Some(lock), Some(name), Some(text)) =
+        (&pyproject.parsed, &lock, &name, pyproject.text())
     {
-        problems.extend(stale_lock(project, text, table, lock, name));
+        problems.extend(stale_lock(project, text, parsed, lock, name));
     }
     match (problems.is_empty(), name, lock) {
         (true, Some(name), Some(lock)) => Ok(uv_project_info(
@@ -200,6 +200,8 @@ struct Pyproject<'a> {
     bytes: Option<&'a [u8]>,
     /// Its table, when it is valid TOML.
     table: Option<toml::Table>,
+    /// Its typed form, when it is valid TOML.
+    parsed: Option<crate::pyproject::Pyproject>,
 }
 
 impl<'a> Pyproject<'a> {
@@ -225,7 +227,16 @@ impl<'a> Pyproject<'a> {
             }
             Some(bytes) => parse_toml(&file, bytes).map_err(|d| problems.push(d)).ok(),
         };
-        Pyproject { file, bytes, table }
+        let parsed = table
+            .as_ref()
+            .zip(bytes.and_then(|b| std::str::from_utf8(b).ok()))
+            .map(|(table, text)| crate::pyproject::Pyproject::read(text, table));
+        Pyproject {
+            file,
+            bytes,
+            table,
+            parsed,
+        }
     }
 
     /// Its text, when it is UTF-8.
@@ -248,7 +259,7 @@ impl<'a> Pyproject<'a> {
     /// locked in a `lock`) from its pyproject.toml; what the lock tells
     /// (its packages, their files) left empty, for the caller to fill.
     fn info(&self, name: String, version: Option<String>, lock: LockKind) -> ProjectInfo {
-        let (file, text, table) = (&self.file, self.text(), self.table.as_ref());
+        let (file, parsed) = (&self.file, self.parsed.as_ref());
         ProjectInfo {
             name,
             version,
@@ -256,13 +267,9 @@ impl<'a> Pyproject<'a> {
             venv_packages: None,
             packages: BTreeMap::new(),
             lock,
-            version_from_vcs: table
-                .zip(text)
-                .and_then(|(t, s)| version_from_vcs(file, s, t)),
+            version_from_vcs: parsed.and_then(|p| version_from_vcs(file, p)),
             translated_locks: Vec::new(),
-            requires_python: table
-                .zip(text)
-                .and_then(|(t, s)| requires_python(file, s, t)),
+            requires_python: parsed.and_then(|p| requires_python(file, p)),
             artifacts: Vec::new(),
             git_over_ssh: false,
             fetchable: None,
@@ -270,13 +277,12 @@ impl<'a> Pyproject<'a> {
     }
 }
 
-/// The string `key` of `pyproject`'s `[project]` table.
-fn pep621_key(pyproject: Option<&toml::Table>, key: &str) -> Option<String> {
-    pyproject?
-        .get("project")?
-        .get(key)?
-        .as_str()
-        .map(str::to_owned)
+/// The string `key` (`name`, `version`) of `pyproject`'s `[project]` table.
+fn pep621_key(
+    pyproject: Option<&crate::pyproject::Pyproject>,
+    key: impl Fn(&crate::pyproject::ProjectTable) -> &Option<String>,
+) -> Option<String> {
+    key(pyproject?.project.as_ref()?).clone()
 }
 
 /// `project`'s uv.lock (`lock`) as a table; `None`, the problem added to
@@ -328,17 +334,17 @@ fn uv_project_info(
     name: String,
     locked_packages: usize,
 ) -> ProjectInfo {
-    let table = pyproject.table.as_ref();
+    let parsed = pyproject.parsed.as_ref();
     let reached = venv_package_markers(lock, &name, project.selection);
     let names = venv_package_names(lock, &name, project.selection, false);
     let everywhere = venv_package_names(lock, &name, project.selection, true);
-    let version = pep621_key(table, "version");
+    let version = pep621_key(parsed, |p| &p.version);
     ProjectInfo {
         git_over_ssh: git_over_ssh(lock, names.as_ref()),
         fetchable: reached
             .as_ref()
-            .filter(|_| !builds_from_source(table))
-            .and_then(|reached| fetchable_packages(lock, reached, sdists_build_alone(table))),
+            .filter(|_| !builds_from_source(parsed))
+            .and_then(|reached| fetchable_packages(lock, reached, sdists_build_alone(parsed))),
         artifacts: everywhere
             .map(|names| uv_artifacts(lock, &names))
             .unwrap_or_default(),
@@ -498,15 +504,15 @@ fn check_pinned(
     // Without pyproject.toml, the lock is still checked on its own.
     let pyproject = Pyproject::read(spec_file, project, pyproject, &mut problems);
     if kind == LockKind::Poetry
-        && let Some(table) = &pyproject.table
+        && let Some(parsed) = &pyproject.parsed
     {
-        problems.extend(unknown_selection(spec_file, project, table));
+        problems.extend(unknown_selection(spec_file, project, parsed));
     }
     let pinned = read_pins(project, kind, lock, pyproject.table.as_ref()).unwrap_or_else(|found| {
         problems.extend(found);
         PinnedLock::default()
     });
-    let metadata = pyproject.table.as_ref().map(ProjectMetadata::of);
+    let metadata = pyproject.parsed.as_ref().map(ProjectMetadata::of);
     let name = metadata.as_ref().and_then(|m| m.name.clone());
     if pyproject.table.is_some() && name.is_none() {
         problems.push(pyproject.without_name(
@@ -617,7 +623,7 @@ fn read_pylock(
     if let Ok(lock) = crate::lock::pylock::read(file, text) {
         pinned.artifacts = crate::requirements::pylock_artifacts(&lock);
         pinned.fetchable =
-            crate::requirements::pylock_fetchable(&lock, sdists_build_alone(pyproject));
+            crate::requirements::pylock_fetchable(&lock, sdists_build_alone_in(pyproject));
     }
     Ok(pinned)
 }
@@ -890,7 +896,7 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
 fn stale_lock(
     project: &ProjectDir<'_>,
     pyproject_text: &str,
-    pyproject: &toml::Table,
+    pyproject: &crate::pyproject::Pyproject,
     lock: &Lock,
     name: &str,
 ) -> Vec<Diagnostic> {
@@ -937,41 +943,32 @@ fn stale_lock(
 fn stale_dependencies(
     file: &str,
     text: &str,
-    pyproject: &toml::Table,
+    pyproject: &crate::pyproject::Pyproject,
     root: &Package,
     project: &str,
     hint: &str,
 ) -> Vec<Diagnostic> {
-    let Some(table) = pyproject.get("project") else {
+    let Some(table) = &pyproject.project else {
         return Vec::new();
     };
     let dynamic = table
-        .get("dynamic")
-        .and_then(toml::Value::as_array)
-        .is_some_and(|d| {
-            d.iter()
-                .any(|v| matches!(v.as_str(), Some("dependencies" | "optional-dependencies")))
-        });
+        .dynamic
+        .iter()
+        .any(|v| matches!(v.as_str(), "dependencies" | "optional-dependencies"));
     let Some(locked) = locked_requirements(root).filter(|_| !dynamic) else {
         return Vec::new();
     };
     let root = normalize_name(project);
     // Every requirement string of `[project]`, with its name.
     let mut declared: Vec<(&str, String)> = Vec::new();
-    let mut lists = vec![table.get("dependencies")];
-    if let Some(optional) = table
-        .get("optional-dependencies")
-        .and_then(toml::Value::as_table)
-    {
-        lists.extend(optional.values().map(Some));
-    }
-    for requirement in lists
-        .into_iter()
-        .flatten()
-        .filter_map(toml::Value::as_array)
-        .flatten()
-        .filter_map(toml::Value::as_str)
-    {
+    let mut lists = vec![table.dependencies.as_deref().unwrap_or_default()];
+    lists.extend(
+        table
+            .optional_dependencies
+            .iter()
+            .map(|(_, l)| l.as_slice()),
+    );
+    for requirement in lists.into_iter().flatten().map(String::as_str) {
         declared.push((requirement, normalize_name(requirement_name(requirement))));
     }
     let mut problems = Vec::new();
@@ -1468,8 +1465,8 @@ name = "psycopg-binary"
 
     #[test]
     fn selecting_an_extra_or_group_the_project_lacks_is_an_error_at_the_spec() {
-        let pyproject: toml::Table = toml::from_str(
-            "[project]\nname = \"api\"\n[project.optional-dependencies]\npostgres = []\n[dependency-groups]\nlint = []\n",
+        let pyproject = crate::pyproject::Pyproject::parse(
+            b"[project]\nname = \"api\"\n[project.optional-dependencies]\npostgres = []\n[dependency-groups]\nlint = []\n",
         )
         .expect("TOML");
         let selection = Selection {
@@ -1932,8 +1929,8 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
     #[test]
     fn a_dynamic_version_from_version_control_is_recognized_by_its_backend() {
         let vcs = |pyproject: &str| {
-            let table: toml::Table = toml::from_str(pyproject).expect("toml");
-            version_from_vcs("app/pyproject.toml", pyproject, &table)
+            let parsed = crate::pyproject::Pyproject::parse(pyproject.as_bytes()).expect("toml");
+            version_from_vcs("app/pyproject.toml", &parsed)
                 .map(|v| format!("{} at {}:{}", v.tool, v.at.line, v.at.column))
         };
         let hatch = "[project]\nname = \"a\"\ndynamic = [\"version\"]\n[build-system]\nrequires = [\"hatchling\", \"hatch-vcs>=0.4\"]\n[tool.hatch.version]\nsource = \"vcs\"\n";

@@ -2,7 +2,9 @@
 //! version and declared dependencies ([`ProjectMetadata`]), its
 //! `requires-python`, whether its version comes from version control, the
 //! extras and groups it defines, its build backend's requirements, and the
-//! `[tool.uv]` settings that decide how its packages are installed.
+//! `[tool.uv]` settings that decide how its packages are installed. The
+//! file is read once per check into a typed `Pyproject`, which the
+//! checks, the lints and the plan read.
 
 use std::str::FromStr;
 
@@ -22,21 +24,13 @@ pub struct RequiresPython {
     pub at: Option<Position>,
 }
 
-/// The `requires-python` of `pyproject` (its text `text`, the file `file`).
-pub(crate) fn requires_python(
-    file: &str,
-    text: &str,
-    pyproject: &toml::Table,
-) -> Option<RequiresPython> {
-    let specifiers = pyproject
-        .get("project")?
-        .get("requires-python")?
-        .as_str()?
-        .to_owned();
+/// The `requires-python` of `pyproject` (the file `file`).
+pub(crate) fn requires_python(file: &str, pyproject: &Pyproject) -> Option<RequiresPython> {
+    let specifiers = pyproject.project.as_ref()?.requires_python.clone()?;
     Some(RequiresPython {
         specifiers,
         file: file.to_owned(),
-        at: find_key(text, "requires-python"),
+        at: pyproject.requires_python_at,
     })
 }
 
@@ -55,39 +49,25 @@ pub struct VcsVersion {
 
 /// Whether the project's version is `dynamic` and taken from version
 /// control, judged by the build backend's configuration.
-pub(crate) fn version_from_vcs(
-    file: &str,
-    text: &str,
-    pyproject: &toml::Table,
-) -> Option<VcsVersion> {
+pub(crate) fn version_from_vcs(file: &str, pyproject: &Pyproject) -> Option<VcsVersion> {
     let dynamic_version = pyproject
-        .get("project")
-        .and_then(|p| p.get("dynamic"))
-        .and_then(toml::Value::as_array)
-        .is_some_and(|d| d.iter().any(|v| v.as_str() == Some("version")));
+        .project
+        .as_ref()
+        .is_some_and(|p| p.dynamic.iter().any(|d| d == "version"));
     if !dynamic_version {
         return None;
     }
-    let tool = pyproject.get("tool");
     let requires: Vec<String> = pyproject
-        .get("build-system")
-        .and_then(|b| b.get("requires"))
-        .and_then(toml::Value::as_array)
-        .into_iter()
+        .build_system_requires
+        .iter()
         .flatten()
-        .filter_map(toml::Value::as_str)
+        .flatten()
         .map(|r| normalize_name(requirement_name(r)))
         .collect();
-    let hatch_vcs = tool
-        .and_then(|t| t.get("hatch"))
-        .and_then(|h| h.get("version"))
-        .and_then(|v| v.get("source"))
-        .and_then(toml::Value::as_str)
-        == Some("vcs");
-    let setuptools_scm = tool.is_some_and(|t| t.get("setuptools_scm").is_some());
+    let hatch_vcs = pyproject.hatch_version_source.as_deref() == Some("vcs");
     let name = if hatch_vcs || requires.iter().any(|r| r == "hatch-vcs") {
         "hatch-vcs"
-    } else if setuptools_scm || requires.iter().any(|r| r == "setuptools-scm") {
+    } else if pyproject.setuptools_scm || requires.iter().any(|r| r == "setuptools-scm") {
         "setuptools_scm"
     } else {
         return None;
@@ -95,7 +75,7 @@ pub(crate) fn version_from_vcs(
     Some(VcsVersion {
         tool: name,
         file: file.to_owned(),
-        at: find_key(text, "dynamic").unwrap_or(Position::START),
+        at: pyproject.dynamic_at.unwrap_or(Position::START),
     })
 }
 
@@ -123,29 +103,14 @@ pub(crate) struct Dependency {
 }
 
 impl ProjectMetadata {
-    pub(crate) fn of(pyproject: &toml::Table) -> Self {
-        let pep621 = pyproject.get("project");
-        let poetry = pyproject.get("tool").and_then(|t| t.get("poetry"));
-        let key = |key: &str| {
-            [pep621, poetry]
-                .into_iter()
-                .flatten()
-                .find_map(|t| t.get(key)?.as_str())
-                .map(str::to_owned)
-        };
-        let dependencies = match pep621.and_then(|t| t.get("dependencies")) {
-            Some(list) => list
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(toml::Value::as_str)
-                .filter_map(declared_dependency)
-                .collect(),
+    pub(crate) fn of(pyproject: &Pyproject) -> Self {
+        let (pep621, poetry) = (pyproject.project.as_ref(), pyproject.poetry.as_ref());
+        let dependencies = match pep621.and_then(|t| t.dependencies.as_ref()) {
+            Some(list) => list.iter().filter_map(|r| declared_dependency(r)).collect(),
             // Poetry's own table: `name = "constraint"` or `name = {…}`;
             // `python` is the interpreter, an `optional` one an extra's.
             None => poetry
-                .and_then(|t| t.get("dependencies"))
-                .and_then(toml::Value::as_table)
+                .and_then(|t| t.dependencies.as_ref())
                 .into_iter()
                 .flatten()
                 .filter(|(name, value)| {
@@ -164,8 +129,12 @@ impl ProjectMetadata {
                 .collect(),
         };
         ProjectMetadata {
-            name: key("name"),
-            version: key("version"),
+            name: pep621
+                .and_then(|p| p.name.clone())
+                .or_else(|| poetry.and_then(|p| p.name.clone())),
+            version: pep621
+                .and_then(|p| p.version.clone())
+                .or_else(|| poetry.and_then(|p| p.version.clone())),
             dependencies,
         }
     }
@@ -221,41 +190,24 @@ pub(crate) fn find_key(text: &str, key: &str) -> Option<Position> {
 pub(crate) fn unknown_selection(
     spec_file: &str,
     project: &ProjectDir<'_>,
-    pyproject: &toml::Table,
+    pyproject: &Pyproject,
 ) -> Vec<Diagnostic> {
-    let names_of = |table: Option<&toml::Value>| -> Vec<String> {
-        table
-            .and_then(toml::Value::as_table)
-            .map(|t| t.keys().cloned().collect())
-            .unwrap_or_default()
+    let names = |entries: &[(String, toml::Value)]| -> Vec<String> {
+        entries.iter().map(|(name, _)| name.clone()).collect()
     };
-    let mut extras = names_of(
-        pyproject
-            .get("project")
-            .and_then(|p| p.get("optional-dependencies")),
-    );
+    let mut extras: Vec<String> = pyproject
+        .project
+        .iter()
+        .flat_map(|p| p.optional_dependencies.iter().map(|(name, _)| name.clone()))
+        .collect();
+    let poetry = pyproject.poetry.as_ref();
     // Poetry's extras, `[tool.poetry.extras]`.
-    extras.extend(names_of(
-        pyproject
-            .get("tool")
-            .and_then(|t| t.get("poetry"))
-            .and_then(|p| p.get("extras")),
-    ));
-    let mut groups = names_of(pyproject.get("dependency-groups"));
+    extras.extend(poetry.map(|p| names(&p.extras)).unwrap_or_default());
+    let mut groups = names(&pyproject.dependency_groups);
     // Poetry's groups, `[tool.poetry.group.NAME]`.
-    groups.extend(names_of(
-        pyproject
-            .get("tool")
-            .and_then(|t| t.get("poetry"))
-            .and_then(|p| p.get("group")),
-    ));
+    groups.extend(poetry.map(|p| names(&p.groups)).unwrap_or_default());
     // uv's older spelling of the `dev` group.
-    if pyproject
-        .get("tool")
-        .and_then(|t| t.get("uv"))
-        .and_then(|u| u.get("dev-dependencies"))
-        .is_some()
-    {
+    if pyproject.uv.as_ref().is_some_and(|uv| uv.dev_dependencies) {
         groups.push("dev".to_owned());
     }
     let mut problems = Vec::new();
@@ -306,16 +258,10 @@ pub(crate) fn unknown_selection(
 /// Whether the project tells uv to build packages from source rather than
 /// install their wheels (`[tool.uv] no-binary` or `no-binary-package`):
 /// the lock still lists the wheels, so only uv may choose.
-pub(crate) fn builds_from_source(pyproject: Option<&toml::Table>) -> bool {
+pub(crate) fn builds_from_source(pyproject: Option<&Pyproject>) -> bool {
     pyproject
-        .and_then(|p| p.get("tool")?.get("uv")?.as_table())
-        .is_some_and(|uv| {
-            uv.get("no-binary").and_then(toml::Value::as_bool) == Some(true)
-                || uv
-                    .get("no-binary-package")
-                    .and_then(toml::Value::as_array)
-                    .is_some_and(|p| !p.is_empty())
-        })
+        .and_then(|p| p.uv.as_ref())
+        .is_some_and(|uv| uv.no_binary || uv.no_binary_package)
 }
 
 /// The requirements of the project's build backend (`[build-system]
@@ -324,15 +270,15 @@ pub(crate) fn builds_from_source(pyproject: Option<&toml::Table>) -> bool {
 /// without isolation; `None` when the file is unreadable or a requirement
 /// reads as an installer option.
 pub fn build_requires(pyproject: &[u8]) -> Option<Vec<String>> {
-    let table: toml::Table = toml::from_str(std::str::from_utf8(pyproject).ok()?).ok()?;
-    let requires: Vec<String> = match table.get("build-system") {
-        None => vec!["setuptools>=40.8.0".to_owned()],
-        Some(build_system) => build_system
-            .get("requires")?
-            .as_array()?
-            .iter()
-            .map(|r| r.as_str().map(str::trim).map(str::to_owned))
-            .collect::<Option<_>>()?,
+    let pyproject = Pyproject::parse(pyproject)?;
+    let requires: Vec<String> = if pyproject.has_build_system {
+        pyproject
+            .build_system_requires?
+            .into_iter()
+            .map(|r| r.map(|r| r.trim().to_owned()))
+            .collect::<Option<_>>()?
+    } else {
+        vec!["setuptools>=40.8.0".to_owned()]
     };
     (!requires.iter().any(|r| r.is_empty() || r.starts_with('-'))).then_some(requires)
 }
@@ -357,7 +303,217 @@ const SDIST_BUILD_SETTINGS: &[&str] = &[
 /// Whether the project leaves sdist builds to uv's defaults, so that each
 /// may be built on its own, outside the project (see
 /// [`SDIST_BUILD_SETTINGS`]).
-pub(crate) fn sdists_build_alone(pyproject: Option<&toml::Table>) -> bool {
+pub(crate) fn sdists_build_alone(pyproject: Option<&Pyproject>) -> bool {
+    pyproject
+        .and_then(|p| p.uv.as_ref())
+        .is_none_or(UvTable::leaves_sdists_alone)
+}
+
+/// [`sdists_build_alone`] for a pyproject.toml table (a lock of pins'
+/// reader, which still takes the table).
+pub(crate) fn sdists_build_alone_in(pyproject: Option<&toml::Table>) -> bool {
     let uv = pyproject.and_then(|p| p.get("tool")?.get("uv")?.as_table());
-    uv.is_none_or(|uv| !SDIST_BUILD_SETTINGS.iter().any(|key| uv.contains_key(*key)))
+    uv.map(UvTable::read)
+        .as_ref()
+        .is_none_or(UvTable::leaves_sdists_alone)
+}
+
+impl UvTable {
+    /// Whether it sets none of [`SDIST_BUILD_SETTINGS`].
+    fn leaves_sdists_alone(&self) -> bool {
+        !SDIST_BUILD_SETTINGS
+            .iter()
+            .any(|key| self.keys.iter().any(|k| k == key))
+    }
+}
+
+/// pyproject.toml read once, as the checks and the plan use it. Each key
+/// is read leniently: one of another type than pybase expects is taken as
+/// absent (or, in a list, skipped), as before the file had a typed form.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pyproject {
+    /// `[project]`, when it is a table.
+    pub(crate) project: Option<ProjectTable>,
+    /// The names of `[dependency-groups]`, in order, and their lists.
+    pub(crate) dependency_groups: Vec<(String, toml::Value)>,
+    /// Whether there is a `[build-system]`.
+    pub(crate) has_build_system: bool,
+    /// `[build-system] requires`, when it is a list: each entry, `None`
+    /// for one that is not a string.
+    pub(crate) build_system_requires: Option<Vec<Option<String>>>,
+    /// `[tool.uv]`, when it is a table.
+    pub(crate) uv: Option<UvTable>,
+    /// `[tool.poetry]`, when it is a table.
+    pub(crate) poetry: Option<PoetryTable>,
+    /// `[tool.hatch.version] source`.
+    pub(crate) hatch_version_source: Option<String>,
+    /// Whether there is a `[tool.setuptools_scm]`.
+    pub(crate) setuptools_scm: bool,
+    /// Where `requires-python` is.
+    requires_python_at: Option<Position>,
+    /// Where `dynamic` is.
+    dynamic_at: Option<Position>,
+}
+
+/// `[project]`, as [`Pyproject`] reads it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ProjectTable {
+    pub(crate) name: Option<String>,
+    pub(crate) version: Option<String>,
+    /// `dynamic`'s strings.
+    pub(crate) dynamic: Vec<String>,
+    /// `dependencies`' strings, as written and in order; `None` without
+    /// the key (an empty list when it is not a list).
+    pub(crate) dependencies: Option<Vec<String>>,
+    /// `optional-dependencies`: each extra's name and its strings.
+    pub(crate) optional_dependencies: Vec<(String, Vec<String>)>,
+    pub(crate) requires_python: Option<String>,
+}
+
+/// `[tool.uv]`, as [`Pyproject`] reads it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UvTable {
+    /// Its keys.
+    pub(crate) keys: Vec<String>,
+    /// `no-binary = true`.
+    pub(crate) no_binary: bool,
+    /// `no-binary-package` is a list that names some.
+    pub(crate) no_binary_package: bool,
+    /// Whether it has `dev-dependencies`.
+    pub(crate) dev_dependencies: bool,
+}
+
+/// `[tool.poetry]`, as [`Pyproject`] reads it; dependencies are kept as
+/// written, since Poetry's forms vary.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PoetryTable {
+    pub(crate) name: Option<String>,
+    pub(crate) version: Option<String>,
+    /// `dependencies`, when it is a table.
+    pub(crate) dependencies: Option<toml::Table>,
+    /// `extras`' names, in order, and their values.
+    pub(crate) extras: Vec<(String, toml::Value)>,
+    /// `group`'s names, in order, and their tables.
+    pub(crate) groups: Vec<(String, toml::Value)>,
+    /// `dev-dependencies` (Poetry 1's `dev` group), as written.
+    pub(crate) dev_dependencies: Option<toml::Value>,
+}
+
+/// The strings of `value` when it is a list.
+fn strings(value: Option<&toml::Value>) -> Option<Vec<String>> {
+    let list = value?.as_array()?;
+    Some(
+        list.iter()
+            .filter_map(toml::Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+/// The string `key` of `table`.
+fn text_of(table: &toml::Table, key: &str) -> Option<String> {
+    table.get(key)?.as_str().map(str::to_owned)
+}
+
+/// The entries of `value` when it is a table.
+fn entries(value: Option<&toml::Value>) -> Vec<(String, toml::Value)> {
+    value
+        .and_then(toml::Value::as_table)
+        .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
+impl Pyproject {
+    /// pyproject.toml from its bytes; `None` when it is not UTF-8 TOML.
+    pub(crate) fn parse(bytes: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let table: toml::Table = toml::from_str(text).ok()?;
+        Some(Self::read(text, &table))
+    }
+
+    /// pyproject.toml from its text and its table, parsed by the caller
+    /// (which reports a file that does not parse).
+    pub(crate) fn read(text: &str, table: &toml::Table) -> Self {
+        Pyproject {
+            requires_python_at: find_key(text, "requires-python"),
+            dynamic_at: find_key(text, "dynamic"),
+            ..Self::of_table(table)
+        }
+    }
+
+    /// pyproject.toml from its table alone, for a reader that reports no
+    /// position in it (a lock of pins' reader, which still takes the
+    /// table).
+    pub(crate) fn of_table(table: &toml::Table) -> Self {
+        let tool = table.get("tool").and_then(toml::Value::as_table);
+        let tool_table = |key: &str| tool.and_then(|t| t.get(key)?.as_table());
+        let build_system = table.get("build-system");
+        Pyproject {
+            project: table
+                .get("project")
+                .and_then(toml::Value::as_table)
+                .map(ProjectTable::read),
+            dependency_groups: entries(table.get("dependency-groups")),
+            has_build_system: build_system.is_some(),
+            build_system_requires: build_system
+                .and_then(|b| b.get("requires")?.as_array())
+                .map(|list| list.iter().map(|r| r.as_str().map(str::to_owned)).collect()),
+            uv: tool_table("uv").map(UvTable::read),
+            poetry: tool_table("poetry").map(PoetryTable::read),
+            hatch_version_source: tool_table("hatch")
+                .and_then(|h| h.get("version")?.get("source")?.as_str())
+                .map(str::to_owned),
+            setuptools_scm: tool.is_some_and(|t| t.contains_key("setuptools_scm")),
+            requires_python_at: None,
+            dynamic_at: None,
+        }
+    }
+}
+
+impl ProjectTable {
+    fn read(table: &toml::Table) -> Self {
+        ProjectTable {
+            name: text_of(table, "name"),
+            version: text_of(table, "version"),
+            dynamic: strings(table.get("dynamic")).unwrap_or_default(),
+            dependencies: table
+                .get("dependencies")
+                .map(|d| strings(Some(d)).unwrap_or_default()),
+            optional_dependencies: entries(table.get("optional-dependencies"))
+                .into_iter()
+                .map(|(name, list)| (name, strings(Some(&list)).unwrap_or_default()))
+                .collect(),
+            requires_python: text_of(table, "requires-python"),
+        }
+    }
+}
+
+impl UvTable {
+    fn read(table: &toml::Table) -> Self {
+        UvTable {
+            keys: table.keys().cloned().collect(),
+            no_binary: table.get("no-binary").and_then(toml::Value::as_bool) == Some(true),
+            no_binary_package: table
+                .get("no-binary-package")
+                .and_then(toml::Value::as_array)
+                .is_some_and(|p| !p.is_empty()),
+            dev_dependencies: table.contains_key("dev-dependencies"),
+        }
+    }
+}
+
+impl PoetryTable {
+    fn read(table: &toml::Table) -> Self {
+        PoetryTable {
+            name: text_of(table, "name"),
+            version: text_of(table, "version"),
+            dependencies: table
+                .get("dependencies")
+                .and_then(toml::Value::as_table)
+                .cloned(),
+            extras: entries(table.get("extras")),
+            groups: entries(table.get("group")),
+            dev_dependencies: table.get("dev-dependencies").cloned(),
+        }
+    }
 }
