@@ -25,3 +25,17 @@ pub fn requirement_name(requirement: &str) -> &str {
         .unwrap_or(requirement.len());
     &requirement[..end]
 }
+
+/// The byte offset and the character that ends `requirement`'s name when
+/// it is `.`, `-` or `_` and something follows (`six. ==1.0`): pep508_rs
+/// panics on such a name rather than refusing it as it refuses one at the
+/// end of the text, so every caller of its parser refuses it first.
+pub fn unfinished_name(requirement: &str) -> Option<(usize, char)> {
+    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if !requirement.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let end = requirement.find(|c: char| !is_name(c))?;
+    let last = requirement[..end].chars().next_back()?;
+    matches!(last, '.' | '-' | '_').then_some((end - 1, last))
+}

@@ -145,6 +145,10 @@ impl ProjectMetadata {
 /// environment without extras) or when it is not PEP 508 (no lock could
 /// have been made from it; it is not checked).
 fn declared_dependency(requirement: &str) -> Option<Dependency> {
+    // pep508_rs panics on a name ending in `.`, `-` or `_` before more text.
+    if crate::names::unfinished_name(requirement.trim()).is_some() {
+        return None;
+    }
     let parsed = pep508_rs::Requirement::<pep508_rs::VerbatimUrl>::from_str(requirement).ok()?;
     if !parsed.marker.evaluate_extras(&[]) {
         return None;
@@ -514,6 +518,24 @@ impl PoetryTable {
             extras: entries(table.get("extras")),
             groups: entries(table.get("group")),
             dev_dependencies: table.get("dev-dependencies").cloned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dependency_whose_name_ends_in_punctuation_is_unreadable_not_a_crash() {
+        // Regression: pep508_rs panicked on `six. >=1`, and so did `pybase
+        // check` and the frontend.
+        for bad in ["six. >=1", "six- ; python_version < '3.11'", "six_ [x]"] {
+            assert!(declared_dependency(bad).is_none(), "{bad}");
+        }
+        // Twins: the same requirements written right are read.
+        for good in ["six >=1", "six ; python_version < '3.11'", "six[x]"] {
+            assert!(declared_dependency(good).is_some(), "{good}");
         }
     }
 }

@@ -105,7 +105,7 @@ fn read_entry(
             None => Ok(None),
         };
     }
-    if let Some((offset, last)) = unfinished_name(requirement) {
+    if let Some((offset, last)) = crate::names::unfinished_name(requirement) {
         return Err(problem(
             offset,
             format!(
@@ -213,20 +213,6 @@ fn hashed_artifact(value: &str, position: impl Fn(usize) -> Position) -> Artifac
         sha256,
         at,
     }
-}
-
-/// The byte offset and the character that ends `requirement`'s name when
-/// it is `.`, `-` or `_` and something follows (`six. ==1.0`): pep508_rs
-/// panics on such a name rather than refusing it as it refuses one at the
-/// end of the text, so it is refused here first, with pep508_rs's words.
-fn unfinished_name(requirement: &str) -> Option<(usize, char)> {
-    let is_name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    if !requirement.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return None;
-    }
-    let end = requirement.find(|c: char| !is_name(c))?;
-    let last = requirement[..end].chars().next_back()?;
-    matches!(last, '.' | '-' | '_').then_some((end - 1, last))
 }
 
 /// The version `requirement`'s own specifier pins it to: its one
