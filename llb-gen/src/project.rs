@@ -18,7 +18,7 @@ use pep508_rs::MarkerTree;
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::diagnostic::{find, position_of};
 use crate::files::{LOCK_FILE, PYPROJECT_FILE};
-use crate::lock::{Artifact, Lock, Package, Source};
+use crate::lock::{Lock, Package, Source};
 use crate::names::{normalize_name, requirement_name};
 use crate::pyproject::{
     Dependency, ProjectMetadata, builds_from_source, find_key, requires_python, sdists_build_alone,
@@ -335,9 +335,11 @@ fn uv_project_info(
     locked_packages: usize,
 ) -> ProjectInfo {
     let parsed = pyproject.parsed.as_ref();
+    // One walk of the lock's graph: every reached package, and those every
+    // environment needs.
     let reached = venv_package_markers(lock, &name, project.selection);
-    let names = venv_package_names(lock, &name, project.selection, false);
-    let everywhere = venv_package_names(lock, &name, project.selection, true);
+    let names = reached.as_ref().map(|r| reached_names(r, false));
+    let everywhere = reached.as_ref().map(|r| reached_names(r, true));
     let version = pep621_key(parsed, |p| &p.version);
     ProjectInfo {
         git_over_ssh: git_over_ssh(lock, names.as_ref()),
@@ -1045,24 +1047,14 @@ fn key_or_start(bytes: Option<&[u8]>, key: &str) -> Position {
         .unwrap_or(Position::START)
 }
 
-/// The normalized names of the packages the venv gets (the project's
-/// dependencies, with the `selection`'s extras and groups); see
-/// [`ProjectInfo::venv_packages`]. With `unconditional`, only those every
-/// environment installs (reached along edges without a marker).
-fn venv_package_names(
-    lock: &Lock,
-    project: &str,
-    selection: &crate::spec::Selection,
-    unconditional: bool,
-) -> Option<BTreeSet<String>> {
-    let reached = venv_package_markers(lock, project, selection)?;
-    Some(
-        reached
-            .into_iter()
-            .filter(|(_, marker)| !unconditional || marker.is_true())
-            .map(|(name, _)| name)
-            .collect(),
-    )
+/// The names of the `reached` packages; with `unconditional`, only those
+/// every environment needs (reached under a marker that always holds).
+fn reached_names(reached: &BTreeMap<String, MarkerTree>, unconditional: bool) -> BTreeSet<String> {
+    reached
+        .iter()
+        .filter(|(_, marker)| !unconditional || marker.is_true())
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// The packages the venv gets, by normalized name, each with the
@@ -1172,16 +1164,6 @@ fn uv_artifacts(lock: &Lock, names: &BTreeSet<String>) -> Vec<crate::artifacts::
         .collect()
 }
 
-/// A locked artifact's address and sha256, for BuildKit to fetch.
-fn locked_file(lock: &Lock, artifact: &Artifact) -> Option<crate::artifacts::LockedFile> {
-    crate::artifacts::LockedFile::recorded(
-        artifact.url.as_deref()?,
-        artifact.sha256.as_deref()?,
-        &lock.file,
-        Some(artifact.at),
-    )
-}
-
 /// The files of the lock's packages `reached` (by name, with the
 /// environments that need them) with their addresses and hashes (sdists
 /// only when `with_sdists`); `None` when one of them comes from elsewhere
@@ -1204,7 +1186,7 @@ fn fetchable_packages(
         }
         let wheels = package
             .wheels()
-            .map(|wheel| locked_file(lock, wheel))
+            .map(|wheel| lock.locked_file(wheel))
             .collect::<Option<Vec<_>>>()?;
         fetchable.push(crate::artifacts::FetchablePackage {
             version: package.version.clone()?,
@@ -1213,7 +1195,7 @@ fn fetchable_packages(
             sdist: package
                 .sdist()
                 .filter(|_| with_sdists)
-                .and_then(|sdist| locked_file(lock, sdist)),
+                .and_then(|sdist| lock.locked_file(sdist)),
             marker: None,
             name: package.name.clone(),
         });
@@ -1311,6 +1293,20 @@ mod tests {
 
     const PYPROJECT: &str = "[project]\nname = \"api\"\nversion = \"1\"\n";
     const LOCK: &str = "version = 1\n[[package]]\nname = \"api\"\n";
+
+    /// The normalized names of the packages the venv gets (the project's
+    /// dependencies, with the `selection`'s extras and groups); see
+    /// `ProjectInfo::venv_packages`. With `unconditional`, only those every
+    /// environment installs (reached along edges without a marker).
+    fn venv_package_names(
+        lock: &Lock,
+        project: &str,
+        selection: &crate::spec::Selection,
+        unconditional: bool,
+    ) -> Option<BTreeSet<String>> {
+        let reached = venv_package_markers(lock, project, selection)?;
+        Some(reached_names(&reached, unconditional))
+    }
 
     #[test]
     fn each_locked_package_is_needed_where_the_markers_along_its_paths_hold() {

@@ -138,14 +138,7 @@ pub fn pylock_fetchable(
     lock: &crate::lock::Lock,
     with_sdists: bool,
 ) -> Option<Vec<crate::artifacts::FetchablePackage>> {
-    let file = |artifact: &crate::lock::Artifact| {
-        crate::artifacts::LockedFile::recorded(
-            artifact.url.as_deref()?,
-            artifact.sha256.as_deref()?,
-            &lock.file,
-            Some(artifact.at),
-        )
-    };
+    let file = |artifact: &crate::lock::Artifact| lock.locked_file(artifact);
     lock.packages
         .iter()
         .map(|package| {
@@ -168,12 +161,7 @@ pub fn pylock_fetchable(
             Some(crate::artifacts::FetchablePackage {
                 name: package.name.clone(),
                 version: package.version.clone()?,
-                needed_when: match marker.as_deref() {
-                    None => pep508_rs::MarkerTree::TRUE,
-                    Some(marker) => marker
-                        .parse::<pep508_rs::MarkerTree>()
-                        .unwrap_or(pep508_rs::MarkerTree::FALSE),
-                },
+                needed_when: crate::lock::marker_or_true(marker.as_deref()),
                 wheels: package.wheels().map(file).collect::<Option<Vec<_>>>()?,
                 sdist: sdist.filter(|_| with_sdists),
                 marker,

@@ -98,6 +98,18 @@ impl Lock {
         })
     }
 
+    /// `artifact` of this lock as a file BuildKit may fetch: its address,
+    /// its sha256 and where the lock records it; `None` without a URL or a
+    /// sha256.
+    pub fn locked_file(&self, artifact: &Artifact) -> Option<crate::artifacts::LockedFile> {
+        crate::artifacts::LockedFile::recorded(
+            artifact.url.as_deref()?,
+            artifact.sha256.as_deref()?,
+            &self.file,
+            Some(artifact.at),
+        )
+    }
+
     /// The packages by normalized name (the last, when the lock has
     /// several versions of one).
     pub fn by_name(&self) -> BTreeMap<&str, &Package> {
@@ -339,4 +351,13 @@ pub(crate) fn key_start(text: &str, offset: usize) -> Position {
         .get(start..offset)
         .map_or(0, |line| line.len() - line.trim_start().len());
     position_of(text, start + indent)
+}
+
+/// An environment marker as a lock writes it, parsed: true without one,
+/// false for one pybase cannot read (so that nothing is taken as needed on
+/// a guess).
+pub fn marker_or_true(marker: Option<&str>) -> MarkerTree {
+    marker.map_or(MarkerTree::TRUE, |marker| {
+        marker.parse().unwrap_or(MarkerTree::FALSE)
+    })
 }

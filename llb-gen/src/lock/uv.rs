@@ -211,9 +211,7 @@ fn convert_dependency(wire: WireDependency) -> Dependency {
     Dependency {
         name: normalize_name(&wire.name),
         extras: wire.extra,
-        marker: wire.marker.map_or(MarkerTree::TRUE, |marker| {
-            marker.parse().unwrap_or(MarkerTree::FALSE)
-        }),
+        marker: super::marker_or_true(wire.marker.as_deref()),
     }
 }
 
