@@ -114,8 +114,8 @@ impl<'a> Images<'a> {
         })
     }
 
-    /// One image on `platform`: resolved, probed and (with `--platform`)
-    /// checked.
+    /// One image on `platform`: resolved, (with `--platform`) checked, then
+    /// probed.
     async fn one(
         &self,
         bridge: &mut Bridge,
@@ -135,7 +135,8 @@ impl<'a> Images<'a> {
         )
         .await
         .map_err(spec_failure)?;
-        image.facts = probe::image_facts(bridge, &image, platform, self.caps, step).await?;
+        // An image of another platform is refused before it is pulled to be
+        // looked into.
         if self.check_platforms {
             check_base_platform(
                 named.what,
@@ -147,6 +148,7 @@ impl<'a> Images<'a> {
             )
             .map_err(spec_failure)?;
         }
+        image.facts = probe::image_facts(bridge, &image, platform, self.caps, step).await?;
         Ok(image)
     }
 
