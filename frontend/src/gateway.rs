@@ -24,7 +24,6 @@ use std::collections::HashMap;
 use anyhow::{Context, anyhow};
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use bollard_buildkit_proto::pb;
-use llb_gen::artifacts::LockedArtifacts;
 use llb_gen::diagnostic::Diagnostics;
 use llb_gen::llb::marshal::ServerCaps;
 use llb_gen::llb::{self, Platform};
@@ -153,7 +152,6 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         spec: &spec_file,
         stack: &stack,
         infos: &infos,
-        locked: infos.iter().flat_map(|i| i.artifacts.clone()).collect(),
         inputs,
         several: platforms.len() > 1,
     };
@@ -228,8 +226,6 @@ struct Plans<'a> {
     /// The stacked projects' files and what their checks found.
     stack: &'a [ProjectFiles<'a>],
     infos: &'a [ProjectInfo],
-    /// The artifacts of every stacked lock, checked for each platform.
-    locked: Vec<LockedArtifacts>,
     /// The plan's inputs, but for the platform and its images.
     inputs: BuildInputs<'a>,
     /// Several platforms are built: each step name and config says which.
@@ -260,7 +256,8 @@ impl Plans<'_> {
         // Every package the venv needs has an artifact for this platform,
         // the image's Python and its C library (as far as they are known).
         let environment = plan::target_environment(platform, &base, builder.as_ref());
-        llb_gen::artifacts::check(&self.locked, platform, &environment).map_err(project_failure)?;
+        let selections = self.infos.iter().map(|info| &info.selection);
+        llb_gen::artifacts::check(selections, platform, &environment).map_err(project_failure)?;
         let mut build = plan::build(
             self.target,
             &BuildInputs {

@@ -21,24 +21,8 @@
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::environment::TargetEnvironment;
 use crate::llb::Platform;
-use crate::wheel::WheelFilename;
-
-/// A locked package's artifacts, as its lock lists them.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LockedArtifacts {
-    /// The package's name, as the lock writes it.
-    pub name: String,
-    /// Its locked version.
-    pub version: String,
-    /// The lock file, as errors name it.
-    pub file: String,
-    /// Where the lock names the package.
-    pub at: Option<Position>,
-    /// The file names of its wheels.
-    pub wheels: Vec<String>,
-    /// Whether it has an sdist (or another artifact that builds anywhere).
-    pub has_sdist: bool,
-}
+use crate::lock::{Artifact, Package, file_name};
+use crate::select::{Need, Selection};
 
 /// A file a lock names with its address and sha256, for BuildKit to fetch.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,25 +90,32 @@ fn hash_position(lock_text: &str, url: &str, sha256: &str) -> Option<crate::diag
     Some(crate::diagnostic::position_of(lock_text, offset))
 }
 
-/// A locked package's files with their addresses, for [`wheelhouse`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FetchablePackage {
-    /// Its normalized name.
-    pub name: String,
-    /// Its locked version.
-    pub version: String,
-    /// The environments that need it: true for every one; a marker when
-    /// the lock reaches it only under markers, or keeps this version for
-    /// some environments only.
-    pub needed_when: pep508_rs::MarkerTree,
-    /// Its wheels.
-    pub wheels: Vec<LockedFile>,
-    /// Its sdist, when the lock has one and pybase may build it alone
-    /// (no project setting changes how uv builds it).
-    pub sdist: Option<LockedFile>,
-    /// The environment marker the lock gives it, if any (`pylock.toml`,
-    /// whose requirements pybase writes itself: [`requirements_text`]).
-    pub marker: Option<String>,
+/// Which of a venv's files BuildKit fetches itself, each a checksummed
+/// HTTP source, so that the install runs with the network off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fetching {
+    /// None: uv downloads what it installs (a lock whose files pybase does
+    /// not fetch, a project that builds packages from source).
+    #[default]
+    Nothing,
+    /// The fitting wheels; when a package the target needs has none, uv
+    /// downloads everything (pybase may not build its sdist alone).
+    Wheels,
+    /// The fitting wheels, and the sdist of a package the target needs
+    /// that has none, built into a wheel by a step of its own.
+    WheelsAndSdists,
+}
+
+impl Fetching {
+    /// What to fetch when files may be fetched, sdists too when
+    /// `with_sdists`.
+    pub fn files(with_sdists: bool) -> Self {
+        if with_sdists {
+            Self::WheelsAndSdists
+        } else {
+            Self::Wheels
+        }
+    }
 }
 
 /// What BuildKit fetches for a venv.
@@ -160,48 +151,38 @@ pub struct SdistBuild {
 /// cannot take from the `netrc` secret; uv downloads those.
 pub const PYPI_FILES: &str = "https://files.pythonhosted.org/";
 
-/// What to fetch for a venv of `packages` in `environment`: each package's
-/// wheels that fit, and the sdist of a package every environment needs that
-/// has none. `None` when fetching cannot give the venv everything: such a
-/// package has no sdist pybase may build alone, or a file is elsewhere than
-/// on PyPI. A package needed only under a marker without a fitting wheel is
-/// left out (on Linux, a Windows-only one).
+/// What to fetch for a venv of the `selection` in `environment`: each
+/// package's wheels that fit, and the sdist of a package the target needs
+/// that has none (when `with_sdists`: pybase may build it alone). `None`
+/// when fetching cannot give the venv everything ([`fetchable`]), or when a
+/// package the target needs has no fitting wheel and no sdist on PyPI. A
+/// package not needed on the target without a fitting wheel is left out
+/// (on Linux, a Windows-only one).
 pub fn wheelhouse(
-    packages: &[FetchablePackage],
+    selection: &Selection,
     environment: &TargetEnvironment,
+    with_sdists: bool,
 ) -> Option<Wheelhouse> {
     environment.machine?;
-    let markers = environment.markers();
-    // A package needed where the target is, though not everywhere (under a
-    // marker true on the target), is needed all the same; with no known
-    // interpreter, only what every environment needs.
-    let needed = |package: &FetchablePackage| {
-        package.needed_when.is_true()
-            || markers
-                .as_ref()
-                .is_some_and(|markers| package.needed_when.evaluate(markers, &[]))
-    };
     let on_pypi = |file: &LockedFile| file.url.starts_with(PYPI_FILES);
     let mut house = Wheelhouse::default();
-    for package in packages {
-        let fitting: Vec<&LockedFile> = package
-            .wheels
-            .iter()
-            .filter(|wheel| fits(&wheel.filename, environment))
-            .collect();
-        if fitting.is_empty() && needed(package) {
-            let sdist = package.sdist.as_ref().filter(|sdist| on_pypi(sdist))?;
+    for on in selection.on_target(environment) {
+        let package = &on.selected.package;
+        let files = fetchable(&selection.file, package, with_sdists)?;
+        if on.fitting.is_empty() && on.needed() {
+            let sdist = files.sdist.filter(on_pypi)?;
             house.sdists.push(SdistBuild {
                 name: package.name.clone(),
-                version: package.version.clone(),
-                sdist: sdist.clone(),
+                version: files.version,
+                sdist,
             });
         }
-        for wheel in fitting {
-            if !on_pypi(wheel) {
+        for wheel in on.fitting {
+            let wheel = locked_file(&selection.file, wheel)?;
+            if !on_pypi(&wheel) {
                 return None;
             }
-            house.wheels.push(wheel.clone());
+            house.wheels.push(wheel);
         }
     }
     house.wheels.sort_by(|a, b| a.filename.cmp(&b.filename));
@@ -211,21 +192,79 @@ pub fn wheelhouse(
     Some(house)
 }
 
+/// A package's files as BuildKit may fetch them.
+struct FetchableFiles {
+    /// Its locked version.
+    version: String,
+    /// Its wheels.
+    wheels: Vec<LockedFile>,
+    /// Its sdist, when it has one with an address and a sha256, and
+    /// pybase may build it alone.
+    sdist: Option<LockedFile>,
+}
+
+/// The files of `package` (of the lock `lock_file`) with their addresses
+/// and hashes (its sdist only when `with_sdists`); `None` when BuildKit
+/// cannot fetch what it installs from: it comes from elsewhere than an
+/// index (git, a path, a URL), has no version or a wheel without a URL or
+/// a sha256, or has a marker on a lock's own extras or dependency groups
+/// (PEP 751), which means nothing in a requirements file.
+fn fetchable(lock_file: &str, package: &Package, with_sdists: bool) -> Option<FetchableFiles> {
+    if !package.from_index() {
+        return None;
+    }
+    if package
+        .marker
+        .as_deref()
+        .is_some_and(|m| m.contains("extra") || m.contains("dependency_groups"))
+    {
+        return None;
+    }
+    Some(FetchableFiles {
+        version: package.version.clone()?,
+        wheels: package
+            .wheels()
+            .map(|wheel| locked_file(lock_file, wheel))
+            .collect::<Option<Vec<_>>>()?,
+        sdist: package
+            .sdist()
+            .filter(|_| with_sdists)
+            .and_then(|sdist| locked_file(lock_file, sdist)),
+    })
+}
+
+/// `artifact` of the lock `lock_file` as a file BuildKit may fetch: its
+/// address, its sha256 and where the lock records it; `None` without a URL
+/// or a sha256.
+fn locked_file(lock_file: &str, artifact: &Artifact) -> Option<LockedFile> {
+    LockedFile::recorded(
+        artifact.url.as_deref()?,
+        artifact.sha256.as_deref()?,
+        lock_file,
+        Some(artifact.at),
+    )
+}
+
 /// The requirements with hashes the offline install reads, for a lock
-/// uv cannot export (`pylock.toml`): each of `packages` pinned, with its
-/// marker and the sha256 of every file it has, but those `built` from an
-/// sdist, which the install adds by their pins.
-pub fn requirements_text(packages: &[FetchablePackage], built: &[SdistBuild]) -> String {
+/// uv cannot export (`pylock.toml`): each package of the `selection`
+/// pinned, with its marker and the sha256 of every file it has (its sdist's
+/// only `with_sdists`), but those `built` from an sdist, which the install
+/// adds by their pins. Meant for a selection [`wheelhouse`] accepted.
+pub fn requirements_text(selection: &Selection, built: &[SdistBuild], with_sdists: bool) -> String {
     let mut text = String::new();
-    for package in packages {
+    for selected in &selection.packages {
+        let package = &selected.package;
+        let Some(files) = fetchable(&selection.file, package, with_sdists) else {
+            continue;
+        };
         if built.iter().any(|build| build.name == package.name) {
             continue;
         }
-        text.push_str(&format!("{}=={}", package.name, package.version));
+        text.push_str(&format!("{}=={}", package.name, files.version));
         if let Some(marker) = &package.marker {
             text.push_str(&format!(" ; {marker}"));
         }
-        for file in package.wheels.iter().chain(&package.sdist) {
+        for file in files.wheels.iter().chain(&files.sdist) {
             text.push_str(&format!(" \\\n    --hash=sha256:{}", file.sha256));
         }
         text.push('\n');
@@ -233,58 +272,39 @@ pub fn requirements_text(packages: &[FetchablePackage], built: &[SdistBuild]) ->
     text
 }
 
-/// Whether the wheel `filename` installs in `environment`.
-fn fits(filename: &str, environment: &TargetEnvironment) -> bool {
-    WheelFilename::parse(filename).is_some_and(|wheel| wheel.fits(environment))
-}
-
-/// Check that every package in `locked` has an artifact for `environment`
-/// on `platform`: an error at each package's line that has none.
-pub fn check(
-    locked: &[LockedArtifacts],
+/// Check that every package of the `selections` that every environment
+/// needs has an artifact for `environment` on `platform`: an sdist (or a
+/// source that builds anywhere), or a fitting wheel; an error at the line
+/// of each that has none.
+pub fn check<'s>(
+    selections: impl IntoIterator<Item = &'s Selection>,
     platform: &Platform,
     environment: &TargetEnvironment,
 ) -> Result<(), Diagnostics> {
     if environment.machine.is_none() {
         return Ok(());
     }
-    let problems: Vec<Diagnostic> = locked
-        .iter()
-        .filter(|package| {
-            !package.has_sdist
-                && !package.wheels.is_empty()
-                && !package
-                    .wheels
-                    .iter()
-                    .any(|wheel| fits(wheel, environment))
-        })
-        .map(|package| {
-            let target = environment.describe(platform);
-            let mut tags: Vec<String> = package
-                .wheels
-                .iter()
-                .map(|w| WheelFilename::parse(w).map_or_else(|| w.clone(), |w| w.tags()))
-                .collect();
-            tags.dedup();
-            let shown = if tags.len() > 6 {
-                format!("{}, … ({} wheels)", tags[..6].join(", "), tags.len())
-            } else {
-                tags.join(", ")
-            };
-            Diagnostic::at(
-                &package.file,
-                package.at,
-                format!(
-                    "`{}` {} has no artifact for {target}: the lock has no sdist, and wheels for {shown}",
-                    package.name, package.version
-                ),
-            )
-            .with_hint(format!(
-                "build for a platform and Python it has wheels for, or lock a version of `{}` that has one (or its sdist)",
-                package.name
-            ))
-        })
-        .collect();
+    let mut problems = Vec::new();
+    for selection in selections {
+        for on in selection.on_target(environment) {
+            let package = &on.selected.package;
+            let builds_anywhere = package.sdist().is_some() || !package.from_index();
+            let wheels: Vec<&Artifact> = package.wheels().collect();
+            if on.need == Need::Everywhere
+                && !builds_anywhere
+                && !wheels.is_empty()
+                && on.fitting.is_empty()
+            {
+                problems.push(no_artifact(
+                    &selection.file,
+                    package,
+                    &wheels,
+                    platform,
+                    environment,
+                ));
+            }
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {
@@ -292,16 +312,54 @@ pub fn check(
     }
 }
 
-/// The last path segment of a URL or path: an artifact's file name.
-pub(crate) fn file_name(location: &str) -> &str {
-    let location = location.split(['#', '?']).next().unwrap_or(location);
-    location.rsplit('/').next().unwrap_or(location)
+/// The error for `package` of the lock `lock_file`, whose `wheels` none
+/// fit `environment` on `platform` and that has no sdist.
+fn no_artifact(
+    lock_file: &str,
+    package: &Package,
+    wheels: &[&Artifact],
+    platform: &Platform,
+    environment: &TargetEnvironment,
+) -> Diagnostic {
+    let target = environment.describe(platform);
+    let mut tags: Vec<String> = wheels
+        .iter()
+        .map(|wheel| match (&wheel.kind, &wheel.filename) {
+            (crate::lock::ArtifactKind::Wheel(Some(name)), _) => name.tags(),
+            (_, Some(filename)) => filename.clone(),
+            (_, None) => String::new(),
+        })
+        .collect();
+    tags.dedup();
+    let shown = if tags.len() > 6 {
+        format!("{}, … ({} wheels)", tags[..6].join(", "), tags.len())
+    } else {
+        tags.join(", ")
+    };
+    let version = package.version.as_deref().unwrap_or("(no version)");
+    Diagnostic::at(
+        lock_file,
+        Some(package.at),
+        format!(
+            "`{}` {version} has no artifact for {target}: the lock has no sdist, and wheels for {shown}",
+            package.written_name
+        ),
+    )
+    .with_hint(format!(
+        "build for a platform and Python it has wheels for, or lock a version of `{}` that has one (or its sdist)",
+        package.written_name
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::environment::ImageFacts;
+
+    /// Whether the wheel `filename` installs in `environment`.
+    fn fits(filename: &str, environment: &TargetEnvironment) -> bool {
+        crate::wheel::WheelFilename::parse(filename).is_some_and(|wheel| wheel.fits(environment))
+    }
 
     /// The environment of an image on `platform` whose config says its
     /// Python (`PYTHON_VERSION`) and whose filesystem said nothing.
@@ -373,21 +431,67 @@ mod tests {
         assert!(!fits("pkg-py3-none-any.whl", py311));
     }
 
-    fn yaml(wheels: &[&str], has_sdist: bool) -> LockedArtifacts {
-        LockedArtifacts {
-            name: "pyyaml".to_owned(),
-            version: "6.0.2".to_owned(),
+    /// A package of a uv.lock at line 26, from PyPI, with the `wheels`
+    /// and the `sdist` named (their files on PyPI, each with a sha256).
+    fn package(name: &str, wheels: &[&str], sdist: Option<&str>) -> Package {
+        let at = crate::diagnostic::Position {
+            line: 26,
+            column: 1,
+        };
+        let file = |wheel: bool, name: &str| {
+            let url = format!("{PYPI_FILES}packages/{name}");
+            Artifact::new(
+                wheel,
+                Some(&url),
+                Some(url.clone()),
+                Some("0".repeat(64)),
+                at,
+            )
+        };
+        let artifacts = wheels
+            .iter()
+            .map(|wheel| file(true, wheel))
+            .chain(sdist.map(|sdist| file(false, sdist)))
+            .collect();
+        let index = crate::lock::Source::Registry {
+            url: "https://pypi.org/simple".to_owned(),
+        };
+        Package::pinned(
+            name,
+            Some("6.0.2".to_owned()),
+            Some(index),
+            None,
+            artifacts,
+            at,
+        )
+    }
+
+    /// The selection of `packages`, each needed where its marker (`""`:
+    /// everywhere) holds.
+    fn selection(packages: &[(&Package, &str)]) -> Selection {
+        Selection {
+            kind: crate::lock::LockKind::Uv,
             file: "uv.lock".to_owned(),
-            at: Some(Position {
-                line: 26,
-                column: 1,
-            }),
-            wheels: wheels.iter().map(|w| (*w).to_owned()).collect(),
-            has_sdist,
+            packages: packages
+                .iter()
+                .map(|(package, marker)| crate::select::Selected {
+                    package: (*package).clone(),
+                    needed_when: if marker.is_empty() {
+                        pep508_rs::MarkerTree::TRUE
+                    } else {
+                        marker.parse().expect("a marker")
+                    },
+                })
+                .collect(),
         }
     }
 
-    fn verdict(locked: &[LockedArtifacts], platform: &str, python: Option<&str>) -> String {
+    fn yaml(wheels: &[&str], has_sdist: bool) -> Selection {
+        let sdist = has_sdist.then_some("PyYAML-6.0.2.tar.gz");
+        selection(&[(&package("pyyaml", wheels, sdist), "")])
+    }
+
+    fn verdict(locked: &[Selection], platform: &str, python: Option<&str>) -> String {
         let (os, architecture) = platform.split_once('/').expect("os/arch");
         let platform = Platform {
             os: os.to_owned(),
@@ -424,47 +528,30 @@ mod tests {
 
     #[test]
     fn a_package_needed_under_a_marker_true_on_the_target_gets_its_sdist_built() {
-        let sdist = LockedFile {
-            url: format!("{PYPI_FILES}packages/psycopg2-2.9.10.tar.gz"),
-            sha256: "0".repeat(64),
-            filename: "psycopg2-2.9.10.tar.gz".to_owned(),
-            recorded_at: None,
-        };
-        let under = |marker: &str| FetchablePackage {
-            name: "psycopg2".to_owned(),
-            version: "2.9.10".to_owned(),
-            needed_when: marker.parse().expect("a marker"),
-            wheels: Vec::new(),
-            sdist: Some(sdist.clone()),
-            marker: None,
-        };
-        let built = |package: FetchablePackage, python: Option<&str>| {
-            wheelhouse(&[package], &environment(&amd64(), python)).map(|house| house.sdists.len())
+        let psycopg2 = package("psycopg2", &[], Some("psycopg2-2.9.10.tar.gz"));
+        let built = |marker: &str, python: Option<&str>| {
+            wheelhouse(
+                &selection(&[(&psycopg2, marker)]),
+                &environment(&amd64(), python),
+                true,
+            )
+            .map(|house| house.sdists.len())
         };
         // Regression: `psycopg2==2.9.10; sys_platform == 'linux'` was left
         // out, and the offline install then failed where `uv sync` builds it.
-        assert_eq!(
-            built(under("sys_platform == 'linux'"), Some("3.11.2")),
-            Some(1)
-        );
+        assert_eq!(built("sys_platform == 'linux'", Some("3.11.2")), Some(1));
         assert_eq!(
             built(
-                under("python_version >= '3.10' and platform_machine == 'x86_64'"),
+                "python_version >= '3.10' and platform_machine == 'x86_64'",
                 Some("3.11.2")
             ),
             Some(1)
         );
         // Twins: false on the target, or not decidable without the image's
         // Python, it stays out.
-        assert_eq!(
-            built(under("sys_platform == 'win32'"), Some("3.11.2")),
-            Some(0)
-        );
-        assert_eq!(
-            built(under("python_version < '3.10'"), Some("3.11.2")),
-            Some(0)
-        );
-        assert_eq!(built(under("sys_platform == 'linux'"), None), Some(0));
+        assert_eq!(built("sys_platform == 'win32'", Some("3.11.2")), Some(0));
+        assert_eq!(built("python_version < '3.10'", Some("3.11.2")), Some(0));
+        assert_eq!(built("sys_platform == 'linux'", None), Some(0));
     }
 
     #[test]
@@ -494,44 +581,9 @@ mod tests {
 
     #[test]
     fn the_wheelhouse_has_the_fitting_wheels_and_the_sdists_of_packages_without_one() {
-        let file = |name: &str| LockedFile {
-            url: format!("{PYPI_FILES}packages/{name}"),
-            sha256: "0".repeat(64),
-            filename: name.to_owned(),
-            recorded_at: None,
-        };
-        let package = |needed_everywhere, names: &[&str]| FetchablePackage {
-            name: names
-                .first()
-                .and_then(|n| n.split('-').next())
-                .unwrap_or("psycopg2")
-                .to_lowercase(),
-            version: "1.0".into(),
-            needed_when: if needed_everywhere {
-                pep508_rs::MarkerTree::TRUE
-            } else {
-                "sys_platform == 'win32'".parse().expect("a marker")
-            },
-            wheels: names.iter().map(|n| file(n)).collect(),
-            sdist: None,
-            marker: None,
-        };
         let amd64 = amd64();
-        let wheelhouse = |packages: &[FetchablePackage], platform: &Platform, python| {
-            wheelhouse(packages, &environment(platform, python))
-        };
-        let yaml = package(
-            true,
-            &[
-                "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
-                "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl",
-                "PyYAML-6.0.2-cp312-cp312-win_amd64.whl",
-            ],
-        );
-        // Windows-only, under a marker: left out.
-        let pywin32 = package(false, &["pywin32-308-cp311-cp311-win_amd64.whl"]);
-        let names = |house: Option<Wheelhouse>| {
-            house.map(|house| {
+        let names = |packages: &[(&Package, &str)], python| {
+            wheelhouse(&selection(packages), &environment(&amd64, python), true).map(|house| {
                 house
                     .wheels
                     .into_iter()
@@ -545,67 +597,68 @@ mod tests {
                     .collect::<Vec<_>>()
             })
         };
+        let yaml_wheels = [
+            "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl",
+            "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl",
+            "PyYAML-6.0.2-cp312-cp312-win_amd64.whl",
+        ];
+        let yaml = package("pyyaml", &yaml_wheels, None);
+        // Windows-only, under a marker: left out.
+        let pywin32 = package("pywin32", &["pywin32-308-cp311-cp311-win_amd64.whl"], None);
+        let windows = "sys_platform == 'win32'";
         assert_eq!(
-            names(wheelhouse(&[yaml.clone(), pywin32.clone()], &amd64, None)),
+            names(&[(&yaml, ""), (&pywin32, windows)], None),
             Some(vec![
                 "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl".to_owned(),
                 "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl".to_owned(),
             ])
         );
         assert_eq!(
-            names(wheelhouse(
-                std::slice::from_ref(&yaml),
-                &amd64,
-                Some("3.12.8")
-            )),
+            names(&[(&yaml, "")], Some("3.12.8")),
             Some(vec![
                 "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl".to_owned()
             ])
         );
         // A package every environment needs with no fitting wheel: its
         // sdist is fetched to be built, or, without one, uv downloads all.
-        let mut sdist_only = package(true, &[]);
+        let no_artifact = package("psycopg2", &[], None);
+        assert_eq!(names(&[(&yaml, ""), (&no_artifact, "")], None), None);
+        let sdist_only = package("psycopg2", &[], Some("psycopg2-1.0.tar.gz"));
         assert_eq!(
-            wheelhouse(&[yaml.clone(), sdist_only.clone()], &amd64, None),
-            None
-        );
-        sdist_only.sdist = Some(file("psycopg2-1.0.tar.gz"));
-        assert_eq!(
-            names(wheelhouse(
-                &[yaml.clone(), sdist_only.clone()],
-                &amd64,
-                Some("3.11.2")
-            )),
+            names(&[(&yaml, ""), (&sdist_only, "")], Some("3.11.2")),
             Some(vec![
                 "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl".to_owned(),
-                "psycopg2 1.0 from psycopg2-1.0.tar.gz".to_owned(),
+                "psycopg2 6.0.2 from psycopg2-1.0.tar.gz".to_owned(),
             ])
         );
         // Not when a wheel fits, nor for a package under a marker.
-        let mut yaml_with_sdist = yaml.clone();
-        yaml_with_sdist.sdist = Some(file("PyYAML-6.0.2.tar.gz"));
-        let mut pywin32_with_sdist = pywin32.clone();
-        pywin32_with_sdist.sdist = Some(file("pywin32-308.tar.gz"));
+        let yaml_with_sdist = package("pyyaml", &yaml_wheels, Some("PyYAML-6.0.2.tar.gz"));
+        let pywin32_with_sdist = package(
+            "pywin32",
+            &["pywin32-308-cp311-cp311-win_amd64.whl"],
+            Some("pywin32-308.tar.gz"),
+        );
         assert_eq!(
-            names(wheelhouse(
-                &[yaml_with_sdist, pywin32_with_sdist],
-                &amd64,
+            names(
+                &[(&yaml_with_sdist, ""), (&pywin32_with_sdist, windows)],
                 Some("3.11.2")
-            )),
+            ),
             Some(vec![
                 "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl".to_owned()
             ])
         );
         // An sdist on another index: uv downloads all.
-        sdist_only.sdist = Some(LockedFile {
-            url: "https://pypi.example.com/files/psycopg2-1.0.tar.gz".into(),
-            ..file("psycopg2-1.0.tar.gz")
-        });
-        assert_eq!(wheelhouse(&[yaml.clone(), sdist_only], &amd64, None), None);
+        let mut elsewhere = sdist_only.clone();
+        for artifact in &mut elsewhere.artifacts {
+            artifact.url = Some("https://pypi.example.com/files/psycopg2-1.0.tar.gz".into());
+        }
+        assert_eq!(names(&[(&yaml, ""), (&elsewhere, "")], None), None);
         // A wheel on another index: uv downloads it (with the netrc secret).
-        let mut private = package(true, &["private-1.0-py3-none-any.whl"]);
-        private.wheels[0].url =
-            "https://pypi.example.com/files/private-1.0-py3-none-any.whl".into();
-        assert_eq!(wheelhouse(&[yaml, private], &amd64, None), None);
+        let mut private = package("private", &["private-1.0-py3-none-any.whl"], None);
+        for artifact in &mut private.artifacts {
+            artifact.url =
+                Some("https://pypi.example.com/files/private-1.0-py3-none-any.whl".into());
+        }
+        assert_eq!(names(&[(&yaml, ""), (&private, "")], None), None);
     }
 }

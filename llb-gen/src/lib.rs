@@ -34,6 +34,7 @@ pub mod poetry;
 pub mod project;
 pub mod pyproject;
 pub mod requirements;
+pub mod select;
 pub mod spec;
 pub mod tools;
 pub mod wheel;

@@ -90,8 +90,9 @@ pub struct PoetryLock {
     /// each source's, under `--index-url` of its URL, in the order the lock
     /// first names them. At least one, if only a header.
     pub requirements: Vec<IndexRequirements>,
-    /// The artifacts of those without a marker (every environment's).
-    pub artifacts: Vec<crate::artifacts::LockedArtifacts>,
+    /// The same packages, each where its marker holds, with the files the
+    /// lock names, for [`crate::artifacts::check`].
+    pub selection: crate::select::Selection,
 }
 
 /// The packages a `poetry.lock` takes from one index, as a requirements
@@ -704,8 +705,43 @@ pub fn parse(
     Ok(PoetryLock {
         requirements: requirements_by_index(&header, &out.indexes, &out.lines),
         pins: out.pins,
-        artifacts: out.artifacts,
+        selection: crate::select::Selection {
+            kind: crate::lock::LockKind::Poetry,
+            file: file.to_owned(),
+            packages: out.selected,
+        },
     })
+}
+
+/// The package `name` at `version` of a poetry.lock (at `at`), from the
+/// index `index` (`None`: the default) with the `files` it names (a wheel
+/// by its `.whl` name, an sdist otherwise), as the venv gets it: where its
+/// `marker` holds.
+fn selected(
+    name: &str,
+    version: &str,
+    marker: Option<&str>,
+    files: &[&str],
+    index: Option<&str>,
+    at: Position,
+) -> crate::select::Selected {
+    let artifacts = files
+        .iter()
+        .map(|file| crate::lock::Artifact::new(file.ends_with(".whl"), Some(file), None, None, at))
+        .collect();
+    crate::select::Selected {
+        package: crate::lock::Package::pinned(
+            name,
+            Some(version.to_owned()),
+            Some(crate::lock::Source::Registry {
+                url: index.unwrap_or_default().to_owned(),
+            }),
+            marker.map(str::to_owned),
+            artifacts,
+            at,
+        ),
+        needed_when: crate::lock::marker_or_true(marker),
+    }
 }
 
 /// The lock's `[metadata.files]` (Poetry 1.2 and older), read again only
@@ -739,7 +775,7 @@ struct Translation {
     /// default).
     lines: Vec<(Option<String>, String)>,
     indexes: Vec<String>,
-    artifacts: Vec<crate::artifacts::LockedArtifacts>,
+    selected: Vec<crate::select::Selected>,
     problems: Vec<Diagnostic>,
     /// The ambiguous names already refused, once each.
     refused_twice: Vec<String>,
@@ -796,20 +832,14 @@ impl Reading<'_> {
             )));
             return;
         }
-        if marker.is_none() {
-            out.artifacts.push(crate::artifacts::LockedArtifacts {
-                name: name.to_owned(),
-                version: version.to_owned(),
-                file: self.file.to_owned(),
-                at: Some(at),
-                wheels: files
-                    .iter()
-                    .filter(|f| f.ends_with(".whl"))
-                    .map(|f| (*f).to_owned())
-                    .collect(),
-                has_sdist: files.iter().any(|f| !f.ends_with(".whl")),
-            });
-        }
+        out.selected.push(selected(
+            name,
+            version,
+            marker.as_deref(),
+            &files,
+            index.as_deref(),
+            at,
+        ));
         let mut line = format!("{name}=={version}");
         if let Some(marker) = marker {
             line.push_str(&format!(" ; {marker}"));

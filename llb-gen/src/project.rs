@@ -13,8 +13,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pep508_rs::MarkerTree;
-
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
 use crate::diagnostic::{find, position_of};
 use crate::files::{LOCK_FILE, PYPROJECT_FILE};
@@ -56,17 +54,17 @@ pub struct ProjectInfo {
     pub translated_locks: Vec<crate::poetry::IndexRequirements>,
     /// `[project].requires-python`, when set.
     pub requires_python: Option<RequiresPython>,
-    /// The artifacts of the packages the venv gets in every environment
-    /// (not only under a marker), for [`crate::artifacts::check`].
-    pub artifacts: Vec<crate::artifacts::LockedArtifacts>,
+    /// What the venv gets from the lock: its packages, each with the
+    /// environments that need it ([`crate::select::needed`]), for
+    /// [`crate::artifacts::check`] and [`crate::artifacts::wheelhouse`].
+    pub selection: crate::select::Selection,
     /// Whether a package the venv gets comes from a git repository reached
     /// over SSH (`source = { git = "ssh://…" }` in uv.lock): its install
     /// needs the build's SSH agent (`--ssh`) and the host's key.
     pub git_over_ssh: bool,
-    /// The wheels of every package the venv gets, with their addresses,
-    /// when all of them come from an index with hashed files (uv.lock
-    /// only): what [`crate::artifacts::wheelhouse`] chooses from.
-    pub fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
+    /// Which of its packages' files BuildKit fetches, from the index's
+    /// addresses the lock records (uv.lock and pylock.toml only).
+    pub fetching: crate::artifacts::Fetching,
 }
 
 /// Check that the base image's Python (`python`, its full version, as the
@@ -270,9 +268,9 @@ impl<'a> Pyproject<'a> {
             version_from_vcs: parsed.and_then(|p| version_from_vcs(file, p)),
             translated_locks: Vec::new(),
             requires_python: parsed.and_then(|p| requires_python(file, p)),
-            artifacts: Vec::new(),
+            selection: crate::select::Selection::default(),
             git_over_ssh: false,
-            fetchable: None,
+            fetching: crate::artifacts::Fetching::Nothing,
         }
     }
 }
@@ -335,21 +333,28 @@ fn uv_project_info(
     locked_packages: usize,
 ) -> ProjectInfo {
     let parsed = pyproject.parsed.as_ref();
-    // One walk of the lock's graph: every reached package, and those every
-    // environment needs.
-    let reached = venv_package_markers(lock, &name, project.selection);
-    let names = reached.as_ref().map(|r| reached_names(r, false));
-    let everywhere = reached.as_ref().map(|r| reached_names(r, true));
+    let (extras, groups) = project.selection.names();
+    let request = crate::select::Request {
+        roots: crate::select::Roots::Project(&name),
+        extras: &extras,
+        groups: &groups,
+    };
+    // One walk of the lock's graph: every package the venv gets, with the
+    // environments that need it.
+    let selection = crate::select::needed(lock, &request);
+    let names: Option<BTreeSet<String>> = selection
+        .as_ref()
+        .map(|s| s.packages.iter().map(|s| s.package.name.clone()).collect());
     let version = pep621_key(parsed, |p| &p.version);
     ProjectInfo {
         git_over_ssh: git_over_ssh(lock, names.as_ref()),
-        fetchable: reached
-            .as_ref()
-            .filter(|_| !builds_from_source(parsed))
-            .and_then(|reached| fetchable_packages(lock, reached, sdists_build_alone(parsed))),
-        artifacts: everywhere
-            .map(|names| uv_artifacts(lock, &names))
-            .unwrap_or_default(),
+        fetching: match &selection {
+            Some(_) if !builds_from_source(parsed) => {
+                crate::artifacts::Fetching::files(sdists_build_alone(parsed))
+            }
+            _ => crate::artifacts::Fetching::Nothing,
+        },
+        selection: selection.unwrap_or_default(),
         venv_packages: names.as_ref().map(BTreeSet::len),
         packages: names
             .map(|names| {
@@ -577,10 +582,10 @@ struct PinnedLock {
     pins: Vec<crate::requirements::Pin>,
     /// The requirements locks a poetry.lock translates into.
     translated: Vec<crate::poetry::IndexRequirements>,
-    /// The artifacts of the packages installed in every environment.
-    artifacts: Vec<crate::artifacts::LockedArtifacts>,
-    /// The files to fetch, when a pylock.toml records them all.
-    fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
+    /// Its packages, each where its marker holds.
+    selection: crate::select::Selection,
+    /// Which of their files BuildKit fetches (a pylock.toml's).
+    fetching: crate::artifacts::Fetching,
 }
 
 /// Read `project`'s lock of pins (`kind`, its bytes `lock`), with its
@@ -605,6 +610,7 @@ fn read_pins(
         _ => crate::lock::requirements::read(&file, text, project.require_hashes).map(|lock| {
             PinnedLock {
                 pins: crate::requirements::pins(&lock),
+                selection: every_package(&lock),
                 ..PinnedLock::default()
             }
         }),
@@ -623,11 +629,16 @@ fn read_pylock(
         ..PinnedLock::default()
     };
     if let Ok(lock) = crate::lock::pylock::read(file, text) {
-        pinned.artifacts = crate::requirements::pylock_artifacts(&lock);
-        pinned.fetchable =
-            crate::requirements::pylock_fetchable(&lock, sdists_build_alone_in(pyproject));
+        pinned.selection = every_package(&lock);
+        pinned.fetching = crate::artifacts::Fetching::files(sdists_build_alone_in(pyproject));
     }
     Ok(pinned)
+}
+
+/// What the venv gets from a lock of pins: every package, where its
+/// marker holds.
+fn every_package(lock: &Lock) -> crate::select::Selection {
+    crate::select::needed(lock, &crate::select::Request::EVERY_PACKAGE).unwrap_or_default()
 }
 
 /// Read `project`'s poetry.lock (`file`, its `text`) for the groups and
@@ -649,8 +660,8 @@ fn read_poetry_lock(
     crate::poetry::parse(file, text, &groups, &extras, &roots).map(|parsed| PinnedLock {
         pins: parsed.pins,
         translated: parsed.requirements,
-        artifacts: parsed.artifacts,
-        fetchable: None,
+        selection: parsed.selection,
+        fetching: crate::artifacts::Fetching::Nothing,
     })
 }
 
@@ -716,10 +727,10 @@ fn pinned_project_info(
         venv_packages: Some(packages.len()),
         packages,
         translated_locks: pinned.translated,
-        artifacts: pinned.artifacts,
+        selection: pinned.selection,
         // Git sources are refused in locks of pins.
         git_over_ssh: false,
-        fetchable: pinned.fetchable,
+        fetching: pinned.fetching,
         ..pyproject.info(name, version, kind)
     }
 }
@@ -1047,173 +1058,6 @@ fn key_or_start(bytes: Option<&[u8]>, key: &str) -> Position {
         .unwrap_or(Position::START)
 }
 
-/// The names of the `reached` packages; with `unconditional`, only those
-/// every environment needs (reached under a marker that always holds).
-fn reached_names(reached: &BTreeMap<String, MarkerTree>, unconditional: bool) -> BTreeSet<String> {
-    reached
-        .iter()
-        .filter(|(_, marker)| !unconditional || marker.is_true())
-        .map(|(name, _)| name.clone())
-        .collect()
-}
-
-/// The packages the venv gets, by normalized name, each with the
-/// environments that need it: the disjunction, over the paths from the
-/// project (and the `selection`'s extras and groups) to it, of the
-/// conjunction of the markers along the path (uv.lock writes a
-/// dependency's marker on the edge). A package reached only along
-/// contradictory paths is still listed (under a false marker), as uv.lock
-/// lists it. `None` when the lock does not lock `project`.
-fn venv_package_markers(
-    lock: &Lock,
-    project: &str,
-    selection: &crate::spec::Selection,
-) -> Option<BTreeMap<String, MarkerTree>> {
-    let by_name = lock.by_name();
-    let root = normalize_name(project);
-    let root_package = by_name.get(root.as_str())?;
-    let root_extras: Vec<String> = selection
-        .extras
-        .iter()
-        .map(|e| normalize_name(&e.name))
-        .collect();
-    let mut reach: BTreeMap<(String, Vec<String>), MarkerTree> =
-        BTreeMap::from([((root.clone(), root_extras.clone()), MarkerTree::TRUE)]);
-    let mut queue = vec![(root.clone(), root_extras)];
-    // The groups' packages hang off the project's own entry.
-    for group in &selection.groups {
-        let entries = root_package
-            .dev_dependencies
-            .iter()
-            .find(|(name, _)| normalize_name(name) == normalize_name(&group.name))
-            .map(|(_, deps)| deps);
-        for dep in entries.into_iter().flatten() {
-            reach_along(&mut reach, &mut queue, edge_key(dep), dep.marker.clone());
-        }
-    }
-    while let Some(key) = queue.pop() {
-        let (Some(package), Some(here)) = (by_name.get(key.0.as_str()), reach.get(&key).cloned())
-        else {
-            continue;
-        };
-        // Its dependencies, and those of the extras a dependency on it
-        // asks for.
-        let extras = key
-            .1
-            .iter()
-            .filter_map(|extra| package.optional_dependencies.get(extra))
-            .flatten();
-        for dep in package.dependencies.iter().chain(extras) {
-            let mut marker = dep.marker.clone();
-            marker.and(here.clone());
-            reach_along(&mut reach, &mut queue, edge_key(dep), marker);
-        }
-    }
-    let mut by_package: BTreeMap<String, MarkerTree> = BTreeMap::new();
-    for ((name, _), marker) in reach {
-        if name != root && by_name.contains_key(name.as_str()) {
-            by_package
-                .entry(name)
-                .or_insert(MarkerTree::FALSE)
-                .or(marker);
-        }
-    }
-    Some(by_package)
-}
-
-/// The key a dependency edge reaches: the package's normalized name and
-/// the extras it asks for.
-fn edge_key(dep: &crate::lock::Dependency) -> (String, Vec<String>) {
-    (dep.name.clone(), dep.extras.clone())
-}
-
-/// Records that `next` is reached under `marker`: its marker widens, and it
-/// is walked (again) when it is new or its marker changed.
-fn reach_along(
-    reach: &mut BTreeMap<(String, Vec<String>), MarkerTree>,
-    queue: &mut Vec<(String, Vec<String>)>,
-    next: (String, Vec<String>),
-    marker: MarkerTree,
-) {
-    match reach.get_mut(&next) {
-        None => {
-            reach.insert(next.clone(), marker);
-            queue.push(next);
-        }
-        Some(known) => {
-            let mut widened = known.clone();
-            widened.or(marker);
-            if widened != *known {
-                *known = widened;
-                queue.push(next);
-            }
-        }
-    }
-}
-
-/// The artifacts uv.lock lists for the packages `names` that come from an
-/// index (a git, path or URL source builds from what it is), but for the
-/// versions it locks for some environments only.
-fn uv_artifacts(lock: &Lock, names: &BTreeSet<String>) -> Vec<crate::artifacts::LockedArtifacts> {
-    lock.packages
-        .iter()
-        // A version the lock keeps for some environments only (a fork by
-        // marker) is left to the installer, like marker edges.
-        .filter(|p| p.from_index() && p.resolution_markers.is_none() && names.contains(&p.name))
-        .filter_map(|package| lock.artifacts_of(package, package.sdist().is_some()))
-        .collect()
-}
-
-/// The files of the lock's packages `reached` (by name, with the
-/// environments that need them) with their addresses and hashes (sdists
-/// only when `with_sdists`); `None` when one of them comes from elsewhere
-/// than an index (git, a path, a URL) or has a wheel without a URL or a
-/// sha256. A version the lock keeps for some environments only
-/// (`resolution-markers`) is needed where those markers and its paths' both
-/// hold.
-fn fetchable_packages(
-    lock: &Lock,
-    reached: &BTreeMap<String, MarkerTree>,
-    with_sdists: bool,
-) -> Option<Vec<crate::artifacts::FetchablePackage>> {
-    let mut fetchable = Vec::new();
-    for package in &lock.packages {
-        let Some(reached_when) = reached.get(&package.name) else {
-            continue;
-        };
-        if !package.from_index() {
-            return None;
-        }
-        let wheels = package
-            .wheels()
-            .map(|wheel| lock.locked_file(wheel))
-            .collect::<Option<Vec<_>>>()?;
-        fetchable.push(crate::artifacts::FetchablePackage {
-            version: package.version.clone()?,
-            needed_when: needed_when(package, reached_when.clone()),
-            wheels,
-            sdist: package
-                .sdist()
-                .filter(|_| with_sdists)
-                .and_then(|sdist| lock.locked_file(sdist)),
-            marker: None,
-            name: package.name.clone(),
-        });
-    }
-    Some(fetchable)
-}
-
-/// Where a locked `package` that the venv reaches under `reached_when` is
-/// needed: there, and where one of its resolution markers holds when it
-/// has them (a version locked for some environments only). A resolution
-/// marker pybase cannot read makes it needed nowhere.
-fn needed_when(package: &Package, mut reached_when: MarkerTree) -> MarkerTree {
-    if let Some(forked) = &package.resolution_markers {
-        reached_when.and(forked.clone());
-    }
-    reached_when
-}
-
 fn parse_toml(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         Diagnostic::at(
@@ -1304,64 +1148,21 @@ mod tests {
         selection: &crate::spec::Selection,
         unconditional: bool,
     ) -> Option<BTreeSet<String>> {
-        let reached = venv_package_markers(lock, project, selection)?;
-        Some(reached_names(&reached, unconditional))
-    }
-
-    #[test]
-    fn each_locked_package_is_needed_where_the_markers_along_its_paths_hold() {
-        let lock = crate::lock::uv::read(
-            "uv.lock",
-            r#"
-version = 1
-[[package]]
-name = "api"
-version = "1.0"
-source = { editable = "." }
-dependencies = [
-    { name = "psycopg2", marker = "sys_platform == 'linux'" },
-    { name = "tomli", marker = "python_version < '3.11'" },
-    { name = "six" },
-]
-[[package]]
-name = "psycopg2"
-version = "2.9.10"
-source = { registry = "https://pypi.org/simple" }
-dependencies = [{ name = "six", marker = "platform_machine == 'x86_64'" }]
-[[package]]
-name = "tomli"
-version = "2.2.1"
-source = { registry = "https://pypi.org/simple" }
-[[package]]
-name = "six"
-version = "1.17.0"
-source = { registry = "https://pypi.org/simple" }
-"#,
+        let (extras, groups) = selection.names();
+        let request = crate::select::Request {
+            roots: crate::select::Roots::Project(project),
+            extras: &extras,
+            groups: &groups,
+        };
+        let selected = crate::select::needed(lock, &request)?;
+        Some(
+            selected
+                .packages
+                .into_iter()
+                .filter(|s| !unconditional || s.needed_when.is_true())
+                .map(|s| s.package.name)
+                .collect(),
         )
-        .expect("a lock");
-        let none = Selection::default();
-        let reached = venv_package_markers(&lock, "api", &none).expect("the project is locked");
-        let shown: Vec<String> = reached
-            .iter()
-            .map(|(name, marker)| {
-                format!(
-                    "{name}: {}",
-                    marker.try_to_string().unwrap_or("true".into())
-                )
-            })
-            .collect();
-        assert_eq!(
-            shown,
-            [
-                "psycopg2: sys_platform == 'linux'",
-                "six: true",
-                "tomli: python_full_version < '3.11'",
-            ]
-        );
-        assert_eq!(
-            venv_package_names(&lock, "api", &none, true),
-            Some(BTreeSet::from(["six".to_owned()]))
-        );
     }
 
     #[test]
@@ -1714,7 +1515,7 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, artifacts: [], git_over_ssh: false, fetchable: Some([]) }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, selection: Selection { kind: Uv, file: \"app/uv.lock\", packages: [] }, git_over_ssh: false, fetching: WheelsAndSdists }"
         );
     }
 
@@ -1807,20 +1608,23 @@ wheels = [{ url = "https://files.pythonhosted.org/packages/b7/ce/six-1.17.0-py2.
             let pyproject = format!(
                 "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [\"six\"]\n{tool}"
             );
-            valid_project(&pyproject, lock).fetchable.map(|packages| {
-                packages
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "{} {}: {} wheel, sdist {:?}",
-                            p.name,
-                            p.version,
-                            p.wheels.len(),
-                            p.sdist.as_ref().map(|s| &s.filename)
-                        )
-                    })
-                    .collect::<Vec<_>>()
-            })
+            let info = valid_project(&pyproject, lock);
+            let with_sdists = match info.fetching {
+                crate::artifacts::Fetching::Nothing => return None,
+                fetching => fetching == crate::artifacts::Fetching::WheelsAndSdists,
+            };
+            let packages = info.selection.packages.iter().map(|s| {
+                let p = &s.package;
+                let sdist = p.sdist().filter(|_| with_sdists);
+                format!(
+                    "{} {}: {} wheel, sdist {:?}",
+                    p.name,
+                    p.version.as_deref().unwrap_or_default(),
+                    p.wheels().count(),
+                    sdist.and_then(|s| s.filename.as_ref())
+                )
+            });
+            Some(packages.collect::<Vec<_>>())
         };
         assert_eq!(
             fetchable(""),
@@ -1879,18 +1683,22 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         )
         .expect("valid project");
         let checked: Vec<String> = info
-            .artifacts
-            .iter()
-            .map(|a| {
+            .selection
+            .needed_everywhere()
+            .map(|s| {
+                let a = &s.package;
+                let wheels: Vec<_> = a.wheels().filter_map(|w| w.filename.clone()).collect();
                 format!(
-                    "{} {} at {:?} {:?}",
+                    "{} {} at {:?} {wheels:?}",
                     a.name,
-                    a.version,
-                    a.at.map(|p| p.line),
-                    a.wheels
+                    a.version.as_deref().unwrap_or_default(),
+                    Some(a.at.line),
                 )
             })
             .collect();
+        // The twins: the fork and the one under a marker are selected all
+        // the same.
+        assert_eq!(info.selection.packages.len(), 3);
         assert_eq!(
             checked,
             ["six 1.17.0 at Some(10) [\"six-1.17.0-py2.py3-none-any.whl\"]"],

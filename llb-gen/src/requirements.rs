@@ -4,8 +4,9 @@
 //! `pylock.toml` lists `[[packages]]`, each with a `version` and artifacts
 //! (`sdist`, `wheels`, `archive`) that carry `hashes`; a package without a
 //! version or an artifact without a hash is refused at its `name` line.
-//! Its files' addresses and hashes ([`pylock_fetchable`]) let BuildKit
-//! fetch them, as for `uv.lock`.
+//! Its files' addresses and hashes let BuildKit fetch them, as for
+//! `uv.lock` (`select.rs` selects every package, `artifacts::wheelhouse`
+//! chooses the files).
 //!
 //! `requirements.txt` is read by its reader, `lock/requirements.rs`, into
 //! the lock model; [`Pin`] is the view of a lock the project checks and
@@ -113,63 +114,6 @@ pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>>
     }
 }
 
-/// The artifacts of the packages a `pylock.toml` (read into `lock`)
-/// installs in every environment (those without a `marker`), for
-/// [`crate::artifacts::check`]; an sdist, archive, VCS or directory
-/// source counts as buildable anywhere. Meant for a lock that
-/// [`parse_pylock`] accepted.
-pub fn pylock_artifacts(lock: &crate::lock::Lock) -> Vec<crate::artifacts::LockedArtifacts> {
-    lock.packages
-        .iter()
-        .filter(|package| package.marker.is_none())
-        .filter_map(|package| {
-            let builds_anywhere = package.sdist().is_some() || !package.from_index();
-            lock.artifacts_of(package, builds_anywhere)
-        })
-        .collect()
-}
-
-/// The files of a `pylock.toml` (accepted by [`parse_pylock`], read into
-/// `lock`) with their addresses and sha256, for BuildKit to fetch (sdists
-/// only when `with_sdists`); `None` when a package has a file without a
-/// URL or a sha256, installs from an archive, a VCS or a directory, or has
-/// a marker on the lock's extras or dependency groups.
-pub fn pylock_fetchable(
-    lock: &crate::lock::Lock,
-    with_sdists: bool,
-) -> Option<Vec<crate::artifacts::FetchablePackage>> {
-    let file = |artifact: &crate::lock::Artifact| lock.locked_file(artifact);
-    lock.packages
-        .iter()
-        .map(|package| {
-            if !package.from_index() {
-                return None;
-            }
-            let sdist = match package.sdist() {
-                Some(artifact) => Some(file(artifact)?),
-                None => None,
-            };
-            // A marker on the lock's own `extras` or `dependency_groups`
-            // (PEP 751) means nothing in a requirements file: uv reads it.
-            let marker = package.marker.clone();
-            if marker
-                .as_deref()
-                .is_some_and(|m| m.contains("extra") || m.contains("dependency_groups"))
-            {
-                return None;
-            }
-            Some(crate::artifacts::FetchablePackage {
-                name: package.name.clone(),
-                version: package.version.clone()?,
-                needed_when: crate::lock::marker_or_true(marker.as_deref()),
-                wheels: package.wheels().map(file).collect::<Option<Vec<_>>>()?,
-                sdist: sdist.filter(|_| with_sdists),
-                marker,
-            })
-        })
-        .collect()
-}
-
 /// The package tables of a TOML lock (`text`, the file `file`), the array
 /// `packages_key`, or its one problem, positioned (`regenerate`: the hint
 /// when it lists no packages).
@@ -267,28 +211,42 @@ mod tests {
         insta::assert_snapshot!(pylock_report("lock-version = [\n"), @"pylock.toml:1:17: not valid TOML: unclosed array, expected `]`");
     }
 
+    /// What the venv gets from a pylock.toml: every package, where its
+    /// marker holds.
+    fn every_package(text: &str) -> crate::select::Selection {
+        crate::select::needed(&read_pylock(text), &crate::select::Request::EVERY_PACKAGE)
+            .expect("a lock of pins selects")
+    }
+
     #[test]
-    fn a_pylock_lists_the_artifacts_of_what_every_environment_installs() {
+    fn a_pylock_s_packages_that_every_environment_installs_are_those_without_a_marker() {
         let text = "lock-version = \"1.0\"\n[[packages]]\nname = \"pyyaml\"\nversion = \"6.0.2\"\nwheels = [{ url = \"https://x/PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl\", hashes = { sha256 = \"00\" } }]\n[[packages]]\nname = \"pywin32\"\nversion = \"308\"\nmarker = \"sys_platform == 'win32'\"\nwheels = [{ name = \"pywin32-308-cp311-cp311-win_amd64.whl\", url = \"https://x/y\", hashes = { sha256 = \"00\" } }]\n[[packages]]\nname = \"six\"\nversion = \"1.17.0\"\nsdist = { url = \"https://x/six-1.17.0.tar.gz\", hashes = { sha256 = \"00\" } }\n";
-        let listed: Vec<String> = pylock_artifacts(&read_pylock(text))
-            .iter()
-            .map(|a| {
+        let selection = every_package(text);
+        let listed: Vec<String> = selection
+            .needed_everywhere()
+            .map(|s| {
+                let package = &s.package;
+                let wheels: Vec<_> = package
+                    .wheels()
+                    .filter_map(|w| w.filename.clone())
+                    .collect();
                 format!(
-                    "{} @{:?} sdist={} {:?}",
-                    a.name,
-                    a.at.map(|p| p.line),
-                    a.has_sdist,
-                    a.wheels
+                    "{} @{} sdist={} {wheels:?}",
+                    package.name,
+                    package.at.line,
+                    package.sdist().is_some(),
                 )
             })
             .collect();
         assert_eq!(
             listed,
             [
-                "pyyaml @Some(3) sdist=false [\"PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl\"]",
-                "six @Some(12) sdist=true []"
+                "pyyaml @3 sdist=false [\"PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl\"]",
+                "six @12 sdist=true []"
             ]
         );
+        // The twin: the one under a marker is selected all the same.
+        assert_eq!(selection.packages.len(), 3);
     }
 
     #[test]
@@ -306,21 +264,17 @@ mod tests {
             hash('2'),
             hash('3')
         );
-        let packages = pylock_fetchable(&read_pylock(&text), true).expect("fetchable");
         let amd64 = crate::llb::Platform {
             os: "linux".into(),
             architecture: "amd64".into(),
             variant: String::new(),
         };
-        let house = crate::artifacts::wheelhouse(
-            &packages,
-            &crate::environment::TargetEnvironment::new(
-                &amd64,
-                Some("3.11.2"),
-                &Default::default(),
-            ),
-        )
-        .expect("a wheelhouse");
+        let environment =
+            crate::environment::TargetEnvironment::new(&amd64, Some("3.11.2"), &Default::default());
+        let wheelhouse = |text: &str, with_sdists| {
+            crate::artifacts::wheelhouse(&every_package(text), &environment, with_sdists)
+        };
+        let house = wheelhouse(&text, true).expect("a wheelhouse");
         assert_eq!(
             house
                 .wheels
@@ -347,7 +301,7 @@ mod tests {
         // Every package but the one built from its sdist, with its marker
         // and every hash.
         insta::assert_snapshot!(
-            crate::artifacts::requirements_text(&packages, &house.sdists),
+            crate::artifacts::requirements_text(&every_package(&text), &house.sdists, true),
             @r"
         pyyaml==6.0.2 \
             --hash=sha256:1111111111111111111111111111111111111111111111111111111111111111
@@ -357,24 +311,13 @@ mod tests {
         );
         // Without sdists to build (a setting changes how uv builds them),
         // or with a file that has no URL, BuildKit fetches nothing.
-        let without = pylock_fetchable(&read_pylock(&text), false).expect("fetchable");
-        assert_eq!(
-            crate::artifacts::wheelhouse(
-                &without,
-                &crate::environment::TargetEnvironment::new(
-                    &amd64,
-                    Some("3.11.2"),
-                    &Default::default()
-                )
-            ),
-            None
-        );
+        assert_eq!(wheelhouse(&text, false), None);
         let pathed = text.replace(
             "url = \"https://files.pythonhosted.org/p/PyYAML",
             "path = \"PyYAML",
         );
-        assert_eq!(pylock_fetchable(&read_pylock(&pathed), true), None);
+        assert_eq!(wheelhouse(&pathed, true), None);
         let grouped = text.replace("sys_platform == 'win32'", "'dev' in dependency_groups");
-        assert_eq!(pylock_fetchable(&read_pylock(&grouped), true), None);
+        assert_eq!(wheelhouse(&grouped, true), None);
     }
 }

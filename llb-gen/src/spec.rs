@@ -181,6 +181,12 @@ impl Selection {
     pub fn is_empty(&self) -> bool {
         self.extras.is_empty() && self.groups.is_empty()
     }
+
+    /// The extras' names and the groups' names, as written.
+    pub fn names(&self) -> (Vec<String>, Vec<String>) {
+        let names = |selected: &[Selected]| selected.iter().map(|s| s.name.clone()).collect();
+        (names(&self.extras), names(&self.groups))
+    }
 }
 
 /// One extra or group a spec selects.

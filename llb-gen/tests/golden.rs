@@ -568,75 +568,92 @@ fn only_a_venv_with_a_git_dependency_over_ssh_gets_the_agent_and_known_hosts() {
 /// PyPI, unless `elsewhere` moves six's wheel to another host; with
 /// `psycopg2`, also that package, which has only an sdist.
 fn fetchable(elsewhere: bool, psycopg2: bool) -> ProjectFacts {
-    use llb_gen::artifacts::{FetchablePackage, LockedFile};
+    use llb_gen::diagnostic::Position;
+    use llb_gen::lock::{Artifact, ArtifactKind, Package, Source};
     // The file whose hash is all `digit`, recorded on line 10 + `digit` of
     // the lock.
-    let wheel = |host: &str, name: &str, digit: char| LockedFile {
-        url: format!("{host}packages/ab/cd/{name}"),
-        sha256: std::iter::repeat_n(digit, 64).collect(),
-        filename: name.to_owned(),
-        recorded_at: digit
-            .to_digit(10)
-            .map(|n| format!("uv.lock:{}:120", 10 + n)),
+    let file = |host: &str, name: &str, digit: char| {
+        let url = format!("{host}packages/ab/cd/{name}");
+        Artifact {
+            kind: if name.ends_with(".whl") {
+                ArtifactKind::Wheel(llb_gen::wheel::WheelFilename::parse(name))
+            } else {
+                ArtifactKind::Sdist
+            },
+            filename: Some(name.to_owned()),
+            url: Some(url),
+            sha256: Some(std::iter::repeat_n(digit, 64).collect()),
+            at: Position {
+                line: 10 + digit.to_digit(10).unwrap_or_default(),
+                column: 120,
+            },
+        }
     };
     let six_host = if elsewhere {
         "https://pypi.example.com/"
     } else {
         "https://files.pythonhosted.org/"
     };
-    let package = |name: &str, version: &str, wheels, sdist| FetchablePackage {
-        name: name.to_owned(),
-        version: version.to_owned(),
+    let package = |name: &str, version: &str, artifacts| llb_gen::select::Selected {
+        package: Package::pinned(
+            name,
+            Some(version.to_owned()),
+            Some(Source::Registry {
+                url: "https://pypi.org/simple".to_owned(),
+            }),
+            None,
+            artifacts,
+            Position::START,
+        ),
         needed_when: pep508_rs::MarkerTree::TRUE,
-        wheels,
-        sdist,
-        marker: None,
     };
     let mut packages = vec![
         package(
             "six",
             "1.17.0",
-            vec![wheel(six_host, "six-1.17.0-py2.py3-none-any.whl", '1')],
-            None,
+            vec![file(six_host, "six-1.17.0-py2.py3-none-any.whl", '1')],
         ),
         package(
             "pyyaml",
             "6.0.2",
             vec![
-                wheel(
+                file(
                     "https://files.pythonhosted.org/",
                     "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
                     '2',
                 ),
-                wheel(
+                file(
                     "https://files.pythonhosted.org/",
                     "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_aarch64.manylinux2014_aarch64.whl",
                     '3',
                 ),
-                wheel(
+                file(
                     "https://files.pythonhosted.org/",
                     "PyYAML-6.0.2-cp311-cp311-macosx_11_0_arm64.whl",
                     '4',
                 ),
             ],
-            None,
         ),
     ];
     if psycopg2 {
         packages.push(package(
             "psycopg2",
             "2.9.10",
-            Vec::new(),
-            Some(wheel(
+            vec![file(
                 "https://files.pythonhosted.org/",
                 "psycopg2-2.9.10.tar.gz",
                 '5',
-            )),
+            )],
         ));
     }
     ProjectFacts {
         venv_packages: Some(packages.len()),
-        fetchable: Some(packages),
+        selection: llb_gen::select::Selection {
+            kind: llb_gen::lock::LockKind::Uv,
+            file: "uv.lock".to_owned(),
+            packages,
+        },
+        fetching: llb_gen::artifacts::Fetching::WheelsAndSdists,
         ..ProjectFacts::default()
     }
 }

@@ -76,40 +76,6 @@ impl Lock {
         }
     }
 
-    /// The artifacts the lock lists for `package`, for
-    /// `artifacts::check`; `has_sdist` says whether it builds anywhere (an
-    /// sdist, or a source that is no index's). `None` for a package
-    /// without a version.
-    pub fn artifacts_of(
-        &self,
-        package: &Package,
-        has_sdist: bool,
-    ) -> Option<crate::artifacts::LockedArtifacts> {
-        Some(crate::artifacts::LockedArtifacts {
-            name: package.written_name.clone(),
-            version: package.version.clone()?,
-            file: self.file.clone(),
-            at: Some(package.at),
-            wheels: package
-                .wheels()
-                .filter_map(|wheel| wheel.filename.clone())
-                .collect(),
-            has_sdist,
-        })
-    }
-
-    /// `artifact` of this lock as a file BuildKit may fetch: its address,
-    /// its sha256 and where the lock records it; `None` without a URL or a
-    /// sha256.
-    pub fn locked_file(&self, artifact: &Artifact) -> Option<crate::artifacts::LockedFile> {
-        crate::artifacts::LockedFile::recorded(
-            artifact.url.as_deref()?,
-            artifact.sha256.as_deref()?,
-            &self.file,
-            Some(artifact.at),
-        )
-    }
-
     /// The packages by normalized name (the last, when the lock has
     /// several versions of one).
     pub fn by_name(&self) -> BTreeMap<&str, &Package> {
@@ -155,6 +121,33 @@ pub struct Package {
 }
 
 impl Package {
+    /// A package of a lock of pins, which records no dependency edges:
+    /// `written_name` at `version`, from `source`, installed where `marker`
+    /// holds, from `artifacts`, named by the lock `at`.
+    pub fn pinned(
+        written_name: &str,
+        version: Option<String>,
+        source: Option<Source>,
+        marker: Option<String>,
+        artifacts: Vec<Artifact>,
+        at: Position,
+    ) -> Self {
+        Self {
+            name: crate::names::normalize_name(written_name),
+            written_name: written_name.to_owned(),
+            version,
+            source,
+            dependencies: Vec::new(),
+            optional_dependencies: BTreeMap::new(),
+            dev_dependencies: BTreeMap::new(),
+            marker,
+            resolution_markers: None,
+            requires_dist: None,
+            artifacts,
+            at,
+        }
+    }
+
     /// Whether it comes from a package index.
     pub fn from_index(&self) -> bool {
         matches!(self.source, Some(Source::Registry { .. }))
@@ -261,7 +254,7 @@ impl Artifact {
         sha256: Option<String>,
         at: Position,
     ) -> Self {
-        let filename = location.map(|location| crate::artifacts::file_name(location).to_owned());
+        let filename = location.map(|location| file_name(location).to_owned());
         let kind = if wheel {
             ArtifactKind::Wheel(filename.as_deref().and_then(WheelFilename::parse))
         } else {
@@ -275,6 +268,12 @@ impl Artifact {
             at,
         }
     }
+}
+
+/// The last path segment of a URL or path: an artifact's file name.
+pub(crate) fn file_name(location: &str) -> &str {
+    let location = location.split(['#', '?']).next().unwrap_or(location);
+    location.rsplit('/').next().unwrap_or(location)
 }
 
 /// What an artifact is.

@@ -16,7 +16,6 @@ use toml::Spanned;
 
 use super::{Artifact, Lock, LockKind, Package, Source, line_start, position_in_string};
 use crate::diagnostic::{Diagnostic, Position};
-use crate::names::normalize_name;
 
 /// A pylock.toml as PEP 751 lays it out.
 #[derive(Deserialize)]
@@ -108,20 +107,14 @@ fn convert_package(text: &str, wire: WirePackage) -> Package {
         .map(|file| convert_file(text, file, true, at))
         .collect();
     artifacts.extend(wire.sdist.map(|file| convert_file(text, file, false, at)));
-    Package {
-        name: normalize_name(&written_name),
-        written_name,
-        version: wire.version,
-        source: Some(source),
-        dependencies: Vec::new(),
-        optional_dependencies: Default::default(),
-        dev_dependencies: Default::default(),
-        marker: wire.marker,
-        resolution_markers: None,
-        requires_dist: None,
+    Package::pinned(
+        &written_name,
+        wire.version,
+        Some(source),
+        wire.marker,
         artifacts,
         at,
-    }
+    )
 }
 
 /// A file entry as an [`Artifact`] (a wheel when `wheel`), `package_at`

@@ -30,7 +30,6 @@
 
 use super::{Artifact, ArtifactKind, Lock, LockKind, Package};
 use crate::diagnostic::{Diagnostic, Position};
-use crate::names::normalize_name;
 
 /// The commands a hint offers to write `requirements.txt` anew, run in the
 /// project's directory; each alone writes a lock pybase accepts (pinned,
@@ -165,20 +164,14 @@ fn package(requirement: &str, version: String, artifacts: Vec<Artifact>, at: Pos
         .split_once(';')
         .map(|(_, marker)| marker.trim())
         .filter(|marker| !marker.is_empty());
-    Package {
-        name: normalize_name(&written_name),
-        written_name,
-        version: Some(version),
-        source: None,
-        dependencies: Vec::new(),
-        optional_dependencies: Default::default(),
-        dev_dependencies: Default::default(),
-        marker: marker.map(str::to_owned),
-        resolution_markers: None,
-        requires_dist: None,
+    Package::pinned(
+        &written_name,
+        Some(version),
+        None,
+        marker.map(str::to_owned),
         artifacts,
         at,
-    }
+    )
 }
 
 /// The values of the `--hash` options among `options` (`--hash=VALUE` or

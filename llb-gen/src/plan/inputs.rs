@@ -212,9 +212,11 @@ pub struct ProjectFacts {
     pub translated_locks: Vec<crate::poetry::IndexRequirements>,
     /// Whether its install fetches a git repository over SSH.
     pub git_over_ssh: bool,
-    /// Its packages' files with their addresses, when BuildKit may fetch
-    /// them (see [`crate::artifacts::wheelhouse`]).
-    pub fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
+    /// What its venv gets from the lock (see [`crate::select`]).
+    pub selection: crate::select::Selection,
+    /// Which of those packages' files BuildKit fetches (see
+    /// [`crate::artifacts::wheelhouse`]).
+    pub fetching: crate::artifacts::Fetching,
     /// Its build backend's requirements, when read (see
     /// [`crate::pyproject::build_requires`]): the code step builds in an
     /// environment of them made once, not in a fresh isolated one.
@@ -234,7 +236,8 @@ impl ProjectFacts {
             lock: info.lock,
             translated_locks: info.translated_locks.clone(),
             git_over_ssh: info.git_over_ssh,
-            fetchable: info.fetchable.clone(),
+            selection: info.selection.clone(),
+            fetching: info.fetching,
             build_requires: crate::pyproject::build_requires(pyproject),
         }
     }

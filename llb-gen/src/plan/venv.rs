@@ -6,7 +6,7 @@
 //! delta); [`Inputs`] what it reads (the lock, with uv downloading; or the
 //! fetched wheels and the lock as requirements, offline).
 
-use crate::artifacts::{LockedFile, SdistBuild, Wheelhouse};
+use crate::artifacts::{Fetching, LockedFile, SdistBuild, Wheelhouse};
 use crate::image;
 use crate::llb::{CacheSharing, Exec, FileCopy, Mount, Network, State};
 use crate::poetry::IndexRequirements;
@@ -152,9 +152,15 @@ fn fetched(
     facts: Option<&ProjectFacts>,
     git_over_ssh: bool,
 ) -> Option<Wheelhouse> {
-    match (lock_kind, facts.and_then(|f| f.fetchable.as_deref())) {
-        (LockKind::Uv | LockKind::Pylock, Some(packages)) if !git_over_ssh => {
-            crate::artifacts::wheelhouse(packages, &cx.environment)
+    let facts = facts?;
+    let with_sdists = match facts.fetching {
+        Fetching::Nothing => return None,
+        Fetching::Wheels => false,
+        Fetching::WheelsAndSdists => true,
+    };
+    match lock_kind {
+        LockKind::Uv | LockKind::Pylock if !git_over_ssh => {
+            crate::artifacts::wheelhouse(&facts.selection, &cx.environment, with_sdists)
                 .filter(|house| !house.is_empty())
         }
         _ => None,
@@ -422,10 +428,10 @@ impl Fetch<'_, '_> {
         let (facts, house) = (self.facts, self.house);
         let as_requirements = format!("[{name}] venv: {lock_file} as requirements with hashes");
         if facts.is_some_and(|f| f.lock == LockKind::Pylock) {
-            let packages = facts
-                .and_then(|f| f.fetchable.as_deref())
-                .unwrap_or_default();
-            let text = crate::artifacts::requirements_text(packages, &house.sdists);
+            let text = facts.map_or_else(String::new, |f| {
+                let with_sdists = f.fetching == Fetching::WheelsAndSdists;
+                crate::artifacts::requirements_text(&f.selection, &house.sdists, with_sdists)
+            });
             return Ok(State::scratch().mkfile(
                 "/requirements.txt",
                 text.as_bytes(),
