@@ -151,13 +151,15 @@ pub struct SdistBuild {
 /// cannot take from the `netrc` secret; uv downloads those.
 pub const PYPI_FILES: &str = "https://files.pythonhosted.org/";
 
-/// What to fetch for a venv of the `selection` in `environment`: each
-/// package's wheels that fit, and the sdist of a package the target needs
-/// that has none (when `with_sdists`: pybase may build it alone). `None`
-/// when fetching cannot give the venv everything ([`fetchable`]), or when a
-/// package the target needs has no fitting wheel and no sdist on PyPI. A
-/// package not needed on the target without a fitting wheel is left out
-/// (on Linux, a Windows-only one).
+/// What to fetch for a venv of the `selection` in `environment`: the
+/// wheels that fit of each package the target may need, and the sdist of
+/// a package it surely needs that has none (when `with_sdists`: pybase may
+/// build it alone). `None` when fetching cannot give the venv everything
+/// ([`fetchable`]), or when a package the target surely needs has no
+/// fitting wheel and no sdist on PyPI. A package whose marker is false on
+/// the target (on Linux, a Windows-only one) is left out; so is one under
+/// a marker that cannot be evaluated (the image's Python unknown) without
+/// a fitting wheel.
 pub fn wheelhouse(
     selection: &Selection,
     environment: &TargetEnvironment,
@@ -169,7 +171,10 @@ pub fn wheelhouse(
     for on in selection.on_target(environment) {
         let package = &on.selected.package;
         let files = fetchable(&selection.file, package, with_sdists)?;
-        if on.fitting.is_empty() && on.needed() {
+        if on.need == Need::NotHere {
+            continue;
+        }
+        if on.fitting.is_empty() && on.need.surely() {
             let sdist = files.sdist.filter(on_pypi)?;
             house.sdists.push(SdistBuild {
                 name: package.name.clone(),
@@ -618,6 +623,23 @@ mod tests {
             Some(vec![
                 "PyYAML-6.0.2-cp312-cp312-manylinux_2_17_x86_64.whl".to_owned()
             ])
+        );
+        // A pure wheel needed only on Windows fits Linux too: it is left
+        // out where the marker is false (it used to be fetched), and kept
+        // where the marker cannot be evaluated or holds.
+        let colorama = package("colorama", &["colorama-0.4.6-py2.py3-none-any.whl"], None);
+        let with_colorama = |python| names(&[(&yaml, ""), (&colorama, windows)], python);
+        assert_eq!(
+            with_colorama(Some("3.11.2")),
+            Some(vec![
+                "PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl".to_owned()
+            ])
+        );
+        assert_eq!(with_colorama(None).map(|names| names.len()), Some(3));
+        let anywhere = "python_version >= '3'";
+        assert_eq!(
+            names(&[(&colorama, anywhere)], Some("3.11.2")),
+            Some(vec!["colorama-0.4.6-py2.py3-none-any.whl".to_owned()])
         );
         // A package every environment needs with no fitting wheel: its
         // sdist is fetched to be built, or, without one, uv downloads all.

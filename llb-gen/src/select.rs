@@ -87,10 +87,10 @@ pub enum Need {
     Everywhere,
     /// The target's marker environment needs it, though not every one does.
     Here,
-    /// The target does not need it, as far as pybase can tell: its marker
-    /// is false there, or the target's interpreter is unknown so that its
-    /// marker cannot be evaluated.
-    NotKnownHere,
+    /// Its marker is false in the target's marker environment.
+    NotHere,
+    /// Its marker cannot be evaluated: the target's interpreter is unknown.
+    Unknown,
 }
 
 /// A selected package on a target.
@@ -104,10 +104,10 @@ pub struct OnTarget<'s> {
     pub fitting: Vec<&'s Artifact>,
 }
 
-impl OnTarget<'_> {
-    /// Whether the target needs it (everywhere, or here).
-    pub fn needed(&self) -> bool {
-        self.need != Need::NotKnownHere
+impl Need {
+    /// Whether the target surely needs it (everywhere, or here).
+    pub fn surely(self) -> bool {
+        matches!(self, Self::Everywhere | Self::Here)
     }
 }
 
@@ -124,15 +124,11 @@ impl Selection {
         self.packages
             .iter()
             .map(|selected| {
-                let need = if selected.needed_when.is_true() {
-                    Need::Everywhere
-                } else if markers
-                    .as_ref()
-                    .is_some_and(|markers| selected.needed_when.evaluate(markers, &[]))
-                {
-                    Need::Here
-                } else {
-                    Need::NotKnownHere
+                let need = match &markers {
+                    _ if selected.needed_when.is_true() => Need::Everywhere,
+                    None => Need::Unknown,
+                    Some(markers) if selected.needed_when.evaluate(markers, &[]) => Need::Here,
+                    Some(_) => Need::NotHere,
                 };
                 let fitting = selected
                     .package
@@ -469,7 +465,7 @@ wheels = [{ url = "https://files.pythonhosted.org/p/tomli-2.2.1-py3-none-any.whl
             shown(&[], &[], &glibc),
             [
                 "psycopg2 Here []",
-                "pywin32 NotKnownHere []",
+                "pywin32 NotHere []",
                 "six Here [\"six-1.17.0-py2.py3-none-any.whl\"]",
             ]
         );
@@ -479,10 +475,10 @@ wheels = [{ url = "https://files.pythonhosted.org/p/tomli-2.2.1-py3-none-any.whl
             shown(&["yaml"], &["dev"], &glibc),
             [
                 "psycopg2 Here []",
-                "pywin32 NotKnownHere []",
+                "pywin32 NotHere []",
                 "pyyaml Everywhere [\"PyYAML-6.0.2-cp311-cp311-manylinux_2_17_x86_64.whl\"]",
                 "six Here [\"six-1.17.0-py2.py3-none-any.whl\"]",
-                "tomli NotKnownHere [\"tomli-2.2.1-py3-none-any.whl\"]",
+                "tomli NotHere [\"tomli-2.2.1-py3-none-any.whl\"]",
             ]
         );
         // On a Python 3.10 with musl, tomli is needed and PyYAML's musl
@@ -496,6 +492,15 @@ wheels = [{ url = "https://files.pythonhosted.org/p/tomli-2.2.1-py3-none-any.whl
                 "tomli Here [\"tomli-2.2.1-py3-none-any.whl\"]",
             ]
         );
+        // An image whose interpreter is unknown: markers cannot be
+        // evaluated.
+        let platform = Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: String::new(),
+        };
+        let unknown = TargetEnvironment::new(&platform, None, &ImageFacts::default());
+        assert_eq!(shown(&[], &[], &unknown)[0], "psycopg2 Unknown []");
         let musl311 = image(11, Libc::Musl(Some((1, 2))));
         assert_eq!(
             shown(&["yaml"], &[], &musl311)[2],
