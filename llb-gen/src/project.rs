@@ -624,15 +624,13 @@ fn read_pylock(
     text: &str,
     pyproject: Option<&toml::Table>,
 ) -> Result<PinnedLock, Vec<Diagnostic>> {
-    let mut pinned = PinnedLock {
-        pins: crate::requirements::parse_pylock(file, text)?,
-        ..PinnedLock::default()
-    };
-    if let Ok(lock) = crate::lock::pylock::read(file, text) {
-        pinned.selection = every_package(&lock);
-        pinned.fetching = crate::artifacts::Fetching::files(sdists_build_alone_in(pyproject));
-    }
-    Ok(pinned)
+    let lock = crate::lock::pylock::read_installable(file, text)?;
+    Ok(PinnedLock {
+        pins: crate::requirements::pins(&lock),
+        selection: every_package(&lock),
+        fetching: crate::artifacts::Fetching::files(sdists_build_alone_in(pyproject)),
+        translated: Vec::new(),
+    })
 }
 
 /// What the venv gets from a lock of pins: every package, where its

@@ -1,10 +1,9 @@
 //! Locks that pin packages one by one, read when a project has no
 //! `uv.lock`: `pylock.toml` (PEP 751) and `requirements.txt`.
 //!
-//! `pylock.toml` lists `[[packages]]`, each with a `version` and artifacts
-//! (`sdist`, `wheels`, `archive`) that carry `hashes`; a package without a
-//! version or an artifact without a hash is refused at its `name` line.
-//! Its files' addresses and hashes let BuildKit fetch them, as for
+//! `pylock.toml` is read by `lock/pylock.rs` (`read_installable` refuses a
+//! package without a version or an artifact without a hash at its `name`
+//! line). Its files' addresses and hashes let BuildKit fetch them, as for
 //! `uv.lock` (`select.rs` selects every package, `artifacts::wheelhouse`
 //! chooses the files).
 //!
@@ -13,7 +12,6 @@
 //! `poetry.rs` take: each package's name, version and line ([`pins`]).
 
 use crate::diagnostic::{Diagnostic, Position};
-use crate::names::normalize_name;
 
 /// The requirements lock, read when a project has neither `uv.lock` nor
 /// `pylock.toml`.
@@ -46,72 +44,6 @@ pub fn export_selected<'a>(
     }
     command.push_str(&format!(" --output-file {file}"));
     command
-}
-
-/// The pins of a `pylock.toml` (its text `text`, the file `file`), or every
-/// problem, positioned.
-pub fn parse_pylock(file: &str, text: &str) -> Result<Vec<Pin>, Vec<Diagnostic>> {
-    let regenerate = format!("regenerate it: `{PYLOCK_RELOCK}`");
-    let regenerate = regenerate.as_str();
-    let packages = lock_packages(file, text, "packages", regenerate)?;
-    let mut pins = Vec::new();
-    let mut problems = Vec::new();
-    for package in &packages {
-        let name = package
-            .get("name")
-            .and_then(toml::Value::as_str)
-            .unwrap_or("");
-        let at = crate::diagnostic::package_line(text, name).unwrap_or(Position::START);
-        let version = package.get("version").and_then(toml::Value::as_str);
-        let artifacts: Vec<&toml::Value> = ["sdist", "archive"]
-            .iter()
-            .filter_map(|key| package.get(*key))
-            .chain(
-                package
-                    .get("wheels")
-                    .and_then(toml::Value::as_array)
-                    .into_iter()
-                    .flatten(),
-            )
-            .collect();
-        let unhashed = artifacts.iter().any(|artifact| {
-            artifact
-                .get("hashes")
-                .and_then(toml::Value::as_table)
-                .is_none_or(toml::Table::is_empty)
-        });
-        match version {
-            _ if name.is_empty() => problems.push(
-                Diagnostic::at(file, Some(at), "a package without a `name`").with_hint(regenerate),
-            ),
-            None => problems.push(
-                Diagnostic::at(
-                    file,
-                    Some(at),
-                    format!("`{name}` has no `version`: pybase installs only pinned packages"),
-                )
-                .with_hint(regenerate),
-            ),
-            Some(_) if artifacts.is_empty() || unhashed => problems.push(
-                Diagnostic::at(
-                    file,
-                    Some(at),
-                    format!("`{name}` has an artifact without `hashes`: pybase installs only artifacts whose hashes the lock records"),
-                )
-                .with_hint(regenerate),
-            ),
-            Some(version) => pins.push(Pin {
-                name: normalize_name(name),
-                version: version.to_owned(),
-                at,
-            }),
-        }
-    }
-    if problems.is_empty() {
-        Ok(pins)
-    } else {
-        Err(problems)
-    }
 }
 
 /// The package tables of a TOML lock (`text`, the file `file`), the array
@@ -196,7 +128,7 @@ mod tests {
     }
 
     fn pylock_report(text: &str) -> String {
-        render(parse_pylock("pylock.toml", text))
+        render(crate::lock::pylock::read_installable("pylock.toml", text).map(|lock| pins(&lock)))
     }
 
     #[test]

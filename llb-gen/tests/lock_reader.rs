@@ -143,6 +143,19 @@ fn read_requirements(file: &str, text: &str) -> Result<Lock, Diagnostic> {
         .map_err(|problems| problems.into_iter().next().expect("a problem"))
 }
 
+/// Read `text` as a pylock.toml pybase installs: every problem must have a
+/// message and a position inside the text.
+fn read_installable_pylock(file: &str, text: &str) -> Result<Lock, Diagnostic> {
+    pylock::read_installable(file, text).map_err(|problems| {
+        for problem in &problems {
+            assert!(!problem.message.is_empty(), "a problem without a message");
+            let position = problem.position.expect("every problem has a position");
+            assert!(within(position, text), "{problem} points outside the text");
+        }
+        problems.into_iter().next().expect("a problem")
+    })
+}
+
 /// Read `text` as requirements.txt, with and without hashes required:
 /// every problem must have a message and a position inside the text.
 fn check_requirements(text: &str) {
@@ -216,6 +229,7 @@ fn reader() -> impl Strategy<Value = (Reader, &'static str)> {
     prop_oneof![
         Just((uv::read as Reader, FIXTURE)),
         Just((pylock::read as Reader, PYLOCK)),
+        Just((read_installable_pylock as Reader, PYLOCK)),
         Just((read_requirements as Reader, REQUIREMENTS)),
     ]
 }

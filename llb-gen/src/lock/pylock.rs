@@ -8,8 +8,9 @@
 //! name are ignored; a package's `name` and a file's sha256 are
 //! [`toml::Spanned`], for the positions errors point at.
 //!
-//! What a pylock must hold for pybase to install it (a version, hashes) is
-//! checked by `requirements.rs`; this reader reads its content.
+//! [`read`] reads its content; [`read_installable`] also refuses, each at
+//! its package's line, what pybase will not install: a package without a
+//! version, or with an artifact (wheel, sdist, archive) without `hashes`.
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -20,8 +21,7 @@ use crate::diagnostic::{Diagnostic, Position};
 /// A pylock.toml as PEP 751 lays it out.
 #[derive(Deserialize)]
 struct WireLock {
-    #[serde(default)]
-    packages: Vec<WirePackage>,
+    packages: Option<Vec<WirePackage>>,
 }
 
 /// A `[[packages]]` table.
@@ -39,11 +39,13 @@ struct WirePackage {
     wheels: Vec<WireFile>,
 }
 
-/// A `vcs`, `directory` or `archive` table: where the package is.
+/// A `vcs`, `directory` or `archive` table: where the package is (an
+/// archive with its `hashes`).
 #[derive(Deserialize)]
 struct WireLocation {
     url: Option<String>,
     path: Option<String>,
+    hashes: Option<WireHashes>,
 }
 
 /// An `sdist` or a `wheels` entry.
@@ -55,10 +57,20 @@ struct WireFile {
     hashes: Option<WireHashes>,
 }
 
-/// A file's `hashes`, by algorithm (pybase reads sha256).
+/// A file's `hashes`, by algorithm (pybase reads sha256, and counts the
+/// others).
 #[derive(Deserialize)]
 struct WireHashes {
     sha256: Option<Spanned<String>>,
+    #[serde(flatten)]
+    others: std::collections::BTreeMap<String, toml::Value>,
+}
+
+impl WireHashes {
+    /// Whether it records a hash of any algorithm.
+    fn any(hashes: Option<&Self>) -> bool {
+        hashes.is_some_and(|h| h.sha256.is_some() || !h.others.is_empty())
+    }
 }
 
 /// The command a hint offers to write `pylock.toml` anew, run in the
@@ -69,16 +81,88 @@ struct WireHashes {
 pub const PYLOCK_RELOCK: &str = "uv export --format pylock.toml --no-default-groups --no-emit-project --output-file pylock.toml";
 
 /// Read the pylock.toml `file` whose text is `text`: an error, at its
-/// position, when it is not TOML or not laid out as PEP 751 says.
+/// position, when it is not TOML or not laid out as PEP 751 says (it lists
+/// no `[[packages]]`, say).
 pub fn read(file: &str, text: &str) -> Result<Lock, Diagnostic> {
-    let wire: WireLock = super::deserialize(
-        file,
-        text,
-        "pylock.toml",
-        &format!("regenerate it: `{PYLOCK_RELOCK}`"),
-    )?;
-    let packages = wire.packages.into_iter().map(|p| convert_package(text, p));
+    let packages = wire_packages(file, text)?;
+    let packages = packages.into_iter().map(|p| convert_package(text, p));
     Ok(Lock::new(LockKind::Pylock, file, packages.collect()))
+}
+
+/// Read the pylock.toml `file` whose text is `text`, as [`read`] does, and
+/// refuse what pybase will not install: a package without a version, or
+/// with an artifact without `hashes`; every problem, positioned.
+pub fn read_installable(file: &str, text: &str) -> Result<Lock, Vec<Diagnostic>> {
+    let packages = wire_packages(file, text).map_err(|problem| vec![problem])?;
+    let problems: Vec<Diagnostic> = packages
+        .iter()
+        .filter_map(|package| refusal(file, text, package))
+        .collect();
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let packages = packages.into_iter().map(|p| convert_package(text, p));
+    Ok(Lock::new(LockKind::Pylock, file, packages.collect()))
+}
+
+/// The hint of every refusal: write the lock anew.
+fn regenerate() -> String {
+    format!("regenerate it: `{PYLOCK_RELOCK}`")
+}
+
+/// The `[[packages]]` of the pylock.toml `file` (its `text`), or why not:
+/// not TOML (at the parser's position), not laid out as PEP 751 says, or
+/// without packages.
+fn wire_packages(file: &str, text: &str) -> Result<Vec<WirePackage>, Diagnostic> {
+    if let Err(error) = text.parse::<toml::Table>() {
+        let position = error.span().map_or(Position::START, |span| {
+            crate::diagnostic::position_of(text, span.start)
+        });
+        return Err(Diagnostic::at(
+            file,
+            Some(position),
+            format!("not valid TOML: {}", error.message().trim_end()),
+        ));
+    }
+    let wire: WireLock = super::deserialize(file, text, "pylock.toml", &regenerate())?;
+    wire.packages.ok_or_else(|| {
+        Diagnostic::at(
+            file,
+            Some(Position::START),
+            "the lock lists no packages (no `[[packages]]` tables)",
+        )
+        .with_hint(regenerate())
+    })
+}
+
+/// Why pybase will not install `package` of the pylock.toml `file` (its
+/// `text`), at its `name` line: it has no version, or no artifact, or an
+/// artifact without `hashes`.
+fn refusal(file: &str, text: &str, package: &WirePackage) -> Option<Diagnostic> {
+    let name = package.name.get_ref();
+    let at = line_start(text, package.name.span().start);
+    let hashed = package
+        .wheels
+        .iter()
+        .chain(&package.sdist)
+        .map(|file| WireHashes::any(file.hashes.as_ref()))
+        .chain(
+            package
+                .archive
+                .iter()
+                .map(|archive| WireHashes::any(archive.hashes.as_ref())),
+        )
+        .collect::<Vec<bool>>();
+    let message = if package.version.is_none() {
+        format!("`{name}` has no `version`: pybase installs only pinned packages")
+    } else if hashed.is_empty() || hashed.contains(&false) {
+        format!(
+            "`{name}` has an artifact without `hashes`: pybase installs only artifacts whose hashes the lock records"
+        )
+    } else {
+        return None;
+    };
+    Some(Diagnostic::at(file, Some(at), message).with_hint(regenerate()))
 }
 
 /// A `[[packages]]` table as a [`Package`].
