@@ -62,6 +62,9 @@ pub struct ProjectInfo {
     /// over SSH (`source = { git = "ssh://…" }` in uv.lock): its install
     /// needs the build's SSH agent (`--ssh`) and the host's key.
     pub git_over_ssh: bool,
+    /// Its build backend's requirements, when pyproject.toml reads (see
+    /// `Pyproject::build_requires`).
+    pub build_requires: Option<Vec<String>>,
     /// Which of its packages' files BuildKit fetches, from the index's
     /// addresses the lock records (uv.lock and pylock.toml only).
     pub fetching: crate::artifacts::Fetching,
@@ -271,6 +274,7 @@ impl<'a> Pyproject<'a> {
             selection: crate::select::Selection::default(),
             git_over_ssh: false,
             fetching: crate::artifacts::Fetching::Nothing,
+            build_requires: parsed.and_then(crate::pyproject::Pyproject::build_requires),
         }
     }
 }
@@ -1096,7 +1100,10 @@ fn parse_lock(file: &str, bytes: &[u8]) -> Result<toml::Table, Diagnostic> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pyproject::build_requires;
+
+    fn build_requires(pyproject: &[u8]) -> Option<Vec<String>> {
+        crate::pyproject::Pyproject::parse(pyproject)?.build_requires()
+    }
     use crate::spec::{OwnerKind, Selected, Selection};
 
     fn spec() -> crate::spec::Spec {
@@ -1513,7 +1520,7 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, selection: Selection { kind: Uv, file: \"app/uv.lock\", packages: [] }, git_over_ssh: false, fetching: WheelsAndSdists }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, selection: Selection { kind: Uv, file: \"app/uv.lock\", packages: [] }, git_over_ssh: false, build_requires: Some([\"setuptools>=40.8.0\"]), fetching: WheelsAndSdists }"
         );
     }
 

@@ -268,25 +268,6 @@ pub(crate) fn builds_from_source(pyproject: Option<&Pyproject>) -> bool {
         .is_some_and(|uv| uv.no_binary || uv.no_binary_package)
 }
 
-/// The requirements of the project's build backend (`[build-system]
-/// requires` in `pyproject`, or setuptools when it has no such table, as
-/// PEP 517 says), for an environment the code step builds the project in
-/// without isolation; `None` when the file is unreadable or a requirement
-/// reads as an installer option.
-pub fn build_requires(pyproject: &[u8]) -> Option<Vec<String>> {
-    let pyproject = Pyproject::parse(pyproject)?;
-    let requires: Vec<String> = if pyproject.has_build_system {
-        pyproject
-            .build_system_requires?
-            .into_iter()
-            .map(|r| r.map(|r| r.trim().to_owned()))
-            .collect::<Option<_>>()?
-    } else {
-        vec!["setuptools>=40.8.0".to_owned()]
-    };
-    (!requires.iter().any(|r| r.is_empty() || r.starts_with('-'))).then_some(requires)
-}
-
 /// The `[tool.uv]` settings that change how uv builds an sdist: with one
 /// of them, an sdist is built by `uv sync` in the project, not alone.
 const SDIST_BUILD_SETTINGS: &[&str] = &[
@@ -428,6 +409,24 @@ fn entries(value: Option<&toml::Value>) -> Vec<(String, toml::Value)> {
 }
 
 impl Pyproject {
+    /// The requirements of the project's build backend (`[build-system]
+    /// requires`, or setuptools when it has no such table, as PEP 517
+    /// says), for an environment the code step builds the project in
+    /// without isolation; `None` when a requirement is not a string or
+    /// reads as an installer option.
+    pub(crate) fn build_requires(&self) -> Option<Vec<String>> {
+        let requires: Vec<String> = if self.has_build_system {
+            self.build_system_requires
+                .as_ref()?
+                .iter()
+                .map(|r| r.as_ref().map(|r| r.trim().to_owned()))
+                .collect::<Option<_>>()?
+        } else {
+            vec!["setuptools>=40.8.0".to_owned()]
+        };
+        (!requires.iter().any(|r| r.is_empty() || r.starts_with('-'))).then_some(requires)
+    }
+
     /// pyproject.toml from its bytes; `None` when it is not UTF-8 TOML.
     pub(crate) fn parse(bytes: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?;

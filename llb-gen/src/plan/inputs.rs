@@ -218,7 +218,7 @@ pub struct ProjectFacts {
     /// [`crate::artifacts::wheelhouse`]).
     pub fetching: crate::artifacts::Fetching,
     /// Its build backend's requirements, when read (see
-    /// [`crate::pyproject::build_requires`]): the code step builds in an
+    /// `Pyproject::build_requires`): the code step builds in an
     /// environment of them made once, not in a fresh isolated one.
     pub build_requires: Option<Vec<String>>,
 }
@@ -238,7 +238,7 @@ impl ProjectFacts {
             git_over_ssh: info.git_over_ssh,
             selection: info.selection.clone(),
             fetching: info.fetching,
-            build_requires: crate::pyproject::build_requires(pyproject),
+            build_requires: info.build_requires.clone(),
         }
     }
 }
