@@ -37,15 +37,89 @@ pub struct Refused {
     pub text: String,
 }
 
+/// What `pybase check` is told of the images a build runs on, for the
+/// checks that need them (`--platform`, `--python`, `--libc`); without
+/// any, those checks are left to the build, which looks into the images.
+#[derive(Clone, Debug, Default)]
+pub struct AssumedTarget {
+    /// The platforms built (`linux/amd64` when only a Python or a C
+    /// library is given).
+    pub platforms: Vec<llb_gen::llb::Platform>,
+    /// The image's Python, `3.12` or `3.12.8`.
+    pub python: Option<String>,
+    /// The image's C library.
+    pub libc: Option<llb_gen::environment::Libc>,
+}
+
+impl AssumedTarget {
+    /// From the options as given: `platforms` (each `os/arch[/variant]`),
+    /// `python` and `libc` (`glibc`, `glibc-2.36`, `musl`, `musl-1.2`).
+    pub fn from_options(
+        platforms: &[String],
+        python: Option<String>,
+        libc: Option<&str>,
+    ) -> anyhow::Result<Self> {
+        let mut platforms = platforms
+            .iter()
+            .map(|p| parse_platform(p))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        if platforms.is_empty() && (python.is_some() || libc.is_some()) {
+            platforms.push(parse_platform("linux/amd64")?);
+        }
+        if let Some(python) = &python {
+            anyhow::ensure!(
+                llb_gen::environment::PythonVersion::parse(python).is_some(),
+                "invalid --python `{python}`: expected a version such as 3.12 or 3.12.8"
+            );
+        }
+        let libc = libc.map(parse_libc).transpose()?;
+        Ok(Self {
+            platforms,
+            python,
+            libc,
+        })
+    }
+}
+
+/// A C library as `--libc` names it: `glibc` or `musl`, with an optional
+/// `-MAJOR.MINOR` version.
+fn parse_libc(text: &str) -> anyhow::Result<llb_gen::environment::Libc> {
+    use llb_gen::environment::Libc;
+    let (family, version) = text
+        .split_once('-')
+        .map_or((text, None), |(f, v)| (f, Some(v)));
+    let version = match version {
+        None => None,
+        Some(version) => {
+            let parsed = version
+                .split_once('.')
+                .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)));
+            Some(parsed.with_context(|| {
+                format!("invalid --libc `{text}`: the version must be MAJOR.MINOR, e.g. glibc-2.36")
+            })?)
+        }
+    };
+    match family {
+        "glibc" | "gnu" => Ok(Libc::Glibc(version)),
+        "musl" => Ok(Libc::Musl(version)),
+        _ => anyhow::bail!(
+            "invalid --libc `{text}`: expected glibc or musl, with an optional version (glibc-2.36, musl-1.2)"
+        ),
+    }
+}
+
 /// `pybase check FILE`: the spec, the project files of every tier and
-/// service with the packages they stack, then the lint rules. Fails on an error, or with `strict` on a warning too.
+/// service with the packages they stack, then the lint rules; with an
+/// `assumed` target, also the checks that need it. Fails on an error, or
+/// with `strict` on a warning too.
 pub fn check(
     file: &Path,
     context: Option<&Path>,
     args: &BuildArgs,
+    assumed: &AssumedTarget,
     strict: bool,
 ) -> anyhow::Result<ExitCode> {
-    let report = check_report(file, context, args)?;
+    let report = check_report_on(file, context, args, assumed)?;
     eprint!("{}", report.text);
     if !report.errors.is_empty() || (strict && !report.warnings.is_empty()) {
         return Ok(ExitCode::FAILURE);
@@ -59,6 +133,17 @@ pub fn check_report(
     file: &Path,
     context: Option<&Path>,
     args: &BuildArgs,
+) -> anyhow::Result<CheckReport> {
+    check_report_on(file, context, args, &AssumedTarget::default())
+}
+
+/// The checks of `pybase check FILE` on an `assumed` target, with the
+/// report as text instead of printed.
+pub fn check_report_on(
+    file: &Path,
+    context: Option<&Path>,
+    args: &BuildArgs,
+    assumed: &AssumedTarget,
 ) -> anyhow::Result<CheckReport> {
     let (spec, text) = match load_spec(file, args)? {
         Ok(loaded) => loaded,
@@ -83,6 +168,11 @@ pub fn check_report(
                     && !errors.contains(&problem)
                 {
                     errors.push(problem);
+                }
+                for problem in on_assumed_target(&infos, assumed) {
+                    if !errors.contains(&problem) {
+                        errors.push(problem);
+                    }
                 }
                 for warning in llb_gen::lint::lint_stack(&stack, &infos) {
                     if !warnings.contains(&warning) {
@@ -427,6 +517,31 @@ fn check_projects<'a>(
         });
     }
     Ok(llb_gen::project::check_stack(&spec.file, &stack).map(|infos| (stack, infos)))
+}
+
+/// The problems of the checks that need the target, on each platform of
+/// the `assumed` one (none when it names no platform).
+fn on_assumed_target(infos: &[ProjectInfo], assumed: &AssumedTarget) -> Vec<Diagnostic> {
+    let facts = llb_gen::environment::ImageFacts {
+        python: None,
+        libc: assumed.libc,
+    };
+    let python = assumed
+        .python
+        .as_deref()
+        .map(|python| llb_gen::project::PythonOf::Assumed { python });
+    let mut problems = Vec::new();
+    for platform in &assumed.platforms {
+        let environment = llb_gen::environment::TargetEnvironment::new(
+            platform,
+            assumed.python.as_deref(),
+            &facts,
+        );
+        if let Err(found) = llb_gen::project::check_target(infos, python, platform, &environment) {
+            problems.extend(found.0);
+        }
+    }
+    problems
 }
 
 /// Diagnostics rendered each against the text of the file it points into.

@@ -28,7 +28,7 @@ use llb_gen::diagnostic::Diagnostics;
 use llb_gen::llb::marshal::ServerCaps;
 use llb_gen::llb::{self, Platform};
 use llb_gen::plan::{self, BaseImage, BuildInputs, Provenance, TargetImages};
-use llb_gen::project::{ProjectFiles, ProjectInfo};
+use llb_gen::project::{ProjectFiles, ProjectInfo, PythonOf};
 use llb_gen::spec::Spec;
 use serde_json::json;
 
@@ -249,15 +249,16 @@ impl Plans<'_> {
             builder,
             python,
         } = self.images.resolve(bridge, platform, &step).await?;
-        if let Some(python) = python {
-            llb_gen::project::check_python(self.infos, &python, self.images.base_name())
-                .map_err(project_failure)?;
-        }
-        // Every package the venv needs has an artifact for this platform,
-        // the image's Python and its C library (as far as they are known).
+        // The projects' requires-python holds the image's Python, and every
+        // package the venv needs has an artifact for this platform, the
+        // image's Python and its C library (as far as they are known).
         let environment = plan::target_environment(platform, &base, builder.as_ref());
-        let selections = self.infos.iter().map(|info| &info.selection);
-        llb_gen::artifacts::check(selections, platform, &environment).map_err(project_failure)?;
+        let python = python.as_deref().map(|python| PythonOf::Image {
+            image: self.images.base_name(),
+            python,
+        });
+        llb_gen::project::check_target(self.infos, python, platform, &environment)
+            .map_err(project_failure)?;
         let mut build = plan::build(
             self.target,
             &BuildInputs {

@@ -49,6 +49,16 @@ enum Command {
         /// A value for `${NAME}` in the spec, as `docker buildx build --build-arg` gives it
         #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
         build_args: Vec<(String, String)>,
+        /// Also check for these platforms (e.g. linux/amd64,linux/arm64): that every package
+        /// has an artifact for each; as `docker buildx build --platform`
+        #[arg(long = "platform", value_delimiter = ',')]
+        platforms: Vec<String>,
+        /// Also check against the image's Python (e.g. 3.12): requires-python, and wheels' tags
+        #[arg(long)]
+        python: Option<String>,
+        /// Also check against the image's C library: glibc or musl, e.g. glibc-2.36, musl-1.2
+        #[arg(long)]
+        libc: Option<String>,
     },
     /// Print the LLB and image config of a target as JSON
     Llb {
@@ -111,12 +121,19 @@ fn main() -> ExitCode {
             context,
             strict,
             build_args,
-        } => pybase::cli::check(
-            &file,
-            context.as_deref(),
-            &build_args.into_iter().collect(),
-            strict,
-        ),
+            platforms,
+            python,
+            libc,
+        } => pybase::cli::AssumedTarget::from_options(&platforms, python, libc.as_deref())
+            .and_then(|assumed| {
+                pybase::cli::check(
+                    &file,
+                    context.as_deref(),
+                    &build_args.into_iter().collect(),
+                    &assumed,
+                    strict,
+                )
+            }),
         Command::Llb {
             file,
             target,

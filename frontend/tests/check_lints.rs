@@ -47,11 +47,13 @@ fn warnings_are_reported_but_fail_only_a_strict_check() {
         report.text
     );
     assert_eq!(
-        pybase::cli::check(&spec, None, &Default::default(), false).expect("checked"),
+        pybase::cli::check(&spec, None, &Default::default(), &Default::default(), false)
+            .expect("checked"),
         ExitCode::SUCCESS
     );
     assert_eq!(
-        pybase::cli::check(&spec, None, &Default::default(), true).expect("checked"),
+        pybase::cli::check(&spec, None, &Default::default(), &Default::default(), true)
+            .expect("checked"),
         ExitCode::FAILURE
     );
 }

@@ -70,13 +70,48 @@ pub struct ProjectInfo {
     pub fetching: crate::artifacts::Fetching,
 }
 
-/// Check that the base image's Python (`python`, its full version, as the
-/// official images' `PYTHON_VERSION` gives it; the image `image`)
-/// satisfies the `requires-python` of every project in `infos`: an error
-/// at each `requires-python` line that excludes it. A specifier pybase
-/// cannot parse is left to the installer.
-pub fn check_python(infos: &[ProjectInfo], python: &str, image: &str) -> Result<(), Diagnostics> {
-    let Ok(version) = python.parse::<pep440_rs::Version>() else {
+/// The Python a target runs, and how pybase knows it.
+#[derive(Clone, Copy, Debug)]
+pub enum PythonOf<'a> {
+    /// The base image `image` says it (its `PYTHON_VERSION`).
+    Image {
+        /// The image, as messages name it.
+        image: &'a str,
+        /// Its full version.
+        python: &'a str,
+    },
+    /// The user says it (`pybase check --python`).
+    Assumed {
+        /// The version given.
+        python: &'a str,
+    },
+}
+
+impl PythonOf<'_> {
+    /// The version.
+    fn version(&self) -> &str {
+        match self {
+            Self::Image { python, .. } | Self::Assumed { python } => python,
+        }
+    }
+
+    /// How a message says where the version comes from.
+    fn said(&self) -> String {
+        match self {
+            Self::Image { image, python } => {
+                format!("the base image `{image}` has Python {python} (its PYTHON_VERSION)")
+            }
+            Self::Assumed { python } => format!("`--python {python}` was given"),
+        }
+    }
+}
+
+/// Check that the target's Python (`python`) satisfies the
+/// `requires-python` of every project in `infos`: an error at each
+/// `requires-python` line that excludes it. A specifier pybase cannot parse
+/// is left to the installer.
+pub fn check_python(infos: &[ProjectInfo], python: PythonOf<'_>) -> Result<(), Diagnostics> {
+    let Ok(version) = python.version().parse::<pep440_rs::Version>() else {
         return Ok(());
     };
     let problems: Vec<Diagnostic> = infos
@@ -93,8 +128,9 @@ pub fn check_python(infos: &[ProjectInfo], python: &str, image: &str) -> Result<
                 &requires.file,
                 requires.at,
                 format!(
-                    "the project needs Python {}, but the base image `{image}` has Python {python} (its PYTHON_VERSION)",
-                    requires.specifiers
+                    "the project needs Python {}, but {}",
+                    requires.specifiers,
+                    python.said()
                 ),
             )
             .with_hint("build on an image whose Python satisfies requires-python (`from:` in the spec), or change requires-python and lock again")
@@ -105,6 +141,25 @@ pub fn check_python(infos: &[ProjectInfo], python: &str, image: &str) -> Result<
     } else {
         Err(Diagnostics(problems))
     }
+}
+
+/// Every check of the projects in `infos` that needs the target: their
+/// `requires-python` against its Python, when known ([`check_python`]),
+/// then an artifact on `platform` in `environment` for every package every
+/// environment needs ([`crate::artifacts::check`]). The gateway runs it
+/// once it has resolved and probed the images, `pybase check` on what it is
+/// told.
+pub fn check_target(
+    infos: &[ProjectInfo],
+    python: Option<PythonOf<'_>>,
+    platform: &crate::llb::Platform,
+    environment: &crate::environment::TargetEnvironment,
+) -> Result<(), Diagnostics> {
+    if let Some(python) = python {
+        check_python(infos, python)?;
+    }
+    let selections = infos.iter().map(|info| &info.selection);
+    crate::artifacts::check(selections, platform, environment)
 }
 
 pub use crate::lock::LockKind;
@@ -1725,7 +1780,13 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         )
         .expect("valid project");
         let infos = [info];
-        let verdict = |python: &str| match check_python(&infos, python, "python:3.12-slim") {
+        let verdict = |python: &str| match check_python(
+            &infos,
+            PythonOf::Image {
+                image: "python:3.12-slim",
+                python,
+            },
+        ) {
             Ok(()) => "ok".to_owned(),
             Err(problems) => problems.to_string(),
         };
@@ -1733,6 +1794,8 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         assert_eq!(verdict("3.12.12"), "ok");
         assert_ne!(verdict("3.14.0"), "ok");
         assert_eq!(verdict("not a version"), "ok");
+        let assumed = check_python(&infos, PythonOf::Assumed { python: "3.11" });
+        insta::assert_snapshot!(assumed.map_err(|p| p.to_string()).expect_err("excluded"), @"app/pyproject.toml:4:3: the project needs Python >=3.12, <3.14, but `--python 3.11` was given (hint: build on an image whose Python satisfies requires-python (`from:` in the spec), or change requires-python and lock again)");
     }
 
     #[test]
