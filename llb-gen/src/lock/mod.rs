@@ -13,7 +13,8 @@
 //!   PEP 503-normalized and as written, its [`Source`], its dependency
 //!   edges (each with the environment marker uv writes on the edge), those
 //!   of its extras and of its dependency groups, the environments it is
-//!   locked for when the lock forks by marker, and its [`Artifact`]s;
+//!   locked for when the lock forks by marker, the groups and Pythons it
+//!   is locked for when the lock says (Poetry), and its [`Artifact`]s;
 //! - every package and artifact carries the [`Position`] errors point at:
 //!   the package's `name = "…"` line, the artifact's recorded sha256.
 //!
@@ -24,8 +25,9 @@
 //! (`project.rs`).
 //!
 //! Readers: [`uv`] (`uv.lock`), [`pylock`] (`pylock.toml`, PEP 751),
-//! [`requirements`] (`requirements.txt`).
+//! [`requirements`] (`requirements.txt`), [`poetry`] (`poetry.lock`).
 
+pub mod poetry;
 pub mod pylock;
 pub mod requirements;
 pub mod uv;
@@ -148,6 +150,17 @@ pub struct Package {
     /// local project it locks (uv's `[package.metadata] requires-dist`),
     /// when it records them.
     pub requires_dist: Option<Vec<String>>,
+    /// Whether only an extra brings it in (Poetry's `optional`).
+    pub optional: bool,
+    /// The Pythons it is locked for, as written (Poetry's
+    /// `python-versions`).
+    pub python_versions: Option<String>,
+    /// The dependency groups it is locked for, as written (Poetry 2's
+    /// `groups`; empty when the lock does not say).
+    pub groups: Vec<String>,
+    /// Its marker in each group, as written, when the lock gives one per
+    /// group (Poetry 2's `markers` table) rather than one [`Package::marker`].
+    pub group_markers: BTreeMap<String, String>,
     /// Its wheels, then its sdist.
     pub artifacts: Vec<Artifact>,
     /// Where the lock names it (its `name = "…"` line).
@@ -231,6 +244,12 @@ pub struct Dependency {
     /// The environments it applies in (true without a marker; false with
     /// one pybase cannot read).
     pub marker: MarkerTree,
+    /// Its version constraint as written, when the lock records one
+    /// (Poetry's; PEP 440, or Poetry's `^`/`~`).
+    pub version: Option<String>,
+    /// Whether only an extra of the dependent follows it (Poetry's
+    /// `optional`).
+    pub optional: bool,
 }
 
 /// A file a package installs from.
@@ -307,6 +326,17 @@ pub(crate) fn position_in_string(
         span.start
     };
     position_of(text, offset)
+}
+
+/// Where a `hash = "sha256:…"` value records its digest: at the digest,
+/// after the quote and the algorithm, when the value is written plainly.
+pub(crate) fn hash_position(text: &str, hash: &toml::Spanned<String>) -> Position {
+    let skip = if hash.get_ref().starts_with("sha256:") {
+        "sha256:".len()
+    } else {
+        0
+    };
+    position_in_string(text, hash, skip)
 }
 
 /// The start of the line `offset` is on.

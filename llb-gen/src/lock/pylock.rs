@@ -119,6 +119,10 @@ fn convert_package(text: &str, wire: WirePackage) -> Package {
         marker: wire.marker,
         resolution_markers: None,
         requires_dist: None,
+        optional: false,
+        python_versions: None,
+        groups: Vec::new(),
+        group_markers: Default::default(),
         artifacts,
         at,
     }

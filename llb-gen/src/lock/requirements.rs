@@ -176,6 +176,10 @@ fn package(requirement: &str, version: String, artifacts: Vec<Artifact>, at: Pos
         marker: marker.map(str::to_owned),
         resolution_markers: None,
         requires_dist: None,
+        optional: false,
+        python_versions: None,
+        groups: Vec::new(),
+        group_markers: Default::default(),
         artifacts,
         at,
     }

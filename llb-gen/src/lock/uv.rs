@@ -19,10 +19,7 @@ use pep508_rs::MarkerTree;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{
-    Artifact, Dependency, Lock, LockKind, Package, Source, key_start, line_start,
-    position_in_string,
-};
+use super::{Artifact, Dependency, Lock, LockKind, Package, Source, key_start, line_start};
 use crate::diagnostic::{Diagnostic, Position, position_of};
 use crate::names::normalize_name;
 
@@ -189,6 +186,10 @@ fn convert_package(text: &str, wire: WirePackage) -> Package {
             .metadata
             .and_then(|metadata| metadata.requires_dist)
             .map(|requires| requires.iter().map(|r| normalize_name(&r.name)).collect()),
+        optional: false,
+        python_versions: None,
+        groups: Vec::new(),
+        group_markers: BTreeMap::new(),
         artifacts,
         at,
     }
@@ -212,6 +213,8 @@ fn convert_dependency(wire: WireDependency) -> Dependency {
         name: normalize_name(&wire.name),
         extras: wire.extra,
         marker: super::marker_or_true(wire.marker.as_deref()),
+        version: None,
+        optional: false,
     }
 }
 
@@ -219,7 +222,7 @@ fn convert_dependency(wire: WireDependency) -> Dependency {
 /// being where its package is.
 fn convert_file(text: &str, wire: WireFile, wheel: bool, package_at: Position) -> Artifact {
     let at = match (&wire.hash, &wire.url) {
-        (Some(hash), _) => hash_position(text, hash),
+        (Some(hash), _) => super::hash_position(text, hash),
         (None, Some(url)) => position_of(text, url.span().start),
         (None, None) => package_at,
     };
@@ -235,17 +238,6 @@ fn convert_file(text: &str, wire: WireFile, wheel: bool, package_at: Position) -
         sha256,
         at,
     )
-}
-
-/// Where a `hash = "sha256:…"` value records its digest: at the digest,
-/// after the quote and the algorithm, when the value is written plainly.
-fn hash_position(text: &str, hash: &Spanned<String>) -> Position {
-    let skip = if hash.get_ref().starts_with("sha256:") {
-        "sha256:".len()
-    } else {
-        0
-    };
-    position_in_string(text, hash, skip)
 }
 
 #[cfg(test)]
