@@ -156,12 +156,15 @@ pub struct Package {
     /// `python-versions`).
     pub python_versions: Option<String>,
     /// The dependency groups it is locked for, as written (Poetry 2's
-    /// `groups`; empty when the lock does not say).
-    pub groups: Vec<String>,
+    /// `groups`; `None` when the lock does not say, as Poetry 1's and
+    /// every other format's).
+    pub groups: Option<Vec<String>>,
     /// Its marker in each group, as written, when the lock gives one per
     /// group (Poetry 2's `markers` table) rather than one [`Package::marker`].
     pub group_markers: BTreeMap<String, String>,
-    /// Its wheels, then its sdist.
+    /// Its files: its wheels, then its sdist (uv.lock, pylock.toml), or in
+    /// the order the lock lists them (poetry.lock, whose translation writes
+    /// their hashes in that order).
     pub artifacts: Vec<Artifact>,
     /// Where the lock names it (its `name = "…"` line).
     pub at: Position,
@@ -232,6 +235,12 @@ pub enum Source {
         /// Its address.
         url: String,
     },
+    /// A source the lock names by a type pybase does not know, or without
+    /// the address its type needs (Poetry's `[package.source]`).
+    Other {
+        /// Its type, as written.
+        kind: String,
+    },
 }
 
 /// A dependency edge.
@@ -244,6 +253,11 @@ pub struct Dependency {
     /// The environments it applies in (true without a marker; false with
     /// one pybase cannot read).
     pub marker: MarkerTree,
+    /// Its marker as the lock writes it (`None`: it writes none), for a
+    /// translation that must write it unchanged (poetry.lock into
+    /// requirements locks). Filled by the readers of locks with edges:
+    /// uv.lock and poetry.lock.
+    pub marker_text: Option<String>,
     /// Its version constraint as written, when the lock records one
     /// (Poetry's; PEP 440, or Poetry's `^`/`~`).
     pub version: Option<String>,

@@ -12,9 +12,11 @@
 //! ignored. The fields errors point at are [`toml::Spanned`]: a package's
 //! `name`, a file's `hash`.
 //!
-//! The translation into requirements locks (`poetry.rs`) still reads the
-//! file as TOML values: it writes each marker as the lock does, which the
-//! model's parsed markers do not keep.
+//! The model keeps what the translation into requirements locks
+//! (`poetry.rs`) writes as the lock does: each package's and edge's marker
+//! as written ([`Package::marker`], [`Package::group_markers`],
+//! [`Dependency::marker_text`]) and each package's files in the lock's
+//! order. A lock without `[[package]]` tables is refused at its start.
 
 use std::collections::BTreeMap;
 
@@ -29,8 +31,7 @@ use crate::names::normalize_name;
 /// A poetry.lock as Poetry writes it.
 #[derive(Deserialize)]
 struct WireLock {
-    #[serde(default)]
-    package: Vec<WirePackage>,
+    package: Option<Vec<WirePackage>>,
     metadata: Option<WireMetadata>,
 }
 
@@ -50,8 +51,7 @@ struct WirePackage {
     #[serde(default)]
     optional: bool,
     python_versions: Option<String>,
-    #[serde(default)]
-    groups: Vec<String>,
+    groups: Option<Vec<String>>,
     markers: Option<WireMarkers>,
     #[serde(default)]
     dependencies: BTreeMap<String, WireConstraints>,
@@ -95,7 +95,7 @@ struct WireConstraint {
 #[derive(Deserialize)]
 struct WireSource {
     #[serde(rename = "type")]
-    kind: String,
+    kind: Option<String>,
     url: Option<String>,
 }
 
@@ -106,20 +106,33 @@ struct WireFile {
     hash: Option<Spanned<String>>,
 }
 
+/// The hint of a problem with the lock itself: Poetry 2's command that
+/// writes it anew (a plain `poetry lock` stops at a lock without its
+/// `[metadata]`, and keeps what it can of an old one).
+pub(crate) const REGENERATE: &str = "regenerate it: `poetry lock --regenerate`";
+
 /// Read the poetry.lock `file` whose text is `text`: an error, at its
-/// position, when it is not TOML or not laid out as Poetry writes it.
+/// position, when it is not TOML or not laid out as Poetry writes it, or
+/// at its start when it has no `[[package]]` tables.
 pub fn read(file: &str, text: &str) -> Result<Lock, crate::diagnostic::Diagnostic> {
-    let wire: WireLock =
-        super::deserialize(file, text, "poetry.lock", "regenerate it: `poetry lock`")?;
-    let mut metadata_files = wire.metadata.map(|m| m.files).unwrap_or_default();
-    let packages = wire.package.into_iter().map(|package| {
+    let wire: WireLock = super::deserialize(file, text, "poetry.lock", REGENERATE)?;
+    let Some(packages) = wire.package else {
+        return Err(crate::diagnostic::Diagnostic::at(
+            file,
+            Some(Position::START),
+            "the lock lists no packages (no `[[package]]` tables)",
+        )
+        .with_hint(REGENERATE));
+    };
+    let metadata_files = wire.metadata.map(|m| m.files).unwrap_or_default();
+    let packages = packages.into_iter().map(|package| {
         let name = normalize_name(package.name.get_ref());
-        // Lock-version 1.1: the files by package name, in `[metadata.files]`.
+        // Lock-version 1.1: the files by package name, in `[metadata.files]`;
+        // every version of a name locked at several gets them all.
         let listed = metadata_files
-            .keys()
-            .find(|key| normalize_name(key) == name)
-            .cloned()
-            .and_then(|key| metadata_files.remove(&key));
+            .iter()
+            .find(|(key, _)| normalize_name(key) == name)
+            .map(|(_, files)| files.as_slice());
         convert_package(text, package, listed)
     });
     Ok(Lock::new(LockKind::Poetry, file, packages.collect()))
@@ -127,7 +140,7 @@ pub fn read(file: &str, text: &str) -> Result<Lock, crate::diagnostic::Diagnosti
 
 /// A `[[package]]` table as a [`Package`], with the `[metadata.files]`
 /// entry `listed` under its name, if any.
-fn convert_package(text: &str, wire: WirePackage, listed: Option<Vec<WireFile>>) -> Package {
+fn convert_package(text: &str, wire: WirePackage, listed: Option<&[WireFile]>) -> Package {
     let at = line_start(text, wire.name.span().start);
     let written_name = wire.name.into_inner();
     let (marker, group_markers) = match wire.markers {
@@ -135,15 +148,14 @@ fn convert_package(text: &str, wire: WirePackage, listed: Option<Vec<WireFile>>)
         Some(WireMarkers::ByGroup(by_group)) => (None, by_group),
         None => (None, BTreeMap::new()),
     };
-    let mut artifacts: Vec<Artifact> = wire
+    let artifacts: Vec<Artifact> = wire
         .files
+        .as_deref()
         .or(listed)
         .unwrap_or_default()
-        .into_iter()
+        .iter()
         .map(|file| convert_file(text, file, at))
         .collect();
-    // The model lists the wheels, then the sdists.
-    artifacts.sort_by_key(|artifact| !matches!(artifact.kind, super::ArtifactKind::Wheel(_)));
     Package {
         name: normalize_name(&written_name),
         written_name,
@@ -182,17 +194,20 @@ fn convert_package(text: &str, wire: WirePackage, listed: Option<Vec<WireFile>>)
 }
 
 /// A package's source by its `type`: `legacy` an index, `git`, `file`,
-/// `directory` and `url` the others (`None`: a type pybase does not know).
+/// `directory` and `url` the others; [`Source::Other`] for another type or
+/// one of those without its `url`. `None` without a `type`, or for a
+/// `legacy` one without a `url`: the default index, as Poetry reads them.
 fn convert_source(wire: WireSource) -> Option<Source> {
-    let url = wire.url?;
-    match wire.kind.as_str() {
-        "legacy" => Some(Source::Registry { url }),
-        "git" => Some(Source::Git { url }),
-        "file" => Some(Source::Path { path: url }),
-        "directory" => Some(Source::Directory { path: url }),
-        "url" => Some(Source::Url { url }),
-        _ => None,
-    }
+    let kind = wire.kind?;
+    let source = match (kind.as_str(), wire.url) {
+        ("legacy", url) => return url.map(|url| Source::Registry { url }),
+        ("git", Some(url)) => Source::Git { url },
+        ("file", Some(path)) => Source::Path { path },
+        ("directory", Some(path)) => Source::Directory { path },
+        ("url", Some(url)) => Source::Url { url },
+        _ => Source::Other { kind },
+    };
+    Some(source)
 }
 
 /// The edges of a `[package.dependencies]` entry, one per constraint.
@@ -202,6 +217,7 @@ fn convert_dependency(name: &str, wire: WireConstraints) -> Vec<Dependency> {
         name: name.clone(),
         extras: constraint.extras,
         marker: super::marker_or_true(constraint.markers.as_deref()),
+        marker_text: constraint.markers,
         version: constraint.version,
         optional: constraint.optional,
     };
@@ -210,6 +226,7 @@ fn convert_dependency(name: &str, wire: WireConstraints) -> Vec<Dependency> {
             name: name.clone(),
             extras: Vec::new(),
             marker: MarkerTree::TRUE,
+            marker_text: None,
             version: Some(version),
             optional: false,
         }],
@@ -226,6 +243,7 @@ fn requirement(requirement: &str) -> Dependency {
         name: normalize_name(crate::names::requirement_name(requirement)),
         extras: Vec::new(),
         marker: super::marker_or_true(marker),
+        marker_text: marker.map(str::to_owned),
         version: None,
         optional: false,
     }
@@ -233,7 +251,7 @@ fn requirement(requirement: &str) -> Dependency {
 
 /// A `files` entry as an [`Artifact`]: a wheel when its file name is one's;
 /// at its digest, else at its package (`package_at`).
-fn convert_file(text: &str, wire: WireFile, package_at: Position) -> Artifact {
+fn convert_file(text: &str, wire: &WireFile, package_at: Position) -> Artifact {
     let at = wire
         .hash
         .as_ref()
@@ -241,7 +259,8 @@ fn convert_file(text: &str, wire: WireFile, package_at: Position) -> Artifact {
     let wheel = wire.file.as_deref().is_some_and(|f| f.ends_with(".whl"));
     let sha256 = wire
         .hash
-        .and_then(|hash| hash.into_inner().strip_prefix("sha256:").map(str::to_owned));
+        .as_ref()
+        .and_then(|hash| hash.get_ref().strip_prefix("sha256:").map(str::to_owned));
     Artifact::new(wheel, wire.file.as_deref(), None, sha256, at)
 }
 
@@ -300,7 +319,10 @@ Six = [
         };
         assert_eq!(attrs.name, "attrs");
         assert_eq!(attrs.at, Position { line: 2, column: 1 });
-        assert_eq!(attrs.groups, ["main", "dev"]);
+        assert_eq!(
+            attrs.groups,
+            Some(vec!["main".to_owned(), "dev".to_owned()])
+        );
         assert_eq!(attrs.python_versions.as_deref(), Some(">=3.8"));
         assert!(attrs.marker.is_none() && attrs.group_markers.contains_key("main"));
         assert!(attrs.from_index());

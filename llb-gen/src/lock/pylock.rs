@@ -121,7 +121,7 @@ fn convert_package(text: &str, wire: WirePackage) -> Package {
         requires_dist: None,
         optional: false,
         python_versions: None,
-        groups: Vec::new(),
+        groups: None,
         group_markers: Default::default(),
         artifacts,
         at,

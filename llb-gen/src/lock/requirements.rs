@@ -178,7 +178,7 @@ fn package(requirement: &str, version: String, artifacts: Vec<Artifact>, at: Pos
         requires_dist: None,
         optional: false,
         python_versions: None,
-        groups: Vec::new(),
+        groups: None,
         group_markers: Default::default(),
         artifacts,
         at,

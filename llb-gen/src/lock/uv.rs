@@ -188,7 +188,7 @@ fn convert_package(text: &str, wire: WirePackage) -> Package {
             .map(|requires| requires.iter().map(|r| normalize_name(&r.name)).collect()),
         optional: false,
         python_versions: None,
-        groups: Vec::new(),
+        groups: None,
         group_markers: BTreeMap::new(),
         artifacts,
         at,
@@ -213,6 +213,7 @@ fn convert_dependency(wire: WireDependency) -> Dependency {
         name: normalize_name(&wire.name),
         extras: wire.extra,
         marker: super::marker_or_true(wire.marker.as_deref()),
+        marker_text: wire.marker,
         version: None,
         optional: false,
     }
