@@ -309,6 +309,31 @@ wheels = [
     }
 
     #[test]
+    fn a_file_is_recorded_at_its_own_hash_even_when_another_shares_it() {
+        // A forged lock may give two files one hash: each is recorded at
+        // its own entry, and a step that fetches it names that line.
+        let hash = "a".repeat(64);
+        let text = format!(
+            "version = 1\n[[package]]\nname = \"x\"\nversion = \"1\"\n\
+             sdist = {{ url = \"https://f/x-1.tar.gz\", hash = \"sha256:{hash}\" }}\n\
+             wheels = [{{ url = \"https://f/x-1-py3-none-any.whl\", hash = \"sha256:{hash}\" }}]\n"
+        );
+        let lock = read("uv.lock", &text).expect("a valid lock");
+        let recorded: Vec<Option<String>> = lock.packages[0]
+            .artifacts
+            .iter()
+            .map(|artifact| lock.locked_file(artifact).and_then(|file| file.recorded_at))
+            .collect();
+        assert_eq!(
+            recorded,
+            [
+                Some("uv.lock:6:68".to_owned()),
+                Some("uv.lock:5:56".to_owned())
+            ]
+        );
+    }
+
+    #[test]
     fn a_lock_not_laid_out_as_uv_writes_it_is_an_error_at_its_line() {
         let error = read("uv.lock", "version = 1\n[[package]]\nname = 3\n").expect_err("bad");
         assert_eq!(error.position, Some(Position { line: 3, column: 8 }));
