@@ -11,7 +11,8 @@
 //!
 //! - a [`Package`] is one locked version of a distribution, with its name
 //!   PEP 503-normalized and as written, its [`Source`], its dependency
-//!   edges (each with the environment marker uv writes on the edge), those
+//!   edges (each with the environment marker the lock writes on the edge,
+//!   parsed, and as written where a translation needs it), those
 //!   of its extras and of its dependency groups, the environments it is
 //!   locked for when the lock forks by marker, the groups and Pythons it
 //!   is locked for when the lock says (Poetry), and its [`Artifact`]s;

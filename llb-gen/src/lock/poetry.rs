@@ -339,6 +339,12 @@ Six = [
                 ("six", Some(">=1"), false)
             ]
         );
+        // Each edge's marker as written, for the translation to write it.
+        assert_eq!(
+            attrs.dependencies[0].marker_text.as_deref(),
+            Some("python_version < '3.9'")
+        );
+        assert_eq!(attrs.dependencies[2].marker_text, None);
         assert_eq!(attrs.optional_dependencies["tests"][0].name, "pytest");
         let wheel = attrs.wheels().next().expect("a wheel");
         assert_eq!(wheel.sha256.as_deref(), Some("bb"));
@@ -357,6 +363,35 @@ Six = [
             panic!("six's file from [metadata.files]");
         };
         assert_eq!(wheel.sha256.as_deref(), Some("cc"));
+    }
+
+    #[test]
+    fn a_source_is_an_index_a_known_type_or_another_kept_by_its_type() {
+        let source = |table: &str| {
+            let text = format!(
+                "[[package]]\nname = \"a\"\nversion = \"1\"\n\n[package.source]\n{table}\n"
+            );
+            read("poetry.lock", &text).expect("a lock").packages[0]
+                .source
+                .clone()
+        };
+        let other = |kind: &str| {
+            Some(Source::Other {
+                kind: kind.to_owned(),
+            })
+        };
+        assert_eq!(
+            source("type = \"legacy\"\nurl = \"https://x/simple\""),
+            Some(Source::Registry {
+                url: "https://x/simple".to_owned()
+            })
+        );
+        // Poetry reads a `legacy` source without a `url`, or a source
+        // without a `type`, as the default index.
+        assert_eq!(source("type = \"legacy\""), None);
+        assert_eq!(source("url = \"https://x/simple\""), None);
+        assert_eq!(source("type = \"git\""), other("git"));
+        assert_eq!(source("type = \"svn\"\nurl = \"svn://x\""), other("svn"));
     }
 
     #[test]

@@ -287,6 +287,10 @@ wheels = [
         );
         assert_eq!(app.dependencies[0].name, "six");
         assert!(!app.dependencies[0].marker.is_true());
+        assert_eq!(
+            app.dependencies[0].marker_text.as_deref(),
+            Some("sys_platform == 'linux'")
+        );
         assert_eq!(app.dependencies[1].extras, ["tests"]);
         assert_eq!(app.dev_dependencies["dev"][0].name, "pytest");
         assert!(six.from_index() && six.resolution_markers.is_some());
