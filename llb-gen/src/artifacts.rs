@@ -41,18 +41,6 @@ pub struct LockedFile {
 
 impl LockedFile {
     /// The file at `url` whose sha256 is `sha256`, recorded in the lock
-    /// `lock_file` whose text is `lock_text`; `None` unless the sha256 is
-    /// 64 hex digits.
-    pub fn new(url: &str, sha256: &str, lock_file: &str, lock_text: &str) -> Option<Self> {
-        Self::recorded(
-            url,
-            sha256,
-            lock_file,
-            hash_position(lock_text, url, sha256),
-        )
-    }
-
-    /// The file at `url` whose sha256 is `sha256`, recorded in the lock
     /// `lock_file` at `at` (when known); `None` unless the sha256 is 64 hex
     /// digits.
     pub fn recorded(
@@ -71,23 +59,6 @@ impl LockedFile {
             recorded_at: at.map(|at| format!("{lock_file}:{}:{}", at.line, at.column)),
         })
     }
-}
-
-/// Where `lock_text` records the file at `url` with `sha256`: the hash on
-/// the URL's line (two files of a forged lock may share a hash), else the
-/// URL, else the hash's first occurrence.
-fn hash_position(lock_text: &str, url: &str, sha256: &str) -> Option<crate::diagnostic::Position> {
-    let Some(url_at) = lock_text.find(url) else {
-        return crate::diagnostic::find(lock_text, sha256);
-    };
-    let line_start = lock_text[..url_at].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = lock_text[url_at..]
-        .find('\n')
-        .map_or(lock_text.len(), |i| url_at + i);
-    let offset = lock_text[line_start..line_end]
-        .find(sha256)
-        .map_or(url_at, |i| line_start + i);
-    Some(crate::diagnostic::position_of(lock_text, offset))
 }
 
 /// Which of a venv's files BuildKit fetches itself, each a checksummed
@@ -557,31 +528,6 @@ mod tests {
         assert_eq!(built("sys_platform == 'win32'", Some("3.11.2")), Some(0));
         assert_eq!(built("python_version < '3.10'", Some("3.11.2")), Some(0));
         assert_eq!(built("sys_platform == 'linux'", None), Some(0));
-    }
-
-    #[test]
-    fn a_file_is_recorded_where_its_url_s_line_holds_its_hash() {
-        // A forged lock may give two files one hash: each is found on its
-        // own URL's line.
-        let hash = "a".repeat(64);
-        let lock = format!(
-            "[[package]]\n\
-             sdist = {{ url = \"https://f/x-1.tar.gz\", hash = \"sha256:{hash}\" }}\n\
-             wheels = [{{ url = \"https://f/x-1-py3-none-any.whl\", hash = \"sha256:{hash}\" }}]\n"
-        );
-        let at = |url: &str| {
-            LockedFile::new(url, &hash, "uv.lock", &lock).and_then(|file| file.recorded_at)
-        };
-        assert_eq!(at("https://f/x-1.tar.gz").as_deref(), Some("uv.lock:2:56"));
-        assert_eq!(
-            at("https://f/x-1-py3-none-any.whl").as_deref(),
-            Some("uv.lock:3:68")
-        );
-        // A URL the text does not hold as such: the hash's first line.
-        assert_eq!(
-            at("https://f/elsewhere.whl").as_deref(),
-            Some("uv.lock:2:56")
-        );
     }
 
     #[test]

@@ -199,24 +199,6 @@ pub fn find(text: &str, needle: &str) -> Option<Position> {
     text.find(needle).map(|offset| position_of(text, offset))
 }
 
-/// Where a TOML lock names the package `name` (its `name = "…"` line, the
-/// first when it locks several versions).
-pub fn package_line(text: &str, name: &str) -> Option<Position> {
-    find_line(text, &format!("name = \"{name}\""))
-}
-
-/// The position of the first line that starts with `needle`.
-pub fn find_line(text: &str, needle: &str) -> Option<Position> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        if line.starts_with(needle) {
-            return Some(position_of(text, offset));
-        }
-        offset += line.len();
-    }
-    None
-}
-
 /// The 1-based line and column of byte `offset` in `text`.
 pub fn position_of(text: &str, offset: usize) -> Position {
     let before = &text[..offset.min(text.len())];

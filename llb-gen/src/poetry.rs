@@ -19,6 +19,10 @@
 //! (dependency confusion, either way). No order of one index list serves
 //! both.
 //!
+//! The lock is read by [`crate::lock::poetry`] into the one lock model,
+//! which keeps every marker as written: the translation writes them
+//! unchanged.
+//!
 //! The venv gets the `main` group and the groups the spec selects; a
 //! package of another group only (`dev`) is left out. A package without a
 //! version or hashes, or from a source pybase cannot install (git, a path,
@@ -43,11 +47,11 @@
 //! each environment's Python, which pybase does not model, and the lock is
 //! refused at the package's line.
 
-use crate::diagnostic::package_line;
 use crate::diagnostic::{Diagnostic, Position};
+use crate::lock::{Lock, Package, Source};
 use crate::names::normalize_name;
 use crate::pyproject::Pyproject;
-use crate::requirements::{Pin, lock_packages};
+use crate::requirements::Pin;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Poetry's lock file.
@@ -78,6 +82,9 @@ pub fn translated_file(position: usize) -> String {
 /// The group every project has: `[project].dependencies`, or
 /// `[tool.poetry.dependencies]`.
 const MAIN_GROUP: &str = "main";
+
+/// The index a package without a `[package.source]` comes from: PyPI.
+const DEFAULT_INDEX: &str = "https://pypi.org/simple";
 
 /// What a `poetry.lock` pins for the venv.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,12 +155,7 @@ fn strings_of(value: Option<&toml::Value>) -> impl Iterator<Item = &str> {
 /// `[tool.poetry.dev-dependencies]`, then each extra's
 /// `[project.optional-dependencies]` list or the optional dependencies its
 /// `[tool.poetry.extras]` list names.
-pub fn roots(pyproject: &toml::Table, groups: &[String], extras: &[String]) -> Vec<Root> {
-    roots_of(&Pyproject::of_table(pyproject), groups, extras)
-}
-
-/// [`roots`], from the typed pyproject.toml.
-pub(crate) fn roots_of(pyproject: &Pyproject, groups: &[String], extras: &[String]) -> Vec<Root> {
+pub(crate) fn roots(pyproject: &Pyproject, groups: &[String], extras: &[String]) -> Vec<Root> {
     let project = pyproject.project.as_ref();
     let poetry = pyproject.poetry.as_ref();
     let poetry_dependencies = poetry.and_then(|p| p.dependencies.as_ref());
@@ -384,49 +386,46 @@ fn clause_allows(clause: &str, version: &pep440_rs::Version) -> Option<bool> {
 /// them, but only when those versions' `python-versions` are the same:
 /// otherwise Poetry chooses by the Python each environment has, which
 /// pybase does not model, and the name is left ambiguous.
-fn walk(packages: &[toml::Value], roots: &[Root]) -> Walked {
+fn walk(packages: &[Package], roots: &[Root]) -> Walked {
     let mut chooser = Chooser {
         versions: locked_versions(packages),
         ambiguous: BTreeSet::new(),
     };
     let mut reached = Reached::default();
     for root in roots {
-        if let Some((version, table)) = chooser.choose(&root.name, root.version.as_deref()) {
+        if let Some((version, package)) = chooser.choose(&root.name, root.version.as_deref()) {
             let marker = root.marker.clone().map(|m| BTreeSet::from([m]));
-            reached.reach((root.name.clone(), version), table, marker, &root.extras);
+            reached.reach((root.name.clone(), version), package, marker, &root.extras);
         }
     }
     while let Some(key) = reached.todo.pop() {
-        let Some(package) = reached.tables.get(&key).copied() else {
+        let Some(package) = reached.packages.get(&key).copied() else {
             continue;
         };
         let marker = reached.needed.get(&key).cloned().flatten();
         let asked = reached.extras.get(&key).cloned().unwrap_or_default();
         let extra_deps = extra_dependencies(package, &asked);
-        let dependencies = package
-            .get("dependencies")
-            .and_then(toml::Value::as_table)
-            .into_iter()
-            .flatten();
-        for (dependency, value) in dependencies {
-            let dependency = normalize_name(dependency);
-            for constraint in constraints(value) {
-                if constraint.optional && !extra_deps.contains(&dependency) {
-                    continue;
-                }
-                let Some((version, table)) =
-                    chooser.choose(&dependency, constraint.version.as_deref())
-                else {
-                    continue;
-                };
-                let edge = constraint.marker.as_deref().and_then(without_extra);
-                reached.reach(
-                    (dependency.clone(), version),
-                    table,
-                    joined(&marker, edge),
-                    &constraint.extras,
-                );
+        for dependency in &package.dependencies {
+            if dependency.optional && !extra_deps.contains(&dependency.name) {
+                continue;
             }
+            let Some((version, reached_package)) =
+                chooser.choose(&dependency.name, dependency.version.as_deref())
+            else {
+                continue;
+            };
+            let edge = dependency.marker_text.as_deref().and_then(without_extra);
+            let extras: Vec<String> = dependency
+                .extras
+                .iter()
+                .map(|e| normalize_name(e))
+                .collect();
+            reached.reach(
+                (dependency.name.clone(), version),
+                reached_package,
+                joined(&marker, edge),
+                &extras,
+            );
         }
     }
     Walked {
@@ -435,27 +434,17 @@ fn walk(packages: &[toml::Value], roots: &[Root]) -> Walked {
     }
 }
 
-/// A string field of a package table.
-fn text_field(package: &toml::Value, key: &str) -> Option<String> {
-    package
-        .get(key)
-        .and_then(toml::Value::as_str)
-        .map(str::to_owned)
-}
-
 /// Each normalized name's locked versions, highest first, with their
-/// package tables.
-type Versions<'a> = BTreeMap<String, Vec<(String, &'a toml::Value)>>;
+/// packages.
+type Versions<'a> = BTreeMap<&'a str, Vec<(&'a str, &'a Package)>>;
 
-/// The [`Versions`] of `packages`.
-fn locked_versions(packages: &[toml::Value]) -> Versions<'_> {
+/// The [`Versions`] of `packages` (those with a version).
+fn locked_versions(packages: &[Package]) -> Versions<'_> {
     let mut by_name: Versions<'_> = BTreeMap::new();
     for package in packages {
-        if let (Some(name), Some(version)) =
-            (text_field(package, "name"), text_field(package, "version"))
-        {
+        if let Some(version) = package.version.as_deref() {
             by_name
-                .entry(normalize_name(&name))
+                .entry(package.name.as_str())
                 .or_default()
                 .push((version, package));
         }
@@ -482,33 +471,28 @@ struct Chooser<'a> {
 }
 
 impl<'a> Chooser<'a> {
-    /// The version an edge of `name` with `constraint` gets.
-    fn choose(
-        &mut self,
-        name: &str,
-        constraint: Option<&str>,
-    ) -> Option<(String, &'a toml::Value)> {
+    /// The version (and package) an edge of `name` with `constraint` gets.
+    fn choose(&mut self, name: &str, constraint: Option<&str>) -> Option<(String, &'a Package)> {
         let versions = self.versions.get(name)?;
-        if let [only] = versions.as_slice() {
-            return Some(only.clone());
+        if let [(version, package)] = versions.as_slice() {
+            return Some(((*version).to_owned(), *package));
         }
-        let allowed: Option<Vec<&(String, &toml::Value)>> = versions
+        let allowed: Option<Vec<&(&str, &Package)>> = versions
             .iter()
             .map(|entry| match constraint {
                 None => Some(Some(entry)),
-                Some(c) => allows(c, &entry.0).map(|yes| yes.then_some(entry)),
+                Some(c) => allows(c, entry.0).map(|yes| yes.then_some(entry)),
             })
             .collect::<Option<Vec<_>>>()
             .map(|v| v.into_iter().flatten().collect());
-        let python = |entry: &&(String, &toml::Value)| text_field(entry.1, "python-versions");
-        match allowed {
-            Some(allowed)
-                if !allowed.is_empty()
-                    && allowed
-                        .iter()
-                        .all(|entry| python(entry) == python(&allowed[0])) =>
+        match allowed.as_deref() {
+            Some([first, ..])
+                if allowed
+                    .iter()
+                    .flatten()
+                    .all(|entry| entry.1.python_versions == first.1.python_versions) =>
             {
-                Some(allowed[0].clone())
+                Some((first.0.to_owned(), first.1))
             }
             _ => {
                 self.ambiguous.insert(name.to_owned());
@@ -528,23 +512,24 @@ struct Reached<'a> {
     needed: BTreeMap<Key, Option<BTreeSet<String>>>,
     /// The extras asked of each package.
     extras: BTreeMap<Key, BTreeSet<String>>,
-    /// Each package's table in the lock.
-    tables: BTreeMap<Key, &'a toml::Value>,
+    /// Each package as the lock has it.
+    packages: BTreeMap<Key, &'a Package>,
     /// The packages whose dependencies are still to walk (again).
     todo: Vec<Key>,
 }
 
 impl<'a> Reached<'a> {
-    /// Reaches `key` (its `table`) under `marker`, asked for `asked`: to
-    /// walk (again) when that needs it somewhere new or with a new extra.
+    /// Reaches `key` (its `package`) under `marker`, asked for `asked`:
+    /// to walk (again) when that needs it somewhere new or with a new
+    /// extra.
     fn reach(
         &mut self,
         key: Key,
-        table: &'a toml::Value,
+        package: &'a Package,
         marker: Option<BTreeSet<String>>,
         asked: &[String],
     ) {
-        self.tables.insert(key.clone(), table);
+        self.packages.insert(key.clone(), package);
         let mut changed = false;
         match self.needed.get_mut(&key) {
             None => {
@@ -576,16 +561,12 @@ impl<'a> Reached<'a> {
 }
 
 /// The dependencies of `package` that the `asked` extras name.
-fn extra_dependencies(package: &toml::Value, asked: &BTreeSet<String>) -> BTreeSet<String> {
+fn extra_dependencies(package: &Package, asked: &BTreeSet<String>) -> BTreeSet<String> {
     package
-        .get("extras")
-        .and_then(toml::Value::as_table)
-        .into_iter()
-        .flatten()
+        .optional_dependencies
+        .iter()
         .filter(|(extra, _)| asked.contains(&normalize_name(extra)))
-        .flat_map(|(_, list)| list.as_array().into_iter().flatten())
-        .filter_map(toml::Value::as_str)
-        .map(|requirement| normalize_name(crate::names::requirement_name(requirement)))
+        .flat_map(|(_, requirements)| requirements.iter().map(|r| r.name.clone()))
         .collect()
 }
 
@@ -652,10 +633,9 @@ fn without_extra(marker: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(" and "))
 }
 
-/// How to fix a lock pybase refuses.
 /// The hint of a problem with the lock itself (its command is
 /// [`POETRY_REGENERATE`]).
-const REGENERATE: &str = "regenerate it: `poetry lock --regenerate`";
+const REGENERATE: &str = crate::lock::poetry::REGENERATE;
 
 /// The packages of `text` (the file `file`) that the venv gets (the main
 /// group and `groups`, normalized names; with `extras`, or in a Poetry 1
@@ -668,26 +648,22 @@ pub fn parse(
     extras: &[String],
     roots: &[Root],
 ) -> Result<PoetryLock, Vec<Diagnostic>> {
-    let packages = lock_packages(file, text, "package", REGENERATE)?;
+    let lock = crate::lock::poetry::read(file, text).map_err(|problem| vec![problem])?;
     let selected: Vec<String> = std::iter::once(MAIN_GROUP.to_owned())
         .chain(groups.iter().map(|g| normalize_name(g)))
         .collect();
-    let metadata_files = metadata_files(&packages, text);
     // Poetry 1: no package says its groups. Extras: a package an extra
     // needs says so only in its markers (`extra == "name"`), which uv
     // would take as false; the walk follows the extra's dependencies.
-    let walked = (!extras.is_empty() || packages.iter().all(|p| p.get("groups").is_none()))
-        .then(|| walk(&packages, roots));
+    let walked = (!extras.is_empty() || lock.packages.iter().all(|p| p.groups.is_none()))
+        .then(|| walk(&lock.packages, roots));
     let reading = Reading {
-        file,
-        text,
-        packages: &packages,
+        lock: &lock,
         selected: &selected,
-        metadata_files: metadata_files.as_ref(),
         walked: walked.as_ref(),
     };
     let mut out = Translation::default();
-    for package in &packages {
+    for package in &lock.packages {
         reading.package(package, &mut out);
     }
     if !out.problems.is_empty() {
@@ -713,56 +689,29 @@ pub fn parse(
     })
 }
 
-/// The package `name` at `version` of a poetry.lock (at `at`), from the
-/// index `index` (`None`: the default) with the `files` it names (a wheel
-/// by its `.whl` name, an sdist otherwise), as the venv gets it: where its
-/// `marker` holds.
+/// `package` of a poetry.lock, from the index `index` (`None`: the
+/// default), as the venv gets it: where its `marker` holds.
 fn selected(
-    name: &str,
-    version: &str,
+    package: &Package,
     marker: Option<&str>,
-    files: &[&str],
     index: Option<&str>,
-    at: Position,
 ) -> crate::select::Selected {
-    let artifacts = files
-        .iter()
-        .map(|file| crate::lock::Artifact::new(file.ends_with(".whl"), Some(file), None, None, at))
-        .collect();
+    let mut package = package.clone();
+    // A package without a `[package.source]` comes from the default index.
+    package.source = Some(crate::lock::Source::Registry {
+        url: index.unwrap_or(DEFAULT_INDEX).to_owned(),
+    });
     crate::select::Selected {
-        package: crate::lock::Package::pinned(
-            name,
-            Some(version.to_owned()),
-            Some(crate::lock::Source::Registry {
-                url: index.unwrap_or_default().to_owned(),
-            }),
-            marker.map(str::to_owned),
-            artifacts,
-            at,
-        ),
+        package,
         needed_when: crate::lock::marker_or_true(marker),
     }
 }
 
-/// The lock's `[metadata.files]` (Poetry 1.2 and older), read again only
-/// for a lock whose packages lack their `files`.
-fn metadata_files(packages: &[toml::Value], text: &str) -> Option<toml::Table> {
-    packages
-        .iter()
-        .any(|p| p.get("files").is_none())
-        .then(|| toml::from_str::<toml::Table>(text).ok())
-        .flatten()
-        .and_then(|lock| lock.get("metadata")?.get("files")?.as_table().cloned())
-}
-
 /// What [`parse`] reads each package with.
 struct Reading<'a> {
-    file: &'a str,
-    text: &'a str,
-    packages: &'a [toml::Value],
+    lock: &'a Lock,
     /// The main group and the selected ones, normalized.
     selected: &'a [String],
-    metadata_files: Option<&'a toml::Table>,
     /// The walk from the project's roots, when the lock needs one.
     walked: Option<&'a Walked>,
 }
@@ -784,127 +733,100 @@ struct Translation {
 impl Reading<'_> {
     /// A problem of the package at `at`, fixed by regenerating the lock.
     fn problem(&self, at: Position, message: String) -> Diagnostic {
-        Diagnostic::at(self.file, Some(at), message).with_hint(REGENERATE)
+        Diagnostic::at(&self.lock.file, Some(at), message).with_hint(REGENERATE)
     }
 
     /// Translates `package` into `out`: its pin and requirement, or its
     /// problem; nothing when the venv does not get it.
-    fn package(&self, package: &toml::Value, out: &mut Translation) {
-        let name = package
-            .get("name")
-            .and_then(toml::Value::as_str)
-            .unwrap_or("");
-        let at = package_line(self.text, name).unwrap_or(Position::START);
-        if name.is_empty() {
-            out.problems
-                .push(self.problem(at, "a package without a `name`".to_owned()));
-            return;
-        }
-        let Some(marker) = self.marker(package, name, at, out) else {
+    fn package(&self, package: &Package, out: &mut Translation) {
+        let name = package.written_name.as_str();
+        let at = package.at;
+        let Some(marker) = self.marker(package, out) else {
             return;
         };
-        let Some(version) = package.get("version").and_then(toml::Value::as_str) else {
+        let Some(version) = package.version.as_deref() else {
             out.problems.push(self.problem(
                 at,
                 format!("`{name}` has no `version`: pybase installs only pinned packages"),
             ));
             return;
         };
-        let index = match self.index(package, name, at, &mut out.indexes) {
+        let index = match self.index(package, &mut out.indexes) {
             Ok(index) => index,
             Err(problem) => {
                 out.problems.push(problem);
                 return;
             }
         };
-        let entries = self.files(package, name);
-        let field = |key: &str| -> Vec<&str> {
-            entries
-                .iter()
-                .filter_map(|f| f.get(key).and_then(toml::Value::as_str))
-                .collect()
-        };
-        let files = field("file");
-        let hashes = field("hash");
+        let hashes: Vec<&str> = package
+            .artifacts
+            .iter()
+            .filter_map(|artifact| artifact.sha256.as_deref())
+            .collect();
         if hashes.is_empty() {
             out.problems.push(self.problem(at, format!(
                 "`{name}` has no `files` with a `hash`: pybase installs only artifacts whose hashes the lock records"
             )));
             return;
         }
-        out.selected.push(selected(
-            name,
-            version,
-            marker.as_deref(),
-            &files,
-            index.as_deref(),
-            at,
-        ));
+        out.selected
+            .push(selected(package, marker.as_deref(), index.as_deref()));
         let mut line = format!("{name}=={version}");
         if let Some(marker) = marker {
             line.push_str(&format!(" ; {marker}"));
         }
         for hash in hashes {
-            line.push_str(&format!(" \\\n    --hash={hash}"));
+            line.push_str(&format!(" \\\n    --hash=sha256:{hash}"));
         }
         out.lines.push((index, line));
         out.pins.push(Pin {
-            name: normalize_name(name),
+            name: package.name.clone(),
             version: version.to_owned(),
             at,
         });
     }
 
-    /// The marker the venv needs `package` (named `name`, at `at`) under
-    /// (`Some(None)`: always), or `None` when the venv does not get it or
-    /// it is refused (its problem in `out`).
-    fn marker(
-        &self,
-        package: &toml::Value,
-        name: &str,
-        at: Position,
-        out: &mut Translation,
-    ) -> Option<Option<String>> {
-        let key = normalize_name(name);
-        let version = package.get("version").and_then(toml::Value::as_str);
+    /// The marker the venv needs `package` under (`Some(None)`: always),
+    /// or `None` when the venv does not get it or it is refused (its
+    /// problem in `out`).
+    fn marker(&self, package: &Package, out: &mut Translation) -> Option<Option<String>> {
+        let key = &package.name;
         match self.walked {
-            Some(walked) if walked.ambiguous.contains(&key) => {
-                if !out.refused_twice.contains(&key) {
+            Some(walked) if walked.ambiguous.contains(key) => {
+                if !out.refused_twice.contains(key) {
                     out.refused_twice.push(key.clone());
-                    out.problems.push(self.ambiguous(&key, name, at));
+                    out.problems.push(self.ambiguous(package));
                 }
                 None
             }
-            Some(walked) => version
-                .and_then(|v| walked.needed.get(&(key.clone(), v.to_owned())))
+            Some(walked) => package
+                .version
+                .as_ref()
+                .and_then(|version| walked.needed.get(&(key.clone(), version.clone())))
                 .cloned(),
-            None => self
-                .group_marker(package, name, at)
-                .unwrap_or_else(|problem| {
-                    out.problems.push(problem);
-                    None
-                }),
+            None => self.group_marker(package).unwrap_or_else(|problem| {
+                out.problems.push(problem);
+                None
+            }),
         }
     }
 
-    /// The refusal of `name` (normalized `key`), locked at several versions
-    /// the walk could not choose among.
-    fn ambiguous(&self, key: &str, name: &str, at: Position) -> Diagnostic {
+    /// The refusal of `package`, whose name the lock locks at several
+    /// versions the walk could not choose among.
+    fn ambiguous(&self, package: &Package) -> Diagnostic {
         let versions: Vec<&str> = self
+            .lock
             .packages
             .iter()
-            .filter(|p| {
-                p.get("name")
-                    .and_then(toml::Value::as_str)
-                    .is_some_and(|n| normalize_name(n) == key)
-            })
-            .filter_map(|p| p.get("version").and_then(toml::Value::as_str))
+            .filter(|other| other.name == package.name)
+            .filter_map(|other| other.version.as_deref())
             .collect();
         Diagnostic::at(
-            self.file,
-            Some(at),
+            &self.lock.file,
+            Some(package.at),
             format!(
-                "`{name}` is locked at several versions ({}) for different Pythons, and pybase cannot tell which one the image's gets",
+                "`{}` is locked at several versions ({}) for different Pythons, and pybase cannot tell which one the image's gets",
+                package.written_name,
                 versions.join(", ")
             ),
         )
@@ -913,83 +835,56 @@ impl Reading<'_> {
 
     /// [`Reading::marker`] from a Poetry 2 lock's `groups` and `markers`,
     /// or the refusal of a package without `groups`.
-    fn group_marker(
-        &self,
-        package: &toml::Value,
-        name: &str,
-        at: Position,
-    ) -> Result<Option<Option<String>>, Diagnostic> {
-        let Some(package_groups) = package.get("groups").and_then(toml::Value::as_array) else {
-            return Err(self.problem(at, format!(
-                "`{name}` lists no `groups`, while other packages do: the lock is neither Poetry 1's nor Poetry 2's"
+    fn group_marker(&self, package: &Package) -> Result<Option<Option<String>>, Diagnostic> {
+        let Some(package_groups) = &package.groups else {
+            return Err(self.problem(package.at, format!(
+                "`{}` lists no `groups`, while other packages do: the lock is neither Poetry 1's nor Poetry 2's",
+                package.written_name
             )));
         };
-        let package_groups: Vec<String> = package_groups
+        let wanted: Vec<String> = package_groups
             .iter()
-            .filter_map(toml::Value::as_str)
-            .map(normalize_name)
-            .collect();
-        let wanted: Vec<&String> = package_groups
-            .iter()
+            .map(|g| normalize_name(g))
             .filter(|g| self.selected.contains(g))
             .collect();
         if wanted.is_empty() {
             return Ok(None);
         }
-        Ok(Some(marker_for(package.get("markers"), &wanted)))
+        Ok(Some(marker_for(package, &wanted)))
     }
 
     /// The index `package` is looked up on (`None`: the default), added to
     /// `indexes` when new, or its refusal: a source that is not an index.
     fn index(
         &self,
-        package: &toml::Value,
-        name: &str,
-        at: Position,
+        package: &Package,
         indexes: &mut Vec<String>,
     ) -> Result<Option<String>, Diagnostic> {
-        let source = package.get("source");
-        match source
-            .and_then(|s| s.get("type"))
-            .and_then(toml::Value::as_str)
-        {
-            None => Ok(None),
-            Some("legacy") => {
-                let url = source
-                    .and_then(|s| s.get("url"))
-                    .and_then(toml::Value::as_str);
-                if let Some(url) = url
-                    && !indexes.iter().any(|known| known == url)
-                {
-                    indexes.push(url.to_owned());
+        let kind = match &package.source {
+            None => return Ok(None),
+            Some(Source::Registry { url }) => {
+                if !indexes.iter().any(|known| known == url) {
+                    indexes.push(url.clone());
                 }
-                Ok(url.map(str::to_owned))
+                return Ok(Some(url.clone()));
             }
-            Some(other) => Err(Diagnostic::at(
-                self.file,
-                Some(at),
-                format!(
-                    "`{name}` comes from a `{other}` source: pybase installs from package indexes only, each artifact checked against its hash"
-                ),
-            )
-            .with_hint("publish it to an index (a private one works with the `netrc` secret) and lock it from there")),
-        }
-    }
-
-    /// The `files` of `package` (named `name`): its own, or, for Poetry 1.2
-    /// and older (lock-version 1.1), those `[metadata.files]` lists by
-    /// package name.
-    fn files<'p>(&'p self, package: &'p toml::Value, name: &str) -> &'p [toml::Value] {
-        package
-            .get("files")
-            .or_else(|| {
-                self.metadata_files?
-                    .iter()
-                    .find(|(key, _)| normalize_name(key) == normalize_name(name))
-                    .map(|(_, files)| files)
-            })
-            .and_then(toml::Value::as_array)
-            .map_or(&[][..], Vec::as_slice)
+            Some(Source::Git { .. }) => "git",
+            Some(Source::Path { .. }) => "file",
+            Some(Source::Directory { .. } | Source::Editable { .. } | Source::Virtual { .. }) => {
+                "directory"
+            }
+            Some(Source::Url { .. }) => "url",
+            Some(Source::Other { kind }) => kind.as_str(),
+        };
+        Err(Diagnostic::at(
+            &self.lock.file,
+            Some(package.at),
+            format!(
+                "`{}` comes from a `{kind}` source: pybase installs from package indexes only, each artifact checked against its hash",
+                package.written_name
+            ),
+        )
+        .with_hint("publish it to an index (a private one works with the `netrc` secret) and lock it from there"))
     }
 }
 
@@ -1029,35 +924,34 @@ fn requirements_by_index(
     files
 }
 
-/// The marker under which the venv needs a package: the lock's `markers`
+/// The marker under which the venv needs `package`: the lock's `markers`
 /// string, or, when it gives one per group, those of the `wanted` groups
-/// joined with `or` (none when a wanted group has no marker: always).
-fn marker_for(markers: Option<&toml::Value>, wanted: &[&String]) -> Option<String> {
-    match markers? {
-        toml::Value::String(marker) => Some(marker.clone()),
-        toml::Value::Table(by_group) => {
-            let mut found = Vec::new();
-            for group in wanted {
-                let marker = by_group
-                    .iter()
-                    .find(|(key, _)| normalize_name(key) == **group)
-                    .and_then(|(_, value)| value.as_str())?;
-                if !found.contains(&marker) {
-                    found.push(marker);
-                }
-            }
-            match found.as_slice() {
-                [one] => Some((*one).to_owned()),
-                _ => Some(
-                    found
-                        .iter()
-                        .map(|marker| format!("({marker})"))
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                ),
-            }
+/// (normalized) joined with `or` (none when a wanted group has no marker:
+/// always).
+fn marker_for(package: &Package, wanted: &[String]) -> Option<String> {
+    if let Some(marker) = &package.marker {
+        return Some(marker.clone());
+    }
+    let mut found = Vec::new();
+    for group in wanted {
+        let marker = package
+            .group_markers
+            .iter()
+            .find(|(key, _)| normalize_name(key) == *group)
+            .map(|(_, marker)| marker)?;
+        if !found.contains(&marker) {
+            found.push(marker);
         }
-        _ => None,
+    }
+    match found.as_slice() {
+        [one] => Some((*one).clone()),
+        _ => Some(
+            found
+                .iter()
+                .map(|marker| format!("({marker})"))
+                .collect::<Vec<_>>()
+                .join(" or "),
+        ),
     }
 }
 
@@ -1065,9 +959,9 @@ fn marker_for(markers: Option<&toml::Value>, wanted: &[&String]) -> Option<Strin
 mod tests {
     use super::*;
 
-    /// A pyproject.toml (or any TOML table) of a test.
-    fn table(text: &str) -> toml::Table {
-        toml::from_str(text).expect("valid TOML")
+    /// A pyproject.toml of a test.
+    fn pyproject(text: &str) -> Pyproject {
+        Pyproject::parse(text.as_bytes()).expect("valid TOML")
     }
 
     fn owned(names: &[&str]) -> Vec<String> {
@@ -1281,14 +1175,14 @@ content-hash = "0000"
         app/poetry.lock:8:1: `idna` has no `files` with a `hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it: `poetry lock --regenerate`)
         app/poetry.lock:14:1: `mylib` comes from a `git` source: pybase installs from package indexes only, each artifact checked against its hash (hint: publish it to an index (a private one works with the `netrc` secret) and lock it from there)
         ");
-        insta::assert_snapshot!(report("[[package]\n", &[]), @"app/poetry.lock:1:11: not valid TOML: unclosed array table, expected `]`");
+        insta::assert_snapshot!(report("[[package]\n", &[]), @"app/poetry.lock:1:11: not a poetry.lock pybase can read: unclosed array table, expected `]` (hint: regenerate it: `poetry lock --regenerate`)");
     }
 
     /// A lock Poetry 1.8.5 wrote (`testdata/locks/poetry1-graph.lock`) for
     /// `requests[socks]`, `click` and a `tomli` only Python < 3.11 needs,
     /// with a dev group, read with the roots of its own pyproject.toml.
     fn poetry1_report(groups: &[&str]) -> String {
-        let pyproject = table(include_str!(
+        let pyproject = pyproject(include_str!(
             "../../testdata/locks/poetry1-graph-pyproject.toml"
         ));
         let groups = owned(groups);
@@ -1346,7 +1240,7 @@ content-hash = "0000"
     fn a_poetry_1_2_lock_lists_its_files_apart_and_gives_the_same_requirements() {
         // The same project locked by Poetry 1.2.2 (lock-version 1.1, every
         // package's files under `[metadata.files]`).
-        let pyproject = table(include_str!(
+        let pyproject = pyproject(include_str!(
             "../../testdata/locks/poetry1-graph-pyproject.toml"
         ));
         let roots = roots(&pyproject, &[], &[]);
@@ -1393,13 +1287,13 @@ version = "1.17.0"
 groups = ["main"]
 files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
 "#;
-        let pep621 = table(
+        let pep621 = pyproject(
             "[project]\nname = \"a\"\ndependencies = [\"six\"]\n[project.optional-dependencies]\ncli = [\"click==8.1.7\"]\n",
         );
-        let poetry = table(
+        let poetry = pyproject(
             "[tool.poetry.dependencies]\nsix = \"*\"\nclick = {version = \"8.1.7\", optional = true}\n[tool.poetry.extras]\nCLI = [\"click\"]\n",
         );
-        let pins = |pyproject: &toml::Table, extras: &[&str]| {
+        let pins = |pyproject: &Pyproject, extras: &[&str]| {
             let extras = owned(extras);
             let roots = roots(pyproject, &[], &extras);
             without_hashes(
@@ -1453,7 +1347,7 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
         // two versions), and what `poetry export` (poetry-plugin-export,
         // bundled with 1.8.5) made of it: the same packages at the same
         // versions.
-        let pyproject = table(include_str!(
+        let pyproject = pyproject(include_str!(
             "../../testdata/locks/poetry1-web-pyproject.toml"
         ));
         let lock = include_str!("../../testdata/locks/poetry1-web.lock");
@@ -1528,6 +1422,42 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
         assert_eq!(report(&same, Some("~0.23.1,<0.23.2")), "typer==0.23.1");
         assert_eq!(report(&same, Some("0.23.1")), "typer==0.23.1");
         insta::assert_snapshot!(report(&lock(">=3.8"), Some(">=0.16.0")), @"poetry.lock:2:1: `typer` is locked at several versions (0.23.1, 0.23.2) for different Pythons, and pybase cannot tell which one the image's gets (hint: regenerate it with Poetry 2 (`poetry lock --regenerate`), whose lock says which, and select a dependency group instead of extras; or lock the project with uv)");
+    }
+
+    #[test]
+    fn each_version_of_a_name_is_refused_at_its_own_package_and_pinned_at_its_line() {
+        // Poetry 2, two versions of one name for two groups: the pin and
+        // the problem of the second are at its own `name` line, not the
+        // first's.
+        let text = "[[package]]\nname = \"numpy\"\nversion = \"1.26.4\"\ngroups = [\"main\"]\nfiles = [{file = \"numpy-1.26.4.tar.gz\", hash = \"sha256:01\"}]\n\n[[package]]\nname = \"numpy\"\nversion = \"2.2.0\"\ngroups = [\"new\"]\nfiles = []\n";
+        insta::assert_snapshot!(report(text, &[]), @"
+        numpy==1.26.4 @2
+        ---
+        # Generated by pybase from app/poetry.lock (groups: main): every package pinned, every hash checked.
+        numpy==1.26.4 \\
+            --hash=sha256:01
+        ");
+        insta::assert_snapshot!(report(text, &["new"]), @"app/poetry.lock:8:1: `numpy` has no `files` with a `hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it: `poetry lock --regenerate`)");
+        // Lock-version 1.1: `[metadata.files]` lists the files of every
+        // version under the name, and each version is given them all.
+        let old = "[[package]]\nname = \"numpy\"\nversion = \"1.26.4\"\npython-versions = \"*\"\n\n[[package]]\nname = \"numpy\"\nversion = \"2.2.0\"\npython-versions = \"*\"\n\n[metadata]\nlock-version = \"1.1\"\n\n[metadata.files]\nnumpy = [{file = \"numpy-1.26.4.tar.gz\", hash = \"sha256:01\"}, {file = \"numpy-2.2.0.tar.gz\", hash = \"sha256:02\"}]\n";
+        let root = Root {
+            name: "numpy".to_owned(),
+            marker: None,
+            extras: Vec::new(),
+            version: Some("<2".to_owned()),
+        };
+        let lock = parse("poetry.lock", old, &[], &[], &[root]).expect("a Poetry 1 lock");
+        assert!(
+            lock.requirements[0]
+                .text
+                .contains("numpy==1.26.4 \\\n    --hash=sha256:01 \\\n    --hash=sha256:02\n")
+        );
+    }
+
+    #[test]
+    fn a_lock_without_packages_is_refused_at_its_start() {
+        insta::assert_snapshot!(report("[metadata]\nlock-version = \"2.1\"\n", &[]), @"app/poetry.lock:1:1: the lock lists no packages (no `[[package]]` tables) (hint: regenerate it: `poetry lock --regenerate`)");
     }
 
     #[test]
@@ -1608,13 +1538,13 @@ files = [{file = "six-1.17.0.tar.gz", hash = "sha256:03"}]
 
     #[test]
     fn roots_come_from_either_form_of_pyproject_and_the_selected_groups() {
-        let pep621 = table(
+        let pep621 = pyproject(
             "[project]\nname = \"a\"\ndependencies = [\"Requests[SOCKS, security] >=2 ; python_version >= '3.8'\", \"six\"]\n[dependency-groups]\ntest = [\"pytest>=8\", {include-group = \"lint\"}]\n",
         );
-        let poetry = table(
+        let poetry = pyproject(
             "[tool.poetry.dependencies]\npython = \"^3.11\"\nsix = \"^1.16\"\nextra-only = {version = \"1\", optional = true}\nnumpy = [{version = \">=1.26\", markers = \"python_version >= '3.12'\"}, {version = \"<2\", markers = \"python_version < '3.12'\"}]\n[tool.poetry.group.Test.dependencies]\npytest = {version = \"8\", extras = [\"Testing\"]}\n[tool.poetry.dev-dependencies]\nblack = \"*\"\n",
         );
-        let show = |table: &toml::Table, groups: &[&str]| {
+        let show = |table: &Pyproject, groups: &[&str]| {
             roots(table, &owned(groups), &[])
                 .iter()
                 .map(|r| format!("{} {:?} {:?}", r.name, r.marker, r.extras))

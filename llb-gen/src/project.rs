@@ -574,7 +574,14 @@ fn check_pinned(
     {
         problems.extend(unknown_selection(spec_file, project, parsed));
     }
-    let pinned = read_pins(project, kind, lock, pyproject.table.as_ref()).unwrap_or_else(|found| {
+    let pinned = read_pins(
+        project,
+        kind,
+        lock,
+        pyproject.table.as_ref(),
+        pyproject.parsed.as_ref(),
+    )
+    .unwrap_or_else(|found| {
         problems.extend(found);
         PinnedLock::default()
     });
@@ -648,12 +655,14 @@ struct PinnedLock {
 }
 
 /// Read `project`'s lock of pins (`kind`, its bytes `lock`), with its
-/// `pyproject` table when it has one; every problem found when it fails.
+/// `pyproject` table and `parsed` pyproject.toml when it has one; every
+/// problem found when it fails.
 fn read_pins(
     project: &ProjectDir<'_>,
     kind: LockKind,
     lock: &[u8],
     pyproject: Option<&toml::Table>,
+    parsed: Option<&crate::pyproject::Pyproject>,
 ) -> Result<PinnedLock, Vec<Diagnostic>> {
     let file = project.path(kind.file_name());
     let Ok(text) = std::str::from_utf8(lock) else {
@@ -665,7 +674,7 @@ fn read_pins(
     };
     match kind {
         LockKind::Pylock => read_pylock(&file, text, pyproject),
-        LockKind::Poetry => read_poetry_lock(project, &file, text, pyproject),
+        LockKind::Poetry => read_poetry_lock(project, &file, text, parsed),
         _ => crate::lock::requirements::read(&file, text, project.require_hashes).map(|lock| {
             PinnedLock {
                 pins: crate::requirements::pins(&lock),
@@ -704,7 +713,7 @@ fn read_poetry_lock(
     project: &ProjectDir<'_>,
     file: &str,
     text: &str,
-    pyproject: Option<&toml::Table>,
+    pyproject: Option<&crate::pyproject::Pyproject>,
 ) -> Result<PinnedLock, Vec<Diagnostic>> {
     let names = |selected: &[crate::spec::Selected]| -> Vec<String> {
         selected.iter().map(|s| s.name.clone()).collect()
@@ -712,7 +721,7 @@ fn read_poetry_lock(
     let groups = names(&project.selection.groups);
     let extras = names(&project.selection.extras);
     let roots = pyproject
-        .map(|table| crate::poetry::roots(table, &groups, &extras))
+        .map(|pyproject| crate::poetry::roots(pyproject, &groups, &extras))
         .unwrap_or_default();
     crate::poetry::parse(file, text, &groups, &extras, &roots).map(|parsed| PinnedLock {
         pins: parsed.pins,

@@ -444,10 +444,9 @@ impl Pyproject {
         }
     }
 
-    /// pyproject.toml from its table alone, for a reader that reports no
-    /// position in it (a lock of pins' reader, which still takes the
-    /// table).
-    pub(crate) fn of_table(table: &toml::Table) -> Self {
+    /// pyproject.toml from its table alone, without the positions
+    /// [`Pyproject::read`] adds from the text.
+    fn of_table(table: &toml::Table) -> Self {
         let tool = table.get("tool").and_then(toml::Value::as_table);
         let tool_table = |key: &str| tool.and_then(|t| t.get(key)?.as_table());
         let build_system = table.get("build-system");

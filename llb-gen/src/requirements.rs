@@ -11,7 +11,7 @@
 //! the lock model; [`Pin`] is the view of a lock the project checks and
 //! `poetry.rs` take: each package's name, version and line ([`pins`]).
 
-use crate::diagnostic::{Diagnostic, Position};
+use crate::diagnostic::Position;
 
 /// The requirements lock, read when a project has neither `uv.lock` nor
 /// `pylock.toml`.
@@ -46,38 +46,6 @@ pub fn export_selected<'a>(
     command
 }
 
-/// The package tables of a TOML lock (`text`, the file `file`), the array
-/// `packages_key`, or its one problem, positioned (`regenerate`: the hint
-/// when it lists no packages).
-pub(crate) fn lock_packages(
-    file: &str,
-    text: &str,
-    packages_key: &str,
-    regenerate: &str,
-) -> Result<Vec<toml::Value>, Vec<Diagnostic>> {
-    let mut table: toml::Table = toml::from_str(text).map_err(|error| {
-        let position = error
-            .span()
-            .map(|span| crate::diagnostic::position_of(text, span.start));
-        vec![Diagnostic::at(
-            file,
-            position.or(Some(Position::START)),
-            format!("not valid TOML: {}", error.message().trim_end()),
-        )]
-    })?;
-    let Some(toml::Value::Array(packages)) = table.remove(packages_key) else {
-        return Err(vec![
-            Diagnostic::at(
-                file,
-                Some(Position::START),
-                format!("the lock lists no packages (no `[[{packages_key}]]` tables)"),
-            )
-            .with_hint(regenerate),
-        ]);
-    };
-    Ok(packages)
-}
-
 /// One pinned package: a view of a lock's package that has a version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pin {
@@ -106,6 +74,7 @@ pub fn pins(lock: &crate::lock::Lock) -> Vec<Pin> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnostic::Diagnostic;
 
     /// The pins one a line, or every problem one a line.
     fn render(parsed: Result<Vec<Pin>, Vec<Diagnostic>>) -> String {

@@ -1,23 +1,30 @@
 //! Property tests of the lock readers: no text makes the uv.lock format
-//! check, the uv.lock, the pylock.toml or the requirements.txt reader
-//! panic, every error they
+//! check, the uv.lock, the pylock.toml, the requirements.txt or the
+//! poetry.lock reader panic, every error they
 //! return has a position inside the text, and every position the model
 //! they return carries is inside the text too.
 //!
 //! Two generators: arbitrary text, and a lock (the fixture project's
 //! uv.lock, a pylock.toml of a wheel and an sdist, the inventory's
-//! requirements.txt) with random edits (lines deleted, duplicated or swapped; bytes deleted,
+//! requirements.txt, Poetry 2's and Poetry 1.2's poetry.lock of the same
+//! project) with random edits (lines deleted, duplicated or swapped; bytes deleted,
 //! replaced or inserted; TOML tokens inserted).
 
 use llb_gen::diagnostic::Diagnostic;
 use llb_gen::diagnostic::Position;
-use llb_gen::lock::{Lock, pylock, requirements, uv};
+use llb_gen::lock::{Lock, poetry, pylock, requirements, uv};
 use proptest::prelude::*;
 
 const FIXTURE: &str = include_str!("../../testdata/projects/inventory/uv.lock");
 
 /// A requirements.txt as `uv export` writes it: pins with hashes.
 const REQUIREMENTS: &str = include_str!("../../testdata/locks/inventory-requirements.txt");
+
+/// A poetry.lock of lock-version 2.1: each package with its `files`.
+const POETRY: &str = include_str!("../../testdata/locks/inventory-poetry.lock");
+
+/// A poetry.lock of lock-version 1.1: the files in `[metadata.files]`.
+const POETRY_1_1: &str = include_str!("../../testdata/locks/inventory-poetry1.2.lock");
 
 /// A pylock.toml as `uv export` writes it: a wheel and an sdist.
 const PYLOCK: &str = r#"lock-version = "1.0"
@@ -64,6 +71,10 @@ const TOKENS: &[&str] = &[
     "dependencies = [{ extra = 1 }]\n",
     "resolution-markers = [\"python_version >\"]\n",
     "hash = \"sha256:\"",
+    "[package.dependencies]\n",
+    "[metadata.files]\n",
+    "markers = { main = 1 }\n",
+    "files = [{ hash = 1 }]\n",
     "\"",
     "{",
     "]",
@@ -223,6 +234,14 @@ fn the_sample_locks_read() {
     );
     let first = &lock.packages[0].artifacts[0];
     assert_eq!((first.at.line, first.at.column), (4, 19));
+    for sample in [POETRY, POETRY_1_1] {
+        let lock = poetry::read("poetry.lock", sample).expect("the poetry.lock reads");
+        assert!(
+            lock.packages
+                .iter()
+                .all(|p| !p.artifacts.is_empty() && p.artifacts.iter().all(|a| a.sha256.is_some()))
+        );
+    }
 }
 
 fn reader() -> impl Strategy<Value = (Reader, &'static str)> {
@@ -231,6 +250,8 @@ fn reader() -> impl Strategy<Value = (Reader, &'static str)> {
         Just((pylock::read as Reader, PYLOCK)),
         Just((read_installable_pylock as Reader, PYLOCK)),
         Just((read_requirements as Reader, REQUIREMENTS)),
+        Just((poetry::read as Reader, POETRY)),
+        Just((poetry::read as Reader, POETRY_1_1)),
     ]
 }
 

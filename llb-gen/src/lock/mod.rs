@@ -11,9 +11,11 @@
 //!
 //! - a [`Package`] is one locked version of a distribution, with its name
 //!   PEP 503-normalized and as written, its [`Source`], its dependency
-//!   edges (each with the environment marker uv writes on the edge), those
+//!   edges (each with the environment marker the lock writes on the edge,
+//!   parsed, and as written where a translation needs it), those
 //!   of its extras and of its dependency groups, the environments it is
-//!   locked for when the lock forks by marker, and its [`Artifact`]s;
+//!   locked for when the lock forks by marker, the groups and Pythons it
+//!   is locked for when the lock says (Poetry), and its [`Artifact`]s;
 //! - every package and artifact carries the [`Position`] errors point at:
 //!   the package's `name = "…"` line, the artifact's recorded sha256.
 //!
@@ -24,8 +26,9 @@
 //! (`project.rs`).
 //!
 //! Readers: [`uv`] (`uv.lock`), [`pylock`] (`pylock.toml`, PEP 751),
-//! [`requirements`] (`requirements.txt`).
+//! [`requirements`] (`requirements.txt`), [`poetry`] (`poetry.lock`).
 
+pub mod poetry;
 pub mod pylock;
 pub mod requirements;
 pub mod uv;
@@ -114,7 +117,21 @@ pub struct Package {
     /// local project it locks (uv's `[package.metadata] requires-dist`),
     /// when it records them.
     pub requires_dist: Option<Vec<String>>,
-    /// Its wheels, then its sdist.
+    /// Whether only an extra brings it in (Poetry's `optional`).
+    pub optional: bool,
+    /// The Pythons it is locked for, as written (Poetry's
+    /// `python-versions`).
+    pub python_versions: Option<String>,
+    /// The dependency groups it is locked for, as written (Poetry 2's
+    /// `groups`; `None` when the lock does not say, as Poetry 1's and
+    /// every other format's).
+    pub groups: Option<Vec<String>>,
+    /// Its marker in each group, as written, when the lock gives one per
+    /// group (Poetry 2's `markers` table) rather than one [`Package::marker`].
+    pub group_markers: BTreeMap<String, String>,
+    /// Its files: its wheels, then its sdist (uv.lock, pylock.toml), or in
+    /// the order the lock lists them (poetry.lock, whose translation writes
+    /// their hashes in that order).
     pub artifacts: Vec<Artifact>,
     /// Where the lock names it (its `name = "…"` line).
     pub at: Position,
@@ -143,6 +160,10 @@ impl Package {
             marker,
             resolution_markers: None,
             requires_dist: None,
+            optional: false,
+            python_versions: None,
+            groups: None,
+            group_markers: BTreeMap::new(),
             artifacts,
             at,
         }
@@ -212,6 +233,12 @@ pub enum Source {
         /// Its address.
         url: String,
     },
+    /// A source the lock names by a type pybase does not know, or without
+    /// the address its type needs (Poetry's `[package.source]`).
+    Other {
+        /// Its type, as written.
+        kind: String,
+    },
 }
 
 /// A dependency edge.
@@ -224,6 +251,17 @@ pub struct Dependency {
     /// The environments it applies in (true without a marker; false with
     /// one pybase cannot read).
     pub marker: MarkerTree,
+    /// Its marker as the lock writes it (`None`: it writes none), for a
+    /// translation that must write it unchanged (poetry.lock into
+    /// requirements locks). Filled by the readers of locks with edges:
+    /// uv.lock and poetry.lock.
+    pub marker_text: Option<String>,
+    /// Its version constraint as written, when the lock records one
+    /// (Poetry's; PEP 440, or Poetry's `^`/`~`).
+    pub version: Option<String>,
+    /// Whether only an extra of the dependent follows it (Poetry's
+    /// `optional`).
+    pub optional: bool,
 }
 
 /// A file a package installs from.
@@ -306,6 +344,17 @@ pub(crate) fn position_in_string(
         span.start
     };
     position_of(text, offset)
+}
+
+/// Where a `hash = "sha256:…"` value records its digest: at the digest,
+/// after the quote and the algorithm, when the value is written plainly.
+pub(crate) fn hash_position(text: &str, hash: &toml::Spanned<String>) -> Position {
+    let skip = if hash.get_ref().starts_with("sha256:") {
+        "sha256:".len()
+    } else {
+        0
+    };
+    position_in_string(text, hash, skip)
 }
 
 /// The start of the line `offset` is on.

@@ -19,10 +19,7 @@ use pep508_rs::MarkerTree;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{
-    Artifact, Dependency, Lock, LockKind, Package, Source, key_start, line_start,
-    position_in_string,
-};
+use super::{Artifact, Dependency, Lock, LockKind, Package, Source, key_start, line_start};
 use crate::diagnostic::{Diagnostic, Position, position_of};
 use crate::names::normalize_name;
 
@@ -189,6 +186,10 @@ fn convert_package(text: &str, wire: WirePackage) -> Package {
             .metadata
             .and_then(|metadata| metadata.requires_dist)
             .map(|requires| requires.iter().map(|r| normalize_name(&r.name)).collect()),
+        optional: false,
+        python_versions: None,
+        groups: None,
+        group_markers: BTreeMap::new(),
         artifacts,
         at,
     }
@@ -212,6 +213,9 @@ fn convert_dependency(wire: WireDependency) -> Dependency {
         name: normalize_name(&wire.name),
         extras: wire.extra,
         marker: super::marker_or_true(wire.marker.as_deref()),
+        marker_text: wire.marker,
+        version: None,
+        optional: false,
     }
 }
 
@@ -219,7 +223,7 @@ fn convert_dependency(wire: WireDependency) -> Dependency {
 /// being where its package is.
 fn convert_file(text: &str, wire: WireFile, wheel: bool, package_at: Position) -> Artifact {
     let at = match (&wire.hash, &wire.url) {
-        (Some(hash), _) => hash_position(text, hash),
+        (Some(hash), _) => super::hash_position(text, hash),
         (None, Some(url)) => position_of(text, url.span().start),
         (None, None) => package_at,
     };
@@ -235,17 +239,6 @@ fn convert_file(text: &str, wire: WireFile, wheel: bool, package_at: Position) -
         sha256,
         at,
     )
-}
-
-/// Where a `hash = "sha256:…"` value records its digest: at the digest,
-/// after the quote and the algorithm, when the value is written plainly.
-fn hash_position(text: &str, hash: &Spanned<String>) -> Position {
-    let skip = if hash.get_ref().starts_with("sha256:") {
-        "sha256:".len()
-    } else {
-        0
-    };
-    position_in_string(text, hash, skip)
 }
 
 #[cfg(test)]
@@ -294,6 +287,10 @@ wheels = [
         );
         assert_eq!(app.dependencies[0].name, "six");
         assert!(!app.dependencies[0].marker.is_true());
+        assert_eq!(
+            app.dependencies[0].marker_text.as_deref(),
+            Some("sys_platform == 'linux'")
+        );
         assert_eq!(app.dependencies[1].extras, ["tests"]);
         assert_eq!(app.dev_dependencies["dev"][0].name, "pytest");
         assert!(six.from_index() && six.resolution_markers.is_some());
@@ -313,6 +310,25 @@ wheels = [
             six.sdist().and_then(|s| s.filename.as_deref()),
             Some("six-1.17.0.tar.gz")
         );
+    }
+
+    #[test]
+    fn a_file_is_recorded_at_its_own_hash_even_when_another_shares_it() {
+        // A forged lock may give two files one hash: each is recorded at
+        // its own entry, and a step that fetches it names that line.
+        let hash = "a".repeat(64);
+        let text = format!(
+            "version = 1\n[[package]]\nname = \"x\"\nversion = \"1\"\n\
+             sdist = {{ url = \"https://f/x-1.tar.gz\", hash = \"sha256:{hash}\" }}\n\
+             wheels = [{{ url = \"https://f/x-1-py3-none-any.whl\", hash = \"sha256:{hash}\" }}]\n"
+        );
+        let lock = read("uv.lock", &text).expect("a valid lock");
+        let recorded: Vec<(u32, u32)> = lock.packages[0]
+            .artifacts
+            .iter()
+            .map(|artifact| (artifact.at.line, artifact.at.column))
+            .collect();
+        assert_eq!(recorded, [(6, 68), (5, 56)]);
     }
 
     #[test]
