@@ -51,7 +51,9 @@ pub struct ProjectInfo {
     pub version_from_vcs: Option<VcsVersion>,
     /// The requirements locks the venv is installed from, one per package
     /// index, when the project's lock is one uv does not read
-    /// (`poetry.lock`, translated: [`crate::poetry::PoetryLock::requirements`]);
+    /// (`poetry.lock`, translated: [`crate::poetry::PoetryLock::requirements`]),
+    /// or one for a `requirements.txt` that includes other files (`-r`,
+    /// `-c`), flattened ([`crate::lock::includes::Flattened::text`]);
     /// empty otherwise.
     pub translated_locks: Vec<crate::poetry::IndexRequirements>,
     /// `[project].requires-python`, when set.
@@ -417,9 +419,46 @@ pub struct ProjectFiles<'a> {
     pub pylock: Option<Vec<u8>>,
     /// Its `requirements.txt`, the lock when there is none of them.
     pub requirements: Option<Vec<u8>>,
+    /// The files a requirements lock includes (`-r`, `-c`), by build-context
+    /// path, as read so far ([`ProjectFiles::wanted_includes`]).
+    pub included: crate::lock::includes::IncludedFiles,
 }
 
 impl ProjectFiles<'_> {
+    /// The files its requirements lock includes that are not read yet
+    /// (none for another lock): the caller reads them into `included`,
+    /// and asks again until none is left.
+    pub fn wanted_includes(&self) -> Vec<String> {
+        match (&self.lock, &self.poetry, &self.pylock, &self.requirements) {
+            (None, None, None, Some(bytes)) => std::str::from_utf8(bytes)
+                .map(|text| {
+                    let file = self.project.path(LockKind::Requirements.file_name());
+                    crate::lock::includes::wanted_includes(&file, text, &self.included)
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Read the files its requirements lock includes with `read` (a
+    /// build-context path to its bytes, `None` when the context lacks it),
+    /// round after round until every one is read.
+    pub fn read_includes<E>(
+        &mut self,
+        mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<(), E> {
+        loop {
+            let wanted = self.wanted_includes();
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            for path in wanted {
+                let bytes = read(&path)?;
+                self.included.insert(path, bytes);
+            }
+        }
+    }
+
     /// The bytes of the lock the venv is installed from.
     pub fn lock_bytes(&self) -> Option<&[u8]> {
         self.lock
@@ -439,7 +478,7 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
             &files.project,
             files.pyproject.as_deref(),
             kind,
-            bytes,
+            (bytes, &files.included),
         )
     };
     match (
@@ -499,7 +538,7 @@ fn check_pinned(
     project: &ProjectDir<'_>,
     pyproject: Option<&[u8]>,
     kind: LockKind,
-    lock: &[u8],
+    lock: (&[u8], &crate::lock::includes::IncludedFiles),
 ) -> Result<ProjectInfo, Diagnostics> {
     let mut problems: Vec<Diagnostic> =
         unselectable(spec_file, project, kind).into_iter().collect();
@@ -588,7 +627,7 @@ struct PinnedLock {
 fn read_pins(
     project: &ProjectDir<'_>,
     kind: LockKind,
-    lock: &[u8],
+    (lock, included): (&[u8], &crate::lock::includes::IncludedFiles),
     pyproject: Option<&toml::Table>,
 ) -> Result<PinnedLock, Vec<Diagnostic>> {
     let file = project.path(kind.file_name());
@@ -602,12 +641,17 @@ fn read_pins(
     match kind {
         LockKind::Pylock => read_pylock(&file, text, pyproject),
         LockKind::Poetry => read_poetry_lock(project, &file, text, pyproject),
-        _ => crate::lock::requirements::read(&file, text, project.require_hashes).map(|lock| {
-            PinnedLock {
-                pins: crate::requirements::pins(&lock),
+        _ => crate::lock::includes::read_including(&file, text, project.require_hashes, included)
+            .map(|flattened| PinnedLock {
+                pins: crate::requirements::pins(&flattened.lock),
+                // With includes, one file of every requirement pinned.
+                translated: flattened
+                    .text
+                    .map(|text| crate::poetry::IndexRequirements { index: None, text })
+                    .into_iter()
+                    .collect(),
                 ..PinnedLock::default()
-            }
-        }),
+            }),
     }
 }
 
@@ -1560,6 +1604,7 @@ name = "idna"
             poetry: None,
             pylock: None,
             requirements: Some(pins.as_bytes().to_vec()),
+            included: Default::default(),
         };
         match check_files(&spec.file, &files) {
             Ok(_) => "ok".to_owned(),
@@ -1694,6 +1739,7 @@ name = "idna"
             poetry: None,
             pylock: None,
             requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
+            included: Default::default(),
         };
         let problems = check_files(&spec.file, &files).expect_err("refused");
         insta::assert_snapshot!(problems.to_string(), @"

@@ -26,6 +26,7 @@
 //! Readers: [`uv`] (`uv.lock`), [`pylock`] (`pylock.toml`, PEP 751),
 //! [`requirements`] (`requirements.txt`).
 
+pub mod includes;
 pub mod pylock;
 pub mod requirements;
 pub mod uv;

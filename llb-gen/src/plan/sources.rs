@@ -115,6 +115,29 @@ pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String
     )
 }
 
+/// The build-context source holding only `paths`, files a project's
+/// requirements lock includes (`-r`, `-c`: found by the frontend as it
+/// reads the lock), for the frontend to read them. The venv step does not
+/// mount it: it installs from the lock flattened, a file of the LLB.
+pub fn included_source(
+    project: &ProjectDir<'_>,
+    paths: &[String],
+    session_id: &str,
+    ignored: &[String],
+) -> State {
+    State::local(
+        CONTEXT_LOCAL,
+        &LocalOptions {
+            session_id: session_id.to_owned(),
+            shared_key_hint: format!("pybase-includes:{}", project.dir),
+            include_patterns: paths.to_vec(),
+            exclude_patterns: ignored.to_vec(),
+            ..Default::default()
+        },
+        format!("[{}] load the files its lock includes", project.owner),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,9 +51,16 @@ pub(super) fn venv(
     // What the installer reads: the lock, or its translation (one file
     // per index).
     let translated = facts.map_or(&[][..], |f| f.translated_locks.as_slice());
-    let translated_files: Vec<String> = (0..translated.len())
-        .map(crate::poetry::translated_file)
-        .collect();
+    let translated_files: Vec<String> = match lock_kind {
+        // A requirements.txt with includes, flattened into one file.
+        LockKind::Requirements => translated
+            .iter()
+            .map(|_| crate::lock::includes::FLATTENED_FILE.to_owned())
+            .collect(),
+        _ => (0..translated.len())
+            .map(crate::poetry::translated_file)
+            .collect(),
+    };
     let selection = selection(project);
     let fetched = fetched(cx, lock_kind, facts, git_over_ssh);
     let installer = match &fetched {
@@ -74,10 +81,14 @@ pub(super) fn venv(
     };
     let mut lock = lock_source(project, cx.inputs.session_id, &cx.inputs.ignored);
     for (translation, file) in translated.iter().zip(&translated_files) {
+        let what = match lock_kind {
+            LockKind::Requirements => "with the files it includes, every requirement pinned",
+            _ => "as requirements with hashes",
+        };
         lock = lock.mkfile(
             &format!("/{}", project.path(file)),
             translation.text.as_bytes(),
-            format!("[{name}] {lock_file} as requirements with hashes: {file}"),
+            format!("[{name}] {lock_file} {what}: {file}"),
         );
     }
     let inputs = match &fetched {
@@ -205,7 +216,12 @@ impl Installer {
             LockKind::Requirements | LockKind::Pylock => Self::Pinned {
                 hashes: (lock_kind != LockKind::Requirements || project.require_hashes)
                     .then_some("--require-hashes"),
-                file: lock_kind.file_name(),
+                // A requirements.txt with includes: its flattened file.
+                file: if translated.is_empty() {
+                    lock_kind.file_name()
+                } else {
+                    crate::lock::includes::FLATTENED_FILE
+                },
             },
         }
     }
