@@ -56,6 +56,22 @@ pub enum LockKind {
     Poetry,
 }
 
+impl LockKind {
+    /// The format of the lock file at `path` (a spec's `lock:`), by its
+    /// name: `uv.lock`, `poetry.lock`, `pylock.toml` or `pylock.NAME.toml`
+    /// (PEP 751), otherwise a requirements file.
+    pub fn of_file(path: &str) -> Self {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        match name {
+            "uv.lock" => Self::Uv,
+            "poetry.lock" => Self::Poetry,
+            "pylock.toml" => Self::Pylock,
+            _ if name.starts_with("pylock.") && name.ends_with(".toml") => Self::Pylock,
+            _ => Self::Requirements,
+        }
+    }
+}
+
 /// A lock, read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lock {

@@ -6,15 +6,27 @@ use crate::spec::ProjectDir;
 
 use super::{CONTEXT_LOCAL, DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE};
 
-/// The context paths of a project's `pyproject.toml` and `uv.lock`.
+/// The context paths of a project's `pyproject.toml` and its locks, by
+/// format (`uv.lock`, `poetry.lock`, `pylock.toml`, `requirements.txt`):
+/// the lock the spec names (`lock:`) in the place of its format's.
 pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 5] {
-    [
+    let mut inputs = [
         project.path(PYPROJECT_FILE),
         project.path(LOCK_FILE),
         project.path(crate::poetry::POETRY_LOCK_FILE),
         project.path(crate::requirements::PYLOCK_FILE),
         project.path(crate::requirements::REQUIREMENTS_FILE),
-    ]
+    ];
+    if let Some(lock) = project.lock {
+        let slot = match crate::lock::LockKind::of_file(&lock.path) {
+            crate::lock::LockKind::Uv => 1,
+            crate::lock::LockKind::Poetry => 2,
+            crate::lock::LockKind::Pylock => 3,
+            crate::lock::LockKind::Requirements => 4,
+        };
+        inputs[slot] = project.path(&lock.path);
+    }
+    inputs
 }
 
 /// The build-context source holding only `.dockerignore`, read before

@@ -47,7 +47,7 @@ pub(super) fn venv(
     // checking the host against the `known_hosts` secret, never
     // trusting a key on first use. Neither is part of a layer.
     let git_over_ssh = facts.is_some_and(|f| f.git_over_ssh);
-    let lock_file = project.path(lock_kind.file_name());
+    let lock_file = project.path(crate::project::lock_file_name(project, lock_kind));
     // What the installer reads: the lock, or its translation (one file
     // per index).
     let translated = facts.map_or(&[][..], |f| f.translated_locks.as_slice());
@@ -181,7 +181,7 @@ enum Installer {
     /// by file, with `--require-hashes` unless the spec turned it off.
     Pinned {
         hashes: Option<&'static str>,
-        file: &'static str,
+        file: String,
     },
     /// poetry.lock's translation: each file after its index, empty for the
     /// default.
@@ -218,9 +218,9 @@ impl Installer {
                     .then_some("--require-hashes"),
                 // A requirements.txt with includes: its flattened file.
                 file: if translated.is_empty() {
-                    lock_kind.file_name()
+                    crate::project::lock_file_name(project, lock_kind).to_owned()
                 } else {
-                    crate::lock::includes::FLATTENED_FILE
+                    crate::lock::includes::FLATTENED_FILE.to_owned()
                 },
             },
         }
@@ -236,8 +236,9 @@ impl Installer {
                 &PINNED_VENV_SCRIPT,
                 hashes
                     .iter()
-                    .chain([file])
-                    .map(|arg| (*arg).to_owned())
+                    .copied()
+                    .chain([file.as_str()])
+                    .map(str::to_owned)
                     .collect(),
             ),
             Self::Poetry { by_index } => (&POETRY_VENV_SCRIPT, by_index.clone()),
@@ -277,7 +278,7 @@ impl Installer {
                     ["pip", "install", "--python", "/opt/venv/bin/python"]
                         .into_iter()
                         .chain(*hashes)
-                        .chain(["-r", file])
+                        .chain(["-r", file.as_str()])
                         .collect(),
                     &[],
                 ),
