@@ -2149,6 +2149,16 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         let project = spec.services["api"].project_dir();
         let inputs = crate::plan::lock_inputs(&project);
         assert_eq!(inputs[4], "app/requirements/prod.txt");
+        // The venv's source of lock inputs holds it and pyproject alone.
+        let source = crate::plan::lock_source(&project, "session", &[]);
+        let definition = crate::llb::marshal::marshal(&source, None, None).expect("marshal");
+        let described = crate::describe::describe(&definition).expect("decodable");
+        assert!(
+            described
+                .to_string()
+                .contains(r#"[\"app/pyproject.toml\",\"app/requirements/prod.txt\"]"#),
+            "{described}"
+        );
         // A uv.lock next to it is not the lock: the spec says which.
         let pyproject = "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [\"six\"]\n";
         let mut files = ProjectFiles {

@@ -108,12 +108,18 @@ fn clean_path(path: &str) -> String {
     }
 }
 
-/// The build-context source holding only a project's lock inputs. The
+/// The build-context source holding only a project's lock inputs (with a
+/// lock the spec names, `pyproject.toml` and that lock alone). The
 /// frontend reads the files through it, and the venv stage mounts it, so
 /// only a change to these two files reruns the venv. `ignored` are the
 /// `.dockerignore` patterns.
 pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String]) -> State {
-    let include = lock_inputs(project).to_vec();
+    let mut include = lock_inputs(project).to_vec();
+    // A lock the spec names is the only one: another beside it is no input.
+    if let Some(lock) = project.lock {
+        let kept = [project.path(PYPROJECT_FILE), project.path(&lock.path)];
+        include.retain(|path| kept.contains(path));
+    }
     State::local(
         CONTEXT_LOCAL,
         &LocalOptions {
