@@ -507,14 +507,18 @@ fn check_projects<'a>(
     let mut stack = Vec::new();
     for project in target.projects() {
         let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
-        stack.push(ProjectFiles {
+        let mut files = ProjectFiles {
             project,
             pyproject: read(&pyproject)?,
             lock: read(&lock)?,
             poetry: read(&poetry)?,
             pylock: read(&pylock)?,
             requirements: read(&requirements)?,
-        });
+            included: Default::default(),
+        };
+        // The files a requirements lock includes (`-r`, `-c`), in rounds.
+        files.read_includes(read)?;
+        stack.push(files);
     }
     Ok(llb_gen::project::check_stack(&spec.file, &stack).map(|infos| (stack, infos)))
 }

@@ -890,12 +890,22 @@ async fn a_poetry_lock_error_carries_the_poetry_lock_excerpt() {
         "{}",
         error.message
     );
+    assert_shown_in(&error, "poetry.lock", poetry_lock.as_bytes());
+}
+
+/// That `error`'s `errdefs.Source` detail shows the file `filename`,
+/// whose content is `content`.
+fn assert_shown_in(
+    error: &bollard_buildkit_proto::google::rpc::Status,
+    filename: &str,
+    content: &[u8],
+) {
     let detail: Value = serde_json::from_slice(&error.details[0].value).expect("JSON detail");
-    assert_eq!(detail["info"]["filename"], json!("poetry.lock"));
+    assert_eq!(detail["info"]["filename"], json!(filename));
     let data = base64::engine::general_purpose::STANDARD
         .decode(detail["info"]["data"].as_str().expect("data"))
         .expect("base64");
-    assert_eq!(data, poetry_lock.as_bytes());
+    assert_eq!(data, content);
 }
 
 #[tokio::test]
@@ -1093,4 +1103,108 @@ async fn a_wheel_needing_a_newer_glibc_than_the_image_has_is_refused_at_its_lock
             .any(|(_, path)| path == "/var/lib/dpkg/status"),
         "the probe read dpkg's status"
     );
+}
+
+/// The `includes` fixture (a service whose requirements.txt includes
+/// `../requirements-base.txt` and `../constraints.txt`) as the build
+/// context, with a file no lock names; `base` replaces the shared
+/// requirements when given.
+fn includes_fake(base: Option<&[u8]>) -> (FakeBridge, Vec<u8>) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/projects/includes");
+    let read = |path: &str| std::fs::read(format!("{dir}/{path}")).expect("fixture file");
+    let spec = read("pybase.yaml");
+    let base = base.map_or_else(|| read("services/requirements-base.txt"), <[u8]>::to_vec);
+    let context: Vec<(&str, Vec<u8>)> = vec![
+        ("pybase.yaml", spec.clone()),
+        (
+            "services/api/pyproject.toml",
+            read("services/api/pyproject.toml"),
+        ),
+        (
+            "services/api/requirements.txt",
+            read("services/api/requirements.txt"),
+        ),
+        (
+            "services/api/src/api/__init__.py",
+            read("services/api/src/api/__init__.py"),
+        ),
+        (
+            "services/api/src/api/cli.py",
+            read("services/api/src/api/cli.py"),
+        ),
+        ("services/requirements-base.txt", base.clone()),
+        ("services/constraints.txt", read("services/constraints.txt")),
+        ("services/README.md", b"not an input of any lock\n".to_vec()),
+    ];
+    let fake = FakeBridge::new()
+        .with_local("dockerfile", files(&[("pybase.yaml", spec)]))
+        .with_local("context", files(&context))
+        .with_image(
+            "docker.io/library/python:3.12-slim",
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+            json!({"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+                   "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], "Cmd": ["python3"]}}),
+        );
+    (fake, base)
+}
+
+#[tokio::test]
+async fn the_files_a_requirements_lock_includes_are_read_through_a_source_of_only_them() {
+    let (fake, _) = includes_fake(None);
+    let handle = run(fake, &options(&["filename=pybase.yaml", "target=api"])).await;
+    returned_config(&handle);
+    // Each included file was read through a view of the context holding
+    // exactly the files that round found, never the whole context.
+    let reads = handle.read_files();
+    let view_of = |wanted: &str| {
+        reads
+            .iter()
+            .find(|(_, path)| path == wanted)
+            .and_then(|(id, _)| handle.view_files(id))
+            .unwrap_or_else(|| panic!("`{wanted}` was not read from a view: {reads:?}"))
+    };
+    assert_eq!(
+        view_of("services/requirements-base.txt"),
+        ["services/constraints.txt", "services/requirements-base.txt"]
+    );
+    assert_eq!(
+        view_of("services/api/requirements.txt"),
+        [
+            "services/api/pyproject.toml",
+            "services/api/requirements.txt"
+        ]
+    );
+    assert!(
+        !reads.iter().any(|(_, path)| path.ends_with("README.md")),
+        "{reads:?}"
+    );
+    // The venv installs from the flattened file, a file of the LLB.
+    let definition = build_definition(&handle);
+    let names: Vec<&String> = definition
+        .metadata
+        .values()
+        .filter_map(|m| m.description.get("llb.customname"))
+        .collect();
+    assert!(
+        names.iter().any(|name| *name
+            == "[api] services/api/requirements.txt with the files it includes, every requirement pinned: pybase-requirements.txt"),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_error_inside_an_included_file_is_shown_in_that_file() {
+    let base = b"# shared by every service\nsix\npackaging\nflask\n";
+    let (fake, base) = includes_fake(Some(base));
+    let handle = run(fake, &options(&["filename=pybase.yaml", "target=api"])).await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert!(
+        error.message.starts_with(
+            "services/requirements-base.txt:4:1: `flask` is not pinned to one version with `==`, here or by a constraint"
+        ),
+        "{}",
+        error.message
+    );
+    assert_shown_in(&error, "services/requirements-base.txt", &base);
 }

@@ -138,7 +138,7 @@ pub fn lint_stack(
                             "`{name}` is already in the {} `{}` ({}), which the {} `{}` builds on",
                             lower.project.owner_kind,
                             lower.project.owner,
-                            lower.project.path(lower_info.lock.file_name()),
+                            lower.project.path(crate::project::lock_file_name(&lower.project, lower_info.lock)),
                             project.owner_kind,
                             project.owner,
                         ),
@@ -597,6 +597,7 @@ mod tests {
             poetry: None,
             pylock: None,
             requirements: None,
+            included: Default::default(),
         }];
         let infos = crate::project::check_stack("pybase.yaml", &stack).expect("valid project");
         lint_stack(&stack, &infos)

@@ -49,7 +49,9 @@ pub struct ProjectInfo {
     pub version_from_vcs: Option<VcsVersion>,
     /// The requirements locks the venv is installed from, one per package
     /// index, when the project's lock is one uv does not read
-    /// (`poetry.lock`, translated: [`crate::poetry::PoetryLock::requirements`]);
+    /// (`poetry.lock`, translated: [`crate::poetry::PoetryLock::requirements`]),
+    /// or one for a `requirements.txt` that includes other files (`-r`,
+    /// `-c`), flattened ([`crate::lock::includes::Flattened::text`]);
     /// empty otherwise.
     pub translated_locks: Vec<crate::poetry::IndexRequirements>,
     /// `[project].requires-python`, when set.
@@ -185,6 +187,14 @@ impl LockKind {
             LockKind::Poetry => &[crate::poetry::POETRY_RELOCK],
         }
     }
+}
+
+/// The name of `project`'s lock of the format `kind` in its directory:
+/// the spec's `lock:`, else the format's default name.
+pub fn lock_file_name<'a>(project: &ProjectDir<'a>, kind: LockKind) -> &'a str {
+    project
+        .lock
+        .map_or(kind.file_name(), |lock| lock.path.as_str())
 }
 
 /// A package as a lock pins it.
@@ -481,29 +491,92 @@ pub struct ProjectFiles<'a> {
     pub pylock: Option<Vec<u8>>,
     /// Its `requirements.txt`, the lock when there is none of them.
     pub requirements: Option<Vec<u8>>,
+    /// The files a requirements lock includes (`-r`, `-c`), by build-context
+    /// path, as read so far ([`ProjectFiles::wanted_includes`]).
+    pub included: crate::lock::includes::IncludedFiles,
 }
 
 impl ProjectFiles<'_> {
+    /// The files its requirements lock includes that are not read yet
+    /// (none for another lock): the caller reads them into `included`,
+    /// and asks again until none is left.
+    pub fn wanted_includes(&self) -> Vec<String> {
+        match self.chosen_lock() {
+            (LockKind::Requirements, Some(bytes)) => std::str::from_utf8(bytes)
+                .map(|text| {
+                    let file = self
+                        .project
+                        .path(lock_file_name(&self.project, LockKind::Requirements));
+                    crate::lock::includes::wanted_includes(&file, text, &self.included)
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The lock the venv is installed from, and its bytes (`None`:
+    /// missing): the one the spec names (`lock:`), else the first there
+    /// is of `uv.lock`, `poetry.lock`, `pylock.toml`, `requirements.txt`.
+    pub fn chosen_lock(&self) -> (LockKind, Option<&[u8]>) {
+        let of = |kind: LockKind| match kind {
+            LockKind::Uv => self.lock.as_deref(),
+            LockKind::Poetry => self.poetry.as_deref(),
+            LockKind::Pylock => self.pylock.as_deref(),
+            LockKind::Requirements => self.requirements.as_deref(),
+        };
+        if let Some(lock) = self.project.lock {
+            let kind = LockKind::of_file(&lock.path);
+            return (kind, of(kind));
+        }
+        [
+            LockKind::Uv,
+            LockKind::Poetry,
+            LockKind::Pylock,
+            LockKind::Requirements,
+        ]
+        .into_iter()
+        .find_map(|kind| Some((kind, Some(of(kind)?))))
+        .unwrap_or((LockKind::Uv, None))
+    }
+
+    /// Read the files its requirements lock includes with `read` (a
+    /// build-context path to its bytes, `None` when the context lacks it),
+    /// round after round until every one is read.
+    pub fn read_includes<E>(
+        &mut self,
+        mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<(), E> {
+        loop {
+            let wanted = self.wanted_includes();
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            for path in wanted {
+                let bytes = read(&path)?;
+                self.included.insert(path, bytes);
+            }
+        }
+    }
+
     /// The bytes of the lock the venv is installed from.
     pub fn lock_bytes(&self) -> Option<&[u8]> {
-        self.lock
-            .as_deref()
-            .or(self.poetry.as_deref())
-            .or(self.pylock.as_deref())
-            .or(self.requirements.as_deref())
+        self.chosen_lock().1
     }
 }
 
 /// Check a project's files: its `uv.lock`, or, when it has none, its
 /// `poetry.lock`, or its `pylock.toml`, or its `requirements.txt`.
 pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
+    if let Some(named) = files.project.lock {
+        return check_named_lock(spec_file, files, named);
+    }
     let pinned = |kind: LockKind, bytes: &[u8]| {
         check_pinned(
             spec_file,
             &files.project,
             files.pyproject.as_deref(),
             kind,
-            bytes,
+            (bytes, &files.included),
         )
     };
     match (
@@ -520,6 +593,44 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
             &files.project,
             files.pyproject.as_deref(),
             files.lock.as_deref(),
+        ),
+    }
+}
+
+/// Check a project whose lock the spec names (`lock:`, `named`): that
+/// file, of the format its name says, or an error at the `lock` key when
+/// the build context lacks it.
+fn check_named_lock(
+    spec_file: &str,
+    files: &ProjectFiles<'_>,
+    named: &crate::spec::LockFile,
+) -> Result<ProjectInfo, Diagnostics> {
+    let project = &files.project;
+    match files.chosen_lock() {
+        (_, None) => Err(Diagnostics(vec![
+            Diagnostic::at(
+                spec_file,
+                named.at,
+                format!(
+                    "`{}` not found in the build context ({} `{}`, `lock: {}`)",
+                    project.path(&named.path),
+                    project.owner_kind,
+                    project.owner,
+                    named.path
+                ),
+            )
+            .with_hint(format!(
+                "`lock` is relative to the project directory `{}`; a file `.dockerignore` excludes is not in the context either",
+                project.display()
+            )),
+        ])),
+        (LockKind::Uv, lock) => check(spec_file, project, files.pyproject.as_deref(), lock),
+        (kind, Some(bytes)) => check_pinned(
+            spec_file,
+            project,
+            files.pyproject.as_deref(),
+            kind,
+            (bytes, &files.included),
         ),
     }
 }
@@ -563,7 +674,7 @@ fn check_pinned(
     project: &ProjectDir<'_>,
     pyproject: Option<&[u8]>,
     kind: LockKind,
-    lock: &[u8],
+    lock: (&[u8], &crate::lock::includes::IncludedFiles),
 ) -> Result<ProjectInfo, Diagnostics> {
     let mut problems: Vec<Diagnostic> =
         unselectable(spec_file, project, kind).into_iter().collect();
@@ -625,14 +736,14 @@ fn unselectable(spec_file: &str, project: &ProjectDir<'_>, kind: LockKind) -> Op
         "`{}` selects extras or groups of `{}`, but {} pins one set of packages (it has no uv.lock or poetry.lock)",
         project.owner,
         project.display(),
-        kind.file_name()
+        lock_file_name(project, kind)
     );
     Some(
         Diagnostic::at(spec_file, first.at, message)
         .with_hint(format!(
             "export the lock with them instead (`{}`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `{}`",
             crate::requirements::export_selected(
-                kind.file_name(),
+                lock_file_name(project, kind),
                 project.selection.extras.iter().map(|e| e.name.as_str()),
                 project.selection.groups.iter().map(|g| g.name.as_str()),
             ),
@@ -660,11 +771,11 @@ struct PinnedLock {
 fn read_pins(
     project: &ProjectDir<'_>,
     kind: LockKind,
-    lock: &[u8],
+    (lock, included): (&[u8], &crate::lock::includes::IncludedFiles),
     pyproject: Option<&toml::Table>,
     parsed: Option<&crate::pyproject::Pyproject>,
 ) -> Result<PinnedLock, Vec<Diagnostic>> {
-    let file = project.path(kind.file_name());
+    let file = project.path(lock_file_name(project, kind));
     let Ok(text) = std::str::from_utf8(lock) else {
         return Err(vec![Diagnostic::at(
             &file,
@@ -675,13 +786,18 @@ fn read_pins(
     match kind {
         LockKind::Pylock => read_pylock(&file, text, pyproject),
         LockKind::Poetry => read_poetry_lock(project, &file, text, parsed),
-        _ => crate::lock::requirements::read(&file, text, project.require_hashes).map(|lock| {
-            PinnedLock {
-                pins: crate::requirements::pins(&lock),
-                selection: every_package(&lock),
+        _ => crate::lock::includes::read_including(&file, text, project.require_hashes, included)
+            .map(|flattened| PinnedLock {
+                pins: crate::requirements::pins(&flattened.lock),
+                selection: every_package(&flattened.lock),
+                // With includes, one file of every requirement pinned.
+                translated: flattened
+                    .text
+                    .map(|text| crate::poetry::IndexRequirements { index: None, text })
+                    .into_iter()
+                    .collect(),
                 ..PinnedLock::default()
-            }
-        }),
+            }),
     }
 }
 
@@ -743,12 +859,12 @@ fn out_of_date_pins(
 ) -> Vec<Diagnostic> {
     let hint = format!(
         "regenerate {} in `{}` (`{}`)",
-        kind.file_name(),
+        lock_file_name(project, kind),
         project.display(),
         kind.relock_commands().join("` or `")
     );
     let file = project.path(PYPROJECT_FILE);
-    let lock_file = kind.file_name();
+    let lock_file = lock_file_name(project, kind);
     contradicted_dependencies(&metadata.dependencies, pins)
         .into_iter()
         .map(|contradiction| {
@@ -934,13 +1050,17 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
                 let list = |v: &BTreeSet<String>| v.iter().cloned().collect::<Vec<_>>().join(", ");
                 problems.push(
                     Diagnostic::at(
-                        &upper.project.path(upper.info.lock.file_name()),
+                        &upper
+                            .project
+                            .path(lock_file_name(&upper.project, upper.info.lock)),
                         pinned.at,
                         format!(
                             "`{name}` is locked at {} here but at {} in {} of the {} `{}`, which {} `{}` builds on",
                             list(&pinned.versions),
                             list(&theirs.versions),
-                            below.project.path(below.info.lock.file_name()),
+                            below
+                                .project
+                                .path(lock_file_name(&below.project, below.info.lock)),
                             below.project.owner_kind,
                             below.project.owner,
                             upper.project.owner_kind,
@@ -1364,6 +1484,7 @@ name = "psycopg-binary"
             at: None,
             selection: &selection,
             require_hashes: true,
+            lock: None,
         };
         let rendered: Vec<String> = unknown_selection("pybase.yaml", &project, &pyproject)
             .iter()
@@ -1430,6 +1551,7 @@ name = "idna"
             poetry: None,
             pylock: None,
             requirements: Some(pins.as_bytes().to_vec()),
+            included: Default::default(),
         };
         match check_files(&spec.file, &files) {
             Ok(_) => "ok".to_owned(),
@@ -1564,6 +1686,7 @@ name = "idna"
             poetry: None,
             pylock: None,
             requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
+            included: Default::default(),
         };
         let problems = check_files(&spec.file, &files).expect_err("refused");
         insta::assert_snapshot!(problems.to_string(), @"
@@ -1858,6 +1981,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             at: None,
             selection: &none,
             require_hashes: true,
+            lock: None,
         };
         let service = ProjectDir {
             owner: "api",
@@ -1866,6 +1990,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             at: None,
             selection: &none,
             require_hashes: true,
+            lock: None,
         };
         let tier_info = info(&tier, "web", &[("fastapi", "0.118.0"), ("six", "1.16.0")]);
         let same = info(&service, "api", &[("six", "1.16.0"), ("idna", "3.10")]);
@@ -1893,5 +2018,81 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         )
         .expect_err("six differs");
         insta::assert_snapshot!(error.to_string(), @"services/api/uv.lock:7:1: `six` is locked at 1.17.0 here but at 1.16.0 in tiers/web/uv.lock of the tier `python-web`, which service `api` builds on (hint: a service must not override its tier's packages: pin `six` to 1.16.0 in services/api/pyproject.toml (or drop it and use the tier's), then run `uv lock` in `services/api`)");
+    }
+
+    /// The spec with a service `api` at `app` whose `lock:` is `lock`.
+    fn spec_with_lock(lock: &str) -> crate::spec::Spec {
+        let text = format!(
+            "version: 1\nservices:\n  api:\n    from: python:3.12-slim\n    project: app\n    lock: {lock}\n"
+        );
+        crate::spec::parse("pybase.yaml", text.as_bytes()).expect("valid spec")
+    }
+
+    #[test]
+    fn a_lock_the_spec_names_is_read_in_the_format_its_name_says() {
+        let spec = spec_with_lock("requirements/prod.txt");
+        let project = spec.services["api"].project_dir();
+        let inputs = crate::plan::lock_inputs(&project);
+        assert_eq!(inputs[4], "app/requirements/prod.txt");
+        // The venv's source of lock inputs holds it and pyproject alone.
+        let source = crate::plan::lock_source(&project, "session", &[]);
+        let definition = crate::llb::marshal::marshal(&source, None, None).expect("marshal");
+        let described = crate::describe::describe(&definition).expect("decodable");
+        assert!(
+            described
+                .to_string()
+                .contains(r#"[\"app/pyproject.toml\",\"app/requirements/prod.txt\"]"#),
+            "{described}"
+        );
+        // A uv.lock next to it is not the lock: the spec says which.
+        let pyproject = "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [\"six\"]\n";
+        let mut files = ProjectFiles {
+            project,
+            pyproject: Some(pyproject.as_bytes().to_vec()),
+            lock: Some(b"not a lock [".to_vec()),
+            poetry: None,
+            pylock: None,
+            requirements: Some(b"-r ../base.txt\n".to_vec()),
+            included: Default::default(),
+        };
+        // Its includes are relative to its own directory.
+        assert_eq!(files.wanted_includes(), ["app/base.txt"]);
+        files.included.insert(
+            "app/base.txt".to_owned(),
+            Some(b"six==1.17.0 --hash=sha256:00\n".to_vec()),
+        );
+        let info = check_files(&spec.file, &files).expect("the named lock checks");
+        assert_eq!(info.lock, LockKind::Requirements);
+        assert_eq!(info.packages.keys().collect::<Vec<_>>(), ["six"]);
+        // Missing: an error at the spec's `lock` key.
+        files.requirements = None;
+        insta::assert_snapshot!(
+            check_files(&spec.file, &files).expect_err("missing").to_string(),
+            @"pybase.yaml:6:11: `app/requirements/prod.txt` not found in the build context (service `api`, `lock: requirements/prod.txt`) (hint: `lock` is relative to the project directory `app`; a file `.dockerignore` excludes is not in the context either)"
+        );
+        // Formats by name.
+        for (name, kind) in [
+            ("uv.lock", LockKind::Uv),
+            ("locks/poetry.lock", LockKind::Poetry),
+            ("pylock.toml", LockKind::Pylock),
+            ("pylock.prod.toml", LockKind::Pylock),
+            ("requirements/prod.in.txt", LockKind::Requirements),
+        ] {
+            assert_eq!(LockKind::of_file(name), kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_named_pylock_is_installed_under_its_own_name() {
+        let spec = spec_with_lock("pylock.prod.toml");
+        let project = spec.services["api"].project_dir();
+        assert_eq!(
+            crate::plan::lock_inputs(&project)[3],
+            "app/pylock.prod.toml"
+        );
+        assert_eq!(
+            lock_file_name(&project, LockKind::Pylock),
+            "pylock.prod.toml"
+        );
     }
 }

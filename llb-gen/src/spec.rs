@@ -102,6 +102,8 @@ pub struct Level {
     pub selection: Selection,
     /// Whether a `requirements.txt` lock must hash every requirement.
     pub require_hashes: bool,
+    /// The project's lock file, when the spec names it (`lock:`).
+    pub lock: Option<LockFile>,
     /// OS packages installed in the image.
     pub runtime_packages: Vec<String>,
     /// Where the first runtime package is.
@@ -130,8 +132,19 @@ impl Level {
             at,
             selection: &self.selection,
             require_hashes: self.require_hashes,
+            lock: self.lock.as_ref(),
         }
     }
+}
+
+/// A project's lock file as the spec names it (`lock:`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockFile {
+    /// Its path relative to the project directory, normalized, inside it
+    /// (`requirements/prod.txt`).
+    pub path: String,
+    /// Where `lock` is.
+    pub at: Option<Position>,
 }
 
 /// A tier: a shared base image other tiers and services start from.
@@ -269,6 +282,9 @@ pub struct ProjectDir<'a> {
     /// Whether a `requirements.txt` lock must give every requirement a
     /// `--hash` (`require-hashes`, default true).
     pub require_hashes: bool,
+    /// Its lock file, when the spec names it (`lock:`); else the first
+    /// of the default names the directory has.
+    pub lock: Option<&'a LockFile>,
 }
 
 impl ProjectDir<'_> {
@@ -681,6 +697,10 @@ fn validate_tier(
             .with_hint("extras and groups are parts of a project: add `project:` to the tier"),
         );
     }
+    let lock = validate_lock(file, raw.lock.as_ref(), problems);
+    if raw.project.is_none() {
+        problems.extend(lock_without_project(file, &name.value, raw.lock.as_ref()));
+    }
     let runtime_packages = validate_packages(file, "system.runtime", &raw.system.runtime, problems);
     let build_packages = validate_packages(file, "system.build", &raw.system.build, problems);
     let env = validate_env(file, &raw.env, problems);
@@ -705,6 +725,7 @@ fn validate_tier(
             build_from_at: raw.build_from.as_ref().and_then(pos),
             selection,
             require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
+            lock,
             runtime_packages,
             runtime_at: raw.system.runtime.first().and_then(pos),
             build_packages,
@@ -951,6 +972,7 @@ fn validate_service(
         Some(project) => (validate_project_dir(file, project, problems), pos(project)),
         None => (Some(String::new()), pos(name)),
     };
+    let lock = validate_lock(file, raw.lock.as_ref(), problems);
     let user = raw
         .user
         .as_ref()
@@ -1003,6 +1025,7 @@ fn validate_service(
             // Checked only once the rest of the service is valid.
             selection: validate_selection(file, &raw.extras, &raw.groups, problems),
             require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
+            lock,
             runtime_packages,
             runtime_at: raw.system.runtime.first().and_then(pos),
             build_packages,
@@ -1462,6 +1485,76 @@ fn normalize_project(path: &str) -> Result<String, String> {
         }
     }
     Ok(parts.join("/"))
+}
+
+/// The error for a tier (`tier`) that names a `lock` but no project.
+fn lock_without_project(
+    file: &str,
+    tier: &str,
+    lock: Option<&Spanned<String>>,
+) -> Option<Diagnostic> {
+    Some(
+        Diagnostic::at(
+            file,
+            pos(lock?),
+            format!("tier `{tier}` names a `lock` but has no `project`"),
+        )
+        .with_hint("the lock is a project's: add `project:` to the tier"),
+    )
+}
+
+/// A `lock:` path: relative to the project directory and inside it
+/// (`..` only while it stays there), a file, and `uv.lock` only at the
+/// directory's top (uv reads it next to pyproject.toml).
+fn validate_lock(
+    file: &str,
+    lock: Option<&Spanned<String>>,
+    problems: &mut Vec<Diagnostic>,
+) -> Option<LockFile> {
+    let lock = lock?;
+    let normalize = |path: &str| -> Result<String, String> {
+        if path.starts_with('/') {
+            return Err("it must be relative to the project directory".into());
+        }
+        if path.contains('\\') {
+            return Err("use `/` to separate directories".into());
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        for part in path.split('/') {
+            match part {
+                "" | "." => {}
+                ".." if parts.pop().is_some() => {}
+                ".." => {
+                    return Err("it may not leave the project directory (`..`): the venv step sees that directory alone".into());
+                }
+                other => parts.push(other),
+            }
+        }
+        if parts.is_empty() || path.ends_with('/') {
+            return Err("it must name a file".into());
+        }
+        let normalized = parts.join("/");
+        if normalized != crate::files::LOCK_FILE
+            && normalized.ends_with(&format!("/{}", crate::files::LOCK_FILE))
+        {
+            return Err("uv reads uv.lock next to pyproject.toml: it must be `uv.lock`".into());
+        }
+        Ok(normalized)
+    };
+    match normalize(&lock.value) {
+        Ok(path) => Some(LockFile {
+            path,
+            at: pos(lock),
+        }),
+        Err(reason) => {
+            problems.push(Diagnostic::at(
+                file,
+                pos(lock),
+                format!("invalid lock file `{}`: {reason}", lock.value),
+            ));
+            None
+        }
+    }
 }
 
 /// Extras and groups: PEP 508 names (PEP 685 / 735), each once.

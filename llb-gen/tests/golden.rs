@@ -90,14 +90,18 @@ fn checked_stack<'a>(
         .into_iter()
         .map(|project| {
             let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
-            ProjectFiles {
+            let mut files = ProjectFiles {
                 project,
                 pyproject: read(&pyproject),
                 lock: read(&lock),
                 poetry: read(&poetry),
                 pylock: read(&pylock),
                 requirements: read(&requirements),
-            }
+                included: Default::default(),
+            };
+            let included = files.read_includes(|path| Ok::<_, ()>(read(path)));
+            included.expect("reading from disk");
+            files
         })
         .collect();
     let infos =
@@ -906,6 +910,51 @@ fn a_poetry_lock_is_installed_one_index_at_a_time() {
             );
         }
     }
+}
+
+/// The fixture whose service `requirements.txt` includes shared files
+/// (`-r ../requirements-base.txt`, `-c ../constraints.txt`), as seed 002.
+const INCLUDES: &str = "includes";
+const INCLUDES_SPEC: &str = include_str!("../../testdata/projects/includes/pybase.yaml");
+
+#[test]
+fn a_requirements_lock_with_includes_is_installed_from_its_flattened_file() {
+    // The included files are read (as the CLI and the gateway read them),
+    // the set pinned and hashed through the constraints, written as one
+    // file of the LLB next to the lock, and installed from it alone.
+    let build = build_from(INCLUDES, INCLUDES_SPEC, "api", false);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let file_step = "[api] services/api/requirements.txt with the files it includes, every requirement pinned: pybase-requirements.txt";
+    assert!(
+        ops.iter().any(|op| op["name"] == file_step
+            && op["op"]
+                .to_string()
+                .contains("/services/api/pybase-requirements.txt")),
+        "no step `{file_step}`"
+    );
+    golden("includes-api", &build);
+    // What the file holds: the three packages the requirements name, each
+    // pinned and hashed by the service's line or its constraint; attrs,
+    // constrained alone, is not among them.
+    let spec = llb_gen::spec::parse("pybase.yaml", INCLUDES_SPEC.as_bytes()).expect("valid");
+    let target = plan::select_target(&spec, Some("api")).expect("known target");
+    let (_, infos) = checked_stack(INCLUDES, &spec, &target);
+    let [flattened] = infos[0].translated_locks.as_slice() else {
+        panic!("one flattened file");
+    };
+    insta::assert_snapshot!(flattened.text, @r"
+    # services/api/requirements.txt with the files it includes (-r, -c), every requirement pinned: written by pybase
+    six==1.17.0 \
+        --hash=sha256:ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81 \
+        --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274
+    packaging==24.2 \
+        --hash=sha256:c228a6dc5e932d346bc5739379109d49e8853dd8223571c7c5b55260edc0b97f \
+        --hash=sha256:09abb1bccd265c01f4a3aa3f7a7db064b36514d2cba19a2f694fe6150451a759
+    idna==3.10 \
+        --hash=sha256:12f65c9b470abda6dc35cf8e63cc574b1c52b11df2c86030af0ac09b01b13ea9 \
+        --hash=sha256:946d195a0d259cbba61165e88e65941f16e9b36ea6ddb97f00452bae8b1287d3
+    ");
 }
 
 /// Each exec of `build`: its argv, and the file that the `FileOp` it

@@ -60,6 +60,7 @@ fn inputs<'a>(
             poetry: None,
             pylock: None,
             requirements: None,
+            included: Default::default(),
         })
         .collect();
     let infos =

@@ -3,7 +3,9 @@
 //! `.dockerignore` (its own source, so editing it never reruns the venv),
 //! and each stacked project's lock inputs (a `context` source whose include
 //! patterns are those files, never the whole context, with the
-//! `.dockerignore` patterns as excludes); for `--call check`, the projects
+//! `.dockerignore` patterns as excludes), then the files a requirements
+//! lock includes (`-r`, `-c`), in rounds, each through a source of exactly
+//! the files found in the round before; for `--call check`, the projects
 //! of every target, for their lint warnings.
 //!
 //! A problem in one of these files is reported in the file it is in
@@ -87,6 +89,11 @@ pub(super) fn in_files(
                 named.push((path, bytes));
             }
         }
+        for (path, bytes) in &files.included {
+            if let Some(bytes) = bytes {
+                named.push((path.clone(), bytes));
+            }
+        }
     }
     let borrowed: Vec<(&str, &[u8])> = named.iter().map(|(n, b)| (n.as_str(), *b)).collect();
     Failure::input(diagnostics, &borrowed)
@@ -107,7 +114,8 @@ pub(super) async fn read_dockerignore(
 
 /// A project's lock inputs (`pyproject.toml`, `uv.lock`, `poetry.lock`, `pylock.toml`,
 /// `requirements.txt`), read through a build-context source holding only
-/// them; a missing file is `None`.
+/// them, then the files a requirements lock includes, through sources
+/// holding only those; a missing file is `None`.
 pub(super) async fn read_project<'a>(
     bridge: &mut Bridge,
     project: ProjectDir<'a>,
@@ -117,14 +125,29 @@ pub(super) async fn read_project<'a>(
 ) -> Result<ProjectFiles<'a>, Failure> {
     let lock_ref = solve(bridge, &plan::lock_source(&project, session, ignored), caps).await?;
     let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
-    Ok(ProjectFiles {
+    let mut files = ProjectFiles {
         project,
         pyproject: read_file(bridge, &lock_ref, &pyproject).await?,
         lock: read_file(bridge, &lock_ref, &lock).await?,
         poetry: read_file(bridge, &lock_ref, &poetry).await?,
         pylock: read_file(bridge, &lock_ref, &pylock).await?,
         requirements: read_file(bridge, &lock_ref, &requirements).await?,
-    })
+        included: Default::default(),
+    };
+    // The files a requirements lock includes (`-r`, `-c`), a round of
+    // reads for those each round finds, through a source of exactly them.
+    loop {
+        let wanted = files.wanted_includes();
+        if wanted.is_empty() {
+            return Ok(files);
+        }
+        let source = plan::included_source(&files.project, &wanted, session, ignored);
+        let included_ref = solve(bridge, &source, caps).await?;
+        for path in wanted {
+            let bytes = read_file(bridge, &included_ref, &path).await?;
+            files.included.insert(path, bytes);
+        }
+    }
 }
 
 /// For `--call check`: the lint warnings about the project files of every

@@ -3,7 +3,9 @@
 //! requirements.txt exported as the hint says); every lock format (requirements.txt,
 //! pylock.toml, Poetry's) installs what uv.lock does and checks every hash;
 //! wheels BuildKit fetched are installed with the network off; a
-//! requirements file without hashes builds only where the spec opts out.
+//! requirements file without hashes builds only where the spec opts out;
+//! a requirements file with `-r` and `-c` files installs the set they pin,
+//! with the constraints' hashes checked.
 
 use std::path::Path;
 use std::process::Command;
@@ -342,5 +344,63 @@ fn a_requirements_file_without_hashes_builds_only_when_the_spec_opts_out() {
     assert!(output.status.success(), "{}", failure(&output));
     let ran = docker_run("pybase-e2e/unhashed:2", None, &[]);
     assert_eq!(stdout(&ran), "six 1.17.0", "{}", stderr(&ran));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_requirements_lock_with_includes_installs_the_pinned_set_and_no_constraint_alone() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    // Seed 002's shape: services/api/requirements.txt is `-r
+    // ../requirements-base.txt` (six, packaging, unpinned) and `-c
+    // ../constraints.txt` (their pins and hashes, and attrs's), plus idna
+    // pinned and hashed on its own line.
+    let dir = fixture("includes");
+    build_ok(&dir, Some("api"), "pybase-e2e/includes:latest");
+    let installed = installed_distributions("pybase-e2e/includes:latest");
+    for wanted in ["six-1.17.0", "packaging-24.2", "idna-3.10", "api-0.1.0"] {
+        assert!(
+            installed.iter().any(|d| d.starts_with(wanted)),
+            "{wanted} is not installed: {installed:?}"
+        );
+    }
+    assert!(
+        !installed.iter().any(|d| d.starts_with("attrs")),
+        "a constraint alone installed its package: {installed:?}"
+    );
+    assert_eq!(installed.len(), 4, "{installed:?}");
+    let ran = docker_run("pybase-e2e/includes:latest", None, &[]);
+    assert_eq!(
+        stdout(&ran),
+        "api: six 1.17.0, packaging 24.2, idna 3.10",
+        "{}",
+        stderr(&ran)
+    );
+
+    // The hashes a constraint gives are checked: six's replaced by a
+    // forged one in constraints.txt stops the venv step.
+    let constraints = dir.join("services/constraints.txt");
+    let text = std::fs::read_to_string(&constraints).expect("constraints.txt");
+    let forged = "0000000000000000000000000000000000000000000000000000000000000000";
+    std::fs::write(
+        &constraints,
+        text.replace(
+            "ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81",
+            forged,
+        )
+        .replace(
+            "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274",
+            forged,
+        ),
+    )
+    .expect("write constraints.txt");
+    let (output, _) = build(&dir, Some("api"), "pybase-e2e/includes:forged");
+    assert!(
+        !output.status.success(),
+        "a forged hash in constraints.txt built an image"
+    );
+    let err = stderr(&output);
+    assert!(err.to_lowercase().contains("hash"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -28,6 +28,7 @@
 //! Readers: [`uv`] (`uv.lock`), [`pylock`] (`pylock.toml`, PEP 751),
 //! [`requirements`] (`requirements.txt`), [`poetry`] (`poetry.lock`).
 
+pub mod includes;
 pub mod poetry;
 pub mod pylock;
 pub mod requirements;
@@ -56,6 +57,22 @@ pub enum LockKind {
     /// index (`poetry.rs`), each installed with `uv pip install
     /// --no-deps --require-hashes` and its own index alone.
     Poetry,
+}
+
+impl LockKind {
+    /// The format of the lock file at `path` (a spec's `lock:`), by its
+    /// name: `uv.lock`, `poetry.lock`, `pylock.toml` or `pylock.NAME.toml`
+    /// (PEP 751), otherwise a requirements file.
+    pub fn of_file(path: &str) -> Self {
+        let name = path.rsplit('/').next().unwrap_or(path);
+        match name {
+            "uv.lock" => Self::Uv,
+            "poetry.lock" => Self::Poetry,
+            "pylock.toml" => Self::Pylock,
+            _ if name.starts_with("pylock.") && name.ends_with(".toml") => Self::Pylock,
+            _ => Self::Requirements,
+        }
+    }
 }
 
 /// A lock, read.

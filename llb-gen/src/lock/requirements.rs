@@ -1,5 +1,5 @@
 //! The `requirements.txt` reader: a requirements file that pins every
-//! package, read into [`Lock`] (kind [`LockKind::Requirements`]).
+//! package, read into [`Lock`] (kind [`super::LockKind::Requirements`]).
 //!
 //! It is a lock when every package is pinned with `==` and its artifacts'
 //! hashes, as `pip-compile --generate-hashes` and `uv export --format
@@ -11,11 +11,12 @@
 //! line's requirement is its words before the first that starts with `-`,
 //! a PEP 508 requirement. One whose own specifier is not a single `==` (or
 //! `===`) or that has no `--hash` is refused: installing it would not be
-//! exactly the lock (a `==` in its marker pins nothing). So are `-r`/`-c`
-//! (other files pybase does not read) and `-e` (an editable install is no
-//! lock), however spelled (`-rbase.txt`, `--requirement=base.txt`, `-e.`).
-//! Other options (`--index-url`, `--find-links`, …) are left to the
-//! installer. Unlike the TOML readers, this one refuses what it cannot
+//! exactly the lock (a `==` in its marker pins nothing), unless a
+//! constraint pins and hashes it. So is `-e` (an editable install is no
+//! lock), however spelled (`-e.`, `--editable=.`). `-r`/`-c` (however
+//! spelled: `-rbase.txt`, `--requirement=base.txt`) name other files,
+//! followed by [`super::includes`]. Other options (`--index-url`,
+//! `--find-links`, …) are left to the installer. Unlike the TOML readers, this one refuses what it cannot
 //! install: every refused line is a positioned problem, all reported.
 //!
 //! Each pinned requirement is a [`Package`]: its name as written and
@@ -28,8 +29,9 @@
 //!
 //! [`Source`]: super::Source
 
-use super::{Artifact, ArtifactKind, Lock, LockKind, Package};
+use super::{Artifact, ArtifactKind, Lock, Package};
 use crate::diagnostic::{Diagnostic, Position};
+use crate::names::normalize_name;
 
 /// The commands a hint offers to write `requirements.txt` anew, run in the
 /// project's directory; each alone writes a lock pybase accepts (pinned,
@@ -42,38 +44,83 @@ pub const REQUIREMENTS_RELOCK: [&str; 2] = [
 /// Read the requirements file `file` whose text is `text` into a lock, or
 /// every problem, positioned. A requirement without `--hash` is one,
 /// unless `require_hashes` is off (the spec's `require-hashes: false`).
+/// Its `-r` and `-c` files are taken as missing: [`super::includes`]
+/// reads a file with the files it includes.
 pub fn read(file: &str, text: &str, require_hashes: bool) -> Result<Lock, Vec<Diagnostic>> {
-    let mut packages = Vec::new();
-    let mut problems = Vec::new();
-    for logical in logical_lines(text) {
-        match read_entry(file, &logical, require_hashes) {
-            Ok(Some(package)) => packages.push(package),
-            Ok(None) => {}
-            Err(problem) => problems.push(problem),
-        }
-    }
-    if problems.is_empty() {
-        Ok(Lock::new(LockKind::Requirements, file, packages))
-    } else {
-        Err(problems)
-    }
+    super::includes::read_including(file, text, require_hashes, &Default::default())
+        .map(|flattened| flattened.lock)
 }
 
 /// The hint of every problem with a requirements lock.
-fn regenerate_requirements() -> String {
+pub(super) fn regenerate_requirements() -> String {
     format!(
         "regenerate it with hashes: `{}`",
         REQUIREMENTS_RELOCK.join("` or `")
     )
 }
 
-/// The package one logical line of the lock `file` pins (`None` for a blank
-/// line or an option line pybase leaves to the installer), or its problem.
-fn read_entry(
-    file: &str,
-    logical: &LogicalLine,
-    require_hashes: bool,
-) -> Result<Option<Package>, Diagnostic> {
+/// What one logical line of a requirements file is.
+pub(super) enum Line {
+    /// Blank, or a comment.
+    Blank,
+    /// Options pybase leaves to the installer (`--index-url …`), as
+    /// written, comment removed.
+    Options(String),
+    /// `-r FILE` (`constraint` false) or `-c FILE`: another file to read,
+    /// its path as written, the option at `at`.
+    Include {
+        /// Whether it is `-c`/`--constraint`.
+        constraint: bool,
+        /// The option as written (`-r`, `--constraint`).
+        option: String,
+        /// The file's path as written.
+        path: String,
+        /// Where the option is.
+        at: Position,
+    },
+    /// A requirement.
+    Requirement(Box<Requirement>),
+}
+
+/// A requirement line, read but not yet checked for its pin and hashes
+/// (a constraint may give either).
+pub(super) struct Requirement {
+    /// The requirement as written (before its options).
+    pub(super) text: String,
+    /// Its name as written.
+    pub(super) written_name: String,
+    /// Its extras, as written, `[a,b]` or empty.
+    pub(super) extras: String,
+    /// Its marker as written.
+    pub(super) marker: Option<String>,
+    /// The version its own specifier pins (`==`/`===`).
+    pub(super) version: Option<String>,
+    /// Its specifiers, when it has some (for a pin given by a constraint).
+    pub(super) specifiers: Option<pep508_rs::pep440_rs::VersionSpecifiers>,
+    /// Whether it has a `--hash` option.
+    pub(super) hashed: bool,
+    /// Its `--hash` values as written, each with its artifact.
+    pub(super) hashes: Vec<(String, Artifact)>,
+    /// Where it starts.
+    pub(super) at: Position,
+}
+
+impl Requirement {
+    /// Its normalized name.
+    pub(super) fn name(&self) -> String {
+        normalize_name(&self.written_name)
+    }
+
+    /// The package it pins at `version` with `hashes` (the lock naming it
+    /// `at`).
+    pub(super) fn package(&self, version: String, hashes: Vec<Artifact>, at: Position) -> Package {
+        package(&self.text, version, hashes, at)
+    }
+}
+
+/// What the logical line `logical` of the requirements file `file` is, or
+/// its problem.
+pub(super) fn parse_line(file: &str, logical: &LogicalLine) -> Result<Line, Diagnostic> {
     let uncommented = &logical.text[..comment_start(&logical.text).unwrap_or(logical.text.len())];
     let entry = uncommented.trim();
     let entry_offset = uncommented.len() - uncommented.trim_start().len();
@@ -81,6 +128,9 @@ fn read_entry(
         Diagnostic::at(file, Some(logical.position(entry_offset + offset)), message)
             .with_hint(regenerate_requirements())
     };
+    if entry.is_empty() {
+        return Ok(Line::Blank);
+    }
     // pip's split: the requirement is every space-separated word before
     // the first that starts with `-`; the options are the rest.
     let options_offset = options_start(entry);
@@ -89,20 +139,11 @@ fn read_entry(
         None => (entry, ""),
     };
     if requirement.is_empty() {
-        // An option line: pip reads another file for `-r`/`-c` and makes
-        // an editable install of `-e`, whatever their spelling.
-        return match words(options)
-            .into_iter()
-            .find_map(|(offset, word)| Some((offset, other_file_option(word)?)))
-        {
-            Some((offset, option)) => Err(problem(
-                offset,
-                format!(
-                    "`{option}` is not supported in a lock: pybase reads this one file, every package pinned"
-                ),
-            )),
-            None => Ok(None),
-        };
+        return option_line(
+            options,
+            |offset| logical.position(entry_offset + offset),
+            problem,
+        );
     }
     if let Some((offset, last)) = crate::names::unfinished_name(requirement) {
         return Err(problem(
@@ -123,47 +164,108 @@ fn read_entry(
                 ),
             )
         })?;
-    let Some(version) = pinned_version(&parsed) else {
-        return Err(problem(
-            0,
-            format!("`{requirement}` is not pinned to one version with `==`"),
-        ));
-    };
     let hashed = words(options)
         .iter()
         .any(|(_, word)| *word == "--hash" || word.starts_with("--hash="));
-    if require_hashes && !hashed {
-        return Err(Diagnostic::at(
-            file,
-            Some(logical.position(entry_offset)),
-            format!("`{requirement}` has no `--hash`: pybase installs only artifacts whose hashes the lock records"),
-        )
-        .with_hint(format!("{}; or, to install it unverified, set `require-hashes: false` on its service or tier", regenerate_requirements())));
-    }
-    let at = logical.position(entry_offset);
     let hashes = hashes(options)
         .into_iter()
         .map(|(offset, hash)| {
             let start = entry_offset + options_offset.unwrap_or_default() + offset;
-            hashed_artifact(hash, |skip| logical.position(start + skip))
+            (
+                hash.to_owned(),
+                hashed_artifact(hash, |skip| logical.position(start + skip)),
+            )
         })
         .collect();
-    Ok(Some(package(requirement, version, hashes, at)))
+    let specifiers = match &parsed.version_or_url {
+        Some(pep508_rs::VersionOrUrl::VersionSpecifier(specifiers)) => Some(specifiers.clone()),
+        _ => None,
+    };
+    let extras = if parsed.extras.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = parsed.extras.iter().map(ToString::to_string).collect();
+        format!("[{}]", names.join(","))
+    };
+    Ok(Line::Requirement(Box::new(Requirement {
+        text: requirement.to_owned(),
+        written_name: written_name(requirement),
+        extras,
+        marker: written_marker(requirement).map(str::to_owned),
+        version: pinned_version(&parsed),
+        specifiers,
+        hashed,
+        hashes,
+        at: logical.position(entry_offset),
+    })))
+}
+
+/// A line of options alone (`options`, whose byte at an offset is at
+/// `position(offset)`): another file to read (`-r`/`-c`, however spelled),
+/// an editable install (`-e`, refused: it is no lock) or options left to
+/// the installer.
+fn option_line(
+    options: &str,
+    position: impl Fn(usize) -> Position,
+    problem: impl Fn(usize, String) -> Diagnostic,
+) -> Result<Line, Diagnostic> {
+    let words = words(options);
+    let Some((index, offset, option)) = words
+        .iter()
+        .enumerate()
+        .find_map(|(index, (offset, word))| Some((index, *offset, other_file_option(word)?)))
+    else {
+        return Ok(Line::Options(options.to_owned()));
+    };
+    if matches!(option, "-e" | "--editable") {
+        return Err(problem(
+            offset,
+            format!(
+                "`{option}` is not supported in a lock: an editable install is no pinned package"
+            ),
+        ));
+    }
+    let word = words[index].1;
+    let attached = word[option.len()..].trim_start_matches('=');
+    let path = if attached.is_empty() {
+        words.get(index + 1).map(|(_, next)| *next)
+    } else {
+        Some(attached)
+    };
+    let Some(path) = path else {
+        return Err(problem(offset, format!("`{option}` names no file")));
+    };
+    Ok(Line::Include {
+        constraint: matches!(option, "-c" | "--constraint"),
+        option: option.to_owned(),
+        path: path.to_owned(),
+        at: position(offset),
+    })
+}
+
+/// The name a requirement (as written, read as PEP 508) starts with.
+fn written_name(requirement: &str) -> String {
+    requirement
+        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The marker of a requirement, as written.
+fn written_marker(requirement: &str) -> Option<&str> {
+    requirement
+        .split_once(';')
+        .map(|(_, marker)| marker.trim())
+        .filter(|marker| !marker.is_empty())
 }
 
 /// The package `requirement` (as written, read and pinned to `version`)
 /// names, its `artifacts` its hashes, the file naming it `at`.
 fn package(requirement: &str, version: String, artifacts: Vec<Artifact>, at: Position) -> Package {
     // The name is the requirement's first characters (it reads as PEP 508).
-    let written_name = requirement
-        .split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let marker = requirement
-        .split_once(';')
-        .map(|(_, marker)| marker.trim())
-        .filter(|marker| !marker.is_empty());
+    let written_name = written_name(requirement);
+    let marker = written_marker(requirement);
     Package::pinned(
         &written_name,
         Some(version),
@@ -273,7 +375,7 @@ fn other_file_option(word: &str) -> Option<&str> {
 /// A logical line of a requirements file: physical lines joined as pip
 /// joins them, before any comment is removed.
 #[derive(Debug, Default)]
-struct LogicalLine {
+pub(super) struct LogicalLine {
     /// The joined text, comments still in.
     text: String,
     /// Where each joined part comes from, in order.
@@ -324,7 +426,7 @@ impl LogicalLine {
 /// both of its ends) and without a space. A comment line (`#`, perhaps
 /// indented) never continues and ends a continued line. A UTF-8 BOM is
 /// dropped, as pip's decoding drops it.
-fn logical_lines(text: &str) -> Vec<LogicalLine> {
+pub(super) fn logical_lines(text: &str) -> Vec<LogicalLine> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = Vec::new();
     let mut current = LogicalLine::default();
@@ -363,6 +465,7 @@ fn comment_start(line: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lock::LockKind;
 
     /// The pins one a line, or every problem one a line.
     fn render(read: Result<Lock, Vec<Diagnostic>>) -> String {
@@ -420,16 +523,16 @@ mod tests {
     }
 
     #[test]
-    fn other_files_are_refused_however_their_option_is_spelled() {
+    fn other_files_are_followed_however_their_option_is_spelled() {
         let text = "-rbase.txt\n-cconstraints.txt\n-e.\n--requirement=base.txt\n--constraint=constraints.txt\n--editable=.\n--index-url https://pypi.org/simple --requirement more.txt\n";
-        insta::assert_snapshot!(report(text), @"
-        app/requirements.txt:1:1: `-r` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:2:1: `-c` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:3:1: `-e` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:4:1: `--requirement` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:5:1: `--constraint` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:6:1: `--editable` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:7:37: `--requirement` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        insta::assert_snapshot!(report(text), @r"
+        app/requirements.txt:1:1: `-r base.txt` cannot be read: `app/base.txt` is not in the build context (hint: the path is relative to this file's directory; a file `.dockerignore` excludes is not in the context either)
+        app/requirements.txt:2:1: `-c constraints.txt` cannot be read: `app/constraints.txt` is not in the build context (hint: the path is relative to this file's directory; a file `.dockerignore` excludes is not in the context either)
+        app/requirements.txt:3:1: `-e` is not supported in a lock: an editable install is no pinned package (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:4:1: `--requirement base.txt` cannot be read: `app/base.txt` is not in the build context (hint: the path is relative to this file's directory; a file `.dockerignore` excludes is not in the context either)
+        app/requirements.txt:5:1: `--constraint constraints.txt` cannot be read: `app/constraints.txt` is not in the build context (hint: the path is relative to this file's directory; a file `.dockerignore` excludes is not in the context either)
+        app/requirements.txt:6:1: `--editable` is not supported in a lock: an editable install is no pinned package (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:7:37: `--requirement more.txt` cannot be read: `app/more.txt` is not in the build context (hint: the path is relative to this file's directory; a file `.dockerignore` excludes is not in the context either)
         ");
     }
 
@@ -449,13 +552,13 @@ mod tests {
     }
 
     #[test]
-    fn unpinned_unhashed_and_other_files_are_refused_at_their_lines() {
+    fn unpinned_unhashed_missing_and_editable_are_refused_at_their_lines() {
         let text = "six>=1.16 --hash=sha256:aaaa\nidna==3.10\n-r base.txt\n-e .\nattrs==24.* --hash=sha256:bbbb\n";
-        insta::assert_snapshot!(report(text), @"
+        insta::assert_snapshot!(report(text), @r"
         app/requirements.txt:1:1: `six>=1.16` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
         app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`; or, to install it unverified, set `require-hashes: false` on its service or tier)
-        app/requirements.txt:3:1: `-r` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
-        app/requirements.txt:4:1: `-e` is not supported in a lock: pybase reads this one file, every package pinned (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
+        app/requirements.txt:3:1: `-r base.txt` cannot be read: `app/base.txt` is not in the build context (hint: the path is relative to this file's directory; a file `.dockerignore` excludes is not in the context either)
+        app/requirements.txt:4:1: `-e` is not supported in a lock: an editable install is no pinned package (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
         app/requirements.txt:5:1: `attrs==24.*` is not pinned to one version with `==` (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`)
         ");
     }

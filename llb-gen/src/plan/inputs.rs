@@ -184,13 +184,15 @@ pub fn project_facts(
         .iter()
         .zip(infos)
         .map(|(files, info)| {
+            // The files a requirements lock includes are part of it.
+            let mut lock = files.lock_bytes().unwrap_or_default().to_vec();
+            for bytes in files.included.values().flatten() {
+                lock.push(0);
+                lock.extend_from_slice(bytes);
+            }
             (
                 files.project.dir.to_owned(),
-                ProjectFacts::of(
-                    info,
-                    files.pyproject.as_deref().unwrap_or_default(),
-                    files.lock_bytes().unwrap_or_default(),
-                ),
+                ProjectFacts::of(info, files.pyproject.as_deref().unwrap_or_default(), &lock),
             )
         })
         .collect()

@@ -64,7 +64,9 @@ pub use inputs::{
     BaseImage, BuildInputs, ProjectFacts, Provenance, TargetImages, parse_build_date,
     project_facts, target_environment,
 };
-pub use sources::{dockerignore_patterns, dockerignore_source, lock_inputs, lock_source};
+pub use sources::{
+    dockerignore_patterns, dockerignore_source, included_source, lock_inputs, lock_source,
+};
 pub use target::{Target, TargetKind, select_target, target_version, targets};
 
 use venv::{Venv, venv};

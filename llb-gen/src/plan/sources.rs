@@ -6,15 +6,27 @@ use crate::spec::ProjectDir;
 
 use super::{CONTEXT_LOCAL, DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE};
 
-/// The context paths of a project's `pyproject.toml` and `uv.lock`.
+/// The context paths of a project's `pyproject.toml` and its locks, by
+/// format (`uv.lock`, `poetry.lock`, `pylock.toml`, `requirements.txt`):
+/// the lock the spec names (`lock:`) in the place of its format's.
 pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 5] {
-    [
+    let mut inputs = [
         project.path(PYPROJECT_FILE),
         project.path(LOCK_FILE),
         project.path(crate::poetry::POETRY_LOCK_FILE),
         project.path(crate::requirements::PYLOCK_FILE),
         project.path(crate::requirements::REQUIREMENTS_FILE),
-    ]
+    ];
+    if let Some(lock) = project.lock {
+        let slot = match crate::lock::LockKind::of_file(&lock.path) {
+            crate::lock::LockKind::Uv => 1,
+            crate::lock::LockKind::Poetry => 2,
+            crate::lock::LockKind::Pylock => 3,
+            crate::lock::LockKind::Requirements => 4,
+        };
+        inputs[slot] = project.path(&lock.path);
+    }
+    inputs
 }
 
 /// The build-context source holding only `.dockerignore`, read before
@@ -96,12 +108,18 @@ fn clean_path(path: &str) -> String {
     }
 }
 
-/// The build-context source holding only a project's lock inputs. The
+/// The build-context source holding only a project's lock inputs (with a
+/// lock the spec names, `pyproject.toml` and that lock alone). The
 /// frontend reads the files through it, and the venv stage mounts it, so
 /// only a change to these two files reruns the venv. `ignored` are the
 /// `.dockerignore` patterns.
 pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String]) -> State {
-    let include = lock_inputs(project).to_vec();
+    let mut include = lock_inputs(project).to_vec();
+    // A lock the spec names is the only one: another beside it is no input.
+    if let Some(lock) = project.lock {
+        let kept = [project.path(PYPROJECT_FILE), project.path(&lock.path)];
+        include.retain(|path| kept.contains(path));
+    }
     State::local(
         CONTEXT_LOCAL,
         &LocalOptions {
@@ -112,6 +130,29 @@ pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String
             ..Default::default()
         },
         format!("[{}] load {PYPROJECT_FILE} and its lock", project.owner),
+    )
+}
+
+/// The build-context source holding only `paths`, files a project's
+/// requirements lock includes (`-r`, `-c`: found by the frontend as it
+/// reads the lock), for the frontend to read them. The venv step does not
+/// mount it: it installs from the lock flattened, a file of the LLB.
+pub fn included_source(
+    project: &ProjectDir<'_>,
+    paths: &[String],
+    session_id: &str,
+    ignored: &[String],
+) -> State {
+    State::local(
+        CONTEXT_LOCAL,
+        &LocalOptions {
+            session_id: session_id.to_owned(),
+            shared_key_hint: format!("pybase-includes:{}", project.dir),
+            include_patterns: paths.to_vec(),
+            exclude_patterns: ignored.to_vec(),
+            ..Default::default()
+        },
+        format!("[{}] load the files its lock includes", project.owner),
     )
 }
 

@@ -47,13 +47,20 @@ pub(super) fn venv(
     // checking the host against the `known_hosts` secret, never
     // trusting a key on first use. Neither is part of a layer.
     let git_over_ssh = facts.is_some_and(|f| f.git_over_ssh);
-    let lock_file = project.path(lock_kind.file_name());
+    let lock_file = project.path(crate::project::lock_file_name(project, lock_kind));
     // What the installer reads: the lock, or its translation (one file
     // per index).
     let translated = facts.map_or(&[][..], |f| f.translated_locks.as_slice());
-    let translated_files: Vec<String> = (0..translated.len())
-        .map(crate::poetry::translated_file)
-        .collect();
+    let translated_files: Vec<String> = match lock_kind {
+        // A requirements.txt with includes, flattened into one file.
+        LockKind::Requirements => translated
+            .iter()
+            .map(|_| crate::lock::includes::FLATTENED_FILE.to_owned())
+            .collect(),
+        _ => (0..translated.len())
+            .map(crate::poetry::translated_file)
+            .collect(),
+    };
     let selection = selection(project);
     let fetched = fetched(cx, lock_kind, facts, git_over_ssh);
     let installer = match &fetched {
@@ -74,10 +81,14 @@ pub(super) fn venv(
     };
     let mut lock = lock_source(project, cx.inputs.session_id, &cx.inputs.ignored);
     for (translation, file) in translated.iter().zip(&translated_files) {
+        let what = match lock_kind {
+            LockKind::Requirements => "with the files it includes, every requirement pinned",
+            _ => "as requirements with hashes",
+        };
         lock = lock.mkfile(
             &format!("/{}", project.path(file)),
             translation.text.as_bytes(),
-            format!("[{name}] {lock_file} as requirements with hashes: {file}"),
+            format!("[{name}] {lock_file} {what}: {file}"),
         );
     }
     let inputs = match &fetched {
@@ -176,7 +187,7 @@ enum Installer {
     /// by file, with `--require-hashes` unless the spec turned it off.
     Pinned {
         hashes: Option<&'static str>,
-        file: &'static str,
+        file: String,
     },
     /// poetry.lock's translation: each file after its index, empty for the
     /// default.
@@ -211,7 +222,12 @@ impl Installer {
             LockKind::Requirements | LockKind::Pylock => Self::Pinned {
                 hashes: (lock_kind != LockKind::Requirements || project.require_hashes)
                     .then_some("--require-hashes"),
-                file: lock_kind.file_name(),
+                // A requirements.txt with includes: its flattened file.
+                file: if translated.is_empty() {
+                    crate::project::lock_file_name(project, lock_kind).to_owned()
+                } else {
+                    crate::lock::includes::FLATTENED_FILE.to_owned()
+                },
             },
         }
     }
@@ -226,8 +242,9 @@ impl Installer {
                 &PINNED_VENV_SCRIPT,
                 hashes
                     .iter()
-                    .chain([file])
-                    .map(|arg| (*arg).to_owned())
+                    .copied()
+                    .chain([file.as_str()])
+                    .map(str::to_owned)
                     .collect(),
             ),
             Self::Poetry { by_index } => (&POETRY_VENV_SCRIPT, by_index.clone()),
@@ -267,7 +284,7 @@ impl Installer {
                     ["pip", "install", "--python", "/opt/venv/bin/python"]
                         .into_iter()
                         .chain(*hashes)
-                        .chain(["-r", file])
+                        .chain(["-r", file.as_str()])
                         .collect(),
                     &[],
                 ),

@@ -71,6 +71,15 @@ pub(super) struct RawTier {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub(super) groups: Vec<Spanned<String>>,
+    /// The project's lock file, relative to the project directory, when
+    /// it is not at its default name (`requirements/prod.txt`): its format
+    /// is taken from its name (`uv.lock`, `poetry.lock`, `pylock.toml` or
+    /// `pylock.*.toml`, otherwise a requirements file). Default: the
+    /// first of `uv.lock`, `poetry.lock`, `pylock.toml`,
+    /// `requirements.txt` the directory has.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) lock: Option<Spanned<String>>,
     /// With a `requirements.txt` lock: `false` accepts requirements without
     /// `--hash` (each still pinned with `==`), installed without hash
     /// checking. Default `true`: every requirement needs its hashes. The
@@ -161,6 +170,15 @@ pub(super) struct RawService {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub(super) groups: Vec<Spanned<String>>,
+    /// The project's lock file, relative to the project directory, when
+    /// it is not at its default name (`requirements/prod.txt`): its format
+    /// is taken from its name (`uv.lock`, `poetry.lock`, `pylock.toml` or
+    /// `pylock.*.toml`, otherwise a requirements file). Default: the
+    /// first of `uv.lock`, `poetry.lock`, `pylock.toml`,
+    /// `requirements.txt` the directory has.
+    #[serde(default)]
+    #[schemars(with = "Option<String>")]
+    pub(super) lock: Option<Spanned<String>>,
     /// With a `requirements.txt` lock: `false` accepts requirements without
     /// `--hash` (each still pinned with `==`), installed without hash
     /// checking. Default `true`: every requirement needs its hashes. The

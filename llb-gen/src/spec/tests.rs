@@ -617,3 +617,35 @@ fn a_substituted_value_is_validated_like_a_written_one() {
     hint: give a version such as `1.4.2`, `1.5.0rc1` or `1.4.3.dev2+g1a2b3c4`, e.g. `version: ${VERSION}` with `--build-arg VERSION=1.4.2`
     ");
 }
+
+#[test]
+fn a_lock_path_stays_in_the_project_directory_and_names_a_file() {
+    let yaml = "version: 1\ntiers:\n  base:\n    from: python:3.12-slim\n    lock: requirements.txt\nservices:\n  a:\n    from: python:3.12-slim\n    lock: ../other/requirements.txt\n  b:\n    from: python:3.12-slim\n    lock: /etc/requirements.txt\n  c:\n    from: python:3.12-slim\n    lock: locks/uv.lock\n  d:\n    from: python:3.12-slim\n    lock: requirements/\n  e:\n    from: python:3.12-slim\n    project: services/e\n    lock: requirements/../prod.txt\n";
+    insta::assert_snapshot!(check(yaml), @r"
+    error: pybase.yaml:5:11: tier `base` names a `lock` but has no `project`
+      |
+    5 |     lock: requirements.txt
+      |           ^
+    hint: the lock is a project's: add `project:` to the tier
+
+    error: pybase.yaml:9:11: invalid lock file `../other/requirements.txt`: it may not leave the project directory (`..`): the venv step sees that directory alone
+      |
+    9 |     lock: ../other/requirements.txt
+      |           ^
+
+    error: pybase.yaml:12:11: invalid lock file `/etc/requirements.txt`: it must be relative to the project directory
+       |
+    12 |     lock: /etc/requirements.txt
+       |           ^
+
+    error: pybase.yaml:15:11: invalid lock file `locks/uv.lock`: uv reads uv.lock next to pyproject.toml: it must be `uv.lock`
+       |
+    15 |     lock: locks/uv.lock
+       |           ^
+
+    error: pybase.yaml:18:11: invalid lock file `requirements/`: it must name a file
+       |
+    18 |     lock: requirements/
+       |           ^
+    ");
+}

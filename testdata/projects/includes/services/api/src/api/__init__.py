@@ -1,0 +1,1 @@
+"""A fixture service whose requirements include shared files."""
