@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::diagnostic::position_of;
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
-use crate::diagnostic::{find, position_of};
 use crate::files::{LOCK_FILE, PYPROJECT_FILE};
 use crate::lock::{Lock, Package, Source};
 use crate::names::{normalize_name, requirement_name};
@@ -240,10 +240,8 @@ pub fn check(
             .ok(),
         _ => None,
     };
-    if let (Some(parsed), Some(lock), Some(name), Some(text)) =
-        (&pyproject.parsed, &lock, &name, pyproject.text())
-    {
-        problems.extend(stale_lock(project, text, parsed, lock, name));
+    if let (Some(parsed), Some(lock), Some(name)) = (&pyproject.parsed, &lock, &name) {
+        problems.extend(stale_lock(project, parsed, lock, name));
     }
     match (problems.is_empty(), name, lock) {
         (true, Some(name), Some(lock)) => Ok(uv_project_info(
@@ -257,27 +255,25 @@ pub fn check(
     }
 }
 
-/// A project's `pyproject.toml` as read for the checks: its bytes (`None`:
-/// missing), and its table when it is valid TOML.
-struct Pyproject<'a> {
+/// A project's `pyproject.toml` as read for the checks: its table and its
+/// typed form when it is valid TOML (both `None` when it is missing).
+struct Pyproject {
     /// The file, as errors name it.
     file: String,
-    /// Its content.
-    bytes: Option<&'a [u8]>,
     /// Its table, when it is valid TOML.
     table: Option<toml::Table>,
     /// Its typed form, when it is valid TOML.
     parsed: Option<crate::pyproject::Pyproject>,
 }
 
-impl<'a> Pyproject<'a> {
+impl Pyproject {
     /// Read `project`'s pyproject.toml (`bytes`), each problem added to
     /// `problems`: a missing file at the spec's `project` key, a file that
     /// is not TOML at its line.
     fn read(
         spec_file: &str,
         project: &ProjectDir<'_>,
-        bytes: Option<&'a [u8]>,
+        bytes: Option<&[u8]>,
         problems: &mut Vec<Diagnostic>,
     ) -> Self {
         let file = project.path(PYPROJECT_FILE);
@@ -299,15 +295,9 @@ impl<'a> Pyproject<'a> {
             .map(|(table, text)| crate::pyproject::Pyproject::read(text, table));
         Pyproject {
             file,
-            bytes,
             table,
             parsed,
         }
-    }
-
-    /// Its text, when it is UTF-8.
-    fn text(&self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes?).ok()
     }
 
     /// The error for a pyproject.toml without a project name, `hint`
@@ -315,7 +305,12 @@ impl<'a> Pyproject<'a> {
     fn without_name(&self, hint: &str) -> Diagnostic {
         Diagnostic::at(
             &self.file,
-            Some(key_or_start(self.bytes, "project")),
+            Some(
+                self.parsed
+                    .as_ref()
+                    .and_then(|p| p.spans.project)
+                    .unwrap_or(Position::START),
+            ),
             "no `[project]` table with a `name`",
         )
         .with_hint(hint)
@@ -396,7 +391,7 @@ fn lock_without_packages(project: &ProjectDir<'_>, lock: Option<&[u8]>) -> Diagn
 /// of the project `name`: the packages its venv gets, and their files.
 fn uv_project_info(
     project: &ProjectDir<'_>,
-    pyproject: &Pyproject<'_>,
+    pyproject: &Pyproject,
     lock: &Lock,
     name: String,
     locked_packages: usize,
@@ -704,15 +699,9 @@ fn check_pinned(
         ));
     }
     if problems.is_empty()
-        && let (Some(text), Some(metadata)) = (pyproject.text(), &metadata)
+        && let Some(metadata) = &metadata
     {
-        problems.extend(out_of_date_pins(
-            project,
-            kind,
-            text,
-            metadata,
-            &pinned.pins,
-        ));
+        problems.extend(out_of_date_pins(project, kind, metadata, &pinned.pins));
     }
     match (problems.is_empty(), name) {
         (true, Some(name)) => {
@@ -847,13 +836,12 @@ fn read_poetry_lock(
     })
 }
 
-/// The errors for the dependencies pyproject.toml (its `text`, read as
-/// `metadata`) declares that the `pins` of `project`'s lock (`kind`)
-/// contradict, each at its line.
+/// The errors for the dependencies pyproject.toml (read as `metadata`)
+/// declares that the `pins` of `project`'s lock (`kind`) contradict, each
+/// at its line.
 fn out_of_date_pins(
     project: &ProjectDir<'_>,
     kind: LockKind,
-    text: &str,
     metadata: &ProjectMetadata,
     pins: &[crate::requirements::Pin],
 ) -> Vec<Diagnostic> {
@@ -884,7 +872,7 @@ fn out_of_date_pins(
                     ),
                 ),
             };
-            Diagnostic::at(&file, find(text, &dependency.written), message).with_hint(hint.clone())
+            Diagnostic::at(&file, dependency.at, message).with_hint(hint.clone())
         })
         .collect()
 }
@@ -892,7 +880,7 @@ fn out_of_date_pins(
 /// What a checked lock of pins (`kind`, read as `pinned`) tells of the
 /// project `name`: every package it pins goes into the venv.
 fn pinned_project_info(
-    pyproject: &Pyproject<'_>,
+    pyproject: &Pyproject,
     kind: LockKind,
     name: String,
     version: Option<String>,
@@ -1094,7 +1082,6 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
 /// to look at.
 fn stale_lock(
     project: &ProjectDir<'_>,
-    pyproject_text: &str,
     pyproject: &crate::pyproject::Pyproject,
     lock: &Lock,
     name: &str,
@@ -1106,7 +1093,7 @@ fn stale_lock(
     );
     let wanted = normalize_name(name);
     if let Some(root) = lock.packages.iter().find(|p| p.name == wanted) {
-        return stale_dependencies(&file, pyproject_text, pyproject, root, name, &hint);
+        return stale_dependencies(&file, pyproject, root, name, &hint);
     }
     if lock.packages.is_empty() {
         // Reported as a lock without packages.
@@ -1126,8 +1113,7 @@ fn stale_lock(
             "uv.lock does not lock the project `{name}`: the lock is out of date, or was written for another project"
         ),
     };
-    let at = find_table_key(pyproject_text, "project", "name")
-        .or_else(|| find_key(pyproject_text, "project"));
+    let at = pyproject.spans.name.or(pyproject.spans.project);
     vec![Diagnostic::at(&file, at, message).with_hint(hint)]
 }
 
@@ -1141,7 +1127,6 @@ fn stale_lock(
 /// dependencies are not checked.
 fn stale_dependencies(
     file: &str,
-    text: &str,
     pyproject: &crate::pyproject::Pyproject,
     root: &Package,
     project: &str,
@@ -1176,7 +1161,7 @@ fn stale_dependencies(
             problems.push(
                 Diagnostic::at(
                     file,
-                    find(text, requirement),
+                    pyproject.spans.requirements.get(*requirement).copied(),
                     format!("`{name}` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date"),
                 )
                 .with_hint(hint),
@@ -1192,7 +1177,7 @@ fn stale_dependencies(
         problems.push(
             Diagnostic::at(
                 file,
-                find_key(text, "dependencies").or_else(|| find_key(text, "project")),
+                pyproject.spans.dependencies.or(pyproject.spans.project),
                 format!("uv.lock locks `{name}`, which pyproject.toml no longer declares: the lock is out of date"),
             )
             .with_hint(hint),
@@ -1211,28 +1196,6 @@ fn locked_requirements(root: &Package) -> Option<BTreeSet<String>> {
         None => root.source.as_ref().map(|_| BTreeSet::new()),
         Some(names) => Some(names.iter().cloned().collect()),
     }
-}
-
-/// The position of the key `key` in the table `[table]` of a TOML text
-/// (the first `key =` line after the header, before the next one).
-fn find_table_key(text: &str, table: &str, key: &str) -> Option<Position> {
-    let header = format!("[{table}]");
-    let mut inside = false;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            inside = trimmed.starts_with(&header);
-        } else if inside
-            && trimmed
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        {
-            return Some(position_of(text, offset + line.len() - trimmed.len()));
-        }
-        offset += line.len();
-    }
-    None
 }
 
 /// Where a problem with `key` of a file is reported: at the key, or at the
@@ -1532,6 +1495,27 @@ name = "idna"
         app/pyproject.toml:6:4: `requests` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
         app/pyproject.toml:4:1: uv.lock locks `idna`, which pyproject.toml no longer declares: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
         ");
+    }
+
+    #[test]
+    fn positions_in_pyproject_come_from_the_parser_not_a_search_of_the_text() {
+        // The requirement's text and the keys also appear earlier, in a
+        // comment and in another table: a search of the text found those.
+        let pyproject = |name: &str| {
+            format!(
+                "# pin \"requests==2.32.3\" when the API allows\n\
+                 [tool.other]\nname = \"x\"\ndependencies = []\n\
+                 [project]\nname = \"{name}\"\nversion = \"1\"\n\
+                 dependencies = [\"six>=1.16\", \"requests==2.32.3\"]\n"
+            )
+        };
+        // Before, `requests` was reported in the comment (1:8), and the
+        // stale `idna` at `[tool.other]`'s `dependencies` (4:1).
+        insta::assert_snapshot!(check_text(Some(&pyproject("api")), Some(LOCK_WITH_METADATA)), @"
+        app/pyproject.toml:8:31: `requests` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
+        app/pyproject.toml:8:1: uv.lock locks `idna`, which pyproject.toml no longer declares: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
+        ");
+        insta::assert_snapshot!(check_text(Some(&pyproject("renamed")), Some(LOCK_WITH_METADATA)), @"app/pyproject.toml:6:1: uv.lock does not lock the project `renamed`: the lock is out of date, or was written for another project (hint: run `uv lock` in `app` and commit the new uv.lock)");
     }
 
     /// What `check_files` says of `dependencies` (a TOML array's items)
