@@ -417,13 +417,21 @@ fn check_projects<'a>(
     let mut stack = Vec::new();
     for project in target.projects() {
         let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
+        let pyproject = read(&pyproject)?;
+        // setup.py or setup.cfg without pyproject.toml: a package, not an
+        // application (looked for only then, as the frontend does).
+        let setup_files = pyproject.is_none()
+            && plan::SETUP_FILES
+                .iter()
+                .any(|file| context.join(project.path(file)).is_file());
         stack.push(ProjectFiles {
             project,
-            pyproject: read(&pyproject)?,
+            pyproject,
             lock: read(&lock)?,
             poetry: read(&poetry)?,
             pylock: read(&pylock)?,
             requirements: read(&requirements)?,
+            setup_files,
         });
     }
     Ok(llb_gen::project::check_stack(&spec.file, &stack).map(|infos| (stack, infos)))

@@ -597,6 +597,7 @@ mod tests {
             poetry: None,
             pylock: None,
             requirements: None,
+            setup_files: false,
         }];
         let infos = crate::project::check_stack("pybase.yaml", &stack).expect("valid project");
         lint_stack(&stack, &infos)

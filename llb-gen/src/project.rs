@@ -27,6 +27,10 @@ use crate::pyproject::{
 use crate::pyproject::{RequiresPython, VcsVersion};
 use crate::spec::ProjectDir;
 
+mod application;
+
+pub use application::APPLICATION_LOCK;
+
 /// What the checks learned about the project.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectInfo {
@@ -67,6 +71,12 @@ pub struct ProjectInfo {
     /// when all of them come from an index with hashed files (uv.lock
     /// only): what [`crate::artifacts::wheelhouse`] chooses from.
     pub fetchable: Option<Vec<crate::artifacts::FetchablePackage>>,
+    /// Whether the project is an application, not a package: a directory
+    /// of code with a lock of pins (`requirements.txt`, `pylock.toml`) and
+    /// neither `pyproject.toml` nor `setup.py`/`setup.cfg`. Its code is
+    /// copied into the image's working directory, not installed; `name` is
+    /// then the spec's name of its service or tier.
+    pub application: bool,
 }
 
 /// Check that the base image's Python (`python`, its full version, as the
@@ -273,6 +283,7 @@ impl<'a> Pyproject<'a> {
             artifacts: Vec::new(),
             git_over_ssh: false,
             fetchable: None,
+            application: false,
         }
     }
 }
@@ -417,6 +428,9 @@ pub struct ProjectFiles<'a> {
     pub pylock: Option<Vec<u8>>,
     /// Its `requirements.txt`, the lock when there is none of them.
     pub requirements: Option<Vec<u8>>,
+    /// Whether it has `setup.py` or `setup.cfg` (looked for only when it
+    /// has no `pyproject.toml`): a package, not an application.
+    pub setup_files: bool,
 }
 
 impl ProjectFiles<'_> {
@@ -431,8 +445,13 @@ impl ProjectFiles<'_> {
 }
 
 /// Check a project's files: its `uv.lock`, or, when it has none, its
-/// `poetry.lock`, or its `pylock.toml`, or its `requirements.txt`.
+/// `poetry.lock`, or its `pylock.toml`, or its `requirements.txt`. A
+/// directory without `pyproject.toml`, `setup.py` and `setup.cfg` is an
+/// application (see [`application`]).
 pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
+    if files.pyproject.is_none() && !files.setup_files {
+        return application::check(spec_file, files);
+    }
     let pinned = |kind: LockKind, bytes: &[u8]| {
         check_pinned(
             spec_file,
@@ -1560,6 +1579,7 @@ name = "idna"
             poetry: None,
             pylock: None,
             requirements: Some(pins.as_bytes().to_vec()),
+            setup_files: false,
         };
         match check_files(&spec.file, &files) {
             Ok(_) => "ok".to_owned(),
@@ -1694,6 +1714,9 @@ name = "idna"
             poetry: None,
             pylock: None,
             requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
+            // A package of setup.py's, not an application (see
+            // `application`'s tests for those).
+            setup_files: true,
         };
         let problems = check_files(&spec.file, &files).expect_err("refused");
         insta::assert_snapshot!(problems.to_string(), @"
@@ -1714,7 +1737,7 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, artifacts: [], git_over_ssh: false, fetchable: Some([]) }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, artifacts: [], git_over_ssh: false, fetchable: Some([]), application: false }"
         );
     }
 

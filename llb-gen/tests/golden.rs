@@ -97,6 +97,9 @@ fn checked_stack<'a>(
                 poetry: read(&poetry),
                 pylock: read(&pylock),
                 requirements: read(&requirements),
+                setup_files: llb_gen::files::SETUP_FILES
+                    .iter()
+                    .any(|file| read(&project.path(file)).is_some()),
             }
         })
         .collect();

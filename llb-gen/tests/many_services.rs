@@ -60,6 +60,7 @@ fn inputs<'a>(
             poetry: None,
             pylock: None,
             requirements: None,
+            setup_files: false,
         })
         .collect();
     let infos =

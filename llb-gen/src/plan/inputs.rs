@@ -219,6 +219,10 @@ pub struct ProjectFacts {
     /// [`crate::pyproject::build_requires`]): the code step builds in an
     /// environment of them made once, not in a fresh isolated one.
     pub build_requires: Option<Vec<String>>,
+    /// Whether it is an application (see
+    /// [`ProjectInfo::application`](crate::project::ProjectInfo::application)):
+    /// its code is copied into the working directory, not installed.
+    pub application: bool,
 }
 
 impl ProjectFacts {
@@ -235,7 +239,9 @@ impl ProjectFacts {
             translated_locks: info.translated_locks.clone(),
             git_over_ssh: info.git_over_ssh,
             fetchable: info.fetchable.clone(),
-            build_requires: crate::pyproject::build_requires(pyproject),
+            build_requires: crate::pyproject::build_requires(pyproject)
+                .filter(|_| !info.application),
+            application: info.application,
         }
     }
 }

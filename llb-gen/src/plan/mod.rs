@@ -64,14 +64,16 @@ pub use inputs::{
     BaseImage, BuildInputs, ProjectFacts, Provenance, TargetImages, parse_build_date,
     project_facts, target_environment,
 };
-pub use sources::{dockerignore_patterns, dockerignore_source, lock_inputs, lock_source};
+pub use sources::{
+    dockerignore_patterns, dockerignore_source, lock_inputs, lock_source, setup_source,
+};
 pub use target::{Target, TargetKind, select_target, target_version, targets};
 
 use venv::{Venv, venv};
 
 use scripts::{Script, UV_UNPACK_SCRIPT};
 
-pub use crate::files::{DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, VENV_DIR};
+pub use crate::files::{DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, SETUP_FILES, VENV_DIR};
 
 /// The non-root user images run as.
 pub const APP_USER: &str = "app";
