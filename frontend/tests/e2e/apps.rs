@@ -6,8 +6,8 @@
 //! the code step cached.
 
 use crate::harness::{
-    build, build_ok, docker_run, e2e_session, failure, fixture, layer_contents, layers, stderr,
-    stdout, step_cached, unique,
+    assert_only_layer_changed, build, build_ok, change_code, docker_run, e2e_session, failure,
+    fixture, layer_contents, layers, stderr, stdout, step_cached, unique,
 };
 
 /// The application's code step, as the build's progress names it.
@@ -103,18 +103,8 @@ fn an_application_code_change_reruns_only_the_code_and_a_lock_change_only_the_ve
     let first = "pybase-e2e/plain-app:layers-1";
     build_ok(&dir, Some("web"), first);
 
-    // Change only the code (with a line no earlier build saw).
-    let app = dir.join("app.py");
-    let code = std::fs::read_to_string(&app).expect("read app.py");
-    std::fs::write(
-        &app,
-        format!(
-            "{}# e2e run {}\n",
-            code.replace("ready", "ready, v2"),
-            unique()
-        ),
-    )
-    .expect("write app.py");
+    // Change only the code.
+    change_code(&dir.join("app.py"), "ready", "ready, v2");
     let second = "pybase-e2e/plain-app:layers-2";
     let (output, _) = build(&dir, Some("web"), second);
     let log = stderr(&output);
@@ -125,19 +115,9 @@ fn an_application_code_change_reruns_only_the_code_and_a_lock_change_only_the_ve
         "a code change reran the venv: {log}"
     );
     assert!(stdout(&docker_run(second, None, &[])).contains("plain-app ready, v2"));
-    let (before, after) = (layers(first), layers(second));
-    assert_eq!(
-        before.len(),
-        after.len(),
-        "a code change added or dropped layers"
-    );
+    let after = layers(second);
     let last = after.len() - 1;
-    assert_eq!(
-        before[..last],
-        after[..last],
-        "a code change changed a layer below the code layer"
-    );
-    assert_ne!(before[last], after[last], "the code layer did not change");
+    assert_only_layer_changed(&layers(first), &after, last, "a code change");
 
     // Change only the lock: one more package, and a text no earlier build
     // saw.
@@ -163,19 +143,9 @@ fn an_application_code_change_reruns_only_the_code_and_a_lock_change_only_the_ve
     let imported = docker_run(third, Some("python"), &["-c", "import iniconfig, six"]);
     assert!(imported.status.success(), "{}", failure(&imported));
     assert!(stdout(&docker_run(third, None, &[])).contains("plain-app ready, v2"));
-    let (before, after) = (layers(second), layers(third));
-    assert_eq!(
-        before.len(),
-        after.len(),
-        "a lock change added or dropped layers"
-    );
-    let (code, venv) = (after.len() - 1, after.len() - 2);
-    assert_eq!(before[code], after[code], "the code layer changed");
-    assert_ne!(before[venv], after[venv], "the venv layer did not change");
-    assert_eq!(
-        before[..venv],
-        after[..venv],
-        "a layer below the venv changed"
-    );
+    // The venv layer alone: the code layer (above it) is the same.
+    let after = layers(third);
+    let venv = after.len() - 2;
+    assert_only_layer_changed(&layers(second), &after, venv, "a lock change");
     let _ = std::fs::remove_dir_all(&dir);
 }
