@@ -13,7 +13,9 @@
 //! 4. **code**: the project installed without dependencies in the builder,
 //!    into the venv below (a tier's) or an empty one on the same
 //!    interpreter, never the service's own: the files it adds are copied to
-//!    an output mount. Only a code change reruns it, not a lock bump.
+//!    an output mount; an application's files (no pyproject.toml) are
+//!    copied into the working directory instead, owned by root. Only a
+//!    code change reruns it, not a lock bump.
 //!
 //! The image is *system* + venv + code; the `<service>-base` target stops
 //! before the code. When the server offers MergeOp the three are stacked with
