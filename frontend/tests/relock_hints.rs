@@ -263,6 +263,19 @@ fn uv_export_and_uv_lock_write_accepted_locks() {
             commands: 1,
             selection: Selection::Keep,
         },
+        // An application's pylock.toml, from its requirements.in.
+        Case {
+            name: "application-pylock",
+            fixture: APPLICATION,
+            broken: |dir| {
+                let lock =
+                    "lock-version = \"1.0\"\ncreated-by = \"hand\"\n[[packages]]\nname = \"six\"\n";
+                write(dir, "pylock.toml", lock);
+            },
+            tools: &["uv"],
+            commands: 1,
+            selection: Selection::Keep,
+        },
         Case {
             name: "selected-uv-lock",
             fixture: "selected",

@@ -29,7 +29,7 @@ use crate::spec::ProjectDir;
 
 mod application;
 
-pub use application::APPLICATION_LOCK;
+pub use application::{APPLICATION_LOCK, APPLICATION_PYLOCK};
 
 /// What the checks learned about the project.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -24,6 +24,10 @@ use super::{LockKind, PinnedLock, ProjectFiles, ProjectInfo, Pyproject, read_pin
 pub const APPLICATION_LOCK: &str =
     "uv pip compile --generate-hashes requirements.in --output-file requirements.txt";
 
+/// The same for an application whose lock is a `pylock.toml`.
+pub const APPLICATION_PYLOCK: &str =
+    "uv pip compile --generate-hashes requirements.in --output-file pylock.toml";
+
 /// Check the files of `files.project`, a directory with neither
 /// `pyproject.toml` nor `setup.py`/`setup.cfg`: an application when its
 /// lock is a `pylock.toml` or a `requirements.txt`, refused otherwise.
@@ -76,13 +80,15 @@ fn pinned(
     })
 }
 
-/// `problem`, found in an application's `requirements.txt`, with a hint
-/// that writes it anew without `pyproject.toml` (the hints of a package's
-/// lock export it from there).
+/// `problem`, found in an application's lock, with a hint that writes it
+/// anew without `pyproject.toml` (the hints of a package's lock export it
+/// from there).
 fn application_hint(mut problem: Diagnostic) -> Diagnostic {
     let relock = crate::requirements::REQUIREMENTS_RELOCK.join("` or `");
     if let Some(hint) = &mut problem.hint {
-        *hint = hint.replace(&relock, APPLICATION_LOCK);
+        *hint = hint
+            .replace(&relock, APPLICATION_LOCK)
+            .replace(crate::requirements::PYLOCK_RELOCK, APPLICATION_PYLOCK);
     }
     problem
 }
@@ -216,6 +222,10 @@ mod tests {
         insta::assert_snapshot!(
             check("", &[("requirements.txt", "six==1.17.0 --hash=sha256:00\nidna==3.10\n")], false),
             @r#"app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv pip compile --generate-hashes requirements.in --output-file requirements.txt`; or, to install it unverified, set `require-hashes: false` on its service or tier)"#
+        );
+        insta::assert_snapshot!(
+            check("", &[("pylock.toml", "lock-version = \"1.0\"\n[[packages]]\nname = \"six\"\n")], false),
+            @r#"app/pylock.toml:3:1: `six` has no `version`: pybase installs only pinned packages (hint: regenerate it: `uv pip compile --generate-hashes requirements.in --output-file pylock.toml`)"#
         );
         assert!(
             check(
