@@ -222,6 +222,13 @@ fn unhashed(dir: &Path) {
     write(dir, "requirements.txt", "six==1.17.0\n");
 }
 
+/// A pylock.toml whose package has no version (the hint: `uv export`, or
+/// for an application `uv pip compile`).
+fn unversioned_pylock(dir: &Path) {
+    let lock = "lock-version = \"1.0\"\ncreated-by = \"hand\"\n[[packages]]\nname = \"six\"\n";
+    write(dir, "pylock.toml", lock);
+}
+
 #[test]
 fn uv_export_and_uv_lock_write_accepted_locks() {
     for case in [
@@ -236,11 +243,7 @@ fn uv_export_and_uv_lock_write_accepted_locks() {
         Case {
             name: "inventory-pylock",
             fixture: "inventory",
-            broken: |dir| {
-                let lock =
-                    "lock-version = \"1.0\"\ncreated-by = \"hand\"\n[[packages]]\nname = \"six\"\n";
-                write(dir, "pylock.toml", lock);
-            },
+            broken: unversioned_pylock,
             tools: &["uv"],
             commands: 1,
             selection: Selection::Keep,
@@ -267,11 +270,7 @@ fn uv_export_and_uv_lock_write_accepted_locks() {
         Case {
             name: "application-pylock",
             fixture: APPLICATION,
-            broken: |dir| {
-                let lock =
-                    "lock-version = \"1.0\"\ncreated-by = \"hand\"\n[[packages]]\nname = \"six\"\n";
-                write(dir, "pylock.toml", lock);
-            },
+            broken: unversioned_pylock,
             tools: &["uv"],
             commands: 1,
             selection: Selection::Keep,
