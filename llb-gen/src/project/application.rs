@@ -152,7 +152,7 @@ fn nothing_to_install(spec_file: &str, project: &ProjectDir<'_>) -> Diagnostic {
         ),
     )
     .with_hint(format!(
-        "`project` names the directory of a service's code and lock, relative to the build context (check it, and that .dockerignore does not exclude the files); for an application, pin its dependencies with `==` and hashes in `{}`: list them in requirements.in and run `{APPLICATION_LOCK}` in `{}`; for a package, add pyproject.toml and run `uv lock`",
+        "`project` names the directory of the code and its lock, relative to the build context (check it, and that .dockerignore does not exclude the files); for an application, pin its dependencies with `==` and hashes in `{}`: list them in requirements.in and run `{APPLICATION_LOCK}` in `{}`; for a package, add pyproject.toml and run `uv lock`",
         project.path(crate::requirements::REQUIREMENTS_FILE),
         project.display(),
     ))
@@ -256,6 +256,6 @@ mod tests {
 
     #[test]
     fn a_directory_without_a_project_file_or_a_lock_is_refused_at_the_project_key() {
-        insta::assert_snapshot!(check("", &[], false), @r#"pybase.yaml:5:14: `app` has no pyproject.toml, setup.py or setup.cfg and no lock (requirements.txt or pylock.toml) in the build context (service `api`) (hint: `project` names the directory of a service's code and lock, relative to the build context (check it, and that .dockerignore does not exclude the files); for an application, pin its dependencies with `==` and hashes in `app/requirements.txt`: list them in requirements.in and run `uv pip compile --generate-hashes requirements.in --output-file requirements.txt` in `app`; for a package, add pyproject.toml and run `uv lock`)"#);
+        insta::assert_snapshot!(check("", &[], false), @r#"pybase.yaml:5:14: `app` has no pyproject.toml, setup.py or setup.cfg and no lock (requirements.txt or pylock.toml) in the build context (service `api`) (hint: `project` names the directory of the code and its lock, relative to the build context (check it, and that .dockerignore does not exclude the files); for an application, pin its dependencies with `==` and hashes in `app/requirements.txt`: list them in requirements.in and run `uv pip compile --generate-hashes requirements.in --output-file requirements.txt` in `app`; for a package, add pyproject.toml and run `uv lock`)"#);
     }
 }
