@@ -889,13 +889,24 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
                             upper.project.owner,
                         ),
                     )
-                    .with_hint(format!(
-                        "a {} must not override its tier's packages: pin `{name}` to {} in {} (or drop it and use the tier's), then run `uv lock` in `{}`",
-                        upper.project.owner_kind,
-                        list(&theirs.versions),
-                        upper.project.path(PYPROJECT_FILE),
-                        upper.project.display(),
-                    )),
+                    .with_hint(if upper.info.application {
+                        // An application's lock is its only list of
+                        // dependencies.
+                        format!(
+                            "a {} must not override its tier's packages: pin `{name}` to {} in {} (or drop it and use the tier's)",
+                            upper.project.owner_kind,
+                            list(&theirs.versions),
+                            upper.project.path(upper.info.lock.file_name()),
+                        )
+                    } else {
+                        format!(
+                            "a {} must not override its tier's packages: pin `{name}` to {} in {} (or drop it and use the tier's), then run `uv lock` in `{}`",
+                            upper.project.owner_kind,
+                            list(&theirs.versions),
+                            upper.project.path(PYPROJECT_FILE),
+                            upper.project.display(),
+                        )
+                    }),
                 );
             }
             break;

@@ -258,4 +258,37 @@ mod tests {
     fn a_directory_without_a_project_file_or_a_lock_is_refused_at_the_project_key() {
         insta::assert_snapshot!(check("", &[], false), @r#"pybase.yaml:5:14: `app` has no pyproject.toml, setup.py or setup.cfg and no lock (requirements.txt or pylock.toml) in the build context (service `api`) (hint: `project` names the directory of the code and its lock, relative to the build context (check it, and that .dockerignore does not exclude the files); for an application, pin its dependencies with `==` and hashes in `app/requirements.txt`: list them in requirements.in and run `uv pip compile --generate-hashes requirements.in --output-file requirements.txt` in `app`; for a package, add pyproject.toml and run `uv lock`)"#);
     }
+
+    #[test]
+    fn applications_stack_on_a_tier_and_may_not_repin_its_packages() {
+        let spec = crate::spec::parse(
+            "pybase.yaml",
+            b"version: 1\ntiers:\n  base:\n    from: python:3.12-slim\n    project: base\nservices:\n  api:\n    tier: base\n    project: app\n",
+        )
+        .expect("valid spec");
+        let target = crate::plan::select_target(&spec, Some("api")).expect("a target");
+        let stack = |upper: &str| -> Vec<ProjectFiles<'_>> {
+            target
+                .projects()
+                .into_iter()
+                .zip([SIX.to_owned(), upper.to_owned()])
+                .map(|(project, requirements)| ProjectFiles {
+                    project,
+                    pyproject: None,
+                    lock: None,
+                    poetry: None,
+                    pylock: None,
+                    requirements: Some(requirements.into_bytes()),
+                    setup_files: false,
+                })
+                .collect()
+        };
+        let infos = super::super::check_stack(&spec.file, &stack(SIX)).expect("the stack checks");
+        assert!(infos.iter().all(|info| info.application));
+        let repinned = stack(
+            "six==1.16.0 --hash=sha256:1e61c37477a1626458e36f7b1d82aa5c9b094fa4802892072e49de9c60c4c926\n",
+        );
+        let problems = super::super::check_stack(&spec.file, &repinned).expect_err("a conflict");
+        insta::assert_snapshot!(problems.to_string(), @r#"app/requirements.txt:1:1: `six` is locked at 1.16.0 here but at 1.17.0 in base/requirements.txt of the tier `base`, which service `api` builds on (hint: a service must not override its tier's packages: pin `six` to 1.17.0 in app/requirements.txt (or drop it and use the tier's))"#);
+    }
 }
