@@ -595,6 +595,7 @@ mod tests {
             pylock: None,
             requirements: None,
             included: Default::default(),
+            setup_files: false,
         }];
         let infos = crate::project::check_stack("pybase.yaml", &stack).expect("valid project");
         lint_stack(&stack, &infos)

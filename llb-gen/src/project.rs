@@ -25,6 +25,10 @@ use crate::pyproject::{
 use crate::pyproject::{RequiresPython, VcsVersion};
 use crate::spec::ProjectDir;
 
+mod application;
+
+pub use application::{APPLICATION_LOCK, APPLICATION_PYLOCK};
+
 /// What the checks learned about the project.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectInfo {
@@ -70,6 +74,12 @@ pub struct ProjectInfo {
     /// Which of its packages' files BuildKit fetches, from the index's
     /// addresses the lock records (uv.lock and pylock.toml only).
     pub fetching: crate::artifacts::Fetching,
+    /// Whether the project is an application, not a package: a directory
+    /// of code with a lock of pins (`requirements.txt`, `pylock.toml`) and
+    /// neither `pyproject.toml` nor `setup.py`/`setup.cfg`. Its code is
+    /// copied into the image's working directory, not installed; `name` is
+    /// then the spec's name of its service or tier.
+    pub application: bool,
 }
 
 /// The Python a target runs, and how pybase knows it.
@@ -335,6 +345,7 @@ impl Pyproject {
             git_over_ssh: false,
             fetching: crate::artifacts::Fetching::Nothing,
             build_requires: parsed.and_then(crate::pyproject::Pyproject::build_requires),
+            application: false,
         }
     }
 }
@@ -489,6 +500,9 @@ pub struct ProjectFiles<'a> {
     /// The files a requirements lock includes (`-r`, `-c`), by build-context
     /// path, as read so far ([`ProjectFiles::wanted_includes`]).
     pub included: crate::lock::includes::IncludedFiles,
+    /// Whether it has `setup.py` or `setup.cfg` (looked for only when it
+    /// has no `pyproject.toml`): a package, not an application.
+    pub setup_files: bool,
 }
 
 impl ProjectFiles<'_> {
@@ -560,8 +574,13 @@ impl ProjectFiles<'_> {
 }
 
 /// Check a project's files: its `uv.lock`, or, when it has none, its
-/// `poetry.lock`, or its `pylock.toml`, or its `requirements.txt`.
+/// `poetry.lock`, or its `pylock.toml`, or its `requirements.txt`. A
+/// directory without `pyproject.toml`, `setup.py` and `setup.cfg` is an
+/// application (see [`application`]).
 pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
+    if files.pyproject.is_none() && !files.setup_files {
+        return application::check(spec_file, files);
+    }
     if let Some(named) = files.project.lock {
         return check_named_lock(spec_file, files, named);
     }
@@ -602,23 +621,9 @@ fn check_named_lock(
 ) -> Result<ProjectInfo, Diagnostics> {
     let project = &files.project;
     match files.chosen_lock() {
-        (_, None) => Err(Diagnostics(vec![
-            Diagnostic::at(
-                spec_file,
-                named.at,
-                format!(
-                    "`{}` not found in the build context ({} `{}`, `lock: {}`)",
-                    project.path(&named.path),
-                    project.owner_kind,
-                    project.owner,
-                    named.path
-                ),
-            )
-            .with_hint(format!(
-                "`lock` is relative to the project directory `{}`; a file `.dockerignore` excludes is not in the context either",
-                project.display()
-            )),
-        ])),
+        (_, None) => Err(Diagnostics(vec![named_lock_missing(
+            spec_file, project, named,
+        )])),
         (LockKind::Uv, lock) => check(spec_file, project, files.pyproject.as_deref(), lock),
         (kind, Some(bytes)) => check_pinned(
             spec_file,
@@ -628,6 +633,30 @@ fn check_named_lock(
             (bytes, &files.included),
         ),
     }
+}
+
+/// The error for the lock the spec names (`lock:`, `named`) when the
+/// build context lacks it, at the spec's `lock` key.
+fn named_lock_missing(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    named: &crate::spec::LockFile,
+) -> Diagnostic {
+    Diagnostic::at(
+        spec_file,
+        named.at,
+        format!(
+            "`{}` not found in the build context ({} `{}`, `lock: {}`)",
+            project.path(&named.path),
+            project.owner_kind,
+            project.owner,
+            named.path
+        ),
+    )
+    .with_hint(format!(
+        "`lock` is relative to the project directory `{}`; a file `.dockerignore` excludes is not in the context either",
+        project.display()
+    ))
 }
 
 /// The command that writes `uv.lock` anew, run in the project's directory
@@ -1055,13 +1084,24 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
                             upper.project.owner,
                         ),
                     )
-                    .with_hint(format!(
-                        "a {} must not override its tier's packages: pin `{name}` to {} in {} (or drop it and use the tier's), then run `uv lock` in `{}`",
-                        upper.project.owner_kind,
-                        list(&theirs.versions),
-                        upper.project.path(PYPROJECT_FILE),
-                        upper.project.display(),
-                    )),
+                    .with_hint(if upper.info.application {
+                        // An application's lock is its only list of
+                        // dependencies.
+                        format!(
+                            "a {} must not override its tier's packages: pin `{name}` to {} in {} (or drop it and use the tier's)",
+                            upper.project.owner_kind,
+                            list(&theirs.versions),
+                            upper.project.path(upper.info.lock.file_name()),
+                        )
+                    } else {
+                        format!(
+                            "a {} must not override its tier's packages: pin `{name}` to {} in {} (or drop it and use the tier's), then run `uv lock` in `{}`",
+                            upper.project.owner_kind,
+                            list(&theirs.versions),
+                            upper.project.path(PYPROJECT_FILE),
+                            upper.project.display(),
+                        )
+                    }),
                 );
             }
             break;
@@ -1536,6 +1576,7 @@ name = "idna"
             pylock: None,
             requirements: Some(pins.as_bytes().to_vec()),
             included: Default::default(),
+            setup_files: false,
         };
         match check_files(&spec.file, &files) {
             Ok(_) => "ok".to_owned(),
@@ -1671,6 +1712,9 @@ name = "idna"
             pylock: None,
             requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
             included: Default::default(),
+            // A package of setup.py's, not an application (see
+            // `application`'s tests for those).
+            setup_files: true,
         };
         let problems = check_files(&spec.file, &files).expect_err("refused");
         insta::assert_snapshot!(problems.to_string(), @"
@@ -1691,7 +1735,7 @@ name = "idna"
     fn good_files_pass() {
         assert_eq!(
             check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, selection: Selection { kind: Uv, file: \"app/uv.lock\", packages: [] }, git_over_ssh: false, build_requires: Some([\"setuptools>=40.8.0\"]), fetching: WheelsAndSdists }"
+            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, selection: Selection { kind: Uv, file: \"app/uv.lock\", packages: [] }, git_over_ssh: false, build_requires: Some([\"setuptools>=40.8.0\"]), fetching: WheelsAndSdists, application: false }"
         );
     }
 
@@ -2038,6 +2082,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             pylock: None,
             requirements: Some(b"-r ../base.txt\n".to_vec()),
             included: Default::default(),
+            setup_files: false,
         };
         // Its includes are relative to its own directory.
         assert_eq!(files.wanted_includes(), ["app/base.txt"]);
