@@ -1298,7 +1298,7 @@ async fn an_application_without_pyproject_is_copied_into_the_workdir() {
 }
 
 #[tokio::test]
-async fn a_setup_py_without_pyproject_is_a_package_that_needs_pyproject() {
+async fn a_setup_py_without_pyproject_is_a_package_built_by_setuptools() {
     let handle = run(
         fake_with_application(&[(
             "setup.py",
@@ -1307,13 +1307,24 @@ async fn a_setup_py_without_pyproject_is_a_package_that_needs_pyproject() {
         &options(&["filename=pybase.yaml"]),
     )
     .await;
-    let error = returned_error(&handle);
-    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    // Found through the source of setup.py and setup.cfg alone, it makes
+    // the directory a package: built and installed (the twin of the
+    // application's copy), by setuptools' PEP 517 fallback.
+    let execs = exec_names(&build_definition(&handle));
     assert!(
-        error
-            .message
-            .starts_with("pybase.yaml:6:14: `pyproject.toml` not found in the build context"),
-        "{}",
-        error.message
+        execs
+            .iter()
+            .any(|n| n == "[web] code: install the project without dependencies"),
+        "{execs:?}"
+    );
+    assert!(
+        execs
+            .iter()
+            .any(|n| n == "[web] code: build backend setuptools>=40.8.0"),
+        "{execs:?}"
+    );
+    assert!(
+        !execs.iter().any(|n| n.contains("copy the application")),
+        "{execs:?}"
     );
 }

@@ -578,7 +578,7 @@ impl ProjectFiles<'_> {
 /// directory without `pyproject.toml`, `setup.py` and `setup.cfg` is an
 /// application (see [`application`]).
 pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
-    if files.pyproject.is_none() && !files.setup_files {
+    if files.pyproject.is_none() {
         return application::check(spec_file, files);
     }
     if let Some(named) = files.project.lock {
@@ -1718,9 +1718,8 @@ name = "idna"
         };
         let problems = check_files(&spec.file, &files).expect_err("refused");
         insta::assert_snapshot!(problems.to_string(), @"
-        pybase.yaml:6:14: `api` selects extras or groups of `app`, but requirements.txt pins one set of packages (it has no uv.lock or poetry.lock) (hint: export the lock with them instead (`uv export --format requirements-txt --no-default-groups --no-emit-project --group dev --output-file requirements.txt`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `app`)
-        pybase.yaml:5:14: `app/pyproject.toml` not found in the build context (service `api`, project `app`) (hint: `project` must name the directory that holds pyproject.toml, relative to the build context)
-        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`; or, to install it unverified, set `require-hashes: false` on its service or tier)
+        pybase.yaml:6:14: `api` selects extras or groups of `app`, a package without pyproject.toml (setup.py or setup.cfg, whose extras pybase does not read): nothing defines them (hint: drop `extras` and `groups`: app/requirements.txt pins the one set of packages the venv gets (put what the extra or group adds in it), or make `app` a project with a pyproject.toml that defines them)
+        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv pip compile --generate-hashes requirements.in --output-file requirements.txt`; or, to install it unverified, set `require-hashes: false` on its service or tier)
         ");
     }
 

@@ -67,6 +67,8 @@ const INVENTORY: &str = "inventory";
 const TIERED: &str = "tiered";
 /// An application: code and a requirements.txt, no pyproject.toml.
 const PLAIN_APP: &str = "plain-app";
+const SETUP_PY: &str = "setup-py";
+const SETUP_PY_SPEC: &str = include_str!("../../testdata/projects/setup-py/pybase.yaml");
 const PLAIN_APP_SPEC: &str = include_str!("../../testdata/projects/plain-app/pybase.yaml");
 
 fn build(target: &str, mergeop: bool) -> Build {
@@ -1054,6 +1056,26 @@ fn the_script_a_step_runs_is_the_file_mounted_in_it() {
             }
         }
     }
+}
+
+#[test]
+fn a_setup_py_package_without_pyproject_is_built_by_setuptools_legacy_backend() {
+    let build = build_from(SETUP_PY, SETUP_PY_SPEC, "greeter", true);
+    golden("setup-py-mergeop", &build);
+    let text = llb_gen::describe::describe(&build.definition)
+        .expect("decodable")
+        .to_string();
+    // The venv installs the requirements.txt lock; the code is built and
+    // installed as a package (the twin of the application's copy), its
+    // backend's environment made of setuptools, as PEP 517 builds a
+    // project without pyproject.toml.
+    assert!(
+        text.contains("[greeter] venv: 1 package from requirements.txt"),
+        "{text}"
+    );
+    assert!(text.contains("code: install the project"), "{text}");
+    assert!(!text.contains("code: copy the application"), "{text}");
+    assert!(text.contains("setuptools>=40.8.0"), "{text}");
 }
 
 #[test]

@@ -149,3 +149,45 @@ fn an_application_code_change_reruns_only_the_code_and_a_lock_change_only_the_ve
     assert_only_layer_changed(&layers(second), &after, venv, "a lock change");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A package without `pyproject.toml` (`testdata/projects/setup-py`: a
+/// `setup.py`, a package, a hashed `requirements.txt`), as many published
+/// projects still are: built by setuptools' PEP 517 fallback and installed
+/// into the venv like any package, its console script the command.
+#[test]
+fn a_setup_py_package_without_pyproject_is_built_and_its_script_runs() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("setup-py");
+    let image = "pybase-e2e/setup-py:first";
+    build_ok(&dir, Some("greeter"), image);
+    let output = docker_run(image, None, &[]);
+    assert!(
+        output.status.success(),
+        "greet failed: {}",
+        failure(&output)
+    );
+    assert!(
+        stdout(&output).contains("legacy-greeter 1.0.0 ready with six 1.17.0"),
+        "{}",
+        stdout(&output)
+    );
+    // Installed as a package (its dist-info in the venv), not copied: the
+    // twin of the application above, whose code is in /app.
+    let probe = docker_run(
+        image,
+        Some("/bin/sh"),
+        &[
+            "-c",
+            "ls /opt/venv/lib/python3*/site-packages | grep -i legacy_greeter; ls -A /app 2>/dev/null; true",
+        ],
+    );
+    assert!(probe.status.success(), "{}", failure(&probe));
+    let probed = stdout(&probe);
+    assert!(
+        probed.contains("legacy_greeter-1.0.0.dist-info"),
+        "{probed}"
+    );
+    assert!(!probed.contains("setup.py"), "{probed}");
+}

@@ -1,7 +1,10 @@
-//! Checks of a project directory without `pyproject.toml`, `setup.py` or
-//! `setup.cfg`: an *application*, a directory of code (`app.py`, a Django
-//! `manage.py`, scripts) whose dependencies a lock of pins names
-//! (`requirements.txt`, or `pylock.toml`).
+//! Checks of a project directory without `pyproject.toml`: an
+//! *application*, a directory of code (`app.py`, a Django `manage.py`,
+//! scripts) whose dependencies a lock of pins names (`requirements.txt`, or
+//! `pylock.toml`); or, with `setup.py` or `setup.cfg`, a *legacy package*,
+//! built by setuptools' PEP 517 fallback (`setuptools.build_meta:__legacy__`,
+//! with `setuptools>=40.8.0` as its build requirement, as pip and uv build
+//! it) and installed like any package, its dependencies from such a lock.
 //!
 //! Its lock is checked on its own, as for a package (every requirement
 //! pinned with `==` and hashed unless the spec says `require-hashes:
@@ -28,17 +31,23 @@ pub const APPLICATION_LOCK: &str =
 pub const APPLICATION_PYLOCK: &str =
     "uv pip compile --generate-hashes requirements.in --output-file pylock.toml";
 
-/// Check the files of `files.project`, a directory with neither
-/// `pyproject.toml` nor `setup.py`/`setup.cfg`: an application when its
-/// lock is a `pylock.toml` or a `requirements.txt`, refused otherwise.
+/// The build requirements of a project without `pyproject.toml`, as PEP
+/// 517 says a frontend builds it: setuptools' legacy backend.
+pub const LEGACY_BUILD_REQUIRES: &str = "setuptools>=40.8.0";
+
+/// Check the files of `files.project`, a directory without
+/// `pyproject.toml`: an application (or, with `setup.py` or `setup.cfg`, a
+/// legacy package) when its lock is a `pylock.toml` or a
+/// `requirements.txt`, refused otherwise.
 pub(super) fn check(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
     let project = &files.project;
+    let legacy = files.setup_files;
     let refused = |diagnostic: Diagnostic| Err(Diagnostics(vec![diagnostic]));
     match files.chosen_lock() {
         (kind @ (LockKind::Uv | LockKind::Poetry), Some(_)) => {
             refused(lock_without_pyproject(spec_file, project, kind))
         }
-        (kind, Some(lock)) => pinned(spec_file, project, kind, (lock, &files.included)),
+        (kind, Some(lock)) => pinned(spec_file, project, kind, (lock, &files.included), legacy),
         (_, None) => match project.lock {
             Some(named) => refused(super::named_lock_missing(spec_file, project, named)),
             None => refused(nothing_to_install(spec_file, project)),
@@ -46,15 +55,19 @@ pub(super) fn check(spec_file: &str, files: &ProjectFiles<'_>) -> Result<Project
     }
 }
 
-/// Check an application's lock of pins (`kind`, its bytes `lock`): every
-/// package it pins goes into the venv.
+/// Check the lock of pins (`kind`, its bytes `lock`) of an application, or
+/// of a legacy package when `legacy`: every package it pins goes into the
+/// venv.
 fn pinned(
     spec_file: &str,
     project: &ProjectDir<'_>,
     kind: LockKind,
     lock: (&[u8], &crate::lock::includes::IncludedFiles),
+    legacy: bool,
 ) -> Result<ProjectInfo, Diagnostics> {
-    let mut problems: Vec<Diagnostic> = selection(spec_file, project, kind).into_iter().collect();
+    let mut problems: Vec<Diagnostic> = selection(spec_file, project, kind, legacy)
+        .into_iter()
+        .collect();
     let pinned = read_pins(project, kind, lock, None, None).unwrap_or_else(|found| {
         problems.extend(found.into_iter().map(application_hint));
         PinnedLock::default()
@@ -68,7 +81,8 @@ fn pinned(
         parsed: None,
     };
     Ok(ProjectInfo {
-        application: true,
+        application: !legacy,
+        build_requires: legacy.then(|| vec![LEGACY_BUILD_REQUIRES.to_owned()]),
         ..super::pinned_project_info(&none, kind, project.owner.to_owned(), None, pinned)
     })
 }
@@ -87,16 +101,27 @@ fn application_hint(mut problem: Diagnostic) -> Diagnostic {
 }
 
 /// The error for the extras or groups the spec selects of an application
-/// (at the first one), whose lock is `kind`: nothing defines them.
-fn selection(spec_file: &str, project: &ProjectDir<'_>, kind: LockKind) -> Option<Diagnostic> {
+/// or a legacy package (`legacy`), at the first one, whose lock is `kind`:
+/// nothing pybase reads defines them.
+fn selection(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    kind: LockKind,
+    legacy: bool,
+) -> Option<Diagnostic> {
     let selection = &project.selection;
     let first = selection.extras.iter().chain(&selection.groups).next()?;
+    let what = if legacy {
+        "a package without pyproject.toml (setup.py or setup.cfg, whose extras pybase does not read)"
+    } else {
+        "an application (no pyproject.toml, setup.py or setup.cfg)"
+    };
     Some(
         Diagnostic::at(
             spec_file,
             first.at,
             format!(
-                "`{}` selects extras or groups of `{}`, an application (no pyproject.toml, setup.py or setup.cfg): nothing defines them",
+                "`{}` selects extras or groups of `{}`, {what}: nothing defines them",
                 project.owner,
                 project.display()
             ),
@@ -185,11 +210,12 @@ mod tests {
         };
         match check_files(&spec.file, &files) {
             Ok(info) => format!(
-                "ok: {} application={} lock={:?} packages={:?}",
+                "ok: {} application={} lock={:?} packages={:?} build_requires={:?}",
                 info.name,
                 info.application,
                 info.lock,
-                info.packages.keys().collect::<Vec<_>>()
+                info.packages.keys().collect::<Vec<_>>(),
+                info.build_requires,
             ),
             Err(problems) => problems.to_string(),
         }
@@ -199,15 +225,16 @@ mod tests {
     fn a_directory_of_code_with_a_requirements_lock_is_an_application() {
         insta::assert_snapshot!(
             check("", &[("requirements.txt", SIX)], false),
-            @"ok: api application=true lock=Requirements packages=[\"six\"]"
+            @"ok: api application=true lock=Requirements packages=[\"six\"] build_requires=None"
         );
     }
 
     #[test]
-    fn setup_files_without_pyproject_still_need_pyproject() {
+    fn setup_files_without_pyproject_are_a_package_built_by_setuptools_legacy_backend() {
+        // Regression: refused as `pyproject.toml not found`.
         insta::assert_snapshot!(
             check("", &[("requirements.txt", SIX)], true),
-            @r#"pybase.yaml:5:14: `app/pyproject.toml` not found in the build context (service `api`, project `app`) (hint: `project` must name the directory that holds pyproject.toml, relative to the build context)"#
+            @"ok: api application=false lock=Requirements packages=[\"six\"] build_requires=Some([\"setuptools>=40.8.0\"])"
         );
     }
 
