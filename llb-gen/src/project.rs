@@ -30,7 +30,7 @@ mod application;
 pub use application::{APPLICATION_LOCK, APPLICATION_PYLOCK};
 
 /// What the checks learned about the project.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProjectInfo {
     /// `[project].name`.
     pub name: String,
@@ -80,6 +80,9 @@ pub struct ProjectInfo {
     /// copied into the image's working directory, not installed; `name` is
     /// then the spec's name of its service or tier.
     pub application: bool,
+    /// Its `pyproject.toml` as the check read it, for the lint rules
+    /// (`None` without one).
+    pub(crate) pyproject: Option<crate::pyproject::Pyproject>,
 }
 
 /// The Python a target runs, and how pybase knows it.
@@ -346,6 +349,7 @@ impl Pyproject {
             fetching: crate::artifacts::Fetching::Nothing,
             build_requires: parsed.and_then(crate::pyproject::Pyproject::build_requires),
             application: false,
+            pyproject: parsed.cloned(),
         }
     }
 }
@@ -1732,10 +1736,24 @@ name = "idna"
 
     #[test]
     fn good_files_pass() {
-        assert_eq!(
-            check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, selection: Selection { kind: Uv, file: \"app/uv.lock\", packages: [] }, git_over_ssh: false, build_requires: Some([\"setuptools>=40.8.0\"]), fetching: WheelsAndSdists, application: false }"
+        let info = valid_project(PYPROJECT, LOCK);
+        let shown = format!(
+            "{} {:?} locked={} venv={:?} {:?} {:?} selected={} {:?} application={}",
+            info.name,
+            info.version,
+            info.locked_packages,
+            info.venv_packages,
+            info.lock,
+            info.build_requires,
+            info.selection.packages.len(),
+            info.fetching,
+            info.application,
         );
+        assert_eq!(
+            shown,
+            "api Some(\"1\") locked=1 venv=Some(0) Uv Some([\"setuptools>=40.8.0\"]) selected=0 WheelsAndSdists application=false"
+        );
+        assert!(info.pyproject.is_some() && info.requires_python.is_none());
     }
 
     #[test]
