@@ -512,10 +512,15 @@ fn check_projects<'a>(
             pyproject: read(&pyproject)?,
             lock: read(&lock)?,
             poetry: read(&poetry)?,
+            pdm: None,
             pylock: read(&pylock)?,
             requirements: read(&requirements)?,
             included: Default::default(),
         };
+        if files.wants_other_locks() {
+            let [pdm] = plan::other_lock_inputs(&files.project);
+            files.pdm = read(&pdm)?;
+        }
         // The files a requirements lock includes (`-r`, `-c`), in rounds.
         files.read_includes(read)?;
         stack.push(files);

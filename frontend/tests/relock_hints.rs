@@ -314,3 +314,44 @@ fn poetry_lock_writes_an_accepted_lock() {
         run_case(&case);
     }
 }
+
+const INVENTORY_PDM_LOCK: &str = include_str!("../../testdata/locks/inventory-pdm.lock");
+
+#[test]
+fn pdm_lock_writes_an_accepted_lock() {
+    for case in [
+        // A lock pybase refuses: six without its files' hashes.
+        Case {
+            name: "inventory-pdm-unhashed",
+            fixture: "inventory",
+            broken: |dir| {
+                let lock = INVENTORY_PDM_LOCK
+                    .lines()
+                    .filter(|l| !l.contains("{file = \"six-1.17.0"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                write(dir, "pdm.lock", &lock);
+            },
+            tools: &["pdm"],
+            commands: 1,
+            selection: Selection::Keep,
+        },
+        // A lock that pyproject.toml's new dependency left behind.
+        Case {
+            name: "inventory-pdm-stale",
+            fixture: "inventory",
+            broken: |dir| {
+                write(dir, "pdm.lock", INVENTORY_PDM_LOCK);
+                let pyproject = std::fs::read_to_string(dir.join("pyproject.toml"))
+                    .expect("pyproject.toml")
+                    .replace("\"six==1.17.0\",", "\"six==1.17.0\",\n    \"idna==3.10\",");
+                write(dir, "pyproject.toml", &pyproject);
+            },
+            tools: &["pdm"],
+            commands: 1,
+            selection: Selection::Keep,
+        },
+    ] {
+        run_case(&case);
+    }
+}

@@ -595,6 +595,7 @@ mod tests {
             pyproject: Some(pyproject.as_bytes().to_vec()),
             lock: Some(lock.as_bytes().to_vec()),
             poetry: None,
+            pdm: None,
             pylock: None,
             requirements: None,
             included: Default::default(),

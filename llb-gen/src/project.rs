@@ -174,6 +174,7 @@ impl LockKind {
             LockKind::Requirements => crate::requirements::REQUIREMENTS_FILE,
             LockKind::Pylock => crate::requirements::PYLOCK_FILE,
             LockKind::Poetry => crate::poetry::POETRY_LOCK_FILE,
+            LockKind::Pdm => crate::lock::pdm::PDM_LOCK_FILE,
         }
     }
 
@@ -185,6 +186,7 @@ impl LockKind {
             LockKind::Requirements => &crate::requirements::REQUIREMENTS_RELOCK,
             LockKind::Pylock => &[crate::requirements::PYLOCK_RELOCK],
             LockKind::Poetry => &[crate::poetry::POETRY_RELOCK],
+            LockKind::Pdm => &[crate::lock::pdm::PDM_RELOCK],
         }
     }
 }
@@ -487,7 +489,10 @@ pub struct ProjectFiles<'a> {
     pub lock: Option<Vec<u8>>,
     /// Its `poetry.lock`, the lock when there is no `uv.lock`.
     pub poetry: Option<Vec<u8>>,
-    /// Its `pylock.toml`, the lock when there is neither.
+    /// Its `pdm.lock`, the lock when there is neither of those (read
+    /// through the plan's `other_lock_source` only then).
+    pub pdm: Option<Vec<u8>>,
+    /// Its `pylock.toml`, the lock when there is none of those.
     pub pylock: Option<Vec<u8>>,
     /// Its `requirements.txt`, the lock when there is none of them.
     pub requirements: Option<Vec<u8>>,
@@ -516,11 +521,13 @@ impl ProjectFiles<'_> {
 
     /// The lock the venv is installed from, and its bytes (`None`:
     /// missing): the one the spec names (`lock:`), else the first there
-    /// is of `uv.lock`, `poetry.lock`, `pylock.toml`, `requirements.txt`.
+    /// is of `uv.lock`, `poetry.lock`, `pdm.lock`, `pylock.toml`,
+    /// `requirements.txt`.
     pub fn chosen_lock(&self) -> (LockKind, Option<&[u8]>) {
         let of = |kind: LockKind| match kind {
             LockKind::Uv => self.lock.as_deref(),
             LockKind::Poetry => self.poetry.as_deref(),
+            LockKind::Pdm => self.pdm.as_deref(),
             LockKind::Pylock => self.pylock.as_deref(),
             LockKind::Requirements => self.requirements.as_deref(),
         };
@@ -531,6 +538,7 @@ impl ProjectFiles<'_> {
         [
             LockKind::Uv,
             LockKind::Poetry,
+            LockKind::Pdm,
             LockKind::Pylock,
             LockKind::Requirements,
         ]
@@ -558,41 +566,42 @@ impl ProjectFiles<'_> {
         }
     }
 
+    /// Whether the caller reads the plan's `other_lock_inputs`: when
+    /// the spec names a lock of their formats, or names none and the
+    /// project has neither `uv.lock` nor `poetry.lock` (which come first).
+    pub fn wants_other_locks(&self) -> bool {
+        match self.project.lock {
+            Some(lock) => LockKind::of_file(&lock.path) == LockKind::Pdm,
+            None => self.lock.is_none() && self.poetry.is_none(),
+        }
+    }
+
     /// The bytes of the lock the venv is installed from.
     pub fn lock_bytes(&self) -> Option<&[u8]> {
         self.chosen_lock().1
     }
 }
 
-/// Check a project's files: its `uv.lock`, or, when it has none, its
-/// `poetry.lock`, or its `pylock.toml`, or its `requirements.txt`.
+/// Check a project's files: its `uv.lock`, or, when it has none, the
+/// first there is of its `poetry.lock`, `pdm.lock`, `pylock.toml`,
+/// `requirements.txt` ([`ProjectFiles::chosen_lock`]).
 pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
     if let Some(named) = files.project.lock {
         return check_named_lock(spec_file, files, named);
     }
-    let pinned = |kind: LockKind, bytes: &[u8]| {
-        check_pinned(
+    match files.chosen_lock() {
+        (LockKind::Uv, _) | (_, None) => check(
+            spec_file,
+            &files.project,
+            files.pyproject.as_deref(),
+            files.lock.as_deref(),
+        ),
+        (kind, Some(bytes)) => check_pinned(
             spec_file,
             &files.project,
             files.pyproject.as_deref(),
             kind,
             (bytes, &files.included),
-        )
-    };
-    match (
-        &files.lock,
-        &files.poetry,
-        &files.pylock,
-        &files.requirements,
-    ) {
-        (None, Some(poetry), _, _) => pinned(LockKind::Poetry, poetry),
-        (None, None, Some(pylock), _) => pinned(LockKind::Pylock, pylock),
-        (None, None, None, Some(requirements)) => pinned(LockKind::Requirements, requirements),
-        _ => check(
-            spec_file,
-            &files.project,
-            files.pyproject.as_deref(),
-            files.lock.as_deref(),
         ),
     }
 }
@@ -680,7 +689,7 @@ fn check_pinned(
         unselectable(spec_file, project, kind).into_iter().collect();
     // Without pyproject.toml, the lock is still checked on its own.
     let pyproject = Pyproject::read(spec_file, project, pyproject, &mut problems);
-    if kind == LockKind::Poetry
+    if matches!(kind, LockKind::Poetry | LockKind::Pdm)
         && let Some(parsed) = &pyproject.parsed
     {
         problems.extend(unknown_selection(spec_file, project, parsed));
@@ -725,9 +734,9 @@ fn check_pinned(
 
 /// The error for the extras or groups the spec selects of `project` (at
 /// the first one) when its lock (`kind`) pins one set of packages: any
-/// lock but Poetry's, which records every group and extra.
+/// lock but Poetry's and PDM's, which record every group and extra.
 fn unselectable(spec_file: &str, project: &ProjectDir<'_>, kind: LockKind) -> Option<Diagnostic> {
-    if kind == LockKind::Poetry {
+    if matches!(kind, LockKind::Poetry | LockKind::Pdm) {
         return None;
     }
     let selection = &project.selection;
@@ -786,6 +795,7 @@ fn read_pins(
     match kind {
         LockKind::Pylock => read_pylock(&file, text, pyproject),
         LockKind::Poetry => read_poetry_lock(project, &file, text, parsed),
+        LockKind::Pdm => read_pdm_lock(project, &file, text),
         _ => crate::lock::includes::read_including(&file, text, project.require_hashes, included)
             .map(|flattened| PinnedLock {
                 pins: crate::requirements::pins(&flattened.lock),
@@ -843,6 +853,34 @@ fn read_poetry_lock(
         pins: parsed.pins,
         translated: parsed.requirements,
         selection: parsed.selection,
+        fetching: crate::artifacts::Fetching::Nothing,
+    })
+}
+
+/// Read `project`'s pdm.lock (`file`, its `text`): the packages of the
+/// `default` group and of the groups and extras the spec selects (PDM
+/// locks an extra as a group of its name).
+fn read_pdm_lock(
+    project: &ProjectDir<'_>,
+    file: &str,
+    text: &str,
+) -> Result<PinnedLock, Vec<Diagnostic>> {
+    let lock = crate::lock::pdm::read(file, text).map_err(|problem| vec![problem])?;
+    let selection = &project.selection;
+    let groups: Vec<String> = std::iter::once("default".to_owned())
+        .chain(
+            selection
+                .groups
+                .iter()
+                .chain(&selection.extras)
+                .map(|s| normalize_name(&s.name)),
+        )
+        .collect();
+    let hint = format!("regenerate it: `{}`", crate::lock::pdm::PDM_RELOCK);
+    crate::grouped::translate(&lock, &groups, &hint).map(|translated| PinnedLock {
+        pins: translated.pins,
+        translated: translated.requirements,
+        selection: translated.selection,
         fetching: crate::artifacts::Fetching::Nothing,
     })
 }
@@ -1549,6 +1587,7 @@ name = "idna"
             pyproject: Some(pyproject.into_bytes()),
             lock: None,
             poetry: None,
+            pdm: None,
             pylock: None,
             requirements: Some(pins.as_bytes().to_vec()),
             included: Default::default(),
@@ -1684,6 +1723,7 @@ name = "idna"
             pyproject: None,
             lock: None,
             poetry: None,
+            pdm: None,
             pylock: None,
             requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
             included: Default::default(),
@@ -2051,6 +2091,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             pyproject: Some(pyproject.as_bytes().to_vec()),
             lock: Some(b"not a lock [".to_vec()),
             poetry: None,
+            pdm: None,
             pylock: None,
             requirements: Some(b"-r ../base.txt\n".to_vec()),
             included: Default::default(),

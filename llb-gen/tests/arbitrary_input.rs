@@ -54,6 +54,7 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
             pyproject: Some(fixture("pyproject.toml")),
             lock: Some(fixture("uv.lock")),
             poetry: None,
+            pdm: None,
             pylock: None,
             requirements: None,
             included: Default::default(),

@@ -58,6 +58,7 @@ fn inputs<'a>(
             pyproject: Some(PYPROJECT.to_vec()),
             lock: Some(LOCK.to_vec()),
             poetry: None,
+            pdm: None,
             pylock: None,
             requirements: None,
             included: Default::default(),
