@@ -15,7 +15,8 @@
 //! order. A package the lock records without `groups`, a version or a
 //! hash, or from a source that is not an index (git, a path, a URL), is
 //! refused at its name, with the format's relock command: installing it
-//! would not be exactly the lock. PDM writes a second entry for a package
+//! would not be exactly the lock; the project itself (Pipenv's `-e .`,
+//! a path `.`) is left to the code stage. PDM writes a second entry for a package
 //! locked with extras (its `extras`); the base entry pins it, so that one
 //! is not written again.
 
@@ -26,13 +27,14 @@ use crate::poetry::PoetryLock;
 use crate::requirements::Pin;
 
 /// The name of the translation's file at `position` (0-based) of a lock
-/// of the format `kind`: `pybase-pdm-requirements.txt`, then
-/// `pybase-pdm-requirements-2.txt` and so on, next to the lock.
+/// of the format `kind`: `pybase-pdm-requirements.txt` (a Pipfile.lock's:
+/// `pybase-pipfile-requirements.txt`), then `pybase-pdm-requirements-2.txt`
+/// and so on, next to the lock.
 pub fn translated_file(kind: crate::lock::LockKind, position: usize) -> String {
-    let format = if kind == crate::lock::LockKind::Pdm {
-        "pdm"
+    let format = if kind == crate::lock::LockKind::Pipfile {
+        "pipfile"
     } else {
-        "locked"
+        "pdm"
     };
     match position {
         0 => format!("pybase-{format}-requirements.txt"),
@@ -61,7 +63,9 @@ pub fn translate(
         Diagnostic::at(&lock.file, Some(package.at), message).with_hint(relock)
     };
     for package in &lock.packages {
-        if crate::lock::pdm::is_extras_entry(package) {
+        // The project itself (Pipenv's `-e .`): the code stage installs it.
+        let the_project = matches!(&package.source, Some(Source::Directory { path }) if path == "." || path == "./");
+        if crate::lock::pdm::is_extras_entry(package) || the_project {
             continue;
         }
         let name = &package.written_name;
@@ -228,6 +232,25 @@ files = [
         assert!(!text.contains("iniconfig"), "{text}");
         let dev = translated(real, &["default", "dev"]).expect("translates");
         assert!(dev.contains("iniconfig==2.0.0"), "{dev}");
+    }
+
+    #[test]
+    fn pipenvs_own_lock_of_inventory_gives_its_default_section() {
+        let real = include_str!("../../testdata/locks/inventory-Pipfile.lock");
+        let lock = crate::lock::pipfile::read("Pipfile.lock", real).expect("reads");
+        let sections = ["default".to_owned()];
+        let translated = translate(&lock, &sections, "run `pipenv lock`").expect("translates");
+        let [one] = translated.requirements.as_slice() else {
+            panic!("one file: every package is from PyPI");
+        };
+        assert_eq!(one.index, None);
+        let text = &one.text;
+        assert!(
+            text.contains("six==1.17.0 ; python_version >= '2.7' and python_version != '3.0' and python_version != '3.1' and python_version != '3.2' \\\n    --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274"),
+            "{text}"
+        );
+        assert_eq!(text.matches("--hash=sha256:").count(), 12, "{text}");
+        assert!(!text.contains("iniconfig"), "{text}");
     }
 
     #[test]

@@ -596,6 +596,8 @@ mod tests {
             lock: Some(lock.as_bytes().to_vec()),
             poetry: None,
             pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: None,
             included: Default::default(),

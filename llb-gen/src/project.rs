@@ -175,6 +175,7 @@ impl LockKind {
             LockKind::Pylock => crate::requirements::PYLOCK_FILE,
             LockKind::Poetry => crate::poetry::POETRY_LOCK_FILE,
             LockKind::Pdm => crate::lock::pdm::PDM_LOCK_FILE,
+            LockKind::Pipfile => crate::lock::pipfile::PIPFILE_LOCK_FILE,
         }
     }
 
@@ -187,6 +188,7 @@ impl LockKind {
             LockKind::Pylock => &[crate::requirements::PYLOCK_RELOCK],
             LockKind::Poetry => &[crate::poetry::POETRY_RELOCK],
             LockKind::Pdm => &[crate::lock::pdm::PDM_RELOCK],
+            LockKind::Pipfile => &[crate::lock::pipfile::PIPFILE_RELOCK],
         }
     }
 }
@@ -492,6 +494,11 @@ pub struct ProjectFiles<'a> {
     /// Its `pdm.lock`, the lock when there is neither of those (read
     /// through the plan's `other_lock_source` only then).
     pub pdm: Option<Vec<u8>>,
+    /// Its `Pipfile.lock`, the lock when there is none of those (read as
+    /// `pdm.lock` is).
+    pub pipfile_lock: Option<Vec<u8>>,
+    /// The `Pipfile` beside its `Pipfile.lock`, for the stale-lock check.
+    pub pipfile: Option<Vec<u8>>,
     /// Its `pylock.toml`, the lock when there is none of those.
     pub pylock: Option<Vec<u8>>,
     /// Its `requirements.txt`, the lock when there is none of them.
@@ -521,13 +528,14 @@ impl ProjectFiles<'_> {
 
     /// The lock the venv is installed from, and its bytes (`None`:
     /// missing): the one the spec names (`lock:`), else the first there
-    /// is of `uv.lock`, `poetry.lock`, `pdm.lock`, `pylock.toml`,
-    /// `requirements.txt`.
+    /// is of `uv.lock`, `poetry.lock`, `pdm.lock`, `Pipfile.lock`,
+    /// `pylock.toml`, `requirements.txt`.
     pub fn chosen_lock(&self) -> (LockKind, Option<&[u8]>) {
         let of = |kind: LockKind| match kind {
             LockKind::Uv => self.lock.as_deref(),
             LockKind::Poetry => self.poetry.as_deref(),
             LockKind::Pdm => self.pdm.as_deref(),
+            LockKind::Pipfile => self.pipfile_lock.as_deref(),
             LockKind::Pylock => self.pylock.as_deref(),
             LockKind::Requirements => self.requirements.as_deref(),
         };
@@ -539,6 +547,7 @@ impl ProjectFiles<'_> {
             LockKind::Uv,
             LockKind::Poetry,
             LockKind::Pdm,
+            LockKind::Pipfile,
             LockKind::Pylock,
             LockKind::Requirements,
         ]
@@ -571,7 +580,10 @@ impl ProjectFiles<'_> {
     /// project has neither `uv.lock` nor `poetry.lock` (which come first).
     pub fn wants_other_locks(&self) -> bool {
         match self.project.lock {
-            Some(lock) => LockKind::of_file(&lock.path) == LockKind::Pdm,
+            Some(lock) => matches!(
+                LockKind::of_file(&lock.path),
+                LockKind::Pdm | LockKind::Pipfile
+            ),
             None => self.lock.is_none() && self.poetry.is_none(),
         }
     }
@@ -596,13 +608,7 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
             files.pyproject.as_deref(),
             files.lock.as_deref(),
         ),
-        (kind, Some(bytes)) => check_pinned(
-            spec_file,
-            &files.project,
-            files.pyproject.as_deref(),
-            kind,
-            (bytes, &files.included),
-        ),
+        (kind, Some(bytes)) => check_pinned(spec_file, files, kind, bytes),
     }
 }
 
@@ -634,13 +640,7 @@ fn check_named_lock(
             )),
         ])),
         (LockKind::Uv, lock) => check(spec_file, project, files.pyproject.as_deref(), lock),
-        (kind, Some(bytes)) => check_pinned(
-            spec_file,
-            project,
-            files.pyproject.as_deref(),
-            kind,
-            (bytes, &files.included),
-        ),
+        (kind, Some(bytes)) => check_pinned(spec_file, files, kind, bytes),
     }
 }
 
@@ -677,18 +677,34 @@ fn missing_file(
 /// Check a project whose lock pins packages one by one (`kind`, its bytes
 /// `lock`): every package pinned with hashes, and the lock not out of date
 /// with the dependencies pyproject.toml declares, in any environment the
-/// lock may have been made for ([`contradicted_dependencies`]).
+/// lock may have been made for ([`contradicted_dependencies`]); a
+/// Pipfile.lock, with its Pipfile instead ([`stale_pipfile_lock`]), and
+/// without pyproject.toml (an application that is not a package, named
+/// after the service or tier that installs it).
 fn check_pinned(
     spec_file: &str,
-    project: &ProjectDir<'_>,
-    pyproject: Option<&[u8]>,
+    files: &ProjectFiles<'_>,
     kind: LockKind,
-    lock: (&[u8], &crate::lock::includes::IncludedFiles),
+    bytes: &[u8],
 ) -> Result<ProjectInfo, Diagnostics> {
+    let project = &files.project;
+    let lock = (bytes, &files.included);
     let mut problems: Vec<Diagnostic> =
         unselectable(spec_file, project, kind).into_iter().collect();
-    // Without pyproject.toml, the lock is still checked on its own.
-    let pyproject = Pyproject::read(spec_file, project, pyproject, &mut problems);
+    // Without pyproject.toml, the lock is still checked on its own; a
+    // Pipenv project needs none.
+    let pipenv_only = kind == LockKind::Pipfile && files.pyproject.is_none();
+    let mut unreported = Vec::new();
+    let pyproject = Pyproject::read(
+        spec_file,
+        project,
+        files.pyproject.as_deref(),
+        if pipenv_only {
+            &mut unreported
+        } else {
+            &mut problems
+        },
+    );
     if matches!(kind, LockKind::Poetry | LockKind::Pdm)
         && let Some(parsed) = &pyproject.parsed
     {
@@ -706,13 +722,25 @@ fn check_pinned(
         PinnedLock::default()
     });
     let metadata = pyproject.parsed.as_ref().map(ProjectMetadata::of);
-    let name = metadata.as_ref().and_then(|m| m.name.clone());
-    if pyproject.table.is_some() && name.is_none() {
+    let name = metadata
+        .as_ref()
+        .and_then(|m| m.name.clone())
+        .or_else(|| pipenv_only.then(|| project.owner.to_owned()));
+    if kind == LockKind::Pipfile {
+        if problems.is_empty() {
+            problems.extend(stale_pipfile_lock(
+                project,
+                files.pipfile.as_deref(),
+                &pinned.pins,
+            ));
+        }
+    } else if pyproject.table.is_some() && name.is_none() {
         problems.push(pyproject.without_name(
             "pybase installs PEP 621 projects (or Poetry's, `[tool.poetry]`): add `[project]` with `name`, `version` and `dependencies`",
         ));
     }
     if problems.is_empty()
+        && kind != LockKind::Pipfile
         && let (Some(text), Some(metadata)) = (pyproject.text(), &metadata)
     {
         problems.extend(out_of_date_pins(
@@ -739,6 +767,9 @@ fn unselectable(spec_file: &str, project: &ProjectDir<'_>, kind: LockKind) -> Op
     if matches!(kind, LockKind::Poetry | LockKind::Pdm) {
         return None;
     }
+    if kind == LockKind::Pipfile {
+        return unselectable_in_pipfile(spec_file, project);
+    }
     let selection = &project.selection;
     let first = selection.extras.iter().chain(&selection.groups).next()?;
     let message = format!(
@@ -759,6 +790,101 @@ fn unselectable(spec_file: &str, project: &ProjectDir<'_>, kind: LockKind) -> Op
             project.display()
         )),
     )
+}
+
+/// The error for the first extra, or group other than `develop` (or
+/// `dev`, its alias), the spec selects of a `project` locked by Pipenv: a
+/// Pipfile.lock has its `default` section, always installed, and its
+/// `develop` section, and an extra's packages are in the section that asks
+/// for it.
+fn unselectable_in_pipfile(spec_file: &str, project: &ProjectDir<'_>) -> Option<Diagnostic> {
+    let selection = &project.selection;
+    let groups = selection
+        .groups
+        .iter()
+        .filter(|g| !PIPFILE_DEVELOP.contains(&g.name.as_str()));
+    let first = selection.extras.iter().chain(groups).next()?;
+    Some(
+        Diagnostic::at(
+            spec_file,
+            first.at,
+            format!(
+                "`{}` selects `{}` of `{}`, but {} has the sections `default` (always installed) and `develop` alone",
+                project.owner,
+                first.name,
+                project.display(),
+                lock_file_name(project, LockKind::Pipfile)
+            ),
+        )
+        .with_hint("select the group `develop` (or `dev`) for the Pipfile's [dev-packages]; an extra's packages are in the section of the package that asks for it"),
+    )
+}
+
+/// The spec's group names that select a Pipfile.lock's `develop` section.
+const PIPFILE_DEVELOP: [&str; 2] = ["develop", "dev"];
+
+/// The errors for the packages `pipfile` (the Pipfile beside `project`'s
+/// Pipfile.lock; no check without one) declares in its `[packages]` (and
+/// `[dev-packages]`, when the spec selects `develop`) that the lock's
+/// `pins` contradict, each at its line: not pinned, or pinned at a version
+/// its specifier excludes. Names are compared, not `_meta.hash`, which
+/// pybase does not reproduce.
+fn stale_pipfile_lock(
+    project: &ProjectDir<'_>,
+    pipfile: Option<&[u8]>,
+    pins: &[crate::requirements::Pin],
+) -> Vec<Diagnostic> {
+    use crate::lock::pipfile::{PIPFILE, PIPFILE_RELOCK};
+    let Some(text) = pipfile.and_then(|b| std::str::from_utf8(b).ok()) else {
+        return Vec::new();
+    };
+    let lock_file = lock_file_name(project, LockKind::Pipfile);
+    let beside = lock_file
+        .rsplit_once('/')
+        .map_or(String::new(), |(dir, _)| format!("{dir}/"));
+    let file = project.path(&format!("{beside}{PIPFILE}"));
+    let develop = project
+        .selection
+        .groups
+        .iter()
+        .any(|g| PIPFILE_DEVELOP.contains(&g.name.as_str()));
+    let declared = match crate::lock::pipfile::declared(&file, text, develop) {
+        Ok(declared) => declared,
+        Err(problem) => return vec![problem],
+    };
+    let hint = format!(
+        "regenerate {lock_file} in `{}` (`{PIPFILE_RELOCK}`)",
+        project.display()
+    );
+    let dependencies: Vec<Dependency> = declared
+        .iter()
+        .map(|d| Dependency {
+            name: normalize_name(&d.name),
+            written: d.name.clone(),
+            specifiers: d.specifier.as_deref().and_then(|s| s.parse().ok()),
+            marker: pep508_rs::MarkerTree::TRUE,
+        })
+        .collect();
+    contradicted_dependencies(&dependencies, pins)
+        .into_iter()
+        .map(|contradiction| {
+            let (dependency, message) = match contradiction {
+                Contradiction::Unpinned(d) => (d, format!(
+                    "`{}` is in the Pipfile but {lock_file} does not pin it: the lock is out of date",
+                    d.written
+                )),
+                Contradiction::Excluded(d, specifiers, version) => (d, format!(
+                    "the Pipfile asks for `{}{specifiers}` but {lock_file} pins {version}: the lock is out of date",
+                    d.written
+                )),
+            };
+            let at = declared
+                .iter()
+                .find(|d| d.name == dependency.written)
+                .map(|d| d.at);
+            Diagnostic::at(&file, at, message).with_hint(hint.clone())
+        })
+        .collect()
 }
 
 /// What a lock of pins gives: its pins, and what its format adds.
@@ -796,6 +922,7 @@ fn read_pins(
         LockKind::Pylock => read_pylock(&file, text, pyproject),
         LockKind::Poetry => read_poetry_lock(project, &file, text, parsed),
         LockKind::Pdm => read_pdm_lock(project, &file, text),
+        LockKind::Pipfile => read_pipfile_lock(project, &file, text),
         _ => crate::lock::includes::read_including(&file, text, project.require_hashes, included)
             .map(|flattened| PinnedLock {
                 pins: crate::requirements::pins(&flattened.lock),
@@ -878,6 +1005,33 @@ fn read_pdm_lock(
         .collect();
     let hint = format!("regenerate it: `{}`", crate::lock::pdm::PDM_RELOCK);
     crate::grouped::translate(&lock, &groups, &hint).map(|translated| PinnedLock {
+        pins: translated.pins,
+        translated: translated.requirements,
+        selection: translated.selection,
+        fetching: crate::artifacts::Fetching::Nothing,
+    })
+}
+
+/// Read `project`'s Pipfile.lock (`file`, its `text`): its `default`
+/// section, and its `develop` section when the spec selects that group (or
+/// `dev`).
+fn read_pipfile_lock(
+    project: &ProjectDir<'_>,
+    file: &str,
+    text: &str,
+) -> Result<PinnedLock, Vec<Diagnostic>> {
+    let lock = crate::lock::pipfile::read(file, text).map_err(|problem| vec![problem])?;
+    let mut sections = vec!["default".to_owned()];
+    if project
+        .selection
+        .groups
+        .iter()
+        .any(|g| PIPFILE_DEVELOP.contains(&g.name.as_str()))
+    {
+        sections.push("develop".to_owned());
+    }
+    let hint = format!("regenerate it: `{}`", crate::lock::pipfile::PIPFILE_RELOCK);
+    crate::grouped::translate(&lock, &sections, &hint).map(|translated| PinnedLock {
         pins: translated.pins,
         translated: translated.requirements,
         selection: translated.selection,
@@ -1164,7 +1318,7 @@ fn stale_lock(
             "uv.lock does not lock the project `{name}`: the lock is out of date, or was written for another project"
         ),
     };
-    let at = find_table_key(pyproject_text, "project", "name")
+    let at = crate::diagnostic::find_table_key(pyproject_text, "project", "name")
         .or_else(|| find_key(pyproject_text, "project"));
     vec![Diagnostic::at(&file, at, message).with_hint(hint)]
 }
@@ -1249,28 +1403,6 @@ fn locked_requirements(root: &Package) -> Option<BTreeSet<String>> {
         None => root.source.as_ref().map(|_| BTreeSet::new()),
         Some(names) => Some(names.iter().cloned().collect()),
     }
-}
-
-/// The position of the key `key` in the table `[table]` of a TOML text
-/// (the first `key =` line after the header, before the next one).
-fn find_table_key(text: &str, table: &str, key: &str) -> Option<Position> {
-    let header = format!("[{table}]");
-    let mut inside = false;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            inside = trimmed.starts_with(&header);
-        } else if inside
-            && trimmed
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        {
-            return Some(position_of(text, offset + line.len() - trimmed.len()));
-        }
-        offset += line.len();
-    }
-    None
 }
 
 /// Where a problem with `key` of a file is reported: at the key, or at the
@@ -1588,6 +1720,8 @@ name = "idna"
             lock: None,
             poetry: None,
             pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: Some(pins.as_bytes().to_vec()),
             included: Default::default(),
@@ -1724,6 +1858,8 @@ name = "idna"
             lock: None,
             poetry: None,
             pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
             included: Default::default(),
@@ -2092,6 +2228,8 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             lock: Some(b"not a lock [".to_vec()),
             poetry: None,
             pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: Some(b"-r ../base.txt\n".to_vec()),
             included: Default::default(),

@@ -55,6 +55,8 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
             lock: Some(fixture("uv.lock")),
             poetry: None,
             pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: None,
             included: Default::default(),

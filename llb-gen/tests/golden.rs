@@ -133,13 +133,17 @@ fn checked_stack_in<'a>(
                 lock: read(&lock),
                 poetry: read(&poetry),
                 pdm: None,
+                pipfile_lock: None,
+                pipfile: None,
                 pylock: read(&pylock),
                 requirements: read(&requirements),
                 included: Default::default(),
             };
             if files.wants_other_locks() {
-                let [pdm] = plan::other_lock_inputs(&files.project);
+                let [pdm, pipfile_lock, pipfile] = plan::other_lock_inputs(&files.project);
                 files.pdm = read(&pdm);
+                files.pipfile_lock = read(&pipfile_lock);
+                files.pipfile = read(&pipfile);
             }
             let included = files.read_includes(|path| Ok::<_, ()>(read(path)));
             included.expect("reading from disk");
@@ -266,6 +270,33 @@ fn service_image_from_a_pdm_lock() {
     // Its default group: psycopg2 and six, not the dev group's iniconfig.
     assert!(text.contains("venv: 2 packages from pdm.lock"), "{text}");
     golden("inventory-pdm", &build);
+}
+
+#[test]
+fn service_image_from_a_pipfile_lock() {
+    // The inventory project with Pipenv's lock of its dependency set and
+    // its Pipfile (written by `pipenv lock`, testdata/locks/README.md) in
+    // place of uv.lock: its `default` section translated into one
+    // requirements file with every hash (its one source is PyPI), a file
+    // of the LLB, installed as Poetry's translation is.
+    let context = Context {
+        fixture: INVENTORY,
+        replaced: &[
+            ("uv.lock", None),
+            ("Pipfile.lock", Some("inventory-Pipfile.lock")),
+            ("Pipfile", Some("inventory-Pipfile")),
+        ],
+    };
+    let build = build_in(&context, SPEC, "inventory", true, &|_, facts| facts);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let text = described.to_string();
+    assert!(text.contains("pybase-pipfile-requirements.txt"), "{text}");
+    // Its default section: psycopg2 and six, not develop's iniconfig.
+    assert!(
+        text.contains("venv: 2 packages from Pipfile.lock"),
+        "{text}"
+    );
+    golden("inventory-pipfile", &build);
 }
 
 #[test]

@@ -59,6 +59,8 @@ fn inputs<'a>(
             lock: Some(LOCK.to_vec()),
             poetry: None,
             pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: None,
             included: Default::default(),

@@ -471,3 +471,15 @@ fn a_pdm_lock_installs_what_uv_lock_does_and_checks_every_hash() {
     };
     builds_inventory_from("pdm.lock", "inventory-pdm.lock", &[]);
 }
+
+#[test]
+fn a_pipfile_lock_installs_what_uv_lock_does_and_checks_every_hash() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    builds_inventory_from(
+        "Pipfile.lock",
+        "inventory-Pipfile.lock",
+        &[("Pipfile", "inventory-Pipfile")],
+    );
+}

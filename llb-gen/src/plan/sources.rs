@@ -24,7 +24,7 @@ pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 5] {
             crate::lock::LockKind::Pylock => 3,
             crate::lock::LockKind::Requirements => 4,
             // Read through `other_lock_source`.
-            crate::lock::LockKind::Pdm => return inputs,
+            crate::lock::LockKind::Pdm | crate::lock::LockKind::Pipfile => return inputs,
         };
         inputs[slot] = project.path(&lock.path);
     }
@@ -33,17 +33,32 @@ pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 5] {
 
 /// The context paths of a project's locks of the formats read only when
 /// it has neither `uv.lock` nor `poetry.lock`
-/// ([`crate::project::ProjectFiles::wants_other_locks`]): `pdm.lock`, the
-/// lock the spec names (`lock:`) in its format's place. They are read
+/// ([`crate::project::ProjectFiles::wants_other_locks`]): `pdm.lock`,
+/// `Pipfile.lock` and its `Pipfile` (beside it), the lock the spec names
+/// (`lock:`) in its format's place. They are read
 /// through [`other_lock_source`], not [`lock_source`]: the venv step
 /// installs their translation, a file of the LLB, and a project with a
 /// uv.lock keeps the sources it had.
-pub fn other_lock_inputs(project: &ProjectDir<'_>) -> [String; 1] {
-    let mut inputs = [project.path(crate::lock::pdm::PDM_LOCK_FILE)];
-    if let Some(lock) = project.lock
-        && crate::lock::LockKind::of_file(&lock.path) == crate::lock::LockKind::Pdm
-    {
-        inputs[0] = project.path(&lock.path);
+pub fn other_lock_inputs(project: &ProjectDir<'_>) -> [String; 3] {
+    use crate::lock::{LockKind, pipfile};
+    let mut inputs = [
+        project.path(crate::lock::pdm::PDM_LOCK_FILE),
+        project.path(pipfile::PIPFILE_LOCK_FILE),
+        project.path(pipfile::PIPFILE),
+    ];
+    if let Some(lock) = project.lock {
+        match LockKind::of_file(&lock.path) {
+            LockKind::Pdm => inputs[0] = project.path(&lock.path),
+            LockKind::Pipfile => {
+                inputs[1] = project.path(&lock.path);
+                let beside = match lock.path.rsplit_once('/') {
+                    Some((dir, _)) => format!("{dir}/{}", pipfile::PIPFILE),
+                    None => pipfile::PIPFILE.to_owned(),
+                };
+                inputs[2] = project.path(&beside);
+            }
+            _ => {}
+        }
     }
     inputs
 }

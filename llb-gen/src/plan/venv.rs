@@ -57,7 +57,7 @@ pub(super) fn venv(
             .iter()
             .map(|_| crate::lock::includes::FLATTENED_FILE.to_owned())
             .collect(),
-        LockKind::Pdm => (0..translated.len())
+        LockKind::Pdm | LockKind::Pipfile => (0..translated.len())
             .map(|position| crate::grouped::translated_file(lock_kind, position))
             .collect(),
         _ => (0..translated.len())
@@ -213,8 +213,8 @@ impl Installer {
             LockKind::Uv => Self::Uv {
                 selection: selection.to_vec(),
             },
-            // A pdm.lock's translation is installed as Poetry's is.
-            LockKind::Poetry | LockKind::Pdm => Self::Poetry {
+            // A pdm.lock's or Pipfile.lock's translation is installed as Poetry's is.
+            LockKind::Poetry | LockKind::Pdm | LockKind::Pipfile => Self::Poetry {
                 by_index: translated
                     .iter()
                     .zip(translated_files)
