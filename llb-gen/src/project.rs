@@ -1004,6 +1004,27 @@ fn read_pdm_lock(
         )
         .collect();
     let hint = format!("regenerate it: `{}`", crate::lock::pdm::PDM_RELOCK);
+    // A group pyproject.toml declares but the lock was written without
+    // (`pdm lock --group`): its packages would be silently missing.
+    if let Some((locked, at)) = crate::lock::pdm::locked_groups(text) {
+        let locked: Vec<String> = locked.iter().map(|g| normalize_name(g)).collect();
+        let unlocked: Vec<Diagnostic> =
+            groups
+                .iter()
+                .filter(|group| !locked.contains(group))
+                .map(|group| {
+                    Diagnostic::at(file, Some(at), format!(
+                    "`{}` selects `{group}`, but the lock was written without it (it locks {})",
+                    project.owner,
+                    locked.join(", ")
+                ))
+                .with_hint(format!("lock every group: `{}`", crate::lock::pdm::PDM_RELOCK))
+                })
+                .collect();
+        if !unlocked.is_empty() {
+            return Err(unlocked);
+        }
+    }
     crate::grouped::translate(&lock, &groups, &hint).map(|translated| PinnedLock {
         pins: translated.pins,
         translated: translated.requirements,

@@ -18,7 +18,8 @@
 //! Each package keeps its `groups` ([`Package::groups`], `None` when the
 //! lock does not say), its `marker` as written, and its files in the
 //! lock's order, for the translation into a requirements lock
-//! (`translated.rs`). PDM records no index per package (the sources are
+//! (`grouped.rs`); [`locked_groups`] reads the groups `[metadata]` says
+//! the lock was written for. PDM records no index per package (the sources are
 //! pyproject.toml's `[[tool.pdm.source]]`), so a package has no
 //! [`Package::source`]. A lock without `[[package]]` tables locks nothing
 //! and reads as a lock of no packages.
@@ -80,6 +81,28 @@ pub fn read(file: &str, text: &str) -> Result<Lock, Diagnostic> {
         .into_iter()
         .map(|package| convert_package(text, package));
     Ok(Lock::new(LockKind::Pdm, file, packages.collect()))
+}
+
+/// The `[metadata]` of a pdm.lock: the groups it locks.
+#[derive(Deserialize)]
+struct WireHead {
+    metadata: Option<WireMetadata>,
+}
+
+/// `[metadata]`.
+#[derive(Deserialize)]
+struct WireMetadata {
+    groups: Option<Spanned<Vec<String>>>,
+}
+
+/// The groups the pdm.lock `text` locks (`[metadata] groups`, PDM locks
+/// an extra as a group of its name), and where it says so; `None` when it
+/// does not say (or is not TOML: [`read`] reports that).
+pub fn locked_groups(text: &str) -> Option<(Vec<String>, crate::diagnostic::Position)> {
+    let head: WireHead = toml::from_str(text).ok()?;
+    let groups = head.metadata?.groups?;
+    let at = crate::diagnostic::position_of(text, groups.span().start);
+    Some((groups.into_inner(), at))
 }
 
 /// Whether `package` is the entry PDM writes for a package locked with
@@ -245,6 +268,20 @@ files = [
             .map(|d| d.name.as_str())
             .collect();
         assert_eq!(names, ["pysocks", "requests"]);
+    }
+
+    #[test]
+    fn the_locked_groups_are_read_where_the_metadata_lists_them() {
+        let (groups, at) = locked_groups(LOCK).expect("metadata groups");
+        assert_eq!(groups, ["default", "dev", "socks"]);
+        assert_eq!(
+            at,
+            Position {
+                line: 4,
+                column: 10
+            }
+        );
+        assert_eq!(locked_groups("[[package]]\nname = \"a\"\n"), None);
     }
 
     #[test]
