@@ -2226,6 +2226,53 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
     }
 
     #[test]
+    fn a_named_pdm_or_pipfile_lock_is_read_through_the_other_locks_source() {
+        let named_spec = spec_with_lock("locks/Pipfile.lock");
+        let project = named_spec.services["api"].project_dir();
+        // Its Pipfile beside it; the default formats' slots unchanged.
+        assert_eq!(
+            crate::plan::other_lock_inputs(&project),
+            [
+                "app/pdm.lock",
+                "app/locks/Pipfile.lock",
+                "app/locks/Pipfile"
+            ]
+        );
+        assert_eq!(crate::plan::lock_inputs(&project)[1], "app/uv.lock");
+        let files = |pyproject: Option<&str>, lock: Option<&str>| ProjectFiles {
+            project,
+            pyproject: pyproject.map(|p| p.as_bytes().to_vec()),
+            lock: None,
+            poetry: None,
+            pdm: None,
+            pipfile_lock: lock.map(|l| l.as_bytes().to_vec()),
+            pipfile: None,
+            pylock: None,
+            requirements: None,
+            included: Default::default(),
+        };
+        let named = files(None, Some("{}"));
+        assert!(named.wants_other_locks());
+        assert_eq!(named.chosen_lock().0, LockKind::Pipfile);
+        // A Pipenv project without pyproject.toml is named after its service.
+        let lock = r#"{"default": {"six": {"hashes": ["sha256:aa"], "version": "==1.17.0"}}}"#;
+        let info = check_files("pybase.yaml", &files(None, Some(lock))).expect("accepted");
+        assert_eq!((info.name.as_str(), info.venv_packages), ("api", Some(1)));
+        let pdm = spec_with_lock("pdm.lock");
+        let project = pdm.services["api"].project_dir();
+        assert_eq!(crate::plan::other_lock_inputs(&project)[0], "app/pdm.lock");
+        // Without `lock:`, read only when neither uv.lock nor poetry.lock is there.
+        let unnamed = spec();
+        let mut files = ProjectFiles {
+            project: unnamed.services["api"].project_dir(),
+            ..named
+        };
+        assert!(files.wants_other_locks());
+        files.poetry = Some(Vec::new());
+        assert!(!files.wants_other_locks());
+    }
+
+    #[test]
     fn a_lock_the_spec_names_is_read_in_the_format_its_name_says() {
         let spec = spec_with_lock("requirements/prod.txt");
         let project = spec.services["api"].project_dir();

@@ -20,14 +20,15 @@
 //! lock's order, for the translation into a requirements lock
 //! (`grouped.rs`); [`locked_groups`] reads the groups `[metadata]` says
 //! the lock was written for. PDM records no index per package (the sources are
-//! pyproject.toml's `[[tool.pdm.source]]`), so a package has no
-//! [`Package::source`]. A lock without `[[package]]` tables locks nothing
+//! pyproject.toml's `[[tool.pdm.source]]`), so a package from an index
+//! has no [`Package::source`]; one from `git`, a local `path` or a `url`
+//! has that source. A lock without `[[package]]` tables locks nothing
 //! and reads as a lock of no packages.
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Artifact, Dependency, Lock, LockKind, Package, line_start};
+use super::{Artifact, Dependency, Lock, LockKind, Package, Source, line_start};
 use crate::diagnostic::Diagnostic;
 use crate::names::normalize_name;
 
@@ -62,6 +63,9 @@ struct WirePackage {
     dependencies: Vec<String>,
     #[serde(default)]
     files: Vec<WireFile>,
+    git: Option<String>,
+    path: Option<String>,
+    url: Option<String>,
 }
 
 /// A `files` entry (`{ file = "…", hash = "sha256:…" }`, or `url`).
@@ -124,10 +128,18 @@ fn convert_package(text: &str, wire: WirePackage) -> Package {
         .map(|file| convert_file(text, file, at))
         .collect();
     let dependencies: Vec<Dependency> = wire.dependencies.iter().map(|r| requirement(r)).collect();
+    // What does not come from an index: a VCS, a local path, a URL.
+    let source = if let Some(url) = wire.git {
+        Some(Source::Git { url })
+    } else if let Some(path) = wire.path {
+        Some(Source::Directory { path })
+    } else {
+        wire.url.map(|url| Source::Url { url })
+    };
     let mut package = Package::pinned(
         &written_name,
         wire.version,
-        None,
+        source,
         wire.marker,
         artifacts,
         at,
@@ -268,6 +280,25 @@ files = [
             .map(|d| d.name.as_str())
             .collect();
         assert_eq!(names, ["pysocks", "requests"]);
+    }
+
+    #[test]
+    fn a_package_from_git_a_path_or_a_url_keeps_that_source() {
+        let text = "[[package]]\nname = \"a\"\nversion = \"1\"\ngit = \"https://x/a.git\"\nrevision = \"00\"\n\n[[package]]\nname = \"b\"\nversion = \"1\"\npath = \"./b\"\n\n[[package]]\nname = \"c\"\nversion = \"1\"\nurl = \"https://x/c-1.tar.gz\"\n";
+        let lock = read("pdm.lock", text).expect("a lock");
+        let sources: Vec<Option<Source>> = lock.packages.into_iter().map(|p| p.source).collect();
+        assert!(
+            matches!(sources[0], Some(Source::Git { .. })),
+            "{sources:?}"
+        );
+        assert!(
+            matches!(sources[1], Some(Source::Directory { .. })),
+            "{sources:?}"
+        );
+        assert!(
+            matches!(sources[2], Some(Source::Url { .. })),
+            "{sources:?}"
+        );
     }
 
     #[test]
