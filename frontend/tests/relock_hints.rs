@@ -1,5 +1,6 @@
 //! Every command a hint prints to write a lock anew (`uv lock`, `uv export`,
-//! `pip-compile`, `poetry lock`) writes one that `pybase check` then accepts.
+//! `pip-compile`, `poetry lock`, `pdm lock`, `pipenv lock`) writes one that
+//! `pybase check` then accepts.
 //!
 //! Each case breaks a fixture project the way a user would (no `uv.lock`
 //! and a lock pybase refuses, or none at all), reads the hints of
