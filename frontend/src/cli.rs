@@ -560,11 +560,20 @@ fn check_projects<'a>(
             pyproject,
             lock: read(&lock)?,
             poetry: read(&poetry)?,
+            pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: read(&pylock)?,
             requirements: read(&requirements)?,
             included: Default::default(),
             setup_files,
         };
+        if files.wants_other_locks() {
+            let [pdm, pipfile_lock, pipfile] = plan::other_lock_inputs(&files.project);
+            files.pdm = read(&pdm)?;
+            files.pipfile_lock = read(&pipfile_lock)?;
+            files.pipfile = read(&pipfile)?;
+        }
         // The files a requirements lock includes (`-r`, `-c`), in rounds.
         files.read_includes(read)?;
         stack.push(files);
