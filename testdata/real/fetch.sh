@@ -34,7 +34,7 @@ check() { # FILE SHA256
   [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]]
 }
 
-while IFS=$'\t' read -r name url sha subdir; do
+while IFS=$'\t' read -r name url sha subdir _; do
   [[ -z "$name" || "$name" == \#* ]] && continue
   if [[ ${#selected[@]} -gt 0 ]] && ! want "$name" "${selected[@]}"; then continue; fi
   sdist="$dest/.sdists/${url##*/}"
