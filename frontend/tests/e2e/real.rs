@@ -265,7 +265,7 @@ fn python_dotenv_a_setuptools_cli_with_a_pip_compile_lock_prints_its_version() {
 #[test]
 #[ignore = "pybase on main refuses an application without pyproject.toml: `pybase.yaml:8:14: \
             `pyproject.toml` not found in the build context (service `gunicorn-example`, project `.`)`; \
-            applications are being merged (helper-apps)"]
+            applications are being merged (helper-apps, whose frontend at 37eb45f builds it and serves the page)"]
 fn gunicorn_example_an_application_without_pyproject_serves_its_page() {
     let Some(_docker) = e2e_session() else {
         return;
