@@ -240,7 +240,8 @@ pub fn check_report_on(
 /// What `pybase init` is asked for.
 #[derive(Clone, Copy, Debug)]
 pub struct InitRequest<'a> {
-    /// The project directory, holding `pyproject.toml`.
+    /// The project directory, holding `pyproject.toml` (or an
+    /// application's `requirements.txt`).
     pub dir: &'a Path,
     /// The frontend image of the `# syntax=` line.
     pub frontend: &'a str,
@@ -277,21 +278,33 @@ pub fn write_starter_spec(
         }
     };
     let pyproject_path = request.dir.join(plan::PYPROJECT_FILE);
-    let Some(pyproject) = read(plan::PYPROJECT_FILE)? else {
-        anyhow::bail!(
-            "{} not found: `pybase init` starts from an existing Python project (`uv init` makes one)",
-            pyproject_path.display()
-        );
-    };
-    let lock = read(plan::LOCK_FILE)?;
-    let starter = llb_gen::init::starter_spec(
-        &llb_gen::init::ProjectFiles {
-            pyproject_file: &pyproject_path.display().to_string(),
-            pyproject: &pyproject,
-            lock: lock.as_deref(),
+    let starter = match read(plan::PYPROJECT_FILE)? {
+        Some(pyproject) => {
+            let lock = read(plan::LOCK_FILE)?;
+            llb_gen::init::starter_spec(
+                &llb_gen::init::ProjectFiles {
+                    pyproject_file: &pyproject_path.display().to_string(),
+                    pyproject: &pyproject,
+                    lock: lock.as_deref(),
+                },
+                request.frontend,
+            )?
+        }
+        None => match application(request.dir)? {
+            Some((dir_name, scripts)) => llb_gen::init::application_spec(
+                &llb_gen::init::Application {
+                    dir_name: &dir_name,
+                    scripts: &scripts,
+                },
+                request.frontend,
+            )?,
+            None => anyhow::bail!(
+                "{} not found: `pybase init` starts from an existing Python project (`uv init` makes one), or from an application's code with its dependencies pinned with hashes in requirements.txt (`{}`)",
+                pyproject_path.display(),
+                llb_gen::project::APPLICATION_LOCK
+            ),
         },
-        request.frontend,
-    )?;
+    };
     let spec_path = request.dir.join(llb_gen::init::SPEC_FILE);
     let mut file = std::fs::OpenOptions::new();
     file.write(true);
@@ -310,6 +323,34 @@ pub fn write_starter_spec(
     std::io::Write::write_all(&mut file, starter.text.as_bytes())
         .with_context(|| format!("writing {}", spec_path.display()))?;
     Ok((spec_path, starter))
+}
+
+/// When `dir` (which has no `pyproject.toml`) is an application, as
+/// `pybase check` reads one: no `setup.py` or `setup.cfg`, and a
+/// `requirements.txt` or `pylock.toml` lock. Its name, and which of the
+/// scripts an application's command may run it has.
+fn application(dir: &Path) -> anyhow::Result<Option<(String, Vec<&'static str>)>> {
+    let has = |name: &str| dir.join(name).is_file();
+    let locked = [
+        llb_gen::requirements::REQUIREMENTS_FILE,
+        llb_gen::requirements::PYLOCK_FILE,
+    ]
+    .iter()
+    .any(|lock| has(lock));
+    if !locked || plan::SETUP_FILES.iter().any(|file| has(file)) {
+        return Ok(None);
+    }
+    let absolute =
+        std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    let name = absolute
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let scripts = llb_gen::init::APPLICATION_SCRIPTS
+        .into_iter()
+        .filter(|script| has(script))
+        .collect();
+    Ok(Some((name, scripts)))
 }
 
 /// `pybase targets FILE`: one target a line, with its description.
@@ -507,14 +548,22 @@ fn check_projects<'a>(
     let mut stack = Vec::new();
     for project in target.projects() {
         let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
+        let pyproject = read(&pyproject)?;
+        // setup.py or setup.cfg without pyproject.toml: a package, not an
+        // application (looked for only then, as the frontend does).
+        let setup_files = pyproject.is_none()
+            && plan::SETUP_FILES
+                .iter()
+                .any(|file| context.join(project.path(file)).is_file());
         let mut files = ProjectFiles {
             project,
-            pyproject: read(&pyproject)?,
+            pyproject,
             lock: read(&lock)?,
             poetry: read(&poetry)?,
             pylock: read(&pylock)?,
             requirements: read(&requirements)?,
             included: Default::default(),
+            setup_files,
         };
         // The files a requirements lock includes (`-r`, `-c`), in rounds.
         files.read_includes(read)?;

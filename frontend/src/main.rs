@@ -24,9 +24,9 @@ enum Command {
     /// Run as a BuildKit gateway frontend over stdin/stdout (the frontend image's entry point)
     #[command(hide = true)]
     Frontend,
-    /// Write a starting pybase.yaml for an existing project, from its pyproject.toml and uv.lock
+    /// Write a starting pybase.yaml for an existing project, from its pyproject.toml and uv.lock (or for an application: code and a requirements.txt)
     Init {
-        /// The project directory, holding pyproject.toml
+        /// The project directory, holding pyproject.toml (or an application's requirements.txt)
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// The frontend image named by the spec's `# syntax=` line

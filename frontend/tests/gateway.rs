@@ -1208,3 +1208,123 @@ async fn an_error_inside_an_included_file_is_shown_in_that_file() {
     );
     assert_shown_in(&error, "services/requirements-base.txt", &base);
 }
+
+/// A file of the application fixture (`testdata/projects/plain-app`).
+fn plain_app_file(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../testdata/projects/plain-app/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("plain-app fixture file")
+}
+
+/// A fake whose build context is the application fixture, with `more`
+/// files.
+fn fake_with_application(more: &[(&str, Vec<u8>)]) -> FakeBridge {
+    let spec = plain_app_file("pybase.yaml");
+    let mut context = vec![
+        ("pybase.yaml", spec.clone()),
+        ("app.py", plain_app_file("app.py")),
+        ("greeting.py", plain_app_file("greeting.py")),
+        ("requirements.txt", plain_app_file("requirements.txt")),
+    ];
+    context.extend(more.iter().cloned());
+    FakeBridge::new()
+        .with_local("dockerfile", files(&[("pybase.yaml", spec)]))
+        .with_local("context", files(&context))
+        .with_image(
+            "docker.io/library/python:3.12-slim",
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+            json!({"architecture": "amd64", "os": "linux",
+                   "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin"], "Cmd": ["python3"]}}),
+        )
+}
+
+/// The names of the build's exec ops.
+fn exec_names(definition: &pb::Definition) -> Vec<String> {
+    let names: BTreeMap<String, String> = definition
+        .metadata
+        .iter()
+        .filter_map(|(digest, meta)| {
+            meta.description
+                .get("llb.customname")
+                .map(|name| (digest.clone(), name.clone()))
+        })
+        .collect();
+    FakeHandle::definition_ops(definition)
+        .into_iter()
+        .filter(|(_, op)| matches!(op.op, Some(pb::op::Op::Exec(_))))
+        .filter_map(|(digest, _)| names.get(&digest).cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_application_without_pyproject_is_copied_into_the_workdir() {
+    let handle = run(
+        fake_with_application(&[]),
+        &options(&["filename=pybase.yaml"]),
+    )
+    .await;
+    let config = returned_config(&handle);
+    assert_eq!(config["config"]["Cmd"], json!(["python", "app.py"]));
+    assert_eq!(config["config"]["WorkingDir"], json!("/app"));
+    // Without pyproject.toml, it looked for setup.py and setup.cfg through
+    // a source that exposed those alone (none here), and nothing else.
+    let read: Vec<(String, String)> = handle.read_files();
+    let setup = read
+        .iter()
+        .find(|(_, path)| path == "setup.py")
+        .expect("setup.py looked for");
+    assert!(read.iter().any(|(_, path)| path == "setup.cfg"));
+    assert_eq!(handle.view_files(&setup.0), Some(Vec::new()));
+    // The venv installs the requirements; the code is copied, not built.
+    let execs = exec_names(&build_definition(&handle));
+    assert!(
+        execs
+            .iter()
+            .any(|n| n == "[web] venv: 1 package from requirements.txt"),
+        "{execs:?}"
+    );
+    assert!(
+        execs
+            .iter()
+            .any(|n| n == "[web] code: copy the application into /app"),
+        "{execs:?}"
+    );
+    assert!(
+        !execs.iter().any(|n| n.contains("install the project")),
+        "{execs:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_setup_py_without_pyproject_is_a_package_built_by_setuptools() {
+    let handle = run(
+        fake_with_application(&[(
+            "setup.py",
+            b"from setuptools import setup\nsetup()\n".to_vec(),
+        )]),
+        &options(&["filename=pybase.yaml"]),
+    )
+    .await;
+    // Found through the source of setup.py and setup.cfg alone, it makes
+    // the directory a package: built and installed (the twin of the
+    // application's copy), by setuptools' PEP 517 fallback.
+    let execs = exec_names(&build_definition(&handle));
+    assert!(
+        execs
+            .iter()
+            .any(|n| n == "[web] code: install the project without dependencies"),
+        "{execs:?}"
+    );
+    assert!(
+        execs
+            .iter()
+            .any(|n| n == "[web] code: build backend setuptools>=40.8.0"),
+        "{execs:?}"
+    );
+    assert!(
+        !execs.iter().any(|n| n.contains("copy the application")),
+        "{execs:?}"
+    );
+}

@@ -1,6 +1,7 @@
-//! `pybase init` on copies of the fixture project: the spec it writes passes
-//! `pybase check`, an existing spec is kept unless forced, and a project it
-//! cannot start from is refused with the file named.
+//! `pybase init` on copies of the fixture projects: the spec it writes
+//! passes `pybase check` (for a package, and for an application: code and a
+//! requirements.txt), an existing spec is kept unless forced, and a project
+//! it cannot start from is refused with the file named.
 
 use std::path::{Path, PathBuf};
 
@@ -107,4 +108,32 @@ fn a_project_init_cannot_start_from_is_refused_naming_the_file() {
         "{error}"
     );
     assert!(!dir.join("pybase.yaml").exists(), "nothing was written");
+}
+
+#[test]
+fn the_spec_init_writes_for_an_application_passes_check() {
+    let dir = scratch("application");
+    let fixture = Path::new(FIXTURE).join("../plain-app");
+    for file in ["app.py", "greeting.py", "requirements.txt"] {
+        std::fs::copy(fixture.join(file), dir.join(file)).expect("copy");
+    }
+    let (path, starter) = write_starter_spec(&request(&dir, false)).expect("written");
+    assert_eq!(starter.service, "application");
+    let text = std::fs::read_to_string(&path).expect("the spec");
+    assert!(text.contains("    command: [python, app.py]"), "{text}");
+    let report = check_report(&path, None, &Default::default()).expect("checked");
+    assert!(report.errors.is_empty(), "{}", report.text);
+
+    // With setup.py it is a package, which needs pyproject.toml.
+    std::fs::remove_file(&path).expect("remove the spec");
+    std::fs::write(
+        dir.join("setup.py"),
+        "from setuptools import setup\nsetup()\n",
+    )
+    .expect("setup.py");
+    let error = write_starter_spec(&request(&dir, false)).expect_err("refused");
+    assert!(
+        error.to_string().contains("pyproject.toml not found"),
+        "{error}"
+    );
 }

@@ -1,5 +1,6 @@
 //! Every command a hint prints to write a lock anew (`uv lock`, `uv export`,
-//! `pip-compile`, `poetry lock`) writes one that `pybase check` then accepts.
+//! `uv pip compile`, `pip-compile`, `poetry lock`) writes one that `pybase
+//! check` then accepts.
 //!
 //! Each case breaks a fixture project the way a user would (no `uv.lock`
 //! and a lock pybase refuses, or none at all), reads the hints of
@@ -168,7 +169,10 @@ fn run_case(case: &Case) {
         return;
     }
     let dir = copy_fixture(case.fixture, case.name);
-    std::fs::remove_file(dir.join("uv.lock")).expect("the fixture's uv.lock");
+    // (An application's fixture has none.)
+    if case.fixture != APPLICATION {
+        std::fs::remove_file(dir.join("uv.lock")).expect("the fixture's uv.lock");
+    }
     if case.selection == Selection::DropBefore {
         drop_selection(&dir);
     }
@@ -208,9 +212,21 @@ fn run_case(case: &Case) {
     }
 }
 
-/// An unhashed requirements lock (the hints: `uv export`, `pip-compile`).
+/// The application fixture: code, `requirements.in` and a hashed
+/// `requirements.txt`, no `pyproject.toml`.
+const APPLICATION: &str = "plain-app";
+
+/// An unhashed requirements lock (the hints: `uv export`, `pip-compile`;
+/// for an application, `uv pip compile` of its `requirements.in`).
 fn unhashed(dir: &Path) {
     write(dir, "requirements.txt", "six==1.17.0\n");
+}
+
+/// A pylock.toml whose package has no version (the hint: `uv export`, or
+/// for an application `uv pip compile`).
+fn unversioned_pylock(dir: &Path) {
+    let lock = "lock-version = \"1.0\"\ncreated-by = \"hand\"\n[[packages]]\nname = \"six\"\n";
+    write(dir, "pylock.toml", lock);
 }
 
 #[test]
@@ -227,11 +243,7 @@ fn uv_export_and_uv_lock_write_accepted_locks() {
         Case {
             name: "inventory-pylock",
             fixture: "inventory",
-            broken: |dir| {
-                let lock =
-                    "lock-version = \"1.0\"\ncreated-by = \"hand\"\n[[packages]]\nname = \"six\"\n";
-                write(dir, "pylock.toml", lock);
-            },
+            broken: unversioned_pylock,
             tools: &["uv"],
             commands: 1,
             selection: Selection::Keep,
@@ -244,6 +256,24 @@ fn uv_export_and_uv_lock_write_accepted_locks() {
             tools: &["uv"],
             commands: 2,
             selection: Selection::DropAfter,
+        },
+        // An application's requirements.txt, from its requirements.in.
+        Case {
+            name: "application-requirements",
+            fixture: APPLICATION,
+            broken: unhashed,
+            tools: &["uv"],
+            commands: 1,
+            selection: Selection::Keep,
+        },
+        // An application's pylock.toml, from its requirements.in.
+        Case {
+            name: "application-pylock",
+            fixture: APPLICATION,
+            broken: unversioned_pylock,
+            tools: &["uv"],
+            commands: 1,
+            selection: Selection::Keep,
         },
         Case {
             name: "selected-uv-lock",

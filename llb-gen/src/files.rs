@@ -7,6 +7,9 @@
 pub const LOCK_FILE: &str = "uv.lock";
 /// The project file that goes with it.
 pub const PYPROJECT_FILE: &str = "pyproject.toml";
+/// The files that make a directory without `pyproject.toml` a package
+/// (setuptools' own), not an application of code and a lock.
+pub const SETUP_FILES: [&str; 2] = ["setup.py", "setup.cfg"];
 /// Paths of the build context that are never sent, as for `docker build`.
 pub const DOCKERIGNORE_FILE: &str = ".dockerignore";
 /// Where the venv lives in images.

@@ -9,6 +9,11 @@
 //! cannot tell (OS packages) is left empty, with comments saying what goes
 //! there; packages that `uv.lock` has no Linux wheel for are named, since
 //! building them is what usually needs those packages.
+//!
+//! [`application_spec`] writes one for an application instead (a directory
+//! of code and a `requirements.txt`, without `pyproject.toml`): the
+//! service is named after the directory, and its command runs the first of
+//! `app.py`, `manage.py` and `main.py` there is, or is left as a comment.
 
 use std::collections::BTreeMap;
 
@@ -148,12 +153,69 @@ pub fn starter_spec(files: &ProjectFiles<'_>, frontend_image: &str) -> Result<St
         .unwrap_or_default();
 
     let service = service_name(name);
+    let command = match script.as_deref() {
+        Some(script) => format!(
+            "    command: [{}]    # the first of [project.scripts]\n",
+            yaml_string(script)
+        ),
+        None => "    # command: [python, -m, your_package]   # the image's command ([project.scripts] has none)\n".to_owned(),
+    };
     let text = render(&Rendered {
         frontend_image,
         service: &service,
         python,
-        script: script.as_deref(),
+        python_note: if python.is_some() {
+            "the lowest Python requires-python allows"
+        } else {
+            "requires-python is not set: pybase's default Python"
+        },
+        project_note: "",
+        command: &command,
         built_from_source: &built_from_source,
+    });
+    Ok(Starter { service, text })
+}
+
+/// The scripts an application's command may run, in the order `pybase
+/// init` prefers them.
+pub const APPLICATION_SCRIPTS: [&str; 3] = ["app.py", "manage.py", "main.py"];
+
+/// An application (code and a lock of pins, no `pyproject.toml`), as
+/// `pybase init` sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct Application<'a> {
+    /// The directory's name, which names the service.
+    pub dir_name: &'a str,
+    /// Which of [`APPLICATION_SCRIPTS`] it has.
+    pub scripts: &'a [&'a str],
+}
+
+/// The starting spec for the application `app`, whose `# syntax=` line
+/// names `frontend_image`: the image's command runs its first script of
+/// [`APPLICATION_SCRIPTS`] (Django's `manage.py` with its server), or is a
+/// comment to fill in.
+pub fn application_spec(app: &Application<'_>, frontend_image: &str) -> Result<Starter, InitError> {
+    ImageName::parse(frontend_image).map_err(|reason| InitError::BadFrontendImage {
+        image: frontend_image.to_owned(),
+        reason,
+    })?;
+    let script = APPLICATION_SCRIPTS
+        .iter()
+        .find(|script| app.scripts.contains(script));
+    let command = match script {
+        Some(&"manage.py") => "    command: [python, manage.py, runserver, \"0.0.0.0:8000\"]    # Django's development server; for production, e.g. [gunicorn, yoursite.wsgi, --bind, \"0.0.0.0:8000\"]\n".to_owned(),
+        Some(script) => format!("    command: [python, {script}]    # run in the image's workdir, /app\n"),
+        None => "    # command: [python, your_script.py]   # the image's command: there is no app.py, manage.py or main.py\n".to_owned(),
+    };
+    let service = service_name(app.dir_name);
+    let text = render(&Rendered {
+        frontend_image,
+        service: &service,
+        python: None,
+        python_note: "no pyproject.toml says which Python: pybase's default",
+        project_note: "    # an application: its code, copied into /app, and requirements.txt",
+        command: &command,
+        built_from_source: &[],
     });
     Ok(Starter { service, text })
 }
@@ -163,17 +225,17 @@ struct Rendered<'a> {
     frontend_image: &'a str,
     service: &'a str,
     python: Option<(u32, u32)>,
-    script: Option<&'a str>,
+    /// The comment on the base image's line.
+    python_note: &'a str,
+    /// The comment on `project`'s line, with its spaces (or nothing).
+    project_note: &'a str,
+    /// The line of `command`, or a comment in its place.
+    command: &'a str,
     built_from_source: &'a [String],
 }
 
 fn render(spec: &Rendered<'_>) -> String {
     let (major, minor) = spec.python.unwrap_or(DEFAULT_PYTHON);
-    let python_note = if spec.python.is_some() {
-        "the lowest Python requires-python allows"
-    } else {
-        "requires-python is not set: pybase's default Python"
-    };
     let mut out = format!(
         "# syntax={frontend}\n\
          # yaml-language-server: $schema={SCHEMA_URL}\n\
@@ -182,12 +244,14 @@ fn render(spec: &Rendered<'_>) -> String {
          services:\n\
          \x20 {service}:\n\
          \x20   from: python:{major}.{minor}-slim    # {python_note}\n\
-         \x20   project: .\n\
+         \x20   project: .{project_note}\n\
          \x20   system:\n\
          \x20     runtime: []   # OS packages the image needs at run time, e.g. libpq5\n\
          \x20     build: []     # OS packages only for building wheels, e.g. gcc, libpq-dev\n",
         frontend = spec.frontend_image,
         service = spec.service,
+        python_note = spec.python_note,
+        project_note = spec.project_note,
     );
     if !spec.built_from_source.is_empty() {
         out.push_str(&format!(
@@ -196,15 +260,7 @@ fn render(spec: &Rendered<'_>) -> String {
             spec.built_from_source.join(", ")
         ));
     }
-    match spec.script {
-        Some(script) => out.push_str(&format!(
-            "    command: [{}]    # the first of [project.scripts]\n",
-            yaml_string(script)
-        )),
-        None => out.push_str(
-            "    # command: [python, -m, your_package]   # the image's command ([project.scripts] has none)\n",
-        ),
-    }
+    out.push_str(spec.command);
     out
 }
 
@@ -403,6 +459,54 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
             spec.text
         );
         crate::spec::parse("pybase.yaml", spec.text.as_bytes()).expect("a valid spec");
+    }
+
+    #[test]
+    fn an_application_runs_its_first_script_of_app_manage_main() {
+        let spec = |scripts: &[&str]| {
+            application_spec(
+                &Application {
+                    dir_name: "Web",
+                    scripts,
+                },
+                DEFAULT_FRONTEND_IMAGE,
+            )
+            .expect("a spec")
+        };
+        let app = spec(&["main.py", "app.py"]);
+        assert_eq!(app.service, "web");
+        insta::assert_snapshot!(app.text, @r#"
+        # syntax=localhost:5000/pybase-frontend:dev
+        # yaml-language-server: $schema=https://example.invalid/pybase/pybase.schema.json
+        # Written by `pybase init`; the keys are described in pybase's specs/reference.md.
+        version: 1
+        services:
+          web:
+            from: python:3.12-slim    # no pyproject.toml says which Python: pybase's default
+            project: .    # an application: its code, copied into /app, and requirements.txt
+            system:
+              runtime: []   # OS packages the image needs at run time, e.g. libpq5
+              build: []     # OS packages only for building wheels, e.g. gcc, libpq-dev
+            command: [python, app.py]    # run in the image's workdir, /app
+        "#);
+        crate::spec::parse("pybase.yaml", app.text.as_bytes()).expect("a valid spec");
+        let django = spec(&["main.py", "manage.py"]).text;
+        assert!(
+            django.contains("    command: [python, manage.py, runserver, \"0.0.0.0:8000\"]"),
+            "{django}"
+        );
+        crate::spec::parse("pybase.yaml", django.as_bytes()).expect("a valid spec");
+        assert!(
+            spec(&["main.py"])
+                .text
+                .contains("    command: [python, main.py]")
+        );
+        let none = spec(&[]).text;
+        assert!(
+            none.contains("    # command: [python, your_script.py]"),
+            "{none}"
+        );
+        crate::spec::parse("pybase.yaml", none.as_bytes()).expect("a valid spec");
     }
 
     #[test]

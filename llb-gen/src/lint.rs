@@ -91,23 +91,16 @@ pub fn lint_stack(
     stack: &[crate::project::ProjectFiles<'_>],
     infos: &[crate::project::ProjectInfo],
 ) -> Vec<Warning> {
-    use crate::diagnostic::find;
     use crate::names::{normalize_name, requirement_name};
     let mut warnings = Vec::new();
     for (index, (files, info)) in stack.iter().zip(infos).enumerate() {
         let project = &files.project;
         let file = project.path(crate::plan::PYPROJECT_FILE);
-        let Some(text) = files
-            .pyproject
-            .as_deref()
-            .and_then(|b| std::str::from_utf8(b).ok())
-        else {
+        // The pyproject.toml the check read, not a second parse.
+        let Some(pyproject) = &info.pyproject else {
             continue;
         };
-        let Some(pyproject) = crate::pyproject::Pyproject::parse(text.as_bytes()) else {
-            continue;
-        };
-        warnings.extend(dev_group_in_tier(project, &file, text, &pyproject));
+        warnings.extend(dev_group_in_tier(project, &file, pyproject));
         let declared = pyproject
             .project
             .iter()
@@ -133,7 +126,7 @@ pub fn lint_stack(
                     PACKAGE_IN_TIER_AND_SERVICE,
                     Diagnostic::at(
                         &file,
-                        find(text, requirement),
+                        pyproject.spans.requirements.get(requirement).copied(),
                         format!(
                             "`{name}` is already in the {} `{}` ({}), which the {} `{}` builds on",
                             lower.project.owner_kind,
@@ -157,15 +150,13 @@ pub fn lint_stack(
 }
 
 /// [`DEV_GROUP_IN_TIER`] for `project` (its `pyproject.toml`, named
-/// `file`, with the text `text`): the dependency groups it declares that
+/// `file`): the dependency groups it declares that
 /// the tier does not select (`groups:` in the spec), which its image lacks.
 fn dev_group_in_tier(
     project: &crate::spec::ProjectDir<'_>,
     file: &str,
-    text: &str,
     pyproject: &crate::pyproject::Pyproject,
 ) -> Option<Warning> {
-    use crate::diagnostic::find;
     use crate::names::normalize_name;
     if project.owner_kind != crate::spec::OwnerKind::Tier {
         return None;
@@ -189,7 +180,7 @@ fn dev_group_in_tier(
         DEV_GROUP_IN_TIER,
         Diagnostic::at(
             file,
-            find(text, "[dependency-groups]"),
+            pyproject.spans.dependency_groups,
             format!(
                 "the project of tier `{}` declares dependency groups it does not select ({}): a tier installs only `[project].dependencies` and the groups its spec selects, so they are not in its image",
                 project.owner,
@@ -598,6 +589,7 @@ mod tests {
             pylock: None,
             requirements: None,
             included: Default::default(),
+            setup_files: false,
         }];
         let infos = crate::project::check_stack("pybase.yaml", &stack).expect("valid project");
         lint_stack(&stack, &infos)

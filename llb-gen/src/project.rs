@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::diagnostic::position_of;
 use crate::diagnostic::{Diagnostic, Diagnostics, Position};
-use crate::diagnostic::{find, position_of};
 use crate::files::{LOCK_FILE, PYPROJECT_FILE};
 use crate::lock::{Lock, Package, Source};
 use crate::names::{normalize_name, requirement_name};
@@ -25,8 +25,12 @@ use crate::pyproject::{
 use crate::pyproject::{RequiresPython, VcsVersion};
 use crate::spec::ProjectDir;
 
+mod application;
+
+pub use application::{APPLICATION_LOCK, APPLICATION_PYLOCK};
+
 /// What the checks learned about the project.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProjectInfo {
     /// `[project].name`.
     pub name: String,
@@ -70,6 +74,15 @@ pub struct ProjectInfo {
     /// Which of its packages' files BuildKit fetches, from the index's
     /// addresses the lock records (uv.lock and pylock.toml only).
     pub fetching: crate::artifacts::Fetching,
+    /// Whether the project is an application, not a package: a directory
+    /// of code with a lock of pins (`requirements.txt`, `pylock.toml`) and
+    /// neither `pyproject.toml` nor `setup.py`/`setup.cfg`. Its code is
+    /// copied into the image's working directory, not installed; `name` is
+    /// then the spec's name of its service or tier.
+    pub application: bool,
+    /// Its `pyproject.toml` as the check read it, for the lint rules
+    /// (`None` without one).
+    pub(crate) pyproject: Option<crate::pyproject::Pyproject>,
 }
 
 /// The Python a target runs, and how pybase knows it.
@@ -240,10 +253,8 @@ pub fn check(
             .ok(),
         _ => None,
     };
-    if let (Some(parsed), Some(lock), Some(name), Some(text)) =
-        (&pyproject.parsed, &lock, &name, pyproject.text())
-    {
-        problems.extend(stale_lock(project, text, parsed, lock, name));
+    if let (Some(parsed), Some(lock), Some(name)) = (&pyproject.parsed, &lock, &name) {
+        problems.extend(stale_lock(project, parsed, lock, name));
     }
     match (problems.is_empty(), name, lock) {
         (true, Some(name), Some(lock)) => Ok(uv_project_info(
@@ -257,27 +268,25 @@ pub fn check(
     }
 }
 
-/// A project's `pyproject.toml` as read for the checks: its bytes (`None`:
-/// missing), and its table when it is valid TOML.
-struct Pyproject<'a> {
+/// A project's `pyproject.toml` as read for the checks: its table and its
+/// typed form when it is valid TOML (both `None` when it is missing).
+struct Pyproject {
     /// The file, as errors name it.
     file: String,
-    /// Its content.
-    bytes: Option<&'a [u8]>,
     /// Its table, when it is valid TOML.
     table: Option<toml::Table>,
     /// Its typed form, when it is valid TOML.
     parsed: Option<crate::pyproject::Pyproject>,
 }
 
-impl<'a> Pyproject<'a> {
+impl Pyproject {
     /// Read `project`'s pyproject.toml (`bytes`), each problem added to
     /// `problems`: a missing file at the spec's `project` key, a file that
     /// is not TOML at its line.
     fn read(
         spec_file: &str,
         project: &ProjectDir<'_>,
-        bytes: Option<&'a [u8]>,
+        bytes: Option<&[u8]>,
         problems: &mut Vec<Diagnostic>,
     ) -> Self {
         let file = project.path(PYPROJECT_FILE);
@@ -299,15 +308,9 @@ impl<'a> Pyproject<'a> {
             .map(|(table, text)| crate::pyproject::Pyproject::read(text, table));
         Pyproject {
             file,
-            bytes,
             table,
             parsed,
         }
-    }
-
-    /// Its text, when it is UTF-8.
-    fn text(&self) -> Option<&'a str> {
-        std::str::from_utf8(self.bytes?).ok()
     }
 
     /// The error for a pyproject.toml without a project name, `hint`
@@ -315,7 +318,12 @@ impl<'a> Pyproject<'a> {
     fn without_name(&self, hint: &str) -> Diagnostic {
         Diagnostic::at(
             &self.file,
-            Some(key_or_start(self.bytes, "project")),
+            Some(
+                self.parsed
+                    .as_ref()
+                    .and_then(|p| p.spans.project)
+                    .unwrap_or(Position::START),
+            ),
             "no `[project]` table with a `name`",
         )
         .with_hint(hint)
@@ -340,6 +348,8 @@ impl<'a> Pyproject<'a> {
             git_over_ssh: false,
             fetching: crate::artifacts::Fetching::Nothing,
             build_requires: parsed.and_then(crate::pyproject::Pyproject::build_requires),
+            application: false,
+            pyproject: parsed.cloned(),
         }
     }
 }
@@ -396,7 +406,7 @@ fn lock_without_packages(project: &ProjectDir<'_>, lock: Option<&[u8]>) -> Diagn
 /// of the project `name`: the packages its venv gets, and their files.
 fn uv_project_info(
     project: &ProjectDir<'_>,
-    pyproject: &Pyproject<'_>,
+    pyproject: &Pyproject,
     lock: &Lock,
     name: String,
     locked_packages: usize,
@@ -494,6 +504,9 @@ pub struct ProjectFiles<'a> {
     /// The files a requirements lock includes (`-r`, `-c`), by build-context
     /// path, as read so far ([`ProjectFiles::wanted_includes`]).
     pub included: crate::lock::includes::IncludedFiles,
+    /// Whether it has `setup.py` or `setup.cfg` (looked for only when it
+    /// has no `pyproject.toml`): a package, not an application.
+    pub setup_files: bool,
 }
 
 impl ProjectFiles<'_> {
@@ -565,8 +578,13 @@ impl ProjectFiles<'_> {
 }
 
 /// Check a project's files: its `uv.lock`, or, when it has none, its
-/// `poetry.lock`, or its `pylock.toml`, or its `requirements.txt`.
+/// `poetry.lock`, or its `pylock.toml`, or its `requirements.txt`. A
+/// directory without `pyproject.toml`, `setup.py` and `setup.cfg` is an
+/// application (see [`application`]).
 pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
+    if files.pyproject.is_none() {
+        return application::check(spec_file, files);
+    }
     if let Some(named) = files.project.lock {
         return check_named_lock(spec_file, files, named);
     }
@@ -607,23 +625,9 @@ fn check_named_lock(
 ) -> Result<ProjectInfo, Diagnostics> {
     let project = &files.project;
     match files.chosen_lock() {
-        (_, None) => Err(Diagnostics(vec![
-            Diagnostic::at(
-                spec_file,
-                named.at,
-                format!(
-                    "`{}` not found in the build context ({} `{}`, `lock: {}`)",
-                    project.path(&named.path),
-                    project.owner_kind,
-                    project.owner,
-                    named.path
-                ),
-            )
-            .with_hint(format!(
-                "`lock` is relative to the project directory `{}`; a file `.dockerignore` excludes is not in the context either",
-                project.display()
-            )),
-        ])),
+        (_, None) => Err(Diagnostics(vec![named_lock_missing(
+            spec_file, project, named,
+        )])),
         (LockKind::Uv, lock) => check(spec_file, project, files.pyproject.as_deref(), lock),
         (kind, Some(bytes)) => check_pinned(
             spec_file,
@@ -633,6 +637,30 @@ fn check_named_lock(
             (bytes, &files.included),
         ),
     }
+}
+
+/// The error for the lock the spec names (`lock:`, `named`) when the
+/// build context lacks it, at the spec's `lock` key.
+fn named_lock_missing(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    named: &crate::spec::LockFile,
+) -> Diagnostic {
+    Diagnostic::at(
+        spec_file,
+        named.at,
+        format!(
+            "`{}` not found in the build context ({} `{}`, `lock: {}`)",
+            project.path(&named.path),
+            project.owner_kind,
+            project.owner,
+            named.path
+        ),
+    )
+    .with_hint(format!(
+        "`lock` is relative to the project directory `{}`; a file `.dockerignore` excludes is not in the context either",
+        project.display()
+    ))
 }
 
 /// The command that writes `uv.lock` anew, run in the project's directory
@@ -704,15 +732,9 @@ fn check_pinned(
         ));
     }
     if problems.is_empty()
-        && let (Some(text), Some(metadata)) = (pyproject.text(), &metadata)
+        && let Some(metadata) = &metadata
     {
-        problems.extend(out_of_date_pins(
-            project,
-            kind,
-            text,
-            metadata,
-            &pinned.pins,
-        ));
+        problems.extend(out_of_date_pins(project, kind, metadata, &pinned.pins));
     }
     match (problems.is_empty(), name) {
         (true, Some(name)) => {
@@ -847,13 +869,12 @@ fn read_poetry_lock(
     })
 }
 
-/// The errors for the dependencies pyproject.toml (its `text`, read as
-/// `metadata`) declares that the `pins` of `project`'s lock (`kind`)
-/// contradict, each at its line.
+/// The errors for the dependencies pyproject.toml (read as `metadata`)
+/// declares that the `pins` of `project`'s lock (`kind`) contradict, each
+/// at its line.
 fn out_of_date_pins(
     project: &ProjectDir<'_>,
     kind: LockKind,
-    text: &str,
     metadata: &ProjectMetadata,
     pins: &[crate::requirements::Pin],
 ) -> Vec<Diagnostic> {
@@ -884,7 +905,7 @@ fn out_of_date_pins(
                     ),
                 ),
             };
-            Diagnostic::at(&file, find(text, &dependency.written), message).with_hint(hint.clone())
+            Diagnostic::at(&file, dependency.at, message).with_hint(hint.clone())
         })
         .collect()
 }
@@ -892,7 +913,7 @@ fn out_of_date_pins(
 /// What a checked lock of pins (`kind`, read as `pinned`) tells of the
 /// project `name`: every package it pins goes into the venv.
 fn pinned_project_info(
-    pyproject: &Pyproject<'_>,
+    pyproject: &Pyproject,
     kind: LockKind,
     name: String,
     version: Option<String>,
@@ -1067,13 +1088,24 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
                             upper.project.owner,
                         ),
                     )
-                    .with_hint(format!(
-                        "a {} must not override its tier's packages: pin `{name}` to {} in {} (or drop it and use the tier's), then run `uv lock` in `{}`",
-                        upper.project.owner_kind,
-                        list(&theirs.versions),
-                        upper.project.path(PYPROJECT_FILE),
-                        upper.project.display(),
-                    )),
+                    .with_hint(if upper.info.application {
+                        // An application's lock is its only list of
+                        // dependencies.
+                        format!(
+                            "a {} must not override its tier's packages: pin `{name}` to {} in {} (or drop it and use the tier's)",
+                            upper.project.owner_kind,
+                            list(&theirs.versions),
+                            upper.project.path(upper.info.lock.file_name()),
+                        )
+                    } else {
+                        format!(
+                            "a {} must not override its tier's packages: pin `{name}` to {} in {} (or drop it and use the tier's), then run `uv lock` in `{}`",
+                            upper.project.owner_kind,
+                            list(&theirs.versions),
+                            upper.project.path(PYPROJECT_FILE),
+                            upper.project.display(),
+                        )
+                    }),
                 );
             }
             break;
@@ -1094,7 +1126,6 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
 /// to look at.
 fn stale_lock(
     project: &ProjectDir<'_>,
-    pyproject_text: &str,
     pyproject: &crate::pyproject::Pyproject,
     lock: &Lock,
     name: &str,
@@ -1106,7 +1137,7 @@ fn stale_lock(
     );
     let wanted = normalize_name(name);
     if let Some(root) = lock.packages.iter().find(|p| p.name == wanted) {
-        return stale_dependencies(&file, pyproject_text, pyproject, root, name, &hint);
+        return stale_dependencies(&file, pyproject, root, name, &hint);
     }
     if lock.packages.is_empty() {
         // Reported as a lock without packages.
@@ -1126,8 +1157,7 @@ fn stale_lock(
             "uv.lock does not lock the project `{name}`: the lock is out of date, or was written for another project"
         ),
     };
-    let at = find_table_key(pyproject_text, "project", "name")
-        .or_else(|| find_key(pyproject_text, "project"));
+    let at = pyproject.spans.name.or(pyproject.spans.project);
     vec![Diagnostic::at(&file, at, message).with_hint(hint)]
 }
 
@@ -1141,7 +1171,6 @@ fn stale_lock(
 /// dependencies are not checked.
 fn stale_dependencies(
     file: &str,
-    text: &str,
     pyproject: &crate::pyproject::Pyproject,
     root: &Package,
     project: &str,
@@ -1176,7 +1205,7 @@ fn stale_dependencies(
             problems.push(
                 Diagnostic::at(
                     file,
-                    find(text, requirement),
+                    pyproject.spans.requirements.get(*requirement).copied(),
                     format!("`{name}` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date"),
                 )
                 .with_hint(hint),
@@ -1192,7 +1221,7 @@ fn stale_dependencies(
         problems.push(
             Diagnostic::at(
                 file,
-                find_key(text, "dependencies").or_else(|| find_key(text, "project")),
+                pyproject.spans.dependencies.or(pyproject.spans.project),
                 format!("uv.lock locks `{name}`, which pyproject.toml no longer declares: the lock is out of date"),
             )
             .with_hint(hint),
@@ -1211,28 +1240,6 @@ fn locked_requirements(root: &Package) -> Option<BTreeSet<String>> {
         None => root.source.as_ref().map(|_| BTreeSet::new()),
         Some(names) => Some(names.iter().cloned().collect()),
     }
-}
-
-/// The position of the key `key` in the table `[table]` of a TOML text
-/// (the first `key =` line after the header, before the next one).
-fn find_table_key(text: &str, table: &str, key: &str) -> Option<Position> {
-    let header = format!("[{table}]");
-    let mut inside = false;
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if trimmed.starts_with('[') {
-            inside = trimmed.starts_with(&header);
-        } else if inside
-            && trimmed
-                .strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        {
-            return Some(position_of(text, offset + line.len() - trimmed.len()));
-        }
-        offset += line.len();
-    }
-    None
 }
 
 /// Where a problem with `key` of a file is reported: at the key, or at the
@@ -1534,6 +1541,27 @@ name = "idna"
         ");
     }
 
+    #[test]
+    fn positions_in_pyproject_come_from_the_parser_not_a_search_of_the_text() {
+        // The requirement's text and the keys also appear earlier, in a
+        // comment and in another table: a search of the text found those.
+        let pyproject = |name: &str| {
+            format!(
+                "# pin \"requests==2.32.3\" when the API allows\n\
+                 [tool.other]\nname = \"x\"\ndependencies = []\n\
+                 [project]\nname = \"{name}\"\nversion = \"1\"\n\
+                 dependencies = [\"six>=1.16\", \"requests==2.32.3\"]\n"
+            )
+        };
+        // Before, `requests` was reported in the comment (1:8), and the
+        // stale `idna` at `[tool.other]`'s `dependencies` (4:1).
+        insta::assert_snapshot!(check_text(Some(&pyproject("api")), Some(LOCK_WITH_METADATA)), @"
+        app/pyproject.toml:8:31: `requests` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
+        app/pyproject.toml:8:1: uv.lock locks `idna`, which pyproject.toml no longer declares: the lock is out of date (hint: run `uv lock` in `app` and commit the new uv.lock)
+        ");
+        insta::assert_snapshot!(check_text(Some(&pyproject("renamed")), Some(LOCK_WITH_METADATA)), @"app/pyproject.toml:6:1: uv.lock does not lock the project `renamed`: the lock is out of date, or was written for another project (hint: run `uv lock` in `app` and commit the new uv.lock)");
+    }
+
     /// What `check_files` says of `dependencies` (a TOML array's items)
     /// against a requirements.txt of `pins` (`name==version` lines, no
     /// hashes).
@@ -1552,6 +1580,7 @@ name = "idna"
             pylock: None,
             requirements: Some(pins.as_bytes().to_vec()),
             included: Default::default(),
+            setup_files: false,
         };
         match check_files(&spec.file, &files) {
             Ok(_) => "ok".to_owned(),
@@ -1687,12 +1716,14 @@ name = "idna"
             pylock: None,
             requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
             included: Default::default(),
+            // A package of setup.py's, not an application (see
+            // `application`'s tests for those).
+            setup_files: true,
         };
         let problems = check_files(&spec.file, &files).expect_err("refused");
         insta::assert_snapshot!(problems.to_string(), @"
-        pybase.yaml:6:14: `api` selects extras or groups of `app`, but requirements.txt pins one set of packages (it has no uv.lock or poetry.lock) (hint: export the lock with them instead (`uv export --format requirements-txt --no-default-groups --no-emit-project --group dev --output-file requirements.txt`) and drop `extras`/`groups`, or keep uv.lock or poetry.lock in `app`)
-        pybase.yaml:5:14: `app/pyproject.toml` not found in the build context (service `api`, project `app`) (hint: `project` must name the directory that holds pyproject.toml, relative to the build context)
-        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv export --format requirements-txt --no-default-groups --no-emit-project --output-file requirements.txt` or `pip-compile --generate-hashes --output-file requirements.txt pyproject.toml`; or, to install it unverified, set `require-hashes: false` on its service or tier)
+        pybase.yaml:6:14: `api` selects extras or groups of `app`, a package without pyproject.toml (setup.py or setup.cfg, whose extras pybase does not read): nothing defines them (hint: drop `extras` and `groups`: app/requirements.txt pins the one set of packages the venv gets (put what the extra or group adds in it), or make `app` a project with a pyproject.toml that defines them)
+        app/requirements.txt:2:1: `idna==3.10` has no `--hash`: pybase installs only artifacts whose hashes the lock records (hint: regenerate it with hashes: `uv pip compile --generate-hashes requirements.in --output-file requirements.txt`; or, to install it unverified, set `require-hashes: false` on its service or tier)
         ");
     }
 
@@ -1705,10 +1736,24 @@ name = "idna"
 
     #[test]
     fn good_files_pass() {
-        assert_eq!(
-            check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, selection: Selection { kind: Uv, file: \"app/uv.lock\", packages: [] }, git_over_ssh: false, build_requires: Some([\"setuptools>=40.8.0\"]), fetching: WheelsAndSdists }"
+        let info = valid_project(PYPROJECT, LOCK);
+        let shown = format!(
+            "{} {:?} locked={} venv={:?} {:?} {:?} selected={} {:?} application={}",
+            info.name,
+            info.version,
+            info.locked_packages,
+            info.venv_packages,
+            info.lock,
+            info.build_requires,
+            info.selection.packages.len(),
+            info.fetching,
+            info.application,
         );
+        assert_eq!(
+            shown,
+            "api Some(\"1\") locked=1 venv=Some(0) Uv Some([\"setuptools>=40.8.0\"]) selected=0 WheelsAndSdists application=false"
+        );
+        assert!(info.pyproject.is_some() && info.requires_python.is_none());
     }
 
     #[test]
@@ -2054,6 +2099,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             pylock: None,
             requirements: Some(b"-r ../base.txt\n".to_vec()),
             included: Default::default(),
+            setup_files: false,
         };
         // Its includes are relative to its own directory.
         assert_eq!(files.wanted_includes(), ["app/base.txt"]);

@@ -6,6 +6,7 @@
 //! file is read once per check into a typed `Pyproject`, which the
 //! checks, the lints and the plan read.
 
+use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use crate::diagnostic::{Diagnostic, Position, position_of};
@@ -30,7 +31,7 @@ pub(crate) fn requires_python(file: &str, pyproject: &Pyproject) -> Option<Requi
     Some(RequiresPython {
         specifiers,
         file: file.to_owned(),
-        at: pyproject.requires_python_at,
+        at: pyproject.spans.requires_python,
     })
 }
 
@@ -75,7 +76,7 @@ pub(crate) fn version_from_vcs(file: &str, pyproject: &Pyproject) -> Option<VcsV
     Some(VcsVersion {
         tool: name,
         file: file.to_owned(),
-        at: pyproject.dynamic_at.unwrap_or(Position::START),
+        at: pyproject.spans.dynamic.unwrap_or(Position::START),
     })
 }
 
@@ -91,8 +92,9 @@ pub(crate) struct ProjectMetadata {
 pub(crate) struct Dependency {
     /// Its normalized name.
     pub(crate) name: String,
-    /// The text to point at in pyproject.toml.
-    pub(crate) written: String,
+    /// Where pyproject.toml writes it (its requirement's text, or its key
+    /// in Poetry's table).
+    pub(crate) at: Option<Position>,
     /// Its PEP 440 version specifiers, when it has some pybase can read
     /// (none for a URL; Poetry's `^1.2` and `~1.2` are not PEP 440 and are
     /// not checked).
@@ -106,7 +108,12 @@ impl ProjectMetadata {
     pub(crate) fn of(pyproject: &Pyproject) -> Self {
         let (pep621, poetry) = (pyproject.project.as_ref(), pyproject.poetry.as_ref());
         let dependencies = match pep621.and_then(|t| t.dependencies.as_ref()) {
-            Some(list) => list.iter().filter_map(|r| declared_dependency(r)).collect(),
+            Some(list) => list
+                .iter()
+                .filter_map(|r| {
+                    declared_dependency(r, pyproject.spans.requirements.get(r).copied())
+                })
+                .collect(),
             // Poetry's own table: `name = "constraint"` or `name = {…}`;
             // `python` is the interpreter, an `optional` one an extra's.
             None => poetry
@@ -122,7 +129,7 @@ impl ProjectMetadata {
                 })
                 .map(|(name, _)| Dependency {
                     name: normalize_name(name),
-                    written: format!("{name} ="),
+                    at: pyproject.spans.poetry_dependencies.get(name).copied(),
                     specifiers: None,
                     marker: pep508_rs::MarkerTree::TRUE,
                 })
@@ -144,7 +151,7 @@ impl ProjectMetadata {
 /// `None` when only an extra brings it (`extra == 'x'`, false for every
 /// environment without extras) or when it is not PEP 508 (no lock could
 /// have been made from it; it is not checked).
-fn declared_dependency(requirement: &str) -> Option<Dependency> {
+fn declared_dependency(requirement: &str, at: Option<Position>) -> Option<Dependency> {
     // pep508_rs panics on a name ending in `.`, `-` or `_` before more text.
     if crate::names::unfinished_name(requirement.trim()).is_some() {
         return None;
@@ -155,7 +162,7 @@ fn declared_dependency(requirement: &str) -> Option<Dependency> {
     }
     Some(Dependency {
         name: normalize_name(parsed.name.as_ref()),
-        written: requirement.to_owned(),
+        at,
         specifiers: match parsed.version_or_url {
             Some(pep508_rs::VersionOrUrl::VersionSpecifier(specifiers)) => Some(specifiers),
             Some(pep508_rs::VersionOrUrl::Url(_)) | None => None,
@@ -315,7 +322,7 @@ impl UvTable {
 /// pyproject.toml read once, as the checks and the plan use it. Each key
 /// is read leniently: one of another type than pybase expects is taken as
 /// absent (or, in a list, skipped), as before the file had a typed form.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Pyproject {
     /// `[project]`, when it is a table.
     pub(crate) project: Option<ProjectTable>,
@@ -334,14 +341,136 @@ pub(crate) struct Pyproject {
     pub(crate) hatch_version_source: Option<String>,
     /// Whether there is a `[tool.setuptools_scm]`.
     pub(crate) setuptools_scm: bool,
-    /// Where `requires-python` is.
-    requires_python_at: Option<Position>,
-    /// Where `dynamic` is.
-    dynamic_at: Option<Position>,
+    /// Where the checks' keys and requirements are written.
+    pub(crate) spans: Spans,
+}
+
+/// Where pyproject.toml writes what the checks point at, from the TOML
+/// parser's spans (never a search of the text, which a comment or another
+/// table could match first): a key where its line starts, a requirement
+/// where its text starts inside its quotes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Spans {
+    /// `[project]`: its header, or its first key when it is written dotted.
+    pub(crate) project: Option<Position>,
+    /// `[project] name`.
+    pub(crate) name: Option<Position>,
+    /// `[project] dependencies`.
+    pub(crate) dependencies: Option<Position>,
+    /// `[project] requires-python`.
+    pub(crate) requires_python: Option<Position>,
+    /// `[project] dynamic`.
+    pub(crate) dynamic: Option<Position>,
+    /// Each requirement string of `[project] dependencies`,
+    /// `optional-dependencies` and `[dependency-groups]`, by its text (the
+    /// first, when one is written twice).
+    pub(crate) requirements: BTreeMap<String, Position>,
+    /// Each key of `[tool.poetry.dependencies]`, by the key as written.
+    pub(crate) poetry_dependencies: BTreeMap<String, Position>,
+    /// `[dependency-groups]`.
+    pub(crate) dependency_groups: Option<Position>,
+}
+
+/// A parsed TOML value with its span.
+type SpannedValue<'i> = toml::Spanned<toml::de::DeValue<'i>>;
+
+/// A parsed TOML key with its span.
+type SpannedKey<'i> = toml::Spanned<toml::de::DeString<'i>>;
+
+impl Spans {
+    /// The spans of the TOML document `text` (none when it does not
+    /// parse).
+    fn of(text: &str) -> Self {
+        let mut spans = Spans::default();
+        let Ok(document) = toml::de::DeTable::parse(text) else {
+            return spans;
+        };
+        let key_at = |key: &SpannedKey<'_>| crate::lock::key_start(text, key.span().start);
+        let root = document.get_ref();
+        if let Some((key, project)) = entry(root, "project") {
+            spans.project = Some(key_at(key));
+            if let toml::de::DeValue::Table(project) = project.get_ref() {
+                let at = |name: &str| entry(project, name).map(|(key, _)| key_at(key));
+                spans.name = at("name");
+                spans.requires_python = at("requires-python");
+                spans.dynamic = at("dynamic");
+                spans.dependencies = at("dependencies");
+                if let Some((_, list)) = entry(project, "dependencies") {
+                    spans.add_requirements(text, list);
+                }
+                if let Some((_, extras)) = entry(project, "optional-dependencies") {
+                    spans.add_lists(text, extras);
+                }
+            }
+        }
+        if let Some((key, groups)) = entry(root, "dependency-groups") {
+            spans.dependency_groups = Some(key_at(key));
+            spans.add_lists(text, groups);
+        }
+        let poetry_dependencies = entry(root, "tool")
+            .and_then(|(_, tool)| table_entry(tool, "poetry"))
+            .and_then(|poetry| table_entry(poetry, "dependencies"));
+        if let Some(toml::de::DeValue::Table(dependencies)) =
+            poetry_dependencies.map(toml::Spanned::get_ref)
+        {
+            for (key, _) in dependencies.iter() {
+                spans
+                    .poetry_dependencies
+                    .entry(key.get_ref().to_string())
+                    .or_insert_with(|| key_at(key));
+            }
+        }
+        spans
+    }
+
+    /// Adds the requirement strings of each list of the table `lists`.
+    fn add_lists(&mut self, text: &str, lists: &SpannedValue<'_>) {
+        if let toml::de::DeValue::Table(lists) = lists.get_ref() {
+            for (_, list) in lists.iter() {
+                self.add_requirements(text, list);
+            }
+        }
+    }
+
+    /// Adds the strings of the array `list`, each where its text starts.
+    fn add_requirements(&mut self, text: &str, list: &SpannedValue<'_>) {
+        let toml::de::DeValue::Array(list) = list.get_ref() else {
+            return;
+        };
+        for item in list.iter() {
+            if let toml::de::DeValue::String(requirement) = item.get_ref() {
+                let start = item.span().start;
+                let written = text.get(start..).unwrap_or_default();
+                let quote = [r#"""""#, "'''", "\"", "'"]
+                    .iter()
+                    .find(|quote| written.starts_with(**quote))
+                    .map_or(0, |quote| quote.len());
+                self.requirements
+                    .entry(requirement.to_string())
+                    .or_insert_with(|| position_of(text, start + quote));
+            }
+        }
+    }
+}
+
+/// The key `name` of the parsed table `table`, and its value.
+fn entry<'t, 'i>(
+    table: &'t toml::de::DeTable<'i>,
+    name: &str,
+) -> Option<(&'t SpannedKey<'i>, &'t SpannedValue<'i>)> {
+    table.iter().find(|(key, _)| key.get_ref() == name)
+}
+
+/// The value of the key `name` of `value`, when it is a table.
+fn table_entry<'t, 'i>(value: &'t SpannedValue<'i>, name: &str) -> Option<&'t SpannedValue<'i>> {
+    match value.get_ref() {
+        toml::de::DeValue::Table(table) => entry(table, name).map(|(_, value)| value),
+        _ => None,
+    }
 }
 
 /// `[project]`, as [`Pyproject`] reads it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct ProjectTable {
     pub(crate) name: Option<String>,
     pub(crate) version: Option<String>,
@@ -356,7 +485,7 @@ pub(crate) struct ProjectTable {
 }
 
 /// `[tool.uv]`, as [`Pyproject`] reads it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct UvTable {
     /// Its keys.
     pub(crate) keys: Vec<String>,
@@ -370,7 +499,7 @@ pub(crate) struct UvTable {
 
 /// `[tool.poetry]`, as [`Pyproject`] reads it; dependencies are kept as
 /// written, since Poetry's forms vary.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct PoetryTable {
     pub(crate) name: Option<String>,
     pub(crate) version: Option<String>,
@@ -428,6 +557,7 @@ impl Pyproject {
     }
 
     /// pyproject.toml from its bytes; `None` when it is not UTF-8 TOML.
+    #[cfg(test)]
     pub(crate) fn parse(bytes: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?;
         let table: toml::Table = toml::from_str(text).ok()?;
@@ -438,8 +568,7 @@ impl Pyproject {
     /// (which reports a file that does not parse).
     pub(crate) fn read(text: &str, table: &toml::Table) -> Self {
         Pyproject {
-            requires_python_at: find_key(text, "requires-python"),
-            dynamic_at: find_key(text, "dynamic"),
+            spans: Spans::of(text),
             ..Self::of_table(table)
         }
     }
@@ -466,8 +595,7 @@ impl Pyproject {
                 .and_then(|h| h.get("version")?.get("source")?.as_str())
                 .map(str::to_owned),
             setuptools_scm: tool.is_some_and(|t| t.contains_key("setuptools_scm")),
-            requires_python_at: None,
-            dynamic_at: None,
+            spans: Spans::default(),
         }
     }
 }
@@ -529,11 +657,11 @@ mod tests {
         // Regression: pep508_rs panicked on `six. >=1`, and so did `pybase
         // check` and the frontend.
         for bad in ["six. >=1", "six- ; python_version < '3.11'", "six_ [x]"] {
-            assert!(declared_dependency(bad).is_none(), "{bad}");
+            assert!(declared_dependency(bad, None).is_none(), "{bad}");
         }
         // Twins: the same requirements written right are read.
         for good in ["six >=1", "six ; python_version < '3.11'", "six[x]"] {
-            assert!(declared_dependency(good).is_some(), "{good}");
+            assert!(declared_dependency(good, None).is_some(), "{good}");
         }
     }
 }

@@ -57,6 +57,7 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
             pylock: None,
             requirements: None,
             included: Default::default(),
+            setup_files: false,
         })
         .collect();
     let infos = llb_gen::project::check_stack(&spec.file, &stack).map_err(|d| d.to_string())?;

@@ -65,6 +65,11 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/project
 const INVENTORY: &str = "inventory";
 /// The fixture of [`TIERED_SPEC`].
 const TIERED: &str = "tiered";
+/// An application: code and a requirements.txt, no pyproject.toml.
+const PLAIN_APP: &str = "plain-app";
+const SETUP_PY: &str = "setup-py";
+const SETUP_PY_SPEC: &str = include_str!("../../testdata/projects/setup-py/pybase.yaml");
+const PLAIN_APP_SPEC: &str = include_str!("../../testdata/projects/plain-app/pybase.yaml");
 
 fn build(target: &str, mergeop: bool) -> Build {
     build_from(INVENTORY, SPEC, target, mergeop)
@@ -90,6 +95,9 @@ fn checked_stack<'a>(
         .into_iter()
         .map(|project| {
             let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
+            let setup_files = llb_gen::files::SETUP_FILES
+                .iter()
+                .any(|file| read(&project.path(file)).is_some());
             let mut files = ProjectFiles {
                 project,
                 pyproject: read(&pyproject),
@@ -98,6 +106,7 @@ fn checked_stack<'a>(
                 pylock: read(&pylock),
                 requirements: read(&requirements),
                 included: Default::default(),
+                setup_files,
             };
             let included = files.read_includes(|path| Ok::<_, ()>(read(path)));
             included.expect("reading from disk");
@@ -1009,6 +1018,7 @@ fn golden_builds() -> Vec<Build> {
         build("inventory", true),
         build_from(TIERED, TIERED_SPEC, "orders", true),
         build_from(TIERED, &copied_spec(), "orders", true),
+        build_from(PLAIN_APP, PLAIN_APP_SPEC, "web", true),
     ]
 }
 
@@ -1046,4 +1056,64 @@ fn the_script_a_step_runs_is_the_file_mounted_in_it() {
             }
         }
     }
+}
+
+#[test]
+fn a_setup_py_package_without_pyproject_is_built_by_setuptools_legacy_backend() {
+    let build = build_from(SETUP_PY, SETUP_PY_SPEC, "greeter", true);
+    golden("setup-py-mergeop", &build);
+    let text = llb_gen::describe::describe(&build.definition)
+        .expect("decodable")
+        .to_string();
+    // The venv installs the requirements.txt lock; the code is built and
+    // installed as a package (the twin of the application's copy), its
+    // backend's environment made of setuptools, as PEP 517 builds a
+    // project without pyproject.toml.
+    assert!(
+        text.contains("[greeter] venv: 1 package from requirements.txt"),
+        "{text}"
+    );
+    assert!(text.contains("code: install the project"), "{text}");
+    assert!(!text.contains("code: copy the application"), "{text}");
+    assert!(text.contains("setuptools>=40.8.0"), "{text}");
+}
+
+#[test]
+fn an_application_is_copied_into_the_workdir_apart_from_its_lock() {
+    let build = build_from(PLAIN_APP, PLAIN_APP_SPEC, "web", true);
+    golden("plain-app-mergeop", &build);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let copy = "[web] code: copy the application into /app";
+    // The venv installs the requirements.txt lock; nothing builds or
+    // installs the code.
+    let text = described.to_string();
+    assert!(
+        text.contains("[web] venv: 1 package from requirements.txt"),
+        "{text}"
+    );
+    assert!(!text.contains("code: install the project"), "{text}");
+    assert!(!text.contains("code: build backend"), "{text}");
+    // The copy reads the build image, the code and its script alone: no
+    // lock, no venv, no builder packages, so a lock change leaves it cached.
+    let names = ancestors(&described, copy);
+    assert!(
+        !names.iter().any(|n| n.starts_with("[web] venv: ")
+            || n.starts_with("[web] load pyproject.toml")
+            || n.starts_with("[web] builder")),
+        "{names:?}"
+    );
+    // Its code source leaves out the lock, and the venv's lock source is
+    // not the code.
+    let ops = described["ops"].as_array().expect("ops");
+    let code_source = ops
+        .iter()
+        .find(|op| op["op"]["attrs"]["local.sharedkeyhint"] == json!("pybase-code:"))
+        .expect("a code source");
+    let excluded = code_source["op"]["attrs"]["local.excludepatterns"]
+        .as_str()
+        .expect("exclude patterns");
+    assert!(excluded.contains("\"requirements.txt\""), "{excluded}");
+    // The image runs the command in the workdir the code is copied to.
+    assert_eq!(build.config["config"]["WorkingDir"], json!("/app"));
+    assert_eq!(build.config["config"]["Cmd"], json!(["python", "app.py"]));
 }

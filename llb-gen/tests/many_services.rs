@@ -61,6 +61,7 @@ fn inputs<'a>(
             pylock: None,
             requirements: None,
             included: Default::default(),
+            setup_files: false,
         })
         .collect();
     let infos =

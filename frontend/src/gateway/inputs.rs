@@ -3,10 +3,12 @@
 //! `.dockerignore` (its own source, so editing it never reruns the venv),
 //! and each stacked project's lock inputs (a `context` source whose include
 //! patterns are those files, never the whole context, with the
-//! `.dockerignore` patterns as excludes), then the files a requirements
-//! lock includes (`-r`, `-c`), in rounds, each through a source of exactly
-//! the files found in the round before; for `--call check`, the projects
-//! of every target, for their lint warnings.
+//! `.dockerignore` patterns as excludes; for a project without
+//! `pyproject.toml`, whether it has `setup.py` or `setup.cfg`, through a
+//! source of only those), then the files a requirements lock includes
+//! (`-r`, `-c`), in rounds, each through a source of exactly the files
+//! found in the round before; for `--call check`, the projects of every
+//! target, for their lint warnings.
 //!
 //! A problem in one of these files is reported in the file it is in
 //! ([`SpecFile::failure`], [`in_files`]).
@@ -125,14 +127,18 @@ pub(super) async fn read_project<'a>(
 ) -> Result<ProjectFiles<'a>, Failure> {
     let lock_ref = solve(bridge, &plan::lock_source(&project, session, ignored), caps).await?;
     let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
+    let pyproject = read_file(bridge, &lock_ref, &pyproject).await?;
+    let setup_files =
+        pyproject.is_none() && has_setup_files(bridge, &project, session, ignored, caps).await?;
     let mut files = ProjectFiles {
         project,
-        pyproject: read_file(bridge, &lock_ref, &pyproject).await?,
+        pyproject,
         lock: read_file(bridge, &lock_ref, &lock).await?,
         poetry: read_file(bridge, &lock_ref, &poetry).await?,
         pylock: read_file(bridge, &lock_ref, &pylock).await?,
         requirements: read_file(bridge, &lock_ref, &requirements).await?,
         included: Default::default(),
+        setup_files,
     };
     // The files a requirements lock includes (`-r`, `-c`), a round of
     // reads for those each round finds, through a source of exactly them.
@@ -148,6 +154,29 @@ pub(super) async fn read_project<'a>(
             files.included.insert(path, bytes);
         }
     }
+}
+
+/// Whether a project without `pyproject.toml` has `setup.py` or
+/// `setup.cfg` (a package, not an application), read through a source of
+/// its own holding only those, so that the lock inputs' source, which the
+/// venv step mounts, stays as it is.
+async fn has_setup_files(
+    bridge: &mut Bridge,
+    project: &ProjectDir<'_>,
+    session: &str,
+    ignored: &[String],
+    caps: &ServerCaps,
+) -> Result<bool, Failure> {
+    let setup_ref = solve(bridge, &plan::setup_source(project, session, ignored), caps).await?;
+    for file in plan::SETUP_FILES {
+        if read_file(bridge, &setup_ref, &project.path(file))
+            .await?
+            .is_some()
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// For `--call check`: the lint warnings about the project files of every

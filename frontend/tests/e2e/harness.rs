@@ -5,7 +5,7 @@
 //!   file, the images of earlier runs removed first), or `None` where the
 //!   tests are skipped.
 //! - Projects: [`fixture`] (a fresh copy of a fixture), [`copy_dir`],
-//!   [`tools_dir`] (the pinned lock tools),
+//!   [`tools_dir`] (the pinned lock tools), [`change_code`],
 //!   [`unique`] names, [`repo_root`].
 //! - Builds: [`build`], [`build_with`] and [`build_ok`] (`docker buildx
 //!   build` with the spec's base image mapped onto the test image and the CA
@@ -13,7 +13,8 @@
 //!   more, [`bake_spec`] (`pybase bake`, then `docker buildx bake`),
 //!   [`derive_image`] (an image from a Dockerfile text).
 //! - Images: [`docker_run`], [`inspect`], [`layers`], [`layer_contents`],
-//!   [`assert_layer_packages`], [`installed_distributions`].
+//!   [`assert_only_layer_changed`], [`assert_layer_packages`],
+//!   [`installed_distributions`].
 //! - Commands and logs: [`run`], [`stdout`], [`stderr`], [`step_cached`], and
 //!   [`failure`], a failed command's report for an assertion's message.
 
@@ -144,6 +145,18 @@ pub fn unique() -> u128 {
 }
 
 pub use crate::fixtures::{copy_dir, tools_dir};
+
+/// Rewrites the file `path` with `from` replaced by `to`, and a line no
+/// earlier build saw, so that the code step runs.
+pub fn change_code(path: &Path, from: &str, to: &str) {
+    let code =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    std::fs::write(
+        path,
+        format!("{}# e2e run {}\n", code.replace(from, to), unique()),
+    )
+    .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
 
 pub fn run(command: &mut Command) -> Output {
     command
@@ -348,6 +361,31 @@ pub fn step_cached(log: &str, name: &str) -> bool {
         .and_then(|line| line.split_whitespace().next())
         .unwrap_or_else(|| panic!("no step {name}: {log}"));
     log.lines().any(|line| line == format!("{step} CACHED"))
+}
+
+/// Asserts that the image layers `after` are those of `before` but the
+/// one at `index`, which `change` (what was changed, for the messages)
+/// made anew.
+pub fn assert_only_layer_changed(before: &[String], after: &[String], index: usize, change: &str) {
+    assert_eq!(
+        before.len(),
+        after.len(),
+        "{change} added or dropped layers"
+    );
+    assert_ne!(
+        before[index], after[index],
+        "{change} left layer {index} as it was"
+    );
+    assert_eq!(
+        before[..index],
+        after[..index],
+        "{change} changed a layer below layer {index}"
+    );
+    assert_eq!(
+        before[index + 1..],
+        after[index + 1..],
+        "{change} changed a layer above layer {index}"
+    );
 }
 
 /// Asserts that layer `index` of `image` holds the site-packages entries

@@ -7,9 +7,9 @@
 use std::process::Command;
 
 use crate::harness::{
-    build, build_ok, build_with, docker_run, e2e_session, failure, fixture, inspect,
-    installed_distributions, layer_contents, layers, repo_root, run, stderr, stdout, step_cached,
-    unique,
+    assert_only_layer_changed, build, build_ok, build_with, change_code, docker_run, e2e_session,
+    failure, fixture, inspect, installed_distributions, layer_contents, layers, repo_root, run,
+    stderr, stdout, step_cached, unique,
 };
 
 #[test]
@@ -67,18 +67,7 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     assert!(!dev.status.success(), "the dev group reached the image");
 
     // Change only the code.
-    let cli = dir.join("src/inventory/cli.py");
-    let code = std::fs::read_to_string(&cli).expect("read cli.py");
-    // (With a line no earlier build saw, so that the code step runs.)
-    std::fs::write(
-        &cli,
-        format!(
-            "{}# e2e run {}\n",
-            code.replace("ready", "ready, v2"),
-            unique()
-        ),
-    )
-    .expect("write cli.py");
+    change_code(&dir.join("src/inventory/cli.py"), "ready", "ready, v2");
     let second = "pybase-e2e/inventory:second";
     let (output, rebuild) = build(&dir, Some("inventory"), second);
     let log = stderr(&output);
@@ -99,20 +88,9 @@ fn service_image_runs_and_a_code_change_rebuilds_only_the_last_layer() {
     );
     assert!(!log.contains("building in an isolated one"), "{log}");
 
-    let before = layers(first);
     let after = layers(second);
-    assert_eq!(
-        before.len(),
-        after.len(),
-        "a code change must not add or drop layers"
-    );
     let last = after.len() - 1;
-    assert_eq!(
-        before[..last],
-        after[..last],
-        "a code change changed a layer below the code layer"
-    );
-    assert_ne!(before[last], after[last], "the code layer did not change");
+    assert_only_layer_changed(&layers(first), &after, last, "a code change");
 
     // The code layer holds the project, not the venv.
     let mut contents = layer_contents(second, &[last, last - 1]).into_iter();
@@ -227,20 +205,10 @@ fn a_lock_bump_rebuilds_only_the_venv_layer() {
         "{text}"
     );
 
-    let (before, after) = (layers(first), layers(second));
-    assert_eq!(
-        before.len(),
-        after.len(),
-        "a lock bump added or dropped layers"
-    );
-    let (code, venv) = (after.len() - 1, after.len() - 2);
-    assert_eq!(before[code], after[code], "the code layer changed");
-    assert_ne!(before[venv], after[venv], "the venv layer did not change");
-    assert_eq!(
-        before[..venv],
-        after[..venv],
-        "a layer below the venv changed"
-    );
+    // The venv layer alone: the code layer (above it) is the same.
+    let after = layers(second);
+    let venv = after.len() - 2;
+    assert_only_layer_changed(&layers(first), &after, venv, "a lock bump");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -15,10 +15,11 @@
 //!
 //! One test binary, so that one lock file keeps two runs off one daemon:
 //! [`harness`] holds what the tests share, and they stand in a module a
-//! topic: [`layers`], [`image`], [`locks`], [`tiers`], [`seeds`],
+//! topic: [`layers`], [`image`], [`locks`], [`apps`], [`tiers`], [`seeds`],
 //! [`secrets`], [`platforms`], [`reproducibility`], and [`real`], the
 //! corpus of published projects.
 
+mod apps;
 #[path = "../support/fixtures.rs"]
 mod fixtures;
 mod harness;

@@ -9,18 +9,18 @@
 //! changes one code file (the one `projects.tsv` names), rebuilds, and
 //! checks that the venv steps were cached, printing both build times.
 //!
-//! Two shapes pybase does not build yet are `#[ignore]`d with the error the
-//! build stops at: an application without `pyproject.toml` (gunicorn's
-//! examples) and a `setup.py`-only package (flake8). Run them with
-//! `-- --include-ignored`.
+//! Every shape of `testdata/real/README.md` is here, the application
+//! without `pyproject.toml` (gunicorn's examples) and the `setup.py`-only
+//! package (flake8) included: they need a frontend with applications and
+//! setuptools' legacy fallback (main since eeaa243).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    BASE_IMAGE, build_with, copy_dir, docker_run, e2e_session, failure, inspect, repo_root, run,
-    stderr, stdout, unique,
+    BASE_IMAGE, assert_only_layer_changed, build_with, copy_dir, docker_run, e2e_session, failure,
+    inspect, layers, repo_root, run, stderr, stdout, unique,
 };
 
 /// The corpus's list: name, sdist URL, sha256, directory, code file.
@@ -121,7 +121,8 @@ fn steps(log: &str, name: &str, prefix: &str) -> Vec<(String, bool)> {
 }
 
 /// Appends a line no earlier build saw to the project's code file, rebuilds,
-/// and checks that every venv step was cached and the code installed anew.
+/// and checks that every venv step was cached, the code step ran again and
+/// only the last layer (the code) changed.
 /// Returns the rebuild's image.
 fn rebuild_after_a_code_change(project: &Built, code_step: &str) -> String {
     let file = project.dir.join(code_file(project.name));
@@ -149,6 +150,8 @@ fn rebuild_after_a_code_change(project: &Built, code_step: &str) -> String {
         "{}: the code step `{code_step}` did not run again: {code:?}",
         project.name
     );
+    let (before, after) = (layers(&project.image), layers(&image));
+    assert_only_layer_changed(&before, &after, after.len() - 1, "a code change");
     eprintln!(
         "real::{}: cold build {:.1} s, code-change rebuild {seconds:.1} s, image {} bytes",
         project.name,
@@ -263,9 +266,6 @@ fn python_dotenv_a_setuptools_cli_with_a_pip_compile_lock_prints_its_version() {
 }
 
 #[test]
-#[ignore = "pybase on main refuses an application without pyproject.toml: `pybase.yaml:8:14: \
-            `pyproject.toml` not found in the build context (service `gunicorn-example`, project `.`)`; \
-            applications are being merged (helper-apps, whose frontend at 37eb45f builds it and serves the page)"]
 fn gunicorn_example_an_application_without_pyproject_serves_its_page() {
     let Some(_docker) = e2e_session() else {
         return;
@@ -292,8 +292,6 @@ fn flask_js_example_a_wsgi_app_serves_its_page() {
 }
 
 #[test]
-#[ignore = "pybase refuses a setup.py-only package: `pybase.yaml:7:14: `pyproject.toml` not found \
-            in the build context (service `flake8`, project `.`)`"]
 fn flake8_a_setup_py_only_package_prints_its_version() {
     let Some(_docker) = e2e_session() else {
         return;

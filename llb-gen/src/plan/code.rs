@@ -1,17 +1,20 @@
 //! The code stage of a service image: the project built and installed
 //! without its dependencies in the builder, into the venv below it (a
 //! tier's) or an empty one on the same interpreter, with the files it adds
-//! copied to an output mount and stacked on the image.
+//! copied to an output mount and stacked on the image. An application (a
+//! directory of code without pyproject.toml) is not installed: its files
+//! are copied into the image's working directory, owned by root.
 
 use crate::image;
-use crate::llb::{FileCopy, LocalOptions, Mount, State};
+use crate::llb::{FileCopy, LocalOptions, Mount, Network, State};
 use crate::spec::Service;
 
-use super::scripts::{BACKEND_SCRIPT, CODE_SCRIPT, SCM_VERSION_ENV};
+use super::scripts::{APP_CODE_SCRIPT, BACKEND_SCRIPT, CODE_SCRIPT, SCM_VERSION_ENV};
 use super::{BACKEND_DIR, CONTEXT_LOCAL, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack};
 
-/// `image` with the code of `service` on top, installed in `code_on` (the
-/// builder of its level); its history entry goes to `history`.
+/// `image` with the code of `service` on top: the project installed in
+/// `code_on` (the builder of its level), or an application's files copied;
+/// its history entry goes to `history`.
 pub(super) fn code(
     cx: &Context<'_>,
     service: &Service,
@@ -19,6 +22,28 @@ pub(super) fn code(
     image: &State,
     history: &mut Vec<String>,
 ) -> Result<State, PlanError> {
+    let name = &service.level.name;
+    let facts = cx.inputs.projects.get(service.project.as_str());
+    let code = if facts.is_some_and(|f| f.application) {
+        history.push(format!("pybase: application code of `{name}`"));
+        application(cx, service)?
+    } else {
+        history.push(format!("pybase: project code of `{name}`"));
+        installed(cx, service, code_on)?
+    };
+    let code_copy = FileCopy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
+    Ok(stack(
+        cx.uses_merge,
+        image,
+        &code,
+        code_copy,
+        format!("[{name}] image: + code"),
+    ))
+}
+
+/// The files the project of `service` adds to a venv, installed in
+/// `code_on` without its dependencies.
+fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<State, PlanError> {
     let name = &service.level.name;
     let inputs = cx.inputs;
     // A version from the spec is the one setuptools_scm and hatch-vcs
@@ -31,22 +56,19 @@ pub(super) fn code(
     let backend = backend(cx, service, code_on)?;
     let code_exec = shell(&CODE_SCRIPT, &[])
         .env(code_env)
-        .mount({
-            let mount = Mount::scratchpad(
+        .mount(in_project(
+            Mount::scratchpad(
                 SRC_DIR,
                 &code_source(
                     service,
                     inputs.session_id,
                     inputs.spec_file,
                     &inputs.ignored,
+                    false,
                 ),
-            );
-            if service.project.is_empty() {
-                mount
-            } else {
-                mount.selector(&service.project)
-            }
-        })
+            ),
+            service,
+        ))
         .named(format!(
             "[{name}] code: install the project without dependencies"
         ))
@@ -56,19 +78,49 @@ pub(super) fn code(
         Some(backend) => code_exec.mount(Mount::readonly(BACKEND_DIR, backend)),
         None => code_exec,
     };
-    let code = code_on
+    code_on
         .run(cx.with_uv(code_exec), cx.platform)
         .output(OUT_DIR)
-        .ok_or(PlanError::MissingOutput(OUT_DIR))?;
-    history.push(format!("pybase: project code of `{name}`"));
-    let code_copy = FileCopy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
-    Ok(stack(
-        cx.uses_merge,
-        image,
-        &code,
-        code_copy,
-        format!("[{name}] image: + code"),
-    ))
+        .ok_or(PlanError::MissingOutput(OUT_DIR))
+}
+
+/// The code of `service`, an application: the project directory's files
+/// (without its lock) under the working directory, owned by root and
+/// readable by every user, copied by a step whose inputs are the build
+/// image, the code and the working directory alone (no lock, no venv, no
+/// build packages), with the network off.
+fn application(cx: &Context<'_>, service: &Service) -> Result<State, PlanError> {
+    let inputs = cx.inputs;
+    let source = code_source(
+        service,
+        inputs.session_id,
+        inputs.spec_file,
+        &inputs.ignored,
+        true,
+    );
+    let exec = shell(&APP_CODE_SCRIPT, std::slice::from_ref(&service.workdir))
+        .env(cx.build_env.clone())
+        .network(Network::None)
+        .mount(in_project(Mount::readonly(SRC_DIR, &source), service))
+        .mount(Mount::output(OUT_DIR, &State::scratch()))
+        .named(format!(
+            "[{}] code: copy the application into {}",
+            service.level.name, service.workdir
+        ))
+        .at(service.level.at.map(|p| p.line));
+    cx.build_root
+        .run(exec, cx.platform)
+        .output(OUT_DIR)
+        .ok_or(PlanError::MissingOutput(OUT_DIR))
+}
+
+/// `mount` of the code source, of `service`'s project directory alone.
+fn in_project(mount: Mount, service: &Service) -> Mount {
+    if service.project.is_empty() {
+        mount
+    } else {
+        mount.selector(&service.project)
+    }
 }
 
 /// The build backend, in an environment of its own made once per set of
@@ -111,8 +163,15 @@ fn backend(
 /// bytecode), without the locks the venv stage installs (no build backend
 /// reads them: a lock bump must not rerun the code step), without the spec
 /// itself and without what `.dockerignore` excludes (`ignored`).
-/// `requirements.txt` stays: a `setup.py` may read it.
-fn code_source(service: &Service, session_id: &str, spec_file: &str, ignored: &[String]) -> State {
+/// `requirements.txt` stays, since a `setup.py` may read it, except in an
+/// `application`'s code, which nothing builds: there it is the lock.
+fn code_source(
+    service: &Service,
+    session_id: &str,
+    spec_file: &str,
+    ignored: &[String],
+    application: bool,
+) -> State {
     let mut exclude: Vec<String> = [
         ".git",
         ".venv",
@@ -126,6 +185,9 @@ fn code_source(service: &Service, session_id: &str, spec_file: &str, ignored: &[
     .iter()
     .map(|p| service.project_path(p))
     .collect();
+    if application {
+        exclude.push(service.project_path(crate::requirements::REQUIREMENTS_FILE));
+    }
     let spec_name = spec_file.rsplit('/').next().unwrap_or(spec_file);
     exclude.push(service.project_path(spec_name));
     exclude.extend(ignored.iter().cloned());

@@ -223,6 +223,10 @@ pub struct ProjectFacts {
     /// `Pyproject::build_requires`): the code step builds in an
     /// environment of them made once, not in a fresh isolated one.
     pub build_requires: Option<Vec<String>>,
+    /// Whether it is an application (see
+    /// [`ProjectInfo::application`](crate::project::ProjectInfo::application)):
+    /// its code is copied into the working directory, not installed.
+    pub application: bool,
 }
 
 impl ProjectFacts {
@@ -240,7 +244,8 @@ impl ProjectFacts {
             git_over_ssh: info.git_over_ssh,
             selection: info.selection.clone(),
             fetching: info.fetching,
-            build_requires: info.build_requires.clone(),
+            build_requires: info.build_requires.clone().filter(|_| !info.application),
+            application: info.application,
         }
     }
 }

@@ -13,7 +13,9 @@
 //! 4. **code**: the project installed without dependencies in the builder,
 //!    into the venv below (a tier's) or an empty one on the same
 //!    interpreter, never the service's own: the files it adds are copied to
-//!    an output mount. Only a code change reruns it, not a lock bump.
+//!    an output mount; an application's files (no pyproject.toml) are
+//!    copied into the working directory instead, owned by root. Only a
+//!    code change reruns it, not a lock bump.
 //!
 //! The image is *system* + venv + code; the `<service>-base` target stops
 //! before the code. When the server offers MergeOp the three are stacked with
@@ -66,6 +68,7 @@ pub use inputs::{
 };
 pub use sources::{
     dockerignore_patterns, dockerignore_source, included_source, lock_inputs, lock_source,
+    setup_source,
 };
 pub use target::{Target, TargetKind, select_target, target_version, targets};
 
@@ -73,7 +76,7 @@ use venv::{Venv, venv};
 
 use scripts::{Script, UV_UNPACK_SCRIPT};
 
-pub use crate::files::{DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, VENV_DIR};
+pub use crate::files::{DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, SETUP_FILES, VENV_DIR};
 
 /// The non-root user images run as.
 pub const APP_USER: &str = "app";

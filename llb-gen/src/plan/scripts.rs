@@ -369,9 +369,24 @@ done
     ),
 };
 
+/// An application's code (mounted at /pybase/src), copied into the
+/// image's working directory (`$1`) under the output mount: owned by root,
+/// readable by everyone (directories searchable), writable by none but
+/// root, file times kept.
+pub(super) const APP_CODE_SCRIPT: Script = Script {
+    file: "code-copy-application.sh",
+    text: r#"set -eu
+out="/pybase/out$1"
+mkdir -p "$out"
+cp -R -p /pybase/src/. "$out/"
+chown -hR 0:0 /pybase/out
+chmod -R u+rwX,go+rX,go-w /pybase/out
+"#,
+};
+
 /// Every script, for the tests.
 #[cfg(test)]
-pub(super) const ALL: [&Script; 15] = [
+pub(super) const ALL: [&Script; 16] = [
     &SYSTEM_SCRIPT,
     &COPIED_SYSTEM_SCRIPT,
     &BUILD_SCRIPT,
@@ -387,6 +402,7 @@ pub(super) const ALL: [&Script; 15] = [
     &POETRY_DELTA_SCRIPT,
     &BACKEND_SCRIPT,
     &CODE_SCRIPT,
+    &APP_CODE_SCRIPT,
 ];
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use crate::llb::{LocalOptions, State};
 use crate::spec::ProjectDir;
 
-use super::{CONTEXT_LOCAL, DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE};
+use super::{CONTEXT_LOCAL, DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, SETUP_FILES};
 
 /// The context paths of a project's `pyproject.toml` and its locks, by
 /// format (`uv.lock`, `poetry.lock`, `pylock.toml`, `requirements.txt`):
@@ -153,6 +153,24 @@ pub fn included_source(
             ..Default::default()
         },
         format!("[{}] load the files its lock includes", project.owner),
+    )
+}
+
+/// The build-context source holding only a project's `setup.py` and
+/// `setup.cfg`, read by the frontend (never part of the LLB it builds) when
+/// the project has no `pyproject.toml`, to tell a package from an
+/// application. `ignored` are the `.dockerignore` patterns.
+pub fn setup_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String]) -> State {
+    State::local(
+        CONTEXT_LOCAL,
+        &LocalOptions {
+            session_id: session_id.to_owned(),
+            shared_key_hint: format!("pybase-setup:{}", project.dir),
+            include_patterns: SETUP_FILES.iter().map(|f| project.path(f)).collect(),
+            exclude_patterns: ignored.to_vec(),
+            ..Default::default()
+        },
+        format!("[{}] look for setup.py and setup.cfg", project.owner),
     )
 }
 

@@ -53,10 +53,11 @@ pub(super) struct RawTier {
     #[serde(default, rename = "build-from", deserialize_with = "present")]
     #[schemars(with = "Option<String>")]
     pub(super) build_from: Option<Spanned<String>>,
-    /// A directory holding `pyproject.toml` and `uv.lock`, relative to the
-    /// build context: the tier's venv gets the project's locked
-    /// dependencies (not the project itself). Without it the tier has no
-    /// Python packages of its own.
+    /// A directory holding `pyproject.toml` and `uv.lock` (or only a
+    /// `requirements.txt` or `pylock.toml`, without `pyproject.toml`),
+    /// relative to the build context: the tier's venv gets the project's
+    /// locked dependencies (not the project itself). Without it the tier
+    /// has no Python packages of its own.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) project: Option<Spanned<String>>,
@@ -147,7 +148,9 @@ pub(super) struct RawService {
     #[serde(default)]
     pub(super) user: Option<RawUser>,
     /// The directory holding `pyproject.toml` and `uv.lock`, relative to the
-    /// build context. Defaults to the context root.
+    /// build context; or an application's code with its `requirements.txt`
+    /// (or `pylock.toml`) and no `pyproject.toml`, copied into `workdir`.
+    /// Defaults to the context root.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) project: Option<Spanned<String>>,
