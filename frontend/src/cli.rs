@@ -286,18 +286,33 @@ pub fn write_starter_spec(
                     pyproject_file: &pyproject_path.display().to_string(),
                     pyproject: &pyproject,
                     lock: lock.as_deref(),
+                    main_packages: &main_packages(request.dir),
                 },
                 request.frontend,
             )?
         }
         None => match application(request.dir)? {
-            Some((dir_name, scripts)) => llb_gen::init::application_spec(
-                &llb_gen::init::Application {
-                    dir_name: &dir_name,
-                    scripts: &scripts,
-                },
-                request.frontend,
-            )?,
+            Some((dir_name, scripts)) => {
+                let lock = match read(llb_gen::requirements::REQUIREMENTS_FILE)? {
+                    Some(lock) => Some(lock),
+                    None => read(llb_gen::requirements::PYLOCK_FILE)?,
+                };
+                let mut script_texts = Vec::new();
+                for script in &scripts {
+                    if let Some(text) = read(script)? {
+                        script_texts.push((*script, text));
+                    }
+                }
+                llb_gen::init::application_spec(
+                    &llb_gen::init::Application {
+                        dir_name: &dir_name,
+                        scripts: &scripts,
+                        lock: lock.as_deref(),
+                        script_texts: &script_texts,
+                    },
+                    request.frontend,
+                )?
+            }
             None => anyhow::bail!(
                 "{} not found: `pybase init` starts from an existing Python project (`uv init` makes one), or from an application's code with its dependencies pinned with hashes in requirements.txt (`{}`)",
                 pyproject_path.display(),
@@ -323,6 +338,21 @@ pub fn write_starter_spec(
     std::io::Write::write_all(&mut file, starter.text.as_bytes())
         .with_context(|| format!("writing {}", spec_path.display()))?;
     Ok((spec_path, starter))
+}
+
+/// The packages of the project in `dir` that have a `__main__.py`, at its
+/// top or under `src/`, by import name, sorted.
+fn main_packages(dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> = [dir.to_path_buf(), dir.join("src")]
+        .iter()
+        .filter_map(|root| std::fs::read_dir(root).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().join("__main__.py").is_file())
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .collect();
+    found.sort();
+    found
 }
 
 /// When `dir` (which has no `pyproject.toml`) is an application, as

@@ -2,10 +2,11 @@
 //!
 //! [`starter_spec`] reads a project's `pyproject.toml` (and its `uv.lock`,
 //! when there is one) and writes the text of a `pybase.yaml` that passes
-//! `pybase check`: the `# syntax=` line, the schema modeline, `version: 1`
+//! `pybase check`: the `# syntax=` line, `version: 1`
 //! and one service named after the project, whose base image is the
-//! `python:X.Y-slim` of the lowest Python that `requires-python` allows and
-//! whose command is the project's first script. What the project files
+//! `python:X.Y-slim` of the newest stable Python that `requires-python`
+//! allows and whose command is the project's first script, else `python -m`
+//! of its package with a `__main__`. What the project files
 //! cannot tell (OS packages) is left empty, with comments saying what goes
 //! there; packages that `uv.lock` has no Linux wheel for are named, since
 //! building them is what usually needs those packages.
@@ -28,12 +29,15 @@ pub const SPEC_FILE: &str = "pybase.yaml";
 /// one `cargo xtask up` publishes).
 pub const DEFAULT_FRONTEND_IMAGE: &str = "localhost:5000/pybase-frontend:dev";
 
-/// Where editors find the spec's JSON Schema (`specs/reference.md`).
-pub const SCHEMA_URL: &str = "https://example.invalid/pybase/pybase.schema.json";
+/// The CPython releases a starting spec's base image may be, oldest first:
+/// those with bugfix or security releases when this pybase was released
+/// (PEP 619 to PEP 790: 3.9 reached its end of life in October 2025, and
+/// 3.15.0 was released in October 2026).
+pub const STABLE_PYTHONS: [(u32, u32); 6] = [(3, 10), (3, 11), (3, 12), (3, 13), (3, 14), (3, 15)];
 
 /// The Python of the base image when neither `pyproject.toml` nor `uv.lock`
-/// says which Pythons the project supports.
-pub const DEFAULT_PYTHON: (u32, u32) = (3, 12);
+/// says which Pythons the project supports: the newest stable one.
+pub const DEFAULT_PYTHON: (u32, u32) = STABLE_PYTHONS[STABLE_PYTHONS.len() - 1];
 
 /// The service name when the project's name has nothing usable in it.
 const FALLBACK_SERVICE_NAME: &str = "app";
@@ -76,6 +80,9 @@ pub struct ProjectFiles<'a> {
     pub pyproject: &'a str,
     /// `uv.lock`'s text, when the project has one.
     pub lock: Option<&'a str>,
+    /// The packages with a `__main__.py` (top-level or under `src/`), by
+    /// their import name: `python -m` runs one when there is no script.
+    pub main_packages: &'a [String],
 }
 
 /// A starting spec.
@@ -140,7 +147,7 @@ pub fn starter_spec(files: &ProjectFiles<'_>, frontend_image: &str) -> Result<St
         .and_then(|p| p.requires_python.as_ref())
         .or_else(|| lock.as_ref().and_then(|l| l.requires_python.as_ref()))
         .and_then(toml::Value::as_str);
-    let python = requires_python.and_then(lowest_python);
+    let python = requires_python.and_then(python_for);
     let script = project.as_ref().and_then(|p| {
         p.scripts
             .keys()
@@ -153,21 +160,33 @@ pub fn starter_spec(files: &ProjectFiles<'_>, frontend_image: &str) -> Result<St
         .unwrap_or_default();
 
     let service = service_name(name);
-    let command = match script.as_deref() {
-        Some(script) => format!(
+    // With no script, the package of the project's name that has a
+    // `__main__`, else the first that has one.
+    let wanted = crate::names::normalize_name(name).replace('-', "_");
+    let main_package = files
+        .main_packages
+        .iter()
+        .find(|package| package.to_lowercase() == wanted)
+        .or_else(|| files.main_packages.first());
+    let command = match (script.as_deref(), main_package) {
+        (Some(script), _) => format!(
             "    command: [{}]    # the first of [project.scripts]\n",
             yaml_string(script)
         ),
-        None => "    # command: [python, -m, your_package]   # the image's command ([project.scripts] has none)\n".to_owned(),
+        (None, Some(package)) => format!(
+            "    command: [python, -m, {}]    # its __main__ ([project.scripts] has none)\n",
+            yaml_string(package)
+        ),
+        (None, None) => "    # command: [python, -m, your_package]   # the image's command ([project.scripts] has none)\n".to_owned(),
     };
     let text = render(&Rendered {
         frontend_image,
         service: &service,
         python,
         python_note: if python.is_some() {
-            "the lowest Python requires-python allows"
+            "the newest stable Python requires-python allows"
         } else {
-            "requires-python is not set: pybase's default Python"
+            "requires-python is not set: the newest stable Python"
         },
         project_note: "",
         command: &command,
@@ -188,6 +207,48 @@ pub struct Application<'a> {
     pub dir_name: &'a str,
     /// Which of [`APPLICATION_SCRIPTS`] it has.
     pub scripts: &'a [&'a str],
+    /// Its lock's text (`requirements.txt` or `pylock.toml`), when it reads.
+    pub lock: Option<&'a str>,
+    /// The text of each of its scripts, by name, when it reads.
+    pub script_texts: &'a [(&'a str, String)],
+}
+
+/// The servers a web application's command may run, with the command
+/// that serves `MODULE:app` on port 8000 of every interface.
+const SERVERS: [(&str, &str); 2] = [
+    (
+        "gunicorn",
+        "[gunicorn, \"MODULE:app\", --bind, \"0.0.0.0:8000\"]    # the WSGI app `app` of MODULE.py, served by gunicorn from the lock",
+    ),
+    (
+        "uvicorn",
+        "[uvicorn, \"MODULE:app\", --host, 0.0.0.0, --port, \"8000\"]    # the ASGI app `app` of MODULE.py, served by uvicorn from the lock",
+    ),
+];
+
+/// The command that serves `app`'s web application: when its lock pins a
+/// server of [`SERVERS`] and one of its scripts defines `app` at its top
+/// level (`app = Flask(__name__)`, `app = FastAPI()`), that server on it.
+fn web_command(app: &Application<'_>) -> Option<String> {
+    let lock = app.lock?;
+    let pinned = |server: &str| {
+        lock.lines().any(|line| {
+            let line = line.trim_start().to_ascii_lowercase();
+            line.strip_prefix(server)
+                .is_some_and(|rest| rest.trim_start().starts_with("==") || rest.starts_with('['))
+                || line == format!("name = \"{server}\"")
+        })
+    };
+    let (_, command) = SERVERS.iter().find(|(server, _)| pinned(server))?;
+    let (script, _) = app.script_texts.iter().find(|(_, text)| {
+        text.lines()
+            .any(|line| line.starts_with("app =") || line.starts_with("app="))
+    })?;
+    let module = script.strip_suffix(".py")?;
+    Some(format!(
+        "    command: {}\n",
+        command.replace("MODULE", module)
+    ))
 }
 
 /// The starting spec for the application `app`, whose `# syntax=` line
@@ -202,17 +263,18 @@ pub fn application_spec(app: &Application<'_>, frontend_image: &str) -> Result<S
     let script = APPLICATION_SCRIPTS
         .iter()
         .find(|script| app.scripts.contains(script));
-    let command = match script {
-        Some(&"manage.py") => "    command: [python, manage.py, runserver, \"0.0.0.0:8000\"]    # Django's development server; for production, e.g. [gunicorn, yoursite.wsgi, --bind, \"0.0.0.0:8000\"]\n".to_owned(),
-        Some(script) => format!("    command: [python, {script}]    # run in the image's workdir, /app\n"),
-        None => "    # command: [python, your_script.py]   # the image's command: there is no app.py, manage.py or main.py\n".to_owned(),
+    let command = match (web_command(app), script) {
+        (Some(web), _) => web,
+        (None, Some(&"manage.py")) => "    command: [python, manage.py, runserver, \"0.0.0.0:8000\"]    # Django's development server; for production, e.g. [gunicorn, yoursite.wsgi, --bind, \"0.0.0.0:8000\"]\n".to_owned(),
+        (None, Some(script)) => format!("    command: [python, {script}]    # run in the image's workdir, /app\n"),
+        (None, None) => "    # command: [python, your_script.py]   # the image's command: there is no app.py, manage.py or main.py\n".to_owned(),
     };
     let service = service_name(app.dir_name);
     let text = render(&Rendered {
         frontend_image,
         service: &service,
         python: None,
-        python_note: "no pyproject.toml says which Python: pybase's default",
+        python_note: "no pyproject.toml says which Python: the newest stable one",
         project_note: "    # an application: its code, copied into /app, and requirements.txt",
         command: &command,
         built_from_source: &[],
@@ -238,7 +300,6 @@ fn render(spec: &Rendered<'_>) -> String {
     let (major, minor) = spec.python.unwrap_or(DEFAULT_PYTHON);
     let mut out = format!(
         "# syntax={frontend}\n\
-         # yaml-language-server: $schema={SCHEMA_URL}\n\
          # Written by `pybase init`; the keys are described in pybase's specs/reference.md.\n\
          version: 1\n\
          services:\n\
@@ -291,6 +352,27 @@ pub fn service_name(project: &str) -> String {
         name.push_str("-service");
     }
     name
+}
+
+/// The Python of the base image for a project whose `requires-python` is
+/// `requires_python`: the newest of [`STABLE_PYTHONS`] it allows (any of its
+/// releases), else the lowest it allows ([`lowest_python`], a Python newer
+/// than those); `None` when it does not read as PEP 440 or names none.
+pub fn python_for(requires_python: &str) -> Option<(u32, u32)> {
+    let specifiers: pep440_rs::VersionSpecifiers = requires_python.trim().parse().ok()?;
+    let allows = |(major, minor): (u32, u32)| {
+        [0, 99].iter().any(|micro| {
+            format!("{major}.{minor}.{micro}")
+                .parse::<pep440_rs::Version>()
+                .is_ok_and(|version| specifiers.contains(&version))
+        })
+    };
+    STABLE_PYTHONS
+        .iter()
+        .rev()
+        .copied()
+        .find(|python| allows(*python))
+        .or_else(|| lowest_python(requires_python))
 }
 
 /// The lowest `(major, minor)` a PEP 440 `requires-python` allows, when it
@@ -370,13 +452,29 @@ mod tests {
                 pyproject_file: "pyproject.toml",
                 pyproject,
                 lock,
+                main_packages: &[],
             },
             DEFAULT_FRONTEND_IMAGE,
         )
     }
 
     #[test]
-    fn the_base_image_is_the_lowest_python_allowed() {
+    fn the_base_image_is_the_newest_stable_python_allowed() {
+        for (requires, python) in [
+            (">=3.11", Some((3, 15))),
+            (">=3.9, <3.13", Some((3, 12))),
+            ("~=3.11.4", Some((3, 11))),
+            ("==3.12.*", Some((3, 12))),
+            ("<3.13", Some((3, 12))),
+            (">=3.16", Some((3, 16))),
+            ("garbage", None),
+        ] {
+            assert_eq!(python_for(requires), python, "{requires}");
+        }
+    }
+
+    #[test]
+    fn the_lowest_python_allowed_is_read_from_lower_bounds() {
         for (requires, lowest) in [
             (">=3.11", Some((3, 11))),
             (">=3.9, <4, >=3.10.2", Some((3, 10))),
@@ -412,12 +510,11 @@ mod tests {
         assert_eq!(spec.service, "web-api");
         insta::assert_snapshot!(spec.text, @r"
         # syntax=localhost:5000/pybase-frontend:dev
-        # yaml-language-server: $schema=https://example.invalid/pybase/pybase.schema.json
         # Written by `pybase init`; the keys are described in pybase's specs/reference.md.
         version: 1
         services:
           web-api:
-            from: python:3.12-slim    # requires-python is not set: pybase's default Python
+            from: python:3.15-slim    # requires-python is not set: the newest stable Python
             project: .
             system:
               runtime: []   # OS packages the image needs at run time, e.g. libpq5
@@ -432,7 +529,7 @@ mod tests {
         let pyproject = "[project]\nname = \"api\"\n[project.scripts]\nzz-serve = \"api:main\"\naa-admin = \"api:admin\"\n";
         let lock = r#"
 version = 1
-requires-python = ">=3.13"
+requires-python = ">=3.12, <3.14"
 [[package]]
 name = "api"
 source = { editable = "." }
@@ -468,6 +565,8 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
                 &Application {
                     dir_name: "Web",
                     scripts,
+                    lock: None,
+                    script_texts: &[],
                 },
                 DEFAULT_FRONTEND_IMAGE,
             )
@@ -477,12 +576,11 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
         assert_eq!(app.service, "web");
         insta::assert_snapshot!(app.text, @r#"
         # syntax=localhost:5000/pybase-frontend:dev
-        # yaml-language-server: $schema=https://example.invalid/pybase/pybase.schema.json
         # Written by `pybase init`; the keys are described in pybase's specs/reference.md.
         version: 1
         services:
           web:
-            from: python:3.12-slim    # no pyproject.toml says which Python: pybase's default
+            from: python:3.15-slim    # no pyproject.toml says which Python: the newest stable one
             project: .    # an application: its code, copied into /app, and requirements.txt
             system:
               runtime: []   # OS packages the image needs at run time, e.g. libpq5
@@ -541,10 +639,72 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
                 pyproject_file: "pyproject.toml",
                 pyproject: "[project]\nname = \"x\"\n",
                 lock: None,
+                main_packages: &[],
             },
             "Bad Image",
         )
         .expect_err("bad image");
         assert!(matches!(error, InitError::BadFrontendImage { .. }));
+    }
+
+    #[test]
+    fn without_a_script_the_command_runs_the_package_with_a_main() {
+        let spec = |main_packages: &[String]| {
+            starter_spec(
+                &ProjectFiles {
+                    pyproject_file: "pyproject.toml",
+                    pyproject: "[project]\nname = \"My-Tool\"\n",
+                    lock: None,
+                    main_packages,
+                },
+                DEFAULT_FRONTEND_IMAGE,
+            )
+            .expect("a spec")
+            .text
+        };
+        let packages = ["helpers".to_owned(), "my_tool".to_owned()];
+        assert!(spec(&packages).contains("    command: [python, -m, my_tool]    # its __main__"));
+        assert!(spec(&packages[..1]).contains("    command: [python, -m, helpers]"));
+        // The twin: nothing to run, a comment.
+        assert!(spec(&[]).contains("    # command: [python, -m, your_package]"));
+    }
+
+    #[test]
+    fn a_web_application_is_served_by_the_server_its_lock_pins() {
+        let flask = vec![(
+            "app.py",
+            "from flask import Flask\napp = Flask(__name__)\n".to_owned(),
+        )];
+        let spec = |lock: &str, texts: &[(&str, String)]| {
+            application_spec(
+                &Application {
+                    dir_name: "web",
+                    scripts: &["app.py"],
+                    lock: Some(lock),
+                    script_texts: texts,
+                },
+                DEFAULT_FRONTEND_IMAGE,
+            )
+            .expect("a spec")
+            .text
+        };
+        let gunicorn = "flask==3.1.0 --hash=sha256:00\ngunicorn==23.0.0 --hash=sha256:00\n";
+        let text = spec(gunicorn, &flask);
+        assert!(
+            text.contains("    command: [gunicorn, \"app:app\", --bind, \"0.0.0.0:8000\"]"),
+            "{text}"
+        );
+        crate::spec::parse("pybase.yaml", text.as_bytes()).expect("a valid spec");
+        let uvicorn =
+            "fastapi==0.115.0 --hash=sha256:00\nuvicorn[standard]==0.32.0 --hash=sha256:00\n";
+        assert!(
+            spec(uvicorn, &flask).contains("    command: [uvicorn, \"app:app\", --host, 0.0.0.0")
+        );
+        // The twins: no server in the lock, or no `app` defined, runs the script.
+        assert!(
+            spec("flask==3.1.0 --hash=sha256:00\n", &flask).contains("command: [python, app.py]")
+        );
+        let no_app = vec![("app.py", "print('hello')\n".to_owned())];
+        assert!(spec(gunicorn, &no_app).contains("command: [python, app.py]"));
     }
 }
