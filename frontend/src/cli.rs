@@ -564,9 +564,13 @@ fn check_projects<'a>(
             requirements: read(&requirements)?,
             included: Default::default(),
             setup_files,
+            workspace: Default::default(),
         };
         // The files a requirements lock includes (`-r`, `-c`), in rounds.
         files.read_includes(read)?;
+        // Without a lock, the uv workspace above it, if any (each
+        // ancestor's pyproject.toml and uv.lock).
+        files.read_workspace(read)?;
         stack.push(files);
     }
     Ok(llb_gen::project::check_stack(&spec.file, &stack).map(|infos| (stack, infos)))

@@ -596,6 +596,7 @@ mod tests {
             requirements: None,
             included: Default::default(),
             setup_files: false,
+            workspace: Default::default(),
         }];
         let infos = crate::project::check_stack("pybase.yaml", &stack).expect("valid project");
         lint_stack(&stack, &infos)

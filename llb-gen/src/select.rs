@@ -165,6 +165,8 @@ pub fn needed(lock: &Lock, request: &Request<'_>) -> Option<Selection> {
             let reached = reached_from_project(lock, project, request)?;
             lock.packages
                 .iter()
+                // A workspace member is code: the code step installs it.
+                .filter(|package| !package.is_local_project())
                 .filter_map(|package| {
                     let mut needed_when = reached.get(&package.name)?.clone();
                     // A version locked for some environments only (a fork
@@ -185,6 +187,25 @@ pub fn needed(lock: &Lock, request: &Request<'_>) -> Option<Selection> {
         file: lock.file.clone(),
         packages,
     })
+}
+
+/// The local projects (workspace members, see
+/// [`Package::is_local_project`]) that `request` reaches from its project
+/// in `lock`, in the lock's order, the project itself aside: the code step
+/// installs them with the project, the venv holds their dependencies.
+/// Empty for a request of every package; `None` when the lock does not
+/// lock the project.
+pub fn local_projects<'l>(lock: &'l Lock, request: &Request<'_>) -> Option<Vec<&'l Package>> {
+    let Roots::Project(project) = request.roots else {
+        return Some(Vec::new());
+    };
+    let reached = reached_from_project(lock, project, request)?;
+    Some(
+        lock.packages
+            .iter()
+            .filter(|package| package.is_local_project() && reached.contains_key(&package.name))
+            .collect(),
+    )
 }
 
 /// A selected package on a target, as [`select`] gives it.

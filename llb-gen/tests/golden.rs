@@ -107,9 +107,12 @@ fn checked_stack<'a>(
                 requirements: read(&requirements),
                 included: Default::default(),
                 setup_files,
+                workspace: Default::default(),
             };
             let included = files.read_includes(|path| Ok::<_, ()>(read(path)));
             included.expect("reading from disk");
+            let workspace = files.read_workspace(|path| Ok::<_, ()>(read(path)));
+            workspace.expect("reading from disk");
             files
         })
         .collect();

@@ -91,7 +91,7 @@ pub(super) fn in_files(
                 named.push((path, bytes));
             }
         }
-        for (path, bytes) in &files.included {
+        for (path, bytes) in files.included.iter().chain(&files.workspace) {
             if let Some(bytes) = bytes {
                 named.push((path.clone(), bytes));
             }
@@ -117,7 +117,9 @@ pub(super) async fn read_dockerignore(
 /// A project's lock inputs (`pyproject.toml`, `uv.lock`, `poetry.lock`, `pylock.toml`,
 /// `requirements.txt`), read through a build-context source holding only
 /// them, then the files a requirements lock includes, through sources
-/// holding only those; a missing file is `None`.
+/// holding only those, and, for a project without a lock, the files of a
+/// uv workspace above it, through a source holding only those; a missing
+/// file is `None`.
 pub(super) async fn read_project<'a>(
     bridge: &mut Bridge,
     project: ProjectDir<'a>,
@@ -139,13 +141,14 @@ pub(super) async fn read_project<'a>(
         requirements: read_file(bridge, &lock_ref, &requirements).await?,
         included: Default::default(),
         setup_files,
+        workspace: Default::default(),
     };
     // The files a requirements lock includes (`-r`, `-c`), a round of
     // reads for those each round finds, through a source of exactly them.
     loop {
         let wanted = files.wanted_includes();
         if wanted.is_empty() {
-            return Ok(files);
+            break;
         }
         let source = plan::included_source(&files.project, &wanted, session, ignored);
         let included_ref = solve(bridge, &source, caps).await?;
@@ -154,6 +157,18 @@ pub(super) async fn read_project<'a>(
             files.included.insert(path, bytes);
         }
     }
+    // Without a lock, the uv workspace above it, if any: each ancestor's
+    // pyproject.toml and uv.lock, through a source of exactly them.
+    let wanted = files.wanted_workspace();
+    if !wanted.is_empty() {
+        let source = plan::workspace_source(&files.project, &wanted, session, ignored);
+        let workspace_ref = solve(bridge, &source, caps).await?;
+        for path in wanted {
+            let bytes = read_file(bridge, &workspace_ref, &path).await?;
+            files.workspace.insert(path, bytes);
+        }
+    }
+    Ok(files)
 }
 
 /// Whether a project without `pyproject.toml` has `setup.py` or

@@ -1,0 +1,394 @@
+//! A project that is a member of a uv workspace: a directory without a
+//! lock of its own below a workspace root, the nearest directory above it
+//! in the build context whose `pyproject.toml` declares
+//! `[tool.uv.workspace]` with `members` (globs) that match it, and whose
+//! `uv.lock` locks every member.
+//!
+//! No I/O: the caller reads the project's files, then asks which more it
+//! needs ([`ProjectFiles::wanted_workspace`]: each ancestor's
+//! `pyproject.toml` and `uv.lock`), reads them into
+//! [`ProjectFiles::workspace`], and the check finds the root in them
+//! ([`find`]). The member is checked against the root's lock as a uv
+//! project is against its own ([`super::check_uv`]); what the lock's walk
+//! from it reaches that is a workspace member is code, not venv
+//! ([`crate::select::local_projects`]), and [`Workspace`] says what the
+//! venv and code steps read.
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::files::{LOCK_FILE, PYPROJECT_FILE};
+use crate::spec::ProjectDir;
+
+use super::{ProjectFiles, ProjectInfo, UV_RELOCK};
+
+/// What a workspace member's venv and code steps read of its workspace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workspace {
+    /// The root's directory in the build context (empty: the context's).
+    pub root: String,
+    /// The project's package as the lock names it (`uv sync --package`).
+    pub package: String,
+    /// The context paths (patterns) of the files uv reads to know the
+    /// workspace, and nothing else: the root's `pyproject.toml` and
+    /// `uv.lock`, and each member glob's `pyproject.toml`. The venv step
+    /// mounts a source of exactly these, so no code change reruns it.
+    pub lock_inputs: Vec<String>,
+    /// The directories (context paths) of the members the code step
+    /// installs: the project's, then those it depends on, transitively, in
+    /// the lock's order.
+    pub code: Vec<String>,
+}
+
+impl Workspace {
+    /// The root's file `name`, as a context path.
+    pub fn path(&self, name: &str) -> String {
+        join(&self.root, name)
+    }
+
+    /// The root as a user writes it (`.` for the context root).
+    pub fn display(&self) -> &str {
+        if self.root.is_empty() {
+            "."
+        } else {
+            &self.root
+        }
+    }
+}
+
+/// `dir/name`, or `name` in the context root.
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The directories above `dir` in the build context, nearest first, the
+/// context root last (none for the root itself).
+pub(super) fn ancestors(dir: &str) -> Vec<&str> {
+    if dir.is_empty() {
+        return Vec::new();
+    }
+    let mut found: Vec<&str> = dir
+        .match_indices('/')
+        .map(|(at, _)| &dir[..at])
+        .rev()
+        .collect();
+    found.push("");
+    found
+}
+
+impl ProjectFiles<'_> {
+    /// Whether the project is a candidate workspace member: it has a
+    /// `pyproject.toml` and no lock at all (none named by `lock:`).
+    pub(super) fn may_be_member(&self) -> bool {
+        self.pyproject.is_some()
+            && self.project.lock.is_none()
+            && self.lock.is_none()
+            && self.poetry.is_none()
+            && self.pylock.is_none()
+            && self.requirements.is_none()
+    }
+
+    /// The files of a workspace above the project that are not read yet:
+    /// each ancestor directory's `pyproject.toml` and `uv.lock`, when the
+    /// project has a `pyproject.toml` and no lock (none otherwise). The
+    /// caller reads them into `workspace` (`None` for a file the context
+    /// lacks) through a source of exactly those files; one round suffices.
+    pub fn wanted_workspace(&self) -> Vec<String> {
+        if !self.may_be_member() {
+            return Vec::new();
+        }
+        ancestors(self.project.dir)
+            .into_iter()
+            .flat_map(|dir| [join(dir, PYPROJECT_FILE), join(dir, LOCK_FILE)])
+            .filter(|path| !self.workspace.contains_key(path))
+            .collect()
+    }
+
+    /// Read the workspace files it wants ([`Self::wanted_workspace`]) with
+    /// `read` (a build-context path to its bytes, `None` when the context
+    /// lacks it).
+    pub fn read_workspace<E>(
+        &mut self,
+        mut read: impl FnMut(&str) -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<(), E> {
+        for path in self.wanted_workspace() {
+            let bytes = read(&path)?;
+            self.workspace.insert(path, bytes);
+        }
+        Ok(())
+    }
+
+    /// The bytes of the workspace file `path` read so far.
+    fn workspace_file(&self, path: &str) -> Option<&[u8]> {
+        self.workspace.get(path)?.as_deref()
+    }
+}
+
+/// The workspace root found above a project.
+pub(super) struct Root<'f> {
+    /// Its directory in the build context.
+    pub(super) dir: String,
+    /// Its `uv.lock`.
+    pub(super) lock: &'f [u8],
+    /// Its member globs, as written (relative to the root).
+    members: Vec<String>,
+}
+
+impl Root<'_> {
+    /// The context path of its file `name`.
+    pub(super) fn path(&self, name: &str) -> String {
+        join(&self.dir, name)
+    }
+
+    /// The root as a user writes it.
+    pub(super) fn display(&self) -> &str {
+        if self.dir.is_empty() { "." } else { &self.dir }
+    }
+}
+
+/// The workspace root of `files.project`: `None` when no directory above
+/// it declares a workspace (it is no member); the root, when the nearest
+/// one whose members match it has a `uv.lock`; otherwise an error at the
+/// spec's `project` key (`spec_file`) with the fix.
+pub(super) fn find<'f>(
+    spec_file: &str,
+    files: &'f ProjectFiles<'_>,
+) -> Option<Result<Root<'f>, Diagnostics>> {
+    if !files.may_be_member() {
+        return None;
+    }
+    let project = &files.project;
+    let mut nearest_declared: Option<&str> = None;
+    for dir in ancestors(project.dir) {
+        let pyproject_path = join(dir, PYPROJECT_FILE);
+        let Some(bytes) = files.workspace_file(&pyproject_path) else {
+            continue;
+        };
+        let table = match super::parse_toml(&pyproject_path, bytes) {
+            Ok(table) => table,
+            Err(problem) => return Some(Err(Diagnostics(vec![problem]))),
+        };
+        let Some(declared) = table
+            .get("tool")
+            .and_then(|t| t.get("uv"))
+            .and_then(|t| t.get("workspace"))
+            .and_then(toml::Value::as_table)
+        else {
+            continue;
+        };
+        nearest_declared.get_or_insert(dir);
+        let globs = |key: &str| -> Vec<String> {
+            declared
+                .get(key)
+                .and_then(toml::Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(toml::Value::as_str)
+                        .map(|glob| glob.trim_start_matches("./").trim_end_matches('/'))
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (members, excluded) = (globs("members"), globs("exclude"));
+        let relative = match dir {
+            "" => Some(project.dir),
+            _ => project
+                .dir
+                .strip_prefix(dir)
+                .and_then(|rest| rest.strip_prefix('/')),
+        }
+        .unwrap_or_default();
+        let matches = |list: &[String]| list.iter().any(|glob| glob_matches(glob, relative));
+        if !matches(&members) || matches(&excluded) {
+            continue;
+        }
+        return Some(match files.workspace_file(&join(dir, LOCK_FILE)) {
+            Some(lock) => Ok(Root {
+                dir: dir.to_owned(),
+                lock,
+                members,
+            }),
+            None => Err(Diagnostics(vec![missing_root_lock(
+                spec_file, project, dir,
+            )])),
+        });
+    }
+    nearest_declared.map(|dir| Err(Diagnostics(vec![not_a_member(spec_file, project, dir)])))
+}
+
+/// The error for a member of the workspace at `root` without its lock.
+fn missing_root_lock(spec_file: &str, project: &ProjectDir<'_>, root: &str) -> Diagnostic {
+    let shown = if root.is_empty() { "." } else { root };
+    Diagnostic::at(
+        spec_file,
+        project.at,
+        format!(
+            "`{}` is a member of the uv workspace at `{shown}`, but `{}` is not in the build context ({} `{}`)",
+            project.display(),
+            join(root, LOCK_FILE),
+            project.owner_kind,
+            project.owner,
+        ),
+    )
+    .with_hint(format!(
+        "lock the workspace with `{UV_RELOCK}` in `{shown}` and commit its uv.lock, and check that .dockerignore does not exclude it"
+    ))
+}
+
+/// The error for a project below the workspace at `root` that its
+/// members do not list.
+fn not_a_member(spec_file: &str, project: &ProjectDir<'_>, root: &str) -> Diagnostic {
+    let shown = if root.is_empty() { "." } else { root };
+    Diagnostic::at(
+        spec_file,
+        project.at,
+        format!(
+            "`{}` has no lock, and is not a member of the uv workspace at `{shown}` ({} `{}`)",
+            project.display(),
+            project.owner_kind,
+            project.owner,
+        ),
+    )
+    .with_hint(format!(
+        "list it in `[tool.uv.workspace] members` of `{}` and run `{UV_RELOCK}` in `{shown}`, or lock it alone with `{UV_RELOCK}` in `{}`",
+        join(root, PYPROJECT_FILE),
+        project.display()
+    ))
+}
+
+/// Whether `path` (relative, `/`-separated) matches `glob` as uv matches
+/// member globs: `*` and `?` within a path element, `**` any number of
+/// elements, character classes `[…]`.
+pub(super) fn glob_matches(glob: &str, path: &str) -> bool {
+    let glob: Vec<&str> = glob
+        .split('/')
+        .filter(|e| !e.is_empty() && *e != ".")
+        .collect();
+    let path: Vec<&str> = path.split('/').filter(|e| !e.is_empty()).collect();
+    elements_match(&glob, &path)
+}
+
+/// Whether the elements `path` match the glob elements `glob`.
+fn elements_match(glob: &[&str], path: &[&str]) -> bool {
+    match (glob.split_first(), path.split_first()) {
+        (None, None) => true,
+        (Some((&"**", rest)), _) => {
+            elements_match(rest, path) || (!path.is_empty() && elements_match(glob, &path[1..]))
+        }
+        (Some((first, rest)), Some((element, others))) => {
+            element_matches(first.as_bytes(), element.as_bytes()) && elements_match(rest, others)
+        }
+        _ => false,
+    }
+}
+
+/// Whether the path element `text` matches the glob element `glob`.
+fn element_matches(glob: &[u8], text: &[u8]) -> bool {
+    match glob.split_first() {
+        None => text.is_empty(),
+        Some((b'*', rest)) => (0..=text.len()).any(|skip| element_matches(rest, &text[skip..])),
+        Some((b'?', rest)) => !text.is_empty() && element_matches(rest, &text[1..]),
+        Some((b'[', rest)) => {
+            let Some(close) = rest.iter().position(|&b| b == b']') else {
+                return text.first() == Some(&b'[') && element_matches(rest, &text[1..]);
+            };
+            let (class, after) = (&rest[..close], &rest[close + 1..]);
+            let (negated, class) = match class.split_first() {
+                Some((b'!' | b'^', class)) => (true, class),
+                _ => (false, class),
+            };
+            let Some(&first) = text.first() else {
+                return false;
+            };
+            let mut inside = false;
+            let mut at = 0;
+            while at < class.len() {
+                if at + 2 < class.len() && class[at + 1] == b'-' {
+                    inside |= (class[at]..=class[at + 2]).contains(&first);
+                    at += 3;
+                } else {
+                    inside |= class[at] == first;
+                    at += 1;
+                }
+            }
+            inside != negated && element_matches(after, &text[1..])
+        }
+        Some((&literal, rest)) => {
+            text.first() == Some(&literal) && element_matches(rest, &text[1..])
+        }
+    }
+}
+
+/// Check `files.project`, a member of the workspace at `root`: its
+/// `pyproject.toml` against the root's `uv.lock`, as a uv project is
+/// checked against its own; then what its workspace gives its steps.
+pub(super) fn check_member(
+    spec_file: &str,
+    files: &ProjectFiles<'_>,
+    root: &Root<'_>,
+) -> Result<ProjectInfo, Diagnostics> {
+    let mut info = super::check_uv(
+        spec_file,
+        &files.project,
+        files.pyproject.as_deref(),
+        Some(root.lock),
+        Some(root),
+    )?;
+    let lock_file = root.path(LOCK_FILE);
+    let text = std::str::from_utf8(root.lock).unwrap_or_default();
+    // Read again: check_uv read it and accepted it.
+    let lock = crate::lock::uv::read(&lock_file, text).map_err(|d| Diagnostics(vec![d]))?;
+    let (extras, groups) = files.project.selection.names();
+    let request = crate::select::Request {
+        roots: crate::select::Roots::Project(&info.name),
+        extras: &extras,
+        groups: &groups,
+    };
+    let package = crate::names::normalize_name(&info.name);
+    let own = lock
+        .packages
+        .iter()
+        .find(|p| p.name == package)
+        .and_then(|p| local_path(p));
+    let reached = crate::select::local_projects(&lock, &request).unwrap_or_default();
+    let code = own
+        .into_iter()
+        .chain(reached.into_iter().filter_map(local_path))
+        .map(|path| join(&root.dir, path.trim_start_matches("./")))
+        .fold(Vec::new(), |mut code: Vec<String>, dir| {
+            if !code.contains(&dir) {
+                code.push(dir);
+            }
+            code
+        });
+    let lock_inputs = [root.path(PYPROJECT_FILE), lock_file]
+        .into_iter()
+        .chain(
+            root.members
+                .iter()
+                .map(|glob| join(&join(&root.dir, glob), PYPROJECT_FILE)),
+        )
+        .collect();
+    info.workspace = Some(Workspace {
+        root: root.dir.clone(),
+        package,
+        lock_inputs,
+        code,
+    });
+    Ok(info)
+}
+
+/// A local project's directory in its lock (relative to the lock's).
+fn local_path(package: &crate::lock::Package) -> Option<&str> {
+    match &package.source {
+        Some(
+            crate::lock::Source::Editable { path }
+            | crate::lock::Source::Virtual { path }
+            | crate::lock::Source::Directory { path },
+        ) => Some(path.as_str()),
+        _ => None,
+    }
+}
