@@ -542,4 +542,34 @@ wheels = [{ url = "https://files.pythonhosted.org/p/tomli-2.2.1-py3-none-any.whl
         let every = needed(&lock, &Request::EVERY_PACKAGE).expect("selected");
         assert_eq!(every.packages.len(), 6);
     }
+
+    #[test]
+    fn a_workspace_members_selection_walks_through_members_and_leaves_them_out() {
+        let text = include_str!("../../testdata/projects/workspace/uv.lock");
+        let lock = crate::lock::uv::read("uv.lock", text).expect("a lock");
+        let request = Request {
+            roots: Roots::Project("api"),
+            extras: &[],
+            groups: &[],
+        };
+        let selected = needed(&lock, &request).expect("api is locked");
+        let names: Vec<&str> = selected
+            .packages
+            .iter()
+            .map(|s| s.package.name.as_str())
+            .collect();
+        // lib's idna (through the member lib), api's six; neither member,
+        // nor other's iniconfig.
+        assert_eq!(names, ["idna", "six"]);
+        let local: Vec<&str> = local_projects(&lock, &request)
+            .expect("api is locked")
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(local, ["lib"]);
+        assert_eq!(
+            local_projects(&lock, &Request::EVERY_PACKAGE),
+            Some(Vec::new())
+        );
+    }
 }

@@ -392,3 +392,172 @@ fn local_path(package: &crate::lock::Package) -> Option<&str> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/projects/workspace"
+    );
+
+    /// A spec with the service `api` at `project`.
+    fn spec(project: &str) -> crate::spec::Spec {
+        let text = format!(
+            "version: 1\nservices:\n  api:\n    from: python:3.12-slim\n    project: {project}\n"
+        );
+        crate::spec::parse("pybase.yaml", text.as_bytes()).expect("valid spec")
+    }
+
+    /// The fixture's file `path`.
+    fn fixture(path: &str) -> Option<Vec<u8>> {
+        std::fs::read(format!("{FIXTURE}/{path}")).ok()
+    }
+
+    /// The files of `project` in the context `files` (path to text, the
+    /// fixture's own for the others), read as the callers read them.
+    fn read<'s>(spec: &'s crate::spec::Spec, files: &[(&str, Option<&str>)]) -> ProjectFiles<'s> {
+        let get = |path: &str| match files.iter().find(|(p, _)| *p == path) {
+            Some((_, text)) => text.map(|t| t.as_bytes().to_vec()),
+            None => fixture(path),
+        };
+        let project = spec.services["api"].project_dir();
+        let mut read = ProjectFiles {
+            project,
+            pyproject: get(&project.path(PYPROJECT_FILE)),
+            lock: get(&project.path(LOCK_FILE)),
+            poetry: None,
+            pylock: None,
+            requirements: None,
+            included: Default::default(),
+            setup_files: false,
+            workspace: Default::default(),
+        };
+        read.read_workspace(|path| Ok::<_, ()>(get(path)))
+            .expect("in memory");
+        read
+    }
+
+    #[test]
+    fn a_member_asks_for_each_ancestors_pyproject_and_lock_once() {
+        let spec = spec("packages/api");
+        let mut files = read(&spec, &[]);
+        files.workspace.clear();
+        assert_eq!(
+            files.wanted_workspace(),
+            [
+                "packages/pyproject.toml",
+                "packages/uv.lock",
+                "pyproject.toml",
+                "uv.lock"
+            ]
+        );
+        files
+            .read_workspace(|path| Ok::<_, ()>(fixture(path)))
+            .expect("read");
+        assert!(files.wanted_workspace().is_empty());
+        // A project with a lock of its own asks for nothing.
+        files.lock = Some(b"version = 1\n".to_vec());
+        files.workspace.clear();
+        assert!(files.wanted_workspace().is_empty());
+        assert_eq!(ancestors("a/b/c"), ["a/b", "a", ""]);
+        assert!(ancestors("").is_empty());
+    }
+
+    #[test]
+    fn a_member_is_checked_against_the_roots_lock_and_its_members_are_code() {
+        let spec = spec("packages/api");
+        let files = read(&spec, &[]);
+        let info = super::super::check_files(&spec.file, &files).expect("the member checks");
+        // Its own third-party dependencies and lib's, not the members, not
+        // other's iniconfig.
+        assert_eq!(info.packages.keys().collect::<Vec<_>>(), ["idna", "six"]);
+        let selected: Vec<&str> = info
+            .selection
+            .packages
+            .iter()
+            .map(|s| s.package.name.as_str())
+            .collect();
+        assert_eq!(selected, ["idna", "six"]);
+        assert_eq!(info.selection.file, "uv.lock");
+        assert_eq!(
+            info.workspace,
+            Some(Workspace {
+                root: String::new(),
+                package: "api".to_owned(),
+                lock_inputs: vec![
+                    "pyproject.toml".to_owned(),
+                    "uv.lock".to_owned(),
+                    "packages/*/pyproject.toml".to_owned()
+                ],
+                code: vec!["packages/api".to_owned(), "packages/lib".to_owned()],
+            })
+        );
+        // The whole wheelhouse is on PyPI: BuildKit fetches it.
+        assert_ne!(info.fetching, crate::artifacts::Fetching::Nothing);
+        assert_eq!(files.lock_bytes(), fixture("uv.lock").as_deref());
+    }
+
+    #[test]
+    fn a_stale_member_is_reported_at_its_pyproject_with_the_roots_relock() {
+        let spec = spec("packages/api");
+        let stale = "[project]\nname = \"api\"\nversion = \"0.1.0\"\ndependencies = [\"lib\", \"six==1.17.0\", \"attrs\"]\n";
+        let files = read(&spec, &[("packages/api/pyproject.toml", Some(stale))]);
+        insta::assert_snapshot!(
+            super::super::check_files(&spec.file, &files).expect_err("stale").to_string(),
+            @"packages/api/pyproject.toml:4:40: `attrs` is a dependency in pyproject.toml but uv.lock does not lock it: the lock is out of date (hint: run `uv lock` in `.` and commit the new uv.lock)"
+        );
+    }
+
+    #[test]
+    fn a_member_without_the_roots_lock_or_not_listed_is_refused_at_the_project_key() {
+        let spec = spec("packages/api");
+        let files = read(&spec, &[("uv.lock", None)]);
+        insta::assert_snapshot!(
+            super::super::check_files(&spec.file, &files).expect_err("no lock").to_string(),
+            @"pybase.yaml:5:14: `packages/api` is a member of the uv workspace at `.`, but `uv.lock` is not in the build context (service `api`) (hint: lock the workspace with `uv lock` in `.` and commit its uv.lock, and check that .dockerignore does not exclude it)"
+        );
+        let only_lib = "[tool.uv.workspace]\nmembers = [\"packages/lib\"]\n";
+        let files = read(&spec, &[("pyproject.toml", Some(only_lib))]);
+        insta::assert_snapshot!(
+            super::super::check_files(&spec.file, &files).expect_err("not listed").to_string(),
+            @"pybase.yaml:5:14: `packages/api` has no lock, and is not a member of the uv workspace at `.` (service `api`) (hint: list it in `[tool.uv.workspace] members` of `pyproject.toml` and run `uv lock` in `.`, or lock it alone with `uv lock` in `packages/api`)"
+        );
+        let excluded =
+            "[tool.uv.workspace]\nmembers = [\"packages/*\"]\nexclude = [\"packages/api\"]\n";
+        let files = read(&spec, &[("pyproject.toml", Some(excluded))]);
+        assert!(
+            super::super::check_files(&spec.file, &files)
+                .expect_err("excluded")
+                .to_string()
+                .contains("is not a member")
+        );
+        // No workspace above: the lock is missing, as before.
+        let files = read(&spec, &[("pyproject.toml", None)]);
+        assert!(
+            super::super::check_files(&spec.file, &files)
+                .expect_err("no workspace")
+                .to_string()
+                .contains("`packages/api/uv.lock` not found")
+        );
+    }
+
+    #[test]
+    fn member_globs_match_as_uv_matches_them() {
+        for (glob, path, matches) in [
+            ("packages/*", "packages/api", true),
+            ("packages/*", "packages/api/sub", false),
+            ("packages/**", "packages/api/sub", true),
+            ("./packages/api/", "packages/api", true),
+            ("packages/a?i", "packages/api", true),
+            ("packages/[a-c]pi", "packages/api", true),
+            ("packages/[!a]pi", "packages/api", false),
+            ("libs/*", "packages/api", false),
+            ("*", "api", true),
+        ] {
+            let glob = glob.trim_start_matches("./").trim_end_matches('/');
+            assert_eq!(glob_matches(glob, path), matches, "{glob} {path}");
+        }
+    }
+}
