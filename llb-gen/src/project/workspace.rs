@@ -160,7 +160,9 @@ pub(super) fn find<'f>(
         return None;
     }
     let project = &files.project;
-    let mut nearest_declared: Option<&str> = None;
+    // The nearest workspace that declares itself, and whether it excludes
+    // the project.
+    let mut nearest_declared: Option<(&str, bool)> = None;
     for dir in ancestors(project.dir) {
         let pyproject_path = join(dir, PYPROJECT_FILE);
         let Some(bytes) = files.workspace_file(&pyproject_path) else {
@@ -178,7 +180,6 @@ pub(super) fn find<'f>(
         else {
             continue;
         };
-        nearest_declared.get_or_insert(dir);
         let globs = |key: &str| -> Vec<String> {
             declared
                 .get(key)
@@ -203,6 +204,7 @@ pub(super) fn find<'f>(
         .unwrap_or_default();
         let matches = |list: &[String]| list.iter().any(|glob| glob_matches(glob, relative));
         if !matches(&members) || matches(&excluded) {
+            nearest_declared.get_or_insert((dir, matches(&excluded)));
             continue;
         }
         return Some(match files.workspace_file(&join(dir, LOCK_FILE)) {
@@ -216,7 +218,11 @@ pub(super) fn find<'f>(
             )])),
         });
     }
-    nearest_declared.map(|dir| Err(Diagnostics(vec![not_a_member(spec_file, project, dir)])))
+    nearest_declared.map(|(dir, excluded)| {
+        Err(Diagnostics(vec![not_a_member(
+            spec_file, project, dir, excluded,
+        )]))
+    })
 }
 
 /// The error for a member of the workspace at `root` without its lock.
@@ -239,21 +245,37 @@ fn missing_root_lock(spec_file: &str, project: &ProjectDir<'_>, root: &str) -> D
 }
 
 /// The error for a project below the workspace at `root` that its
-/// members do not list.
-fn not_a_member(spec_file: &str, project: &ProjectDir<'_>, root: &str) -> Diagnostic {
+/// members do not list, or that it `excluded`.
+fn not_a_member(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    root: &str,
+    excluded: bool,
+) -> Diagnostic {
     let shown = if root.is_empty() { "." } else { root };
+    let (how, fix) = if excluded {
+        (
+            "is excluded from",
+            "remove it from `[tool.uv.workspace] exclude`",
+        )
+    } else {
+        (
+            "is not a member of",
+            "list it in `[tool.uv.workspace] members`",
+        )
+    };
     Diagnostic::at(
         spec_file,
         project.at,
         format!(
-            "`{}` has no lock, and is not a member of the uv workspace at `{shown}` ({} `{}`)",
+            "`{}` has no lock, and {how} the uv workspace at `{shown}` ({} `{}`)",
             project.display(),
             project.owner_kind,
             project.owner,
         ),
     )
     .with_hint(format!(
-        "list it in `[tool.uv.workspace] members` of `{}` and run `{UV_RELOCK}` in `{shown}`, or lock it alone with `{UV_RELOCK}` in `{}`",
+        "{fix} of `{}` and run `{UV_RELOCK}` in `{shown}`, or lock it alone with `{UV_RELOCK}` in `{}`",
         join(root, PYPROJECT_FILE),
         project.display()
     ))
@@ -531,7 +553,7 @@ mod tests {
             super::super::check_files(&spec.file, &files)
                 .expect_err("excluded")
                 .to_string()
-                .contains("is not a member")
+                .contains("is excluded from")
         );
         // No workspace above: the lock is missing, as before.
         let files = read(&spec, &[("pyproject.toml", None)]);
