@@ -16,7 +16,7 @@
 //! One test binary, so that one lock file keeps two runs off one daemon:
 //! [`harness`] holds what the tests share, and they stand in a module a
 //! topic: [`layers`], [`image`], [`locks`], [`apps`], [`tiers`], [`seeds`],
-//! [`secrets`], [`platforms`], [`reproducibility`].
+//! [`secrets`], [`platforms`], [`reproducibility`], [`workspaces`].
 
 mod apps;
 #[path = "../support/fixtures.rs"]
@@ -30,3 +30,4 @@ mod reproducibility;
 mod secrets;
 mod seeds;
 mod tiers;
+mod workspaces;
