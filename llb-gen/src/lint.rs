@@ -137,7 +137,7 @@ pub fn lint_stack(
                             "`{name}` is already in the {} `{}` ({}), which the {} `{}` builds on",
                             lower.project.owner_kind,
                             lower.project.owner,
-                            lower.project.path(crate::project::lock_file_name(&lower.project, lower_info.lock)),
+                            lower_info.lock_path(&lower.project),
                             project.owner_kind,
                             project.owner,
                         ),

@@ -87,6 +87,17 @@ pub struct ProjectInfo {
     pub workspace: Option<Workspace>,
 }
 
+impl ProjectInfo {
+    /// The context path of the lock `project` (checked as this) installs
+    /// from: its own, or its uv workspace root's.
+    pub fn lock_path(&self, project: &ProjectDir<'_>) -> String {
+        match &self.workspace {
+            Some(workspace) => workspace.path(LOCK_FILE),
+            None => project.path(lock_file_name(project, self.lock)),
+        }
+    }
+}
+
 /// The Python a target runs, and how pybase knows it.
 #[derive(Clone, Copy, Debug)]
 pub enum PythonOf<'a> {
@@ -1102,17 +1113,13 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
                 let list = |v: &BTreeSet<String>| v.iter().cloned().collect::<Vec<_>>().join(", ");
                 problems.push(
                     Diagnostic::at(
-                        &upper
-                            .project
-                            .path(lock_file_name(&upper.project, upper.info.lock)),
+                        &upper.info.lock_path(&upper.project),
                         pinned.at,
                         format!(
                             "`{name}` is locked at {} here but at {} in {} of the {} `{}`, which {} `{}` builds on",
                             list(&pinned.versions),
                             list(&theirs.versions),
-                            below
-                                .project
-                                .path(lock_file_name(&below.project, below.info.lock)),
+                            below.info.lock_path(&below.project),
                             below.project.owner_kind,
                             below.project.owner,
                             upper.project.owner_kind,
