@@ -653,7 +653,8 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
             &files.project,
             files.pyproject.as_deref(),
             files.lock.as_deref(),
-        ),
+        )
+        .map(|info| workspace::at_root(files, info)),
     }
 }
 

@@ -200,12 +200,24 @@ fn members_source(
     session_id: &str,
     ignored: &[String],
 ) -> State {
+    let under = |dir: &str, name: &str| {
+        if dir.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{dir}/{name}")
+        }
+    };
     let mut exclude: Vec<String> = members
         .iter()
-        .flat_map(|dir| NOT_CODE.iter().map(move |p| format!("{dir}/{p}")))
+        .flat_map(|dir| NOT_CODE.iter().map(move |p| under(dir, p)))
         .collect();
     exclude.extend(ignored.iter().cloned());
-    let include = members.iter().map(|dir| format!("{dir}/")).collect();
+    // A workspace root at the context's: the whole context.
+    let include = if members.iter().any(String::is_empty) {
+        Vec::new()
+    } else {
+        members.iter().map(|dir| format!("{dir}/")).collect()
+    };
     code_local(
         service,
         (include, exclude),

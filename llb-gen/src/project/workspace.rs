@@ -172,28 +172,9 @@ pub(super) fn find<'f>(
             Ok(table) => table,
             Err(problem) => return Some(Err(Diagnostics(vec![problem]))),
         };
-        let Some(declared) = table
-            .get("tool")
-            .and_then(|t| t.get("uv"))
-            .and_then(|t| t.get("workspace"))
-            .and_then(toml::Value::as_table)
-        else {
+        let Some((members, excluded)) = declared(&table) else {
             continue;
         };
-        let globs = |key: &str| -> Vec<String> {
-            declared
-                .get(key)
-                .and_then(toml::Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .filter_map(toml::Value::as_str)
-                        .map(|glob| glob.trim_start_matches("./").trim_end_matches('/'))
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let (members, excluded) = (globs("members"), globs("exclude"));
         let relative = match dir {
             "" => Some(project.dir),
             _ => project
@@ -223,6 +204,52 @@ pub(super) fn find<'f>(
             spec_file, project, dir, excluded,
         )]))
     })
+}
+
+/// The member globs and the excluded ones of the `[tool.uv.workspace]`
+/// a `pyproject.toml` (`table`) declares, as written, relative to its
+/// directory; `None` when it declares none.
+fn declared(table: &toml::Table) -> Option<(Vec<String>, Vec<String>)> {
+    let declared = table.get("tool")?.get("uv")?.get("workspace")?.as_table()?;
+    let globs = |key: &str| -> Vec<String> {
+        declared
+            .get(key)
+            .and_then(toml::Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(toml::Value::as_str)
+                    .map(|glob| glob.trim_start_matches("./").trim_end_matches('/'))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Some((globs("members"), globs("exclude")))
+}
+
+/// What a project with a lock of its own (`info`, checked) that is a uv
+/// workspace root with members gets of its workspace: the members it
+/// depends on are code, as for a member ([`check_member`]); `info` as it
+/// is for any other project.
+pub(super) fn at_root(files: &ProjectFiles<'_>, mut info: ProjectInfo) -> ProjectInfo {
+    let members = files
+        .pyproject
+        .as_deref()
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .as_ref()
+        .and_then(declared)
+        .map(|(members, _)| members)
+        .filter(|members| !members.is_empty());
+    if let (Some(members), Some(lock)) = (members, files.lock.as_deref()) {
+        let root = Root {
+            dir: files.project.dir.to_owned(),
+            lock,
+            members,
+        };
+        info.workspace = workspace(&files.project, &root, &info).ok();
+    }
+    info
 }
 
 /// The error for a member of the workspace at `root` without its lock.
@@ -359,11 +386,22 @@ pub(super) fn check_member(
         Some(root.lock),
         Some(root),
     )?;
+    info.workspace = Some(workspace(&files.project, root, &info)?);
+    Ok(info)
+}
+
+/// What the steps of `project` (checked as `info`) read of the workspace
+/// at `root`.
+fn workspace(
+    project: &ProjectDir<'_>,
+    root: &Root<'_>,
+    info: &ProjectInfo,
+) -> Result<Workspace, Diagnostics> {
     let lock_file = root.path(LOCK_FILE);
     let text = std::str::from_utf8(root.lock).unwrap_or_default();
     // Read again: check_uv read it and accepted it.
     let lock = crate::lock::uv::read(&lock_file, text).map_err(|d| Diagnostics(vec![d]))?;
-    let (extras, groups) = files.project.selection.names();
+    let (extras, groups) = project.selection.names();
     let request = crate::select::Request {
         roots: crate::select::Roots::Project(&info.name),
         extras: &extras,
@@ -379,7 +417,12 @@ pub(super) fn check_member(
     let code = own
         .into_iter()
         .chain(reached.into_iter().filter_map(local_path))
-        .map(|path| join(&root.dir, path.trim_start_matches("./")))
+        .map(
+            |path| match path.trim_start_matches("./").trim_end_matches('/') {
+                "" | "." => root.dir.clone(),
+                path => join(&root.dir, path),
+            },
+        )
         .fold(Vec::new(), |mut code: Vec<String>, dir| {
             if !code.contains(&dir) {
                 code.push(dir);
@@ -394,13 +437,12 @@ pub(super) fn check_member(
                 .map(|glob| join(&join(&root.dir, glob), PYPROJECT_FILE)),
         )
         .collect();
-    info.workspace = Some(Workspace {
+    Ok(Workspace {
         root: root.dir.clone(),
         package,
         lock_inputs,
         code,
-    });
-    Ok(info)
+    })
 }
 
 /// A local project's directory in its lock (relative to the lock's).
@@ -445,20 +487,33 @@ mod tests {
             None => fixture(path),
         };
         let project = spec.services["api"].project_dir();
-        let mut read = ProjectFiles {
+        let mut read = uv_files(
             project,
-            pyproject: get(&project.path(PYPROJECT_FILE)),
-            lock: get(&project.path(LOCK_FILE)),
+            get(&project.path(PYPROJECT_FILE)),
+            get(&project.path(LOCK_FILE)),
+        );
+        read.read_workspace(|path| Ok::<_, ()>(get(path)))
+            .expect("in memory");
+        read
+    }
+
+    /// The files of a `project` with only `pyproject` and a uv `lock`.
+    fn uv_files<'s>(
+        project: ProjectDir<'s>,
+        pyproject: Option<Vec<u8>>,
+        lock: Option<Vec<u8>>,
+    ) -> ProjectFiles<'s> {
+        ProjectFiles {
+            project,
+            pyproject,
+            lock,
             poetry: None,
             pylock: None,
             requirements: None,
             included: Default::default(),
             setup_files: false,
             workspace: Default::default(),
-        };
-        read.read_workspace(|path| Ok::<_, ()>(get(path)))
-            .expect("in memory");
-        read
+        }
     }
 
     #[test]
@@ -581,5 +636,36 @@ mod tests {
             let glob = glob.trim_start_matches("./").trim_end_matches('/');
             assert_eq!(glob_matches(glob, path), matches, "{glob} {path}");
         }
+    }
+
+    #[test]
+    fn a_workspace_root_with_its_own_lock_installs_its_members_as_code() {
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../testdata/locks/workspace-root"
+        );
+        let read = |path: &str| std::fs::read(format!("{dir}/{path}")).ok();
+        let spec = spec("services/root");
+        let project = spec.services["api"].project_dir();
+        let files = uv_files(project, read(PYPROJECT_FILE), read(LOCK_FILE));
+        assert!(files.wanted_workspace().is_empty());
+        let info = super::super::check_files(&spec.file, &files).expect("the root checks");
+        assert_eq!(info.packages.keys().collect::<Vec<_>>(), ["idna", "six"]);
+        assert_eq!(
+            info.workspace,
+            Some(Workspace {
+                root: "services/root".to_owned(),
+                package: "root".to_owned(),
+                lock_inputs: vec![
+                    "services/root/pyproject.toml".to_owned(),
+                    "services/root/uv.lock".to_owned(),
+                    "services/root/packages/*/pyproject.toml".to_owned()
+                ],
+                code: vec![
+                    "services/root".to_owned(),
+                    "services/root/packages/lib".to_owned()
+                ],
+            })
+        );
     }
 }
