@@ -13,7 +13,8 @@
 #                               the frontend image from a prebuilt static binary, tagged
 #                               pybase-frontend:dev and pushed as localhost:5000/pybase-frontend:dev
 #   lock-tools                  the lock writers whose commands pybase's hints print, pinned, in a
-#                               venv: uv (llb-gen/src/tools.rs's UV_VERSION), pip-tools, Poetry
+#                               venv: uv (llb-gen/src/tools.rs's UV_VERSION), pip-tools, Poetry,
+#                               PDM, Pipenv
 #                               (tests/relock_hints.rs runs each hinted command)
 #   free-disk GB                below GB free at Docker's root: removes old test images, prunes the
 #                               build cache (run by `cargo xtask test` before the tests)
@@ -31,7 +32,7 @@
 #   /var/cache/pybase            private apt lists, downloaded .debs, the base images' rootfs tarballs
 #   /var/lib/pybase-registry     the registry's storage
 #   /var/log/pybase-*.log        dockerd's and the registry's logs
-#   /opt/pybase-tools            the lock-tools venv (its bin/ holds uv, pip-compile, poetry)
+#   /opt/pybase-tools            the lock-tools venv (its bin/ holds uv, pip-compile, poetry, pdm, pipenv)
 # Environment overrides: PYBASE_DOCKER_SUITE=forky|trixie forces a suite for a fresh install;
 # PYBASE_DOCKERD_TIMEOUT (seconds, default 90) bounds the wait for a starting dockerd.
 set -euo pipefail
@@ -73,6 +74,10 @@ BASE_RECIPE=2
 TOOLS_PREFIX=/opt/pybase-tools
 PIP_TOOLS_VERSION=7.7.0
 POETRY_VERSION=2.5.1
+# PDM 2.29 breaks on hishel 2 (it asks for >=1.4.0): hishel pinned to the version PDM locks itself.
+PDM_VERSION=2.29.4
+HISHEL_VERSION=1.4.0
+PIPENV_VERSION=2026.10.3
 FRONTEND_TAGS=(pybase-frontend:dev localhost:5000/pybase-frontend:dev)
 FRONTEND_PUSH=localhost:5000/pybase-frontend:dev
 PLUGIN_DIR="${DOCKER_CONFIG:-${HOME:-/root}/.docker}/cli-plugins"
@@ -588,8 +593,8 @@ step_lock_tools() {
   local uv_version want stamp="$TOOLS_PREFIX/installed"
   uv_version=$(sed -n 's/^pub const UV_VERSION: &str = "\(.*\)";$/\1/p' "$(dirname "$0")/../llb-gen/src/tools.rs")
   [[ -n "$uv_version" ]] || die "no UV_VERSION in llb-gen/src/tools.rs"
-  want="uv==$uv_version pip-tools==$PIP_TOOLS_VERSION poetry==$POETRY_VERSION"
-  if [[ "$(cat "$stamp" 2>/dev/null)" == "$want" && -x "$TOOLS_PREFIX/bin/poetry" ]]; then
+  want="uv==$uv_version pip-tools==$PIP_TOOLS_VERSION poetry==$POETRY_VERSION pdm==$PDM_VERSION hishel==$HISHEL_VERSION pipenv==$PIPENV_VERSION"
+  if [[ "$(cat "$stamp" 2>/dev/null)" == "$want" && -x "$TOOLS_PREFIX/bin/poetry" && -x "$TOOLS_PREFIX/bin/pipenv" ]]; then
     log "lock tools: $want (installed)"
     return 0
   fi

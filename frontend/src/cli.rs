@@ -560,12 +560,21 @@ fn check_projects<'a>(
             pyproject,
             lock: read(&lock)?,
             poetry: read(&poetry)?,
+            pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: read(&pylock)?,
             requirements: read(&requirements)?,
             included: Default::default(),
             setup_files,
             workspace: Default::default(),
         };
+        if files.wants_other_locks() {
+            let [pdm, pipfile_lock, pipfile] = plan::other_lock_inputs(&files.project);
+            files.pdm = read(&pdm)?;
+            files.pipfile_lock = read(&pipfile_lock)?;
+            files.pipfile = read(&pipfile)?;
+        }
         // The files a requirements lock includes (`-r`, `-c`), in rounds.
         files.read_includes(read)?;
         // Without a lock, the uv workspace above it, if any (each

@@ -1,6 +1,6 @@
 //! Every command a hint prints to write a lock anew (`uv lock`, `uv export`,
-//! `uv pip compile`, `pip-compile`, `poetry lock`) writes one that `pybase
-//! check` then accepts.
+//! `uv pip compile`, `pip-compile`, `poetry lock`, `pdm lock`, `pipenv
+//! lock`) writes one that `pybase check` then accepts.
 //!
 //! Each case breaks a fixture project the way a user would (no `uv.lock`
 //! and a lock pybase refuses, or none at all), reads the hints of
@@ -114,6 +114,8 @@ fn run(dir: &Path, command: &str) {
         .env("PATH", std::env::join_paths(paths).expect("PATH"))
         // Poetry would ask a desktop keyring for credentials.
         .env("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+        // Pipenv makes its virtualenv in the project, not in the home directory.
+        .env("PIPENV_VENV_IN_PROJECT", "1")
         .stdin(Stdio::null());
     if let Some(file) = stdout {
         process.stdout(std::fs::File::create(dir.join(file)).expect("create the output"));
@@ -337,6 +339,91 @@ fn poetry_lock_writes_an_accepted_lock() {
                 write(dir, "pyproject.toml", &pyproject);
             },
             tools: &["poetry"],
+            commands: 1,
+            selection: Selection::Keep,
+        },
+    ] {
+        run_case(&case);
+    }
+}
+
+const INVENTORY_PDM_LOCK: &str = include_str!("../../testdata/locks/inventory-pdm.lock");
+
+#[test]
+fn pdm_lock_writes_an_accepted_lock() {
+    for case in [
+        // A lock pybase refuses: six without its files' hashes.
+        Case {
+            name: "inventory-pdm-unhashed",
+            fixture: "inventory",
+            broken: |dir| {
+                let lock = INVENTORY_PDM_LOCK
+                    .lines()
+                    .filter(|l| !l.contains("{file = \"six-1.17.0"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                write(dir, "pdm.lock", &lock);
+            },
+            tools: &["pdm"],
+            commands: 1,
+            selection: Selection::Keep,
+        },
+        // A lock that pyproject.toml's new dependency left behind.
+        Case {
+            name: "inventory-pdm-stale",
+            fixture: "inventory",
+            broken: |dir| {
+                write(dir, "pdm.lock", INVENTORY_PDM_LOCK);
+                let pyproject = std::fs::read_to_string(dir.join("pyproject.toml"))
+                    .expect("pyproject.toml")
+                    .replace("\"six==1.17.0\",", "\"six==1.17.0\",\n    \"idna==3.10\",");
+                write(dir, "pyproject.toml", &pyproject);
+            },
+            tools: &["pdm"],
+            commands: 1,
+            selection: Selection::Keep,
+        },
+    ] {
+        run_case(&case);
+    }
+}
+
+const INVENTORY_PIPFILE_LOCK: &str = include_str!("../../testdata/locks/inventory-Pipfile.lock");
+const INVENTORY_PIPFILE: &str = include_str!("../../testdata/locks/inventory-Pipfile");
+
+#[test]
+fn pipenv_lock_writes_an_accepted_lock() {
+    for case in [
+        // A lock pybase refuses: six without its hashes.
+        Case {
+            name: "inventory-pipenv-unhashed",
+            fixture: "inventory",
+            broken: |dir| {
+                write(dir, "Pipfile", INVENTORY_PIPFILE);
+                let lock = INVENTORY_PIPFILE_LOCK.replace(
+                    "\"sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274\",\n                \"sha256:ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81\"",
+                    "",
+                );
+                assert_ne!(lock, INVENTORY_PIPFILE_LOCK, "six's hashes removed");
+                write(dir, "Pipfile.lock", &lock);
+            },
+            tools: &["pipenv"],
+            commands: 1,
+            selection: Selection::Keep,
+        },
+        // A lock that the Pipfile's new package left behind.
+        Case {
+            name: "inventory-pipenv-stale",
+            fixture: "inventory",
+            broken: |dir| {
+                write(dir, "Pipfile.lock", INVENTORY_PIPFILE_LOCK);
+                let pipfile = INVENTORY_PIPFILE.replace(
+                    "six = \"==1.17.0\"",
+                    "six = \"==1.17.0\"\nidna = \"==3.10\"",
+                );
+                write(dir, "Pipfile", &pipfile);
+            },
+            tools: &["pipenv"],
             commands: 1,
             selection: Selection::Keep,
         },

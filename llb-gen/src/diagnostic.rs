@@ -210,6 +210,31 @@ pub fn position_of(text: &str, offset: usize) -> Position {
     }
 }
 
+/// The position of the key `key` (bare, or quoted) in the table `[table]`
+/// of a TOML text: the first `key =` line after the header, before the
+/// next one.
+pub(crate) fn find_table_key(text: &str, table: &str, key: &str) -> Option<Position> {
+    let header = format!("[{table}]");
+    let quoted = format!("\"{key}\"");
+    let mut inside = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            inside = trimmed.starts_with(&header);
+        } else if inside
+            && trimmed
+                .strip_prefix(key)
+                .or_else(|| trimmed.strip_prefix(quoted.as_str()))
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        {
+            return Some(position_of(text, offset + line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,6 +23,7 @@ pub mod describe;
 pub mod diagnostic;
 pub mod environment;
 pub mod files;
+pub mod grouped;
 pub mod image;
 pub mod init;
 pub mod lint;

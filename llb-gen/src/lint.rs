@@ -96,17 +96,11 @@ pub fn lint_stack(
     for (index, (files, info)) in stack.iter().zip(infos).enumerate() {
         let project = &files.project;
         let file = project.path(crate::plan::PYPROJECT_FILE);
-        let Some(text) = files
-            .pyproject
-            .as_deref()
-            .and_then(|b| std::str::from_utf8(b).ok())
-        else {
+        // The pyproject.toml the check read, not a second parse.
+        let Some(pyproject) = &info.pyproject else {
             continue;
         };
-        let Some(pyproject) = crate::pyproject::Pyproject::parse(text.as_bytes()) else {
-            continue;
-        };
-        warnings.extend(dev_group_in_tier(project, &file, &pyproject));
+        warnings.extend(dev_group_in_tier(project, &file, pyproject));
         let declared = pyproject
             .project
             .iter()
@@ -592,6 +586,9 @@ mod tests {
             pyproject: Some(pyproject.as_bytes().to_vec()),
             lock: Some(lock.as_bytes().to_vec()),
             poetry: None,
+            pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: None,
             included: Default::default(),

@@ -758,11 +758,7 @@ impl Reading<'_> {
                 return;
             }
         };
-        let hashes: Vec<&str> = package
-            .artifacts
-            .iter()
-            .filter_map(|artifact| artifact.sha256.as_deref())
-            .collect();
+        let hashes = sha256s(package);
         if hashes.is_empty() {
             out.problems.push(self.problem(at, format!(
                 "`{name}` has no `files` with a `hash`: pybase installs only artifacts whose hashes the lock records"
@@ -771,13 +767,7 @@ impl Reading<'_> {
         }
         out.selected
             .push(selected(package, marker.as_deref(), index.as_deref()));
-        let mut line = format!("{name}=={version}");
-        if let Some(marker) = marker {
-            line.push_str(&format!(" ; {marker}"));
-        }
-        for hash in hashes {
-            line.push_str(&format!(" \\\n    --hash=sha256:{hash}"));
-        }
+        let line = requirement_line(name, version, marker.as_deref(), &hashes);
         out.lines.push((index, line));
         out.pins.push(Pin {
             name: package.name.clone(),
@@ -888,12 +878,39 @@ impl Reading<'_> {
     }
 }
 
+/// The sha256 hashes `package`'s artifacts record, in the lock's order.
+pub(crate) fn sha256s(package: &Package) -> Vec<&str> {
+    package
+        .artifacts
+        .iter()
+        .filter_map(|artifact| artifact.sha256.as_deref())
+        .collect()
+}
+
+/// A translation's requirement: `name==version ; marker`, then each of
+/// `hashes` as `--hash=sha256:…` on a line of its own.
+pub(crate) fn requirement_line(
+    name: &str,
+    version: &str,
+    marker: Option<&str>,
+    hashes: &[&str],
+) -> String {
+    let mut line = format!("{name}=={version}");
+    if let Some(marker) = marker {
+        line.push_str(&format!(" ; {marker}"));
+    }
+    for hash in hashes {
+        line.push_str(&format!(" \\\n    --hash=sha256:{hash}"));
+    }
+    line
+}
+
 /// The requirements locks of `lines` (each with its index, `None` for the
 /// default), one per index that has some: the default's first, naming no
 /// index, then those of `indexes` in order, each under `--index-url` of its
 /// own alone; each starts with `header`. A lock of no package gives one
 /// file, the header alone.
-fn requirements_by_index(
+pub(crate) fn requirements_by_index(
     header: &str,
     indexes: &[String],
     lines: &[(Option<String>, String)],

@@ -32,7 +32,7 @@ pub use application::{APPLICATION_LOCK, APPLICATION_PYLOCK};
 pub use workspace::Workspace;
 
 /// What the checks learned about the project.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ProjectInfo {
     /// `[project].name`.
     pub name: String,
@@ -82,6 +82,9 @@ pub struct ProjectInfo {
     /// copied into the image's working directory, not installed; `name` is
     /// then the spec's name of its service or tier.
     pub application: bool,
+    /// Its `pyproject.toml` as the check read it, for the lint rules
+    /// (`None` without one).
+    pub(crate) pyproject: Option<crate::pyproject::Pyproject>,
     /// When the project is a member of a uv workspace (no lock of its own;
     /// the root's locks it): what its steps read of the workspace.
     pub workspace: Option<Workspace>,
@@ -200,6 +203,8 @@ impl LockKind {
             LockKind::Requirements => crate::requirements::REQUIREMENTS_FILE,
             LockKind::Pylock => crate::requirements::PYLOCK_FILE,
             LockKind::Poetry => crate::poetry::POETRY_LOCK_FILE,
+            LockKind::Pdm => crate::lock::pdm::PDM_LOCK_FILE,
+            LockKind::Pipfile => crate::lock::pipfile::PIPFILE_LOCK_FILE,
         }
     }
 
@@ -211,6 +216,8 @@ impl LockKind {
             LockKind::Requirements => &crate::requirements::REQUIREMENTS_RELOCK,
             LockKind::Pylock => &[crate::requirements::PYLOCK_RELOCK],
             LockKind::Poetry => &[crate::poetry::POETRY_RELOCK],
+            LockKind::Pdm => &[crate::lock::pdm::PDM_RELOCK],
+            LockKind::Pipfile => &[crate::lock::pipfile::PIPFILE_RELOCK],
         }
     }
 }
@@ -379,6 +386,7 @@ impl Pyproject {
             fetching: crate::artifacts::Fetching::Nothing,
             build_requires: parsed.and_then(crate::pyproject::Pyproject::build_requires),
             application: false,
+            pyproject: parsed.cloned(),
             workspace: None,
         }
     }
@@ -527,7 +535,15 @@ pub struct ProjectFiles<'a> {
     pub lock: Option<Vec<u8>>,
     /// Its `poetry.lock`, the lock when there is no `uv.lock`.
     pub poetry: Option<Vec<u8>>,
-    /// Its `pylock.toml`, the lock when there is neither.
+    /// Its `pdm.lock`, the lock when there is neither of those (read
+    /// through the plan's `other_lock_source` only then).
+    pub pdm: Option<Vec<u8>>,
+    /// Its `Pipfile.lock`, the lock when there is none of those (read as
+    /// `pdm.lock` is).
+    pub pipfile_lock: Option<Vec<u8>>,
+    /// The `Pipfile` beside its `Pipfile.lock`, for the stale-lock check.
+    pub pipfile: Option<Vec<u8>>,
+    /// Its `pylock.toml`, the lock when there is none of those.
     pub pylock: Option<Vec<u8>>,
     /// Its `requirements.txt`, the lock when there is none of them.
     pub requirements: Option<Vec<u8>>,
@@ -563,11 +579,14 @@ impl ProjectFiles<'_> {
 
     /// The lock the venv is installed from, and its bytes (`None`:
     /// missing): the one the spec names (`lock:`), else the first there
-    /// is of `uv.lock`, `poetry.lock`, `pylock.toml`, `requirements.txt`.
+    /// is of `uv.lock`, `poetry.lock`, `pdm.lock`, `Pipfile.lock`,
+    /// `pylock.toml`, `requirements.txt`.
     pub fn chosen_lock(&self) -> (LockKind, Option<&[u8]>) {
         let of = |kind: LockKind| match kind {
             LockKind::Uv => self.lock.as_deref(),
             LockKind::Poetry => self.poetry.as_deref(),
+            LockKind::Pdm => self.pdm.as_deref(),
+            LockKind::Pipfile => self.pipfile_lock.as_deref(),
             LockKind::Pylock => self.pylock.as_deref(),
             LockKind::Requirements => self.requirements.as_deref(),
         };
@@ -578,6 +597,8 @@ impl ProjectFiles<'_> {
         [
             LockKind::Uv,
             LockKind::Poetry,
+            LockKind::Pdm,
+            LockKind::Pipfile,
             LockKind::Pylock,
             LockKind::Requirements,
         ]
@@ -605,6 +626,19 @@ impl ProjectFiles<'_> {
         }
     }
 
+    /// Whether the caller reads the plan's `other_lock_inputs`: when
+    /// the spec names a lock of their formats, or names none and the
+    /// project has neither `uv.lock` nor `poetry.lock` (which come first).
+    pub fn wants_other_locks(&self) -> bool {
+        match self.project.lock {
+            Some(lock) => matches!(
+                LockKind::of_file(&lock.path),
+                LockKind::Pdm | LockKind::Pipfile
+            ),
+            None => self.lock.is_none() && self.poetry.is_none(),
+        }
+    }
+
     /// The bytes of the lock the venv is installed from: its own, or the
     /// root's of the uv workspace it is a member of.
     pub fn lock_bytes(&self) -> Option<&[u8]> {
@@ -616,10 +650,11 @@ impl ProjectFiles<'_> {
     }
 }
 
-/// Check a project's files: its `uv.lock`, or, when it has none, its
-/// `poetry.lock`, or its `pylock.toml`, or its `requirements.txt`. A
-/// directory without `pyproject.toml`, `setup.py` and `setup.cfg` is an
-/// application (see [`application`]).
+/// Check a project's files: its `uv.lock`, or, when it has none, the
+/// first there is of its `poetry.lock`, `pdm.lock`, `Pipfile.lock`,
+/// `pylock.toml`, `requirements.txt` ([`ProjectFiles::chosen_lock`]). A
+/// directory without `pyproject.toml` is an application, or a legacy
+/// package with `setup.py`/`setup.cfg` (see [`application`]).
 pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectInfo, Diagnostics> {
     if files.pyproject.is_none() {
         return application::check(spec_file, files);
@@ -630,31 +665,15 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
     if let Some(root) = workspace::find(spec_file, files) {
         return workspace::check_member(spec_file, files, &root?);
     }
-    let pinned = |kind: LockKind, bytes: &[u8]| {
-        check_pinned(
-            spec_file,
-            &files.project,
-            files.pyproject.as_deref(),
-            kind,
-            (bytes, &files.included),
-        )
-    };
-    match (
-        &files.lock,
-        &files.poetry,
-        &files.pylock,
-        &files.requirements,
-    ) {
-        (None, Some(poetry), _, _) => pinned(LockKind::Poetry, poetry),
-        (None, None, Some(pylock), _) => pinned(LockKind::Pylock, pylock),
-        (None, None, None, Some(requirements)) => pinned(LockKind::Requirements, requirements),
-        _ => check(
+    match files.chosen_lock() {
+        (LockKind::Uv, _) | (_, None) => check(
             spec_file,
             &files.project,
             files.pyproject.as_deref(),
             files.lock.as_deref(),
         )
         .map(|info| workspace::at_root(files, info)),
+        (kind, Some(bytes)) => check_pinned(spec_file, files, kind, bytes),
     }
 }
 
@@ -672,13 +691,7 @@ fn check_named_lock(
             spec_file, project, named,
         )])),
         (LockKind::Uv, lock) => check(spec_file, project, files.pyproject.as_deref(), lock),
-        (kind, Some(bytes)) => check_pinned(
-            spec_file,
-            project,
-            files.pyproject.as_deref(),
-            kind,
-            (bytes, &files.included),
-        ),
+        (kind, Some(bytes)) => check_pinned(spec_file, files, kind, bytes),
     }
 }
 
@@ -739,19 +752,35 @@ fn missing_file(
 /// Check a project whose lock pins packages one by one (`kind`, its bytes
 /// `lock`): every package pinned with hashes, and the lock not out of date
 /// with the dependencies pyproject.toml declares, in any environment the
-/// lock may have been made for ([`contradicted_dependencies`]).
+/// lock may have been made for ([`contradicted_dependencies`]); a
+/// Pipfile.lock, with its Pipfile instead ([`stale_pipfile_lock`]), and
+/// without pyproject.toml (an application that is not a package, named
+/// after the service or tier that installs it).
 fn check_pinned(
     spec_file: &str,
-    project: &ProjectDir<'_>,
-    pyproject: Option<&[u8]>,
+    files: &ProjectFiles<'_>,
     kind: LockKind,
-    lock: (&[u8], &crate::lock::includes::IncludedFiles),
+    bytes: &[u8],
 ) -> Result<ProjectInfo, Diagnostics> {
+    let project = &files.project;
+    let lock = (bytes, &files.included);
     let mut problems: Vec<Diagnostic> =
         unselectable(spec_file, project, kind).into_iter().collect();
-    // Without pyproject.toml, the lock is still checked on its own.
-    let pyproject = Pyproject::read(spec_file, project, pyproject, &mut problems);
-    if kind == LockKind::Poetry
+    // Without pyproject.toml, the lock is still checked on its own; a
+    // Pipenv project needs none.
+    let pipenv_only = kind == LockKind::Pipfile && files.pyproject.is_none();
+    let mut unreported = Vec::new();
+    let pyproject = Pyproject::read(
+        spec_file,
+        project,
+        files.pyproject.as_deref(),
+        if pipenv_only {
+            &mut unreported
+        } else {
+            &mut problems
+        },
+    );
+    if matches!(kind, LockKind::Poetry | LockKind::Pdm)
         && let Some(parsed) = &pyproject.parsed
     {
         problems.extend(unknown_selection(spec_file, project, parsed));
@@ -768,13 +797,25 @@ fn check_pinned(
         PinnedLock::default()
     });
     let metadata = pyproject.parsed.as_ref().map(ProjectMetadata::of);
-    let name = metadata.as_ref().and_then(|m| m.name.clone());
-    if pyproject.table.is_some() && name.is_none() {
+    let name = metadata
+        .as_ref()
+        .and_then(|m| m.name.clone())
+        .or_else(|| pipenv_only.then(|| project.owner.to_owned()));
+    if kind == LockKind::Pipfile {
+        if problems.is_empty() {
+            problems.extend(stale_pipfile_lock(
+                project,
+                files.pipfile.as_deref(),
+                &pinned.pins,
+            ));
+        }
+    } else if pyproject.table.is_some() && name.is_none() {
         problems.push(pyproject.without_name(
             "pybase installs PEP 621 projects (or Poetry's, `[tool.poetry]`): add `[project]` with `name`, `version` and `dependencies`",
         ));
     }
     if problems.is_empty()
+        && kind != LockKind::Pipfile
         && let Some(metadata) = &metadata
     {
         problems.extend(out_of_date_pins(project, kind, metadata, &pinned.pins));
@@ -790,10 +831,13 @@ fn check_pinned(
 
 /// The error for the extras or groups the spec selects of `project` (at
 /// the first one) when its lock (`kind`) pins one set of packages: any
-/// lock but Poetry's, which records every group and extra.
+/// lock but Poetry's and PDM's, which record every group and extra.
 fn unselectable(spec_file: &str, project: &ProjectDir<'_>, kind: LockKind) -> Option<Diagnostic> {
-    if kind == LockKind::Poetry {
+    if matches!(kind, LockKind::Poetry | LockKind::Pdm) {
         return None;
+    }
+    if kind == LockKind::Pipfile {
+        return unselectable_in_pipfile(spec_file, project);
     }
     let selection = &project.selection;
     let first = selection.extras.iter().chain(&selection.groups).next()?;
@@ -815,6 +859,104 @@ fn unselectable(spec_file: &str, project: &ProjectDir<'_>, kind: LockKind) -> Op
             project.display()
         )),
     )
+}
+
+/// The error for the first extra, or group other than `develop` (or
+/// `dev`, its alias), the spec selects of a `project` locked by Pipenv: a
+/// Pipfile.lock has its `default` section, always installed, and its
+/// `develop` section, and an extra's packages are in the section that asks
+/// for it.
+fn unselectable_in_pipfile(spec_file: &str, project: &ProjectDir<'_>) -> Option<Diagnostic> {
+    let selection = &project.selection;
+    let groups = selection
+        .groups
+        .iter()
+        .filter(|g| !PIPFILE_DEVELOP.contains(&g.name.as_str()));
+    let first = selection.extras.iter().chain(groups).next()?;
+    Some(
+        Diagnostic::at(
+            spec_file,
+            first.at,
+            format!(
+                "`{}` selects `{}` of `{}`, but {} has the sections `default` (always installed) and `develop` alone",
+                project.owner,
+                first.name,
+                project.display(),
+                lock_file_name(project, LockKind::Pipfile)
+            ),
+        )
+        .with_hint("select the group `develop` (or `dev`) for the Pipfile's [dev-packages]; an extra's packages are in the section of the package that asks for it"),
+    )
+}
+
+/// The spec's group names that select a Pipfile.lock's `develop` section.
+const PIPFILE_DEVELOP: [&str; 2] = ["develop", "dev"];
+
+/// The errors for the packages `pipfile` (the Pipfile beside `project`'s
+/// Pipfile.lock; no check without one) declares in its `[packages]` (and
+/// `[dev-packages]`, when the spec selects `develop`) that the lock's
+/// `pins` contradict, each at its line: not pinned, or pinned at a version
+/// its specifier excludes. Names are compared, not `_meta.hash`, which
+/// pybase does not reproduce.
+fn stale_pipfile_lock(
+    project: &ProjectDir<'_>,
+    pipfile: Option<&[u8]>,
+    pins: &[crate::requirements::Pin],
+) -> Vec<Diagnostic> {
+    use crate::lock::pipfile::{PIPFILE, PIPFILE_RELOCK};
+    let Some(text) = pipfile.and_then(|b| std::str::from_utf8(b).ok()) else {
+        return Vec::new();
+    };
+    let lock_file = lock_file_name(project, LockKind::Pipfile);
+    let beside = lock_file
+        .rsplit_once('/')
+        .map_or(String::new(), |(dir, _)| format!("{dir}/"));
+    let file = project.path(&format!("{beside}{PIPFILE}"));
+    let develop = project
+        .selection
+        .groups
+        .iter()
+        .any(|g| PIPFILE_DEVELOP.contains(&g.name.as_str()));
+    let declared = match crate::lock::pipfile::declared(&file, text, develop) {
+        Ok(declared) => declared,
+        Err(problem) => return vec![problem],
+    };
+    let hint = format!(
+        "regenerate {lock_file} in `{}` (`{PIPFILE_RELOCK}`)",
+        project.display()
+    );
+    let dependencies: Vec<Dependency> = declared
+        .iter()
+        .map(|d| Dependency {
+            name: normalize_name(&d.name),
+            at: Some(d.at),
+            specifiers: d.specifier.as_deref().and_then(|s| s.parse().ok()),
+            marker: pep508_rs::MarkerTree::TRUE,
+        })
+        .collect();
+    // The name as the Pipfile writes it, for the message.
+    let written = |dependency: &Dependency| {
+        declared
+            .iter()
+            .find(|d| Some(d.at) == dependency.at)
+            .map_or_else(|| dependency.name.clone(), |d| d.name.clone())
+    };
+    contradicted_dependencies(&dependencies, pins)
+        .into_iter()
+        .map(|contradiction| {
+            let (dependency, message) = match contradiction {
+                Contradiction::Unpinned(d) => (d, format!(
+                    "`{}` is in the Pipfile but {lock_file} does not pin it: the lock is out of date",
+                    written(d)
+                )),
+                Contradiction::Excluded(d, specifiers, version) => (d, format!(
+                    "the Pipfile asks for `{}{specifiers}` but {lock_file} pins {version}: the lock is out of date",
+                    written(d)
+                )),
+            };
+            Diagnostic::at(&file, dependency.at, message).with_hint(hint.clone())
+        })
+        .collect()
 }
 
 /// What a lock of pins gives: its pins, and what its format adds.
@@ -851,6 +993,8 @@ fn read_pins(
     match kind {
         LockKind::Pylock => read_pylock(&file, text, pyproject),
         LockKind::Poetry => read_poetry_lock(project, &file, text, parsed),
+        LockKind::Pdm => read_pdm_lock(project, &file, text),
+        LockKind::Pipfile => read_pipfile_lock(project, &file, text),
         _ => crate::lock::includes::read_including(&file, text, project.require_hashes, included)
             .map(|flattened| PinnedLock {
                 pins: crate::requirements::pins(&flattened.lock),
@@ -908,6 +1052,82 @@ fn read_poetry_lock(
         pins: parsed.pins,
         translated: parsed.requirements,
         selection: parsed.selection,
+        fetching: crate::artifacts::Fetching::Nothing,
+    })
+}
+
+/// Read `project`'s pdm.lock (`file`, its `text`): the packages of the
+/// `default` group and of the groups and extras the spec selects (PDM
+/// locks an extra as a group of its name).
+fn read_pdm_lock(
+    project: &ProjectDir<'_>,
+    file: &str,
+    text: &str,
+) -> Result<PinnedLock, Vec<Diagnostic>> {
+    let lock = crate::lock::pdm::read(file, text).map_err(|problem| vec![problem])?;
+    let selection = &project.selection;
+    let groups: Vec<String> = std::iter::once("default".to_owned())
+        .chain(
+            selection
+                .groups
+                .iter()
+                .chain(&selection.extras)
+                .map(|s| normalize_name(&s.name)),
+        )
+        .collect();
+    let hint = format!("regenerate it: `{}`", crate::lock::pdm::PDM_RELOCK);
+    // A group pyproject.toml declares but the lock was written without
+    // (`pdm lock --group`): its packages would be silently missing.
+    if let Some((locked, at)) = crate::lock::pdm::locked_groups(text) {
+        let locked: Vec<String> = locked.iter().map(|g| normalize_name(g)).collect();
+        let unlocked: Vec<Diagnostic> =
+            groups
+                .iter()
+                .filter(|group| !locked.contains(group))
+                .map(|group| {
+                    Diagnostic::at(file, Some(at), format!(
+                    "`{}` selects `{group}`, but the lock was written without it (it locks {})",
+                    project.owner,
+                    locked.join(", ")
+                ))
+                .with_hint(format!("lock every group: `{}`", crate::lock::pdm::PDM_RELOCK))
+                })
+                .collect();
+        if !unlocked.is_empty() {
+            return Err(unlocked);
+        }
+    }
+    crate::grouped::translate(&lock, &groups, &hint).map(|translated| PinnedLock {
+        pins: translated.pins,
+        translated: translated.requirements,
+        selection: translated.selection,
+        fetching: crate::artifacts::Fetching::Nothing,
+    })
+}
+
+/// Read `project`'s Pipfile.lock (`file`, its `text`): its `default`
+/// section, and its `develop` section when the spec selects that group (or
+/// `dev`).
+fn read_pipfile_lock(
+    project: &ProjectDir<'_>,
+    file: &str,
+    text: &str,
+) -> Result<PinnedLock, Vec<Diagnostic>> {
+    let lock = crate::lock::pipfile::read(file, text).map_err(|problem| vec![problem])?;
+    let mut sections = vec!["default".to_owned()];
+    if project
+        .selection
+        .groups
+        .iter()
+        .any(|g| PIPFILE_DEVELOP.contains(&g.name.as_str()))
+    {
+        sections.push("develop".to_owned());
+    }
+    let hint = format!("regenerate it: `{}`", crate::lock::pipfile::PIPFILE_RELOCK);
+    crate::grouped::translate(&lock, &sections, &hint).map(|translated| PinnedLock {
+        pins: translated.pins,
+        translated: translated.requirements,
+        selection: translated.selection,
         fetching: crate::artifacts::Fetching::Nothing,
     })
 }
@@ -1614,6 +1834,9 @@ name = "idna"
             pyproject: Some(pyproject.into_bytes()),
             lock: None,
             poetry: None,
+            pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: Some(pins.as_bytes().to_vec()),
             included: Default::default(),
@@ -1751,6 +1974,9 @@ name = "idna"
             pyproject: None,
             lock: None,
             poetry: None,
+            pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
             included: Default::default(),
@@ -1775,10 +2001,24 @@ name = "idna"
 
     #[test]
     fn good_files_pass() {
-        assert_eq!(
-            check_text(Some(PYPROJECT), Some(LOCK)),
-            "ok: ProjectInfo { name: \"api\", version: Some(\"1\"), locked_packages: 1, venv_packages: Some(0), packages: {}, lock: Uv, version_from_vcs: None, translated_locks: [], requires_python: None, selection: Selection { kind: Uv, file: \"app/uv.lock\", packages: [] }, git_over_ssh: false, build_requires: Some([\"setuptools>=40.8.0\"]), fetching: WheelsAndSdists, application: false, workspace: None }"
+        let info = valid_project(PYPROJECT, LOCK);
+        let shown = format!(
+            "{} {:?} locked={} venv={:?} {:?} {:?} selected={} {:?} application={}",
+            info.name,
+            info.version,
+            info.locked_packages,
+            info.venv_packages,
+            info.lock,
+            info.build_requires,
+            info.selection.packages.len(),
+            info.fetching,
+            info.application,
         );
+        assert_eq!(
+            shown,
+            "api Some(\"1\") locked=1 venv=Some(0) Uv Some([\"setuptools>=40.8.0\"]) selected=0 WheelsAndSdists application=false"
+        );
+        assert!(info.pyproject.is_some() && info.requires_python.is_none());
     }
 
     #[test]
@@ -2099,6 +2339,55 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
     }
 
     #[test]
+    fn a_named_pdm_or_pipfile_lock_is_read_through_the_other_locks_source() {
+        let named_spec = spec_with_lock("locks/Pipfile.lock");
+        let project = named_spec.services["api"].project_dir();
+        // Its Pipfile beside it; the default formats' slots unchanged.
+        assert_eq!(
+            crate::plan::other_lock_inputs(&project),
+            [
+                "app/pdm.lock",
+                "app/locks/Pipfile.lock",
+                "app/locks/Pipfile"
+            ]
+        );
+        assert_eq!(crate::plan::lock_inputs(&project)[1], "app/uv.lock");
+        let files = |pyproject: Option<&str>, lock: Option<&str>| ProjectFiles {
+            project,
+            pyproject: pyproject.map(|p| p.as_bytes().to_vec()),
+            lock: None,
+            poetry: None,
+            pdm: None,
+            pipfile_lock: lock.map(|l| l.as_bytes().to_vec()),
+            pipfile: None,
+            pylock: None,
+            requirements: None,
+            included: Default::default(),
+            setup_files: false,
+            workspace: Default::default(),
+        };
+        let named = files(None, Some("{}"));
+        assert!(named.wants_other_locks());
+        assert_eq!(named.chosen_lock().0, LockKind::Pipfile);
+        // A Pipenv project without pyproject.toml is named after its service.
+        let lock = r#"{"default": {"six": {"hashes": ["sha256:aa"], "version": "==1.17.0"}}}"#;
+        let info = check_files("pybase.yaml", &files(None, Some(lock))).expect("accepted");
+        assert_eq!((info.name.as_str(), info.venv_packages), ("api", Some(1)));
+        let pdm = spec_with_lock("pdm.lock");
+        let project = pdm.services["api"].project_dir();
+        assert_eq!(crate::plan::other_lock_inputs(&project)[0], "app/pdm.lock");
+        // Without `lock:`, read only when neither uv.lock nor poetry.lock is there.
+        let unnamed = spec();
+        let mut files = ProjectFiles {
+            project: unnamed.services["api"].project_dir(),
+            ..named
+        };
+        assert!(files.wants_other_locks());
+        files.poetry = Some(Vec::new());
+        assert!(!files.wants_other_locks());
+    }
+
+    #[test]
     fn a_lock_the_spec_names_is_read_in_the_format_its_name_says() {
         let spec = spec_with_lock("requirements/prod.txt");
         let project = spec.services["api"].project_dir();
@@ -2121,6 +2410,9 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             pyproject: Some(pyproject.as_bytes().to_vec()),
             lock: Some(b"not a lock [".to_vec()),
             poetry: None,
+            pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: Some(b"-r ../base.txt\n".to_vec()),
             included: Default::default(),

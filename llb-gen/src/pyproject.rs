@@ -322,7 +322,7 @@ impl UvTable {
 /// pyproject.toml read once, as the checks and the plan use it. Each key
 /// is read leniently: one of another type than pybase expects is taken as
 /// absent (or, in a list, skipped), as before the file had a typed form.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Pyproject {
     /// `[project]`, when it is a table.
     pub(crate) project: Option<ProjectTable>,
@@ -349,7 +349,7 @@ pub(crate) struct Pyproject {
 /// parser's spans (never a search of the text, which a comment or another
 /// table could match first): a key where its line starts, a requirement
 /// where its text starts inside its quotes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct Spans {
     /// `[project]`: its header, or its first key when it is written dotted.
     pub(crate) project: Option<Position>,
@@ -470,7 +470,7 @@ fn table_entry<'t, 'i>(value: &'t SpannedValue<'i>, name: &str) -> Option<&'t Sp
 }
 
 /// `[project]`, as [`Pyproject`] reads it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct ProjectTable {
     pub(crate) name: Option<String>,
     pub(crate) version: Option<String>,
@@ -485,7 +485,7 @@ pub(crate) struct ProjectTable {
 }
 
 /// `[tool.uv]`, as [`Pyproject`] reads it.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct UvTable {
     /// Its keys.
     pub(crate) keys: Vec<String>,
@@ -499,7 +499,7 @@ pub(crate) struct UvTable {
 
 /// `[tool.poetry]`, as [`Pyproject`] reads it; dependencies are kept as
 /// written, since Poetry's forms vary.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct PoetryTable {
     pub(crate) name: Option<String>,
     pub(crate) version: Option<String>,
@@ -557,6 +557,7 @@ impl Pyproject {
     }
 
     /// pyproject.toml from its bytes; `None` when it is not UTF-8 TOML.
+    #[cfg(test)]
     pub(crate) fn parse(bytes: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(bytes).ok()?;
         let table: toml::Table = toml::from_str(text).ok()?;

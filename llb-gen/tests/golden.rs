@@ -89,7 +89,44 @@ fn checked_stack<'a>(
     spec: &Spec,
     target: &Target<'a>,
 ) -> (Vec<ProjectFiles<'a>>, Vec<ProjectInfo>) {
-    let read = |path: &str| std::fs::read(format!("{FIXTURES}/{fixture}/{path}")).ok();
+    checked_stack_in(&Context::of(fixture), spec, target)
+}
+
+/// A fixture as a build context, with some of its files replaced.
+struct Context<'a> {
+    /// The fixture's directory in `testdata/projects/`.
+    fixture: &'a str,
+    /// Context paths whose content is a file of `testdata/locks/` instead
+    /// (`None`: the context lacks them).
+    replaced: &'a [(&'a str, Option<&'a str>)],
+}
+
+impl<'a> Context<'a> {
+    /// The fixture `fixture` as it is.
+    fn of(fixture: &'a str) -> Self {
+        Self {
+            fixture,
+            replaced: &[],
+        }
+    }
+
+    /// The content of the context path `path` (`None`: missing).
+    fn read(&self, path: &str) -> Option<Vec<u8>> {
+        match self.replaced.iter().find(|(replaced, _)| *replaced == path) {
+            Some((_, Some(lock))) => std::fs::read(format!("{FIXTURES}/../locks/{lock}")).ok(),
+            Some((_, None)) => None,
+            None => std::fs::read(format!("{FIXTURES}/{}/{path}", self.fixture)).ok(),
+        }
+    }
+}
+
+/// [`checked_stack`] of the fixture `context`, with its files replaced.
+fn checked_stack_in<'a>(
+    context: &Context<'_>,
+    spec: &Spec,
+    target: &Target<'a>,
+) -> (Vec<ProjectFiles<'a>>, Vec<ProjectInfo>) {
+    let read = |path: &str| context.read(path);
     let stack: Vec<ProjectFiles<'a>> = target
         .projects()
         .into_iter()
@@ -103,12 +140,21 @@ fn checked_stack<'a>(
                 pyproject: read(&pyproject),
                 lock: read(&lock),
                 poetry: read(&poetry),
+                pdm: None,
+                pipfile_lock: None,
+                pipfile: None,
                 pylock: read(&pylock),
                 requirements: read(&requirements),
                 included: Default::default(),
                 setup_files,
                 workspace: Default::default(),
             };
+            if files.wants_other_locks() {
+                let [pdm, pipfile_lock, pipfile] = plan::other_lock_inputs(&files.project);
+                files.pdm = read(&pdm);
+                files.pipfile_lock = read(&pipfile_lock);
+                files.pipfile = read(&pipfile);
+            }
             let included = files.read_includes(|path| Ok::<_, ()>(read(path)));
             included.expect("reading from disk");
             let workspace = files.read_workspace(|path| Ok::<_, ()>(read(path)));
@@ -130,11 +176,23 @@ fn build_with_facts(
     mergeop: bool,
     facts: &dyn Fn(&str, ProjectFacts) -> ProjectFacts,
 ) -> Build {
+    build_in(&Context::of(fixture), spec_text, target, mergeop, facts)
+}
+
+/// [`build_with_facts`] in the fixture `context`, with its files replaced.
+fn build_in(
+    context: &Context<'_>,
+    spec_text: &str,
+    target: &str,
+    mergeop: bool,
+    facts: &dyn Fn(&str, ProjectFacts) -> ProjectFacts,
+) -> Build {
+    let fixture = context.fixture;
     let spec = llb_gen::spec::parse("pybase.yaml", spec_text.as_bytes())
         .expect("the fixture spec is valid");
     let target = plan::select_target(&spec, Some(target)).expect("known target");
     let caps = caps(mergeop);
-    let (stack, infos) = checked_stack(fixture, &spec, &target);
+    let (stack, infos) = checked_stack_in(context, &spec, &target);
     let images = TargetImages {
         platform: amd64(),
         base: BaseImage {
@@ -205,6 +263,52 @@ fn service_image_with_mergeop() {
     let build = build("inventory", true);
     assert!(build.uses_merge);
     golden("inventory-mergeop", &build);
+}
+
+#[test]
+fn service_image_from_a_pdm_lock() {
+    // The inventory project with PDM's lock of its dependency set (written
+    // by `pdm lock`, testdata/locks/README.md) in place of uv.lock: its
+    // default group translated into one requirements file with every hash,
+    // a file of the LLB, installed as Poetry's translation is.
+    let context = Context {
+        fixture: INVENTORY,
+        replaced: &[("uv.lock", None), ("pdm.lock", Some("inventory-pdm.lock"))],
+    };
+    let build = build_in(&context, SPEC, "inventory", true, &|_, facts| facts);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let text = described.to_string();
+    assert!(text.contains("pybase-pdm-requirements.txt"), "{text}");
+    // Its default group: psycopg2 and six, not the dev group's iniconfig.
+    assert!(text.contains("venv: 2 packages from pdm.lock"), "{text}");
+    golden("inventory-pdm", &build);
+}
+
+#[test]
+fn service_image_from_a_pipfile_lock() {
+    // The inventory project with Pipenv's lock of its dependency set and
+    // its Pipfile (written by `pipenv lock`, testdata/locks/README.md) in
+    // place of uv.lock: its `default` section translated into one
+    // requirements file with every hash (its one source is PyPI), a file
+    // of the LLB, installed as Poetry's translation is.
+    let context = Context {
+        fixture: INVENTORY,
+        replaced: &[
+            ("uv.lock", None),
+            ("Pipfile.lock", Some("inventory-Pipfile.lock")),
+            ("Pipfile", Some("inventory-Pipfile")),
+        ],
+    };
+    let build = build_in(&context, SPEC, "inventory", true, &|_, facts| facts);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let text = described.to_string();
+    assert!(text.contains("pybase-pipfile-requirements.txt"), "{text}");
+    // Its default section: psycopg2 and six, not develop's iniconfig.
+    assert!(
+        text.contains("venv: 2 packages from Pipfile.lock"),
+        "{text}"
+    );
+    golden("inventory-pipfile", &build);
 }
 
 #[test]

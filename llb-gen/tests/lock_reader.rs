@@ -1,18 +1,18 @@
 //! Property tests of the lock readers: no text makes the uv.lock format
-//! check, the uv.lock, the pylock.toml, the requirements.txt or the
-//! poetry.lock reader panic, every error they
+//! check, the uv.lock, the pylock.toml, the requirements.txt, the
+//! poetry.lock, the pdm.lock or the Pipfile.lock reader panic, every error they
 //! return has a position inside the text, and every position the model
 //! they return carries is inside the text too.
 //!
 //! Two generators: arbitrary text, and a lock (the fixture project's
 //! uv.lock, a pylock.toml of a wheel and an sdist, the inventory's
-//! requirements.txt, Poetry 2's and Poetry 1.2's poetry.lock of the same
-//! project) with random edits (lines deleted, duplicated or swapped; bytes deleted,
+//! requirements.txt, Poetry 2's and Poetry 1.2's poetry.lock, PDM's
+//! pdm.lock and Pipenv's Pipfile.lock of the same project) with random edits (lines deleted, duplicated or swapped; bytes deleted,
 //! replaced or inserted; TOML tokens inserted).
 
 use llb_gen::diagnostic::Diagnostic;
 use llb_gen::diagnostic::Position;
-use llb_gen::lock::{Lock, poetry, pylock, requirements, uv};
+use llb_gen::lock::{Lock, pdm, pipfile, poetry, pylock, requirements, uv};
 use proptest::prelude::*;
 
 const FIXTURE: &str = include_str!("../../testdata/projects/inventory/uv.lock");
@@ -25,6 +25,12 @@ const POETRY: &str = include_str!("../../testdata/locks/inventory-poetry.lock");
 
 /// A poetry.lock of lock-version 1.1: the files in `[metadata.files]`.
 const POETRY_1_1: &str = include_str!("../../testdata/locks/inventory-poetry1.2.lock");
+
+/// A pdm.lock as `pdm lock` writes it: groups, files with hashes.
+const PDM: &str = include_str!("../../testdata/locks/inventory-pdm.lock");
+
+/// A Pipfile.lock as `pipenv lock` writes it: JSON, sections, hashes.
+const PIPFILE_LOCK: &str = include_str!("../../testdata/locks/inventory-Pipfile.lock");
 
 /// A pylock.toml as `uv export` writes it: a wheel and an sdist.
 const PYLOCK: &str = r#"lock-version = "1.0"
@@ -234,6 +240,26 @@ fn the_sample_locks_read() {
     );
     let first = &lock.packages[0].artifacts[0];
     assert_eq!((first.at.line, first.at.column), (4, 19));
+    let lock = pdm::read("pdm.lock", PDM).expect("the pdm.lock reads");
+    let groups: Vec<(&str, Option<&[String]>)> = lock
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.groups.as_deref()))
+        .collect();
+    assert_eq!(groups.len(), 3, "{groups:?}");
+    assert!(
+        lock.packages
+            .iter()
+            .all(|p| p.artifacts.iter().all(|a| a.sha256.is_some()))
+    );
+    let lock = pipfile::read("Pipfile.lock", PIPFILE_LOCK).expect("the Pipfile.lock reads");
+    let sections: Vec<(&str, Option<&[String]>, usize)> = lock
+        .packages
+        .iter()
+        .map(|p| (p.name.as_str(), p.groups.as_deref(), p.artifacts.len()))
+        .collect();
+    assert_eq!(sections.len(), 3, "{sections:?}");
+    assert_eq!((sections[0].0, sections[0].2), ("psycopg2", 10));
     for sample in [POETRY, POETRY_1_1] {
         let lock = poetry::read("poetry.lock", sample).expect("the poetry.lock reads");
         assert!(
@@ -252,6 +278,8 @@ fn reader() -> impl Strategy<Value = (Reader, &'static str)> {
         Just((read_requirements as Reader, REQUIREMENTS)),
         Just((poetry::read as Reader, POETRY)),
         Just((poetry::read as Reader, POETRY_1_1)),
+        Just((pdm::read as Reader, PDM)),
+        Just((pipfile::read as Reader, PIPFILE_LOCK)),
     ]
 }
 

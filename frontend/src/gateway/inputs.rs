@@ -79,10 +79,14 @@ pub(super) fn in_files(
     let mut named: Vec<(String, &[u8])> = vec![(spec.name.to_owned(), &spec.bytes)];
     for files in stack {
         let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&files.project);
+        let [pdm, pipfile_lock, pipfile] = plan::other_lock_inputs(&files.project);
         let read = [
             (pyproject, &files.pyproject),
             (lock, &files.lock),
             (poetry, &files.poetry),
+            (pdm, &files.pdm),
+            (pipfile_lock, &files.pipfile_lock),
+            (pipfile, &files.pipfile),
             (pylock, &files.pylock),
             (requirements, &files.requirements),
         ];
@@ -116,7 +120,9 @@ pub(super) async fn read_dockerignore(
 
 /// A project's lock inputs (`pyproject.toml`, `uv.lock`, `poetry.lock`, `pylock.toml`,
 /// `requirements.txt`), read through a build-context source holding only
-/// them, then the files a requirements lock includes, through sources
+/// them, then, when it has neither uv.lock nor poetry.lock (or the spec
+/// names one of theirs), the other formats' (`pdm.lock`, `Pipfile.lock` and its `Pipfile`) through a source
+/// of their own, then the files a requirements lock includes, through sources
 /// holding only those, and, for a project without a lock, the files of a
 /// uv workspace above it, through a source holding only those; a missing
 /// file is `None`.
@@ -137,12 +143,23 @@ pub(super) async fn read_project<'a>(
         pyproject,
         lock: read_file(bridge, &lock_ref, &lock).await?,
         poetry: read_file(bridge, &lock_ref, &poetry).await?,
+        pdm: None,
+        pipfile_lock: None,
+        pipfile: None,
         pylock: read_file(bridge, &lock_ref, &pylock).await?,
         requirements: read_file(bridge, &lock_ref, &requirements).await?,
         included: Default::default(),
         setup_files,
         workspace: Default::default(),
     };
+    if files.wants_other_locks() {
+        let source = plan::other_lock_source(&files.project, session, ignored);
+        let other_ref = solve(bridge, &source, caps).await?;
+        let [pdm, pipfile_lock, pipfile] = plan::other_lock_inputs(&files.project);
+        files.pdm = read_file(bridge, &other_ref, &pdm).await?;
+        files.pipfile_lock = read_file(bridge, &other_ref, &pipfile_lock).await?;
+        files.pipfile = read_file(bridge, &other_ref, &pipfile).await?;
+    }
     // The files a requirements lock includes (`-r`, `-c`), a round of
     // reads for those each round finds, through a source of exactly them.
     loop {

@@ -104,7 +104,11 @@ fn an_application_code_change_reruns_only_the_code_and_a_lock_change_only_the_ve
     build_ok(&dir, Some("web"), first);
 
     // Change only the code.
-    change_code(&dir.join("app.py"), "ready", "ready, v2");
+    change_code(
+        &dir.join("greeting.py"),
+        "plain-app ready",
+        "plain-app ready, v2",
+    );
     let second = "pybase-e2e/plain-app:layers-2";
     let (output, _) = build(&dir, Some("web"), second);
     let log = stderr(&output);

@@ -1,7 +1,8 @@
 //! Locks: a stale lock stops the build with the fix; the venv gets the
 //! extras and groups the spec selects (from uv.lock, poetry.lock, or
 //! requirements.txt exported as the hint says); every lock format (requirements.txt,
-//! pylock.toml, Poetry's) installs what uv.lock does and checks every hash;
+//! pylock.toml, Poetry's) installs what uv.lock does and checks every hash,
+//! and so do PDM's and Pipenv's locks, each in a test of its own;
 //! wheels BuildKit fetched are installed with the network off; a
 //! requirements file without hashes builds only where the spec opts out;
 //! a requirements file with `-r` and `-c` files installs the set they pin,
@@ -403,4 +404,82 @@ fn a_requirements_lock_with_includes_installs_the_pinned_set_and_no_constraint_a
     let err = stderr(&output);
     assert!(err.to_lowercase().contains("hash"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Builds the inventory project with `lock` (a file of testdata/locks/)
+/// as its `file` in place of uv.lock, and `extra` files of testdata/locks/
+/// copied in under their names (a Pipfile beside its lock): the same
+/// distributions as from uv.lock are installed, the dev group's stay out,
+/// and forged hashes of six stop the build.
+fn builds_inventory_from(file: &str, lock: &str, extra: &[(&str, &str)]) {
+    let from_uv = fixture("inventory");
+    build_ok(&from_uv, None, "pybase-e2e/locks:uv");
+    let uv = installed_distributions("pybase-e2e/locks:uv");
+    let _ = std::fs::remove_dir_all(&from_uv);
+
+    let locks = repo_root().join("testdata/locks");
+    let dir = fixture("inventory");
+    std::fs::remove_file(dir.join("uv.lock")).expect("remove uv.lock");
+    std::fs::copy(locks.join(lock), dir.join(file)).expect("copy the lock");
+    for (name, source) in extra {
+        std::fs::copy(locks.join(source), dir.join(name)).expect("copy the file");
+    }
+    let image = format!("pybase-e2e/locks:{}", lock.replace('.', "-").to_lowercase());
+    let (output, _) = build(&dir, None, &image);
+    assert!(output.status.success(), "{file}: {}", failure(&output));
+    let installed = installed_distributions(&image);
+    assert_eq!(
+        installed, uv,
+        "{file} and uv.lock of one dependency set installed different packages"
+    );
+    assert!(
+        !installed.iter().any(|d| d.starts_with("iniconfig")),
+        "{installed:?}"
+    );
+    let ran = docker_run(&image, None, &[]);
+    assert!(stdout(&ran).contains("six 1.17.0"), "{}", stdout(&ran));
+
+    // six's hashes (its wheel's and its sdist's) forged: uv refuses them.
+    let forged = "0000000000000000000000000000000000000000000000000000000000000000";
+    let path = dir.join(file);
+    let mut text = std::fs::read_to_string(&path).expect("lock");
+    for hash in [
+        "4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274",
+        "ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81",
+    ] {
+        assert!(text.contains(hash), "{file} records six's hash {hash}");
+        text = text.replace(hash, forged);
+    }
+    std::fs::write(&path, &text).expect("write lock");
+    let (output, _) = build(&dir, None, "pybase-e2e/locks:forged");
+    assert!(
+        !output.status.success(),
+        "a forged hash in {file} must not build"
+    );
+    let log = stderr(&output);
+    assert!(
+        log.contains("six") && log.to_lowercase().contains("hash"),
+        "{file}: {log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_pdm_lock_installs_what_uv_lock_does_and_checks_every_hash() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    builds_inventory_from("pdm.lock", "inventory-pdm.lock", &[]);
+}
+
+#[test]
+fn a_pipfile_lock_installs_what_uv_lock_does_and_checks_every_hash() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    builds_inventory_from(
+        "Pipfile.lock",
+        "inventory-Pipfile.lock",
+        &[("Pipfile", "inventory-Pipfile")],
+    );
 }

@@ -16,7 +16,8 @@
 //! One test binary, so that one lock file keeps two runs off one daemon:
 //! [`harness`] holds what the tests share, and they stand in a module a
 //! topic: [`layers`], [`image`], [`locks`], [`apps`], [`tiers`], [`seeds`],
-//! [`secrets`], [`platforms`], [`reproducibility`], [`workspaces`].
+//! [`secrets`], [`platforms`], [`reproducibility`], [`workspaces`], and
+//! [`real`], the corpus of published projects.
 
 mod apps;
 #[path = "../support/fixtures.rs"]
@@ -26,6 +27,7 @@ mod image;
 mod layers;
 mod locks;
 mod platforms;
+mod real;
 mod reproducibility;
 mod secrets;
 mod seeds;

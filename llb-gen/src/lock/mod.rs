@@ -26,9 +26,12 @@
 //! (`project.rs`).
 //!
 //! Readers: [`uv`] (`uv.lock`), [`pylock`] (`pylock.toml`, PEP 751),
-//! [`requirements`] (`requirements.txt`), [`poetry`] (`poetry.lock`).
+//! [`requirements`] (`requirements.txt`), [`poetry`] (`poetry.lock`),
+//! [`pdm`] (`pdm.lock`), [`pipfile`] (`Pipfile.lock`).
 
 pub mod includes;
+pub mod pdm;
+pub mod pipfile;
 pub mod poetry;
 pub mod pylock;
 pub mod requirements;
@@ -57,17 +60,25 @@ pub enum LockKind {
     /// index (`poetry.rs`), each installed with `uv pip install
     /// --no-deps --require-hashes` and its own index alone.
     Poetry,
+    /// `pdm.lock`, translated into one requirements lock (`grouped.rs`),
+    /// installed as Poetry's translation is.
+    Pdm,
+    /// Pipenv's `Pipfile.lock`, translated into requirements locks, one
+    /// per package index (`grouped.rs`), installed as Poetry's are.
+    Pipfile,
 }
 
 impl LockKind {
     /// The format of the lock file at `path` (a spec's `lock:`), by its
-    /// name: `uv.lock`, `poetry.lock`, `pylock.toml` or `pylock.NAME.toml`
-    /// (PEP 751), otherwise a requirements file.
+    /// name: `uv.lock`, `poetry.lock`, `pdm.lock`, `Pipfile.lock`, `pylock.toml` or
+    /// `pylock.NAME.toml` (PEP 751), otherwise a requirements file.
     pub fn of_file(path: &str) -> Self {
         let name = path.rsplit('/').next().unwrap_or(path);
         match name {
             "uv.lock" => Self::Uv,
             "poetry.lock" => Self::Poetry,
+            "pdm.lock" => Self::Pdm,
+            "Pipfile.lock" => Self::Pipfile,
             "pylock.toml" => Self::Pylock,
             _ if name.starts_with("pylock.") && name.ends_with(".toml") => Self::Pylock,
             _ => Self::Requirements,

@@ -23,10 +23,61 @@ pub fn lock_inputs(project: &ProjectDir<'_>) -> [String; 5] {
             crate::lock::LockKind::Poetry => 2,
             crate::lock::LockKind::Pylock => 3,
             crate::lock::LockKind::Requirements => 4,
+            // Read through `other_lock_source`.
+            crate::lock::LockKind::Pdm | crate::lock::LockKind::Pipfile => return inputs,
         };
         inputs[slot] = project.path(&lock.path);
     }
     inputs
+}
+
+/// The context paths of a project's locks of the formats read only when
+/// it has neither `uv.lock` nor `poetry.lock`
+/// ([`crate::project::ProjectFiles::wants_other_locks`]): `pdm.lock`,
+/// `Pipfile.lock` and its `Pipfile` (beside it), the lock the spec names
+/// (`lock:`) in its format's place. They are read
+/// through [`other_lock_source`], not [`lock_source`]: the venv step
+/// installs their translation, a file of the LLB, and a project with a
+/// uv.lock keeps the sources it had.
+pub fn other_lock_inputs(project: &ProjectDir<'_>) -> [String; 3] {
+    use crate::lock::{LockKind, pipfile};
+    let mut inputs = [
+        project.path(crate::lock::pdm::PDM_LOCK_FILE),
+        project.path(pipfile::PIPFILE_LOCK_FILE),
+        project.path(pipfile::PIPFILE),
+    ];
+    if let Some(lock) = project.lock {
+        match LockKind::of_file(&lock.path) {
+            LockKind::Pdm => inputs[0] = project.path(&lock.path),
+            LockKind::Pipfile => {
+                inputs[1] = project.path(&lock.path);
+                let beside = match lock.path.rsplit_once('/') {
+                    Some((dir, _)) => format!("{dir}/{}", pipfile::PIPFILE),
+                    None => pipfile::PIPFILE.to_owned(),
+                };
+                inputs[2] = project.path(&beside);
+            }
+            _ => {}
+        }
+    }
+    inputs
+}
+
+/// The build-context source holding only a project's
+/// [`other_lock_inputs`], for the frontend to read them. `ignored` are the
+/// `.dockerignore` patterns.
+pub fn other_lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String]) -> State {
+    State::local(
+        CONTEXT_LOCAL,
+        &LocalOptions {
+            session_id: session_id.to_owned(),
+            shared_key_hint: format!("pybase-other-locks:{}", project.dir),
+            include_patterns: other_lock_inputs(project).to_vec(),
+            exclude_patterns: ignored.to_vec(),
+            ..Default::default()
+        },
+        format!("[{}] load its lock", project.owner),
+    )
 }
 
 /// The build-context source holding only `.dockerignore`, read before

@@ -64,6 +64,9 @@ pub(super) fn venv(
             .iter()
             .map(|_| crate::lock::includes::FLATTENED_FILE.to_owned())
             .collect(),
+        LockKind::Pdm | LockKind::Pipfile => (0..translated.len())
+            .map(|position| crate::grouped::translated_file(lock_kind, position))
+            .collect(),
         _ => (0..translated.len())
             .map(crate::poetry::translated_file)
             .collect(),
@@ -214,8 +217,8 @@ enum Installer {
         hashes: Option<&'static str>,
         file: String,
     },
-    /// poetry.lock's translation: each file after its index, empty for the
-    /// default.
+    /// poetry.lock's translation (or pdm.lock's): each file after its
+    /// index, empty for the default.
     Poetry { by_index: Vec<String> },
     /// The wheelhouse BuildKit fetched, offline: the exported requirements,
     /// then the packages built from sdists (`name==version`).
@@ -235,7 +238,8 @@ impl Installer {
             LockKind::Uv => Self::Uv {
                 selection: selection.to_vec(),
             },
-            LockKind::Poetry => Self::Poetry {
+            // A pdm.lock's or Pipfile.lock's translation is installed as Poetry's is.
+            LockKind::Poetry | LockKind::Pdm | LockKind::Pipfile => Self::Poetry {
                 by_index: translated
                     .iter()
                     .zip(translated_files)

@@ -47,6 +47,15 @@ pub(super) fn check(spec_file: &str, files: &ProjectFiles<'_>) -> Result<Project
         (kind @ (LockKind::Uv | LockKind::Poetry), Some(_)) => {
             refused(lock_without_pyproject(spec_file, project, kind))
         }
+        // A Pipenv project: its Pipfile says what the lock must hold, and
+        // `develop` is a section the spec may select.
+        (LockKind::Pipfile, Some(lock)) => {
+            super::check_pinned(spec_file, files, LockKind::Pipfile, lock).map(|info| ProjectInfo {
+                application: !legacy,
+                build_requires: legacy.then(|| vec![LEGACY_BUILD_REQUIRES.to_owned()]),
+                ..info
+            })
+        }
         (kind, Some(lock)) => pinned(spec_file, project, kind, (lock, &files.included), legacy),
         (_, None) => match project.lock {
             Some(named) => refused(super::named_lock_missing(spec_file, project, named)),
@@ -203,6 +212,9 @@ mod tests {
             pyproject: file("pyproject.toml"),
             lock: file("uv.lock"),
             poetry: file("poetry.lock"),
+            pdm: file("pdm.lock"),
+            pipfile_lock: file("Pipfile.lock"),
+            pipfile: file("Pipfile"),
             pylock: file("pylock.toml"),
             requirements: file("requirements.txt"),
             included: Default::default(),
@@ -299,6 +311,9 @@ mod tests {
                     pyproject: None,
                     lock: None,
                     poetry: None,
+                    pdm: None,
+                    pipfile_lock: None,
+                    pipfile: None,
                     pylock: None,
                     requirements: Some(requirements.into_bytes()),
                     included: Default::default(),

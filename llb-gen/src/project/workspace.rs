@@ -82,12 +82,7 @@ impl ProjectFiles<'_> {
     /// Whether the project is a candidate workspace member: it has a
     /// `pyproject.toml` and no lock at all (none named by `lock:`).
     pub(super) fn may_be_member(&self) -> bool {
-        self.pyproject.is_some()
-            && self.project.lock.is_none()
-            && self.lock.is_none()
-            && self.poetry.is_none()
-            && self.pylock.is_none()
-            && self.requirements.is_none()
+        self.pyproject.is_some() && self.project.lock.is_none() && self.chosen_lock().1.is_none()
     }
 
     /// The files of a workspace above the project that are not read yet:
@@ -508,6 +503,9 @@ mod tests {
             pyproject,
             lock,
             poetry: None,
+            pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
             pylock: None,
             requirements: None,
             included: Default::default(),
