@@ -66,7 +66,12 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
         Some(workspace) => shell(&WORKSPACE_CODE_SCRIPT, &workspace.code)
             .mount(Mount::scratchpad(
                 SRC_DIR,
-                &members_source(service, &workspace.code, inputs.session_id, &inputs.ignored),
+                &members_source(
+                    service,
+                    &workspace.code,
+                    (inputs.session_id, inputs.spec_file),
+                    &inputs.ignored,
+                ),
             ))
             .named(format!(
                 "[{name}] code: install the project and the workspace members it depends on ({}) without dependencies",
@@ -192,14 +197,16 @@ const NOT_CODE: [&str; 8] = [
 
 /// The build-context source holding the code of a uv workspace member and
 /// of the members it depends on: their directories (`members`, context
-/// paths), each without what [`code_source`] leaves out of a project, and
-/// nothing else of the workspace (its root's lock, the other members).
+/// paths), each without what [`code_source`] leaves out of a project (the
+/// spec too), and nothing else of the workspace (its root's lock, the
+/// other members).
 fn members_source(
     service: &Service,
     members: &[String],
-    session_id: &str,
+    (session_id, spec_file): (&str, &str),
     ignored: &[String],
 ) -> State {
+    let spec_name = spec_file.rsplit('/').next().unwrap_or(spec_file);
     let under = |dir: &str, name: &str| {
         if dir.is_empty() {
             name.to_owned()
@@ -209,7 +216,12 @@ fn members_source(
     };
     let mut exclude: Vec<String> = members
         .iter()
-        .flat_map(|dir| NOT_CODE.iter().map(move |p| under(dir, p)))
+        .flat_map(|dir| {
+            NOT_CODE
+                .iter()
+                .chain([&spec_name])
+                .map(move |p| under(dir, p))
+        })
         .collect();
     exclude.extend(ignored.iter().cloned());
     // A workspace root at the context's: the whole context.
