@@ -75,7 +75,12 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
             ))
             .named(format!(
                 "[{name}] code: install the project and the workspace members it depends on ({}) without dependencies",
-                workspace.code.join(", ")
+                workspace
+                    .code
+                    .iter()
+                    .map(|dir| if dir.is_empty() { "." } else { dir.as_str() })
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
         None => shell(&CODE_SCRIPT, &[])
             .mount(in_project(
