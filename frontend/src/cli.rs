@@ -597,6 +597,7 @@ fn check_projects<'a>(
             requirements: read(&requirements)?,
             included: Default::default(),
             setup_files,
+            workspace: Default::default(),
         };
         if files.wants_other_locks() {
             let [pdm, pipfile_lock, pipfile] = plan::other_lock_inputs(&files.project);
@@ -606,6 +607,9 @@ fn check_projects<'a>(
         }
         // The files a requirements lock includes (`-r`, `-c`), in rounds.
         files.read_includes(read)?;
+        // Without a lock, the uv workspace above it, if any (each
+        // ancestor's pyproject.toml and uv.lock).
+        files.read_workspace(read)?;
         stack.push(files);
     }
     Ok(llb_gen::project::check_stack(&spec.file, &stack).map(|infos| (stack, infos)))

@@ -1328,3 +1328,119 @@ async fn a_setup_py_without_pyproject_is_a_package_built_by_setuptools() {
         "{execs:?}"
     );
 }
+
+/// The `workspace` fixture (a uv workspace: members `packages/api`,
+/// `packages/lib`, `packages/other`, one uv.lock at the root) as the build
+/// context, the spec building `api`.
+fn workspace_fake() -> FakeBridge {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/projects/workspace"
+    );
+    let read = |path: &str| std::fs::read(format!("{dir}/{path}")).expect("fixture file");
+    let spec = read("pybase.yaml");
+    let paths = [
+        "pyproject.toml",
+        "uv.lock",
+        "packages/api/pyproject.toml",
+        "packages/api/src/api/__init__.py",
+        "packages/lib/pyproject.toml",
+        "packages/lib/src/lib/__init__.py",
+        "packages/other/pyproject.toml",
+        "packages/other/src/other/__init__.py",
+    ];
+    let mut context: Vec<(&str, Vec<u8>)> = vec![("pybase.yaml", spec.clone())];
+    context.extend(paths.iter().map(|path| (*path, read(path))));
+    FakeBridge::new()
+        .with_local("dockerfile", files(&[("pybase.yaml", spec)]))
+        .with_local("context", files(&context))
+        .with_image(
+            "docker.io/library/python:3.12-slim",
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+            json!({"architecture": "amd64", "os": "linux", "created": "2026-01-01T00:00:00Z",
+                   "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], "Cmd": ["python3"]}}),
+        )
+}
+
+#[tokio::test]
+async fn a_workspace_members_root_files_are_read_through_a_source_of_only_them() {
+    let handle = run(
+        workspace_fake(),
+        &options(&["filename=pybase.yaml", "target=api"]),
+    )
+    .await;
+    returned_config(&handle);
+    let reads = handle.read_files();
+    let view_of = |wanted: &str| {
+        reads
+            .iter()
+            .find(|(_, path)| path == wanted)
+            .and_then(|(id, _)| handle.view_files(id))
+            .unwrap_or_else(|| panic!("`{wanted}` was not read from a view: {reads:?}"))
+    };
+    // The member's own lock inputs first (no lock there), then the
+    // ancestors' pyproject.toml and uv.lock through a view of exactly those.
+    assert_eq!(
+        view_of("packages/api/pyproject.toml"),
+        ["packages/api/pyproject.toml"]
+    );
+    assert_eq!(view_of("uv.lock"), ["pyproject.toml", "uv.lock"]);
+    assert_eq!(view_of("pyproject.toml"), ["pyproject.toml", "uv.lock"]);
+    assert!(
+        !reads.iter().any(|(_, path)| path.ends_with(".py")),
+        "{reads:?}"
+    );
+    // The venv installs from the root's lock, for api alone.
+    let definition = build_definition(&handle);
+    let names: Vec<&String> = definition
+        .metadata
+        .values()
+        .filter_map(|m| m.description.get("llb.customname"))
+        .collect();
+    assert!(
+        names
+            .iter()
+            .any(|name| name.starts_with("[api] venv: 2 packages from uv.lock")),
+        "{names:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_workspace_member_is_shown_in_its_pyproject() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/projects/workspace"
+    );
+    let pyproject = std::fs::read_to_string(format!("{dir}/packages/api/pyproject.toml"))
+        .expect("fixture file")
+        .replace(
+            r#"dependencies = ["lib", "six==1.17.0"]"#,
+            r#"dependencies = ["lib", "six==1.17.0", "attrs"]"#,
+        );
+    let fake = workspace_fake().with_local(
+        "context",
+        files(&[
+            (
+                "pyproject.toml",
+                std::fs::read(format!("{dir}/pyproject.toml")).expect("root"),
+            ),
+            (
+                "uv.lock",
+                std::fs::read(format!("{dir}/uv.lock")).expect("lock"),
+            ),
+            ("packages/api/pyproject.toml", pyproject.into_bytes()),
+        ]),
+    );
+    let handle = run(fake, &options(&["filename=pybase.yaml", "target=api"])).await;
+    let error = returned_error(&handle);
+    assert!(
+        error.message.contains("packages/api/pyproject.toml:6:40"),
+        "{}",
+        error.message
+    );
+    assert!(
+        error.message.contains("run `uv lock` in `.`"),
+        "{}",
+        error.message
+    );
+}

@@ -131,7 +131,7 @@ pub fn lint_stack(
                             "`{name}` is already in the {} `{}` ({}), which the {} `{}` builds on",
                             lower.project.owner_kind,
                             lower.project.owner,
-                            lower.project.path(crate::project::lock_file_name(&lower.project, lower_info.lock)),
+                            lower_info.lock_path(&lower.project),
                             project.owner_kind,
                             project.owner,
                         ),
@@ -593,6 +593,7 @@ mod tests {
             requirements: None,
             included: Default::default(),
             setup_files: false,
+            workspace: Default::default(),
         }];
         let infos = crate::project::check_stack("pybase.yaml", &stack).expect("valid project");
         lint_stack(&stack, &infos)

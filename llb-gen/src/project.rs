@@ -26,8 +26,10 @@ use crate::pyproject::{RequiresPython, VcsVersion};
 use crate::spec::ProjectDir;
 
 mod application;
+mod workspace;
 
 pub use application::{APPLICATION_LOCK, APPLICATION_PYLOCK};
+pub use workspace::Workspace;
 
 /// What the checks learned about the project.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,6 +85,20 @@ pub struct ProjectInfo {
     /// Its `pyproject.toml` as the check read it, for the lint rules
     /// (`None` without one).
     pub(crate) pyproject: Option<crate::pyproject::Pyproject>,
+    /// When the project is a member of a uv workspace (no lock of its own;
+    /// the root's locks it): what its steps read of the workspace.
+    pub workspace: Option<Workspace>,
+}
+
+impl ProjectInfo {
+    /// The context path of the lock `project` (checked as this) installs
+    /// from: its own, or its uv workspace root's.
+    pub fn lock_path(&self, project: &ProjectDir<'_>) -> String {
+        match &self.workspace {
+            Some(workspace) => workspace.path(LOCK_FILE),
+            None => project.path(lock_file_name(project, self.lock)),
+        }
+    }
 }
 
 /// The Python a target runs, and how pybase knows it.
@@ -230,9 +246,26 @@ pub fn check(
     pyproject: Option<&[u8]>,
     lock: Option<&[u8]>,
 ) -> Result<ProjectInfo, Diagnostics> {
+    check_uv(spec_file, project, pyproject, lock, None)
+}
+
+/// [`check`], the lock being its own, or, for a member of a uv workspace,
+/// the one at the workspace's `root`.
+fn check_uv(
+    spec_file: &str,
+    project: &ProjectDir<'_>,
+    pyproject: Option<&[u8]>,
+    lock: Option<&[u8]>,
+    root: Option<&workspace::Root<'_>>,
+) -> Result<ProjectInfo, Diagnostics> {
     let mut problems = Vec::new();
+    // Where the lock is, and where `uv lock` writes it anew.
+    let (lock_file, lock_dir) = match root {
+        Some(root) => (root.path(LOCK_FILE), root.display()),
+        None => (project.path(LOCK_FILE), project.display()),
+    };
     let pyproject = Pyproject::read(spec_file, project, pyproject, &mut problems);
-    let lock_table = uv_lock_table(spec_file, project, lock, &mut problems);
+    let lock_table = uv_lock_table(spec_file, project, (&lock_file, lock), &mut problems);
     let name = pep621_key(pyproject.parsed.as_ref(), |p| &p.name);
     if pyproject.table.is_some() && name.is_none() {
         problems.push(pyproject.without_name(
@@ -245,20 +278,20 @@ pub fn check(
         .and_then(toml::Value::as_array)
         .map_or(0, Vec::len);
     if lock_table.is_some() && locked_packages == 0 {
-        problems.push(lock_without_packages(project, lock));
+        problems.push(lock_without_packages((&lock_file, lock_dir), lock));
     }
     if let Some(parsed) = &pyproject.parsed {
         problems.extend(unknown_selection(spec_file, project, parsed));
     }
     // The lock's content, read when it is a uv.lock with packages.
     let lock = match lock.and_then(|b| std::str::from_utf8(b).ok()) {
-        Some(text) if locked_packages > 0 => crate::lock::uv::read(&project.path(LOCK_FILE), text)
+        Some(text) if locked_packages > 0 => crate::lock::uv::read(&lock_file, text)
             .map_err(|d| problems.push(d))
             .ok(),
         _ => None,
     };
     if let (Some(parsed), Some(lock), Some(name)) = (&pyproject.parsed, &lock, &name) {
-        problems.extend(stale_lock(project, parsed, lock, name));
+        problems.extend(stale_lock(project, lock_dir, parsed, lock, name));
     }
     match (problems.is_empty(), name, lock) {
         (true, Some(name), Some(lock)) => Ok(uv_project_info(
@@ -354,6 +387,7 @@ impl Pyproject {
             build_requires: parsed.and_then(crate::pyproject::Pyproject::build_requires),
             application: false,
             pyproject: parsed.cloned(),
+            workspace: None,
         }
     }
 }
@@ -371,7 +405,7 @@ fn pep621_key(
 fn uv_lock_table(
     spec_file: &str,
     project: &ProjectDir<'_>,
-    lock: Option<&[u8]>,
+    (lock_file, lock): (&str, Option<&[u8]>),
     problems: &mut Vec<Diagnostic>,
 ) -> Option<toml::Table> {
     match lock {
@@ -387,22 +421,22 @@ fn uv_lock_table(
             ));
             None
         }
-        Some(bytes) => parse_lock(&project.path(LOCK_FILE), bytes)
+        Some(bytes) => parse_lock(lock_file, bytes)
             .map_err(|d| problems.push(d))
             .ok(),
     }
 }
 
-/// The error for a uv.lock (`lock`) of `project` that has no packages.
-fn lock_without_packages(project: &ProjectDir<'_>, lock: Option<&[u8]>) -> Diagnostic {
+/// The error for a uv.lock (`lock`, the file `lock_file` of the directory
+/// `lock_dir`) that has no packages.
+fn lock_without_packages((lock_file, lock_dir): (&str, &str), lock: Option<&[u8]>) -> Diagnostic {
     Diagnostic::at(
-        &project.path(LOCK_FILE),
+        lock_file,
         Some(key_or_start(lock, "package")),
         "the lock lists no packages (no `[[package]]` tables)",
     )
     .with_hint(format!(
-        "is it a uv lock file? recreate it with `uv lock` in `{}`",
-        project.display()
+        "is it a uv lock file? recreate it with `uv lock` in `{lock_dir}`"
     ))
 }
 
@@ -519,6 +553,10 @@ pub struct ProjectFiles<'a> {
     /// Whether it has `setup.py` or `setup.cfg` (looked for only when it
     /// has no `pyproject.toml`): a package, not an application.
     pub setup_files: bool,
+    /// The files of a uv workspace above it, by build-context path, as
+    /// read so far ([`ProjectFiles::wanted_workspace`]): each ancestor
+    /// directory's `pyproject.toml` and `uv.lock`, when it has no lock.
+    pub workspace: crate::lock::includes::IncludedFiles,
 }
 
 impl ProjectFiles<'_> {
@@ -601,9 +639,14 @@ impl ProjectFiles<'_> {
         }
     }
 
-    /// The bytes of the lock the venv is installed from.
+    /// The bytes of the lock the venv is installed from: its own, or the
+    /// root's of the uv workspace it is a member of.
     pub fn lock_bytes(&self) -> Option<&[u8]> {
-        self.chosen_lock().1
+        self.chosen_lock().1.or_else(|| {
+            workspace::find("", self)
+                .and_then(Result::ok)
+                .map(|root| root.lock)
+        })
     }
 }
 
@@ -619,13 +662,17 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
     if let Some(named) = files.project.lock {
         return check_named_lock(spec_file, files, named);
     }
+    if let Some(root) = workspace::find(spec_file, files) {
+        return workspace::check_member(spec_file, files, &root?);
+    }
     match files.chosen_lock() {
         (LockKind::Uv, _) | (_, None) => check(
             spec_file,
             &files.project,
             files.pyproject.as_deref(),
             files.lock.as_deref(),
-        ),
+        )
+        .and_then(|info| workspace::at_root(files, info)),
         (kind, Some(bytes)) => check_pinned(spec_file, files, kind, bytes),
     }
 }
@@ -1287,17 +1334,13 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
                 let list = |v: &BTreeSet<String>| v.iter().cloned().collect::<Vec<_>>().join(", ");
                 problems.push(
                     Diagnostic::at(
-                        &upper
-                            .project
-                            .path(lock_file_name(&upper.project, upper.info.lock)),
+                        &upper.info.lock_path(&upper.project),
                         pinned.at,
                         format!(
                             "`{name}` is locked at {} here but at {} in {} of the {} `{}`, which {} `{}` builds on",
                             list(&pinned.versions),
                             list(&theirs.versions),
-                            below
-                                .project
-                                .path(lock_file_name(&below.project, below.info.lock)),
+                            below.info.lock_path(&below.project),
                             below.project.owner_kind,
                             below.project.owner,
                             upper.project.owner_kind,
@@ -1342,15 +1385,13 @@ pub fn check_conflicts(lower: &[Layered<'_>], upper: &Layered<'_>) -> Result<(),
 /// to look at.
 fn stale_lock(
     project: &ProjectDir<'_>,
+    lock_dir: &str,
     pyproject: &crate::pyproject::Pyproject,
     lock: &Lock,
     name: &str,
 ) -> Vec<Diagnostic> {
     let file = project.path(PYPROJECT_FILE);
-    let hint = format!(
-        "run `uv lock` in `{}` and commit the new uv.lock",
-        project.display()
-    );
+    let hint = format!("run `uv lock` in `{lock_dir}` and commit the new uv.lock");
     let wanted = normalize_name(name);
     if let Some(root) = lock.packages.iter().find(|p| p.name == wanted) {
         return stale_dependencies(&file, pyproject, root, name, &hint);
@@ -1800,6 +1841,7 @@ name = "idna"
             requirements: Some(pins.as_bytes().to_vec()),
             included: Default::default(),
             setup_files: false,
+            workspace: Default::default(),
         };
         match check_files(&spec.file, &files) {
             Ok(_) => "ok".to_owned(),
@@ -1941,6 +1983,7 @@ name = "idna"
             // A package of setup.py's, not an application (see
             // `application`'s tests for those).
             setup_files: true,
+            workspace: Default::default(),
         };
         let problems = check_files(&spec.file, &files).expect_err("refused");
         insta::assert_snapshot!(problems.to_string(), @"
@@ -2321,6 +2364,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             requirements: None,
             included: Default::default(),
             setup_files: false,
+            workspace: Default::default(),
         };
         let named = files(None, Some("{}"));
         assert!(named.wants_other_locks());
@@ -2373,6 +2417,7 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
             requirements: Some(b"-r ../base.txt\n".to_vec()),
             included: Default::default(),
             setup_files: false,
+            workspace: Default::default(),
         };
         // Its includes are relative to its own directory.
         assert_eq!(files.wanted_includes(), ["app/base.txt"]);

@@ -165,6 +165,8 @@ pub fn needed(lock: &Lock, request: &Request<'_>) -> Option<Selection> {
             let reached = reached_from_project(lock, project, request)?;
             lock.packages
                 .iter()
+                // A workspace member is code: the code step installs it.
+                .filter(|package| !package.is_local_project())
                 .filter_map(|package| {
                     let mut needed_when = reached.get(&package.name)?.clone();
                     // A version locked for some environments only (a fork
@@ -185,6 +187,25 @@ pub fn needed(lock: &Lock, request: &Request<'_>) -> Option<Selection> {
         file: lock.file.clone(),
         packages,
     })
+}
+
+/// The local projects (workspace members, see
+/// [`Package::is_local_project`]) that `request` reaches from its project
+/// in `lock`, in the lock's order, the project itself aside: the code step
+/// installs them with the project, the venv holds their dependencies.
+/// Empty for a request of every package; `None` when the lock does not
+/// lock the project.
+pub fn local_projects<'l>(lock: &'l Lock, request: &Request<'_>) -> Option<Vec<&'l Package>> {
+    let Roots::Project(project) = request.roots else {
+        return Some(Vec::new());
+    };
+    let reached = reached_from_project(lock, project, request)?;
+    Some(
+        lock.packages
+            .iter()
+            .filter(|package| package.is_local_project() && reached.contains_key(&package.name))
+            .collect(),
+    )
 }
 
 /// A selected package on a target, as [`select`] gives it.
@@ -520,5 +541,35 @@ wheels = [{ url = "https://files.pythonhosted.org/p/tomli-2.2.1-py3-none-any.whl
         // The twin: a lock of pins selects every package.
         let every = needed(&lock, &Request::EVERY_PACKAGE).expect("selected");
         assert_eq!(every.packages.len(), 6);
+    }
+
+    #[test]
+    fn a_workspace_members_selection_walks_through_members_and_leaves_them_out() {
+        let text = include_str!("../../testdata/projects/workspace/uv.lock");
+        let lock = crate::lock::uv::read("uv.lock", text).expect("a lock");
+        let request = Request {
+            roots: Roots::Project("api"),
+            extras: &[],
+            groups: &[],
+        };
+        let selected = needed(&lock, &request).expect("api is locked");
+        let names: Vec<&str> = selected
+            .packages
+            .iter()
+            .map(|s| s.package.name.as_str())
+            .collect();
+        // lib's idna (through the member lib), api's six; neither member,
+        // nor other's iniconfig.
+        assert_eq!(names, ["idna", "six"]);
+        let local: Vec<&str> = local_projects(&lock, &request)
+            .expect("api is locked")
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(local, ["lib"]);
+        assert_eq!(
+            local_projects(&lock, &Request::EVERY_PACKAGE),
+            Some(Vec::new())
+        );
     }
 }

@@ -61,6 +61,7 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
             requirements: None,
             included: Default::default(),
             setup_files: false,
+            workspace: Default::default(),
         })
         .collect();
     let infos = llb_gen::project::check_stack(&spec.file, &stack).map_err(|d| d.to_string())?;

@@ -147,6 +147,7 @@ fn checked_stack_in<'a>(
                 requirements: read(&requirements),
                 included: Default::default(),
                 setup_files,
+                workspace: Default::default(),
             };
             if files.wants_other_locks() {
                 let [pdm, pipfile_lock, pipfile] = plan::other_lock_inputs(&files.project);
@@ -156,6 +157,8 @@ fn checked_stack_in<'a>(
             }
             let included = files.read_includes(|path| Ok::<_, ()>(read(path)));
             included.expect("reading from disk");
+            let workspace = files.read_workspace(|path| Ok::<_, ()>(read(path)));
+            workspace.expect("reading from disk");
             files
         })
         .collect();
@@ -1123,6 +1126,7 @@ fn golden_builds() -> Vec<Build> {
         build_from(TIERED, TIERED_SPEC, "orders", true),
         build_from(TIERED, &copied_spec(), "orders", true),
         build_from(PLAIN_APP, PLAIN_APP_SPEC, "web", true),
+        build_from(WORKSPACE, WORKSPACE_SPEC, "api", true),
     ]
 }
 
@@ -1220,4 +1224,73 @@ fn an_application_is_copied_into_the_workdir_apart_from_its_lock() {
     // The image runs the command in the workdir the code is copied to.
     assert_eq!(build.config["config"]["WorkingDir"], json!("/app"));
     assert_eq!(build.config["config"]["Cmd"], json!(["python", "app.py"]));
+}
+
+const WORKSPACE: &str = "workspace";
+const WORKSPACE_SPEC: &str = include_str!("../../testdata/projects/workspace/pybase.yaml");
+
+#[test]
+fn a_workspace_member_installs_the_roots_lock_for_itself_and_its_members_as_code() {
+    let build = build_from(WORKSPACE, WORKSPACE_SPEC, "api", true);
+    golden("workspace-api-mergeop", &build);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let text = described.to_string();
+    // The venv: api's and lib's third-party packages from the root's lock
+    // (fetched by BuildKit: the members are not in the wheelhouse), the
+    // export for api alone, without the workspace's members.
+    let venv = "[api] venv: 2 packages from uv.lock, 2 fetched wheels, network off";
+    assert!(text.contains(venv), "{text}");
+    assert!(!text.contains("iniconfig"), "{text}");
+    assert!(
+        text.contains(r#""/pybase-scripts/uv-export.sh","--package","api","--no-emit-workspace""#),
+        "{text}"
+    );
+    let ops = described["ops"].as_array().expect("ops");
+    let source = |hint: &str| {
+        ops.iter()
+            .find(|op| op["op"]["attrs"]["local.sharedkeyhint"] == json!(hint))
+            .unwrap_or_else(|| panic!("a source {hint}"))
+    };
+    // The venv's inputs: the workspace's pyproject.toml files and its lock,
+    // no code.
+    assert_eq!(
+        source("pybase-workspace-lock:")["op"]["attrs"]["local.includepattern"],
+        json!(r#"["pyproject.toml","uv.lock","packages/*/pyproject.toml"]"#)
+    );
+    let venv_inputs = ancestors(&described, venv);
+    assert!(
+        !venv_inputs.iter().any(|n| n.contains("code")),
+        "{venv_inputs:?}"
+    );
+    // The code: api and lib, from their directories alone, without the
+    // lock or the venv.
+    let code = "[api] code: install the project and the workspace members it depends on (packages/api, packages/lib) without dependencies";
+    assert!(text.contains(code), "{text}");
+    assert_eq!(
+        source("pybase-code:packages/api")["op"]["attrs"]["local.includepattern"],
+        json!(r#"["packages/api/","packages/lib/"]"#)
+    );
+    let code_inputs = ancestors(&described, code);
+    assert!(
+        !code_inputs
+            .iter()
+            .any(|n| n.starts_with("[api] venv") || n.contains("uv workspace")),
+        "{code_inputs:?}"
+    );
+    // Installed by uv (files not fetched): synced for api alone.
+    let synced = build_with_facts(WORKSPACE, WORKSPACE_SPEC, "api", true, &|_, facts| {
+        ProjectFacts {
+            fetching: llb_gen::artifacts::Fetching::Nothing,
+            ..facts
+        }
+    });
+    let text = llb_gen::describe::describe(&synced.definition)
+        .expect("decodable")
+        .to_string();
+    assert!(
+        text.contains(
+            r#""/pybase-scripts/venv-uv-sync.sh","--package","api","--no-install-workspace""#
+        ),
+        "{text}"
+    );
 }

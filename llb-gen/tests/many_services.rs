@@ -65,6 +65,7 @@ fn inputs<'a>(
             requirements: None,
             included: Default::default(),
             setup_files: false,
+            workspace: Default::default(),
         })
         .collect();
     let infos =

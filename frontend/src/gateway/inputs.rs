@@ -95,7 +95,7 @@ pub(super) fn in_files(
                 named.push((path, bytes));
             }
         }
-        for (path, bytes) in &files.included {
+        for (path, bytes) in files.included.iter().chain(&files.workspace) {
             if let Some(bytes) = bytes {
                 named.push((path.clone(), bytes));
             }
@@ -123,7 +123,9 @@ pub(super) async fn read_dockerignore(
 /// them, then, when it has neither uv.lock nor poetry.lock (or the spec
 /// names one of theirs), the other formats' (`pdm.lock`, `Pipfile.lock` and its `Pipfile`) through a source
 /// of their own, then the files a requirements lock includes, through sources
-/// holding only those; a missing file is `None`.
+/// holding only those, and, for a project without a lock, the files of a
+/// uv workspace above it, through a source holding only those; a missing
+/// file is `None`.
 pub(super) async fn read_project<'a>(
     bridge: &mut Bridge,
     project: ProjectDir<'a>,
@@ -148,6 +150,7 @@ pub(super) async fn read_project<'a>(
         requirements: read_file(bridge, &lock_ref, &requirements).await?,
         included: Default::default(),
         setup_files,
+        workspace: Default::default(),
     };
     if files.wants_other_locks() {
         let source = plan::other_lock_source(&files.project, session, ignored);
@@ -162,7 +165,7 @@ pub(super) async fn read_project<'a>(
     loop {
         let wanted = files.wanted_includes();
         if wanted.is_empty() {
-            return Ok(files);
+            break;
         }
         let source = plan::included_source(&files.project, &wanted, session, ignored);
         let included_ref = solve(bridge, &source, caps).await?;
@@ -171,6 +174,18 @@ pub(super) async fn read_project<'a>(
             files.included.insert(path, bytes);
         }
     }
+    // Without a lock, the uv workspace above it, if any: each ancestor's
+    // pyproject.toml and uv.lock, through a source of exactly them.
+    let wanted = files.wanted_workspace();
+    if !wanted.is_empty() {
+        let source = plan::workspace_source(&files.project, &wanted, session, ignored);
+        let workspace_ref = solve(bridge, &source, caps).await?;
+        for path in wanted {
+            let bytes = read_file(bridge, &workspace_ref, &path).await?;
+            files.workspace.insert(path, bytes);
+        }
+    }
+    Ok(files)
 }
 
 /// Whether a project without `pyproject.toml` has `setup.py` or

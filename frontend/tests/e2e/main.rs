@@ -16,8 +16,8 @@
 //! One test binary, so that one lock file keeps two runs off one daemon:
 //! [`harness`] holds what the tests share, and they stand in a module a
 //! topic: [`layers`], [`image`], [`locks`], [`apps`], [`tiers`], [`seeds`],
-//! [`secrets`], [`platforms`], [`reproducibility`], and [`real`], the
-//! corpus of published projects.
+//! [`secrets`], [`platforms`], [`reproducibility`], [`workspaces`], and
+//! [`real`], the corpus of published projects.
 
 mod apps;
 #[path = "../support/fixtures.rs"]
@@ -32,3 +32,4 @@ mod reproducibility;
 mod secrets;
 mod seeds;
 mod tiers;
+mod workspaces;

@@ -208,6 +208,20 @@ impl Package {
         matches!(&self.source, Some(Source::Editable { path } | Source::Virtual { path }) if path == ".")
     }
 
+    /// Whether it is a local project inside the lock's directory (a uv
+    /// workspace member, or a path dependency below it: source
+    /// `editable`, `virtual` or `directory` at a relative path that does
+    /// not leave the directory): its code is built and installed by the
+    /// code step, never by the venv's.
+    pub fn is_local_project(&self) -> bool {
+        match &self.source {
+            Some(
+                Source::Editable { path } | Source::Virtual { path } | Source::Directory { path },
+            ) => !path.starts_with('/') && !path.split('/').any(|part| part == ".."),
+            _ => false,
+        }
+    }
+
     /// Its wheels.
     pub fn wheels(&self) -> impl Iterator<Item = &Artifact> {
         self.artifacts

@@ -6,11 +6,13 @@
 //! are copied into the image's working directory, owned by root.
 
 use crate::image;
-use crate::llb::{FileCopy, LocalOptions, Mount, Network, State};
+use crate::llb::{FileCopy, Mount, Network, State};
 use crate::spec::Service;
 
-use super::scripts::{APP_CODE_SCRIPT, BACKEND_SCRIPT, CODE_SCRIPT, SCM_VERSION_ENV};
-use super::{BACKEND_DIR, CONTEXT_LOCAL, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack};
+use super::scripts::{
+    APP_CODE_SCRIPT, BACKEND_SCRIPT, CODE_SCRIPT, SCM_VERSION_ENV, WORKSPACE_CODE_SCRIPT,
+};
+use super::{BACKEND_DIR, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack};
 
 /// `image` with the code of `service` on top: the project installed in
 /// `code_on` (the builder of its level), or an application's files copied;
@@ -54,25 +56,52 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
         image::set_env(&mut code_env, SCM_VERSION_ENV, version);
     }
     let backend = backend(cx, service, code_on)?;
-    let code_exec = shell(&CODE_SCRIPT, &[])
-        .env(code_env)
-        .mount(in_project(
-            Mount::scratchpad(
+    let workspace = inputs
+        .projects
+        .get(service.project.as_str())
+        .and_then(|facts| facts.workspace.as_ref());
+    let code_exec = match workspace {
+        // A workspace member: it and the members it depends on, from
+        // their directories.
+        Some(workspace) => shell(&WORKSPACE_CODE_SCRIPT, &workspace.code)
+            .mount(Mount::scratchpad(
                 SRC_DIR,
-                &code_source(
+                &members_source(
                     service,
-                    inputs.session_id,
-                    inputs.spec_file,
+                    &workspace.code,
+                    (inputs.session_id, inputs.spec_file),
                     &inputs.ignored,
-                    false,
                 ),
-            ),
-            service,
-        ))
-        .named(format!(
-            "[{name}] code: install the project without dependencies"
-        ))
-        .at(service.level.at.map(|p| p.line));
+            ))
+            .named(format!(
+                "[{name}] code: install the project and the workspace members it depends on ({}) without dependencies",
+                workspace
+                    .code
+                    .iter()
+                    .map(|dir| if dir.is_empty() { "." } else { dir.as_str() })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        None => shell(&CODE_SCRIPT, &[])
+            .mount(in_project(
+                Mount::scratchpad(
+                    SRC_DIR,
+                    &code_source(
+                        service,
+                        inputs.session_id,
+                        inputs.spec_file,
+                        &inputs.ignored,
+                        false,
+                    ),
+                ),
+                service,
+            ))
+            .named(format!(
+                "[{name}] code: install the project without dependencies"
+            )),
+    }
+    .env(code_env)
+    .at(service.level.at.map(|p| p.line));
     let code_exec = code_exec.mount(Mount::output(OUT_DIR, &State::scratch()));
     let code_exec = match &backend {
         Some(backend) => code_exec.mount(Mount::readonly(BACKEND_DIR, backend)),
@@ -158,6 +187,78 @@ fn backend(
         .transpose()
 }
 
+/// What a code source leaves out of a project directory, as patterns
+/// relative to it.
+const NOT_CODE: [&str; 8] = [
+    ".git",
+    ".venv",
+    "**/__pycache__",
+    "**/*.pyc",
+    "uv.lock",
+    "poetry.lock",
+    "pylock.toml",
+    "pylock.*.toml",
+];
+
+/// The build-context source holding the code of a uv workspace member and
+/// of the members it depends on: their directories (`members`, context
+/// paths), each without what [`code_source`] leaves out of a project (the
+/// spec too), and nothing else of the workspace (its root's lock, the
+/// other members).
+fn members_source(
+    service: &Service,
+    members: &[String],
+    (session_id, spec_file): (&str, &str),
+    ignored: &[String],
+) -> State {
+    let spec_name = spec_file.rsplit('/').next().unwrap_or(spec_file);
+    let under = |dir: &str, name: &str| {
+        if dir.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{dir}/{name}")
+        }
+    };
+    let mut exclude: Vec<String> = members
+        .iter()
+        .flat_map(|dir| {
+            NOT_CODE
+                .iter()
+                .chain([&spec_name])
+                .map(move |p| under(dir, p))
+        })
+        .collect();
+    exclude.extend(ignored.iter().cloned());
+    // A workspace root at the context's: the whole context.
+    let include = if members.iter().any(String::is_empty) {
+        Vec::new()
+    } else {
+        members.iter().map(|dir| format!("{dir}/")).collect()
+    };
+    code_local(
+        service,
+        (include, exclude),
+        session_id,
+        format!("[{}] load the workspace members' code", service.level.name),
+    )
+}
+
+/// The build-context source of `service`'s code: the patterns `include`
+/// less `exclude`, for the session `session_id`, named `name`.
+fn code_local(
+    service: &Service,
+    (include, exclude): (Vec<String>, Vec<String>),
+    session_id: &str,
+    name: String,
+) -> State {
+    super::sources::only_files(
+        format!("pybase-code:{}", service.project),
+        include,
+        (session_id, &exclude),
+        name,
+    )
+}
+
 /// The build-context source holding the project's code: the project
 /// directory without what never belongs in an image (VCS data, venvs,
 /// bytecode), without the locks the venv stage installs (no build backend
@@ -172,38 +273,22 @@ fn code_source(
     ignored: &[String],
     application: bool,
 ) -> State {
-    let mut exclude: Vec<String> = [
-        ".git",
-        ".venv",
-        "**/__pycache__",
-        "**/*.pyc",
-        "uv.lock",
-        "poetry.lock",
-        "pylock.toml",
-        "pylock.*.toml",
-    ]
-    .iter()
-    .map(|p| service.project_path(p))
-    .collect();
+    let mut exclude: Vec<String> = NOT_CODE.iter().map(|p| service.project_path(p)).collect();
     if application {
         exclude.push(service.project_path(crate::requirements::REQUIREMENTS_FILE));
     }
     let spec_name = spec_file.rsplit('/').next().unwrap_or(spec_file);
     exclude.push(service.project_path(spec_name));
     exclude.extend(ignored.iter().cloned());
-    State::local(
-        CONTEXT_LOCAL,
-        &LocalOptions {
-            session_id: session_id.to_owned(),
-            shared_key_hint: format!("pybase-code:{}", service.project),
-            include_patterns: if service.project.is_empty() {
-                Vec::new()
-            } else {
-                vec![format!("{}/", service.project)]
-            },
-            exclude_patterns: exclude,
-            ..Default::default()
-        },
+    let include = if service.project.is_empty() {
+        Vec::new()
+    } else {
+        vec![format!("{}/", service.project)]
+    };
+    code_local(
+        service,
+        (include, exclude),
+        session_id,
         format!("[{}] load project code", service.level.name),
     )
 }

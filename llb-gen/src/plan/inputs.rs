@@ -227,6 +227,10 @@ pub struct ProjectFacts {
     /// [`ProjectInfo::application`](crate::project::ProjectInfo::application)):
     /// its code is copied into the working directory, not installed.
     pub application: bool,
+    /// When it is a member of a uv workspace: what its venv and code steps
+    /// read of the workspace (see
+    /// [`Workspace`](crate::project::Workspace)).
+    pub workspace: Option<crate::project::Workspace>,
 }
 
 impl ProjectFacts {
@@ -246,6 +250,7 @@ impl ProjectFacts {
             fetching: info.fetching,
             build_requires: info.build_requires.clone().filter(|_| !info.application),
             application: info.application,
+            workspace: info.workspace.clone(),
         }
     }
 }

@@ -68,7 +68,7 @@ pub use inputs::{
 };
 pub use sources::{
     dockerignore_patterns, dockerignore_source, included_source, lock_inputs, lock_source,
-    other_lock_inputs, other_lock_source, setup_source,
+    other_lock_inputs, other_lock_source, setup_source, workspace_lock_source, workspace_source,
 };
 pub use target::{Target, TargetKind, select_target, target_version, targets};
 

@@ -329,6 +329,44 @@ pub(super) const BACKEND_SCRIPT: Script = Script {
     ),
 };
 
+/// The start of a code step: a venv at /opt/venv when the builder has
+/// none (no tier below), the time stamp its new files are newer than, and
+/// the build backend's Python. (A macro, so that `concat!` can put it in
+/// the scripts.)
+macro_rules! code_setup {
+    () => {
+        concat!(
+            download_setup!(),
+            r#"if [ ! -e /opt/venv/pyvenv.cfg ]; then
+"#,
+            new_venv!("/opt/venv"),
+            r#"fi
+stamp=$(mktemp)
+backend=/pybase/backend/bin/python
+"#
+        )
+    };
+}
+
+/// The end of a code step: uv's records of where each package came from
+/// and when it saw it removed, then the new files kept.
+macro_rules! code_end {
+    () => {
+        concat!(
+            r#"cd /
+# uv's records of where the package came from and when it saw it: not part
+# of the package, and paths of this step.
+for record in opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json opt/venv/lib/python*/site-packages/*.dist-info/direct_url.json; do
+  [ -e "$record" ] || continue
+  rm -f "$record"
+  sed -i "\\|/${record##*/},|d" "${record%/*}/RECORD"
+done
+"#,
+            keep_new_files!()
+        )
+    };
+}
+
 /// Install the project without its dependencies into the builder's venv
 /// (the tiers' venv, or an empty one made here: never the level's own, so
 /// that a lock bump does not rerun this step), then keep only the files the
@@ -341,14 +379,8 @@ pub(super) const BACKEND_SCRIPT: Script = Script {
 pub(super) const CODE_SCRIPT: Script = Script {
     file: "code-install.sh",
     text: concat!(
-        download_setup!(),
-        r#"if [ ! -e /opt/venv/pyvenv.cfg ]; then
-"#,
-        new_venv!("/opt/venv"),
-        r#"fi
-stamp=$(mktemp)
-backend=/pybase/backend/bin/python
-if [ -x "$backend" ] && /pybase/uv/uv build --wheel --no-build-isolation --python "$backend" --out-dir /tmp/pybase-code /pybase/src; then
+        code_setup!(),
+        r#"if [ -x "$backend" ] && /pybase/uv/uv build --wheel --no-build-isolation --python "$backend" --out-dir /tmp/pybase-code /pybase/src; then
   /pybase/uv/uv pip install --python /opt/venv/bin/python --offline --no-deps /tmp/pybase-code/*.whl
 else
   if [ -x "$backend" ]; then
@@ -356,16 +388,34 @@ else
   fi
   /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps /pybase/src
 fi
-cd /
-# uv's records of where the package came from and when it saw it: not part
-# of the package, and paths of this step.
-for record in opt/venv/lib/python*/site-packages/*.dist-info/uv_cache.json opt/venv/lib/python*/site-packages/*.dist-info/direct_url.json; do
-  [ -e "$record" ] || continue
-  rm -f "$record"
-  sed -i "\\|/${record##*/},|d" "${record%/*}/RECORD"
+"#,
+        code_end!()
+    ),
+};
+
+/// The code of a uv workspace member: each member directory given
+/// (`"$@"`, relative to /pybase/src: the project's, then the members it
+/// depends on) built and installed without dependencies, as
+/// `CODE_SCRIPT` installs a project; `--no-sources`, since the
+/// workspace's root is not mounted (the members' `{ workspace = true }`
+/// sources name it) and no dependency is installed anyway.
+pub(super) const WORKSPACE_CODE_SCRIPT: Script = Script {
+    file: "code-install-workspace-members.sh",
+    text: concat!(
+        code_setup!(),
+        r#"for member in "$@"; do
+  rm -rf /tmp/pybase-code
+  if [ -x "$backend" ] && /pybase/uv/uv build --wheel --no-build-isolation --no-sources --python "$backend" --out-dir /tmp/pybase-code "/pybase/src/$member"; then
+    /pybase/uv/uv pip install --python /opt/venv/bin/python --offline --no-deps /tmp/pybase-code/*.whl
+  else
+    if [ -x "$backend" ]; then
+      echo "pybase: the build of $member in the backend's environment failed; building in an isolated one" >&2
+    fi
+    /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps --no-sources "/pybase/src/$member"
+  fi
 done
 "#,
-        keep_new_files!()
+        code_end!()
     ),
 };
 
@@ -386,7 +436,7 @@ chmod -R u+rwX,go+rX,go-w /pybase/out
 
 /// Every script, for the tests.
 #[cfg(test)]
-pub(super) const ALL: [&Script; 16] = [
+pub(super) const ALL: [&Script; 17] = [
     &SYSTEM_SCRIPT,
     &COPIED_SYSTEM_SCRIPT,
     &BUILD_SCRIPT,
@@ -402,6 +452,7 @@ pub(super) const ALL: [&Script; 16] = [
     &POETRY_DELTA_SCRIPT,
     &BACKEND_SCRIPT,
     &CODE_SCRIPT,
+    &WORKSPACE_CODE_SCRIPT,
     &APP_CODE_SCRIPT,
 ];
 

@@ -194,16 +194,77 @@ pub fn included_source(
     session_id: &str,
     ignored: &[String],
 ) -> State {
+    only_files(
+        format!("pybase-includes:{}", project.dir),
+        paths.to_vec(),
+        (session_id, ignored),
+        format!("[{}] load the files its lock includes", project.owner),
+    )
+}
+
+/// The build-context source holding only the files `include` (patterns),
+/// less the patterns `ignored` (`.dockerignore`'s, and more), for the
+/// session `session_id`, under BuildKit's `shared_key_hint` and the step
+/// `name`.
+pub(super) fn only_files(
+    shared_key_hint: String,
+    include: Vec<String>,
+    (session_id, ignored): (&str, &[String]),
+    name: String,
+) -> State {
     State::local(
         CONTEXT_LOCAL,
         &LocalOptions {
             session_id: session_id.to_owned(),
-            shared_key_hint: format!("pybase-includes:{}", project.dir),
-            include_patterns: paths.to_vec(),
+            shared_key_hint,
+            include_patterns: include,
             exclude_patterns: ignored.to_vec(),
             ..Default::default()
         },
-        format!("[{}] load the files its lock includes", project.owner),
+        name,
+    )
+}
+
+/// The build-context source holding only `paths`, the files of a uv
+/// workspace above a project without a lock (each ancestor directory's
+/// `pyproject.toml` and `uv.lock`:
+/// [`ProjectFiles::wanted_workspace`](crate::project::ProjectFiles::wanted_workspace)),
+/// for the frontend to read them. No step mounts it: the venv step of a
+/// workspace member mounts [`workspace_lock_source`].
+pub fn workspace_source(
+    project: &ProjectDir<'_>,
+    paths: &[String],
+    session_id: &str,
+    ignored: &[String],
+) -> State {
+    only_files(
+        format!("pybase-workspace:{}", project.dir),
+        paths.to_vec(),
+        (session_id, ignored),
+        format!("[{}] look for a uv workspace above it", project.owner),
+    )
+}
+
+/// The build-context source a workspace member's venv step mounts: the
+/// files uv reads to know the workspace and nothing else (the root's
+/// `pyproject.toml` and `uv.lock`, each member's `pyproject.toml`:
+/// [`Workspace::lock_inputs`](crate::project::Workspace::lock_inputs)), so
+/// no code change, in the member or another, reruns the venv. `owner`
+/// names the service or tier; `ignored` are the `.dockerignore` patterns.
+pub fn workspace_lock_source(
+    workspace: &crate::project::Workspace,
+    owner: &str,
+    session_id: &str,
+    ignored: &[String],
+) -> State {
+    only_files(
+        format!("pybase-workspace-lock:{}", workspace.root),
+        workspace.lock_inputs.clone(),
+        (session_id, ignored),
+        format!(
+            "[{owner}] load the uv workspace's pyproject.toml files and {}",
+            workspace.path(LOCK_FILE)
+        ),
     )
 }
 

@@ -47,7 +47,14 @@ pub(super) fn venv(
     // checking the host against the `known_hosts` secret, never
     // trusting a key on first use. Neither is part of a layer.
     let git_over_ssh = facts.is_some_and(|f| f.git_over_ssh);
-    let lock_file = project.path(crate::project::lock_file_name(project, lock_kind));
+    // A workspace member installs from the root's lock, for itself alone.
+    let workspace = facts.and_then(|f| f.workspace.as_ref());
+    let lock_file = match workspace {
+        Some(workspace) => workspace.path(super::LOCK_FILE),
+        None => project.path(crate::project::lock_file_name(project, lock_kind)),
+    };
+    // The directory the lock source is mounted at, its steps' working one.
+    let lock_dir = workspace.map_or(project.dir, |w| w.root.as_str());
     // What the installer reads: the lock, or its translation (one file
     // per index).
     let translated = facts.map_or(&[][..], |f| f.translated_locks.as_slice());
@@ -64,7 +71,7 @@ pub(super) fn venv(
             .map(crate::poetry::translated_file)
             .collect(),
     };
-    let selection = selection(project);
+    let selection = selection(project, workspace, "--no-install-workspace");
     let fetched = fetched(cx, lock_kind, facts, git_over_ssh);
     let installer = match &fetched {
         Some(house) => Installer::Fetched {
@@ -82,7 +89,12 @@ pub(super) fn venv(
             &translated_files,
         ),
     };
-    let mut lock = lock_source(project, cx.inputs.session_id, &cx.inputs.ignored);
+    let mut lock = match workspace {
+        Some(workspace) => {
+            super::workspace_lock_source(workspace, name, cx.inputs.session_id, &cx.inputs.ignored)
+        }
+        None => lock_source(project, cx.inputs.session_id, &cx.inputs.ignored),
+    };
     for (translation, file) in translated.iter().zip(&translated_files) {
         let what = match lock_kind {
             LockKind::Requirements => "with the files it includes, every requirement pinned",
@@ -101,10 +113,10 @@ pub(super) fn venv(
                 name,
                 line,
                 lock_file: &lock_file,
-                project,
+                lock_dir,
                 facts,
                 house,
-                selection: &selection,
+                selection: &self::selection(project, workspace, "--no-emit-workspace"),
                 lock: &lock,
             };
             fetch.inputs(builder)?
@@ -128,20 +140,33 @@ pub(super) fn venv(
         ))
         .at(line);
     let files = builder
-        .run(inputs.mount(cx, project, exec), cx.platform)
+        .run(inputs.mount(cx, lock_dir, exec), cx.platform)
         .output(output)
         .ok_or(PlanError::MissingOutput(output))?;
     Ok(Venv { files, lock_file })
 }
 
 /// The extras and groups the spec selects, as uv's arguments (uv.lock
-/// only: a lock of pins with a selection is refused before planning).
-fn selection(project: &ProjectDir<'_>) -> Vec<String> {
-    project
-        .selection
-        .extras
-        .iter()
-        .flat_map(|extra| ["--extra".to_owned(), extra.name.clone()])
+/// only: a lock of pins with a selection is refused before planning); for
+/// a member of a `workspace`, first the member as `--package` and
+/// `no_members`, the flag that leaves every member out (they are code).
+fn selection(
+    project: &ProjectDir<'_>,
+    workspace: Option<&crate::project::Workspace>,
+    no_members: &str,
+) -> Vec<String> {
+    let member = workspace.map(|w| ["--package", w.package.as_str(), no_members]);
+    member
+        .into_iter()
+        .flatten()
+        .map(str::to_owned)
+        .chain(
+            project
+                .selection
+                .extras
+                .iter()
+                .flat_map(|extra| ["--extra".to_owned(), extra.name.clone()]),
+        )
         .chain(
             project
                 .selection
@@ -310,13 +335,14 @@ enum Inputs {
 }
 
 impl Inputs {
-    /// `exec` with these inputs mounted.
-    fn mount(&self, cx: &Context<'_>, project: &ProjectDir<'_>, exec: Exec) -> Exec {
+    /// `exec` with these inputs mounted, the lock source at `lock_dir`
+    /// (the project's directory, or its workspace's root) in it.
+    fn mount(&self, cx: &Context<'_>, lock_dir: &str, exec: Exec) -> Exec {
         match self {
             Self::Lock { lock, git_over_ssh } => {
                 let exec = cx.with_uv(
                     exec.cwd(LOCK_DIR)
-                        .mount(project_mount(project, Mount::readonly(LOCK_DIR, lock))),
+                        .mount(project_mount(lock_dir, Mount::readonly(LOCK_DIR, lock))),
                 );
                 if *git_over_ssh {
                     with_ssh(cx, exec)
@@ -341,12 +367,12 @@ impl Inputs {
     }
 }
 
-/// `mount` of the lock source, at the project's directory in it.
-fn project_mount(project: &ProjectDir<'_>, mount: Mount) -> Mount {
-    if project.dir.is_empty() {
+/// `mount` of the lock source, at the directory `dir` in it.
+fn project_mount(dir: &str, mount: Mount) -> Mount {
+    if dir.is_empty() {
         mount
     } else {
-        mount.selector(project.dir)
+        mount.selector(dir)
     }
 }
 
@@ -417,7 +443,7 @@ struct Fetch<'c, 'a> {
     name: &'c str,
     line: Option<u32>,
     lock_file: &'c str,
-    project: &'c ProjectDir<'c>,
+    lock_dir: &'c str,
     facts: Option<&'c ProjectFacts>,
     house: &'c Wheelhouse,
     selection: &'c [String],
@@ -477,7 +503,7 @@ impl Fetch<'_, '_> {
                         .env(cx.uv_env.clone())
                         .cwd(LOCK_DIR)
                         .mount(project_mount(
-                            self.project,
+                            self.lock_dir,
                             Mount::readonly(LOCK_DIR, self.lock),
                         ))
                         .mount(Mount::output(OUT_DIR, &State::scratch()))

@@ -219,6 +219,7 @@ mod tests {
             requirements: file("requirements.txt"),
             included: Default::default(),
             setup_files,
+            workspace: Default::default(),
         };
         match check_files(&spec.file, &files) {
             Ok(info) => format!(
@@ -317,6 +318,7 @@ mod tests {
                     requirements: Some(requirements.into_bytes()),
                     included: Default::default(),
                     setup_files: false,
+                    workspace: Default::default(),
                 })
                 .collect()
         };

@@ -1,0 +1,1 @@
+"""pybase's workspace fixture: an unrelated member."""
