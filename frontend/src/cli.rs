@@ -586,18 +586,13 @@ fn check_projects<'a>(
                 .iter()
                 .any(|file| context.join(project.path(file)).is_file());
         let mut files = ProjectFiles {
-            project,
             pyproject,
             lock: read(&lock)?,
             poetry: read(&poetry)?,
-            pdm: None,
-            pipfile_lock: None,
-            pipfile: None,
             pylock: read(&pylock)?,
             requirements: read(&requirements)?,
-            included: Default::default(),
             setup_files,
-            workspace: Default::default(),
+            ..ProjectFiles::new(project)
         };
         if files.wants_other_locks() {
             let [pdm, pipfile_lock, pipfile] = plan::other_lock_inputs(&files.project);

@@ -582,18 +582,9 @@ mod tests {
         let pyproject = "[project]\nname = \"base\"\nversion = \"1\"\n\n[dependency-groups]\ndev = [\"pytest\"]\ntracing = [\"opentelemetry-sdk\"]\n";
         let lock = "version = 1\n[[package]]\nname = \"base\"\nversion = \"1\"\n";
         let stack = [crate::project::ProjectFiles {
-            project,
             pyproject: Some(pyproject.as_bytes().to_vec()),
             lock: Some(lock.as_bytes().to_vec()),
-            poetry: None,
-            pdm: None,
-            pipfile_lock: None,
-            pipfile: None,
-            pylock: None,
-            requirements: None,
-            included: Default::default(),
-            setup_files: false,
-            workspace: Default::default(),
+            ..crate::project::ProjectFiles::new(project)
         }];
         let infos = crate::project::check_stack("pybase.yaml", &stack).expect("valid project");
         lint_stack(&stack, &infos)

@@ -559,6 +559,28 @@ pub struct ProjectFiles<'a> {
     pub workspace: crate::lock::includes::IncludedFiles,
 }
 
+impl<'a> ProjectFiles<'a> {
+    /// The files of `project` before any is read: every one missing. Readers
+    /// fill in what they find (`ProjectFiles { lock, ..ProjectFiles::new(project) }`),
+    /// so that a new lock file is a field here, not an edit at each reader.
+    pub fn new(project: ProjectDir<'a>) -> Self {
+        Self {
+            project,
+            pyproject: None,
+            lock: None,
+            poetry: None,
+            pdm: None,
+            pipfile_lock: None,
+            pipfile: None,
+            pylock: None,
+            requirements: None,
+            included: Default::default(),
+            setup_files: false,
+            workspace: Default::default(),
+        }
+    }
+}
+
 impl ProjectFiles<'_> {
     /// The files its requirements lock includes that are not read yet
     /// (none for another lock): the caller reads them into `included`,
@@ -1830,18 +1852,9 @@ name = "idna"
             "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [{dependencies}]\n"
         );
         let files = ProjectFiles {
-            project,
             pyproject: Some(pyproject.into_bytes()),
-            lock: None,
-            poetry: None,
-            pdm: None,
-            pipfile_lock: None,
-            pipfile: None,
-            pylock: None,
             requirements: Some(pins.as_bytes().to_vec()),
-            included: Default::default(),
-            setup_files: false,
-            workspace: Default::default(),
+            ..ProjectFiles::new(project)
         };
         match check_files(&spec.file, &files) {
             Ok(_) => "ok".to_owned(),
@@ -1970,20 +1983,11 @@ name = "idna"
         )
         .expect("valid spec");
         let files = ProjectFiles {
-            project: spec.services["api"].project_dir(),
-            pyproject: None,
-            lock: None,
-            poetry: None,
-            pdm: None,
-            pipfile_lock: None,
-            pipfile: None,
-            pylock: None,
             requirements: Some(b"six==1.17.0 --hash=sha256:00\nidna==3.10\n".to_vec()),
-            included: Default::default(),
             // A package of setup.py's, not an application (see
             // `application`'s tests for those).
             setup_files: true,
-            workspace: Default::default(),
+            ..ProjectFiles::new(spec.services["api"].project_dir())
         };
         let problems = check_files(&spec.file, &files).expect_err("refused");
         insta::assert_snapshot!(problems.to_string(), @"
@@ -2353,18 +2357,9 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         );
         assert_eq!(crate::plan::lock_inputs(&project)[1], "app/uv.lock");
         let files = |pyproject: Option<&str>, lock: Option<&str>| ProjectFiles {
-            project,
             pyproject: pyproject.map(|p| p.as_bytes().to_vec()),
-            lock: None,
-            poetry: None,
-            pdm: None,
             pipfile_lock: lock.map(|l| l.as_bytes().to_vec()),
-            pipfile: None,
-            pylock: None,
-            requirements: None,
-            included: Default::default(),
-            setup_files: false,
-            workspace: Default::default(),
+            ..ProjectFiles::new(project)
         };
         let named = files(None, Some("{}"));
         assert!(named.wants_other_locks());
@@ -2406,18 +2401,10 @@ wheels = [{ url = "https://x/pywin32-308-cp311-cp311-win_amd64.whl", hash = "sha
         // A uv.lock next to it is not the lock: the spec says which.
         let pyproject = "[project]\nname = \"api\"\nversion = \"1\"\ndependencies = [\"six\"]\n";
         let mut files = ProjectFiles {
-            project,
             pyproject: Some(pyproject.as_bytes().to_vec()),
             lock: Some(b"not a lock [".to_vec()),
-            poetry: None,
-            pdm: None,
-            pipfile_lock: None,
-            pipfile: None,
-            pylock: None,
             requirements: Some(b"-r ../base.txt\n".to_vec()),
-            included: Default::default(),
-            setup_files: false,
-            workspace: Default::default(),
+            ..ProjectFiles::new(project)
         };
         // Its includes are relative to its own directory.
         assert_eq!(files.wanted_includes(), ["app/base.txt"]);

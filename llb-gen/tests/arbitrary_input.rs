@@ -50,18 +50,9 @@ fn pipeline(spec_bytes: &[u8]) -> Result<Vec<u8>, String> {
         .projects()
         .into_iter()
         .map(|project| ProjectFiles {
-            project,
             pyproject: Some(fixture("pyproject.toml")),
             lock: Some(fixture("uv.lock")),
-            poetry: None,
-            pdm: None,
-            pipfile_lock: None,
-            pipfile: None,
-            pylock: None,
-            requirements: None,
-            included: Default::default(),
-            setup_files: false,
-            workspace: Default::default(),
+            ..ProjectFiles::new(project)
         })
         .collect();
     let infos = llb_gen::project::check_stack(&spec.file, &stack).map_err(|d| d.to_string())?;

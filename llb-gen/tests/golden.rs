@@ -136,18 +136,13 @@ fn checked_stack_in<'a>(
                 .iter()
                 .any(|file| read(&project.path(file)).is_some());
             let mut files = ProjectFiles {
-                project,
                 pyproject: read(&pyproject),
                 lock: read(&lock),
                 poetry: read(&poetry),
-                pdm: None,
-                pipfile_lock: None,
-                pipfile: None,
                 pylock: read(&pylock),
                 requirements: read(&requirements),
-                included: Default::default(),
                 setup_files,
-                workspace: Default::default(),
+                ..ProjectFiles::new(project)
             };
             if files.wants_other_locks() {
                 let [pdm, pipfile_lock, pipfile] = plan::other_lock_inputs(&files.project);

@@ -54,18 +54,9 @@ fn inputs<'a>(
         .projects()
         .into_iter()
         .map(|project| ProjectFiles {
-            project,
             pyproject: Some(PYPROJECT.to_vec()),
             lock: Some(LOCK.to_vec()),
-            poetry: None,
-            pdm: None,
-            pipfile_lock: None,
-            pipfile: None,
-            pylock: None,
-            requirements: None,
-            included: Default::default(),
-            setup_files: false,
-            workspace: Default::default(),
+            ..ProjectFiles::new(project)
         })
         .collect();
     let infos =

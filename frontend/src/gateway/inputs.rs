@@ -139,18 +139,13 @@ pub(super) async fn read_project<'a>(
     let setup_files =
         pyproject.is_none() && has_setup_files(bridge, &project, session, ignored, caps).await?;
     let mut files = ProjectFiles {
-        project,
         pyproject,
         lock: read_file(bridge, &lock_ref, &lock).await?,
         poetry: read_file(bridge, &lock_ref, &poetry).await?,
-        pdm: None,
-        pipfile_lock: None,
-        pipfile: None,
         pylock: read_file(bridge, &lock_ref, &pylock).await?,
         requirements: read_file(bridge, &lock_ref, &requirements).await?,
-        included: Default::default(),
         setup_files,
-        workspace: Default::default(),
+        ..ProjectFiles::new(project)
     };
     if files.wants_other_locks() {
         let source = plan::other_lock_source(&files.project, session, ignored);

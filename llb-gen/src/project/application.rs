@@ -208,7 +208,6 @@ mod tests {
                 .map(|(_, text)| text.as_bytes().to_vec())
         };
         let files = ProjectFiles {
-            project: spec.services["api"].project_dir(),
             pyproject: file("pyproject.toml"),
             lock: file("uv.lock"),
             poetry: file("poetry.lock"),
@@ -217,9 +216,8 @@ mod tests {
             pipfile: file("Pipfile"),
             pylock: file("pylock.toml"),
             requirements: file("requirements.txt"),
-            included: Default::default(),
             setup_files,
-            workspace: Default::default(),
+            ..ProjectFiles::new(spec.services["api"].project_dir())
         };
         match check_files(&spec.file, &files) {
             Ok(info) => format!(
@@ -307,18 +305,8 @@ mod tests {
                 .into_iter()
                 .zip([SIX.to_owned(), upper.to_owned()])
                 .map(|(project, requirements)| ProjectFiles {
-                    project,
-                    pyproject: None,
-                    lock: None,
-                    poetry: None,
-                    pdm: None,
-                    pipfile_lock: None,
-                    pipfile: None,
-                    pylock: None,
                     requirements: Some(requirements.into_bytes()),
-                    included: Default::default(),
-                    setup_files: false,
-                    workspace: Default::default(),
+                    ..ProjectFiles::new(project)
                 })
                 .collect()
         };

@@ -556,18 +556,9 @@ mod tests {
         lock: Option<Vec<u8>>,
     ) -> ProjectFiles<'s> {
         ProjectFiles {
-            project,
             pyproject,
             lock,
-            poetry: None,
-            pdm: None,
-            pipfile_lock: None,
-            pipfile: None,
-            pylock: None,
-            requirements: None,
-            included: Default::default(),
-            setup_files: false,
-            workspace: Default::default(),
+            ..ProjectFiles::new(project)
         }
     }
 
