@@ -361,66 +361,22 @@ fn not_a_member(
 }
 
 /// Whether `path` (relative, `/`-separated) matches `glob` as uv matches
-/// member globs: `*` and `?` within a path element, `**` any number of
-/// elements, character classes `[…]`.
+/// member globs: with the `glob` crate, uv's own, a wildcard never
+/// crossing a `/` (uv expands the globs on the filesystem, an element at a
+/// time), `**` any number of elements, `.` elements dropped. A glob that
+/// does not parse matches nothing.
 pub(super) fn glob_matches(glob: &str, path: &str) -> bool {
     let glob: Vec<&str> = glob
         .split('/')
         .filter(|e| !e.is_empty() && *e != ".")
         .collect();
-    let path: Vec<&str> = path.split('/').filter(|e| !e.is_empty()).collect();
-    elements_match(&glob, &path)
-}
-
-/// Whether the elements `path` match the glob elements `glob`.
-fn elements_match(glob: &[&str], path: &[&str]) -> bool {
-    match (glob.split_first(), path.split_first()) {
-        (None, None) => true,
-        (Some((&"**", rest)), _) => {
-            elements_match(rest, path) || (!path.is_empty() && elements_match(glob, &path[1..]))
-        }
-        (Some((first, rest)), Some((element, others))) => {
-            element_matches(first.as_bytes(), element.as_bytes()) && elements_match(rest, others)
-        }
-        _ => false,
-    }
-}
-
-/// Whether the path element `text` matches the glob element `glob`.
-fn element_matches(glob: &[u8], text: &[u8]) -> bool {
-    match glob.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|skip| element_matches(rest, &text[skip..])),
-        Some((b'?', rest)) => !text.is_empty() && element_matches(rest, &text[1..]),
-        Some((b'[', rest)) => {
-            let Some(close) = rest.iter().position(|&b| b == b']') else {
-                return text.first() == Some(&b'[') && element_matches(rest, &text[1..]);
-            };
-            let (class, after) = (&rest[..close], &rest[close + 1..]);
-            let (negated, class) = match class.split_first() {
-                Some((b'!' | b'^', class)) => (true, class),
-                _ => (false, class),
-            };
-            let Some(&first) = text.first() else {
-                return false;
-            };
-            let mut inside = false;
-            let mut at = 0;
-            while at < class.len() {
-                if at + 2 < class.len() && class[at + 1] == b'-' {
-                    inside |= (class[at]..=class[at + 2]).contains(&first);
-                    at += 3;
-                } else {
-                    inside |= class[at] == first;
-                    at += 1;
-                }
-            }
-            inside != negated && element_matches(after, &text[1..])
-        }
-        Some((&literal, rest)) => {
-            text.first() == Some(&literal) && element_matches(rest, &text[1..])
-        }
-    }
+    let options = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: false,
+    };
+    glob::Pattern::new(&glob.join("/"))
+        .is_ok_and(|pattern| pattern.matches_with(path.trim_matches('/'), options))
 }
 
 /// Check `files.project`, a member of the workspace at `root`: its
