@@ -445,21 +445,18 @@ mod tests {
     /// The selection of `packages`, each needed where its marker (`""`:
     /// everywhere) holds.
     fn selection(packages: &[(&Package, &str)]) -> Selection {
-        Selection {
-            kind: crate::lock::LockKind::Uv,
-            file: "uv.lock".to_owned(),
-            packages: packages
-                .iter()
-                .map(|(package, marker)| crate::select::Selected {
-                    package: (*package).clone(),
-                    needed_when: if marker.is_empty() {
-                        pep508_rs::MarkerTree::TRUE
-                    } else {
-                        marker.parse().expect("a marker")
-                    },
-                })
-                .collect(),
-        }
+        let packages = packages
+            .iter()
+            .map(|(package, marker)| crate::select::Selected {
+                package: (*package).clone(),
+                needed_when: if marker.is_empty() {
+                    pep508_rs::MarkerTree::TRUE
+                } else {
+                    marker.parse().expect("a marker")
+                },
+            })
+            .collect();
+        Selection::of(crate::lock::LockKind::Uv, "uv.lock", packages)
     }
 
     fn yaml(wheels: &[&str], has_sdist: bool) -> Selection {

@@ -142,11 +142,7 @@ pub fn translate(
     Ok(PoetryLock {
         requirements: crate::poetry::requirements_by_index(&header, &indexes, &lines),
         pins,
-        selection: crate::select::Selection {
-            kind: lock.kind,
-            file: lock.file.clone(),
-            packages: selected,
-        },
+        selection: crate::select::Selection::of(lock.kind, &lock.file, selected),
     })
 }
 

@@ -681,11 +681,7 @@ pub fn parse(
     Ok(PoetryLock {
         requirements: requirements_by_index(&header, &out.indexes, &out.lines),
         pins: out.pins,
-        selection: crate::select::Selection {
-            kind: crate::lock::LockKind::Poetry,
-            file: file.to_owned(),
-            packages: out.selected,
-        },
+        selection: crate::select::Selection::of(crate::lock::LockKind::Poetry, file, out.selected),
     })
 }
 

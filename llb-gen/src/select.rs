@@ -78,6 +78,11 @@ pub struct Selection {
     pub file: String,
     /// The packages, in the lock's order.
     pub packages: Vec<Selected>,
+    /// The local projects (workspace members, see
+    /// [`Package::is_local_project`]) the walk reached from the project,
+    /// the project itself aside, in the lock's order: code, which the code
+    /// step installs, never the venv (empty for a lock of pins).
+    pub local_projects: Vec<Package>,
 }
 
 /// Whether a target needs a selected package.
@@ -112,6 +117,17 @@ impl Need {
 }
 
 impl Selection {
+    /// The selection of `packages` from the lock `file` (a `kind`), which
+    /// reaches no local project: what a lock of pins' translation gives.
+    pub fn of(kind: LockKind, file: &str, packages: Vec<Selected>) -> Self {
+        Self {
+            kind,
+            file: file.to_owned(),
+            packages,
+            local_projects: Vec::new(),
+        }
+    }
+
     /// The selected packages every environment needs.
     pub fn needed_everywhere(&self) -> impl Iterator<Item = &Selected> {
         self.packages.iter().filter(|s| s.needed_when.is_true())
@@ -152,6 +168,7 @@ impl Selection {
 /// that need it; `None` when the lock does not lock the project the
 /// request starts from.
 pub fn needed(lock: &Lock, request: &Request<'_>) -> Option<Selection> {
+    let mut local_projects = Vec::new();
     let packages = match request.roots {
         Roots::EveryPackage => lock
             .packages
@@ -163,49 +180,36 @@ pub fn needed(lock: &Lock, request: &Request<'_>) -> Option<Selection> {
             .collect(),
         Roots::Project(project) => {
             let reached = reached_from_project(lock, project, request)?;
-            lock.packages
-                .iter()
+            let mut packages = Vec::new();
+            for package in &lock.packages {
+                let Some(reached_when) = reached.get(&package.name) else {
+                    continue;
+                };
                 // A workspace member is code: the code step installs it.
-                .filter(|package| !package.is_local_project())
-                .filter_map(|package| {
-                    let mut needed_when = reached.get(&package.name)?.clone();
-                    // A version locked for some environments only (a fork
-                    // by marker) is needed where those and its paths hold.
-                    if let Some(forked) = &package.resolution_markers {
-                        needed_when.and(forked.clone());
-                    }
-                    Some(Selected {
-                        package: package.clone(),
-                        needed_when,
-                    })
-                })
-                .collect()
+                if package.is_local_project() {
+                    local_projects.push(package.clone());
+                    continue;
+                }
+                let mut needed_when = reached_when.clone();
+                // A version locked for some environments only (a fork by
+                // marker) is needed where those and its paths hold.
+                if let Some(forked) = &package.resolution_markers {
+                    needed_when.and(forked.clone());
+                }
+                packages.push(Selected {
+                    package: package.clone(),
+                    needed_when,
+                });
+            }
+            packages
         }
     };
     Some(Selection {
         kind: lock.kind,
         file: lock.file.clone(),
         packages,
+        local_projects,
     })
-}
-
-/// The local projects (workspace members, see
-/// [`Package::is_local_project`]) that `request` reaches from its project
-/// in `lock`, in the lock's order, the project itself aside: the code step
-/// installs them with the project, the venv holds their dependencies.
-/// Empty for a request of every package; `None` when the lock does not
-/// lock the project.
-pub fn local_projects<'l>(lock: &'l Lock, request: &Request<'_>) -> Option<Vec<&'l Package>> {
-    let Roots::Project(project) = request.roots else {
-        return Some(Vec::new());
-    };
-    let reached = reached_from_project(lock, project, request)?;
-    Some(
-        lock.packages
-            .iter()
-            .filter(|package| package.is_local_project() && reached.contains_key(&package.name))
-            .collect(),
-    )
 }
 
 /// A selected package on a target, as [`select`] gives it.
@@ -561,15 +565,13 @@ wheels = [{ url = "https://files.pythonhosted.org/p/tomli-2.2.1-py3-none-any.whl
         // lib's idna (through the member lib), api's six; neither member,
         // nor other's iniconfig.
         assert_eq!(names, ["idna", "six"]);
-        let local: Vec<&str> = local_projects(&lock, &request)
-            .expect("api is locked")
+        let local: Vec<&str> = selected
+            .local_projects
             .iter()
             .map(|p| p.name.as_str())
             .collect();
         assert_eq!(local, ["lib"]);
-        assert_eq!(
-            local_projects(&lock, &Request::EVERY_PACKAGE),
-            Some(Vec::new())
-        );
+        let every = needed(&lock, &Request::EVERY_PACKAGE).expect("a lock of pins");
+        assert!(every.local_projects.is_empty());
     }
 }

@@ -763,11 +763,7 @@ fn fetchable(elsewhere: bool, psycopg2: bool) -> ProjectFacts {
     }
     ProjectFacts {
         venv_packages: Some(packages.len()),
-        selection: llb_gen::select::Selection {
-            kind: llb_gen::lock::LockKind::Uv,
-            file: "uv.lock".to_owned(),
-            packages,
-        },
+        selection: llb_gen::select::Selection::of(llb_gen::lock::LockKind::Uv, "uv.lock", packages),
         fetching: llb_gen::artifacts::Fetching::WheelsAndSdists,
         ..ProjectFacts::default()
     }

@@ -11,7 +11,7 @@
 //! ([`find`]). The member is checked against the root's lock as a uv
 //! project is against its own ([`super::check_uv`]); what the lock's walk
 //! from it reaches that is a workspace member is code, not venv
-//! ([`crate::select::local_projects`]), and [`Workspace`] says what the
+//! ([`crate::select::Selection::local_projects`]), and [`Workspace`] says what the
 //! venv and code steps read.
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
@@ -249,10 +249,10 @@ pub(super) fn at_root(
                 lock,
                 members,
             };
-            info.workspace = workspace(&files.project, &root, &info).ok();
+            info.workspace = Some(workspace(&files.project, &root, &info));
             Ok(info)
         }
-        None => match local_dependencies(&files.project, lock, &info) {
+        None => match local_dependencies(&files.project, &info) {
             problems if problems.is_empty() => Ok(info),
             problems => Err(Diagnostics(problems)),
         },
@@ -260,31 +260,15 @@ pub(super) fn at_root(
 }
 
 /// The errors for the local projects (path dependencies inside the
-/// project's directory) that the uv.lock `lock` of `project`, which is no
-/// workspace's root, locks for it: the venv leaves them out, as code, and
-/// only a workspace's members are installed as code; so they would be
-/// missing from the image. Each at its package's line.
-fn local_dependencies(
-    project: &ProjectDir<'_>,
-    lock: &[u8],
-    info: &ProjectInfo,
-) -> Vec<Diagnostic> {
+/// project's directory) that the uv.lock of `project` (checked as `info`),
+/// which is no workspace's root, locks for it: the venv leaves them out, as
+/// code, and only a workspace's members are installed as code; so they
+/// would be missing from the image. Each at its package's line.
+fn local_dependencies(project: &ProjectDir<'_>, info: &ProjectInfo) -> Vec<Diagnostic> {
     let file = project.path(LOCK_FILE);
-    let Some(lock) = std::str::from_utf8(lock)
-        .ok()
-        .and_then(|text| crate::lock::uv::read(&file, text).ok())
-    else {
-        return Vec::new();
-    };
-    let (extras, groups) = project.selection.names();
-    let request = crate::select::Request {
-        roots: crate::select::Roots::Project(&info.name),
-        extras: &extras,
-        groups: &groups,
-    };
-    crate::select::local_projects(&lock, &request)
-        .unwrap_or_default()
-        .into_iter()
+    info.selection
+        .local_projects
+        .iter()
         .map(|package| {
             let path = local_path(package).unwrap_or_default();
             Diagnostic::at(
@@ -394,49 +378,36 @@ pub(super) fn check_member(
         Some(root.lock),
         Some(root),
     )?;
-    info.workspace = Some(workspace(&files.project, root, &info)?);
+    info.workspace = Some(workspace(&files.project, root, &info));
     Ok(info)
 }
 
-/// What the steps of `project` (checked as `info`) read of the workspace
-/// at `root`.
-fn workspace(
-    project: &ProjectDir<'_>,
-    root: &Root<'_>,
-    info: &ProjectInfo,
-) -> Result<Workspace, Diagnostics> {
+/// What the steps of `project` (checked as `info`, against the lock of the
+/// workspace at `root`) read of the workspace: the code is the project's
+/// directory, then those of the members its lock's walk reached.
+fn workspace(project: &ProjectDir<'_>, root: &Root<'_>, info: &ProjectInfo) -> Workspace {
     let lock_file = root.path(LOCK_FILE);
-    let text = std::str::from_utf8(root.lock).unwrap_or_default();
-    // Read again: check_uv read it and accepted it.
-    let lock = crate::lock::uv::read(&lock_file, text).map_err(|d| Diagnostics(vec![d]))?;
-    let (extras, groups) = project.selection.names();
-    let request = crate::select::Request {
-        roots: crate::select::Roots::Project(&info.name),
-        extras: &extras,
-        groups: &groups,
-    };
     let package = crate::names::normalize_name(&info.name);
-    let own = lock
-        .packages
+    let members = info
+        .selection
+        .local_projects
         .iter()
-        .find(|p| p.name == package)
-        .and_then(|p| local_path(p));
-    let reached = crate::select::local_projects(&lock, &request).unwrap_or_default();
-    let code = own
-        .into_iter()
-        .chain(reached.into_iter().filter_map(local_path))
+        .filter_map(local_path)
         .map(
             |path| match path.trim_start_matches("./").trim_end_matches('/') {
                 "" | "." => root.dir.clone(),
                 path => join(&root.dir, path),
             },
-        )
-        .fold(Vec::new(), |mut code: Vec<String>, dir| {
+        );
+    let code = std::iter::once(project.dir.to_owned()).chain(members).fold(
+        Vec::new(),
+        |mut code: Vec<String>, dir| {
             if !code.contains(&dir) {
                 code.push(dir);
             }
             code
-        });
+        },
+    );
     let lock_inputs = [root.path(PYPROJECT_FILE), lock_file]
         .into_iter()
         .chain(
@@ -445,12 +416,12 @@ fn workspace(
                 .map(|glob| join(&join(&root.dir, glob), PYPROJECT_FILE)),
         )
         .collect();
-    Ok(Workspace {
+    Workspace {
         root: root.dir.clone(),
         package,
         lock_inputs,
         code,
-    })
+    }
 }
 
 /// A local project's directory in its lock (relative to the lock's).
