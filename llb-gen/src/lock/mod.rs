@@ -214,11 +214,18 @@ impl Package {
     /// not leave the directory): its code is built and installed by the
     /// code step, never by the venv's.
     pub fn is_local_project(&self) -> bool {
+        self.local_path()
+            .is_some_and(|path| !path.starts_with('/') && !path.split('/').any(|part| part == ".."))
+    }
+
+    /// The directory of a local project's source (`editable`, `virtual`
+    /// or `directory`), as the lock writes it (relative to the lock's).
+    pub fn local_path(&self) -> Option<&str> {
         match &self.source {
             Some(
                 Source::Editable { path } | Source::Virtual { path } | Source::Directory { path },
-            ) => !path.starts_with('/') && !path.split('/').any(|part| part == ".."),
-            _ => false,
+            ) => Some(path),
+            _ => None,
         }
     }
 

@@ -270,7 +270,7 @@ fn local_dependencies(project: &ProjectDir<'_>, info: &ProjectInfo) -> Vec<Diagn
         .local_projects
         .iter()
         .map(|package| {
-            let path = local_path(package).unwrap_or_default();
+            let path = package.local_path().unwrap_or_default();
             Diagnostic::at(
                 &file,
                 Some(package.at),
@@ -392,7 +392,7 @@ fn workspace(project: &ProjectDir<'_>, root: &Root<'_>, info: &ProjectInfo) -> W
         .selection
         .local_projects
         .iter()
-        .filter_map(local_path)
+        .filter_map(crate::lock::Package::local_path)
         .map(
             |path| match path.trim_start_matches("./").trim_end_matches('/') {
                 "" | "." => root.dir.clone(),
@@ -421,18 +421,6 @@ fn workspace(project: &ProjectDir<'_>, root: &Root<'_>, info: &ProjectInfo) -> W
         package,
         lock_inputs,
         code,
-    }
-}
-
-/// A local project's directory in its lock (relative to the lock's).
-fn local_path(package: &crate::lock::Package) -> Option<&str> {
-    match &package.source {
-        Some(
-            crate::lock::Source::Editable { path }
-            | crate::lock::Source::Virtual { path }
-            | crate::lock::Source::Directory { path },
-        ) => Some(path.as_str()),
-        _ => None,
     }
 }
 
