@@ -62,22 +62,25 @@ pub(super) struct RawTier {
     #[schemars(with = "Option<String>")]
     pub(super) project: Option<Spanned<String>>,
     /// Extras of the project (`[project.optional-dependencies]`) whose
-    /// packages the venv gets too. Needs `uv.lock`.
+    /// packages the venv gets too. Needs `uv.lock`, `poetry.lock` or
+    /// `pdm.lock`.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub(super) extras: Vec<Spanned<String>>,
     /// Dependency groups (`[dependency-groups]`) whose packages the venv
-    /// gets too; none by default, `dev` included. Needs `uv.lock` or
-    /// `poetry.lock`.
+    /// gets too; none by default, `dev` included. Needs `uv.lock`,
+    /// `poetry.lock` or `pdm.lock` (or `Pipfile.lock`, whose `develop`
+    /// section `develop` or `dev` selects).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub(super) groups: Vec<Spanned<String>>,
     /// The project's lock file, relative to the project directory, when
     /// it is not at its default name (`requirements/prod.txt`): its format
-    /// is taken from its name (`uv.lock`, `poetry.lock`, `pylock.toml` or
-    /// `pylock.*.toml`, otherwise a requirements file). Default: the
-    /// first of `uv.lock`, `poetry.lock`, `pylock.toml`,
-    /// `requirements.txt` the directory has.
+    /// is taken from its name (`uv.lock`, `poetry.lock`, `pdm.lock`,
+    /// `Pipfile.lock`, `pylock.toml` or `pylock.*.toml`, otherwise a
+    /// requirements file). Default: the first of `uv.lock`, `poetry.lock`,
+    /// `pdm.lock`, `Pipfile.lock`, `pylock.toml`, `requirements.txt` the
+    /// directory has.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) lock: Option<Spanned<String>>,
@@ -163,22 +166,25 @@ pub(super) struct RawService {
     #[schemars(with = "Option<String>")]
     pub(super) version: Option<Spanned<String>>,
     /// Extras of the project (`[project.optional-dependencies]`) whose
-    /// packages the venv gets too. Needs `uv.lock`.
+    /// packages the venv gets too. Needs `uv.lock`, `poetry.lock` or
+    /// `pdm.lock`.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub(super) extras: Vec<Spanned<String>>,
     /// Dependency groups (`[dependency-groups]`) whose packages the venv
-    /// gets too; none by default, `dev` included. Needs `uv.lock` or
-    /// `poetry.lock`.
+    /// gets too; none by default, `dev` included. Needs `uv.lock`,
+    /// `poetry.lock` or `pdm.lock` (or `Pipfile.lock`, whose `develop`
+    /// section `develop` or `dev` selects).
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub(super) groups: Vec<Spanned<String>>,
     /// The project's lock file, relative to the project directory, when
     /// it is not at its default name (`requirements/prod.txt`): its format
-    /// is taken from its name (`uv.lock`, `poetry.lock`, `pylock.toml` or
-    /// `pylock.*.toml`, otherwise a requirements file). Default: the
-    /// first of `uv.lock`, `poetry.lock`, `pylock.toml`,
-    /// `requirements.txt` the directory has.
+    /// is taken from its name (`uv.lock`, `poetry.lock`, `pdm.lock`,
+    /// `Pipfile.lock`, `pylock.toml` or `pylock.*.toml`, otherwise a
+    /// requirements file). Default: the first of `uv.lock`, `poetry.lock`,
+    /// `pdm.lock`, `Pipfile.lock`, `pylock.toml`, `requirements.txt` the
+    /// directory has.
     #[serde(default)]
     #[schemars(with = "Option<String>")]
     pub(super) lock: Option<Spanned<String>>,
