@@ -495,6 +495,50 @@ pub(crate) struct UvTable {
     pub(crate) no_binary_package: bool,
     /// Whether it has `dev-dependencies`.
     pub(crate) dev_dependencies: bool,
+    /// `[tool.uv.workspace]`, when it is a table.
+    pub(crate) workspace: Option<UvWorkspace>,
+}
+
+/// `[tool.uv.workspace]`: its member globs and its excluded ones, as
+/// written (relative to the file's directory, a leading `./` and a
+/// trailing `/` dropped).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct UvWorkspace {
+    pub(crate) members: Vec<String>,
+    pub(crate) exclude: Vec<String>,
+}
+
+impl UvWorkspace {
+    /// The `[tool.uv.workspace]` of the pyproject.toml whose table is
+    /// `pyproject`, when it declares one.
+    pub(crate) fn of_pyproject(pyproject: &toml::Table) -> Option<Self> {
+        Self::read(
+            pyproject
+                .get("tool")?
+                .get("uv")?
+                .get("workspace")?
+                .as_table()?,
+        )
+    }
+
+    /// `[tool.uv.workspace]` from its table.
+    fn read(table: &toml::Table) -> Option<Self> {
+        let globs = |key: &str| -> Vec<String> {
+            strings(table.get(key))
+                .unwrap_or_default()
+                .iter()
+                .map(|glob| {
+                    glob.trim_start_matches("./")
+                        .trim_end_matches('/')
+                        .to_owned()
+                })
+                .collect()
+        };
+        Some(Self {
+            members: globs("members"),
+            exclude: globs("exclude"),
+        })
+    }
 }
 
 /// `[tool.poetry]`, as [`Pyproject`] reads it; dependencies are kept as
@@ -628,6 +672,10 @@ impl UvTable {
                 .and_then(toml::Value::as_array)
                 .is_some_and(|p| !p.is_empty()),
             dev_dependencies: table.contains_key("dev-dependencies"),
+            workspace: table
+                .get("workspace")
+                .and_then(toml::Value::as_table)
+                .and_then(UvWorkspace::read),
         }
     }
 }

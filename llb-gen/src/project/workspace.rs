@@ -167,7 +167,11 @@ pub(super) fn find<'f>(
             Ok(table) => table,
             Err(problem) => return Some(Err(Diagnostics(vec![problem]))),
         };
-        let Some((members, excluded)) = declared(&table) else {
+        let Some(crate::pyproject::UvWorkspace {
+            members,
+            exclude: excluded,
+        }) = crate::pyproject::UvWorkspace::of_pyproject(&table)
+        else {
             continue;
         };
         let relative = match dir {
@@ -201,27 +205,6 @@ pub(super) fn find<'f>(
     })
 }
 
-/// The member globs and the excluded ones of the `[tool.uv.workspace]`
-/// a `pyproject.toml` (`table`) declares, as written, relative to its
-/// directory; `None` when it declares none.
-fn declared(table: &toml::Table) -> Option<(Vec<String>, Vec<String>)> {
-    let declared = table.get("tool")?.get("uv")?.get("workspace")?.as_table()?;
-    let globs = |key: &str| -> Vec<String> {
-        declared
-            .get(key)
-            .and_then(toml::Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .filter_map(toml::Value::as_str)
-                    .map(|glob| glob.trim_start_matches("./").trim_end_matches('/'))
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    Some((globs("members"), globs("exclude")))
-}
-
 /// What a project with a lock of its own (`info`, checked) that is a uv
 /// workspace root with members gets of its workspace: the members it
 /// depends on are code, as for a member ([`check_member`]); `info` as it
@@ -230,14 +213,12 @@ pub(super) fn at_root(
     files: &ProjectFiles<'_>,
     mut info: ProjectInfo,
 ) -> Result<ProjectInfo, Diagnostics> {
-    let members = files
+    // The pyproject.toml the check read, not a second parse.
+    let members = info
         .pyproject
-        .as_deref()
-        .and_then(|bytes| std::str::from_utf8(bytes).ok())
-        .and_then(|text| text.parse::<toml::Table>().ok())
         .as_ref()
-        .and_then(declared)
-        .map(|(members, _)| members)
+        .and_then(|p| p.uv.as_ref()?.workspace.as_ref())
+        .map(|workspace| workspace.members.clone())
         .filter(|members| !members.is_empty());
     let Some(lock) = files.lock.as_deref() else {
         return Ok(info);
