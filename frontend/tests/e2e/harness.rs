@@ -10,7 +10,7 @@
 //! - Builds: [`build`], [`build_with`] and [`build_ok`] (`docker buildx
 //!   build` with the spec's base image mapped onto the test image and the CA
 //!   bundle secret), [`buildx_command`] and [`buildx_command_on`] to add
-//!   more, [`bake_spec`] (`pybase bake`, then `docker buildx bake`),
+//!   more, [`bake_spec`] (`pybase bake`, then [`buildx_bake`]),
 //!   [`derive_image`] (an image from a Dockerfile text).
 //! - Images: [`docker_run`], [`inspect`], [`layers`], [`layer_contents`],
 //!   [`assert_only_layer_changed`], [`assert_layer_packages`],
@@ -413,9 +413,7 @@ pub fn assert_layer_packages(image: &str, index: usize, holds: &[&str], lacks: &
     }
 }
 
-/// `pybase bake` of the spec in `dir`, built by `docker buildx bake` in one
-/// session with the base images mapped onto the test image and the CA
-/// bundle secret; images are `pybase-e2e/NAME:TAG`. Returns bake's output.
+/// `pybase bake` of the spec in `dir`, built by [`buildx_bake`].
 pub fn bake_spec(dir: &Path, tag: &str, targets: &[&str]) -> Output {
     let generated = run(Command::new(env!("CARGO_BIN_EXE_pybase"))
         .current_dir(dir)
@@ -423,12 +421,20 @@ pub fn bake_spec(dir: &Path, tag: &str, targets: &[&str]) -> Output {
     assert!(generated.status.success(), "{}", failure(&generated));
     let bake_file = dir.join("bake.json");
     std::fs::write(&bake_file, &generated.stdout).expect("write bake file");
+    buildx_bake(dir, &bake_file, tag, targets)
+}
+
+/// `docker buildx bake` of `bake_file` (in `dir`) for `targets`, in one
+/// session with the base images mapped onto the test image and the CA
+/// bundle secret; images are `pybase-e2e/NAME:TAG`. Returns bake's output,
+/// once it succeeded.
+pub fn buildx_bake(dir: &Path, bake_file: &Path, tag: &str, targets: &[&str]) -> Output {
     let built = run(Command::new("docker")
         .current_dir(dir)
         .env("REGISTRY", "pybase-e2e/")
         .env("TAG", tag)
         .args(["buildx", "bake", "--progress", "plain", "-f"])
-        .arg(&bake_file)
+        .arg(bake_file)
         .args(["--set", &format!("*.secrets=id=ca-bundle,src={CA_BUNDLE}")])
         .args([
             "--set",

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use crate::harness::{
-    BASE_IMAGE, CA_BUNDLE, assert_layer_packages, bake_spec, build, build_ok, copy_dir, docker_run,
+    assert_layer_packages, bake_spec, build, build_ok, buildx_bake, copy_dir, docker_run,
     e2e_session, failure, fixture, inspect, layers, repo_root, run, stderr, stdout, unique,
 };
 
@@ -41,24 +41,7 @@ fn bake_builds_every_target_from_pybase_bake() {
         serde_json::json!(["localhost:5000/e2e/inventory:baked"])
     );
 
-    let built = run(Command::new("docker")
-        .current_dir(&dir)
-        .env("REGISTRY", "pybase-e2e/")
-        .env("TAG", "baked")
-        .args(["buildx", "bake", "--progress", "plain", "-f"])
-        .arg(&bake_file)
-        .args(["--set", &format!("*.secrets=id=ca-bundle,src={CA_BUNDLE}")])
-        .args([
-            "--set",
-            &format!("*.contexts.python:3.12-slim=docker-image://{BASE_IMAGE}"),
-        ])
-        .args([
-            "--set",
-            "*.output=type=docker",
-            "inventory",
-            "inventory-base",
-        ]));
-    assert!(built.status.success(), "{}", failure(&built));
+    buildx_bake(&dir, &bake_file, "baked", &["inventory", "inventory-base"]);
     let base = layers("pybase-e2e/inventory-base:baked");
     let image = layers("pybase-e2e/inventory:baked");
     assert_eq!(
