@@ -67,15 +67,10 @@ pub fn other_lock_inputs(project: &ProjectDir<'_>) -> [String; 3] {
 /// [`other_lock_inputs`], for the frontend to read them. `ignored` are the
 /// `.dockerignore` patterns.
 pub fn other_lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String]) -> State {
-    State::local(
-        CONTEXT_LOCAL,
-        &LocalOptions {
-            session_id: session_id.to_owned(),
-            shared_key_hint: format!("pybase-other-locks:{}", project.dir),
-            include_patterns: other_lock_inputs(project).to_vec(),
-            exclude_patterns: ignored.to_vec(),
-            ..Default::default()
-        },
+    only_files(
+        format!("pybase-other-locks:{}", project.dir),
+        other_lock_inputs(project).to_vec(),
+        (session_id, ignored),
         format!("[{}] load its lock", project.owner),
     )
 }
@@ -171,15 +166,10 @@ pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String
         let kept = [project.path(PYPROJECT_FILE), project.path(&lock.path)];
         include.retain(|path| kept.contains(path));
     }
-    State::local(
-        CONTEXT_LOCAL,
-        &LocalOptions {
-            session_id: session_id.to_owned(),
-            shared_key_hint: format!("pybase-lock:{}", project.dir),
-            include_patterns: include,
-            exclude_patterns: ignored.to_vec(),
-            ..Default::default()
-        },
+    only_files(
+        format!("pybase-lock:{}", project.dir),
+        include,
+        (session_id, ignored),
         format!("[{}] load {PYPROJECT_FILE} and its lock", project.owner),
     )
 }
@@ -273,15 +263,10 @@ pub fn workspace_lock_source(
 /// the project has no `pyproject.toml`, to tell a package from an
 /// application. `ignored` are the `.dockerignore` patterns.
 pub fn setup_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String]) -> State {
-    State::local(
-        CONTEXT_LOCAL,
-        &LocalOptions {
-            session_id: session_id.to_owned(),
-            shared_key_hint: format!("pybase-setup:{}", project.dir),
-            include_patterns: SETUP_FILES.iter().map(|f| project.path(f)).collect(),
-            exclude_patterns: ignored.to_vec(),
-            ..Default::default()
-        },
+    only_files(
+        format!("pybase-setup:{}", project.dir),
+        SETUP_FILES.iter().map(|f| project.path(f)).collect(),
+        (session_id, ignored),
         format!("[{}] look for setup.py and setup.cfg", project.owner),
     )
 }
