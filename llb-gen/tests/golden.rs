@@ -1118,6 +1118,7 @@ fn golden_builds() -> Vec<Build> {
         build_from(TIERED, &copied_spec(), "orders", true),
         build_from(PLAIN_APP, PLAIN_APP_SPEC, "web", true),
         build_from(WORKSPACE, WORKSPACE_SPEC, "api", true),
+        build_from(BUILD_COMMANDS, BUILD_COMMANDS_SPEC, "shop", true),
     ]
 }
 
@@ -1215,6 +1216,97 @@ fn an_application_is_copied_into_the_workdir_apart_from_its_lock() {
     // The image runs the command in the workdir the code is copied to.
     assert_eq!(build.config["config"]["WorkingDir"], json!("/app"));
     assert_eq!(build.config["config"]["Cmd"], json!(["python", "app.py"]));
+}
+
+const BUILD_COMMANDS: &str = "build-commands";
+const BUILD_COMMANDS_SPEC: &str =
+    include_str!("../../testdata/projects/build-commands/pybase.yaml");
+
+#[test]
+fn build_commands_read_only_their_inputs_and_their_outputs_join_the_code_layer() {
+    let build = build_from(BUILD_COMMANDS, BUILD_COMMANDS_SPEC, "shop", true);
+    golden("build-commands-mergeop", &build);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let node = "[shop] code: build command: node assets/build.js";
+    let collectstatic = "[shop] code: build command: python manage.py collectstatic --noinput";
+    // The Node step (`inputs: [assets]`, `venv: false`) reads the builder
+    // with its build packages and `assets/` alone: no venv, no code, so
+    // neither a lock bump nor a Python change reruns it.
+    let node_inputs = ancestors(&described, node);
+    assert!(
+        node_inputs
+            .iter()
+            .any(|n| n == "[shop] load a build command's inputs")
+            && node_inputs.iter().any(|n| n == "[shop] builder: nodejs"),
+        "{node_inputs:?}"
+    );
+    assert!(
+        !node_inputs.iter().any(|n| n.starts_with("[shop] venv: ")
+            || n.starts_with("[shop] code: copy the application")
+            || n == "[shop] load project code"),
+        "{node_inputs:?}"
+    );
+    let inputs_source = ops
+        .iter()
+        .find(|op| op["op"]["attrs"]["local.sharedkeyhint"] == json!("pybase-command:"))
+        .expect("the Node step's source");
+    assert_eq!(
+        inputs_source["op"]["attrs"]["local.includepattern"],
+        json!("[\"assets\"]")
+    );
+    // collectstatic (the defaults) reads the venv, the application's code
+    // and the Node step's outputs: its twin.
+    let collect_inputs = ancestors(&described, collectstatic);
+    for input in [
+        "[shop] venv: 3 packages from requirements.txt",
+        "[shop] code: copy the application into /app",
+        node,
+    ] {
+        assert!(
+            collect_inputs.iter().any(|n| n == input),
+            "{input}: {collect_inputs:?}"
+        );
+    }
+    // The image's last layer is one FileOp: the code, then each command's
+    // outputs.
+    let code_layer = ops
+        .iter()
+        .find(|op| op["name"] == json!("[shop] image: add the code"))
+        .expect("the code layer");
+    let actions = code_layer["op"]["file"].as_array().expect("a file op");
+    assert_eq!(actions.len(), 3, "{code_layer}");
+    assert_eq!(actions[0]["output"], json!(-1));
+    assert_eq!(actions[2]["output"], json!(0));
+    assert_eq!(actions[1]["input"], json!(3));
+    // The layer takes each command's output mount (output 1 of its exec),
+    // never the exec's root, where the builder with Node is.
+    let inputs: Vec<&str> = code_layer["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .filter_map(|i| i.as_str())
+        .collect();
+    assert_eq!(inputs.len(), 3, "{code_layer}");
+    assert!(inputs.iter().all(|i| i.ends_with("[1]")), "{inputs:?}");
+    let history = build.config["history"].to_string();
+    assert!(
+        history.contains("application code of `shop` and its build commands' outputs"),
+        "{history}"
+    );
+}
+
+#[test]
+fn build_commands_outputs_join_the_code_layer_when_copying_too() {
+    let build = build_from(BUILD_COMMANDS, BUILD_COMMANDS_SPEC, "shop", false);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let code_layer = ops
+        .iter()
+        .find(|op| op["name"] == json!("[shop] image: add the code"))
+        .expect("the code layer");
+    assert_eq!(code_layer["op"]["file"].as_array().map(Vec::len), Some(3));
+    assert!(!described.to_string().contains("\"merge\""));
 }
 
 const WORKSPACE: &str = "workspace";

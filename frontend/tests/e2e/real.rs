@@ -188,7 +188,7 @@ fn runs(image: &str) -> String {
 /// Starts `image`, asks it for `http://127.0.0.1:PORT/` from inside its
 /// own container until it answers (30 s at most), removes it, and returns
 /// the page.
-fn page(image: &str, port: u16) -> String {
+pub(crate) fn page(image: &str, port: u16) -> String {
     let started = run(Command::new("docker").args(["run", "-d", image]));
     assert!(started.status.success(), "{image}: {}", failure(&started));
     let container = stdout(&started);

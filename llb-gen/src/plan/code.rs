@@ -9,10 +9,11 @@ use crate::image;
 use crate::llb::{FileCopy, Mount, Network, State};
 use crate::spec::Service;
 
+use super::commands::{CommandBases, build_command_outputs};
 use super::scripts::{
     APP_CODE_SCRIPT, BACKEND_SCRIPT, CODE_SCRIPT, SCM_VERSION_ENV, WORKSPACE_CODE_SCRIPT,
 };
-use super::{BACKEND_DIR, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack};
+use super::{BACKEND_DIR, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack_all};
 
 /// `image` with the code of `service` on top: the project installed in
 /// `code_on` (the builder of its level), or an application's files copied;
@@ -20,27 +21,66 @@ use super::{BACKEND_DIR, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack};
 pub(super) fn code(
     cx: &Context<'_>,
     service: &Service,
-    code_on: &State,
+    builders: &Builders<'_>,
     image: &State,
     history: &mut Vec<String>,
 ) -> Result<State, PlanError> {
     let name = &service.level.name;
     let facts = cx.inputs.projects.get(service.project.as_str());
-    let code = if facts.is_some_and(|f| f.application) {
-        history.push(format!("pybase: application code of `{name}`"));
-        application(cx, service)?
+    let application = facts.is_some_and(|f| f.application);
+    let code = if application {
+        application_code(cx, service)?
     } else {
-        history.push(format!("pybase: project code of `{name}`"));
-        installed(cx, service, code_on)?
+        installed(cx, service, builders.code_on)?
     };
-    let code_copy = FileCopy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
-    Ok(stack(
+    let outputs = build_command_outputs(
+        cx,
+        service,
+        &CommandBases {
+            with_venv: builders.with_venv,
+            without_venv: builders.code_on,
+            code: &code,
+            tiers_env: builders.tiers_env,
+        },
+    )?;
+    let kind = if application {
+        "application"
+    } else {
+        "project"
+    };
+    history.push(if outputs.is_empty() {
+        format!("pybase: {kind} code of `{name}`")
+    } else {
+        format!("pybase: {kind} code of `{name}` and its build commands' outputs")
+    });
+    // The code and the commands' outputs: one layer.
+    let copies = std::iter::once((&code, format!("[{name}] image: add the code")))
+        .chain(outputs.iter().map(|output| {
+            (
+                output,
+                format!("[{name}] image: add the build commands' outputs"),
+            )
+        }))
+        .map(|(state, label)| (state, FileCopy::dir_contents("/", "/").named(label)))
+        .collect();
+    Ok(stack_all(
         cx.uses_merge,
         image,
-        &code,
-        code_copy,
+        copies,
         format!("[{name}] image: + code"),
     ))
+}
+
+/// What the code stage's steps run on.
+pub(super) struct Builders<'a> {
+    /// The builder of the service's level, without its venv: where the
+    /// project is built.
+    pub(super) code_on: &'a State,
+    /// That builder with the service's whole venv: where build commands
+    /// run.
+    pub(super) with_venv: &'a State,
+    /// The environment the tiers below set, in order.
+    pub(super) tiers_env: &'a [(String, String)],
 }
 
 /// The files the project of `service` adds to a venv, installed in
@@ -118,7 +158,7 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
 /// readable by every user, copied by a step whose inputs are the build
 /// image, the code and the working directory alone (no lock, no venv, no
 /// build packages), with the network off.
-fn application(cx: &Context<'_>, service: &Service) -> Result<State, PlanError> {
+fn application_code(cx: &Context<'_>, service: &Service) -> Result<State, PlanError> {
     let inputs = cx.inputs;
     let source = code_source(
         service,
@@ -257,6 +297,36 @@ fn code_local(
         (session_id, &exclude),
         name,
     )
+}
+
+/// The read-only mount at `dest` of the project directory a build command
+/// reads: the project's code as [`code_source`] makes it, or, with
+/// `inputs`, only those paths of it (less what never belongs in an image).
+pub(super) fn command_source(
+    cx: &Context<'_>,
+    service: &Service,
+    inputs: Option<&[String]>,
+    dest: &str,
+) -> Mount {
+    let (session_id, spec_file) = (cx.inputs.session_id, cx.inputs.spec_file);
+    let source = match inputs {
+        None => code_source(service, session_id, spec_file, &cx.inputs.ignored, false),
+        Some(inputs) => {
+            let mut exclude: Vec<String> =
+                NOT_CODE.iter().map(|p| service.project_path(p)).collect();
+            exclude.extend(cx.inputs.ignored.iter().cloned());
+            super::sources::only_files(
+                format!("pybase-command:{}", service.project),
+                inputs
+                    .iter()
+                    .map(|path| service.project_path(path))
+                    .collect(),
+                (session_id, &exclude),
+                format!("[{}] load a build command's inputs", service.level.name),
+            )
+        }
+    };
+    in_project(Mount::readonly(dest, &source), service)
 }
 
 /// The build-context source holding the project's code: the project
