@@ -25,9 +25,18 @@
 //!
 //! The venv gets the `main` group and the groups the spec selects; a
 //! package of another group only (`dev`) is left out. A package without a
-//! version or hashes, or from a source pybase cannot install (git, a path,
+//! version or hashes, or from a source pybase cannot install (git, a file,
 //! a URL), is refused at its `name` line: installing it would not be
 //! exactly the lock.
+//!
+//! A path dependency (`lib = { path = "../lib" }`, locked with a
+//! `[package.source]` of type `directory` whose `url` is relative to the
+//! lock's directory) is code, not venv: the translation leaves it out and
+//! lists it in [`crate::select::Selection::local_projects`], for the code
+//! step to build and install from its directory, as a uv workspace's
+//! members are; its own dependencies are in the lock like any other
+//! package's. One the venv needs only under a marker is refused: the code
+//! step installs it in every image.
 //!
 //! Poetry 1 (lock-version 2.0 from 1.3 to 1.8; 1.1 before, with the files
 //! in `[metadata.files]`) writes no groups or markers per package, and
@@ -664,7 +673,11 @@ pub fn parse(
     };
     let mut out = Translation::default();
     for package in &lock.packages {
-        reading.package(package, &mut out);
+        if matches!(package.source, Some(Source::Directory { .. })) {
+            reading.path_dependency(package, &mut out);
+        } else {
+            reading.package(package, &mut out);
+        }
     }
     if !out.problems.is_empty() {
         return Err(out.problems);
@@ -681,7 +694,10 @@ pub fn parse(
     Ok(PoetryLock {
         requirements: requirements_by_index(&header, &out.indexes, &out.lines),
         pins: out.pins,
-        selection: crate::select::Selection::of(crate::lock::LockKind::Poetry, file, out.selected),
+        selection: crate::select::Selection {
+            local_projects: out.local_projects,
+            ..crate::select::Selection::of(crate::lock::LockKind::Poetry, file, out.selected)
+        },
     })
 }
 
@@ -724,6 +740,8 @@ struct Translation {
     problems: Vec<Diagnostic>,
     /// The ambiguous names already refused, once each.
     refused_twice: Vec<String>,
+    /// The path dependencies the venv would get: code, in the lock's order.
+    local_projects: Vec<Package>,
 }
 
 impl Reading<'_> {
@@ -770,6 +788,31 @@ impl Reading<'_> {
             version: version.to_owned(),
             at,
         });
+    }
+
+    /// Records `package`, a path dependency (a `directory` source), in
+    /// `out` as code when the venv would get it, or its refusal when only
+    /// some environments need it: the code step installs it in every
+    /// image.
+    fn path_dependency(&self, package: &Package, out: &mut Translation) {
+        let Some(marker) = self.marker(package, out) else {
+            return;
+        };
+        if let Some(marker) = marker {
+            out.problems.push(
+                Diagnostic::at(
+                    &self.lock.file,
+                    Some(package.at),
+                    format!(
+                        "`{}` is a path dependency needed only where `{marker}` holds: pybase installs path dependencies as code, in every image",
+                        package.written_name
+                    ),
+                )
+                .with_hint("drop the marker from the dependency in pyproject.toml and run `poetry lock`, or publish the package and depend on it from an index"),
+            );
+            return;
+        }
+        out.local_projects.push(package.clone());
     }
 
     /// The marker the venv needs `package` under (`Some(None)`: always),
