@@ -1234,6 +1234,39 @@ content-hash = "0000"
         insta::assert_snapshot!(report("[[package]\n", &[]), @"app/poetry.lock:1:11: not a poetry.lock pybase can read: unclosed array table, expected `]` (hint: regenerate it: `poetry lock --regenerate`)");
     }
 
+    #[test]
+    fn a_path_dependency_is_code_not_a_pin_and_one_under_a_marker_is_refused() {
+        let lock = |lib_groups: &str, lib_markers: &str| {
+            format!(
+                "[[package]]\nname = \"idna\"\nversion = \"3.10\"\ngroups = [\"main\", \"dev\"]\nfiles = [{{file = \"idna-3.10-py3-none-any.whl\", hash = \"sha256:aa\"}}]\n\n[[package]]\nname = \"lib\"\nversion = \"0.1.0\"\ngroups = {lib_groups}\n{lib_markers}files = []\ndevelop = true\n\n[package.dependencies]\nidna = \"3.10\"\n\n[package.source]\ntype = \"directory\"\nurl = \"../lib\"\n"
+            )
+        };
+        let local = |text: &str, groups: &[&str]| -> Vec<String> {
+            let parsed = parse("app/poetry.lock", text, &owned(groups), &[], &[]).expect("reads");
+            assert_eq!(
+                parsed
+                    .pins
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>(),
+                ["idna"],
+                "only idna is pinned"
+            );
+            parsed
+                .selection
+                .local_projects
+                .iter()
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        assert_eq!(local(&lock("[\"main\"]", ""), &[]), ["lib"]);
+        // In the dev group alone: code only when the group is selected.
+        assert!(local(&lock("[\"dev\"]", ""), &[]).is_empty());
+        assert_eq!(local(&lock("[\"dev\"]", ""), &["dev"]), ["lib"]);
+        let marked = lock("[\"main\"]", "markers = \"sys_platform == 'linux'\"\n");
+        insta::assert_snapshot!(report(&marked, &[]), @"app/poetry.lock:8:1: `lib` is a path dependency needed only where `sys_platform == 'linux'` holds: pybase installs path dependencies as code, in every image (hint: drop the marker from the dependency in pyproject.toml and run `poetry lock`, or publish the package and depend on it from an index)");
+    }
+
     /// A lock Poetry 1.8.5 wrote (`testdata/locks/poetry1-graph.lock`) for
     /// `requests[socks]`, `click` and a `tomli` only Python < 3.11 needs,
     /// with a dev group, read with the roots of its own pyproject.toml.

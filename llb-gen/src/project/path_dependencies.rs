@@ -10,8 +10,9 @@
 //! (non-editable, without dependencies, whatever `develop` says) from its
 //! directory. So each must be a directory of the build context holding a
 //! `pyproject.toml` or `setup.py`, named in its pyproject as the lock names
-//! it, declaring no dependency the lock does not record for it; and only a
-//! service has a code step, so a tier's lock may have none.
+//! it, declaring no dependency the lock does not record for it. (A tier
+//! has no code step: its image gets neither its project nor the project's
+//! path dependencies, only their dependencies, in its venv.)
 //!
 //! No I/O: the caller reads each directory's files
 //! ([`ProjectFiles::wanted_path_dependencies`]) into
@@ -22,7 +23,6 @@ use crate::files::PYPROJECT_FILE;
 use crate::lock::{LockKind, Package, Source};
 use crate::names::normalize_name;
 use crate::poetry::POETRY_RELOCK;
-use crate::spec::OwnerKind;
 
 use super::{ProjectFiles, ProjectInfo, lock_file_name};
 
@@ -139,24 +139,13 @@ pub(super) fn check(
             Diagnostic::at(&lock_file, Some(package.at), message).with_hint(hint)
         };
         let name = &package.written_name;
-        if project.owner_kind == OwnerKind::Tier {
-            problems.push(problem(
-                format!(
-                    "`{name}` is a path dependency (`{url}`) of `{}`, the project of tier `{}`: a tier's image gets its venv, never code, so it would be missing",
-                    project.display(),
-                    project.owner
-                ),
-                "move the dependency to the project of a service that stands on the tier, or publish it and depend on it from an index".to_owned(),
-            ));
-            continue;
-        }
         let Some(dir) = context_dir(project.dir, url) else {
             problems.push(problem(
                 format!(
                     "`{name}` is a path dependency at `{url}`, which is outside the build context: pybase builds path dependencies from the context's files"
                 ),
                 format!(
-                    "build from a context that holds both `{}` and `{name}` (`docker buildx build` of a directory above them, with the spec's `project` relative to it), with the path relative in pyproject.toml, and run `{POETRY_RELOCK}`",
+                    "make the build context a directory that also holds `{url}` (relative to `{}`), with the spec's `project` relative to it; or publish `{name}` to an index and depend on it from there",
                     project.display()
                 ),
             ));
@@ -169,7 +158,7 @@ pub(super) fn check(
             None => {
                 problems.push(problem(
                     format!(
-                        "`{name}` is a path dependency at `{url}`, but the build context has neither `{pyproject_path}` nor `{}`: there is no package to build there",
+                        "`{name}` is a path dependency at `{url}`, but the build context has neither `{pyproject_path}` nor `{}`: the directory is missing, or holds no package pybase can build",
                         join(&dir, SETUP_PY)
                     ),
                     format!(
@@ -243,4 +232,174 @@ fn relocked(lock_file: &str, package: &Package, path: &str, bytes: &[u8]) -> Vec
             .with_hint(hint.clone())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::includes::IncludedFiles;
+
+    const FIXTURE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../testdata/projects/poetry-path"
+    );
+
+    /// A spec with the service `app` at `app`.
+    fn spec() -> crate::spec::Spec {
+        let text = "version: 1\nservices:\n  app:\n    from: python:3.12-slim\n    project: app\n";
+        crate::spec::parse("pybase.yaml", text.as_bytes()).expect("valid spec")
+    }
+
+    /// The fixture's file `path`.
+    fn fixture(path: &str) -> Option<Vec<u8>> {
+        std::fs::read(format!("{FIXTURE}/{path}")).ok()
+    }
+
+    /// The fixture's file `path` with `from` replaced by `to`.
+    fn edited(path: &str, from: &str, to: &str) -> Option<String> {
+        let text = String::from_utf8(fixture(path).expect("fixture file")).expect("text");
+        assert!(text.contains(from), "{from} in {path}");
+        Some(text.replace(from, to))
+    }
+
+    /// `app` of `spec` checked in the fixture's context with the files
+    /// `replaced` (path to text, `None`: missing).
+    fn check_app(
+        spec: &crate::spec::Spec,
+        replaced: &[(&str, Option<String>)],
+    ) -> Result<ProjectInfo, Diagnostics> {
+        let get = |path: &str| match replaced.iter().find(|(p, _)| *p == path) {
+            Some((_, text)) => text.clone().map(String::into_bytes),
+            None => fixture(path),
+        };
+        let project = spec.services["app"].project_dir();
+        let mut files = ProjectFiles {
+            pyproject: get("app/pyproject.toml"),
+            poetry: get("app/poetry.lock"),
+            ..ProjectFiles::new(project)
+        };
+        files
+            .read_path_dependencies(|path| Ok::<_, ()>(get(path)))
+            .expect("in memory");
+        super::super::check_files(&spec.file, &files)
+    }
+
+    #[test]
+    fn a_url_is_resolved_against_the_locks_directory_inside_the_context() {
+        assert_eq!(context_dir("app", "../lib").as_deref(), Some("lib"));
+        assert_eq!(
+            context_dir("svc/app", "./../lib/").as_deref(),
+            Some("svc/lib")
+        );
+        assert_eq!(context_dir("", "libs/core").as_deref(), Some("libs/core"));
+        assert_eq!(context_dir("app", "..").as_deref(), Some(""));
+        assert_eq!(context_dir("app", "../../lib"), None);
+        assert_eq!(context_dir("", "../lib"), None);
+        assert_eq!(context_dir("app", "/srv/lib"), None);
+        assert_eq!(context_dir("app", "C:\\lib"), None);
+    }
+
+    #[test]
+    fn the_lock_asks_for_each_path_dependencys_pyproject_and_setup_py_once() {
+        let spec = spec();
+        let project = spec.services["app"].project_dir();
+        let mut files = ProjectFiles {
+            pyproject: fixture("app/pyproject.toml"),
+            poetry: fixture("app/poetry.lock"),
+            ..ProjectFiles::new(project)
+        };
+        assert_eq!(
+            files.wanted_path_dependencies(),
+            [
+                "core/pyproject.toml",
+                "core/setup.py",
+                "lib/pyproject.toml",
+                "lib/setup.py"
+            ]
+        );
+        files
+            .read_path_dependencies(|path| Ok::<_, ()>(fixture(path)))
+            .expect("in memory");
+        assert!(files.wanted_path_dependencies().is_empty());
+        // A lock that is not Poetry's asks for nothing.
+        files.lock = Some(b"version = 1\n".to_vec());
+        files.path_dependencies = IncludedFiles::new();
+        assert!(files.wanted_path_dependencies().is_empty());
+    }
+
+    #[test]
+    fn path_dependencies_are_code_and_their_dependencies_are_the_venvs() {
+        let info = check_app(&spec(), &[]).expect("the fixture checks");
+        assert_eq!(info.path_dependencies, ["core", "lib"]);
+        assert_eq!(
+            info.packages.keys().collect::<Vec<_>>(),
+            ["idna", "iniconfig", "six"]
+        );
+        let local: Vec<&str> = info
+            .selection
+            .local_projects
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(local, ["core", "lib"]);
+        // `lib` in app's dependencies counts as locked: its version is
+        // checked like a pin's.
+        let stale = edited(
+            "app/pyproject.toml",
+            r#"dependencies = ["lib", "six==1.17.0"]"#,
+            r#"dependencies = ["lib>=1.0", "six==1.17.0"]"#,
+        );
+        let problems = check_app(&spec(), &[("app/pyproject.toml", stale)])
+            .expect_err("stale")
+            .to_string();
+        assert!(
+            problems.contains("pyproject.toml asks for `lib>=1.0` but poetry.lock pins 0.1.0"),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn a_path_dependency_outside_the_context_or_without_a_package_is_refused_at_its_lock_line() {
+        let spec = spec();
+        let outside = edited(
+            "app/poetry.lock",
+            r#"url = "../lib""#,
+            r#"url = "../../lib""#,
+        );
+        insta::assert_snapshot!(
+            check_app(&spec, &[("app/poetry.lock", outside)]).expect_err("outside").to_string(),
+            @"app/poetry.lock:58:1: `lib` is a path dependency at `../../lib`, which is outside the build context: pybase builds path dependencies from the context's files (hint: make the build context a directory that also holds `../../lib` (relative to `app`), with the spec's `project` relative to it; or publish `lib` to an index and depend on it from there)"
+        );
+        insta::assert_snapshot!(
+            check_app(&spec, &[("lib/pyproject.toml", None)]).expect_err("no package").to_string(),
+            @"app/poetry.lock:58:1: `lib` is a path dependency at `../lib`, but the build context has neither `lib/pyproject.toml` nor `lib/setup.py`: the directory is missing, or holds no package pybase can build (hint: check the path in `app/pyproject.toml` and that .dockerignore does not exclude the directory, then run `poetry lock` in `app`)"
+        );
+        // The twin: a setup.py alone is a package.
+        let setup_py = Some("from setuptools import setup\nsetup(name=\"lib\")\n".to_owned());
+        let info = check_app(
+            &spec,
+            &[("lib/pyproject.toml", None), ("lib/setup.py", setup_py)],
+        )
+        .expect("a setup.py package");
+        assert_eq!(info.path_dependencies, ["core", "lib"]);
+    }
+
+    #[test]
+    fn a_path_dependency_renamed_or_with_a_dependency_not_locked_makes_the_lock_stale() {
+        let spec = spec();
+        let renamed = edited("lib/pyproject.toml", r#"name = "lib""#, r#"name = "libby""#);
+        insta::assert_snapshot!(
+            check_app(&spec, &[("lib/pyproject.toml", renamed)]).expect_err("renamed").to_string(),
+            @"app/poetry.lock:58:1: poetry.lock locks the path dependency `lib`, but `lib/pyproject.toml` names the project `libby`: the lock is out of date (hint: run `poetry lock` in `app` and commit the new poetry.lock)"
+        );
+        let added = edited(
+            "lib/pyproject.toml",
+            "idna = \"3.10\"\n",
+            "idna = \"3.10\"\nattrs = \"25.1.0\"\n",
+        );
+        insta::assert_snapshot!(
+            check_app(&spec, &[("lib/pyproject.toml", added)]).expect_err("added").to_string(),
+            @"lib/pyproject.toml:11:1: `attrs` is a dependency in `lib/pyproject.toml` but poetry.lock does not record it for the path dependency `lib`: the lock is out of date (hint: run `poetry lock` in `app` and commit the new poetry.lock)"
+        );
+    }
 }
