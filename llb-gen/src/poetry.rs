@@ -31,7 +31,7 @@
 //!
 //! A path dependency (`lib = { path = "../lib" }`, locked with a
 //! `[package.source]` of type `directory` whose `url` is relative to the
-//! lock's directory) is code, not venv: the translation leaves it out and
+//! project's directory) is code, not venv: the translation leaves it out and
 //! lists it in [`crate::select::Selection::local_projects`], for the code
 //! step to build and install from its directory, as a uv workspace's
 //! members are; its own dependencies are in the lock like any other

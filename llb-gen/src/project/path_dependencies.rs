@@ -1,8 +1,10 @@
 //! A Poetry project's path dependencies (`lib = { path = "../lib" }`, or
 //! `lib @ file:///…` in `[project]`): the packages its `poetry.lock` locks
 //! with a `[package.source]` of type `directory`, at a `url` relative to
-//! the lock's directory, transitively (Poetry locks a path dependency's own
-//! path dependencies the same way, relative to the same directory).
+//! the project's directory (where Poetry keeps its lock; a lock the spec
+//! names elsewhere keeps the urls Poetry wrote), transitively (Poetry
+//! locks a path dependency's own path dependencies the same way, relative
+//! to the same directory).
 //!
 //! They are code, as a uv workspace's members are: the translation of the
 //! lock leaves them out of the venv ([`crate::poetry`]), their own
@@ -31,7 +33,7 @@ use super::{ProjectFiles, ProjectInfo, lock_file_name};
 const SETUP_PY: &str = "setup.py";
 
 /// The build-context directory of a path dependency locked at `url`
-/// (relative to `dir`, the lock's directory): `None` when it is absolute
+/// (relative to `dir`, the project's directory): `None` when it is absolute
 /// or leaves the build context.
 pub(crate) fn context_dir(dir: &str, url: &str) -> Option<String> {
     if url.starts_with('/') || url.contains(':') || url.contains('\\') {
@@ -153,7 +155,12 @@ pub(super) fn check(
         };
         let pyproject_path = join(&dir, PYPROJECT_FILE);
         match files.path_dependency_file(&pyproject_path) {
-            Some(bytes) => problems.extend(relocked(&lock_file, package, &pyproject_path, bytes)),
+            Some(bytes) => problems.extend(relocked(
+                (&lock_file, project.display()),
+                package,
+                &pyproject_path,
+                bytes,
+            )),
             None if files.path_dependency_file(&join(&dir, SETUP_PY)).is_some() => {}
             None => {
                 problems.push(problem(
@@ -181,11 +188,17 @@ pub(super) fn check(
     Ok(info)
 }
 
-/// The problems of the path dependency `package`, locked in `lock_file`,
-/// with its `pyproject.toml` (`path`, its `bytes`): a file that does not
-/// parse, at its line; a name other than the lock's, or a dependency the
-/// lock does not record for it, which mean the lock is out of date.
-fn relocked(lock_file: &str, package: &Package, path: &str, bytes: &[u8]) -> Vec<Diagnostic> {
+/// The problems of the path dependency `package`, locked in `lock_file`
+/// (of the project in `project_dir`, as shown), with its `pyproject.toml`
+/// (`path`, its `bytes`): a file that does not parse, at its line; a name
+/// other than the lock's, or a dependency the lock does not record for
+/// it, which mean the lock is out of date.
+fn relocked(
+    (lock_file, project_dir): (&str, &str),
+    package: &Package,
+    path: &str,
+    bytes: &[u8],
+) -> Vec<Diagnostic> {
     let table = match super::parse_toml(path, bytes) {
         Ok(table) => table,
         Err(problem) => return vec![problem],
@@ -194,8 +207,7 @@ fn relocked(lock_file: &str, package: &Package, path: &str, bytes: &[u8]) -> Vec
     let pyproject = crate::pyproject::Pyproject::read(&text, &table);
     let metadata = crate::pyproject::ProjectMetadata::of(&pyproject);
     let lock_name = lock_file.rsplit('/').next().unwrap_or(lock_file);
-    let lock_dir = lock_file.rsplit_once('/').map_or(".", |(dir, _)| dir);
-    let hint = format!("run `{POETRY_RELOCK}` in `{lock_dir}` and commit the new {lock_name}");
+    let hint = format!("run `{POETRY_RELOCK}` in `{project_dir}` and commit the new {lock_name}");
     if let Some(name) = &metadata.name
         && normalize_name(name) != package.name
     {
