@@ -1267,6 +1267,33 @@ content-hash = "0000"
         insta::assert_snapshot!(report(&marked, &[]), @"app/poetry.lock:8:1: `lib` is a path dependency needed only where `sys_platform == 'linux'` holds: pybase installs path dependencies as code, in every image (hint: drop the marker from the dependency in pyproject.toml and run `poetry lock`, or publish the package and depend on it from an index)");
     }
 
+    #[test]
+    fn a_poetry_1_locks_path_dependency_is_reached_by_the_walk_and_is_code() {
+        // Poetry 1 writes no groups: the walk from pyproject's own
+        // dependencies reaches lib, then idna through lib's edge.
+        let text = "[[package]]\nname = \"idna\"\nversion = \"3.10\"\ncategory = \"main\"\noptional = false\npython-versions = \">=3.6\"\nfiles = [{file = \"idna-3.10-py3-none-any.whl\", hash = \"sha256:aa\"}]\n\n[[package]]\nname = \"iniconfig\"\nversion = \"2.0.0\"\ncategory = \"dev\"\noptional = false\npython-versions = \">=3.7\"\nfiles = [{file = \"iniconfig-2.0.0-py3-none-any.whl\", hash = \"sha256:bb\"}]\n\n[[package]]\nname = \"lib\"\nversion = \"0.1.0\"\ncategory = \"main\"\noptional = false\npython-versions = \"^3.11\"\nfiles = []\ndevelop = false\n\n[package.dependencies]\nidna = \"3.10\"\n\n[package.source]\ntype = \"directory\"\nurl = \"../lib\"\n\n[metadata]\nlock-version = \"2.0\"\n";
+        let declared = pyproject(
+            "[tool.poetry]\nname = \"app\"\nversion = \"0.1.0\"\n\n[tool.poetry.dependencies]\npython = \"^3.11\"\nlib = { path = \"../lib\" }\n\n[tool.poetry.group.dev.dependencies]\niniconfig = \"2.0.0\"\n",
+        );
+        let parsed = parse(
+            "app/poetry.lock",
+            text,
+            &[],
+            &[],
+            &roots(&declared, &[], &[]),
+        )
+        .expect("reads");
+        let pins: Vec<&str> = parsed.pins.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(pins, ["idna"]);
+        let local: Vec<&str> = parsed
+            .selection
+            .local_projects
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(local, ["lib"]);
+    }
+
     /// A lock Poetry 1.8.5 wrote (`testdata/locks/poetry1-graph.lock`) for
     /// `requests[socks]`, `click` and a `tomli` only Python < 3.11 needs,
     /// with a dev group, read with the roots of its own pyproject.toml.
