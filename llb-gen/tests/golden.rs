@@ -154,6 +154,8 @@ fn checked_stack_in<'a>(
             included.expect("reading from disk");
             let workspace = files.read_workspace(|path| Ok::<_, ()>(read(path)));
             workspace.expect("reading from disk");
+            let path_dependencies = files.read_path_dependencies(|path| Ok::<_, ()>(read(path)));
+            path_dependencies.expect("reading from disk");
             files
         })
         .collect();
@@ -1374,6 +1376,81 @@ fn a_workspace_member_installs_the_roots_lock_for_itself_and_its_members_as_code
         text.contains(
             r#""/pybase-scripts/venv-uv-sync.sh","--package","api","--no-install-workspace""#
         ),
+        "{text}"
+    );
+}
+
+const POETRY_PATH: &str = "poetry-path";
+const POETRY_PATH_SPEC: &str = include_str!("../../testdata/projects/poetry-path/pybase.yaml");
+
+#[test]
+fn a_poetry_projects_path_dependencies_are_code_and_their_dependencies_venv() {
+    let build = build_from(POETRY_PATH, POETRY_PATH_SPEC, "app", true);
+    golden("poetry-path-app-mergeop", &build);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let text = described.to_string();
+    // The venv: app's, lib's and core's third-party packages from the
+    // translated poetry.lock, not lib or core themselves.
+    let venv = "[app] venv: 3 packages from app/poetry.lock";
+    assert!(text.contains(venv), "{text}");
+    let spec = llb_gen::spec::parse("pybase.yaml", POETRY_PATH_SPEC.as_bytes()).expect("valid");
+    let target = plan::select_target(&spec, Some("app")).expect("known target");
+    let (_, infos) = checked_stack(POETRY_PATH, &spec, &target);
+    let [translated] = infos[0].translated_locks.as_slice() else {
+        panic!("one requirements file: every package is from the pypi-simple source");
+    };
+    let pinned: Vec<&str> = translated
+        .text
+        .lines()
+        .filter(|line| line.contains("=="))
+        .collect();
+    assert_eq!(
+        pinned,
+        ["idna==3.10 \\", "iniconfig==2.0.0 \\", "six==1.17.0 \\"],
+        "{}",
+        translated.text
+    );
+    assert_eq!(infos[0].path_dependencies, ["core", "lib"]);
+    let ops = described["ops"].as_array().expect("ops");
+    let source = |hint: &str| {
+        ops.iter()
+            .find(|op| op["op"]["attrs"]["local.sharedkeyhint"] == json!(hint))
+            .unwrap_or_else(|| panic!("a source {hint}"))
+    };
+    // The venv's inputs: app's pyproject.toml and lock, no code.
+    let venv_inputs = ancestors(&described, venv);
+    assert!(
+        venv_inputs
+            .iter()
+            .any(|n| n == "[app] load pyproject.toml and its lock"),
+        "{venv_inputs:?}"
+    );
+    assert!(
+        !venv_inputs.iter().any(|n| n.contains("code")),
+        "{venv_inputs:?}"
+    );
+    // The code: app, then its path dependencies in the lock's order, from
+    // their directories alone, without the lock or the venv.
+    let code = "[app] code: install the project and the path dependencies it depends on (app, core, lib) without dependencies";
+    assert!(text.contains(code), "{text}");
+    let code_source = &source("pybase-code:app")["op"]["attrs"];
+    assert_eq!(
+        code_source["local.includepattern"],
+        json!(r#"["app/","core/","lib/"]"#)
+    );
+    let excluded = code_source["local.excludepatterns"]
+        .as_str()
+        .expect("exclude patterns");
+    assert!(excluded.contains(r#""app/poetry.lock""#), "{excluded}");
+    let code_inputs = ancestors(&described, code);
+    assert!(
+        !code_inputs
+            .iter()
+            .any(|n| n.starts_with("[app] venv") || n.contains("its lock")),
+        "{code_inputs:?}"
+    );
+    assert!(
+        text.contains(r#""/pybase-scripts/code-install-workspace-members.sh","app","core","lib""#),
         "{text}"
     );
 }

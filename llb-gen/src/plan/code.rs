@@ -1,7 +1,10 @@
 //! The code stage of a service image: the project built and installed
 //! without its dependencies in the builder, into the venv below it (a
 //! tier's) or an empty one on the same interpreter, with the files it adds
-//! copied to an output mount and stacked on the image. An application (a
+//! copied to an output mount and stacked on the image; with it, from
+//! their own directories, the local projects it depends on (a uv
+//! workspace's members, a Poetry project's path dependencies), each built
+//! and installed the same way, non-editable. An application (a
 //! directory of code without pyproject.toml) is not installed: its files
 //! are copied into the image's working directory, owned by root.
 
@@ -96,27 +99,24 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
         image::set_env(&mut code_env, SCM_VERSION_ENV, version);
     }
     let backend = backend(cx, service, code_on)?;
-    let workspace = inputs
-        .projects
-        .get(service.project.as_str())
-        .and_then(|facts| facts.workspace.as_ref());
-    let code_exec = match workspace {
-        // A workspace member: it and the members it depends on, from
-        // their directories.
-        Some(workspace) => shell(&WORKSPACE_CODE_SCRIPT, &workspace.code)
+    let code_exec = match local_projects(cx, service) {
+        // A workspace member, or a project with path dependencies: it and
+        // the local projects it depends on, from their directories.
+        Some(local) => shell(&WORKSPACE_CODE_SCRIPT, &local.dirs)
             .mount(Mount::scratchpad(
                 SRC_DIR,
                 &members_source(
                     service,
-                    &workspace.code,
+                    (&local.dirs, local.source_name),
                     (inputs.session_id, inputs.spec_file),
                     &inputs.ignored,
                 ),
             ))
             .named(format!(
-                "[{name}] code: install the project and the workspace members it depends on ({}) without dependencies",
-                workspace
-                    .code
+                "[{name}] code: install the project and the {} it depends on ({}) without dependencies",
+                local.what,
+                local
+                    .dirs
                     .iter()
                     .map(|dir| if dir.is_empty() { "." } else { dir.as_str() })
                     .collect::<Vec<_>>()
@@ -151,6 +151,37 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
         .run(cx.with_uv(code_exec), cx.platform)
         .output(OUT_DIR)
         .ok_or(PlanError::MissingOutput(OUT_DIR))
+}
+
+/// The local projects a service's code step installs, the project first.
+struct LocalProjects {
+    /// Their directories in the build context.
+    dirs: Vec<String>,
+    /// What they are, for the step's name.
+    what: &'static str,
+    /// The name of the source of their code.
+    source_name: &'static str,
+}
+
+/// The local projects `service`'s code step installs with its project:
+/// the workspace members it depends on, or the path dependencies its
+/// `poetry.lock` locks; `None` when it has neither.
+fn local_projects(cx: &Context<'_>, service: &Service) -> Option<LocalProjects> {
+    let facts = cx.inputs.projects.get(service.project.as_str())?;
+    if let Some(workspace) = &facts.workspace {
+        return Some(LocalProjects {
+            dirs: workspace.code.clone(),
+            what: "workspace members",
+            source_name: "load the workspace members' code",
+        });
+    }
+    (!facts.path_dependencies.is_empty()).then(|| LocalProjects {
+        dirs: std::iter::once(service.project.clone())
+            .chain(facts.path_dependencies.iter().cloned())
+            .collect(),
+        what: "path dependencies",
+        source_name: "load the code of the project and its path dependencies",
+    })
 }
 
 /// The code of `service`, an application: the project directory's files
@@ -241,13 +272,14 @@ const NOT_CODE: [&str; 8] = [
 ];
 
 /// The build-context source holding the code of a uv workspace member and
-/// of the members it depends on: their directories (`members`, context
-/// paths), each without what [`code_source`] leaves out of a project (the
-/// spec too), and nothing else of the workspace (its root's lock, the
-/// other members).
+/// of the members it depends on, or of a project and its path
+/// dependencies: their directories (`members`, context paths), each
+/// without what [`code_source`] leaves out of a project (the spec too),
+/// and nothing else of the context (a workspace root's lock, the other
+/// members); named `[service] name`.
 fn members_source(
     service: &Service,
-    members: &[String],
+    (members, name): (&[String], &str),
     (session_id, spec_file): (&str, &str),
     ignored: &[String],
 ) -> State {
@@ -279,7 +311,7 @@ fn members_source(
         service,
         (include, exclude),
         session_id,
-        format!("[{}] load the workspace members' code", service.level.name),
+        format!("[{}] {name}", service.level.name),
     )
 }
 

@@ -68,8 +68,8 @@ pub use inputs::{
     project_facts, target_environment,
 };
 pub use sources::{
-    dockerignore_patterns, dockerignore_source, included_source, lock_inputs, lock_source,
-    other_lock_inputs, other_lock_source, setup_source, workspace_lock_source, workspace_source,
+    FoundFiles, dockerignore_patterns, dockerignore_source, found_files_source, lock_inputs,
+    lock_source, other_lock_inputs, other_lock_source, setup_source, workspace_lock_source,
 };
 pub use target::{Target, TargetKind, select_target, target_version, targets};
 
