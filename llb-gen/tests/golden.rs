@@ -1270,6 +1270,19 @@ fn build_commands_read_only_their_inputs_and_their_outputs_join_the_code_layer()
             "{input}: {collect_inputs:?}"
         );
     }
+    // It reads the very source the application's copy reads (one op),
+    // without the lock: a lock bump reruns it through the venv alone.
+    let code_sources: Vec<_> = ops
+        .iter()
+        .filter(|op| op["op"]["attrs"]["local.sharedkeyhint"] == json!("pybase-code:"))
+        .collect();
+    assert_eq!(code_sources.len(), 1, "{code_sources:?}");
+    assert!(
+        code_sources[0]["op"]["attrs"]["local.excludepatterns"]
+            .as_str()
+            .is_some_and(|p| p.contains("\"requirements.txt\"")),
+        "{code_sources:?}"
+    );
     // The image's last layer is one FileOp: the code, then each command's
     // outputs.
     let code_layer = ops

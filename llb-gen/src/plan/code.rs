@@ -43,6 +43,7 @@ pub(super) fn code(
             with_venv: builders.with_venv,
             without_venv: builders.code_on,
             code: &code,
+            application,
             tiers_env: builders.tiers_env,
         },
     )?;
@@ -332,17 +333,24 @@ fn code_local(
 }
 
 /// The read-only mount at `dest` of the project directory a build command
-/// reads: the project's code as [`code_source`] makes it, or, with
+/// reads: the project's code as [`code_source`] makes it (the same source
+/// as the code step's, an `application`'s without its lock), or, with
 /// `inputs`, only those paths of it (less what never belongs in an image).
 pub(super) fn command_source(
     cx: &Context<'_>,
     service: &Service,
-    inputs: Option<&[String]>,
+    (inputs, application): (Option<&[String]>, bool),
     dest: &str,
 ) -> Mount {
     let (session_id, spec_file) = (cx.inputs.session_id, cx.inputs.spec_file);
     let source = match inputs {
-        None => code_source(service, session_id, spec_file, &cx.inputs.ignored, false),
+        None => code_source(
+            service,
+            session_id,
+            spec_file,
+            &cx.inputs.ignored,
+            application,
+        ),
         Some(inputs) => {
             let mut exclude: Vec<String> =
                 NOT_CODE.iter().map(|p| service.project_path(p)).collect();

@@ -32,6 +32,8 @@ pub(super) struct CommandBases<'a> {
     /// The project's code as the code stage made it (installed files, or
     /// an application's files under the working directory).
     pub(super) code: &'a State,
+    /// Whether the project is an application (whose lock is no code).
+    pub(super) application: bool,
     /// The environment the tiers below set, in order.
     pub(super) tiers_env: &'a [(String, String)],
 }
@@ -97,7 +99,7 @@ fn run_command(
         .mount(super::code::command_source(
             cx,
             service,
-            command.inputs.as_deref(),
+            (command.inputs.as_deref(), bases.application),
             SRC_DIR,
         ))
         .mount(Mount::output(OUT_DIR, &State::scratch()))

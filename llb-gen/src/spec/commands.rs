@@ -123,6 +123,9 @@ fn project_paths(
 /// A path relative to the project directory naming something inside it,
 /// normalized.
 fn in_project(path: &str) -> Result<String, String> {
+    if path.chars().any(char::is_control) {
+        return Err("it may not hold control characters (a newline, a tab)".into());
+    }
     let normalized = super::normalize_inside(path, "the project directory")?;
     if normalized.is_empty() {
         return Err(

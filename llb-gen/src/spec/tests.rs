@@ -649,3 +649,39 @@ fn a_lock_path_stays_in_the_project_directory_and_names_a_file() {
        |           ^
     ");
 }
+
+#[test]
+fn build_commands_are_read_into_argv_paths_and_caches() {
+    let yaml = "version: 1\nservices:\n  web:\n    from: python:3.12-slim\n    workdir: /srv/web\n    build-commands:\n      - run: npm ci && npm run build\n        inputs: [./frontend/, package.json]\n        outputs: [frontend/dist/]\n        venv: false\n        caches: [/root/.npm/]\n      - run: [python, manage.py, collectstatic]\n        outputs: [static]\n";
+    let spec = parse("pybase.yaml", yaml.as_bytes()).expect("valid");
+    let commands = &spec.services["web"].build_commands;
+    assert_eq!(commands.len(), 2);
+    assert_eq!(
+        commands[0].argv,
+        ["/bin/sh", "-c", "npm ci && npm run build"]
+    );
+    assert_eq!(commands[0].shown, "npm ci && npm run build");
+    assert_eq!(
+        commands[0].inputs.as_deref(),
+        Some(&["frontend".to_owned(), "package.json".to_owned()][..])
+    );
+    assert_eq!(commands[0].outputs, ["frontend/dist"]);
+    assert!(!commands[0].venv);
+    assert_eq!(commands[0].caches, ["/root/.npm"]);
+    assert_eq!(commands[0].at.map(|p| p.line), Some(7));
+    // The defaults: the whole project, with the venv, no cache.
+    assert_eq!(commands[1].argv, ["python", "manage.py", "collectstatic"]);
+    assert_eq!(commands[1].inputs, None);
+    assert!(commands[1].venv && commands[1].caches.is_empty());
+}
+
+#[test]
+fn a_build_command_output_with_a_newline_is_refused() {
+    let yaml = "version: 1\nservices:\n  web:\n    from: python:3.12-slim\n    build-commands:\n      - run: make\n        outputs: [\"dist\\nother\"]\n";
+    let report = check(yaml);
+    assert!(
+        report.contains("pybase.yaml:7:19: invalid output")
+            && report.contains("it may not hold control characters"),
+        "{report}"
+    );
+}
