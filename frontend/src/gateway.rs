@@ -136,6 +136,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         prefer_mergeop: options.prefer_mergeop()?,
         labels: options.labels(),
         ignored,
+        proxy: options.proxy_env(),
         provenance: Provenance {
             revision: options.revision(),
             source: options.source(),

@@ -59,6 +59,7 @@ pub fn introduced_in(cap: &str) -> Option<&'static str> {
         | "exec.mount.secret"
         | "exec.mount.ssh"
         | "exec.mount.tmpfs"
+        | "exec.meta.proxyenv"
         | "meta.description"
         | "constraints"
         | "platform" => Some("v0.3.0"),
@@ -90,10 +91,26 @@ pub fn marshal(
     caps: Option<&ServerCaps>,
     source: Option<pb::SourceInfo>,
 ) -> Result<pb::Definition, MarshalError> {
+    marshal_with_proxy(result, caps, source, None)
+}
+
+/// [`marshal`], with the proxies of `proxy` (the `HTTP_PROXY` family of
+/// build args) in every exec: BuildKit sets them in the step's
+/// environment and leaves them out of its cache key, so a proxy never
+/// reruns a step or reaches a layer.
+pub fn marshal_with_proxy(
+    result: &State,
+    caps: Option<&ServerCaps>,
+    source: Option<pb::SourceInfo>,
+    proxy: Option<&pb::ProxyEnv>,
+) -> Result<pb::Definition, MarshalError> {
     let Some(output) = &result.output else {
         return Err(MarshalError::EmptyResult);
     };
-    let mut walk = Walk::default();
+    let mut walk = Walk {
+        proxy: proxy.cloned(),
+        ..Walk::default()
+    };
     let digest = walk.visit(&output.node, caps)?;
     let terminal = pb::Op {
         inputs: vec![pb::Input {
@@ -169,7 +186,12 @@ struct Walk {
     metadata: BTreeMap<String, pb::OpMetadata>,
     /// Source line of each op that has one.
     lines: BTreeMap<String, u32>,
+    /// The proxies every exec gets.
+    proxy: Option<pb::ProxyEnv>,
 }
+
+/// The cap of an exec's proxy environment.
+const PROXY_CAP: &str = "exec.meta.proxyenv";
 
 impl Walk {
     fn visit(
@@ -181,8 +203,20 @@ impl Walk {
         if let Some(digest) = self.seen.get(&key) {
             return Ok(digest.clone());
         }
+        let mut node_caps = node.caps.clone();
+        let mut op = node.op.clone();
+        if let (
+            Some(proxy),
+            Some(pb::op::Op::Exec(pb::ExecOp {
+                meta: Some(meta), ..
+            })),
+        ) = (&self.proxy, &mut op.op)
+        {
+            meta.proxy_env = Some(proxy.clone());
+            node_caps.insert(PROXY_CAP);
+        }
         if let Some(caps) = caps {
-            for cap in &node.caps {
+            for cap in &node_caps {
                 match caps.get(*cap) {
                     Some(Ok(())) => {}
                     Some(Err(reason)) => {
@@ -212,13 +246,8 @@ impl Walk {
                 index: *index,
             });
         }
-        let mut op = node.op.clone();
         op.inputs = inputs;
-        let digest = self.push(
-            op.encode_to_vec(),
-            node.caps.clone(),
-            node.description.clone(),
-        );
+        let digest = self.push(op.encode_to_vec(), node_caps, node.description.clone());
         if let Some(line) = node.line {
             self.lines.entry(digest.clone()).or_insert(line);
         }
@@ -278,6 +307,43 @@ mod tests {
         let terminal = pb::Op::decode(def.def[2].as_slice()).expect("decode");
         assert!(terminal.op.is_none());
         assert_eq!(terminal.inputs.len(), 1);
+    }
+
+    #[test]
+    fn the_proxies_are_set_on_every_exec_with_their_cap_and_only_when_given() {
+        let base = State::image("docker.io/library/python:3.12", &linux_amd64(), "base");
+        let first = base.run(Exec::argv(&["true"]), &linux_amd64()).root();
+        let second = first.run(Exec::argv(&["false"]), &linux_amd64()).root();
+        let proxy = pb::ProxyEnv {
+            https_proxy: "http://proxy:3128".into(),
+            ..Default::default()
+        };
+        let proxies = |def: &pb::Definition| -> Vec<Option<pb::ProxyEnv>> {
+            def.def
+                .iter()
+                .filter_map(|bytes| match pb::Op::decode(bytes.as_slice()).ok()?.op {
+                    Some(pb::op::Op::Exec(exec)) => Some(exec.meta?.proxy_env),
+                    _ => None,
+                })
+                .collect()
+        };
+        let with = marshal_with_proxy(&second, None, None, Some(&proxy)).expect("marshal");
+        assert_eq!(proxies(&with), vec![Some(proxy.clone()); 2]);
+        let capped = with
+            .metadata
+            .values()
+            .filter(|m| m.caps.contains_key(PROXY_CAP))
+            .count();
+        assert_eq!(capped, 2);
+        // Without a proxy: none, and no cap.
+        let without = marshal(&second, None, None).expect("marshal");
+        assert_eq!(proxies(&without), vec![None, None]);
+        assert!(
+            without
+                .metadata
+                .values()
+                .all(|m| !m.caps.contains_key(PROXY_CAP))
+        );
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub struct BuildInputs<'a> {
     /// What the frontend learned of each project's files, by project
     /// directory (as in the spec, normalized).
     pub projects: BTreeMap<String, ProjectFacts>,
+    /// The proxies of the build (`--build-arg HTTPS_PROXY=…`), for every
+    /// step: BuildKit keeps them out of cache keys and layers.
+    pub proxy: Option<bollard_buildkit_proto::pb::ProxyEnv>,
 }
 
 /// The images a target's build starts from, for one platform.
@@ -170,6 +173,7 @@ impl<'a> BuildInputs<'a> {
                 ..Provenance::default()
             },
             projects: project_facts(stack, infos),
+            proxy: None,
         })
     }
 }

@@ -209,7 +209,8 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         language: "yaml".to_owned(),
         definition: None,
     });
-    let definition = llb::marshal(&result, inputs.caps, source)?;
+    let definition =
+        llb::marshal::marshal_with_proxy(&result, inputs.caps, source, inputs.proxy.as_ref())?;
     let user = below.map(|(user, _)| user).unwrap_or_default();
     let config = image::compose(
         &inputs.base.config,
