@@ -6,13 +6,16 @@
 //! are copied into the image's working directory, owned by root.
 
 use crate::image;
-use crate::llb::{FileCopy, Mount, Network, State};
+use crate::llb::{CacheSharing, Exec, FileCopy, Mount, Network, State};
 use crate::spec::Service;
 
 use super::scripts::{
-    APP_CODE_SCRIPT, BACKEND_SCRIPT, CODE_SCRIPT, SCM_VERSION_ENV, WORKSPACE_CODE_SCRIPT,
+    APP_CODE_SCRIPT, BACKEND_SCRIPT, CARGO_CODE_SCRIPT, CARGO_WORKSPACE_CODE_SCRIPT, CODE_SCRIPT,
+    SCM_VERSION_ENV, WORKSPACE_CODE_SCRIPT,
 };
-use super::{BACKEND_DIR, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack};
+use super::{
+    BACKEND_DIR, CARGO_CACHE_ID, CARGO_HOME_DIR, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack,
+};
 
 /// `image` with the code of `service` on top: the project installed in
 /// `code_on` (the builder of its level), or an application's files copied;
@@ -56,14 +59,19 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
         image::set_env(&mut code_env, SCM_VERSION_ENV, version);
     }
     let backend = backend(cx, service, code_on)?;
-    let workspace = inputs
-        .projects
-        .get(service.project.as_str())
-        .and_then(|facts| facts.workspace.as_ref());
+    let facts = inputs.projects.get(service.project.as_str());
+    let workspace = facts.and_then(|facts| facts.workspace.as_ref());
+    let cargo = facts.is_some_and(|facts| facts.cargo);
+    let (script, workspace_script) = if cargo {
+        image::set_env(&mut code_env, "CARGO_HOME", CARGO_HOME_DIR);
+        (&CARGO_CODE_SCRIPT, &CARGO_WORKSPACE_CODE_SCRIPT)
+    } else {
+        (&CODE_SCRIPT, &WORKSPACE_CODE_SCRIPT)
+    };
     let code_exec = match workspace {
         // A workspace member: it and the members it depends on, from
         // their directories.
-        Some(workspace) => shell(&WORKSPACE_CODE_SCRIPT, &workspace.code)
+        Some(workspace) => shell(workspace_script, &workspace.code)
             .mount(Mount::scratchpad(
                 SRC_DIR,
                 &members_source(
@@ -82,7 +90,7 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
-        None => shell(&CODE_SCRIPT, &[])
+        None => shell(script, &[])
             .mount(in_project(
                 Mount::scratchpad(
                     SRC_DIR,
@@ -97,7 +105,12 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
                 service,
             ))
             .named(format!(
-                "[{name}] code: install the project without dependencies"
+                "[{name}] code: install the project without dependencies{}",
+                if cargo {
+                    " (its Rust code compiled by cargo)"
+                } else {
+                    ""
+                }
             )),
     }
     .env(code_env)
@@ -107,10 +120,27 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
         Some(backend) => code_exec.mount(Mount::readonly(BACKEND_DIR, backend)),
         None => code_exec,
     };
+    let code_exec = if cargo {
+        with_cargo(code_exec)
+    } else {
+        code_exec
+    };
     code_on
         .run(cx.with_uv(code_exec), cx.platform)
         .output(OUT_DIR)
         .ok_or(PlanError::MissingOutput(OUT_DIR))
+}
+
+/// `exec` with cargo's home as a cache mount shared by every build (cargo
+/// locks its own registry), for a project whose backend compiles Rust:
+/// the crates are downloaded once, the network and the CA bundle (see
+/// `cargo_setup!` in the scripts) are the step's anyway.
+fn with_cargo(exec: Exec) -> Exec {
+    exec.mount(Mount::cache(
+        CARGO_HOME_DIR,
+        CARGO_CACHE_ID,
+        CacheSharing::Shared,
+    ))
 }
 
 /// The code of `service`, an application: the project directory's files
