@@ -1374,7 +1374,7 @@ fn rust_ext_toolchain(spec_text: &str, target: &str) -> Result<(), String> {
 
 #[test]
 fn a_maturin_project_without_a_rust_toolchain_in_the_builder_is_refused_at_its_project() {
-    let without = RUST_EXT_SPEC.replace("      build: [cargo]", "      build: [gcc]");
+    let without = RUST_EXT_SPEC.replace("      build: [cargo]", "      build: [gcc, cargo-c]");
     assert_ne!(without, RUST_EXT_SPEC);
     let refused = rust_ext_toolchain(&without, "adder").expect_err("refused");
     assert!(refused.starts_with("pybase.yaml:6:14: "), "{refused}");
@@ -1387,7 +1387,12 @@ fn a_maturin_project_without_a_rust_toolchain_in_the_builder_is_refused_at_its_p
     assert_eq!(rust_ext_toolchain(&without, "adder-base"), Ok(()));
     // Debian 12's newer toolchain, in `system.runtime` or `system.build`,
     // and the fixture's own `cargo` are each enough.
-    for packages in ["      build: [cargo-web]", "      runtime: [cargo]"] {
+    for packages in [
+        "      build: [cargo-web]",
+        "      runtime: [cargo]",
+        "      build: [\"cargo=1.85.0+dfsg1-1\"]",
+        "      build: [\"cargo:amd64\"]",
+    ] {
         let with = RUST_EXT_SPEC.replace("      build: [cargo]", packages);
         assert_eq!(rust_ext_toolchain(&with, "adder"), Ok(()), "{packages}");
     }

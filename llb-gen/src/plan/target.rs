@@ -241,10 +241,10 @@ pub fn target_version(
 }
 
 /// The OS packages that put `cargo` (and `rustc`) on the builder's `PATH`:
-/// Debian's and Alpine's `cargo`, and Debian's newer toolchains for
-/// browsers (`cargo-web` on Debian 12: Rust 1.85, where `cargo` is 1.63;
-/// `cargo-mozilla` before it), which install `/usr/bin/cargo` too.
-pub const CARGO_PACKAGES: [&str; 3] = ["cargo", "cargo-web", "cargo-mozilla"];
+/// `cargo` (Debian's, Ubuntu's, Alpine's), and Debian 12's newer
+/// toolchain for browsers, `cargo-web` (Rust 1.85, where Debian 12's
+/// `cargo` is 1.63), which installs `/usr/bin/cargo` too.
+pub const CARGO_PACKAGES: [&str; 2] = ["cargo", "cargo-web"];
 
 /// A service image whose project builds Rust with cargo (maturin, see
 /// [`ProjectInfo::builds_with_cargo`](crate::project::ProjectInfo::builds_with_cargo))
@@ -274,7 +274,11 @@ pub fn rust_toolchain(
         .map(|tier| &tier.level)
         .chain([&service.level])
         .flat_map(|level| level.build_packages.iter().chain(&level.runtime_packages))
-        .any(|package| CARGO_PACKAGES.contains(&package.as_str()));
+        .any(|package| {
+            // `name=version` and `name:arch` name the package `name`.
+            let name = package.split(['=', ':']).next().unwrap_or(package);
+            CARGO_PACKAGES.contains(&name)
+        });
     if has_toolchain {
         return Ok(());
     }
