@@ -1315,6 +1315,13 @@ fn a_maturin_project_is_compiled_with_cargos_registry_cached_and_the_ca_bundle_f
     // cargo's home is a cache mount, named in the step's environment.
     assert!(code.contains("CARGO_HOME=/pybase/cache/cargo"), "{code}");
     assert!(code.contains("pybase-cargo-home"), "{code}");
+    // Its target directory too, one per platform, a step at a time.
+    assert!(
+        code.contains("CARGO_TARGET_DIR=/pybase/cache/cargo-target"),
+        "{code}"
+    );
+    assert!(code.contains("pybase-cargo-target-linux/amd64"), "{code}");
+    assert!(code.contains("\"locked\""), "{code}");
     // Its script gives cargo the CA bundle, and builds the project as any
     // other is built.
     let (_, script) = scripts_of(&build)
@@ -1324,6 +1331,12 @@ fn a_maturin_project_is_compiled_with_cargos_registry_cached_and_the_ca_bundle_f
     let script = String::from_utf8(script.expect("a script file")).expect("text");
     assert!(
         script.contains("export CARGO_HTTP_CAINFO=/run/secrets/ca-bundle"),
+        "{script}"
+    );
+    // The code's files are made newer than the cached target directory,
+    // so cargo never takes an older copy of them for built.
+    assert!(
+        script.contains("find /pybase/src -exec touch -c {} +"),
         "{script}"
     );
     assert!(
@@ -1351,6 +1364,7 @@ fn a_project_without_rust_gets_neither_cargos_cache_nor_its_script() {
     );
     assert!(!code.contains("CARGO_HOME"), "{code}");
     assert!(!code.contains("pybase-cargo-home"), "{code}");
+    assert!(!code.contains("cargo-target"), "{code}");
     assert!(
         scripts_of(&build)
             .iter()

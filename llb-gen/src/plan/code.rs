@@ -14,7 +14,8 @@ use super::scripts::{
     SCM_VERSION_ENV, WORKSPACE_CODE_SCRIPT,
 };
 use super::{
-    BACKEND_DIR, CARGO_CACHE_ID, CARGO_HOME_DIR, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack,
+    BACKEND_DIR, CARGO_CACHE_ID, CARGO_HOME_DIR, CARGO_TARGET_CACHE_ID, CARGO_TARGET_DIR, Context,
+    OUT_DIR, PlanError, SRC_DIR, shell, stack,
 };
 
 /// `image` with the code of `service` on top: the project installed in
@@ -64,6 +65,7 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
     let cargo = facts.is_some_and(|facts| facts.cargo);
     let (script, workspace_script) = if cargo {
         image::set_env(&mut code_env, "CARGO_HOME", CARGO_HOME_DIR);
+        image::set_env(&mut code_env, "CARGO_TARGET_DIR", CARGO_TARGET_DIR);
         (&CARGO_CODE_SCRIPT, &CARGO_WORKSPACE_CODE_SCRIPT)
     } else {
         (&CODE_SCRIPT, &WORKSPACE_CODE_SCRIPT)
@@ -121,7 +123,7 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
         None => code_exec,
     };
     let code_exec = if cargo {
-        with_cargo(code_exec)
+        with_cargo(code_exec, cx.platform)
     } else {
         code_exec
     };
@@ -131,15 +133,24 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
         .ok_or(PlanError::MissingOutput(OUT_DIR))
 }
 
-/// `exec` with cargo's home as a cache mount shared by every build (cargo
-/// locks its own registry), for a project whose backend compiles Rust:
-/// the crates are downloaded once, the network and the CA bundle (see
-/// `cargo_setup!` in the scripts) are the step's anyway.
-fn with_cargo(exec: Exec) -> Exec {
+/// `exec` with cargo's caches, for a project whose backend compiles Rust
+/// (the network and the CA bundle, see `cargo_setup!` in the scripts, are
+/// the step's anyway): its home, shared by every build (cargo locks its
+/// own registry), so crates are downloaded once; and its target directory
+/// on `platform`, locked by one step at a time, so that a code change
+/// compiles the project's crate but not its dependencies again, and no
+/// other build replaces the library maturin packs between cargo's end and
+/// the wheel (cargo locks the directory only while it builds).
+fn with_cargo(exec: Exec, platform: &crate::llb::Platform) -> Exec {
     exec.mount(Mount::cache(
         CARGO_HOME_DIR,
         CARGO_CACHE_ID,
         CacheSharing::Shared,
+    ))
+    .mount(Mount::cache(
+        CARGO_TARGET_DIR,
+        &format!("{CARGO_TARGET_CACHE_ID}-{}", platform.to_spec_string()),
+        CacheSharing::Locked,
     ))
 }
 

@@ -126,6 +126,12 @@ const UV_CACHE_ID: &str = "pybase-uv-cache";
 /// cache is, so a rebuild fetches no crate again.
 const CARGO_HOME_DIR: &str = "/pybase/cache/cargo";
 const CARGO_CACHE_ID: &str = "pybase-cargo-home";
+/// cargo's target directory in that step (`CARGO_TARGET_DIR`), a cache
+/// mount of its own per platform (`pybase-cargo-target-linux/amd64`), so
+/// that a code change compiles the project's crate again but not its
+/// dependencies.
+const CARGO_TARGET_DIR: &str = "/pybase/cache/cargo-target";
+const CARGO_TARGET_CACHE_ID: &str = "pybase-cargo-target";
 /// Where the wheels BuildKit fetched for a venv are mounted.
 const WHEELS_DIR: &str = "/pybase/wheels";
 /// Where an sdist BuildKit fetched is mounted for its wheel's build.

@@ -414,11 +414,18 @@ done
 
 /// cargo, for a build backend that compiles Rust (maturin): cargo reads
 /// TLS roots from its own setting, not `SSL_CERT_FILE`, so the CA bundle
-/// is given to it too when the build passes one. (A macro, so that
-/// `concat!` can put it in the scripts.)
+/// is given to it too when the build passes one. Its target directory is
+/// a cache that outlives the step, and cargo judges a local crate's
+/// sources unchanged when they are older than its last build: the code's
+/// files keep the times they have in the build context (an older copy, an
+/// unpacked sdist), so they are made newer than anything in the cache, and
+/// the project's crates are always compiled again (a registry's crates are
+/// known by their versions and checksums). (A macro, so that `concat!` can
+/// put it in the scripts.)
 macro_rules! cargo_setup {
     () => {
         r#"if [ -f /run/secrets/ca-bundle ]; then export CARGO_HTTP_CAINFO=/run/secrets/ca-bundle; fi
+find /pybase/src -exec touch -c {} +
 "#
     };
 }
