@@ -609,6 +609,9 @@ fn check_projects<'a>(
         // Without a lock, the uv workspace above it, if any (each
         // ancestor's pyproject.toml and uv.lock).
         files.read_workspace(read)?;
+        // A poetry.lock's path dependencies: each directory's
+        // pyproject.toml and setup.py.
+        files.read_path_dependencies(read)?;
         stack.push(files);
     }
     Ok(llb_gen::project::check_stack(&spec.file, &stack).map(|infos| (stack, infos)))

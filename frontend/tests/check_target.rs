@@ -122,3 +122,51 @@ fn options_that_do_not_name_a_target_are_refused() {
     assert!(refused(&[], Some("three"), None).contains("invalid --python `three`"));
     assert!(refused(&["linux"], None, None).contains("os/arch"));
 }
+
+/// The `poetry-path` fixture (app, with path dependencies on lib and
+/// lib's on core) in a scratch directory, without the files `left_out`.
+fn poetry_path_project(test: &str, left_out: &[&str]) -> PathBuf {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/projects/poetry-path");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("check-target")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    for file in [
+        "pybase.yaml",
+        "app/pyproject.toml",
+        "app/poetry.lock",
+        "lib/pyproject.toml",
+        "core/pyproject.toml",
+    ] {
+        if left_out.contains(&file) {
+            continue;
+        }
+        let to = dir.join(file);
+        std::fs::create_dir_all(to.parent().expect("a directory")).expect("scratch directory");
+        std::fs::copy(fixture.join(file), to).expect("copy");
+    }
+    dir.join("pybase.yaml")
+}
+
+#[test]
+fn a_poetry_projects_path_dependencies_pass_on_a_target_and_one_the_context_lacks_does_not() {
+    let target = assumed(&["linux/amd64", "linux/arm64"], Some("3.12"), None);
+    // The path dependencies are code: no artifact is asked of them, and
+    // their own dependencies' wheels fit.
+    let spec = poetry_path_project("poetry-path", &[]);
+    assert_eq!(errors(&spec, &target), Vec::<String>::new());
+    let report = check_report(&spec, None, &Default::default()).expect("checked");
+    assert!(
+        report.text.ends_with(": ok (1 service)\n"),
+        "{}",
+        report.text
+    );
+    // Without lib's pyproject.toml, lib is no package: refused at its line.
+    let spec = poetry_path_project("poetry-path-no-lib", &["lib/pyproject.toml"]);
+    let found = errors(&spec, &target);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("app/poetry.lock:58:1: `lib` is a path dependency at `../lib`"),
+        "{found:?}"
+    );
+}

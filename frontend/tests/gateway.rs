@@ -1329,26 +1329,15 @@ async fn a_setup_py_without_pyproject_is_a_package_built_by_setuptools() {
     );
 }
 
-/// The `workspace` fixture (a uv workspace: members `packages/api`,
-/// `packages/lib`, `packages/other`, one uv.lock at the root) as the build
-/// context, the spec building `api`.
-fn workspace_fake() -> FakeBridge {
-    let dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../testdata/projects/workspace"
+/// The fixture `testdata/projects/<fixture>` as the build context: its
+/// `pybase.yaml` and the files `paths`, with a python:3.12-slim base.
+fn fixture_fake(fixture: &str, paths: &[&str]) -> FakeBridge {
+    let dir = format!(
+        "{}/../testdata/projects/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
     );
     let read = |path: &str| std::fs::read(format!("{dir}/{path}")).expect("fixture file");
     let spec = read("pybase.yaml");
-    let paths = [
-        "pyproject.toml",
-        "uv.lock",
-        "packages/api/pyproject.toml",
-        "packages/api/src/api/__init__.py",
-        "packages/lib/pyproject.toml",
-        "packages/lib/src/lib/__init__.py",
-        "packages/other/pyproject.toml",
-        "packages/other/src/other/__init__.py",
-    ];
     let mut context: Vec<(&str, Vec<u8>)> = vec![("pybase.yaml", spec.clone())];
     context.extend(paths.iter().map(|path| (*path, read(path))));
     FakeBridge::new()
@@ -1362,6 +1351,45 @@ fn workspace_fake() -> FakeBridge {
         )
 }
 
+/// The `workspace` fixture (a uv workspace: members `packages/api`,
+/// `packages/lib`, `packages/other`, one uv.lock at the root) as the build
+/// context, the spec building `api`.
+fn workspace_fake() -> FakeBridge {
+    fixture_fake(
+        "workspace",
+        &[
+            "pyproject.toml",
+            "uv.lock",
+            "packages/api/pyproject.toml",
+            "packages/api/src/api/__init__.py",
+            "packages/lib/pyproject.toml",
+            "packages/lib/src/lib/__init__.py",
+            "packages/other/pyproject.toml",
+            "packages/other/src/other/__init__.py",
+        ],
+    )
+}
+
+/// The files of the view the frontend read `wanted` from (a panic when it
+/// read it from none).
+fn view_of(handle: &FakeHandle, wanted: &str) -> Vec<String> {
+    let reads = handle.read_files();
+    reads
+        .iter()
+        .find(|(_, path)| path == wanted)
+        .and_then(|(id, _)| handle.view_files(id))
+        .unwrap_or_else(|| panic!("`{wanted}` was not read from a view: {reads:?}"))
+}
+
+/// The names of the steps of the definition `handle` returned.
+fn step_names(handle: &FakeHandle) -> Vec<String> {
+    build_definition(handle)
+        .metadata
+        .values()
+        .filter_map(|m| m.description.get("llb.customname").cloned())
+        .collect()
+}
+
 #[tokio::test]
 async fn a_workspace_members_root_files_are_read_through_a_source_of_only_them() {
     let handle = run(
@@ -1370,33 +1398,24 @@ async fn a_workspace_members_root_files_are_read_through_a_source_of_only_them()
     )
     .await;
     returned_config(&handle);
-    let reads = handle.read_files();
-    let view_of = |wanted: &str| {
-        reads
-            .iter()
-            .find(|(_, path)| path == wanted)
-            .and_then(|(id, _)| handle.view_files(id))
-            .unwrap_or_else(|| panic!("`{wanted}` was not read from a view: {reads:?}"))
-    };
     // The member's own lock inputs first (no lock there), then the
     // ancestors' pyproject.toml and uv.lock through a view of exactly those.
     assert_eq!(
-        view_of("packages/api/pyproject.toml"),
+        view_of(&handle, "packages/api/pyproject.toml"),
         ["packages/api/pyproject.toml"]
     );
-    assert_eq!(view_of("uv.lock"), ["pyproject.toml", "uv.lock"]);
-    assert_eq!(view_of("pyproject.toml"), ["pyproject.toml", "uv.lock"]);
+    assert_eq!(view_of(&handle, "uv.lock"), ["pyproject.toml", "uv.lock"]);
+    assert_eq!(
+        view_of(&handle, "pyproject.toml"),
+        ["pyproject.toml", "uv.lock"]
+    );
+    let reads = handle.read_files();
     assert!(
         !reads.iter().any(|(_, path)| path.ends_with(".py")),
         "{reads:?}"
     );
     // The venv installs from the root's lock, for api alone.
-    let definition = build_definition(&handle);
-    let names: Vec<&String> = definition
-        .metadata
-        .values()
-        .filter_map(|m| m.description.get("llb.customname"))
-        .collect();
+    let names = step_names(&handle);
     assert!(
         names
             .iter()
@@ -1440,6 +1459,79 @@ async fn a_stale_workspace_member_is_shown_in_its_pyproject() {
     );
     assert!(
         error.message.contains("run `uv lock` in `.`"),
+        "{}",
+        error.message
+    );
+}
+
+/// The `poetry-path` fixture (a Poetry project `app` with path
+/// dependencies on `../lib` and lib's `../core`) as the build context,
+/// without the files `left_out`.
+fn poetry_path_fake(left_out: &[&str]) -> FakeBridge {
+    let paths: Vec<&str> = [
+        "app/pyproject.toml",
+        "app/poetry.lock",
+        "app/src/app/__init__.py",
+        "lib/pyproject.toml",
+        "lib/src/lib/__init__.py",
+        "core/pyproject.toml",
+        "core/src/core/__init__.py",
+    ]
+    .into_iter()
+    .filter(|path| !left_out.contains(path))
+    .collect();
+    fixture_fake("poetry-path", &paths)
+}
+
+#[tokio::test]
+async fn poetry_path_dependencies_are_read_through_a_source_of_only_their_package_files() {
+    let handle = run(
+        poetry_path_fake(&[]),
+        &options(&["filename=pybase.yaml", "target=app"]),
+    )
+    .await;
+    returned_config(&handle);
+    // app's lock inputs first, then each path dependency's pyproject.toml
+    // (setup.py asked for too, absent) through a view of exactly those.
+    assert_eq!(
+        view_of(&handle, "app/poetry.lock"),
+        ["app/poetry.lock", "app/pyproject.toml"]
+    );
+    assert_eq!(
+        view_of(&handle, "lib/pyproject.toml"),
+        ["core/pyproject.toml", "lib/pyproject.toml"]
+    );
+    let reads = handle.read_files();
+    assert!(
+        !reads.iter().any(|(_, path)| path.contains("/src/")),
+        "{reads:?}"
+    );
+    // The venv gets the third-party packages; the code step app, core, lib.
+    let names = step_names(&handle);
+    for wanted in [
+        "[app] venv: 3 packages from app/poetry.lock",
+        "[app] code: install the project and the path dependencies it depends on (app, core, lib) without dependencies",
+    ] {
+        assert!(
+            names.iter().any(|name| name.starts_with(wanted)),
+            "{wanted} in {names:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_poetry_path_dependency_the_context_lacks_is_shown_at_its_lock_line() {
+    let handle = run(
+        poetry_path_fake(&["lib/pyproject.toml"]),
+        &options(&["filename=pybase.yaml", "target=app"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert!(
+        error.message.contains("app/poetry.lock:58:1")
+            && error
+                .message
+                .contains("the build context has neither `lib/pyproject.toml` nor `lib/setup.py`"),
         "{}",
         error.message
     );

@@ -25,9 +25,18 @@
 //!
 //! The venv gets the `main` group and the groups the spec selects; a
 //! package of another group only (`dev`) is left out. A package without a
-//! version or hashes, or from a source pybase cannot install (git, a path,
+//! version or hashes, or from a source pybase cannot install (git, a file,
 //! a URL), is refused at its `name` line: installing it would not be
 //! exactly the lock.
+//!
+//! A path dependency (`lib = { path = "../lib" }`, locked with a
+//! `[package.source]` of type `directory` whose `url` is relative to the
+//! project's directory) is code, not venv: the translation leaves it out and
+//! lists it in [`crate::select::Selection::local_projects`], for the code
+//! step to build and install from its directory, as a uv workspace's
+//! members are; its own dependencies are in the lock like any other
+//! package's. One the venv needs only under a marker is refused: the code
+//! step installs it in every image.
 //!
 //! Poetry 1 (lock-version 2.0 from 1.3 to 1.8; 1.1 before, with the files
 //! in `[metadata.files]`) writes no groups or markers per package, and
@@ -664,7 +673,11 @@ pub fn parse(
     };
     let mut out = Translation::default();
     for package in &lock.packages {
-        reading.package(package, &mut out);
+        if matches!(package.source, Some(Source::Directory { .. })) {
+            reading.path_dependency(package, &mut out);
+        } else {
+            reading.package(package, &mut out);
+        }
     }
     if !out.problems.is_empty() {
         return Err(out.problems);
@@ -681,7 +694,10 @@ pub fn parse(
     Ok(PoetryLock {
         requirements: requirements_by_index(&header, &out.indexes, &out.lines),
         pins: out.pins,
-        selection: crate::select::Selection::of(crate::lock::LockKind::Poetry, file, out.selected),
+        selection: crate::select::Selection {
+            local_projects: out.local_projects,
+            ..crate::select::Selection::of(crate::lock::LockKind::Poetry, file, out.selected)
+        },
     })
 }
 
@@ -724,6 +740,8 @@ struct Translation {
     problems: Vec<Diagnostic>,
     /// The ambiguous names already refused, once each.
     refused_twice: Vec<String>,
+    /// The path dependencies the venv would get: code, in the lock's order.
+    local_projects: Vec<Package>,
 }
 
 impl Reading<'_> {
@@ -770,6 +788,31 @@ impl Reading<'_> {
             version: version.to_owned(),
             at,
         });
+    }
+
+    /// Records `package`, a path dependency (a `directory` source), in
+    /// `out` as code when the venv would get it, or its refusal when only
+    /// some environments need it: the code step installs it in every
+    /// image.
+    fn path_dependency(&self, package: &Package, out: &mut Translation) {
+        let Some(marker) = self.marker(package, out) else {
+            return;
+        };
+        if let Some(marker) = marker {
+            out.problems.push(
+                Diagnostic::at(
+                    &self.lock.file,
+                    Some(package.at),
+                    format!(
+                        "`{}` is a path dependency needed only where `{marker}` holds: pybase installs path dependencies as code, in every image",
+                        package.written_name
+                    ),
+                )
+                .with_hint("drop the marker from the dependency in pyproject.toml and run `poetry lock`, or publish the package and depend on it from an index"),
+            );
+            return;
+        }
+        out.local_projects.push(package.clone());
     }
 
     /// The marker the venv needs `package` under (`Some(None)`: always),
@@ -1189,6 +1232,66 @@ content-hash = "0000"
         app/poetry.lock:14:1: `mylib` comes from a `git` source: pybase installs from package indexes only, each artifact checked against its hash (hint: publish it to an index (a private one works with the `netrc` secret) and lock it from there)
         ");
         insta::assert_snapshot!(report("[[package]\n", &[]), @"app/poetry.lock:1:11: not a poetry.lock pybase can read: unclosed array table, expected `]` (hint: regenerate it: `poetry lock --regenerate`)");
+    }
+
+    #[test]
+    fn a_path_dependency_is_code_not_a_pin_and_one_under_a_marker_is_refused() {
+        let lock = |lib_groups: &str, lib_markers: &str| {
+            format!(
+                "[[package]]\nname = \"idna\"\nversion = \"3.10\"\ngroups = [\"main\", \"dev\"]\nfiles = [{{file = \"idna-3.10-py3-none-any.whl\", hash = \"sha256:aa\"}}]\n\n[[package]]\nname = \"lib\"\nversion = \"0.1.0\"\ngroups = {lib_groups}\n{lib_markers}files = []\ndevelop = true\n\n[package.dependencies]\nidna = \"3.10\"\n\n[package.source]\ntype = \"directory\"\nurl = \"../lib\"\n"
+            )
+        };
+        let local = |text: &str, groups: &[&str]| -> Vec<String> {
+            let parsed = parse("app/poetry.lock", text, &owned(groups), &[], &[]).expect("reads");
+            assert_eq!(
+                parsed
+                    .pins
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>(),
+                ["idna"],
+                "only idna is pinned"
+            );
+            parsed
+                .selection
+                .local_projects
+                .iter()
+                .map(|p| p.name.clone())
+                .collect()
+        };
+        assert_eq!(local(&lock("[\"main\"]", ""), &[]), ["lib"]);
+        // In the dev group alone: code only when the group is selected.
+        assert!(local(&lock("[\"dev\"]", ""), &[]).is_empty());
+        assert_eq!(local(&lock("[\"dev\"]", ""), &["dev"]), ["lib"]);
+        let marked = lock("[\"main\"]", "markers = \"sys_platform == 'linux'\"\n");
+        insta::assert_snapshot!(report(&marked, &[]), @"app/poetry.lock:8:1: `lib` is a path dependency needed only where `sys_platform == 'linux'` holds: pybase installs path dependencies as code, in every image (hint: drop the marker from the dependency in pyproject.toml and run `poetry lock`, or publish the package and depend on it from an index)");
+    }
+
+    #[test]
+    fn a_poetry_1_locks_path_dependency_is_reached_by_the_walk_and_is_code() {
+        // Poetry 1 writes no groups: the walk from pyproject's own
+        // dependencies reaches lib, then idna through lib's edge.
+        let text = "[[package]]\nname = \"idna\"\nversion = \"3.10\"\ncategory = \"main\"\noptional = false\npython-versions = \">=3.6\"\nfiles = [{file = \"idna-3.10-py3-none-any.whl\", hash = \"sha256:aa\"}]\n\n[[package]]\nname = \"iniconfig\"\nversion = \"2.0.0\"\ncategory = \"dev\"\noptional = false\npython-versions = \">=3.7\"\nfiles = [{file = \"iniconfig-2.0.0-py3-none-any.whl\", hash = \"sha256:bb\"}]\n\n[[package]]\nname = \"lib\"\nversion = \"0.1.0\"\ncategory = \"main\"\noptional = false\npython-versions = \"^3.11\"\nfiles = []\ndevelop = false\n\n[package.dependencies]\nidna = \"3.10\"\n\n[package.source]\ntype = \"directory\"\nurl = \"../lib\"\n\n[metadata]\nlock-version = \"2.0\"\n";
+        let declared = pyproject(
+            "[tool.poetry]\nname = \"app\"\nversion = \"0.1.0\"\n\n[tool.poetry.dependencies]\npython = \"^3.11\"\nlib = { path = \"../lib\" }\n\n[tool.poetry.group.dev.dependencies]\niniconfig = \"2.0.0\"\n",
+        );
+        let parsed = parse(
+            "app/poetry.lock",
+            text,
+            &[],
+            &[],
+            &roots(&declared, &[], &[]),
+        )
+        .expect("reads");
+        let pins: Vec<&str> = parsed.pins.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(pins, ["idna"]);
+        let local: Vec<&str> = parsed
+            .selection
+            .local_projects
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(local, ["lib"]);
     }
 
     /// A lock Poetry 1.8.5 wrote (`testdata/locks/poetry1-graph.lock`) for

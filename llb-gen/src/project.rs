@@ -26,6 +26,7 @@ use crate::pyproject::{RequiresPython, VcsVersion};
 use crate::spec::ProjectDir;
 
 mod application;
+mod path_dependencies;
 mod workspace;
 
 pub use application::{APPLICATION_LOCK, APPLICATION_PYLOCK};
@@ -88,6 +89,12 @@ pub struct ProjectInfo {
     /// When the project is a member of a uv workspace (no lock of its own;
     /// the root's locks it): what its steps read of the workspace.
     pub workspace: Option<Workspace>,
+    /// The build-context directories of the path dependencies a
+    /// `poetry.lock` locks for its venv (`[package.source] type =
+    /// "directory"`), transitively, in the lock's order: code, which the
+    /// code step installs after the project, never the venv (see
+    /// `project/path_dependencies.rs`). Empty for any other lock.
+    pub path_dependencies: Vec<String>,
 }
 
 impl ProjectInfo {
@@ -399,6 +406,7 @@ impl Pyproject {
             application: false,
             pyproject: parsed.cloned(),
             workspace: None,
+            path_dependencies: Vec::new(),
         }
     }
 }
@@ -568,6 +576,11 @@ pub struct ProjectFiles<'a> {
     /// read so far ([`ProjectFiles::wanted_workspace`]): each ancestor
     /// directory's `pyproject.toml` and `uv.lock`, when it has no lock.
     pub workspace: crate::lock::includes::IncludedFiles,
+    /// The files of the directories of its `poetry.lock`'s path
+    /// dependencies, by build-context path, as read so far
+    /// ([`ProjectFiles::wanted_path_dependencies`]): each one's
+    /// `pyproject.toml` and `setup.py`.
+    pub path_dependencies: crate::lock::includes::IncludedFiles,
 }
 
 impl<'a> ProjectFiles<'a> {
@@ -588,6 +601,7 @@ impl<'a> ProjectFiles<'a> {
             included: Default::default(),
             setup_files: false,
             workspace: Default::default(),
+            path_dependencies: Default::default(),
         }
     }
 }
@@ -706,7 +720,8 @@ pub fn check_files(spec_file: &str, files: &ProjectFiles<'_>) -> Result<ProjectI
             files.lock.as_deref(),
         )
         .and_then(|info| workspace::at_root(files, info)),
-        (kind, Some(bytes)) => check_pinned(spec_file, files, kind, bytes),
+        (kind, Some(bytes)) => check_pinned(spec_file, files, kind, bytes)
+            .and_then(|info| path_dependencies::check(files, info)),
     }
 }
 
@@ -724,7 +739,8 @@ fn check_named_lock(
             spec_file, project, named,
         )])),
         (LockKind::Uv, lock) => check(spec_file, project, files.pyproject.as_deref(), lock),
-        (kind, Some(bytes)) => check_pinned(spec_file, files, kind, bytes),
+        (kind, Some(bytes)) => check_pinned(spec_file, files, kind, bytes)
+            .and_then(|info| path_dependencies::check(files, info)),
     }
 }
 
@@ -851,7 +867,13 @@ fn check_pinned(
         && kind != LockKind::Pipfile
         && let Some(metadata) = &metadata
     {
-        problems.extend(out_of_date_pins(project, kind, metadata, &pinned.pins));
+        problems.extend(out_of_date_pins(
+            project,
+            kind,
+            metadata,
+            &pinned.pins,
+            &pinned.selection.local_projects,
+        ));
     }
     match (problems.is_empty(), name) {
         (true, Some(name)) => {
@@ -1166,14 +1188,27 @@ fn read_pipfile_lock(
 }
 
 /// The errors for the dependencies pyproject.toml (read as `metadata`)
-/// declares that the `pins` of `project`'s lock (`kind`) contradict, each
-/// at its line.
+/// declares that the `pins` of `project`'s lock (`kind`) and the versions
+/// of its `local` projects (a poetry.lock's path dependencies, code rather
+/// than pins) contradict, each at its line.
 fn out_of_date_pins(
     project: &ProjectDir<'_>,
     kind: LockKind,
     metadata: &ProjectMetadata,
     pins: &[crate::requirements::Pin],
+    local: &[Package],
 ) -> Vec<Diagnostic> {
+    let local_pins: Vec<crate::requirements::Pin> = local
+        .iter()
+        .filter_map(|package| {
+            Some(crate::requirements::Pin {
+                name: package.name.clone(),
+                version: package.version.clone()?,
+                at: package.at,
+            })
+        })
+        .collect();
+    let pins = &[pins, &local_pins].concat();
     let hint = format!(
         "regenerate {} in `{}` (`{}`)",
         lock_file_name(project, kind),

@@ -248,17 +248,26 @@ pub fn select(
 /// normalized name, each with the environments that need it: the
 /// disjunction, over the paths from the project (and the request's extras
 /// and groups) to it, of the conjunction of the markers along the path
-/// (uv.lock writes a dependency's marker on the edge). A package reached
-/// only along contradictory paths is still listed (under a false marker),
-/// as uv.lock lists it. `None` when the lock does not lock `project`.
+/// (uv.lock writes a dependency's marker on the edge). A package locked at
+/// several versions (a fork by marker) is walked through each version,
+/// whose dependencies are needed only where that version is locked (its
+/// `resolution-markers`). A package reached only along contradictory paths
+/// is still listed (under a false marker), as uv.lock lists it. `None` when
+/// the lock does not lock `project`.
 fn reached_from_project(
     lock: &Lock,
     project: &str,
     request: &Request<'_>,
 ) -> Option<BTreeMap<String, MarkerTree>> {
-    let by_name = lock.by_name();
+    let mut versions: BTreeMap<&str, Vec<&Package>> = BTreeMap::new();
+    for package in &lock.packages {
+        versions
+            .entry(package.name.as_str())
+            .or_default()
+            .push(package);
+    }
     let root = normalize_name(project);
-    let root_package = by_name.get(root.as_str())?;
+    let root_package = *versions.get(root.as_str())?.last()?;
     let root_extras: Vec<String> = request.extras.iter().map(|e| normalize_name(e)).collect();
     let mut walk = Walk::default();
     walk.reach((root.clone(), root_extras), MarkerTree::TRUE);
@@ -274,27 +283,35 @@ fn reached_from_project(
         }
     }
     while let Some(key) = walk.queue.pop() {
-        let (Some(package), Some(here)) =
-            (by_name.get(key.0.as_str()), walk.reached.get(&key).cloned())
-        else {
+        let (Some(packages), Some(reached)) = (
+            versions.get(key.0.as_str()),
+            walk.reached.get(&key).cloned(),
+        ) else {
             continue;
         };
-        // Its dependencies, and those of the extras a dependency on it
-        // asks for.
-        let extras = key
-            .1
-            .iter()
-            .filter_map(|extra| package.optional_dependencies.get(extra))
-            .flatten();
-        for dep in package.dependencies.iter().chain(extras) {
-            let mut marker = dep.marker.clone();
-            marker.and(here.clone());
-            walk.reach(edge_key(dep), marker);
+        for package in packages {
+            // Where this version is the one locked.
+            let mut here = reached.clone();
+            if let Some(forked) = &package.resolution_markers {
+                here.and(forked.clone());
+            }
+            // Its dependencies, and those of the extras a dependency on it
+            // asks for.
+            let extras = key
+                .1
+                .iter()
+                .filter_map(|extra| package.optional_dependencies.get(extra))
+                .flatten();
+            for dep in package.dependencies.iter().chain(extras) {
+                let mut marker = dep.marker.clone();
+                marker.and(here.clone());
+                walk.reach(edge_key(dep), marker);
+            }
         }
     }
     let mut by_package: BTreeMap<String, MarkerTree> = BTreeMap::new();
     for ((name, _), marker) in walk.reached {
-        if name != root && by_name.contains_key(name.as_str()) {
+        if name != root && versions.contains_key(name.as_str()) {
             by_package
                 .entry(name)
                 .or_insert(MarkerTree::FALSE)
@@ -573,5 +590,78 @@ wheels = [{ url = "https://files.pythonhosted.org/p/tomli-2.2.1-py3-none-any.whl
         assert_eq!(local, ["lib"]);
         let every = needed(&lock, &Request::EVERY_PACKAGE).expect("a lock of pins");
         assert!(every.local_projects.is_empty());
+    }
+
+    /// A lock forked by Python version, as uv writes one for a project
+    /// whose `requires-python` spans a dependency's drop of old Pythons
+    /// (the MCP SDK's lock of `testdata/real`): `app` depends on two
+    /// versions of `model`, each under its marker, and each version on its
+    /// own `core` and on `types`, under the same markers.
+    fn forked_lock() -> String {
+        const OLD: &str = "python_full_version < '3.14'";
+        const NEW: &str = "python_full_version >= '3.14'";
+        let registry = r#"source = { registry = "https://pypi.org/simple" }"#;
+        let wheel = |name: &str, version: &str| {
+            format!(
+                r#"wheels = [{{ url = "https://files.pythonhosted.org/p/{name}-{version}-py3-none-any.whl", hash = "sha256:00" }}]"#
+            )
+        };
+        // One fork: `model` at `version` and its `core`, where `marker` holds.
+        let fork = |version: &str, core: &str, marker: &str| {
+            format!(
+                "[[package]]\nname = \"core\"\nversion = \"{core}\"\n{registry}\n\
+                 resolution-markers = [\"{marker}\"]\n{}\n\
+                 [[package]]\nname = \"model\"\nversion = \"{version}\"\n{registry}\n\
+                 resolution-markers = [\"{marker}\"]\ndependencies = [\n\
+                 {{ name = \"core\", version = \"{core}\", {registry}, marker = \"{marker}\" }},\n\
+                 {{ name = \"types\", marker = \"{marker}\" }},\n]\n{}\n",
+                wheel("core", core),
+                wheel("model", version),
+            )
+        };
+        format!(
+            "version = 1\nrequires-python = \">=3.10\"\n\
+             [[package]]\nname = \"app\"\nversion = \"1.0\"\nsource = {{ editable = \".\" }}\n\
+             dependencies = [\n\
+             {{ name = \"model\", version = \"2.11.7\", {registry}, marker = \"{OLD}\" }},\n\
+             {{ name = \"model\", version = \"2.13.4\", {registry}, marker = \"{NEW}\" }},\n]\n\
+             {}{}[[package]]\nname = \"types\"\nversion = \"0.7.0\"\n{registry}\n{}\n",
+            fork("2.11.7", "2.33.2", OLD),
+            fork("2.13.4", "2.46.4", NEW),
+            wheel("types", "0.7.0"),
+        )
+    }
+
+    #[test]
+    fn each_version_of_a_forked_package_brings_its_own_dependencies() {
+        let lock = crate::lock::uv::read("uv.lock", &forked_lock()).expect("a lock");
+        let request = Request {
+            roots: Roots::Project("app"),
+            extras: &[],
+            groups: &[],
+        };
+        let needed_on = |minor: u32| -> Vec<String> {
+            let environment = image(minor, Libc::Glibc(Some((2, 36))));
+            select(&lock, &request, &environment)
+                .expect("app is locked")
+                .iter()
+                .filter(|c| c.need.surely())
+                .map(|c| {
+                    let version = c.selected.package.version.clone().unwrap_or_default();
+                    format!("{} {version}", c.selected.package.name)
+                })
+                .collect()
+        };
+        // `types` is needed on 3.11 through model 2.11.7, not only where
+        // the last `model` of the lock (2.13.4) is locked.
+        assert_eq!(
+            needed_on(11),
+            ["core 2.33.2", "model 2.11.7", "types 0.7.0"]
+        );
+        // The twin: on 3.14 the other fork, `types` again.
+        assert_eq!(
+            needed_on(14),
+            ["core 2.46.4", "model 2.13.4", "types 0.7.0"]
+        );
     }
 }

@@ -323,6 +323,8 @@ pub struct Service {
     pub project: String,
     /// Where `project` is (or the service, when it was left out).
     pub project_at: Option<Position>,
+    /// Commands run on the code in the builder, in order (`build-commands`).
+    pub build_commands: Vec<BuildCommand>,
     /// The image's command, if the spec sets one.
     pub command: Option<Vec<String>>,
     /// The image's entrypoint, if the spec sets one.
@@ -1005,6 +1007,8 @@ fn validate_service(
         .as_ref()
         .and_then(|version| validate_version(file, version, problems));
     let labels = validate_labels(file, &raw.labels, problems);
+    let build_commands =
+        commands::validate_build_commands(file, &raw.build_commands, workdir.as_deref(), problems);
 
     if problems.len() > before {
         return None;
@@ -1032,6 +1036,7 @@ fn validate_service(
             env,
             user,
         },
+        build_commands,
         command,
         entrypoint,
         workdir: workdir?,
@@ -1470,8 +1475,14 @@ fn is_target_name(name: &str) -> bool {
 
 /// A relative path inside the build context, normalized.
 fn normalize_project(path: &str) -> Result<String, String> {
+    normalize_inside(path, "the build context")
+}
+
+/// A relative path inside `base` (the directory it is relative to, as the
+/// messages name it), normalized: no `.` segments, no `..`.
+fn normalize_inside(path: &str, base: &str) -> Result<String, String> {
     if path.starts_with('/') {
-        return Err("it must be relative to the build context".into());
+        return Err(format!("it must be relative to {base}"));
     }
     if path.contains('\\') {
         return Err("use `/` to separate directories".into());
@@ -1480,7 +1491,7 @@ fn normalize_project(path: &str) -> Result<String, String> {
     for part in path.split('/') {
         match part {
             "" | "." => {}
-            ".." => return Err("it may not leave the build context (`..`)".into()),
+            ".." => return Err(format!("it may not leave {base} (`..`)")),
             other => parts.push(other),
         }
     }
@@ -1669,10 +1680,12 @@ fn is_package_name(text: &str) -> bool {
 }
 
 pub mod args;
+mod commands;
 mod messages;
 mod raw;
 
 pub use args::BuildArgs;
+pub use commands::BuildCommand;
 pub use raw::json_schema;
 use raw::{CommandLine, Key, RawHealthcheck, RawService, RawSpec, RawTier, RawUser, pos};
 

@@ -154,6 +154,8 @@ fn checked_stack_in<'a>(
             included.expect("reading from disk");
             let workspace = files.read_workspace(|path| Ok::<_, ()>(read(path)));
             workspace.expect("reading from disk");
+            let path_dependencies = files.read_path_dependencies(|path| Ok::<_, ()>(read(path)));
+            path_dependencies.expect("reading from disk");
             files
         })
         .collect();
@@ -1118,6 +1120,7 @@ fn golden_builds() -> Vec<Build> {
         build_from(TIERED, &copied_spec(), "orders", true),
         build_from(PLAIN_APP, PLAIN_APP_SPEC, "web", true),
         build_from(WORKSPACE, WORKSPACE_SPEC, "api", true),
+        build_from(BUILD_COMMANDS, BUILD_COMMANDS_SPEC, "shop", true),
         build_from(RUST_EXT, RUST_EXT_SPEC, "adder", true),
     ]
 }
@@ -1218,6 +1221,97 @@ fn an_application_is_copied_into_the_workdir_apart_from_its_lock() {
     assert_eq!(build.config["config"]["Cmd"], json!(["python", "app.py"]));
 }
 
+const BUILD_COMMANDS: &str = "build-commands";
+const BUILD_COMMANDS_SPEC: &str =
+    include_str!("../../testdata/projects/build-commands/pybase.yaml");
+
+#[test]
+fn build_commands_read_only_their_inputs_and_their_outputs_join_the_code_layer() {
+    let build = build_from(BUILD_COMMANDS, BUILD_COMMANDS_SPEC, "shop", true);
+    golden("build-commands-mergeop", &build);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let node = "[shop] code: build command: node assets/build.js";
+    let collectstatic = "[shop] code: build command: python manage.py collectstatic --noinput";
+    // The Node step (`inputs: [assets]`, `venv: false`) reads the builder
+    // with its build packages and `assets/` alone: no venv, no code, so
+    // neither a lock bump nor a Python change reruns it.
+    let node_inputs = ancestors(&described, node);
+    assert!(
+        node_inputs
+            .iter()
+            .any(|n| n == "[shop] load a build command's inputs")
+            && node_inputs.iter().any(|n| n == "[shop] builder: nodejs"),
+        "{node_inputs:?}"
+    );
+    assert!(
+        !node_inputs.iter().any(|n| n.starts_with("[shop] venv: ")
+            || n.starts_with("[shop] code: copy the application")
+            || n == "[shop] load project code"),
+        "{node_inputs:?}"
+    );
+    let inputs_source = ops
+        .iter()
+        .find(|op| op["op"]["attrs"]["local.sharedkeyhint"] == json!("pybase-command:"))
+        .expect("the Node step's source");
+    assert_eq!(
+        inputs_source["op"]["attrs"]["local.includepattern"],
+        json!("[\"assets\"]")
+    );
+    // collectstatic (the defaults) reads the venv, the application's code
+    // and the Node step's outputs: its twin.
+    let collect_inputs = ancestors(&described, collectstatic);
+    for input in [
+        "[shop] venv: 3 packages from requirements.txt",
+        "[shop] code: copy the application into /app",
+        node,
+    ] {
+        assert!(
+            collect_inputs.iter().any(|n| n == input),
+            "{input}: {collect_inputs:?}"
+        );
+    }
+    // The image's last layer is one FileOp: the code, then each command's
+    // outputs.
+    let code_layer = ops
+        .iter()
+        .find(|op| op["name"] == json!("[shop] image: add the code"))
+        .expect("the code layer");
+    let actions = code_layer["op"]["file"].as_array().expect("a file op");
+    assert_eq!(actions.len(), 3, "{code_layer}");
+    assert_eq!(actions[0]["output"], json!(-1));
+    assert_eq!(actions[2]["output"], json!(0));
+    assert_eq!(actions[1]["input"], json!(3));
+    // The layer takes each command's output mount (output 1 of its exec),
+    // never the exec's root, where the builder with Node is.
+    let inputs: Vec<&str> = code_layer["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .filter_map(|i| i.as_str())
+        .collect();
+    assert_eq!(inputs.len(), 3, "{code_layer}");
+    assert!(inputs.iter().all(|i| i.ends_with("[1]")), "{inputs:?}");
+    let history = build.config["history"].to_string();
+    assert!(
+        history.contains("application code of `shop` and its build commands' outputs"),
+        "{history}"
+    );
+}
+
+#[test]
+fn build_commands_outputs_join_the_code_layer_when_copying_too() {
+    let build = build_from(BUILD_COMMANDS, BUILD_COMMANDS_SPEC, "shop", false);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let code_layer = ops
+        .iter()
+        .find(|op| op["name"] == json!("[shop] image: add the code"))
+        .expect("the code layer");
+    assert_eq!(code_layer["op"]["file"].as_array().map(Vec::len), Some(3));
+    assert!(!described.to_string().contains("\"merge\""));
+}
+
 const WORKSPACE: &str = "workspace";
 const WORKSPACE_SPEC: &str = include_str!("../../testdata/projects/workspace/pybase.yaml");
 
@@ -1283,6 +1377,81 @@ fn a_workspace_member_installs_the_roots_lock_for_itself_and_its_members_as_code
         text.contains(
             r#""/pybase-scripts/venv-uv-sync.sh","--package","api","--no-install-workspace""#
         ),
+        "{text}"
+    );
+}
+
+const POETRY_PATH: &str = "poetry-path";
+const POETRY_PATH_SPEC: &str = include_str!("../../testdata/projects/poetry-path/pybase.yaml");
+
+#[test]
+fn a_poetry_projects_path_dependencies_are_code_and_their_dependencies_venv() {
+    let build = build_from(POETRY_PATH, POETRY_PATH_SPEC, "app", true);
+    golden("poetry-path-app-mergeop", &build);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let text = described.to_string();
+    // The venv: app's, lib's and core's third-party packages from the
+    // translated poetry.lock, not lib or core themselves.
+    let venv = "[app] venv: 3 packages from app/poetry.lock";
+    assert!(text.contains(venv), "{text}");
+    let spec = llb_gen::spec::parse("pybase.yaml", POETRY_PATH_SPEC.as_bytes()).expect("valid");
+    let target = plan::select_target(&spec, Some("app")).expect("known target");
+    let (_, infos) = checked_stack(POETRY_PATH, &spec, &target);
+    let [translated] = infos[0].translated_locks.as_slice() else {
+        panic!("one requirements file: every package is from the pypi-simple source");
+    };
+    let pinned: Vec<&str> = translated
+        .text
+        .lines()
+        .filter(|line| line.contains("=="))
+        .collect();
+    assert_eq!(
+        pinned,
+        ["idna==3.10 \\", "iniconfig==2.0.0 \\", "six==1.17.0 \\"],
+        "{}",
+        translated.text
+    );
+    assert_eq!(infos[0].path_dependencies, ["core", "lib"]);
+    let ops = described["ops"].as_array().expect("ops");
+    let source = |hint: &str| {
+        ops.iter()
+            .find(|op| op["op"]["attrs"]["local.sharedkeyhint"] == json!(hint))
+            .unwrap_or_else(|| panic!("a source {hint}"))
+    };
+    // The venv's inputs: app's pyproject.toml and lock, no code.
+    let venv_inputs = ancestors(&described, venv);
+    assert!(
+        venv_inputs
+            .iter()
+            .any(|n| n == "[app] load pyproject.toml and its lock"),
+        "{venv_inputs:?}"
+    );
+    assert!(
+        !venv_inputs.iter().any(|n| n.contains("code")),
+        "{venv_inputs:?}"
+    );
+    // The code: app, then its path dependencies in the lock's order, from
+    // their directories alone, without the lock or the venv.
+    let code = "[app] code: install the project and the path dependencies it depends on (app, core, lib) without dependencies";
+    assert!(text.contains(code), "{text}");
+    let code_source = &source("pybase-code:app")["op"]["attrs"];
+    assert_eq!(
+        code_source["local.includepattern"],
+        json!(r#"["app/","core/","lib/"]"#)
+    );
+    let excluded = code_source["local.excludepatterns"]
+        .as_str()
+        .expect("exclude patterns");
+    assert!(excluded.contains(r#""app/poetry.lock""#), "{excluded}");
+    let code_inputs = ancestors(&described, code);
+    assert!(
+        !code_inputs
+            .iter()
+            .any(|n| n.starts_with("[app] venv") || n.contains("its lock")),
+        "{code_inputs:?}"
+    );
+    assert!(
+        text.contains(r#""/pybase-scripts/code-install-workspace-members.sh","app","core","lib""#),
         "{text}"
     );
 }

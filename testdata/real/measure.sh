@@ -11,9 +11,11 @@
 #
 # With --peer, the same with Dockerfile.uv-guide instead of pybase.yaml
 # (uv.lock projects only; images pybase-corpus/NAME-peer:…; the venv step
-# is the Dockerfile's first `uv sync`). Run it on a quiet daemon: another
-# build's --no-cache makes the steps it shares with these rerun too, and
-# --no-cache here does that to the others' builds (hence the lock below).
+# is the Dockerfile's first `uv sync`), or Dockerfile.uv-guide-workspace for
+# a service whose `project:` is a workspace member. Run it on a quiet
+# daemon: another build's --no-cache makes the steps it shares with these
+# rerun too, and --no-cache here does that to the others' builds (hence the
+# lock below).
 #
 # Prints one tab-separated line per project: name, cold seconds, rebuild
 # seconds, venv step cached (yes/no), packages in the venv, image bytes; the
@@ -34,8 +36,16 @@ build() { # NAME LOG [EXTRA...]
   local name=$1 log=$2; shift 2
   local started=$(date +%s.%N)
   if $peer; then
+    # A service whose project is a workspace member (`project:` other than
+    # `.`) gets the workspace peer, for its member's package.
+    local member dockerfile=$here/Dockerfile.uv-guide
+    member=$(sed -n 's/^ *project: *\([^ #]*\).*/\1/p' "$dest/$name/pybase.yaml")
+    if [[ -n "$member" && "$member" != "." ]]; then
+      dockerfile=$here/Dockerfile.uv-guide-workspace
+      set -- --build-arg PACKAGE="$(sed -n 's/^name = "\(.*\)"/\1/p' "$dest/$name/$member/pyproject.toml" | head -1)" "$@"
+    fi
     docker buildx build --progress plain --load -t "pybase-corpus/$name-peer:${TAG}" \
-      -f "$here/Dockerfile.uv-guide" \
+      -f "$dockerfile" \
       --build-context python:3.11-slim=docker-image://pybase-test/python:3.11 \
       --secret id=ca-bundle,src=/etc/ssl/certs/ca-certificates.crt \
       --build-arg SETUPTOOLS_SCM_PRETEND_VERSION="$(sed -n 's/^ *version: *\([^ ]*\).*/\1/p' "$dest/$name/pybase.yaml")" \
@@ -55,7 +65,7 @@ build() { # NAME LOG [EXTRA...]
 suffix=""
 $peer && suffix="-peer"
 venv_step='^#[0-9]+ \[.*\] venv: [0-9]+ package'
-$peer && venv_step='^#[0-9]+ \[builder [0-9]+/[0-9]+\] RUN .*--no-install-project'
+$peer && venv_step='^#[0-9]+ \[builder [0-9]+/[0-9]+\] RUN .*--no-install-(project|workspace)'
 # One measurement at a time on the daemon, and none beside an end-to-end
 # run: the harness's lock (frontend/tests/e2e/harness.rs).
 exec 9>"${TMPDIR:-/tmp}/pybase-e2e.lock"

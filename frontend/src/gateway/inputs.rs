@@ -95,7 +95,12 @@ pub(super) fn in_files(
                 named.push((path, bytes));
             }
         }
-        for (path, bytes) in files.included.iter().chain(&files.workspace) {
+        let read_more = files
+            .included
+            .iter()
+            .chain(&files.workspace)
+            .chain(&files.path_dependencies);
+        for (path, bytes) in read_more {
             if let Some(bytes) = bytes {
                 named.push((path.clone(), bytes));
             }
@@ -122,10 +127,11 @@ pub(super) async fn read_dockerignore(
 /// `requirements.txt`), read through a build-context source holding only
 /// them, then, when it has neither uv.lock nor poetry.lock (or the spec
 /// names one of theirs), the other formats' (`pdm.lock`, `Pipfile.lock` and its `Pipfile`) through a source
-/// of their own, then the files a requirements lock includes, through sources
-/// holding only those, and, for a project without a lock, the files of a
-/// uv workspace above it, through a source holding only those; a missing
-/// file is `None`.
+/// of their own, then the files a requirements lock includes, for a project
+/// without a lock the files of a uv workspace above it, and for a
+/// poetry.lock with path dependencies their directories' `pyproject.toml`
+/// and `setup.py`, each through sources holding only those
+/// ([`plan::FoundFiles`]); a missing file is `None`.
 pub(super) async fn read_project<'a>(
     bridge: &mut Bridge,
     project: ProjectDir<'a>,
@@ -162,25 +168,45 @@ pub(super) async fn read_project<'a>(
         if wanted.is_empty() {
             break;
         }
-        let source = plan::included_source(&files.project, &wanted, session, ignored);
-        let included_ref = solve(bridge, &source, caps).await?;
-        for path in wanted {
-            let bytes = read_file(bridge, &included_ref, &path).await?;
-            files.included.insert(path, bytes);
-        }
+        let found = (plan::FoundFiles::Includes, wanted.as_slice());
+        let read = read_found(bridge, &files.project, found, (session, ignored), caps).await?;
+        files.included.extend(read);
     }
     // Without a lock, the uv workspace above it, if any: each ancestor's
-    // pyproject.toml and uv.lock, through a source of exactly them.
+    // pyproject.toml and uv.lock.
     let wanted = files.wanted_workspace();
-    if !wanted.is_empty() {
-        let source = plan::workspace_source(&files.project, &wanted, session, ignored);
-        let workspace_ref = solve(bridge, &source, caps).await?;
-        for path in wanted {
-            let bytes = read_file(bridge, &workspace_ref, &path).await?;
-            files.workspace.insert(path, bytes);
-        }
-    }
+    let found = (plan::FoundFiles::Workspace, wanted.as_slice());
+    let read = read_found(bridge, &files.project, found, (session, ignored), caps).await?;
+    files.workspace.extend(read);
+    // A poetry.lock's path dependencies: each directory's pyproject.toml
+    // and setup.py.
+    let wanted = files.wanted_path_dependencies();
+    let found = (plan::FoundFiles::PathDependencies, wanted.as_slice());
+    let read = read_found(bridge, &files.project, found, (session, ignored), caps).await?;
+    files.path_dependencies.extend(read);
     Ok(files)
+}
+
+/// The files `paths` of `project`, of the kind `kind`, each with
+/// its bytes (`None`: the context lacks it), read through a source holding
+/// only them; nothing, without a solve, when there are none.
+async fn read_found(
+    bridge: &mut Bridge,
+    project: &ProjectDir<'_>,
+    (kind, paths): (plan::FoundFiles, &[String]),
+    (session, ignored): (&str, &[String]),
+    caps: &ServerCaps,
+) -> Result<Vec<(String, Option<Vec<u8>>)>, Failure> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let source = plan::found_files_source(project, kind, paths, (session, ignored));
+    let found_ref = solve(bridge, &source, caps).await?;
+    let mut read = Vec::with_capacity(paths.len());
+    for path in paths {
+        read.push((path.clone(), read_file(bridge, &found_ref, path).await?));
+    }
+    Ok(read)
 }
 
 /// Whether a project without `pyproject.toml` has `setup.py` or

@@ -195,3 +195,136 @@ fn a_setup_py_package_without_pyproject_is_built_and_its_script_runs() {
     );
     assert!(!probed.contains("setup.py"), "{probed}");
 }
+
+/// The Node step of `testdata/projects/build-commands`, as the build's
+/// progress names it.
+const NODE_STEP: &str = "[shop] code: build command: node assets/build.js";
+/// Its Django step.
+const COLLECTSTATIC_STEP: &str =
+    "[shop] code: build command: python manage.py collectstatic --noinput";
+
+/// A Django application with build commands
+/// (`testdata/projects/build-commands`): Node (a build package) bundles
+/// its assets, then Django's `collectstatic`, from the venv, gathers that
+/// bundle and the app's own static files into `staticfiles`. Both outputs
+/// are in the image under the working directory, in the code's layer,
+/// owned by root; Node is not in the image, though it built the bundle.
+#[test]
+fn build_commands_outputs_join_the_code_layer_and_their_tools_stay_in_the_builder() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("build-commands");
+    let image = "pybase-e2e/build-commands:first";
+    build_ok(&dir, Some("shop"), image);
+
+    // The server reads what collectstatic wrote: the bundle Node made
+    // (its first line names the node that ran) and the app's own file.
+    let text = crate::real::page(image, 8000);
+    assert!(
+        text.contains("shop ready; bundle: // built by node v")
+            && text.contains("static: app.bundle.js shop/style.css"),
+        "{text}"
+    );
+
+    // Node ran in the builder (above), and is not in the image; the
+    // outputs are owned by root, readable, not writable by the user.
+    let probe = docker_run(
+        image,
+        Some("/bin/sh"),
+        &[
+            "-c",
+            "id -u; command -v node || echo no-node; ls /usr/lib/node_modules 2>/dev/null || echo no-node-modules; \
+             stat -c '%u:%g %A %n' /app/staticfiles /app/staticfiles/app.bundle.js /app/assets/dist/app.bundle.js; \
+             [ -w /app/staticfiles ] && echo writable; true",
+        ],
+    );
+    assert!(probe.status.success(), "{}", failure(&probe));
+    let probed = stdout(&probe);
+    assert!(
+        probed.starts_with("1000\n")
+            && probed.contains("no-node\n")
+            && probed.contains("no-node-modules\n"),
+        "{probed}"
+    );
+    assert!(
+        probed.contains("0:0 drwxr-xr-x /app/staticfiles")
+            && probed.contains("0:0 -rw-r--r-- /app/staticfiles/app.bundle.js")
+            && probed.contains("0:0 -rw-r--r-- /app/assets/dist/app.bundle.js")
+            && !probed.contains("writable"),
+        "{probed}"
+    );
+
+    // One layer holds the code and the outputs, and nothing of the builder.
+    let all = layers(image);
+    let [(entries, _)] = layer_contents(image, &[all.len() - 1])
+        .try_into()
+        .expect("one layer");
+    for present in [
+        "app/manage.py",
+        "app/staticfiles/app.bundle.js",
+        "app/staticfiles/shop/style.css",
+    ] {
+        assert!(
+            entries.iter().any(|e| e == present),
+            "{present}: {entries:?}"
+        );
+    }
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e.starts_with("usr/") || e.starts_with("opt/") || e.starts_with("root/")),
+        "{entries:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A Python change reruns collectstatic (it reads the whole project) but
+/// not the Node step (its `inputs` are `assets`, without the venv); an
+/// asset change reruns both; the venv stays cached, and only the last
+/// layer changes.
+#[test]
+fn a_build_command_reruns_only_when_its_inputs_change() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("build-commands");
+    let first = "pybase-e2e/build-commands:rerun-1";
+    build_ok(&dir, Some("shop"), first);
+
+    change_code(&dir.join("shop/urls.py"), "shop ready", "shop ready, v2");
+    let second = "pybase-e2e/build-commands:rerun-2";
+    let (output, _) = build(&dir, Some("shop"), second);
+    let log = stderr(&output);
+    assert!(output.status.success(), "{}", failure(&output));
+    assert!(
+        step_cached(&log, NODE_STEP),
+        "a Python change reran Node: {log}"
+    );
+    assert!(!step_cached(&log, COLLECTSTATIC_STEP), "{log}");
+    assert!(
+        step_cached(&log, "[shop] venv: 3 packages from requirements.txt"),
+        "{log}"
+    );
+    let after = layers(second);
+    assert_only_layer_changed(&layers(first), &after, after.len() - 1, "a code change");
+
+    change_code(
+        &dir.join("assets/src/menu.js"),
+        "\"home\", \"cart\"",
+        "\"home\", \"cart\", \"checkout\"",
+    );
+    let third = "pybase-e2e/build-commands:rerun-3";
+    let (output, _) = build(&dir, Some("shop"), third);
+    let log = stderr(&output);
+    assert!(output.status.success(), "{}", failure(&output));
+    assert!(!step_cached(&log, NODE_STEP), "{log}");
+    assert!(!step_cached(&log, COLLECTSTATIC_STEP), "{log}");
+    let bundle = docker_run(third, Some("cat"), &["/app/staticfiles/app.bundle.js"]);
+    assert!(
+        stdout(&bundle).contains("\"checkout\""),
+        "{}",
+        failure(&bundle)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,7 +16,8 @@
 //! One test binary, so that one lock file keeps two runs off one daemon:
 //! [`harness`] holds what the tests share, and they stand in a module a
 //! topic: [`layers`], [`image`], [`locks`], [`apps`], [`tiers`], [`seeds`],
-//! [`secrets`], [`platforms`], [`reproducibility`], [`workspaces`], and
+//! [`secrets`], [`platforms`], [`reproducibility`], [`workspaces`] (with
+//! Poetry path dependencies), and
 //! [`real`], the corpus of published projects.
 
 mod apps;

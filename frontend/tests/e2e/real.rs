@@ -9,13 +9,18 @@
 //! changes one code file (the one `projects.tsv` names), rebuilds, and
 //! checks that the venv steps were cached, printing both build times.
 //!
+//! The MCP SDK's sdist is a uv workspace: its service is a member that
+//! depends on another (the root package `mcp`), and its probe is an MCP
+//! `initialize` request on the server's stdin, whose answer names the
+//! version of the member `mcp` the image installed.
+//!
 //! Every shape of `testdata/real/README.md` is here, the application
 //! without `pyproject.toml` (gunicorn's examples) and the `setup.py`-only
 //! package (flake8) included: they need a frontend with applications and
 //! setuptools' legacy fallback (main since eeaa243). rpds-py, a maturin
 //! (PyO3) project, needs one whose code step gives cargo the CA bundle
-//! (`code-install-cargo.sh`); its code change is to its Rust source, and
-//! each of its builds compiles the crate and its dependencies (minutes on
+//! (`code-install-cargo.sh`); its code change is to its Rust source,
+//! compiled again (its dependencies too on a cold cache: minutes on
 //! two cores).
 
 use std::path::{Path, PathBuf};
@@ -23,8 +28,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::harness::{
-    BASE_IMAGE, build_with, copy_dir, docker_run, e2e_session, failure, inspect, layers, repo_root,
-    run, stderr, stdout, unique,
+    BASE_IMAGE, build_with, copy_dir, docker_run, e2e_session, failure, inspect,
+    installed_distributions, layers, repo_root, run, stderr, stdout, unique,
 };
 
 /// The corpus's list: name, sdist URL, sha256, directory, code file.
@@ -198,7 +203,7 @@ fn runs(image: &str) -> String {
 /// Starts `image`, asks it for `http://127.0.0.1:PORT/` from inside its
 /// own container until it answers (30 s at most), removes it, and returns
 /// the page.
-fn page(image: &str, port: u16) -> String {
+pub(crate) fn page(image: &str, port: u16) -> String {
     let started = run(Command::new("docker").args(["run", "-d", image]));
     assert!(started.status.success(), "{image}: {}", failure(&started));
     let container = stdout(&started);
@@ -223,6 +228,29 @@ fn page(image: &str, port: u16) -> String {
         stderr(&logs)
     );
     stdout(&answer)
+}
+
+/// Runs the image's command, an MCP server on stdio, with one JSON-RPC
+/// `initialize` request on its standard input, which then closes, and
+/// returns what it answered on its standard output.
+fn mcp_initialize(image: &str) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let request = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"pybase-e2e","version":"1"}}}"#;
+    let mut child = Command::new("docker")
+        .args(["run", "--rm", "-i", image])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker run");
+    {
+        let mut stdin = child.stdin.take().expect("the server's stdin");
+        writeln!(stdin, "{request}").expect("write the request");
+    }
+    let output = child.wait_with_output().expect("docker run");
+    assert!(output.status.success(), "{image}: {}", failure(&output));
+    stdout(&output)
 }
 
 const INSTALL: &str = "code: install the project";
@@ -271,7 +299,7 @@ fn dunamai_a_poetry_application_with_poetry_lock_runs_its_cli() {
 }
 
 #[test]
-fn findpython_a_pdm_backend_cli_with_uv_lock_prints_its_version() {
+fn findpython_a_pdm_backend_cli_with_pdm_lock_prints_its_version() {
     let Some(_docker) = e2e_session() else {
         return;
     };
@@ -330,6 +358,42 @@ fn flake8_a_setup_py_only_package_prints_its_version() {
         "{version}"
     );
     rebuild_after_a_code_change(&flake8, INSTALL);
+}
+
+#[test]
+fn mcp_simple_tool_a_uv_workspace_member_answers_an_mcp_initialize() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let server = built("mcp-simple-tool");
+    // The server's name is the member's, its version the member mcp's.
+    let answer = r#""serverInfo":{"name":"mcp-website-fetcher","version":"1.30.0"}"#;
+    let reply = mcp_initialize(&server.image);
+    assert!(reply.contains(answer), "{reply}");
+    // The venv has the locked runtime set of mcp-simple-tool and of mcp:
+    // pydantic and its pydantic-core through the lock's fork by Python
+    // version; never another member, nor the other fork's pydantic.
+    let installed = installed_distributions(&server.image);
+    for wanted in [
+        "mcp-1.30.0.dist-info",
+        "mcp_simple_tool-0.1.0.dist-info",
+        "pydantic-2.11.7.dist-info",
+        "pydantic_core-2.33.2.dist-info",
+        "annotated_types-0.7.0.dist-info",
+    ] {
+        assert!(
+            installed.iter().any(|d| d == wanted),
+            "{wanted} is not installed: {installed:?}"
+        );
+    }
+    for unwanted in ["mcp_simple_prompt-", "pydantic-2.13"] {
+        assert!(
+            !installed.iter().any(|d| d.starts_with(unwanted)),
+            "{unwanted} is installed: {installed:?}"
+        );
+    }
+    let edited = rebuild_after_a_code_change(&server, INSTALL);
+    assert!(mcp_initialize(&edited).contains(answer));
 }
 
 #[test]

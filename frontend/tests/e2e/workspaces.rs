@@ -4,6 +4,12 @@
 //! and lib's third-party packages from the root's lock, never `other`'s;
 //! its code step installs api and lib; a change to lib's code reruns only
 //! the code step.
+//!
+//! A Poetry project with path dependencies (`testdata/projects/poetry-path`:
+//! `app` depends on `../lib`, which depends on `../core`) is built the same
+//! way: the venv gets their third-party packages from app's poetry.lock,
+//! the code step app, lib and core; a change to lib's code reruns only the
+//! code step.
 
 use crate::harness::{
     build, build_ok, change_code, docker_run, e2e_session, failure, fixture,
@@ -65,5 +71,79 @@ fn a_workspace_member_runs_with_the_members_it_depends_on_and_only_their_package
     assert!(!step_cached(&log, CODE_STEP), "{log}");
     let text = stdout(&docker_run(second, None, &[]));
     assert!(text.contains("api: hello again from lib"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// app's venv step (poetry-path), as the build's progress names it.
+const POETRY_VENV_STEP: &str = "[app] venv: 3 packages from app/poetry.lock";
+
+/// app's code step (poetry-path).
+const POETRY_CODE_STEP: &str = "[app] code: install the project and the path dependencies it depends on (app, core, lib) without dependencies";
+
+#[test]
+fn a_poetry_project_runs_with_its_path_dependencies_installed_as_code() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("poetry-path");
+    let first = "pybase-e2e/poetry-path:first";
+    build_ok(&dir, Some("app"), first);
+
+    // app's script runs, with lib and core (path dependencies, `develop =
+    // true` for lib) and six, idna and iniconfig (locked).
+    let output = docker_run(first, None, &[]);
+    assert!(output.status.success(), "app failed: {}", failure(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains(
+            "app: hello from lib via xn--bcher-kva.example and core (iniconfig iniconfig) (six 1.17.0)"
+        ),
+        "{text}"
+    );
+    let installed = installed_distributions(first);
+    for wanted in [
+        "app-0.1.0",
+        "lib-0.1.0",
+        "core-0.2.0",
+        "idna-3.10",
+        "iniconfig-2.0.0",
+        "six-1.17.0",
+    ] {
+        assert!(
+            installed.iter().any(|d| d.starts_with(wanted)),
+            "{wanted} is not installed: {installed:?}"
+        );
+    }
+    // Installed non-editable: lib's code is in site-packages, and no
+    // `.pth` file points back at a source directory.
+    let listing = docker_run(
+        first,
+        Some("/bin/sh"),
+        &[
+            "-c",
+            "ls /opt/venv/lib/python3*/site-packages/lib/__init__.py && cat /opt/venv/lib/python3*/site-packages/*.pth 2>/dev/null; true",
+        ],
+    );
+    let listed = stdout(&listing);
+    assert!(listed.contains("site-packages/lib/__init__.py"), "{listed}");
+    assert!(!listed.contains("/pybase/src"), "{listed}");
+
+    // A change to lib's code reruns the code step alone.
+    change_code(
+        &dir.join("lib/src/lib/__init__.py"),
+        "hello from lib",
+        "hello again from lib",
+    );
+    let second = "pybase-e2e/poetry-path:second";
+    let (output, _) = build(&dir, Some("app"), second);
+    let log = stderr(&output);
+    assert!(output.status.success(), "{}", failure(&output));
+    assert!(
+        step_cached(&log, POETRY_VENV_STEP),
+        "a change to lib's code reran the venv: {log}"
+    );
+    assert!(!step_cached(&log, POETRY_CODE_STEP), "{log}");
+    let text = stdout(&docker_run(second, None, &[]));
+    assert!(text.contains("app: hello again from lib"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }

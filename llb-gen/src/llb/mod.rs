@@ -540,26 +540,45 @@ impl State {
 
     /// Copy from `from` onto this filesystem (a one-action `FileOp`).
     pub fn copy(&self, from: &State, copy: FileCopy) -> State {
+        self.copy_all(vec![(from, copy)])
+    }
+
+    /// Copy from each source in turn onto this filesystem, as one `FileOp`
+    /// (one layer) whose actions each copy onto the previous one's result;
+    /// named by the first copy's name. One copy is exactly [`State::copy`].
+    pub fn copy_all(&self, copies: Vec<(&State, FileCopy)>) -> State {
         let mut inputs = Vec::new();
-        let input = input_index(&mut inputs, self);
-        let secondary_input = input_index(&mut inputs, from);
-        let action = pb::FileAction {
-            input,
-            secondary_input,
-            output: 0,
-            action: Some(pb::file_action::Action::Copy(pb::FileActionCopy {
-                src: copy.src,
-                dest: copy.dest,
-                mode: -1,
-                follow_symlink: false,
-                dir_copy_contents: copy.contents_only,
-                create_dest_path: true,
-                allow_wildcard: false,
-                timestamp: -1,
-                ..Default::default()
-            })),
-        };
-        file_op(inputs, action, copy.name)
+        let mut onto = input_index(&mut inputs, self);
+        let mut sources = Vec::new();
+        for (from, copy) in copies {
+            sources.push((input_index(&mut inputs, from), copy));
+        }
+        let first_action = i64::try_from(inputs.len()).unwrap_or(i64::MAX);
+        let last = sources.len().saturating_sub(1);
+        let mut name = None;
+        let mut actions = Vec::new();
+        for (index, (secondary_input, copy)) in sources.into_iter().enumerate() {
+            name = name.or(copy.name);
+            actions.push(pb::FileAction {
+                input: onto,
+                secondary_input,
+                output: if index == last { 0 } else { -1 },
+                action: Some(pb::file_action::Action::Copy(pb::FileActionCopy {
+                    src: copy.src,
+                    dest: copy.dest,
+                    mode: -1,
+                    follow_symlink: false,
+                    dir_copy_contents: copy.contents_only,
+                    create_dest_path: true,
+                    allow_wildcard: false,
+                    timestamp: -1,
+                    ..Default::default()
+                })),
+            });
+            // The next action copies onto this one's result.
+            onto = first_action + i64::try_from(index).unwrap_or(i64::MAX);
+        }
+        file_op_of(inputs, actions, name)
     }
 
     /// This filesystem with a file at `path` holding `data` (mode 0644,
@@ -619,10 +638,14 @@ impl State {
 
 /// The state a one-action `FileOp` on `inputs` makes.
 fn file_op(inputs: Vec<Output>, action: pb::FileAction, name: Option<String>) -> State {
+    file_op_of(inputs, vec![action], name)
+}
+
+/// The state a `FileOp` of `actions` on `inputs` makes (its last action's
+/// result).
+fn file_op_of(inputs: Vec<Output>, actions: Vec<pb::FileAction>, name: Option<String>) -> State {
     let op = pb::Op {
-        op: Some(pb::op::Op::File(pb::FileOp {
-            actions: vec![action],
-        })),
+        op: Some(pb::op::Op::File(pb::FileOp { actions })),
         ..Default::default()
     };
     let node = Node {

@@ -1,7 +1,10 @@
 //! The code stage of a service image: the project built and installed
 //! without its dependencies in the builder, into the venv below it (a
 //! tier's) or an empty one on the same interpreter, with the files it adds
-//! copied to an output mount and stacked on the image. An application (a
+//! copied to an output mount and stacked on the image; with it, from
+//! their own directories, the local projects it depends on (a uv
+//! workspace's members, a Poetry project's path dependencies), each built
+//! and installed the same way, non-editable. An application (a
 //! directory of code without pyproject.toml) is not installed: its files
 //! are copied into the image's working directory, owned by root.
 
@@ -9,13 +12,14 @@ use crate::image;
 use crate::llb::{CacheSharing, Exec, FileCopy, Mount, Network, State};
 use crate::spec::Service;
 
+use super::commands::{CommandBases, build_command_outputs};
 use super::scripts::{
     APP_CODE_SCRIPT, BACKEND_SCRIPT, CARGO_CODE_SCRIPT, CARGO_WORKSPACE_CODE_SCRIPT, CODE_SCRIPT,
     SCM_VERSION_ENV, WORKSPACE_CODE_SCRIPT,
 };
 use super::{
     BACKEND_DIR, CARGO_CACHE_ID, CARGO_HOME_DIR, CARGO_TARGET_CACHE_ID, CARGO_TARGET_DIR, Context,
-    OUT_DIR, PlanError, SRC_DIR, shell, stack,
+    OUT_DIR, PlanError, SRC_DIR, shell, stack_all,
 };
 
 /// `image` with the code of `service` on top: the project installed in
@@ -24,27 +28,66 @@ use super::{
 pub(super) fn code(
     cx: &Context<'_>,
     service: &Service,
-    code_on: &State,
+    builders: &Builders<'_>,
     image: &State,
     history: &mut Vec<String>,
 ) -> Result<State, PlanError> {
     let name = &service.level.name;
     let facts = cx.inputs.projects.get(service.project.as_str());
-    let code = if facts.is_some_and(|f| f.application) {
-        history.push(format!("pybase: application code of `{name}`"));
-        application(cx, service)?
+    let application = facts.is_some_and(|f| f.application);
+    let code = if application {
+        application_code(cx, service)?
     } else {
-        history.push(format!("pybase: project code of `{name}`"));
-        installed(cx, service, code_on)?
+        installed(cx, service, builders.code_on)?
     };
-    let code_copy = FileCopy::dir_contents("/", "/").named(format!("[{name}] image: add the code"));
-    Ok(stack(
+    let outputs = build_command_outputs(
+        cx,
+        service,
+        &CommandBases {
+            with_venv: builders.with_venv,
+            without_venv: builders.code_on,
+            code: &code,
+            tiers_env: builders.tiers_env,
+        },
+    )?;
+    let kind = if application {
+        "application"
+    } else {
+        "project"
+    };
+    history.push(if outputs.is_empty() {
+        format!("pybase: {kind} code of `{name}`")
+    } else {
+        format!("pybase: {kind} code of `{name}` and its build commands' outputs")
+    });
+    // The code and the commands' outputs: one layer.
+    let copies = std::iter::once((&code, format!("[{name}] image: add the code")))
+        .chain(outputs.iter().map(|output| {
+            (
+                output,
+                format!("[{name}] image: add the build commands' outputs"),
+            )
+        }))
+        .map(|(state, label)| (state, FileCopy::dir_contents("/", "/").named(label)))
+        .collect();
+    Ok(stack_all(
         cx.uses_merge,
         image,
-        &code,
-        code_copy,
+        copies,
         format!("[{name}] image: + code"),
     ))
+}
+
+/// What the code stage's steps run on.
+pub(super) struct Builders<'a> {
+    /// The builder of the service's level, without its venv: where the
+    /// project is built.
+    pub(super) code_on: &'a State,
+    /// That builder with the service's whole venv: where build commands
+    /// run.
+    pub(super) with_venv: &'a State,
+    /// The environment the tiers below set, in order.
+    pub(super) tiers_env: &'a [(String, String)],
 }
 
 /// The files the project of `service` adds to a venv, installed in
@@ -61,32 +104,32 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
     }
     let backend = backend(cx, service, code_on)?;
     let facts = inputs.projects.get(service.project.as_str());
-    let workspace = facts.and_then(|facts| facts.workspace.as_ref());
     let cargo = facts.is_some_and(|facts| facts.cargo);
-    let (script, workspace_script) = if cargo {
+    let (script, local_script) = if cargo {
         image::set_env(&mut code_env, "CARGO_HOME", CARGO_HOME_DIR);
         image::set_env(&mut code_env, "CARGO_TARGET_DIR", CARGO_TARGET_DIR);
         (&CARGO_CODE_SCRIPT, &CARGO_WORKSPACE_CODE_SCRIPT)
     } else {
         (&CODE_SCRIPT, &WORKSPACE_CODE_SCRIPT)
     };
-    let code_exec = match workspace {
-        // A workspace member: it and the members it depends on, from
-        // their directories.
-        Some(workspace) => shell(workspace_script, &workspace.code)
+    let code_exec = match local_projects(cx, service) {
+        // A workspace member, or a project with path dependencies: it and
+        // the local projects it depends on, from their directories.
+        Some(local) => shell(local_script, &local.dirs)
             .mount(Mount::scratchpad(
                 SRC_DIR,
                 &members_source(
                     service,
-                    &workspace.code,
+                    (&local.dirs, local.source_name),
                     (inputs.session_id, inputs.spec_file),
                     &inputs.ignored,
                 ),
             ))
             .named(format!(
-                "[{name}] code: install the project and the workspace members it depends on ({}) without dependencies",
-                workspace
-                    .code
+                "[{name}] code: install the project and the {} it depends on ({}) without dependencies",
+                local.what,
+                local
+                    .dirs
                     .iter()
                     .map(|dir| if dir.is_empty() { "." } else { dir.as_str() })
                     .collect::<Vec<_>>()
@@ -154,12 +197,43 @@ fn with_cargo(exec: Exec, platform: &crate::llb::Platform) -> Exec {
     ))
 }
 
+/// The local projects a service's code step installs, the project first.
+struct LocalProjects {
+    /// Their directories in the build context.
+    dirs: Vec<String>,
+    /// What they are, for the step's name.
+    what: &'static str,
+    /// The name of the source of their code.
+    source_name: &'static str,
+}
+
+/// The local projects `service`'s code step installs with its project:
+/// the workspace members it depends on, or the path dependencies its
+/// `poetry.lock` locks; `None` when it has neither.
+fn local_projects(cx: &Context<'_>, service: &Service) -> Option<LocalProjects> {
+    let facts = cx.inputs.projects.get(service.project.as_str())?;
+    if let Some(workspace) = &facts.workspace {
+        return Some(LocalProjects {
+            dirs: workspace.code.clone(),
+            what: "workspace members",
+            source_name: "load the workspace members' code",
+        });
+    }
+    (!facts.path_dependencies.is_empty()).then(|| LocalProjects {
+        dirs: std::iter::once(service.project.clone())
+            .chain(facts.path_dependencies.iter().cloned())
+            .collect(),
+        what: "path dependencies",
+        source_name: "load the code of the project and its path dependencies",
+    })
+}
+
 /// The code of `service`, an application: the project directory's files
 /// (without its lock) under the working directory, owned by root and
 /// readable by every user, copied by a step whose inputs are the build
 /// image, the code and the working directory alone (no lock, no venv, no
 /// build packages), with the network off.
-fn application(cx: &Context<'_>, service: &Service) -> Result<State, PlanError> {
+fn application_code(cx: &Context<'_>, service: &Service) -> Result<State, PlanError> {
     let inputs = cx.inputs;
     let source = code_source(
         service,
@@ -242,13 +316,14 @@ const NOT_CODE: [&str; 8] = [
 ];
 
 /// The build-context source holding the code of a uv workspace member and
-/// of the members it depends on: their directories (`members`, context
-/// paths), each without what [`code_source`] leaves out of a project (the
-/// spec too), and nothing else of the workspace (its root's lock, the
-/// other members).
+/// of the members it depends on, or of a project and its path
+/// dependencies: their directories (`members`, context paths), each
+/// without what [`code_source`] leaves out of a project (the spec too),
+/// and nothing else of the context (a workspace root's lock, the other
+/// members); named `[service] name`.
 fn members_source(
     service: &Service,
-    members: &[String],
+    (members, name): (&[String], &str),
     (session_id, spec_file): (&str, &str),
     ignored: &[String],
 ) -> State {
@@ -280,7 +355,7 @@ fn members_source(
         service,
         (include, exclude),
         session_id,
-        format!("[{}] load the workspace members' code", service.level.name),
+        format!("[{}] {name}", service.level.name),
     )
 }
 
@@ -298,6 +373,36 @@ fn code_local(
         (session_id, &exclude),
         name,
     )
+}
+
+/// The read-only mount at `dest` of the project directory a build command
+/// reads: the project's code as [`code_source`] makes it, or, with
+/// `inputs`, only those paths of it (less what never belongs in an image).
+pub(super) fn command_source(
+    cx: &Context<'_>,
+    service: &Service,
+    inputs: Option<&[String]>,
+    dest: &str,
+) -> Mount {
+    let (session_id, spec_file) = (cx.inputs.session_id, cx.inputs.spec_file);
+    let source = match inputs {
+        None => code_source(service, session_id, spec_file, &cx.inputs.ignored, false),
+        Some(inputs) => {
+            let mut exclude: Vec<String> =
+                NOT_CODE.iter().map(|p| service.project_path(p)).collect();
+            exclude.extend(cx.inputs.ignored.iter().cloned());
+            super::sources::only_files(
+                format!("pybase-command:{}", service.project),
+                inputs
+                    .iter()
+                    .map(|path| service.project_path(path))
+                    .collect(),
+                (session_id, &exclude),
+                format!("[{}] load a build command's inputs", service.level.name),
+            )
+        }
+    };
+    in_project(Mount::readonly(dest, &source), service)
 }
 
 /// The build-context source holding the project's code: the project

@@ -238,6 +238,10 @@ pub struct ProjectFacts {
     /// read of the workspace (see
     /// [`Workspace`](crate::project::Workspace)).
     pub workspace: Option<crate::project::Workspace>,
+    /// The directories of the path dependencies its `poetry.lock` locks,
+    /// which its code step installs after it (see
+    /// [`ProjectInfo::path_dependencies`](crate::project::ProjectInfo::path_dependencies)).
+    pub path_dependencies: Vec<String>,
 }
 
 impl ProjectFacts {
@@ -259,6 +263,7 @@ impl ProjectFacts {
             cargo: info.builds_with_cargo(),
             application: info.application,
             workspace: info.workspace.clone(),
+            path_dependencies: info.path_dependencies.clone(),
         }
     }
 }

@@ -54,6 +54,7 @@ use crate::spec::{DEFAULT_WORKDIR, ProjectDir, User};
 use crate::tools;
 
 mod code;
+mod commands;
 mod config;
 mod inputs;
 mod scripts;
@@ -67,8 +68,8 @@ pub use inputs::{
     project_facts, target_environment,
 };
 pub use sources::{
-    dockerignore_patterns, dockerignore_source, included_source, lock_inputs, lock_source,
-    other_lock_inputs, other_lock_source, setup_source, workspace_lock_source, workspace_source,
+    FoundFiles, dockerignore_patterns, dockerignore_source, found_files_source, lock_inputs,
+    lock_source, other_lock_inputs, other_lock_source, setup_source, workspace_lock_source,
 };
 pub use target::{
     CARGO_PACKAGES, Target, TargetKind, rust_toolchain, select_target, target_version, targets,
@@ -194,12 +195,23 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         below,
         mut history,
         code_base,
+        command_base,
         ..
     } = stacked;
     // 4. code, for a service image.
-    let result = match (target.kind, target.service, code_base) {
-        (TargetKind::Image, Some(service), Some(code_on)) => {
-            code::code(&cx, service, &code_on, &image_state, &mut history)?
+    let result = match (target.kind, target.service, code_base, command_base) {
+        (TargetKind::Image, Some(service), Some(code_on), Some(with_venv)) => {
+            let tiers_env: Vec<(String, String)> = target
+                .tiers
+                .iter()
+                .flat_map(|tier| tier.level.env.iter().cloned())
+                .collect();
+            let builders = code::Builders {
+                code_on: &code_on,
+                with_venv: &with_venv,
+                tiers_env: &tiers_env,
+            };
+            code::code(&cx, service, &builders, &image_state, &mut history)?
         }
         _ => image_state,
     };
@@ -395,6 +407,9 @@ struct Stacked<'a> {
     history: Vec<String>,
     /// The builder the code step runs in: the last project's level's.
     code_base: Option<State>,
+    /// That builder with the last project's venv, where build commands
+    /// run.
+    command_base: Option<State>,
     /// The project directories installed so far.
     installed: Vec<&'a str>,
     /// Assembling by copying, the builder's own filesystem with the venv
@@ -411,6 +426,7 @@ impl<'a> Stacked<'a> {
             has_venv: false,
             history: Vec::new(),
             code_base: None,
+            command_base: None,
             installed: Vec::new(),
             build_chain: cx.copied.clone(),
         }
@@ -460,6 +476,7 @@ impl<'a> Stacked<'a> {
         let builder = system::builder(cx, &level, builder_below, &self.build_packages);
         if installed_below {
             self.image = system;
+            self.command_base = Some(builder.clone());
             self.code_base = Some(builder);
             return Ok(());
         }
@@ -495,6 +512,14 @@ impl<'a> Stacked<'a> {
         // not this level's: its inputs do not include this lock, so a lock
         // bump does not rerun it (the project's files do not depend on its
         // dependencies). It makes an empty venv when there is none below.
+        // Build commands run with the venv.
+        self.command_base = Some(stack(
+            cx.uses_merge,
+            &builder,
+            &venv,
+            FileCopy::dir_contents("/", destination).named(format!("[{name}] builder: + venv")),
+            format!("[{name}] builder: + venv"),
+        ));
         self.code_base = Some(builder);
         Ok(())
     }
@@ -542,11 +567,23 @@ fn stack(
     copy: FileCopy,
     merge_name: String,
 ) -> State {
+    stack_all(uses_merge, below, vec![(output, copy)], merge_name)
+}
+
+/// `below` with what each of `copies` takes from its state on top, in
+/// order, as one layer of their own (one `FileOp`): stacked with MergeOp
+/// (`merge_name`), or copied onto `below`.
+fn stack_all(
+    uses_merge: bool,
+    below: &State,
+    copies: Vec<(&State, FileCopy)>,
+    merge_name: String,
+) -> State {
     if uses_merge {
-        let layer = State::scratch().copy(output, copy);
+        let layer = State::scratch().copy_all(copies);
         State::merge(&[below, &layer], merge_name)
     } else {
-        below.copy(output, copy)
+        below.copy_all(copies)
     }
 }
 

@@ -389,12 +389,13 @@ fi
     };
 }
 
-/// Each member directory given (`"$@"`, relative to /pybase/src: the
-/// project's, then the members it depends on) built and installed without
-/// dependencies, as `install_project!` installs a project; `--no-sources`,
-/// since the workspace's root is not mounted (the members' `{ workspace =
-/// true }` sources name it) and no dependency is installed anyway. (A
-/// macro, so that `concat!` can put it in the scripts.)
+/// Each local project directory given (`"$@"`, relative to /pybase/src:
+/// the project's, then the workspace members or path dependencies it
+/// depends on) built and installed without dependencies, as
+/// `install_project!` installs a project; `--no-sources`, since the
+/// workspace's root is not mounted (the members' `{ workspace = true }`
+/// sources name it) and no dependency is installed anyway. (A macro, so
+/// that `concat!` can put it in the scripts.)
 macro_rules! install_members {
     () => {
         r#"for member in "$@"; do
@@ -485,9 +486,41 @@ chmod -R u+rwX,go+rX,go-w /pybase/out
 "#,
 };
 
+/// A build command (`"$@"`), run as root in a copy of the project
+/// directory (/pybase/src) at the working directory (`$PYBASE_WORKDIR`),
+/// with the outputs of the earlier commands (/pybase/built) laid over it;
+/// then each of its outputs (`$PYBASE_OUTPUTS`, one per line, relative to
+/// that directory) copied to the output mount under the working directory,
+/// owned by root and readable by everyone. A tool that downloads finds the
+/// CA bundle secret through the variables it reads.
+pub(super) const BUILD_COMMAND_SCRIPT: Script = Script {
+    file: "build-command.sh",
+    text: r#"set -eu
+workdir=$PYBASE_WORKDIR
+mkdir -p "$workdir"
+cp -R -p /pybase/src/. "$workdir/"
+if [ -d "/pybase/built$workdir" ]; then cp -R -p "/pybase/built$workdir/." "$workdir/"; fi
+if [ -f /run/secrets/ca-bundle ]; then
+  export SSL_CERT_FILE=/run/secrets/ca-bundle REQUESTS_CA_BUNDLE=/run/secrets/ca-bundle NODE_EXTRA_CA_CERTS=/run/secrets/ca-bundle CARGO_HTTP_CAINFO=/run/secrets/ca-bundle
+fi
+cd "$workdir"
+"$@"
+printf '%s\n' "$PYBASE_OUTPUTS" | while IFS= read -r output; do
+  if [ ! -e "$output" ] && [ ! -L "$output" ]; then
+    echo "pybase: the build command did not make \`$output\` (one of its outputs in the spec, relative to the project directory, copied to $workdir)" >&2
+    exit 1
+  fi
+  mkdir -p -- "/pybase/out$workdir/$(dirname -- "$output")"
+  cp -R -p -- "$output" "/pybase/out$workdir/$output"
+done
+chown -hR 0:0 /pybase/out
+chmod -R u+rwX,go+rX,go-w /pybase/out
+"#,
+};
+
 /// Every script, for the tests.
 #[cfg(test)]
-pub(super) const ALL: [&Script; 19] = [
+pub(super) const ALL: [&Script; 20] = [
     &SYSTEM_SCRIPT,
     &COPIED_SYSTEM_SCRIPT,
     &BUILD_SCRIPT,
@@ -507,6 +540,7 @@ pub(super) const ALL: [&Script; 19] = [
     &WORKSPACE_CODE_SCRIPT,
     &CARGO_WORKSPACE_CODE_SCRIPT,
     &APP_CODE_SCRIPT,
+    &BUILD_COMMAND_SCRIPT,
 ];
 
 #[cfg(test)]

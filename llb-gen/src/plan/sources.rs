@@ -174,24 +174,6 @@ pub fn lock_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String
     )
 }
 
-/// The build-context source holding only `paths`, files a project's
-/// requirements lock includes (`-r`, `-c`: found by the frontend as it
-/// reads the lock), for the frontend to read them. The venv step does not
-/// mount it: it installs from the lock flattened, a file of the LLB.
-pub fn included_source(
-    project: &ProjectDir<'_>,
-    paths: &[String],
-    session_id: &str,
-    ignored: &[String],
-) -> State {
-    only_files(
-        format!("pybase-includes:{}", project.dir),
-        paths.to_vec(),
-        (session_id, ignored),
-        format!("[{}] load the files its lock includes", project.owner),
-    )
-}
-
 /// The build-context source holding only the files `include` (patterns),
 /// less the patterns `ignored` (`.dockerignore`'s, and more), for the
 /// session `session_id`, under BuildKit's `shared_key_hint` and the step
@@ -215,23 +197,49 @@ pub(super) fn only_files(
     )
 }
 
-/// The build-context source holding only `paths`, the files of a uv
-/// workspace above a project without a lock (each ancestor directory's
-/// `pyproject.toml` and `uv.lock`:
-/// [`ProjectFiles::wanted_workspace`](crate::project::ProjectFiles::wanted_workspace)),
-/// for the frontend to read them. No step mounts it: the venv step of a
-/// workspace member mounts [`workspace_lock_source`].
-pub fn workspace_source(
+/// Files of the build context the frontend reads beyond a project's lock
+/// inputs, as it finds it needs them: each kind through a source of its
+/// own ([`found_files_source`]), which no step mounts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FoundFiles {
+    /// Files a project's requirements lock includes (`-r`, `-c`:
+    /// [`ProjectFiles::wanted_includes`](crate::project::ProjectFiles::wanted_includes)).
+    /// The venv step installs from the lock flattened, a file of the LLB.
+    Includes,
+    /// The files of a uv workspace above a project without a lock (each
+    /// ancestor directory's `pyproject.toml` and `uv.lock`:
+    /// [`ProjectFiles::wanted_workspace`](crate::project::ProjectFiles::wanted_workspace)).
+    /// The venv step of a workspace member mounts [`workspace_lock_source`].
+    Workspace,
+    /// The files of the directories of a Poetry project's path
+    /// dependencies (each one's `pyproject.toml` and `setup.py`:
+    /// [`ProjectFiles::wanted_path_dependencies`](crate::project::ProjectFiles::wanted_path_dependencies)),
+    /// to check that each is a package. The code step mounts their whole
+    /// directories.
+    PathDependencies,
+}
+
+/// The build-context source holding only `paths`, files of the kind
+/// `found` of `project`, for the frontend to read them; `ignored` are the
+/// `.dockerignore` patterns.
+pub fn found_files_source(
     project: &ProjectDir<'_>,
+    found: FoundFiles,
     paths: &[String],
-    session_id: &str,
-    ignored: &[String],
+    (session_id, ignored): (&str, &[String]),
 ) -> State {
+    let (key, what) = match found {
+        FoundFiles::Includes => ("pybase-includes", "load the files its lock includes"),
+        FoundFiles::Workspace => ("pybase-workspace", "look for a uv workspace above it"),
+        FoundFiles::PathDependencies => {
+            ("pybase-path-dependencies", "look for its path dependencies")
+        }
+    };
     only_files(
-        format!("pybase-workspace:{}", project.dir),
+        format!("{key}:{}", project.dir),
         paths.to_vec(),
         (session_id, ignored),
-        format!("[{}] look for a uv workspace above it", project.owner),
+        format!("[{}] {what}", project.owner),
     )
 }
 

@@ -198,6 +198,16 @@ pub(super) struct RawService {
     /// OS packages of the image and of the builder.
     #[serde(default)]
     pub(super) system: RawSystem,
+    /// Commands run on the code before it ships (Django's `collectstatic`,
+    /// compiling translations, building web assets with Node), in order,
+    /// each its own step in the builder: the image's system, the
+    /// `system.build` packages and (unless `venv: false`) the venv with the
+    /// project installed, in a writable copy of the project directory at
+    /// the working directory that already holds the earlier commands'
+    /// outputs. Only their `outputs` reach the image, in the working
+    /// directory, in the code's layer; their tools never do.
+    #[serde(default, rename = "build-commands")]
+    pub(super) build_commands: Vec<RawBuildCommand>,
     /// The image's command (its `Cmd`), as a list of arguments.
     #[serde(default)]
     #[schemars(with = "Option<Vec<String>>")]
@@ -231,6 +241,42 @@ pub(super) struct RawService {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, String>")]
     pub(super) labels: BTreeMap<Key, Spanned<String>>,
+}
+
+/// A command run on the service's code in the builder; what it makes
+/// (`outputs`) joins the code in the image.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "BuildCommand")]
+pub(super) struct RawBuildCommand {
+    /// The command: a string (run by `/bin/sh -c`) or a list of
+    /// arguments, run as root in the copy of the project directory.
+    #[schemars(with = "CommandLine")]
+    pub(super) run: Spanned<CommandLine>,
+    /// What it makes that the image gets: paths relative to the project
+    /// directory (`staticfiles`, `frontend/dist`), each copied to the same
+    /// path under the working directory, owned by root and readable by
+    /// everyone. A path the command did not make fails the build.
+    #[schemars(with = "Vec<String>")]
+    pub(super) outputs: Spanned<Vec<Spanned<String>>>,
+    /// The paths of the project directory the command reads (`frontend`,
+    /// `package.json`): it sees only those, so it reruns only when they
+    /// change. Default: the whole project directory and the project
+    /// installed in the venv, so any code change reruns it.
+    #[serde(default)]
+    #[schemars(with = "Option<Vec<String>>")]
+    pub(super) inputs: Option<Spanned<Vec<Spanned<String>>>>,
+    /// `false` runs the command without the venv (a Node build), so a lock
+    /// change does not rerun it. Default `true`: the venv comes first on
+    /// `PATH`, with the service's environment.
+    #[serde(default)]
+    #[schemars(with = "Option<bool>")]
+    pub(super) venv: Option<Spanned<bool>>,
+    /// Directories kept between builds as BuildKit cache mounts (`/root/.npm`),
+    /// absolute paths: never in the image.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub(super) caches: Vec<Spanned<String>>,
 }
 
 /// A health check, as Docker runs it.

@@ -1,0 +1,1 @@
+export function total(items) { return items.reduce((sum, item) => sum + item.price, 0); }
