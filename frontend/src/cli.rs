@@ -164,10 +164,14 @@ pub fn check_report_on(
         };
         match check_projects(&spec, &target, &context)? {
             Ok((stack, infos)) => {
-                if let Err(problem) = plan::target_version(&target, &infos)
-                    && !errors.contains(&problem)
-                {
-                    errors.push(problem);
+                let target_checks = [
+                    plan::target_version(&target, &infos).err(),
+                    plan::rust_toolchain(&spec.file, &target, &infos).err(),
+                ];
+                for problem in target_checks.into_iter().flatten() {
+                    if !errors.contains(&problem) {
+                        errors.push(problem);
+                    }
                 }
                 for problem in on_assumed_target(&infos, assumed) {
                     if !errors.contains(&problem) {

@@ -13,7 +13,7 @@ use crate::llb::marshal::{ServerCaps, digest_of};
 use crate::project::LockKind;
 use crate::spec::ImageName;
 
-use super::{Target, target_version};
+use super::{Target, rust_toolchain, target_version};
 
 /// What the wheels fetched for a venv must fit on `platform`: the Python
 /// of the image that makes the venv (`builder`, with `build-from`, else
@@ -147,7 +147,8 @@ impl<'a> BuildInputs<'a> {
     /// a server: no caps checked, no MergeOp, no labels, no `.dockerignore`
     /// patterns and no provenance but the version; a caller that has them
     /// sets those fields. Fails when the target's version cannot be known
-    /// ([`target_version`]).
+    /// ([`target_version`]), or its project builds Rust without a Rust
+    /// toolchain in the builder ([`rust_toolchain`]).
     pub fn new(
         session_id: &'a str,
         spec_file: &'a str,
@@ -157,6 +158,7 @@ impl<'a> BuildInputs<'a> {
         infos: &[crate::project::ProjectInfo],
         images: TargetImages,
     ) -> Result<Self, Diagnostic> {
+        rust_toolchain(spec_file, target, infos)?;
         Ok(Self {
             session_id,
             platform: images.platform,
@@ -227,6 +229,11 @@ pub struct ProjectFacts {
     /// `Pyproject::build_requires`): the code step builds in an
     /// environment of them made once, not in a fresh isolated one.
     pub build_requires: Option<Vec<String>>,
+    /// Whether its build compiles Rust with cargo (see
+    /// [`ProjectInfo::builds_with_cargo`](crate::project::ProjectInfo::builds_with_cargo)):
+    /// its code step gets cargo's registry as a cache and the CA bundle
+    /// for cargo.
+    pub cargo: bool,
     /// Whether it is an application (see
     /// [`ProjectInfo::application`](crate::project::ProjectInfo::application)):
     /// its code is copied into the working directory, not installed.
@@ -257,6 +264,7 @@ impl ProjectFacts {
             selection: info.selection.clone(),
             fetching: info.fetching,
             build_requires: info.build_requires.clone().filter(|_| !info.application),
+            cargo: info.builds_with_cargo(),
             application: info.application,
             workspace: info.workspace.clone(),
             path_dependencies: info.path_dependencies.clone(),
