@@ -129,8 +129,23 @@ fn the_proxy_build_args_reach_the_downloading_steps_and_no_cache_key_or_config()
     // uv looked up setuptools on PyPI through the proxy.
     assert!(log.contains("CONNECT pypi.org:443"), "proxy log:\n{log}");
     // No proxy in the image's config or history.
-    let config = inspect(image, "{{json .Config}} {{json .History}}");
-    assert!(!config.to_ascii_lowercase().contains("proxy"), "{config}");
+    let config = inspect(image, "{{json .Config}}");
+    assert!(
+        config.contains("PATH=/opt/venv/bin") && !config.to_ascii_lowercase().contains("proxy"),
+        "{config}"
+    );
+    let history = stdout(&run(Command::new("docker").args([
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        image,
+    ])));
+    assert!(
+        history.contains("pybase: project code of `greeter`")
+            && !history.to_ascii_lowercase().contains("proxy"),
+        "{history}"
+    );
 
     // Another proxy (one that answers nothing): every step is cached, so
     // the proxy is in no cache key.
