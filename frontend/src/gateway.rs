@@ -136,7 +136,10 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         prefer_mergeop: options.prefer_mergeop()?,
         labels: options.labels(),
         ignored,
-        proxy: options.proxy_env(),
+        exec_settings: llb::marshal::ExecSettings {
+            proxy: options.proxy_env(),
+            cache_namespace: options.cache_namespace(),
+        },
         provenance: Provenance {
             revision: options.revision(),
             source: options.source(),

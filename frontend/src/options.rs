@@ -176,6 +176,15 @@ impl Options {
         (proxy != llb_gen::llb::ProxyEnv::default()).then_some(proxy)
     }
 
+    /// `--build-arg BUILDKIT_CACHE_MOUNT_NS=NS`: the namespace of every
+    /// cache mount's id, as the Dockerfile frontend reads it; `None` when
+    /// unset or empty.
+    pub fn cache_namespace(&self) -> Option<String> {
+        self.build_arg("BUILDKIT_CACHE_MOUNT_NS")
+            .filter(|ns| !ns.is_empty())
+            .map(str::to_owned)
+    }
+
     /// A `--build-arg`, when given.
     pub fn build_arg(&self, name: &str) -> Option<&str> {
         self.raw

@@ -91,24 +91,34 @@ pub fn marshal(
     caps: Option<&ServerCaps>,
     source: Option<pb::SourceInfo>,
 ) -> Result<pb::Definition, MarshalError> {
-    marshal_with_proxy(result, caps, source, None)
+    marshal_with(result, caps, source, &ExecSettings::default())
 }
 
-/// [`marshal`], with the proxies of `proxy` (the `HTTP_PROXY` family of
-/// build args) in every exec: BuildKit sets them in the step's
-/// environment and leaves them out of its cache key, so a proxy never
-/// reruns a step or reaches a layer.
-pub fn marshal_with_proxy(
+/// What the build's options set on every exec, whatever made it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecSettings {
+    /// The proxies (the `HTTP_PROXY` family of build args): BuildKit sets
+    /// them in the step's environment and leaves them out of its cache
+    /// key, so a proxy never reruns a step or reaches a layer.
+    pub proxy: Option<pb::ProxyEnv>,
+    /// The namespace of every cache mount's id (`BUILDKIT_CACHE_MOUNT_NS`,
+    /// as the Dockerfile frontend reads it): `NS/ID`, so that builds with
+    /// different namespaces on one daemon never share a cache.
+    pub cache_namespace: Option<String>,
+}
+
+/// [`marshal`], with `settings` on every exec.
+pub fn marshal_with(
     result: &State,
     caps: Option<&ServerCaps>,
     source: Option<pb::SourceInfo>,
-    proxy: Option<&pb::ProxyEnv>,
+    settings: &ExecSettings,
 ) -> Result<pb::Definition, MarshalError> {
     let Some(output) = &result.output else {
         return Err(MarshalError::EmptyResult);
     };
     let mut walk = Walk {
-        proxy: proxy.cloned(),
+        settings: settings.clone(),
         ..Walk::default()
     };
     let digest = walk.visit(&output.node, caps)?;
@@ -186,8 +196,8 @@ struct Walk {
     metadata: BTreeMap<String, pb::OpMetadata>,
     /// Source line of each op that has one.
     lines: BTreeMap<String, u32>,
-    /// The proxies every exec gets.
-    proxy: Option<pb::ProxyEnv>,
+    /// What every exec gets.
+    settings: ExecSettings,
 }
 
 /// The cap of an exec's proxy environment.
@@ -205,15 +215,16 @@ impl Walk {
         }
         let mut node_caps = node.caps.clone();
         let mut op = node.op.clone();
-        if let (
-            Some(proxy),
-            Some(pb::op::Op::Exec(pb::ExecOp {
-                meta: Some(meta), ..
-            })),
-        ) = (&self.proxy, &mut op.op)
-        {
-            meta.proxy_env = Some(proxy.clone());
-            node_caps.insert(PROXY_CAP);
+        if let Some(pb::op::Op::Exec(exec)) = &mut op.op {
+            if let (Some(proxy), Some(meta)) = (&self.settings.proxy, &mut exec.meta) {
+                meta.proxy_env = Some(proxy.clone());
+                node_caps.insert(PROXY_CAP);
+            }
+            if let Some(namespace) = &self.settings.cache_namespace {
+                for cache in exec.mounts.iter_mut().filter_map(|m| m.cache_opt.as_mut()) {
+                    cache.id = format!("{namespace}/{}", cache.id);
+                }
+            }
         }
         if let Some(caps) = caps {
             for cap in &node_caps {
@@ -327,7 +338,11 @@ mod tests {
                 })
                 .collect()
         };
-        let with = marshal_with_proxy(&second, None, None, Some(&proxy)).expect("marshal");
+        let settings = ExecSettings {
+            proxy: Some(proxy.clone()),
+            ..ExecSettings::default()
+        };
+        let with = marshal_with(&second, None, None, &settings).expect("marshal");
         assert_eq!(proxies(&with), vec![Some(proxy.clone()); 2]);
         let capped = with
             .metadata
@@ -344,6 +359,43 @@ mod tests {
                 .values()
                 .all(|m| !m.caps.contains_key(PROXY_CAP))
         );
+    }
+
+    #[test]
+    fn a_cache_namespace_prefixes_every_cache_mount_id_and_only_when_given() {
+        use crate::llb::{CacheSharing, Mount};
+        let base = State::image("docker.io/library/python:3.12", &linux_amd64(), "base");
+        let run = base
+            .run(
+                Exec::argv(&["true"])
+                    .mount(Mount::cache("/root/.cache/uv", "uv", CacheSharing::Shared))
+                    .mount(Mount::cache(
+                        "/var/cache/apt",
+                        "apt-x",
+                        CacheSharing::Locked,
+                    )),
+                &linux_amd64(),
+            )
+            .root();
+        let ids = |def: &pb::Definition| -> Vec<String> {
+            def.def
+                .iter()
+                .filter_map(|bytes| match pb::Op::decode(bytes.as_slice()).ok()?.op {
+                    Some(pb::op::Op::Exec(exec)) => Some(exec.mounts),
+                    _ => None,
+                })
+                .flatten()
+                .filter_map(|m| m.cache_opt.map(|c| c.id))
+                .collect()
+        };
+        let settings = ExecSettings {
+            cache_namespace: Some("team-a".into()),
+            ..ExecSettings::default()
+        };
+        let namespaced = marshal_with(&run, None, None, &settings).expect("marshal");
+        assert_eq!(ids(&namespaced), ["team-a/uv", "team-a/apt-x"]);
+        let plain = marshal(&run, None, None).expect("marshal");
+        assert_eq!(ids(&plain), ["uv", "apt-x"]);
     }
 
     #[test]

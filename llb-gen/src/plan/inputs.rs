@@ -106,9 +106,10 @@ pub struct BuildInputs<'a> {
     /// What the frontend learned of each project's files, by project
     /// directory (as in the spec, normalized).
     pub projects: BTreeMap<String, ProjectFacts>,
-    /// The proxies of the build (`--build-arg HTTPS_PROXY=…`), for every
-    /// step: BuildKit keeps them out of cache keys and layers.
-    pub proxy: Option<bollard_buildkit_proto::pb::ProxyEnv>,
+    /// What the build's options set on every step: the proxies
+    /// (`--build-arg HTTPS_PROXY=…`, out of cache keys and layers) and the
+    /// cache mounts' namespace (`BUILDKIT_CACHE_MOUNT_NS`).
+    pub exec_settings: crate::llb::marshal::ExecSettings,
 }
 
 /// The images a target's build starts from, for one platform.
@@ -175,7 +176,7 @@ impl<'a> BuildInputs<'a> {
                 ..Provenance::default()
             },
             projects: project_facts(stack, infos),
-            proxy: None,
+            exec_settings: Default::default(),
         })
     }
 }

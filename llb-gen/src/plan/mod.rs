@@ -223,7 +223,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         definition: None,
     });
     let definition =
-        llb::marshal::marshal_with_proxy(&result, inputs.caps, source, inputs.proxy.as_ref())?;
+        llb::marshal::marshal_with(&result, inputs.caps, source, &inputs.exec_settings)?;
     let user = below.map(|(user, _)| user).unwrap_or_default();
     let config = image::compose(
         &inputs.base.config,
