@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use crate::harness::{
-    build_with, e2e_session, failure, fixture, inspect, run, stderr, stdout, step_cached,
+    build_with, e2e_session, failure, fixture, inspect, run, stderr, stdout, step_cached, unique,
 };
 
 /// A CONNECT proxy (HTTPS) that also forwards plain-HTTP requests: binds
@@ -109,6 +109,13 @@ impl Proxy {
 /// The build backend's step (setuptools, from PyPI through uv) of the
 /// `setup-py` fixture downloads; with `HTTPS_PROXY` it goes through the
 /// proxy, and a build with another proxy is fully cached.
+///
+/// The steps rerun under a cache namespace of their own
+/// (`BUILDKIT_CACHE_MOUNT_NS`, unique to the run: every step with a cache
+/// mount has a new cache key, and uv's cache starts empty), not with
+/// `--no-cache`, which would add second results to the cache records of
+/// the steps other tests share (the system step), and those could then
+/// load either.
 #[test]
 fn the_proxy_build_args_reach_the_downloading_steps_and_no_cache_key_or_config() {
     let Some(_docker) = e2e_session() else {
@@ -118,11 +125,12 @@ fn the_proxy_build_args_reach_the_downloading_steps_and_no_cache_key_or_config()
     let image = "pybase-e2e/proxies:first";
     let proxy = Proxy::start();
     let arg = format!("HTTPS_PROXY={}", proxy.url);
+    let namespace = format!("BUILDKIT_CACHE_MOUNT_NS=pybase-e2e-proxies-{}", unique());
     let (output, _) = build_with(
         &dir,
         Some("greeter"),
         image,
-        &["--no-cache", "--build-arg", &arg],
+        &["--build-arg", &namespace, "--build-arg", &arg],
     );
     let log = proxy.stop();
     assert!(output.status.success(), "{}", failure(&output));
@@ -153,7 +161,12 @@ fn the_proxy_build_args_reach_the_downloading_steps_and_no_cache_key_or_config()
         &dir,
         Some("greeter"),
         "pybase-e2e/proxies:second",
-        &["--build-arg", "HTTPS_PROXY=http://127.0.0.1:9"],
+        &[
+            "--build-arg",
+            &namespace,
+            "--build-arg",
+            "HTTPS_PROXY=http://127.0.0.1:9",
+        ],
     );
     let log = stderr(&output);
     assert!(output.status.success(), "{}", failure(&output));
