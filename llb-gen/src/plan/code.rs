@@ -305,7 +305,7 @@ fn backend(
 
 /// What a code source leaves out of a project directory, as patterns
 /// relative to it.
-const NOT_CODE: [&str; 8] = [
+const NOT_CODE: [&str; 10] = [
     ".git",
     ".venv",
     "**/__pycache__",
@@ -314,6 +314,8 @@ const NOT_CODE: [&str; 8] = [
     "poetry.lock",
     "pylock.toml",
     "pylock.*.toml",
+    "pdm.lock",
+    "Pipfile.lock",
 ];
 
 /// The build-context source holding the code of a uv workspace member and
