@@ -585,6 +585,8 @@ fn check_projects<'a>(
             && plan::SETUP_FILES
                 .iter()
                 .any(|file| context.join(project.path(file)).is_file());
+        let ranges =
+            pyproject.is_none() && context.join(project.path(plan::REQUIREMENTS_IN)).is_file();
         let mut files = ProjectFiles {
             pyproject,
             lock: read(&lock)?,
@@ -592,6 +594,7 @@ fn check_projects<'a>(
             pylock: read(&pylock)?,
             requirements: read(&requirements)?,
             setup_files,
+            ranges,
             ..ProjectFiles::new(project)
         };
         if files.wants_other_locks() {

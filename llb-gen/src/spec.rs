@@ -47,6 +47,14 @@ pub const BASE_TARGET_SUFFIX: &str = "-base";
 /// no tier or service may take its name.
 pub const LOCK_TARGET: &str = "lock";
 
+/// The command that writes the locks of the spec `spec_file`
+/// (`--target lock`).
+pub fn lock_command(spec_file: &str) -> String {
+    format!(
+        "docker buildx build -f {spec_file} --target {LOCK_TARGET} --output type=local,dest=. ."
+    )
+}
+
 /// A validated spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {

@@ -35,27 +35,19 @@ use super::{
     TargetKind, levels, shell,
 };
 
-pub use crate::spec::LOCK_TARGET;
+pub use crate::files::REQUIREMENTS_IN;
+pub use crate::spec::{LOCK_TARGET, lock_command};
 
 /// The build arg that names the tiers and services to lock (`a,b`).
 pub const LOCK_TARGETS_ARG: &str = "LOCK_TARGETS";
 /// The build arg that upgrades locked packages (`all`, or `a,b`).
 pub const LOCK_UPGRADE_ARG: &str = "LOCK_UPGRADE";
-/// The file of ranges a `requirements.txt` is compiled from.
-pub const REQUIREMENTS_IN: &str = "requirements.in";
-/// The lock compiled from it.
+/// The lock compiled from `requirements.in`.
 const REQUIREMENTS_TXT: &str = crate::requirements::REQUIREMENTS_FILE;
 /// Where a lock step finds the project's files.
 const CONTEXT_DIR: &str = "/pybase/context";
 /// Where a lock step finds the tiers' fresh locks, one directory each.
 const TIER_LOCKS_DIR: &str = "/pybase/tier-locks";
-
-/// The command that writes the locks of the spec `spec_file`.
-pub fn lock_command(spec_file: &str) -> String {
-    format!(
-        "docker buildx build -f {spec_file} --target {LOCK_TARGET} --output type=local,dest=. ."
-    )
-}
 
 /// What `LOCK_UPGRADE` asks for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
