@@ -429,6 +429,50 @@ async fn answers_the_outline_subrequest_for_the_target() {
 }
 
 #[tokio::test]
+async fn the_lock_target_is_listed_and_outlined_with_its_args() {
+    let handle = call(&fixture_file("pybase.yaml"), "frontend.targets", &[]).await;
+    let metadata = subrequest_metadata(&handle);
+    let targets: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    let names: Vec<&str> = targets["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["inventory", "inventory-base", "lock"]);
+
+    let handle = call(
+        &fixture_file("pybase.yaml"),
+        "frontend.outline",
+        &["target=lock", "build-arg:LOCK_UPGRADE=six"],
+    )
+    .await;
+    let metadata = subrequest_metadata(&handle);
+    let outline: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    assert_eq!(outline["name"], json!("lock"));
+    let args: Vec<(&str, &str)> = outline["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or_default(),
+                a["value"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(args, [("LOCK_TARGETS", ""), ("LOCK_UPGRADE", "six")]);
+    // The lock steps mount the index secrets, and never the SSH agent.
+    assert_eq!(
+        outline["secrets"],
+        json!([{"name": "ca-bundle"}, {"name": "netrc"}])
+    );
+    assert_eq!(outline["ssh"], json!([]));
+    let text = String::from_utf8_lossy(&metadata["result.txt"]).into_owned();
+    assert!(text.starts_with("TARGET:      lock\n"), "{text}");
+}
+
+#[tokio::test]
 async fn the_outline_of_an_unknown_target_is_an_input_error() {
     let handle = call(
         &fixture_file("pybase.yaml"),
