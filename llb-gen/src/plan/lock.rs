@@ -495,6 +495,80 @@ mod tests {
         );
     }
 
+    const SPEC: &str = "version: 1\ntiers:\n  base:\n    from: python:3.12-slim\n    project: base\nservices:\n  api:\n    tier: base\n    project: api\n    command: [api]\n  worker:\n    tier: base\n    project: worker\n    command: [worker]\n";
+
+    fn spec() -> Spec {
+        crate::spec::parse("pybase.yaml", SPEC.as_bytes()).expect("valid spec")
+    }
+
+    /// The locker of service `api` whose directory has `files`, or the
+    /// error as a user reads it.
+    fn locker_of(files: &LockerFiles) -> Result<Locker, String> {
+        let spec = spec();
+        let project = spec.services["api"].project_dir();
+        Locker::of(&spec.file, &project, files).map_err(|d| d.to_string())
+    }
+
+    #[test]
+    fn requirements_in_is_compiled_and_a_uv_project_is_locked_by_uv() {
+        let ranges = LockerFiles {
+            requirements_in: Some(b"six\n".to_vec()),
+            ..LockerFiles::default()
+        };
+        assert_eq!(locker_of(&ranges), Ok(Locker::Compile));
+        let uv = LockerFiles {
+            pyproject: Some(b"[project]\nname = \"api\"\n".to_vec()),
+            ..LockerFiles::default()
+        };
+        assert_eq!(locker_of(&uv), Ok(Locker::Uv));
+    }
+
+    #[test]
+    fn other_tools_projects_are_refused_with_their_lockers_command() {
+        let poetry = LockerFiles {
+            pyproject: Some(b"[tool.poetry]\nname = \"api\"\n".to_vec()),
+            ..LockerFiles::default()
+        };
+        insta::assert_snapshot!(locker_of(&poetry).unwrap_err(), @"pybase.yaml:9:14: `--target lock` runs uv only, and service `api`'s project `api` is locked by Poetry (hint: run `poetry lock` in `api`, and leave `api` out of this lock: `--build-arg LOCK_TARGETS=...` naming the others)");
+        let pdm = LockerFiles {
+            pyproject: Some(b"[project]\nname = \"api\"\n".to_vec()),
+            other_tools: vec![crate::lock::pdm::PDM_LOCK_FILE],
+            ..LockerFiles::default()
+        };
+        assert!(locker_of(&pdm).is_err_and(|e| e.contains("locked by PDM")));
+        let pipenv = LockerFiles {
+            other_tools: vec![crate::lock::pipfile::PIPFILE],
+            ..LockerFiles::default()
+        };
+        assert!(locker_of(&pipenv).is_err_and(|e| e.contains("`pipenv lock`")));
+        // With requirements.in beside them, the ranges are what is locked.
+        let both = LockerFiles {
+            requirements_in: Some(b"six\n".to_vec()),
+            ..pipenv
+        };
+        assert_eq!(locker_of(&both), Ok(Locker::Compile));
+        insta::assert_snapshot!(locker_of(&LockerFiles::default()).unwrap_err(), @"pybase.yaml:9:14: `api` has no `requirements.in` and no `pyproject.toml` to lock from (service `api`) (hint: write the ranges of its dependencies in `api/requirements.in` (one per line, `-r ../base/requirements.in` to include another), or leave `api` out: `--build-arg LOCK_TARGETS=...` naming the others)");
+    }
+
+    #[test]
+    fn lock_targets_names_tiers_and_services_with_a_project() {
+        let spec = spec();
+        assert_eq!(
+            lock_selection(&spec, None),
+            Ok(vec![
+                "base".to_owned(),
+                "api".to_owned(),
+                "worker".to_owned()
+            ])
+        );
+        assert_eq!(
+            lock_selection(&spec, Some("worker, api,worker")),
+            Ok(vec!["worker".to_owned(), "api".to_owned()])
+        );
+        let unknown = lock_selection(&spec, Some("api,apy")).map_err(|d| d.to_string());
+        insta::assert_snapshot!(unknown.unwrap_err(), @"pybase.yaml:7:3: LOCK_TARGETS names `apy`, which is no tier or service with a project (hint: name tiers and services with a project, separated by commas: base, api, worker)");
+    }
+
     #[test]
     fn lock_upgrade_is_all_or_names() {
         assert_eq!(Upgrade::parse(""), Ok(Upgrade::Keep));
