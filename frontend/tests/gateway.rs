@@ -388,6 +388,21 @@ async fn answers_the_targets_subrequest_without_building() {
     assert_eq!(handle.solves().len(), 1, "only the spec was loaded");
 }
 
+/// The build args of an outline: name and value.
+fn outline_args(outline: &Value) -> Vec<(&str, &str)> {
+    outline["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or_default(),
+                a["value"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn answers_the_outline_subrequest_for_the_target() {
     let handle = call(
@@ -399,17 +414,7 @@ async fn answers_the_outline_subrequest_for_the_target() {
     let metadata = subrequest_metadata(&handle);
     let outline: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
     assert_eq!(outline["name"], json!("inventory-base"));
-    let args: Vec<(&str, &str)> = outline["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|a| {
-            (
-                a["name"].as_str().unwrap_or_default(),
-                a["value"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let args = outline_args(&outline);
     assert_eq!(
         args,
         [
@@ -450,17 +455,7 @@ async fn the_lock_target_is_listed_and_outlined_with_its_args() {
     let metadata = subrequest_metadata(&handle);
     let outline: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
     assert_eq!(outline["name"], json!("lock"));
-    let args: Vec<(&str, &str)> = outline["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|a| {
-            (
-                a["name"].as_str().unwrap_or_default(),
-                a["value"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let args = outline_args(&outline);
     assert_eq!(args, [("LOCK_TARGETS", ""), ("LOCK_UPGRADE", "six")]);
     // The lock steps mount the index secrets, and never the SSH agent.
     assert_eq!(

@@ -1556,6 +1556,7 @@ fn lock_llb(chosen: &[&str], order: &[&str], upgrade: plan::Upgrade) -> Value {
             universal: false,
             spec_file: "pybase.yaml",
             caps: Some(&caps),
+            spec_text: None,
         },
     )
     .expect("the fixture's lock plans");

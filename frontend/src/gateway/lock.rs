@@ -86,6 +86,7 @@ impl<'a> LockBuild<'a> {
                 universal,
                 spec_file: self.spec_file.name,
                 caps: Some(self.caps),
+                spec_text: Some(&self.spec_file.bytes),
             },
         )
         .map_err(anyhow::Error::from)?;

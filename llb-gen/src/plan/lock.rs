@@ -32,7 +32,7 @@ use super::scripts::{LOCK_COMPILE_SCRIPT, LOCK_UV_SCRIPT, Script};
 use super::sources::only_files;
 use super::{
     BuildInputs, Context, LOCK_FILE, OUT_DIR, PYPROJECT_FILE, PlanError, Stacked, Target,
-    TargetKind, levels, shell,
+    TargetKind, levels, shell, source_info,
 };
 
 pub use crate::files::REQUIREMENTS_IN;
@@ -306,6 +306,9 @@ pub struct LockOptions<'a> {
     pub spec_file: &'a str,
     /// The server's caps (`None`: checked against nothing).
     pub caps: Option<&'a crate::llb::marshal::ServerCaps>,
+    /// The spec's text, for the source map that lets buildx show a failed
+    /// lock step at the spec's `project` line (`None`: no source map).
+    pub spec_text: Option<&'a [u8]>,
 }
 
 /// The LLB of `--target lock`: a step per job, tiers first (the order
@@ -351,7 +354,10 @@ pub fn build_lock(
         .map(|(state, _)| (state, FileCopy::dir_contents("/", "/").named(name.clone())))
         .collect();
     let result = State::scratch().copy_all(copies);
-    Ok(llb::marshal(&result, options.caps, None)?)
+    let source = options
+        .spec_text
+        .map(|text| source_info(options.spec_file, text));
+    Ok(llb::marshal(&result, options.caps, source)?)
 }
 
 /// The builder of the target's last level (its system stages and build
@@ -529,7 +535,7 @@ mod tests {
             pyproject: Some(b"[tool.poetry]\nname = \"api\"\n".to_vec()),
             ..LockerFiles::default()
         };
-        insta::assert_snapshot!(locker_of(&poetry).unwrap_err(), @"pybase.yaml:9:14: `--target lock` runs uv only, and service `api`'s project `api` is locked by Poetry (hint: run `poetry lock` in `api`, and leave `api` out of this lock: `--build-arg LOCK_TARGETS=...` naming the others)");
+        insta::assert_snapshot!(locker_of(&poetry).expect_err("refused"), @"pybase.yaml:9:14: `--target lock` runs uv only, and service `api`'s project `api` is locked by Poetry (hint: run `poetry lock` in `api`, and leave `api` out of this lock: `--build-arg LOCK_TARGETS=...` naming the others)");
         let pdm = LockerFiles {
             pyproject: Some(b"[project]\nname = \"api\"\n".to_vec()),
             other_tools: vec![crate::lock::pdm::PDM_LOCK_FILE],
@@ -547,7 +553,7 @@ mod tests {
             ..pipenv
         };
         assert_eq!(locker_of(&both), Ok(Locker::Compile));
-        insta::assert_snapshot!(locker_of(&LockerFiles::default()).unwrap_err(), @"pybase.yaml:9:14: `api` has no `requirements.in` and no `pyproject.toml` to lock from (service `api`) (hint: write the ranges of its dependencies in `api/requirements.in` (one per line, `-r ../base/requirements.in` to include another), or leave `api` out: `--build-arg LOCK_TARGETS=...` naming the others)");
+        insta::assert_snapshot!(locker_of(&LockerFiles::default()).expect_err("refused"), @"pybase.yaml:9:14: `api` has no `requirements.in` and no `pyproject.toml` to lock from (service `api`) (hint: write the ranges of its dependencies in `api/requirements.in` (one per line, `-r ../base/requirements.in` to include another), or leave `api` out: `--build-arg LOCK_TARGETS=...` naming the others)");
     }
 
     #[test]
@@ -566,7 +572,7 @@ mod tests {
             Ok(vec!["worker".to_owned(), "api".to_owned()])
         );
         let unknown = lock_selection(&spec, Some("api,apy")).map_err(|d| d.to_string());
-        insta::assert_snapshot!(unknown.unwrap_err(), @"pybase.yaml:7:3: LOCK_TARGETS names `apy`, which is no tier or service with a project (hint: name tiers and services with a project, separated by commas: base, api, worker)");
+        insta::assert_snapshot!(unknown.expect_err("refused"), @"pybase.yaml:7:3: LOCK_TARGETS names `apy`, which is no tier or service with a project (hint: name tiers and services with a project, separated by commas: base, api, worker)");
     }
 
     #[test]

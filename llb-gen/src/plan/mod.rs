@@ -209,12 +209,9 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         _ => image_state,
     };
 
-    let source = inputs.spec_text.map(|text| pb::SourceInfo {
-        filename: inputs.spec_file.to_owned(),
-        data: text.to_vec(),
-        language: "yaml".to_owned(),
-        definition: None,
-    });
+    let source = inputs
+        .spec_text
+        .map(|text| source_info(inputs.spec_file, text));
     let definition = llb::marshal(&result, inputs.caps, source)?;
     let user = below.map(|(user, _)| user).unwrap_or_default();
     let config = image::compose(
@@ -226,6 +223,17 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         config,
         uses_merge: cx.uses_merge,
     })
+}
+
+/// The spec `file` (its text `text`) as the source map of a definition,
+/// which lets buildx show a failed step at its spec line.
+fn source_info(file: &str, text: &[u8]) -> pb::SourceInfo {
+    pb::SourceInfo {
+        filename: file.to_owned(),
+        data: text.to_vec(),
+        language: "yaml".to_owned(),
+        definition: None,
+    }
 }
 
 /// What every stage of a build reads: the target platform, whether the
