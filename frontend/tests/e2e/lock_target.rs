@@ -233,14 +233,11 @@ fn locking_again_writes_the_same_bytes_and_runs_no_step_once_inputs_repeat() {
     lock_ok(&dir);
     let first: Vec<String> = files.iter().map(|f| read(&dir, f)).collect();
     // The second run has the first's locks in its inputs (uv keeps their
-    // pins): it runs the steps and writes the same bytes.
-    let second_log = stderr(&lock_ok(&dir));
+    // pins), so it may run the steps (unless an earlier session cached
+    // these very inputs): it writes the same bytes.
+    lock_ok(&dir);
     let second: Vec<String> = files.iter().map(|f| read(&dir, f)).collect();
     assert_eq!(first, second, "locking again changed a lock");
-    assert!(
-        !step_cached(&second_log, LOCK_STEPS[0]),
-        "the second run's inputs differ from the first's (the locks are in them), so its steps run"
-    );
     // The third has the same inputs as the second: every lock step is
     // cached, and the files are the same.
     let third_log = stderr(&lock_ok(&dir));
