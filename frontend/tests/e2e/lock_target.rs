@@ -4,7 +4,8 @@
 //! version, and the services stand on the tier's exact layers, installing
 //! only what it lacks; a range the tier's pin excludes is an error naming
 //! both; locking again writes the same bytes, and once the inputs are the
-//! same, runs no step.
+//! same, runs no step; the existing pins are kept until `LOCK_UPGRADE`
+//! names them, and a tier's upgrade reaches the services on it.
 //!
 //! `PYBASE_E2E_FRONTEND` (a frontend image reference) replaces the
 //! `# syntax=` line of the copied spec, to try a frontend built under
@@ -249,4 +250,56 @@ fn locking_again_writes_the_same_bytes_and_runs_no_step_once_inputs_repeat() {
     }
     let third: Vec<String> = files.iter().map(|f| read(&dir, f)).collect();
     assert_eq!(first, third);
+}
+
+#[test]
+fn existing_pins_are_kept_until_lock_upgrade_names_them_and_a_tier_bump_reaches_the_services() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = lock_tiers();
+    let idna = |dir: &Path| -> Vec<String> {
+        ["base", "api", "worker"]
+            .iter()
+            .map(|project| {
+                pins(&read(dir, &format!("{project}/requirements.txt")))
+                    .get("idna")
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    // Locked while the tier's range stops below 3.8.
+    std::fs::write(
+        dir.join("base/requirements.in"),
+        "six>=1.16\nidna>=3.6,<3.8\n",
+    )
+    .expect("write base/requirements.in");
+    lock_ok(&dir);
+    let narrow = idna(&dir);
+    assert!(
+        narrow
+            .iter()
+            .all(|v| v.starts_with("3.6") || v.starts_with("3.7")),
+        "{narrow:?}"
+    );
+    // The range widened: the existing pins are kept.
+    std::fs::write(dir.join("base/requirements.in"), "six>=1.16\nidna>=3.6\n")
+        .expect("write base/requirements.in");
+    lock_ok(&dir);
+    assert_eq!(
+        idna(&dir),
+        narrow,
+        "a lock without LOCK_UPGRADE moved a pin"
+    );
+    // LOCK_UPGRADE=idna: the tier takes a newer one, and so does every
+    // service on it.
+    let output = lock(&dir, &["--build-arg", "LOCK_UPGRADE=idna"]);
+    assert!(output.status.success(), "{}", failure(&output));
+    let upgraded = idna(&dir);
+    assert_ne!(
+        upgraded[0], narrow[0],
+        "LOCK_UPGRADE=idna kept the tier's pin"
+    );
+    assert!(upgraded.iter().all(|v| *v == upgraded[0]), "{upgraded:?}");
 }
