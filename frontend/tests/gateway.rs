@@ -1575,3 +1575,102 @@ async fn a_poetry_path_dependency_the_context_lacks_is_shown_at_its_lock_line() 
         error.message
     );
 }
+
+/// The `lock-tiers` fixture as the build context, less the files
+/// `without`, with the files `extra`.
+fn fake_lock_tiers(without: &[&str], extra: &[(&str, Vec<u8>)]) -> FakeBridge {
+    let read = |path: &str| {
+        std::fs::read(format!("{FIXTURE}/../lock-tiers/{path}")).expect("lock-tiers file")
+    };
+    let spec = read("pybase.yaml");
+    let mut context: Vec<(&str, Vec<u8>)> = [
+        "base/requirements.in",
+        "api/requirements.in",
+        "api/app.py",
+        "worker/requirements.in",
+        "worker/worker.py",
+    ]
+    .into_iter()
+    .filter(|path| !without.contains(path))
+    .map(|path| (path, read(path)))
+    .collect();
+    context.push(("pybase.yaml", spec.clone()));
+    context.extend(extra.iter().cloned());
+    fake_with_spec(&spec).with_local("context", files(&context))
+}
+
+#[tokio::test]
+async fn the_lock_target_returns_files_without_an_image_config() {
+    let handle = run(
+        fake_lock_tiers(&[], &[]),
+        &options(&["filename=pybase.yaml", "target=lock"]),
+    )
+    .await;
+    let returned = handle.returned().expect("a Return");
+    assert!(returned.error.is_none(), "{:?}", returned.error);
+    let result = returned.result.expect("a result");
+    assert!(matches!(result.result, Some(gw::result::Result::Ref(_))));
+    assert!(
+        !result.metadata.contains_key("containerimage.config"),
+        "a lock is files, not an image"
+    );
+    let described = llb_gen::describe::describe(&build_definition(&handle)).expect("decodable");
+    let text = described.to_string();
+    for step in [
+        "[base] lock: uv pip compile base/requirements.in",
+        "[api] lock: uv pip compile api/requirements.in",
+        "[worker] lock: uv pip compile worker/requirements.in",
+        "[lock] base/requirements.txt, api/requirements.txt, worker/requirements.txt",
+    ] {
+        assert!(text.contains(step), "no step `{step}`");
+    }
+    // The image build of the same context, by contrast, is refused before
+    // any step: ranges are no lock.
+    let handle = run(
+        fake_lock_tiers(&[], &[]),
+        &options(&["filename=pybase.yaml", "target=api"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert!(
+        error
+            .message
+            .contains("`api` has only ranges (`api/requirements.in`)"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn the_lock_target_refuses_a_poetry_project_at_its_line() {
+    // worker locked by Poetry (no requirements.in): refused at its line.
+    let poetry = || {
+        fake_lock_tiers(
+            &["worker/requirements.in"],
+            &[("worker/poetry.lock", b"# poetry\n".to_vec())],
+        )
+    };
+    let handle = run(poetry(), &options(&["filename=pybase.yaml", "target=lock"])).await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert!(
+        error
+            .message
+            .contains("pybase.yaml:19:14: `--target lock` runs uv only")
+            && error.message.contains("is locked by Poetry"),
+        "{}",
+        error.message
+    );
+    // Left out with LOCK_TARGETS, the others lock.
+    let handle = run(
+        poetry(),
+        &options(&[
+            "filename=pybase.yaml",
+            "target=lock",
+            "build-arg:LOCK_TARGETS=base,api",
+        ]),
+    )
+    .await;
+    let returned = handle.returned().expect("a Return");
+    assert!(returned.error.is_none(), "{:?}", returned.error);
+}
