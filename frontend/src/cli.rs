@@ -389,7 +389,11 @@ pub fn targets(file: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         Ok(loaded) => loaded,
         Err(refused) => return Ok(print_refused(&refused)),
     };
-    let targets = plan::targets(&spec);
+    let mut targets = plan::targets(&spec);
+    targets.push((
+        plan::LOCK_TARGET.to_owned(),
+        plan::LOCK_DESCRIPTION.to_owned(),
+    ));
     let width = targets.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     let lines: String = targets
         .iter()

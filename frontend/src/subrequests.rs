@@ -176,7 +176,7 @@ fn targets(spec: &Spec) -> Reply {
             }
             target
         })
-        .chain([json!({"name": plan::LOCK_TARGET, "description": LOCK_DESCRIPTION})])
+        .chain([json!({"name": plan::LOCK_TARGET, "description": plan::LOCK_DESCRIPTION})])
         .collect();
     Reply {
         json: json!({ "targets": targets }),
@@ -184,9 +184,6 @@ fn targets(spec: &Spec) -> Reply {
         status: None,
     }
 }
-
-/// What `--target lock` is, for `--call targets` and `outline`.
-const LOCK_DESCRIPTION: &str = "the locks of the spec's projects, written at their paths (`--output type=local,dest=.`): requirements.txt from requirements.in, uv.lock from pyproject.toml; tiers first, each a constraint of what stands on it";
 
 /// `--target lock`'s own build args: name, default, description.
 const LOCK_ARGS: &[(&str, &str, &str)] = &[
@@ -209,7 +206,7 @@ fn outline(spec: &Spec, options: &Options) -> Result<Reply, Diagnostic> {
     let (name, description, own_args) = if locking {
         (
             plan::LOCK_TARGET.to_owned(),
-            LOCK_DESCRIPTION.to_owned(),
+            plan::LOCK_DESCRIPTION.to_owned(),
             LOCK_ARGS,
         )
     } else {
@@ -447,6 +444,10 @@ mod tests {
             {
               "description": "base image of `api` (python:3.12-slim + venv, no project code)",
               "name": "api-base"
+            },
+            {
+              "description": "the locks of the spec's projects, written at their paths (`--output type=local,dest=.`): requirements.txt from requirements.in, uv.lock from pyproject.toml; tiers first, each a constraint of what stands on it",
+              "name": "lock"
             }
           ]
         }
@@ -460,7 +461,7 @@ mod tests {
         assert!(
             targets["targets"]
                 .as_array()
-                .is_some_and(|t| t.len() == 4 && t.iter().all(|t| t.get("default").is_none()))
+                .is_some_and(|t| t.len() == 5 && t.iter().all(|t| t.get("default").is_none()))
         );
     }
 

@@ -38,6 +38,10 @@ use super::{
 pub use crate::files::REQUIREMENTS_IN;
 pub use crate::spec::{LOCK_TARGET, lock_command};
 
+/// What `--target lock` is, as `--call targets`, `outline` and `pybase
+/// targets` describe it.
+pub const LOCK_DESCRIPTION: &str = "the locks of the spec's projects, written at their paths (`--output type=local,dest=.`): requirements.txt from requirements.in, uv.lock from pyproject.toml; tiers first, each a constraint of what stands on it";
+
 /// The build arg that names the tiers and services to lock (`a,b`).
 pub const LOCK_TARGETS_ARG: &str = "LOCK_TARGETS";
 /// The build arg that upgrades locked packages (`all`, or `a,b`).

@@ -69,9 +69,9 @@ pub use inputs::{
     project_facts, target_environment,
 };
 pub use lock::{
-    LOCK_TARGET, LOCK_TARGETS_ARG, LOCK_UPGRADE_ARG, LockJob, LockOptions, Locker, LockerFiles,
-    REQUIREMENTS_IN, Upgrade, build_lock, lock_command, lock_selection, locker_inputs,
-    locker_source,
+    LOCK_DESCRIPTION, LOCK_TARGET, LOCK_TARGETS_ARG, LOCK_UPGRADE_ARG, LockJob, LockOptions,
+    Locker, LockerFiles, REQUIREMENTS_IN, Upgrade, build_lock, lock_command, lock_selection,
+    locker_inputs, locker_source,
 };
 pub use sources::{
     FoundFiles, dockerignore_patterns, dockerignore_source, found_files_source, lock_inputs,
