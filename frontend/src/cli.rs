@@ -393,7 +393,11 @@ pub fn targets(file: &Path, args: &BuildArgs) -> anyhow::Result<ExitCode> {
         Ok(loaded) => loaded,
         Err(refused) => return Ok(print_refused(&refused)),
     };
-    let targets = plan::targets(&spec);
+    let mut targets = plan::targets(&spec);
+    targets.push((
+        plan::LOCK_TARGET.to_owned(),
+        plan::LOCK_DESCRIPTION.to_owned(),
+    ));
     let width = targets.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
     let lines: String = targets
         .iter()
@@ -599,6 +603,8 @@ fn check_projects<'a>(
             && plan::SETUP_FILES
                 .iter()
                 .any(|file| context.join(project.path(file)).is_file());
+        let ranges =
+            pyproject.is_none() && context.join(project.path(plan::REQUIREMENTS_IN)).is_file();
         let mut files = ProjectFiles {
             pyproject,
             lock: read(&lock)?,
@@ -606,6 +612,7 @@ fn check_projects<'a>(
             pylock: read(&pylock)?,
             requirements: read(&requirements)?,
             setup_files,
+            ranges,
             ..ProjectFiles::new(project)
         };
         if files.wants_other_locks() {

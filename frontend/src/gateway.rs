@@ -39,6 +39,7 @@ use crate::subrequests;
 
 mod images;
 mod inputs;
+mod lock;
 
 use images::{Images, Resolved};
 use inputs::SpecFile;
@@ -84,6 +85,16 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         .map_err(|d| spec_file.failure(d))?;
     if let Some(request) = options.request_id() {
         return answer(bridge, options, request, &spec, &spec_file, &caps).await;
+    }
+    if options.target() == Some(plan::LOCK_TARGET) {
+        let lock = lock::LockBuild {
+            options,
+            spec: &spec,
+            spec_file: &spec_file,
+            caps: &caps,
+            worker: worker_platform(&pong),
+        };
+        return lock.run(bridge).await;
     }
     let target = plan::select_target(&spec, options.target()).map_err(|d| spec_file.failure(d))?;
 

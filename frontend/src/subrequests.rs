@@ -176,6 +176,7 @@ fn targets(spec: &Spec) -> Reply {
             }
             target
         })
+        .chain([json!({"name": plan::LOCK_TARGET, "description": plan::LOCK_DESCRIPTION})])
         .collect();
     Reply {
         json: json!({ "targets": targets }),
@@ -184,24 +185,48 @@ fn targets(spec: &Spec) -> Reply {
     }
 }
 
+/// `--target lock`'s own build args: name, default, description.
+const LOCK_ARGS: &[(&str, &str, &str)] = &[
+    (
+        plan::LOCK_TARGETS_ARG,
+        "",
+        "the tiers and services to lock, separated by commas (default: every one with a project)",
+    ),
+    (
+        plan::LOCK_UPGRADE_ARG,
+        "",
+        "`all`, or packages separated by commas, to upgrade (default: keep the existing locks' pins)",
+    ),
+];
+
 /// The build args the target reads (with the value this build gives them)
 /// and the secrets it may mount.
 fn outline(spec: &Spec, options: &Options) -> Result<Reply, Diagnostic> {
-    let target = plan::select_target(spec, options.target())?;
-    let name = target.name();
-    let description = plan::targets(spec)
-        .into_iter()
-        .find(|(target, _)| *target == name)
-        .map(|(_, description)| description)
-        .unwrap_or_default();
+    let locking = options.target() == Some(plan::LOCK_TARGET);
+    let (name, description, own_args) = if locking {
+        (
+            plan::LOCK_TARGET.to_owned(),
+            plan::LOCK_DESCRIPTION.to_owned(),
+            LOCK_ARGS,
+        )
+    } else {
+        let target = plan::select_target(spec, options.target())?;
+        let name = target.name();
+        let description = plan::targets(spec)
+            .into_iter()
+            .find(|(target, _)| *target == name)
+            .map(|(_, description)| description)
+            .unwrap_or_default();
+        (name, description, BUILD_ARGS)
+    };
     // pybase's own, then those the spec refers to (`${NAME}`).
-    let args: Vec<(&str, &str, &str)> = BUILD_ARGS
+    let args: Vec<(&str, &str, &str)> = own_args
         .iter()
         .map(|(arg, default, about)| (*arg, options.build_arg(arg).unwrap_or(default), *about))
         .chain(
             spec.build_args
                 .iter()
-                .filter(|arg| !BUILD_ARGS.iter().any(|(own, _, _)| own == arg))
+                .filter(|arg| !own_args.iter().any(|(own, _, _)| own == arg))
                 .map(|arg| {
                     let value = options.build_arg(arg).unwrap_or_default();
                     (arg.as_str(), value, "referred to in the spec as ${NAME}")
@@ -227,29 +252,42 @@ fn outline(spec: &Spec, options: &Options) -> Result<Reply, Diagnostic> {
     text.push('\n');
     // All optional: the CA bundle and the netrc where an index needs
     // them, the host keys and the agent where a lock has a git dependency
-    // over SSH (that venv step then requires both).
-    let secrets = [
-        plan::CA_BUNDLE_SECRET,
-        plan::NETRC_SECRET,
-        plan::KNOWN_HOSTS_SECRET,
-    ];
+    // over SSH (that venv step then requires both). The lock steps mount
+    // the first two only.
+    let secrets: &[&str] = if locking {
+        &[plan::CA_BUNDLE_SECRET, plan::NETRC_SECRET]
+    } else {
+        &[
+            plan::CA_BUNDLE_SECRET,
+            plan::NETRC_SECRET,
+            plan::KNOWN_HOSTS_SECRET,
+        ]
+    };
     text.push_str(&table(
         ["SECRET", "REQUIRED"],
-        &secrets.map(|secret| [secret.to_owned(), String::new()]),
+        &secrets
+            .iter()
+            .map(|secret| [(*secret).to_owned(), String::new()])
+            .collect::<Vec<_>>(),
     ));
-    text.push('\n');
-    text.push_str(&table(
-        ["SSH", "REQUIRED"],
-        &[[plan::SSH_ID.to_owned(), String::new()]],
-    ));
+    let ssh: Vec<Value> = if locking {
+        Vec::new()
+    } else {
+        text.push('\n');
+        text.push_str(&table(
+            ["SSH", "REQUIRED"],
+            &[[plan::SSH_ID.to_owned(), String::new()]],
+        ));
+        vec![json!({"name": plan::SSH_ID})]
+    };
     Ok(Reply {
         json: json!({
             "name": name,
             "description": description,
             "args": args_json,
             // Optional (`required` false, left out as BuildKit does).
-            "secrets": secrets.map(|secret| json!({"name": secret})),
-            "ssh": [{"name": plan::SSH_ID}],
+            "secrets": secrets.iter().map(|secret| json!({"name": secret})).collect::<Vec<_>>(),
+            "ssh": ssh,
         }),
         text: Some(text),
         status: None,
@@ -406,6 +444,10 @@ mod tests {
             {
               "description": "base image of `api` (python:3.12-slim + venv, no project code)",
               "name": "api-base"
+            },
+            {
+              "description": "the locks of the spec's projects, written at their paths (`--output type=local,dest=.`): requirements.txt from requirements.in, uv.lock from pyproject.toml; tiers first, each a constraint of what stands on it",
+              "name": "lock"
             }
           ]
         }
@@ -419,7 +461,7 @@ mod tests {
         assert!(
             targets["targets"]
                 .as_array()
-                .is_some_and(|t| t.len() == 4 && t.iter().all(|t| t.get("default").is_none()))
+                .is_some_and(|t| t.len() == 5 && t.iter().all(|t| t.get("default").is_none()))
         );
     }
 

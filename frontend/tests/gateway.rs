@@ -390,6 +390,21 @@ async fn answers_the_targets_subrequest_without_building() {
     assert_eq!(handle.solves().len(), 1, "only the spec was loaded");
 }
 
+/// The build args of an outline: name and value.
+fn outline_args(outline: &Value) -> Vec<(&str, &str)> {
+    outline["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap_or_default(),
+                a["value"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn answers_the_outline_subrequest_for_the_target() {
     let handle = call(
@@ -401,17 +416,7 @@ async fn answers_the_outline_subrequest_for_the_target() {
     let metadata = subrequest_metadata(&handle);
     let outline: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
     assert_eq!(outline["name"], json!("inventory-base"));
-    let args: Vec<(&str, &str)> = outline["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|a| {
-            (
-                a["name"].as_str().unwrap_or_default(),
-                a["value"].as_str().unwrap_or_default(),
-            )
-        })
-        .collect();
+    let args = outline_args(&outline);
     assert_eq!(
         args,
         [
@@ -428,6 +433,40 @@ async fn answers_the_outline_subrequest_for_the_target() {
     );
     assert_eq!(outline["ssh"], json!([{"name": "default"}]));
     assert!(metadata.contains_key("result.txt"));
+}
+
+#[tokio::test]
+async fn the_lock_target_is_listed_and_outlined_with_its_args() {
+    let handle = call(&fixture_file("pybase.yaml"), "frontend.targets", &[]).await;
+    let metadata = subrequest_metadata(&handle);
+    let targets: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    let names: Vec<&str> = targets["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["inventory", "inventory-base", "lock"]);
+
+    let handle = call(
+        &fixture_file("pybase.yaml"),
+        "frontend.outline",
+        &["target=lock", "build-arg:LOCK_UPGRADE=six"],
+    )
+    .await;
+    let metadata = subrequest_metadata(&handle);
+    let outline: Value = serde_json::from_slice(&metadata["result.json"]).expect("JSON");
+    assert_eq!(outline["name"], json!("lock"));
+    let args = outline_args(&outline);
+    assert_eq!(args, [("LOCK_TARGETS", ""), ("LOCK_UPGRADE", "six")]);
+    // The lock steps mount the index secrets, and never the SSH agent.
+    assert_eq!(
+        outline["secrets"],
+        json!([{"name": "ca-bundle"}, {"name": "netrc"}])
+    );
+    assert_eq!(outline["ssh"], json!([]));
+    let text = String::from_utf8_lossy(&metadata["result.txt"]).into_owned();
+    assert!(text.starts_with("TARGET:      lock\n"), "{text}");
 }
 
 #[tokio::test]
@@ -1569,4 +1608,103 @@ async fn a_poetry_path_dependency_the_context_lacks_is_shown_at_its_lock_line() 
         "{}",
         error.message
     );
+}
+
+/// The `lock-tiers` fixture as the build context, less the files
+/// `without`, with the files `extra`.
+fn fake_lock_tiers(without: &[&str], extra: &[(&str, Vec<u8>)]) -> FakeBridge {
+    let read = |path: &str| {
+        std::fs::read(format!("{FIXTURE}/../lock-tiers/{path}")).expect("lock-tiers file")
+    };
+    let spec = read("pybase.yaml");
+    let mut context: Vec<(&str, Vec<u8>)> = [
+        "base/requirements.in",
+        "api/requirements.in",
+        "api/app.py",
+        "worker/requirements.in",
+        "worker/worker.py",
+    ]
+    .into_iter()
+    .filter(|path| !without.contains(path))
+    .map(|path| (path, read(path)))
+    .collect();
+    context.push(("pybase.yaml", spec.clone()));
+    context.extend(extra.iter().cloned());
+    fake_with_spec(&spec).with_local("context", files(&context))
+}
+
+#[tokio::test]
+async fn the_lock_target_returns_files_without_an_image_config() {
+    let handle = run(
+        fake_lock_tiers(&[], &[]),
+        &options(&["filename=pybase.yaml", "target=lock"]),
+    )
+    .await;
+    let returned = handle.returned().expect("a Return");
+    assert!(returned.error.is_none(), "{:?}", returned.error);
+    let result = returned.result.expect("a result");
+    assert!(matches!(result.result, Some(gw::result::Result::Ref(_))));
+    assert!(
+        !result.metadata.contains_key("containerimage.config"),
+        "a lock is files, not an image"
+    );
+    let described = llb_gen::describe::describe(&build_definition(&handle)).expect("decodable");
+    let text = described.to_string();
+    for step in [
+        "[base] lock: uv pip compile base/requirements.in",
+        "[api] lock: uv pip compile api/requirements.in",
+        "[worker] lock: uv pip compile worker/requirements.in",
+        "[lock] base/requirements.txt, api/requirements.txt, worker/requirements.txt",
+    ] {
+        assert!(text.contains(step), "no step `{step}`");
+    }
+    // The image build of the same context, by contrast, is refused before
+    // any step: ranges are no lock.
+    let handle = run(
+        fake_lock_tiers(&[], &[]),
+        &options(&["filename=pybase.yaml", "target=api"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert!(
+        error
+            .message
+            .contains("`api` has only ranges (`api/requirements.in`)"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn the_lock_target_refuses_a_poetry_project_at_its_line() {
+    // worker locked by Poetry (no requirements.in): refused at its line.
+    let poetry = || {
+        fake_lock_tiers(
+            &["worker/requirements.in"],
+            &[("worker/poetry.lock", b"# poetry\n".to_vec())],
+        )
+    };
+    let handle = run(poetry(), &options(&["filename=pybase.yaml", "target=lock"])).await;
+    let error = returned_error(&handle);
+    assert_eq!(error.code, tonic::Code::InvalidArgument as i32);
+    assert!(
+        error
+            .message
+            .contains("pybase.yaml:19:14: `--target lock` runs uv only")
+            && error.message.contains("is locked by Poetry"),
+        "{}",
+        error.message
+    );
+    // Left out with LOCK_TARGETS, the others lock.
+    let handle = run(
+        poetry(),
+        &options(&[
+            "filename=pybase.yaml",
+            "target=lock",
+            "build-arg:LOCK_TARGETS=base,api",
+        ]),
+    )
+    .await;
+    let returned = handle.returned().expect("a Return");
+    assert!(returned.error.is_none(), "{:?}", returned.error);
 }

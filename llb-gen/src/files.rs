@@ -10,6 +10,9 @@ pub const PYPROJECT_FILE: &str = "pyproject.toml";
 /// The files that make a directory without `pyproject.toml` a package
 /// (setuptools' own), not an application of code and a lock.
 pub const SETUP_FILES: [&str; 2] = ["setup.py", "setup.cfg"];
+/// The ranges an application's `requirements.txt` is compiled from
+/// (pip-tools' convention), by `--target lock`.
+pub const REQUIREMENTS_IN: &str = "requirements.in";
 /// Paths of the build context that are never sent, as for `docker build`.
 pub const DOCKERIGNORE_FILE: &str = ".dockerignore";
 /// Where the venv lives in images.

@@ -572,6 +572,9 @@ pub struct ProjectFiles<'a> {
     /// Whether it has `setup.py` or `setup.cfg` (looked for only when it
     /// has no `pyproject.toml`): a package, not an application.
     pub setup_files: bool,
+    /// Whether it has `requirements.in`, ranges to lock (looked for only
+    /// when it has no `pyproject.toml`).
+    pub ranges: bool,
     /// The files of a uv workspace above it, by build-context path, as
     /// read so far ([`ProjectFiles::wanted_workspace`]): each ancestor
     /// directory's `pyproject.toml` and `uv.lock`, when it has no lock.
@@ -600,6 +603,7 @@ impl<'a> ProjectFiles<'a> {
             requirements: None,
             included: Default::default(),
             setup_files: false,
+            ranges: false,
             workspace: Default::default(),
             path_dependencies: Default::default(),
         }

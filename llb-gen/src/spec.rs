@@ -43,6 +43,18 @@ pub const MAX_SPEC_BYTES: usize = 1024 * 1024;
 /// Suffix of the target that builds a service without its project code.
 pub const BASE_TARGET_SUFFIX: &str = "-base";
 
+/// The reserved target that writes every project's lock (`--target lock`):
+/// no tier or service may take its name.
+pub const LOCK_TARGET: &str = "lock";
+
+/// The command that writes the locks of the spec `spec_file`
+/// (`--target lock`).
+pub fn lock_command(spec_file: &str) -> String {
+    format!(
+        "docker buildx build -f {spec_file} --target {LOCK_TARGET} --output type=local,dest=. ."
+    )
+}
+
 /// A validated spec.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Spec {
@@ -651,6 +663,8 @@ fn validate_tier(
             Diagnostic::at(file, pos(name), format!("invalid tier name `{}`", name.value))
                 .with_hint("use lowercase letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit"),
         );
+    } else if name.value == LOCK_TARGET {
+        problems.push(reserved_lock_name(file, name, "tier"));
     }
     let parent_is_tier = raw_tiers.keys().any(|Key(k)| k.value == raw.from.value);
     let from = if parent_is_tier {
@@ -1056,12 +1070,27 @@ fn check_service_name(file: &str, name: &Spanned<String>, problems: &mut Vec<Dia
             Diagnostic::at(file, pos(name), format!("invalid service name `{}`", name.value))
                 .with_hint("use lowercase letters, digits, `.`, `_` and `-`, starting and ending with a letter or digit"),
         );
+    } else if name.value == LOCK_TARGET {
+        problems.push(reserved_lock_name(file, name, "service"));
     } else if let Some(service) = name.value.strip_suffix(BASE_TARGET_SUFFIX) {
         problems.push(
             Diagnostic::at(file, pos(name), format!("the service name `{}` ends in `{BASE_TARGET_SUFFIX}`", name.value))
                 .with_hint(format!("`{BASE_TARGET_SUFFIX}` is reserved: `{service}{BASE_TARGET_SUFFIX}` is the target of service `{service}` without its code")),
         );
     }
+}
+
+/// The error for a tier or service (`kind`) named `lock`, the reserved
+/// target that writes the locks.
+fn reserved_lock_name(file: &str, name: &Spanned<String>, kind: &str) -> Diagnostic {
+    Diagnostic::at(
+        file,
+        pos(name),
+        format!("the {kind} name `{LOCK_TARGET}` is reserved"),
+    )
+    .with_hint(format!(
+        "`--target {LOCK_TARGET}` writes the locks of the spec's projects, so no tier or service may be named `{LOCK_TARGET}`: rename this {kind}"
+    ))
 }
 
 /// The validated tier a service's `tier` names, if any. An unknown name is

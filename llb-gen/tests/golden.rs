@@ -4,13 +4,15 @@
 
 use llb_gen::llb::Platform;
 use llb_gen::llb::marshal::ServerCaps;
+use llb_gen::lock::includes::{IncludedFiles, wanted_includes};
 use llb_gen::plan::{
-    self, BaseImage, Build, BuildInputs, ProjectFacts, Provenance, Target, TargetImages,
+    self, BaseImage, Build, BuildInputs, LockJob, LockOptions, Locker, LockerFiles, ProjectFacts,
+    Provenance, Target, TargetImages,
 };
 use llb_gen::project::{ProjectFiles, ProjectInfo};
 use llb_gen::spec::Spec;
 use prost::Message;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const SPEC: &str = include_str!("../../testdata/projects/inventory/pybase.yaml");
 const TIERED_SPEC: &str = include_str!("../../testdata/projects/tiered/pybase.yaml");
@@ -1598,4 +1600,294 @@ fn a_maturin_project_without_a_rust_toolchain_in_the_builder_is_refused_at_its_p
     assert_eq!(rust_ext_toolchain(on_a_tier, "adder"), Ok(()));
     let refused = rust_ext_toolchain(&on_a_tier.replace("[cargo]", "[gcc]"), "adder");
     assert!(refused.is_err_and(|e| e.starts_with("pybase.yaml:10:14: ")));
+}
+
+// --target lock: the golden LLB of the fixture `lock-tiers` (a tier from
+// `base/requirements.in`, two applications whose `requirements.in` include
+// the tier's), planned as the gateway plans it, and what the tier-aware
+// plan relies on: each lock step runs in the builder of its tier or
+// service, the services' with the tier's fresh lock as a constraint, and
+// the result holds only the locks written.
+
+const LOCK_TIERS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../testdata/projects/lock-tiers"
+);
+const LOCK_TIERS_SPEC: &str = include_str!("../../testdata/projects/lock-tiers/pybase.yaml");
+
+fn read_lock_tiers(path: &str) -> Option<Vec<u8>> {
+    std::fs::read(format!("{LOCK_TIERS}/{path}")).ok()
+}
+
+/// The lock jobs of `chosen` (tiers first), as the gateway finds them,
+/// read from the fixture's directory, on a resolved Python 3.12 image.
+fn jobs<'a>(spec: &'a Spec, chosen: &[&str], order: &[&str]) -> Vec<LockJob<'a>> {
+    order
+        .iter()
+        .map(|name| {
+            let target = plan::select_target(spec, Some(name)).expect("known target");
+            let project = match target.service {
+                Some(service) => service.project_dir(),
+                None => target
+                    .tiers
+                    .last()
+                    .and_then(|t| t.project_dir())
+                    .expect("a tier with a project"),
+            };
+            let [requirements_in, pyproject, ..] = plan::locker_inputs(&project);
+            let files = LockerFiles {
+                requirements_in: read_lock_tiers(&requirements_in),
+                pyproject: read_lock_tiers(&pyproject),
+                other_tools: Vec::new(),
+            };
+            let locker = Locker::of(&spec.file, &project, &files).expect("lockable");
+            let mut step_files = locker.step_files(&project);
+            let text = String::from_utf8(files.requirements_in.unwrap_or_default()).expect("utf-8");
+            let mut included = IncludedFiles::new();
+            loop {
+                let wanted = wanted_includes(&requirements_in, &text, &included);
+                if wanted.is_empty() {
+                    break;
+                }
+                for path in wanted {
+                    let bytes = read_lock_tiers(&path);
+                    included.insert(path, bytes);
+                }
+            }
+            step_files.extend(included.into_iter().filter_map(|(p, b)| b.map(|_| p)));
+            LockJob {
+                inputs: lock_inputs(),
+                target,
+                project,
+                locker,
+                files: step_files,
+                written: chosen.contains(name),
+            }
+        })
+        .collect()
+}
+
+/// A resolved python:3.12-slim whose config says its Python.
+fn lock_inputs() -> BuildInputs<'static> {
+    BuildInputs {
+        session_id: "session-1",
+        platform: amd64(),
+        base: BaseImage {
+            reference: "docker.io/library/python:3.12-slim@sha256:0000000000000000000000000000000000000000000000000000000000000001".into(),
+            digest: Some("sha256:0000000000000000000000000000000000000000000000000000000000000001".into()),
+            config: json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "PYTHON_VERSION=3.12.7"]}}),
+            facts: Default::default(),
+        },
+        builder: None,
+        caps: None,
+        prefer_mergeop: true,
+        spec_file: "pybase.yaml",
+        spec_text: None,
+        labels: Vec::new(),
+        ignored: Vec::new(),
+        provenance: Default::default(),
+        projects: Default::default(),
+        exec_settings: Default::default(),
+    }
+}
+
+fn lock_llb(chosen: &[&str], order: &[&str], upgrade: plan::Upgrade) -> Value {
+    let spec = llb_gen::spec::parse("pybase.yaml", LOCK_TIERS_SPEC.as_bytes())
+        .expect("valid fixture spec");
+    let caps = caps(true);
+    let definition = plan::build_lock(
+        &jobs(&spec, chosen, order),
+        &LockOptions {
+            upgrade,
+            universal: false,
+            spec_file: "pybase.yaml",
+            caps: Some(&caps),
+            spec_text: None,
+            exec_settings: Default::default(),
+        },
+    )
+    .expect("the fixture's lock plans");
+    llb_gen::describe::describe(&definition).expect("decodable")
+}
+
+/// The op named `name`.
+fn lock_op<'a>(described: &'a Value, name: &str) -> &'a Value {
+    described["ops"]
+        .as_array()
+        .and_then(|ops| ops.iter().find(|op| op["name"] == name))
+        .unwrap_or_else(|| panic!("no op `{name}`"))
+}
+
+/// The exec's argv after the script.
+fn lock_args(op: &Value) -> Vec<String> {
+    op["op"]["exec"]
+        .as_array()
+        .expect("an exec")
+        .iter()
+        .skip(2)
+        .map(|a| a.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+const LOCKED: [&str; 3] = ["base", "api", "worker"];
+
+#[test]
+fn lock_target_of_the_tiered_fixture() {
+    let described = lock_llb(&LOCKED, &LOCKED, plan::Upgrade::Keep);
+    insta::with_settings!({snapshot_path => "../../testdata/golden", prepend_module_to_snapshot => false}, {
+        insta::assert_json_snapshot!("lock-tiers-lock", described);
+    });
+}
+
+#[test]
+fn the_tier_is_compiled_alone_and_each_service_on_its_fresh_lock() {
+    let described = lock_llb(&LOCKED, &LOCKED, plan::Upgrade::Keep);
+    let base = lock_op(
+        &described,
+        "[base] lock: uv pip compile base/requirements.in",
+    );
+    let api = lock_op(&described, "[api] lock: uv pip compile api/requirements.in");
+    // The tier: no constraint; its Python and platform.
+    let base_args = lock_args(base);
+    assert_eq!(base_args[..2], ["base", "0"]);
+    assert!(
+        !base_args.contains(&"--constraint".to_owned()),
+        "{base_args:?}"
+    );
+    let joined = base_args.join(" ");
+    assert!(
+        joined.contains("--python-version 3.12 --python-platform x86_64-unknown-linux-gnu"),
+        "{joined}"
+    );
+    assert!(joined.contains("--custom-compile-command docker buildx build -f pybase.yaml --target lock --output type=local,dest=. ."), "{joined}");
+    // A service: the tier's lock mounted, copied to its context path,
+    // and its constraint by the path relative to the service.
+    let api_args = lock_args(api);
+    assert_eq!(
+        api_args[..5],
+        [
+            "api",
+            "1",
+            "/pybase/tier-locks/0/base/requirements.txt",
+            "base/requirements.txt",
+            "base"
+        ]
+    );
+    let joined = api_args.join(" ");
+    assert!(
+        joined.contains("--constraint ../base/requirements.txt"),
+        "{joined}"
+    );
+    let mounts = api["op"]["mounts"].as_array().expect("mounts");
+    let tier_lock = mounts
+        .iter()
+        .find(|m| m["dest"] == "/pybase/tier-locks/0")
+        .expect("the tier's lock is mounted");
+    assert_eq!(tier_lock["readonly"], true);
+    // That mount is the tier's lock step's output.
+    let input = tier_lock["input"].as_u64().expect("an input") as usize;
+    let from = api["inputs"][input].as_str().expect("an input reference");
+    let base_digest = base["digest"].as_str().expect("digest");
+    let index = described["ops"]
+        .as_array()
+        .and_then(|ops| ops.iter().position(|o| o["digest"] == base_digest))
+        .expect("the tier's step is an op");
+    assert!(
+        from.starts_with(&format!("#{index}[")),
+        "{from} is not the tier's step #{index}"
+    );
+    // Each service's step reads its own files and the tier's ranges it
+    // includes, and not the other service's.
+    let sources: Vec<String> = described["ops"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .filter(|o| o["name"] == "[api] load the files its lock is made from")
+        .map(|o| o["op"].to_string())
+        .collect();
+    let [source] = sources.as_slice() else {
+        panic!("one source of api's files: {sources:?}");
+    };
+    for path in [
+        "api/requirements.in",
+        "api/requirements.txt",
+        "base/requirements.in",
+    ] {
+        assert!(source.contains(path), "{path} not in {source}");
+    }
+    assert!(!source.contains("worker/"), "{source}");
+}
+
+#[test]
+fn the_result_holds_only_the_locks_written() {
+    // LOCK_TARGETS=api: the tier is locked (api's constraint) but its
+    // lock is not written; api's is.
+    let described = lock_llb(&["api"], &["base", "api"], plan::Upgrade::Keep);
+    lock_op(
+        &described,
+        "[base] lock: uv pip compile base/requirements.in",
+    );
+    // One op gathers the locks written, one copy each.
+    let last = |described: &Value| {
+        let ops = described["ops"].as_array().expect("ops");
+        let gathering: Vec<&Value> = ops
+            .iter()
+            .filter(|op| {
+                op["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("[lock] "))
+            })
+            .collect();
+        let [result] = gathering.as_slice() else {
+            panic!("one op gathers the locks: {gathering:?}");
+        };
+        let copies = result["op"]["file"].as_array().map_or(0, Vec::len);
+        (
+            result["name"].as_str().unwrap_or_default().to_owned(),
+            copies,
+        )
+    };
+    assert_eq!(
+        last(&described),
+        ("[lock] api/requirements.txt".to_owned(), 1)
+    );
+    let all = lock_llb(&LOCKED, &LOCKED, plan::Upgrade::Keep);
+    assert_eq!(
+        last(&all),
+        (
+            "[lock] base/requirements.txt, api/requirements.txt, worker/requirements.txt"
+                .to_owned(),
+            3
+        )
+    );
+}
+
+#[test]
+fn lock_upgrade_reaches_every_step() {
+    let described = lock_llb(
+        &LOCKED,
+        &LOCKED,
+        plan::Upgrade::Packages(vec!["six".into()]),
+    );
+    for name in LOCKED {
+        let step = lock_op(
+            &described,
+            &format!("[{name}] lock: uv pip compile {name}/requirements.in"),
+        );
+        let joined = lock_args(step).join(" ");
+        assert!(joined.ends_with("--upgrade-package six"), "{joined}");
+    }
+    let kept = lock_llb(&LOCKED, &LOCKED, plan::Upgrade::Keep).to_string();
+    assert!(
+        !kept.contains("--upgrade"),
+        "no upgrade without LOCK_UPGRADE"
+    );
+}
+
+#[test]
+fn the_lock_target_is_the_same_bytes_from_the_same_inputs() {
+    assert_eq!(
+        lock_llb(&LOCKED, &LOCKED, plan::Upgrade::Keep),
+        lock_llb(&LOCKED, &LOCKED, plan::Upgrade::Keep)
+    );
 }

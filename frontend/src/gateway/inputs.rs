@@ -155,8 +155,10 @@ pub(super) async fn read_project<'a>(
     let lock_ref = solve(bridge, &plan::lock_source(&project, session, ignored), caps).await?;
     let [pyproject, lock, poetry, pylock, requirements] = plan::lock_inputs(&project);
     let pyproject = read_file(bridge, &lock_ref, &pyproject).await?;
-    let setup_files =
-        pyproject.is_none() && has_setup_files(bridge, &project, session, ignored, caps).await?;
+    let (setup_files, ranges) = match pyproject {
+        None => setup_files_and_ranges(bridge, &project, session, ignored, caps).await?,
+        Some(_) => (false, false),
+    };
     let mut files = ProjectFiles {
         pyproject,
         lock: read_file(bridge, &lock_ref, &lock).await?,
@@ -164,6 +166,7 @@ pub(super) async fn read_project<'a>(
         pylock: read_file(bridge, &lock_ref, &pylock).await?,
         requirements: read_file(bridge, &lock_ref, &requirements).await?,
         setup_files,
+        ranges,
         ..ProjectFiles::new(project)
     };
     if files.wants_other_locks() {
@@ -223,26 +226,32 @@ async fn read_found(
 }
 
 /// Whether a project without `pyproject.toml` has `setup.py` or
-/// `setup.cfg` (a package, not an application), read through a source of
-/// its own holding only those, so that the lock inputs' source, which the
-/// venv step mounts, stays as it is.
-async fn has_setup_files(
+/// `setup.cfg` (a package, not an application), and whether it has
+/// `requirements.in` (ranges, for the error when it has no lock), read
+/// through a source of its own holding only those, so that the lock
+/// inputs' source, which the venv step mounts, stays as it is.
+async fn setup_files_and_ranges(
     bridge: &mut Bridge,
     project: &ProjectDir<'_>,
     session: &str,
     ignored: &[String],
     caps: &ServerCaps,
-) -> Result<bool, Failure> {
+) -> Result<(bool, bool), Failure> {
     let setup_ref = solve(bridge, &plan::setup_source(project, session, ignored), caps).await?;
+    let mut setup_files = false;
     for file in plan::SETUP_FILES {
         if read_file(bridge, &setup_ref, &project.path(file))
             .await?
             .is_some()
         {
-            return Ok(true);
+            setup_files = true;
+            break;
         }
     }
-    Ok(false)
+    let ranges = read_file(bridge, &setup_ref, &project.path(plan::REQUIREMENTS_IN))
+        .await?
+        .is_some();
+    Ok((setup_files, ranges))
 }
 
 /// For `--call check`: the lint warnings about the project files of every

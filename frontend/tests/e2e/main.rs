@@ -15,7 +15,7 @@
 //!
 //! One test binary, so that one lock file keeps two runs off one daemon:
 //! [`harness`] holds what the tests share, and they stand in a module a
-//! topic: [`layers`], [`image`], [`locks`], [`apps`], [`tiers`], [`seeds`],
+//! topic: [`layers`], [`image`], [`locks`], [`lock_target`] (`--target lock`), [`apps`], [`tiers`], [`seeds`],
 //! [`secrets`], [`platforms`], [`proxies`], [`reproducibility`], [`workspaces`] (with
 //! Poetry path dependencies), and
 //! [`real`], the corpus of published projects.
@@ -26,6 +26,7 @@ mod fixtures;
 mod harness;
 mod image;
 mod layers;
+mod lock_target;
 mod locks;
 mod platforms;
 mod proxies;

@@ -57,6 +57,7 @@ mod code;
 mod commands;
 mod config;
 mod inputs;
+mod lock;
 mod scripts;
 mod sources;
 mod system;
@@ -66,6 +67,11 @@ mod venv;
 pub use inputs::{
     BaseImage, BuildInputs, ProjectFacts, Provenance, TargetImages, parse_build_date,
     project_facts, target_environment,
+};
+pub use lock::{
+    LOCK_DESCRIPTION, LOCK_TARGET, LOCK_TARGETS_ARG, LOCK_UPGRADE_ARG, LockJob, LockOptions,
+    Locker, LockerFiles, REQUIREMENTS_IN, Upgrade, build_lock, lock_command, lock_selection,
+    locker_inputs, locker_source,
 };
 pub use sources::{
     FoundFiles, dockerignore_patterns, dockerignore_source, found_files_source, lock_inputs,
@@ -216,12 +222,9 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         _ => image_state,
     };
 
-    let source = inputs.spec_text.map(|text| pb::SourceInfo {
-        filename: inputs.spec_file.to_owned(),
-        data: text.to_vec(),
-        language: "yaml".to_owned(),
-        definition: None,
-    });
+    let source = inputs
+        .spec_text
+        .map(|text| source_info(inputs.spec_file, text));
     let definition =
         llb::marshal::marshal_with(&result, inputs.caps, source, &inputs.exec_settings)?;
     let user = below.map(|(user, _)| user).unwrap_or_default();
@@ -234,6 +237,17 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         config,
         uses_merge: cx.uses_merge,
     })
+}
+
+/// The spec `file` (its text `text`) as the source map of a definition,
+/// which lets buildx show a failed step at its spec line.
+fn source_info(file: &str, text: &[u8]) -> pb::SourceInfo {
+    pb::SourceInfo {
+        filename: file.to_owned(),
+        data: text.to_vec(),
+        language: "yaml".to_owned(),
+        definition: None,
+    }
 }
 
 /// What every stage of a build reads: the target platform, whether the
@@ -437,6 +451,32 @@ impl<'a> Stacked<'a> {
     /// venv (whole for the first level with a project, else what the
     /// levels below lack).
     fn add(&mut self, cx: &Context<'_>, level: Level<'a>) -> Result<(), PlanError> {
+        // 1. system
+        let system = self.system(cx, &level)?;
+        let Some(project) = level.project else {
+            self.image = system;
+            return Ok(());
+        };
+        // A service whose project is its tier's (seed 001: every
+        // dependency in the base) finds its venv complete below.
+        let installed_below = self.installed.contains(&project.dir);
+        self.installed.push(project.dir);
+
+        // 2. builder
+        let builder = self.builder(cx, &level, &system);
+        if installed_below {
+            self.image = system;
+            self.command_base = Some(builder.clone());
+            self.code_base = Some(builder);
+            return Ok(());
+        }
+        self.add_venv(cx, &level, &project, (system, builder))
+    }
+
+    /// The system stage of `level` on the image so far (the image so far
+    /// itself when the level changes none of it), and the build packages
+    /// and user it leaves for the next level.
+    fn system(&mut self, cx: &Context<'_>, level: &Level<'a>) -> Result<State, PlanError> {
         let user = level
             .user
             .cloned()
@@ -448,11 +488,10 @@ impl<'a> Stacked<'a> {
                 !level.runtime.is_empty() || *below_user != user || *below_workdir != level.workdir
             }
         };
-        // 1. system
         let system = if needs_system && cx.copied.is_some() {
-            system::copied(cx, &level, &user, &self.image, &mut self.history)?
+            system::copied(cx, level, &user, &self.image, &mut self.history)?
         } else if needs_system {
-            system::installed(cx, &level, &user, &self.image, &mut self.history)
+            system::installed(cx, level, &user, &self.image, &mut self.history)
         } else {
             self.image.clone()
         };
@@ -462,33 +501,33 @@ impl<'a> Stacked<'a> {
             }
         }
         self.below = Some((user, level.workdir));
+        Ok(system)
+    }
 
-        let Some(project) = level.project else {
-            self.image = system;
-            return Ok(());
-        };
-        // A service whose project is its tier's (seed 001: every
-        // dependency in the base) finds its venv complete below.
-        let installed_below = self.installed.contains(&project.dir);
-        self.installed.push(project.dir);
-
-        // 2. builder
+    /// The builder of `level`, whose system stage is `system`: it (or,
+    /// assembling by copying, the build image with the venvs so far) with
+    /// the build packages of every level so far.
+    fn builder(&self, cx: &Context<'_>, level: &Level<'_>, system: &State) -> State {
         let builder_below = self.build_chain.clone().unwrap_or_else(|| system.clone());
-        let builder = system::builder(cx, &level, builder_below, &self.build_packages);
-        if installed_below {
-            self.image = system;
-            self.command_base = Some(builder.clone());
-            self.code_base = Some(builder);
-            return Ok(());
-        }
+        system::builder(cx, level, builder_below, &self.build_packages)
+    }
 
+    /// The venv of `level`, whose project is `project`, made on its
+    /// builder and stacked on its system stage.
+    fn add_venv(
+        &mut self,
+        cx: &Context<'_>,
+        level: &Level<'a>,
+        project: &ProjectDir<'a>,
+        (system, builder): (State, State),
+    ) -> Result<(), PlanError> {
         // 3. venv: the whole venv into an output mount, or, on a venv
         // below, the files the sync adds to it.
         let name = level.name;
         let Venv {
             files: venv,
             lock_file,
-        } = venv(cx, &level, &project, &builder, self.has_venv)?;
+        } = venv(cx, level, project, &builder, self.has_venv)?;
         let destination = if self.has_venv { "/" } else { VENV_DIR };
         if let Some(chain) = &mut self.build_chain {
             *chain = chain.copy(

@@ -518,9 +518,90 @@ chmod -R u+rwX,go+rX,go-w /pybase/out
 "#,
 };
 
+/// The start of the lock steps: `$1` is the project's directory in the
+/// build context (`.` for its root), `$2` the number N of the tiers' fresh
+/// locks, then N triples (the lock where it is mounted, its path in the
+/// build context, its tier); the rest are the locker's arguments. The
+/// project's files (mounted at /pybase/context) are copied to a working
+/// directory with each tier's fresh lock at its path, so that uv reads
+/// them, and names them in what it writes, by their paths in the build
+/// context. (A macro, so that `concat!` can put it in the scripts.)
+macro_rules! lock_setup {
+    () => {
+        r#"dir=$1
+n=$2
+shift 2
+work=/tmp/pybase-lock
+rm -rf "$work"
+mkdir -p "$work"
+cp -R /pybase/context/. "$work/"
+tiers=""
+while [ "$n" -gt 0 ]; do
+  mkdir -p "$(dirname -- "$work/$2")"
+  cp -- "$1" "$work/$2"
+  tiers="$tiers $2:$3"
+  shift 3
+  n=$((n - 1))
+done
+cd "$work/$dir"
+"#
+    };
+}
+
+/// `requirements.txt` compiled from `requirements.in` (pip-tools'
+/// convention) with uv: every package pinned with the hashes of its files,
+/// the existing `requirements.txt` (in the working directory) read as the
+/// pins to keep, the tiers' fresh locks as constraints (arguments); the
+/// lock lands at its path in the build context under /pybase/out. When
+/// uv finds no solution, each tier pin its message names is shown with its
+/// line, and each line of the `.in` files that asks for that package.
+pub(super) const LOCK_COMPILE_SCRIPT: Script = Script {
+    file: "lock-uv-pip-compile.sh",
+    text: concat!(
+        download_setup!(),
+        lock_setup!(),
+        r#"if ! /pybase/uv/uv pip compile --quiet --generate-hashes --output-file requirements.txt "$@" requirements.in 2>/tmp/pybase-lock.err; then
+  cat /tmp/pybase-lock.err >&2
+  for entry in $tiers; do
+    lock=${entry%:*}
+    tier=${entry##*:}
+    grep -n -E '^[A-Za-z0-9._-]+==[^ ;\]+' "$work/$lock" | while IFS=: read -r line pin; do
+      pin=${pin%% *}
+      name=${pin%%==*}
+      grep -q -i -F -- "$pin" /tmp/pybase-lock.err || continue
+      echo "pybase: tier \`$tier\` pins $pin ($lock:$line): a range above it that excludes $pin cannot be locked on it" >&2
+      (cd "$work" && grep -r -n -i -E --include='*.in' -- "^[[:space:]]*$name([^A-Za-z0-9._-]|\$)" . | sed 's|^\./|pybase:   asked for at |') >&2 || true
+    done
+  done
+  echo "pybase: change the range (or upgrade the tier: --build-arg LOCK_UPGRADE=PACKAGE)" >&2
+  exit 1
+fi
+mkdir -p "/pybase/out/$dir"
+cp requirements.txt "/pybase/out/$dir/requirements.txt"
+"#
+    ),
+};
+
+/// `uv.lock` of a uv project (`pyproject.toml`), written by `uv lock` with
+/// the existing `uv.lock` (in the working directory) as the starting
+/// point; it lands at its path in the build context under /pybase/out.
+pub(super) const LOCK_UV_SCRIPT: Script = Script {
+    file: "lock-uv-lock.sh",
+    text: concat!(
+        download_setup!(),
+        lock_setup!(),
+        r#"/pybase/uv/uv lock --quiet "$@"
+mkdir -p "/pybase/out/$dir"
+cp uv.lock "/pybase/out/$dir/uv.lock"
+"#
+    ),
+};
+
 /// Every script, for the tests.
 #[cfg(test)]
-pub(super) const ALL: [&Script; 20] = [
+pub(super) const ALL: [&Script; 22] = [
+    &LOCK_COMPILE_SCRIPT,
+    &LOCK_UV_SCRIPT,
     &SYSTEM_SCRIPT,
     &COPIED_SYSTEM_SCRIPT,
     &BUILD_SCRIPT,

@@ -266,16 +266,24 @@ pub fn workspace_lock_source(
     )
 }
 
-/// The build-context source holding only a project's `setup.py` and
-/// `setup.cfg`, read by the frontend (never part of the LLB it builds) when
-/// the project has no `pyproject.toml`, to tell a package from an
-/// application. `ignored` are the `.dockerignore` patterns.
+/// The build-context source holding only a project's `setup.py`,
+/// `setup.cfg` and `requirements.in`, read by the frontend (never part of
+/// the LLB it builds) when the project has no `pyproject.toml`, to tell a
+/// package from an application, and ranges without a lock from no
+/// dependencies at all. `ignored` are the `.dockerignore` patterns.
 pub fn setup_source(project: &ProjectDir<'_>, session_id: &str, ignored: &[String]) -> State {
     only_files(
         format!("pybase-setup:{}", project.dir),
-        SETUP_FILES.iter().map(|f| project.path(f)).collect(),
+        SETUP_FILES
+            .iter()
+            .chain([&crate::files::REQUIREMENTS_IN])
+            .map(|f| project.path(f))
+            .collect(),
         (session_id, ignored),
-        format!("[{}] look for setup.py and setup.cfg", project.owner),
+        format!(
+            "[{}] look for setup.py, setup.cfg and requirements.in",
+            project.owner
+        ),
     )
 }
 

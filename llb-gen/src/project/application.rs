@@ -59,6 +59,7 @@ pub(super) fn check(spec_file: &str, files: &ProjectFiles<'_>) -> Result<Project
         (kind, Some(lock)) => pinned(spec_file, project, kind, (lock, &files.included), legacy),
         (_, None) => match project.lock {
             Some(named) => refused(super::named_lock_missing(spec_file, project, named)),
+            None if files.ranges => refused(ranges_only(spec_file, project)),
             None => refused(nothing_to_install(spec_file, project)),
         },
     }
@@ -163,6 +164,29 @@ fn lock_without_pyproject(spec_file: &str, project: &ProjectDir<'_>, kind: LockK
             dir = project.display(),
         ),
     )
+}
+
+/// The error for a directory with ranges (`requirements.in`) and no lock,
+/// at the spec's `project` key: `--target lock` writes the lock.
+fn ranges_only(spec_file: &str, project: &ProjectDir<'_>) -> Diagnostic {
+    let requirements = project.path(crate::requirements::REQUIREMENTS_FILE);
+    Diagnostic::at(
+        spec_file,
+        project.at,
+        format!(
+            "`{}` has only ranges (`{}`) and no lock: pybase installs pinned, hashed packages ({} `{}`)",
+            project.display(),
+            project.path(crate::files::REQUIREMENTS_IN),
+            project.owner_kind,
+            project.owner,
+        ),
+    )
+    .with_hint(format!(
+        "write `{requirements}` from them with `{}` (uv, in the builder of {} `{}`, on the pins of the tiers below it), and commit it",
+        crate::spec::lock_command(spec_file),
+        project.owner_kind,
+        project.owner,
+    ))
 }
 
 /// The error for a directory with no project file and no lock, at the
