@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use crate::harness::{
-    build_with, e2e_session, failure, fixture, inspect, run, stderr, stdout, step_cached, unique,
+    build_with, e2e_session, failure, fixture, inspect, run, stderr, stdout, step_cached,
 };
 
 /// A CONNECT proxy (HTTPS) that also forwards plain-HTTP requests: binds
@@ -110,27 +110,37 @@ impl Proxy {
 /// `setup-py` fixture downloads; with `HTTPS_PROXY` it goes through the
 /// proxy, and a build with another proxy is fully cached.
 ///
-/// The steps rerun under a cache namespace of their own
-/// (`BUILDKIT_CACHE_MOUNT_NS`, unique to the run: every step with a cache
-/// mount has a new cache key, and uv's cache starts empty), not with
-/// `--no-cache`, which would add second results to the cache records of
-/// the steps other tests share (the system step), and those could then
-/// load either.
+/// The first build runs with `--no-cache`, on a working directory of its
+/// own (`/srv/proxied`): that makes the system step, and every step whose
+/// output is a layer (all built on it), this test's alone, so the second
+/// result `--no-cache` gives a cache record is never one another test's
+/// image could load (a shared system step would then have two layers to
+/// pick from). Cache mount ids are no part of BuildKit's cache keys, so a
+/// cache namespace of its own would not make the steps rerun.
 #[test]
 fn the_proxy_build_args_reach_the_downloading_steps_and_no_cache_key_or_config() {
     let Some(_docker) = e2e_session() else {
         return;
     };
     let dir = fixture("setup-py");
+    let spec = dir.join("pybase.yaml");
+    let text = std::fs::read_to_string(&spec).expect("read the spec");
+    std::fs::write(
+        &spec,
+        text.replace(
+            "    command: [greet]",
+            "    workdir: /srv/proxied\n    command: [greet]",
+        ),
+    )
+    .expect("write the spec");
     let image = "pybase-e2e/proxies:first";
     let proxy = Proxy::start();
     let arg = format!("HTTPS_PROXY={}", proxy.url);
-    let namespace = format!("BUILDKIT_CACHE_MOUNT_NS=pybase-e2e-proxies-{}", unique());
     let (output, _) = build_with(
         &dir,
         Some("greeter"),
         image,
-        &["--build-arg", &namespace, "--build-arg", &arg],
+        &["--no-cache", "--build-arg", &arg],
     );
     let log = proxy.stop();
     assert!(output.status.success(), "{}", failure(&output));
@@ -161,12 +171,7 @@ fn the_proxy_build_args_reach_the_downloading_steps_and_no_cache_key_or_config()
         &dir,
         Some("greeter"),
         "pybase-e2e/proxies:second",
-        &[
-            "--build-arg",
-            &namespace,
-            "--build-arg",
-            "HTTPS_PROXY=http://127.0.0.1:9",
-        ],
+        &["--build-arg", "HTTPS_PROXY=http://127.0.0.1:9"],
     );
     let log = stderr(&output);
     assert!(output.status.success(), "{}", failure(&output));
