@@ -17,7 +17,8 @@
 //! [`harness`] holds what the tests share, and they stand in a module a
 //! topic: [`layers`], [`image`], [`locks`], [`apps`], [`tiers`], [`seeds`],
 //! [`secrets`], [`platforms`], [`reproducibility`], [`workspaces`] (with
-//! Poetry path dependencies), and
+//! Poetry path dependencies), [`release`] (`cargo xtask release` to the
+//! loopback registry, and a build with the released frontend), and
 //! [`real`], the corpus of published projects.
 
 mod apps;
@@ -29,6 +30,7 @@ mod layers;
 mod locks;
 mod platforms;
 mod real;
+mod release;
 mod reproducibility;
 mod secrets;
 mod seeds;
