@@ -164,10 +164,14 @@ pub fn check_report_on(
         };
         match check_projects(&spec, &target, &context)? {
             Ok((stack, infos)) => {
-                if let Err(problem) = plan::target_version(&target, &infos)
-                    && !errors.contains(&problem)
-                {
-                    errors.push(problem);
+                let target_checks = [
+                    plan::target_version(&target, &infos).err(),
+                    plan::rust_toolchain(&spec.file, &target, &infos).err(),
+                ];
+                for problem in target_checks.into_iter().flatten() {
+                    if !errors.contains(&problem) {
+                        errors.push(problem);
+                    }
                 }
                 for problem in on_assumed_target(&infos, assumed) {
                     if !errors.contains(&problem) {
@@ -451,6 +455,18 @@ pub fn llb(request: &LlbRequest<'_>) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The patterns of the spec's own ignore file (`pybase.yaml.dockerignore`
+/// beside it) when it has one, else of the context's `.dockerignore`, as a
+/// build reads them.
+fn ignore_patterns(spec_file: &Path, context: &Path) -> Vec<String> {
+    let mut own = spec_file.as_os_str().to_owned();
+    own.push(plan::DOCKERIGNORE_FILE);
+    std::fs::read_to_string(own)
+        .or_else(|_| std::fs::read_to_string(context.join(plan::DOCKERIGNORE_FILE)))
+        .map(|text| plan::dockerignore_patterns(&text))
+        .unwrap_or_default()
+}
+
 /// What `pybase llb` prints, or the input problems it reports instead.
 pub fn llb_json(request: &LlbRequest<'_>) -> anyhow::Result<Result<serde_json::Value, Refused>> {
     let LlbRequest {
@@ -497,9 +513,7 @@ pub fn llb_json(request: &LlbRequest<'_>) -> anyhow::Result<Result<serde_json::V
         &target,
         &BuildInputs {
             prefer_mergeop: mergeop,
-            ignored: std::fs::read_to_string(context.join(plan::DOCKERIGNORE_FILE))
-                .map(|text| plan::dockerignore_patterns(&text))
-                .unwrap_or_default(),
+            ignored: ignore_patterns(file, &context),
             ..inputs
         },
     )?;

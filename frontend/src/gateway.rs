@@ -88,7 +88,8 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     let target = plan::select_target(&spec, options.target()).map_err(|d| spec_file.failure(d))?;
 
     // `.dockerignore` first: it applies to every other read of the context.
-    let ignored = inputs::read_dockerignore(bridge, session, &caps).await?;
+    let ignored =
+        inputs::read_dockerignore(bridge, spec_file.ignore.as_deref(), session, &caps).await?;
 
     // The lock inputs of every project the image stacks, and only those.
     let mut stack = Vec::new();
@@ -136,6 +137,10 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         prefer_mergeop: options.prefer_mergeop()?,
         labels: options.labels(),
         ignored,
+        exec_settings: llb::marshal::ExecSettings {
+            proxy: options.proxy_env(),
+            cache_namespace: options.cache_namespace(),
+        },
         provenance: Provenance {
             revision: options.revision(),
             source: options.source(),
@@ -196,7 +201,13 @@ async fn answer(
     caps: &ServerCaps,
 ) -> Result<gw::Result, Failure> {
     let project_warnings = if request == subrequests::LINT {
-        inputs::lint_projects(bridge, spec, &options.session_id, caps).await?
+        inputs::lint_projects(
+            bridge,
+            (spec, spec_file.ignore.as_deref()),
+            &options.session_id,
+            caps,
+        )
+        .await?
     } else {
         Vec::new()
     };

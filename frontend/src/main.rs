@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use llb_gen::spec::BuildArgs;
 
 #[derive(Parser)]
 #[command(
@@ -48,8 +49,8 @@ enum Command {
         #[arg(long)]
         strict: bool,
         /// A value for `${NAME}` in the spec, as `docker buildx build --build-arg` gives it
-        #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
-        build_args: Vec<(String, String)>,
+        #[arg(long = "build-arg", value_name = "NAME[=VALUE]", value_parser = parse_build_arg)]
+        build_args: Vec<(String, Option<String>)>,
         /// Also check for these platforms (e.g. linux/amd64,linux/arm64): that every package
         /// has an artifact for each; as `docker buildx build --platform`
         #[arg(long = "platform", value_delimiter = ',')]
@@ -78,16 +79,16 @@ enum Command {
         #[arg(long)]
         mergeop: bool,
         /// A value for `${NAME}` in the spec, as `docker buildx build --build-arg` gives it
-        #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
-        build_args: Vec<(String, String)>,
+        #[arg(long = "build-arg", value_name = "NAME[=VALUE]", value_parser = parse_build_arg)]
+        build_args: Vec<(String, Option<String>)>,
     },
     /// List the targets of a spec
     Targets {
         /// The spec file
         file: PathBuf,
         /// A value for `${NAME}` in the spec, as `docker buildx build --build-arg` gives it
-        #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
-        build_args: Vec<(String, String)>,
+        #[arg(long = "build-arg", value_name = "NAME[=VALUE]", value_parser = parse_build_arg)]
+        build_args: Vec<(String, Option<String>)>,
     },
     /// Print the spec's JSON Schema (for editors and validators)
     Schema,
@@ -99,8 +100,8 @@ enum Command {
         #[arg(long)]
         context: Option<PathBuf>,
         /// A build arg the spec refers to: a bake variable with VALUE as its default
-        #[arg(long = "build-arg", value_name = "NAME=VALUE", value_parser = parse_build_arg)]
-        build_args: Vec<(String, String)>,
+        #[arg(long = "build-arg", value_name = "NAME[=VALUE]", value_parser = parse_build_arg)]
+        build_args: Vec<(String, Option<String>)>,
     },
 }
 
@@ -130,7 +131,7 @@ fn main() -> ExitCode {
                 pybase::cli::check(
                     &file,
                     context.as_deref(),
-                    &build_args.into_iter().collect(),
+                    &given(build_args),
                     &assumed,
                     strict,
                 )
@@ -148,17 +149,15 @@ fn main() -> ExitCode {
             context: context.as_deref(),
             platform: &platform,
             mergeop,
-            build_args: &build_args.into_iter().collect(),
+            build_args: &given(build_args),
         }),
-        Command::Targets { file, build_args } => {
-            pybase::cli::targets(&file, &build_args.into_iter().collect())
-        }
+        Command::Targets { file, build_args } => pybase::cli::targets(&file, &given(build_args)),
         Command::Schema => pybase::cli::schema(),
         Command::Bake {
             file,
             context,
             build_args,
-        } => pybase::cli::bake(&file, context.as_deref(), &build_args.into_iter().collect()),
+        } => pybase::cli::bake(&file, context.as_deref(), &given(build_args)),
     };
     match outcome {
         Ok(code) => code,
@@ -170,11 +169,24 @@ fn main() -> ExitCode {
 }
 
 /// `NAME=VALUE`, as `--build-arg` takes it.
-fn parse_build_arg(text: &str) -> Result<(String, String), String> {
+/// `NAME=VALUE`, or `NAME` alone for the value of the environment
+/// variable `NAME`, as `docker buildx build --build-arg` takes it (`None`
+/// when it is not set: the arg is then not given, as with Docker).
+fn parse_build_arg(text: &str) -> Result<(String, Option<String>), String> {
     match text.split_once('=') {
-        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
-        _ => Err(format!("expected NAME=VALUE, got `{text}`")),
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), Some(value.to_owned()))),
+        None if !text.is_empty() => Ok((text.to_owned(), std::env::var(text).ok())),
+        _ => Err(format!("expected NAME=VALUE or NAME, got `{text}`")),
     }
+}
+
+/// The build args given, without those named alone whose variable is not
+/// set.
+fn given(build_args: Vec<(String, Option<String>)>) -> BuildArgs {
+    build_args
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
 }
 
 /// Serve one build over stdio, then exit at once: tokio's blocking stdin read
@@ -193,5 +205,29 @@ fn run_frontend() -> anyhow::Result<ExitCode> {
             eprintln!("pybase frontend: {error:#}");
             std::process::exit(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_build_arg_named_alone_takes_its_value_from_the_environment_if_set() {
+        // PATH is set wherever tests run; this name is set nowhere.
+        let path = std::env::var("PATH").expect("PATH");
+        assert_eq!(
+            parse_build_arg("PATH"),
+            Ok(("PATH".to_owned(), Some(path.clone())))
+        );
+        let unset = "PYBASE_TEST_SURELY_UNSET_ARG";
+        assert_eq!(parse_build_arg(unset), Ok((unset.to_owned(), None)));
+        assert_eq!(
+            parse_build_arg("V=1=2"),
+            Ok(("V".to_owned(), Some("1=2".to_owned())))
+        );
+        assert!(parse_build_arg("=x").is_err() && parse_build_arg("").is_err());
+        let args = given(vec![("PATH".into(), Some(path)), (unset.into(), None)]);
+        assert!(args.get("PATH").is_some() && args.get(unset).is_none());
     }
 }

@@ -154,6 +154,37 @@ impl Options {
             .collect()
     }
 
+    /// The proxies of the build: the `HTTP_PROXY`, `HTTPS_PROXY`,
+    /// `FTP_PROXY`, `NO_PROXY` and `ALL_PROXY` build args (the Docker CLI
+    /// passes them from its config and environment), upper case first,
+    /// else lower case, as the Dockerfile frontend reads them; `None` when
+    /// none is set.
+    pub fn proxy_env(&self) -> Option<llb_gen::llb::ProxyEnv> {
+        let arg = |name: &str| {
+            self.build_arg(name)
+                .or_else(|| self.build_arg(&name.to_ascii_lowercase()))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let proxy = llb_gen::llb::ProxyEnv {
+            http_proxy: arg("HTTP_PROXY"),
+            https_proxy: arg("HTTPS_PROXY"),
+            ftp_proxy: arg("FTP_PROXY"),
+            no_proxy: arg("NO_PROXY"),
+            all_proxy: arg("ALL_PROXY"),
+        };
+        (proxy != llb_gen::llb::ProxyEnv::default()).then_some(proxy)
+    }
+
+    /// `--build-arg BUILDKIT_CACHE_MOUNT_NS=NS`: the namespace of every
+    /// cache mount's id, as the Dockerfile frontend reads it; `None` when
+    /// unset or empty.
+    pub fn cache_namespace(&self) -> Option<String> {
+        self.build_arg("BUILDKIT_CACHE_MOUNT_NS")
+            .filter(|ns| !ns.is_empty())
+            .map(str::to_owned)
+    }
+
     /// A `--build-arg`, when given.
     pub fn build_arg(&self, name: &str) -> Option<&str> {
         self.raw
@@ -282,6 +313,23 @@ mod tests {
 
     fn options(pairs: &[&str]) -> Options {
         Options::from_pairs(pairs.iter().map(|p| (*p).to_owned()), "s".into())
+    }
+
+    #[test]
+    fn the_proxy_build_args_are_the_proxy_env_upper_case_first() {
+        assert_eq!(options(&["build-arg:VERSION=1"]).proxy_env(), None);
+        let proxy = options(&[
+            "build-arg:HTTPS_PROXY=http://proxy:3128",
+            "build-arg:https_proxy=http://ignored:1",
+            "build-arg:http_proxy=http://lower:8080",
+            "build-arg:no_proxy=localhost,.internal",
+        ])
+        .proxy_env()
+        .expect("proxies");
+        assert_eq!(proxy.https_proxy, "http://proxy:3128");
+        assert_eq!(proxy.http_proxy, "http://lower:8080");
+        assert_eq!(proxy.no_proxy, "localhost,.internal");
+        assert_eq!(proxy.all_proxy, "");
     }
 
     #[test]

@@ -121,7 +121,8 @@ async fn builds_the_service_from_the_spec_and_returns_its_config() {
     );
     assert!(config.get("created").is_none());
 
-    // Of the build context, it read the spec, .dockerignore (absent here)
+    // Of the build context, it read the spec, its own ignore file and
+    // .dockerignore (both absent here)
     // and the lock inputs (poetry.lock, pylock.toml and requirements.txt,
     // absent here, are the lock when uv.lock is), nothing else. Of the base
     // image (absolute paths), where its C library says its version.
@@ -148,6 +149,7 @@ async fn builds_the_service_from_the_spec_and_returns_its_config() {
             ".dockerignore",
             "poetry.lock",
             "pybase.yaml",
+            "pybase.yaml.dockerignore",
             "pylock.toml",
             "pyproject.toml",
             "requirements.txt",
@@ -551,55 +553,87 @@ async fn an_unknown_subrequest_is_unimplemented_with_its_name() {
     );
 }
 
+/// The context with a `.dockerignore` (`.env`, `/data/`) and a `.env`.
+fn context_with_dockerignore() -> std::collections::BTreeMap<String, Vec<u8>> {
+    files(&[
+        (
+            ".dockerignore",
+            b"# secrets stay home\n.env\n/data/\n".to_vec(),
+        ),
+        (".env", b"TOKEN=secret\n".to_vec()),
+        ("pyproject.toml", fixture_file("pyproject.toml")),
+        ("uv.lock", fixture_file("uv.lock")),
+        (
+            "src/inventory/__init__.py",
+            fixture_file("src/inventory/__init__.py"),
+        ),
+        ("src/inventory/cli.py", fixture_file("src/inventory/cli.py")),
+    ])
+}
+
+/// The exclude patterns of each build-context source of the build `fake`
+/// makes, by its shared key hint.
+async fn context_excludes(fake: FakeBridge) -> Vec<(String, Vec<String>)> {
+    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
+    returned_config(&handle);
+    FakeHandle::definition_ops(&build_definition(&handle))
+        .into_iter()
+        .filter_map(|(_, op)| match op.op {
+            Some(pb::op::Op::Source(source)) if source.identifier == "local://context" => Some((
+                source
+                    .attrs
+                    .get("local.sharedkeyhint")
+                    .cloned()
+                    .unwrap_or_default(),
+                source
+                    .attrs
+                    .get("local.excludepatterns")
+                    .map(|p| serde_json::from_str(p).expect("JSON list"))
+                    .unwrap_or_default(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn dockerignore_patterns_apply_to_every_context_source() {
     let spec = fixture_file("pybase.yaml");
-    let fake = fake_with_spec(&spec).with_local(
-        "context",
-        files(&[
-            (
-                ".dockerignore",
-                b"# secrets stay home\n.env\n/data/\n".to_vec(),
-            ),
-            (".env", b"TOKEN=secret\n".to_vec()),
-            ("pyproject.toml", fixture_file("pyproject.toml")),
-            ("uv.lock", fixture_file("uv.lock")),
-            (
-                "src/inventory/__init__.py",
-                fixture_file("src/inventory/__init__.py"),
-            ),
-            ("src/inventory/cli.py", fixture_file("src/inventory/cli.py")),
-        ]),
-    );
-    let handle = run(fake, &options(&["filename=pybase.yaml"])).await;
-    returned_config(&handle);
-    let excludes: Vec<(String, Vec<String>)> =
-        FakeHandle::definition_ops(&build_definition(&handle))
-            .into_iter()
-            .filter_map(|(_, op)| match op.op {
-                Some(pb::op::Op::Source(source)) if source.identifier == "local://context" => {
-                    Some((
-                        source
-                            .attrs
-                            .get("local.sharedkeyhint")
-                            .cloned()
-                            .unwrap_or_default(),
-                        source
-                            .attrs
-                            .get("local.excludepatterns")
-                            .map(|p| serde_json::from_str(p).expect("JSON list"))
-                            .unwrap_or_default(),
-                    ))
-                }
-                _ => None,
-            })
-            .collect();
+    let fake = fake_with_spec(&spec).with_local("context", context_with_dockerignore());
+    let excludes = context_excludes(fake).await;
     assert_eq!(excludes.len(), 2, "the lock and code sources: {excludes:?}");
     // `/data/` is `data` once cleaned, as BuildKit reads it.
     for (source, patterns) in &excludes {
         assert!(
             patterns.contains(&".env".to_owned()) && patterns.contains(&"data".to_owned()),
             "{source} does not honour .dockerignore: {patterns:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_specs_own_ignore_file_replaces_the_contexts_dockerignore() {
+    // `pybase.yaml.dockerignore` beside the spec, as a
+    // `Dockerfile.dockerignore` beside a Dockerfile: its patterns, and
+    // none of `.dockerignore`'s (the twin above has those).
+    let spec = fixture_file("pybase.yaml");
+    let fake = fake_with_spec(&spec)
+        .with_local(
+            "dockerfile",
+            files(&[
+                ("pybase.yaml", spec.clone()),
+                ("pybase.yaml.dockerignore", b"notes/\n".to_vec()),
+            ]),
+        )
+        .with_local("context", context_with_dockerignore());
+    let excludes = context_excludes(fake).await;
+    assert_eq!(excludes.len(), 2, "the lock and code sources: {excludes:?}");
+    for (source, patterns) in &excludes {
+        assert!(
+            patterns.contains(&"notes".to_owned())
+                && !patterns.contains(&".env".to_owned())
+                && !patterns.contains(&"data".to_owned()),
+            "{source}: {patterns:?}"
         );
     }
 }

@@ -98,6 +98,17 @@ pub struct ProjectInfo {
 }
 
 impl ProjectInfo {
+    /// Whether the project's build compiles Rust with cargo (its build
+    /// backend is maturin): its builder needs a Rust toolchain, and its
+    /// code step cargo's registry and the network.
+    pub fn builds_with_cargo(&self) -> bool {
+        !self.application
+            && self
+                .pyproject
+                .as_ref()
+                .is_some_and(crate::pyproject::Pyproject::builds_with_cargo)
+    }
+
     /// The context path of the lock `project` (checked as this) installs
     /// from: its own, or its uv workspace root's.
     pub fn lock_path(&self, project: &ProjectDir<'_>) -> String {

@@ -275,6 +275,10 @@ pub(crate) fn builds_from_source(pyproject: Option<&Pyproject>) -> bool {
         .is_some_and(|uv| uv.no_binary || uv.no_binary_package)
 }
 
+/// maturin's PEP 517 backend (`[build-system] build-backend`), which builds
+/// a project's Rust code with cargo.
+pub(crate) const MATURIN_BACKEND: &str = "maturin";
+
 /// The `[tool.uv]` settings that change how uv builds an sdist: with one
 /// of them, an sdist is built by `uv sync` in the project, not alone.
 const SDIST_BUILD_SETTINGS: &[&str] = &[
@@ -333,6 +337,8 @@ pub(crate) struct Pyproject {
     /// `[build-system] requires`, when it is a list: each entry, `None`
     /// for one that is not a string.
     pub(crate) build_system_requires: Option<Vec<Option<String>>>,
+    /// `[build-system] build-backend`, when it is a string.
+    pub(crate) build_backend: Option<String>,
     /// `[tool.uv]`, when it is a table.
     pub(crate) uv: Option<UvTable>,
     /// `[tool.poetry]`, when it is a table.
@@ -600,6 +606,13 @@ impl Pyproject {
         (!requires.iter().any(|r| r.is_empty() || r.starts_with('-'))).then_some(requires)
     }
 
+    /// Whether its build backend compiles Rust with cargo: maturin (PyO3,
+    /// cffi and uniffi bindings, Rust binaries), which runs `cargo` from
+    /// the builder's `PATH` and fetches the crates from crates.io.
+    pub(crate) fn builds_with_cargo(&self) -> bool {
+        self.build_backend.as_deref() == Some(MATURIN_BACKEND)
+    }
+
     /// pyproject.toml from its bytes; `None` when it is not UTF-8 TOML.
     #[cfg(test)]
     pub(crate) fn parse(bytes: &[u8]) -> Option<Self> {
@@ -633,6 +646,9 @@ impl Pyproject {
             build_system_requires: build_system
                 .and_then(|b| b.get("requires")?.as_array())
                 .map(|list| list.iter().map(|r| r.as_str().map(str::to_owned)).collect()),
+            build_backend: build_system
+                .and_then(|b| b.get("build-backend")?.as_str())
+                .map(|b| b.trim().to_owned()),
             uv: tool_table("uv").map(UvTable::read),
             poetry: tool_table("poetry").map(PoetryTable::read),
             hatch_version_source: tool_table("hatch")

@@ -1121,6 +1121,7 @@ fn golden_builds() -> Vec<Build> {
         build_from(PLAIN_APP, PLAIN_APP_SPEC, "web", true),
         build_from(WORKSPACE, WORKSPACE_SPEC, "api", true),
         build_from(BUILD_COMMANDS, BUILD_COMMANDS_SPEC, "shop", true),
+        build_from(RUST_EXT, RUST_EXT_SPEC, "adder", true),
     ]
 }
 
@@ -1466,4 +1467,135 @@ fn a_poetry_projects_path_dependencies_are_code_and_their_dependencies_venv() {
         text.contains(r#""/pybase-scripts/code-install-workspace-members.sh","app","core","lib""#),
         "{text}"
     );
+}
+
+const RUST_EXT: &str = "rust-ext";
+const RUST_EXT_SPEC: &str = include_str!("../../testdata/projects/rust-ext/pybase.yaml");
+
+/// The code step of `build`'s service `name` (`[name] code: install…`), as
+/// described JSON.
+fn code_step<'a>(described: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    let title = format!("[{name}] code: install the project");
+    described["ops"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .find(|op| op["name"].as_str().is_some_and(|n| n.starts_with(&title)))
+        .unwrap_or_else(|| panic!("no code step in {described}"))
+}
+
+#[test]
+fn a_maturin_project_is_compiled_with_cargos_registry_cached_and_the_ca_bundle_for_cargo() {
+    let build = build_from(RUST_EXT, RUST_EXT_SPEC, "adder", true);
+    golden("rust-ext-mergeop", &build);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let code = code_step(&described, "adder").to_string();
+    assert!(
+        code.contains("[adder] code: install the project without dependencies (its Rust code compiled by cargo)"),
+        "{code}"
+    );
+    // cargo's home is a cache mount, named in the step's environment.
+    assert!(code.contains("CARGO_HOME=/pybase/cache/cargo"), "{code}");
+    assert!(code.contains("pybase-cargo-home"), "{code}");
+    // Its target directory too, one per platform, a step at a time.
+    assert!(
+        code.contains("CARGO_TARGET_DIR=/pybase/cache/cargo-target"),
+        "{code}"
+    );
+    assert!(code.contains("pybase-cargo-target-linux/amd64"), "{code}");
+    assert!(code.contains("\"locked\""), "{code}");
+    // Its script gives cargo the CA bundle, and builds the project as any
+    // other is built.
+    let (_, script) = scripts_of(&build)
+        .into_iter()
+        .find(|(argv, _)| argv[1] == "/pybase-scripts/code-install-cargo.sh")
+        .expect("the code step runs the cargo variant of the code script");
+    let script = String::from_utf8(script.expect("a script file")).expect("text");
+    assert!(
+        script.contains("export CARGO_HTTP_CAINFO=/run/secrets/ca-bundle"),
+        "{script}"
+    );
+    // The code's files are made newer than the cached target directory,
+    // so cargo never takes an older copy of them for built.
+    assert!(
+        script.contains("find /pybase/src -exec touch -c {} +"),
+        "{script}"
+    );
+    assert!(
+        script.contains("uv build --wheel --no-build-isolation"),
+        "{script}"
+    );
+    // The backend's environment is maturin's, and the builder has cargo.
+    let text = described.to_string();
+    assert!(
+        text.contains("[adder] code: build backend maturin>=1.9,<2"),
+        "{text}"
+    );
+    assert!(text.contains("[adder] builder: cargo"), "{text}");
+}
+
+#[test]
+fn a_project_without_rust_gets_neither_cargos_cache_nor_its_script() {
+    // The twin of the test above: the inventory fixture (hatchling).
+    let build = build("inventory", true);
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let code = code_step(&described, "inventory").to_string();
+    assert!(
+        code.contains("[inventory] code: install the project without dependencies\""),
+        "{code}"
+    );
+    assert!(!code.contains("CARGO_HOME"), "{code}");
+    assert!(!code.contains("pybase-cargo-home"), "{code}");
+    assert!(!code.contains("cargo-target"), "{code}");
+    assert!(
+        scripts_of(&build)
+            .iter()
+            .any(|(argv, _)| argv[1] == "/pybase-scripts/code-install.sh")
+    );
+    assert!(
+        !scripts_of(&build)
+            .iter()
+            .any(|(argv, _)| argv[1].contains("cargo"))
+    );
+}
+
+/// [`plan::rust_toolchain`] of `target` of the rust-ext fixture under
+/// `spec_text`: its error as a user reads it, when it refuses.
+fn rust_ext_toolchain(spec_text: &str, target: &str) -> Result<(), String> {
+    let spec = llb_gen::spec::parse("pybase.yaml", spec_text.as_bytes()).expect("valid spec");
+    let target = plan::select_target(&spec, Some(target)).expect("known target");
+    let (_, infos) = checked_stack(RUST_EXT, &spec, &target);
+    plan::rust_toolchain(&spec.file, &target, &infos).map_err(|d| d.to_string())
+}
+
+#[test]
+fn a_maturin_project_without_a_rust_toolchain_in_the_builder_is_refused_at_its_project() {
+    let without = RUST_EXT_SPEC.replace("      build: [cargo]", "      build: [gcc, cargo-c]");
+    assert_ne!(without, RUST_EXT_SPEC);
+    let refused = rust_ext_toolchain(&without, "adder").expect_err("refused");
+    assert!(refused.starts_with("pybase.yaml:6:14: "), "{refused}");
+    assert!(refused.contains("is built by maturin"), "{refused}");
+    assert!(
+        refused.contains("add `cargo` to `system.build`"),
+        "{refused}"
+    );
+    // Its `-base` target builds no code: no toolchain needed.
+    assert_eq!(rust_ext_toolchain(&without, "adder-base"), Ok(()));
+    // Debian 12's newer toolchain, in `system.runtime` or `system.build`,
+    // and the fixture's own `cargo` are each enough.
+    for packages in [
+        "      build: [cargo-web]",
+        "      runtime: [cargo]",
+        "      build: [\"cargo=1.85.0+dfsg1-1\"]",
+        "      build: [\"cargo:amd64\"]",
+    ] {
+        let with = RUST_EXT_SPEC.replace("      build: [cargo]", packages);
+        assert_eq!(rust_ext_toolchain(&with, "adder"), Ok(()), "{packages}");
+    }
+    assert_eq!(rust_ext_toolchain(RUST_EXT_SPEC, "adder"), Ok(()));
+    // A tier's build packages are in its services' builders too.
+    let on_a_tier = "version: 1\ntiers:\n  rust:\n    from: python:3.12-slim\n    system:\n      build: [cargo]\nservices:\n  adder:\n    tier: rust\n    project: .\n";
+    assert_eq!(rust_ext_toolchain(on_a_tier, "adder"), Ok(()));
+    let refused = rust_ext_toolchain(&on_a_tier.replace("[cargo]", "[gcc]"), "adder");
+    assert!(refused.is_err_and(|e| e.starts_with("pybase.yaml:10:14: ")));
 }

@@ -83,7 +83,10 @@ while IFS=$'\t' read -r name _ _ _ code; do
   packages=$(docker run --rm --entrypoint /bin/sh "pybase-corpus/$name$suffix:cold" -c \
     'ls -d /opt/venv/lib/python3*/site-packages/*.dist-info /app/.venv/lib/python3*/site-packages/*.dist-info 2>/dev/null | wc -l')
   # A line no earlier build saw, so that the code step runs.
-  printf '\n# edited by testdata/real/measure.sh at %s\n' "$(date +%s.%N)" >>"$dest/$name/$code"
+  # A comment in the file's language: `#` for Python, `//` for Rust.
+  comment='#'
+  [[ "$code" == *.rs ]] && comment='//'
+  printf '\n%s edited by testdata/real/measure.sh at %s\n' "$comment" "$(date +%s.%N)" >>"$dest/$name/$code"
   TAG=edited
   rebuild=$(build "$name" "$logs/$name$suffix.edited.log") || rebuild="FAILED"
   step=$(grep -m1 -E "$venv_step" "$logs/$name$suffix.edited.log" | awk '{print $1}')

@@ -33,6 +33,10 @@ pub(super) struct SpecFile<'o> {
     pub name: &'o str,
     /// Its content.
     pub bytes: Vec<u8>,
+    /// Its own ignore file's content (`pybase.yaml.dockerignore` beside
+    /// it), which replaces the context's `.dockerignore`, as a
+    /// `Dockerfile.dockerignore` does for the Dockerfile frontend.
+    pub ignore: Option<Vec<u8>>,
 }
 
 impl SpecFile<'_> {
@@ -49,11 +53,12 @@ pub(super) async fn read_spec<'o>(
     caps: &ServerCaps,
 ) -> Result<SpecFile<'o>, Failure> {
     let filename = options.filename();
+    let ignore_file = format!("{filename}{}", plan::DOCKERIGNORE_FILE);
     let spec_source = State::local(
         options.spec_local(),
         &LocalOptions {
             session_id: options.session_id.clone(),
-            follow_paths: vec![filename.to_owned()],
+            follow_paths: vec![filename.to_owned(), ignore_file.clone()],
             shared_key_hint: filename.to_owned(),
             ..Default::default()
         },
@@ -63,9 +68,11 @@ pub(super) async fn read_spec<'o>(
     let bytes = read_file(bridge, &spec_ref, filename)
         .await?
         .ok_or_else(|| anyhow!("the spec file `{filename}` was not found (is `-f` right?)"))?;
+    let ignore = read_file(bridge, &spec_ref, &ignore_file).await?;
     Ok(SpecFile {
         name: filename,
         bytes,
+        ignore,
     })
 }
 
@@ -110,12 +117,18 @@ pub(super) fn in_files(
     Failure::input(diagnostics, &borrowed)
 }
 
-/// The patterns of the build context's `.dockerignore` (none without one).
+/// The patterns of the spec's own ignore file (`pybase.yaml.dockerignore`)
+/// when it has one, else of the build context's `.dockerignore` (none
+/// without either).
 pub(super) async fn read_dockerignore(
     bridge: &mut Bridge,
+    spec_ignore: Option<&[u8]>,
     session: &str,
     caps: &ServerCaps,
 ) -> Result<Vec<String>, Failure> {
+    if let Some(bytes) = spec_ignore {
+        return Ok(plan::dockerignore_patterns(&String::from_utf8_lossy(bytes)));
+    }
     let ignore_ref = solve(bridge, &plan::dockerignore_source(session), caps).await?;
     Ok(read_file(bridge, &ignore_ref, plan::DOCKERIGNORE_FILE)
         .await?
@@ -238,11 +251,11 @@ async fn has_setup_files(
 /// errors.
 pub(super) async fn lint_projects(
     bridge: &mut Bridge,
-    spec: &llb_gen::spec::Spec,
+    (spec, spec_ignore): (&llb_gen::spec::Spec, Option<&[u8]>),
     session: &str,
     caps: &ServerCaps,
 ) -> Result<Vec<subrequests::FileWarning>, Failure> {
-    let ignored = read_dockerignore(bridge, session, caps).await?;
+    let ignored = read_dockerignore(bridge, spec_ignore, session, caps).await?;
     // Each project's files, read once whatever the number of targets.
     let mut read: HashMap<String, ProjectFiles<'_>> = HashMap::new();
     let mut warnings: Vec<subrequests::FileWarning> = Vec::new();

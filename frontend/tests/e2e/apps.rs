@@ -328,3 +328,30 @@ fn a_build_command_reruns_only_when_its_inputs_change() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `pybase.yaml.dockerignore` beside the spec replaces the context's
+/// `.dockerignore`, as `Dockerfile.dockerignore` does for a Dockerfile:
+/// what it excludes stays out of the code, and what only `.dockerignore`
+/// excludes is in it.
+#[test]
+fn the_specs_own_ignore_file_replaces_the_dockerignore() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("plain-app");
+    std::fs::write(dir.join("pybase.yaml.dockerignore"), "notes.txt\n").expect("write");
+    std::fs::write(dir.join(".dockerignore"), "extra.txt\n").expect("write");
+    std::fs::write(dir.join("notes.txt"), "private notes\n").expect("write");
+    std::fs::write(dir.join("extra.txt"), "shipped\n").expect("write");
+    let image = "pybase-e2e/plain-app:own-ignore";
+    build_ok(&dir, Some("web"), image);
+    let listed = docker_run(image, Some("ls"), &["-A", "/app"]);
+    let listed = stdout(&listed);
+    let names: Vec<&str> = listed.lines().collect();
+    assert!(
+        names.contains(&"app.py") && names.contains(&"extra.txt"),
+        "{listed}"
+    );
+    assert!(!names.contains(&"notes.txt"), "{listed}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -16,7 +16,7 @@
 //! One test binary, so that one lock file keeps two runs off one daemon:
 //! [`harness`] holds what the tests share, and they stand in a module a
 //! topic: [`layers`], [`image`], [`locks`], [`apps`], [`tiers`], [`seeds`],
-//! [`secrets`], [`platforms`], [`reproducibility`], [`workspaces`] (with
+//! [`secrets`], [`platforms`], [`proxies`], [`reproducibility`], [`workspaces`] (with
 //! Poetry path dependencies), [`release`] (`cargo xtask release` to the
 //! loopback registry, and a build with the released frontend), and
 //! [`real`], the corpus of published projects.
@@ -29,6 +29,7 @@ mod image;
 mod layers;
 mod locks;
 mod platforms;
+mod proxies;
 mod real;
 mod release;
 mod reproducibility;

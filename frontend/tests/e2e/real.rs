@@ -17,7 +17,11 @@
 //! Every shape of `testdata/real/README.md` is here, the application
 //! without `pyproject.toml` (gunicorn's examples) and the `setup.py`-only
 //! package (flake8) included: they need a frontend with applications and
-//! setuptools' legacy fallback (main since eeaa243).
+//! setuptools' legacy fallback (main since eeaa243). rpds-py, a maturin
+//! (PyO3) project, needs one whose code step gives cargo the CA bundle
+//! (`code-install-cargo.sh`); its code change is to its Rust source,
+//! compiled again (its dependencies too on a cold cache: minutes on
+//! two cores).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -125,7 +129,8 @@ fn steps(log: &str, name: &str, prefix: &str) -> Vec<(String, bool)> {
         .collect()
 }
 
-/// Appends a line no earlier build saw to the project's code file, rebuilds,
+/// Appends a comment line no earlier build saw to the project's code file
+/// (`//` in a Rust file, else `#`), rebuilds,
 /// and checks that every venv step was cached (or, for uv.lock's export,
 /// canceled unfinished) and that the code step ran again.
 /// Returns the rebuild's image.
@@ -133,7 +138,12 @@ fn rebuild_after_a_code_change(project: &Built, code_step: &str) -> String {
     let file = project.dir.join(code_file(project.name));
     let mut text =
         std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
-    text.push_str(&format!("\n# e2e run {}\n", unique()));
+    let comment = if file.extension().is_some_and(|e| e == "rs") {
+        "//"
+    } else {
+        "#"
+    };
+    text.push_str(&format!("\n{comment} e2e run {}\n", unique()));
     std::fs::write(&file, text).expect("write the code file");
     let image = format!("{}-edited", project.image);
     let (output, seconds) = build(&project.dir, project.name, &image);
@@ -384,4 +394,35 @@ fn mcp_simple_tool_a_uv_workspace_member_answers_an_mcp_initialize() {
     }
     let edited = rebuild_after_a_code_change(&server, INSTALL);
     assert!(mcp_initialize(&edited).contains(answer));
+}
+
+#[test]
+fn rpds_py_a_maturin_pyo3_extension_compiled_in_the_builder_runs() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let rpds = built("rpds-py");
+    let expected = "2026.9.1 HashTrieMap({'a': 1})";
+    assert_eq!(runs(&rpds.image), expected);
+    // The extension module is the one compiled here, for the image's
+    // CPython; the toolchain stayed in the builder.
+    let files = docker_run(
+        &rpds.image,
+        Some("sh"),
+        &[
+            "-c",
+            "ls /opt/venv/lib/python3.11/site-packages/rpds/; command -v cargo rustc || true",
+        ],
+    );
+    let listed = stdout(&files);
+    assert!(
+        listed.contains("rpds.cpython-311-x86_64-linux-gnu.so"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("/cargo") && !listed.contains("/rustc"),
+        "{listed}"
+    );
+    let edited = rebuild_after_a_code_change(&rpds, INSTALL);
+    assert_eq!(runs(&edited), expected);
 }

@@ -59,6 +59,7 @@ pub fn introduced_in(cap: &str) -> Option<&'static str> {
         | "exec.mount.secret"
         | "exec.mount.ssh"
         | "exec.mount.tmpfs"
+        | "exec.meta.proxyenv"
         | "meta.description"
         | "constraints"
         | "platform" => Some("v0.3.0"),
@@ -90,10 +91,36 @@ pub fn marshal(
     caps: Option<&ServerCaps>,
     source: Option<pb::SourceInfo>,
 ) -> Result<pb::Definition, MarshalError> {
+    marshal_with(result, caps, source, &ExecSettings::default())
+}
+
+/// What the build's options set on every exec, whatever made it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExecSettings {
+    /// The proxies (the `HTTP_PROXY` family of build args): BuildKit sets
+    /// them in the step's environment and leaves them out of its cache
+    /// key, so a proxy never reruns a step or reaches a layer.
+    pub proxy: Option<pb::ProxyEnv>,
+    /// The namespace of every cache mount's id (`BUILDKIT_CACHE_MOUNT_NS`,
+    /// as the Dockerfile frontend reads it): `NS/ID`, so that builds with
+    /// different namespaces on one daemon never share a cache.
+    pub cache_namespace: Option<String>,
+}
+
+/// [`marshal`], with `settings` on every exec.
+pub fn marshal_with(
+    result: &State,
+    caps: Option<&ServerCaps>,
+    source: Option<pb::SourceInfo>,
+    settings: &ExecSettings,
+) -> Result<pb::Definition, MarshalError> {
     let Some(output) = &result.output else {
         return Err(MarshalError::EmptyResult);
     };
-    let mut walk = Walk::default();
+    let mut walk = Walk {
+        settings: settings.clone(),
+        ..Walk::default()
+    };
     let digest = walk.visit(&output.node, caps)?;
     let terminal = pb::Op {
         inputs: vec![pb::Input {
@@ -169,7 +196,12 @@ struct Walk {
     metadata: BTreeMap<String, pb::OpMetadata>,
     /// Source line of each op that has one.
     lines: BTreeMap<String, u32>,
+    /// What every exec gets.
+    settings: ExecSettings,
 }
+
+/// The cap of an exec's proxy environment.
+const PROXY_CAP: &str = "exec.meta.proxyenv";
 
 impl Walk {
     fn visit(
@@ -181,8 +213,21 @@ impl Walk {
         if let Some(digest) = self.seen.get(&key) {
             return Ok(digest.clone());
         }
+        let mut node_caps = node.caps.clone();
+        let mut op = node.op.clone();
+        if let Some(pb::op::Op::Exec(exec)) = &mut op.op {
+            if let (Some(proxy), Some(meta)) = (&self.settings.proxy, &mut exec.meta) {
+                meta.proxy_env = Some(proxy.clone());
+                node_caps.insert(PROXY_CAP);
+            }
+            if let Some(namespace) = &self.settings.cache_namespace {
+                for cache in exec.mounts.iter_mut().filter_map(|m| m.cache_opt.as_mut()) {
+                    cache.id = format!("{namespace}/{}", cache.id);
+                }
+            }
+        }
         if let Some(caps) = caps {
-            for cap in &node.caps {
+            for cap in &node_caps {
                 match caps.get(*cap) {
                     Some(Ok(())) => {}
                     Some(Err(reason)) => {
@@ -212,13 +257,8 @@ impl Walk {
                 index: *index,
             });
         }
-        let mut op = node.op.clone();
         op.inputs = inputs;
-        let digest = self.push(
-            op.encode_to_vec(),
-            node.caps.clone(),
-            node.description.clone(),
-        );
+        let digest = self.push(op.encode_to_vec(), node_caps, node.description.clone());
         if let Some(line) = node.line {
             self.lines.entry(digest.clone()).or_insert(line);
         }
@@ -278,6 +318,84 @@ mod tests {
         let terminal = pb::Op::decode(def.def[2].as_slice()).expect("decode");
         assert!(terminal.op.is_none());
         assert_eq!(terminal.inputs.len(), 1);
+    }
+
+    #[test]
+    fn the_proxies_are_set_on_every_exec_with_their_cap_and_only_when_given() {
+        let base = State::image("docker.io/library/python:3.12", &linux_amd64(), "base");
+        let first = base.run(Exec::argv(&["true"]), &linux_amd64()).root();
+        let second = first.run(Exec::argv(&["false"]), &linux_amd64()).root();
+        let proxy = pb::ProxyEnv {
+            https_proxy: "http://proxy:3128".into(),
+            ..Default::default()
+        };
+        let proxies = |def: &pb::Definition| -> Vec<Option<pb::ProxyEnv>> {
+            def.def
+                .iter()
+                .filter_map(|bytes| match pb::Op::decode(bytes.as_slice()).ok()?.op {
+                    Some(pb::op::Op::Exec(exec)) => Some(exec.meta?.proxy_env),
+                    _ => None,
+                })
+                .collect()
+        };
+        let settings = ExecSettings {
+            proxy: Some(proxy.clone()),
+            ..ExecSettings::default()
+        };
+        let with = marshal_with(&second, None, None, &settings).expect("marshal");
+        assert_eq!(proxies(&with), vec![Some(proxy.clone()); 2]);
+        let capped = with
+            .metadata
+            .values()
+            .filter(|m| m.caps.contains_key(PROXY_CAP))
+            .count();
+        assert_eq!(capped, 2);
+        // Without a proxy: none, and no cap.
+        let without = marshal(&second, None, None).expect("marshal");
+        assert_eq!(proxies(&without), vec![None, None]);
+        assert!(
+            without
+                .metadata
+                .values()
+                .all(|m| !m.caps.contains_key(PROXY_CAP))
+        );
+    }
+
+    #[test]
+    fn a_cache_namespace_prefixes_every_cache_mount_id_and_only_when_given() {
+        use crate::llb::{CacheSharing, Mount};
+        let base = State::image("docker.io/library/python:3.12", &linux_amd64(), "base");
+        let run = base
+            .run(
+                Exec::argv(&["true"])
+                    .mount(Mount::cache("/root/.cache/uv", "uv", CacheSharing::Shared))
+                    .mount(Mount::cache(
+                        "/var/cache/apt",
+                        "apt-x",
+                        CacheSharing::Locked,
+                    )),
+                &linux_amd64(),
+            )
+            .root();
+        let ids = |def: &pb::Definition| -> Vec<String> {
+            def.def
+                .iter()
+                .filter_map(|bytes| match pb::Op::decode(bytes.as_slice()).ok()?.op {
+                    Some(pb::op::Op::Exec(exec)) => Some(exec.mounts),
+                    _ => None,
+                })
+                .flatten()
+                .filter_map(|m| m.cache_opt.map(|c| c.id))
+                .collect()
+        };
+        let settings = ExecSettings {
+            cache_namespace: Some("team-a".into()),
+            ..ExecSettings::default()
+        };
+        let namespaced = marshal_with(&run, None, None, &settings).expect("marshal");
+        assert_eq!(ids(&namespaced), ["team-a/uv", "team-a/apt-x"]);
+        let plain = marshal(&run, None, None).expect("marshal");
+        assert_eq!(ids(&plain), ["uv", "apt-x"]);
     }
 
     #[test]

@@ -21,6 +21,10 @@ use bollard_buildkit_proto::pb;
 
 pub use marshal::{MarshalError, marshal};
 
+/// The proxies an exec gets in its environment, out of its cache key
+/// (BuildKit's `ProxyEnv`).
+pub use bollard_buildkit_proto::pb::ProxyEnv;
+
 /// One output of one op, or nothing (scratch).
 #[derive(Clone, Debug, Default)]
 pub struct State {

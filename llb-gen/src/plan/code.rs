@@ -9,14 +9,18 @@
 //! are copied into the image's working directory, owned by root.
 
 use crate::image;
-use crate::llb::{FileCopy, Mount, Network, State};
+use crate::llb::{CacheSharing, Exec, FileCopy, Mount, Network, State};
 use crate::spec::Service;
 
 use super::commands::{CommandBases, build_command_outputs};
 use super::scripts::{
-    APP_CODE_SCRIPT, BACKEND_SCRIPT, CODE_SCRIPT, SCM_VERSION_ENV, WORKSPACE_CODE_SCRIPT,
+    APP_CODE_SCRIPT, BACKEND_SCRIPT, CARGO_CODE_SCRIPT, CARGO_WORKSPACE_CODE_SCRIPT, CODE_SCRIPT,
+    SCM_VERSION_ENV, WORKSPACE_CODE_SCRIPT,
 };
-use super::{BACKEND_DIR, Context, OUT_DIR, PlanError, SRC_DIR, shell, stack_all};
+use super::{
+    BACKEND_DIR, CARGO_CACHE_ID, CARGO_HOME_DIR, CARGO_TARGET_CACHE_ID, CARGO_TARGET_DIR, Context,
+    OUT_DIR, PlanError, SRC_DIR, shell, stack_all,
+};
 
 /// `image` with the code of `service` on top: the project installed in
 /// `code_on` (the builder of its level), or an application's files copied;
@@ -100,10 +104,19 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
         image::set_env(&mut code_env, SCM_VERSION_ENV, version);
     }
     let backend = backend(cx, service, code_on)?;
+    let facts = inputs.projects.get(service.project.as_str());
+    let cargo = facts.is_some_and(|facts| facts.cargo);
+    let (script, local_script) = if cargo {
+        image::set_env(&mut code_env, "CARGO_HOME", CARGO_HOME_DIR);
+        image::set_env(&mut code_env, "CARGO_TARGET_DIR", CARGO_TARGET_DIR);
+        (&CARGO_CODE_SCRIPT, &CARGO_WORKSPACE_CODE_SCRIPT)
+    } else {
+        (&CODE_SCRIPT, &WORKSPACE_CODE_SCRIPT)
+    };
     let code_exec = match local_projects(cx, service) {
         // A workspace member, or a project with path dependencies: it and
         // the local projects it depends on, from their directories.
-        Some(local) => shell(&WORKSPACE_CODE_SCRIPT, &local.dirs)
+        Some(local) => shell(local_script, &local.dirs)
             .mount(Mount::scratchpad(
                 SRC_DIR,
                 &members_source(
@@ -123,7 +136,7 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
                     .collect::<Vec<_>>()
                     .join(", ")
             )),
-        None => shell(&CODE_SCRIPT, &[])
+        None => shell(script, &[])
             .mount(in_project(
                 Mount::scratchpad(
                     SRC_DIR,
@@ -138,7 +151,12 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
                 service,
             ))
             .named(format!(
-                "[{name}] code: install the project without dependencies"
+                "[{name}] code: install the project without dependencies{}",
+                if cargo {
+                    " (its Rust code compiled by cargo)"
+                } else {
+                    ""
+                }
             )),
     }
     .env(code_env)
@@ -148,10 +166,36 @@ fn installed(cx: &Context<'_>, service: &Service, code_on: &State) -> Result<Sta
         Some(backend) => code_exec.mount(Mount::readonly(BACKEND_DIR, backend)),
         None => code_exec,
     };
+    let code_exec = if cargo {
+        with_cargo(code_exec, cx.platform)
+    } else {
+        code_exec
+    };
     code_on
         .run(cx.with_uv(code_exec), cx.platform)
         .output(OUT_DIR)
         .ok_or(PlanError::MissingOutput(OUT_DIR))
+}
+
+/// `exec` with cargo's caches, for a project whose backend compiles Rust
+/// (the network and the CA bundle, see `cargo_setup!` in the scripts, are
+/// the step's anyway): its home, shared by every build (cargo locks its
+/// own registry), so crates are downloaded once; and its target directory
+/// on `platform`, locked by one step at a time, so that a code change
+/// compiles the project's crate but not its dependencies again, and no
+/// other build replaces the library maturin packs between cargo's end and
+/// the wheel (cargo locks the directory only while it builds).
+fn with_cargo(exec: Exec, platform: &crate::llb::Platform) -> Exec {
+    exec.mount(Mount::cache(
+        CARGO_HOME_DIR,
+        CARGO_CACHE_ID,
+        CacheSharing::Shared,
+    ))
+    .mount(Mount::cache(
+        CARGO_TARGET_DIR,
+        &format!("{CARGO_TARGET_CACHE_ID}-{}", platform.to_spec_string()),
+        CacheSharing::Locked,
+    ))
 }
 
 /// The local projects a service's code step installs, the project first.

@@ -13,7 +13,7 @@ use crate::llb::marshal::{ServerCaps, digest_of};
 use crate::project::LockKind;
 use crate::spec::ImageName;
 
-use super::{Target, target_version};
+use super::{Target, rust_toolchain, target_version};
 
 /// What the wheels fetched for a venv must fit on `platform`: the Python
 /// of the image that makes the venv (`builder`, with `build-from`, else
@@ -106,6 +106,10 @@ pub struct BuildInputs<'a> {
     /// What the frontend learned of each project's files, by project
     /// directory (as in the spec, normalized).
     pub projects: BTreeMap<String, ProjectFacts>,
+    /// What the build's options set on every step: the proxies
+    /// (`--build-arg HTTPS_PROXY=…`, out of cache keys and layers) and the
+    /// cache mounts' namespace (`BUILDKIT_CACHE_MOUNT_NS`).
+    pub exec_settings: crate::llb::marshal::ExecSettings,
 }
 
 /// The images a target's build starts from, for one platform.
@@ -144,7 +148,8 @@ impl<'a> BuildInputs<'a> {
     /// a server: no caps checked, no MergeOp, no labels, no `.dockerignore`
     /// patterns and no provenance but the version; a caller that has them
     /// sets those fields. Fails when the target's version cannot be known
-    /// ([`target_version`]).
+    /// ([`target_version`]), or its project builds Rust without a Rust
+    /// toolchain in the builder ([`rust_toolchain`]).
     pub fn new(
         session_id: &'a str,
         spec_file: &'a str,
@@ -154,6 +159,7 @@ impl<'a> BuildInputs<'a> {
         infos: &[crate::project::ProjectInfo],
         images: TargetImages,
     ) -> Result<Self, Diagnostic> {
+        rust_toolchain(spec_file, target, infos)?;
         Ok(Self {
             session_id,
             platform: images.platform,
@@ -170,6 +176,7 @@ impl<'a> BuildInputs<'a> {
                 ..Provenance::default()
             },
             projects: project_facts(stack, infos),
+            exec_settings: Default::default(),
         })
     }
 }
@@ -223,6 +230,11 @@ pub struct ProjectFacts {
     /// `Pyproject::build_requires`): the code step builds in an
     /// environment of them made once, not in a fresh isolated one.
     pub build_requires: Option<Vec<String>>,
+    /// Whether its build compiles Rust with cargo (see
+    /// [`ProjectInfo::builds_with_cargo`](crate::project::ProjectInfo::builds_with_cargo)):
+    /// its code step gets cargo's registry as a cache and the CA bundle
+    /// for cargo.
+    pub cargo: bool,
     /// Whether it is an application (see
     /// [`ProjectInfo::application`](crate::project::ProjectInfo::application)):
     /// its code is copied into the working directory, not installed.
@@ -253,6 +265,7 @@ impl ProjectFacts {
             selection: info.selection.clone(),
             fetching: info.fetching,
             build_requires: info.build_requires.clone().filter(|_| !info.application),
+            cargo: info.builds_with_cargo(),
             application: info.application,
             workspace: info.workspace.clone(),
             path_dependencies: info.path_dependencies.clone(),

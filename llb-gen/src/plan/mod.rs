@@ -71,7 +71,9 @@ pub use sources::{
     FoundFiles, dockerignore_patterns, dockerignore_source, found_files_source, lock_inputs,
     lock_source, other_lock_inputs, other_lock_source, setup_source, workspace_lock_source,
 };
-pub use target::{Target, TargetKind, select_target, target_version, targets};
+pub use target::{
+    CARGO_PACKAGES, Target, TargetKind, rust_toolchain, select_target, target_version, targets,
+};
 
 use venv::{Venv, venv};
 
@@ -120,6 +122,17 @@ const OUT_DIR: &str = "/pybase/out";
 const BACKEND_DIR: &str = "/pybase/backend";
 const UV_CACHE_DIR: &str = "/pybase/cache/uv";
 const UV_CACHE_ID: &str = "pybase-uv-cache";
+/// cargo's home in a code step that compiles Rust (`CARGO_HOME`): its
+/// registry index and the crates it downloaded, a cache mount as uv's
+/// cache is, so a rebuild fetches no crate again.
+const CARGO_HOME_DIR: &str = "/pybase/cache/cargo";
+const CARGO_CACHE_ID: &str = "pybase-cargo-home";
+/// cargo's target directory in that step (`CARGO_TARGET_DIR`), a cache
+/// mount of its own per platform (`pybase-cargo-target-linux/amd64`), so
+/// that a code change compiles the project's crate again but not its
+/// dependencies.
+const CARGO_TARGET_DIR: &str = "/pybase/cache/cargo-target";
+const CARGO_TARGET_CACHE_ID: &str = "pybase-cargo-target";
 /// Where the wheels BuildKit fetched for a venv are mounted.
 const WHEELS_DIR: &str = "/pybase/wheels";
 /// Where an sdist BuildKit fetched is mounted for its wheel's build.
@@ -209,7 +222,8 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         language: "yaml".to_owned(),
         definition: None,
     });
-    let definition = llb::marshal(&result, inputs.caps, source)?;
+    let definition =
+        llb::marshal::marshal_with(&result, inputs.caps, source, &inputs.exec_settings)?;
     let user = below.map(|(user, _)| user).unwrap_or_default();
     let config = image::compose(
         &inputs.base.config,

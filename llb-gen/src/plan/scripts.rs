@@ -369,17 +369,14 @@ done
 
 /// Install the project without its dependencies into the builder's venv
 /// (the tiers' venv, or an empty one made here: never the level's own, so
-/// that a lock bump does not rerun this step), then keep only the files the
-/// install added or changed (the package, its dist-info, its entry-point
-/// scripts and their bytecode). The builder's filesystem is thrown away.
-/// With the build backend's environment (`/pybase/backend`), the wheel is
-/// built there without isolation, then installed offline; should that
-/// build fail (a backend that asks for more at build time), the install
-/// builds in an isolated environment, as without it.
-pub(super) const CODE_SCRIPT: Script = Script {
-    file: "code-install.sh",
-    text: concat!(
-        code_setup!(),
+/// that a lock bump does not rerun this step). With the build backend's
+/// environment (`/pybase/backend`), the wheel is built there without
+/// isolation, then installed offline; should that build fail (a backend
+/// that asks for more at build time), the install builds in an isolated
+/// environment, as without it. (A macro, so that `concat!` can put it in
+/// the scripts.)
+macro_rules! install_project {
+    () => {
         r#"if [ -x "$backend" ] && /pybase/uv/uv build --wheel --no-build-isolation --python "$backend" --out-dir /tmp/pybase-code /pybase/src; then
   /pybase/uv/uv pip install --python /opt/venv/bin/python --offline --no-deps /tmp/pybase-code/*.whl
 else
@@ -388,21 +385,19 @@ else
   fi
   /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps /pybase/src
 fi
-"#,
-        code_end!()
-    ),
-};
+"#
+    };
+}
 
-/// The code of a uv workspace member: each member directory given
-/// (`"$@"`, relative to /pybase/src: the project's, then the members it
+/// Each local project directory given (`"$@"`, relative to /pybase/src:
+/// the project's, then the workspace members or path dependencies it
 /// depends on) built and installed without dependencies, as
-/// `CODE_SCRIPT` installs a project; `--no-sources`, since the
+/// `install_project!` installs a project; `--no-sources`, since the
 /// workspace's root is not mounted (the members' `{ workspace = true }`
-/// sources name it) and no dependency is installed anyway.
-pub(super) const WORKSPACE_CODE_SCRIPT: Script = Script {
-    file: "code-install-workspace-members.sh",
-    text: concat!(
-        code_setup!(),
+/// sources name it) and no dependency is installed anyway. (A macro, so
+/// that `concat!` can put it in the scripts.)
+macro_rules! install_members {
+    () => {
         r#"for member in "$@"; do
   rm -rf /tmp/pybase-code
   if [ -x "$backend" ] && /pybase/uv/uv build --wheel --no-build-isolation --no-sources --python "$backend" --out-dir /tmp/pybase-code "/pybase/src/$member"; then
@@ -414,7 +409,64 @@ pub(super) const WORKSPACE_CODE_SCRIPT: Script = Script {
     /pybase/uv/uv pip install --python /opt/venv/bin/python --no-deps --no-sources "/pybase/src/$member"
   fi
 done
-"#,
+"#
+    };
+}
+
+/// cargo, for a build backend that compiles Rust (maturin): cargo reads
+/// TLS roots from its own setting, not `SSL_CERT_FILE`, so the CA bundle
+/// is given to it too when the build passes one. Its target directory is
+/// a cache that outlives the step, and cargo judges a local crate's
+/// sources unchanged when they are older than its last build: the code's
+/// files keep the times they have in the build context (an older copy, an
+/// unpacked sdist), so they are made newer than anything in the cache, and
+/// the project's crates are always compiled again (a registry's crates are
+/// known by their versions and checksums). (A macro, so that `concat!` can
+/// put it in the scripts.)
+macro_rules! cargo_setup {
+    () => {
+        r#"if [ -f /run/secrets/ca-bundle ]; then export CARGO_HTTP_CAINFO=/run/secrets/ca-bundle; fi
+find /pybase/src -exec touch -c {} +
+"#
+    };
+}
+
+/// Install the project without its dependencies (`install_project!`),
+/// then keep only the files the install added or changed (the package,
+/// its dist-info, its entry-point scripts and their bytecode). The
+/// builder's filesystem is thrown away.
+pub(super) const CODE_SCRIPT: Script = Script {
+    file: "code-install.sh",
+    text: concat!(code_setup!(), install_project!(), code_end!()),
+};
+
+/// [`CODE_SCRIPT`] for a project whose backend compiles Rust with cargo
+/// (`cargo_setup!`).
+pub(super) const CARGO_CODE_SCRIPT: Script = Script {
+    file: "code-install-cargo.sh",
+    text: concat!(
+        code_setup!(),
+        cargo_setup!(),
+        install_project!(),
+        code_end!()
+    ),
+};
+
+/// The code of a uv workspace member: it and the members it depends on
+/// (`install_members!`), then the new files, as [`CODE_SCRIPT`] keeps them.
+pub(super) const WORKSPACE_CODE_SCRIPT: Script = Script {
+    file: "code-install-workspace-members.sh",
+    text: concat!(code_setup!(), install_members!(), code_end!()),
+};
+
+/// [`WORKSPACE_CODE_SCRIPT`] for a member whose backend compiles Rust
+/// with cargo (`cargo_setup!`).
+pub(super) const CARGO_WORKSPACE_CODE_SCRIPT: Script = Script {
+    file: "code-install-workspace-members-cargo.sh",
+    text: concat!(
+        code_setup!(),
+        cargo_setup!(),
+        install_members!(),
         code_end!()
     ),
 };
@@ -468,7 +520,7 @@ chmod -R u+rwX,go+rX,go-w /pybase/out
 
 /// Every script, for the tests.
 #[cfg(test)]
-pub(super) const ALL: [&Script; 18] = [
+pub(super) const ALL: [&Script; 20] = [
     &SYSTEM_SCRIPT,
     &COPIED_SYSTEM_SCRIPT,
     &BUILD_SCRIPT,
@@ -484,7 +536,9 @@ pub(super) const ALL: [&Script; 18] = [
     &POETRY_DELTA_SCRIPT,
     &BACKEND_SCRIPT,
     &CODE_SCRIPT,
+    &CARGO_CODE_SCRIPT,
     &WORKSPACE_CODE_SCRIPT,
+    &CARGO_WORKSPACE_CODE_SCRIPT,
     &APP_CODE_SCRIPT,
     &BUILD_COMMAND_SCRIPT,
 ];

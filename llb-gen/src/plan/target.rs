@@ -239,3 +239,61 @@ pub fn target_version(
         .then(|| infos.last().and_then(|i| i.version.clone()))
         .flatten())
 }
+
+/// The OS packages that put `cargo` (and `rustc`) on the builder's `PATH`:
+/// `cargo` (Debian's, Ubuntu's, Alpine's), and Debian 12's newer
+/// toolchain for browsers, `cargo-web` (Rust 1.85, where Debian 12's
+/// `cargo` is 1.63), which installs `/usr/bin/cargo` too.
+pub const CARGO_PACKAGES: [&str; 2] = ["cargo", "cargo-web"];
+
+/// A service image whose project builds Rust with cargo (maturin, see
+/// [`ProjectInfo::builds_with_cargo`](crate::project::ProjectInfo::builds_with_cargo))
+/// needs a Rust toolchain in its builder: one of [`CARGO_PACKAGES`] among
+/// the OS packages of its levels (tiers' and its own, `system.build` or
+/// `system.runtime`). Without one the code step would fail after the
+/// venv, with maturin asking for `cargo` or trying to download Rust, so
+/// this says so at the service's `project` key (in `spec_file`) before
+/// anything builds. A `<service>-base` target builds no code and needs
+/// none.
+pub fn rust_toolchain(
+    spec_file: &str,
+    target: &Target<'_>,
+    infos: &[crate::project::ProjectInfo],
+) -> Result<(), Diagnostic> {
+    let Some(service) = target.service else {
+        return Ok(());
+    };
+    // A service's project is the last of the stack.
+    let cargo_build = infos.last().is_some_and(|i| i.builds_with_cargo());
+    if target.kind != TargetKind::Image || !cargo_build {
+        return Ok(());
+    }
+    let has_toolchain = target
+        .tiers
+        .iter()
+        .map(|tier| &tier.level)
+        .chain([&service.level])
+        .flat_map(|level| level.build_packages.iter().chain(&level.runtime_packages))
+        .any(|package| {
+            // `name=version` and `name:arch` name the package `name`.
+            let name = package.split(['=', ':']).next().unwrap_or(package);
+            CARGO_PACKAGES.contains(&name)
+        });
+    if has_toolchain {
+        return Ok(());
+    }
+    let project = service.project_dir();
+    let name = &service.level.name;
+    Err(Diagnostic::at(
+        spec_file,
+        project.at,
+        format!(
+            "service `{name}`'s project `{}` is built by maturin (`build-backend = \"maturin\"` in {}), which compiles its Rust code with cargo, and no `system.build` of the image installs a Rust toolchain",
+            project.display(),
+            project.path(crate::files::PYPROJECT_FILE),
+        ),
+    )
+    .with_hint(format!(
+        "add `cargo` to `system.build` of service `{name}` (on a Debian 12 base, `cargo-web`: Debian 12's `cargo` is Rust 1.63, too old for current PyO3 and for a Cargo.lock of version 4)"
+    )))
+}
