@@ -16,6 +16,12 @@
 #                               venv: uv (llb-gen/src/tools.rs's UV_VERSION), pip-tools, Poetry,
 #                               PDM, Pipenv
 #                               (tests/relock_hints.rs runs each hinted command)
+#   cross-toolchain             what `cargo xtask release` cross-compiles the arm64 frontend with:
+#                               the Rust target aarch64-unknown-linux-gnu (rustup) and Debian's
+#                               gcc-aarch64-linux-gnu as its linker (with the arm64 glibc to link
+#                               statically against)
+#   lint-tools                  the GitHub workflow linters `cargo xtask test` runs, pinned, in a venv:
+#                               zizmor and check-jsonschema (with its vendored workflow schema)
 #   free-disk GB                below GB free at Docker's root: removes old test images, prunes the
 #                               build cache (run by `cargo xtask test` before the tests)
 #   summary                     versions, image store, registry, images and free disk, on stdout
@@ -33,6 +39,7 @@
 #   /var/lib/pybase-registry     the registry's storage
 #   /var/log/pybase-*.log        dockerd's and the registry's logs
 #   /opt/pybase-tools            the lock-tools venv (its bin/ holds uv, pip-compile, poetry, pdm, pipenv)
+#   /opt/pybase-lint             the lint-tools venv (its bin/ holds zizmor, check-jsonschema)
 # Environment overrides: PYBASE_DOCKER_SUITE=forky|trixie forces a suite for a fresh install;
 # PYBASE_DOCKERD_TIMEOUT (seconds, default 90) bounds the wait for a starting dockerd.
 set -euo pipefail
@@ -78,6 +85,11 @@ POETRY_VERSION=2.5.1
 PDM_VERSION=2.29.4
 HISHEL_VERSION=1.4.0
 PIPENV_VERSION=2026.10.3
+# The workflow linters (lint-tools). actionlint is a Go binary from GitHub, which these machines
+# cannot reach (its PyPI wrapper downloads it at install); both of these are wheels on PyPI.
+LINT_PREFIX=/opt/pybase-lint
+ZIZMOR_VERSION=1.32.0
+CHECK_JSONSCHEMA_VERSION=0.39.0
 FRONTEND_TAGS=(pybase-frontend:dev localhost:5000/pybase-frontend:dev)
 FRONTEND_PUSH=localhost:5000/pybase-frontend:dev
 PLUGIN_DIR="${DOCKER_CONFIG:-${HOME:-/root}/.docker}/cli-plugins"
@@ -585,26 +597,63 @@ step_frontend_image() {
   run docker push -q "$FRONTEND_PUSH"
 }
 
+# --- cross-toolchain ---------------------------------------------------------------------------
+
+# The Rust target and the cross linker for a static arm64 frontend binary (`cargo xtask release`);
+# compiled natively, never under emulation. The target goes into the toolchain rustup selects for
+# this directory (`cargo xtask release` runs this step from the repository root).
+step_cross_toolchain() {
+  ensure_host_packages gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+  command -v rustup >/dev/null || die "no rustup on PATH: the aarch64 Rust target comes from rustup"
+  if rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    log "Rust target aarch64-unknown-linux-gnu: installed"
+  else
+    run rustup target add aarch64-unknown-linux-gnu
+  fi
+  log "cross linker: $(aarch64-linux-gnu-gcc --version | head -1)"
+}
+
 # --- lock-tools --------------------------------------------------------------------------------
 
-# A venv of the pinned uv, pip-tools and Poetry, from PyPI: the commands pybase's hints print to
-# write a lock anew run in tests with these. Reinstalled only when a pin changes (its stamp).
-step_lock_tools() {
-  local uv_version want stamp="$TOOLS_PREFIX/installed"
-  uv_version=$(sed -n 's/^pub const UV_VERSION: &str = "\(.*\)";$/\1/p' "$(dirname "$0")/../llb-gen/src/tools.rs")
-  [[ -n "$uv_version" ]] || die "no UV_VERSION in llb-gen/src/tools.rs"
-  want="uv==$uv_version pip-tools==$PIP_TOOLS_VERSION poetry==$POETRY_VERSION pdm==$PDM_VERSION hishel==$HISHEL_VERSION pipenv==$PIPENV_VERSION"
-  if [[ "$(cat "$stamp" 2>/dev/null)" == "$want" && -x "$TOOLS_PREFIX/bin/poetry" && -x "$TOOLS_PREFIX/bin/pipenv" ]]; then
-    log "lock tools: $want (installed)"
+# A venv at PREFIX of the pinned requirements WANT (one string, space-separated), from PyPI,
+# announced as NAME; reinstalled only when a pin changes (its stamp) or one of the programs BIN...
+# (in its bin/) is missing.
+pinned_venv() {
+  local name=$1 prefix=$2 want=$3 bin
+  shift 3
+  local stamp="$prefix/installed" ready=1
+  for bin in "$@"; do [[ -x "$prefix/bin/$bin" ]] || ready=0; done
+  if [[ "$(cat "$stamp" 2>/dev/null)" == "$want" ]] && ((ready)); then
+    log "$name: $want (installed)"
     return 0
   fi
   ensure_host_packages python3-venv
-  rm -rf "$TOOLS_PREFIX"
-  run python3 -m venv "$TOOLS_PREFIX"
+  rm -rf "$prefix"
+  run python3 -m venv "$prefix"
   # shellcheck disable=SC2086 # $want is a list of requirements
-  run "$TOOLS_PREFIX/bin/pip" install --quiet --disable-pip-version-check $want
+  run "$prefix/bin/pip" install --quiet --disable-pip-version-check $want
   printf '%s\n' "$want" >"$stamp"
-  log "lock tools: $want"
+  log "$name: $want"
+}
+
+# A venv of the pinned uv, pip-tools and Poetry, from PyPI: the commands pybase's hints print to
+# write a lock anew run in tests with these.
+step_lock_tools() {
+  local uv_version
+  uv_version=$(sed -n 's/^pub const UV_VERSION: &str = "\(.*\)";$/\1/p' "$(dirname "$0")/../llb-gen/src/tools.rs")
+  [[ -n "$uv_version" ]] || die "no UV_VERSION in llb-gen/src/tools.rs"
+  pinned_venv "lock tools" "$TOOLS_PREFIX" \
+    "uv==$uv_version pip-tools==$PIP_TOOLS_VERSION poetry==$POETRY_VERSION pdm==$PDM_VERSION hishel==$HISHEL_VERSION pipenv==$PIPENV_VERSION" \
+    poetry pipenv
+}
+
+# --- lint-tools --------------------------------------------------------------------------------
+
+# A venv of the pinned workflow linters.
+step_lint_tools() {
+  pinned_venv "lint tools" "$LINT_PREFIX" \
+    "zizmor==$ZIZMOR_VERSION check-jsonschema==$CHECK_JSONSCHEMA_VERSION" \
+    zizmor check-jsonschema
 }
 
 # --- free-disk ---------------------------------------------------------------------------------
@@ -673,7 +722,7 @@ step_summary() {
 # --- main --------------------------------------------------------------------------------------
 
 [[ $EUID -eq 0 ]] || die "run as root (it installs packages and starts dockerd)"
-step=${1:?usage: provision.sh engine|registry|base-image|multiarch-base|frontend-image BINARY DOCKERFILE|lock-tools|free-disk GB|summary}
+step=${1:?usage: provision.sh engine|registry|base-image|multiarch-base|frontend-image BINARY DOCKERFILE|cross-toolchain|lock-tools|lint-tools|free-disk GB|summary}
 shift
 # Only the summary is data: everything the other steps and their tools print is progress.
 [[ "$step" == summary ]] || exec 1>&2
@@ -692,7 +741,9 @@ case "$step" in
   base-image) step_base_image ;;
   multiarch-base) step_multiarch_base ;;
   frontend-image) step_frontend_image "$@" ;;
+  cross-toolchain) step_cross_toolchain ;;
   lock-tools) step_lock_tools ;;
+  lint-tools) step_lint_tools ;;
   free-disk) step_free_disk "$@" ;;
   summary) step_summary ;;
   *) die "unknown step $step" ;;

@@ -30,7 +30,8 @@ enum Command {
         /// The project directory, holding pyproject.toml (or an application's requirements.txt)
         #[arg(default_value = ".")]
         dir: PathBuf,
-        /// The frontend image named by the spec's `# syntax=` line
+        /// The frontend image named by the spec's `# syntax=` line (by default the released
+        /// image's tag of this version's major; name another to use a mirror or a dev build)
         #[arg(long, value_name = "IMAGE", default_value = llb_gen::init::DEFAULT_FRONTEND_IMAGE)]
         frontend: String,
         /// Overwrite an existing pybase.yaml

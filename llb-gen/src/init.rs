@@ -25,9 +25,20 @@ use crate::spec::{BASE_TARGET_SUFFIX, ImageName};
 /// The file `pybase init` writes in the project directory.
 pub const SPEC_FILE: &str = "pybase.yaml";
 
-/// The frontend image the `# syntax=` line names unless told otherwise (the
-/// one `cargo xtask up` publishes).
-pub const DEFAULT_FRONTEND_IMAGE: &str = "localhost:5000/pybase-frontend:dev";
+/// The repository that the release workflow (`.github/workflows/release.yml`,
+/// running `cargo xtask release`) pushes the frontend image to, tagged `X.Y.Z`,
+/// `X.Y` and `X`.
+pub const RELEASED_FRONTEND_REPOSITORY: &str = "ghcr.io/pybase-dev/pybase-frontend";
+
+/// The frontend image the `# syntax=` line names unless told otherwise
+/// (`pybase init --frontend`): the released repository's tag of this pybase's
+/// major version, so that a spec gets the fixes of later releases of the
+/// frontend it was written for. (This repository's own fixtures name the image
+/// `cargo xtask up` builds from the tree, `localhost:5000/pybase-frontend:dev`.)
+pub const DEFAULT_FRONTEND_IMAGE: &str = concat!(
+    "ghcr.io/pybase-dev/pybase-frontend:",
+    env!("CARGO_PKG_VERSION_MAJOR")
+);
 
 /// The CPython releases a starting spec's base image may be, oldest first:
 /// those with bugfix or security releases when this pybase was released
@@ -459,6 +470,35 @@ mod tests {
     }
 
     #[test]
+    fn the_default_frontend_is_the_released_repositorys_tag_of_this_major_version() {
+        let major = env!("CARGO_PKG_VERSION")
+            .split('.')
+            .next()
+            .expect("a major version");
+        assert_eq!(
+            DEFAULT_FRONTEND_IMAGE,
+            format!("{RELEASED_FRONTEND_REPOSITORY}:{major}")
+        );
+        // The twin: another image is written as given.
+        let spec = starter_spec(
+            &ProjectFiles {
+                pyproject_file: "pyproject.toml",
+                pyproject: "[project]\nname = \"x\"\n",
+                lock: None,
+                main_packages: &[],
+            },
+            "localhost:5000/pybase-frontend:dev",
+        )
+        .expect("a spec");
+        assert!(
+            spec.text
+                .starts_with("# syntax=localhost:5000/pybase-frontend:dev\n"),
+            "{}",
+            spec.text
+        );
+    }
+
+    #[test]
     fn the_base_image_is_the_newest_stable_python_allowed() {
         for (requires, python) in [
             (">=3.11", Some((3, 15))),
@@ -509,7 +549,7 @@ mod tests {
         let spec = starter("[project]\nname = \"Web API\"\n", None).expect("a spec");
         assert_eq!(spec.service, "web-api");
         insta::assert_snapshot!(spec.text, @r"
-        # syntax=localhost:5000/pybase-frontend:dev
+        # syntax=ghcr.io/pybase-dev/pybase-frontend:0
         # Written by `pybase init`; the keys are described in pybase's specs/reference.md.
         version: 1
         services:
@@ -575,7 +615,7 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
         let app = spec(&["main.py", "app.py"]);
         assert_eq!(app.service, "web");
         insta::assert_snapshot!(app.text, @r#"
-        # syntax=localhost:5000/pybase-frontend:dev
+        # syntax=ghcr.io/pybase-dev/pybase-frontend:0
         # Written by `pybase init`; the keys are described in pybase's specs/reference.md.
         version: 1
         services:

@@ -5,6 +5,8 @@
 //!   index of that image in the registry, the frontend image); see [`up`].
 //! - `demo` builds the example service with the frontend and runs it; see [`demo`].
 //! - `test` runs `up`, then formatting, lints and every test; see [`test`].
+//! - `release` cross-compiles the frontend for linux/amd64 and linux/arm64 and builds, tags
+//!   (`X.Y.Z`, `X.Y`, `X`) and pushes one image index of both; see [`release`].
 //! - `bench` runs `up`, then measures pybase against peer Dockerfiles and a
 //!   tier against a service alone, printing tables; see [`bench`].
 //!
@@ -14,6 +16,7 @@
 mod bench;
 mod cmd;
 mod demo;
+mod release;
 mod test;
 mod up;
 
@@ -39,8 +42,22 @@ enum Task {
     Up,
     /// Run `up`, then build the example service with the frontend and run it.
     Demo,
-    /// Run `up`, then `cargo fmt --check`, clippy and every test, end-to-end ones included.
+    /// Run `up`, then `cargo fmt --check`, clippy, the workflow linters and every test,
+    /// end-to-end ones included.
     Test,
+    /// Cross-compile the static frontend for linux/amd64 and linux/arm64 and build one image
+    /// index of both, tagged REGISTRY/pybase-frontend:X.Y.Z, :X.Y and :X; load it, or push it.
+    Release {
+        /// The registry path the image goes under, e.g. ghcr.io/OWNER or localhost:5000/NAME
+        #[arg(long)]
+        registry: String,
+        /// The version to release: the workspace's, from Cargo.toml (anything else is refused)
+        #[arg(long)]
+        version: String,
+        /// Push the index (without it, it is loaded into the local image store)
+        #[arg(long)]
+        push: bool,
+    },
     /// Run `up`, then benchmark pybase against two peer Dockerfiles and a tier
     /// against a service alone; prints Markdown tables. Prunes the build cache.
     Bench {
@@ -71,6 +88,18 @@ fn run(task: Task) -> Result<()> {
         Task::Up => up::run(&root),
         Task::Demo => demo::run(&root),
         Task::Test => test::run(&root),
+        Task::Release {
+            registry,
+            version,
+            push,
+        } => release::run(
+            &root,
+            &release::Request {
+                registry: &registry,
+                version: &version,
+                push,
+            },
+        ),
         Task::Bench { reps } => bench::run(&root, reps),
     }
 }

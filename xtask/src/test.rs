@@ -1,4 +1,5 @@
-//! `cargo xtask test`: what CI runs (`.ci/run`): `up`, then formatting, lints and every test.
+//! `cargo xtask test`: what CI runs (`.ci/run`): `up`, then formatting, lints (of the code, and of
+//! the GitHub workflow files) and every test.
 //!
 //! The tests run with `PYBASE_E2E=1`, which tells the end-to-end tests that the daemon,
 //! registry, base image and frontend image that `up` provides are there, so they run, not skip.
@@ -37,6 +38,7 @@ pub fn run(root: &Path) -> Result<()> {
             "warnings",
         ]))
     })?;
+    cmd::step("test: workflow lint", || lint_workflows(root))?;
     cmd::step("test: cargo test", || {
         cmd::run(
             // A failed test's message and location are its report; a backtrace of the test
@@ -47,6 +49,35 @@ pub fn run(root: &Path) -> Result<()> {
                 .args(["test", "--workspace"]),
         )
     })
+}
+
+/// The workflow files: the repository's own, and the example for users.
+const WORKFLOWS: [&str; 3] = [
+    ".github/workflows/ci.yml",
+    ".github/workflows/release.yml",
+    "docs/examples/images.yml",
+];
+/// Where `provision.sh lint-tools` installs the linters.
+const LINT_TOOLS: &str = "/opt/pybase-lint/bin";
+
+/// Installs the linters, then checks the workflows against GitHub's workflow schema (the one
+/// check-jsonschema vendors) and audits them with zizmor (offline: no GitHub API here; its
+/// configuration is `.github/zizmor.yml`).
+fn lint_workflows(root: &Path) -> Result<()> {
+    up::provision(root, &["lint-tools"])?;
+    let tools = Path::new(LINT_TOOLS);
+    cmd::run(
+        Command::new(tools.join("check-jsonschema"))
+            .current_dir(root)
+            .args(["--builtin-schema", "vendor.github-workflows"])
+            .args(WORKFLOWS),
+    )?;
+    cmd::run(
+        Command::new(tools.join("zizmor"))
+            .current_dir(root)
+            .arg("--offline")
+            .args(WORKFLOWS),
+    )
 }
 
 /// Cargo in the workspace. On CI (`CI=true`), which builds once from a clean checkout, without

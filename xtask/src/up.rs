@@ -65,7 +65,7 @@ fn frontend_image(root: &Path) -> Result<()> {
 }
 
 /// Cargo's target directory: `$CARGO_TARGET_DIR`, else `target/` in the workspace.
-fn target_dir(root: &Path) -> PathBuf {
+pub fn target_dir(root: &Path) -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(|dir| root.join(dir))
         .unwrap_or_else(|| root.join("target"))

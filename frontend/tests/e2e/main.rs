@@ -17,7 +17,8 @@
 //! [`harness`] holds what the tests share, and they stand in a module a
 //! topic: [`layers`], [`image`], [`locks`], [`lock_target`] (`--target lock`), [`apps`], [`tiers`], [`seeds`],
 //! [`secrets`], [`platforms`], [`proxies`], [`reproducibility`], [`workspaces`] (with
-//! Poetry path dependencies), and
+//! Poetry path dependencies), [`release`] (`cargo xtask release` to the
+//! loopback registry, and a build with the released frontend), and
 //! [`real`], the corpus of published projects.
 
 mod apps;
@@ -31,6 +32,7 @@ mod locks;
 mod platforms;
 mod proxies;
 mod real;
+mod release;
 mod reproducibility;
 mod secrets;
 mod seeds;

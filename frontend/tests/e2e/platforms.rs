@@ -3,6 +3,7 @@
 //! package without an artifact for the platform; a runtime base without a
 //! shell, built with `build-from`.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -13,7 +14,28 @@ use crate::harness::{
 
 /// The amd64 and arm64 test base images as one index in the loopback
 /// registry (`cargo xtask up`'s `multiarch-base` step).
-const MULTIARCH_BASE: &str = "localhost:5000/pybase-test/python:3.11";
+pub const MULTIARCH_BASE: &str = "localhost:5000/pybase-test/python:3.11";
+
+/// Builds the spec in `dir` for linux/amd64 and linux/arm64 on
+/// [`MULTIARCH_BASE`], loaded as `image`; asserts it succeeded and returns
+/// its log (stderr), after printing its time.
+pub fn two_platform_build(dir: &Path, image: &str) -> String {
+    let started = Instant::now();
+    let output = run(buildx_command_on(dir, image, MULTIARCH_BASE)
+        .args(["--platform", "linux/amd64,linux/arm64"])
+        .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")])
+        .arg(dir));
+    assert!(
+        output.status.success(),
+        "the two-platform build of {image} failed:\n{}",
+        failure(&output)
+    );
+    eprintln!(
+        "two-platform build of {image}: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    stderr(&output)
+}
 
 #[test]
 fn two_platforms_build_one_index_whose_images_run_their_own_architecture() {
@@ -22,20 +44,7 @@ fn two_platforms_build_one_index_whose_images_run_their_own_architecture() {
     };
     let dir = fixture("selected");
     let image = "pybase-e2e/selected:multi-platform";
-    let started = Instant::now();
-    let output = run(buildx_command_on(&dir, image, MULTIARCH_BASE)
-        .args(["--platform", "linux/amd64,linux/arm64"])
-        .args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")])
-        .arg(&dir));
-    assert!(
-        output.status.success(),
-        "the two-platform build failed:\n{}",
-        failure(&output)
-    );
-    eprintln!(
-        "two-platform build: {:.1}s",
-        started.elapsed().as_secs_f64()
-    );
+    two_platform_build(&dir, image);
 
     // One image: an index, of these two platforms and no other.
     assert_eq!(
