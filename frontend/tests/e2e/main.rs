@@ -18,13 +18,15 @@
 //! topic: [`layers`], [`image`], [`locks`], [`apps`], [`tiers`], [`seeds`],
 //! [`secrets`], [`platforms`], [`proxies`], [`reproducibility`], [`workspaces`] (with
 //! Poetry path dependencies), and
-//! [`real`], the corpus of published projects.
+//! [`real`], the corpus of published projects, and [`init_real`], `pybase
+//! init` on it.
 
 mod apps;
 #[path = "../support/fixtures.rs"]
 mod fixtures;
 mod harness;
 mod image;
+mod init_real;
 mod layers;
 mod locks;
 mod platforms;
