@@ -306,6 +306,17 @@ pub fn write_starter_spec(
                 request.frontend,
             )?
         }
+        None if request.dir.join(plan::SETUP_FILES[1]).is_file() => {
+            let setup_cfg_path = request.dir.join(plan::SETUP_FILES[1]);
+            let setup_cfg = std::fs::read_to_string(&setup_cfg_path)
+                .with_context(|| format!("reading {}", setup_cfg_path.display()))?;
+            llb_gen::init::setup_cfg_spec(
+                &setup_cfg_path.display().to_string(),
+                &setup_cfg,
+                &main_packages(request.dir),
+                request.frontend,
+            )?
+        }
         None => match application(request.dir)? {
             Some((dir_name, scripts)) => {
                 let lock = match read(llb_gen::requirements::REQUIREMENTS_FILE)? {

@@ -11,6 +11,13 @@
 //! there; packages that `uv.lock` has no Linux wheel for are named, since
 //! building them is what usually needs those packages.
 //!
+//! It also reads Poetry's `[tool.poetry]` (name, `python`, scripts), gives
+//! an unpacked sdist under a VCS version plugin its `PKG-INFO` version,
+//! `build: [cargo]` to a maturin project, a uv workspace member its path
+//! from the root, and, with no script or `__main__`, serves a package's
+//! web app with the server its lock pins. [`setup_cfg_spec`] writes one for
+//! a setuptools package from its `setup.cfg`.
+//!
 //! [`application_spec`] writes one for an application instead (a directory
 //! of code and a `requirements.txt`, without `pyproject.toml`): the
 //! service is named after the directory, and its command runs the first of
@@ -58,6 +65,22 @@ pub enum InitError {
         "{file} has no `[project]` table with a `name`: pybase builds PEP 621 projects (`uv init` makes one)"
     )]
     NoProjectName {
+        /// The file, as the user names it.
+        file: String,
+    },
+    /// `setup.cfg` does not read as an INI file.
+    #[error("{file} does not read as setup.cfg: {message}")]
+    NotSetupCfg {
+        /// The file, as the user names it.
+        file: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// `setup.cfg` has no `name` in `[metadata]`.
+    #[error(
+        "{file} has no `name` in `[metadata]`: pybase init reads a package's metadata from pyproject.toml's `[project]` or setup.cfg's `[metadata]`"
+    )]
+    NoSetupCfgName {
         /// The file, as the user names it.
         file: String,
     },
@@ -293,6 +316,79 @@ fn package_command(
         (None, None, Some(web)) => web,
         (None, None, None) => "    # command: [python, -m, your_package]   # the image's command ([project.scripts] has none)\n".to_owned(),
     }
+}
+
+/// The starting spec for a setuptools package without `pyproject.toml`
+/// (`setup.py` and `setup.cfg`), from `setup_cfg`, the text of its
+/// `setup.cfg` named `setup_cfg_file`: the service named after `[metadata]`
+/// `name`, the base image's Python from `[options]` `python_requires`, the
+/// command the first `console_scripts` entry of `[options.entry_points]`
+/// (else `python -m` of a package of `main_packages`).
+pub fn setup_cfg_spec(
+    setup_cfg_file: &str,
+    setup_cfg: &str,
+    main_packages: &[String],
+    frontend_image: &str,
+) -> Result<Starter, InitError> {
+    ImageName::parse(frontend_image).map_err(|reason| InitError::BadFrontendImage {
+        image: frontend_image.to_owned(),
+        reason,
+    })?;
+    let mut ini = configparser::ini::Ini::new_cs();
+    ini.set_multiline(true);
+    ini.read(setup_cfg.to_owned())
+        .map_err(|message| InitError::NotSetupCfg {
+            file: setup_cfg_file.to_owned(),
+            message,
+        })?;
+    let name = ini
+        .get("metadata", "name")
+        .filter(|name| !name.trim().is_empty())
+        .ok_or_else(|| InitError::NoSetupCfgName {
+            file: setup_cfg_file.to_owned(),
+        })?;
+    let python = ini
+        .get("options", "python_requires")
+        .as_deref()
+        .and_then(python_for);
+    // `console_scripts` is one `name = module:function` a line.
+    let script = ini
+        .get("options.entry_points", "console_scripts")
+        .and_then(|scripts| {
+            scripts
+                .lines()
+                .find_map(|line| line.split_once('=').map(|(name, _)| name.trim().to_owned()))
+                .filter(|name| !name.is_empty())
+        });
+    let wanted = crate::names::normalize_name(&name).replace('-', "_");
+    let main_package = main_packages
+        .iter()
+        .find(|package| package.to_lowercase() == wanted)
+        .or_else(|| main_packages.first());
+    let command = package_command(
+        script.as_deref(),
+        "setup.cfg's console_scripts",
+        main_package,
+        None,
+    );
+    let service = service_name(&name);
+    let text = render(&Rendered {
+        frontend_image,
+        service: &service,
+        python,
+        python_note: if python.is_some() {
+            "the newest stable Python python_requires allows"
+        } else {
+            "python_requires is not set: the newest stable Python"
+        },
+        project_dir: ".",
+        project_note: "    # setup.py and setup.cfg: a setuptools package, locked in requirements.txt",
+        version: "",
+        build: DEFAULT_BUILD,
+        command: &command,
+        built_from_source: &[],
+    });
+    Ok(Starter { service, text })
 }
 
 /// The scripts an application's command may run, in the order `pybase
@@ -1144,6 +1240,52 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
         assert!(
             named.contains("    command: [gunicorn, \"wsgi:app\""),
             "{named}"
+        );
+    }
+
+    #[test]
+    fn a_setup_cfg_package_is_read_from_its_metadata_options_and_entry_points() {
+        let setup_cfg = "[metadata]\nname = Lint_Tool\nversion = attr: lint.__version__\n\n[options]\npackages = find:\ninstall_requires =\n\tmccabe>=0.7\npython_requires = >=3.9, <3.13\n\n[options.entry_points]\nconsole_scripts =\n\tlint-tool = lint.cli:main\n\tlint-admin = lint.admin:main\nlint.extension =\n\tF = lint.plugins:F\n";
+        let spec =
+            setup_cfg_spec("setup.cfg", setup_cfg, &[], DEFAULT_FRONTEND_IMAGE).expect("a spec");
+        assert_eq!(spec.service, "lint_tool");
+        assert!(
+            spec.text.contains("from: python:3.12-slim"),
+            "{}",
+            spec.text
+        );
+        assert!(
+            spec.text
+                .contains("    command: [lint-tool]    # the first of setup.cfg's console_scripts"),
+            "{}",
+            spec.text
+        );
+        crate::spec::parse("pybase.yaml", spec.text.as_bytes()).expect("a valid spec");
+        // The twins: no console_scripts runs the package's __main__; no name is refused.
+        let no_scripts = "[metadata]\nname = lint\n";
+        let text = setup_cfg_spec(
+            "setup.cfg",
+            no_scripts,
+            &["lint".to_owned()],
+            DEFAULT_FRONTEND_IMAGE,
+        )
+        .expect("a spec")
+        .text;
+        assert!(text.contains("    command: [python, -m, lint]"), "{text}");
+        assert!(
+            text.contains("from: python:3.15-slim    # python_requires is not set"),
+            "{text}"
+        );
+        assert_eq!(
+            setup_cfg_spec(
+                "setup.cfg",
+                "[options]\npackages = find:\n",
+                &[],
+                DEFAULT_FRONTEND_IMAGE
+            ),
+            Err(InitError::NoSetupCfgName {
+                file: "setup.cfg".into()
+            })
         );
     }
 }

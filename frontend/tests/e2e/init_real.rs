@@ -11,8 +11,7 @@
 //! probe of its `real::` test: a CLI prints its version, a web app serves
 //! its page, the MCP server answers `initialize`.
 //!
-//! Not here: flake8 (`setup.py` + `setup.cfg` only: `pybase init` needs a
-//! `pyproject.toml` or an application) and rpds-py (init writes `build:
+//! Not here: rpds-py (init writes `build:
 //! [cargo]` for its maturin backend, right for Debian 13's python:3.15-slim;
 //! Debian 12's cargo, the test image's, is Rust 1.63, too old for its
 //! lock: its kept spec names `cargo-web`). testdata/real/README.md has the
@@ -193,6 +192,26 @@ fn python_dotenv_init_writes_its_script() {
         "dotenv",
         &["--version"],
         "dotenv, version 1.2.4",
+    );
+}
+
+#[test]
+fn flake8_init_reads_setup_cfg() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let spec = initialized("flake8", ".");
+    assert!(
+        spec.text
+            .contains("    command: [flake8]    # the first of setup.cfg's console_scripts"),
+        "{}",
+        spec.text
+    );
+    let image = built("flake8", &spec);
+    let version = prints(&image, "flake8", &["--version"]);
+    assert!(
+        version.starts_with("7.5.0 (mccabe: 0.7.0, pycodestyle: 2.15.0, pyflakes: 4.1.0)"),
+        "{version}"
     );
 }
 
