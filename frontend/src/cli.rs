@@ -282,16 +282,38 @@ pub fn write_starter_spec(
         }
     };
     let pyproject_path = request.dir.join(plan::PYPROJECT_FILE);
+    let mut spec_dir = request.dir.to_path_buf();
     let starter = match read(plan::PYPROJECT_FILE)? {
         Some(pyproject) => {
-            let lock = read(plan::LOCK_FILE)?;
+            let mut lock = read(plan::LOCK_FILE)?;
+            let mut project_dir = ".".to_owned();
+            if let Some((root, member, root_lock)) = workspace_root(request.dir)? {
+                spec_dir = root;
+                project_dir = member;
+                lock = Some(root_lock);
+            }
+            let sdist_version = sdist_version(request.dir)?;
             llb_gen::init::starter_spec(
                 &llb_gen::init::ProjectFiles {
                     pyproject_file: &pyproject_path.display().to_string(),
                     pyproject: &pyproject,
                     lock: lock.as_deref(),
                     main_packages: &main_packages(request.dir),
+                    project_dir: &project_dir,
+                    sdist_version: sdist_version.as_deref(),
+                    web_modules: &package_inits(request.dir),
                 },
+                request.frontend,
+            )?
+        }
+        None if request.dir.join(plan::SETUP_FILES[1]).is_file() => {
+            let setup_cfg_path = request.dir.join(plan::SETUP_FILES[1]);
+            let setup_cfg = std::fs::read_to_string(&setup_cfg_path)
+                .with_context(|| format!("reading {}", setup_cfg_path.display()))?;
+            llb_gen::init::setup_cfg_spec(
+                &setup_cfg_path.display().to_string(),
+                &setup_cfg,
+                &main_packages(request.dir),
                 request.frontend,
             )?
         }
@@ -301,10 +323,12 @@ pub fn write_starter_spec(
                     Some(lock) => Some(lock),
                     None => read(llb_gen::requirements::PYLOCK_FILE)?,
                 };
+                // Every top-level module may define the web app.
+                let modules = top_level_modules(request.dir);
                 let mut script_texts = Vec::new();
-                for script in &scripts {
-                    if let Some(text) = read(script)? {
-                        script_texts.push((*script, text));
+                for module in &modules {
+                    if let Some(text) = read(module)? {
+                        script_texts.push((module.as_str(), text));
                     }
                 }
                 llb_gen::init::application_spec(
@@ -324,7 +348,7 @@ pub fn write_starter_spec(
             ),
         },
     };
-    let spec_path = request.dir.join(llb_gen::init::SPEC_FILE);
+    let spec_path = spec_dir.join(llb_gen::init::SPEC_FILE);
     let mut file = std::fs::OpenOptions::new();
     file.write(true);
     if request.force {
@@ -342,6 +366,90 @@ pub fn write_starter_spec(
     std::io::Write::write_all(&mut file, starter.text.as_bytes())
         .with_context(|| format!("writing {}", spec_path.display()))?;
     Ok((spec_path, starter))
+}
+
+/// The names of the `.py` files at the top of `dir`, sorted.
+fn top_level_modules(dir: &Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.path().is_file())
+        .filter_map(|entry| entry.file_name().to_str().map(str::to_owned))
+        .filter(|name| name.ends_with(".py"))
+        .collect();
+    found.sort();
+    found
+}
+
+/// When the project in `dir` is a member of a uv workspace whose root is
+/// above it (a `pyproject.toml` with `[tool.uv.workspace]` whose members
+/// name it, and a `uv.lock`): the root (the build context, where the spec
+/// goes), the member's path from it, and the root's lock.
+fn workspace_root(dir: &Path) -> anyhow::Result<Option<(PathBuf, String, String)>> {
+    let absolute =
+        std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    for root in absolute.ancestors().skip(1) {
+        let Ok(pyproject) = std::fs::read_to_string(root.join(plan::PYPROJECT_FILE)) else {
+            continue;
+        };
+        let Ok(member) = absolute.strip_prefix(root) else {
+            continue;
+        };
+        let member: Vec<String> = member
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let member = member.join("/");
+        if !llb_gen::init::workspace_includes(&pyproject, &member) {
+            continue;
+        }
+        let lock_path = root.join(plan::LOCK_FILE);
+        return match std::fs::read_to_string(&lock_path) {
+            Ok(lock) => Ok(Some((root.to_path_buf(), member, lock))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", lock_path.display())),
+        };
+    }
+    Ok(None)
+}
+
+/// The `Version` of `dir/PKG-INFO` when `dir` is an unpacked sdist: it has
+/// that file, and neither it nor a directory above it has `.git`.
+fn sdist_version(dir: &Path) -> anyhow::Result<Option<String>> {
+    let absolute =
+        std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    if absolute.ancestors().any(|d| d.join(".git").exists()) {
+        return Ok(None);
+    }
+    let Ok(pkg_info) = std::fs::read_to_string(absolute.join("PKG-INFO")) else {
+        return Ok(None);
+    };
+    // PKG-INFO is email headers (core metadata): the body after the first
+    // empty line is the description.
+    Ok(pkg_info
+        .lines()
+        .take_while(|line| !line.is_empty())
+        .find_map(|line| line.strip_prefix("Version:"))
+        .map(|version| version.trim().to_owned())
+        .filter(|version| !version.is_empty()))
+}
+
+/// The `__init__.py` of each package of the project in `dir` (at its top or
+/// under `src/`), by import name, sorted: where a web app may be defined.
+fn package_inits(dir: &Path) -> Vec<(String, String)> {
+    let mut found: Vec<(String, String)> = [dir.to_path_buf(), dir.join("src")]
+        .iter()
+        .filter_map(|root| std::fs::read_dir(root).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let text = std::fs::read_to_string(entry.path().join("__init__.py")).ok()?;
+            Some((entry.file_name().to_str()?.to_owned(), text))
+        })
+        .collect();
+    found.sort();
+    found
 }
 
 /// The packages of the project in `dir` that have a `__main__.py`, at its

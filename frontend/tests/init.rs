@@ -101,7 +101,7 @@ fn a_project_init_cannot_start_from_is_refused_naming_the_file() {
         "{error}"
     );
 
-    std::fs::write(&pyproject, "[tool.poetry]\nname = \"legacy\"\n").expect("pyproject");
+    std::fs::write(&pyproject, "[tool.poetry]\nversion = \"1.0\"\n").expect("pyproject");
     let error = write_starter_spec(&request(&dir, false)).expect_err("refused");
     assert!(
         error.to_string().starts_with(&format!(
@@ -138,5 +138,55 @@ fn the_spec_init_writes_for_an_application_passes_check() {
     assert!(
         error.to_string().contains("pyproject.toml not found"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_uv_workspace_members_spec_goes_to_the_root_with_the_members_path() {
+    let root = scratch("workspace_member");
+    let member = root.join("servers/tool");
+    std::fs::create_dir_all(&member).expect("member directory");
+    std::fs::write(
+        root.join("pyproject.toml"),
+        "[project]\nname = \"root\"\nversion = \"1.0\"\n[tool.uv.workspace]\nmembers = [\"servers/*\"]\n",
+    )
+    .expect("root pyproject");
+    std::fs::write(
+        root.join("uv.lock"),
+        "version = 1\nrequires-python = \">=3.11\"\n",
+    )
+    .expect("root lock");
+    std::fs::write(
+        member.join("pyproject.toml"),
+        "[project]\nname = \"tool\"\nversion = \"0.1\"\n[project.scripts]\ntool = \"tool:main\"\n",
+    )
+    .expect("member pyproject");
+    let (path, starter) = write_starter_spec(&request(&member, false)).expect("written");
+    assert_eq!(starter.service, "tool");
+    assert_eq!(
+        path,
+        std::fs::canonicalize(&root)
+            .expect("root")
+            .join("pybase.yaml")
+    );
+    assert!(!member.join("pybase.yaml").exists());
+    assert!(
+        starter.text.contains("    project: servers/tool\n"),
+        "{}",
+        starter.text
+    );
+    // The twin: a member the workspace does not name is a project of its own.
+    std::fs::remove_file(&path).expect("remove the spec");
+    std::fs::write(
+        root.join("pyproject.toml"),
+        "[project]\nname = \"root\"\nversion = \"1.0\"\n[tool.uv.workspace]\nmembers = [\"libs/*\"]\n",
+    )
+    .expect("root pyproject");
+    let (path, starter) = write_starter_spec(&request(&member, false)).expect("written");
+    assert_eq!(path, member.join("pybase.yaml"));
+    assert!(
+        starter.text.contains("    project: .\n"),
+        "{}",
+        starter.text
     );
 }

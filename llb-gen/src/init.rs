@@ -11,6 +11,13 @@
 //! there; packages that `uv.lock` has no Linux wheel for are named, since
 //! building them is what usually needs those packages.
 //!
+//! It also reads Poetry's `[tool.poetry]` (name, `python`, scripts), gives
+//! an unpacked sdist under a VCS version plugin its `PKG-INFO` version,
+//! `build: [cargo]` to a maturin project, a uv workspace member its path
+//! from the root, and, with no script or `__main__`, serves a package's
+//! web app with the server its lock pins. [`setup_cfg_spec`] writes one for
+//! a setuptools package from its `setup.cfg`.
+//!
 //! [`application_spec`] writes one for an application instead (a directory
 //! of code and a `requirements.txt`, without `pyproject.toml`): the
 //! service is named after the directory, and its command runs the first of
@@ -72,6 +79,22 @@ pub enum InitError {
         /// The file, as the user names it.
         file: String,
     },
+    /// `setup.cfg` does not read as an INI file.
+    #[error("{file} does not read as setup.cfg: {message}")]
+    NotSetupCfg {
+        /// The file, as the user names it.
+        file: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// `setup.cfg` has no `name` in `[metadata]`.
+    #[error(
+        "{file} has no `name` in `[metadata]`: pybase init reads a package's metadata from pyproject.toml's `[project]` or setup.cfg's `[metadata]`"
+    )]
+    NoSetupCfgName {
+        /// The file, as the user names it.
+        file: String,
+    },
     /// The `--frontend` image is not an image reference.
     #[error("the frontend image `{image}` is not an image reference: {reason}")]
     BadFrontendImage {
@@ -94,6 +117,16 @@ pub struct ProjectFiles<'a> {
     /// The packages with a `__main__.py` (top-level or under `src/`), by
     /// their import name: `python -m` runs one when there is no script.
     pub main_packages: &'a [String],
+    /// The project's directory relative to the build context (`.`, or a uv
+    /// workspace member's path from the workspace root).
+    pub project_dir: &'a str,
+    /// The `Version` of the directory's `PKG-INFO` when it has one and no
+    /// `.git` (an unpacked sdist): the version a VCS plugin cannot read.
+    pub sdist_version: Option<&'a str>,
+    /// The modules that may define a web app, by import name, with their
+    /// text: each top-level package's `__init__.py` (top-level or under
+    /// `src/`).
+    pub web_modules: &'a [(String, String)],
 }
 
 /// A starting spec.
@@ -105,11 +138,48 @@ pub struct Starter {
     pub text: String,
 }
 
-/// `[project]`, as far as `pybase init` reads it.
+/// `[project]`, `[tool.poetry]` and `[build-system]`, as far as `pybase
+/// init` reads them.
 #[derive(Deserialize)]
 struct PyprojectWire {
     project: Option<ProjectWire>,
+    tool: Option<ToolWire>,
+    #[serde(rename = "build-system")]
+    build_system: Option<BuildSystemWire>,
 }
+
+#[derive(Deserialize)]
+struct ToolWire {
+    poetry: Option<PoetryWire>,
+}
+
+/// Poetry's own table (`[tool.poetry]`), for a project without `[project]`.
+#[derive(Deserialize)]
+struct PoetryWire {
+    name: Option<toml::Value>,
+    #[serde(default)]
+    scripts: BTreeMap<toml::Spanned<String>, toml::Value>,
+    /// Its `python` entry is the project's `requires-python`.
+    #[serde(default)]
+    dependencies: BTreeMap<String, toml::Value>,
+}
+
+#[derive(Deserialize)]
+struct BuildSystemWire {
+    #[serde(default)]
+    requires: Vec<toml::Value>,
+    #[serde(rename = "build-backend")]
+    build_backend: Option<String>,
+}
+
+/// Build requirements that take the version from git, which a directory
+/// without `.git` (an unpacked sdist) does not have: `version:` must say it.
+const VCS_VERSION_PLUGINS: [&str; 4] = [
+    "hatch-vcs",
+    "setuptools-scm",
+    "versioningit",
+    "uv-dynamic-versioning",
+];
 
 #[derive(Deserialize)]
 struct ProjectWire {
@@ -142,9 +212,11 @@ pub fn starter_spec(files: &ProjectFiles<'_>, frontend_image: &str) -> Result<St
             message: e.message().trim_end().to_owned(),
         })?;
     let project = pyproject.project;
+    let poetry = pyproject.tool.and_then(|tool| tool.poetry);
     let name = project
         .as_ref()
         .and_then(|p| p.name.as_ref())
+        .or_else(|| poetry.as_ref().and_then(|p| p.name.as_ref()))
         .and_then(toml::Value::as_str)
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| InitError::NoProjectName {
@@ -156,15 +228,22 @@ pub fn starter_spec(files: &ProjectFiles<'_>, frontend_image: &str) -> Result<St
     let requires_python = project
         .as_ref()
         .and_then(|p| p.requires_python.as_ref())
+        .or_else(|| poetry.as_ref().and_then(|p| p.dependencies.get("python")))
         .or_else(|| lock.as_ref().and_then(|l| l.requires_python.as_ref()))
-        .and_then(toml::Value::as_str);
-    let python = requires_python.and_then(python_for);
-    let script = project.as_ref().and_then(|p| {
-        p.scripts
+        .and_then(toml::Value::as_str)
+        .map(poetry_constraint);
+    let python = requires_python.as_deref().and_then(python_for);
+    let first_script = |scripts: &BTreeMap<toml::Spanned<String>, toml::Value>| {
+        scripts
             .keys()
             .min_by_key(|key| key.span().start)
             .map(|key| key.get_ref().clone())
-    });
+    };
+    let script = project
+        .as_ref()
+        .and_then(|p| first_script(&p.scripts))
+        .or_else(|| poetry.as_ref().and_then(|p| first_script(&p.scripts)));
+    let build_system = pyproject.build_system.as_ref();
     let built_from_source = lock
         .as_ref()
         .map(|l| packages_without_linux_wheels(&l.package))
@@ -179,17 +258,35 @@ pub fn starter_spec(files: &ProjectFiles<'_>, frontend_image: &str) -> Result<St
         .iter()
         .find(|package| package.to_lowercase() == wanted)
         .or_else(|| files.main_packages.first());
-    let command = match (script.as_deref(), main_package) {
-        (Some(script), _) => format!(
-            "    command: [{}]    # the first of [project.scripts]\n",
-            yaml_string(script)
-        ),
-        (None, Some(package)) => format!(
-            "    command: [python, -m, {}]    # its __main__ ([project.scripts] has none)\n",
-            yaml_string(package)
-        ),
-        (None, None) => "    # command: [python, -m, your_package]   # the image's command ([project.scripts] has none)\n".to_owned(),
+    let scripts_table = if project.as_ref().is_some_and(|p| !p.scripts.is_empty()) {
+        "[project.scripts]"
+    } else {
+        "[tool.poetry.scripts]"
     };
+    let web = files
+        .lock
+        .and_then(|lock| web_command(lock, files.web_modules));
+    let command = package_command(script.as_deref(), scripts_table, main_package, web);
+    let requires: Vec<String> = build_system
+        .map(|b| {
+            b.requires
+                .iter()
+                .filter_map(toml::Value::as_str)
+                .filter_map(requirement_name)
+                .collect()
+        })
+        .unwrap_or_default();
+    let version = files
+        .sdist_version
+        .filter(|_| requires.iter().any(|r| VCS_VERSION_PLUGINS.contains(&r.as_str())))
+        .map(|v| format!(
+            "    version: {}    # from PKG-INFO: the version plugin reads git, and there is no .git\n",
+            yaml_string(v)
+        ));
+    let rust = build_system
+        .and_then(|b| b.build_backend.as_deref())
+        .is_some_and(|backend| backend.starts_with("maturin"))
+        || requires.iter().any(|r| r == "setuptools-rust");
     let text = render(&Rendered {
         frontend_image,
         service: &service,
@@ -199,9 +296,108 @@ pub fn starter_spec(files: &ProjectFiles<'_>, frontend_image: &str) -> Result<St
         } else {
             "requires-python is not set: the newest stable Python"
         },
+        project_dir: files.project_dir,
         project_note: "",
+        version: version.as_deref().unwrap_or_default(),
+        build: if rust { RUST_BUILD } else { DEFAULT_BUILD },
         command: &command,
         built_from_source: &built_from_source,
+    });
+    Ok(Starter { service, text })
+}
+
+/// The line of a package's `command`: its first script (of `scripts_table`),
+/// else `python -m` of its package with a `__main__`, else the `web` app's
+/// server, else a comment to fill in.
+fn package_command(
+    script: Option<&str>,
+    scripts_table: &str,
+    main_package: Option<&String>,
+    web: Option<String>,
+) -> String {
+    match (script, main_package, web) {
+        (Some(script), _, _) => format!(
+            "    command: [{}]    # the first of {scripts_table}\n",
+            yaml_string(script)
+        ),
+        (None, Some(package), _) => format!(
+            "    command: [python, -m, {}]    # its __main__ ([project.scripts] has none)\n",
+            yaml_string(package)
+        ),
+        (None, None, Some(web)) => web,
+        (None, None, None) => "    # command: [python, -m, your_package]   # the image's command ([project.scripts] has none)\n".to_owned(),
+    }
+}
+
+/// The starting spec for a setuptools package without `pyproject.toml`
+/// (`setup.py` and `setup.cfg`), from `setup_cfg`, the text of its
+/// `setup.cfg` named `setup_cfg_file`: the service named after `[metadata]`
+/// `name`, the base image's Python from `[options]` `python_requires`, the
+/// command the first `console_scripts` entry of `[options.entry_points]`
+/// (else `python -m` of a package of `main_packages`).
+pub fn setup_cfg_spec(
+    setup_cfg_file: &str,
+    setup_cfg: &str,
+    main_packages: &[String],
+    frontend_image: &str,
+) -> Result<Starter, InitError> {
+    ImageName::parse(frontend_image).map_err(|reason| InitError::BadFrontendImage {
+        image: frontend_image.to_owned(),
+        reason,
+    })?;
+    let mut ini = configparser::ini::Ini::new_cs();
+    ini.set_multiline(true);
+    ini.read(setup_cfg.to_owned())
+        .map_err(|message| InitError::NotSetupCfg {
+            file: setup_cfg_file.to_owned(),
+            message,
+        })?;
+    let name = ini
+        .get("metadata", "name")
+        .filter(|name| !name.trim().is_empty())
+        .ok_or_else(|| InitError::NoSetupCfgName {
+            file: setup_cfg_file.to_owned(),
+        })?;
+    let python = ini
+        .get("options", "python_requires")
+        .as_deref()
+        .and_then(python_for);
+    // `console_scripts` is one `name = module:function` a line.
+    let script = ini
+        .get("options.entry_points", "console_scripts")
+        .and_then(|scripts| {
+            scripts
+                .lines()
+                .find_map(|line| line.split_once('=').map(|(name, _)| name.trim().to_owned()))
+                .filter(|name| !name.is_empty())
+        });
+    let wanted = crate::names::normalize_name(&name).replace('-', "_");
+    let main_package = main_packages
+        .iter()
+        .find(|package| package.to_lowercase() == wanted)
+        .or_else(|| main_packages.first());
+    let command = package_command(
+        script.as_deref(),
+        "setup.cfg's console_scripts",
+        main_package,
+        None,
+    );
+    let service = service_name(&name);
+    let text = render(&Rendered {
+        frontend_image,
+        service: &service,
+        python,
+        python_note: if python.is_some() {
+            "the newest stable Python python_requires allows"
+        } else {
+            "python_requires is not set: the newest stable Python"
+        },
+        project_dir: ".",
+        project_note: "    # setup.py and setup.cfg: a setuptools package, locked in requirements.txt",
+        version: "",
+        build: DEFAULT_BUILD,
+        command: &command,
+        built_from_source: &[],
     });
     Ok(Starter { service, text })
 }
@@ -220,28 +416,52 @@ pub struct Application<'a> {
     pub scripts: &'a [&'a str],
     /// Its lock's text (`requirements.txt` or `pylock.toml`), when it reads.
     pub lock: Option<&'a str>,
-    /// The text of each of its scripts, by name, when it reads.
+    /// The text of each of its top-level modules (`.py` files), by file
+    /// name, when it reads: where its web app may be defined.
     pub script_texts: &'a [(&'a str, String)],
 }
 
-/// The servers a web application's command may run, with the command
-/// that serves `MODULE:app` on port 8000 of every interface.
-const SERVERS: [(&str, &str); 2] = [
+/// The servers a web application's command may run, by the name the lock
+/// pins them under, with the command that serves `MODULE:app` on every
+/// interface and its port.
+const SERVERS: [(&str, &str, u16); 3] = [
     (
         "gunicorn",
-        "[gunicorn, \"MODULE:app\", --bind, \"0.0.0.0:8000\"]    # the WSGI app `app` of MODULE.py, served by gunicorn from the lock",
+        "[gunicorn, \"MODULE:app\", --bind, \"0.0.0.0:8000\"]    # the WSGI app `app` of MODULE, served by gunicorn from the lock",
+        8000,
     ),
     (
         "uvicorn",
-        "[uvicorn, \"MODULE:app\", --host, 0.0.0.0, --port, \"8000\"]    # the ASGI app `app` of MODULE.py, served by uvicorn from the lock",
+        "[uvicorn, \"MODULE:app\", --host, 0.0.0.0, --port, \"8000\"]    # the ASGI app `app` of MODULE, served by uvicorn from the lock",
+        8000,
+    ),
+    (
+        "flask",
+        "[flask, --app, MODULE, run, --host, 0.0.0.0, --port, \"5000\"]    # Flask's development server on the app of MODULE (the lock pins no gunicorn); for production, lock gunicorn",
+        5000,
     ),
 ];
 
-/// The command that serves `app`'s web application: when its lock pins a
-/// server of [`SERVERS`] and one of its scripts defines `app` at its top
-/// level (`app = Flask(__name__)`, `app = FastAPI()`), that server on it.
-fn web_command(app: &Application<'_>) -> Option<String> {
-    let lock = app.lock?;
+/// The module names that, defining `app`, are taken to be the web app
+/// even when other modules define one too, the first first.
+const WEB_MODULES: [&str; 4] = ["app", "main", "wsgi", "asgi"];
+
+/// Whether the module `text` defines `app` at its top level
+/// (`app = Flask(__name__)`, `app = FastAPI()`, `def app(environ, …)`).
+fn defines_app(text: &str) -> bool {
+    text.lines().any(|line| {
+        line.starts_with("app =")
+            || line.starts_with("app=")
+            || line.starts_with("def app(")
+            || line.starts_with("async def app(")
+    })
+}
+
+/// The command (and port) that serves a web app: when `lock` pins a server
+/// of [`SERVERS`] and one of `modules` (import name, text; the preferred
+/// first) defines `app` at its top level, that server on it. When several
+/// do, the command is left as a comment naming them all.
+fn web_command<M: AsRef<str>>(lock: &str, modules: &[(M, String)]) -> Option<String> {
     let pinned = |server: &str| {
         lock.lines().any(|line| {
             let line = line.trim_start().to_ascii_lowercase();
@@ -250,16 +470,29 @@ fn web_command(app: &Application<'_>) -> Option<String> {
                 || line == format!("name = \"{server}\"")
         })
     };
-    let (_, command) = SERVERS.iter().find(|(server, _)| pinned(server))?;
-    let (script, _) = app.script_texts.iter().find(|(_, text)| {
-        text.lines()
-            .any(|line| line.starts_with("app =") || line.starts_with("app="))
-    })?;
-    let module = script.strip_suffix(".py")?;
-    Some(format!(
-        "    command: {}\n",
-        command.replace("MODULE", module)
-    ))
+    let (_, command, port) = SERVERS.iter().find(|(server, _, _)| pinned(server))?;
+    let apps: Vec<&str> = modules
+        .iter()
+        .filter(|(_, text)| defines_app(text))
+        .map(|(module, _)| module.as_ref())
+        .collect();
+    // A module named for the app is the app, whatever else defines one.
+    let preferred = WEB_MODULES
+        .iter()
+        .find(|name| apps.contains(name))
+        .map(|name| vec![*name]);
+    match preferred.as_deref().unwrap_or(&apps) {
+        [] => None,
+        [module] => Some(format!(
+            "    command: {}\n    ports: [{port}]\n",
+            command.replace("MODULE", module)
+        )),
+        [first, ..] => Some(format!(
+            "    # command: {}\n    # several modules define `app` ({}): name the one to serve\n",
+            command.replace("MODULE", first),
+            apps.join(", ")
+        )),
+    }
 }
 
 /// The starting spec for the application `app`, whose `# syntax=` line
@@ -274,7 +507,13 @@ pub fn application_spec(app: &Application<'_>, frontend_image: &str) -> Result<S
     let script = APPLICATION_SCRIPTS
         .iter()
         .find(|script| app.scripts.contains(script));
-    let command = match (web_command(app), script) {
+    let modules: Vec<(&str, String)> = app
+        .script_texts
+        .iter()
+        .filter_map(|(script, text)| Some((script.strip_suffix(".py")?, text.clone())))
+        .collect();
+    let web = app.lock.and_then(|lock| web_command(lock, &modules));
+    let command = match (web, script) {
         (Some(web), _) => web,
         (None, Some(&"manage.py")) => "    command: [python, manage.py, runserver, \"0.0.0.0:8000\"]    # Django's development server; for production, e.g. [gunicorn, yoursite.wsgi, --bind, \"0.0.0.0:8000\"]\n".to_owned(),
         (None, Some(script)) => format!("    command: [python, {script}]    # run in the image's workdir, /app\n"),
@@ -286,12 +525,23 @@ pub fn application_spec(app: &Application<'_>, frontend_image: &str) -> Result<S
         service: &service,
         python: None,
         python_note: "no pyproject.toml says which Python: the newest stable one",
+        project_dir: ".",
         project_note: "    # an application: its code, copied into /app, and requirements.txt",
+        version: "",
+        build: DEFAULT_BUILD,
         command: &command,
         built_from_source: &[],
     });
     Ok(Starter { service, text })
 }
+
+/// The line of `system.build` when nothing needs a package.
+const DEFAULT_BUILD: &str =
+    "      build: []     # OS packages only for building wheels, e.g. gcc, libpq-dev\n";
+
+/// The line of `system.build` for a project with Rust code (maturin,
+/// setuptools-rust): its build backend runs cargo.
+const RUST_BUILD: &str = "      build: [cargo]    # the build backend compiles Rust (maturin); Debian 12's cargo is Rust 1.63, too old for most crates: there, cargo-web (Rust 1.85)\n";
 
 /// What goes into the text of the spec.
 struct Rendered<'a> {
@@ -300,8 +550,14 @@ struct Rendered<'a> {
     python: Option<(u32, u32)>,
     /// The comment on the base image's line.
     python_note: &'a str,
+    /// The service's `project`.
+    project_dir: &'a str,
     /// The comment on `project`'s line, with its spaces (or nothing).
     project_note: &'a str,
+    /// The line of `version`, or nothing.
+    version: &'a str,
+    /// The line of `system.build`.
+    build: &'a str,
     /// The line of `command`, or a comment in its place.
     command: &'a str,
     built_from_source: &'a [String],
@@ -316,14 +572,22 @@ fn render(spec: &Rendered<'_>) -> String {
          services:\n\
          \x20 {service}:\n\
          \x20   from: python:{major}.{minor}-slim    # {python_note}\n\
-         \x20   project: .{project_note}\n\
+         \x20   project: {project_dir}{project_note}\n\
+         {version}\
          \x20   system:\n\
          \x20     runtime: []   # OS packages the image needs at run time, e.g. libpq5\n\
-         \x20     build: []     # OS packages only for building wheels, e.g. gcc, libpq-dev\n",
+         {build}",
         frontend = spec.frontend_image,
         service = spec.service,
         python_note = spec.python_note,
+        project_dir = if spec.project_dir == "." {
+            ".".to_owned()
+        } else {
+            yaml_string(spec.project_dir)
+        },
         project_note = spec.project_note,
+        version = spec.version,
+        build = spec.build,
     );
     if !spec.built_from_source.is_empty() {
         out.push_str(&format!(
@@ -405,6 +669,74 @@ pub fn lowest_python(requires_python: &str) -> Option<(u32, u32)> {
         .max()
 }
 
+/// Whether the `pyproject.toml` text `root` declares a uv workspace
+/// (`[tool.uv.workspace]`) whose `members` globs match `member`, a path
+/// relative to it with `/` separators, and whose `exclude` globs do not.
+pub fn workspace_includes(root: &str, member: &str) -> bool {
+    let Ok(root) = toml::from_str::<toml::Value>(root) else {
+        return false;
+    };
+    let Some(workspace) = root
+        .get("tool")
+        .and_then(|t| t.get("uv"))
+        .and_then(|u| u.get("workspace"))
+    else {
+        return false;
+    };
+    let matches = |key: &str| {
+        workspace
+            .get(key)
+            .and_then(toml::Value::as_array)
+            .is_some_and(|globs| {
+                globs
+                    .iter()
+                    .filter_map(toml::Value::as_str)
+                    .filter_map(|glob| glob::Pattern::new(glob.trim_end_matches('/')).ok())
+                    .any(|pattern| pattern.matches(member))
+            })
+    };
+    matches("members") && !matches("exclude")
+}
+
+/// A PEP 508 requirement's normalized name (`hatch-vcs>=0.3` → `hatch-vcs`).
+fn requirement_name(requirement: &str) -> Option<String> {
+    let requirement: pep508_rs::Requirement = requirement.parse().ok()?;
+    Some(crate::names::normalize_name(requirement.name.as_ref()))
+}
+
+/// Poetry's `python` constraint as PEP 440: `^3.9` is `>=3.9,<4.0` and
+/// `~3.9` is `>=3.9,<3.10`; others (`>=3.5`, `*`) as they are.
+fn poetry_constraint(constraint: &str) -> String {
+    let constraint = constraint.trim();
+    let bump = |version: &str, at: usize| -> Option<String> {
+        let mut parts: Vec<u64> = version
+            .split('.')
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        parts.truncate(at + 1);
+        *parts.get_mut(at)? += 1;
+        Some(
+            parts
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join("."),
+        )
+    };
+    let caret = constraint
+        .strip_prefix('^')
+        .and_then(|version| Some((version, bump(version, 0)?)));
+    let tilde = constraint
+        .strip_prefix('~')
+        .filter(|v| !v.starts_with('='))
+        .and_then(|version| Some((version, bump(version, 1)?)));
+    match caret.or(tilde) {
+        Some((version, upper)) => format!(">={version},<{upper}"),
+        None => constraint.to_owned(),
+    }
+}
+
 /// Locked packages (not the project's own) that have no wheel for Linux:
 /// uv builds them from their source distribution.
 fn packages_without_linux_wheels(packages: &[toml::Value]) -> Vec<String> {
@@ -458,12 +790,26 @@ mod tests {
     use super::*;
 
     fn starter(pyproject: &str, lock: Option<&str>) -> Result<Starter, InitError> {
+        starter_full(pyproject, lock, ".", None, &[])
+    }
+
+    /// `starter_spec` of a project with every input given.
+    fn starter_full(
+        pyproject: &str,
+        lock: Option<&str>,
+        project_dir: &str,
+        sdist_version: Option<&str>,
+        web_modules: &[(String, String)],
+    ) -> Result<Starter, InitError> {
         starter_spec(
             &ProjectFiles {
                 pyproject_file: "pyproject.toml",
                 pyproject,
                 lock,
                 main_packages: &[],
+                project_dir,
+                sdist_version,
+                web_modules,
             },
             DEFAULT_FRONTEND_IMAGE,
         )
@@ -486,6 +832,9 @@ mod tests {
                 pyproject: "[project]\nname = \"x\"\n",
                 lock: None,
                 main_packages: &[],
+                project_dir: ".",
+                sdist_version: None,
+                web_modules: &[],
             },
             "localhost:5000/pybase-frontend:dev",
         )
@@ -662,7 +1011,7 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
     #[test]
     fn a_pyproject_without_a_name_or_not_toml_is_refused_naming_the_file() {
         assert_eq!(
-            starter("[tool.poetry]\nname = \"x\"\n", None),
+            starter("[tool.poetry]\nversion = \"1.0\"\n", None),
             Err(InitError::NoProjectName {
                 file: "pyproject.toml".into()
             })
@@ -680,6 +1029,9 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
                 pyproject: "[project]\nname = \"x\"\n",
                 lock: None,
                 main_packages: &[],
+                project_dir: ".",
+                sdist_version: None,
+                web_modules: &[],
             },
             "Bad Image",
         )
@@ -696,6 +1048,9 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
                     pyproject: "[project]\nname = \"My-Tool\"\n",
                     lock: None,
                     main_packages,
+                    project_dir: ".",
+                    sdist_version: None,
+                    web_modules: &[],
                 },
                 DEFAULT_FRONTEND_IMAGE,
             )
@@ -740,11 +1095,240 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
         assert!(
             spec(uvicorn, &flask).contains("    command: [uvicorn, \"app:app\", --host, 0.0.0.0")
         );
+        // Flask alone in the lock: its development server.
+        assert!(
+            spec("flask==3.1.0 --hash=sha256:00\n", &flask)
+                .contains("command: [flask, --app, app, run, --host, 0.0.0.0")
+        );
         // The twins: no server in the lock, or no `app` defined, runs the script.
         assert!(
-            spec("flask==3.1.0 --hash=sha256:00\n", &flask).contains("command: [python, app.py]")
+            spec("requests==2.32.0 --hash=sha256:00\n", &flask)
+                .contains("command: [python, app.py]")
         );
         let no_app = vec![("app.py", "print('hello')\n".to_owned())];
         assert!(spec(gunicorn, &no_app).contains("command: [python, app.py]"));
+    }
+
+    /// The text of [`starter_full`]'s spec.
+    fn starter_with(
+        pyproject: &str,
+        lock: Option<&str>,
+        project_dir: &str,
+        sdist_version: Option<&str>,
+        web_modules: &[(String, String)],
+    ) -> String {
+        starter_full(pyproject, lock, project_dir, sdist_version, web_modules)
+            .expect("a spec")
+            .text
+    }
+
+    #[test]
+    fn a_poetry_project_without_a_project_table_is_read_from_tool_poetry() {
+        let pyproject = "[tool.poetry]\nname = \"tool\"\n[tool.poetry.dependencies]\npython = \"^3.9\"\n[tool.poetry.scripts]\ntool = \"tool.cli:main\"\n";
+        let text = starter_with(pyproject, None, ".", None, &[]);
+        assert!(text.contains("  tool:\n"), "{text}");
+        assert!(
+            text.contains("command: [tool]    # the first of [tool.poetry.scripts]"),
+            "{text}"
+        );
+        // `^3.9` is `>=3.9,<4.0`: the newest stable Python.
+        assert!(text.contains("from: python:3.15-slim"), "{text}");
+        crate::spec::parse("pybase.yaml", text.as_bytes()).expect("a valid spec");
+        for (poetry, pep440) in [
+            ("^3.9", ">=3.9,<4"),
+            ("~3.10", ">=3.10,<3.11"),
+            (">=3.5", ">=3.5"),
+        ] {
+            assert_eq!(poetry_constraint(poetry), pep440, "{poetry}");
+        }
+        let capped =
+            "[tool.poetry]\nname = \"tool\"\n[tool.poetry.dependencies]\npython = \"~3.12\"\n";
+        assert!(starter_with(capped, None, ".", None, &[]).contains("from: python:3.12-slim"));
+    }
+
+    #[test]
+    fn an_sdist_with_a_vcs_version_plugin_gets_the_version_of_its_pkg_info() {
+        let vcs = "[build-system]\nrequires = [\"hatchling>=1.26\", \"hatch-vcs>=0.4\"]\nbuild-backend = \"hatchling.build\"\n[project]\nname = \"tool\"\ndynamic = [\"version\"]\n";
+        let text = starter_with(vcs, None, ".", Some("1.18.4"), &[]);
+        assert!(
+            text.contains("    version: \"1.18.4\"    # from PKG-INFO"),
+            "{text}"
+        );
+        crate::spec::parse("pybase.yaml", text.as_bytes()).expect("a valid spec");
+        // The twins: no PKG-INFO (a git checkout), or no VCS plugin.
+        assert!(!starter_with(vcs, None, ".", None, &[]).contains("version: \""));
+        let static_version = "[build-system]\nrequires = [\"hatchling\"]\n[project]\nname = \"tool\"\nversion = \"1.0\"\n";
+        assert!(!starter_with(static_version, None, ".", Some("1.0"), &[]).contains("version: \""));
+    }
+
+    #[test]
+    fn a_maturin_project_builds_with_cargo() {
+        let maturin = "[build-system]\nrequires = [\"maturin>=1,<2\"]\nbuild-backend = \"maturin\"\n[project]\nname = \"fast\"\n";
+        let text = starter_with(maturin, None, ".", None, &[]);
+        assert!(
+            text.contains("      build: [cargo]    # the build backend compiles Rust"),
+            "{text}"
+        );
+        crate::spec::parse("pybase.yaml", text.as_bytes()).expect("a valid spec");
+        let pure = "[build-system]\nrequires = [\"hatchling\"]\nbuild-backend = \"hatchling.build\"\n[project]\nname = \"slow\"\n";
+        assert!(starter_with(pure, None, ".", None, &[]).contains("      build: []     #"));
+    }
+
+    #[test]
+    fn a_workspace_members_spec_names_its_path_from_the_root() {
+        let text = starter_with(
+            "[project]\nname = \"member\"\n[project.scripts]\nmember = \"m:main\"\n",
+            None,
+            "examples/servers/member",
+            None,
+            &[],
+        );
+        assert!(
+            text.contains("    project: examples/servers/member\n"),
+            "{text}"
+        );
+        crate::spec::parse("pybase.yaml", text.as_bytes()).expect("a valid spec");
+        let root = "[project]\nname = \"root\"\n[tool.uv.workspace]\nmembers = [\"examples/servers/*\", \"libs/*\"]\nexclude = [\"libs/old\"]\n";
+        assert!(workspace_includes(root, "examples/servers/member"));
+        assert!(workspace_includes(root, "libs/new"));
+        assert!(!workspace_includes(root, "libs/old"));
+        assert!(!workspace_includes(root, "examples/clients/member"));
+        assert!(!workspace_includes(
+            "[project]\nname = \"solo\"\n",
+            "examples/servers/member"
+        ));
+    }
+
+    #[test]
+    fn a_package_that_defines_a_flask_app_is_served_by_the_lock_s_server() {
+        let pyproject = "[project]\nname = \"site\"\n";
+        let lock_with = |names: &[&str]| {
+            names
+                .iter()
+                .map(|name| format!("[[package]]\nname = \"{name}\"\nversion = \"1.0\"\n"))
+                .collect::<String>()
+        };
+        let modules = vec![
+            ("helpers".to_owned(), "x = 1\n".to_owned()),
+            (
+                "site".to_owned(),
+                "from flask import Flask\napp = Flask(__name__)\n".to_owned(),
+            ),
+        ];
+        let flask = starter_with(pyproject, Some(&lock_with(&["flask"])), ".", None, &modules);
+        assert!(
+            flask.contains(
+                "    command: [flask, --app, site, run, --host, 0.0.0.0, --port, \"5000\"]"
+            ),
+            "{flask}"
+        );
+        assert!(flask.contains("    ports: [5000]\n"), "{flask}");
+        crate::spec::parse("pybase.yaml", flask.as_bytes()).expect("a valid spec");
+        let gunicorn = starter_with(
+            pyproject,
+            Some(&lock_with(&["flask", "gunicorn"])),
+            ".",
+            None,
+            &modules,
+        );
+        assert!(
+            gunicorn.contains("    command: [gunicorn, \"site:app\""),
+            "{gunicorn}"
+        );
+        // The twin: no server in the lock, no command.
+        let none = starter_with(pyproject, Some(&lock_with(&["click"])), ".", None, &modules);
+        assert!(
+            none.contains("    # command: [python, -m, your_package]"),
+            "{none}"
+        );
+    }
+
+    #[test]
+    fn an_application_whose_app_is_in_another_module_is_served_unless_several_define_one() {
+        let spec = |texts: &[(&str, String)]| {
+            application_spec(
+                &Application {
+                    dir_name: "web",
+                    scripts: &[],
+                    lock: Some("gunicorn==23.0.0 --hash=sha256:00\n"),
+                    script_texts: texts,
+                },
+                DEFAULT_FRONTEND_IMAGE,
+            )
+            .expect("a spec")
+            .text
+        };
+        let wsgi = "def app(environ, start_response):\n    pass\n".to_owned();
+        let one = spec(&[
+            ("hello.py", wsgi.clone()),
+            ("util.py", "x = 1\n".to_owned()),
+        ]);
+        assert!(
+            one.contains("    command: [gunicorn, \"hello:app\", --bind, \"0.0.0.0:8000\"]"),
+            "{one}"
+        );
+        assert!(one.contains("    ports: [8000]\n"), "{one}");
+        crate::spec::parse("pybase.yaml", one.as_bytes()).expect("a valid spec");
+        let several = spec(&[("echo.py", wsgi.clone()), ("hello.py", wsgi.clone())]);
+        assert!(
+            several.contains(
+                "    # several modules define `app` (echo, hello): name the one to serve"
+            ),
+            "{several}"
+        );
+        assert!(!several.contains("\n    command:"), "{several}");
+        crate::spec::parse("pybase.yaml", several.as_bytes()).expect("a valid spec");
+        // A module named for the app wins over the others.
+        let named = spec(&[("echo.py", wsgi.clone()), ("wsgi.py", wsgi)]);
+        assert!(
+            named.contains("    command: [gunicorn, \"wsgi:app\""),
+            "{named}"
+        );
+    }
+
+    #[test]
+    fn a_setup_cfg_package_is_read_from_its_metadata_options_and_entry_points() {
+        let setup_cfg = "[metadata]\nname = Lint_Tool\nversion = attr: lint.__version__\n\n[options]\npackages = find:\ninstall_requires =\n\tmccabe>=0.7\npython_requires = >=3.9, <3.13\n\n[options.entry_points]\nconsole_scripts =\n\tlint-tool = lint.cli:main\n\tlint-admin = lint.admin:main\nlint.extension =\n\tF = lint.plugins:F\n";
+        let spec =
+            setup_cfg_spec("setup.cfg", setup_cfg, &[], DEFAULT_FRONTEND_IMAGE).expect("a spec");
+        assert_eq!(spec.service, "lint_tool");
+        assert!(
+            spec.text.contains("from: python:3.12-slim"),
+            "{}",
+            spec.text
+        );
+        assert!(
+            spec.text
+                .contains("    command: [lint-tool]    # the first of setup.cfg's console_scripts"),
+            "{}",
+            spec.text
+        );
+        crate::spec::parse("pybase.yaml", spec.text.as_bytes()).expect("a valid spec");
+        // The twins: no console_scripts runs the package's __main__; no name is refused.
+        let no_scripts = "[metadata]\nname = lint\n";
+        let text = setup_cfg_spec(
+            "setup.cfg",
+            no_scripts,
+            &["lint".to_owned()],
+            DEFAULT_FRONTEND_IMAGE,
+        )
+        .expect("a spec")
+        .text;
+        assert!(text.contains("    command: [python, -m, lint]"), "{text}");
+        assert!(
+            text.contains("from: python:3.15-slim    # python_requires is not set"),
+            "{text}"
+        );
+        assert_eq!(
+            setup_cfg_spec(
+                "setup.cfg",
+                "[options]\npackages = find:\n",
+                &[],
+                DEFAULT_FRONTEND_IMAGE
+            ),
+            Err(InitError::NoSetupCfgName {
+                file: "setup.cfg".into()
+            })
+        );
     }
 }

@@ -18,14 +18,16 @@
 //! topic: [`layers`], [`image`], [`locks`], [`lock_target`] (`--target lock`), [`apps`], [`tiers`], [`seeds`],
 //! [`secrets`], [`platforms`], [`proxies`], [`reproducibility`], [`workspaces`] (with
 //! Poetry path dependencies), [`release`] (`cargo xtask release` to the
-//! loopback registry, and a build with the released frontend), and
-//! [`real`], the corpus of published projects.
+//! loopback registry, and a build with the released frontend),
+//! [`real`], the corpus of published projects, and [`init_real`], `pybase
+//! init` on it.
 
 mod apps;
 #[path = "../support/fixtures.rs"]
 mod fixtures;
 mod harness;
 mod image;
+mod init_real;
 mod layers;
 mod lock_target;
 mod locks;

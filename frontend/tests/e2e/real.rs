@@ -50,7 +50,7 @@ fn code_file(name: &str) -> String {
 
 /// `name` fetched by `fetch.sh` (its sdists kept in the target directory
 /// between runs) and copied to a fresh scratch directory.
-fn fetch(name: &str) -> PathBuf {
+pub(crate) fn fetch(name: &str) -> PathBuf {
     let fetched = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real");
     let output = run(Command::new(repo_root().join("testdata/real/fetch.sh"))
         .arg(&fetched)
@@ -204,7 +204,15 @@ fn runs(image: &str) -> String {
 /// own container until it answers (30 s at most), removes it, and returns
 /// the page.
 pub(crate) fn page(image: &str, port: u16) -> String {
-    let started = run(Command::new("docker").args(["run", "-d", image]));
+    page_of(image, port, &[])
+}
+
+/// [`page`] of `image` started with `command` in place of its own (none:
+/// its own).
+pub(crate) fn page_of(image: &str, port: u16, command: &[&str]) -> String {
+    let started = run(Command::new("docker")
+        .args(["run", "-d", image])
+        .args(command));
     assert!(started.status.success(), "{image}: {}", failure(&started));
     let container = stdout(&started);
     let fetch = format!(
@@ -233,7 +241,7 @@ pub(crate) fn page(image: &str, port: u16) -> String {
 /// Runs the image's command, an MCP server on stdio, with one JSON-RPC
 /// `initialize` request on its standard input, which then closes, and
 /// returns what it answered on its standard output.
-fn mcp_initialize(image: &str) -> String {
+pub(crate) fn mcp_initialize(image: &str) -> String {
     use std::io::Write;
     use std::process::Stdio;
     let request = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"pybase-e2e","version":"1"}}}"#;
