@@ -793,6 +793,23 @@ mod tests {
         starter_full(pyproject, lock, ".", None, &[])
     }
 
+    /// `starter_spec` of the smallest project (`[project]` named `x`),
+    /// naming `frontend`.
+    fn smallest_with_frontend(frontend: &str) -> Result<Starter, InitError> {
+        starter_spec(
+            &ProjectFiles {
+                pyproject_file: "pyproject.toml",
+                pyproject: "[project]\nname = \"x\"\n",
+                lock: None,
+                main_packages: &[],
+                project_dir: ".",
+                sdist_version: None,
+                web_modules: &[],
+            },
+            frontend,
+        )
+    }
+
     /// `starter_spec` of a project with every input given.
     fn starter_full(
         pyproject: &str,
@@ -826,19 +843,7 @@ mod tests {
             format!("{RELEASED_FRONTEND_REPOSITORY}:{major}")
         );
         // The twin: another image is written as given.
-        let spec = starter_spec(
-            &ProjectFiles {
-                pyproject_file: "pyproject.toml",
-                pyproject: "[project]\nname = \"x\"\n",
-                lock: None,
-                main_packages: &[],
-                project_dir: ".",
-                sdist_version: None,
-                web_modules: &[],
-            },
-            "localhost:5000/pybase-frontend:dev",
-        )
-        .expect("a spec");
+        let spec = smallest_with_frontend("localhost:5000/pybase-frontend:dev").expect("a spec");
         assert!(
             spec.text
                 .starts_with("# syntax=localhost:5000/pybase-frontend:dev\n"),
@@ -1023,19 +1028,7 @@ wheels = [{ url = "https://files/six-1.17.0-py2.py3-none-any.whl" }]
                 .starts_with("pyproject.toml is not valid TOML"),
             "{error}"
         );
-        let error = starter_spec(
-            &ProjectFiles {
-                pyproject_file: "pyproject.toml",
-                pyproject: "[project]\nname = \"x\"\n",
-                lock: None,
-                main_packages: &[],
-                project_dir: ".",
-                sdist_version: None,
-                web_modules: &[],
-            },
-            "Bad Image",
-        )
-        .expect_err("bad image");
+        let error = smallest_with_frontend("Bad Image").expect_err("bad image");
         assert!(matches!(error, InitError::BadFrontendImage { .. }));
     }
 
