@@ -204,6 +204,28 @@ pub fn failure(output: &Output) -> String {
     )
 }
 
+/// Gives `service` of the spec in `dir` a working directory of its own
+/// (`/srv/own-SERVICE`), so that its system step, and every step whose
+/// output is an image layer (all built on it), belong to the calling test
+/// alone. A test that builds with `--no-cache` must: `--no-cache` gives a
+/// step's cache record a second result, and a later build of another test
+/// sharing that step may load either, its lower layers changing.
+pub fn own_system_step(dir: &Path, service: &str) {
+    let spec = dir.join("pybase.yaml");
+    let text = std::fs::read_to_string(&spec).expect("read the spec");
+    let key = format!("\n  {service}:\n");
+    assert!(
+        text.contains(&key),
+        "no service {service} in {}",
+        spec.display()
+    );
+    std::fs::write(
+        &spec,
+        text.replacen(&key, &format!("{key}    workdir: /srv/own-{service}\n"), 1),
+    )
+    .expect("write the spec");
+}
+
 /// `docker buildx build` of `target` from the project in `dir`, loaded as `tag`.
 pub fn build(dir: &Path, target: Option<&str>, tag: &str) -> (Output, f64) {
     build_with(dir, target, tag, &[])

@@ -8,7 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use crate::harness::{
-    build_with, e2e_session, failure, fixture, inspect, run, stderr, stdout, step_cached,
+    build_with, e2e_session, failure, fixture, inspect, own_system_step, run, stderr, stdout,
+    step_cached,
 };
 
 /// A CONNECT proxy (HTTPS) that also forwards plain-HTTP requests: binds
@@ -110,29 +111,16 @@ impl Proxy {
 /// `setup-py` fixture downloads; with `HTTPS_PROXY` it goes through the
 /// proxy, and a build with another proxy is fully cached.
 ///
-/// The first build runs with `--no-cache`, on a working directory of its
-/// own (`/srv/proxied`): that makes the system step, and every step whose
-/// output is a layer (all built on it), this test's alone, so the second
-/// result `--no-cache` gives a cache record is never one another test's
-/// image could load (a shared system step would then have two layers to
-/// pick from). Cache mount ids are no part of BuildKit's cache keys, so a
-/// cache namespace of its own would not make the steps rerun.
+/// The first build runs with `--no-cache`, on a system step of its own
+/// ([`own_system_step`]). Cache mount ids are no part of BuildKit's cache
+/// keys, so a cache namespace of its own would not make the steps rerun.
 #[test]
 fn the_proxy_build_args_reach_the_downloading_steps_and_no_cache_key_or_config() {
     let Some(_docker) = e2e_session() else {
         return;
     };
     let dir = fixture("setup-py");
-    let spec = dir.join("pybase.yaml");
-    let text = std::fs::read_to_string(&spec).expect("read the spec");
-    std::fs::write(
-        &spec,
-        text.replace(
-            "    command: [greet]",
-            "    workdir: /srv/proxied\n    command: [greet]",
-        ),
-    )
-    .expect("write the spec");
+    own_system_step(&dir, "greeter");
     let image = "pybase-e2e/proxies:first";
     let proxy = Proxy::start();
     let arg = format!("HTTPS_PROXY={}", proxy.url);

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use crate::harness::{
     BASE_IMAGE, CA_BUNDLE, build_with, buildx_command, derive_image, docker_run, e2e_session,
-    failure, fixture, inspect, repo_root, run, stderr, stdout, unique,
+    failure, fixture, inspect, own_system_step, repo_root, run, stderr, stdout, unique,
 };
 
 #[test]
@@ -17,6 +17,8 @@ fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
         return;
     };
     let dir = fixture("inventory");
+    // `--no-cache` below: a system step of its own.
+    own_system_step(&dir, "inventory");
     // A working bundle (PyPI is reached through it) carrying a marker line.
     let marker = format!("pybase-secret-marker-{}", unique());
     let bundle = dir.join("..").join(format!("ca-{}.pem", unique()));
@@ -170,6 +172,8 @@ fn a_private_index_is_reached_with_the_netrc_secret_which_no_layer_keeps() {
     let password = format!("pybase-netrc-marker-{}", unique());
     serve_private_index("pybase", &password);
     let dir = fixture("private-index");
+    // `--no-cache` below: a system step of its own.
+    own_system_step(&dir, "private-app");
 
     // Without credentials the venv step fails. (`--no-cache` in both
     // builds: secrets are not part of BuildKit's cache keys, so a venv
