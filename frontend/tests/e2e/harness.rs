@@ -204,6 +204,20 @@ pub fn failure(output: &Output) -> String {
     )
 }
 
+/// The address of Docker's default bridge (its gateway): where build
+/// steps reach a server the test runs on the host.
+pub fn bridge_gateway() -> String {
+    let output = run(Command::new("docker").args([
+        "network",
+        "inspect",
+        "bridge",
+        "--format",
+        "{{(index .IPAM.Config 0).Gateway}}",
+    ]));
+    assert!(output.status.success(), "{}", failure(&output));
+    stdout(&output)
+}
+
 /// Gives `service` of the spec in `dir` a working directory of its own
 /// (`/srv/own-SERVICE`), so that its system step, and every step whose
 /// output is an image layer (all built on it), belong to the calling test

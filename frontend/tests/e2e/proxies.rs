@@ -8,8 +8,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use crate::harness::{
-    build_with, e2e_session, failure, fixture, inspect, own_system_step, run, stderr, stdout,
-    step_cached,
+    bridge_gateway, build_with, e2e_session, failure, fixture, inspect, own_system_step, run,
+    stderr, stdout, step_cached,
 };
 
 /// A CONNECT proxy (HTTPS) that also forwards plain-HTTP requests: binds
@@ -73,15 +73,7 @@ impl Proxy {
     /// Starts the proxy on the address of Docker's default bridge, which
     /// build steps reach.
     fn start() -> Self {
-        let gateway = stdout(&run(Command::new("docker").args([
-            "network",
-            "inspect",
-            "bridge",
-            "--format",
-            "{{(index .IPAM.Config 0).Gateway}}",
-        ])))
-        .trim()
-        .to_owned();
+        let gateway = bridge_gateway();
         assert!(!gateway.is_empty(), "no bridge gateway address");
         let mut child = Command::new("python3")
             .args(["-c", PROXY, &gateway])

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::harness::{
-    BASE_IMAGE, CA_BUNDLE, build_with, buildx_command, derive_image, docker_run, e2e_session,
-    failure, fixture, inspect, own_system_step, repo_root, run, stderr, stdout, unique,
+    BASE_IMAGE, CA_BUNDLE, bridge_gateway, build_with, buildx_command, derive_image, docker_run,
+    e2e_session, failure, fixture, inspect, own_system_step, repo_root, run, stderr, stdout,
+    unique,
 };
 
 #[test]
@@ -157,15 +158,8 @@ fn a_private_index_is_reached_with_the_netrc_secret_which_no_layer_keeps() {
         return;
     };
     // The fixture's lock names the index at the default bridge's gateway.
-    let gateway = run(Command::new("docker").args([
-        "network",
-        "inspect",
-        "bridge",
-        "--format",
-        "{{(index .IPAM.Config 0).Gateway}}",
-    ]));
     assert_eq!(
-        stdout(&gateway),
+        bridge_gateway(),
         "172.17.0.1",
         "the private-index fixture expects Docker's default bridge"
     );
