@@ -270,6 +270,12 @@ pub fn buildx_command_on(dir: &Path, tag: &str, base: &str) -> Command {
             "--build-context",
             &format!("python:3.12-slim=docker-image://{base}"),
         ]);
+    // A frontend image other than the specs' `:dev` (a branch's own, so
+    // that two checkouts never overwrite one tag): the Dockerfile frontend
+    // that reads the `# syntax=` line takes this build arg instead of it.
+    if let Ok(frontend) = std::env::var("PYBASE_E2E_FRONTEND") {
+        command.args(["--build-arg", &format!("BUILDKIT_SYNTAX={frontend}")]);
+    }
     command
 }
 

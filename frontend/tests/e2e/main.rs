@@ -10,6 +10,8 @@
 //!
 //! With `CI=true` or `PYBASE_E2E=1` a missing daemon fails the tests; without
 //! either, they are skipped with a message (a laptop without Docker).
+//! `PYBASE_E2E_FRONTEND=REF` builds with the frontend image `REF` instead of
+//! `:dev` (`BUILDKIT_SYNTAX`), so a second checkout never overwrites the tag.
 //! Builds run one at a time (a 2-core machine), and each test copies the
 //! fixture to a fresh directory so it can change files.
 //!
