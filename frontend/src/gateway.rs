@@ -127,6 +127,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
                 digest: None,
                 config: serde_json::Value::Null,
                 facts: Default::default(),
+                store: Default::default(),
             },
             builder: None,
         },

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, anyhow, bail};
 use llb_gen::llb::Platform;
 
 /// `--build-arg PYBASE_MERGEOP=false` assembles the image without MergeOp.
@@ -295,16 +295,53 @@ pub fn parse_platform(text: &str) -> anyhow::Result<Platform> {
     })
 }
 
-/// The image reference a `--build-context NAME=docker-image://REF` names.
-pub fn docker_image_context(value: &str) -> anyhow::Result<&str> {
-    value
-        .strip_prefix("docker-image://")
-        .filter(|r| !r.is_empty())
-        .with_context(|| {
-            format!(
-                "the build context `{value}` replaces a base image, so it must be `docker-image://REFERENCE`"
-            )
-        })
+/// An image a `--build-context NAME=VALUE` puts in place of a `from:` or
+/// `build-from:` image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ImageContext<'a> {
+    /// `docker-image://REFERENCE`: another image of a registry or of the
+    /// daemon's store.
+    Registry(&'a str),
+    /// `oci-layout://STORE[:TAG]@DIGEST`, as buildx passes an OCI layout
+    /// directory (`oci-layout:///path/to/layout[:tag]` on its command line):
+    /// the image `digest` of the content store `store` that the client
+    /// shares in the build's session.
+    OciLayout {
+        /// The content store's id in the session.
+        store: &'a str,
+        /// The image's digest (`sha256:…`).
+        digest: &'a str,
+    },
+}
+
+/// The image a `--build-context` value replacing an image names.
+pub fn image_context(value: &str) -> anyhow::Result<ImageContext<'_>> {
+    if let Some(reference) = value.strip_prefix("docker-image://") {
+        return match reference {
+            "" => Err(anyhow!("the build context `{value}` names no image")),
+            reference => Ok(ImageContext::Registry(reference)),
+        };
+    }
+    if let Some(layout) = value.strip_prefix("oci-layout://") {
+        let layout = layout.trim_start_matches('/');
+        let (name, digest) = layout.rsplit_once('@').with_context(|| {
+            format!("the build context `{value}` names an OCI layout without an image digest (buildx adds it: pass `oci-layout:///path/to/layout[:TAG]`)")
+        })?;
+        // The store is the name without its tag (`:TAG` after the last `/`).
+        let store = match name.rsplit_once(':') {
+            Some((store, tag)) if !tag.contains('/') => store,
+            _ => name,
+        };
+        if store.is_empty() || !digest.starts_with("sha256:") || digest.len() != 71 {
+            return Err(anyhow!(
+                "the build context `{value}` is not an OCI layout image `oci-layout://STORE[:TAG]@sha256:DIGEST`"
+            ));
+        }
+        return Ok(ImageContext::OciLayout { store, digest });
+    }
+    Err(anyhow!(
+        "the build context `{value}` replaces a base image, so it must be an image: `docker-image://REFERENCE` or `oci-layout:///path/to/layout[:TAG]`"
+    ))
 }
 
 #[cfg(test)]
@@ -416,5 +453,37 @@ mod tests {
             err.to_string().contains("invalid platform `arm64`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn image_contexts_are_registry_images_or_oci_layout_images() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            image_context("docker-image://mirror/python:3.12").expect("valid"),
+            ImageContext::Registry("mirror/python:3.12")
+        );
+        for value in [
+            format!("oci-layout://store1@{digest}"),
+            format!("oci-layout://store1:3.12@{digest}"),
+        ] {
+            assert_eq!(
+                image_context(&value).expect("valid"),
+                ImageContext::OciLayout {
+                    store: "store1",
+                    digest: &digest
+                },
+                "{value}"
+            );
+        }
+        for bad in [
+            "docker-image://",
+            "oci-layout://store1:3.12",
+            "oci-layout://store1@sha256:short",
+            "local:python",
+            "https://example.com/rootfs.tar",
+        ] {
+            let error = image_context(bad).expect_err(bad).to_string();
+            assert!(error.contains(bad), "{bad}: {error}");
+        }
     }
 }

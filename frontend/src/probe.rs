@@ -13,8 +13,8 @@
 
 use bollard_buildkit_proto::moby::buildkit::v1::frontend as gw;
 use llb_gen::environment::{self, ImageFacts, Libc};
+use llb_gen::llb::Platform;
 use llb_gen::llb::marshal::ServerCaps;
-use llb_gen::llb::{Platform, State};
 use llb_gen::plan::BaseImage;
 
 use crate::bridge::{Bridge, Failure, solve};
@@ -31,8 +31,7 @@ pub async fn image_facts(
     caps: &ServerCaps,
     step: &str,
 ) -> Result<ImageFacts, Failure> {
-    let state = State::image(
-        &image.reference,
+    let state = image.state(
         platform,
         format!("[{step}] look for python3 and libc in {}", image.reference),
     );

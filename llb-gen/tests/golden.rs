@@ -199,6 +199,7 @@ fn build_in(
             digest: Some("sha256:0000000000000000000000000000000000000000000000000000000000000001".into()),
             config: json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"], "Cmd": ["python3"]}}),
             facts: Default::default(),
+            store: Default::default(),
         },
         builder: target
             .build_image()
@@ -1677,6 +1678,7 @@ fn lock_inputs() -> BuildInputs<'static> {
             digest: Some("sha256:0000000000000000000000000000000000000000000000000000000000000001".into()),
             config: json!({"architecture": "amd64", "os": "linux", "config": {"Env": ["PATH=/usr/local/bin:/usr/bin:/bin", "PYTHON_VERSION=3.12.7"]}}),
             facts: Default::default(),
+            store: Default::default(),
         },
         builder: None,
         caps: None,

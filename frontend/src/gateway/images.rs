@@ -1,6 +1,7 @@
 //! Resolving the images a target builds on, for one platform: the base
 //! image (`from:`) and the build image (`build-from:`), each through a
-//! `--build-context NAME=docker-image://REFERENCE` replacement first (as the
+//! `--build-context NAME=docker-image://REFERENCE` or
+//! `NAME=oci-layout:///path/to/layout[:TAG]` replacement first (as the
 //! Dockerfile frontend does), then looked into for its Python and C library
 //! ([`crate::probe`]), and with `--platform` checked to have that platform;
 //! then the two images' Pythons are checked to agree.
@@ -14,12 +15,12 @@ use llb_gen::diagnostic::{Diagnostic, Position};
 use llb_gen::image;
 use llb_gen::llb::Platform;
 use llb_gen::llb::marshal::ServerCaps;
-use llb_gen::plan::{self, BaseImage};
+use llb_gen::plan::{self, BaseImage, ImageStore};
 use llb_gen::spec::ImageName;
 
 use super::inputs::SpecFile;
 use crate::bridge::{Bridge, Failure};
-use crate::options::{Options, docker_image_context};
+use crate::options::{ImageContext, Options, image_context};
 use crate::probe;
 
 /// An image the target names, and where in the spec.
@@ -226,9 +227,10 @@ fn check_base_platform(
 }
 
 /// Resolve the service's base image (or build image, `what` says which): a
-/// `--build-context` that replaces it
-/// (looked up as written, in short and in full form), else the name itself.
-/// `step` names the progress step (`[step] resolve base image …`).
+/// `--build-context` that replaces it (looked up as written, in short and
+/// in full form: another image, or an image of an OCI layout the client
+/// shares), else the name itself. `step` names the progress step
+/// (`[step] resolve base image …`).
 async fn resolve_base(
     bridge: &mut Bridge,
     options: &Options,
@@ -244,26 +246,46 @@ async fn resolve_base(
     let replacement = [&from.as_written, &from.familiar, &from.normalized]
         .into_iter()
         .find_map(|name| options.named_context(name));
-    let name = match replacement {
-        None => from.clone(),
-        Some(value) => docker_image_context(value)
-            .map_err(|e| {
+    let context_hint = || {
+        "use `--build-context NAME=docker-image://REFERENCE` or `--build-context NAME=oci-layout:///path/to/layout[:TAG]`".to_owned()
+    };
+    let replaced = replacement
+        .map(image_context)
+        .transpose()
+        .map_err(|e| located(format!("{e:#}"), context_hint()))?;
+    let (name, store) = match replaced {
+        None => (from.clone(), ImageStore::Registry),
+        Some(ImageContext::Registry(reference)) => {
+            let name = ImageName::parse(reference).map_err(|e| {
                 located(
-                    format!("{e:#}"),
-                    "use `--build-context NAME=docker-image://REFERENCE`".into(),
+                    format!(
+                        "the build context for `{}` names an invalid image `{reference}`: {e}",
+                        from.as_written
+                    ),
+                    context_hint(),
                 )
-            })
-            .and_then(|reference| {
-                ImageName::parse(reference).map_err(|e| {
-                    located(
-                        format!(
-                            "the build context for `{}` names an invalid image `{reference}`: {e}",
-                            from.as_written
-                        ),
-                        "use `--build-context NAME=docker-image://REFERENCE`".into(),
-                    )
-                })
-            })?,
+            })?;
+            (name, ImageStore::Registry)
+        }
+        // The image is named after what it replaces, with the layout's
+        // digest (as the Dockerfile frontend names it in its log).
+        Some(ImageContext::OciLayout { store, digest }) => {
+            let undigested = from.normalized.split('@').next().unwrap_or_default();
+            let name = ImageName::parse(&format!("{undigested}@{digest}"))
+                .map_err(|e| located(e.to_string(), context_hint()))?;
+            let store = ImageStore::OciLayout {
+                session_id: options.session_id.clone(),
+                store_id: store.to_owned(),
+            };
+            (name, store)
+        }
+    };
+    let (resolver_type, session_id, store_id) = match &store {
+        ImageStore::Registry => (0, String::new(), String::new()),
+        ImageStore::OciLayout {
+            session_id,
+            store_id,
+        } => (1, session_id.clone(), store_id.clone()),
     };
     let response = bridge
         .resolve_image_config(gw::ResolveImageConfigRequest {
@@ -276,6 +298,9 @@ async fn resolve_base(
             }),
             resolve_mode: options.image_resolve_mode().to_owned(),
             log_name: format!("[{step}] resolve {what} {}", name.normalized),
+            resolver_type,
+            session_id,
+            store_id,
             ..Default::default()
         })
         .await
@@ -313,5 +338,6 @@ async fn resolve_base(
         digest,
         config,
         facts: Default::default(),
+        store,
     })
 }

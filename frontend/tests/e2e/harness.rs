@@ -253,6 +253,12 @@ pub fn buildx_command(dir: &Path, tag: &str) -> Command {
 
 /// [`buildx_command`] with the spec's base image mapped onto `base`.
 pub fn buildx_command_on(dir: &Path, tag: &str, base: &str) -> Command {
+    buildx_command_mapped(dir, tag, &format!("docker-image://{base}"))
+}
+
+/// [`buildx_command`] with the spec's base image mapped onto the build
+/// context `base` (`docker-image://…`, `oci-layout://…`).
+pub fn buildx_command_mapped(dir: &Path, tag: &str, base: &str) -> Command {
     let mut command = Command::new("docker");
     command
         .args([
@@ -266,10 +272,7 @@ pub fn buildx_command_on(dir: &Path, tag: &str, base: &str) -> Command {
         ])
         .arg("-f")
         .arg(dir.join("pybase.yaml"))
-        .args([
-            "--build-context",
-            &format!("python:3.12-slim=docker-image://{base}"),
-        ]);
+        .args(["--build-context", &format!("python:3.12-slim={base}")]);
     // A frontend image other than the specs' `:dev` (a branch's own, so
     // that two checkouts never overwrite one tag): the Dockerfile frontend
     // that reads the `# syntax=` line takes this build arg instead of it.

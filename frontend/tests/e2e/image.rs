@@ -1,13 +1,14 @@
 //! What the spec says reaches the image, and what it gets wrong stops the
 //! build: bad input located at file, line and column; `--call targets` and
 //! `--call check`; the image's config and labels; a version stamped from a
-//! build arg; and the frontend's own image.
+//! build arg; a base image from an OCI layout directory; and the
+//! frontend's own image.
 
 use std::process::Command;
 
 use crate::harness::{
-    build, build_with, docker_run, e2e_session, failure, fixture, inspect, layer_contents, layers,
-    repo_root, run, stderr, stdout,
+    BASE_IMAGE, build, build_with, buildx_command_mapped, docker_run, e2e_session, failure,
+    fixture, inspect, layer_contents, layers, repo_root, run, stderr, stdout, unique,
 };
 
 #[test]
@@ -309,5 +310,72 @@ fn the_frontend_image_is_one_small_static_layer_run_as_nobody_with_its_labels() 
     assert!(
         caps.contains("moby.buildkit.frontend.subrequests"),
         "{caps}"
+    );
+}
+
+#[test]
+fn a_base_image_from_an_oci_layout_directory_replaces_the_from_image() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    // The test base image as an OCI layout directory, as `docker save`
+    // writes it on the containerd image store (tagged by its tag).
+    let layout = std::env::temp_dir().join(format!("pybase-e2e-oci-layout-{}", unique()));
+    std::fs::create_dir_all(&layout).expect("layout dir");
+    let saved = layout.join("image.tar");
+    run(Command::new("docker")
+        .args(["save", "-o"])
+        .arg(&saved)
+        .arg(BASE_IMAGE));
+    run(Command::new("tar")
+        .arg("-xf")
+        .arg(&saved)
+        .arg("-C")
+        .arg(&layout));
+    std::fs::remove_file(&saved).expect("remove the tar");
+    let digest = inspect(BASE_IMAGE, "{{.Id}}");
+    let tag = BASE_IMAGE
+        .rsplit(':')
+        .next()
+        .expect("the test image has a tag");
+    let dir = fixture("plain-app");
+    let build_from = |reference: &str| {
+        let mut command = buildx_command_mapped(
+            &dir,
+            "pybase-e2e/oci-layout:1",
+            &format!("oci-layout://{}{reference}", layout.display()),
+        );
+        run(command.arg(&dir))
+    };
+
+    let output = build_from(&format!(":{tag}"));
+    assert!(output.status.success(), "{}", failure(&output));
+    // The image is the layout's, named after the image it replaces: no
+    // registry or image store has that name.
+    assert!(
+        stderr(&output).contains(&format!(
+            "resolve base image docker.io/library/python:3.12-slim@{}",
+            digest.trim()
+        )),
+        "{}",
+        failure(&output)
+    );
+    let ran = docker_run("pybase-e2e/oci-layout:1", None, &[]);
+    assert!(
+        stdout(&ran).contains("plain-app ready with six"),
+        "{}",
+        failure(&ran)
+    );
+
+    // A directory that is not an OCI layout is a local context: it cannot
+    // stand for an image, and the error says so at the `from:` line.
+    let mut command =
+        buildx_command_mapped(&dir, "pybase-e2e/oci-layout:2", &dir.display().to_string());
+    let output = run(command.arg(&dir));
+    assert!(!output.status.success());
+    let err = stderr(&output);
+    assert!(
+        err.contains("pybase.yaml:5:11") && err.contains("oci-layout:///path/to/layout"),
+        "{err}"
     );
 }

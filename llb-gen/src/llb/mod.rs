@@ -397,6 +397,29 @@ impl State {
         )
     }
 
+    /// An image in an OCI layout directory of the client, which the client
+    /// shares through session `session_id` as content store `store_id`
+    /// (`--build-context NAME=oci-layout://…`); `reference` names it with
+    /// its digest.
+    pub fn oci_layout(
+        reference: &str,
+        (session_id, store_id): (&str, &str),
+        platform: &Platform,
+        name: impl Into<String>,
+    ) -> Self {
+        let attrs = BTreeMap::from([
+            ("oci.session".to_owned(), session_id.to_owned()),
+            ("oci.store".to_owned(), store_id.to_owned()),
+        ]);
+        Self::source(
+            format!("oci-layout://{reference}"),
+            attrs,
+            Some(platform),
+            &["source.ocilayout"],
+            Some(name.into()),
+        )
+    }
+
     /// A directory of the client, transferred through the session.
     pub fn local(name: &str, options: &LocalOptions, label: impl Into<String>) -> Self {
         let mut attrs = BTreeMap::new();

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use crate::diagnostic::Diagnostic;
 use crate::image;
-use crate::llb::Platform;
 use crate::llb::marshal::{ServerCaps, digest_of};
+use crate::llb::{Platform, State};
 use crate::project::LockKind;
 use crate::spec::ImageName;
 
@@ -54,6 +54,24 @@ pub struct BaseImage {
     /// What its filesystem told about its interpreter and C library
     /// (nothing, when it was not looked at).
     pub facts: crate::environment::ImageFacts,
+    /// Where its layers come from.
+    pub store: ImageStore,
+}
+
+/// Where an image's layers come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ImageStore {
+    /// A registry, or the daemon's own image store (`docker-image://`).
+    #[default]
+    Registry,
+    /// An OCI layout directory of the client, shared through the session
+    /// (`--build-context NAME=oci-layout://…`).
+    OciLayout {
+        /// The session the client shares it in.
+        session_id: String,
+        /// Its content store's id in that session.
+        store_id: String,
+    },
 }
 
 impl BaseImage {
@@ -69,6 +87,18 @@ impl BaseImage {
                 "config": {},
             }),
             facts: crate::environment::ImageFacts::default(),
+            store: ImageStore::Registry,
+        }
+    }
+
+    /// The image as an LLB source on `platform`, its step named `name`.
+    pub fn state(&self, platform: &Platform, name: impl Into<String>) -> State {
+        match &self.store {
+            ImageStore::Registry => State::image(&self.reference, platform, name),
+            ImageStore::OciLayout {
+                session_id,
+                store_id,
+            } => State::oci_layout(&self.reference, (session_id, store_id), platform, name),
         }
     }
 }

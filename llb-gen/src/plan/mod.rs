@@ -65,7 +65,7 @@ mod target;
 mod venv;
 
 pub use inputs::{
-    BaseImage, BuildInputs, ProjectFacts, Provenance, TargetImages, parse_build_date,
+    BaseImage, BuildInputs, ImageStore, ProjectFacts, Provenance, TargetImages, parse_build_date,
     project_facts, target_environment,
 };
 pub use lock::{
@@ -290,8 +290,7 @@ impl<'a> Context<'a> {
         let first_name = levels(target)
             .first()
             .map_or_else(String::new, |l| l.name.to_owned());
-        let base = State::image(
-            &inputs.base.reference,
+        let base = inputs.base.state(
             platform,
             format!("[{first_name}] base image {}", from.as_written),
         );
@@ -303,8 +302,7 @@ impl<'a> Context<'a> {
                 return Err(PlanError::UnresolvedBuildImage(image.as_written.clone()));
             }
             (Some((image, _)), Some(builder)) => Some((
-                State::image(
-                    &builder.reference,
+                builder.state(
                     platform,
                     format!("[{first_name}] build image {}", image.as_written),
                 ),
