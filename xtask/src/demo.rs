@@ -1,4 +1,5 @@
-//! `cargo xtask demo`: runs `up`, builds the example service with the pybase frontend, runs it.
+//! `cargo xtask demo`: provisions what the demo needs (`up` without arm64 emulation and the lock
+//! tools, which only tests use), builds the example service with the pybase frontend, runs it.
 //!
 //! Tests map the Docker Hub base image the spec names onto the local test image through a named
 //! build context, and pass the machine's CA bundle as a build secret (PyPI is reached through a
@@ -26,7 +27,7 @@ const IMAGE: &str = "pybase-demo/inventory:latest";
 
 /// Provisions, builds the example service's image and runs it, its output on stdout.
 pub fn run(root: &Path) -> Result<()> {
-    up::run(root)?;
+    up::run_for(root, up::Needs::Demo)?;
     cmd::step("demo: build", || {
         cmd::run(
             Command::new("docker")

@@ -3,7 +3,8 @@
 //! - `up` provisions what the end-to-end tests need on a Debian 12 machine (Docker Engine with
 //!   BuildKit, a loopback registry, the test base image, arm64 emulation with an amd64+arm64
 //!   index of that image in the registry, the frontend image); see [`up`].
-//! - `demo` builds the example service with the frontend and runs it; see [`demo`].
+//! - `demo` provisions what it needs (no arm64 emulation, no lock tools), builds the example
+//!   service with the frontend and runs it; see [`demo`].
 //! - `test` runs `up`, then formatting, lints and every test; see [`test`].
 //! - `release` cross-compiles the frontend for linux/amd64 and linux/arm64 and builds, tags
 //!   (`X.Y.Z`, `X.Y`, `X`) and pushes one image index of both; see [`release`].
@@ -40,7 +41,8 @@ enum Task {
     /// amd64+arm64 index of the base image in the registry, and the frontend image built from
     /// this tree.
     Up,
-    /// Run `up`, then build the example service with the frontend and run it.
+    /// Provision what the demo needs (`up` without arm64 emulation and the lock tools), then
+    /// build the example service with the frontend and run it.
     Demo,
     /// Run `up`, then `cargo fmt --check`, clippy, the workflow linters and every test,
     /// end-to-end ones included.

@@ -24,18 +24,35 @@ const TARGET_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 /// Provisions the engine, the registry, the base image, arm64 emulation with the multi-platform
 /// base image, the lock tools, and the frontend image, then prints a summary on stdout.
 pub fn run(root: &Path) -> Result<()> {
+    run_for(root, Needs::Everything)
+}
+
+/// What a task needs provisioned.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// The tests and the benchmark: everything.
+    Everything,
+    /// The demo: one amd64 build with the frontend (no arm64 emulation or multi-platform base
+    /// image, no lock tools), the quickest path on a fresh machine.
+    Demo,
+}
+
+/// Provisions what `needs` asks for, then prints the summary (which says what is missing).
+pub fn run_for(root: &Path, needs: Needs) -> Result<()> {
     cmd::step("up: Docker Engine and BuildKit", || {
         provision(root, &["engine"])
     })?;
     cmd::step("up: loopback registry", || provision(root, &["registry"]))?;
     cmd::step("up: test base image", || provision(root, &["base-image"]))?;
-    cmd::step(
-        "up: arm64 emulation and the multi-platform test base image",
-        || provision(root, &["multiarch-base"]),
-    )?;
-    cmd::step("up: lock tools (uv, pip-tools, Poetry)", || {
-        provision(root, &["lock-tools"])
-    })?;
+    if needs == Needs::Everything {
+        cmd::step(
+            "up: arm64 emulation and the multi-platform test base image",
+            || provision(root, &["multiarch-base"]),
+        )?;
+        cmd::step("up: lock tools (uv, pip-tools, Poetry)", || {
+            provision(root, &["lock-tools"])
+        })?;
+    }
     cmd::step("up: frontend image", || frontend_image(root))?;
     cmd::step("up: summary", || provision(root, &["summary"]))
 }
