@@ -4,6 +4,11 @@
 # It makes a Debian 12 (bookworm) machine, run as root, ready for pybase's end-to-end tests:
 #   engine                      a Docker Engine with BuildKit and the containerd image store
 #                               (reused when one already answers), plus the buildx CLI plugin
+#   engine-switch trixie        the test engine of `cargo xtask test --engine trixie`: stops the
+#                               running dockerd and starts Debian trixie's Docker 26.1 (BuildKit
+#                               v0.13) on the classic image store (no MergeOp), with a data root of
+#                               its own so the default engine's images stay; the next `engine`
+#                               step stops it and starts the default engine again
 #   registry                    a loopback registry on 127.0.0.1:5000 (Debian's docker-registry)
 #   base-image                  the test base image pybase-test/python:3.11 (debootstrap + import)
 #   multiarch-base              arm64 emulation (qemu-user-static, binfmt-support), the arm64 base
@@ -58,6 +63,10 @@ HOST_PACKAGES=(runc iptables)
 TOOL_PACKAGES=(procps iproute2 curl)
 
 PREFIX=/opt/pybase-docker
+# Written while the running dockerd is a test engine (`engine-switch`): its suite.
+TEST_ENGINE_MARK="$PREFIX/test-engine"
+# The test engine's data root: its classic image store apart from the default engine's.
+TEST_ENGINE_DATA_ROOT=/var/lib/pybase-docker-test-engine
 ROOT="$PREFIX/root"
 STAMP="$PREFIX/installed"
 DAEMON_JSON="$PREFIX/etc/daemon.json"
@@ -282,8 +291,58 @@ ensure_prefix() {
 
 write_daemon_json() {
   mkdir -p "$(dirname "$DAEMON_JSON")"
+  if [[ -f "$TEST_ENGINE_MARK" ]]; then
+    # A test engine: the classic image store (what most users' engines have), in its own root.
+    printf '%s\n' '{' "  \"data-root\": \"$TEST_ENGINE_DATA_ROOT\"" '}' >"$DAEMON_JSON"
+    return 0
+  fi
   # The containerd image store enables MergeOp and DiffOp in BuildKit.
   printf '%s\n' '{' '  "features": { "containerd-snapshotter": true }' '}' >"$DAEMON_JSON"
+}
+
+# Stops the running dockerd (and the containerd it manages), waiting for it to end.
+stop_dockerd() {
+  local pid waited=0
+  for pid in $(live_pids dockerd); do
+    log "stopping dockerd (pid $pid)"
+    kill "$pid"
+    while is_live "$pid" dockerd; do
+      ((waited < DOCKERD_TIMEOUT)) || die "dockerd (pid $pid) did not stop within ${DOCKERD_TIMEOUT}s"
+      sleep 1
+      waited=$((waited + 1))
+    done
+  done
+}
+
+# The test engine SUITE (trixie): stops the running dockerd unless it is already that engine, then
+# installs SUITE's packages and starts them on the classic image store.
+step_engine_switch() {
+  local suite=${1:?usage: provision.sh engine-switch trixie}
+  [[ "$suite" == trixie ]] || die "the only test engine is trixie (Docker 26.1, BuildKit v0.13)"
+  if [[ "$(cat "$TEST_ENGINE_MARK" 2>/dev/null)" == "$suite" ]] && docker_reachable; then
+    log "reusing the running test engine (Debian $suite, $(docker version --format '{{.Server.Version}}'))"
+  else
+    stop_dockerd
+    ensure_host_packages "${HOST_PACKAGES[@]}"
+    [[ "$(installed_suite)" == "$suite" ]] || install_prefix "$suite" || die "could not install Docker from Debian $suite"
+    echo "$suite" >"$TEST_ENGINE_MARK"
+    start_dockerd || die "the test engine's dockerd did not start"
+  fi
+  ensure_bridge
+  ensure_clients
+}
+
+# After a test engine: stops it and puts back the default engine's packages (forky, else trixie).
+leave_test_engine() {
+  [[ -f "$TEST_ENGINE_MARK" ]] || return 0
+  log "the running dockerd is the test engine ($(cat "$TEST_ENGINE_MARK")): switching back to the default engine"
+  stop_dockerd
+  rm -f "$TEST_ENGINE_MARK"
+  if [[ -n "${PYBASE_DOCKER_SUITE:-}" ]]; then
+    install_prefix "$PYBASE_DOCKER_SUITE" || die "could not install Docker from Debian $PYBASE_DOCKER_SUITE"
+  else
+    install_prefix forky || install_prefix trixie || die "could not install Docker from Debian forky nor trixie"
+  fi
 }
 
 # Clears what a killed dockerd leaves in /run, which is not a tmpfs on these machines.
@@ -382,6 +441,7 @@ wait_for_other_dockerd() {
 }
 
 step_engine() {
+  leave_test_engine
   # The docker CLI first: every check below goes through it.
   command -v docker >/dev/null 2>&1 || ensure_clients
   if docker_reachable; then
@@ -722,7 +782,7 @@ step_summary() {
 # --- main --------------------------------------------------------------------------------------
 
 [[ $EUID -eq 0 ]] || die "run as root (it installs packages and starts dockerd)"
-step=${1:?usage: provision.sh engine|registry|base-image|multiarch-base|frontend-image BINARY DOCKERFILE|cross-toolchain|lock-tools|lint-tools|free-disk GB|summary}
+step=${1:?usage: provision.sh engine|engine-switch trixie|registry|base-image|multiarch-base|frontend-image BINARY DOCKERFILE|cross-toolchain|lock-tools|lint-tools|free-disk GB|summary}
 shift
 # Only the summary is data: everything the other steps and their tools print is progress.
 [[ "$step" == summary ]] || exec 1>&2
@@ -737,6 +797,7 @@ fi
 ensure_host_packages "${TOOL_PACKAGES[@]}" >&2
 case "$step" in
   engine) step_engine ;;
+  engine-switch) step_engine_switch "$@" ;;
   registry) step_registry ;;
   base-image) step_base_image ;;
   multiarch-base) step_multiarch_base ;;

@@ -27,7 +27,7 @@ const IMAGE: &str = "pybase-demo/inventory:latest";
 
 /// Provisions, builds the example service's image and runs it, its output on stdout.
 pub fn run(root: &Path) -> Result<()> {
-    up::run_for(root, up::Needs::Demo)?;
+    up::run_for(root, up::Needs::Demo, up::Engine::Default)?;
     cmd::step("demo: build", || {
         cmd::run(
             Command::new("docker")

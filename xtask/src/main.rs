@@ -46,7 +46,12 @@ enum Task {
     Demo,
     /// Run `up`, then `cargo fmt --check`, clippy, the workflow linters and every test,
     /// end-to-end ones included.
-    Test,
+    Test {
+        /// The engine to run on: `trixie` swaps the daemon for Debian trixie's Docker 26.1
+        /// (BuildKit v0.13, classic image store, no MergeOp); the next run without it swaps back
+        #[arg(long, value_enum, default_value_t = up::Engine::Default)]
+        engine: up::Engine,
+    },
     /// Cross-compile the static frontend for linux/amd64 and linux/arm64 and build one image
     /// index of both, tagged REGISTRY/pybase-frontend:X.Y.Z, :X.Y and :X; load it, or push it.
     Release {
@@ -89,7 +94,7 @@ fn run(task: Task) -> Result<()> {
     match task {
         Task::Up => up::run(&root),
         Task::Demo => demo::run(&root),
-        Task::Test => test::run(&root),
+        Task::Test { engine } => test::run(&root, engine),
         Task::Release {
             registry,
             version,

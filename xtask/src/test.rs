@@ -1,5 +1,7 @@
 //! `cargo xtask test`: what CI runs (`.ci/run`): `up`, then formatting, lints (of the code, and of
-//! the GitHub workflow files) and every test.
+//! the GitHub workflow files) and every test. With `--engine trixie` it first swaps the daemon for
+//! Debian trixie's Docker 26.1 on the classic image store (not in CI: one daemon at a time, and it
+//! doubles the time); the next `up` swaps it back.
 //!
 //! The tests run with `PYBASE_E2E=1`, which tells the end-to-end tests that the daemon,
 //! registry, base image and frontend image that `up` provides are there, so they run, not skip.
@@ -20,8 +22,8 @@ const FREE_DISK_GB: &str = "12";
 
 /// Provisions, then checks formatting, lints with warnings denied, and runs the whole workspace's
 /// tests; the first failure ends it.
-pub fn run(root: &Path) -> Result<()> {
-    up::run(root)?;
+pub fn run(root: &Path, engine: up::Engine) -> Result<()> {
+    up::run_for(root, up::Needs::Everything, engine)?;
     cmd::step("test: free disk", || {
         up::provision(root, &["free-disk", FREE_DISK_GB])
     })?;

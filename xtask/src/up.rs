@@ -24,7 +24,18 @@ const TARGET_TRIPLE: &str = "x86_64-unknown-linux-gnu";
 /// Provisions the engine, the registry, the base image, arm64 emulation with the multi-platform
 /// base image, the lock tools, and the frontend image, then prints a summary on stdout.
 pub fn run(root: &Path) -> Result<()> {
-    run_for(root, Needs::Everything)
+    run_for(root, Needs::Everything, Engine::Default)
+}
+
+/// The Docker Engine the tasks run on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// Debian forky's Docker 28.5 (else trixie's) with the containerd image store: MergeOp.
+    #[default]
+    Default,
+    /// Debian trixie's Docker 26.1 (BuildKit v0.13) on the classic image store: no MergeOp, as
+    /// most users' engines. The next run without it switches back.
+    Trixie,
 }
 
 /// What a task needs provisioned.
@@ -38,10 +49,15 @@ pub enum Needs {
 }
 
 /// Provisions what `needs` asks for, then prints the summary (which says what is missing).
-pub fn run_for(root: &Path, needs: Needs) -> Result<()> {
-    cmd::step("up: Docker Engine and BuildKit", || {
-        provision(root, &["engine"])
-    })?;
+pub fn run_for(root: &Path, needs: Needs, engine: Engine) -> Result<()> {
+    match engine {
+        Engine::Default => cmd::step("up: Docker Engine and BuildKit", || {
+            provision(root, &["engine"])
+        })?,
+        Engine::Trixie => cmd::step("up: test engine Debian trixie (classic store)", || {
+            provision(root, &["engine-switch", "trixie"])
+        })?,
+    }
     cmd::step("up: loopback registry", || provision(root, &["registry"]))?;
     cmd::step("up: test base image", || provision(root, &["base-image"]))?;
     if needs == Needs::Everything {
