@@ -109,6 +109,19 @@ impl ProjectInfo {
                 .is_some_and(crate::pyproject::Pyproject::builds_with_cargo)
     }
 
+    /// Whether the project's build backend builds it from Python files
+    /// alone (see `Pyproject::builds_pure_python`): its code step needs
+    /// none of the builder's packages. `false` for an application (nothing
+    /// is built) and a project without pyproject.toml (setuptools, with a
+    /// `setup.py` that may compile).
+    pub fn builds_pure_python(&self) -> bool {
+        !self.application
+            && self
+                .pyproject
+                .as_ref()
+                .is_some_and(crate::pyproject::Pyproject::builds_pure_python)
+    }
+
     /// The context path of the lock `project` (checked as this) installs
     /// from: its own, or its uv workspace root's.
     pub fn lock_path(&self, project: &ProjectDir<'_>) -> String {

@@ -279,6 +279,21 @@ pub(crate) fn builds_from_source(pyproject: Option<&Pyproject>) -> bool {
 /// a project's Rust code with cargo.
 pub(crate) const MATURIN_BACKEND: &str = "maturin";
 
+/// The PEP 517 backends that build a wheel of Python files alone and can
+/// run a project's own code at build time only through settings of
+/// pyproject.toml (`Pyproject::builds_pure_python` reads them): hatchling
+/// (build hooks), Poetry's core (a build script), flit's core and uv's
+/// (none). Not here: setuptools (a `setup.py` beside pyproject.toml, which
+/// the plan does not look for, may compile), pdm-backend (a `pdm_build.py`
+/// hook runs when the file is there), maturin, scikit-build-core,
+/// meson-python and every backend pybase does not know.
+const PURE_PYTHON_BACKENDS: [&str; 4] = [
+    "hatchling.build",
+    "poetry.core.masonry.api",
+    "flit_core.buildapi",
+    "uv_build",
+];
+
 /// The `[tool.uv]` settings that change how uv builds an sdist: with one
 /// of them, an sdist is built by `uv sync` in the project, not alone.
 const SDIST_BUILD_SETTINGS: &[&str] = &[
@@ -339,6 +354,12 @@ pub(crate) struct Pyproject {
     pub(crate) build_system_requires: Option<Vec<Option<String>>>,
     /// `[build-system] build-backend`, when it is a string.
     pub(crate) build_backend: Option<String>,
+    /// Whether `[build-system]` has a `backend-path` (a backend of the
+    /// project's own).
+    pub(crate) backend_path: bool,
+    /// Whether pyproject.toml configures a hatchling build hook
+    /// (`[tool.hatch.build.hooks.*]`, `[tool.hatch.build.targets.*.hooks.*]`).
+    pub(crate) hatch_build_hooks: bool,
     /// `[tool.uv]`, when it is a table.
     pub(crate) uv: Option<UvTable>,
     /// `[tool.poetry]`, when it is a table.
@@ -561,6 +582,30 @@ pub(crate) struct PoetryTable {
     pub(crate) groups: Vec<(String, toml::Value)>,
     /// `dev-dependencies` (Poetry 1's `dev` group), as written.
     pub(crate) dev_dependencies: Option<toml::Value>,
+    /// Whether it names a build script (`[tool.poetry.build]`, or Poetry
+    /// 1's `build = "build.py"`), which may compile.
+    pub(crate) build_script: bool,
+}
+
+/// Whether hatchling's `[tool.hatch.build]` table `build` configures a
+/// build hook, for every target (`hooks`) or one (`targets.*.hooks`).
+fn has_hatch_build_hooks(build: &toml::Table) -> bool {
+    let has_hooks = |table: &toml::Table| {
+        table
+            .get("hooks")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|hooks| !hooks.is_empty())
+    };
+    has_hooks(build)
+        || build
+            .get("targets")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|targets| {
+                targets
+                    .values()
+                    .filter_map(toml::Value::as_table)
+                    .any(has_hooks)
+            })
 }
 
 /// The strings of `value` when it is a list.
@@ -606,6 +651,22 @@ impl Pyproject {
         (!requires.iter().any(|r| r.is_empty() || r.starts_with('-'))).then_some(requires)
     }
 
+    /// Whether its build backend builds the project from Python files
+    /// alone, running none of its code that could compile: one of
+    /// [`PURE_PYTHON_BACKENDS`], not the project's own (`backend-path`),
+    /// without a hatchling build hook or a Poetry build script. Its code
+    /// step then needs no build package (the plan runs it on the system
+    /// stage); `false` whenever that is not certain from pyproject.toml.
+    pub(crate) fn builds_pure_python(&self) -> bool {
+        let Some(backend) = self.build_backend.as_deref() else {
+            return false;
+        };
+        PURE_PYTHON_BACKENDS.contains(&backend)
+            && !self.backend_path
+            && !self.hatch_build_hooks
+            && !self.poetry.as_ref().is_some_and(|p| p.build_script)
+    }
+
     /// Whether its build backend compiles Rust with cargo: maturin (PyO3,
     /// cffi and uniffi bindings, Rust binaries), which runs `cargo` from
     /// the builder's `PATH` and fetches the crates from crates.io.
@@ -649,6 +710,10 @@ impl Pyproject {
             build_backend: build_system
                 .and_then(|b| b.get("build-backend")?.as_str())
                 .map(|b| b.trim().to_owned()),
+            backend_path: build_system.is_some_and(|b| b.get("backend-path").is_some()),
+            hatch_build_hooks: tool_table("hatch")
+                .and_then(|h| h.get("build")?.as_table())
+                .is_some_and(has_hatch_build_hooks),
             uv: tool_table("uv").map(UvTable::read),
             poetry: tool_table("poetry").map(PoetryTable::read),
             hatch_version_source: tool_table("hatch")
@@ -708,6 +773,7 @@ impl PoetryTable {
             extras: entries(table.get("extras")),
             groups: entries(table.get("group")),
             dev_dependencies: table.get("dev-dependencies").cloned(),
+            build_script: table.contains_key("build"),
         }
     }
 }
@@ -715,6 +781,53 @@ impl PoetryTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_known_backend_without_hooks_or_scripts_builds_from_python_files_alone() {
+        let pure = |text: &str| {
+            Pyproject::parse(text.as_bytes())
+                .expect("valid TOML")
+                .builds_pure_python()
+        };
+        let system = |backend: &str| {
+            format!("[build-system]\nrequires = [\"x\"]\nbuild-backend = \"{backend}\"\n")
+        };
+        for backend in PURE_PYTHON_BACKENDS {
+            assert!(pure(&system(backend)), "{backend}");
+        }
+        // Backends that may compile, or run a file pyproject.toml does not
+        // name, and none at all (setuptools' legacy fallback).
+        for backend in [
+            "setuptools.build_meta",
+            "setuptools.build_meta:__legacy__",
+            "pdm.backend",
+            "maturin",
+            "scikit_build_core.build",
+            "mesonpy",
+            "in_tree_backend",
+        ] {
+            assert!(!pure(&system(backend)), "{backend}");
+        }
+        assert!(!pure("[project]\nname = \"x\"\n"));
+        // A build hook, a build script, a backend of the project's own.
+        let hatch = system("hatchling.build");
+        assert!(!pure(&format!("{hatch}[tool.hatch.build.hooks.custom]\n")));
+        assert!(!pure(&format!(
+            "{hatch}[tool.hatch.build.targets.wheel.hooks.mypyc]\ndependencies = [\"mypy\"]\n"
+        )));
+        // Twins: hatchling's other settings, and a metadata hook, leave it pure.
+        assert!(pure(&format!(
+            "{hatch}[tool.hatch.build.targets.wheel]\npackages = [\"src/x\"]\n[tool.hatch.metadata.hooks.custom]\n"
+        )));
+        let poetry = system("poetry.core.masonry.api");
+        assert!(!pure(&format!(
+            "{poetry}[tool.poetry.build]\nscript = \"build.py\"\n"
+        )));
+        assert!(pure(&format!("{poetry}[tool.poetry]\nname = \"x\"\n")));
+        assert!(!pure(
+            "[build-system]\nrequires = []\nbuild-backend = \"uv_build\"\nbackend-path = [\".\"]\n"
+        ));
+    }
 
     #[test]
     fn a_dependency_whose_name_ends_in_punctuation_is_unreadable_not_a_crash() {

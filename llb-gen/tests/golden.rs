@@ -401,10 +401,9 @@ fn ancestors(described: &serde_json::Value, name: &str) -> Vec<String> {
 
 #[test]
 fn a_lock_change_touches_no_stage_but_the_venv() {
-    // The code step runs in the builder without the service's own venv
-    // (making an empty one, or installing into the tier's): neither the
-    // service's lock nor its venv is among its inputs, so a lock bump
-    // leaves it cached.
+    // The code step runs without the service's own venv (making an empty
+    // one, or installing into the tier's): neither the service's lock nor
+    // its venv is among its inputs, so a lock bump leaves it cached.
     for mergeop in [false, true] {
         let described = llb_gen::describe::describe(&build("inventory", mergeop).definition)
             .expect("decodable");
@@ -415,7 +414,7 @@ fn a_lock_change_touches_no_stage_but_the_venv() {
         assert!(
             names
                 .iter()
-                .any(|n| n == "[inventory] builder: gcc libpq-dev")
+                .any(|n| n == "[inventory] system: libpq5 + user app (1000)")
         );
         assert!(
             !names.iter().any(|n| n.starts_with("[inventory] venv: ")
@@ -423,7 +422,7 @@ fn a_lock_change_touches_no_stage_but_the_venv() {
             "{names:?}"
         );
         // The code step builds in the backend's environment, made from the
-        // builder alone: neither the lock nor the code reruns it.
+        // system stage alone: neither the lock nor the code reruns it.
         assert!(
             names
                 .iter()
@@ -457,6 +456,53 @@ fn a_lock_change_touches_no_stage_but_the_venv() {
                 || n.starts_with("[orders] load pyproject.toml")),
         "{names:?}"
     );
+}
+
+/// The names of the ops the code step of the service `service` reads (its
+/// build backend's step and what that reads among them), in `build`.
+fn code_and_backend_ancestors(build: &Build, service: &str) -> Vec<String> {
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    ancestors(
+        &described,
+        &format!("[{service}] code: install the project without dependencies"),
+    )
+}
+
+#[test]
+fn a_project_built_from_python_files_alone_is_installed_without_the_builder() {
+    // inventory's backend is hatchling without a build hook: its code step
+    // and its backend's run on the system stage, so a code change never
+    // needs the builder's layers (gcc and libpq-dev are for psycopg2's
+    // sdist, a dependency).
+    for mergeop in [false, true] {
+        let names = code_and_backend_ancestors(&build("inventory", mergeop), "inventory");
+        assert!(
+            names
+                .iter()
+                .any(|n| n == "[inventory] system: libpq5 + user app (1000)"),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| n.starts_with("[inventory] builder: ")),
+            "{names:?}"
+        );
+        // The twin: a backend that may compile (here as a fact: setuptools,
+        // pdm-backend, a hatchling build hook, maturin) installs in the
+        // builder, with its build packages.
+        let compiled = build_with_facts(INVENTORY, SPEC, "inventory", mergeop, &|_, facts| {
+            ProjectFacts {
+                pure_python: false,
+                ..facts
+            }
+        });
+        let names = code_and_backend_ancestors(&compiled, "inventory");
+        assert!(
+            names
+                .iter()
+                .any(|n| n == "[inventory] builder: gcc libpq-dev"),
+            "{names:?}"
+        );
+    }
 }
 
 #[test]

@@ -21,10 +21,13 @@
 //! [`secrets`], [`platforms`], [`proxies`], [`reproducibility`], [`workspaces`] (with
 //! Poetry path dependencies), [`release`] (`cargo xtask release` to the
 //! loopback registry, and a build with the released frontend),
-//! [`real`], the corpus of published projects, and [`init_real`], `pybase
-//! init` on it.
+//! [`real`], the corpus of published projects, [`init_real`], `pybase
+//! init` on it, and [`cache`], a code change on an emptied daemon (`docker
+//! builder prune -af`, twice) with `--cache-from` a registry or inline cache
+//! (every test after it in the run builds its shared steps again).
 
 mod apps;
+mod cache;
 #[path = "../support/fixtures.rs"]
 mod fixtures;
 mod harness;

@@ -1,5 +1,6 @@
 //! The code stage of a service image: the project built and installed
-//! without its dependencies in the builder, into the venv below it (a
+//! without its dependencies in the builder (or, built from Python files
+//! alone, on the system stage: see [`install_base`]), into the venv below it (a
 //! tier's) or an empty one on the same interpreter, with the files it adds
 //! copied to an output mount and stacked on the image; with it, from
 //! their own directories, the local projects it depends on (a uv
@@ -38,7 +39,7 @@ pub(super) fn code(
     let code = if application {
         application_code(cx, service)?
     } else {
-        installed(cx, service, builders.code_on)?
+        installed(cx, service, install_base(cx, service, builders))?
     };
     let outputs = build_command_outputs(
         cx,
@@ -82,13 +83,38 @@ pub(super) fn code(
 /// What the code stage's steps run on.
 pub(super) struct Builders<'a> {
     /// The builder of the service's level, without its venv: where the
-    /// project is built.
+    /// project is built, unless it is built from Python files alone.
     pub(super) code_on: &'a State,
+    /// That builder without the build packages (see [`install_base`]).
+    pub(super) system: &'a State,
     /// That builder with the service's whole venv: where build commands
     /// run.
     pub(super) with_venv: &'a State,
     /// The environment the tiers below set, in order.
     pub(super) tiers_env: &'a [(String, String)],
+}
+
+/// Where the project of `service` and its build backend are installed:
+/// with a build backend that builds from Python files alone
+/// (`ProjectFacts::pure_python`) and no other local project to install (a
+/// workspace member's or path dependency's backend is not read), the
+/// system stage with the venvs below, which has the interpreter; else the
+/// builder, whose build packages a backend that may compile needs. A code
+/// change on a daemon whose cache was imported (`--cache-from`) then needs
+/// no layer of the builder: for an image's inline cache, which holds the
+/// image's layers alone, the builder's apt step is not run again.
+fn install_base<'a>(cx: &Context<'_>, service: &Service, builders: &Builders<'a>) -> &'a State {
+    let pure = cx
+        .inputs
+        .projects
+        .get(service.project.as_str())
+        .is_some_and(|facts| facts.pure_python);
+    let local = local_projects(cx, service).is_some_and(|local| local.dirs.len() > 1);
+    if pure && !local {
+        builders.system
+    } else {
+        builders.code_on
+    }
 }
 
 /// The files the project of `service` adds to a venv, installed in

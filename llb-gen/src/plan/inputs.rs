@@ -265,6 +265,10 @@ pub struct ProjectFacts {
     /// its code step gets cargo's registry as a cache and the CA bundle
     /// for cargo.
     pub cargo: bool,
+    /// Whether its build backend builds it from Python files alone (see
+    /// [`ProjectInfo::builds_pure_python`](crate::project::ProjectInfo::builds_pure_python)):
+    /// its code step runs on the system stage, not the builder.
+    pub pure_python: bool,
     /// Whether it is an application (see
     /// [`ProjectInfo::application`](crate::project::ProjectInfo::application)):
     /// its code is copied into the working directory, not installed.
@@ -296,6 +300,7 @@ impl ProjectFacts {
             fetching: info.fetching,
             build_requires: info.build_requires.clone().filter(|_| !info.application),
             cargo: info.builds_with_cargo(),
+            pure_python: info.builds_pure_python(),
             application: info.application,
             workspace: info.workspace.clone(),
             path_dependencies: info.path_dependencies.clone(),

@@ -10,12 +10,26 @@
 //! 3. **venv**: `uv sync --locked` in the builder, seeing only `pyproject.toml`
 //!    and `uv.lock` (a local source with include patterns), writing the venv
 //!    into an output mount: the venv alone, without the builder around it.
-//! 4. **code**: the project installed without dependencies in the builder,
-//!    into the venv below (a tier's) or an empty one on the same
-//!    interpreter, never the service's own: the files it adds are copied to
-//!    an output mount; an application's files (no pyproject.toml) are
-//!    copied into the working directory instead, owned by root. Only a
-//!    code change reruns it, not a lock bump.
+//! 4. **code**: the project installed without dependencies, into the venv
+//!    below (a tier's) or an empty one on the same interpreter, never the
+//!    service's own: the files it adds are copied to an output mount; an
+//!    application's files (no pyproject.toml) are copied into the working
+//!    directory instead, owned by root. Only a code change reruns it, not
+//!    a lock bump. It runs in the builder only when the project's own
+//!    build may compile; a project whose `[build-system] build-backend`
+//!    builds from Python files alone (hatchling without a build hook,
+//!    poetry-core without a build script, flit-core, uv_build: see
+//!    `Pyproject::builds_pure_python`) is installed on the *system* stage
+//!    (with the venvs below and uv mounted). Build packages are mostly
+//!    there for the dependencies (gcc for an sdist), and a code change on a
+//!    runner that imports the cache (`--cache-from`) then needs none of the
+//!    builder's layers: they are neither pulled nor, with an inline cache
+//!    that lacks them, built again. Whatever pyproject.toml does not make
+//!    certain (setuptools, whose `setup.py` the plan does not look for;
+//!    pdm-backend, whose `pdm_build.py` hook neither; maturin; a backend
+//!    pybase does not know; workspace members and path dependencies, whose
+//!    backends are not read) stays in the builder: a wrong guess there
+//!    costs time, the other way a failed build.
 //!
 //! The image is *system* + venv + code; the `<service>-base` target stops
 //! before the code. When the server offers MergeOp the three are stacked with
@@ -201,12 +215,18 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         below,
         mut history,
         code_base,
+        code_system,
         command_base,
         ..
     } = stacked;
     // 4. code, for a service image.
-    let result = match (target.kind, target.service, code_base, command_base) {
-        (TargetKind::Image, Some(service), Some(code_on), Some(with_venv)) => {
+    let result = match (
+        target.kind,
+        target.service,
+        code_base.zip(code_system),
+        command_base,
+    ) {
+        (TargetKind::Image, Some(service), Some((code_on, system)), Some(with_venv)) => {
             let tiers_env: Vec<(String, String)> = target
                 .tiers
                 .iter()
@@ -214,6 +234,7 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
                 .collect();
             let builders = code::Builders {
                 code_on: &code_on,
+                system: &system,
                 with_venv: &with_venv,
                 tiers_env: &tiers_env,
             };
@@ -420,6 +441,10 @@ struct Stacked<'a> {
     history: Vec<String>,
     /// The builder the code step runs in: the last project's level's.
     code_base: Option<State>,
+    /// That builder without the build packages: its system stage (or,
+    /// assembling by copying, the build image with the venvs below), where
+    /// the code step of a project built from Python files alone runs.
+    code_system: Option<State>,
     /// That builder with the last project's venv, where build commands
     /// run.
     command_base: Option<State>,
@@ -439,6 +464,7 @@ impl<'a> Stacked<'a> {
             has_venv: false,
             history: Vec::new(),
             code_base: None,
+            code_system: None,
             command_base: None,
             installed: Vec::new(),
             build_chain: cx.copied.clone(),
@@ -462,6 +488,7 @@ impl<'a> Stacked<'a> {
 
         // 2. builder
         let builder = self.builder(cx, &level, &system);
+        self.code_system = Some(self.builder_below(&system));
         if installed_below {
             self.image = system;
             self.command_base = Some(builder.clone());
@@ -506,8 +533,14 @@ impl<'a> Stacked<'a> {
     /// assembling by copying, the build image with the venvs so far) with
     /// the build packages of every level so far.
     fn builder(&self, cx: &Context<'_>, level: &Level<'_>, system: &State) -> State {
-        let builder_below = self.build_chain.clone().unwrap_or_else(|| system.clone());
-        system::builder(cx, level, builder_below, &self.build_packages)
+        system::builder(cx, level, self.builder_below(system), &self.build_packages)
+    }
+
+    /// What the builder of a level whose system stage is `system` adds its
+    /// build packages to: `system`, or, assembling by copying, the build
+    /// image with the venvs so far.
+    fn builder_below(&self, system: &State) -> State {
+        self.build_chain.clone().unwrap_or_else(|| system.clone())
     }
 
     /// The venv of `level`, whose project is `project`, made on its
