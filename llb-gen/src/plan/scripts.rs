@@ -34,6 +34,28 @@ rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/deb
 "#,
 };
 
+/// The system stage run again for the OS's security fixes
+/// (`--no-cache-filter system`): the image's packages upgraded with apt
+/// (when it has apt), then what [`SYSTEM_SCRIPT`] does.
+pub(super) const SYSTEM_REFRESH_SCRIPT: Script = Script {
+    file: "system-refresh.sh",
+    text: r#"set -eu
+if [ "$#" -gt 0 ] || command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq
+  apt-get upgrade -y -qq -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold
+  if [ "$#" -gt 0 ]; then
+    apt-get install -y -qq --no-install-recommends "$@"
+  fi
+else
+  echo "pybase: no apt-get in this image: nothing to upgrade" >&2
+fi
+getent group "$PYBASE_GID" >/dev/null || groupadd --gid "$PYBASE_GID" "$PYBASE_USER"
+getent passwd "$PYBASE_UID" >/dev/null || useradd --uid "$PYBASE_UID" --gid "$PYBASE_GID" --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin "$PYBASE_USER"
+mkdir -p "$PYBASE_WORKDIR"
+rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache
+"#,
+};
+
 /// The user and working directory of an image assembled by copying,
 /// written in the builder: the runtime image's `/etc/passwd` and
 /// `/etc/group` (mounted at /pybase/runtime) with the user and group added
@@ -599,10 +621,11 @@ cp uv.lock "/pybase/out/$dir/uv.lock"
 
 /// Every script, for the tests.
 #[cfg(test)]
-pub(super) const ALL: [&Script; 22] = [
+pub(super) const ALL: [&Script; 23] = [
     &LOCK_COMPILE_SCRIPT,
     &LOCK_UV_SCRIPT,
     &SYSTEM_SCRIPT,
+    &SYSTEM_REFRESH_SCRIPT,
     &COPIED_SYSTEM_SCRIPT,
     &BUILD_SCRIPT,
     &UV_UNPACK_SCRIPT,
