@@ -684,12 +684,7 @@ fn only_a_venv_with_a_git_dependency_over_ssh_gets_the_agent_and_known_hosts() {
         }
     });
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
-    let venv_ops: Vec<&serde_json::Value> = described["ops"]
-        .as_array()
-        .expect("ops")
-        .iter()
-        .filter(|op| op["name"].as_str().is_some_and(|n| n.contains("] venv: ")))
-        .collect();
+    let venv_ops = named_ops(&described, |n| n.contains("] venv: "));
     assert_eq!(venv_ops.len(), 3, "python-base, python-web and orders");
     for op in venv_ops {
         let name = op["name"].as_str().unwrap_or_default();
@@ -1928,10 +1923,7 @@ fn only_the_venv_of_a_project_with_named_indexes_gets_their_credentials_as_secre
     });
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
     let ops = described["ops"].as_array().expect("ops");
-    let venv_ops: Vec<&Value> = ops
-        .iter()
-        .filter(|op| op["name"].as_str().is_some_and(|n| n.contains("] venv: ")))
-        .collect();
+    let venv_ops = named_ops(&described, |n| n.contains("] venv: "));
     assert_eq!(venv_ops.len(), 3, "python-base, python-web and orders");
     for op in venv_ops {
         let name = op["name"].as_str().unwrap_or_default();
@@ -1956,8 +1948,15 @@ fn only_the_venv_of_a_project_with_named_indexes_gets_their_credentials_as_secre
                 ]
             );
             assert!(op["caps"].to_string().contains("exec.secretenv"), "{op}");
+            // Run through the wrapper that unsets the secrets not passed.
+            let argv = op["op"]["exec"].to_string();
+            assert!(
+                argv.starts_with(r#"["/bin/sh","/pybase-credentials/index-credentials.sh","UV_INDEX_INTERNAL_USERNAME","UV_INDEX_INTERNAL_PASSWORD","UV_INDEX_TEAM_PYPI_2_USERNAME","UV_INDEX_TEAM_PYPI_2_PASSWORD","--","/bin/sh","/pybase-scripts/"#),
+                "{argv}"
+            );
         } else {
             assert!(op["op"].get("secret_env").is_none(), "{name}: {op}");
+            assert!(!op["op"]["exec"].to_string().contains("index-credentials"));
         }
     }
     // No other step gets them; nothing names them in an env or a mount.

@@ -271,6 +271,15 @@ impl Exec {
         self
     }
 
+    /// Run `prefix` with this command's arguments after it (a wrapper
+    /// that ends in `exec "$@"`).
+    pub fn wrapped_in<S: AsRef<str>>(mut self, prefix: &[S]) -> Self {
+        let mut args: Vec<String> = prefix.iter().map(|a| a.as_ref().to_owned()).collect();
+        args.append(&mut self.args);
+        self.args = args;
+        self
+    }
+
     /// Always run this step again, never take it from BuildKit's cache
     /// (what `--no-cache` does to every step).
     pub fn ignoring_cache(mut self) -> Self {

@@ -88,7 +88,7 @@ pub use target::{
 
 use venv::{Venv, venv};
 
-use scripts::{Script, UV_UNPACK_SCRIPT};
+use scripts::{INDEX_CREDENTIALS_SCRIPT, Script, UV_UNPACK_SCRIPT};
 
 pub use crate::files::{DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, SETUP_FILES, VENV_DIR};
 
@@ -123,6 +123,9 @@ const UV_DIR: &str = "/pybase/uv";
 /// parents it created on the way, which would stay in the layer of a step
 /// that runs in the image (an empty `/pybase` from `/pybase/scripts`).
 const SCRIPTS_DIR: &str = "/pybase-scripts";
+/// Where the wrapper of a step with index credentials is mounted (beside
+/// [`SCRIPTS_DIR`], which holds the step's own script alone).
+const CREDENTIALS_SCRIPT_DIR: &str = "/pybase-credentials";
 /// The uv binary, in the mount of [`UV_DIR`].
 const UV_BINARY: &str = "/pybase/uv/uv";
 const WHEEL_DIR: &str = "/pybase/wheel";
@@ -372,19 +375,35 @@ impl<'a> Context<'a> {
             return exec;
         }
         let mut exec = exec;
-        let mut stems: Vec<String> = Vec::new();
+        let mut variables: Vec<String> = Vec::new();
         for name in indexes {
             let stem = crate::pyproject::index_env_stem(name);
-            if stems.contains(&stem) {
-                continue;
-            }
             for part in ["USERNAME", "PASSWORD"] {
                 let variable = format!("UV_INDEX_{stem}_{part}");
-                exec = exec.optional_secret_env(&variable, &variable);
+                if !variables.contains(&variable) {
+                    exec = exec.optional_secret_env(&variable, &variable);
+                    variables.push(variable);
+                }
             }
-            stems.push(stem);
         }
-        exec
+        if variables.is_empty() {
+            return exec;
+        }
+        // A secret the client did not pass is an empty variable: the
+        // wrapper unsets it, so that uv still reads the netrc secret.
+        let wrapper = State::scratch().mkfile(
+            &format!("/{}", INDEX_CREDENTIALS_SCRIPT.file),
+            INDEX_CREDENTIALS_SCRIPT.text.as_bytes(),
+            format!("[pybase] script {}", INDEX_CREDENTIALS_SCRIPT.file),
+        );
+        let mut prefix = vec![
+            "/bin/sh".to_owned(),
+            format!("{CREDENTIALS_SCRIPT_DIR}/{}", INDEX_CREDENTIALS_SCRIPT.file),
+        ];
+        prefix.extend(variables);
+        prefix.push("--".to_owned());
+        exec.wrapped_in(&prefix)
+            .mount(Mount::readonly(CREDENTIALS_SCRIPT_DIR, &wrapper))
     }
 }
 
