@@ -97,6 +97,12 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         return lock.run(bridge).await;
     }
     let target = plan::select_target(&spec, options.target()).map_err(|d| spec_file.failure(d))?;
+    // `--no-cache-filter`: a name pybase does not know is an error that
+    // lists the known ones, before anything is read or built.
+    let no_cache_filter = match options.no_cache_filter() {
+        Some(names) => plan::NoCacheFilter::parse(names, &spec).map_err(anyhow::Error::from)?,
+        None => plan::NoCacheFilter::default(),
+    };
 
     // `.dockerignore` first: it applies to every other read of the context.
     let ignored =
@@ -152,7 +158,10 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         exec_settings: llb::marshal::ExecSettings {
             proxy: options.proxy_env(),
             cache_namespace: options.cache_namespace(),
+            extra_hosts: options.add_hosts()?,
+            network: options.network()?,
         },
+        refresh_system: no_cache_filter.refresh_system,
         provenance: Provenance {
             revision: options.revision(),
             source: options.source(),
@@ -170,6 +179,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         stack: &stack,
         infos: &infos,
         inputs,
+        no_cache_filter,
         several: platforms.len() > 1,
     };
     let mut planned = Vec::with_capacity(platforms.len());
@@ -251,6 +261,8 @@ struct Plans<'a> {
     infos: &'a [ProjectInfo],
     /// The plan's inputs, but for the platform and its images.
     inputs: BuildInputs<'a>,
+    /// The steps `--no-cache-filter` names by stage or level.
+    no_cache_filter: plan::NoCacheFilter,
     /// Several platforms are built: each step name and config says which.
     several: bool,
 }
@@ -295,6 +307,7 @@ impl Plans<'_> {
         if self.options.no_cache() {
             llb::marshal::ignore_cache(&mut build.definition);
         }
+        self.no_cache_filter.apply(&mut build.definition);
         let config = if self.several {
             name_steps_for(&mut build.definition, platform);
             platform_config(build.config, platform)

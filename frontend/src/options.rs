@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, anyhow, bail};
-use llb_gen::llb::Platform;
+use llb_gen::llb::{Network, Platform};
 
 /// `--build-arg PYBASE_MERGEOP=false` assembles the image without MergeOp.
 pub const MERGEOP_ARG: &str = "PYBASE_MERGEOP";
@@ -144,6 +144,61 @@ impl Options {
     /// `--no-cache` without a filter.
     pub fn no_cache(&self) -> bool {
         self.raw.get("no-cache").is_some_and(String::is_empty)
+    }
+
+    /// `--no-cache-filter NAMES`: the `no-cache` option with a
+    /// comma-separated list of names (see [`llb_gen::plan::NoCacheFilter`]).
+    pub fn no_cache_filter(&self) -> Option<&str> {
+        self.raw
+            .get("no-cache")
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// `--add-host HOST:IP` (buildx passes them as the `add-hosts` option,
+    /// `HOST=IP` entries separated by commas, as BuildKit's dockerui reads
+    /// it): entries of every step's `/etc/hosts`. An entry without `=` or
+    /// whose address is not an IP address is an error.
+    pub fn add_hosts(&self) -> anyhow::Result<Vec<bollard_buildkit_proto::pb::HostIp>> {
+        let Some(value) = self.raw.get("add-hosts").filter(|v| !v.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let mut hosts = Vec::new();
+        for field in value.split(',') {
+            // BuildKit reads the list as CSV and lower-cases each entry.
+            let entry = field.trim().trim_matches('"').to_ascii_lowercase();
+            let Some((host, ip)) = entry.split_once('=') else {
+                bail!(
+                    "--add-host {field}: expected HOST:IP, e.g. `--add-host index.internal:10.0.0.7`"
+                );
+            };
+            let address: std::net::IpAddr = ip.parse().map_err(|_| {
+                anyhow::anyhow!("--add-host {host}:{ip}: `{ip}` is not an IP address")
+            })?;
+            if host.is_empty() {
+                bail!("--add-host :{ip}: the host name is empty");
+            }
+            hosts.push(bollard_buildkit_proto::pb::HostIp {
+                host: host.to_owned(),
+                ip: address.to_string(),
+            });
+        }
+        Ok(hosts)
+    }
+
+    /// `--network MODE` (the `force-network-mode` option): `none` or
+    /// `host` for every step that has the network (`host` needs the
+    /// entitlement, `--allow network.host`); `default` or `sandbox` (or
+    /// nothing) leaves them as they are.
+    pub fn network(&self) -> anyhow::Result<Option<Network>> {
+        match self.raw.get("force-network-mode").map(String::as_str) {
+            None | Some("" | "default" | "sandbox") => Ok(None),
+            Some("none") => Ok(Some(Network::None)),
+            Some("host") => Ok(Some(Network::Host)),
+            Some(other) => {
+                bail!("--network {other}: pybase builds with `default`, `none` or `host`")
+            }
+        }
     }
 
     /// Every `--build-arg`, for `${NAME}` references in the spec.
@@ -367,6 +422,61 @@ mod tests {
         assert_eq!(proxy.http_proxy, "http://lower:8080");
         assert_eq!(proxy.no_proxy, "localhost,.internal");
         assert_eq!(proxy.all_proxy, "");
+    }
+
+    #[test]
+    fn added_hosts_are_host_ip_pairs_and_a_bad_one_is_an_error() {
+        assert!(options(&[]).add_hosts().expect("none").is_empty());
+        let hosts = options(&["add-hosts=Index.Internal=10.0.0.7,v6.internal=::1"])
+            .add_hosts()
+            .expect("valid");
+        let pairs: Vec<(&str, &str)> = hosts
+            .iter()
+            .map(|h| (h.host.as_str(), h.ip.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("index.internal", "10.0.0.7"), ("v6.internal", "::1")]
+        );
+        let error = options(&["add-hosts=index.internal=10.0.0.300"])
+            .add_hosts()
+            .expect_err("not an address")
+            .to_string();
+        assert_eq!(
+            error,
+            "--add-host index.internal:10.0.0.300: `10.0.0.300` is not an IP address"
+        );
+        let error = options(&["add-hosts=index.internal"])
+            .add_hosts()
+            .expect_err("no address");
+        assert!(error.to_string().contains("expected HOST:IP"), "{error}");
+    }
+
+    #[test]
+    fn the_network_mode_is_none_host_or_left_alone() {
+        let mode = |value: &str| options(&[&format!("force-network-mode={value}")]).network();
+        assert_eq!(options(&[]).network().expect("valid"), None);
+        assert_eq!(mode("default").expect("valid"), None);
+        assert_eq!(mode("sandbox").expect("valid"), None);
+        assert_eq!(mode("none").expect("valid"), Some(Network::None));
+        assert_eq!(mode("host").expect("valid"), Some(Network::Host));
+        let error = mode("bridge").expect_err("unknown").to_string();
+        assert_eq!(
+            error,
+            "--network bridge: pybase builds with `default`, `none` or `host`"
+        );
+    }
+
+    #[test]
+    fn a_no_cache_list_is_a_filter_and_an_empty_one_is_everything() {
+        let all = options(&["no-cache="]);
+        assert!(all.no_cache());
+        assert_eq!(all.no_cache_filter(), None);
+        let some = options(&["no-cache=system,venv"]);
+        assert!(!some.no_cache());
+        assert_eq!(some.no_cache_filter(), Some("system,venv"));
+        assert!(!options(&[]).no_cache());
+        assert_eq!(options(&[]).no_cache_filter(), None);
     }
 
     #[test]

@@ -1708,3 +1708,239 @@ async fn the_lock_target_refuses_a_poetry_project_at_its_line() {
     let returned = handle.returned().expect("a Return");
     assert!(returned.error.is_none(), "{:?}", returned.error);
 }
+
+/// The execs of a definition, with their names.
+fn named_execs(definition: &pb::Definition) -> Vec<(String, pb::ExecOp)> {
+    FakeHandle::definition_ops(definition)
+        .into_iter()
+        .filter_map(|(digest, op)| match op.op {
+            Some(pb::op::Op::Exec(exec)) => {
+                let name = definition
+                    .metadata
+                    .get(&digest)
+                    .and_then(|m| m.description.get("llb.customname").cloned())
+                    .unwrap_or_default();
+                Some((name, exec))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn added_hosts_reach_every_exec_and_a_forced_network_every_exec_that_has_one() {
+    let spec = fixture_file("pybase.yaml");
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&[
+            "filename=pybase.yaml",
+            "add-hosts=index.internal=10.0.0.7",
+            "force-network-mode=host",
+        ]),
+    )
+    .await;
+    returned_config(&handle);
+    let execs = named_execs(&build_definition(&handle));
+    assert!(execs.len() > 3, "{execs:?}");
+    let (mut host, mut offline) = (0, 0);
+    for (name, exec) in &execs {
+        let hosts = &exec.meta.as_ref().expect("meta").extra_hosts;
+        assert_eq!(hosts.len(), 1, "{name}");
+        assert_eq!(
+            (hosts[0].host.as_str(), hosts[0].ip.as_str()),
+            ("index.internal", "10.0.0.7")
+        );
+        match pb::NetMode::try_from(exec.network) {
+            Ok(pb::NetMode::Host) => host += 1,
+            Ok(pb::NetMode::None) => offline += 1,
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // The steps that download got the host's network; the ones pybase
+    // runs offline (uv's unpacking, the code copied) kept it off.
+    assert!(host >= 2 && offline >= 1, "host {host}, offline {offline}");
+    // Without the options: no hosts, no host network.
+    let handle = run(fake_with_spec(&spec), &options(&["filename=pybase.yaml"])).await;
+    returned_config(&handle);
+    for (name, exec) in named_execs(&build_definition(&handle)) {
+        assert!(exec.meta.expect("meta").extra_hosts.is_empty(), "{name}");
+        assert_ne!(exec.network, pb::NetMode::Host as i32, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_added_host_or_network_mode_is_an_error_naming_it() {
+    let spec = fixture_file("pybase.yaml");
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "add-hosts=index.internal=not-an-ip"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert!(
+        error.message.contains("`not-an-ip` is not an IP address"),
+        "{}",
+        error.message
+    );
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "force-network-mode=bridge"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert!(
+        error.message.contains("--network bridge"),
+        "{}",
+        error.message
+    );
+}
+
+#[tokio::test]
+async fn no_cache_filter_system_refreshes_the_system_step_and_an_unknown_name_lists_the_known() {
+    let spec = fixture_file("pybase.yaml");
+    let refreshed = |definition: &pb::Definition| -> Vec<(String, bool)> {
+        definition
+            .metadata
+            .values()
+            .filter_map(|m| {
+                let name = m.description.get("llb.customname")?;
+                name.contains("] system: ")
+                    .then(|| (name.clone(), m.ignore_cache))
+            })
+            .collect()
+    };
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "no-cache=system"]),
+    )
+    .await;
+    returned_config(&handle);
+    let definition = build_definition(&handle);
+    let system = refreshed(&definition);
+    // The image's system step, refreshed and rerun; the builder's, cached.
+    assert!(
+        system
+            .iter()
+            .any(|(name, ignored)| name.contains("system: refreshed") && *ignored),
+        "{system:?}"
+    );
+    assert!(
+        system
+            .iter()
+            .any(|(name, ignored)| !name.contains("refreshed") && !*ignored),
+        "{system:?}"
+    );
+    // Nothing else is rerun.
+    let ignored = definition
+        .metadata
+        .values()
+        .filter(|m| m.ignore_cache)
+        .count();
+    assert_eq!(ignored, 1);
+
+    // `venv` selects the venv's steps by name.
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "no-cache=venv"]),
+    )
+    .await;
+    returned_config(&handle);
+    let definition = build_definition(&handle);
+    let ignored: Vec<&String> = definition
+        .metadata
+        .values()
+        .filter(|m| m.ignore_cache)
+        .filter_map(|m| m.description.get("llb.customname"))
+        .collect();
+    assert!(!ignored.is_empty());
+    assert!(
+        ignored.iter().all(|n| n.contains("] venv")
+            || n.contains("] wheels")
+            || n.contains("] fetch")
+            || n.contains("] build ")),
+        "{ignored:?}"
+    );
+
+    let handle = run(
+        fake_with_spec(&spec),
+        &options(&["filename=pybase.yaml", "no-cache=sytem"]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert!(
+        error.message.contains("--no-cache-filter sytem")
+            && error.message.contains("system, builder, venv, code")
+            && error.message.contains("inventory"),
+        "{}",
+        error.message
+    );
+    // Nothing was built: no solve ran a step (the spec was read).
+    assert!(
+        handle
+            .solves()
+            .iter()
+            .filter_map(|s| s.definition.as_ref())
+            .all(|d| named_execs(d).is_empty())
+    );
+}
+
+/// A secret env entry of an exec: variable, secret id, optional.
+type SecretEnvEntry = (String, String, bool);
+
+fn private_index_fake() -> FakeBridge {
+    fixture_fake(
+        "private-index",
+        &[
+            "pyproject.toml",
+            "uv.lock",
+            "src/private_app/__init__.py",
+            "src/private_app/cli.py",
+        ],
+    )
+}
+
+#[tokio::test]
+async fn the_venv_of_a_project_with_a_named_index_gets_its_credentials_as_optional_secret_env() {
+    let secret_env = |handle: &FakeHandle| -> Vec<(String, Vec<SecretEnvEntry>)> {
+        named_execs(&build_definition(handle))
+            .into_iter()
+            .filter(|(_, exec)| !exec.secretenv.is_empty())
+            .map(|(name, exec)| {
+                let env = exec
+                    .secretenv
+                    .into_iter()
+                    .map(|s| (s.name, s.id, s.optional))
+                    .collect();
+                (name, env)
+            })
+            .collect()
+    };
+    let handle = run(
+        private_index_fake().with_llb_caps(&[("exec.secretenv", true)]),
+        &options(&["filename=pybase.yaml"]),
+    )
+    .await;
+    returned_config(&handle);
+    let with = secret_env(&handle);
+    assert_eq!(with.len(), 1, "the venv step alone: {with:?}");
+    assert!(with[0].0.contains("] venv: "), "{with:?}");
+    let expected: Vec<SecretEnvEntry> = ["UV_INDEX_PRIVATE_USERNAME", "UV_INDEX_PRIVATE_PASSWORD"]
+        .iter()
+        .map(|v| ((*v).to_owned(), (*v).to_owned(), true))
+        .collect();
+    assert_eq!(with[0].1, expected);
+    // A BuildKit without secret env: none, and the build still plans (the
+    // netrc secret works there).
+    let handle = run(private_index_fake(), &options(&["filename=pybase.yaml"])).await;
+    returned_config(&handle);
+    assert!(secret_env(&handle).is_empty());
+    // A project without a named index: none.
+    let spec = fixture_file("pybase.yaml");
+    let handle = run(
+        fake_with_spec(&spec).with_llb_caps(&[("exec.secretenv", true)]),
+        &options(&["filename=pybase.yaml"]),
+    )
+    .await;
+    returned_config(&handle);
+    assert!(secret_env(&handle).is_empty());
+}

@@ -50,6 +50,9 @@ pub fn describe(definition: &pb::Definition) -> Result<Value, DescribeError> {
                 entry["name"] = json!(name);
             }
             entry["caps"] = json!(meta.caps.keys().collect::<Vec<_>>());
+            if meta.ignore_cache {
+                entry["ignore_cache"] = json!(true);
+            }
         }
         if let Some(source) = &definition.source
             && let Some(locations) = source.locations.get(&digests[index])
@@ -88,14 +91,31 @@ fn describe_body(body: &pb::op::Op) -> Value {
         }),
         pb::op::Op::Exec(exec) => {
             let meta = exec.meta.clone().unwrap_or_default();
-            json!({
+            let mut out = json!({
                 "exec": meta.args,
                 "env": meta.env,
                 "cwd": meta.cwd,
                 "user": meta.user,
                 "network": match exec.network { 0 => "sandbox", 1 => "host", 2 => "none", _ => "?" },
                 "mounts": exec.mounts.iter().map(describe_mount).collect::<Vec<_>>(),
-            })
+            });
+            // Shown only when set, so the descriptions of steps without
+            // them read as before.
+            if !exec.secretenv.is_empty() {
+                out["secret_env"] = exec
+                    .secretenv
+                    .iter()
+                    .map(|s| json!({"name": s.name, "id": s.id, "optional": s.optional}))
+                    .collect();
+            }
+            if !meta.extra_hosts.is_empty() {
+                out["extra_hosts"] = meta
+                    .extra_hosts
+                    .iter()
+                    .map(|h| json!(format!("{}={}", h.host, h.ip)))
+                    .collect();
+            }
+            out
         }
         pb::op::Op::File(file) => json!({
             "file": file.actions.iter().map(|a| {

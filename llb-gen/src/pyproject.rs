@@ -329,6 +329,22 @@ pub(crate) fn sdists_build_alone_in(pyproject: Option<&toml::Table>) -> bool {
         .is_none_or(UvTable::leaves_sdists_alone)
 }
 
+/// The stem of uv's environment variables for the credentials of the index
+/// named `name` (`UV_INDEX_<STEM>_USERNAME`, `…_PASSWORD`): the name upper
+/// case, every character other than an ASCII letter or digit an `_`, as
+/// uv documents it.
+pub fn index_env_stem(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 impl UvTable {
     /// Whether it sets none of [`SDIST_BUILD_SETTINGS`].
     fn leaves_sdists_alone(&self) -> bool {
@@ -524,6 +540,9 @@ pub(crate) struct UvTable {
     pub(crate) dev_dependencies: bool,
     /// `[tool.uv.workspace]`, when it is a table.
     pub(crate) workspace: Option<UvWorkspace>,
+    /// The `name` of each `[[tool.uv.index]]`, in order (an index without
+    /// a string name is skipped).
+    pub(crate) index_names: Vec<String>,
 }
 
 /// `[tool.uv.workspace]`: its member globs and its excluded ones, as
@@ -757,6 +776,13 @@ impl UvTable {
                 .get("workspace")
                 .and_then(toml::Value::as_table)
                 .and_then(UvWorkspace::read),
+            index_names: table
+                .get("index")
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|index| Some(index.get("name")?.as_str()?.to_owned()))
+                .collect(),
         }
     }
 }

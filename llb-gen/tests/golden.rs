@@ -45,6 +45,7 @@ fn caps(mergeop: bool) -> ServerCaps {
         "exec.mount.cache.sharing",
         "exec.mount.secret",
         "exec.mount.ssh",
+        "exec.secretenv",
         "file.base",
     ]
     .into_iter()
@@ -186,6 +187,18 @@ fn build_in(
     mergeop: bool,
     facts: &dyn Fn(&str, ProjectFacts) -> ProjectFacts,
 ) -> Build {
+    build_in_refreshed(context, spec_text, target, (mergeop, false), facts)
+}
+
+/// [`build_in`], with the system steps refreshed (`--no-cache-filter
+/// system`) when `refresh`.
+fn build_in_refreshed(
+    context: &Context<'_>,
+    spec_text: &str,
+    target: &str,
+    (mergeop, refresh): (bool, bool),
+    facts: &dyn Fn(&str, ProjectFacts) -> ProjectFacts,
+) -> Build {
     let fixture = context.fixture;
     let spec = llb_gen::spec::parse("pybase.yaml", spec_text.as_bytes())
         .expect("the fixture spec is valid");
@@ -238,6 +251,7 @@ fn build_in(
                 ..inputs.provenance.clone()
             },
             projects,
+            refresh_system: refresh,
             ..inputs
         },
     )
@@ -512,6 +526,16 @@ fn a_service_on_a_chain_of_tiers() {
 }
 
 /// The digests of every op of a build.
+/// The ops of a described definition whose name `wanted` accepts.
+fn named_ops(described: &Value, wanted: impl Fn(&str) -> bool) -> Vec<&Value> {
+    described["ops"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .filter(|op| op["name"].as_str().is_some_and(&wanted))
+        .collect()
+}
+
 fn op_digests(build: &Build) -> std::collections::BTreeSet<String> {
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
     described["ops"]
@@ -706,12 +730,7 @@ fn only_a_venv_with_a_git_dependency_over_ssh_gets_the_agent_and_known_hosts() {
         }
     });
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
-    let venv_ops: Vec<&serde_json::Value> = described["ops"]
-        .as_array()
-        .expect("ops")
-        .iter()
-        .filter(|op| op["name"].as_str().is_some_and(|n| n.contains("] venv: ")))
-        .collect();
+    let venv_ops = named_ops(&described, |n| n.contains("] venv: "));
     assert_eq!(venv_ops.len(), 3, "python-base, python-web and orders");
     for op in venv_ops {
         let name = op["name"].as_str().unwrap_or_default();
@@ -1736,6 +1755,7 @@ fn lock_inputs() -> BuildInputs<'static> {
         provenance: Default::default(),
         projects: Default::default(),
         exec_settings: Default::default(),
+        refresh_system: false,
     }
 }
 
@@ -1877,15 +1897,7 @@ fn the_result_holds_only_the_locks_written() {
     );
     // One op gathers the locks written, one copy each.
     let last = |described: &Value| {
-        let ops = described["ops"].as_array().expect("ops");
-        let gathering: Vec<&Value> = ops
-            .iter()
-            .filter(|op| {
-                op["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("[lock] "))
-            })
-            .collect();
+        let gathering = named_ops(described, |n| n.starts_with("[lock] "));
         let [result] = gathering.as_slice() else {
             panic!("one op gathers the locks: {gathering:?}");
         };
@@ -1938,4 +1950,137 @@ fn the_lock_target_is_the_same_bytes_from_the_same_inputs() {
         lock_llb(&LOCKED, &LOCKED, plan::Upgrade::Keep),
         lock_llb(&LOCKED, &LOCKED, plan::Upgrade::Keep)
     );
+}
+
+#[test]
+fn only_the_venv_of_a_project_with_named_indexes_gets_their_credentials_as_secret_env() {
+    // No tiered fixture names an index: the facts are written here, each
+    // venv made by uv alone (as in the SSH test above).
+    let build = build_with_facts(TIERED, TIERED_SPEC, "orders", true, &|dir, _| {
+        ProjectFacts {
+            venv_packages: Some(2),
+            index_names: if dir == "tiers/web" {
+                vec!["internal".into(), "team.pypi-2".into()]
+            } else {
+                Vec::new()
+            },
+            ..ProjectFacts::default()
+        }
+    });
+    let described = llb_gen::describe::describe(&build.definition).expect("decodable");
+    let ops = described["ops"].as_array().expect("ops");
+    let venv_ops = named_ops(&described, |n| n.contains("] venv: "));
+    assert_eq!(venv_ops.len(), 3, "python-base, python-web and orders");
+    for op in venv_ops {
+        let name = op["name"].as_str().unwrap_or_default();
+        if name.starts_with("[python-web]") {
+            let variables: Vec<&str> = op["op"]["secret_env"]
+                .as_array()
+                .expect("python-web's venv has secret env")
+                .iter()
+                .map(|s| {
+                    assert_eq!(s["name"], s["id"], "{s}");
+                    assert_eq!(s["optional"], true, "{s}");
+                    s["name"].as_str().unwrap_or_default()
+                })
+                .collect();
+            assert_eq!(
+                variables,
+                [
+                    "UV_INDEX_INTERNAL_USERNAME",
+                    "UV_INDEX_INTERNAL_PASSWORD",
+                    "UV_INDEX_TEAM_PYPI_2_USERNAME",
+                    "UV_INDEX_TEAM_PYPI_2_PASSWORD"
+                ]
+            );
+            assert!(op["caps"].to_string().contains("exec.secretenv"), "{op}");
+            // Run through the wrapper that unsets the secrets not passed.
+            let argv = op["op"]["exec"].to_string();
+            assert!(
+                argv.starts_with(r#"["/bin/sh","/pybase-credentials/index-credentials.sh","UV_INDEX_INTERNAL_USERNAME","UV_INDEX_INTERNAL_PASSWORD","UV_INDEX_TEAM_PYPI_2_USERNAME","UV_INDEX_TEAM_PYPI_2_PASSWORD","--","/bin/sh","/pybase-scripts/"#),
+                "{argv}"
+            );
+        } else {
+            assert!(op["op"].get("secret_env").is_none(), "{name}: {op}");
+            assert!(!op["op"]["exec"].to_string().contains("index-credentials"));
+        }
+    }
+    // No other step gets them; nothing names them in an env or a mount.
+    let with_secret_env = ops
+        .iter()
+        .filter(|op| op["op"].get("secret_env").is_some())
+        .count();
+    assert_eq!(with_secret_env, 1);
+}
+
+#[test]
+fn a_system_refresh_reruns_the_image_system_steps_alone_and_keeps_the_venv_and_code_ops() {
+    let plain = build_refreshed(TIERED, TIERED_SPEC, "orders", false);
+    let refreshed = {
+        let spec = llb_gen::spec::parse("pybase.yaml", TIERED_SPEC.as_bytes()).expect("valid");
+        let filter = plan::NoCacheFilter::parse("system", &spec).expect("a stage");
+        build_refreshed(TIERED, TIERED_SPEC, "orders", filter.refresh_system)
+    };
+    let described = |build: &Build| llb_gen::describe::describe(&build.definition).expect("ok");
+    let (plain_ops, refreshed_ops) = (described(&plain), described(&refreshed));
+    let by_stage = |described: &Value, stage: &str| -> std::collections::BTreeSet<String> {
+        described["ops"]
+            .as_array()
+            .expect("ops")
+            .iter()
+            .filter(|op| {
+                op["name"]
+                    .as_str()
+                    .is_some_and(|n| n.contains(&format!("] {stage}: ")))
+            })
+            .filter_map(|op| op["digest"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // The builders, venvs and code are the same ops: cached, the same
+    // layers.
+    for stage in ["builder", "venv", "code"] {
+        let before = by_stage(&plain_ops, stage);
+        assert!(stage == "builder" || !before.is_empty(), "{stage}");
+        assert_eq!(before, by_stage(&refreshed_ops, stage), "{stage}");
+    }
+    // The image's system steps are new ops, marked to run again, with
+    // apt-get upgrade; the cached ones stay under the builders, unmarked.
+    let ops = refreshed_ops["ops"].as_array().expect("ops");
+    let refreshing = named_ops(&refreshed_ops, |n| n.contains("system: refreshed"));
+    assert_eq!(refreshing.len(), by_stage(&plain_ops, "system").len());
+    for op in &refreshing {
+        assert_eq!(op["ignore_cache"], true, "{op}");
+        assert!(
+            op["op"]["exec"].to_string().contains("system-refresh.sh"),
+            "{op}"
+        );
+    }
+    let kept = by_stage(&plain_ops, "system");
+    for op in ops {
+        let digest = op["digest"].as_str().unwrap_or_default();
+        if kept.contains(digest) {
+            assert!(op.get("ignore_cache").is_none(), "{op}");
+        }
+    }
+    assert!(kept.iter().all(|d| op_digests(&refreshed).contains(d)));
+    // Without the refresh, nothing is marked.
+    assert!(
+        plain_ops["ops"]
+            .as_array()
+            .expect("ops")
+            .iter()
+            .all(|op| op.get("ignore_cache").is_none())
+    );
+}
+
+/// The build of `target` of the fixture, with the system steps refreshed
+/// (`--no-cache-filter system`) when `refresh`.
+fn build_refreshed(fixture: &str, spec_text: &str, target: &str, refresh: bool) -> Build {
+    build_in_refreshed(
+        &Context::of(fixture),
+        spec_text,
+        target,
+        (true, refresh),
+        &|_, facts| facts,
+    )
 }

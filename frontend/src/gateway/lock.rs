@@ -96,6 +96,8 @@ impl<'a> LockBuild<'a> {
                 exec_settings: llb::marshal::ExecSettings {
                     proxy: options.proxy_env(),
                     cache_namespace: options.cache_namespace(),
+                    extra_hosts: options.add_hosts()?,
+                    network: options.network()?,
                 },
             },
         )
@@ -134,6 +136,7 @@ impl<'a> LockBuild<'a> {
             provenance: Default::default(),
             projects: Default::default(),
             exec_settings: Default::default(),
+            refresh_system: false,
         })
     }
 

@@ -43,7 +43,7 @@ fn the_ca_bundle_secret_reaches_no_layer_and_no_config() {
 
 /// Searches every blob of `image` (each layer decompressed, the config,
 /// the manifest) for `marker`, and fails if one holds it.
-fn assert_no_blob_holds(image: &str, marker: &str) {
+pub(crate) fn assert_no_blob_holds(image: &str, marker: &str) {
     let save_dir = std::env::temp_dir().join(format!("pybase-e2e-secret-{}", unique()));
     std::fs::create_dir_all(&save_dir).expect("save dir");
     let saved = run(Command::new("docker")
@@ -72,12 +72,40 @@ fn assert_no_blob_holds(image: &str, marker: &str) {
     let _ = std::fs::remove_dir_all(&save_dir);
 }
 
+/// A fresh copy of the `private-index` fixture whose index is served on
+/// `port` (the fixture's files name 18080; another port is written into
+/// the copy's pyproject.toml and uv.lock, for a second test of the
+/// process), to the user `pybase` with a password made of `marker` and a
+/// unique number; the service with a system step of its own (the tests
+/// build with `--no-cache`: secrets are in no cache key). Returns the copy
+/// and the password.
+pub(crate) fn private_index_fixture(port: u16, marker: &str) -> (PathBuf, String) {
+    // The fixture's lock names the index at the default bridge's gateway.
+    assert_eq!(
+        bridge_gateway(),
+        "172.17.0.1",
+        "the private-index fixture expects Docker's default bridge"
+    );
+    let password = format!("{marker}-{}", unique());
+    serve_private_index_on(port, "pybase", &password);
+    let dir = fixture("private-index");
+    own_system_step(&dir, "private-app");
+    for file in ["pyproject.toml", "uv.lock"] {
+        let path = dir.join(file);
+        let text = std::fs::read_to_string(&path).expect("read the fixture");
+        assert!(text.contains("172.17.0.1:18080"), "{file}");
+        let text = text.replace("172.17.0.1:18080", &format!("172.17.0.1:{port}"));
+        std::fs::write(&path, text).expect("write the fixture");
+    }
+    (dir, password)
+}
+
 /// The package index of the `private-index` fixture: a PEP 503 simple
 /// index serving its one wheel to requests with basic auth `user:password`
-/// (401 otherwise), on port 18080 of every interface, so that build
+/// (401 otherwise), on `port` of every interface, so that build
 /// containers reach it through the Docker bridge. Runs until the test
 /// process ends.
-fn serve_private_index(user: &str, password: &str) {
+fn serve_private_index_on(port: u16, user: &str, password: &str) {
     use base64::Engine;
     use std::io::{BufRead, BufReader, Write};
     const WHEEL: &str = "pybase_private_demo-1.0.0-py3-none-any.whl";
@@ -103,7 +131,8 @@ fn serve_private_index(user: &str, password: &str) {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     );
-    let listener = std::net::TcpListener::bind("0.0.0.0:18080").expect("port 18080 is free");
+    let listener =
+        std::net::TcpListener::bind(("0.0.0.0", port)).expect("the index's port is free");
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             let mut reader = BufReader::new(&stream);
@@ -157,17 +186,7 @@ fn a_private_index_is_reached_with_the_netrc_secret_which_no_layer_keeps() {
     let Some(_docker) = e2e_session() else {
         return;
     };
-    // The fixture's lock names the index at the default bridge's gateway.
-    assert_eq!(
-        bridge_gateway(),
-        "172.17.0.1",
-        "the private-index fixture expects Docker's default bridge"
-    );
-    let password = format!("pybase-netrc-marker-{}", unique());
-    serve_private_index("pybase", &password);
-    let dir = fixture("private-index");
-    // `--no-cache` below: a system step of its own.
-    own_system_step(&dir, "private-app");
+    let (dir, password) = private_index_fixture(18080, "pybase-netrc-marker");
 
     // Without credentials the venv step fails. (`--no-cache` in both
     // builds: secrets are not part of BuildKit's cache keys, so a venv

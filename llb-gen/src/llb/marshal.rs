@@ -38,7 +38,7 @@ pub enum MarshalError {
 /// each cap id first appears, and the first `v0.N.0` tag holding it).
 pub fn introduced_in(cap: &str) -> Option<&'static str> {
     match cap {
-        "mergeop" | "diffop" => Some("v0.10.0"),
+        "mergeop" | "diffop" | "exec.secretenv" => Some("v0.10.0"),
         "file.base" => Some("v0.5.0"),
         "source.image"
         | "source.image.resolvemode"
@@ -105,6 +105,13 @@ pub struct ExecSettings {
     /// as the Dockerfile frontend reads it): `NS/ID`, so that builds with
     /// different namespaces on one daemon never share a cache.
     pub cache_namespace: Option<String>,
+    /// `--add-host`: entries added to every exec's `/etc/hosts`, as the
+    /// Dockerfile frontend gives them to `RUN`.
+    pub extra_hosts: Vec<pb::HostIp>,
+    /// `--network`: the mode of every exec that has the network
+    /// ([`super::Network::Sandbox`] leaves them as they are). An exec that
+    /// runs with the network off keeps it off.
+    pub network: Option<super::Network>,
 }
 
 /// [`marshal`], with `settings` on every exec.
@@ -202,6 +209,8 @@ struct Walk {
 
 /// The cap of an exec's proxy environment.
 const PROXY_CAP: &str = "exec.meta.proxyenv";
+/// The cap of an exec's network mode other than the sandbox's.
+const NETWORK_CAP: &str = "exec.meta.network";
 
 impl Walk {
     fn visit(
@@ -219,6 +228,20 @@ impl Walk {
             if let (Some(proxy), Some(meta)) = (&self.settings.proxy, &mut exec.meta) {
                 meta.proxy_env = Some(proxy.clone());
                 node_caps.insert(PROXY_CAP);
+            }
+            if let Some(meta) = &mut exec.meta {
+                meta.extra_hosts.clone_from(&self.settings.extra_hosts);
+            }
+            let forced = match self.settings.network {
+                Some(super::Network::None) => Some(pb::NetMode::None),
+                Some(super::Network::Host) => Some(pb::NetMode::Host),
+                Some(super::Network::Sandbox) | None => None,
+            };
+            if let Some(mode) = forced
+                && exec.network == pb::NetMode::Unset as i32
+            {
+                exec.network = mode as i32;
+                node_caps.insert(NETWORK_CAP);
             }
             if let Some(namespace) = &self.settings.cache_namespace {
                 for cache in exec.mounts.iter_mut().filter_map(|m| m.cache_opt.as_mut()) {
@@ -259,6 +282,12 @@ impl Walk {
         }
         op.inputs = inputs;
         let digest = self.push(op.encode_to_vec(), node_caps, node.description.clone());
+        if node.ignore_cache {
+            self.metadata
+                .entry(digest.clone())
+                .or_default()
+                .ignore_cache = true;
+        }
         if let Some(line) = node.line {
             self.lines.entry(digest.clone()).or_insert(line);
         }
@@ -396,6 +425,145 @@ mod tests {
         assert_eq!(ids(&namespaced), ["team-a/uv", "team-a/apt-x"]);
         let plain = marshal(&run, None, None).expect("marshal");
         assert_eq!(ids(&plain), ["uv", "apt-x"]);
+    }
+
+    /// The execs of `def`, in the order they were emitted.
+    fn execs(def: &pb::Definition) -> Vec<pb::ExecOp> {
+        def.def
+            .iter()
+            .filter_map(|bytes| match pb::Op::decode(bytes.as_slice()).ok()?.op {
+                Some(pb::op::Op::Exec(exec)) => Some(exec),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn added_hosts_reach_every_exec_and_only_when_given() {
+        let base = State::image("docker.io/library/python:3.12", &linux_amd64(), "base");
+        let online = base.run(Exec::argv(&["true"]), &linux_amd64()).root();
+        let offline = online
+            .run(
+                Exec::argv(&["false"]).network(crate::llb::Network::None),
+                &linux_amd64(),
+            )
+            .root();
+        let host = pb::HostIp {
+            host: "index.internal".into(),
+            ip: "10.0.0.7".into(),
+        };
+        let settings = ExecSettings {
+            extra_hosts: vec![host.clone()],
+            ..ExecSettings::default()
+        };
+        let with = marshal_with(&offline, None, None, &settings).expect("marshal");
+        let hosts: Vec<Vec<pb::HostIp>> = execs(&with)
+            .into_iter()
+            .filter_map(|e| e.meta.map(|m| m.extra_hosts))
+            .collect();
+        assert_eq!(hosts, vec![vec![host.clone()], vec![host]]);
+        let without = marshal(&offline, None, None).expect("marshal");
+        assert!(
+            execs(&without)
+                .iter()
+                .all(|e| e.meta.as_ref().is_some_and(|m| m.extra_hosts.is_empty()))
+        );
+    }
+
+    #[test]
+    fn a_forced_network_mode_changes_the_execs_with_the_network_only() {
+        use crate::llb::Network;
+        let base = State::image("docker.io/library/python:3.12", &linux_amd64(), "base");
+        let online = base.run(Exec::argv(&["true"]), &linux_amd64()).root();
+        let offline = online
+            .run(
+                Exec::argv(&["false"]).network(Network::None),
+                &linux_amd64(),
+            )
+            .root();
+        let modes = |network: Option<Network>| -> (Vec<i32>, usize) {
+            let settings = ExecSettings {
+                network,
+                ..ExecSettings::default()
+            };
+            let def = marshal_with(&offline, None, None, &settings).expect("marshal");
+            let capped = def
+                .metadata
+                .values()
+                .filter(|m| m.caps.contains_key(NETWORK_CAP))
+                .count();
+            (execs(&def).iter().map(|e| e.network).collect(), capped)
+        };
+        let (unset, none, host) = (
+            pb::NetMode::Unset as i32,
+            pb::NetMode::None as i32,
+            pb::NetMode::Host as i32,
+        );
+        // The offline step keeps its network off whatever is forced; the
+        // step with the network gets the mode, and the cap with it.
+        assert_eq!(modes(None), (vec![unset, none], 1));
+        assert_eq!(modes(Some(Network::Sandbox)), (vec![unset, none], 1));
+        assert_eq!(modes(Some(Network::Host)), (vec![host, none], 2));
+        assert_eq!(modes(Some(Network::None)), (vec![none, none], 2));
+    }
+
+    #[test]
+    fn secret_env_is_optional_by_id_with_its_cap_and_only_where_asked() {
+        let base = State::image("docker.io/library/python:3.12", &linux_amd64(), "base");
+        let plain = base.run(Exec::argv(&["true"]), &linux_amd64()).root();
+        let with_secret = plain
+            .run(
+                Exec::argv(&["uv", "sync"]).optional_secret_env(
+                    "UV_INDEX_INTERNAL_PASSWORD",
+                    "UV_INDEX_INTERNAL_PASSWORD",
+                ),
+                &linux_amd64(),
+            )
+            .root();
+        let def = marshal(&with_secret, None, None).expect("marshal");
+        let secrets: Vec<Vec<pb::SecretEnv>> =
+            execs(&def).into_iter().map(|e| e.secretenv).collect();
+        assert_eq!(
+            secrets,
+            vec![
+                vec![],
+                vec![pb::SecretEnv {
+                    id: "UV_INDEX_INTERNAL_PASSWORD".into(),
+                    name: "UV_INDEX_INTERNAL_PASSWORD".into(),
+                    optional: true,
+                }]
+            ]
+        );
+        let capped = def
+            .metadata
+            .values()
+            .filter(|m| m.caps.contains_key("exec.secretenv"))
+            .count();
+        assert_eq!(capped, 1);
+    }
+
+    #[test]
+    fn an_exec_marked_to_rerun_ignores_the_cache_alone() {
+        let base = State::image("docker.io/library/python:3.12", &linux_amd64(), "base");
+        let first = base
+            .run(
+                Exec::argv(&["apt-get", "upgrade"]).ignoring_cache(),
+                &linux_amd64(),
+            )
+            .root();
+        let second = first.run(Exec::argv(&["true"]), &linux_amd64()).root();
+        let def = marshal(&second, None, None).expect("marshal");
+        let ignored: Vec<bool> = def
+            .def
+            .iter()
+            .map(|bytes| {
+                def.metadata
+                    .get(&digest_of(bytes))
+                    .is_some_and(|m| m.ignore_cache)
+            })
+            .collect();
+        // image, the marked exec, the other exec, terminal
+        assert_eq!(ignored, [false, true, false, false]);
     }
 
     #[test]

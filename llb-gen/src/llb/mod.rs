@@ -48,6 +48,8 @@ pub(crate) struct Node {
     pub(crate) description: BTreeMap<String, String>,
     /// The line of the source file (see [`marshal`]) this op comes from.
     pub(crate) line: Option<u32>,
+    /// Whether BuildKit must run it again rather than take it from its cache.
+    pub(crate) ignore_cache: bool,
 }
 
 /// A target platform, as BuildKit spells it (`linux`, `amd64`, ``).
@@ -114,6 +116,8 @@ pub enum Network {
     Sandbox,
     /// No network at all.
     None,
+    /// The host's network (BuildKit's entitlement `network.host`).
+    Host,
 }
 
 /// One mount of an exec, other than the root.
@@ -236,6 +240,10 @@ pub struct Exec {
     mounts: Vec<Mount>,
     name: Option<String>,
     line: Option<u32>,
+    /// Secrets set as environment variables: (variable, secret id).
+    secret_env: Vec<(String, String)>,
+    /// Rerun it, never take it from the cache.
+    ignore_cache: bool,
 }
 
 impl Exec {
@@ -250,7 +258,33 @@ impl Exec {
             mounts: Vec::new(),
             name: None,
             line: None,
+            secret_env: Vec::new(),
+            ignore_cache: false,
         }
+    }
+
+    /// The build secret `id`, when the client gives it, as the environment
+    /// variable `name` (BuildKit's secret env: the value is in no cache key,
+    /// no layer and no config; a missing secret leaves the variable unset).
+    pub fn optional_secret_env(mut self, name: &str, id: &str) -> Self {
+        self.secret_env.push((name.to_owned(), id.to_owned()));
+        self
+    }
+
+    /// Run `prefix` with this command's arguments after it (a wrapper
+    /// that ends in `exec "$@"`).
+    pub fn wrapped_in<S: AsRef<str>>(mut self, prefix: &[S]) -> Self {
+        let mut args: Vec<String> = prefix.iter().map(|a| a.as_ref().to_owned()).collect();
+        args.append(&mut self.args);
+        self.args = args;
+        self
+    }
+
+    /// Always run this step again, never take it from BuildKit's cache
+    /// (what `--no-cache` does to every step).
+    pub fn ignoring_cache(mut self) -> Self {
+        self.ignore_cache = true;
+        self
     }
 
     /// Replace the environment (`KEY=value` entries, kept in the given order).
@@ -382,6 +416,7 @@ impl State {
             caps: caps.iter().copied().collect(),
             description: description(name),
             line: None,
+            ignore_cache: false,
         };
         Self::of(&Arc::new(node), 0)
     }
@@ -532,11 +567,27 @@ impl State {
             };
             mounts.push(pb_mount);
         }
+        if !exec.secret_env.is_empty() {
+            caps.insert("exec.secretenv");
+        }
+        let secretenv = exec
+            .secret_env
+            .into_iter()
+            .map(|(name, id)| pb::SecretEnv {
+                id,
+                name,
+                optional: true,
+            })
+            .collect();
         let network = match exec.network {
             Network::Sandbox => pb::NetMode::Unset,
             Network::None => {
                 caps.insert("exec.meta.network");
                 pb::NetMode::None
+            }
+            Network::Host => {
+                caps.insert("exec.meta.network");
+                pb::NetMode::Host
             }
         };
         let op = pb::Op {
@@ -551,6 +602,7 @@ impl State {
                 }),
                 mounts,
                 network: network as i32,
+                secretenv,
                 ..Default::default()
             })),
             ..Default::default()
@@ -561,6 +613,7 @@ impl State {
             caps,
             description: description(exec.name),
             line: exec.line,
+            ignore_cache: exec.ignore_cache,
         });
         ExecState { node, outputs }
     }
@@ -656,6 +709,7 @@ impl State {
                     caps: BTreeSet::from(["mergeop"]),
                     description: description(Some(name.into())),
                     line: None,
+                    ignore_cache: false,
                 };
                 Self::of(&Arc::new(node), 0)
             }
@@ -681,6 +735,7 @@ fn file_op_of(inputs: Vec<Output>, actions: Vec<pb::FileAction>, name: Option<St
         caps: BTreeSet::from(["file.base"]),
         description: description(name),
         line: None,
+        ignore_cache: false,
     };
     State::of(&Arc::new(node), 0)
 }

@@ -140,6 +140,11 @@ pub struct BuildInputs<'a> {
     /// (`--build-arg HTTPS_PROXY=…`, out of cache keys and layers) and the
     /// cache mounts' namespace (`BUILDKIT_CACHE_MOUNT_NS`).
     pub exec_settings: crate::llb::marshal::ExecSettings,
+    /// Run the image's system steps again (`--no-cache-filter system`):
+    /// `apt-get upgrade` and the runtime packages, for the OS's security
+    /// fixes, while the builders, venvs and code stay as cached (see
+    /// [`NoCacheFilter`](super::NoCacheFilter)).
+    pub refresh_system: bool,
 }
 
 /// The images a target's build starts from, for one platform.
@@ -207,6 +212,7 @@ impl<'a> BuildInputs<'a> {
             },
             projects: project_facts(stack, infos),
             exec_settings: Default::default(),
+            refresh_system: false,
         })
     }
 }
@@ -281,6 +287,12 @@ pub struct ProjectFacts {
     /// which its code step installs after it (see
     /// [`ProjectInfo::path_dependencies`](crate::project::ProjectInfo::path_dependencies)).
     pub path_dependencies: Vec<String>,
+    /// The names of the package indexes its `pyproject.toml` declares
+    /// (`[[tool.uv.index]] name`), whose credentials its venv step takes
+    /// from the optional secrets `UV_INDEX_<NAME>_USERNAME` and
+    /// `UV_INDEX_<NAME>_PASSWORD` when BuildKit can set secrets as
+    /// environment variables.
+    pub index_names: Vec<String>,
 }
 
 impl ProjectFacts {
@@ -304,6 +316,12 @@ impl ProjectFacts {
             application: info.application,
             workspace: info.workspace.clone(),
             path_dependencies: info.path_dependencies.clone(),
+            index_names: info
+                .pyproject
+                .as_ref()
+                .and_then(|p| p.uv.as_ref())
+                .map(|uv| uv.index_names.clone())
+                .unwrap_or_default(),
         }
     }
 }

@@ -377,7 +377,8 @@ fn lock_builder(cx: &Context<'_>, target: &Target<'_>) -> Result<State, PlanErro
     let mut stacked = Stacked::new(cx);
     let mut builder = None;
     for level in levels(target) {
-        let system = stacked.system(cx, &level)?;
+        // The builder stands on the system stages as cached.
+        let (system, _) = stacked.system(cx, &level)?;
         builder = Some(stacked.builder(cx, &level, &system));
         stacked.image = system;
     }

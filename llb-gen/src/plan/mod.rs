@@ -47,7 +47,10 @@
 //! secret of private indexes (`netrc`) are mounted only
 //! in the steps that download Python packages; the SSH agent (`--ssh
 //! default`) and the `known_hosts` secret only in the venv steps of locks
-//! with a git dependency over SSH.
+//! with a git dependency over SSH. A venv step that uv downloads with gets
+//! the credentials of the indexes its pyproject names as optional secret
+//! env (`UV_INDEX_<NAME>_PASSWORD`). With `--no-cache-filter system` the
+//! image's system steps are refreshed on a chain of their own (`no_cache`).
 //!
 //! `build` reads a `Context` shared by every stage and stacks the
 //! levels one by one; each stage is a module of its own: `system`
@@ -72,6 +75,7 @@ mod commands;
 mod config;
 mod inputs;
 mod lock;
+mod no_cache;
 mod scripts;
 mod sources;
 mod system;
@@ -87,6 +91,7 @@ pub use lock::{
     Locker, LockerFiles, REQUIREMENTS_IN, Upgrade, build_lock, lock_command, lock_selection,
     locker_inputs, locker_source,
 };
+pub use no_cache::{NoCacheFilter, STAGES, UnknownStage};
 pub use sources::{
     FoundFiles, dockerignore_patterns, dockerignore_source, found_files_source, lock_inputs,
     lock_source, other_lock_inputs, other_lock_source, setup_source, workspace_lock_source,
@@ -97,7 +102,7 @@ pub use target::{
 
 use venv::{Venv, venv};
 
-use scripts::{Script, UV_UNPACK_SCRIPT};
+use scripts::{INDEX_CREDENTIALS_SCRIPT, Script, UV_UNPACK_SCRIPT};
 
 pub use crate::files::{DOCKERIGNORE_FILE, LOCK_FILE, PYPROJECT_FILE, SETUP_FILES, VENV_DIR};
 
@@ -132,6 +137,9 @@ const UV_DIR: &str = "/pybase/uv";
 /// parents it created on the way, which would stay in the layer of a step
 /// that runs in the image (an empty `/pybase` from `/pybase/scripts`).
 const SCRIPTS_DIR: &str = "/pybase-scripts";
+/// Where the wrapper of a step with index credentials is mounted (beside
+/// [`SCRIPTS_DIR`], which holds the step's own script alone).
+const CREDENTIALS_SCRIPT_DIR: &str = "/pybase-credentials";
 /// The uv binary, in the mount of [`UV_DIR`].
 const UV_BINARY: &str = "/pybase/uv/uv";
 const WHEEL_DIR: &str = "/pybase/wheel";
@@ -211,7 +219,8 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         stacked.add(&cx, level)?;
     }
     let Stacked {
-        image: image_state,
+        image,
+        refreshed,
         below,
         mut history,
         code_base,
@@ -219,6 +228,8 @@ pub fn build(target: &Target<'_>, inputs: &BuildInputs<'_>) -> Result<Build, Pla
         command_base,
         ..
     } = stacked;
+    // The image's own system steps, refreshed when asked.
+    let image_state = refreshed.unwrap_or(image);
     // 4. code, for a service image.
     let result = match (
         target.kind,
@@ -367,6 +378,54 @@ impl<'a> Context<'a> {
             .mount(Mount::secret(CA_BUNDLE_PATH, CA_BUNDLE_SECRET, true))
             .mount(Mount::secret(NETRC_PATH, NETRC_SECRET, true))
     }
+
+    /// `exec` with the credentials of the package indexes named `indexes`
+    /// (`[[tool.uv.index]] name`) as uv reads them,
+    /// `UV_INDEX_<NAME>_USERNAME` and `UV_INDEX_<NAME>_PASSWORD`, each from
+    /// the optional build secret of that id (`--secret
+    /// id=UV_INDEX_<NAME>_PASSWORD,env=TOKEN`): in no layer, no config and
+    /// no cache key. Only when BuildKit can set a secret as a variable
+    /// (`exec.secretenv`, v0.10); an older one gets none, and the `netrc`
+    /// secret still works there.
+    fn with_index_credentials(&self, exec: Exec, indexes: &[String]) -> Exec {
+        let offered = self
+            .inputs
+            .caps
+            .is_none_or(|caps| matches!(caps.get("exec.secretenv"), Some(Ok(()))));
+        if !offered {
+            return exec;
+        }
+        let mut exec = exec;
+        let mut variables: Vec<String> = Vec::new();
+        for name in indexes {
+            let stem = crate::pyproject::index_env_stem(name);
+            for part in ["USERNAME", "PASSWORD"] {
+                let variable = format!("UV_INDEX_{stem}_{part}");
+                if !variables.contains(&variable) {
+                    exec = exec.optional_secret_env(&variable, &variable);
+                    variables.push(variable);
+                }
+            }
+        }
+        if variables.is_empty() {
+            return exec;
+        }
+        // A secret the client did not pass is an empty variable: the
+        // wrapper unsets it, so that uv still reads the netrc secret.
+        let wrapper = State::scratch().mkfile(
+            &format!("/{}", INDEX_CREDENTIALS_SCRIPT.file),
+            INDEX_CREDENTIALS_SCRIPT.text.as_bytes(),
+            format!("[pybase] script {}", INDEX_CREDENTIALS_SCRIPT.file),
+        );
+        let mut prefix = vec![
+            "/bin/sh".to_owned(),
+            format!("{CREDENTIALS_SCRIPT_DIR}/{}", INDEX_CREDENTIALS_SCRIPT.file),
+        ];
+        prefix.extend(variables);
+        prefix.push("--".to_owned());
+        exec.wrapped_in(&prefix)
+            .mount(Mount::readonly(CREDENTIALS_SCRIPT_DIR, &wrapper))
+    }
 }
 
 /// uv, unpacked from its verified wheel in `build_root`, for the builders
@@ -453,6 +512,11 @@ struct Stacked<'a> {
     /// Assembling by copying, the builder's own filesystem with the venv
     /// so far (otherwise the builder is the image's system stage).
     build_chain: Option<State>,
+    /// With the system steps refreshed (`--no-cache-filter system`), the
+    /// image so far with them: the image's system steps run again, while
+    /// the builders, and so the venvs and the code, stand on `image`, the
+    /// system steps as cached.
+    refreshed: Option<State>,
 }
 
 impl<'a> Stacked<'a> {
@@ -468,6 +532,8 @@ impl<'a> Stacked<'a> {
             command_base: None,
             installed: Vec::new(),
             build_chain: cx.copied.clone(),
+            // Assembling by copying runs no system step in the image.
+            refreshed: (cx.inputs.refresh_system && cx.copied.is_none()).then(|| cx.base.clone()),
         }
     }
 
@@ -476,9 +542,10 @@ impl<'a> Stacked<'a> {
     /// levels below lack).
     fn add(&mut self, cx: &Context<'_>, level: Level<'a>) -> Result<(), PlanError> {
         // 1. system
-        let system = self.system(cx, &level)?;
+        let (system, refreshed) = self.system(cx, &level)?;
         let Some(project) = level.project else {
             self.image = system;
+            self.refreshed = refreshed;
             return Ok(());
         };
         // A service whose project is its tier's (seed 001: every
@@ -491,17 +558,23 @@ impl<'a> Stacked<'a> {
         self.code_system = Some(self.builder_below(&system));
         if installed_below {
             self.image = system;
+            self.refreshed = refreshed;
             self.command_base = Some(builder.clone());
             self.code_base = Some(builder);
             return Ok(());
         }
-        self.add_venv(cx, &level, &project, (system, builder))
+        self.add_venv(cx, &level, &project, (system, builder, refreshed))
     }
 
     /// The system stage of `level` on the image so far (the image so far
     /// itself when the level changes none of it), and the build packages
-    /// and user it leaves for the next level.
-    fn system(&mut self, cx: &Context<'_>, level: &Level<'a>) -> Result<State, PlanError> {
+    /// and user it leaves for the next level; with the system steps
+    /// refreshed, also that stage run again on the refreshed image so far.
+    fn system(
+        &mut self,
+        cx: &Context<'_>,
+        level: &Level<'a>,
+    ) -> Result<(State, Option<State>), PlanError> {
         let user = level
             .user
             .cloned()
@@ -520,13 +593,17 @@ impl<'a> Stacked<'a> {
         } else {
             self.image.clone()
         };
+        let refreshed = match &self.refreshed {
+            Some(below) if needs_system => Some(system::refreshed(cx, level, &user, below)),
+            other => other.clone(),
+        };
         for package in level.build {
             if !self.build_packages.contains(package) {
                 self.build_packages.push(package.clone());
             }
         }
         self.below = Some((user, level.workdir));
-        Ok(system)
+        Ok((system, refreshed))
     }
 
     /// The builder of `level`, whose system stage is `system`: it (or,
@@ -550,7 +627,7 @@ impl<'a> Stacked<'a> {
         cx: &Context<'_>,
         level: &Level<'a>,
         project: &ProjectDir<'a>,
-        (system, builder): (State, State),
+        (system, builder, refreshed): (State, State, Option<State>),
     ) -> Result<(), PlanError> {
         // 3. venv: the whole venv into an output mount, or, on a venv
         // below, the files the sync adds to it.
@@ -572,6 +649,15 @@ impl<'a> Stacked<'a> {
             .push(format!("pybase: [{name}] venv {VENV_DIR} from {lock_file}"));
         let venv_copy =
             FileCopy::dir_contents("/", destination).named(format!("[{name}] image: add the venv"));
+        self.refreshed = refreshed.map(|refreshed| {
+            stack(
+                cx.uses_merge,
+                &refreshed,
+                &venv,
+                venv_copy.clone(),
+                format!("[{name}] image: system + venv"),
+            )
+        });
         self.image = stack(
             cx.uses_merge,
             &system,

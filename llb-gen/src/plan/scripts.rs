@@ -34,6 +34,48 @@ rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/deb
 "#,
 };
 
+/// The wrapper of a step with index credentials as secret env: BuildKit
+/// sets a secret the client did not pass as an empty variable, which uv
+/// would take as the index's credentials over the `netrc` secret's; each
+/// variable named before `--` is unset when empty, then the command after
+/// it runs. The names are pybase's (`UV_INDEX_<NAME>_PASSWORD`, letters,
+/// digits and `_`), never the user's text.
+pub(super) const INDEX_CREDENTIALS_SCRIPT: Script = Script {
+    file: "index-credentials.sh",
+    text: r#"set -eu
+while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do
+  eval "value=\${$1:-}"
+  if [ -z "$value" ]; then unset "$1"; fi
+  shift
+done
+shift
+unset value
+exec "$@"
+"#,
+};
+
+/// The system stage run again for the OS's security fixes
+/// (`--no-cache-filter system`): the image's packages upgraded with apt
+/// (when it has apt), then what [`SYSTEM_SCRIPT`] does.
+pub(super) const SYSTEM_REFRESH_SCRIPT: Script = Script {
+    file: "system-refresh.sh",
+    text: r#"set -eu
+if [ "$#" -gt 0 ] || command -v apt-get >/dev/null 2>&1; then
+  apt-get update -qq
+  apt-get upgrade -y -qq -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold
+  if [ "$#" -gt 0 ]; then
+    apt-get install -y -qq --no-install-recommends "$@"
+  fi
+else
+  echo "pybase: no apt-get in this image: nothing to upgrade" >&2
+fi
+getent group "$PYBASE_GID" >/dev/null || groupadd --gid "$PYBASE_GID" "$PYBASE_USER"
+getent passwd "$PYBASE_UID" >/dev/null || useradd --uid "$PYBASE_UID" --gid "$PYBASE_GID" --no-create-home --home-dir "$PYBASE_WORKDIR" --shell /usr/sbin/nologin "$PYBASE_USER"
+mkdir -p "$PYBASE_WORKDIR"
+rm -rf /var/log/apt/* /var/log/dpkg.log /var/log/alternatives.log /var/cache/debconf/*-old /var/lib/dpkg/*-old /var/cache/ldconfig/aux-cache
+"#,
+};
+
 /// The user and working directory of an image assembled by copying,
 /// written in the builder: the runtime image's `/etc/passwd` and
 /// `/etc/group` (mounted at /pybase/runtime) with the user and group added
@@ -599,10 +641,12 @@ cp uv.lock "/pybase/out/$dir/uv.lock"
 
 /// Every script, for the tests.
 #[cfg(test)]
-pub(super) const ALL: [&Script; 22] = [
+pub(super) const ALL: [&Script; 24] = [
     &LOCK_COMPILE_SCRIPT,
     &LOCK_UV_SCRIPT,
     &SYSTEM_SCRIPT,
+    &SYSTEM_REFRESH_SCRIPT,
+    &INDEX_CREDENTIALS_SCRIPT,
     &COPIED_SYSTEM_SCRIPT,
     &BUILD_SCRIPT,
     &UV_UNPACK_SCRIPT,
@@ -690,6 +734,32 @@ mod tests {
             .expect("the script's state is one mkfile on scratch");
         let args = exec.meta.clone().unwrap_or_default().args;
         (args, digest, file)
+    }
+
+    #[test]
+    fn the_credentials_wrapper_unsets_the_empty_variables_it_names_and_keeps_the_others() {
+        let output = std::process::Command::new("/bin/sh")
+            .args(["-c", INDEX_CREDENTIALS_SCRIPT.text, "index-credentials.sh"])
+            .args(["UV_INDEX_A_USERNAME", "UV_INDEX_A_PASSWORD", "--"])
+            .args([
+                "/bin/sh",
+                "-c",
+                "env | grep ^UV_INDEX_ | sort; echo \"$0 $1\"",
+                "x",
+                "y",
+            ])
+            .env("UV_INDEX_A_USERNAME", "")
+            .env("UV_INDEX_A_PASSWORD", "s3cret")
+            .env("UV_INDEX_B_PASSWORD", "")
+            .output()
+            .expect("/bin/sh runs");
+        assert!(output.status.success(), "{output:?}");
+        // The empty one it names is gone; the set one, and an empty one it
+        // does not name, stay; the command gets its own arguments.
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            "UV_INDEX_A_PASSWORD=s3cret\nUV_INDEX_B_PASSWORD=\nx y\n"
+        );
     }
 
     #[test]

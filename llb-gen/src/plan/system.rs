@@ -7,7 +7,7 @@ use crate::image;
 use crate::llb::{CacheSharing, Exec, FileCopy, Mount, Network, State};
 use crate::spec::User;
 
-use super::scripts::{BUILD_SCRIPT, COPIED_SYSTEM_SCRIPT, SYSTEM_SCRIPT};
+use super::scripts::{BUILD_SCRIPT, COPIED_SYSTEM_SCRIPT, SYSTEM_REFRESH_SCRIPT, SYSTEM_SCRIPT};
 use super::{Context, Level, OUT_DIR, PlanError, RUNTIME_DIR, shell, stack};
 
 impl Context<'_> {
@@ -108,6 +108,27 @@ pub(super) fn installed(
         user.name,
         user.uid
     ));
+    below.run(cx.apt_mounts(exec), cx.platform).root()
+}
+
+/// The system stage run again, never from the cache, on `below` (the
+/// refreshed image so far; `--no-cache-filter system`): the image's OS
+/// packages upgraded, then what [`installed`] does. Its own script makes
+/// it another op than the cached stage the builders stand on, so they,
+/// and the venvs and the code made in them, are not run again.
+pub(super) fn refreshed(cx: &Context<'_>, level: &Level<'_>, user: &User, below: &State) -> State {
+    let name = level.name;
+    let exec = shell(&SYSTEM_REFRESH_SCRIPT, level.runtime)
+        .env(user_env(&cx.apt_env, user, level.workdir))
+        .named(format!(
+            "[{name}] system: refreshed (--no-cache-filter system): apt-get upgrade{}{} + user {} ({})",
+            if level.runtime.is_empty() { "" } else { ", " },
+            level.runtime.join(" "),
+            user.name,
+            user.uid
+        ))
+        .at(level.line)
+        .ignoring_cache();
     below.run(cx.apt_mounts(exec), cx.platform).root()
 }
 

@@ -121,7 +121,11 @@ pub(super) fn venv(
             };
             fetch.inputs(builder)?
         }
-        None => Inputs::Lock { lock, git_over_ssh },
+        None => Inputs::Lock {
+            lock,
+            git_over_ssh,
+            indexes: facts.map(|f| f.index_names.clone()).unwrap_or_default(),
+        },
     };
     let note = step_note(facts, git_over_ssh, fetched.as_ref());
     let packages = &note.packages;
@@ -327,8 +331,13 @@ impl Installer {
 /// What the venv step reads.
 enum Inputs {
     /// The lock, with uv downloading (and, for a git dependency over SSH,
-    /// the client's agent and the `known_hosts` secret).
-    Lock { lock: State, git_over_ssh: bool },
+    /// the client's agent and the `known_hosts` secret), and the names of
+    /// the project's indexes, whose credentials uv reads from secrets.
+    Lock {
+        lock: State,
+        git_over_ssh: bool,
+        indexes: Vec<String>,
+    },
     /// The fetched wheels and the lock as requirements with hashes, with
     /// the network off.
     Fetched { house: State, requirements: State },
@@ -339,10 +348,17 @@ impl Inputs {
     /// (the project's directory, or its workspace's root) in it.
     fn mount(&self, cx: &Context<'_>, lock_dir: &str, exec: Exec) -> Exec {
         match self {
-            Self::Lock { lock, git_over_ssh } => {
-                let exec = cx.with_uv(
-                    exec.cwd(LOCK_DIR)
-                        .mount(project_mount(lock_dir, Mount::readonly(LOCK_DIR, lock))),
+            Self::Lock {
+                lock,
+                git_over_ssh,
+                indexes,
+            } => {
+                let exec = cx.with_index_credentials(
+                    cx.with_uv(
+                        exec.cwd(LOCK_DIR)
+                            .mount(project_mount(lock_dir, Mount::readonly(LOCK_DIR, lock))),
+                    ),
+                    indexes,
                 );
                 if *git_over_ssh {
                     with_ssh(cx, exec)
