@@ -21,8 +21,9 @@
 //! [`secrets`], [`platforms`], [`proxies`], [`reproducibility`], [`workspaces`] (with
 //! Poetry path dependencies), [`release`] (`cargo xtask release` to the
 //! loopback registry, and a build with the released frontend),
-//! [`real`], the corpus of published projects, and [`init_real`], `pybase
-//! init` on it.
+//! [`sbom`] (`--sbom=true`'s SPDX document and `--provenance=mode=max`,
+//! pushed to the loopback registry), [`real`], the corpus of published
+//! projects, and [`init_real`], `pybase init` on it.
 
 mod apps;
 #[path = "../support/fixtures.rs"]
@@ -38,6 +39,7 @@ mod proxies;
 mod real;
 mod release;
 mod reproducibility;
+mod sbom;
 mod secrets;
 mod seeds;
 mod tiers;
