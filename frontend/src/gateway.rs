@@ -181,14 +181,7 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
 
     let ids = solve_all(bridge, &planned, cache_imports(options)?).await?;
     let attestations = if options.own_sbom() {
-        let levels: Vec<llb_gen::sbom::Level<'_>> = stack
-            .iter()
-            .zip(&infos)
-            .map(|(files, info)| llb_gen::sbom::Level {
-                project: &files.project,
-                info,
-            })
-            .collect();
+        let levels = llb_gen::sbom::levels(&target, &stack, &infos);
         let name = target.name();
         let attester = sbom::Attester {
             caps: &caps,

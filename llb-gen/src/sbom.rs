@@ -12,8 +12,9 @@
 //!   all in its comment and asserts no checksum, since the installer picks
 //!   one by tag priority; the level (tier or service) and lock it comes from
 //!   is in each comment;
-//! - the code: each stacked project that is a distribution (not an
-//!   application) and the local projects its lock reaches;
+//! - the code, in a service's image: its project when it is a distribution
+//!   (not an application) and the local projects its lock reaches (a
+//!   tier's project gives only its venv, a `-base` target no code);
 //! - the image's OS: `os-release`, and the packages dpkg's status file says
 //!   are installed (`pkg:deb` purls); the builder's packages (gcc) are in
 //!   another image and never here.
@@ -30,9 +31,10 @@ use serde::Serialize;
 use crate::environment::TargetEnvironment;
 use crate::llb::Platform;
 use crate::lock::{Artifact, ArtifactKind, Package, Source};
-use crate::project::ProjectInfo;
+use crate::plan::{Target, TargetKind};
+use crate::project::{ProjectFiles, ProjectInfo};
 use crate::select::{Need, OnTarget};
-use crate::spec::ProjectDir;
+use crate::spec::{OwnerKind, ProjectDir};
 
 /// The in-toto predicate type of an SPDX document, which BuildKit looks for
 /// to skip its own scanner.
@@ -48,6 +50,30 @@ pub struct Level<'a> {
     pub project: &'a ProjectDir<'a>,
     /// Its checks' findings, its selection among them.
     pub info: &'a ProjectInfo,
+    /// Whether the image has its code (and that of the local projects its
+    /// lock reaches), or only its venv.
+    pub code: bool,
+}
+
+/// The levels of `target`: its `stack` of projects (root tier first) and
+/// their checks' `infos`, in the same order. Only a service image has
+/// code, its service's: a tier installs its project's venv, and a
+/// service's `-base` target stops before the code.
+pub fn levels<'a>(
+    target: &Target<'_>,
+    stack: &'a [ProjectFiles<'a>],
+    infos: &'a [ProjectInfo],
+) -> Vec<Level<'a>> {
+    stack
+        .iter()
+        .zip(infos)
+        .map(|(files, info)| Level {
+            project: &files.project,
+            info,
+            code: target.kind == TargetKind::Image
+                && files.project.owner_kind == OwnerKind::Service,
+        })
+        .collect()
 }
 
 /// What the document is made from.
@@ -158,6 +184,9 @@ fn python_packages(inputs: &SbomInputs<'_>) -> BTreeMap<String, SpdxPackage> {
                 continue;
             }
             add(venv_package(&on, &format!("{owner}, {}", selection.file)));
+        }
+        if !level.code {
+            continue;
         }
         if !info.application {
             let version = info.version.clone();

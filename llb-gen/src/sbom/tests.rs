@@ -6,7 +6,6 @@ use super::*;
 use crate::environment::{ImageFacts, Libc};
 use crate::project::ProjectFiles;
 
-const SPEC: &str = include_str!("../../../testdata/projects/inventory/pybase.yaml");
 const PYPROJECT: &str = include_str!("../../../testdata/projects/inventory/pyproject.toml");
 const LOCK: &str = include_str!("../../../testdata/projects/inventory/uv.lock");
 
@@ -57,15 +56,43 @@ fn amd64() -> Platform {
 /// The SBOM of `inventory` on Python 3.11 with glibc 2.36, its image's
 /// files `status` and `os_release`, made at `created`.
 fn inventory_sbom(status: Option<&str>, os_release: Option<&str>, created: &str) -> String {
-    let spec = crate::spec::parse("pybase.yaml", SPEC.as_bytes()).expect("the fixture's spec");
-    let target = crate::plan::select_target(&spec, Some("inventory")).expect("its service");
-    let projects = target.projects();
-    let stack: Vec<ProjectFiles<'_>> = projects
-        .iter()
+    target_sbom("inventory", status, os_release, created)
+}
+
+/// [`inventory_sbom`] of the target `name`.
+fn target_sbom(
+    name: &str,
+    status: Option<&str>,
+    os_release: Option<&str>,
+    created: &str,
+) -> String {
+    fixture_sbom("inventory", name, status, os_release, created)
+}
+
+/// The SBOM of the target `name` of the fixture project `fixture`, its
+/// projects' files read from its directory.
+fn fixture_sbom(
+    fixture: &str,
+    name: &str,
+    status: Option<&str>,
+    os_release: Option<&str>,
+    created: &str,
+) -> String {
+    let dir = format!(
+        "{}/../testdata/projects/{fixture}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let read = |path: &str| std::fs::read(format!("{dir}/{path}")).ok();
+    let spec_text = read("pybase.yaml").expect("the fixture's spec");
+    let spec = crate::spec::parse("pybase.yaml", &spec_text).expect("the fixture's spec");
+    let target = crate::plan::select_target(&spec, Some(name)).expect("its target");
+    let stack: Vec<ProjectFiles<'_>> = target
+        .projects()
+        .into_iter()
         .map(|project| ProjectFiles {
-            pyproject: Some(PYPROJECT.as_bytes().to_vec()),
-            lock: Some(LOCK.as_bytes().to_vec()),
-            ..ProjectFiles::new(*project)
+            pyproject: read(&project.path("pyproject.toml")),
+            lock: read(&project.path("uv.lock")),
+            ..ProjectFiles::new(project)
         })
         .collect();
     let infos = crate::project::check_stack("pybase.yaml", &stack).expect("the fixture checks");
@@ -75,13 +102,9 @@ fn inventory_sbom(status: Option<&str>, os_release: Option<&str>, created: &str)
         libc: Some(Libc::Glibc(Some((2, 36)))),
     };
     let environment = TargetEnvironment::new(&platform, Some("3.11.2"), &facts);
-    let levels: Vec<Level<'_>> = projects
-        .iter()
-        .zip(&infos)
-        .map(|(project, info)| Level { project, info })
-        .collect();
+    let levels = levels(&target, &stack, &infos);
     let bytes = document(&SbomInputs {
-        name: "inventory",
+        name,
         platform: &platform,
         environment: &environment,
         levels: &levels,
@@ -139,6 +162,59 @@ fn only_what_the_venv_installs_and_the_installed_os_packages_are_listed() {
         "\"checksumValue\": \"12ec0b40b0273f95296233e8750441339298e6a572f7039da5b260e3c8b60e11\""
     ));
     assert!(sbom.contains("\"referenceLocator\": \"pkg:pypi/psycopg2@2.9.10\""));
+}
+
+#[test]
+fn a_base_target_lists_the_venv_but_no_code() {
+    let image = inventory_sbom(None, None, "2024-01-01T00:00:00Z");
+    let base = target_sbom("inventory-base", None, None, "2024-01-01T00:00:00Z");
+    assert!(names(&image).contains(&"inventory".to_owned()));
+    assert!(image.contains("pkg:pypi/inventory@0.1.0"));
+    assert!(!base.contains("pkg:pypi/inventory"), "{base}");
+    assert!(base.contains("pkg:pypi/six@1.17.0"), "{base}");
+}
+
+#[test]
+fn each_package_is_named_after_the_lowest_level_that_installs_it() {
+    let sbom = fixture_sbom("tiered", "orders", None, None, "2024-01-01T00:00:00Z");
+    let value: serde_json::Value = serde_json::from_str(&sbom).expect("JSON");
+    // A package's comment (the image, named after the service too, aside).
+    let comment = |name: &str| -> String {
+        value["packages"]
+            .as_array()
+            .expect("packages")
+            .iter()
+            .find(|p| p["name"] == name && p["primaryPackagePurpose"] != "CONTAINER")
+            .and_then(|p| p["comment"].as_str())
+            .unwrap_or_else(|| panic!("{name} missing: {sbom}"))
+            .to_owned()
+    };
+    // six is pinned by both tiers: the root tier installs it.
+    assert!(
+        comment("six").contains("by tier python-base"),
+        "{}",
+        comment("six")
+    );
+    assert!(
+        comment("idna").contains("by tier python-web"),
+        "{}",
+        comment("idna")
+    );
+    assert!(
+        comment("attrs").contains("by service orders"),
+        "{}",
+        comment("attrs")
+    );
+    // The service's code is there; the tiers' projects give only venvs.
+    assert!(comment("orders").starts_with("the code of service orders"));
+    let code: Vec<&str> = value["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter(|p| p["primaryPackagePurpose"] == "APPLICATION")
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(code, ["orders"]);
 }
 
 #[test]
