@@ -1742,6 +1742,15 @@ async fn sbom_true_attaches_pybases_spdx_document_to_the_image() {
     let spec = fixture_file("pybase.yaml");
     let fake = fake_with_spec(&spec).with_built_files(files(&[
         ("var/lib/dpkg/status", BUILT_STATUS.as_bytes().to_vec()),
+        // A distroless-style package file, and its checksums beside it.
+        (
+            "var/lib/dpkg/status.d/libssl3",
+            b"Package: libssl3\nArchitecture: amd64\nVersion: 3.0.15-1\n".to_vec(),
+        ),
+        (
+            "var/lib/dpkg/status.d/libssl3.md5sums",
+            b"0123456789abcdef  usr/lib/libssl.so.3\n".to_vec(),
+        ),
         (
             "usr/lib/os-release",
             b"ID=debian\nVERSION_ID=\"12\"\n".to_vec(),
@@ -1800,14 +1809,18 @@ async fn sbom_true_attaches_pybases_spdx_document_to_the_image() {
         "pkg:pypi/six@1.17.0",
         "pkg:pypi/inventory@0.1.0",
         "pkg:deb/debian/libpq5@15.10-0%2Bdeb12u1?arch=amd64&distro=debian-12",
+        "pkg:deb/debian/libssl3@3.0.15-1?arch=amd64&distro=debian-12",
     ] {
         assert!(purls.contains(&purl), "{purl} missing from {purls:?}");
     }
     // The dev group's package is in the lock, not in the image.
     assert!(String::from_utf8_lossy(&fixture_file("uv.lock")).contains("name = \"iniconfig\""));
     assert!(!purls.iter().any(|p| p.contains("iniconfig")), "{purls:?}");
-    // os-release was read where os-release(5) says to look second.
+    // Of status.d, the package file was read, its checksums were not.
     let read: Vec<String> = handle.read_files().into_iter().map(|(_, p)| p).collect();
+    assert!(read.contains(&"/var/lib/dpkg/status.d/libssl3".to_owned()));
+    assert!(!read.iter().any(|p| p.ends_with(".md5sums")), "{read:?}");
+    // os-release was read where os-release(5) says to look second.
     assert!(read.contains(&"/etc/os-release".to_owned()));
     assert!(read.contains(&"/usr/lib/os-release".to_owned()));
 }

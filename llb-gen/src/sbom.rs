@@ -16,8 +16,9 @@
 //!   (not an application) and the local projects its lock reaches (a
 //!   tier's project gives only its venv, a `-base` target no code);
 //! - the image's OS: `os-release`, and the packages dpkg's status file says
-//!   are installed (`pkg:deb` purls); the builder's packages (gcc) are in
-//!   another image and never here.
+//!   are installed (`pkg:deb` purls), and those of `status.d/` (distroless
+//!   images); the builder's packages (gcc) are in another image and never
+//!   here.
 //!
 //! The caller reads the image's files and decides the creation time (the
 //! build's `SOURCE_DATE_EPOCH`, else its clock); everything else is a
@@ -89,6 +90,10 @@ pub struct SbomInputs<'a> {
     pub levels: &'a [Level<'a>],
     /// The text of the image's `/var/lib/dpkg/status` (`None`: it has none).
     pub dpkg_status: Option<&'a str>,
+    /// The texts of the files of its `/var/lib/dpkg/status.d/` (a
+    /// distroless image's package database: a file per package, whose
+    /// paragraph may have no `Status`, which then means installed).
+    pub dpkg_status_d: &'a [String],
     /// The text of the image's `os-release` (`None`: it has none).
     pub os_release: Option<&'a str>,
     /// The creation time, RFC 3339 in UTC (`2024-01-01T00:00:00Z`).
@@ -124,12 +129,20 @@ pub fn document(inputs: &SbomInputs<'_>) -> Result<Vec<u8>, SbomError> {
             ..SpdxPackage::new("SPDXRef-os".to_owned(), id, os.version_id.clone())
         });
     }
-    let mut debs = match inputs.dpkg_status {
-        Some(text) => deb_packages(text, &os)?,
-        None => Vec::new(),
-    };
-    debs.sort_by(|a, b| a.spdx_id.cmp(&b.spdx_id));
-    packages.extend(debs);
+    let mut debs = BTreeMap::new();
+    let texts = inputs.dpkg_status.map(|text| (text, false)).into_iter();
+    let texts = texts.chain(
+        inputs
+            .dpkg_status_d
+            .iter()
+            .map(|text| (text.as_str(), true)),
+    );
+    for (text, one_package_files) in texts {
+        for package in deb_packages(text, &os, one_package_files)? {
+            debs.entry(package.spdx_id.clone()).or_insert(package);
+        }
+    }
+    packages.extend(debs.into_values());
     packages.extend(python_packages(inputs).into_values());
 
     let mut relationships: Vec<Relationship> = packages
@@ -309,16 +322,22 @@ fn pypi_package(name: &str, version: Option<String>) -> SpdxPackage {
 }
 
 /// The packages dpkg's `status` says are installed, with purls naming the
-/// distribution `os`.
-fn deb_packages(status: &str, os: &OsRelease) -> Result<Vec<SpdxPackage>, SbomError> {
+/// distribution `os`; a paragraph without `Status` is one of a `status.d`
+/// file when `status_d`, installed, else not.
+fn deb_packages(
+    status: &str,
+    os: &OsRelease,
+    status_d: bool,
+) -> Result<Vec<SpdxPackage>, SbomError> {
     let paragraphs: deb822_fast::Deb822 = status
         .parse()
         .map_err(|e: deb822_fast::Error| SbomError::DpkgStatus(e.to_string()))?;
     let mut packages = Vec::new();
     for paragraph in paragraphs.iter() {
-        let installed = paragraph
-            .get("Status")
-            .is_some_and(|status| status.split_whitespace().nth(2) == Some("installed"));
+        let installed = match paragraph.get("Status") {
+            Some(status) => status.split_whitespace().nth(2) == Some("installed"),
+            None => status_d,
+        };
         let (Some(name), true) = (paragraph.get("Package"), installed) else {
             continue;
         };

@@ -3,7 +3,8 @@
 //! Docker Hub, never runs.
 //!
 //! For each platform of the build, once its image is solved: read dpkg's
-//! status and `os-release` from the image (a file it lacks means nothing to
+//! status (and a distroless image's `status.d/` files) and `os-release`
+//! from the image (a file it lacks means nothing to
 //! list, not an error), have `llb_gen::sbom` write the SPDX document, put
 //! it in a file on scratch (`/sbom.spdx.json`), solve that, and attach it
 //! to the result as an in-toto attestation of the image (no subjects: the
@@ -38,6 +39,13 @@ const CORE: &str = "sbom";
 /// dpkg's database of the packages installed.
 const DPKG_STATUS: &str = "/var/lib/dpkg/status";
 
+/// A distroless image's package database: a file per package (and its
+/// `.md5sums`).
+const DPKG_STATUS_D: &str = "/var/lib/dpkg/status.d";
+
+/// Go's `os.ModeDir`, as fsutil's `Stat` gives a directory's mode.
+const GO_MODE_DIR: u32 = 1 << 31;
+
 /// Where `os-release` is, in the order os-release(5) says to look.
 const OS_RELEASE: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
 
@@ -71,6 +79,11 @@ impl Attester<'_> {
         built: &Built<'_>,
     ) -> Result<gw::Attestation, Failure> {
         let status = read_text(bridge, built.reference, DPKG_STATUS).await?;
+        let mut status_d = Vec::new();
+        for name in status_d_files(bridge, built.reference).await {
+            let path = format!("{DPKG_STATUS_D}/{name}");
+            status_d.extend(read_text(bridge, built.reference, &path).await?);
+        }
         let mut os_release = None;
         for path in OS_RELEASE {
             os_release = read_text(bridge, built.reference, path).await?;
@@ -84,6 +97,7 @@ impl Attester<'_> {
             environment: built.environment,
             levels: self.levels,
             dpkg_status: status.as_deref(),
+            dpkg_status_d: &status_d,
             os_release: os_release.as_deref(),
             created: &self.created,
         })
@@ -118,6 +132,29 @@ pub(super) fn created(options: &Options) -> Result<String, Failure> {
     let at = jiff::Timestamp::from_second(second)
         .map_err(|e| anyhow!("SOURCE_DATE_EPOCH={second}: not a time: {e}"))?;
     Ok(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+/// The package files of the image's `status.d` directory, sorted (none
+/// when it has no such directory).
+async fn status_d_files(bridge: &mut Bridge, reference: &str) -> Vec<String> {
+    let request = gw::ReadDirRequest {
+        r#ref: reference.to_owned(),
+        dir_path: DPKG_STATUS_D.to_owned(),
+        ..Default::default()
+    };
+    let Ok(response) = bridge.read_dir(request).await else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = response
+        .into_inner()
+        .entries
+        .into_iter()
+        .filter(|stat| stat.mode & GO_MODE_DIR == 0 && stat.linkname.is_empty())
+        .map(|stat| stat.path.rsplit('/').next().unwrap_or_default().to_owned())
+        .filter(|name| !name.is_empty() && !name.ends_with(".md5sums"))
+        .collect();
+    names.sort();
+    names
 }
 
 /// The text of the image file `path` (`None`: the image has none); the

@@ -109,6 +109,7 @@ fn fixture_sbom(
         environment: &environment,
         levels: &levels,
         dpkg_status: status,
+        dpkg_status_d: &[],
         os_release,
         created,
     })
@@ -258,7 +259,7 @@ fn the_same_inputs_give_the_same_bytes_and_the_namespace_follows_the_content() {
 
 #[test]
 fn a_status_file_that_is_not_deb822_is_an_error() {
-    let error = deb_packages("Package libc6\n", &OsRelease::default())
+    let error = deb_packages("Package libc6\n", &OsRelease::default(), false)
         .err()
         .expect("not deb822");
     assert!(
@@ -278,4 +279,22 @@ fn os_release_values_are_unquoted_as_the_shell_would() {
     assert_eq!(release.version_id.as_deref(), Some("1.0 \"beta\""));
     assert_eq!(release.pretty_name.as_deref(), Some("Plain"));
     assert_eq!(release.distro().as_deref(), Some("my-os-1.0 \"beta\""));
+}
+
+#[test]
+fn a_status_d_file_without_a_status_is_an_installed_package() {
+    let os = OsRelease::parse(OS_RELEASE);
+    let file = "Package: libssl3\nArchitecture: amd64\nVersion: 3.0.15-1~deb12u1\n";
+    let names = |packages: Vec<SpdxPackage>| -> Vec<String> {
+        packages.into_iter().map(|p| p.name).collect()
+    };
+    assert_eq!(
+        names(deb_packages(file, &os, true).expect("deb822")),
+        ["libssl3"]
+    );
+    // In dpkg's own status file, a paragraph without one is not.
+    assert!(names(deb_packages(file, &os, false).expect("deb822")).is_empty());
+    // A status.d file that says the package is gone is believed.
+    let removed = format!("{file}Status: deinstall ok config-files\n");
+    assert!(names(deb_packages(&removed, &os, true).expect("deb822")).is_empty());
 }
