@@ -9,7 +9,9 @@
 //! platform (`images`) and plan the LLB with `llb-gen`; `Solve` the plans
 //! side by side and `Return`, exactly once, one ref with its image config,
 //! or for several platforms a ref and a config per platform (each step
-//! named after its platform) with their `refs.platforms` list. Bad input is
+//! named after its platform) with their `refs.platforms` list; with
+//! `--sbom=true`, each platform's image gets pybase's own SPDX attestation
+//! (`sbom`). Bad input is
 //! returned as an error with a BuildKit source excerpt, so buildx prints
 //! the offending spec or lock line.
 //!
@@ -40,6 +42,7 @@ use crate::subrequests;
 mod images;
 mod inputs;
 mod lock;
+mod sbom;
 
 use images::{Images, Resolved};
 use inputs::SpecFile;
@@ -188,7 +191,29 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
     }
 
     let ids = solve_all(bridge, &planned, cache_imports(options)?).await?;
-    result(planned, ids, plans.several)
+    let attestations = if options.own_sbom() {
+        let levels = llb_gen::sbom::levels(&target, &stack, &infos);
+        let name = target.name();
+        let attester = sbom::Attester {
+            caps: &caps,
+            name: &name,
+            levels: &levels,
+            created: sbom::created(options)?,
+        };
+        let mut attestations = Vec::with_capacity(planned.len());
+        for (planned, id) in planned.iter().zip(&ids) {
+            let built = sbom::Built {
+                platform: &planned.platform,
+                reference: id,
+                environment: &planned.environment,
+            };
+            attestations.push(attester.attestation(bridge, &built).await?);
+        }
+        Some(attestations)
+    } else {
+        None
+    };
+    result(planned, ids, plans.several, attestations)
 }
 
 /// `Ping`: the server's LLB caps, and its workers (for their platform).
@@ -246,9 +271,17 @@ async fn answer(
     }
 }
 
-/// One platform's plan: the platform, its definition and its image config
-/// (encoded).
-type Planned = (Platform, pb::Definition, Vec<u8>);
+/// One platform's plan.
+struct Planned {
+    /// The platform.
+    platform: Platform,
+    /// Its definition.
+    definition: pb::Definition,
+    /// Its image config, encoded.
+    config: Vec<u8>,
+    /// The environment its venv is installed for (the SBOM's selection).
+    environment: llb_gen::environment::TargetEnvironment,
+}
 
 /// What the plans of one build's platforms share.
 struct Plans<'a> {
@@ -315,7 +348,12 @@ impl Plans<'_> {
             build.config
         };
         let config = serde_json::to_vec(&config).context("encoding the image config")?;
-        Ok((platform.clone(), build.definition, config))
+        Ok(Planned {
+            platform: platform.clone(),
+            definition: build.definition,
+            config,
+            environment,
+        })
     }
 }
 
@@ -328,9 +366,9 @@ async fn solve_all(
 ) -> Result<Vec<String>, Failure> {
     let solves: Vec<_> = planned
         .iter()
-        .map(|(_, definition, _)| {
+        .map(|planned| {
             let mut bridge = bridge.clone();
-            let definition = definition.clone();
+            let definition = planned.definition.clone();
             let imports = imports.clone();
             tokio::spawn(async move { solve_definition(&mut bridge, definition, imports).await })
         })
@@ -347,28 +385,66 @@ async fn solve_all(
 }
 
 /// The result to return: one ref with `containerimage.config`, or with
-/// several platforms a ref and a config per platform.
+/// several platforms a ref and a config per platform; with `attestations`
+/// (one per platform, in the same order), each keyed by its platform's id,
+/// and the platforms listed in `refs.platforms` even for one, so that
+/// BuildKit's exporters find them under that id.
 fn result(
     mut planned: Vec<Planned>,
     mut ids: Vec<String>,
     several: bool,
+    attestations: Option<Vec<gw::Attestation>>,
 ) -> Result<gw::Result, Failure> {
-    if !several {
-        let (Some(id), Some((_, _, config))) = (ids.pop(), planned.pop()) else {
+    let keys: Vec<String> = planned
+        .iter()
+        .map(|p| p.platform.to_spec_string())
+        .collect();
+    let listed = platforms_list(planned.iter().map(|p| &p.platform))?;
+    let mut result = if several {
+        multi_platform_result(
+            planned
+                .into_iter()
+                .zip(ids)
+                .map(|(p, id)| (p.platform, p.config, id)),
+        )?
+    } else {
+        let (Some(id), Some(Planned { config, .. })) = (ids.pop(), planned.pop()) else {
             return Err(anyhow!("internal error: no platform was planned").into());
         };
-        return Ok(gw::Result {
+        gw::Result {
             metadata: HashMap::from([("containerimage.config".to_owned(), config)]),
             result: Some(gw::result::Result::Ref(gw::Ref { id, def: None })),
             ..Default::default()
-        });
-    }
-    multi_platform_result(
-        planned
+        }
+    };
+    if let Some(attestations) = attestations {
+        result.metadata.insert("refs.platforms".to_owned(), listed);
+        result.attestations = keys
             .into_iter()
-            .zip(ids)
-            .map(|((p, _, c), id)| (p, c, id)),
-    )
+            .zip(attestations)
+            .map(|(key, attestation)| {
+                let attestation = vec![attestation];
+                (key, gw::Attestations { attestation })
+            })
+            .collect();
+    }
+    Ok(result)
+}
+
+/// `refs.platforms`: the platforms of a result, each with its id
+/// (`linux/arm64`), as BuildKit's exporters read them.
+fn platforms_list<'p>(platforms: impl Iterator<Item = &'p Platform>) -> Result<Vec<u8>, Failure> {
+    let listed: Vec<serde_json::Value> = platforms
+        .map(|platform| {
+            let mut spec = json!({"os": platform.os, "architecture": platform.architecture});
+            if !platform.variant.is_empty() {
+                spec["variant"] = json!(platform.variant);
+            }
+            json!({"ID": platform.to_spec_string(), "Platform": spec})
+        })
+        .collect();
+    Ok(serde_json::to_vec(&json!({ "Platforms": listed }))
+        .context("encoding the platforms of the result")?)
 }
 
 /// The result of a multi-platform build (BuildKit's exporters' shape): a
@@ -379,20 +455,17 @@ fn multi_platform_result(
 ) -> Result<gw::Result, Failure> {
     let mut refs = HashMap::new();
     let mut metadata = HashMap::new();
-    let mut listed = Vec::new();
+    let mut platforms = Vec::new();
     for (platform, config, id) in built {
         let key = platform.to_spec_string();
-        let mut spec = json!({"os": platform.os, "architecture": platform.architecture});
-        if !platform.variant.is_empty() {
-            spec["variant"] = json!(platform.variant);
-        }
-        listed.push(json!({"ID": key, "Platform": spec}));
         metadata.insert(format!("containerimage.config/{key}"), config);
         refs.insert(key, gw::Ref { id, def: None });
+        platforms.push(platform);
     }
-    let platforms = serde_json::to_vec(&json!({ "Platforms": listed }))
-        .context("encoding the platforms of the result")?;
-    metadata.insert("refs.platforms".to_owned(), platforms);
+    metadata.insert(
+        "refs.platforms".to_owned(),
+        platforms_list(platforms.iter())?,
+    );
     Ok(gw::Result {
         metadata,
         result: Some(gw::result::Result::Refs(gw::RefMap { refs })),

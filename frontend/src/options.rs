@@ -301,6 +301,25 @@ impl Options {
         }
     }
 
+    /// Whether pybase makes the image's SBOM itself: `--sbom=true`
+    /// (BuildKit's `attest:sbom` option, or the build arg
+    /// `BUILDKIT_ATTEST_SBOM`) asks for one, and its value neither turns it
+    /// off (`disabled=true`) nor names a scanner image (`generator=…`), which
+    /// BuildKit then runs itself, as it would for any frontend.
+    pub fn own_sbom(&self) -> bool {
+        let Some(value) = self
+            .raw
+            .get("attest:sbom")
+            .or_else(|| self.raw.get("build-arg:BUILDKIT_ATTEST_SBOM"))
+        else {
+            return false;
+        };
+        !value.split(',').map(str::trim).any(|field| {
+            let (key, value) = field.split_once('=').unwrap_or((field, ""));
+            key == "generator" || (key == "disabled" && value == "true")
+        })
+    }
+
     /// `--platform`'s platforms, in the order given, each once (`x86_64`
     /// and `amd64` are one); empty when none is given (BuildKit's worker
     /// decides then).
@@ -539,6 +558,15 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["linux/arm64"]
         );
+    }
+
+    #[test]
+    fn the_sbom_is_pybases_unless_disabled_or_a_scanner_is_named() {
+        assert!(options(&["attest:sbom="]).own_sbom());
+        assert!(options(&["build-arg:BUILDKIT_ATTEST_SBOM="]).own_sbom());
+        assert!(!options(&[]).own_sbom());
+        assert!(!options(&["attest:sbom=disabled=true"]).own_sbom());
+        assert!(!options(&["attest:sbom=generator=docker/buildkit-syft-scanner"]).own_sbom());
     }
 
     #[test]

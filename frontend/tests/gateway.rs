@@ -1944,3 +1944,169 @@ async fn the_venv_of_a_project_with_a_named_index_gets_its_credentials_as_option
     returned_config(&handle);
     assert!(secret_env(&handle).is_empty());
 }
+
+/// dpkg's status of the built image: the runtime package installed; the
+/// builder's gcc is in another image.
+const BUILT_STATUS: &str = "Package: libpq5\nStatus: install ok installed\n\
+    Architecture: amd64\nVersion: 15.10-0+deb12u1\n\n\
+    Package: libc6\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.36-9\n";
+
+/// What the attestation `attestation` holds: the file its ref's single
+/// `mkfile` writes, as JSON.
+fn attested_document(handle: &FakeHandle, attestation: &gw::Attestation) -> Value {
+    let id = &attestation.r#ref.as_ref().expect("a ref").id;
+    let solve = handle
+        .solve_for_ref(id)
+        .expect("the attestation's ref was solved");
+    let definition = solve.definition.expect("a definition");
+    let data = FakeHandle::definition_ops(&definition)
+        .into_iter()
+        .find_map(|(_, op)| match op.op {
+            Some(pb::op::Op::File(file)) => file.actions.into_iter().find_map(|a| match a.action {
+                Some(pb::file_action::Action::Mkfile(mkfile)) => Some((mkfile.path, mkfile.data)),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .expect("a mkfile");
+    assert_eq!(data.0, attestation.path);
+    serde_json::from_slice(&data.1).expect("SPDX JSON")
+}
+
+#[tokio::test]
+async fn sbom_true_attaches_pybases_spdx_document_to_the_image() {
+    let spec = fixture_file("pybase.yaml");
+    let fake = fake_with_spec(&spec).with_built_files(files(&[
+        ("var/lib/dpkg/status", BUILT_STATUS.as_bytes().to_vec()),
+        // A distroless-style package file, and its checksums beside it.
+        (
+            "var/lib/dpkg/status.d/libssl3",
+            b"Package: libssl3\nArchitecture: amd64\nVersion: 3.0.15-1\n".to_vec(),
+        ),
+        (
+            "var/lib/dpkg/status.d/libssl3.md5sums",
+            b"0123456789abcdef  usr/lib/libssl.so.3\n".to_vec(),
+        ),
+        (
+            "usr/lib/os-release",
+            b"ID=debian\nVERSION_ID=\"12\"\n".to_vec(),
+        ),
+    ]));
+    let handle = run(
+        fake,
+        &options(&[
+            "filename=pybase.yaml",
+            "attest:sbom=",
+            "build-arg:SOURCE_DATE_EPOCH=1700000000",
+        ]),
+    )
+    .await;
+    let result = handle.returned().and_then(|r| r.result).expect("a result");
+    assert!(matches!(result.result, Some(gw::result::Result::Ref(_))));
+    // One platform, listed so that the exporter finds the attestation under
+    // its id.
+    let platforms: Value =
+        serde_json::from_slice(&result.metadata["refs.platforms"]).expect("JSON");
+    assert_eq!(
+        platforms,
+        json!({"Platforms": [
+            {"ID": "linux/amd64", "Platform": {"os": "linux", "architecture": "amd64"}},
+        ]})
+    );
+    assert_eq!(result.attestations.len(), 1);
+    let attestations = &result.attestations["linux/amd64"].attestation;
+    let [attestation] = attestations.as_slice() else {
+        panic!("one attestation, not {attestations:?}");
+    };
+    assert_eq!(attestation.kind, gw::AttestationKind::InToto as i32);
+    assert_eq!(attestation.path, "/sbom.spdx.json");
+    assert_eq!(
+        attestation.in_toto_predicate_type,
+        "https://spdx.dev/Document"
+    );
+    assert_eq!(attestation.metadata["reason"], b"sbom");
+    assert_eq!(attestation.metadata["sbom-core"], b"sbom");
+    assert!(attestation.in_toto_subjects.is_empty(), "the image itself");
+
+    let document = attested_document(&handle, attestation);
+    assert_eq!(document["spdxVersion"], json!("SPDX-2.3"));
+    assert_eq!(
+        document["creationInfo"]["created"],
+        json!("2023-11-14T22:13:20Z")
+    );
+    let purls: Vec<&str> = document["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .filter_map(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+        .collect();
+    for purl in [
+        "pkg:pypi/psycopg2@2.9.10",
+        "pkg:pypi/six@1.17.0",
+        "pkg:pypi/inventory@0.1.0",
+        "pkg:deb/debian/libpq5@15.10-0%2Bdeb12u1?arch=amd64&distro=debian-12",
+        "pkg:deb/debian/libssl3@3.0.15-1?arch=amd64&distro=debian-12",
+    ] {
+        assert!(purls.contains(&purl), "{purl} missing from {purls:?}");
+    }
+    // The dev group's package is in the lock, not in the image.
+    assert!(String::from_utf8_lossy(&fixture_file("uv.lock")).contains("name = \"iniconfig\""));
+    assert!(!purls.iter().any(|p| p.contains("iniconfig")), "{purls:?}");
+    // Of status.d, the package file was read, its checksums were not.
+    let read: Vec<String> = handle.read_files().into_iter().map(|(_, p)| p).collect();
+    assert!(read.contains(&"/var/lib/dpkg/status.d/libssl3".to_owned()));
+    assert!(!read.iter().any(|p| p.ends_with(".md5sums")), "{read:?}");
+    // os-release was read where os-release(5) says to look second.
+    assert!(read.contains(&"/etc/os-release".to_owned()));
+    assert!(read.contains(&"/usr/lib/os-release".to_owned()));
+}
+
+#[tokio::test]
+async fn without_sbom_or_with_a_named_scanner_the_result_has_no_attestation() {
+    let spec = fixture_file("pybase.yaml");
+    for extra in [
+        None,
+        Some("attest:sbom=generator=docker/buildkit-syft-scanner"),
+    ] {
+        let mut pairs = vec!["filename=pybase.yaml"];
+        pairs.extend(extra);
+        let handle = run(fake_with_spec(&spec), &options(&pairs)).await;
+        let result = handle.returned().and_then(|r| r.result).expect("a result");
+        assert!(result.attestations.is_empty(), "{extra:?}");
+        assert!(!result.metadata.contains_key("refs.platforms"), "{extra:?}");
+    }
+}
+
+#[tokio::test]
+async fn each_platform_of_a_multi_platform_build_gets_its_own_sbom() {
+    let spec = fixture_file("pybase.yaml");
+    let fake = fake_with_index(&spec).with_built_files(files(&[(
+        "var/lib/dpkg/status",
+        BUILT_STATUS.as_bytes().to_vec(),
+    )]));
+    let handle = run(
+        fake,
+        &options(&[
+            "filename=pybase.yaml",
+            "platform=linux/arm64,linux/amd64",
+            "attest:sbom=",
+        ]),
+    )
+    .await;
+    let result = handle.returned().and_then(|r| r.result).expect("a result");
+    let mut keys: Vec<&String> = result.attestations.keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["linux/amd64", "linux/arm64"]);
+    let Some(gw::result::Result::Refs(refs)) = &result.result else {
+        panic!("a map of refs");
+    };
+    for (key, attestations) in &result.attestations {
+        assert!(refs.refs.contains_key(key), "{key} is a ref's key");
+        let document = attested_document(&handle, &attestations.attestation[0]);
+        let image = &document["packages"][0];
+        assert_eq!(
+            image["comment"],
+            json!(format!("the image built by pybase for {key}"))
+        );
+    }
+}

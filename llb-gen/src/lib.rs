@@ -10,6 +10,8 @@
 //! - [`bake`] writes a `docker buildx bake` file for every target;
 //! - [`init`] writes a starting spec from a project's `pyproject.toml`;
 //! - [`lint`] finds what a valid spec builds, but probably not as meant;
+//! - [`sbom`] writes the image's SPDX document from its selection and the
+//!   image's package database;
 //! - [`llb::marshal`] encodes the graph into a `Definition` whose bytes
 //!   depend only on the inputs; [`describe`] turns it back into readable JSON.
 //!
@@ -35,6 +37,7 @@ pub mod poetry;
 pub mod project;
 pub mod pyproject;
 pub mod requirements;
+pub mod sbom;
 pub mod select;
 pub mod spec;
 pub mod tools;

@@ -259,17 +259,20 @@ pub fn buildx_command_on(dir: &Path, tag: &str, base: &str) -> Command {
 /// [`buildx_command`] with the spec's base image mapped onto the build
 /// context `base` (`docker-image://…`, `oci-layout://…`).
 pub fn buildx_command_mapped(dir: &Path, tag: &str, base: &str) -> Command {
+    buildx_exporting(dir, tag, base, "--load")
+}
+
+/// [`buildx_command`] pushing `tag` to its registry instead of loading it
+/// (one exporter: `--load` and `--push` together race to name the image).
+pub fn buildx_push_command(dir: &Path, tag: &str) -> Command {
+    buildx_exporting(dir, tag, &format!("docker-image://{BASE_IMAGE}"), "--push")
+}
+
+/// [`buildx_command_mapped`], exporting with `export` (`--load`, `--push`).
+fn buildx_exporting(dir: &Path, tag: &str, base: &str, export: &str) -> Command {
     let mut command = Command::new("docker");
     command
-        .args([
-            "buildx",
-            "build",
-            "--progress",
-            "plain",
-            "--load",
-            "-t",
-            tag,
-        ])
+        .args(["buildx", "build", "--progress", "plain", export, "-t", tag])
         .arg("-f")
         .arg(dir.join("pybase.yaml"))
         .args(["--build-context", &format!("python:3.12-slim={base}")]);

@@ -22,10 +22,12 @@
 //! from the client's environment), [`platforms`], [`proxies`], [`reproducibility`], [`workspaces`] (with
 //! Poetry path dependencies), [`release`] (`cargo xtask release` to the
 //! loopback registry, and a build with the released frontend),
-//! [`real`], the corpus of published projects, [`init_real`], `pybase
-//! init` on it, and [`cache`], a code change on an emptied daemon (`docker
-//! builder prune -af`, twice) with `--cache-from` a registry or inline cache
-//! (every test after it in the run builds its shared steps again).
+//! [`sbom`] (`--sbom=true`'s SPDX document and `--provenance=mode=max`,
+//! pushed to the loopback registry), [`real`], the corpus of published
+//! projects, [`init_real`], `pybase init` on it, and [`cache`], a code
+//! change on an emptied daemon (`docker builder prune -af`, twice) with
+//! `--cache-from` a registry or inline cache (every test after it in the
+//! run builds its shared steps again).
 
 mod apps;
 mod cache;
@@ -43,6 +45,7 @@ mod proxies;
 mod real;
 mod release;
 mod reproducibility;
+mod sbom;
 mod secrets;
 mod seeds;
 mod tiers;

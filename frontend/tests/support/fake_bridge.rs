@@ -161,6 +161,9 @@ pub struct FakeBridge {
     /// The filesystems of images, by name without digest, for reads of a
     /// solved `docker-image://` source.
     image_files: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
+    /// The filesystem of what a build solves (an opaque ref: an exec's or
+    /// a file op's result), for reads of it; `None`: such reads fail.
+    built_files: Option<BTreeMap<String, Vec<u8>>>,
     images: BTreeMap<String, ImageAnswer>,
     /// Answers for a `(ref, platform)` pair: an index's entries.
     platform_images: BTreeMap<(String, String), ImageAnswer>,
@@ -202,6 +205,7 @@ impl FakeBridge {
         Self {
             locals: BTreeMap::new(),
             image_files: BTreeMap::new(),
+            built_files: None,
             images: BTreeMap::new(),
             platform_images: BTreeMap::new(),
             llb_caps,
@@ -231,6 +235,18 @@ impl FakeBridge {
             .map(|(path, data)| (normalize(&path).join("/"), data))
             .collect();
         self.image_files.insert(name.to_owned(), files);
+        self
+    }
+
+    /// Gives every ref the fake cannot see into (a built image, an op's
+    /// result) these files, keyed by path (`var/lib/dpkg/status`), for reads
+    /// of what a build made; without them such reads fail.
+    pub fn with_built_files(mut self, files: BTreeMap<String, Vec<u8>>) -> Self {
+        let files = files
+            .into_iter()
+            .map(|(path, data)| (normalize(&path).join("/"), data))
+            .collect();
+        self.built_files = Some(files);
         self
     }
 
@@ -444,10 +460,13 @@ impl State {
             Some(RefEntry {
                 kind: RefKind::Opaque,
                 ..
-            }) => Err(Status::unimplemented(format!(
-                "fake bridge: {id} is opaque (not a plain local source), so it has no files \
-                 to read; inspect its definition with FakeHandle::solve_for_ref instead"
-            ))),
+            }) => self.config.built_files.as_ref().ok_or_else(|| {
+                Status::unimplemented(format!(
+                    "fake bridge: {id} is opaque (not a plain local source), so it has no \
+                     files to read (give it some with FakeBridge::with_built_files); inspect \
+                     its definition with FakeHandle::solve_for_ref instead"
+                ))
+            }),
         }
     }
 
