@@ -7,8 +7,8 @@
 use std::process::Command;
 
 use crate::harness::{
-    BASE_IMAGE, build, build_with, buildx_command_mapped, docker_run, e2e_session, failure,
-    fixture, inspect, layer_contents, layers, repo_root, run, stderr, stdout, unique,
+    BASE_IMAGE, CA_BUNDLE, build, build_with, buildx_command_mapped, docker_run, e2e_session,
+    failure, fixture, inspect, layer_contents, layers, repo_root, run, stderr, stdout, unique,
 };
 
 #[test]
@@ -345,6 +345,7 @@ fn a_base_image_from_an_oci_layout_directory_replaces_the_from_image() {
             "pybase-e2e/oci-layout:1",
             &format!("oci-layout://{}{reference}", layout.display()),
         );
+        command.args(["--secret", &format!("id=ca-bundle,src={CA_BUNDLE}")]);
         run(command.arg(&dir))
     };
 
