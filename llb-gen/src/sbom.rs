@@ -7,10 +7,11 @@
 //!   target environment (the packages needed there, never a build backend
 //!   or a build requirement, which the lock does not select), with its
 //!   version, a `pkg:pypi` purl, and the file it installs from (the one
-//!   wheel that fits, else the sdist built into a wheel) as checksum and
-//!   download location; a package several of whose wheels fit names them
-//!   all in its comment and asserts no checksum, since the installer picks
-//!   one by tag priority; the level (tier or service) and lock it comes from
+//!   wheel that fits, the one of several whose tags the installer prefers,
+//!   else the sdist built into a wheel) as checksum and download location;
+//!   when that preference is not certain (the image's interpreter or C
+//!   library version unknown, or two wheels tie), the package names every
+//!   wheel that fits in its comment and asserts no checksum; the level (tier or service) and lock it comes from
 //!   is in each comment;
 //! - the code, in a service's image: its project when it is a distribution
 //!   (not an application) and the local projects its lock reaches (a
@@ -196,7 +197,11 @@ fn python_packages(inputs: &SbomInputs<'_>) -> BTreeMap<String, SpdxPackage> {
             if on.need == Need::NotHere {
                 continue;
             }
-            add(venv_package(&on, &format!("{owner}, {}", selection.file)));
+            add(venv_package(
+                &on,
+                inputs.environment,
+                &format!("{owner}, {}", selection.file),
+            ));
         }
         if !level.code {
             continue;
@@ -220,8 +225,8 @@ fn python_packages(inputs: &SbomInputs<'_>) -> BTreeMap<String, SpdxPackage> {
     found
 }
 
-/// A package of the venv as it installs on the target.
-fn venv_package(on: &OnTarget<'_>, from: &str) -> SpdxPackage {
+/// A package of the venv as it installs on `environment`.
+fn venv_package(on: &OnTarget<'_>, environment: &TargetEnvironment, from: &str) -> SpdxPackage {
     let package = &on.selected.package;
     let mut spdx = pypi_package(&package.name, package.version.clone());
     spdx.purpose = Some("LIBRARY");
@@ -235,6 +240,7 @@ fn venv_package(on: &OnTarget<'_>, from: &str) -> SpdxPackage {
     let installed_from = match (on.fitting.as_slice(), package.sdist()) {
         ([wheel], _) => Some((*wheel, "the wheel")),
         ([], Some(sdist)) => Some((sdist, "a wheel built from the sdist")),
+        ([_, _, ..], _) => preferred_wheel(&on.fitting, environment).map(|w| (w, "the wheel")),
         _ => None,
     };
     match installed_from {
@@ -261,6 +267,27 @@ fn venv_package(on: &OnTarget<'_>, from: &str) -> SpdxPackage {
     }
     spdx.comment = Some(comment);
     spdx
+}
+
+/// Of several wheels that fit, the one the installer takes: the one whose
+/// tags it prefers ([`crate::wheel::WheelFilename::priority`]), when that
+/// order is certain and no other wheel ties with it.
+fn preferred_wheel<'a>(
+    wheels: &[&'a Artifact],
+    environment: &TargetEnvironment,
+) -> Option<&'a Artifact> {
+    let mut ranked: Vec<(crate::wheel::Priority, &'a Artifact)> = wheels
+        .iter()
+        .map(|wheel| match &wheel.kind {
+            ArtifactKind::Wheel(Some(name)) => Some((name.priority(environment)?, *wheel)),
+            _ => None,
+        })
+        .collect::<Option<_>>()?;
+    ranked.sort_by_key(|&(priority, _)| std::cmp::Reverse(priority));
+    match ranked.as_slice() {
+        [(best, wheel), (next, _), ..] if best > next => Some(*wheel),
+        _ => None,
+    }
 }
 
 /// The files a package may install from when pybase cannot tell which:

@@ -89,6 +89,115 @@ impl WheelFilename {
     }
 }
 
+/// How much an installer prefers a wheel that fits, higher first: its
+/// interpreter tags' rank, then its platform's (see [`WheelFilename::priority`]).
+pub type Priority = (u32, u32);
+
+impl WheelFilename {
+    /// The rank of this wheel's best tag in the order pip and uv prefer the
+    /// tags of a Linux CPython 3.Y (the packaging library's `sys_tags`,
+    /// which uv's tag priorities follow), when the environment makes that
+    /// order certain (its interpreter and its C library's version known)
+    /// and the wheel fits:
+    /// 1. on a Linux platform tag: `cp3Y` with its own ABI, `cp3Y-abi3`,
+    ///    `cp3Y-none`, `cp3W-abi3` for W from Y-1 down, `py3Y-none`,
+    ///    `py3-none`, `py3W-none` for W from Y-1 down; each on the platform
+    ///    tags from the newest `manylinux_X_Y` (or `musllinux_X_Y`) the C
+    ///    library takes down to the oldest, then `linux_{machine}`;
+    /// 2. then on `any`: `cp3Y-none`, `py3Y-none`, `py3-none`, `py3W-none`.
+    ///
+    /// Of two wheels of one package that fit, the installer takes the one
+    /// with the higher priority.
+    pub fn priority(&self, environment: &TargetEnvironment) -> Option<Priority> {
+        let interpreter = environment.python?;
+        let machine = environment.machine?;
+        if matches!(
+            environment.libc,
+            Libc::Unknown | Libc::Glibc(None) | Libc::Musl(None)
+        ) || !self.fits(environment)
+        {
+            return None;
+        }
+        let platforms: Vec<(bool, u32)> = self
+            .platform_tags
+            .iter()
+            .filter(|tag| platform_fits(tag, machine, environment.libc))
+            .map(|tag| (tag.as_str() == "any", platform_rank(tag)))
+            .collect();
+        let mut best = None;
+        for python in &self.python_tags {
+            for abi in &self.abi_tags {
+                if !interpreter_fits(python, abi, Some(interpreter)) {
+                    continue;
+                }
+                for &(any, platform) in &platforms {
+                    let Some(rank) = interpreter_rank(python, abi, any, interpreter) else {
+                        continue;
+                    };
+                    best = best.max(Some((rank, platform)));
+                }
+            }
+        }
+        best
+    }
+}
+
+/// The rank of a platform tag that fits among the Linux ones: the glibc
+/// (or musl) version a `manylinux`/`musllinux` tag needs, newest first;
+/// `linux_{machine}` and `any` last.
+fn platform_rank(tag: &str) -> u32 {
+    let legacy = [
+        ("manylinux1_", (2, 5)),
+        ("manylinux2010_", (2, 12)),
+        ("manylinux2014_", (2, 17)),
+    ];
+    if let Some((_, (major, minor))) = legacy.iter().find(|(prefix, _)| tag.starts_with(prefix)) {
+        return major * 1000 + minor;
+    }
+    let version = tag
+        .strip_prefix("manylinux_")
+        .or_else(|| tag.strip_prefix("musllinux_"))
+        .and_then(|rest| {
+            let mut parts = rest.splitn(3, '_');
+            Some((
+                parts.next()?.parse::<u32>().ok()?,
+                parts.next()?.parse::<u32>().ok()?,
+            ))
+        });
+    version.map_or(0, |(major, minor)| major * 1000 + minor)
+}
+
+/// The rank of the interpreter tags `python`-`abi` (which load in
+/// `interpreter`) on a Linux platform tag or, `any`, on `any`; `None` for
+/// a pair the tag order does not list there (`cp3Y-cp3Y-any`).
+fn interpreter_rank(python: &str, abi: &str, any: bool, interpreter: Interpreter) -> Option<u32> {
+    let y = interpreter.version.minor;
+    let own = python == format!("cp3{y}");
+    let py_rank = |base: u32| {
+        let minor = python.strip_prefix("py3")?;
+        Some(match minor {
+            "" => base + 90,
+            _ => match minor.parse::<u32>().ok()? {
+                w if w == y => base + 100,
+                w => base + w.min(80),
+            },
+        })
+    };
+    match (any, abi) {
+        (false, "abi3") if own => Some(900),
+        (false, "abi3") => {
+            let w: u32 = python.strip_prefix("cp3")?.parse().ok()?;
+            Some(700 + w.min(99))
+        }
+        (false, "none") if own => Some(800),
+        (false, "none") => py_rank(500),
+        (false, _) if own => Some(1000),
+        (true, "none") if own => Some(400),
+        (true, "none") => py_rank(200),
+        _ => None,
+    }
+}
+
 /// Whether the platform tag `tag` installs on `machine` with `libc`.
 fn platform_fits(tag: &str, machine: &str, libc: Libc) -> bool {
     if tag == "any" || tag == format!("linux_{machine}") {
@@ -296,5 +405,42 @@ mod tests {
             &unknown
         ));
         assert!(!fits("x-1-cp311-cp311-musllinux_1_2_x86_64.whl", &unknown));
+    }
+
+    #[test]
+    fn of_the_wheels_that_fit_the_most_specific_tags_come_first() {
+        let environment = cpython("3.12", false, Libc::Glibc(Some((2, 36))));
+        let priority = |filename: &str| {
+            WheelFilename::parse(filename)
+                .expect("a wheel name")
+                .priority(&environment)
+        };
+        // Best first, as pip and uv order them for CPython 3.12 on glibc 2.36.
+        let order = [
+            "x-1-cp312-cp312-manylinux_2_28_x86_64.whl",
+            "x-1-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "x-1-cp312-cp312-linux_x86_64.whl",
+            "x-1-cp312-abi3-manylinux_2_17_x86_64.whl",
+            "x-1-cp39-abi3-manylinux_2_34_x86_64.whl",
+            "x-1-cp39-abi3-manylinux_2_28_x86_64.whl",
+            "x-1-cp37-abi3-manylinux_2_28_x86_64.whl",
+            "x-1-py3-none-manylinux_2_17_x86_64.whl",
+            "x-1-py3-none-any.whl",
+            "x-1-py2.py3-none-any.whl",
+        ];
+        let ranks: Vec<_> = order.iter().map(|f| priority(f)).collect();
+        assert!(ranks.iter().all(Option::is_some), "{ranks:?}");
+        for pair in ranks[..9].windows(2) {
+            assert!(pair[0] > pair[1], "{ranks:?}");
+        }
+        // The last two tie: the same tag fits both.
+        assert_eq!(priority(order[8]), priority(order[9]));
+        // A wheel that does not fit has none, and nor does any wheel where
+        // the order is not certain (the C library's version unknown).
+        assert_eq!(priority("x-1-cp312-cp312-manylinux_2_39_x86_64.whl"), None);
+        let unknown = cpython("3.12", false, Libc::Unknown);
+        let fitting = WheelFilename::parse(order[0]).expect("a wheel name");
+        assert!(fitting.fits(&unknown));
+        assert_eq!(fitting.priority(&unknown), None);
     }
 }

@@ -298,3 +298,40 @@ fn a_status_d_file_without_a_status_is_an_installed_package() {
     let removed = format!("{file}Status: deinstall ok config-files\n");
     assert!(names(deb_packages(&removed, &os, true).expect("deb822")).is_empty());
 }
+
+#[test]
+fn of_several_wheels_that_fit_the_one_the_installer_prefers_is_the_file_installed() {
+    let wheel = |name: &str| {
+        Artifact::new(
+            true,
+            Some(name),
+            Some(format!("https://files.example/{name}")),
+            Some(format!("{:0>64}", name.len())),
+            crate::diagnostic::Position::START,
+        )
+    };
+    // cryptography's two Linux wheels for x86_64 with the stable ABI.
+    let newer = wheel("cryptography-44.0.0-cp39-abi3-manylinux_2_28_x86_64.whl");
+    let older =
+        wheel("cryptography-44.0.0-cp39-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl");
+    let environment = |libc| {
+        TargetEnvironment::new(
+            &amd64(),
+            Some("3.11.2"),
+            &ImageFacts {
+                python: None,
+                libc: Some(libc),
+            },
+        )
+    };
+    let glibc_2_36 = environment(Libc::Glibc(Some((2, 36))));
+    assert_eq!(
+        preferred_wheel(&[&older, &newer], &glibc_2_36),
+        Some(&newer)
+    );
+    // Where the order is not certain, or two wheels tie, none is chosen.
+    let unknown = environment(Libc::Unknown);
+    assert_eq!(preferred_wheel(&[&older, &newer], &unknown), None);
+    let twin = wheel("cryptography-44.0.0-cp39-abi3-manylinux_2_28_x86_64.whl");
+    assert_eq!(preferred_wheel(&[&newer, &twin], &glibc_2_36), None);
+}
