@@ -234,6 +234,66 @@ async fn a_named_context_replaces_the_base_image() {
 }
 
 #[tokio::test]
+async fn an_oci_layout_context_is_resolved_and_pulled_through_the_session_where_buildkit_reads_one()
+{
+    let spec = fixture_file("pybase.yaml");
+    let digest = format!("sha256:{}", "c".repeat(64));
+    let context = format!("context:python:3.12-slim=oci-layout://layout-store:3.12@{digest}");
+    let replaced = format!("docker.io/library/python:3.12-slim@{digest}");
+    let fake = fake_with_spec(&spec)
+        .with_llb_caps(&[("source.ocilayout", true)])
+        .with_image(
+            &replaced,
+            &digest,
+            json!({"architecture": "amd64", "os": "linux", "config": {}}),
+        );
+    let handle = run(fake, &options(&["filename=pybase.yaml", &context])).await;
+    returned_config(&handle);
+    let resolves = handle.image_resolves();
+    assert_eq!(resolves.len(), 1, "{resolves:?}");
+    // The OCI-layout resolver (1), in the build's session, the store
+    // buildx shares.
+    assert_eq!(
+        (
+            resolves[0].r#ref.as_str(),
+            resolves[0].resolver_type,
+            resolves[0].session_id.as_str(),
+            resolves[0].store_id.as_str()
+        ),
+        (replaced.as_str(), 1, "session-1", "layout-store")
+    );
+    let sources: Vec<pb::SourceOp> = FakeHandle::definition_ops(&build_definition(&handle))
+        .into_iter()
+        .filter_map(|(_, op)| match op.op {
+            Some(pb::op::Op::Source(source)) if source.identifier.starts_with("oci-layout://") => {
+                Some(source)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(sources.len(), 1, "{sources:?}");
+    assert_eq!(sources[0].identifier, format!("oci-layout://{replaced}"));
+    assert_eq!(sources[0].attrs["oci.store"], "layout-store");
+    assert_eq!(sources[0].attrs["oci.session"], "session-1");
+
+    // A BuildKit without the cap (Docker's classic store) is told at `from:`.
+    let handle = run(
+        fake_with_spec(&spec).without_llb_caps(&["source.ocilayout"]),
+        &options(&["filename=pybase.yaml", &context]),
+    )
+    .await;
+    let error = returned_error(&handle);
+    assert!(
+        error.message.starts_with("pybase.yaml:5:11: ")
+            && error.message.contains("source.ocilayout")
+            && error.message.contains("docker-image://"),
+        "{}",
+        error.message
+    );
+    assert!(handle.image_resolves().is_empty());
+}
+
+#[tokio::test]
 async fn a_spec_error_returns_invalid_argument_with_the_spec_excerpt() {
     let spec = String::from_utf8(fixture_file("pybase.yaml"))
         .expect("utf-8")

@@ -9,6 +9,10 @@
 //! Each build arg the spec refers to (`${VERSION}`) is a bake variable too,
 //! passed to every target as that build arg, so `VERSION=1.4.2 docker
 //! buildx bake` sets it.
+//!
+//! No `description` keys (targets', variables'): buildx before 0.17 (Docker
+//! 26's 0.13) rejects a bake file that has them; `docker buildx build --call
+//! targets -f pybase.yaml .` describes the targets instead.
 
 use serde_json::{Map, Value, json};
 
@@ -20,10 +24,7 @@ use crate::spec::{BuildArgs, Spec};
 /// runs). The spec's build args default to their values in `args`.
 pub fn bake_file(spec: &Spec, spec_file: &str, context: &str, args: &BuildArgs) -> Value {
     let mut variables = Map::new();
-    variables.insert(
-        "REGISTRY".to_owned(),
-        json!({"default": "", "description": "prefix of every tag, e.g. ghcr.io/acme/"}),
-    );
+    variables.insert("REGISTRY".to_owned(), json!({"default": ""}));
     variables.insert("TAG".to_owned(), json!({"default": "latest"}));
     let mut build_args = Map::new();
     for name in &spec.build_args {
@@ -31,21 +32,16 @@ pub fn bake_file(spec: &Spec, spec_file: &str, context: &str, args: &BuildArgs) 
         if let Some(value) = args.get(name) {
             variable.insert("default".to_owned(), json!(value));
         }
-        variable.insert(
-            "description".to_owned(),
-            json!(format!("the build arg `${{{name}}}` in the spec")),
-        );
         variables.insert(name.clone(), Value::Object(variable));
         build_args.insert(name.clone(), json!(format!("${{{name}}}")));
     }
     let mut targets = Map::new();
-    for (name, description) in plan::targets(spec) {
+    for (name, _) in plan::targets(spec) {
         let mut target = json!({
             "context": context,
             "dockerfile": spec_file,
             "target": name,
             "tags": [format!("${{REGISTRY}}{name}:${{TAG}}")],
-            "description": description,
         });
         if !build_args.is_empty() {
             target["args"] = Value::Object(build_args.clone());

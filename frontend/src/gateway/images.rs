@@ -125,17 +125,9 @@ impl<'a> Images<'a> {
         step: &str,
     ) -> Result<BaseImage, Failure> {
         let spec_failure = |d: Diagnostic| self.spec.failure(d);
-        let mut image = resolve_base(
-            bridge,
-            self.options,
-            step,
-            named.what,
-            named.name,
-            named.at,
-            platform,
-        )
-        .await
-        .map_err(spec_failure)?;
+        let mut image = resolve_base(bridge, (self.options, self.caps), step, named, platform)
+            .await
+            .map_err(spec_failure)?;
         // An image of another platform is refused before it is pulled to be
         // looked into.
         if self.check_platforms {
@@ -226,6 +218,9 @@ fn check_base_platform(
     )))
 }
 
+/// What to do when the BuildKit cannot read an OCI layout.
+const OCI_LAYOUT_HINT: &str = "this BuildKit reads no OCI layout (Docker's classic image store's cannot): `docker load` the image and pass `--build-context NAME=docker-image://REFERENCE`, or use Docker's containerd image store";
+
 /// Resolve the service's base image (or build image, `what` says which): a
 /// `--build-context` that replaces it (looked up as written, in short and
 /// in full form: another image, or an image of an OCI layout the client
@@ -233,13 +228,16 @@ fn check_base_platform(
 /// (`[step] resolve base image …`).
 async fn resolve_base(
     bridge: &mut Bridge,
-    options: &Options,
+    (options, caps): (&Options, &ServerCaps),
     step: &str,
-    what: &str,
-    from: &ImageName,
-    from_at: Option<Position>,
+    named: Named<'_>,
     platform: &Platform,
 ) -> Result<BaseImage, Diagnostic> {
+    let Named {
+        what,
+        name: from,
+        at: from_at,
+    } = named;
     let located = |message: String, hint: String| {
         Diagnostic::at(options.filename(), from_at, message).with_hint(hint)
     };
@@ -269,6 +267,17 @@ async fn resolve_base(
         }
         // The image is named after what it replaces, with the layout's
         // digest (as the Dockerfile frontend names it in its log).
+        Some(ImageContext::OciLayout { .. })
+            if !matches!(caps.get("source.ocilayout"), Some(Ok(()))) =>
+        {
+            return Err(located(
+                format!(
+                    "the build context for `{}` is an OCI layout, which this BuildKit cannot read (it lacks the cap `source.ocilayout` of BuildKit v0.11+)",
+                    from.as_written
+                ),
+                OCI_LAYOUT_HINT.into(),
+            ));
+        }
         Some(ImageContext::OciLayout { store, digest }) => {
             let undigested = from.normalized.split('@').next().unwrap_or_default();
             let name = ImageName::parse(&format!("{undigested}@{digest}"))
@@ -305,12 +314,18 @@ async fn resolve_base(
         })
         .await
         .map_err(|status| {
-            located(
-                format!("cannot resolve the {what} `{}`: {}", name.normalized, status.message()),
-                format!(
+            let hint = match store {
+                // Docker's classic store's BuildKit offers the cap but its
+                // worker reads no OCI layout ("unknown scheme").
+                ImageStore::OciLayout { .. } => OCI_LAYOUT_HINT.to_owned(),
+                ImageStore::Registry => format!(
                     "check the name; to use another image under this name, pass `--build-context {}=docker-image://OTHER`",
                     from.as_written
                 ),
+            };
+            located(
+                format!("cannot resolve the {what} `{}`: {}", name.normalized, status.message()),
+                hint,
             )
         })?
         .into_inner();

@@ -125,6 +125,18 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// Whether the daemon uses the containerd image store, where BuildKit
+/// offers MergeOp (the classic store does not: images are then assembled
+/// by copying, which gives the same files in new layers).
+pub fn containerd_image_store() -> bool {
+    stdout(&run(Command::new("docker").args([
+        "info",
+        "--format",
+        "{{json .DriverStatus}}",
+    ])))
+    .contains("io.containerd.snapshotter.v1")
+}
+
 /// A fresh copy of a fixture project.
 pub fn fixture(name: &str) -> PathBuf {
     let source = repo_root().join("testdata/projects").join(name);

@@ -4,12 +4,10 @@
 //! assembled by copies; a build backend that needs more at build time than
 //! it declares builds in isolation.
 
-use std::process::Command;
-
 use crate::harness::{
-    assert_only_layer_changed, build, build_ok, build_with, change_code, docker_run, e2e_session,
-    failure, fixture, inspect, installed_distributions, layer_contents, layers, repo_root, run,
-    stderr, stdout, step_cached, unique,
+    assert_only_layer_changed, build, build_ok, build_with, change_code, containerd_image_store,
+    docker_run, e2e_session, failure, fixture, inspect, installed_distributions, layer_contents,
+    layers, repo_root, stderr, stdout, step_cached, unique,
 };
 
 #[test]
@@ -262,12 +260,7 @@ fn without_mergeop_the_same_image_is_assembled_by_copies() {
     );
     assert!(copied.status.success(), "{}", failure(&copied));
     // The progress names the assembly that ran.
-    let containerd_store = stdout(&run(Command::new("docker").args([
-        "info",
-        "--format",
-        "{{json .DriverStatus}}",
-    ])))
-    .contains("io.containerd.snapshotter.v1");
+    let containerd_store = containerd_image_store();
     assert_eq!(
         stderr(&merged).contains("image: + code"),
         containerd_store,
