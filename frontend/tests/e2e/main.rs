@@ -18,7 +18,7 @@
 //! One test binary, so that one lock file keeps two runs off one daemon:
 //! [`harness`] holds what the tests share, and they stand in a module a
 //! topic: [`layers`], [`image`], [`locks`], [`lock_target`] (`--target lock`), [`apps`], [`tiers`], [`seeds`],
-//! [`secrets`], [`options`] (`--add-host`, `--no-cache-filter system`, secrets
+//! [`secrets`], [`options`] (`--add-host`, `--network`, `--no-cache-filter system`, secrets
 //! from the client's environment), [`platforms`], [`proxies`], [`reproducibility`], [`workspaces`] (with
 //! Poetry path dependencies), [`release`] (`cargo xtask release` to the
 //! loopback registry, and a build with the released frontend),

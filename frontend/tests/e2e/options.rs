@@ -1,5 +1,5 @@
 //! The build options a buildx user already passes: `--add-host` seen by a
-//! build step; `--no-cache-filter system`, the security refresh, which
+//! build step; `--network host` and `none` in the steps that have a network; `--no-cache-filter system`, the security refresh, which
 //! reruns the image's system step while the venv and code layers stay
 //! (timed against `--no-cache`); `--secret id=UV_INDEX_<NAME>_PASSWORD,
 //! env=…`, a private index's credentials from the client's environment,
@@ -14,19 +14,74 @@ use crate::harness::{
 };
 use crate::secrets::{assert_no_blob_holds, private_index_fixture};
 
-/// Adds a build command to the `inventory` spec in `dir` that writes what
-/// `getent hosts pybase-added.internal` finds (or `absent`) to
-/// `hosts.txt`, an output that ships in the code's layer.
-fn resolve_in_a_build_command(dir: &Path) {
+/// Adds a build command to the `inventory` spec in `dir` that runs `run`
+/// and ships its output file `output` in the code's layer.
+fn add_build_command(dir: &Path, run: &str, output: &str) {
     let spec = dir.join("pybase.yaml");
     let text = std::fs::read_to_string(&spec).expect("read the spec");
     let text = text.replacen(
         "    command: [inventory]",
-        "    build-commands:\n      - run: \"getent hosts pybase-added.internal > hosts.txt || echo absent > hosts.txt\"\n        outputs: [hosts.txt]\n    command: [inventory]",
+        &format!(
+            "    build-commands:\n      - run: \"{run}\"\n        outputs: [{output}]\n    command: [inventory]"
+        ),
         1,
     );
-    assert!(text.contains("getent hosts"), "{text}");
+    assert!(text.contains(run), "{text}");
     std::fs::write(&spec, text).expect("write the spec");
+}
+
+/// Adds a build command to the `inventory` spec in `dir` that writes what
+/// `getent hosts pybase-added.internal` finds (or `absent`) to
+/// `hosts.txt`, an output that ships in the code's layer.
+fn resolve_in_a_build_command(dir: &Path) {
+    add_build_command(
+        dir,
+        "getent hosts pybase-added.internal > hosts.txt || echo absent > hosts.txt",
+        "hosts.txt",
+    );
+}
+
+#[test]
+fn network_host_gives_the_steps_the_hosts_network_and_none_takes_it_away() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("inventory");
+    own_system_step(&dir, "inventory");
+    // The network interfaces the build command sees, shipped in the image.
+    add_build_command(&dir, "ls /sys/class/net > interfaces.txt", "interfaces.txt");
+    let image = "pybase-e2e/inventory:network";
+    let interfaces = |image: &str| {
+        let output = docker_run(image, Some("cat"), &["/srv/own-inventory/interfaces.txt"]);
+        assert!(output.status.success(), "{}", failure(&output));
+        stdout(&output)
+    };
+    // The daemon's bridge is an interface of the host's network only.
+    let (output, _) = build_with(&dir, None, image, &[]);
+    assert!(output.status.success(), "{}", failure(&output));
+    let sandboxed = interfaces(image);
+    assert!(!sandboxed.contains("docker0"), "{sandboxed}");
+    let (output, _) = build_with(
+        &dir,
+        None,
+        image,
+        &["--network", "host", "--allow", "network.host"],
+    );
+    assert!(output.status.success(), "{}", failure(&output));
+    let host = interfaces(image);
+    assert!(host.contains("docker0"), "{host}");
+    // With no network, the steps that download (their network is part of
+    // their cache key: they run again) fail with uv's own error: no name
+    // resolves.
+    let (output, _) = build_with(&dir, None, image, &["--network", "none"]);
+    assert!(!output.status.success());
+    let log = stderr(&output);
+    assert!(
+        log.contains("dns error") && log.contains("https://pypi.org/simple/"),
+        "{}",
+        failure(&output)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
