@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::harness::{
     CA_BUNDLE, build_with, buildx_command, containerd_image_store, docker_run, e2e_session,
-    failure, fixture, layers, own_system_step, run, stderr, stdout,
+    failure, fixture, layer_contents, layers, own_system_step, run, stderr, stdout,
 };
 use crate::secrets::{assert_no_blob_holds, private_index_fixture};
 
@@ -188,6 +188,49 @@ fn no_cache_filter_system_reruns_the_system_step_alone_and_keeps_the_venv_and_co
     eprintln!(
         "pybase e2e: --no-cache-filter system {refresh_seconds:.1} s, --no-cache {no_cache_seconds:.1} s"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn no_cache_filter_system_assembled_by_copying_puts_the_same_venv_and_code_files_on_the_refreshed_system()
+ {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    let dir = fixture("inventory");
+    own_system_step(&dir, "inventory");
+    let image = "pybase-e2e/inventory:refresh-copied";
+    // Docker's classic store's way, on any daemon.
+    let copied = ["--build-arg", "PYBASE_MERGEOP=false"];
+    let (output, _) = build_with(&dir, None, image, &copied);
+    assert!(output.status.success(), "{}", failure(&output));
+    let before = layers(image);
+    let n = before.len();
+    let files_before = layer_contents(image, &[n - 2, n - 1]);
+
+    let refresh = [&copied[..], &["--no-cache-filter", "system"]].concat();
+    let (output, _) = build_with(&dir, None, image, &refresh);
+    assert!(output.status.success(), "{}", failure(&output));
+    let log = stderr(&output);
+    assert!(
+        step_ran(&log, "system: refreshed (--no-cache-filter system)"),
+        "the refreshed system step did not run: {log}"
+    );
+    for cached in ["] builder: gcc libpq-dev", "] venv: ", "] code: install"] {
+        assert!(
+            !step_ran(&log, cached),
+            "`{cached}` ran again on a refresh: {log}"
+        );
+    }
+    // The venv and the code are copied onto the new system layer: the
+    // same files (names and sizes) in the same two top layers.
+    let after = layers(image);
+    assert_eq!(n, after.len(), "{before:?} {after:?}");
+    assert_eq!(files_before, layer_contents(image, &[n - 2, n - 1]));
+    assert_eq!(before[..n - 3], after[..n - 3], "the base image's layers");
+    let ran = docker_run(image, None, &[]);
+    assert!(ran.status.success(), "{}", failure(&ran));
+    assert!(stdout(&ran).contains("psycopg2 2.9.10"), "{}", stdout(&ran));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
