@@ -265,8 +265,7 @@ async fn resolve_base(
             })?;
             (name, ImageStore::Registry)
         }
-        // The image is named after what it replaces, with the layout's
-        // digest (as the Dockerfile frontend names it in its log).
+        // A BuildKit older than v0.11 cannot read OCI layouts at all.
         Some(ImageContext::OciLayout { .. })
             if !matches!(caps.get("source.ocilayout"), Some(Ok(()))) =>
         {
@@ -278,6 +277,8 @@ async fn resolve_base(
                 OCI_LAYOUT_HINT.into(),
             ));
         }
+        // The image is named after what it replaces, with the layout's
+        // digest (as the Dockerfile frontend names it in its log).
         Some(ImageContext::OciLayout { store, digest }) => {
             let undigested = from.normalized.split('@').next().unwrap_or_default();
             let name = ImageName::parse(&format!("{undigested}@{digest}"))
