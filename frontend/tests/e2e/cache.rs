@@ -21,7 +21,7 @@ use std::process::{Command, Output};
 
 use crate::harness::{
     build_with, change_code, e2e_session, failure, fixture, layers, own_system_step, run, stderr,
-    step_cached, unique,
+    step_cached, step_id, unique,
 };
 
 /// The loopback registry's repository the caches and the inline-cache
@@ -74,15 +74,6 @@ fn ran(log: &str, name: &str) -> bool {
     let step = step_id(log, name);
     log.lines()
         .any(|line| line.starts_with(&format!("{step} DONE")))
-}
-
-/// The progress id (`#12`) of the step named `name` in a plain progress
-/// `log`.
-fn step_id<'a>(log: &'a str, name: &str) -> &'a str {
-    log.lines()
-        .find(|line| line.ends_with(name))
-        .and_then(|line| line.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no step {name}: {log}"))
 }
 
 /// Whether the result of the step named `name` was pulled from an

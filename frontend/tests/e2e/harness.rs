@@ -415,12 +415,17 @@ pub fn layer_contents(image: &str, indices: &[usize]) -> Vec<(Vec<String>, u64)>
 /// Whether the step whose name ends with `name` was CACHED in a build's
 /// plain progress `log`.
 pub fn step_cached(log: &str, name: &str) -> bool {
-    let step = log
-        .lines()
+    let step = step_id(log, name);
+    log.lines().any(|line| line == format!("{step} CACHED"))
+}
+
+/// The progress id (`#12`) of the step named `name` in a plain progress
+/// `log`.
+pub fn step_id<'a>(log: &'a str, name: &str) -> &'a str {
+    log.lines()
         .find(|line| line.ends_with(name))
         .and_then(|line| line.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no step {name}: {log}"));
-    log.lines().any(|line| line == format!("{step} CACHED"))
+        .unwrap_or_else(|| panic!("no step {name}: {log}"))
 }
 
 /// Asserts that the image layers `after` are those of `before` but the

@@ -118,6 +118,22 @@ fn an_added_host_is_in_the_build_steps_hosts_file() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Asserts that a refresh (`--no-cache-filter system`) whose plain progress
+/// is `log` ran the image's refreshed system step and nothing else: the
+/// builder, the venv and the code came from the cache.
+fn assert_only_the_system_step_ran(log: &str) {
+    assert!(
+        step_ran(log, "system: refreshed (--no-cache-filter system)"),
+        "the refreshed system step did not run: {log}"
+    );
+    for cached in ["] builder: gcc libpq-dev", "] venv: ", "] code: install"] {
+        assert!(
+            !step_ran(log, cached),
+            "`{cached}` ran again on a refresh: {log}"
+        );
+    }
+}
+
 /// Whether the step whose name contains `name` ran (done, not CACHED) in
 /// a build's plain progress `log`.
 fn step_ran(log: &str, name: &str) -> bool {
@@ -149,19 +165,7 @@ fn no_cache_filter_system_reruns_the_system_step_alone_and_keeps_the_venv_and_co
 
     let (output, refresh_seconds) = build_with(&dir, None, image, &["--no-cache-filter", "system"]);
     assert!(output.status.success(), "{}", failure(&output));
-    let log = stderr(&output);
-    assert!(
-        step_ran(&log, "system: refreshed (--no-cache-filter system)"),
-        "the refreshed system step did not run: {log}"
-    );
-    // Nothing but the image's system step ran: the builder, the venv and
-    // the code came from the cache.
-    for cached in ["] builder: gcc libpq-dev", "] venv: ", "] code: install"] {
-        assert!(
-            !step_ran(&log, cached),
-            "`{cached}` ran again on a refresh: {log}"
-        );
-    }
+    assert_only_the_system_step_ran(&stderr(&output));
     let after = layers(image);
     assert_eq!(before.len(), after.len(), "{before:?} {after:?}");
     let n = after.len();
@@ -211,17 +215,7 @@ fn no_cache_filter_system_assembled_by_copying_puts_the_same_venv_and_code_files
     let refresh = [&copied[..], &["--no-cache-filter", "system"]].concat();
     let (output, _) = build_with(&dir, None, image, &refresh);
     assert!(output.status.success(), "{}", failure(&output));
-    let log = stderr(&output);
-    assert!(
-        step_ran(&log, "system: refreshed (--no-cache-filter system)"),
-        "the refreshed system step did not run: {log}"
-    );
-    for cached in ["] builder: gcc libpq-dev", "] venv: ", "] code: install"] {
-        assert!(
-            !step_ran(&log, cached),
-            "`{cached}` ran again on a refresh: {log}"
-        );
-    }
+    assert_only_the_system_step_ran(&stderr(&output));
     // The venv and the code are copied onto the new system layer: the
     // same files (names and sizes) in the same two top layers.
     let after = layers(image);
