@@ -28,6 +28,7 @@ pub mod files;
 pub mod grouped;
 pub mod image;
 pub mod init;
+pub mod layering;
 pub mod lint;
 pub mod llb;
 pub mod lock;

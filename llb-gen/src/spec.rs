@@ -114,6 +114,9 @@ pub struct Level {
     pub selection: Selection,
     /// Whether a `requirements.txt` lock must hash every requirement.
     pub require_hashes: bool,
+    /// The most layers its venv takes with MergeOp (`venv-layers`; 1: the
+    /// whole venv in one layer).
+    pub venv_layers: u32,
     /// The project's lock file, when the spec names it (`lock:`).
     pub lock: Option<LockFile>,
     /// OS packages installed in the image.
@@ -247,6 +250,12 @@ pub struct User {
 pub const DEFAULT_USER_NAME: &str = "app";
 /// Its uid and gid.
 pub const DEFAULT_UID: u32 = 1000;
+/// The layers a level's venv takes by default (`venv-layers`): with the
+/// system layer, three levels on a five-layer base stay under 64 layers,
+/// half the 128 overlay filesystems stack.
+pub const DEFAULT_VENV_LAYERS: u32 = 16;
+/// The most `venv-layers` allows.
+pub const MAX_VENV_LAYERS: u32 = 64;
 
 impl Default for User {
     fn default() -> Self {
@@ -741,6 +750,7 @@ fn validate_tier(
             build_from_at: raw.build_from.as_ref().and_then(pos),
             selection,
             require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
+            venv_layers: validate_venv_layers(file, raw.venv_layers.as_ref(), problems),
             lock,
             runtime_packages,
             runtime_at: raw.system.runtime.first().and_then(pos),
@@ -938,6 +948,31 @@ fn validate_env(
     env
 }
 
+/// `venv-layers`: 1 to [`MAX_VENV_LAYERS`], [`DEFAULT_VENV_LAYERS`] when
+/// absent.
+fn validate_venv_layers(
+    file: &str,
+    raw: Option<&Spanned<u32>>,
+    problems: &mut Vec<Diagnostic>,
+) -> u32 {
+    let Some(layers) = raw else {
+        return DEFAULT_VENV_LAYERS;
+    };
+    if !(1..=MAX_VENV_LAYERS).contains(&layers.value) {
+        problems.push(
+            Diagnostic::at(
+                file,
+                pos(layers),
+                format!("`venv-layers: {}` is out of range", layers.value),
+            )
+            .with_hint(format!(
+                "use 1 (the whole venv in one layer) to {MAX_VENV_LAYERS}; the default is {DEFAULT_VENV_LAYERS}"
+            )),
+        );
+    }
+    layers.value.clamp(1, MAX_VENV_LAYERS)
+}
+
 fn validate_user(file: &str, raw: &RawUser, problems: &mut Vec<Diagnostic>) -> Option<User> {
     let name = match &raw.name {
         None => DEFAULT_USER_NAME.to_owned(),
@@ -1043,6 +1078,7 @@ fn validate_service(
             // Checked only once the rest of the service is valid.
             selection: validate_selection(file, &raw.extras, &raw.groups, problems),
             require_hashes: raw.require_hashes.as_ref().is_none_or(|r| r.value),
+            venv_layers: validate_venv_layers(file, raw.venv_layers.as_ref(), problems),
             lock,
             runtime_packages,
             runtime_at: raw.system.runtime.first().and_then(pos),

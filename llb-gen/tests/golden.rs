@@ -768,6 +768,7 @@ fn fetchable(elsewhere: bool, psycopg2: bool) -> ProjectFacts {
             filename: Some(name.to_owned()),
             url: Some(url),
             sha256: Some(std::iter::repeat_n(digit, 64).collect()),
+            size: None,
             at: Position {
                 line: 10 + digit.to_digit(10).unwrap_or_default(),
                 column: 120,
@@ -944,13 +945,13 @@ fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
         "{export}"
     );
     let install = op_named(
-        "[inventory] venv: 3 packages from uv.lock, 2 fetched wheels and 1 built sdist, network off",
+        "[inventory] venv: 3 packages from uv.lock, 2 fetched wheels and 1 built sdist, network off, in 4 layers",
     );
     assert!(install.contains("\"network\":\"none\""), "{install}");
     assert!(install.contains("\"psycopg2==2.9.10\""), "{install}");
     let install_inputs = ancestors(
         &described,
-        "[inventory] venv: 3 packages from uv.lock, 2 fetched wheels and 1 built sdist, network off",
+        "[inventory] venv: 3 packages from uv.lock, 2 fetched wheels and 1 built sdist, network off, in 4 layers",
     );
     assert!(
         install_inputs.iter().any(|n| n == step),
@@ -980,7 +981,7 @@ fn an_sdist_is_fetched_and_built_alone_and_the_install_stays_offline() {
         requirements[0]
     );
     let install = named(
-        "[inventory] venv: 3 packages from pylock.toml, 2 fetched wheels and 1 built sdist, network off",
+        "[inventory] venv: 3 packages from pylock.toml, 2 fetched wheels and 1 built sdist, network off, in 4 layers",
     );
     assert_eq!(install.len(), 1);
     assert!(
@@ -1002,7 +1003,7 @@ fn on_a_tier_the_built_sdist_is_added_to_the_tiers_venv_offline() {
         }
     });
     let described = llb_gen::describe::describe(&build.definition).expect("decodable");
-    let step = "[orders] venv: 3 packages from services/orders/uv.lock, adding what the tier lacks, 2 fetched wheels and 1 built sdist, network off";
+    let step = "[orders] venv: 3 packages from services/orders/uv.lock, adding what the tier lacks, 2 fetched wheels and 1 built sdist, network off, in 4 layers";
     let delta: Vec<String> = described["ops"]
         .as_array()
         .expect("ops")
@@ -1202,6 +1203,15 @@ fn no_step_runs_a_script_inlined_in_its_argv() {
         assert!(execs.len() > 3);
         for (argv, _) in execs {
             assert!(!argv.iter().any(|a| a.contains('\n')), "{argv:?}");
+            // A venv assembled from layers runs its step in the wrapper
+            // that moves the files to their layers, itself a script file.
+            let argv = match argv.iter().position(|a| a == "--") {
+                Some(end) if argv[1] == "/pybase-venv-layers/venv-layers.sh" => {
+                    assert_eq!(argv[0], "/bin/sh", "{argv:?}");
+                    argv[end + 1..].to_vec()
+                }
+                _ => argv,
+            };
             assert_eq!(argv[0], "/bin/sh", "{argv:?}");
             assert!(
                 argv[1].starts_with("/pybase-scripts/") && argv[1].ends_with(".sh"),
@@ -1330,7 +1340,7 @@ fn build_commands_read_only_their_inputs_and_their_outputs_join_the_code_layer()
     // and the Node step's outputs: its twin.
     let collect_inputs = ancestors(&described, collectstatic);
     for input in [
-        "[shop] venv: 3 packages from requirements.txt",
+        "[shop] venv: 3 packages from requirements.txt, in 4 layers",
         "[shop] code: copy the application into /app",
         node,
     ] {
@@ -1405,7 +1415,7 @@ fn a_workspace_member_installs_the_roots_lock_for_itself_and_its_members_as_code
     // The venv: api's and lib's third-party packages from the root's lock
     // (fetched by BuildKit: the members are not in the wheelhouse), the
     // export for api alone, without the workspace's members.
-    let venv = "[api] venv: 2 packages from uv.lock, 2 fetched wheels, network off";
+    let venv = "[api] venv: 2 packages from uv.lock, 2 fetched wheels, network off, in 3 layers";
     assert!(text.contains(venv), "{text}");
     assert!(!text.contains("iniconfig"), "{text}");
     assert!(
@@ -1473,7 +1483,7 @@ fn a_poetry_projects_path_dependencies_are_code_and_their_dependencies_venv() {
     let text = described.to_string();
     // The venv: app's, lib's and core's third-party packages from the
     // translated poetry.lock, not lib or core themselves.
-    let venv = "[app] venv: 3 packages from app/poetry.lock";
+    let venv = "[app] venv: 3 packages from app/poetry.lock, in 4 layers";
     assert!(text.contains(venv), "{text}");
     let spec = llb_gen::spec::parse("pybase.yaml", POETRY_PATH_SPEC.as_bytes()).expect("valid");
     let target = plan::select_target(&spec, Some("app")).expect("known target");

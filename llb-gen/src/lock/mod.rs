@@ -325,6 +325,8 @@ pub struct Artifact {
     pub url: Option<String>,
     /// Its sha256 as written, when the lock records one.
     pub sha256: Option<String>,
+    /// Its size in bytes, when the lock records it (uv.lock, pylock.toml).
+    pub size: Option<u64>,
     /// Where the lock records it: its sha256, else its address, else the
     /// package's line.
     pub at: Position,
@@ -352,8 +354,15 @@ impl Artifact {
             filename,
             url,
             sha256,
+            size: None,
             at,
         }
+    }
+
+    /// This artifact, `size` bytes long as the lock records.
+    pub(crate) fn with_size(mut self, size: Option<u64>) -> Self {
+        self.size = size;
+        self
     }
 }
 

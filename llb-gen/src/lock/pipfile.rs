@@ -167,6 +167,7 @@ fn convert_package(
                 filename: None,
                 url: None,
                 sha256: Some(digest.to_owned()),
+                size: None,
                 at: hash_at,
             })
         })

@@ -55,6 +55,7 @@ struct WireFile {
     url: Option<String>,
     path: Option<String>,
     hashes: Option<WireHashes>,
+    size: Option<u64>,
 }
 
 /// A file's `hashes`, by algorithm (pybase reads sha256, and counts the
@@ -217,6 +218,7 @@ fn convert_file(text: &str, wire: WireFile, wheel: bool, package_at: Position) -
         sha256.map(Spanned::into_inner),
         at,
     )
+    .with_size(wire.size)
 }
 
 #[cfg(test)]

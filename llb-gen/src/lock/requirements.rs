@@ -306,6 +306,7 @@ fn hashed_artifact(value: &str, position: impl Fn(usize) -> Position) -> Artifac
         filename: None,
         url: None,
         sha256,
+        size: None,
         at,
     }
 }

@@ -93,6 +93,7 @@ struct WireFile {
     url: Option<Spanned<String>>,
     path: Option<String>,
     hash: Option<Spanned<String>>,
+    size: Option<u64>,
 }
 
 /// The uv.lock format version pybase reads: uv writes 1, with `revision =
@@ -239,6 +240,7 @@ fn convert_file(text: &str, wire: WireFile, wheel: bool, package_at: Position) -
         sha256,
         at,
     )
+    .with_size(wire.size)
 }
 
 #[cfg(test)]

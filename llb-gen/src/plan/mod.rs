@@ -58,11 +58,14 @@
 //! config), with the scripts they run in `scripts`. `target`,
 //! `sources` and `inputs` hold what decides a build before it starts.
 
+use std::collections::BTreeSet;
+
 use serde_json::Value;
 
 use bollard_buildkit_proto::pb;
 
 use crate::image;
+use crate::layering;
 use crate::llb::marshal::digest_of;
 use crate::llb::{
     self, CacheSharing, Exec, FileCopy, MarshalError, Mount, Network, Platform, State,
@@ -509,6 +512,8 @@ struct Stacked<'a> {
     command_base: Option<State>,
     /// The project directories installed so far.
     installed: Vec<&'a str>,
+    /// The distributions the venvs so far hold, by PEP 503 name.
+    venv_names: BTreeSet<String>,
     /// Assembling by copying, the builder's own filesystem with the venv
     /// so far (otherwise the builder is the image's system stage).
     build_chain: Option<State>,
@@ -531,6 +536,7 @@ impl<'a> Stacked<'a> {
             code_system: None,
             command_base: None,
             installed: Vec::new(),
+            venv_names: BTreeSet::new(),
             build_chain: cx.copied.clone(),
             // Assembling by copying runs no system step in the image.
             refreshed: (cx.inputs.refresh_system && cx.copied.is_none()).then(|| cx.base.clone()),
@@ -632,10 +638,32 @@ impl<'a> Stacked<'a> {
         // 3. venv: the whole venv into an output mount, or, on a venv
         // below, the files the sync adds to it.
         let name = level.name;
+        let distributions =
+            venv::distributions(cx, cx.inputs.projects.get(project.dir), &self.venv_names);
+        // Layers of their own need MergeOp; assembled by copying, the venv
+        // stays one layer.
+        let layers = if cx.uses_merge && cx.copied.is_none() {
+            layering::layers(&distributions, level.venv_layers)
+        } else {
+            Vec::new()
+        };
+        self.venv_names
+            .extend(distributions.into_iter().map(|d| d.name));
         let Venv {
             files: venv,
             lock_file,
-        } = venv(cx, level, project, &builder, self.has_venv)?;
+            layers,
+        } = venv(cx, level, project, &builder, (self.has_venv, &layers))?;
+        if !layers.is_empty() {
+            self.add_layers(
+                name,
+                &lock_file,
+                &venv,
+                &layers,
+                (system, builder, refreshed),
+            );
+            return Ok(());
+        }
         let destination = if self.has_venv { "/" } else { VENV_DIR };
         if let Some(chain) = &mut self.build_chain {
             *chain = chain.copy(
@@ -682,6 +710,61 @@ impl<'a> Stacked<'a> {
     }
 }
 
+impl Stacked<'_> {
+    /// Stack a venv assembled from `layers`, each a copy from the venv
+    /// step's output `venv` dated `PYC_EPOCH`, on `system` (and on
+    /// `refreshed`) for the image, and on `builder` for the build commands.
+    fn add_layers(
+        &mut self,
+        name: &str,
+        lock_file: &str,
+        venv: &State,
+        layers: &[venv::VenvPart],
+        (system, builder, refreshed): (State, State, Option<State>),
+    ) {
+        let epoch: i64 = PYC_EPOCH.parse().unwrap_or(0);
+        let copies: Vec<State> = layers
+            .iter()
+            .map(|layer| {
+                State::scratch().copy(
+                    venv,
+                    FileCopy::dir_contents(&layer.src, VENV_DIR)
+                        .dated(epoch)
+                        .named(format!("[{name}] venv layer: {}", layer.what)),
+                )
+            })
+            .collect();
+        for layer in layers {
+            self.history.push(format!(
+                "pybase: [{name}] venv {VENV_DIR} from {lock_file}: {}",
+                layer.what
+            ));
+        }
+        self.has_venv = true;
+        let on = |below: &State, merge_name: String| {
+            let mut stacked = vec![below];
+            stacked.extend(copies.iter());
+            State::merge(&stacked, merge_name)
+        };
+        let count = copies.len();
+        self.refreshed = refreshed.map(|refreshed| {
+            on(
+                &refreshed,
+                format!("[{name}] image: system + venv ({count} layers)"),
+            )
+        });
+        self.image = on(
+            &system,
+            format!("[{name}] image: system + venv ({count} layers)"),
+        );
+        self.command_base = Some(on(
+            &builder,
+            format!("[{name}] builder: + venv ({count} layers)"),
+        ));
+        self.code_base = Some(builder);
+    }
+}
+
 /// One tier or the service, as the build stacks them.
 struct Level<'a> {
     name: &'a str,
@@ -691,6 +774,8 @@ struct Level<'a> {
     project: Option<ProjectDir<'a>>,
     user: Option<&'a User>,
     workdir: &'a str,
+    /// The most layers its venv takes with MergeOp (`venv-layers`).
+    venv_layers: u32,
 }
 
 fn levels<'a>(target: &Target<'a>) -> Vec<Level<'a>> {
@@ -702,6 +787,7 @@ fn levels<'a>(target: &Target<'a>) -> Vec<Level<'a>> {
         project: tier.project_dir(),
         user: tier.level.user.as_ref(),
         workdir: DEFAULT_WORKDIR,
+        venv_layers: tier.level.venv_layers,
     });
     let service = target.service.map(|service| Level {
         name: &service.level.name,
@@ -711,6 +797,7 @@ fn levels<'a>(target: &Target<'a>) -> Vec<Level<'a>> {
         project: Some(service.project_dir()),
         user: service.level.user.as_ref(),
         workdir: &service.workdir,
+        venv_layers: service.level.venv_layers,
     });
     tiers.chain(service).collect()
 }

@@ -355,6 +355,119 @@ export UV_COMPILE_BYTECODE=0
     ),
 };
 
+/// Wraps a venv step (`"$@"` after `--`) whose venv is assembled from
+/// layers: after the install, moves the files of the venv tree `$1` into
+/// `$1/.pybase-layers/LAYER/`, one directory per layer `LAYER=name,name`
+/// of the other arguments (see [`crate::layering`]), and what is left into
+/// `$1/.pybase-layers/_venv/`. A distribution's files are its `.dist-info`
+/// directory, what its `RECORD` lists, and the bytecode of each listed
+/// `.py` file; a file two distributions list, or none, stays with the
+/// venv's own files, as do the directories that were empty. Directories
+/// are made with the modes they had; every layer's directory exists, even
+/// empty, so that its copy always has a source.
+pub(super) const VENV_LAYERS_SCRIPT: Script = Script {
+    file: "venv-layers.sh",
+    text: r#"set -eu
+tree=$1
+shift
+layers=
+while [ "$1" != "--" ]; do layers="$layers $1"; shift; done
+shift
+"$@"
+py=$(command -v python3 || command -v python)
+# shellcheck disable=SC2086
+exec "$py" - "$tree" $layers <<'PY'
+import csv, os, re, stat, sys
+
+tree, specs = sys.argv[1], sys.argv[2:]
+out = os.path.join(tree, ".pybase-layers")
+own = "_venv"
+layer_of, names = {}, [own]
+for spec in specs:
+    layer, _, members = spec.partition("=")
+    names.append(layer)
+    for member in filter(None, members.split(",")):
+        layer_of[member] = layer
+
+def normalize(name):
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+files, empty = set(), set()
+for dirpath, dirnames, filenames in os.walk(tree):
+    rel = os.path.relpath(dirpath, tree)
+    if rel == ".":
+        dirnames[:] = [d for d in dirnames if d != ".pybase-layers"]
+    links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
+    if not dirnames and not filenames:
+        empty.add(rel)
+    for name in filenames + links:
+        files.add(os.path.normpath(os.path.join(rel, name)))
+
+claims = {}
+def claim(rel, layer):
+    claims.setdefault(rel, set()).add(layer)
+
+tag = sys.implementation.cache_tag
+lib = os.path.join(tree, "lib")
+sites = [os.path.join(lib, d, "site-packages") for d in sorted(os.listdir(lib))] if os.path.isdir(lib) else []
+for site in filter(os.path.isdir, sites):
+    for info in sorted(os.listdir(site)):
+        if not info.endswith(".dist-info"):
+            continue
+        layer = layer_of.get(normalize(info[: -len(".dist-info")].split("-")[0]), own)
+        info_dir = os.path.join(site, info)
+        for dirpath, _, filenames in os.walk(info_dir):
+            for name in filenames:
+                claim(os.path.relpath(os.path.join(dirpath, name), tree), layer)
+        record = os.path.join(info_dir, "RECORD")
+        if not os.path.isfile(record):
+            continue
+        with open(record, newline="", encoding="utf-8") as rows:
+            for row in csv.reader(rows):
+                if not row:
+                    continue
+                rel = os.path.relpath(os.path.normpath(os.path.join(site, row[0])), tree)
+                if rel.startswith(".."):
+                    continue
+                claim(rel, layer)
+                if rel.endswith(".py"):
+                    folder, base = os.path.split(rel)
+                    for opt in ("", ".opt-1", ".opt-2"):
+                        claim(os.path.join(folder, "__pycache__", f"{base[:-3]}.{tag}{opt}.pyc"), layer)
+
+def made(rel_dir, root):
+    path = root
+    for part in [p for p in rel_dir.split(os.sep) if p not in ("", ".")]:
+        path = os.path.join(path, part)
+        source = os.path.join(tree, os.path.relpath(path, root))
+        if not os.path.isdir(path):
+            os.mkdir(path)
+            os.chmod(path, stat.S_IMODE(os.lstat(source).st_mode))
+
+os.makedirs(out)
+for name in names:
+    os.mkdir(os.path.join(out, name))
+    os.chmod(os.path.join(out, name), 0o755)
+for rel in sorted(files):
+    owners = claims.get(rel, set())
+    if len(owners) != 1 or own in owners:
+        continue
+    root = os.path.join(out, owners.pop())
+    made(os.path.dirname(rel), root)
+    os.rename(os.path.join(tree, rel), os.path.join(root, rel))
+for dirpath, dirnames, filenames in os.walk(tree, topdown=False):
+    rel = os.path.relpath(dirpath, tree)
+    if rel in (".", ".pybase-layers") or rel.startswith(".pybase-layers" + os.sep):
+        continue
+    if rel not in empty and not os.listdir(dirpath):
+        os.rmdir(dirpath)
+for entry in sorted(os.listdir(tree)):
+    if entry != ".pybase-layers":
+        os.rename(os.path.join(tree, entry), os.path.join(out, own, entry))
+PY
+"#,
+};
+
 /// The variable setuptools_scm (and hatch-vcs, built on it) takes a
 /// version from instead of version control.
 pub(super) const SCM_VERSION_ENV: &str = "SETUPTOOLS_SCM_PRETEND_VERSION";
@@ -641,7 +754,8 @@ cp uv.lock "/pybase/out/$dir/uv.lock"
 
 /// Every script, for the tests.
 #[cfg(test)]
-pub(super) const ALL: [&Script; 24] = [
+pub(super) const ALL: [&Script; 25] = [
+    &VENV_LAYERS_SCRIPT,
     &LOCK_COMPILE_SCRIPT,
     &LOCK_UV_SCRIPT,
     &SYSTEM_SCRIPT,

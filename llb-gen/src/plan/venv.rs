@@ -5,17 +5,30 @@
 //! [`Installer`] says what runs (a script and its arguments, whole or as a
 //! delta); [`Inputs`] what it reads (the lock, with uv downloading; or the
 //! fetched wheels and the lock as requirements, offline).
+//!
+//! Assembled from layers ([`crate::layering`]), the step ends by moving
+//! each layer's files to a directory of its own in its output
+//! (`VENV_LAYERS_SCRIPT`), and each layer is a copy of that directory,
+//! dated `PYC_EPOCH`: BuildKit keys such a copy by the checksum of what it
+//! copies, so a layer whose files did not change is the cached layer, the
+//! same blob, even when the step ran again.
+
+use std::collections::BTreeSet;
 
 use crate::artifacts::{Fetching, LockedFile, SdistBuild, Wheelhouse};
 use crate::image;
+use crate::layering::{Distribution, VenvLayer};
 use crate::llb::{CacheSharing, Exec, FileCopy, Mount, Network, State};
+use crate::lock::ArtifactKind;
 use crate::poetry::IndexRequirements;
 use crate::project::LockKind;
+use crate::select::Need;
 use crate::spec::ProjectDir;
 
 use super::scripts::{
     DELTA_SCRIPT, EXPORT_SCRIPT, FETCHED_DELTA_SCRIPT, FETCHED_VENV_SCRIPT, PINNED_VENV_SCRIPT,
-    POETRY_DELTA_SCRIPT, POETRY_VENV_SCRIPT, SDIST_BUILD_SCRIPT, Script, VENV_SCRIPT,
+    POETRY_DELTA_SCRIPT, POETRY_VENV_SCRIPT, SDIST_BUILD_SCRIPT, Script, VENV_LAYERS_SCRIPT,
+    VENV_SCRIPT,
 };
 use super::{
     Context, KNOWN_HOSTS_PATH, KNOWN_HOSTS_SECRET, LOCK_DIR, Level, OUT_DIR, PlanError,
@@ -23,12 +36,64 @@ use super::{
     UV_CACHE_ID, UV_DIR, VENV_DIR, WHEELS_DIR, lock_source, shell,
 };
 
+/// Where the venv step leaves each layer's files, in the venv's tree.
+const LAYERS_DIR: &str = ".pybase-layers";
+/// The layer of the venv's own files (`pyvenv.cfg`, `bin/python`, what no
+/// distribution's `RECORD` lists): a name no PEP 503 name can be.
+const OWN_FILES: &str = "_venv";
+/// Where the script that moves the files to their layers is mounted.
+const LAYERS_SCRIPT_DIR: &str = "/pybase-venv-layers";
+
 /// A level's venv: the files, and the lock they come from.
 pub(super) struct Venv {
-    /// The whole venv, or the files the install added to the one below.
+    /// The whole venv, or the files the install added to the one below;
+    /// assembled from layers, each layer's files in a directory of its own.
     pub(super) files: State,
     /// The lock's path in the context.
     pub(super) lock_file: String,
+    /// Its layers, in the order they stack; empty: one layer, `files`.
+    pub(super) layers: Vec<VenvPart>,
+}
+
+/// One layer of a venv assembled from layers.
+pub(super) struct VenvPart {
+    /// The directory of the venv step's output that holds its files.
+    pub(super) src: String,
+    /// What it holds, for its step's name and its history entry.
+    pub(super) what: String,
+}
+
+/// The distributions the lock of `facts` installs on the target (or may:
+/// those whose need the target cannot tell) that the venvs below, holding
+/// `below`, lack; each with the size of its largest fitting wheel, else of
+/// its sdist.
+pub(super) fn distributions(
+    cx: &Context<'_>,
+    facts: Option<&ProjectFacts>,
+    below: &BTreeSet<String>,
+) -> Vec<Distribution> {
+    let Some(facts) = facts else {
+        return Vec::new();
+    };
+    facts
+        .selection
+        .on_target(&cx.environment)
+        .into_iter()
+        .filter(|on| on.need != Need::NotHere && !below.contains(&on.selected.package.name))
+        .map(|on| {
+            let package = &on.selected.package;
+            let sdist = package
+                .artifacts
+                .iter()
+                .filter(|a| a.kind == ArtifactKind::Sdist)
+                .find_map(|a| a.size);
+            Distribution {
+                name: package.name.clone(),
+                version: package.version.clone().unwrap_or_default(),
+                size: on.fitting.iter().filter_map(|a| a.size).max().or(sdist),
+            }
+        })
+        .collect()
 }
 
 /// The venv of `level`, installed in `builder` from `project`'s lock:
@@ -38,7 +103,7 @@ pub(super) fn venv(
     level: &Level<'_>,
     project: &ProjectDir<'_>,
     builder: &State,
-    on_venv_below: bool,
+    (on_venv_below, layers): (bool, &[VenvLayer]),
 ) -> Result<Venv, PlanError> {
     let (name, line) = (level.name, level.line);
     let facts = cx.inputs.projects.get(project.dir);
@@ -136,18 +201,70 @@ pub(super) fn venv(
     } else {
         (installer.venv(), VENV_DIR, "")
     };
+    let in_layers = if layers.is_empty() {
+        String::new()
+    } else {
+        format!(", in {} layers", layers.len() + 1)
+    };
     let exec = shell(script, &args)
         .env(cx.uv_env.clone())
         .mount(Mount::output(output, &State::scratch()))
         .named(format!(
-            "[{name}] venv: {packages} from {lock_file}{adding}{over_ssh}{fetched_note}"
+            "[{name}] venv: {packages} from {lock_file}{adding}{over_ssh}{fetched_note}{in_layers}"
         ))
         .at(line);
+    // The venv's tree in the output: the output itself, or, for a delta,
+    // its files under the venv's path.
+    let tree_in_output = if on_venv_below { VENV_DIR } else { "" };
+    let exec = into_layers(exec, &format!("{output}{tree_in_output}"), layers);
     let files = builder
         .run(inputs.mount(cx, lock_dir, exec), cx.platform)
         .output(output)
         .ok_or(PlanError::MissingOutput(output))?;
-    Ok(Venv { files, lock_file })
+    let own = (!layers.is_empty()).then(|| VenvPart {
+        src: format!("{tree_in_output}/{LAYERS_DIR}/{OWN_FILES}"),
+        what: "the venv's own files".to_owned(),
+    });
+    let layers = own
+        .into_iter()
+        .chain(layers.iter().map(|layer| VenvPart {
+            src: format!("{tree_in_output}/{LAYERS_DIR}/{}", layer.id),
+            what: layer.describe(),
+        }))
+        .collect();
+    Ok(Venv {
+        files,
+        lock_file,
+        layers,
+    })
+}
+
+/// `exec`, and then, for a venv assembled from `layers`, its files in the
+/// venv's `tree` moved to a directory per layer (`VENV_LAYERS_SCRIPT`,
+/// given each layer as `ID=name,name`).
+fn into_layers(exec: Exec, tree: &str, layers: &[VenvLayer]) -> Exec {
+    if layers.is_empty() {
+        return exec;
+    }
+    let script = State::scratch().mkfile(
+        &format!("/{}", VENV_LAYERS_SCRIPT.file),
+        VENV_LAYERS_SCRIPT.text.as_bytes(),
+        format!("[pybase] script {}", VENV_LAYERS_SCRIPT.file),
+    );
+    let prefix: Vec<String> = [
+        "/bin/sh".to_owned(),
+        format!("{LAYERS_SCRIPT_DIR}/{}", VENV_LAYERS_SCRIPT.file),
+        tree.to_owned(),
+    ]
+    .into_iter()
+    .chain(layers.iter().map(|layer| {
+        let names: Vec<&str> = layer.members.iter().map(|d| d.name.as_str()).collect();
+        format!("{}={}", layer.id, names.join(","))
+    }))
+    .chain(["--".to_owned()])
+    .collect();
+    exec.wrapped_in(&prefix)
+        .mount(Mount::readonly(LAYERS_SCRIPT_DIR, &script))
 }
 
 /// The extras and groups the spec selects, as uv's arguments (uv.lock

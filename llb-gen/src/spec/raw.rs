@@ -91,6 +91,13 @@ pub(super) struct RawTier {
     #[serde(default, rename = "require-hashes")]
     #[schemars(with = "Option<bool>")]
     pub(super) require_hashes: Option<Spanned<bool>>,
+    /// The most layers this level's venv takes with MergeOp: each locked
+    /// distribution its own layer, the smallest grouped past this budget,
+    /// plus one for the venv's own files (`pyvenv.cfg`, `bin/python`).
+    /// `1` keeps the whole venv in one layer. Default 16; at most 64.
+    #[serde(default, rename = "venv-layers")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 64))]
+    pub(super) venv_layers: Option<Spanned<u32>>,
     /// OS packages of the image and of the builder.
     #[serde(default)]
     pub(super) system: RawSystem,
@@ -195,6 +202,13 @@ pub(super) struct RawService {
     #[serde(default, rename = "require-hashes")]
     #[schemars(with = "Option<bool>")]
     pub(super) require_hashes: Option<Spanned<bool>>,
+    /// The most layers this level's venv takes with MergeOp: each locked
+    /// distribution its own layer, the smallest grouped past this budget,
+    /// plus one for the venv's own files (`pyvenv.cfg`, `bin/python`).
+    /// `1` keeps the whole venv in one layer. Default 16; at most 64.
+    #[serde(default, rename = "venv-layers")]
+    #[schemars(with = "Option<u32>", range(min = 1, max = 64))]
+    pub(super) venv_layers: Option<Spanned<u32>>,
     /// OS packages of the image and of the builder.
     #[serde(default)]
     pub(super) system: RawSystem,
