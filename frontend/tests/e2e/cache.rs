@@ -31,7 +31,7 @@ const CACHE_REPOSITORY: &str = "localhost:5000/pybase-e2e/cache";
 const CODE_STEP: &str = "code: install the project without dependencies";
 /// Its venv step.
 const VENV_STEP: &str =
-    "venv: 2 packages from uv.lock, 1 fetched wheel and 1 built sdist, network off";
+    "venv: 2 packages from uv.lock, 1 fetched wheel and 1 built sdist, network off, in 3 layers";
 
 /// A fresh copy of the inventory fixture (a pure-Python project whose
 /// dependencies need the builder: psycopg2's sdist, gcc and libpq-dev)

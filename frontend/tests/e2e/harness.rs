@@ -453,13 +453,50 @@ pub fn assert_only_layer_changed(before: &[String], after: &[String], index: usi
     );
 }
 
-/// Asserts that layer `index` of `image` holds the site-packages entries
-/// starting with each of `holds` and none starting with `lacks` (packages a
-/// layer below already has, which must not be installed again).
-pub fn assert_layer_packages(image: &str, index: usize, holds: &[&str], lacks: &[&str]) {
-    let [(entries, _)] = layer_contents(image, &[index])
-        .try_into()
-        .expect("one layer");
+/// The layers pybase made in `image` (the base image's left out), each
+/// as its index in [`layers`] and its history entry (`pybase: [LEVEL] …`).
+pub fn pybase_layers(image: &str) -> Vec<(usize, String)> {
+    let all = layers(image);
+    let history = run(Command::new("docker")
+        .args(["history", "--no-trunc", "--format", "{{.CreatedBy}}"])
+        .arg(image));
+    assert!(history.status.success(), "{}", failure(&history));
+    // Newest first; every entry pybase writes has a layer.
+    let ours: Vec<String> = stdout(&history)
+        .lines()
+        .take_while(|line| line.starts_with("pybase"))
+        .map(str::to_owned)
+        .collect();
+    let first = all.len() - ours.len();
+    ours.into_iter()
+        .rev()
+        .enumerate()
+        .map(|(n, entry)| (first + n, entry))
+        .collect()
+}
+
+/// The indices of the venv layers `level` (a tier or service) added to
+/// `image`.
+pub fn venv_layers(image: &str, level: &str) -> Vec<usize> {
+    let prefix = format!("pybase: [{level}] venv ");
+    pybase_layers(image)
+        .into_iter()
+        .filter(|(_, entry)| entry.starts_with(&prefix))
+        .map(|(index, _)| index)
+        .collect()
+}
+
+/// Asserts that the venv layers `level` added to `image` hold, among
+/// them, the site-packages entries starting with each of `holds` and none
+/// starting with `lacks` (packages a layer below already has, which must
+/// not be installed again).
+pub fn assert_venv_packages(image: &str, level: &str, holds: &[&str], lacks: &[&str]) {
+    let indices = venv_layers(image, level);
+    assert!(!indices.is_empty(), "{image}: no venv layer of {level}");
+    let entries: Vec<String> = layer_contents(image, &indices)
+        .into_iter()
+        .flat_map(|(entries, _)| entries)
+        .collect();
     let has = |package: &str| {
         let prefix = format!("site-packages/{package}");
         entries.iter().any(|e| e.contains(&prefix))
@@ -467,14 +504,68 @@ pub fn assert_layer_packages(image: &str, index: usize, holds: &[&str], lacks: &
     for package in holds {
         assert!(
             has(package),
-            "{image}: layer {index} lacks `{package}`: {entries:?}"
+            "{image}: the venv layers of {level} lack `{package}`: {entries:?}"
         );
     }
     for package in lacks {
         assert!(
             !has(package),
-            "{image}: layer {index} holds `{package}`, which a layer below already has: {entries:?}"
+            "{image}: the venv layers of {level} hold `{package}`, which a layer below already has: {entries:?}"
         );
+    }
+}
+
+/// Asserts that `after`'s layers are `before`'s, in the same order, but
+/// for new venv layers of `level` that each name one of the `changed`
+/// distributions (`six 1.16.0`, or a group holding it); and that each of
+/// `changed` has a new layer (the twin: the change did reach the image).
+pub fn assert_only_venv_layers_changed(before: &str, after: &str, level: &str, changed: &[&str]) {
+    let (old, new) = (layers(before), layers(after));
+    let labels: std::collections::BTreeMap<usize, String> =
+        pybase_layers(after).into_iter().collect();
+    let prefix = format!("pybase: [{level}] venv ");
+    let mut reached: Vec<&str> = Vec::new();
+    for (index, digest) in new.iter().enumerate() {
+        if old.contains(digest) {
+            continue;
+        }
+        let label = labels
+            .get(&index)
+            .map_or("a base image layer", String::as_str);
+        let names: Vec<&str> = changed
+            .iter()
+            .copied()
+            .filter(|name| label.contains(&format!(" {name} ")))
+            .collect();
+        assert!(
+            label.starts_with(&prefix) && !names.is_empty(),
+            "{after}: layer {index} ({label}) is new, but only the venv layers of {changed:?} should be"
+        );
+        reached.extend(names);
+    }
+    for name in changed {
+        assert!(
+            reached.contains(name),
+            "{after}: no new layer holds {name}: {labels:?}"
+        );
+    }
+    // What stayed is in the same order; what went was a changed one.
+    let kept_old: Vec<&String> = old.iter().filter(|d| new.contains(d)).collect();
+    let kept_new: Vec<&String> = new.iter().filter(|d| old.contains(d)).collect();
+    assert_eq!(kept_old, kept_new, "{after}: the unchanged layers moved");
+    let old_labels: std::collections::BTreeMap<usize, String> =
+        pybase_layers(before).into_iter().collect();
+    for (index, digest) in old.iter().enumerate() {
+        if !new.contains(digest) {
+            let label = old_labels.get(&index).map_or("", String::as_str);
+            assert!(
+                label.starts_with(&prefix)
+                    && changed
+                        .iter()
+                        .any(|name| label.contains(&format!(" {name} "))),
+                "{before}: layer {index} ({label}) is gone from {after}"
+            );
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::harness::{
-    BASE_IMAGE, CA_BUNDLE, assert_layer_packages, build, docker_run, e2e_session, failure, fixture,
+    BASE_IMAGE, CA_BUNDLE, assert_venv_packages, build, docker_run, e2e_session, failure, fixture,
     layers, run, stderr, stdout, step_cached, unique,
 };
 
@@ -163,7 +163,7 @@ fn ranges_build_only_after_lock_and_services_stand_on_the_tiers_pins() {
             tier_layers[..],
             "{service} does not start with the tier's layers"
         );
-        assert_layer_packages(&image, tier_layers.len(), &[own], &["six", "idna"]);
+        assert_venv_packages(&image, service, &[own], &["six", "idna"]);
         let output = docker_run(&image, None, &[]);
         assert!(output.status.success(), "{module}: {}", failure(&output));
         let text = stdout(&output);

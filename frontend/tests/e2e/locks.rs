@@ -243,7 +243,7 @@ fn every_lock_format_installs_what_uv_lock_does_and_checks_every_hash() {
         if file == "pylock.toml" {
             assert!(
                 log.contains(
-                    "venv: 2 packages from pylock.toml, 1 fetched wheel and 1 built sdist, network off"
+                    "venv: 2 packages from pylock.toml, 1 fetched wheel and 1 built sdist, network off, in 3 layers"
                 ),
                 "{log}"
             );
@@ -293,7 +293,8 @@ fn wheels_on_pypi_are_fetched_by_buildkit_and_installed_with_the_network_off() {
             "{other_python}: {log}"
         );
     }
-    let install = "[selected] venv: 3 packages from uv.lock, 3 fetched wheels, network off";
+    let install =
+        "[selected] venv: 3 packages from uv.lock, 3 fetched wheels, network off, in 4 layers";
     assert!(log.contains(install), "{log}");
 
     // The same pins under another lock text: exported again, the same

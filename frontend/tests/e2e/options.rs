@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::harness::{
     CA_BUNDLE, build_with, buildx_command, containerd_image_store, docker_run, e2e_session,
-    failure, fixture, layer_contents, layers, own_system_step, run, stderr, stdout,
+    failure, fixture, layer_contents, layers, own_system_step, pybase_layers, run, stderr, stdout,
 };
 use crate::secrets::{assert_no_blob_holds, private_index_fixture};
 
@@ -168,15 +168,25 @@ fn no_cache_filter_system_reruns_the_system_step_alone_and_keeps_the_venv_and_co
     assert_only_the_system_step_ran(&stderr(&output));
     let after = layers(image);
     assert_eq!(before.len(), after.len(), "{before:?} {after:?}");
-    let n = after.len();
-    // With MergeOp the venv's and the code's layers (the last two) are the
-    // same blobs; assembled by copying (the classic store), they are copied
-    // onto the new system layer: new layers of the same files. The base
-    // image's layers below the system's are the same either way.
+    let system = pybase_layers(image)
+        .into_iter()
+        .find(|(_, entry)| entry.starts_with("pybase: [inventory] system "))
+        .map(|(index, _)| index)
+        .expect("a system layer");
+    // With MergeOp the venv's and the code's layers (all above the
+    // system's) are the same blobs; assembled by copying (the classic
+    // store), they are copied onto the new system layer: new layers of the
+    // same files. The base image's layers below the system's are the same
+    // either way.
+    assert_ne!(before[system], after[system], "the system layer");
     if containerd_image_store() {
-        assert_eq!(before[n - 2..], after[n - 2..], "venv and code layers");
+        assert_eq!(
+            before[system + 1..],
+            after[system + 1..],
+            "venv and code layers"
+        );
     }
-    assert_eq!(before[..n - 3], after[..n - 3], "the base image's layers");
+    assert_eq!(before[..system], after[..system], "the base image's layers");
     // The image still runs, with its packages.
     let ran = docker_run(image, None, &[]);
     assert!(ran.status.success(), "{}", failure(&ran));

@@ -6,8 +6,9 @@
 use std::process::Command;
 
 use crate::harness::{
-    assert_layer_packages, bake_spec, build, build_ok, buildx_bake, copy_dir, docker_run,
+    assert_venv_packages, bake_spec, build, build_ok, buildx_bake, copy_dir, docker_run,
     e2e_session, failure, fixture, inspect, layers, repo_root, run, stderr, stdout, unique,
+    venv_layers,
 };
 
 #[test]
@@ -88,9 +89,12 @@ fn services_start_with_their_tiers_exact_layers_and_add_only_what_the_tier_lacks
         base[..],
         "billing starts with python-base"
     );
+    // orders adds its venv delta (the layer of attrs, and one of the venv
+    // files the install added, none here) and its code.
+    assert_eq!(venv_layers(&image("orders"), "orders").len(), 2);
     assert_eq!(
         orders.len(),
-        web.len() + 2,
+        web.len() + 3,
         "orders adds its venv delta and its code"
     );
 
@@ -111,13 +115,13 @@ fn services_start_with_their_tiers_exact_layers_and_add_only_what_the_tier_lacks
     // python-web's venv layer holds idna alone: six, which python-base
     // already has at the same version, is not installed again. The
     // service's own delta: attrs, nothing of the tiers.
-    assert_layer_packages(
+    assert_venv_packages(
         &image("python-web"),
-        web.len() - 1,
+        "python-web",
         &["idna/"],
         &["six", "packaging"],
     );
-    assert_layer_packages(&image("orders"), web.len(), &["attrs/"], &["idna", "six"]);
+    assert_venv_packages(&image("orders"), "orders", &["attrs/"], &["idna", "six"]);
 
     // Tier images carry the digest of their inputs; services do not.
     let label = "{{index .Config.Labels \"dev.pybase.tier.inputs-digest\"}}";
@@ -176,7 +180,7 @@ services:
         log.contains("[inventory] build psycopg2 2.9.10 from its sdist"),
         "{log}"
     );
-    let delta = "[inventory] venv: 2 packages from uv.lock, adding what the tier lacks, 1 fetched wheel and 1 built sdist, network off";
+    let delta = "[inventory] venv: 2 packages from uv.lock, adding what the tier lacks, 1 fetched wheel and 1 built sdist, network off, in 2 layers";
     assert!(log.contains(delta), "{log}");
 
     // The service starts with the tier's layers, then its runtime
@@ -184,8 +188,9 @@ services:
     // its code.
     let (tier_layers, service_layers) = (layers(tier), layers(service));
     assert_eq!(service_layers[..tier_layers.len()], tier_layers[..]);
-    assert_eq!(service_layers.len(), tier_layers.len() + 3);
-    assert_layer_packages(service, tier_layers.len() + 1, &["psycopg2/"], &["six"]);
+    assert_eq!(venv_layers(service, "inventory").len(), 2);
+    assert_eq!(service_layers.len(), tier_layers.len() + 4);
+    assert_venv_packages(service, "inventory", &["psycopg2/"], &["six"]);
     let ran = docker_run(service, None, &[]);
     let text = stdout(&ran);
     assert!(ran.status.success(), "{}", failure(&ran));

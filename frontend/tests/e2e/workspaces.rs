@@ -17,7 +17,8 @@ use crate::harness::{
 };
 
 /// api's venv step, as the build's progress names it.
-const VENV_STEP: &str = "[api] venv: 2 packages from uv.lock, 2 fetched wheels, network off";
+const VENV_STEP: &str =
+    "[api] venv: 2 packages from uv.lock, 2 fetched wheels, network off, in 3 layers";
 
 /// api's code step.
 const CODE_STEP: &str = "[api] code: install the project and the workspace members it depends on (packages/api, packages/lib) without dependencies";
@@ -75,7 +76,7 @@ fn a_workspace_member_runs_with_the_members_it_depends_on_and_only_their_package
 }
 
 /// app's venv step (poetry-path), as the build's progress names it.
-const POETRY_VENV_STEP: &str = "[app] venv: 3 packages from app/poetry.lock";
+const POETRY_VENV_STEP: &str = "[app] venv: 3 packages from app/poetry.lock, in 4 layers";
 
 /// app's code step (poetry-path).
 const POETRY_CODE_STEP: &str = "[app] code: install the project and the path dependencies it depends on (app, core, lib) without dependencies";
