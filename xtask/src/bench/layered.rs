@@ -211,9 +211,8 @@ fn tag(variant: Variant, step: Step) -> String {
 fn marker_base() -> Result<()> {
     use std::io::Write;
     use std::process::Stdio;
-    let mut child = Command::new("docker")
-        .args(["buildx", "build", "--progress", "plain", "--load"])
-        .args(["-t", MARKER_BASE, "-"])
+    let mut child = buildx_load(MARKER_BASE)
+        .arg("-")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -321,34 +320,47 @@ fn raw_manifest(reference: &str) -> Result<serde_json::Value> {
         .with_context(|| format!("reading {reference}'s manifest"))
 }
 
-/// The venv layers of `image` (history entries `pybase: [LEVEL] venv …`):
-/// (diff ID, created_by), read from the image's config in `docker save`.
+/// The venv layers of `image`: (diff ID, created_by), read from the
+/// image's config in `docker save`.
 fn venv_layers(image: &str) -> Result<Vec<(String, String)>> {
     let (dir, manifest) = docker_save(image)?;
     let config = manifest["Config"]
         .as_str()
-        .context("no Config in manifest.json")?;
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(config))?)
-        .context("reading the saved image's config")?;
+        .context("no Config in manifest.json")
+        .and_then(|config| Ok(std::fs::read(dir.join(config))?));
     let _ = std::fs::remove_dir_all(&dir);
+    let config: serde_json::Value =
+        serde_json::from_slice(&config?).context("reading the saved image's config")?;
+    venv_entries(&config).with_context(|| format!("reading {image}'s config"))
+}
+
+/// The layers of an image's `config` whose history entry is a venv's
+/// (`pybase: [LEVEL] venv …`): (diff ID, created_by).
+fn venv_entries(config: &serde_json::Value) -> Result<Vec<(String, String)>> {
     let diff_ids = config["rootfs"]["diff_ids"]
         .as_array()
-        .context("no rootfs.diff_ids in the image's config")?;
-    let history = config["history"]
-        .as_array()
-        .context("no history in the image's config")?;
-    let layered = history
+        .context("no rootfs.diff_ids")?;
+    let history = config["history"].as_array().context("no history")?;
+    let layered: Vec<&serde_json::Value> = history
         .iter()
-        .filter(|entry| entry["empty_layer"].as_bool() != Some(true));
+        .filter(|entry| entry["empty_layer"].as_bool() != Some(true))
+        .collect();
+    if layered.len() != diff_ids.len() {
+        bail!(
+            "{} history entries with a layer for {} layers",
+            layered.len(),
+            diff_ids.len()
+        );
+    }
     let mut venv = Vec::new();
-    for (entry, diff_id) in layered.zip(diff_ids) {
+    for (entry, diff_id) in layered.into_iter().zip(diff_ids) {
         let created_by = entry["created_by"].as_str().unwrap_or_default();
         let is_venv = created_by
             .strip_prefix("pybase: [")
             .and_then(|rest| rest.split_once("] "))
             .is_some_and(|(_, rest)| rest.starts_with("venv "));
         if is_venv {
-            let diff_id = diff_id.as_str().context("a diff ID")?;
+            let diff_id = diff_id.as_str().context("a diff ID that is no string")?;
             venv.push((diff_id.to_string(), created_by.to_string()));
         }
     }
@@ -409,16 +421,6 @@ fn twin(root: &Path, work: &Path) -> Result<Twin> {
 /// The diff ID of the venv layer of `image` whose history entry names numpy.
 fn numpy_layer(image: &str) -> Result<String> {
     let venv = venv_layers(image)?;
-    let names_numpy = |created_by: &str| {
-        created_by
-            .split(|c: char| !(c.is_ascii_alphanumeric() || "-_.=".contains(c)))
-            .any(|word| {
-                word == "numpy"
-                    || word.strip_prefix("numpy").is_some_and(|rest| {
-                        rest.starts_with("==") || rest.starts_with('-') || rest.starts_with('=')
-                    })
-            })
-    };
     let found: Vec<&(String, String)> = venv.iter().filter(|(_, by)| names_numpy(by)).collect();
     match found.as_slice() {
         [(diff_id, _)] => Ok(diff_id.clone()),
@@ -428,6 +430,13 @@ fn numpy_layer(image: &str) -> Result<String> {
             venv.iter().map(|(_, by)| by).collect::<Vec<_>>()
         ),
     }
+}
+
+/// Whether a venv layer's history entry (`…: numpy 2.2.6`, or a group's
+/// `…: group 1 of 2: attrs 26.1.0, numpy 2.2.6`) names numpy.
+fn names_numpy(created_by: &str) -> bool {
+    let (_, what) = created_by.split_once(" from ").unwrap_or_default();
+    what.split([' ', ',', ':']).any(|word| word == "numpy")
 }
 
 /// `a` over `b`, as `1.23x`, or `-` without a `b`.
@@ -545,4 +554,47 @@ fn check(met: bool, target: &str) -> String {
 /// `sha256:0123456789ab`.
 fn short(digest: &str) -> &str {
     digest.get(..19).unwrap_or(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn venv_entries_pairs_layers_with_their_history_and_keeps_the_venvs() -> Result<()> {
+        let config = serde_json::json!({
+            "rootfs": {"diff_ids": ["sha256:base", "sha256:own", "sha256:numpy", "sha256:code"]},
+            "history": [
+                {"created_by": "debootstrap"},
+                {"created_by": "ENV PATH=/opt/venv/bin", "empty_layer": true},
+                {"created_by": "pybase: [layered] venv /opt/venv from uv.lock: the venv's own files"},
+                {"created_by": "pybase: [layered] venv /opt/venv from uv.lock: numpy 2.2.6"},
+                {"created_by": "pybase: project code of `layered`"},
+            ],
+        });
+        let venv = venv_entries(&config)?;
+        let ids: Vec<&str> = venv.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["sha256:own", "sha256:numpy"]);
+        Ok(())
+    }
+
+    #[test]
+    fn venv_entries_refuses_history_that_does_not_match_the_layers() {
+        let config = serde_json::json!({
+            "rootfs": {"diff_ids": ["sha256:base"]},
+            "history": [{"created_by": "a"}, {"created_by": "b"}],
+        });
+        assert!(venv_entries(&config).is_err());
+    }
+
+    #[test]
+    fn numpy_is_named_alone_or_in_a_group_and_not_by_a_longer_name() {
+        let from = "pybase: [twin] venv /opt/venv from uv.lock: ";
+        assert!(names_numpy(&format!("{from}numpy 2.2.6")));
+        assert!(names_numpy(&format!(
+            "{from}group 1 of 2: attrs 26.1.0, numpy 2.2.6"
+        )));
+        assert!(!names_numpy(&format!("{from}numpyro 0.15.0")));
+        assert!(!names_numpy(&format!("{from}scipy 1.15.3")));
+    }
 }
