@@ -1,5 +1,6 @@
-//! `cargo xtask bench`: pybase against hand-written Dockerfiles, and a tier
-//! against services built alone, measured in the real BuildKit `up` gives.
+//! `cargo xtask bench`: pybase against hand-written Dockerfiles, a tier
+//! against services built alone, and the venv in per-package layers against
+//! a single venv layer, measured in the real BuildKit `up` gives.
 //!
 //! **Locked venvs.** The fixture `testdata/projects/inventory`, with the
 //! pyproject.toml and uv.lock of `testdata/bench/ranged` (its dependencies
@@ -22,6 +23,15 @@
 //! hold in all, against the bytes of their distinct layers (what a
 //! registry stores and a node pulls once).
 //!
+//! **Per-package venv layers** (issue 19): the fixture
+//! `testdata/bench/layered` (numpy, scipy and 13 small pure-Python
+//! packages) built with per-package venv layers, with `venv-layers: 1` and
+//! by the uv-guide peer, one run each; see [`layered`].
+//!
+//! `PYBASE_BENCH_FRONTEND=IMAGE` makes the pybase builds use that frontend
+//! image instead of the specs' `# syntax=` (`:dev`), as the e2e tests'
+//! `PYBASE_E2E_FRONTEND` does.
+//!
 //! The build cache is pruned between runs (`docker buildx prune -af`): do
 //! not run this while other builds use the daemon. Timings are printed,
 //! never asserted.
@@ -34,6 +44,8 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 
 use crate::{cmd, up};
+
+mod layered;
 
 /// The local image the specs' and peers' `python:3.1x-slim` map onto.
 const BASE_IMAGE: &str = "pybase-test/python:3.11";
@@ -61,22 +73,14 @@ impl Tool {
 
     /// `docker buildx build` of the project in `dir`, loaded as `tag`.
     fn build(self, root: &Path, dir: &Path, tag: &str) -> Command {
-        let mut command = Command::new("docker");
-        command.args([
-            "buildx",
-            "build",
-            "--progress",
-            "plain",
-            "--load",
-            "-t",
-            tag,
-        ]);
+        let mut command = buildx_load(tag);
         match self {
             Tool::Pybase => {
                 command
                     .arg("-f")
                     .arg(dir.join("pybase.yaml"))
                     .args(["--target", "inventory"]);
+                frontend_override(&mut command);
             }
             Tool::UvGuide | Tool::Naive => {
                 command
@@ -205,10 +209,14 @@ pub fn run(root: &Path, reps: usize) -> Result<()> {
     }
     let source_bytes = dir_bytes(&root.join("testdata/projects/inventory/src"))?;
     let tiers = cmd::step("bench: tiers", || tiers(root, &work, &mut sizes))?;
+    let layered = cmd::step("bench: per-package venv layers", || {
+        layered::run(root, &work, &mut sizes)
+    })?;
     let _ = std::fs::remove_dir_all(&work);
 
     println!("{}", venv_table(&samples, reps, source_bytes));
     println!("{tiers}");
+    println!("{layered}");
     Ok(())
 }
 
@@ -276,6 +284,7 @@ fn tiers(root: &Path, work: &Path, sizes: &mut LayerSizes) -> Result<String> {
         .arg("-f")
         .arg(dir.join("pybase.yaml"))
         .args(["--target", "training", "--secret", CA_SECRET]);
+    frontend_override(&mut alone);
     for context in &contexts {
         alone.args(["--build-context", context]);
     }
@@ -306,6 +315,9 @@ fn tiers(root: &Path, work: &Path, sizes: &mut LayerSizes) -> Result<String> {
         .args(["--set", "*.output=type=docker"]);
     for context in &contexts {
         bake.args(["--set", &format!("*.contexts.{context}")]);
+    }
+    if let Ok(frontend) = std::env::var("PYBASE_BENCH_FRONTEND") {
+        bake.args(["--set", &format!("*.args.BUILDKIT_SYNTAX={frontend}")]);
     }
     bake.args(["default", "tiers"]);
     let all_seconds = timed_build(&bake)?;
@@ -364,22 +376,8 @@ impl LayerSizes {
         if layers.iter().all(|l| self.0.contains_key(l)) {
             return Ok(());
         }
-        let dir = std::env::temp_dir().join(format!("pybase-bench-save-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir)?;
-        let tar = dir.join("image.tar");
-        quiet(
-            Command::new("docker")
-                .arg("save")
-                .arg("-o")
-                .arg(&tar)
-                .arg(image),
-        )?;
-        quiet(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&dir))?;
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)
-                .context("reading the saved image's manifest.json")?;
-        let blobs = manifest[0]["Layers"]
+        let (dir, manifest) = docker_save(image)?;
+        let blobs = manifest["Layers"]
             .as_array()
             .context("no Layers in manifest.json")?;
         for (diff_id, blob) in layers.iter().zip(blobs) {
@@ -402,6 +400,52 @@ impl LayerSizes {
         }
         let _ = std::fs::remove_dir_all(&dir);
         Ok(())
+    }
+}
+
+/// `docker save` of `image`, unpacked in a temporary directory: the
+/// directory (the caller removes it) and the image's entry of its
+/// `manifest.json` (`Config`, `Layers`: paths in the directory).
+fn docker_save(image: &str) -> Result<(PathBuf, serde_json::Value)> {
+    let dir = std::env::temp_dir().join(format!("pybase-bench-save-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let tar = dir.join("image.tar");
+    quiet(
+        Command::new("docker")
+            .arg("save")
+            .arg("-o")
+            .arg(&tar)
+            .arg(image),
+    )?;
+    quiet(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&dir))?;
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json"))?)
+            .context("reading the saved image's manifest.json")?;
+    Ok((dir, manifest[0].take()))
+}
+
+/// `docker buildx build --progress plain --load -t tag`, for more arguments.
+fn buildx_load(tag: &str) -> Command {
+    let mut command = Command::new("docker");
+    command.args([
+        "buildx",
+        "build",
+        "--progress",
+        "plain",
+        "--load",
+        "-t",
+        tag,
+    ]);
+    command
+}
+
+/// Makes a pybase build use the frontend `PYBASE_BENCH_FRONTEND` names, if
+/// set, instead of the spec's `# syntax=` line (`:dev`), as the e2e harness's
+/// `PYBASE_E2E_FRONTEND` does: `--build-arg BUILDKIT_SYNTAX=`.
+fn frontend_override(command: &mut Command) {
+    if let Ok(frontend) = std::env::var("PYBASE_BENCH_FRONTEND") {
+        command.args(["--build-arg", &format!("BUILDKIT_SYNTAX={frontend}")]);
     }
 }
 

@@ -8,8 +8,9 @@
 //! - `test` runs `up`, then formatting, lints and every test; see [`test`].
 //! - `release` cross-compiles the frontend for linux/amd64 and linux/arm64 and builds, tags
 //!   (`X.Y.Z`, `X.Y`, `X`) and pushes one image index of both; see [`release`].
-//! - `bench` runs `up`, then measures pybase against peer Dockerfiles and a
-//!   tier against a service alone, printing tables; see [`bench`].
+//! - `bench` runs `up`, then measures pybase against peer Dockerfiles, a
+//!   tier against a service alone, and per-package venv layers against one
+//!   venv layer, printing tables; see [`bench`].
 //!
 //! Progress goes to stderr, so a CI log reads top to bottom; `up`'s closing summary goes to
 //! stdout. Any failure ends the process with a non-zero exit code.
@@ -65,10 +66,12 @@ enum Task {
         #[arg(long)]
         push: bool,
     },
-    /// Run `up`, then benchmark pybase against two peer Dockerfiles and a tier
-    /// against a service alone; prints Markdown tables. Prunes the build cache.
+    /// Run `up`, then benchmark pybase against two peer Dockerfiles, a tier
+    /// against a service alone, and per-package venv layers against one venv
+    /// layer; prints Markdown tables. Prunes the build cache.
     Bench {
-        /// How many times to run each tool's sequence of builds.
+        /// How many times to run each tool's sequence of builds (the
+        /// per-package venv section runs once).
         #[arg(long, default_value_t = 3)]
         reps: usize,
     },

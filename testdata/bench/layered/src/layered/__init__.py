@@ -1,0 +1,3 @@
+"""pybase's bench fixture for per-package venv layers."""
+
+__version__ = "0.1.0"
