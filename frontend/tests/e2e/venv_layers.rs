@@ -7,12 +7,14 @@
 //! changes only its layer (and at most the glue).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
+use std::sync::MutexGuard;
+
+use llb_gen::names::normalize_name;
 
 use crate::harness::{
-    build, build_ok, containerd_image_store, docker_run, e2e_session, failure, fixture,
-    installed_distributions, layers, repo_root, run, stderr, stdout, unique,
+    add_to_service, build_ok, build_with, containerd_image_store, docker_run, e2e_session, failure,
+    fixture, installed_distributions, layers, repo_root, run, stderr, stdout, step_cached, unique,
 };
 
 /// Where the venv is in the image.
@@ -50,14 +52,23 @@ for top, dirs, files in os.walk(root):
 /// --upgrade-package mdurl`).
 const MDURL_BUMP: &str = "testdata/locks/layered-venv-mdurl-bump.lock";
 
-/// Skips a test on a daemon without MergeOp: images assembled by copying
-/// keep the single venv layer.
-fn merge_op_offered() -> bool {
-    let offered = containerd_image_store();
-    if !offered {
+/// The right to use Docker ([`e2e_session`]), or `None` also on a daemon
+/// without MergeOp (the classic image store), where images assembled by
+/// copying keep the single venv layer.
+fn merge_op_session() -> Option<MutexGuard<'static, ()>> {
+    let session = e2e_session()?;
+    if !containerd_image_store() {
         eprintln!("skipping: the daemon's classic image store has no MergeOp, so one venv layer");
+        return None;
     }
-    offered
+    Some(session)
+}
+
+/// A fresh copy of the `layered-venv` fixture, its service built as `image`.
+fn built_layered_venv(image: &str) -> std::path::PathBuf {
+    let dir = fixture("layered-venv");
+    build_ok(&dir, Some("layered"), image);
+    dir
 }
 
 /// The venv of `image`, path by path: type, mode, owner, digest.
@@ -82,25 +93,25 @@ fn venv_manifest(image: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A venv's manifest ([`venv_manifest`]), with a label for messages.
+type Labeled<'a> = (&'a str, &'a BTreeMap<String, String>);
+
 /// The paths where two manifests differ, each with both sides.
-fn manifest_differences(
-    single: &BTreeMap<String, String>,
-    layered: &BTreeMap<String, String>,
-) -> Vec<String> {
-    let mut paths: Vec<&String> = single.keys().chain(layered.keys()).collect();
+fn manifest_differences((a_label, a): Labeled<'_>, (b_label, b): Labeled<'_>) -> Vec<String> {
+    let mut paths: Vec<&String> = a.keys().chain(b.keys()).collect();
     paths.sort();
     paths.dedup();
+    let side = |m: &BTreeMap<String, String>, path: &String| {
+        m.get(path).map_or("absent".to_owned(), |v| v.to_owned())
+    };
     paths
         .into_iter()
-        .filter(|path| single.get(*path) != layered.get(*path))
+        .filter(|path| a.get(*path) != b.get(*path))
         .map(|path| {
-            let side = |m: &BTreeMap<String, String>| {
-                m.get(path).map_or("absent".to_owned(), |v| v.to_owned())
-            };
             format!(
-                "{path}: single layer [{}], layered [{}]",
-                side(single),
-                side(layered)
+                "{path}: {a_label} [{}], {b_label} [{}]",
+                side(a, path),
+                side(b, path)
             )
         })
         .collect()
@@ -177,29 +188,13 @@ fn venv_entries<'a>(history: &'a [(String, String)], service: &str) -> Vec<&'a s
         .collect()
 }
 
-/// A distribution's name as PEP 503 compares it: lower case, every run of
-/// `-`, `_` and `.` one `-`.
-fn normalized(name: &str) -> String {
-    let mut out = String::new();
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !out.ends_with('-') {
-                out.push('-');
-            }
-        } else {
-            out.extend(c.to_lowercase());
-        }
-    }
-    out
-}
-
 /// Whether the history entry `created_by` names the distribution `name`:
 /// a word of it is the name, or the name, `-` and a version.
 fn names(created_by: &str, name: &str) -> bool {
-    let name = normalized(name);
+    let name = normalize_name(name);
     created_by
         .split(|c: char| !(c.is_alphanumeric() || matches!(c, '-' | '_' | '.')))
-        .map(normalized)
+        .map(normalize_name)
         .any(|word| {
             word == name
                 || word
@@ -224,30 +219,13 @@ fn distribution_names(image: &str) -> Vec<String> {
         .collect()
 }
 
-/// Adds `venv-layers: 1` to `service` in the spec in `dir`.
-fn opt_out_of_venv_layers(dir: &Path, service: &str) {
-    let spec = dir.join("pybase.yaml");
-    let text = std::fs::read_to_string(&spec).expect("read the spec");
-    let key = format!("\n  {service}:\n");
-    assert!(
-        text.contains(&key),
-        "no service {service} in {}",
-        spec.display()
-    );
-    std::fs::write(
-        &spec,
-        text.replacen(&key, &format!("{key}    venv-layers: 1\n"), 1),
-    )
-    .expect("write the spec");
-}
-
 /// Builds `service` of the fixture `name` with per-package venv layers and
 /// with one, and returns what differs between them (empty when they agree
 /// as they must).
-fn compare_layered_and_single(name: &str, service: &str) -> Vec<String> {
+fn compare_layered_and_single(name: &str, service: &str, paths: &[&str]) -> Vec<String> {
     let layered_dir = fixture(name);
     let single_dir = fixture(name);
-    opt_out_of_venv_layers(&single_dir, service);
+    add_to_service(&single_dir, service, "venv-layers: 1");
     let layered = format!("pybase-e2e/venv-layers-{name}:layered");
     let single = format!("pybase-e2e/venv-layers-{name}:single");
     build_ok(&layered_dir, Some(service), &layered);
@@ -289,17 +267,17 @@ fn compare_layered_and_single(name: &str, service: &str) -> Vec<String> {
 
     let layered_files = venv_manifest(&layered);
     let single_files = venv_manifest(&single);
-    // The manifest could not differ if it were empty.
-    if !single_files
-        .keys()
-        .any(|p| p.ends_with(".dist-info/RECORD"))
-    {
-        problems.push(format!(
-            "{name}: the single-layer venv's manifest lists no RECORD ({} entries)",
-            single_files.len()
-        ));
+    // The files that a naive split would lose are there to compare.
+    for path in paths {
+        if !single_files.contains_key(*path) {
+            problems.push(format!(
+                "{name}: the single-layer venv lacks {path} ({} entries)",
+                single_files.len()
+            ));
+        }
     }
-    let differences = manifest_differences(&single_files, &layered_files);
+    let differences =
+        manifest_differences(("single layer", &single_files), ("layered", &layered_files));
     if !differences.is_empty() {
         problems.push(format!(
             "{name}: the venvs differ at {} of {} paths:\n{}",
@@ -315,14 +293,31 @@ fn compare_layered_and_single(name: &str, service: &str) -> Vec<String> {
 
 #[test]
 fn the_layered_venv_equals_the_single_layer_one() {
-    let Some(_docker) = e2e_session() else {
+    let Some(_docker) = merge_op_session() else {
         return;
     };
-    if !merge_op_offered() {
-        return;
-    }
-    let mut problems = compare_layered_and_single("layered-venv", "layered");
-    problems.extend(compare_layered_and_single("inventory", "inventory"));
+    let site = "lib/python3.11/site-packages";
+    let mut problems = compare_layered_and_single(
+        "layered-venv",
+        "layered",
+        &[
+            &format!("{site}/jaraco/text/Lorem ipsum.txt"),
+            &format!("{site}/jaraco/functools/__init__.py"),
+            &format!("{site}/distutils-precedence.pth"),
+            &format!("{site}/__pycache__/typing_extensions.cpython-311.pyc"),
+            &format!("{site}/mdurl-0.1.1.dist-info/RECORD"),
+            "bin/pygmentize",
+            "bin/rst2html.py",
+            "share/jupyter/labextensions/jupyterlab_pygments/package.json",
+            "pyvenv.cfg",
+            "bin/python",
+        ],
+    );
+    problems.extend(compare_layered_and_single(
+        "inventory",
+        "inventory",
+        &[&format!("{site}/six.py"), "bin/inventory", "pyvenv.cfg"],
+    ));
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
 
@@ -337,15 +332,11 @@ fn sh_in(image: &str, extra: &[&str], script: &str) -> std::process::Output {
 
 #[test]
 fn the_layered_venv_passes_uv_pip_check_and_runs_its_scripts() {
-    let Some(_docker) = e2e_session() else {
+    let Some(_docker) = merge_op_session() else {
         return;
     };
-    if !merge_op_offered() {
-        return;
-    }
-    let dir = fixture("layered-venv");
     let image = "pybase-e2e/venv-layers-layered-venv:checked";
-    build_ok(&dir, Some("layered"), image);
+    let dir = built_layered_venv(image);
     let history = layers_with_history(image);
     assert!(
         venv_entries(&history, "layered").len() > 1,
@@ -444,33 +435,46 @@ fn the_layered_venv_passes_uv_pip_check_and_runs_its_scripts() {
 
 #[test]
 fn a_lock_bump_changes_only_the_bumped_packages_layer_and_the_glue() {
-    let Some(_docker) = e2e_session() else {
+    let Some(_docker) = merge_op_session() else {
         return;
     };
-    if !merge_op_offered() {
-        return;
-    }
-    let dir = fixture("layered-venv");
     let first = "pybase-e2e/venv-layers-bump:first";
-    build_ok(&dir, Some("layered"), first);
+    let dir = built_layered_venv(first);
     let version = "from importlib.metadata import version; print(version('mdurl'))";
     assert_eq!(
         stdout(&docker_run(first, Some("python"), &["-c", version])),
         "0.1.1"
     );
 
-    // mdurl 0.1.1 -> 0.1.2, and a lock text no earlier build saw, so that
-    // every step reading the lock runs again: the layers that stay must be
-    // the same blobs made anew, not a cache hit of the whole venv.
-    let bumped = std::fs::read_to_string(repo_root().join(MDURL_BUMP)).expect("read the bump");
-    std::fs::write(
-        dir.join("uv.lock"),
-        format!("{bumped}# e2e run {}\n", unique()),
-    )
-    .expect("write the bumped lock");
+    // mdurl 0.1.1 -> 0.1.2, with every venv step run again
+    // (`--no-cache-filter venv`: the export, the fetches, uv's install and
+    // each layer's copy), so that the layers that stay the same are the
+    // same blobs made anew from the same files, not cache hits of an
+    // earlier run of this test.
+    std::fs::copy(repo_root().join(MDURL_BUMP), dir.join("uv.lock")).expect("copy the bump");
     let second = "pybase-e2e/venv-layers-bump:second";
-    let (output, _) = build(&dir, Some("layered"), second);
+    let (output, _) = build_with(
+        &dir,
+        Some("layered"),
+        second,
+        &["--no-cache-filter", "venv"],
+    );
+    let log = stderr(&output);
     assert!(output.status.success(), "{}", failure(&output));
+    let install = log
+        .lines()
+        .find(|line| line.contains("[layered] venv: ") && line.ends_with(" layers"))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no venv step: {log}"));
+    assert!(
+        !log.lines().any(|line| line == format!("{install} CACHED")),
+        "the venv step was a cache hit: {log}"
+    );
+    // An unchanged distribution's layer was copied again too.
+    assert!(
+        !step_cached(&log, "[layered] venv layer: pygments 2.21.0"),
+        "{log}"
+    );
     assert_eq!(
         stdout(&docker_run(second, Some("python"), &["-c", version])),
         "0.1.2"
@@ -480,7 +484,7 @@ fn a_lock_bump_changes_only_the_bumped_packages_layer_and_the_glue() {
     let after = layers_with_history(second);
     let distributions = distribution_names(second);
     assert!(
-        distributions.iter().any(|d| normalized(d) == "mdurl"),
+        distributions.iter().any(|d| normalize_name(d) == "mdurl"),
         "{distributions:?}"
     );
     let venv = venv_entries(&after, "layered");
@@ -510,6 +514,7 @@ fn a_lock_bump_changes_only_the_bumped_packages_layer_and_the_glue() {
         if was == now {
             continue;
         }
+        eprintln!("changed: layer {index} ({created_by})");
         if names(created_by, "mdurl") {
             mdurl_changed = true;
         } else if !glue.contains(&created_by.as_str()) {
@@ -520,6 +525,16 @@ fn a_lock_bump_changes_only_the_bumped_packages_layer_and_the_glue() {
         unexpected.is_empty(),
         "a bump of mdurl changed layers other than mdurl's and the glue:\n{}",
         unexpected.join("\n")
+    );
+    // The venvs differ in mdurl's files alone (the twin of the manifests'
+    // equality in `the_layered_venv_equals_the_single_layer_one`).
+    let differences = manifest_differences(
+        ("mdurl 0.1.1", &venv_manifest(first)),
+        ("mdurl 0.1.2", &venv_manifest(second)),
+    );
+    assert!(
+        !differences.is_empty() && differences.iter().all(|d| d.contains("/mdurl")),
+        "{differences:#?}"
     );
     // The twin: the bumped package's layer did change.
     assert!(
