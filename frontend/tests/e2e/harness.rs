@@ -5,6 +5,7 @@
 //!   file, the images of earlier runs removed first), or `None` where the
 //!   tests are skipped.
 //! - Projects: [`fixture`] (a fresh copy of a fixture), [`copy_dir`],
+//!   [`own_system_step`] and [`add_to_service`] (a key added to a service),
 //!   [`tools_dir`] (the pinned lock tools), [`change_code`],
 //!   [`unique`] names, [`repo_root`].
 //! - Builds: [`build`], [`build_with`] and [`build_ok`] (`docker buildx
@@ -237,6 +238,12 @@ pub fn bridge_gateway() -> String {
 /// step's cache record a second result, and a later build of another test
 /// sharing that step may load either, its lower layers changing.
 pub fn own_system_step(dir: &Path, service: &str) {
+    add_to_service(dir, service, &format!("workdir: /srv/own-{service}"));
+}
+
+/// Adds the line `key: value` to `service` of the spec in `dir`, before
+/// its other keys.
+pub fn add_to_service(dir: &Path, service: &str, line: &str) {
     let spec = dir.join("pybase.yaml");
     let text = std::fs::read_to_string(&spec).expect("read the spec");
     let key = format!("\n  {service}:\n");
@@ -245,11 +252,8 @@ pub fn own_system_step(dir: &Path, service: &str) {
         "no service {service} in {}",
         spec.display()
     );
-    std::fs::write(
-        &spec,
-        text.replacen(&key, &format!("{key}    workdir: /srv/own-{service}\n"), 1),
-    )
-    .expect("write the spec");
+    std::fs::write(&spec, text.replacen(&key, &format!("{key}    {line}\n"), 1))
+        .expect("write the spec");
 }
 
 /// `docker buildx build` of `target` from the project in `dir`, loaded as `tag`.

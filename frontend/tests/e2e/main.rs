@@ -27,7 +27,9 @@
 //! projects, [`init_real`], `pybase init` on it, and [`cache`], a code
 //! change on an emptied daemon (`docker builder prune -af`, twice) with
 //! `--cache-from` a registry or inline cache (every test after it in the
-//! run builds its shared steps again).
+//! run builds its shared steps again), and [`venv_layers`], a venv assembled
+//! from per-distribution layers compared with the single layer `uv sync`
+//! makes.
 
 mod apps;
 mod cache;
@@ -49,4 +51,5 @@ mod sbom;
 mod secrets;
 mod seeds;
 mod tiers;
+mod venv_layers;
 mod workspaces;
