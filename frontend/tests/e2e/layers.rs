@@ -2,7 +2,8 @@
 //! only the code layer and a lock bump only the venv layer; the base target
 //! is the service image without its code; without MergeOp the same image is
 //! assembled by copies; a build backend that needs more at build time than
-//! it declares builds in isolation.
+//! it declares builds in isolation; a wheel is the same venv layer in two
+//! services built apart.
 
 use crate::harness::{
     assert_only_layer_changed, assert_only_venv_layers_changed, build, build_ok, build_with,
@@ -365,4 +366,64 @@ fn a_backend_that_asks_for_more_at_build_time_is_built_in_isolation() {
         installed_distributions(image)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_same_wheel_is_the_same_layer_in_two_services_built_apart() {
+    let Some(_docker) = e2e_session() else {
+        return;
+    };
+    if !containerd_image_store() {
+        eprintln!("skipping: the classic image store has no MergeOp, so one venv layer");
+        return;
+    }
+    // Two services on system steps of their own (own_system_step): their
+    // builders, and so their venv steps, are different steps that run
+    // apart; six 1.17.0 from the same wheel is the same layer in both.
+    let run_id = unique();
+    let images: Vec<String> = ["one", "two"]
+        .iter()
+        .map(|service| {
+            let dir = fixture("inventory");
+            let spec = dir.join("pybase.yaml");
+            let text = std::fs::read_to_string(&spec).expect("read the spec");
+            let renamed = format!("{service}{run_id}");
+            std::fs::write(
+                &spec,
+                text.replacen("\n  inventory:\n", &format!("\n  {renamed}:\n"), 1),
+            )
+            .expect("write the spec");
+            crate::harness::own_system_step(&dir, &renamed);
+            let image = format!("pybase-e2e/same-wheel:{renamed}");
+            build_ok(&dir, None, &image);
+            let _ = std::fs::remove_dir_all(&dir);
+            image
+        })
+        .collect();
+    let layer_of = |image: &str, what: &str| -> String {
+        let all = layers(image);
+        crate::harness::pybase_layers(image)
+            .into_iter()
+            .find(|(_, entry)| entry.contains(" venv ") && entry.ends_with(what))
+            .map(|(index, _)| all[index].clone())
+            .unwrap_or_else(|| panic!("{image}: no venv layer of {what}"))
+    };
+    assert_eq!(
+        layer_of(&images[0], ": six 1.17.0"),
+        layer_of(&images[1], ": six 1.17.0"),
+        "six's layer differs between the services"
+    );
+    // The twin: the services' system layers (their own working
+    // directories) differ, so the steps did run apart.
+    assert_ne!(layer_of_system(&images[0]), layer_of_system(&images[1]));
+}
+
+/// The system layer of a service image.
+fn layer_of_system(image: &str) -> String {
+    let all = layers(image);
+    crate::harness::pybase_layers(image)
+        .into_iter()
+        .find(|(_, entry)| entry.contains("] system packages"))
+        .map(|(index, _)| all[index].clone())
+        .unwrap_or_else(|| panic!("{image}: no system layer"))
 }

@@ -332,7 +332,6 @@ pub struct FileCopy {
     dest: String,
     contents_only: bool,
     name: Option<String>,
-    timestamp: Option<i64>,
 }
 
 impl FileCopy {
@@ -344,16 +343,7 @@ impl FileCopy {
             dest: dest.to_owned(),
             contents_only: true,
             name: None,
-            timestamp: None,
         }
-    }
-
-    /// Date every file and directory it copies, and those it creates,
-    /// `seconds` after the epoch, so that the layer's bytes depend on the
-    /// files' contents alone.
-    pub fn dated(mut self, seconds: i64) -> Self {
-        self.timestamp = Some(seconds.saturating_mul(1_000_000_000));
-        self
     }
 
     /// The label buildx shows in its progress output.
@@ -661,7 +651,7 @@ impl State {
                     dir_copy_contents: copy.contents_only,
                     create_dest_path: true,
                     allow_wildcard: false,
-                    timestamp: copy.timestamp.unwrap_or(-1),
+                    timestamp: -1,
                     ..Default::default()
                 })),
             });

@@ -103,7 +103,7 @@ pub use target::{
     CARGO_PACKAGES, Target, TargetKind, rust_toolchain, select_target, target_version, targets,
 };
 
-use venv::{Venv, venv};
+use venv::{Venv, VenvFiles, venv};
 
 use scripts::{INDEX_CREDENTIALS_SCRIPT, Script, UV_UNPACK_SCRIPT};
 
@@ -649,21 +649,15 @@ impl<'a> Stacked<'a> {
         };
         self.venv_names
             .extend(distributions.into_iter().map(|d| d.name));
-        let Venv {
-            files: venv,
-            lock_file,
-            layers,
-        } = venv(cx, level, project, &builder, (self.has_venv, &layers))?;
-        if !layers.is_empty() {
-            self.add_layers(
-                name,
-                &lock_file,
-                &venv,
-                &layers,
-                (system, builder, refreshed),
-            );
-            return Ok(());
-        }
+        let Venv { files, lock_file } =
+            venv(cx, level, project, &builder, (self.has_venv, &layers))?;
+        let venv = match files {
+            VenvFiles::One(venv) => venv,
+            VenvFiles::Layers(layers) => {
+                self.add_layers(name, &lock_file, &layers, (system, builder, refreshed));
+                return Ok(());
+            }
+        };
         let destination = if self.has_venv { "/" } else { VENV_DIR };
         if let Some(chain) = &mut self.build_chain {
             *chain = chain.copy(
@@ -711,42 +705,28 @@ impl<'a> Stacked<'a> {
 }
 
 impl Stacked<'_> {
-    /// Stack a venv assembled from `layers`, each a copy from the venv
-    /// step's output `venv` dated `PYC_EPOCH`, on `system` (and on
-    /// `refreshed`) for the image, and on `builder` for the build commands.
+    /// Stack a venv assembled from `layers` (each with what it holds) on
+    /// `system` (and on `refreshed`) for the image, and on `builder` for
+    /// the build commands.
     fn add_layers(
         &mut self,
         name: &str,
         lock_file: &str,
-        venv: &State,
-        layers: &[venv::VenvPart],
+        layers: &[(State, String)],
         (system, builder, refreshed): (State, State, Option<State>),
     ) {
-        let epoch: i64 = PYC_EPOCH.parse().unwrap_or(0);
-        let copies: Vec<State> = layers
-            .iter()
-            .map(|layer| {
-                State::scratch().copy(
-                    venv,
-                    FileCopy::dir_contents(&layer.src, VENV_DIR)
-                        .dated(epoch)
-                        .named(format!("[{name}] venv layer: {}", layer.what)),
-                )
-            })
-            .collect();
-        for layer in layers {
+        for (_, what) in layers {
             self.history.push(format!(
-                "pybase: [{name}] venv {VENV_DIR} from {lock_file}: {}",
-                layer.what
+                "pybase: [{name}] venv {VENV_DIR} from {lock_file}: {what}"
             ));
         }
         self.has_venv = true;
+        let count = layers.len();
         let on = |below: &State, merge_name: String| {
             let mut stacked = vec![below];
-            stacked.extend(copies.iter());
+            stacked.extend(layers.iter().map(|(layer, _)| layer));
             State::merge(&stacked, merge_name)
         };
-        let count = copies.len();
         self.refreshed = refreshed.map(|refreshed| {
             on(
                 &refreshed,

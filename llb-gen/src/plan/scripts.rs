@@ -356,32 +356,33 @@ export UV_COMPILE_BYTECODE=0
 };
 
 /// Wraps a venv step (`"$@"` after `--`) whose venv is assembled from
-/// layers: after the install, moves the files of the venv tree `$1` into
-/// `$1/.pybase-layers/LAYER/`, one directory per layer `LAYER=name,name`
-/// of the other arguments (see [`crate::layering`]), and what is left into
-/// `$1/.pybase-layers/_venv/`. A distribution's files are its `.dist-info`
-/// directory, what its `RECORD` lists, and the bytecode of each listed
-/// `.py` file; a file two distributions list, or none, stays with the
-/// venv's own files, as do the directories that were empty. Directories
-/// are made with the modes they had; every layer's directory exists, even
-/// empty, so that its copy always has a source.
+/// layers: after the install, moves the files of the venv tree `$1` (the
+/// venv `$3`, or the files a delta added to it) into the layers' output
+/// mounts under `$2`: a distribution's files to `$2/LAYER$3/`, for each
+/// layer `LAYER=name,name` of the arguments after `$4` (see
+/// [`crate::layering`]), and what is left to `$2/$4$3/`. A distribution's
+/// files are its `.dist-info` directory, what its `RECORD` lists, and the
+/// bytecode of each listed `.py` file; a file two distributions list, or
+/// none, stays with the venv's own files, as do the directories that were
+/// empty. Directories are made with the modes they had, and everything in
+/// the layers is dated `$SOURCE_DATE_EPOCH`, so that a layer's bytes, and
+/// its digest, are a function of its files alone.
 pub(super) const VENV_LAYERS_SCRIPT: Script = Script {
     file: "venv-layers.sh",
     text: r#"set -eu
-tree=$1
-shift
+tree=$1 out=$2 venv=$3 own=$4
+shift 4
 layers=
 while [ "$1" != "--" ]; do layers="$layers $1"; shift; done
 shift
 "$@"
 py=$(command -v python3 || command -v python)
 # shellcheck disable=SC2086
-exec "$py" - "$tree" $layers <<'PY'
-import csv, os, re, stat, sys
+exec "$py" - "$tree" "$out" "$venv" "$own" $layers <<'PY'
+import csv, os, re, shutil, stat, sys
 
-tree, specs = sys.argv[1], sys.argv[2:]
-out = os.path.join(tree, ".pybase-layers")
-own = "_venv"
+tree, out, venv, own, specs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5:]
+epoch = int(os.environ.get("SOURCE_DATE_EPOCH", "315532800"))
 layer_of, names = {}, [own]
 for spec in specs:
     layer, _, members = spec.partition("=")
@@ -395,10 +396,8 @@ def normalize(name):
 files, empty = set(), set()
 for dirpath, dirnames, filenames in os.walk(tree):
     rel = os.path.relpath(dirpath, tree)
-    if rel == ".":
-        dirnames[:] = [d for d in dirnames if d != ".pybase-layers"]
     links = [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]
-    if not dirnames and not filenames:
+    if not dirnames and not filenames and rel != ".":
         empty.add(rel)
     for name in filenames + links:
         files.add(os.path.normpath(os.path.join(rel, name)))
@@ -435,35 +434,38 @@ for site in filter(os.path.isdir, sites):
                     for opt in ("", ".opt-1", ".opt-2"):
                         claim(os.path.join(folder, "__pycache__", f"{base[:-3]}.{tag}{opt}.pyc"), layer)
 
-def made(rel_dir, root):
-    path = root
-    for part in [p for p in rel_dir.split(os.sep) if p not in ("", ".")]:
-        path = os.path.join(path, part)
-        source = os.path.join(tree, os.path.relpath(path, root))
-        if not os.path.isdir(path):
-            os.mkdir(path)
-            os.chmod(path, stat.S_IMODE(os.lstat(source).st_mode))
+def made(path, like):
+    # `path` and its parents as directories with the modes of `like`'s.
+    if os.path.isdir(path):
+        return
+    made(os.path.dirname(path), os.path.dirname(like))
+    os.mkdir(path)
+    os.chmod(path, stat.S_IMODE(os.lstat(like).st_mode))
 
-os.makedirs(out)
+def root_of(layer):
+    return os.path.join(out, layer) + venv
+
 for name in names:
-    os.mkdir(os.path.join(out, name))
-    os.chmod(os.path.join(out, name), 0o755)
+    made(root_of(name), venv)
+    os.chmod(root_of(name), stat.S_IMODE(os.lstat(tree).st_mode))
 for rel in sorted(files):
     owners = claims.get(rel, set())
     if len(owners) != 1 or own in owners:
         continue
-    root = os.path.join(out, owners.pop())
-    made(os.path.dirname(rel), root)
-    os.rename(os.path.join(tree, rel), os.path.join(root, rel))
+    target = os.path.join(root_of(owners.pop()), rel)
+    made(os.path.dirname(target), os.path.dirname(os.path.join(tree, rel)))
+    shutil.move(os.path.join(tree, rel), target)
 for dirpath, dirnames, filenames in os.walk(tree, topdown=False):
     rel = os.path.relpath(dirpath, tree)
-    if rel in (".", ".pybase-layers") or rel.startswith(".pybase-layers" + os.sep):
-        continue
-    if rel not in empty and not os.listdir(dirpath):
+    if rel != "." and rel not in empty and not os.listdir(dirpath):
         os.rmdir(dirpath)
 for entry in sorted(os.listdir(tree)):
-    if entry != ".pybase-layers":
-        os.rename(os.path.join(tree, entry), os.path.join(out, own, entry))
+    shutil.move(os.path.join(tree, entry), os.path.join(root_of(own), entry))
+for name in names:
+    for dirpath, dirnames, filenames in os.walk(os.path.join(out, name), topdown=False):
+        for entry in filenames + dirnames:
+            os.utime(os.path.join(dirpath, entry), (epoch, epoch), follow_symlinks=False)
+        os.utime(dirpath, (epoch, epoch))
 PY
 "#,
 };

@@ -7,18 +7,18 @@
 //! fetched wheels and the lock as requirements, offline).
 //!
 //! Assembled from layers ([`crate::layering`]), the step ends by moving
-//! each layer's files to a directory of its own in its output
-//! (`VENV_LAYERS_SCRIPT`), and each layer is a copy of that directory,
-//! dated `PYC_EPOCH`: BuildKit keys such a copy by the checksum of what it
-//! copies, so a layer whose files did not change is the cached layer, the
-//! same blob, even when the step ran again.
+//! each layer's files to an output mount of its own (`VENV_LAYERS_SCRIPT`),
+//! every file dated `PYC_EPOCH`: each output is a layer whose bytes, and so
+//! whose digest, depend on its files alone, so a layer whose files did not
+//! change is the same blob after the step ran again, which a registry
+//! already has and a node does not pull again.
 
 use std::collections::BTreeSet;
 
 use crate::artifacts::{Fetching, LockedFile, SdistBuild, Wheelhouse};
 use crate::image;
 use crate::layering::{Distribution, VenvLayer};
-use crate::llb::{CacheSharing, Exec, FileCopy, Mount, Network, State};
+use crate::llb::{CacheSharing, Exec, ExecState, FileCopy, Mount, Network, State};
 use crate::lock::ArtifactKind;
 use crate::poetry::IndexRequirements;
 use crate::project::LockKind;
@@ -36,8 +36,8 @@ use super::{
     UV_CACHE_ID, UV_DIR, VENV_DIR, WHEELS_DIR, lock_source, shell,
 };
 
-/// Where the venv step leaves each layer's files, in the venv's tree.
-const LAYERS_DIR: &str = ".pybase-layers";
+/// Where the venv step's output mounts, one per layer, are.
+const LAYERS_DIR: &str = "/pybase/layers";
 /// The layer of the venv's own files (`pyvenv.cfg`, `bin/python`, what no
 /// distribution's `RECORD` lists): a name no PEP 503 name can be.
 const OWN_FILES: &str = "_venv";
@@ -46,21 +46,20 @@ const LAYERS_SCRIPT_DIR: &str = "/pybase-venv-layers";
 
 /// A level's venv: the files, and the lock they come from.
 pub(super) struct Venv {
-    /// The whole venv, or the files the install added to the one below;
-    /// assembled from layers, each layer's files in a directory of its own.
-    pub(super) files: State,
+    /// The files.
+    pub(super) files: VenvFiles,
     /// The lock's path in the context.
     pub(super) lock_file: String,
-    /// Its layers, in the order they stack; empty: one layer, `files`.
-    pub(super) layers: Vec<VenvPart>,
 }
 
-/// One layer of a venv assembled from layers.
-pub(super) struct VenvPart {
-    /// The directory of the venv step's output that holds its files.
-    pub(super) src: String,
-    /// What it holds, for its step's name and its history entry.
-    pub(super) what: String,
+/// A venv's files.
+pub(super) enum VenvFiles {
+    /// One layer: the whole venv, or the files the install added to the
+    /// one below, relative to the venv (whole) or to `/` (added).
+    One(State),
+    /// Layers, in the order they stack, each relative to `/`, with what it
+    /// holds (for its history entry).
+    Layers(Vec<(State, String)>),
 }
 
 /// The distributions the lock of `facts` installs on the target (or may:
@@ -196,52 +195,109 @@ pub(super) fn venv(
     let packages = &note.packages;
     let (over_ssh, fetched_note) = (note.over_ssh, &note.fetched);
     // Whole, into an output mount of its own; or the delta's new files.
+    // Assembled from layers, each is an output mount, and the venv is made
+    // in the step's root (or the delta's files in a mount thrown away).
     let ((script, args), output, adding) = if on_venv_below {
         (installer.delta(), OUT_DIR, ", adding what the tier lacks")
     } else {
         (installer.venv(), VENV_DIR, "")
     };
-    let in_layers = if layers.is_empty() {
-        String::new()
-    } else {
-        format!(", in {} layers", layers.len() + 1)
+    let outputs = Outputs {
+        output,
+        on_venv_below,
+        layers,
     };
+    let in_layers = outputs.note();
     let exec = shell(script, &args)
         .env(cx.uv_env.clone())
-        .mount(Mount::output(output, &State::scratch()))
         .named(format!(
             "[{name}] venv: {packages} from {lock_file}{adding}{over_ssh}{fetched_note}{in_layers}"
         ))
         .at(line);
-    // The venv's tree in the output: the output itself, or, for a delta,
-    // its files under the venv's path.
-    let tree_in_output = if on_venv_below { VENV_DIR } else { "" };
-    let exec = into_layers(exec, &format!("{output}{tree_in_output}"), layers);
-    let files = builder
-        .run(inputs.mount(cx, lock_dir, exec), cx.platform)
-        .output(output)
-        .ok_or(PlanError::MissingOutput(output))?;
-    let own = (!layers.is_empty()).then(|| VenvPart {
-        src: format!("{tree_in_output}/{LAYERS_DIR}/{OWN_FILES}"),
-        what: "the venv's own files".to_owned(),
-    });
-    let layers = own
-        .into_iter()
-        .chain(layers.iter().map(|layer| VenvPart {
-            src: format!("{tree_in_output}/{LAYERS_DIR}/{}", layer.id),
-            what: layer.describe(),
-        }))
-        .collect();
-    Ok(Venv {
-        files,
-        lock_file,
-        layers,
-    })
+    let ran = builder.run(inputs.mount(cx, lock_dir, outputs.mount(exec)), cx.platform);
+    let files = outputs.files(&ran)?;
+    Ok(Venv { files, lock_file })
 }
 
-/// `exec`, and then, for a venv assembled from `layers`, its files in the
-/// venv's `tree` moved to a directory per layer (`VENV_LAYERS_SCRIPT`,
-/// given each layer as `ID=name,name`).
+/// Where a venv step leaves its files: one output mount (`output`), or,
+/// assembled from `layers`, one per layer.
+struct Outputs<'l> {
+    /// The mount of the whole venv, or of the delta's files.
+    output: &'static str,
+    /// Whether the step adds to the venv below (a delta).
+    on_venv_below: bool,
+    /// The layers, but the venv's own files'; none: one layer.
+    layers: &'l [VenvLayer],
+}
+
+impl Outputs<'_> {
+    /// What the step's name says of its layers.
+    fn note(&self) -> String {
+        match self.layers.len() {
+            0 => String::new(),
+            n => format!(", in {} layers", n + 1),
+        }
+    }
+
+    /// The layers' directory names, the venv's own files' first.
+    fn ids(&self) -> Vec<String> {
+        std::iter::once(OWN_FILES.to_owned())
+            .chain(self.layers.iter().map(|layer| layer.id.clone()))
+            .collect()
+    }
+
+    /// `exec` with its output mounts: `output`; or, assembled from
+    /// layers, the venv made in its root (or the delta's files in a mount
+    /// thrown away), then moved to a mount per layer.
+    fn mount(&self, exec: Exec) -> Exec {
+        if self.layers.is_empty() {
+            return exec.mount(Mount::output(self.output, &State::scratch()));
+        }
+        let (exec, tree) = if self.on_venv_below {
+            (
+                exec.mount(Mount::scratchpad(self.output, &State::scratch())),
+                format!("{OUT_DIR}{VENV_DIR}"),
+            )
+        } else {
+            (exec, VENV_DIR.to_owned())
+        };
+        self.ids()
+            .iter()
+            .fold(into_layers(exec, &tree, self.layers), |exec, id| {
+                exec.mount(Mount::output(
+                    &format!("{LAYERS_DIR}/{id}"),
+                    &State::scratch(),
+                ))
+            })
+    }
+
+    /// The venv's files in what the step `ran`.
+    fn files(&self, ran: &ExecState) -> Result<VenvFiles, PlanError> {
+        if self.layers.is_empty() {
+            return ran
+                .output(self.output)
+                .map(VenvFiles::One)
+                .ok_or(PlanError::MissingOutput(self.output));
+        }
+        let what = std::iter::once("the venv's own files".to_owned())
+            .chain(self.layers.iter().map(VenvLayer::describe));
+        let layers = self
+            .ids()
+            .iter()
+            .zip(what)
+            .map(|(id, what)| {
+                ran.output(&format!("{LAYERS_DIR}/{id}"))
+                    .map(|layer| (layer, what))
+                    .ok_or(PlanError::MissingOutput(LAYERS_DIR))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(VenvFiles::Layers(layers))
+    }
+}
+
+/// `exec`, and then, for a venv assembled from `layers`, the files of the
+/// venv's `tree` moved to the layers' output mounts (`VENV_LAYERS_SCRIPT`,
+/// given the venv's own files' layer and each other as `ID=name,name`).
 fn into_layers(exec: Exec, tree: &str, layers: &[VenvLayer]) -> Exec {
     if layers.is_empty() {
         return exec;
@@ -255,6 +311,9 @@ fn into_layers(exec: Exec, tree: &str, layers: &[VenvLayer]) -> Exec {
         "/bin/sh".to_owned(),
         format!("{LAYERS_SCRIPT_DIR}/{}", VENV_LAYERS_SCRIPT.file),
         tree.to_owned(),
+        LAYERS_DIR.to_owned(),
+        VENV_DIR.to_owned(),
+        OWN_FILES.to_owned(),
     ]
     .into_iter()
     .chain(layers.iter().map(|layer| {
