@@ -418,8 +418,7 @@ impl ImageName {
         if text.trim() != text || text.is_empty() {
             return Err("an image reference may not be empty or have surrounding spaces".into());
         }
-        let reference: oci_spec::distribution::Reference = text
-            .parse()
+        let reference = reference::parse(text)
             .map_err(|e| messages::image_reference_problem(text, &format!("{e}")))?;
         let normalized = reference.whole();
         let familiar = normalized
@@ -1748,6 +1747,7 @@ pub mod args;
 mod commands;
 mod messages;
 mod raw;
+mod reference;
 
 pub use args::BuildArgs;
 pub use commands::BuildCommand;
