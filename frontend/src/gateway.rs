@@ -107,15 +107,43 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         None => plan::NoCacheFilter::default(),
     };
 
-    // `.dockerignore` first: it applies to every other read of the context.
-    let ignored =
-        inputs::read_dockerignore(bridge, spec_file.ignore.as_deref(), session, &caps).await?;
-
-    // The lock inputs of every project the image stacks, and only those.
-    let mut stack = Vec::new();
-    for project in target.projects() {
-        stack.push(inputs::read_project(bridge, project, session, &ignored, &caps).await?);
+    // One plan per platform: the base image is resolved for each (an index
+    // gives each platform its own config), and so is the uv wheel.
+    let mut platforms = options.platforms()?;
+    // Platforms asked for are checked against the images' configs; the
+    // worker's own is what BuildKit resolves anyway.
+    let asked = !platforms.is_empty();
+    if platforms.is_empty() {
+        platforms.push(worker_platform(&pong));
     }
+    let images = Images::of(&target, options, &caps, &spec_file, asked)?;
+    let several = platforms.len() > 1;
+    // The images are resolved and probed while the context is read: they
+    // do not depend on it (a problem in the projects is still reported
+    // first).
+    let mut image_bridge = bridge.clone();
+    let resolving = async {
+        let mut resolved = Vec::with_capacity(platforms.len());
+        for platform in &platforms {
+            let step = step_name(several, platform, &target);
+            resolved.push(images.resolve(&mut image_bridge, platform, &step).await?);
+        }
+        Ok::<_, Failure>(resolved)
+    };
+    let reading = async {
+        // `.dockerignore` first: it applies to every other read of the
+        // context.
+        let ignored =
+            inputs::read_dockerignore(bridge, spec_file.ignore.as_deref(), session, &caps).await?;
+        // The lock inputs of every project the image stacks, and only those.
+        let mut stack = Vec::new();
+        for project in target.projects() {
+            stack.push(inputs::read_project(bridge, project, session, &ignored, &caps).await?);
+        }
+        Ok::<_, Failure>((ignored, stack))
+    };
+    let (read, resolved) = tokio::join!(reading, resolving);
+    let (ignored, stack) = read?;
     // A problem in a project's files is shown in the file it is in.
     let project_failure =
         |diagnostics: Diagnostics| inputs::in_files(&spec_file, &stack, diagnostics);
@@ -142,17 +170,8 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         },
     )
     .map_err(|d| project_failure(d.into()))?;
+    let resolved = resolved?;
 
-    // One plan per platform: the base image is resolved for each (an index
-    // gives each platform its own config), and so is the uv wheel.
-    let mut platforms = options.platforms()?;
-    // Platforms asked for are checked against the images' configs; the
-    // worker's own is what BuildKit resolves anyway.
-    let asked = !platforms.is_empty();
-    if platforms.is_empty() {
-        platforms.push(worker_platform(&pong));
-    }
-    let images = Images::of(&target, options, &caps, &spec_file, asked)?;
     let inputs = BuildInputs {
         caps: Some(&caps),
         prefer_mergeop: options.prefer_mergeop()?,
@@ -183,11 +202,11 @@ async fn build(bridge: &mut Bridge, options: &Options) -> Result<gw::Result, Fai
         infos: &infos,
         inputs,
         no_cache_filter,
-        several: platforms.len() > 1,
+        several,
     };
     let mut planned = Vec::with_capacity(platforms.len());
-    for platform in &platforms {
-        planned.push(plans.plan(bridge, platform).await?);
+    for (platform, resolved) in platforms.iter().zip(resolved) {
+        planned.push(plans.plan(platform, resolved)?);
     }
 
     let ids = solve_all(bridge, &planned, cache_imports(options)?).await?;
@@ -301,22 +320,16 @@ struct Plans<'a> {
 }
 
 impl Plans<'_> {
-    /// The plan for `platform`: its images resolved, the projects checked
-    /// against them, then `plan::build`.
-    async fn plan(&self, bridge: &mut Bridge, platform: &Platform) -> Result<Planned, Failure> {
+    /// The plan for `platform`, whose images are `resolved`: the projects
+    /// checked against them, then `plan::build`.
+    fn plan(&self, platform: &Platform, resolved: Resolved) -> Result<Planned, Failure> {
         let project_failure =
             |diagnostics: Diagnostics| inputs::in_files(self.spec, self.stack, diagnostics);
-        // With several platforms, the step names say which one.
-        let step = if self.several {
-            format!("{} {}", platform.to_spec_string(), self.target.name())
-        } else {
-            self.target.name()
-        };
         let Resolved {
             base,
             builder,
             python,
-        } = self.images.resolve(bridge, platform, &step).await?;
+        } = resolved;
         // The projects' requires-python holds the image's Python, and every
         // package the venv needs has an artifact for this platform, the
         // image's Python and its C library (as far as they are known).
@@ -354,6 +367,16 @@ impl Plans<'_> {
             config,
             environment,
         })
+    }
+}
+
+/// The name the progress lines of `target`'s image steps carry: with
+/// several platforms, which one too.
+fn step_name(several: bool, platform: &Platform, target: &plan::Target<'_>) -> String {
+    if several {
+        format!("{} {}", platform.to_spec_string(), target.name())
+    } else {
+        target.name()
     }
 }
 
