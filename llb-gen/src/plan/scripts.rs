@@ -852,6 +852,141 @@ mod tests {
         (args, digest, file)
     }
 
+    /// Every file under `root` (symlinks as `-> target`), with its
+    /// contents, by path relative to `root`; directories as `dir`.
+    fn tree_of(root: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+        let mut found = std::collections::BTreeMap::new();
+        let mut todo = vec![root.to_path_buf()];
+        while let Some(dir) = todo.pop() {
+            for entry in std::fs::read_dir(&dir).expect("a directory") {
+                let path = entry.expect("an entry").path();
+                let rel = path.strip_prefix(root).expect("under root");
+                let rel = rel.to_string_lossy().into_owned();
+                let meta = std::fs::symlink_metadata(&path).expect("metadata");
+                let what = if meta.file_type().is_symlink() {
+                    format!(
+                        "-> {}",
+                        std::fs::read_link(&path).expect("a link").display()
+                    )
+                } else if meta.is_dir() {
+                    todo.push(path.clone());
+                    "dir".to_owned()
+                } else {
+                    std::fs::read_to_string(&path).expect("a text file")
+                };
+                found.insert(rel, what);
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn the_layers_script_splits_a_venv_by_record_and_the_layers_stack_back_into_it() {
+        let root = std::env::temp_dir().join(format!("pybase-layers-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (tree, out) = (root.join("venv"), root.join("out"));
+        let site = tree.join("lib/python3.11/site-packages");
+        let tag = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.implementation.cache_tag)"])
+            .output()
+            .expect("python3 runs (the venv step runs the script with the image's)");
+        let tag = String::from_utf8_lossy(&tag.stdout).trim().to_owned();
+        let files = [
+            ("pyvenv.cfg", "home = /usr/bin\n".to_owned()),
+            ("bin/tool", "#!/opt/venv/bin/python\n".to_owned()),
+            ("lib/python3.11/site-packages/a/__init__.py", "A = 1\n".to_owned()),
+            (&format!("lib/python3.11/site-packages/a/__pycache__/__init__.{tag}.pyc"), "pyc\n".to_owned()),
+            ("lib/python3.11/site-packages/ns/a.py", "a\n".to_owned()),
+            ("lib/python3.11/site-packages/ns/b.py", "b\n".to_owned()),
+            ("lib/python3.11/site-packages/shared.txt", "written by both\n".to_owned()),
+            ("lib/python3.11/site-packages/extra.pth", "import os\n".to_owned()),
+            ("lib/python3.11/site-packages/a-1.0.dist-info/METADATA", "Name: a\n".to_owned()),
+            (
+                "lib/python3.11/site-packages/a-1.0.dist-info/RECORD",
+                "a/__init__.py,,\nns/a.py,,\nshared.txt,,\n../../../bin/tool,,\na-1.0.dist-info/RECORD,,\n".to_owned(),
+            ),
+            ("lib/python3.11/site-packages/b_pkg-2.0.dist-info/METADATA", "Name: B.Pkg\n".to_owned()),
+            (
+                "lib/python3.11/site-packages/b_pkg-2.0.dist-info/RECORD",
+                "ns/b.py,,\nshared.txt,,\n".to_owned(),
+            ),
+        ];
+        for (path, text) in &files {
+            let path = tree.join(path);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        std::fs::create_dir_all(site.join("empty")).expect("an empty directory");
+        std::os::unix::fs::symlink("/usr/bin/python3", tree.join("bin/python")).expect("link");
+        let before = tree_of(&tree);
+        for layer in ["_venv", "a", "b-pkg"] {
+            std::fs::create_dir_all(out.join(layer)).expect("the layer's mount");
+        }
+        let venv = tree.to_string_lossy().into_owned();
+        let ran = std::process::Command::new("/bin/sh")
+            .args(["-c", VENV_LAYERS_SCRIPT.text, "venv-layers.sh"])
+            .args([
+                venv.as_str(),
+                &out.to_string_lossy(),
+                venv.as_str(),
+                "_venv",
+            ])
+            .args(["a=a", "b-pkg=b-pkg", "--", "true"])
+            .env("SOURCE_DATE_EPOCH", "315532800")
+            .output()
+            .expect("/bin/sh runs");
+        assert!(ran.status.success(), "{ran:?}");
+        let layer = |name: &str| tree_of(&out.join(name).join(venv.trim_start_matches('/')));
+        let (own, a, b) = (layer("_venv"), layer("a"), layer("b-pkg"));
+        let sp = "lib/python3.11/site-packages";
+        // A distribution's files, its bytecode and its script with it;
+        // the namespace directory in both layers, each its own file.
+        for path in ["a/__init__.py", "ns/a.py", "a-1.0.dist-info/RECORD"] {
+            assert!(a.contains_key(&format!("{sp}/{path}")), "{path}: {a:?}");
+        }
+        assert!(a.contains_key(&format!("{sp}/a/__pycache__/__init__.{tag}.pyc")));
+        assert!(a.contains_key("bin/tool") && b.contains_key(&format!("{sp}/ns/b.py")));
+        assert!(
+            !a.contains_key(&format!("{sp}/ns/b.py")) && !b.contains_key(&format!("{sp}/ns/a.py"))
+        );
+        // What two distributions list, or none, stays with the venv's own
+        // files; so does a directory that was empty.
+        for path in [
+            format!("{sp}/shared.txt"),
+            format!("{sp}/extra.pth"),
+            format!("{sp}/empty"),
+            "pyvenv.cfg".to_owned(),
+            "bin/python".to_owned(),
+        ] {
+            assert!(own.contains_key(&path), "{path}: {own:?}");
+            assert!(!a.contains_key(&path) && !b.contains_key(&path), "{path}");
+        }
+        // Every entry dated the epoch, links too; the tree left empty.
+        let dated = std::fs::symlink_metadata(
+            out.join("_venv")
+                .join(venv.trim_start_matches('/'))
+                .join("bin/python"),
+        )
+        .and_then(|m| m.modified())
+        .expect("a time");
+        assert_eq!(
+            dated,
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(315_532_800)
+        );
+        assert!(tree_of(&tree).is_empty());
+        // Stacked, the layers are the venv, file for file.
+        let mut stacked = own.clone();
+        for (path, what) in a.into_iter().chain(b) {
+            let kept = stacked.insert(path.clone(), what.clone());
+            assert!(
+                kept.is_none() || kept.as_deref() == Some("dir"),
+                "{path} in two layers"
+            );
+        }
+        assert_eq!(stacked, before);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
     #[test]
     fn the_credentials_wrapper_unsets_the_empty_variables_it_names_and_keeps_the_others() {
         let output = std::process::Command::new("/bin/sh")
