@@ -160,13 +160,6 @@ fn a_lock_bump_rebuilds_only_the_venv_layer() {
     for file in ["pyproject.toml", "uv.lock"] {
         std::fs::copy(bench.join("ranged").join(file), dir.join(file)).expect("copy ranged");
     }
-    // A system step of this run's own, so that the bump's install cannot
-    // be an earlier run's cache hit and surely runs again.
-    crate::harness::add_to_service(
-        &dir,
-        "inventory",
-        &format!("workdir: /srv/lock-bump-{}", unique()),
-    );
     let first = "pybase-e2e/lock-bump:first";
     build_ok(&dir, Some("inventory"), first);
     assert!(stdout(&docker_run(first, None, &[])).contains("six 1.17.0"));
@@ -209,24 +202,6 @@ fn a_lock_bump_rebuilds_only_the_venv_layer() {
         step_cached(&log, "[inventory] build psycopg2 2.9.10 from its sdist"),
         "a bump of six rebuilt psycopg2: {log}"
     );
-    // The install ran again, but the copies of the layers whose files did
-    // not change are cache hits (not compressed again). (Six's copy may be
-    // too: copies are keyed on content, and an earlier build may have had
-    // six 1.16.0's files; its layer is new to this image, asserted below.)
-    assert!(
-        !step_cached(
-            &log,
-            "[inventory] venv: 2 packages from uv.lock, 1 fetched wheel and 1 built sdist, network off, in 3 layers"
-        ),
-        "{log}"
-    );
-    for unchanged in ["psycopg2 2.9.10", "the venv's own files"] {
-        assert!(
-            step_cached(&log, &format!("[inventory] venv layer: {unchanged}")),
-            "{unchanged}: {log}"
-        );
-    }
-
     let text = stdout(&docker_run(second, None, &[]));
     assert!(
         text.contains("six 1.16.0") && text.contains("inventory 0.1.0 ready"),
