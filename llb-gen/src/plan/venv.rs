@@ -8,14 +8,10 @@
 //!
 //! Assembled from layers ([`crate::layering`]), the step ends by moving
 //! each layer's files to an output mount of its own (`VENV_LAYERS_SCRIPT`),
-//! every file dated `PYC_EPOCH`, so that a layer's bytes, and so its
-//! digest, depend on its files alone. Each output is then copied onto
-//! scratch by a step of its own, which BuildKit keys on the checksum of
-//! what it copies: after a lock bump reran the install, a layer whose files
-//! did not change is the cached layer, not compressed again, the same blob
-//! a registry already has and a node does not pull again. (One copy per
-//! output: three or more copies of parts of one output made a registry
-//! cache export lose the install's records.)
+//! every file dated `PYC_EPOCH`: each output is a layer whose bytes, and so
+//! whose digest, depend on its files alone, so a layer whose files did not
+//! change is the same blob after the step ran again, which a registry
+//! already has and a node does not pull again.
 
 use std::collections::BTreeSet;
 
@@ -207,7 +203,6 @@ pub(super) fn venv(
         (installer.venv(), VENV_DIR, "")
     };
     let outputs = Outputs {
-        level: name,
         output,
         on_venv_below,
         layers,
@@ -227,8 +222,6 @@ pub(super) fn venv(
 /// Where a venv step leaves its files: one output mount (`output`), or,
 /// assembled from `layers`, one per layer.
 struct Outputs<'l> {
-    /// The level's name, for the steps' names.
-    level: &'l str,
     /// The mount of the whole venv, or of the delta's files.
     output: &'static str,
     /// Whether the step adds to the venv below (a delta).
@@ -293,15 +286,8 @@ impl Outputs<'_> {
             .iter()
             .zip(what)
             .map(|(id, what)| {
-                // Each output copied, a step keyed by BuildKit on the
-                // checksum of what it copies: a layer whose files did not
-                // change is the cached layer, not compressed again.
                 ran.output(&format!("{LAYERS_DIR}/{id}"))
-                    .map(|files| {
-                        let copy = FileCopy::dir_contents("/", "/")
-                            .named(format!("[{}] venv layer: {what}", self.level));
-                        (State::scratch().copy(&files, copy), what)
-                    })
+                    .map(|layer| (layer, what))
                     .ok_or(PlanError::MissingOutput(LAYERS_DIR))
             })
             .collect::<Result<_, _>>()?;
