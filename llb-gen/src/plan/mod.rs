@@ -415,19 +415,12 @@ impl<'a> Context<'a> {
         }
         // A secret the client did not pass is an empty variable: the
         // wrapper unsets it, so that uv still reads the netrc secret.
-        let wrapper = State::scratch().mkfile(
-            &format!("/{}", INDEX_CREDENTIALS_SCRIPT.file),
-            INDEX_CREDENTIALS_SCRIPT.text.as_bytes(),
-            format!("[pybase] script {}", INDEX_CREDENTIALS_SCRIPT.file),
-        );
-        let mut prefix = vec![
-            "/bin/sh".to_owned(),
-            format!("{CREDENTIALS_SCRIPT_DIR}/{}", INDEX_CREDENTIALS_SCRIPT.file),
-        ];
-        prefix.extend(variables);
-        prefix.push("--".to_owned());
-        exec.wrapped_in(&prefix)
-            .mount(Mount::readonly(CREDENTIALS_SCRIPT_DIR, &wrapper))
+        wrapped(
+            exec,
+            &INDEX_CREDENTIALS_SCRIPT,
+            CREDENTIALS_SCRIPT_DIR,
+            variables,
+        )
     }
 }
 
@@ -811,17 +804,36 @@ fn stack_all(
     }
 }
 
+/// `script` as a file of its own on scratch (`/FILE`, mode 0644, dated
+/// the epoch): the same script is the same op.
+fn script_file(script: &Script) -> State {
+    State::scratch().mkfile(
+        &format!("/{}", script.file),
+        script.text.as_bytes(),
+        format!("[pybase] script {}", script.file),
+    )
+}
+
+/// `exec` run by the wrapper `script`, mounted alone at `dir`: `/bin/sh
+/// DIR/FILE ARGS... -- ARGV...` (the wrapper ends by running what follows
+/// `--`).
+fn wrapped(exec: Exec, script: &Script, dir: &str, args: Vec<String>) -> Exec {
+    let prefix: Vec<String> = ["/bin/sh".to_owned(), format!("{dir}/{}", script.file)]
+        .into_iter()
+        .chain(args)
+        .chain(["--".to_owned()])
+        .collect();
+    exec.wrapped_in(&prefix)
+        .mount(Mount::readonly(dir, &script_file(script)))
+}
+
 /// `/bin/sh /pybase-scripts/FILE ARGS...`, with the script's file mounted
 /// there read-only, alone: a `FileOp` of its bytes on scratch, so the same
 /// script is the same op, and a step's cache key changes only with its own
 /// script. Arguments reach the script as `"$@"`, never spliced into its
 /// text; a failed step shows this short command, not the script.
 fn shell(script: &Script, args: &[String]) -> Exec {
-    let file = State::scratch().mkfile(
-        &format!("/{}", script.file),
-        script.text.as_bytes(),
-        format!("[pybase] script {}", script.file),
-    );
+    let file = script_file(script);
     let argv: Vec<String> = [
         "/bin/sh".to_owned(),
         format!("{SCRIPTS_DIR}/{}", script.file),

@@ -302,28 +302,15 @@ fn into_layers(exec: Exec, tree: &str, layers: &[VenvLayer]) -> Exec {
     if layers.is_empty() {
         return exec;
     }
-    let script = State::scratch().mkfile(
-        &format!("/{}", VENV_LAYERS_SCRIPT.file),
-        VENV_LAYERS_SCRIPT.text.as_bytes(),
-        format!("[pybase] script {}", VENV_LAYERS_SCRIPT.file),
-    );
-    let prefix: Vec<String> = [
-        "/bin/sh".to_owned(),
-        format!("{LAYERS_SCRIPT_DIR}/{}", VENV_LAYERS_SCRIPT.file),
-        tree.to_owned(),
-        LAYERS_DIR.to_owned(),
-        VENV_DIR.to_owned(),
-        OWN_FILES.to_owned(),
-    ]
-    .into_iter()
-    .chain(layers.iter().map(|layer| {
-        let names: Vec<&str> = layer.members.iter().map(|d| d.name.as_str()).collect();
-        format!("{}={}", layer.id, names.join(","))
-    }))
-    .chain(["--".to_owned()])
-    .collect();
-    exec.wrapped_in(&prefix)
-        .mount(Mount::readonly(LAYERS_SCRIPT_DIR, &script))
+    let args = [tree, LAYERS_DIR, VENV_DIR, OWN_FILES]
+        .into_iter()
+        .map(str::to_owned)
+        .chain(layers.iter().map(|layer| {
+            let names: Vec<&str> = layer.members.iter().map(|d| d.name.as_str()).collect();
+            format!("{}={}", layer.id, names.join(","))
+        }))
+        .collect();
+    super::wrapped(exec, &VENV_LAYERS_SCRIPT, LAYERS_SCRIPT_DIR, args)
 }
 
 /// The extras and groups the spec selects, as uv's arguments (uv.lock
